@@ -1,0 +1,137 @@
+/**
+ * The platform's one error-code catalogue.
+ *
+ * Every error a client can see carries one of these codes in `extensions.code`. The gateway and the
+ * subgraphs both report from here (`policy/` is the one folder both may import), and the README's
+ * error table is generated from this object (`npm run docs:errors`), never retyped.
+ *
+ * Codes that Apollo Server itself emits are listed too, so that the table is the complete contract.
+ */
+import { GraphQLError } from 'graphql';
+
+export interface ErrorSpec {
+  /** One line for the README: what happened and what the caller should do. */
+  readonly description: string;
+  /** The HTTP status of a response whose only error is this one (GraphQL over HTTP). */
+  readonly httpStatus: number;
+  /** Who raises it: Apollo Server itself, or this platform's code. */
+  readonly raisedBy: 'apollo' | 'platform';
+}
+
+export const ERRORS = {
+  GRAPHQL_PARSE_FAILED: {
+    description: 'The document is not valid GraphQL syntax; the message gives the line and column.',
+    httpStatus: 400,
+    raisedBy: 'apollo',
+  },
+  GRAPHQL_VALIDATION_FAILED: {
+    description:
+      'The document does not fit the schema (unknown field, argument or enum value, wrong type).',
+    httpStatus: 400,
+    raisedBy: 'apollo',
+  },
+  BAD_USER_INPUT: {
+    description: 'A variable value cannot be coerced to its declared type (for example an unknown enum value).',
+    httpStatus: 400,
+    raisedBy: 'apollo',
+  },
+  BAD_REQUEST: {
+    description: 'The HTTP request is malformed (no query, unreadable JSON body, wrong method or content type).',
+    httpStatus: 400,
+    raisedBy: 'apollo',
+  },
+  OPERATION_RESOLUTION_FAILURE: {
+    description: 'The document holds several operations and `operationName` does not name one of them.',
+    httpStatus: 400,
+    raisedBy: 'apollo',
+  },
+  PAGE_SIZE_OUT_OF_RANGE: {
+    description: 'A connection argument `first` is below 0 or above the documented maximum of its field.',
+    httpStatus: 200,
+    raisedBy: 'platform',
+  },
+  INVALID_CURSOR: {
+    description:
+      'An `after` cursor is malformed, or was issued by a list with another ordering; restart from the first page.',
+    httpStatus: 200,
+    raisedBy: 'platform',
+  },
+  INVALID_ARGUMENT: {
+    description: 'An argument value is well-typed but not acceptable (for example an empty search text).',
+    httpStatus: 200,
+    raisedBy: 'platform',
+  },
+  DOWNSTREAM_SERVICE_ERROR: {
+    description:
+      'A subgraph returned an error without a code (only subgraphs outside this platform do); the message is theirs.',
+    httpStatus: 200,
+    raisedBy: 'apollo',
+  },
+  SUBGRAPH_UNAVAILABLE: {
+    description:
+      'The gateway could not reach the subgraph named in `extensions.serviceName`; the other parts of the answer are still served.',
+    httpStatus: 200,
+    raisedBy: 'platform',
+  },
+  SUBGRAPH_BAD_RESPONSE: {
+    description:
+      'The subgraph named in `extensions.serviceName` answered with an HTTP error or a body that is not a GraphQL response.',
+    httpStatus: 200,
+    raisedBy: 'platform',
+  },
+  GATEWAY_NOT_READY: {
+    description: 'The gateway has not composed its supergraph yet; retry after `/health/ready` answers 200.',
+    httpStatus: 503,
+    raisedBy: 'platform',
+  },
+  NOT_FOUND: {
+    description: 'No such HTTP route on this server.',
+    httpStatus: 404,
+    raisedBy: 'platform',
+  },
+  INTERNAL_SERVER_ERROR: {
+    description:
+      'An unexpected failure; the message is generic on purpose, the full error is in the server log under the same `requestId`.',
+    httpStatus: 200,
+    raisedBy: 'platform',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+declare module 'graphql' {
+  interface GraphQLErrorExtensions {
+    /** A code from the catalogue in `policy/errors.ts`. */
+    code?: ErrorCode;
+    /** The subgraph an error came from, added by the gateway. */
+    serviceName?: string;
+    /** The id shared by the gateway's and the subgraphs' log lines for one request. */
+    requestId?: string;
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}
+
+/** An error created on purpose: its message and extensions reach the client as they are. */
+export function codedError(
+  code: ErrorCode,
+  message: string,
+  extensions: Record<string, unknown> = {},
+): GraphQLError {
+  return new GraphQLError(message, { extensions: { ...extensions, code } });
+}
+
+/** The JSON body of an HTTP-level error response (no GraphQL execution took place). */
+export function errorResponseBody(code: ErrorCode, message: string, requestId?: string) {
+  return { errors: [{ message, extensions: { code, ...(requestId ? { requestId } : {}) } }] };
+}
+
+/** The README's error table, generated from the catalogue. */
+export function renderErrorTable(): string {
+  const rows = Object.entries(ERRORS).map(
+    ([code, spec]) => `| \`${code}\` | ${spec.httpStatus} | ${spec.raisedBy} | ${spec.description} |`,
+  );
+  return ['| code | HTTP | raised by | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}

@@ -1,0 +1,193 @@
+/**
+ * Relay-style connections over the warehouse, paged in SQL.
+ *
+ * Paging is keyset-based: a cursor holds the ordering's name and the sort values of the row it
+ * points at, and the next page is `WHERE (sort…, id) > (cursor values) ORDER BY sort…, id LIMIT n+1`.
+ * Walking a connection therefore yields every row exactly once, in order, and a page costs the same
+ * wherever it is in the list. Cursors are validated before they reach SQL.
+ */
+import { sql, type Expression, type Kysely, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { codedError } from '../../policy/errors.js';
+import type { WarehouseValue } from './warehouse/warehouse.js';
+
+/** Page size when `first` is not given. */
+export const DEFAULT_PAGE_SIZE = 20;
+/** The largest `first` a connection accepts (documented in every connection field's description). */
+export const MAX_PAGE_SIZE = 500;
+const MAX_CURSOR_LENGTH = 1024;
+
+export interface SortColumn {
+  /** The column, unqualified: it is also the row's key for this value. */
+  readonly column: string;
+  /** How a cursor value is cast back to the column's type when bound as a parameter. */
+  readonly cast?: 'date' | 'timestamp';
+}
+
+export interface Ordering {
+  /** A stable name written into cursors, e.g. `Customer.SIGNUP_DATE.DESC`. */
+  readonly key: string;
+  /** Sort columns; the last one must be unique (the primary key), so the order is total. */
+  readonly columns: readonly SortColumn[];
+  readonly direction: 'asc' | 'desc';
+}
+
+export interface PageArgs {
+  readonly first?: number | null;
+  readonly after?: string | null;
+}
+
+export interface PageRequest {
+  readonly ordering: Ordering;
+  readonly limit: number;
+  /** The sort values of the row the page starts after, or null for the first page. */
+  readonly after: readonly (string | number)[] | null;
+}
+
+type Row = Record<string, WarehouseValue>;
+
+export interface Edge<R> {
+  readonly cursor: string;
+  readonly node: R;
+}
+
+export interface Connection<R> {
+  readonly edges: readonly Edge<R>[];
+  readonly nodes: readonly R[];
+  readonly pageInfo: {
+    readonly hasNextPage: boolean;
+    readonly hasPreviousPage: boolean;
+    readonly startCursor: string | null;
+    readonly endCursor: string | null;
+  };
+  /** Resolved lazily by GraphQL's default resolver: the count query runs only when asked for. */
+  readonly totalCount: () => Promise<number>;
+}
+
+export function encodeCursor(ordering: Ordering, row: Row): string {
+  const values = ordering.columns.map(({ column }) => row[column]);
+  return Buffer.from(JSON.stringify([ordering.key, ...values]), 'utf8').toString('base64url');
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
+function invalidCursor(reason: string): never {
+  throw codedError('INVALID_CURSOR', `Invalid cursor in "after": ${reason}.`, { argument: 'after' });
+}
+
+function isValidSortValue(value: unknown, column: SortColumn): value is string | number {
+  if (typeof value === 'number') return Number.isFinite(value) && column.cast === undefined;
+  if (typeof value !== 'string') return false;
+  if (column.cast === 'date') return DATE.test(value) && !Number.isNaN(Date.parse(value));
+  if (column.cast === 'timestamp') return TIMESTAMP.test(value) && !Number.isNaN(Date.parse(value));
+  return true;
+}
+
+export function decodeCursor(cursor: string, ordering: Ordering): (string | number)[] {
+  if (cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
+    invalidCursor('not a cursor issued by this API');
+  }
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    invalidCursor('not a cursor issued by this API');
+  }
+  if (!Array.isArray(decoded) || typeof decoded[0] !== 'string') invalidCursor('not a cursor issued by this API');
+  const [key, ...values] = decoded as [string, ...unknown[]];
+  if (key !== ordering.key) {
+    invalidCursor(`it was issued for the ordering ${key}, but this list is ordered by ${ordering.key}`);
+  }
+  if (values.length !== ordering.columns.length) invalidCursor('its position does not fit this ordering');
+  values.forEach((value, i) => {
+    if (!isValidSortValue(value, ordering.columns[i]!)) invalidCursor('its position does not fit this ordering');
+  });
+  return values as (string | number)[];
+}
+
+/** Validates `first` and `after` (coded GraphQL errors) into a page request. */
+export function readPageArgs(args: PageArgs, ordering: Ordering, maxPageSize = MAX_PAGE_SIZE): PageRequest {
+  const first = args.first ?? DEFAULT_PAGE_SIZE;
+  if (first < 0 || first > maxPageSize) {
+    throw codedError(
+      'PAGE_SIZE_OUT_OF_RANGE',
+      `"first" must be between 0 and ${maxPageSize}, got ${first}.`,
+      { argument: 'first', min: 0, max: maxPageSize },
+    );
+  }
+  const after = args.after == null ? null : decodeCursor(args.after, ordering);
+  return { ordering, limit: first, after };
+}
+
+function boundValue(value: string | number, column: SortColumn) {
+  return column.cast ? sql`cast(${value} as ${sql.raw(column.cast)})` : sql`${value}`;
+}
+
+/** `(sort…, id) > (values…)` (or `<` when descending): the rows after the cursor. */
+export function keysetCondition(page: PageRequest): Expression<SqlBool> | null {
+  if (page.after === null) return null;
+  const { columns, direction } = page.ordering;
+  const refs = sql.join(columns.map(({ column }) => sql.ref(column)));
+  const values = sql.join(page.after.map((value, i) => boundValue(value, columns[i]!)));
+  return direction === 'asc' ? sql<SqlBool>`(${refs}) > (${values})` : sql<SqlBool>`(${refs}) < (${values})`;
+}
+
+// Kysely's builders are typed per table; these helpers only add clauses, so the table types stay
+// whatever the caller built.
+type AnySelect = SelectQueryBuilder<any, any, any>;
+
+/** Adds the keyset condition, the ordering and `LIMIT first + 1` (the extra row tells hasNextPage). */
+export function pageQuery<QB extends AnySelect>(query: QB, page: PageRequest): QB {
+  const condition = keysetCondition(page);
+  let paged = condition ? query.where(condition) : query;
+  for (const { column } of page.ordering.columns) paged = paged.orderBy(sql.ref(column), page.ordering.direction);
+  return paged.limit(page.limit + 1) as QB;
+}
+
+/**
+ * Many parents' pages in one statement: each parent's first `limit + 1` rows after the cursor,
+ * ranked by a window function. The query must select `parentColumn` and the sort columns.
+ */
+export function perParentPageQuery(
+  db: Kysely<unknown>,
+  query: AnySelect,
+  parentColumn: string,
+  page: PageRequest,
+) {
+  const condition = keysetCondition(page);
+  const filtered = condition ? query.where(condition) : query;
+  const order = sql.join(
+    page.ordering.columns.map(({ column }) => sql`${sql.ref(column)} ${sql.raw(page.ordering.direction)}`),
+  );
+  const ranked = filtered
+    .select(sql<number>`row_number() over (partition by ${sql.ref(parentColumn)} order by ${order})`.as('_rank'))
+    .as('ranked');
+  return (db as Kysely<Record<string, Row>>)
+    .selectFrom(ranked)
+    .selectAll()
+    .where('_rank', '<=', page.limit + 1)
+    .orderBy(sql.ref(parentColumn))
+    .orderBy('_rank');
+}
+
+/** Shapes `limit + 1` fetched rows into a connection. */
+export function toConnection<R extends Row>(
+  rows: readonly R[],
+  page: PageRequest,
+  totalCount: () => Promise<number>,
+): Connection<R> {
+  const nodes = rows.slice(0, page.limit);
+  const edges = nodes.map((node) => ({ cursor: encodeCursor(page.ordering, node), node }));
+  return {
+    edges,
+    nodes,
+    pageInfo: {
+      hasNextPage: rows.length > page.limit,
+      // Forward paging only: a page that starts after a cursor has at least that row before it.
+      hasPreviousPage: page.after !== null,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+    totalCount,
+  };
+}
