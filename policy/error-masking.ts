@@ -7,6 +7,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { isErrorCode } from './errors.js';
+import type { RequestIdContext } from './request-id.js';
 
 export interface ErrorLog {
   error(details: Record<string, unknown>, message: string): void;
@@ -18,13 +19,9 @@ export interface ErrorMaskingOptions {
   readonly service: string;
 }
 
-export interface RequestIdContext {
-  readonly requestId: string;
-}
-
 export const MASKED_MESSAGE = 'Internal server error';
 
-export function isDeliberateError(error: unknown): error is GraphQLError {
+export function isDeliberateError(error: unknown): boolean {
   return error instanceof GraphQLError && isErrorCode(error.extensions.code);
 }
 

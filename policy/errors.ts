@@ -40,6 +40,11 @@ export const ERRORS = {
     httpStatus: 400,
     raisedBy: 'apollo',
   },
+  REQUEST_TOO_LARGE: {
+    description: 'The request body is larger than the server accepts (1 MB by default).',
+    httpStatus: 413,
+    raisedBy: 'platform',
+  },
   OPERATION_RESOLUTION_FAILURE: {
     description: 'The document holds several operations and `operationName` does not name one of them.',
     httpStatus: 400,

@@ -14,3 +14,8 @@ const ACCEPTED = /^[A-Za-z0-9._:-]{8,128}$/;
 export function readRequestId(header: string | string[] | undefined): string {
   return typeof header === 'string' && ACCEPTED.test(header) ? header : randomUUID();
 }
+
+/** The part of a request context every server has. */
+export interface RequestIdContext {
+  readonly requestId: string;
+}

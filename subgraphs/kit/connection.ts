@@ -63,8 +63,8 @@ export interface Connection<R> {
   readonly totalCount: () => Promise<number>;
 }
 
-export function encodeCursor(ordering: Ordering, row: Row): string {
-  const values = ordering.columns.map(({ column }) => row[column]);
+export function encodeCursor(ordering: Ordering, row: object): string {
+  const values = ordering.columns.map(({ column }) => (row as Row)[column]);
   return Buffer.from(JSON.stringify([ordering.key, ...values]), 'utf8').toString('base64url');
 }
 
@@ -149,7 +149,7 @@ export function pageQuery<QB extends AnySelect>(query: QB, page: PageRequest): Q
  * ranked by a window function. The query must select `parentColumn` and the sort columns.
  */
 export function perParentPageQuery(
-  db: Kysely<unknown>,
+  db: Kysely<any>,
   query: AnySelect,
   parentColumn: string,
   page: PageRequest,
@@ -170,14 +170,19 @@ export function perParentPageQuery(
     .orderBy('_rank');
 }
 
-/** Shapes `limit + 1` fetched rows into a connection. */
-export function toConnection<R extends Row>(
+/**
+ * Shapes `limit + 1` fetched warehouse rows into a connection of nodes; cursors are read from the
+ * rows (sort columns), nodes are made by `toNode`.
+ */
+export function toConnection<R extends object, N>(
   rows: readonly R[],
   page: PageRequest,
+  toNode: (row: R) => N,
   totalCount: () => Promise<number>,
-): Connection<R> {
-  const nodes = rows.slice(0, page.limit);
-  const edges = nodes.map((node) => ({ cursor: encodeCursor(page.ordering, node), node }));
+): Connection<N> {
+  const pageRows = rows.slice(0, page.limit);
+  const edges = pageRows.map((row) => ({ cursor: encodeCursor(page.ordering, row), node: toNode(row) }));
+  const nodes = edges.map((edge) => edge.node);
   return {
     edges,
     nodes,
@@ -189,5 +194,28 @@ export function toConnection<R extends Row>(
       endCursor: edges.at(-1)?.cursor ?? null,
     },
     totalCount,
+  };
+}
+
+export interface OrderInput<F extends string> {
+  readonly field: F;
+  readonly direction: 'ASC' | 'DESC';
+}
+
+/**
+ * The ordering a list's `orderBy` argument asks for. Each field's columns must end with the primary
+ * key so the order is total; the key written into cursors names the list, field and direction.
+ */
+export function orderingOf<F extends string>(options: {
+  readonly list: string;
+  readonly columnsByField: Readonly<Record<F, readonly SortColumn[]>>;
+  readonly order: OrderInput<F> | null | undefined;
+  readonly fallback: OrderInput<F>;
+}): Ordering {
+  const { field, direction } = options.order ?? options.fallback;
+  return {
+    key: `${options.list}.${field}.${direction}`,
+    columns: options.columnsByField[field],
+    direction: direction === 'DESC' ? 'desc' : 'asc',
   };
 }

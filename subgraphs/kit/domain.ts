@@ -27,6 +27,8 @@ export interface Domain<DB = unknown, Repo = unknown> {
   /** The subgraph SDL (Federation 2), from the domain's `schema.graphql`. */
   readonly typeDefs: DocumentNode;
   readonly resolvers: GraphQLResolverMap<DomainContext<Repo>>;
+  /** Bump when the domain's tables or ingestion change: existing warehouses are then rebuilt. */
+  readonly warehouseVersion: number;
   /** The repository for one request over the domain's warehouse. */
   createRepository(db: Kysely<DB>, loaders: RequestLoaders): Repo;
   /** Creates the domain's tables and bulk-loads its raw files; resolves to rows loaded per table. */

@@ -1,0 +1,98 @@
+/**
+ * Gateway configuration, from the environment. Every value has a default that runs the embedded
+ * mesh on one machine.
+ */
+import { join, resolve } from 'node:path';
+
+export interface SubgraphEndpoint {
+  /** The subgraph's name in the supergraph. */
+  readonly name: string;
+  /** Its GraphQL endpoint. */
+  readonly url: string;
+}
+
+export interface GatewayConfig {
+  /** HTTP port (env `PORT`, default 4000). */
+  readonly port: number;
+  /** Interface to bind (env `HOST`, default `127.0.0.1`; `0.0.0.0` in containers). */
+  readonly host: string;
+  /**
+   * The subgraphs to compose (env `SUBGRAPHS` as `name=url,name=url`; default customers, products
+   * and finance on ports 4001-4003 of this machine).
+   */
+  readonly subgraphs: readonly SubgraphEndpoint[];
+  /** Where the composed supergraph SDL is written (env `SUPERGRAPH_PATH`, default `data/supergraph.graphql`). */
+  readonly supergraphPath: string;
+  /** Where the client-facing API schema is written (env `API_SCHEMA_PATH`, default `data/api-schema.graphql`). */
+  readonly apiSchemaPath: string;
+  /** How long to wait at start for every subgraph to answer (env `COMPOSE_TIMEOUT_MS`, default 60000). */
+  readonly composeTimeoutMs: number;
+  /** Largest accepted request body (env `BODY_LIMIT`, default `1mb`). */
+  readonly bodyLimit: string;
+  /** Log level (env `LOG_LEVEL`, default `info`). */
+  readonly logLevel: string;
+}
+
+export class GatewayConfigError extends Error {
+  override name = 'GatewayConfigError';
+}
+
+export function defineGatewayConfig(config: GatewayConfig): GatewayConfig {
+  const names = new Set<string>();
+  for (const { name, url } of config.subgraphs) {
+    if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new GatewayConfigError(`Subgraph name "${name}" must be lower-case letters, digits, - or _.`);
+    if (names.has(name)) throw new GatewayConfigError(`Subgraph "${name}" is listed twice.`);
+    names.add(name);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new GatewayConfigError(`Subgraph "${name}" has an invalid URL "${url}".`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new GatewayConfigError(`Subgraph "${name}" URL must be http or https, got "${url}".`);
+    }
+  }
+  if (config.subgraphs.length === 0) throw new GatewayConfigError('No subgraphs to compose.');
+  return config;
+}
+
+export const DEFAULT_SUBGRAPHS: readonly SubgraphEndpoint[] = [
+  { name: 'customers', url: 'http://127.0.0.1:4001/graphql' },
+  { name: 'products', url: 'http://127.0.0.1:4002/graphql' },
+  { name: 'finance', url: 'http://127.0.0.1:4003/graphql' },
+];
+
+export function parseSubgraphList(value: string): SubgraphEndpoint[] {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const at = entry.indexOf('=');
+      if (at <= 0) throw new GatewayConfigError(`SUBGRAPHS entry "${entry}" is not name=url.`);
+      return { name: entry.slice(0, at), url: entry.slice(at + 1) };
+    });
+}
+
+function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new GatewayConfigError(`${name} must be a whole number, got "${raw}".`);
+  return value;
+}
+
+export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const dataDir = resolve(env.DATA_DIR || 'data');
+  return defineGatewayConfig({
+    port: positiveInteger(env, 'PORT', 4000),
+    host: env.HOST || '127.0.0.1',
+    subgraphs: env.SUBGRAPHS ? parseSubgraphList(env.SUBGRAPHS) : DEFAULT_SUBGRAPHS,
+    supergraphPath: resolve(env.SUPERGRAPH_PATH || join(dataDir, 'supergraph.graphql')),
+    apiSchemaPath: resolve(env.API_SCHEMA_PATH || join(dataDir, 'api-schema.graphql')),
+    composeTimeoutMs: positiveInteger(env, 'COMPOSE_TIMEOUT_MS', 60_000),
+    bodyLimit: env.BODY_LIMIT || '1mb',
+    logLevel: env.LOG_LEVEL || 'info',
+  });
+}

@@ -1,0 +1,141 @@
+/**
+ * The gateway: Apollo Gateway inside Apollo Server, on Express.
+ *
+ * It listens at once (liveness answers while it composes), composes the supergraph from the
+ * subgraphs, writes the supergraph and API schema files, and only then serves `/graphql` and
+ * reports ready. Routes: `/graphql` (POST and GET), `/health/live`, `/health/ready`.
+ */
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloGateway } from '@apollo/gateway';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { useErrorMasking } from '../policy/error-masking.js';
+import { errorResponseBody } from '../policy/errors.js';
+import { assignRequestId, httpErrorHandler, notFound } from '../policy/http.js';
+import type { RequestIdContext } from '../policy/request-id.js';
+import type { GatewayConfig } from './config.js';
+import { SubgraphDataSource } from './subgraph-data-source.js';
+import { composeFromSubgraphs, writeSupergraphFiles, type ComposedSupergraph } from './supergraph.js';
+
+export interface GatewayContext extends RequestIdContext {
+  readonly log: Logger;
+}
+
+export type GatewayReadiness =
+  | { readonly status: 'composing' }
+  | { readonly status: 'ready'; readonly supergraph: Omit<ComposedSupergraph, 'supergraphSdl' | 'apiSchemaSdl'> }
+  | { readonly status: 'failed'; readonly error: string };
+
+export interface RunningGateway {
+  /** The GraphQL endpoint, e.g. `http://127.0.0.1:4000/graphql`. */
+  readonly url: string;
+  readonly port: number;
+  /** Settles when the supergraph is composed and served, or composing failed. */
+  readonly ready: Promise<void>;
+  readiness(): GatewayReadiness;
+  stop(): Promise<void>;
+}
+
+function endpointUrl(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/graphql`;
+}
+
+export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = createServer(app);
+  let state: GatewayReadiness = { status: 'composing' };
+  let apollo: ApolloServer<GatewayContext> | undefined;
+
+  const notReady: RequestHandler = (_req, res) => {
+    res
+      .status(503)
+      .json(errorResponseBody('GATEWAY_NOT_READY', `The gateway is not ready (${state.status}).`, res.locals.requestId));
+  };
+  let serveGraphql: RequestHandler = notReady;
+
+  app.use(assignRequestId);
+  app.get('/health/live', (_req, res) => {
+    res.json({ status: 'live', service: 'gateway' });
+  });
+  app.get('/health/ready', (_req, res) => {
+    res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state });
+  });
+  app.use('/graphql', (req, res, next) => serveGraphql(req, res, next));
+  app.use(notFound);
+  app.use(httpErrorHandler(log, 'gateway'));
+
+  httpServer.listen(config.port, config.host);
+  await once(httpServer, 'listening');
+  const { port } = httpServer.address() as AddressInfo;
+
+  const compose = async (): Promise<void> => {
+    const composed = await composeFromSubgraphs({
+      subgraphs: config.subgraphs,
+      timeoutMs: config.composeTimeoutMs,
+      log,
+    });
+    await writeSupergraphFiles(composed, config);
+    const gateway = new ApolloGateway({
+      supergraphSdl: composed.supergraphSdl,
+      buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log }),
+      logger: log,
+    });
+    const masking = useErrorMasking({ log, service: 'gateway' });
+    apollo = new ApolloServer<GatewayContext>({
+      gateway,
+      formatError: masking.formatError,
+      plugins: [
+        masking.plugin,
+        ApolloServerPluginDrainHttpServer({ httpServer }),
+        // Apollo's default landing page loads from a CDN; the self-hosted IDE replaces it.
+        ApolloServerPluginLandingPageDisabled(),
+      ],
+      includeStacktraceInErrorResponses: false,
+      introspection: true,
+      logger: log,
+    });
+    await apollo.start();
+    serveGraphql = express.Router().use(
+      express.json({ limit: config.bodyLimit }),
+      expressMiddleware(apollo, {
+        context: async ({ res }) => {
+          const requestId = res.locals.requestId as string;
+          return { requestId, log: log.child({ requestId }) };
+        },
+      }),
+    );
+    const { supergraphSdl: _sdl, apiSchemaSdl: _api, ...supergraph } = composed;
+    state = { status: 'ready', supergraph };
+    log.info({ version: composed.version, subgraphs: composed.subgraphs, file: config.supergraphPath }, 'supergraph composed');
+  };
+
+  const ready = compose().catch((error: unknown) => {
+    state = { status: 'failed', error: error instanceof Error ? error.message : String(error) };
+    log.error({ err: error }, 'the gateway could not compose its supergraph');
+    throw error;
+  });
+  // The caller decides what a failure means (exit, or keep reporting not-ready); never unhandled.
+  ready.catch(() => undefined);
+
+  return {
+    url: endpointUrl(config.host, port),
+    port,
+    ready,
+    readiness: () => state,
+    async stop() {
+      if (apollo) await apollo.stop(); // drains requests in flight, closes the HTTP server
+      else if (httpServer.listening) {
+        httpServer.closeAllConnections();
+        await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      }
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Composing the supergraph from the running subgraphs: each subgraph's SDL is read from its
+ * `_service { sdl }` field, composed with `@apollo/composition`, and written to files that tools
+ * read (the supergraph SDL, and the API schema that clients see).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { composeServices } from '@apollo/composition';
+import { parse, printSchema, type GraphQLError } from 'graphql';
+import type { Logger } from 'pino';
+import type { SubgraphEndpoint } from './config.js';
+
+export interface SubgraphSdl extends SubgraphEndpoint {
+  readonly sdl: string;
+}
+
+export interface ComposedSupergraph {
+  readonly supergraphSdl: string;
+  /** The schema clients query: the supergraph without federation machinery. */
+  readonly apiSchemaSdl: string;
+  /** Short hash of the supergraph SDL: which version is serving. */
+  readonly version: string;
+  readonly subgraphs: readonly string[];
+  readonly composedAt: string;
+}
+
+export class CompositionFailedError extends Error {
+  override name = 'CompositionFailedError';
+  constructor(readonly errors: readonly GraphQLError[]) {
+    super(`Composition failed:\n${errors.map((error) => `- ${error.message}`).join('\n')}`);
+  }
+}
+
+export function composeSupergraph(subgraphs: readonly SubgraphSdl[]): ComposedSupergraph {
+  const result = composeServices(
+    subgraphs.map(({ name, url, sdl }) => ({ name, url, typeDefs: parse(sdl) })),
+  );
+  if (result.errors) throw new CompositionFailedError(result.errors);
+  const supergraphSdl = result.supergraphSdl;
+  return {
+    supergraphSdl,
+    apiSchemaSdl: printSchema(result.schema.toAPISchema().toGraphQLJSSchema()),
+    version: createHash('sha256').update(supergraphSdl).digest('hex').slice(0, 12),
+    subgraphs: subgraphs.map(({ name }) => name),
+    composedAt: new Date().toISOString(),
+  };
+}
+
+const SDL_QUERY = JSON.stringify({ query: 'query SubgraphSdl { _service { sdl } }' });
+
+/** A subgraph's SDL, read from its `_service` field. */
+export async function fetchSubgraphSdl(endpoint: SubgraphEndpoint, timeoutMs = 5_000): Promise<string> {
+  const response = await fetch(endpoint.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: SDL_QUERY,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const body = (await response.json()) as { data?: { _service?: { sdl?: unknown } } };
+  const sdl = body.data?._service?.sdl;
+  if (typeof sdl !== 'string') throw new Error('the answer has no _service.sdl');
+  return sdl;
+}
+
+/**
+ * Waits until every subgraph answers (subgraphs may still be starting), then composes. Fails after
+ * `timeoutMs`, naming the subgraphs that never answered, or at once on a composition error.
+ */
+export async function composeFromSubgraphs(options: {
+  readonly subgraphs: readonly SubgraphEndpoint[];
+  readonly timeoutMs: number;
+  readonly log: Logger;
+}): Promise<ComposedSupergraph> {
+  const deadline = Date.now() + options.timeoutMs;
+  const sdls = new Map<string, string>();
+  const lastFailure = new Map<string, string>();
+  for (let attempt = 0; ; attempt++) {
+    await Promise.all(
+      options.subgraphs
+        .filter(({ name }) => !sdls.has(name))
+        .map(async (endpoint) => {
+          try {
+            sdls.set(endpoint.name, await fetchSubgraphSdl(endpoint));
+          } catch (error) {
+            const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+            lastFailure.set(endpoint.name, reason);
+          }
+        }),
+    );
+    const missing = options.subgraphs.filter(({ name }) => !sdls.has(name));
+    if (missing.length === 0) break;
+    if (Date.now() >= deadline) {
+      const detail = missing.map(({ name, url }) => `${name} (${url}): ${lastFailure.get(name)}`).join('; ');
+      throw new Error(`Subgraphs did not answer within ${options.timeoutMs} ms: ${detail}`);
+    }
+    if (attempt % 10 === 0) {
+      options.log.info({ waitingFor: missing.map(({ name }) => name) }, 'waiting for subgraphs');
+    }
+    await sleep(500);
+  }
+  return composeSupergraph(options.subgraphs.map((endpoint) => ({ ...endpoint, sdl: sdls.get(endpoint.name)! })));
+}
+
+export async function writeSupergraphFiles(
+  composed: ComposedSupergraph,
+  paths: { readonly supergraphPath: string; readonly apiSchemaPath: string },
+): Promise<void> {
+  for (const [path, content] of [
+    [paths.supergraphPath, composed.supergraphSdl],
+    [paths.apiSchemaPath, composed.apiSchemaSdl],
+  ] as const) {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, content.endsWith('\n') ? content : `${content}\n`);
+  }
+}

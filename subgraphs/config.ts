@@ -1,0 +1,55 @@
+/**
+ * Subgraph configuration, from the environment. Every value has a default that runs the embedded
+ * mesh on one machine.
+ */
+import { join, resolve } from 'node:path';
+import { DEFAULT_SEED } from './synthetic-sources/generate.js';
+
+export interface SubgraphConfig {
+  /** Root of generated data: `raw/` files and `warehouses/` (env `DATA_DIR`, default `./data`). */
+  readonly dataDir: string;
+  /** Size of the generated data set (env `SCALE`, default 1: ~10k customers, 100k orders). */
+  readonly scale: number;
+  /** Seed of the generated data set (env `SEED`). */
+  readonly seed: number;
+  /** Interface to bind (env `HOST`, default `127.0.0.1`). */
+  readonly host: string;
+  /** Log level (env `LOG_LEVEL`, default `info`). */
+  readonly logLevel: string;
+}
+
+export function defineSubgraphConfig(config: SubgraphConfig): SubgraphConfig {
+  return config;
+}
+
+function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}".`);
+  return value;
+}
+
+export function subgraphConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SubgraphConfig {
+  return defineSubgraphConfig({
+    dataDir: resolve(env.DATA_DIR || 'data'),
+    scale: numberFrom(env, 'SCALE', 1),
+    seed: numberFrom(env, 'SEED', DEFAULT_SEED),
+    host: env.HOST || '127.0.0.1',
+    logLevel: env.LOG_LEVEL || 'info',
+  });
+}
+
+export function rawDirOf(config: SubgraphConfig): string {
+  return join(config.dataDir, 'raw');
+}
+
+/** A domain's warehouse: env `<DOMAIN>_WAREHOUSE_URL`, else a DuckDB file under the data folder. */
+export function warehouseUrlOf(domain: string, config: SubgraphConfig, env: NodeJS.ProcessEnv = process.env): string {
+  return env[`${domain.toUpperCase()}_WAREHOUSE_URL`] || `duckdb:${join(config.dataDir, 'warehouses', `${domain}.duckdb`)}`;
+}
+
+/** A domain's port: env `PORT`, else 4001, 4002, … in the order of the domain list. */
+export function portOf(domainIndex: number, env: NodeJS.ProcessEnv = process.env): number {
+  return env.PORT ? Number(env.PORT) : 4001 + domainIndex;
+}

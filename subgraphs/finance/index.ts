@@ -1,0 +1,20 @@
+/**
+ * The finance domain: orders, order lines, invoices and payments, from the order management and
+ * billing systems. It adds `orders` and `lifetimeValue` to customers and `unitsSold` and `revenue`
+ * to products, by key, without reading the other domains' warehouses.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'graphql';
+import { defineDomain } from '../kit/domain.js';
+import { createFinanceRepository } from './repository.js';
+import { financeResolvers } from './resolvers.js';
+import { ingestFinance } from './tables.js';
+
+export const finance = defineDomain({
+  name: 'finance',
+  typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
+  resolvers: financeResolvers,
+  warehouseVersion: 1,
+  createRepository: createFinanceRepository,
+  ingest: ingestFinance,
+});

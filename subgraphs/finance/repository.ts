@@ -1,0 +1,323 @@
+/**
+ * The finance data products, read from the finance warehouse only: other domains' entities are
+ * known here by key (customer id, SKU) and joined by the gateway.
+ */
+import type { Expression, Kysely, SqlBool } from 'kysely';
+import {
+  orderingOf,
+  pageQuery,
+  perParentPageQuery,
+  readPageArgs,
+  toConnection,
+  type Connection,
+  type OrderInput,
+  type PageArgs,
+  type SortColumn,
+} from '../kit/connection.js';
+import { anyOf, atLeast, atMost, countRows, whereAll } from '../kit/filters.js';
+import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
+import { toTimestampParameter } from '../kit/scalars.js';
+import {
+  REVENUE_STATUSES,
+  type FinanceWarehouse,
+  type InvoiceRow,
+  type OrderLineRow,
+  type OrderRow,
+  type PaymentRow,
+} from './tables.js';
+
+export interface Order {
+  readonly id: string;
+  readonly customerId: string;
+  readonly orderedAt: string;
+  readonly status: string;
+  readonly channel: string;
+  readonly total: number;
+}
+
+export interface OrderLine {
+  readonly lineNumber: number;
+  readonly sku: string;
+  readonly quantity: number;
+  readonly unitPrice: number;
+  readonly discount: number;
+  readonly netAmount: number;
+}
+
+export interface Invoice {
+  readonly id: string;
+  readonly orderId: string;
+  readonly issuedOn: string;
+  readonly dueOn: string;
+  readonly amount: number;
+  readonly status: string;
+}
+
+export interface Payment {
+  readonly id: string;
+  readonly paidAt: string;
+  readonly amount: number;
+  readonly method: string;
+}
+
+export interface ProductSales {
+  readonly unitsSold: number;
+  readonly revenue: number;
+}
+
+export interface OrderFilter {
+  readonly customerId?: readonly string[] | null;
+  readonly status?: readonly string[] | null;
+  readonly channel?: readonly string[] | null;
+  readonly orderedFrom?: Date | null;
+  readonly orderedTo?: Date | null;
+  readonly minTotal?: number | null;
+  readonly maxTotal?: number | null;
+}
+
+export interface InvoiceFilter {
+  readonly status?: readonly string[] | null;
+  readonly issuedFrom?: string | null;
+  readonly issuedTo?: string | null;
+}
+
+export type OrderSortField = 'ID' | 'ORDERED_AT' | 'TOTAL';
+export type InvoiceSortField = 'ID' | 'ISSUED_ON' | 'AMOUNT';
+
+export interface OrdersArgs extends PageArgs {
+  readonly filter?: OrderFilter | null;
+  readonly orderBy?: OrderInput<OrderSortField> | null;
+}
+
+export interface InvoicesArgs extends PageArgs {
+  readonly filter?: InvoiceFilter | null;
+  readonly orderBy?: OrderInput<InvoiceSortField> | null;
+}
+
+const ORDER_COLUMNS: Record<OrderSortField, readonly SortColumn[]> = {
+  ID: [{ column: 'id' }],
+  ORDERED_AT: [{ column: 'ordered_at', cast: 'timestamp' }, { column: 'id' }],
+  TOTAL: [{ column: 'total_amount' }, { column: 'id' }],
+};
+
+const INVOICE_COLUMNS: Record<InvoiceSortField, readonly SortColumn[]> = {
+  ID: [{ column: 'id' }],
+  ISSUED_ON: [{ column: 'issued_on', cast: 'date' }, { column: 'id' }],
+  AMOUNT: [{ column: 'amount' }, { column: 'id' }],
+};
+
+function toOrder(row: OrderRow): Order {
+  return {
+    id: row.id,
+    customerId: row.customer_id,
+    orderedAt: row.ordered_at,
+    status: row.status,
+    channel: row.channel,
+    total: row.total_amount,
+  };
+}
+
+function toOrderLine(row: OrderLineRow): OrderLine {
+  return {
+    lineNumber: row.line_number,
+    sku: row.sku,
+    quantity: row.quantity,
+    unitPrice: row.unit_price,
+    discount: row.discount,
+    netAmount: row.net_amount,
+  };
+}
+
+function toInvoice(row: InvoiceRow): Invoice {
+  return {
+    id: row.id,
+    orderId: row.order_id,
+    issuedOn: row.issued_on,
+    dueOn: row.due_on,
+    amount: row.amount,
+    status: row.status,
+  };
+}
+
+function toPayment(row: PaymentRow): Payment {
+  return { id: row.id, paidAt: row.paid_at, amount: row.amount, method: row.method };
+}
+
+function orderConditions(filter: OrderFilter | null | undefined): Expression<SqlBool>[] {
+  const conditions: Expression<SqlBool>[] = [];
+  if (!filter) return conditions;
+  if (filter.customerId) conditions.push(anyOf('customer_id', filter.customerId, 'filter.customerId'));
+  if (filter.status) conditions.push(anyOf('status', filter.status, 'filter.status'));
+  if (filter.channel) conditions.push(anyOf('channel', filter.channel, 'filter.channel'));
+  if (filter.orderedFrom) conditions.push(atLeast('ordered_at', toTimestampParameter(filter.orderedFrom), 'timestamp'));
+  if (filter.orderedTo) conditions.push(atMost('ordered_at', toTimestampParameter(filter.orderedTo), 'timestamp'));
+  if (filter.minTotal != null) conditions.push(atLeast('total_amount', filter.minTotal));
+  if (filter.maxTotal != null) conditions.push(atMost('total_amount', filter.maxTotal));
+  return conditions;
+}
+
+function invoiceConditions(filter: InvoiceFilter | null | undefined): Expression<SqlBool>[] {
+  const conditions: Expression<SqlBool>[] = [];
+  if (!filter) return conditions;
+  if (filter.status) conditions.push(anyOf('status', filter.status, 'filter.status'));
+  if (filter.issuedFrom) conditions.push(atLeast('issued_on', filter.issuedFrom, 'date'));
+  if (filter.issuedTo) conditions.push(atMost('issued_on', filter.issuedTo, 'date'));
+  return conditions;
+}
+
+export interface FinanceRepository {
+  order(id: string): Promise<Order | null>;
+  orders(args: OrdersArgs): Promise<Connection<Order>>;
+  ordersOfCustomer(customerId: string, args: OrdersArgs): Promise<Connection<Order>>;
+  linesOf(orderId: string): Promise<OrderLine[]>;
+  invoiceOfOrder(orderId: string): Promise<Invoice | null>;
+  invoice(id: string): Promise<Invoice | null>;
+  invoices(args: InvoicesArgs): Promise<Connection<Invoice>>;
+  paymentsOf(invoiceId: string): Promise<Payment[]>;
+  lifetimeValue(customerId: string): Promise<number>;
+  productSales(sku: string): Promise<ProductSales>;
+}
+
+export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: RequestLoaders): FinanceRepository {
+  const orderById = () =>
+    loaders.get<string, Order | null>('Order.byId', null, async (ids) => {
+      const rows = await db.selectFrom('orders').selectAll().where('id', 'in', ids).execute();
+      return oneByKey(ids, rows.map(toOrder), (order) => order.id);
+    });
+  const invoiceById = () =>
+    loaders.get<string, Invoice | null>('Invoice.byId', null, async (ids) => {
+      const rows = await db.selectFrom('invoices').selectAll().where('id', 'in', ids).execute();
+      return oneByKey(ids, rows.map(toInvoice), (invoice) => invoice.id);
+    });
+  const orderCountOfCustomer = (filter: OrderFilter | null | undefined) =>
+    loaders.get<string, number>('Customer.orderCount', filter, async (ids) => {
+      const rows = await whereAll(
+        db
+          .selectFrom('orders')
+          .select((eb) => ['customer_id', eb.fn.countAll<number>().as('count')])
+          .where('customer_id', 'in', ids),
+        orderConditions(filter),
+      )
+        .groupBy('customer_id')
+        .execute();
+      return oneByKey(ids, rows, (row) => row.customer_id).map((row) => Number(row?.count ?? 0));
+    });
+
+  return {
+    order: (id) => orderById().load(id),
+    invoice: (id) => invoiceById().load(id),
+
+    async orders(args) {
+      const page = readPageArgs(
+        args,
+        orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
+      );
+      const conditions = orderConditions(args.filter);
+      const rows = await pageQuery(whereAll(db.selectFrom('orders').selectAll(), conditions), page).execute();
+      return toConnection(rows, page, toOrder, () => countRows(whereAll(db.selectFrom('orders'), conditions)));
+    },
+
+    ordersOfCustomer(customerId, args) {
+      const page = readPageArgs(
+        args,
+        orderingOf({
+          list: 'orders',
+          columnsByField: ORDER_COLUMNS,
+          order: args.orderBy,
+          fallback: { field: 'ORDERED_AT', direction: 'DESC' },
+        }),
+      );
+      const loader = loaders.get<string, Connection<Order>>('Customer.orders', args, async (ids) => {
+        const query = whereAll(db.selectFrom('orders').selectAll().where('customer_id', 'in', ids), orderConditions(args.filter));
+        const rows = (await perParentPageQuery(db, query, 'customer_id', page).execute()) as OrderRow[];
+        return manyByKey(ids, rows, (row) => row.customer_id).map((group, i) =>
+          toConnection(group, page, toOrder, () => orderCountOfCustomer(args.filter).load(ids[i]!)),
+        );
+      });
+      return loader.load(customerId);
+    },
+
+    linesOf: (orderId) =>
+      loaders
+        .get<string, OrderLine[]>('Order.lines', null, async (ids) => {
+          const rows = await db
+            .selectFrom('order_lines')
+            .selectAll()
+            .where('order_id', 'in', ids)
+            .orderBy('order_id')
+            .orderBy('line_number')
+            .execute();
+          return manyByKey(ids, rows, (row) => row.order_id).map((group) => group.map(toOrderLine));
+        })
+        .load(orderId),
+
+    invoiceOfOrder: (orderId) =>
+      loaders
+        .get<string, Invoice | null>('Order.invoice', null, async (ids) => {
+          const rows = await db.selectFrom('invoices').selectAll().where('order_id', 'in', ids).execute();
+          return oneByKey(ids, rows.map(toInvoice), (invoice) => invoice.orderId);
+        })
+        .load(orderId),
+
+    async invoices(args) {
+      const page = readPageArgs(
+        args,
+        orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
+      );
+      const conditions = invoiceConditions(args.filter);
+      const rows = await pageQuery(whereAll(db.selectFrom('invoices').selectAll(), conditions), page).execute();
+      return toConnection(rows, page, toInvoice, () => countRows(whereAll(db.selectFrom('invoices'), conditions)));
+    },
+
+    paymentsOf: (invoiceId) =>
+      loaders
+        .get<string, Payment[]>('Invoice.payments', null, async (ids) => {
+          const rows = await db
+            .selectFrom('payments')
+            .selectAll()
+            .where('invoice_id', 'in', ids)
+            .orderBy('invoice_id')
+            .orderBy('paid_at')
+            .orderBy('id')
+            .execute();
+          return manyByKey(ids, rows, (row) => row.invoice_id).map((group) => group.map(toPayment));
+        })
+        .load(invoiceId),
+
+    lifetimeValue: (customerId) =>
+      loaders
+        .get<string, number>('Customer.lifetimeValue', null, async (ids) => {
+          const rows = await db
+            .selectFrom('orders')
+            .select((eb) => ['customer_id', eb.fn.sum<number>('total_amount').as('value')])
+            .where('customer_id', 'in', ids)
+            .where('status', 'in', REVENUE_STATUSES)
+            .groupBy('customer_id')
+            .execute();
+          return oneByKey(ids, rows, (row) => row.customer_id).map((row) => Number(row?.value ?? 0));
+        })
+        .load(customerId),
+
+    productSales: (sku) =>
+      loaders
+        .get<string, ProductSales>('Product.sales', null, async (skus) => {
+          const rows = await db
+            .selectFrom('order_lines')
+            .innerJoin('orders', 'orders.id', 'order_lines.order_id')
+            .select((eb) => [
+              'order_lines.sku',
+              eb.fn.sum<number>('order_lines.quantity').as('units'),
+              eb.fn.sum<number>('order_lines.net_amount').as('revenue'),
+            ])
+            .where('order_lines.sku', 'in', skus)
+            .where('orders.status', 'in', REVENUE_STATUSES)
+            .groupBy('order_lines.sku')
+            .execute();
+          return oneByKey(skus, rows, (row) => row.sku).map((row) => ({
+            unitsSold: Number(row?.units ?? 0),
+            revenue: Number(row?.revenue ?? 0),
+          }));
+        })
+        .load(sku),
+  };
+}

@@ -1,0 +1,43 @@
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { DomainContext } from '../kit/domain.js';
+import { scalarResolvers } from '../kit/scalars.js';
+import type { FinanceRepository, Invoice, InvoicesArgs, Order, OrderLine, OrdersArgs } from './repository.js';
+
+type Context = DomainContext<FinanceRepository>;
+
+export const financeResolvers: GraphQLResolverMap<Context> = {
+  ...scalarResolvers,
+  Query: {
+    order: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.order(id),
+    orders: (_: unknown, args: OrdersArgs, { repo }: Context) => repo.orders(args),
+    invoice: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.invoice(id),
+    invoices: (_: unknown, args: InvoicesArgs, { repo }: Context) => repo.invoices(args),
+  },
+  // Customers and products are other domains' entities: finance knows them by key only, so a
+  // reference is resolved without reading anything (the owning subgraph decides whether it exists).
+  Customer: {
+    __resolveReference: ({ id }: { id: string }) => ({ id }),
+    orders: ({ id }: { id: string }, args: OrdersArgs, { repo }: Context) => repo.ordersOfCustomer(id, args),
+    lifetimeValue: ({ id }: { id: string }, _: unknown, { repo }: Context) => repo.lifetimeValue(id),
+  },
+  Product: {
+    __resolveReference: ({ sku }: { sku: string }) => ({ sku }),
+    unitsSold: async ({ sku }: { sku: string }, _: unknown, { repo }: Context) => (await repo.productSales(sku)).unitsSold,
+    revenue: async ({ sku }: { sku: string }, _: unknown, { repo }: Context) => (await repo.productSales(sku)).revenue,
+  },
+  Order: {
+    __resolveReference: ({ id }: { id: string }, { repo }: Context) => repo.order(id),
+    customer: (order: Order) => ({ id: order.customerId }),
+    lines: (order: Order, _: unknown, { repo }: Context) => repo.linesOf(order.id),
+    invoice: (order: Order, _: unknown, { repo }: Context) => repo.invoiceOfOrder(order.id),
+  },
+  OrderLine: {
+    product: (line: OrderLine) => ({ sku: line.sku }),
+  },
+  Invoice: {
+    __resolveReference: ({ id }: { id: string }, { repo }: Context) => repo.invoice(id),
+    // An invoice always belongs to an order of the same warehouse.
+    order: (invoice: Invoice, _: unknown, { repo }: Context) => repo.order(invoice.orderId),
+    payments: (invoice: Invoice, _: unknown, { repo }: Context) => repo.paymentsOf(invoice.id),
+  },
+};

@@ -1,0 +1,58 @@
+/**
+ * Filter conditions shared by every domain's list arguments, as bound SQL expressions.
+ */
+import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { codedError } from '../../policy/errors.js';
+
+/** The most values one list filter may hold (a guard against very long IN lists). */
+export const MAX_FILTER_VALUES = 100;
+/** The longest text a substring search accepts. */
+export const MAX_SEARCH_LENGTH = 100;
+
+/** `column IN (values…)`; an empty list matches nothing. */
+export function anyOf(column: string, values: readonly (string | number)[], argument: string): Expression<SqlBool> {
+  if (values.length > MAX_FILTER_VALUES) {
+    throw codedError('INVALID_ARGUMENT', `"${argument}" may list at most ${MAX_FILTER_VALUES} values, got ${values.length}.`, {
+      argument,
+    });
+  }
+  if (values.length === 0) return sql<SqlBool>`false`;
+  return sql<SqlBool>`${sql.ref(column)} in (${sql.join(values)})`;
+}
+
+/** Case-insensitive substring match; LIKE wildcards in the text are matched literally. */
+export function containsText(column: string, text: string, argument: string): Expression<SqlBool> {
+  if (text.length > MAX_SEARCH_LENGTH) {
+    throw codedError('INVALID_ARGUMENT', `"${argument}" may be at most ${MAX_SEARCH_LENGTH} characters long.`, {
+      argument,
+    });
+  }
+  const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`;
+}
+
+/** `column >= value` (inclusive lower bound), with the value cast to the column's type. */
+export function atLeast(column: string, value: string | number, cast?: 'date' | 'timestamp'): Expression<SqlBool> {
+  const bound = cast ? sql`cast(${value} as ${sql.raw(cast)})` : sql`${value}`;
+  return sql<SqlBool>`${sql.ref(column)} >= ${bound}`;
+}
+
+/** `column <= value` (inclusive upper bound), with the value cast to the column's type. */
+export function atMost(column: string, value: string | number, cast?: 'date' | 'timestamp'): Expression<SqlBool> {
+  const bound = cast ? sql`cast(${value} as ${sql.raw(cast)})` : sql`${value}`;
+  return sql<SqlBool>`${sql.ref(column)} <= ${bound}`;
+}
+
+// Builders are typed per table; adding WHERE clauses keeps whatever type the caller built.
+type AnySelect = SelectQueryBuilder<any, any, any>;
+
+/** Adds every condition as a WHERE clause (AND). */
+export function whereAll<QB extends AnySelect>(query: QB, conditions: readonly Expression<SqlBool>[]): QB {
+  return conditions.reduce((q, condition) => q.where(condition) as QB, query);
+}
+
+/** `SELECT count(*)` of a query's rows. */
+export async function countRows(query: AnySelect): Promise<number> {
+  const row = await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+  return Number(row.count);
+}

@@ -1,0 +1,73 @@
+/**
+ * Building a domain's warehouse from its raw files, once: a warehouse records which raw data set
+ * and which version of the domain's ingestion built it, and is reused while both are current.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { sql } from 'kysely';
+import type { Domain } from '../domain.js';
+import { openWarehouse } from './open.js';
+import { parseWarehouseUrl } from './warehouse.js';
+
+export interface EnsureWarehouseOptions {
+  // Any domain: its own table types do not matter here.
+  readonly domain: Domain<any, any>;
+  readonly url: string;
+  /** The domain's raw folder. */
+  readonly rawDir: string;
+  /** The raw data set's fingerprint (from its manifest). */
+  readonly sourceFingerprint: string;
+}
+
+export interface WarehouseBuild {
+  /** False when an existing, current warehouse was kept. */
+  readonly built: boolean;
+  /** Rows loaded per table, when built. */
+  readonly rows?: Record<string, number>;
+}
+
+const BUILD_TABLE = '_warehouse_build';
+
+function buildKeyOf(options: EnsureWarehouseOptions): string {
+  return `${options.domain.name}@${options.domain.warehouseVersion}:${options.sourceFingerprint}`;
+}
+
+async function currentBuildKey(url: string): Promise<string | null> {
+  const warehouse = openWarehouse<Record<string, { build_key: string }>>(url, { readOnly: true });
+  try {
+    const row = await warehouse.db.selectFrom(BUILD_TABLE).select('build_key').executeTakeFirst();
+    return row?.build_key ?? null;
+  } catch {
+    return null; // not a warehouse this platform built, or a damaged one: rebuild
+  } finally {
+    await warehouse.close();
+  }
+}
+
+/** Builds the domain's warehouse unless the existing one was built from the same data and version. */
+export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<WarehouseBuild> {
+  const { file } = parseWarehouseUrl(options.url);
+  const buildKey = buildKeyOf(options);
+  if (existsSync(file) && (await currentBuildKey(options.url)) === buildKey) return { built: false };
+
+  // Built beside the target and renamed into place: readers never see half a warehouse.
+  const staging = `${file}.building`;
+  await mkdir(dirname(file), { recursive: true });
+  await rm(staging, { force: true });
+  await rm(`${staging}.wal`, { force: true });
+  const warehouse = openWarehouse(`duckdb:${staging}`, { readOnly: false });
+  let rows: Record<string, number>;
+  try {
+    rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
+    await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(
+      warehouse.db,
+    );
+    await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
+  } finally {
+    await warehouse.close();
+  }
+  await rm(`${file}.wal`, { force: true });
+  await rename(staging, file);
+  return { built: true, rows };
+}

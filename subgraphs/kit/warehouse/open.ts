@@ -1,0 +1,16 @@
+import { openDuckDbWarehouse } from './duckdb.js';
+import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
+
+export interface OpenWarehouseOptions {
+  /** Default `true`: serving never writes. Ingestion opens for writing. */
+  readonly readOnly?: boolean;
+}
+
+/** Opens the warehouse a URL names (`duckdb:<file>`). */
+export function openWarehouse<DB>(url: string, options: OpenWarehouseOptions = {}): Warehouse<DB> {
+  const location = parseWarehouseUrl(url);
+  switch (location.dialect) {
+    case 'duckdb':
+      return openDuckDbWarehouse<DB>({ file: location.file, readOnly: options.readOnly ?? true });
+  }
+}

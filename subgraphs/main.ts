@@ -1,0 +1,74 @@
+/**
+ * The subgraphs' command line.
+ *
+ *   tsx subgraphs/main.ts prepare          generate the raw data if needed, build every domain's warehouse
+ *   tsx subgraphs/main.ts serve <domain>   build that domain's warehouse if needed, then serve it
+ *
+ * Configuration comes from the environment (see subgraphs/config.ts and the README).
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
+import { domains, type AnyDomain } from './domains.js';
+import { startSubgraphServer } from './kit/subgraph-server.js';
+import { ensureWarehouse } from './kit/warehouse/build.js';
+import { openWarehouse } from './kit/warehouse/open.js';
+import { ensureSourceData } from './synthetic-sources/generate.js';
+
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger): Promise<void> {
+  const started = performance.now();
+  const { manifest, generated } = await ensureSourceData({ rawDir: rawDirOf(config), scale: config.scale, seed: config.seed });
+  log.info(
+    { scale: manifest.scale, seed: manifest.seed, rows: manifest.rows, ms: Math.round(performance.now() - started) },
+    generated ? 'raw data generated' : 'raw data reused',
+  );
+  for (const domain of selected) {
+    const t = performance.now();
+    const build = await ensureWarehouse({
+      domain,
+      url: warehouseUrlOf(domain.name, config),
+      rawDir: join(rawDirOf(config), domain.name),
+      sourceFingerprint: manifest.fingerprint,
+    });
+    log.info(
+      { domain: domain.name, rows: build.rows, ms: Math.round(performance.now() - t) },
+      build.built ? 'warehouse built' : 'warehouse reused',
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const { positionals } = parseArgs({ allowPositionals: true, options: {} });
+  const [command, name] = positionals;
+  const config = subgraphConfigFromEnv();
+  const log = pino({ level: config.logLevel, base: { service: name ?? 'subgraphs' } });
+
+  if (command === 'prepare') {
+    await prepareDomains(config, domains, log);
+    return;
+  }
+  if (command === 'serve' && name) {
+    const index = domains.findIndex((domain) => domain.name === name);
+    const domain = domains[index];
+    if (!domain) throw new Error(`No domain "${name}"; domains: ${domains.map((d) => d.name).join(', ')}.`);
+    await prepareDomains(config, [domain], log);
+    const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
+    const server = await startSubgraphServer({ domain, warehouse, log, port: portOf(index), host: config.host });
+    log.info({ url: server.url }, `subgraph ${domain.name} serving`);
+    const shutdown = async () => {
+      await server.stop();
+      await warehouse.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+    return;
+  }
+  throw new Error('usage: subgraphs/main.ts prepare | serve <domain>');
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { DomainContext } from '../kit/domain.js';
+import { scalarResolvers } from '../kit/scalars.js';
+import type { Category, CategoryProductsArgs, Product, ProductsArgs, ProductsRepository } from './repository.js';
+
+type Context = DomainContext<ProductsRepository>;
+
+export const productsResolvers: GraphQLResolverMap<Context> = {
+  ...scalarResolvers,
+  Query: {
+    product: (_: unknown, { sku }: { sku: string }, { repo }: Context) => repo.product(sku),
+    products: (_: unknown, args: ProductsArgs, { repo }: Context) => repo.products(args),
+    category: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.category(id),
+    categories: (_: unknown, __: unknown, { repo }: Context) => repo.categories(),
+  },
+  Product: {
+    __resolveReference: ({ sku }: { sku: string }, { repo }: Context) => repo.product(sku),
+    // Every product row has a category (a foreign key in the warehouse), so this is never null.
+    category: (product: Product, _: unknown, { repo }: Context) => repo.category(product.categoryId),
+  },
+  Category: {
+    __resolveReference: ({ id }: { id: string }, { repo }: Context) => repo.category(id),
+    products: (category: Category, args: CategoryProductsArgs, { repo }: Context) =>
+      repo.productsOfCategory(category.id, args),
+  },
+};
