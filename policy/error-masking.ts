@@ -66,9 +66,10 @@ export function useErrorMasking({ log, service }: ErrorMaskingOptions): ErrorMas
             if (response.body.kind !== 'single') return;
             const errors = response.body.singleResult.errors;
             if (!errors) return;
+            // A subgraph's error keeps the id the subgraph saw (the same one, when forwarded).
             response.body.singleResult.errors = errors.map((error) => ({
               ...error,
-              extensions: { ...error.extensions, requestId: contextValue.requestId },
+              extensions: { ...error.extensions, requestId: error.extensions?.requestId ?? contextValue.requestId },
             }));
           },
         };

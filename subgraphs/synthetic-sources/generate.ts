@@ -38,7 +38,7 @@ import {
 } from '@faker-js/faker';
 
 /** Bump when the output for a given seed and scale changes: warehouses built from older files rebuild. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 export const DEFAULT_SEED = 20_240_101;
 
 export interface GenerateOptions {
@@ -99,29 +99,33 @@ interface CategoryProfile {
   readonly department: string;
   /** List prices are log-uniform in this range. */
   readonly price: readonly [number, number];
+  /** What the category's products are called. */
+  readonly nouns: readonly string[];
+  /** Model numbers after the name (electronics). */
+  readonly models?: boolean;
 }
 
 const CATEGORIES: readonly CategoryProfile[] = [
-  { id: 'laptops', name: 'Laptops', department: 'Electronics', price: [450, 2800] },
-  { id: 'phones', name: 'Phones', department: 'Electronics', price: [180, 1400] },
-  { id: 'audio', name: 'Audio', department: 'Electronics', price: [25, 450] },
-  { id: 'cameras', name: 'Cameras', department: 'Electronics', price: [150, 2200] },
-  { id: 'accessories', name: 'Accessories', department: 'Electronics', price: [8, 120] },
-  { id: 'kitchen', name: 'Kitchen', department: 'Home', price: [12, 600] },
-  { id: 'furniture', name: 'Furniture', department: 'Home', price: [60, 1900] },
-  { id: 'bedding', name: 'Bedding', department: 'Home', price: [20, 300] },
-  { id: 'lighting', name: 'Lighting', department: 'Home', price: [15, 400] },
-  { id: 'running', name: 'Running', department: 'Sports', price: [20, 220] },
-  { id: 'cycling', name: 'Cycling', department: 'Sports', price: [15, 3500] },
-  { id: 'outdoor', name: 'Outdoor', department: 'Sports', price: [10, 650] },
-  { id: 'fitness', name: 'Fitness', department: 'Sports', price: [10, 1200] },
-  { id: 'fiction', name: 'Fiction', department: 'Books', price: [7, 35] },
-  { id: 'non-fiction', name: 'Non-fiction', department: 'Books', price: [9, 60] },
-  { id: 'childrens-books', name: "Children's books", department: 'Books', price: [5, 30] },
-  { id: 'womens-clothing', name: "Women's clothing", department: 'Clothing', price: [12, 350] },
-  { id: 'mens-clothing', name: "Men's clothing", department: 'Clothing', price: [12, 350] },
-  { id: 'shoes', name: 'Shoes', department: 'Clothing', price: [35, 280] },
-  { id: 'toys', name: 'Toys', department: 'Kids', price: [6, 180] },
+  { id: 'laptops', name: 'Laptops', department: 'Electronics', price: [450, 2800], nouns: ['Laptop', 'Notebook', 'Ultrabook', 'Chromebook'], models: true },
+  { id: 'phones', name: 'Phones', department: 'Electronics', price: [180, 1400], nouns: ['Smartphone', 'Phone', 'Phone Mini', 'Phone Pro'], models: true },
+  { id: 'audio', name: 'Audio', department: 'Electronics', price: [25, 450], nouns: ['Headphones', 'Earbuds', 'Speaker', 'Soundbar', 'Turntable'] },
+  { id: 'cameras', name: 'Cameras', department: 'Electronics', price: [150, 2200], nouns: ['Mirrorless Camera', 'Action Camera', 'Compact Camera', 'Lens'], models: true },
+  { id: 'accessories', name: 'Accessories', department: 'Electronics', price: [8, 120], nouns: ['USB-C Cable', 'Charger', 'Power Bank', 'Phone Case', 'Keyboard', 'Mouse'] },
+  { id: 'kitchen', name: 'Kitchen', department: 'Home', price: [12, 600], nouns: ['Chef Knife', 'Frying Pan', 'Kettle', 'Blender', 'Coffee Grinder', 'Dutch Oven'] },
+  { id: 'furniture', name: 'Furniture', department: 'Home', price: [60, 1900], nouns: ['Desk', 'Armchair', 'Bookshelf', 'Dining Table', 'Sofa', 'Office Chair'] },
+  { id: 'bedding', name: 'Bedding', department: 'Home', price: [20, 300], nouns: ['Duvet', 'Pillow', 'Sheet Set', 'Blanket', 'Mattress Topper'] },
+  { id: 'lighting', name: 'Lighting', department: 'Home', price: [15, 400], nouns: ['Floor Lamp', 'Desk Lamp', 'Pendant Light', 'LED Strip', 'Wall Sconce'] },
+  { id: 'running', name: 'Running', department: 'Sports', price: [20, 220], nouns: ['Running Shoes', 'Running Jacket', 'Running Tights', 'Hydration Vest'] },
+  { id: 'cycling', name: 'Cycling', department: 'Sports', price: [15, 3500], nouns: ['Road Bike', 'Gravel Bike', 'Bike Helmet', 'Bike Light', 'Cycling Jersey'] },
+  { id: 'outdoor', name: 'Outdoor', department: 'Sports', price: [10, 650], nouns: ['Tent', 'Sleeping Bag', 'Backpack', 'Trekking Poles', 'Headlamp'] },
+  { id: 'fitness', name: 'Fitness', department: 'Sports', price: [10, 1200], nouns: ['Yoga Mat', 'Dumbbell Set', 'Kettlebell', 'Rowing Machine', 'Resistance Bands'] },
+  { id: 'fiction', name: 'Fiction', department: 'Books', price: [7, 35], nouns: ['Novel', 'Short Stories', 'Thriller', 'Fantasy Saga'] },
+  { id: 'non-fiction', name: 'Non-fiction', department: 'Books', price: [9, 60], nouns: ['Cookbook', 'Biography', 'History', 'Field Guide'] },
+  { id: 'childrens-books', name: "Children's books", department: 'Books', price: [5, 30], nouns: ['Picture Book', 'Activity Book', 'Bedtime Stories'] },
+  { id: 'womens-clothing', name: "Women's clothing", department: 'Clothing', price: [12, 350], nouns: ['Dress', 'Blouse', 'Jeans', 'Coat', 'Sweater'] },
+  { id: 'mens-clothing', name: "Men's clothing", department: 'Clothing', price: [12, 350], nouns: ['Shirt', 'Chinos', 'Jacket', 'Hoodie', 'Sweater'] },
+  { id: 'shoes', name: 'Shoes', department: 'Clothing', price: [35, 280], nouns: ['Sneakers', 'Boots', 'Loafers', 'Sandals'] },
+  { id: 'toys', name: 'Toys', department: 'Kids', price: [6, 180], nouns: ['Building Set', 'Puzzle', 'Plush Toy', 'Board Game', 'Wooden Train'] },
 ];
 
 const BRANDS: Readonly<Record<string, readonly string[]>> = {
@@ -340,10 +344,10 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
     const costCents = Math.round(priceCents * (0.35 + u() * 0.4));
     const launchMs = launchStart + Math.floor(u() * ((launchEnd - launchStart) / DAY)) * DAY;
     const sku = `SKU-${pad(10_000 + i, 6)}`;
-    productsCsv.write([
-      sku, `${brand} ${rng.commerce.productName()}`, category.id, brand, money(priceCents), money(costCents),
-      isoDate(launchMs),
-    ]);
+    const noun = rng.helpers.arrayElement(category.nouns);
+    const model = category.models ? ` ${rng.string.alpha({ length: 1, casing: 'upper' })}${rng.number.int({ min: 1, max: 99 })}` : '';
+    const name = `${brand} ${rng.commerce.productAdjective()} ${noun}${model}`;
+    productsCsv.write([sku, name, category.id, brand, money(priceCents), money(costCents), isoDate(launchMs)]);
     products.push({ sku, priceCents, launchMs });
   }
 

@@ -1,0 +1,142 @@
+/**
+ * Boots the real mesh for a test: generated raw files in a temp folder, real DuckDB warehouse
+ * files built by each domain's ingestion, the three subgraphs and the gateway on free ports, and
+ * real HTTP between them. Tests read the same warehouses (the instances the subgraphs serve from)
+ * to compute expected answers independently in SQL, and to count the statements a query causes.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql, type Kysely } from 'kysely';
+import { pino } from 'pino';
+import { defineGatewayConfig } from '../../gateway/config.js';
+import { startGateway, type RunningGateway } from '../../gateway/server.js';
+import { domains } from '../../subgraphs/domains.js';
+import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
+import { ensureWarehouse } from '../../subgraphs/kit/warehouse/build.js';
+import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
+import type { Warehouse } from '../../subgraphs/kit/warehouse/warehouse.js';
+import { generateSourceData, type RawManifest } from '../../subgraphs/synthetic-sources/generate.js';
+
+export interface GraphQLResponse<T = Record<string, any>> {
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+}
+
+export interface HttpAnswer<T> {
+  status: number;
+  headers: Headers;
+  body: GraphQLResponse<T>;
+}
+
+export interface TestMesh {
+  readonly dataDir: string;
+  readonly manifest: RawManifest;
+  readonly gateway: RunningGateway;
+  readonly subgraphs: Record<string, RunningServer>;
+  readonly warehouses: Record<string, Warehouse<any>>;
+  readonly supergraphPath: string;
+  readonly apiSchemaPath: string;
+  /** POSTs a GraphQL request to the gateway. */
+  query<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<HttpAnswer<T>>;
+  /** Rows of a SQL query run directly on a domain's warehouse (the test's own, independent SQL). */
+  sql<R = Record<string, any>>(domain: string, text: string, parameters?: readonly unknown[]): Promise<R[]>;
+  /** The statements each warehouse ran while `run` was in flight. */
+  statementsDuring(run: () => Promise<unknown>): Promise<Record<string, string[]>>;
+  /** Stops one subgraph's server (its warehouse stays open). */
+  stopSubgraph(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface TestMeshOptions {
+  /** Data set scale (default 0.02: 200 customers, 20 products, 2,000 orders). */
+  readonly scale?: number;
+  readonly seed?: number;
+}
+
+export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export async function postGraphQL<T>(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer<T>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse<T> };
+}
+
+export async function startTestMesh(options: TestMeshOptions = {}): Promise<TestMesh> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mesh-test-'));
+  const rawDir = join(dataDir, 'raw');
+  const manifest = await generateSourceData({ rawDir, scale: options.scale ?? 0.02, ...(options.seed ? { seed: options.seed } : {}) });
+  const warehouses: Record<string, Warehouse<any>> = {};
+  const subgraphs: Record<string, RunningServer> = {};
+  for (const domain of domains) {
+    const url = `duckdb:${join(dataDir, 'warehouses', `${domain.name}.duckdb`)}`;
+    await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint });
+    warehouses[domain.name] = openWarehouse(url);
+    subgraphs[domain.name] = await startSubgraphServer({ domain, warehouse: warehouses[domain.name]!, log: testLog, port: 0 });
+  }
+  const supergraphPath = join(dataDir, 'supergraph.graphql');
+  const apiSchemaPath = join(dataDir, 'api-schema.graphql');
+  const gateway = await startGateway(
+    defineGatewayConfig({
+      port: 0,
+      host: '127.0.0.1',
+      subgraphs: domains.map(({ name }) => ({ name, url: subgraphs[name]!.url })),
+      supergraphPath,
+      apiSchemaPath,
+      composeTimeoutMs: 20_000,
+      bodyLimit: '1mb',
+      logLevel: 'silent',
+    }),
+    testLog,
+  );
+  await gateway.ready;
+
+  const stopped = new Set<string>();
+  return {
+    dataDir,
+    manifest,
+    gateway,
+    subgraphs,
+    warehouses,
+    supergraphPath,
+    apiSchemaPath,
+    query: (query, variables, headers) => postGraphQL(gateway.url, query, variables, headers),
+    async sql(domain, text, parameters = []) {
+      const db = warehouses[domain]!.db as Kysely<unknown>;
+      const strings = text.split('?');
+      const template = Object.assign(strings, { raw: strings }) as unknown as TemplateStringsArray;
+      const result = await sql(template, ...parameters).execute(db);
+      return result.rows as any[];
+    },
+    async statementsDuring(run) {
+      const seen: Record<string, string[]> = Object.fromEntries(domains.map(({ name }) => [name, []]));
+      const unsubscribes = domains.map(({ name }) =>
+        warehouses[name]!.onStatement((event) => seen[name]!.push(event.sql)),
+      );
+      try {
+        await run();
+      } finally {
+        unsubscribes.forEach((unsubscribe) => unsubscribe());
+      }
+      return seen;
+    },
+    async stopSubgraph(name) {
+      stopped.add(name);
+      await subgraphs[name]!.stop();
+    },
+    async stop() {
+      await gateway.stop();
+      for (const [name, server] of Object.entries(subgraphs)) if (!stopped.has(name)) await server.stop();
+      for (const warehouse of Object.values(warehouses)) await warehouse.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
