@@ -35,8 +35,8 @@ describe('composition', () => {
     const supergraph = await readFile(mesh.supergraphPath, 'utf8');
     for (const name of ['CUSTOMERS', 'PRODUCTS', 'FINANCE']) expect(supergraph).toMatch(new RegExp(`${name} @join__graph`));
     const api = await readFile(mesh.apiSchemaPath, 'utf8');
-    expect(api).toMatch(/type Customer \{[^}]*lifetimeValue: Float!/s);
-    expect(api).toMatch(/type Product \{[^}]*revenue: Float!/s);
+    expect(api).toMatch(/type Customer \{[^}]*lifetimeValue: Float\n/s);
+    expect(api).toMatch(/type Product \{[^}]*revenue: Float\n/s);
     expect(api).not.toMatch(/join__|_entities|_service/);
   });
 
@@ -330,7 +330,7 @@ describe('bad input', () => {
     for (const first of [-1, 501]) {
       const { body } = await mesh.query(`{ customers(first: ${first}) { totalCount } }`);
       expect(withoutRequestIds(body)).toEqual({
-        data: null,
+        data: { customers: null },
         errors: [
           {
             message: `"first" must be between 0 and 500, got ${first}.`,
@@ -351,7 +351,7 @@ describe('bad input', () => {
     for (const after of ['abc', '!!!', '', nameCursor, wrongType, 'A'.repeat(2000)]) {
       const { body } = await mesh.query('query ($after: String) { customers(after: $after) { totalCount } }', { after });
       expect(body.errors?.[0]?.extensions?.code, `cursor ${after.slice(0, 20)}`).toBe('INVALID_CURSOR');
-      expect(body.data).toBeNull();
+      expect(body.data).toEqual({ customers: null });
     }
     // A well-formed cursor holding hostile text is only ever a bound value: it pages, it does not inject.
     const { body } = await mesh.query<any>('query ($after: String) { customers(after: $after) { totalCount nodes { id } } }', {

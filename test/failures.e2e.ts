@@ -1,0 +1,190 @@
+/**
+ * How the mesh behaves when parts fail: a subgraph that is down, a warehouse that breaks, a gateway
+ * that starts before its subgraphs, and subgraphs that do not compose.
+ */
+import { once } from 'node:events';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApolloServer } from '@apollo/server';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import { parse } from 'graphql';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineGatewayConfig, type SubgraphEndpoint } from '../gateway/config.js';
+import { startGateway } from '../gateway/server.js';
+import { CompositionFailedError } from '../gateway/supergraph.js';
+import { postGraphQL, startTestMesh, testLog, type TestMesh } from './harness/mesh.js';
+
+function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
+  return defineGatewayConfig({
+    port: 0,
+    host: '127.0.0.1',
+    subgraphs,
+    supergraphPath: join(dataDir, 'supergraph.graphql'),
+    apiSchemaPath: join(dataDir, 'api-schema.graphql'),
+    composeTimeoutMs,
+    bodyLimit: '1mb',
+    logLevel: 'silent',
+  });
+}
+
+/** A port nothing listens on: bound once by the OS, then released. */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('when parts of a running mesh fail', () => {
+  let mesh: TestMesh;
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('a broken warehouse gives a masked error naming the subgraph, and the rest of the answer', async () => {
+    // The products warehouse goes away under the running subgraph: closed, and its file gone.
+    await mesh.warehouses.products!.close();
+    const file = join(mesh.dataDir, 'warehouses', 'products.duckdb');
+    await rename(file, `${file}.gone`);
+    const { status, body } = await mesh.query<any>('{ categories { id } customers(first: 1) { nodes { id } } }');
+    expect(status).toBe(200);
+    expect(body.data.customers.nodes).toHaveLength(1);
+    expect(body.data.categories).toBeNull();
+    expect(body.errors).toHaveLength(1);
+    const [error] = body.errors!;
+    expect(error).toEqual({
+      message: 'Internal server error',
+      path: ['categories'],
+      extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'products', requestId: expect.any(String) },
+    });
+    // Nothing about the driver, the SQL or the file reaches the client.
+    expect(JSON.stringify(body)).not.toMatch(/duckdb|select|driver|\.duckdb|destroy/i);
+    const ready = await fetch(new URL('/health/ready', mesh.subgraphs.products!.url));
+    expect(ready.status).toBe(503);
+  });
+
+  it('a subgraph that is down: coded error with its name, no URL, and the other subgraphs still answer', async () => {
+    await mesh.stopSubgraph('customers');
+    const { status, body } = await mesh.query<any>('{ orders(first: 2) { nodes { id total customer { name } } } }');
+    expect(status).toBe(200);
+    expect(body.data.orders.nodes.map((o: any) => o.total).every((t: number) => t > 0)).toBe(true);
+    expect(body.errors).toEqual([
+      {
+        message: 'The customers subgraph could not be reached.',
+        extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'customers', requestId: expect.any(String) },
+      },
+    ]);
+    expect(JSON.stringify(body)).not.toContain(new URL(mesh.subgraphs.customers!.url).port);
+  });
+});
+
+describe('starting up', () => {
+  it('is live but not ready until every subgraph answers, then composes and serves', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-startup-'));
+    const port = await freePort();
+    // The gateway starts first, pointed at a customers subgraph that is not there yet.
+    const subgraph = parse(`
+      extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
+      type Query { hello: String }
+    `);
+    const gateway = await startGateway(gatewayConfig(dataDir, [{ name: 'late', url: `http://127.0.0.1:${port}/graphql` }]), testLog);
+    try {
+      const base = new URL(gateway.url);
+      expect((await fetch(new URL('/health/live', base))).status).toBe(200);
+      const notReady = await fetch(new URL('/health/ready', base));
+      expect(notReady.status).toBe(503);
+      expect(await notReady.json()).toMatchObject({ status: 'composing' });
+      const early = await postGraphQL(gateway.url, '{ hello }');
+      expect(early.status).toBe(503);
+      expect(early.body.errors?.[0]?.extensions?.code).toBe('GATEWAY_NOT_READY');
+
+      const late = await serveSubgraph(subgraph, { Query: { hello: () => 'world' } }, port);
+      try {
+        await gateway.ready;
+        expect((await fetch(new URL('/health/ready', base))).status).toBe(200);
+        expect((await postGraphQL(gateway.url, '{ hello }')).body).toEqual({ data: { hello: 'world' } });
+      } finally {
+        await gateway.stop();
+        await late.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('subgraphs that do not compose: the gateway reports why and never serves', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-compose-'));
+    const a = await serveSubgraph(
+      parse(`extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
+        type Query { customer(id: ID!): Customer }
+        type Customer @key(fields: "id") { id: ID! name: String! }`),
+      { Query: { customer: () => null } },
+    );
+    const b = await serveSubgraph(
+      parse(`extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
+        type Query { other: Customer }
+        type Customer @key(fields: "id") { id: ID! name: Int! }`),
+      { Query: { other: () => null } },
+    );
+    const gateway = await startGateway(gatewayConfig(dataDir, [{ name: 'a', url: a.url }, { name: 'b', url: b.url }]), testLog);
+    try {
+      const failure = await gateway.ready.catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(CompositionFailedError);
+      expect((failure as Error).message).toMatch(/Customer\.name/);
+      const readiness = await fetch(new URL('/health/ready', gateway.url));
+      expect(readiness.status).toBe(503);
+      expect(await readiness.json()).toMatchObject({ status: 'failed', error: expect.stringMatching(/Customer\.name/) });
+      expect((await postGraphQL(gateway.url, '{ __typename }')).status).toBe(503);
+    } finally {
+      await gateway.stop();
+      await a.stop();
+      await b.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives up after the compose timeout, naming the subgraph that never answered', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-timeout-'));
+    const port = await freePort();
+    const gateway = await startGateway(gatewayConfig(dataDir, [{ name: 'ghost', url: `http://127.0.0.1:${port}/graphql` }], 1_200), testLog);
+    try {
+      const failure = (await gateway.ready.catch((error: unknown) => error)) as Error;
+      expect(failure.message).toMatch(/did not answer within 1200 ms: ghost/);
+    } finally {
+      await gateway.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A small Federation 2 subgraph that is not one of ours, over real HTTP. */
+async function serveSubgraph(
+  typeDefs: ReturnType<typeof parse>,
+  resolvers: Record<string, Record<string, () => unknown>>,
+  port = 0,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const apollo = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs, resolvers }) });
+  await apollo.start();
+  const app = express().use('/graphql', express.json(), expressMiddleware(apollo));
+  const server = app.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
+    async stop() {
+      await apollo.stop();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
