@@ -1,13 +1,12 @@
 /**
  * `npm start`: the whole mesh on one machine, on the embedded default.
  *
- * 1. prepares the data (generates the raw files and builds every domain's DuckDB warehouse the
- *    first time; reuses them afterwards),
- * 2. starts each subgraph the gateway is configured with as its own process, on the port of its URL,
- * 3. starts the gateway, waits until it is ready, and prints where to send queries.
- *
- * Each part runs as it would in production (one process per service); their JSON logs are printed
- * readably here. Ctrl-C stops everything; if any part dies, the others are stopped too.
+ * Each part runs as it would in production, one process per service: the gateway (which waits for
+ * its subgraphs, then composes), and each subgraph the gateway is configured with, on the port of
+ * its URL. A subgraph builds its own domain's warehouse from the raw files when it is missing or
+ * stale; the first subgraph starts alone, so that it alone generates the shared raw files on a first
+ * start, and the others follow in parallel. Their JSON logs are printed readably here. Ctrl-C stops
+ * everything; if any part dies, the others are stopped too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -34,7 +33,7 @@ function run(label: string, script: string, args: readonly string[], env: NodeJS
   }
   child.once('exit', (code, signal) => {
     children.delete(child);
-    if (!stopping && label !== 'prepare') {
+    if (!stopping) {
       console.error(`\n${label} stopped (${signal ?? `exit code ${code}`}); stopping the mesh.`);
       void stopAll(1);
     }
@@ -51,43 +50,46 @@ async function stopAll(exitCode: number): Promise<never> {
   process.exit(exitCode);
 }
 
-async function waitForExit(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
-}
-
 async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
   const config = gatewayConfigFromEnv();
 
-  console.log('Preparing data (generated on first start, then reused)…');
-  const prepareCode = await waitForExit(run('prepare', subgraphsMain, ['prepare'], {}));
-  if (prepareCode !== 0) {
-    console.error('Preparing the data failed; see above.');
-    await stopAll(1);
-  }
-
-  for (const { name, url } of config.subgraphs) {
+  console.log('Starting the mesh (the first start generates the data and builds the warehouses)…');
+  // The gateway waits for its subgraphs as long as building the data may take on a first start.
+  const composeTimeoutMs = Number(process.env.COMPOSE_TIMEOUT_MS || 15 * 60_000);
+  run('gateway', gatewayMain, [], { COMPOSE_TIMEOUT_MS: String(composeTimeoutMs) });
+  const [first, ...rest] = config.subgraphs.map(({ name, url }) => {
     const { port, hostname } = new URL(url);
-    run(name, subgraphsMain, ['serve', name], { PORT: port, HOST: hostname.replace(/^\[|\]$/g, '') });
+    return { name, url, env: { PORT: port, HOST: hostname.replace(/^\[|\]$/g, '') } };
+  });
+  if (first) {
+    run(first.name, subgraphsMain, ['serve', first.name], first.env);
+    await waitUntilReady(new URL('/health/ready', first.url), composeTimeoutMs);
   }
-  run('gateway', gatewayMain, [], {});
+  for (const subgraph of rest) run(subgraph.name, subgraphsMain, ['serve', subgraph.name], subgraph.env);
 
-  const readyUrl = new URL('/health/ready', config.host === '0.0.0.0' ? `http://127.0.0.1:${config.port}` : `http://${config.host}:${config.port}`);
-  const deadline = Date.now() + config.composeTimeoutMs + 30_000;
-  while (Date.now() < deadline) {
-    const ready = await fetch(readyUrl).then((r) => r.ok).catch(() => false);
-    if (ready) {
-      const url = `http://localhost:${config.port}/graphql`;
-      console.log(`\nThe mesh is ready.\n  Gateway:   ${url}`);
-      for (const { name, url: subgraphUrl } of config.subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}`);
-      console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ customers(first: 2) { nodes { name lifetimeValue } } }"}'\n`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const gatewayReady = new URL('/health/ready', `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`);
+  if (await waitUntilReady(gatewayReady, composeTimeoutMs)) {
+    const url = `http://localhost:${config.port}/graphql`;
+    console.log(`\nThe mesh is ready.\n  Gateway:   ${url}`);
+    for (const { name, url: subgraphUrl } of config.subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}`);
+    console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ customers(first: 2) { nodes { name lifetimeValue } } }"}'\n`);
+    return;
   }
-  console.error('The gateway did not become ready in time; see the logs above.');
+  console.error('The mesh did not become ready in time; see the logs above.');
   await stopAll(1);
+}
+
+/** Polls a readiness endpoint until it answers 200 (true) or the time is up (false). */
+async function waitUntilReady(url: URL, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !stopping) {
+    if (await fetch(url).then((r) => r.ok).catch(() => false)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return false;
 }
 
 void main();

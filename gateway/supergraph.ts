@@ -96,10 +96,10 @@ export async function composeFromSubgraphs(options: {
       const detail = missing.map(({ name, url }) => `${name} (${url}): ${lastFailure.get(name)}`).join('; ');
       throw new Error(`Subgraphs did not answer within ${options.timeoutMs} ms: ${detail}`);
     }
-    if (attempt % 10 === 0) {
+    if (attempt % 20 === 0) {
       options.log.info({ waitingFor: missing.map(({ name }) => name) }, 'waiting for subgraphs');
     }
-    await sleep(500);
+    await sleep(250);
   }
   return composeSupergraph(options.subgraphs.map((endpoint) => ({ ...endpoint, sdl: sdls.get(endpoint.name)! })));
 }

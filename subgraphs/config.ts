@@ -3,7 +3,7 @@
  * mesh on one machine.
  */
 import { join, resolve } from 'node:path';
-import { DEFAULT_SEED } from './synthetic-sources/generate.js';
+import { DEFAULT_SEED } from './synthetic-sources/manifest.js';
 
 export interface SubgraphConfig {
   /** Root of generated data: `raw/` files and `warehouses/` (env `DATA_DIR`, default `./data`). */

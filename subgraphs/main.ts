@@ -14,7 +14,7 @@ import { domains, type AnyDomain } from './domains.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { ensureWarehouse } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
-import { ensureSourceData } from './synthetic-sources/generate.js';
+import { ensureSourceData } from './synthetic-sources/manifest.js';
 
 async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger): Promise<void> {
   const started = performance.now();

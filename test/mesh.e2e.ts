@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestMesh, type GraphQLResponse, type TestMesh } from './harness/mesh.js';
+import { startTestMesh, type GraphQLResponse, type HttpAnswer, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 
@@ -203,12 +203,12 @@ describe('paging', () => {
     const seen: any[] = [];
     let after: string | null = null;
     for (let pages = 0; pages < 1000; pages++) {
-      const { body } = await mesh.query<any>(
+      const { body }: HttpAnswer<any> = await mesh.query<any>(
         `query ($after: String) { ${field}(first: ${pageSize}, after: $after${args}) { edges { cursor node { ${select} } } pageInfo { hasNextPage hasPreviousPage endCursor } } }`,
         { after },
       );
       expect(body.errors).toBeUndefined();
-      const page = body.data[field];
+      const page: any = body.data[field];
       expect(page.pageInfo.hasPreviousPage).toBe(after !== null);
       seen.push(...page.edges.map((edge: any) => edge.node));
       if (!page.pageInfo.hasNextPage) return seen;
@@ -252,12 +252,12 @@ describe('paging', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (;;) {
-      const { body } = await mesh.query<any>(
+      const { body }: HttpAnswer<any> = await mesh.query<any>(
         'query ($id: ID!, $after: String) { customer(id: $id) { orders(first: 10, after: $after, orderBy: {field: ORDERED_AT}) { nodes { id } pageInfo { hasNextPage endCursor } } } }',
         { id: busiest!.customer_id, after },
       );
       expect(body.errors).toBeUndefined();
-      const orders = body.data.customer.orders;
+      const orders: any = body.data.customer.orders;
       seen.push(...orders.nodes.map((o: any) => o.id));
       if (!orders.pageInfo.hasNextPage) break;
       after = orders.pageInfo.endCursor;

@@ -6,7 +6,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDuckDbWarehouse } from '../kit/warehouse/duckdb.js';
 import type { Warehouse } from '../kit/warehouse/warehouse.js';
-import { ensureSourceData, generateSourceData, lineNetCents, type RawManifest } from './generate.js';
+import { generateSourceData, lineNetCents } from './generate.js';
+import { ensureSourceData, type RawManifest } from './manifest.js';
 
 let dir: string;
 let manifest: RawManifest;

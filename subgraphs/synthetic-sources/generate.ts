@@ -8,9 +8,8 @@
  * Values are made to look real: local names, emails and international phone numbers per country,
  * purchase frequency and product popularity with heavy tails, seasonal order dates over five years.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
@@ -36,29 +35,9 @@ import {
   sv,
   type LocaleDefinition,
 } from '@faker-js/faker';
+import { DEFAULT_SEED, GENERATOR_VERSION, fingerprintOf, type GenerateOptions, type RawManifest } from './manifest.js';
 
-/** Bump when the output for a given seed and scale changes: warehouses built from older files rebuild. */
-export const GENERATOR_VERSION = 2;
-export const DEFAULT_SEED = 20_240_101;
-
-export interface GenerateOptions {
-  /** The folder to write: `<rawDir>/<domain>/<table>.csv` and `<rawDir>/manifest.json`. */
-  readonly rawDir: string;
-  /** 1 (default) is ~10k customers, 1k products, 100k orders; any positive number. */
-  readonly scale?: number;
-  /** Seed of every random choice (default {@link DEFAULT_SEED}). */
-  readonly seed?: number;
-}
-
-export interface RawManifest {
-  readonly generatorVersion: number;
-  readonly seed: number;
-  readonly scale: number;
-  /** Identifies the content: warehouses record it to know whether they are current. */
-  readonly fingerprint: string;
-  /** Rows per file, keyed `<domain>/<table>`. */
-  readonly rows: Record<string, number>;
-}
+export type { GenerateOptions, RawManifest } from './manifest.js';
 
 /** Orders fall between these dates; the data set's "today" is the end. */
 export const PERIOD_START = Date.UTC(2021, 0, 1);
@@ -136,6 +115,12 @@ const BRANDS: Readonly<Record<string, readonly string[]>> = {
   Clothing: ['Atelier Nove', 'Fieldwear', 'Maren', 'Urbane Thread', 'Solstice'],
   Kids: ['Tumble & Toot', 'Brightblocks', 'Wonderkin'],
 };
+
+/** Product-line words, as catalogues use them (faker's adjectives give "Tasty Office Chair"). */
+const PRODUCT_LINES = [
+  'Classic', 'Compact', 'Premium', 'Essential', 'Pro', 'Ultra', 'Lite', 'Everyday', 'Signature', 'Eco',
+  'Studio', 'Travel', 'Urban', 'Heritage', 'Active', 'Nordic', 'Prime', 'Select', 'Flex', 'Air',
+] as const;
 
 const SEGMENTS = [
   ['CONSUMER', 80],
@@ -240,10 +225,6 @@ export function lineNetCents(quantity: number, unitPriceCents: number, discountM
   return Math.floor((quantity * unitPriceCents * (1000 - discountMilli) + 500) / 1000);
 }
 
-export function fingerprintOf(seed: number, scale: number): string {
-  return createHash('sha256').update(JSON.stringify({ v: GENERATOR_VERSION, seed, scale })).digest('hex').slice(0, 16);
-}
-
 interface GeneratedCustomer {
   readonly id: string;
   readonly signupMs: number;
@@ -346,7 +327,7 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
     const sku = `SKU-${pad(10_000 + i, 6)}`;
     const noun = rng.helpers.arrayElement(category.nouns);
     const model = category.models ? ` ${rng.string.alpha({ length: 1, casing: 'upper' })}${rng.number.int({ min: 1, max: 99 })}` : '';
-    const name = `${brand} ${rng.commerce.productAdjective()} ${noun}${model}`;
+    const name = `${brand} ${rng.helpers.arrayElement(PRODUCT_LINES)} ${noun}${model}`;
     productsCsv.write([sku, name, category.id, brand, money(priceCents), money(costCents), isoDate(launchMs)]);
     products.push({ sku, priceCents, launchMs });
   }
@@ -458,20 +439,4 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
   await rm(options.rawDir, { recursive: true, force: true });
   await rename(staging, options.rawDir);
   return manifest;
-}
-
-export async function readRawManifest(rawDir: string): Promise<RawManifest | null> {
-  try {
-    return JSON.parse(await readFile(join(rawDir, 'manifest.json'), 'utf8')) as RawManifest;
-  } catch {
-    return null;
-  }
-}
-
-/** The raw files for this seed and scale: reused when present, generated otherwise. */
-export async function ensureSourceData(options: GenerateOptions): Promise<{ manifest: RawManifest; generated: boolean }> {
-  const existing = await readRawManifest(options.rawDir);
-  const wanted = fingerprintOf(options.seed ?? DEFAULT_SEED, options.scale ?? 1);
-  if (existing?.fingerprint === wanted) return { manifest: existing, generated: false };
-  return { manifest: await generateSourceData(options), generated: true };
 }

@@ -18,6 +18,8 @@ import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
 import type { Warehouse } from '../../subgraphs/kit/warehouse/warehouse.js';
 import { generateSourceData, type RawManifest } from '../../subgraphs/synthetic-sources/generate.js';
 
+export type MeshDomain = 'customers' | 'products' | 'finance';
+
 export interface GraphQLResponse<T = Record<string, any>> {
   data?: T | null;
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
@@ -42,7 +44,7 @@ export interface TestMesh {
   /** Rows of a SQL query run directly on a domain's warehouse (the test's own, independent SQL). */
   sql<R = Record<string, any>>(domain: string, text: string, parameters?: readonly unknown[]): Promise<R[]>;
   /** The statements each warehouse ran while `run` was in flight. */
-  statementsDuring(run: () => Promise<unknown>): Promise<Record<string, string[]>>;
+  statementsDuring(run: () => Promise<unknown>): Promise<Record<MeshDomain, string[]>>;
   /** Stops one subgraph's server (its warehouse stays open). */
   stopSubgraph(name: string): Promise<void>;
   stop(): Promise<void>;
@@ -117,9 +119,9 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       return result.rows as any[];
     },
     async statementsDuring(run) {
-      const seen: Record<string, string[]> = Object.fromEntries(domains.map(({ name }) => [name, []]));
+      const seen = Object.fromEntries(domains.map(({ name }) => [name, [] as string[]])) as Record<MeshDomain, string[]>;
       const unsubscribes = domains.map(({ name }) =>
-        warehouses[name]!.onStatement((event) => seen[name]!.push(event.sql)),
+        warehouses[name]!.onStatement((event) => seen[name as MeshDomain].push(event.sql)),
       );
       try {
         await run();

@@ -1,0 +1,52 @@
+/**
+ * Which synthetic data set is on disk, and whether it must be (re)generated. Kept apart from the
+ * generator so that a start with data already present never loads the generator and its locales.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Bump when the output for a given seed and scale changes: warehouses built from older files rebuild. */
+export const GENERATOR_VERSION = 3;
+export const DEFAULT_SEED = 20_240_101;
+
+export interface GenerateOptions {
+  /** The folder to write: `<rawDir>/<domain>/<table>.csv` and `<rawDir>/manifest.json`. */
+  readonly rawDir: string;
+  /** 1 (default) is ~10k customers, 1k products, 100k orders; any positive number. */
+  readonly scale?: number;
+  /** Seed of every random choice (default {@link DEFAULT_SEED}). */
+  readonly seed?: number;
+}
+
+export interface RawManifest {
+  readonly generatorVersion: number;
+  readonly seed: number;
+  readonly scale: number;
+  /** Identifies the content: warehouses record it to know whether they are current. */
+  readonly fingerprint: string;
+  /** Rows per file, keyed `<domain>/<table>`. */
+  readonly rows: Record<string, number>;
+}
+
+export function fingerprintOf(seed: number, scale: number): string {
+  return createHash('sha256').update(JSON.stringify({ v: GENERATOR_VERSION, seed, scale })).digest('hex').slice(0, 16);
+}
+
+export async function readRawManifest(rawDir: string): Promise<RawManifest | null> {
+  try {
+    return JSON.parse(await readFile(join(rawDir, 'manifest.json'), 'utf8')) as RawManifest;
+  } catch {
+    return null;
+  }
+}
+
+/** The raw files for this seed and scale: reused when present, generated otherwise. */
+export async function ensureSourceData(options: GenerateOptions): Promise<{ manifest: RawManifest; generated: boolean }> {
+  const existing = await readRawManifest(options.rawDir);
+  if (existing?.fingerprint === fingerprintOf(options.seed ?? DEFAULT_SEED, options.scale ?? 1)) {
+    return { manifest: existing, generated: false };
+  }
+  const { generateSourceData } = await import('./generate.js');
+  return { manifest: await generateSourceData(options), generated: true };
+}
