@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { PlainSummaryReporter } from './plain-summary-reporter.js';
 
 const require = createRequire(import.meta.url);
 
@@ -14,6 +15,7 @@ export default defineConfig({
     root: fileURLToPath(new URL('..', import.meta.url)),
     // Unit tests sit beside their code; end-to-end tests boot real processes under test/.
     include: ['{gateway,subgraphs,policy}/**/*.test.ts', 'test/**/*.test.ts', 'test/**/*.e2e.ts'],
+    reporters: ['default', new PlainSummaryReporter()],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 180_000,
