@@ -16,6 +16,7 @@ export default defineConfig({
     // Unit tests sit beside their code; end-to-end tests boot real processes under test/.
     include: ['{gateway,subgraphs,policy}/**/*.test.ts', 'test/**/*.test.ts', 'test/**/*.e2e.ts'],
     reporters: ['default', new PlainSummaryReporter()],
+    benchmark: { include: ['test/**/*.bench.ts'] },
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 180_000,

@@ -58,7 +58,7 @@ describe('the synthetic data generator', () => {
       'products/categories': 20,
       'finance/orders': 5000,
     });
-    // about 2.5 lines per order: scale 4 passes a million order lines
+    // about 2.5 lines per order: scale 5 passes a million order lines
     expect(manifest.rows['finance/order_lines']! / 5000).toBeGreaterThan(2.2);
   });
 

@@ -3,11 +3,12 @@
  *
  * It writes raw CSV files, one folder per domain, which each domain's own ingestion step loads into
  * its warehouse. The same seed and scale always give byte-identical files. Scale 1 is about 10k
- * customers, 1k products and 100k orders (~250k order lines); scale 4 passes 1M order lines.
+ * customers, 1k products and 100k orders (~250k order lines); scale 5 passes 1M order lines.
  *
  * Values are made to look real: local names, emails and international phone numbers per country,
  * purchase frequency and product popularity with heavy tails, seasonal order dates over five years.
  */
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -173,6 +174,11 @@ class CsvFile {
     this.#stringifier.write(row.map((value) => (value === null ? '' : value)));
   }
 
+  /** Waits while the file is behind, so memory stays flat at any scale (stream backpressure). */
+  async drained(): Promise<void> {
+    if (this.#stringifier.writableNeedDrain) await once(this.#stringifier, 'drain');
+  }
+
   async close(): Promise<number> {
     this.#stringifier.end();
     await this.#done;
@@ -295,6 +301,7 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
       country.region, segment, isoDate(signupMs),
     ]);
     customers.push({ id, signupMs, segment });
+    if (i % 1000 === 0) await Promise.all([customersCsv.drained(), addressesCsv.drained()]);
 
     const addressCount = 1 + (u() < 0.55 ? 1 : 0) + (u() < 0.12 ? 1 : 0);
     for (let a = 0; a < addressCount; a++) {
@@ -364,6 +371,9 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
   ]);
   let paymentSeq = 0;
   for (let i = 1; i <= orderCount; i++) {
+    if (i % 1000 === 0) {
+      await Promise.all([ordersCsv.drained(), linesCsv.drained(), invoicesCsv.drained(), paymentsCsv.drained()]);
+    }
     const customer = buyerTable.pick(u());
     const from = Math.max(PERIOD_START, customer.signupMs);
     let orderedMs = from + Math.floor(u() * (PERIOD_END - from));
