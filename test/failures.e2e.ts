@@ -4,7 +4,6 @@
  */
 import { once } from 'node:events';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApolloServer } from '@apollo/server';
@@ -17,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineGatewayConfig, type SubgraphEndpoint } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
 import { CompositionFailedError } from '../gateway/supergraph.js';
-import { postGraphQL, startTestMesh, testLog, type TestMesh } from './harness/mesh.js';
+import { freePort, postGraphQL, startTestMesh, testLog, type TestMesh } from './harness/mesh.js';
 
 function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
   return defineGatewayConfig({
@@ -30,15 +29,6 @@ function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], 
     bodyLimit: '1mb',
     logLevel: 'silent',
   });
-}
-
-/** A port nothing listens on: bound once by the OS, then released. */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('when parts of a running mesh fail', () => {

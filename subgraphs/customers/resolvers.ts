@@ -1,12 +1,10 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { DomainContext } from '../kit/domain.js';
-import { scalarResolvers } from '../kit/scalars.js';
 import type { Customer, CustomersArgs, CustomersRepository } from './repository.js';
 
 type Context = DomainContext<CustomersRepository>;
 
 export const customersResolvers: GraphQLResolverMap<Context> = {
-  ...scalarResolvers,
   Query: {
     customer: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.customer(id),
     customers: (_: unknown, args: CustomersArgs, { repo }: Context) => repo.customers(args),

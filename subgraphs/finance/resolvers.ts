@@ -1,12 +1,10 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { DomainContext } from '../kit/domain.js';
-import { scalarResolvers } from '../kit/scalars.js';
 import type { FinanceRepository, Invoice, InvoicesArgs, Order, OrderLine, OrdersArgs } from './repository.js';
 
 type Context = DomainContext<FinanceRepository>;
 
 export const financeResolvers: GraphQLResolverMap<Context> = {
-  ...scalarResolvers,
   Query: {
     order: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.order(id),
     orders: (_: unknown, args: OrdersArgs, { repo }: Context) => repo.orders(args),

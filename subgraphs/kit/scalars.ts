@@ -1,8 +1,13 @@
 /**
- * Scalars every domain declares the same way in its SDL. Values come from the warehouse already in
- * their wire form (see WarehouseValue), so these only validate inputs.
+ * The types every domain subgraph shares (`common.graphql`): the bootstrap adds them to each
+ * domain's SDL. Scalar values come from the warehouse already in their wire form (see
+ * WarehouseValue), so the scalars only validate inputs.
  */
+import { readFileSync } from 'node:fs';
+import { parse } from 'graphql';
 import { DateTimeResolver, LocalDateResolver } from 'graphql-scalars';
+
+export const commonTypeDefs = parse(readFileSync(new URL('./common.graphql', import.meta.url), 'utf8'));
 
 export const scalarResolvers = {
   LocalDate: LocalDateResolver,

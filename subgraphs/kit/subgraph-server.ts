@@ -18,12 +18,14 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
+import { concatAST } from 'graphql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { useErrorMasking } from '../../policy/error-masking.js';
 import { assignRequestId, httpErrorHandler, notFound } from '../../policy/http.js';
 import type { Domain, DomainContext } from './domain.js';
 import { RequestLoaders } from './loaders.js';
+import { commonTypeDefs, scalarResolvers } from './scalars.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 
 export interface SubgraphServerOptions {
@@ -72,8 +74,11 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const masking = useErrorMasking({ log, service: domain.name });
 
   const apollo = new ApolloServer<DomainContext<unknown>>({
-    // The resolver map is typed by the domain's own context; the schema builder takes any context.
-    schema: buildSubgraphSchema({ typeDefs: domain.typeDefs, resolvers: domain.resolvers as GraphQLResolverMap<unknown> }),
+    // The domain's SDL with the shared types; its resolver map is typed by the domain's own context.
+    schema: buildSubgraphSchema({
+      typeDefs: concatAST([domain.typeDefs, commonTypeDefs]),
+      resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
+    }),
     formatError: masking.formatError,
     plugins: [
       masking.plugin,

@@ -1,12 +1,10 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { DomainContext } from '../kit/domain.js';
-import { scalarResolvers } from '../kit/scalars.js';
 import type { Category, CategoryProductsArgs, Product, ProductsArgs, ProductsRepository } from './repository.js';
 
 type Context = DomainContext<ProductsRepository>;
 
 export const productsResolvers: GraphQLResolverMap<Context> = {
-  ...scalarResolvers,
   Query: {
     product: (_: unknown, { sku }: { sku: string }, { repo }: Context) => repo.product(sku),
     products: (_: unknown, args: ProductsArgs, { repo }: Context) => repo.products(args),

@@ -4,7 +4,10 @@
  * real HTTP between them. Tests read the same warehouses (the instances the subgraphs serve from)
  * to compute expected answers independently in SQL, and to count the statements a query causes.
  */
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
@@ -54,6 +57,15 @@ export interface TestMeshOptions {
   /** Data set scale (default 0.02: 200 customers, 20 products, 2,000 orders). */
   readonly scale?: number;
   readonly seed?: number;
+}
+
+/** A port nothing listens on: bound once by the OS, then released. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
