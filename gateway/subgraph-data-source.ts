@@ -2,10 +2,15 @@
  * How the gateway calls a subgraph: forwards the request id, and turns a failed fetch into a coded
  * error that names the subgraph but never its URL, status text or response body (those go to the
  * log, under the request id).
+ *
+ * A subgraph that refuses the request itself (HTTP 4xx with a GraphQL error from the catalogue, as
+ * when a custom scalar such as LocalDate rejects a value the gateway cannot check) keeps its code and
+ * message: that error was raised on purpose for the client.
  */
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
-import { codedError } from '../policy/errors.js';
+import { codedError, isErrorCode } from '../policy/errors.js';
 import { REQUEST_ID_HEADER, type RequestIdContext } from '../policy/request-id.js';
 
 export interface SubgraphDataSourceOptions {
@@ -15,6 +20,11 @@ export interface SubgraphDataSourceOptions {
 }
 
 type GatewayRequestContext = Partial<RequestIdContext>;
+
+type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
+
+/** Marks an error that the subgraph raised on purpose, to pass on as it is. */
+class SubgraphRefusal extends GraphQLError {}
 
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestContext> {
   readonly #name: string;
@@ -30,12 +40,22 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
     if (context.requestId) request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
   }
 
+  override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
+    const body: unknown = await this.parseBody(response).catch(() => null);
+    const first = (body as { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } | null)?.errors?.[0];
+    if (response.status >= 400 && response.status < 500 && typeof first?.message === 'string' && isErrorCode(first.extensions?.code)) {
+      return new SubgraphRefusal(first.message, { extensions: { code: first.extensions.code, serviceName: this.#name } });
+    }
+    return new GraphQLError(`HTTP ${response.status}`, { extensions: { status: response.status, body } });
+  }
+
   override didEncounterError(
     error: Error,
     _fetchRequest: unknown,
     fetchResponse: { status: number } | undefined,
     context?: GatewayRequestContext,
   ): void {
+    if (error instanceof SubgraphRefusal) throw error;
     this.#log.error(
       { subgraph: this.#name, requestId: context?.requestId, status: fetchResponse?.status, err: error },
       'subgraph fetch failed',

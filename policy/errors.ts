@@ -14,91 +14,91 @@ export interface ErrorSpec {
   readonly description: string;
   /** The HTTP status of a response whose only error is this one (GraphQL over HTTP). */
   readonly httpStatus: number;
-  /** Who raises it: Apollo Server itself, or this platform's code. */
-  readonly raisedBy: 'apollo' | 'platform';
+  /** Who defines the code: Apollo Server, or this platform (which may raise Apollo's codes too). */
+  readonly definedBy: 'apollo' | 'platform';
 }
 
 export const ERRORS = {
   GRAPHQL_PARSE_FAILED: {
     description: 'The document is not valid GraphQL syntax; the message gives the line and column.',
     httpStatus: 400,
-    raisedBy: 'apollo',
+    definedBy: 'apollo',
   },
   GRAPHQL_VALIDATION_FAILED: {
     description:
       'The document does not fit the schema (unknown field, argument or enum value, wrong type).',
     httpStatus: 400,
-    raisedBy: 'apollo',
+    definedBy: 'apollo',
   },
   BAD_USER_INPUT: {
     description: 'A variable value cannot be coerced to its declared type (for example an unknown enum value).',
     httpStatus: 400,
-    raisedBy: 'apollo',
+    definedBy: 'apollo',
   },
   BAD_REQUEST: {
     description: 'The HTTP request is malformed (no query, unreadable JSON body, wrong method or content type).',
     httpStatus: 400,
-    raisedBy: 'apollo',
+    definedBy: 'apollo',
   },
   REQUEST_TOO_LARGE: {
     description: 'The request body is larger than the server accepts (1 MB by default).',
     httpStatus: 413,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
   OPERATION_RESOLUTION_FAILURE: {
     description: 'The document holds several operations and `operationName` does not name one of them.',
     httpStatus: 400,
-    raisedBy: 'apollo',
+    definedBy: 'apollo',
   },
   PAGE_SIZE_OUT_OF_RANGE: {
     description: 'A connection argument `first` is below 0 or above the documented maximum of its field.',
     httpStatus: 200,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
   INVALID_CURSOR: {
     description:
       'An `after` cursor is malformed, or was issued by a list with another ordering; restart from the first page.',
     httpStatus: 200,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
   INVALID_ARGUMENT: {
     description: 'An argument value is well-typed but not acceptable (for example an empty search text).',
     httpStatus: 200,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
   DOWNSTREAM_SERVICE_ERROR: {
     description:
       'A subgraph returned an error without a code (only subgraphs outside this platform do); the message is theirs.',
     httpStatus: 200,
-    raisedBy: 'apollo',
+    definedBy: 'apollo',
   },
   SUBGRAPH_UNAVAILABLE: {
     description:
       'The gateway could not reach the subgraph named in `extensions.serviceName`; the other parts of the answer are still served.',
     httpStatus: 200,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
   SUBGRAPH_BAD_RESPONSE: {
     description:
       'The subgraph named in `extensions.serviceName` answered with an HTTP error or a body that is not a GraphQL response.',
     httpStatus: 200,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
   GATEWAY_NOT_READY: {
     description: 'The gateway has not composed its supergraph yet; retry after `/health/ready` answers 200.',
     httpStatus: 503,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
   NOT_FOUND: {
     description: 'No such HTTP route on this server.',
     httpStatus: 404,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
   INTERNAL_SERVER_ERROR: {
     description:
       'An unexpected failure; the message is generic on purpose, the full error is in the server log under the same `requestId`.',
     httpStatus: 200,
-    raisedBy: 'platform',
+    definedBy: 'platform',
   },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -136,7 +136,7 @@ export function errorResponseBody(code: ErrorCode, message: string, requestId?: 
 /** The README's error table, generated from the catalogue. */
 export function renderErrorTable(): string {
   const rows = Object.entries(ERRORS).map(
-    ([code, spec]) => `| \`${code}\` | ${spec.httpStatus} | ${spec.raisedBy} | ${spec.description} |`,
+    ([code, spec]) => `| \`${code}\` | ${spec.httpStatus} | ${spec.definedBy} | ${spec.description} |`,
   );
-  return ['| code | HTTP | raised by | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| code | HTTP | defined by | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

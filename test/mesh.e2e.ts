@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestMesh, type GraphQLResponse, type HttpAnswer, type TestMesh } from './harness/mesh.js';
+import { postGraphQL, startTestMesh, type GraphQLResponse, type HttpAnswer, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 
@@ -438,5 +438,62 @@ describe('request ids', () => {
       expect(id).not.toBe(hostile);
       expect(id).toMatch(/^[0-9a-f-]{36}$/);
     }
+  });
+});
+
+describe('other ways in', () => {
+  it('a body over the limit is refused with 413 REQUEST_TOO_LARGE', async () => {
+    const response = await fetch(mesh.gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `{ categories { id } } # ${'x'.repeat(1_100_000)}` }),
+    });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as GraphQLResponse).errors?.[0]?.extensions?.code).toBe('REQUEST_TOO_LARGE');
+  });
+
+  it('an impossible date is refused by the subgraph that owns the scalar, with its message, before any SQL runs', async () => {
+    // The gateway's API schema cannot check custom scalars; the subgraph does, and its refusal
+    // reaches the client with its own code and message.
+    const statements = await mesh.statementsDuring(async () => {
+      const literal = await mesh.query<any>('{ customers(filter: {signedUpFrom: "2024-02-30"}) { totalCount } categories { id } }');
+      expect(literal.body.data.customers).toBeNull();
+      expect(literal.body.data.categories.length).toBeGreaterThan(0);
+      expect(literal.body.errors).toEqual([
+        {
+          message: 'Value is not a valid LocalDate: 2024-02-30',
+          extensions: { code: 'GRAPHQL_VALIDATION_FAILED', serviceName: 'customers', requestId: expect.any(String) },
+        },
+      ]);
+      const variable = await mesh.query<any>('query ($from: DateTime) { orders(filter: {orderedFrom: $from}) { totalCount } }', {
+        from: "2024-01-01'; drop table orders; --",
+      });
+      expect(variable.body.data).toEqual({ orders: null });
+      expect(variable.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', serviceName: 'finance' });
+      expect(variable.body.errors?.[0]?.message).toMatch(/DateTime/);
+    });
+    expect(statements.customers).toEqual([]);
+    expect(statements.finance).toEqual([]);
+  });
+
+  it('GET queries work with a preflight header and are refused without one (CSRF prevention)', async () => {
+    const url = new URL(mesh.gateway.url);
+    url.searchParams.set('query', '{ categories { id } }');
+    const refused = await fetch(url);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toMatch(/CSRF/);
+    const allowed = await fetch(url, { headers: { 'apollo-require-preflight': 'true' } });
+    expect(allowed.status).toBe(200);
+    const post = await mesh.query('{ categories { id } }');
+    expect(await allowed.json()).toEqual(post.body);
+  });
+
+  it('a subgraph asked directly for unknown or hostile entity keys answers nulls', async () => {
+    const { body } = await postGraphQL<any>(
+      mesh.subgraphs.customers!.url,
+      'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id name } } }',
+      { r: [{ __typename: 'Customer', id: 'C9999999' }, { __typename: 'Customer', id: "' or 1=1 --" }] },
+    );
+    expect(body).toEqual({ data: { _entities: [null, null] } });
   });
 });
