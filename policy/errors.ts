@@ -50,6 +50,18 @@ export const ERRORS = {
     httpStatus: 400,
     definedBy: 'apollo',
   },
+  UNAUTHENTICATED: {
+    description:
+      'No valid token: the token was refused (HTTP 401, `extensions.reason` says why), or a field needs a signed-in principal.',
+    httpStatus: 401,
+    definedBy: 'platform',
+  },
+  FORBIDDEN: {
+    description:
+      'The principal may not read this field: `extensions.missing` lists the roles, scopes or purpose it lacks, `extensions.rule` the rule.',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
   PAGE_SIZE_OUT_OF_RANGE: {
     description: 'A connection argument `first` is below 0 or above the documented maximum of its field.',
     httpStatus: 200,
@@ -129,8 +141,13 @@ export function codedError(
 }
 
 /** The JSON body of an HTTP-level error response (no GraphQL execution took place). */
-export function errorResponseBody(code: ErrorCode, message: string, requestId?: string) {
-  return { errors: [{ message, extensions: { code, ...(requestId ? { requestId } : {}) } }] };
+export function errorResponseBody(
+  code: ErrorCode,
+  message: string,
+  requestId?: string,
+  extensions: Record<string, unknown> = {},
+) {
+  return { errors: [{ message, extensions: { ...extensions, code, ...(requestId ? { requestId } : {}) } }] };
 }
 
 /** The README's error table, generated from the catalogue. */

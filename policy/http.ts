@@ -6,6 +6,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { errorResponseBody, type ErrorCode } from './errors.js';
 import type { ErrorLog } from './error-masking.js';
+import { TokenRejectedError, type TokenVerifier } from './identity.js';
 import { REQUEST_ID_HEADER, readRequestId } from './request-id.js';
 
 /** Reads or assigns the request id (`res.locals.requestId`) and echoes it in the response header. */
@@ -43,5 +44,24 @@ export function httpErrorHandler(log: ErrorLog, service: string): ErrorRequestHa
       log.error({ service, requestId: res.locals.requestId, err: error }, 'unexpected HTTP error');
     }
     res.status(status).json(errorResponseBody(code, message, res.locals.requestId));
+  };
+}
+
+/**
+ * Verifies the bearer token (`res.locals.principal`): anonymous without one (unless configured to
+ * reject), and always 401 with a reason for a token that does not verify, never anonymous.
+ */
+export function authenticate(verifier: TokenVerifier): RequestHandler {
+  return async (req, res, next) => {
+    try {
+      res.locals.principal = await verifier.verify(req.headers.authorization);
+      next();
+    } catch (error) {
+      if (!(error instanceof TokenRejectedError)) return next(error);
+      res
+        .status(401)
+        .setHeader('WWW-Authenticate', `Bearer error="invalid_token", error_description="${error.reason}"`)
+        .json(errorResponseBody('UNAUTHENTICATED', `Token refused: ${error.message}`, res.locals.requestId, { reason: error.reason }));
+    }
   };
 }

@@ -1,0 +1,56 @@
+/**
+ * The policy directives, as SDL constants, under one versioned spec URL.
+ *
+ * A subgraph links the spec and composes its directives, so that they reach the supergraph SDL and
+ * the gateway can enforce them before planning:
+ *
+ *   extend schema
+ *     @link(url: "https://specs.datamesh.dev/policy/v1.0", import: ["@classify", …])
+ *     @composeDirective(name: "@classify") …
+ *
+ * `policySchemaExtension` writes that header; `POLICY_DIRECTIVES_SDL` holds the definitions every
+ * subgraph includes. Arguments are strings (not enums), so that the directives compose without
+ * adding types to the API schema; the governance rules validate their values.
+ */
+
+/** The policy spec: its identity and version (bump the version on an incompatible change). */
+export const POLICY_SPEC_URL = 'https://specs.datamesh.dev/policy/v1.0';
+
+export const POLICY_DIRECTIVE_NAMES = ['classify', 'requireRoles', 'requireScopes', 'requirePurpose', 'rowPolicy'] as const;
+export type PolicyDirectiveName = (typeof POLICY_DIRECTIVE_NAMES)[number];
+
+export const POLICY_DIRECTIVES_SDL = /* GraphQL */ `
+"""
+How sensitive a field (or every field of a type) is: PUBLIC, INTERNAL, CONFIDENTIAL or RESTRICTED,
+with tags such as "pii". The governance rules give each level its default requirements; a field
+without a level gets the strictest default.
+"""
+directive @classify(level: String!, tags: [String!]) on FIELD_DEFINITION | OBJECT
+
+"The principal must hold at least one of these roles."
+directive @requireRoles(anyOf: [String!]!) on FIELD_DEFINITION | OBJECT
+
+"The principal must hold every scope of at least one of these groups."
+directive @requireScopes(anyOf: [[String!]!]!) on FIELD_DEFINITION | OBJECT
+
+"The principal's declared purpose of use must be one of these (GDPR purpose limitation)."
+directive @requirePurpose(anyOf: [String!]!) on FIELD_DEFINITION | OBJECT
+
+"""
+Rows of this type are visible only where \`column\` holds one of the values of the principal's
+\`claim\` (for example region in "regions"); principals with a bypass role see every row.
+"""
+directive @rowPolicy(column: String!, claim: String!, bypassRoles: [String!]) on OBJECT
+`;
+
+/** The schema extension that links the policy spec and composes its directives into the supergraph. */
+export function policySchemaExtension(federationImports: readonly string[]): string {
+  const federation = [...new Set([...federationImports, '@composeDirective'])].map((name) => `"${name}"`).join(', ');
+  const policy = POLICY_DIRECTIVE_NAMES.map((name) => `"@${name}"`).join(', ');
+  const compose = POLICY_DIRECTIVE_NAMES.map((name) => `@composeDirective(name: "@${name}")`).join(' ');
+  return `extend schema
+  @link(url: "https://specs.apollo.dev/federation/v2.7", import: [${federation}])
+  @link(url: "${POLICY_SPEC_URL}", import: [${policy}])
+  ${compose}
+${POLICY_DIRECTIVES_SDL}`;
+}

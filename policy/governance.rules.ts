@@ -1,0 +1,28 @@
+/**
+ * The global governance rules, owned by the governance group. Every domain inherits them; a domain's
+ * policy directives may tighten the rule for a field, never loosen it (composition refuses a
+ * subgraph that tries, naming the field and the rule).
+ */
+import { defineGovernanceRules } from './rules.js';
+
+export const governanceRules = defineGovernanceRules({
+  levels: {
+    // Open data: anyone, including anonymous callers.
+    PUBLIC: { authenticated: false },
+    // Any signed-in principal of the organisation.
+    INTERNAL: { authenticated: true },
+    // Personal and commercially sensitive data: people whose job is analysis or stewardship.
+    CONFIDENTIAL: { authenticated: true, roles: ['analyst', 'finance', 'support', 'steward', 'admin'] },
+    // Special categories and identifying detail: stewards, and only for a declared legitimate purpose.
+    RESTRICTED: {
+      authenticated: true,
+      roles: ['steward', 'support', 'admin'],
+      purposes: ['customer-support', 'fraud-prevention', 'legal-obligation'],
+    },
+  },
+  unclassified: 'RESTRICTED',
+  tags: {
+    pii: { minimumLevel: 'CONFIDENTIAL' },
+    financial: { minimumLevel: 'INTERNAL' },
+  },
+});

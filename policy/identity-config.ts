@@ -1,0 +1,85 @@
+/**
+ * Identity configuration, from the environment, shared by the gateway and every subgraph (each
+ * verifies tokens itself). Without configuration it trusts one local-development issuer (HS256, a
+ * well-known secret) and refuses to do so when NODE_ENV is production.
+ */
+import jwt from 'jsonwebtoken';
+import { IdentityConfigError, type ClaimMapping, type IdentityConfig, type IssuerConfig } from './identity.js';
+
+export const DEV_ISSUER = 'https://datamesh.dev/local';
+export const DEV_AUDIENCE = 'data-mesh';
+/** The local-development secret: public on purpose, refused in production. */
+export const DEV_SECRET = 'local-development-secret-do-not-use-in-production';
+
+export const DEFAULT_CLAIMS: ClaimMapping = {
+  subject: 'sub',
+  roles: 'roles',
+  scopes: ['scope', 'scp'],
+  purpose: 'purpose',
+  attributes: { regions: 'regions' },
+};
+
+function json<T>(env: NodeJS.ProcessEnv, name: string): T | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    throw new IdentityConfigError(`${name} is not valid JSON.`);
+  }
+}
+
+export function devIssuer(env: NodeJS.ProcessEnv = process.env): IssuerConfig {
+  return { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: ['HS256'], secret: env.DEV_JWT_SECRET || DEV_SECRET };
+}
+
+export function identityConfigFromEnv(env: NodeJS.ProcessEnv = process.env): IdentityConfig {
+  const issuers = json<IssuerConfig[]>(env, 'AUTH_ISSUERS') ?? [devIssuer(env)];
+  if (env.NODE_ENV === 'production' && issuers.some((issuer) => issuer.secret === DEV_SECRET)) {
+    throw new IdentityConfigError('The local-development token secret is refused in production: set AUTH_ISSUERS.');
+  }
+  const anonymous = env.AUTH_ANONYMOUS || 'allow';
+  if (anonymous !== 'allow' && anonymous !== 'reject') throw new IdentityConfigError('AUTH_ANONYMOUS must be allow or reject.');
+  const tolerance = Number(env.AUTH_CLOCK_TOLERANCE_SECONDS || 30);
+  if (!Number.isFinite(tolerance) || tolerance < 0 || tolerance > 300) {
+    throw new IdentityConfigError('AUTH_CLOCK_TOLERANCE_SECONDS must be between 0 and 300.');
+  }
+  return {
+    issuers,
+    claims: { ...DEFAULT_CLAIMS, ...json<Partial<ClaimMapping>>(env, 'AUTH_CLAIMS') },
+    anonymous,
+    clockToleranceSeconds: tolerance,
+    jwksRequestsPerMinute: 10,
+  };
+}
+
+export interface DevTokenClaims {
+  readonly subject: string;
+  readonly roles?: readonly string[];
+  readonly scopes?: readonly string[];
+  readonly purpose?: string;
+  readonly regions?: readonly string[];
+  /** Lifetime in seconds (default 8 hours). */
+  readonly expiresInSeconds?: number;
+}
+
+/** A token of the local-development issuer. */
+export function mintDevToken(claims: DevTokenClaims, issuer: IssuerConfig = devIssuer()): string {
+  if (!issuer.secret) throw new IdentityConfigError('Development tokens need an HS256 issuer with a secret.');
+  return jwt.sign(
+    {
+      roles: claims.roles ?? [],
+      scope: (claims.scopes ?? []).join(' '),
+      ...(claims.purpose ? { purpose: claims.purpose } : {}),
+      regions: claims.regions ?? [],
+    },
+    issuer.secret,
+    {
+      algorithm: 'HS256',
+      issuer: issuer.issuer,
+      audience: typeof issuer.audience === 'string' ? issuer.audience : issuer.audience[0]!,
+      subject: claims.subject,
+      expiresIn: claims.expiresInSeconds ?? 8 * 3600,
+    },
+  );
+}

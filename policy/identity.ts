@@ -1,0 +1,202 @@
+/**
+ * Identity: verifies a bearer JWT and maps its claims to a Principal.
+ *
+ * The issuer is chosen by the token's `iss`, and everything else comes from that issuer's
+ * configuration, never from the token: the algorithms are pinned (so `none` and HS/RS confusion are
+ * refused), the key is the issuer's shared secret (HS256, for local development) or a key from its
+ * JWKS (RS256/ES256; cached, refetched on an unknown `kid` at a limited rate). `iss`, `aud` and
+ * `exp` are required; `exp` and `nbf` are checked with a small clock tolerance.
+ */
+import jwt, { type Algorithm, type JwtPayload } from 'jsonwebtoken';
+import { JwksClient } from 'jwks-rsa';
+import { ANONYMOUS, type Principal } from './principal.js';
+
+export type SigningAlgorithm = 'RS256' | 'ES256' | 'HS256';
+
+export interface IssuerConfig {
+  /** The `iss` tokens of this issuer carry. */
+  readonly issuer: string;
+  /** Accepted audiences: the token's `aud` must name one. */
+  readonly audience: string | readonly string[];
+  /** The algorithms this issuer signs with; HS256 is for local development and stands alone. */
+  readonly algorithms: readonly SigningAlgorithm[];
+  /** Where RS256/ES256 keys are published. */
+  readonly jwksUri?: string;
+  /** The shared secret of an HS256 issuer (at least 32 characters). */
+  readonly secret?: string;
+}
+
+export interface ClaimMapping {
+  /** Claim (or dotted path) of the subject. Default `sub`. */
+  readonly subject: string;
+  /** Claim of the roles (a list or a space-separated string). Default `roles`. */
+  readonly roles: string;
+  /** Claims tried in turn for the scopes: a space-separated `scope` string or an `scp` list. */
+  readonly scopes: readonly string[];
+  /** Claim of the declared purpose of use. Default `purpose`. */
+  readonly purpose: string;
+  /** Row-policy attributes: attribute name → claim, e.g. `{ regions: 'regions' }`. */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+export interface IdentityConfig {
+  readonly issuers: readonly IssuerConfig[];
+  readonly claims: ClaimMapping;
+  /** A request without a token: `allow` as anonymous (PUBLIC fields only), or `reject` with 401. */
+  readonly anonymous: 'allow' | 'reject';
+  /** Leeway for `exp` and `nbf`, in seconds (default 30). */
+  readonly clockToleranceSeconds: number;
+  /** How often a JWKS may be fetched per minute when unknown `kid`s arrive (default 10). */
+  readonly jwksRequestsPerMinute: number;
+}
+
+/** Why a token was refused: the `reason` of a 401. */
+export const TOKEN_REJECTIONS = {
+  MISSING_TOKEN: 'No bearer token, and this server does not accept anonymous requests.',
+  MALFORMED_TOKEN: 'The Authorization header is not `Bearer <JWT>`, or the JWT cannot be decoded.',
+  UNKNOWN_ISSUER: 'The token\'s `iss` is not a configured issuer.',
+  ALGORITHM_NOT_ALLOWED: 'The token is signed with an algorithm its issuer is not pinned to (including `none`).',
+  UNKNOWN_KEY: 'No key of the issuer\'s JWKS has the token\'s `kid`, even after refreshing it.',
+  KEYS_UNAVAILABLE: 'The issuer\'s JWKS could not be fetched to check the token.',
+  INVALID_SIGNATURE: 'The signature does not match the issuer\'s key.',
+  TOKEN_EXPIRED: 'The token\'s `exp` has passed.',
+  TOKEN_NOT_YET_VALID: 'The token\'s `nbf` is still in the future.',
+  INVALID_AUDIENCE: 'The token\'s `aud` names none of the accepted audiences.',
+  INVALID_CLAIMS: 'A required claim is missing or has the wrong type (`exp` is required).',
+} as const;
+
+export type TokenRejection = keyof typeof TOKEN_REJECTIONS;
+
+export class TokenRejectedError extends Error {
+  override name = 'TokenRejectedError';
+  constructor(
+    readonly reason: TokenRejection,
+    message: string = TOKEN_REJECTIONS[reason],
+  ) {
+    super(message);
+  }
+}
+
+export class IdentityConfigError extends Error {
+  override name = 'IdentityConfigError';
+}
+
+export interface TokenVerifier {
+  /** The principal of an `Authorization` header value; throws TokenRejectedError. */
+  verify(authorization: string | undefined): Promise<Principal>;
+}
+
+function validateIssuer(config: IssuerConfig): void {
+  const { issuer, algorithms } = config;
+  if (algorithms.length === 0) throw new IdentityConfigError(`Issuer ${issuer}: no algorithms.`);
+  if (algorithms.includes('HS256')) {
+    if (algorithms.length > 1) throw new IdentityConfigError(`Issuer ${issuer}: HS256 cannot be mixed with public-key algorithms.`);
+    if (!config.secret || config.secret.length < 32) throw new IdentityConfigError(`Issuer ${issuer}: HS256 needs a secret of at least 32 characters.`);
+  } else if (!config.jwksUri) {
+    throw new IdentityConfigError(`Issuer ${issuer}: ${algorithms.join('/')} needs a jwksUri.`);
+  }
+}
+
+function claimAt(payload: JwtPayload, path: string): unknown {
+  return path.split('.').reduce<unknown>((value, key) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined), payload);
+}
+
+function stringsOf(value: unknown): string[] {
+  if (typeof value === 'string') return value.split(/\s+/).filter(Boolean);
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  return [];
+}
+
+function toPrincipal(payload: JwtPayload, claims: ClaimMapping): Principal {
+  const subject = claimAt(payload, claims.subject);
+  const purpose = claimAt(payload, claims.purpose);
+  const scopeClaim = claims.scopes.map((name) => claimAt(payload, name)).find((value) => value !== undefined);
+  return {
+    anonymous: false,
+    subject: typeof subject === 'string' ? subject : null,
+    issuer: typeof payload.iss === 'string' ? payload.iss : null,
+    roles: stringsOf(claimAt(payload, claims.roles)),
+    scopes: stringsOf(scopeClaim),
+    purpose: typeof purpose === 'string' ? purpose : null,
+    attributes: Object.fromEntries(
+      Object.entries(claims.attributes).map(([attribute, claim]) => [attribute, stringsOf(claimAt(payload, claim))]),
+    ),
+  };
+}
+
+function rejectionOf(error: unknown): TokenRejectedError {
+  if (error instanceof jwt.TokenExpiredError) return new TokenRejectedError('TOKEN_EXPIRED');
+  if (error instanceof jwt.NotBeforeError) return new TokenRejectedError('TOKEN_NOT_YET_VALID');
+  const message = error instanceof Error ? error.message : '';
+  if (/audience invalid/.test(message)) return new TokenRejectedError('INVALID_AUDIENCE');
+  if (/issuer invalid/.test(message)) return new TokenRejectedError('UNKNOWN_ISSUER');
+  if (/invalid signature/.test(message)) return new TokenRejectedError('INVALID_SIGNATURE');
+  if (/invalid algorithm/.test(message)) return new TokenRejectedError('ALGORITHM_NOT_ALLOWED');
+  if (/expired/.test(message)) return new TokenRejectedError('TOKEN_EXPIRED');
+  return new TokenRejectedError('MALFORMED_TOKEN');
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
+
+export function createTokenVerifier(config: IdentityConfig): TokenVerifier {
+  config.issuers.forEach(validateIssuer);
+  const issuers = new Map(config.issuers.map((issuer) => [issuer.issuer, issuer]));
+  const jwks = new Map<string, JwksClient>();
+  const jwksOf = (issuer: IssuerConfig) => {
+    let client = jwks.get(issuer.issuer);
+    if (!client) {
+      client = new JwksClient({
+        jwksUri: issuer.jwksUri!,
+        cache: true,
+        cacheMaxAge: 10 * 60_000,
+        rateLimit: true,
+        jwksRequestsPerMinute: config.jwksRequestsPerMinute,
+        timeout: 5_000,
+      });
+      jwks.set(issuer.issuer, client);
+    }
+    return client;
+  };
+
+  async function keyFor(issuer: IssuerConfig, algorithm: SigningAlgorithm, kid: string | undefined): Promise<string> {
+    if (algorithm === 'HS256') return issuer.secret!;
+    if (!kid) throw new TokenRejectedError('UNKNOWN_KEY', 'The token has no `kid` to find its key by.');
+    try {
+      return (await jwksOf(issuer).getSigningKey(kid)).getPublicKey();
+    } catch (error) {
+      const name = error instanceof Error ? error.name : '';
+      if (name === 'SigningKeyNotFoundError' || name === 'JwksRateLimitError') throw new TokenRejectedError('UNKNOWN_KEY');
+      throw new TokenRejectedError('KEYS_UNAVAILABLE');
+    }
+  }
+
+  return {
+    async verify(authorization) {
+      if (authorization === undefined || authorization.trim() === '') {
+        if (config.anonymous === 'reject') throw new TokenRejectedError('MISSING_TOKEN');
+        return ANONYMOUS;
+      }
+      const token = BEARER.exec(authorization.trim())?.[1];
+      const decoded = token ? jwt.decode(token, { complete: true }) : null;
+      if (!token || !decoded || typeof decoded.payload !== 'object') throw new TokenRejectedError('MALFORMED_TOKEN');
+      const issuer = typeof decoded.payload.iss === 'string' ? issuers.get(decoded.payload.iss) : undefined;
+      if (!issuer) throw new TokenRejectedError('UNKNOWN_ISSUER');
+      const algorithm = decoded.header.alg as SigningAlgorithm;
+      if (!issuer.algorithms.includes(algorithm)) throw new TokenRejectedError('ALGORITHM_NOT_ALLOWED');
+      const key = await keyFor(issuer, algorithm, decoded.header.kid);
+      let payload: JwtPayload;
+      try {
+        payload = jwt.verify(token, key, {
+          algorithms: [...issuer.algorithms] as Algorithm[],
+          issuer: issuer.issuer,
+          audience: (typeof issuer.audience === 'string' ? issuer.audience : [...issuer.audience]) as string | [string, ...string[]],
+          clockTolerance: config.clockToleranceSeconds,
+        }) as JwtPayload;
+      } catch (error) {
+        throw rejectionOf(error);
+      }
+      if (typeof payload.exp !== 'number') throw new TokenRejectedError('INVALID_CLAIMS', 'The token has no `exp`: tokens must expire.');
+      return toPrincipal(payload, config.claims);
+    },
+  };
+}

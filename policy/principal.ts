@@ -1,0 +1,26 @@
+/**
+ * Who is asking: the verified identity behind a request, in the platform's terms.
+ */
+export interface Principal {
+  /** No token was given: only PUBLIC fields are open to it. */
+  readonly anonymous: boolean;
+  /** The token's subject (`sub`), for audit. */
+  readonly subject: string | null;
+  readonly issuer: string | null;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  /** The declared purpose of use (GDPR purpose limitation). */
+  readonly purpose: string | null;
+  /** Values that row policies match, by claim name (e.g. `regions`). */
+  readonly attributes: Readonly<Record<string, readonly string[]>>;
+}
+
+export const ANONYMOUS: Principal = Object.freeze({
+  anonymous: true,
+  subject: null,
+  issuer: null,
+  roles: [],
+  scopes: [],
+  purpose: null,
+  attributes: {},
+});

@@ -1,0 +1,41 @@
+/**
+ * The shape of the governance rules (the rules themselves are in `governance.rules.ts`).
+ */
+
+/** Sensitivity levels, least to most sensitive. */
+export const LEVELS = ['PUBLIC', 'INTERNAL', 'CONFIDENTIAL', 'RESTRICTED'] as const;
+export type Level = (typeof LEVELS)[number];
+
+export function isLevel(value: unknown): value is Level {
+  return typeof value === 'string' && (LEVELS as readonly string[]).includes(value);
+}
+
+export function levelRank(level: Level): number {
+  return LEVELS.indexOf(level);
+}
+
+/** What a principal needs to see a field; every part given must hold. */
+export interface Requirement {
+  /** A verified token is needed (no anonymous access). */
+  readonly authenticated: boolean;
+  /** At least one of these roles. */
+  readonly roles?: readonly string[];
+  /** Every scope of at least one group. */
+  readonly scopes?: readonly (readonly string[])[];
+  /** The principal's declared purpose is one of these. */
+  readonly purposes?: readonly string[];
+}
+
+export interface GovernanceRules {
+  /** Default requirement of each level; a domain may tighten a field's, never loosen it. */
+  readonly levels: Readonly<Record<Level, Requirement>>;
+  /** The level of a field that has none: the strictest, so that nothing is open by mistake. */
+  readonly unclassified: Level;
+  /** Tags that force a minimum level, e.g. `pii` fields are at least CONFIDENTIAL. */
+  readonly tags: Readonly<Record<string, { readonly minimumLevel: Level }>>;
+}
+
+/** Returns its typed argument (the governance group edits a checked file). */
+export function defineGovernanceRules(rules: GovernanceRules): GovernanceRules {
+  return rules;
+}
