@@ -3,6 +3,8 @@
  * mesh on one machine.
  */
 import { join, resolve } from 'node:path';
+import type { IdentityConfig } from '../policy/identity.js';
+import { identityConfigFromEnv } from '../policy/identity-config.js';
 
 export interface SubgraphEndpoint {
   /** The subgraph's name in the supergraph. */
@@ -31,6 +33,8 @@ export interface GatewayConfig {
   readonly bodyLimit: string;
   /** Log level (env `LOG_LEVEL`, default `info`). */
   readonly logLevel: string;
+  /** How bearer tokens are verified (env `AUTH_*`, see policy/identity-config.ts). */
+  readonly identity: IdentityConfig;
 }
 
 export class GatewayConfigError extends Error {
@@ -94,5 +98,6 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     composeTimeoutMs: positiveInteger(env, 'COMPOSE_TIMEOUT_MS', 60_000),
     bodyLimit: env.BODY_LIMIT || '1mb',
     logLevel: env.LOG_LEVEL || 'info',
+    identity: identityConfigFromEnv(env),
   });
 }

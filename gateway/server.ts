@@ -17,7 +17,9 @@ import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { useErrorMasking } from '../policy/error-masking.js';
 import { errorResponseBody } from '../policy/errors.js';
-import { assignRequestId, httpErrorHandler, notFound } from '../policy/http.js';
+import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../policy/http.js';
+import { createTokenVerifier } from '../policy/identity.js';
+import type { Principal } from '../policy/principal.js';
 import type { RequestIdContext } from '../policy/request-id.js';
 import type { GatewayConfig } from './config.js';
 import { SubgraphDataSource } from './subgraph-data-source.js';
@@ -25,6 +27,9 @@ import { composeFromSubgraphs, writeSupergraphFiles, type ComposedSupergraph } f
 
 export interface GatewayContext extends RequestIdContext {
   readonly log: Logger;
+  readonly principal: Principal;
+  /** The caller's Authorization header, forwarded to the subgraphs (which verify it again). */
+  readonly authorization: string | undefined;
 }
 
 export type GatewayReadiness =
@@ -48,6 +53,7 @@ function endpointUrl(host: string, port: number): string {
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+  const verifier = createTokenVerifier(config.identity);
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
@@ -104,11 +110,17 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     });
     await apollo.start();
     serveGraphql = express.Router().use(
+      authenticate(verifier),
       express.json({ limit: config.bodyLimit }),
       expressMiddleware(apollo, {
-        context: async ({ res }) => {
+        context: async ({ req, res }) => {
           const requestId = res.locals.requestId as string;
-          return { requestId, log: log.child({ requestId }) };
+          return {
+            requestId,
+            log: log.child({ requestId }),
+            principal: res.locals.principal as Principal,
+            authorization: req.headers.authorization,
+          };
         },
       }),
     );

@@ -1,5 +1,5 @@
 /**
- * How the gateway calls a subgraph: forwards the request id, and turns a failed fetch into a coded
+ * How the gateway calls a subgraph: forwards the request id and the caller's token, and turns a failed fetch into a coded
  * error that names the subgraph but never its URL, status text or response body (those go to the
  * log, under the request id).
  *
@@ -19,7 +19,7 @@ export interface SubgraphDataSourceOptions {
   readonly log: Logger;
 }
 
-type GatewayRequestContext = Partial<RequestIdContext>;
+type GatewayRequestContext = Partial<RequestIdContext> & { readonly authorization?: string | undefined };
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
 
@@ -38,6 +38,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayRequestContext>): void {
     if (context.requestId) request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
+    // Zero trust: each subgraph verifies the caller's token itself.
+    if (context.authorization) request.http?.headers.set('authorization', context.authorization);
   }
 
   override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {

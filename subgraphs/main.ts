@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
+import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
 import { domains, type AnyDomain } from './domains.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
@@ -54,7 +55,14 @@ async function main(): Promise<void> {
     if (!domain) throw new Error(`No domain "${name}"; domains: ${domains.map((d) => d.name).join(', ')}.`);
     await prepareDomains(config, [domain], log);
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
-    const server = await startSubgraphServer({ domain, warehouse, log, port: portOf(index), host: config.host });
+    const server = await startSubgraphServer({
+      domain,
+      warehouse,
+      log,
+      identity: identityConfigFromEnv(),
+      port: portOf(index),
+      host: config.host,
+    });
     log.info({ url: server.url }, `subgraph ${domain.name} serving`);
     const shutdown = async () => {
       await server.stop();

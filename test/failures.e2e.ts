@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineGatewayConfig, type SubgraphEndpoint } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
 import { CompositionFailedError } from '../gateway/supergraph.js';
-import { freePort, postGraphQL, startTestMesh, testLog, type TestMesh } from './harness/mesh.js';
+import { freePort, postGraphQL, startTestMesh, testIdentity, testLog, type TestMesh } from './harness/mesh.js';
 
 function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
   return defineGatewayConfig({
@@ -28,6 +28,7 @@ function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], 
     composeTimeoutMs,
     bodyLimit: '1mb',
     logLevel: 'silent',
+    identity: testIdentity,
   });
 }
 

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postGraphQL, startTestMesh, type GraphQLResponse, type HttpAnswer, type TestMesh } from './harness/mesh.js';
+import { postGraphQL, startTestMesh, tokenFor, type GraphQLResponse, type HttpAnswer, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 
@@ -493,6 +493,7 @@ describe('other ways in', () => {
       mesh.subgraphs.customers!.url,
       'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id name } } }',
       { r: [{ __typename: 'Customer', id: 'C9999999' }, { __typename: 'Customer', id: "' or 1=1 --" }] },
+      { authorization: `Bearer ${tokenFor()}` },
     );
     expect(body).toEqual({ data: { _entities: [null, null] } });
   });

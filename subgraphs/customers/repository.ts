@@ -13,7 +13,7 @@ import {
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, containsText, countRows, whereAll } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, containsText, countRows, rowCondition, whereAll, type RowAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
 
@@ -108,10 +108,16 @@ export interface CustomersRepository {
 export function createCustomersRepository(
   db: Kysely<CustomersWarehouse>,
   loaders: RequestLoaders,
+  access: RowAccess,
 ): CustomersRepository {
+  // The customers the principal may see: every query of the table carries this condition.
+  const visible = () => {
+    const condition = rowCondition(access.rows('Customer'));
+    return condition ? [condition] : [];
+  };
   const customerById = () =>
     loaders.get<string, Customer | null>('Customer.byId', null, async (ids) => {
-      const rows = await db.selectFrom('customers').selectAll().where('id', 'in', ids).execute();
+      const rows = await whereAll(db.selectFrom('customers').selectAll().where('id', 'in', ids), visible()).execute();
       return oneByKey(ids, rows.map(toCustomer), (customer) => customer.id);
     });
   const addressesByCustomer = () =>
@@ -138,7 +144,7 @@ export function createCustomersRepository(
         fallback: { field: 'ID', direction: 'ASC' },
       });
       const page = readPageArgs(args, ordering);
-      const conditions = customerConditions(args.filter);
+      const conditions = [...customerConditions(args.filter), ...visible()];
       const rows = await pageQuery(whereAll(db.selectFrom('customers').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toCustomer, () => countRows(whereAll(db.selectFrom('customers'), conditions)));
     },

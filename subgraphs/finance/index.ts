@@ -14,7 +14,7 @@ export const finance = defineDomain({
   name: 'finance',
   typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
   resolvers: financeResolvers,
-  warehouseVersion: 1,
+  warehouseVersion: 2,
   createRepository: createFinanceRepository,
   ingest: ingestFinance,
 });

@@ -14,7 +14,7 @@ import {
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, countRows, whereAll } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, countRows, rowCondition, whereAll, type RowAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import { toTimestampParameter } from '../kit/scalars.js';
 import {
@@ -178,15 +178,29 @@ export interface FinanceRepository {
   productSales(sku: string): Promise<ProductSales>;
 }
 
-export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: RequestLoaders): FinanceRepository {
+export function createFinanceRepository(
+  db: Kysely<FinanceWarehouse>,
+  loaders: RequestLoaders,
+  access: RowAccess,
+): FinanceRepository {
+  // The orders and invoices the principal may see: every query of those tables, the aggregates
+  // over them included, carries these conditions.
+  const visibleOrders = (table?: string) => {
+    const condition = rowCondition(access.rows('Order'), table);
+    return condition ? [condition] : [];
+  };
+  const visibleInvoices = () => {
+    const condition = rowCondition(access.rows('Invoice'));
+    return condition ? [condition] : [];
+  };
   const orderById = () =>
     loaders.get<string, Order | null>('Order.byId', null, async (ids) => {
-      const rows = await db.selectFrom('orders').selectAll().where('id', 'in', ids).execute();
+      const rows = await whereAll(db.selectFrom('orders').selectAll().where('id', 'in', ids), visibleOrders()).execute();
       return oneByKey(ids, rows.map(toOrder), (order) => order.id);
     });
   const invoiceById = () =>
     loaders.get<string, Invoice | null>('Invoice.byId', null, async (ids) => {
-      const rows = await db.selectFrom('invoices').selectAll().where('id', 'in', ids).execute();
+      const rows = await whereAll(db.selectFrom('invoices').selectAll().where('id', 'in', ids), visibleInvoices()).execute();
       return oneByKey(ids, rows.map(toInvoice), (invoice) => invoice.id);
     });
   const orderCountOfCustomer = (filter: OrderFilter | null | undefined) =>
@@ -196,7 +210,7 @@ export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: R
           .selectFrom('orders')
           .select((eb) => ['customer_id', eb.fn.countAll<number>().as('count')])
           .where('customer_id', 'in', ids),
-        orderConditions(filter),
+        [...orderConditions(filter), ...visibleOrders()],
       )
         .groupBy('customer_id')
         .execute();
@@ -212,7 +226,7 @@ export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: R
         args,
         orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
       );
-      const conditions = orderConditions(args.filter);
+      const conditions = [...orderConditions(args.filter), ...visibleOrders()];
       const rows = await pageQuery(whereAll(db.selectFrom('orders').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toOrder, () => countRows(whereAll(db.selectFrom('orders'), conditions)));
     },
@@ -228,7 +242,10 @@ export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: R
         }),
       );
       const loader = loaders.get<string, Connection<Order>>('Customer.orders', args, async (ids) => {
-        const query = whereAll(db.selectFrom('orders').selectAll().where('customer_id', 'in', ids), orderConditions(args.filter));
+        const query = whereAll(db.selectFrom('orders').selectAll().where('customer_id', 'in', ids), [
+          ...orderConditions(args.filter),
+          ...visibleOrders(),
+        ]);
         const rows = (await perParentPageQuery(db, query, 'customer_id', page).execute()) as OrderRow[];
         return manyByKey(ids, rows, (row) => row.customer_id).map((group, i) =>
           toConnection(group, page, toOrder, () => orderCountOfCustomer(args.filter).load(ids[i]!)),
@@ -254,7 +271,7 @@ export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: R
     invoiceOfOrder: (orderId) =>
       loaders
         .get<string, Invoice | null>('Order.invoice', null, async (ids) => {
-          const rows = await db.selectFrom('invoices').selectAll().where('order_id', 'in', ids).execute();
+          const rows = await whereAll(db.selectFrom('invoices').selectAll().where('order_id', 'in', ids), visibleInvoices()).execute();
           return oneByKey(ids, rows.map(toInvoice), (invoice) => invoice.orderId);
         })
         .load(orderId),
@@ -264,7 +281,7 @@ export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: R
         args,
         orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
       );
-      const conditions = invoiceConditions(args.filter);
+      const conditions = [...invoiceConditions(args.filter), ...visibleInvoices()];
       const rows = await pageQuery(whereAll(db.selectFrom('invoices').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toInvoice, () => countRows(whereAll(db.selectFrom('invoices'), conditions)));
     },
@@ -287,11 +304,14 @@ export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: R
     lifetimeValue: (customerId) =>
       loaders
         .get<string, number>('Customer.lifetimeValue', null, async (ids) => {
-          const rows = await db
-            .selectFrom('orders')
-            .select((eb) => ['customer_id', eb.fn.sum<number>('total_amount').as('value')])
-            .where('customer_id', 'in', ids)
-            .where('status', 'in', REVENUE_STATUSES)
+          const rows = await whereAll(
+            db
+              .selectFrom('orders')
+              .select((eb) => ['customer_id', eb.fn.sum<number>('total_amount').as('value')])
+              .where('customer_id', 'in', ids)
+              .where('status', 'in', REVENUE_STATUSES),
+            visibleOrders(),
+          )
             .groupBy('customer_id')
             .execute();
           return oneByKey(ids, rows, (row) => row.customer_id).map((row) => Number(row?.value ?? 0));
@@ -301,16 +321,19 @@ export function createFinanceRepository(db: Kysely<FinanceWarehouse>, loaders: R
     productSales: (sku) =>
       loaders
         .get<string, ProductSales>('Product.sales', null, async (skus) => {
-          const rows = await db
-            .selectFrom('order_lines')
-            .innerJoin('orders', 'orders.id', 'order_lines.order_id')
-            .select((eb) => [
-              'order_lines.sku',
-              eb.fn.sum<number>('order_lines.quantity').as('units'),
-              eb.fn.sum<number>('order_lines.net_amount').as('revenue'),
-            ])
-            .where('order_lines.sku', 'in', skus)
-            .where('orders.status', 'in', REVENUE_STATUSES)
+          const rows = await whereAll(
+            db
+              .selectFrom('order_lines')
+              .innerJoin('orders', 'orders.id', 'order_lines.order_id')
+              .select((eb) => [
+                'order_lines.sku',
+                eb.fn.sum<number>('order_lines.quantity').as('units'),
+                eb.fn.sum<number>('order_lines.net_amount').as('revenue'),
+              ])
+              .where('order_lines.sku', 'in', skus)
+              .where('orders.status', 'in', REVENUE_STATUSES),
+            visibleOrders('orders'),
+          )
             .groupBy('order_lines.sku')
             .execute();
           return oneByKey(skus, rows, (row) => row.sku).map((row) => ({

@@ -12,6 +12,7 @@ export type OrderRow = {
   ordered_at: string;
   status: string;
   channel: string;
+  region: string;
   total_amount: number;
 };
 
@@ -32,6 +33,7 @@ export type InvoiceRow = {
   due_on: string;
   amount: number;
   status: string;
+  region: string;
 };
 
 export type PaymentRow = {
@@ -56,13 +58,15 @@ export const financeTables: readonly TableSpec[] = [
   {
     name: 'orders',
     primaryKey: ['id'],
-    indexes: [['customer_id']],
+    indexes: [['customer_id'], ['region']],
     columns: [
       { name: 'id', type: 'varchar' },
       { name: 'customer_id', type: 'varchar' },
       { name: 'ordered_at', type: 'timestamp' },
       { name: 'status', type: 'varchar' },
       { name: 'channel', type: 'varchar' },
+      // The sales region the order is booked in (row policy of orders and invoices).
+      { name: 'region', type: 'varchar' },
       { name: 'total_amount', type: 'decimal(14, 2)', nullable: true, derived: true },
     ],
   },
@@ -91,6 +95,7 @@ export const financeTables: readonly TableSpec[] = [
       { name: 'due_on', type: 'date' },
       { name: 'amount', type: 'decimal(14, 2)' },
       { name: 'status', type: 'varchar' },
+      { name: 'region', type: 'varchar', nullable: true, derived: true },
     ],
   },
   {
@@ -122,5 +127,6 @@ export async function ingestFinance({
     FROM (SELECT order_id, sum(net_amount) AS total FROM order_lines GROUP BY order_id) AS line_totals
     WHERE line_totals.order_id = orders.id`.execute(db);
   await sql`UPDATE orders SET total_amount = 0 WHERE total_amount IS NULL`.execute(db);
+  await sql`UPDATE invoices SET region = orders.region FROM orders WHERE orders.id = invoices.order_id`.execute(db);
   return rows;
 }

@@ -5,12 +5,19 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/res
 import type { DocumentNode } from 'graphql';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import type { RequestPolicy } from '../../policy/decide.js';
+import type { Principal } from '../../policy/principal.js';
+import type { RowAccess } from './filters.js';
 import type { RequestLoaders } from './loaders.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 
 export interface DomainContext<Repo> {
   readonly requestId: string;
   readonly log: Logger;
+  /** Who is asking (verified by this subgraph itself). */
+  readonly principal: Principal;
+  /** The request's access decisions, once per field and type. */
+  readonly policy: RequestPolicy;
   /** The domain's data-product repository for this request (its loaders batch per request). */
   readonly repo: Repo;
 }
@@ -24,13 +31,19 @@ export interface IngestOptions<DB> {
 export interface Domain<DB = unknown, Repo = unknown> {
   /** The subgraph's name in the supergraph; also its folder name. */
   readonly name: string;
-  /** The subgraph SDL (Federation 2), from the domain's `schema.graphql`. */
+  /**
+   * The subgraph SDL (Federation 2, with policy directives), from the domain's `schema.graphql`;
+   * the bootstrap adds the @link header and the kit's shared types.
+   */
   readonly typeDefs: DocumentNode;
   readonly resolvers: GraphQLResolverMap<DomainContext<Repo>>;
   /** Bump when the domain's tables or ingestion change: existing warehouses are then rebuilt. */
   readonly warehouseVersion: number;
-  /** The repository for one request over the domain's warehouse. */
-  createRepository(db: Kysely<DB>, loaders: RequestLoaders): Repo;
+  /**
+   * The repository for one request over the domain's warehouse; it applies the request's row
+   * policies (`access.rows(type)`) to every query of the types it serves.
+   */
+  createRepository(db: Kysely<DB>, loaders: RequestLoaders, access: RowAccess): Repo;
   /** Creates the domain's tables and bulk-loads its raw files; resolves to rows loaded per table. */
   ingest(options: IngestOptions<DB>): Promise<Record<string, number>>;
 }

@@ -2,6 +2,7 @@
  * Filter conditions shared by every domain's list arguments, as bound SQL expressions.
  */
 import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import type { RowFilter } from '../../policy/decide.js';
 import { codedError } from '../../policy/errors.js';
 
 /** The most values one list filter may hold (a guard against very long IN lists). */
@@ -55,4 +56,20 @@ export function whereAll<QB extends AnySelect>(query: QB, conditions: readonly E
 export async function countRows(query: AnySelect): Promise<number> {
   const row = await query.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
   return Number(row.count);
+}
+
+/**
+ * The row policy of a type as a WHERE condition for its table (null: every row), so that lists,
+ * counts, aggregates and lookups never see a row outside it. No claim values match nothing.
+ */
+export function rowCondition(filter: RowFilter, table?: string): Expression<SqlBool> | null {
+  if (filter.kind === 'all') return null;
+  if (filter.values.length === 0) return sql<SqlBool>`false`;
+  const column = table ? sql.ref(`${table}.${filter.column}`) : sql.ref(filter.column);
+  return sql<SqlBool>`${column} in (${sql.join(filter.values)})`;
+}
+
+/** The row conditions a repository applies, for the types it serves. */
+export interface RowAccess {
+  rows(typeName: string): RowFilter;
 }

@@ -18,12 +18,20 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { concatAST } from 'graphql';
+import { concatAST, parse, type DocumentNode } from 'graphql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import { RequestPolicy } from '../../policy/decide.js';
+import { policySchemaExtension } from '../../policy/directives.js';
 import { useErrorMasking } from '../../policy/error-masking.js';
-import { assignRequestId, httpErrorHandler, notFound } from '../../policy/http.js';
+import { governanceRules } from '../../policy/governance.rules.js';
+import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../../policy/http.js';
+import { createTokenVerifier, type IdentityConfig } from '../../policy/identity.js';
+import { readPolicy, type PolicyViolation } from '../../policy/policy-index.js';
+import type { Principal } from '../../policy/principal.js';
+import type { GovernanceRules } from '../../policy/rules.js';
 import type { Domain, DomainContext } from './domain.js';
+import { enforceFieldPolicy, keyFieldsOf } from './field-policy.js';
 import { RequestLoaders } from './loaders.js';
 import { commonTypeDefs, scalarResolvers } from './scalars.js';
 import type { Warehouse } from './warehouse/warehouse.js';
@@ -33,6 +41,10 @@ export interface SubgraphServerOptions {
   readonly domain: Domain<any, any>;
   readonly warehouse: Warehouse<any>;
   readonly log: Logger;
+  /** How tokens are verified: this subgraph trusts no one, not even the gateway. */
+  readonly identity: IdentityConfig;
+  /** The global governance rules (default: `policy/governance.rules.ts`). */
+  readonly rules?: GovernanceRules;
   /** Port to listen on; 0 picks a free one. */
   readonly port: number;
   /** Interface to bind (default `127.0.0.1`; `0.0.0.0` in containers). */
@@ -66,19 +78,41 @@ async function warehouseAnswers(warehouse: Warehouse<any>): Promise<boolean> {
   }
 }
 
+export class PolicyViolationsError extends Error {
+  override name = 'PolicyViolationsError';
+  constructor(
+    readonly subgraph: string,
+    readonly violations: readonly PolicyViolation[],
+  ) {
+    super(`The ${subgraph} subgraph breaks the governance rules:\n${violations.map((v) => `- ${v.message}`).join('\n')}`);
+  }
+}
+
+/** The domain's full subgraph SDL: policy and federation links, the kit's shared types, its own. */
+export function subgraphTypeDefs(domain: Domain<any, any>): DocumentNode {
+  return concatAST([parse(policySchemaExtension(['@key', '@shareable'])), commonTypeDefs, domain.typeDefs]);
+}
+
 export async function startSubgraphServer(options: SubgraphServerOptions): Promise<RunningServer> {
   const { domain, warehouse, log } = options;
+  const typeDefs = subgraphTypeDefs(domain);
+  const policyIndex = readPolicy(typeDefs, options.rules ?? governanceRules);
+  if (policyIndex.violations.length > 0) throw new PolicyViolationsError(domain.name, policyIndex.violations);
+  const verifier = createTokenVerifier(options.identity);
+
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
   const masking = useErrorMasking({ log, service: domain.name });
+  // The domain's resolver map is typed by the domain's own context; the schema builder takes any.
+  const schema = buildSubgraphSchema({
+    typeDefs,
+    resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
+  });
+  enforceFieldPolicy(schema, keyFieldsOf(typeDefs));
 
   const apollo = new ApolloServer<DomainContext<unknown>>({
-    // The domain's SDL with the shared types; its resolver map is typed by the domain's own context.
-    schema: buildSubgraphSchema({
-      typeDefs: concatAST([domain.typeDefs, commonTypeDefs]),
-      resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
-    }),
+    schema,
     formatError: masking.formatError,
     plugins: [
       masking.plugin,
@@ -107,14 +141,19 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   });
   app.use(
     '/graphql',
+    authenticate(verifier),
     express.json({ limit: options.bodyLimit ?? '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ res }) => {
         const requestId = res.locals.requestId as string;
+        const principal = res.locals.principal as Principal;
+        const policy = new RequestPolicy(policyIndex, principal);
         return {
           requestId,
           log: log.child({ requestId }),
-          repo: domain.createRepository(warehouse.db, new RequestLoaders()),
+          principal,
+          policy,
+          repo: domain.createRepository(warehouse.db, new RequestLoaders(), policy),
         };
       },
     }),

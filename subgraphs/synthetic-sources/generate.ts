@@ -235,6 +235,7 @@ interface GeneratedCustomer {
   readonly id: string;
   readonly signupMs: number;
   readonly segment: string;
+  readonly region: string;
 }
 
 interface GeneratedProduct {
@@ -300,7 +301,7 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
       id, name, email, local.phone.number({ style: 'international' }), isoDate(birthMs), country.code,
       country.region, segment, isoDate(signupMs),
     ]);
-    customers.push({ id, signupMs, segment });
+    customers.push({ id, signupMs, segment, region: country.region });
     if (i % 1000 === 0) await Promise.all([customersCsv.drained(), addressesCsv.drained()]);
 
     const addressCount = 1 + (u() < 0.55 ? 1 : 0) + (u() < 0.12 ? 1 : 0);
@@ -358,7 +359,7 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
   const monthWeight = [0.8, 0.75, 0.9, 0.95, 1, 0.95, 0.9, 0.95, 1, 1.05, 1.45, 1.6];
 
   const ordersCsv = new CsvFile(join(staging, 'finance', 'orders.csv'), [
-    'id', 'customer_id', 'ordered_at', 'status', 'channel',
+    'id', 'customer_id', 'ordered_at', 'status', 'channel', 'region',
   ]);
   const linesCsv = new CsvFile(join(staging, 'finance', 'order_lines.csv'), [
     'order_id', 'line_number', 'sku', 'quantity', 'unit_price', 'discount',
@@ -389,7 +390,8 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
       status = r < 0.04 ? 'CANCELLED' : r < 0.09 ? 'RETURNED' : 'DELIVERED';
     }
     const orderId = `O${pad(i, 8)}`;
-    ordersCsv.write([orderId, customer.id, isoTimestamp(orderedMs), status, channelTable.pick(u())]);
+    // The sales region the order is booked in: the customer's.
+    ordersCsv.write([orderId, customer.id, isoTimestamp(orderedMs), status, channelTable.pick(u()), customer.region]);
 
     let lineCount = 1;
     while (lineCount < 8 && u() < 0.6) lineCount++;

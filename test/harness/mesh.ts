@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { pino } from 'pino';
 import { defineGatewayConfig } from '../../gateway/config.js';
+import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { domains } from '../../subgraphs/domains.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
@@ -42,7 +43,7 @@ export interface TestMesh {
   readonly warehouses: Record<string, Warehouse<any>>;
   readonly supergraphPath: string;
   readonly apiSchemaPath: string;
-  /** POSTs a GraphQL request to the gateway. */
+  /** POSTs a GraphQL request to the gateway, as a steward unless `headers.authorization` says otherwise. */
   query<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<HttpAnswer<T>>;
   /** Rows of a SQL query run directly on a domain's warehouse (the test's own, independent SQL). */
   sql<R = Record<string, any>>(domain: string, text: string, parameters?: readonly unknown[]): Promise<R[]>;
@@ -66,6 +67,14 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** The development issuer, anonymous requests allowed: what `npm start` uses. */
+export const testIdentity = identityConfigFromEnv({});
+
+/** A development token; the default one may read everything (a steward with a declared purpose). */
+export function tokenFor(claims: Partial<DevTokenClaims> = {}): string {
+  return mintDevToken({ subject: 'test-steward', roles: ['steward'], purpose: 'customer-support', ...claims });
 }
 
 export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -94,7 +103,13 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     const url = `duckdb:${join(dataDir, 'warehouses', `${domain.name}.duckdb`)}`;
     await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint });
     warehouses[domain.name] = openWarehouse(url);
-    subgraphs[domain.name] = await startSubgraphServer({ domain, warehouse: warehouses[domain.name]!, log: testLog, port: 0 });
+    subgraphs[domain.name] = await startSubgraphServer({
+      domain,
+      warehouse: warehouses[domain.name]!,
+      log: testLog,
+      identity: testIdentity,
+      port: 0,
+    });
   }
   const supergraphPath = join(dataDir, 'supergraph.graphql');
   const apiSchemaPath = join(dataDir, 'api-schema.graphql');
@@ -108,12 +123,14 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       composeTimeoutMs: 20_000,
       bodyLimit: '1mb',
       logLevel: 'silent',
+      identity: testIdentity,
     }),
     testLog,
   );
   await gateway.ready;
 
   const stopped = new Set<string>();
+  const stewardToken = tokenFor();
   return {
     dataDir,
     manifest,
@@ -122,7 +139,8 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     warehouses,
     supergraphPath,
     apiSchemaPath,
-    query: (query, variables, headers) => postGraphQL(gateway.url, query, variables, headers),
+    query: (query, variables, headers) =>
+      postGraphQL(gateway.url, query, variables, { authorization: `Bearer ${stewardToken}`, ...headers }),
     async sql(domain, text, parameters = []) {
       const db = warehouses[domain]!.db as Kysely<unknown>;
       const strings = text.split('?');

@@ -1,0 +1,55 @@
+/**
+ * Field-level enforcement in a subgraph: every field resolver of the built schema (default
+ * resolvers included) and every entity's `__resolveReference` is wrapped with the access decision
+ * of the request's principal. Decisions come from the request's RequestPolicy, computed once per
+ * field per request.
+ */
+import { defaultFieldResolver, isObjectType, Kind, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { deniedError, type RequestPolicy } from '../../policy/decide.js';
+
+export interface PolicyContext {
+  readonly policy: RequestPolicy;
+}
+
+type ReferenceResolver = (reference: object, context: PolicyContext, info: unknown) => unknown;
+
+/** The top-level key fields of each entity type (`@key(fields: "id")` → `id`). */
+export function keyFieldsOf(document: DocumentNode): Map<string, string[]> {
+  const keys = new Map<string, string[]>();
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OBJECT_TYPE_DEFINITION && definition.kind !== Kind.OBJECT_TYPE_EXTENSION) continue;
+    const key = definition.directives?.find((directive) => directive.name.value === 'key');
+    const fields = key?.arguments?.find((arg) => arg.name.value === 'fields')?.value;
+    if (fields?.kind === Kind.STRING) keys.set(definition.name.value, fields.value.split(/[\s{}]+/).filter(Boolean));
+  }
+  return keys;
+}
+
+/** Wraps the schema's resolvers in place (the schema keeps Apollo's subgraph extensions). */
+export function enforceFieldPolicy(schema: GraphQLSchema, keyFields: ReadonlyMap<string, readonly string[]>): void {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
+      const resolve = field.resolve ?? defaultFieldResolver;
+      field.resolve = (source, args, context: PolicyContext, info) => {
+        const decision = context.policy.field(type.name, field.name);
+        if (!decision.allowed) throw deniedError(decision);
+        return resolve(source, args, context, info);
+      };
+    }
+    // An entity may only be looked up by whoever may read its key: `_entities` must not tell a
+    // principal which ids exist when the ids themselves are closed to it.
+    const subgraph = (type.extensions as { apollo?: { subgraph?: { resolveReference?: ReferenceResolver } } }).apollo?.subgraph;
+    const resolveReference = subgraph?.resolveReference;
+    if (subgraph && resolveReference) {
+      const keys = keyFields.get(type.name) ?? [];
+      subgraph.resolveReference = (reference, context, info) => {
+        for (const key of keys) {
+          const decision = context.policy.field(type.name, key);
+          if (!decision.allowed) throw deniedError(decision);
+        }
+        return resolveReference(reference, context, info);
+      };
+    }
+  }
+}
