@@ -5,6 +5,7 @@
 import { join, resolve } from 'node:path';
 import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
+import type { PreplanMode } from './preplan-policy.js';
 
 export interface SubgraphEndpoint {
   /** The subgraph's name in the supergraph. */
@@ -35,6 +36,12 @@ export interface GatewayConfig {
   readonly logLevel: string;
   /** How bearer tokens are verified (env `AUTH_*`, see policy/identity-config.ts). */
   readonly identity: IdentityConfig;
+  /**
+   * What the gateway does with fields the principal may not see, before planning (env
+   * `POLICY_MODE`): `filter` (default) removes them and answers null with an error; `reject`
+   * refuses the whole operation.
+   */
+  readonly policyMode: PreplanMode;
 }
 
 export class GatewayConfigError extends Error {
@@ -87,6 +94,12 @@ function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number)
   return value;
 }
 
+function policyModeFrom(value: string | undefined): PreplanMode {
+  if (!value) return 'filter';
+  if (value !== 'filter' && value !== 'reject') throw new GatewayConfigError(`POLICY_MODE must be filter or reject, got "${value}".`);
+  return value;
+}
+
 export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const dataDir = resolve(env.DATA_DIR || 'data');
   return defineGatewayConfig({
@@ -99,5 +112,6 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     bodyLimit: env.BODY_LIMIT || '1mb',
     logLevel: env.LOG_LEVEL || 'info',
     identity: identityConfigFromEnv(env),
+    policyMode: policyModeFrom(env.POLICY_MODE),
   });
 }

@@ -22,6 +22,7 @@ import { createTokenVerifier } from '../policy/identity.js';
 import type { Principal } from '../policy/principal.js';
 import type { RequestIdContext } from '../policy/request-id.js';
 import type { GatewayConfig } from './config.js';
+import { withPreplanPolicy } from './preplan-policy.js';
 import { SubgraphDataSource } from './subgraph-data-source.js';
 import { composeFromSubgraphs, writeSupergraphFiles, type ComposedSupergraph } from './supergraph.js';
 
@@ -34,7 +35,7 @@ export interface GatewayContext extends RequestIdContext {
 
 export type GatewayReadiness =
   | { readonly status: 'composing' }
-  | { readonly status: 'ready'; readonly supergraph: Omit<ComposedSupergraph, 'supergraphSdl' | 'apiSchemaSdl'> }
+  | { readonly status: 'ready'; readonly supergraph: Omit<ComposedSupergraph, 'supergraphSdl' | 'apiSchemaSdl' | 'policy'> }
   | { readonly status: 'failed'; readonly error: string };
 
 export interface RunningGateway {
@@ -89,10 +90,14 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       log,
     });
     await writeSupergraphFiles(composed, config);
-    const gateway = new ApolloGateway({
-      supergraphSdl: composed.supergraphSdl,
-      buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log }),
-      logger: log,
+    const gateway = withPreplanPolicy({
+      gateway: new ApolloGateway({
+        supergraphSdl: composed.supergraphSdl,
+        buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log }),
+        logger: log,
+      }),
+      policyIndex: () => composed.policy,
+      mode: config.policyMode,
     });
     const masking = useErrorMasking({ log, service: 'gateway' });
     apollo = new ApolloServer<GatewayContext>({
@@ -124,7 +129,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
         },
       }),
     );
-    const { supergraphSdl: _sdl, apiSchemaSdl: _api, ...supergraph } = composed;
+    const { supergraphSdl: _sdl, apiSchemaSdl: _api, policy: _policy, ...supergraph } = composed;
     state = { status: 'ready', supergraph };
     log.info({ version: composed.version, subgraphs: composed.subgraphs, file: config.supergraphPath }, 'supergraph composed');
   };

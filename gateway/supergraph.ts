@@ -10,6 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { composeServices } from '@apollo/composition';
 import { parse, printSchema, type GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
+import { governanceRules } from '../policy/governance.rules.js';
+import { readPolicy, type PolicyIndex, type PolicyViolation } from '../policy/policy-index.js';
+import type { GovernanceRules } from '../policy/rules.js';
 import type { SubgraphEndpoint } from './config.js';
 
 export interface SubgraphSdl extends SubgraphEndpoint {
@@ -18,12 +21,22 @@ export interface SubgraphSdl extends SubgraphEndpoint {
 
 export interface ComposedSupergraph {
   readonly supergraphSdl: string;
+  /** The policy directives of the supergraph, read against the governance rules. */
+  readonly policy: PolicyIndex;
   /** The schema clients query: the supergraph without federation machinery. */
   readonly apiSchemaSdl: string;
   /** Short hash of the supergraph SDL: which version is serving. */
   readonly version: string;
   readonly subgraphs: readonly string[];
   readonly composedAt: string;
+}
+
+/** A supergraph whose policy directives would loosen a global governance rule. */
+export class GovernanceViolationError extends Error {
+  override name = 'GovernanceViolationError';
+  constructor(readonly violations: readonly PolicyViolation[]) {
+    super(`The supergraph breaks the governance rules:\n${violations.map((v) => `- ${v.message}`).join('\n')}`);
+  }
 }
 
 export class CompositionFailedError extends Error {
@@ -33,14 +46,20 @@ export class CompositionFailedError extends Error {
   }
 }
 
-export function composeSupergraph(subgraphs: readonly SubgraphSdl[]): ComposedSupergraph {
+export function composeSupergraph(
+  subgraphs: readonly SubgraphSdl[],
+  rules: GovernanceRules = governanceRules,
+): ComposedSupergraph {
   const result = composeServices(
     subgraphs.map(({ name, url, sdl }) => ({ name, url, typeDefs: parse(sdl) })),
   );
   if (result.errors) throw new CompositionFailedError(result.errors);
   const supergraphSdl = result.supergraphSdl;
+  const policy = readPolicy(parse(supergraphSdl), rules);
+  if (policy.violations.length > 0) throw new GovernanceViolationError(policy.violations);
   return {
     supergraphSdl,
+    policy,
     apiSchemaSdl: printSchema(result.schema.toAPISchema().toGraphQLJSSchema()),
     version: createHash('sha256').update(supergraphSdl).digest('hex').slice(0, 12),
     subgraphs: subgraphs.map(({ name }) => name),

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineGatewayConfig, type SubgraphEndpoint } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
 import { CompositionFailedError } from '../gateway/supergraph.js';
-import { freePort, postGraphQL, startTestMesh, testIdentity, testLog, type TestMesh } from './harness/mesh.js';
+import { freePort, postGraphQL, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
   return defineGatewayConfig({
@@ -29,6 +29,7 @@ function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], 
     bodyLimit: '1mb',
     logLevel: 'silent',
     identity: testIdentity,
+    policyMode: 'filter',
   });
 }
 
@@ -104,7 +105,13 @@ describe('starting up', () => {
       try {
         await gateway.ready;
         expect((await fetch(new URL('/health/ready', base))).status).toBe(200);
-        expect((await postGraphQL(gateway.url, '{ hello }')).body).toEqual({ data: { hello: 'world' } });
+        // An unclassified field is RESTRICTED (deny by default): closed to anonymous callers,
+        // open to a principal that meets the strictest rule.
+        const anonymous = await postGraphQL(gateway.url, '{ hello }');
+        expect(anonymous.body.data).toEqual({ hello: null });
+        expect(anonymous.body.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', coordinate: 'Query.hello', level: 'RESTRICTED' });
+        const steward = await postGraphQL(gateway.url, '{ hello }', undefined, { authorization: `Bearer ${tokenFor()}` });
+        expect(steward.body).toEqual({ data: { hello: 'world' } });
       } finally {
         await gateway.stop();
         await late.stop();

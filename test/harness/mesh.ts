@@ -124,6 +124,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       bodyLimit: '1mb',
       logLevel: 'silent',
       identity: testIdentity,
+      policyMode: 'filter',
     }),
     testLog,
   );

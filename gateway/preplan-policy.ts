@@ -1,0 +1,255 @@
+/**
+ * The gateway's line of policy enforcement, before the query plan is built.
+ *
+ * The policy directives are read from the supergraph SDL. For each request, every field of the
+ * operation (fragments included) is decided for the principal; denied fields are removed from the
+ * operation (`filter`, the default), so that subgraphs are never asked for them, or the whole
+ * operation is refused (`reject`). In filter mode the answer then has each removed field as null,
+ * with one FORBIDDEN/UNAUTHENTICATED error per field path (list positions are left out of that
+ * path), and nulls propagate through non-null fields as the GraphQL spec says.
+ *
+ * The subgraphs enforce the same policy again on every field resolution (zero trust).
+ */
+import { createHash } from 'node:crypto';
+import type { GatewayExecutor, GatewayGraphQLRequestContext, GatewayInterface } from '@apollo/server-gateway-interface';
+import {
+  getNamedType,
+  getNullableType,
+  isAbstractType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  Kind,
+  print,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLError,
+  type GraphQLObjectType,
+  type GraphQLOutputType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import { deniedError, RequestPolicy, type Decision } from '../policy/decide.js';
+import type { PolicyIndex } from '../policy/policy-index.js';
+import type { Principal } from '../policy/principal.js';
+
+export type PreplanMode = 'filter' | 'reject';
+
+type Denied = Extract<Decision, { allowed: false }>;
+
+/** Introspection is for signed-in principals only. */
+function introspectionDecision(principal: Principal): Decision | null {
+  if (!principal.anonymous) return null;
+  return {
+    allowed: false,
+    code: 'UNAUTHENTICATED',
+    missing: { authenticated: true },
+    policy: { coordinate: 'Query.__schema', level: 'INTERNAL', tags: [], requirement: { authenticated: true }, rule: 'introspection needs a signed-in principal' },
+  };
+}
+
+function decideField(schema: GraphQLSchema, policy: RequestPolicy, parent: GraphQLOutputType, field: FieldNode): Decision | null {
+  const name = field.name.value;
+  if (name === '__typename') return null;
+  if (name === '__schema' || name === '__type') return introspectionDecision(policy.principal);
+  const named = getNamedType(parent);
+  // A field of an interface is denied when any type that implements it denies it.
+  const objects: readonly GraphQLObjectType[] = isObjectType(named)
+    ? [named]
+    : isAbstractType(named)
+      ? schema.getPossibleTypes(named)
+      : [];
+  for (const object of objects) {
+    const decision = policy.field(object.name, name);
+    if (!decision.allowed) return decision;
+  }
+  return null;
+}
+
+/** The operation without the fields the principal may not see; `denied` by field node. */
+export function filterOperation(options: {
+  schema: GraphQLSchema;
+  document: DocumentNode;
+  policy: RequestPolicy;
+}): { document: DocumentNode; denied: Map<FieldNode, Denied> } {
+  const { schema, document, policy } = options;
+  const denied = new Map<FieldNode, Denied>();
+  const typeInfo = new TypeInfo(schema);
+  const filtered = visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Field: {
+        enter(node) {
+          const parent = typeInfo.getParentType();
+          if (!parent) return undefined;
+          const decision = decideField(schema, policy, parent, node);
+          if (decision && !decision.allowed) {
+            denied.set(node, decision);
+            return null; // removes the field, and skips its subtree
+          }
+          return undefined;
+        },
+      },
+      SelectionSet: {
+        leave(node): SelectionSetNode | undefined {
+          if (node.selections.length > 0) return undefined;
+          // Every field of this selection was removed: keep the selection valid.
+          return { ...node, selections: [{ kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } }] };
+        },
+      },
+    }),
+  );
+  return { document: filtered, denied };
+}
+
+/**
+ * Puts the removed fields back into the answer as nulls, with their errors, propagating nulls
+ * through non-null positions. Walks the original operation over the data.
+ */
+function restoreDenied(options: {
+  schema: GraphQLSchema;
+  operation: OperationDefinitionNode;
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>;
+  denied: ReadonlyMap<FieldNode, Denied>;
+  data: Record<string, unknown>;
+}): { data: Record<string, unknown> | null; errors: GraphQLError[] } {
+  const { schema, fragments, denied } = options;
+  const errors = new Map<string, GraphQLError>();
+
+  const applies = (condition: string | undefined, type: GraphQLObjectType): boolean => {
+    if (!condition) return true;
+    const conditionType = schema.getType(condition);
+    return conditionType === type || (isAbstractType(conditionType) && schema.isSubType(conditionType, type));
+  };
+
+  // The fields of a selection set on an object type, through its fragments (as graphql-js collects).
+  const collect = (selectionSet: SelectionSetNode, type: GraphQLObjectType, into: FieldNode[] = []): FieldNode[] => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) into.push(selection);
+      else {
+        const fragment = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value) : selection;
+        if (fragment && applies(fragment.typeCondition?.name.value, type)) collect(fragment.selectionSet, type, into);
+      }
+    }
+    return into;
+  };
+
+  // Returns false when this object must become null (a non-null field in it was nulled).
+  const walkObject = (value: Record<string, unknown>, selectionSet: SelectionSetNode, type: GraphQLObjectType, path: string[]): boolean => {
+    for (const field of collect(selectionSet, type)) {
+      const key = field.alias?.value ?? field.name.value;
+      const definition = type.getFields()[field.name.value];
+      const decision = denied.get(field);
+      if (decision) {
+        const fieldPath = [...path, key];
+        const id = fieldPath.join('.');
+        if (!errors.has(id)) {
+          const error = deniedError(decision);
+          errors.set(id, Object.assign(error, { path: fieldPath }) as GraphQLError);
+        }
+        value[key] = null;
+        if (definition && isNonNullType(definition.type)) return false;
+        continue;
+      }
+      if (!definition || !field.selectionSet || value[key] === null || value[key] === undefined) continue;
+      if (!walkValue(value, key, definition.type, field.selectionSet, [...path, key]) && isNonNullType(definition.type)) return false;
+    }
+    return true;
+  };
+
+  // Returns false when the value at holder[key] became null.
+  const walkValue = (holder: Record<string, unknown> | unknown[], key: string | number, type: GraphQLOutputType, selectionSet: SelectionSetNode, path: string[]): boolean => {
+    const value = (holder as Record<string | number, unknown>)[key];
+    if (value === null || value === undefined) return true;
+    const nullable = getNullableType(type);
+    if (isListType(nullable)) {
+      const items = value as unknown[];
+      for (let i = 0; i < items.length; i++) {
+        if (!walkValue(items, i, nullable.ofType, selectionSet, path) && isNonNullType(nullable.ofType)) {
+          (holder as Record<string | number, unknown>)[key] = null;
+          return false;
+        }
+      }
+      return true;
+    }
+    const named = getNamedType(type);
+    const object = isObjectType(named)
+      ? named
+      : isAbstractType(named)
+        ? (schema.getType(String((value as Record<string, unknown>).__typename)) as GraphQLObjectType | undefined)
+        : undefined;
+    if (!object) return true;
+    if (!walkObject(value as Record<string, unknown>, selectionSet, object, path)) {
+      (holder as Record<string | number, unknown>)[key] = null;
+      return false;
+    }
+    return true;
+  };
+
+  const root = schema.getRootType(options.operation.operation);
+  const data = options.data;
+  const kept = root ? walkObject(data, options.operation.selectionSet, root, []) : true;
+  return { data: kept ? data : null, errors: [...errors.values()] };
+}
+
+function hashOf(document: DocumentNode): string {
+  return createHash('sha256').update(print(document)).digest('hex');
+}
+
+interface PolicyRequestContext {
+  readonly principal: Principal;
+}
+
+/**
+ * Wraps Apollo Gateway so that its executor only ever plans the fields the principal may see.
+ * `policyIndex` returns the policy of the supergraph being served.
+ */
+export function withPreplanPolicy(options: {
+  gateway: GatewayInterface;
+  policyIndex: () => PolicyIndex;
+  mode: PreplanMode;
+}): GatewayInterface {
+  const { gateway, mode } = options;
+  const wrap = (executor: GatewayExecutor): GatewayExecutor => async (requestContext: GatewayGraphQLRequestContext) => {
+    const context = requestContext.context as unknown as PolicyRequestContext;
+    const policy = new RequestPolicy(options.policyIndex(), context.principal);
+    const { document, denied } = filterOperation({ schema: requestContext.schema, document: requestContext.document, policy });
+    if (denied.size === 0) return executor(requestContext);
+    if (mode === 'reject') return { errors: [...new Set(denied.values())].map((decision) => deniedError(decision)) };
+
+    const operation = document.definitions.find(
+      (definition): definition is OperationDefinitionNode =>
+        definition.kind === Kind.OPERATION_DEFINITION &&
+        (requestContext.operationName === null || definition.name?.value === requestContext.operationName),
+    )!;
+    // A plan is cached by query hash: the filtered operation must not share the original's.
+    const result = await executor({ ...requestContext, document, operation, queryHash: hashOf(document), source: print(document) });
+    if (!result.data) return result;
+    const fragments = new Map(
+      requestContext.document.definitions
+        .filter((definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION)
+        .map((fragment) => [fragment.name.value, fragment]),
+    );
+    const restored = restoreDenied({
+      schema: requestContext.schema,
+      operation: requestContext.operation,
+      fragments,
+      denied,
+      data: result.data as Record<string, unknown>,
+    });
+    return { ...result, data: restored.data, errors: [...restored.errors, ...(result.errors ?? [])] };
+  };
+  return {
+    async load(loadOptions) {
+      const loaded = await gateway.load(loadOptions);
+      return { ...loaded, executor: loaded.executor && wrap(loaded.executor) };
+    },
+    onSchemaLoadOrUpdate: (callback) => gateway.onSchemaLoadOrUpdate(callback),
+    stop: () => gateway.stop(),
+  };
+}
