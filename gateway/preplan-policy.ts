@@ -40,6 +40,9 @@ import type { Principal } from '../policy/principal.js';
 
 export type PreplanMode = 'filter' | 'reject';
 
+/** The alias of the `__typename` that stands in for a selection whose every field was removed. */
+const PLACEHOLDER = 'policyRemovedEverything';
+
 type Denied = Extract<Decision, { allowed: false }>;
 
 /** Introspection is for signed-in principals only. */
@@ -98,8 +101,14 @@ export function filterOperation(options: {
       SelectionSet: {
         leave(node): SelectionSetNode | undefined {
           if (node.selections.length > 0) return undefined;
-          // Every field of this selection was removed: keep the selection valid.
-          return { ...node, selections: [{ kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__typename' } }] };
+          // Every field of this selection was removed: keep the selection valid with a placeholder
+          // that the answer drops again.
+          return {
+            ...node,
+            selections: [
+              { kind: Kind.FIELD, alias: { kind: Kind.NAME, value: PLACEHOLDER }, name: { kind: Kind.NAME, value: '__typename' } },
+            ],
+          };
         },
       },
     }),
@@ -141,7 +150,10 @@ function restoreDenied(options: {
 
   // Returns false when this object must become null (a non-null field in it was nulled).
   const walkObject = (value: Record<string, unknown>, selectionSet: SelectionSetNode, type: GraphQLObjectType, path: string[]): boolean => {
-    for (const field of collect(selectionSet, type)) {
+    const fields = collect(selectionSet, type);
+    // Drop the placeholder, unless the client itself asked for a field under that name.
+    if (!fields.some((field) => (field.alias?.value ?? field.name.value) === PLACEHOLDER)) delete value[PLACEHOLDER];
+    for (const field of fields) {
       const key = field.alias?.value ?? field.name.value;
       const definition = type.getFields()[field.name.value];
       const decision = denied.get(field);
