@@ -1,0 +1,189 @@
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import jwt from 'jsonwebtoken';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenVerifier, IdentityConfigError, TokenRejectedError, type IdentityConfig, type TokenVerifier } from './identity.js';
+import { DEFAULT_CLAIMS, DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET, identityConfigFromEnv, mintDevToken } from './identity-config.js';
+import { ANONYMOUS } from './principal.js';
+
+const RS_ISSUER = 'https://idp.test/rs';
+const ES_ISSUER = 'https://idp.test/es';
+const AUDIENCE = 'data-mesh';
+
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const rsaOther = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
+/** A JWKS endpoint over real HTTP, with keys that can rotate; it counts its fetches. */
+const jwks = {
+  keys: new Map<string, KeyObject>([
+    ['rsa-1', rsa.publicKey],
+    ['ec-1', ec.publicKey],
+  ]),
+  fetches: 0,
+  server: undefined as Server | undefined,
+  url: '',
+};
+
+function config(overrides: Partial<IdentityConfig> = {}): IdentityConfig {
+  return {
+    issuers: [
+      { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: ['HS256'], secret: DEV_SECRET },
+      { issuer: RS_ISSUER, audience: AUDIENCE, algorithms: ['RS256'], jwksUri: jwks.url },
+      { issuer: ES_ISSUER, audience: [AUDIENCE, 'other'], algorithms: ['ES256'], jwksUri: jwks.url },
+    ],
+    claims: DEFAULT_CLAIMS,
+    anonymous: 'allow',
+    clockToleranceSeconds: 30,
+    jwksRequestsPerMinute: 10,
+    ...overrides,
+  };
+}
+
+let verifier: TokenVerifier;
+
+beforeAll(async () => {
+  jwks.server = createServer((_req, res) => {
+    jwks.fetches += 1;
+    const keys = [...jwks.keys].map(([kid, key]) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig' }));
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys }));
+  }).listen(0, '127.0.0.1');
+  await once(jwks.server, 'listening');
+  jwks.url = `http://127.0.0.1:${(jwks.server.address() as AddressInfo).port}/.well-known/jwks.json`;
+  verifier = createTokenVerifier(config());
+});
+
+afterAll(async () => {
+  jwks.server?.close();
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+
+function rs256(payload: object, options: { kid?: string; key?: KeyObject } = {}): string {
+  // A claim given as undefined is left out of the token.
+  const claims = Object.fromEntries(
+    Object.entries({ iss: RS_ISSUER, aud: AUDIENCE, sub: 'ann', exp: now() + 600, ...payload }).filter(([, value]) => value !== undefined),
+  );
+  return jwt.sign(claims, options.key ?? rsa.privateKey, {
+    algorithm: 'RS256',
+    keyid: options.kid ?? 'rsa-1',
+  });
+}
+
+async function rejection(authorization: string | undefined, verify: TokenVerifier = verifier): Promise<string> {
+  try {
+    await verify.verify(authorization);
+  } catch (error) {
+    expect(error).toBeInstanceOf(TokenRejectedError);
+    return (error as TokenRejectedError).reason;
+  }
+  throw new Error('the token was accepted');
+}
+
+function base64url(value: object): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+describe('token verification', () => {
+  it('maps the claims of a valid token to a principal', async () => {
+    const token = rs256({ roles: ['analyst'], scope: 'read:customers read:pii', purpose: 'analytics', regions: ['EMEA'] });
+    expect(await verifier.verify(`Bearer ${token}`)).toEqual({
+      anonymous: false,
+      subject: 'ann',
+      issuer: RS_ISSUER,
+      roles: ['analyst'],
+      scopes: ['read:customers', 'read:pii'],
+      purpose: 'analytics',
+      attributes: { regions: ['EMEA'] },
+    });
+  });
+
+  it('accepts ES256 keys from the JWKS, an `scp` list, and any of several audiences', async () => {
+    const token = jwt.sign({ iss: ES_ISSUER, aud: 'other', sub: 'eve', exp: now() + 60, scp: ['read:a', 'read:b'] }, ec.privateKey, {
+      algorithm: 'ES256',
+      keyid: 'ec-1',
+    });
+    expect(await verifier.verify(`Bearer ${token}`)).toMatchObject({ subject: 'eve', scopes: ['read:a', 'read:b'] });
+  });
+
+  it('reads claims at dotted paths (e.g. Keycloak realm roles)', async () => {
+    const keycloak = createTokenVerifier(config({ claims: { ...DEFAULT_CLAIMS, roles: 'realm_access.roles' } }));
+    const token = rs256({ realm_access: { roles: ['steward'] } });
+    expect((await keycloak.verify(`Bearer ${token}`)).roles).toEqual(['steward']);
+  });
+
+  it('treats a request without a token as anonymous, or refuses it when configured', async () => {
+    expect(await verifier.verify(undefined)).toBe(ANONYMOUS);
+    expect(await verifier.verify('')).toBe(ANONYMOUS);
+    expect(await rejection(undefined, createTokenVerifier(config({ anonymous: 'reject' })))).toBe('MISSING_TOKEN');
+  });
+
+  // Forged and unusable tokens: each is refused with its own reason, never taken as anonymous.
+  const forged: [string, () => string, string][] = [
+    ['not a bearer token', () => 'Basic dXNlcjpwYXNz', 'MALFORMED_TOKEN'],
+    ['not a JWT', () => 'Bearer not-a-jwt', 'MALFORMED_TOKEN'],
+    ['alg: none', () => `Bearer ${base64url({ alg: 'none', typ: 'JWT' })}.${base64url({ iss: RS_ISSUER, aud: AUDIENCE, exp: now() + 60 })}.`, 'ALGORITHM_NOT_ALLOWED'],
+    [
+      'HS256 signed with the issuer\'s RSA public key',
+      () => `Bearer ${jwt.sign({ iss: RS_ISSUER, aud: AUDIENCE, exp: now() + 60 }, Buffer.from(rsa.publicKey.export({ type: 'spki', format: 'pem' })), { algorithm: 'HS256' })}`,
+      'ALGORITHM_NOT_ALLOWED',
+    ],
+    ['RS256 from an HS256 issuer', () => `Bearer ${jwt.sign({ iss: DEV_ISSUER, aud: DEV_AUDIENCE, exp: now() + 60 }, rsa.privateKey, { algorithm: 'RS256', keyid: 'rsa-1' })}`, 'ALGORITHM_NOT_ALLOWED'],
+    ['signed with another key under a known kid', () => `Bearer ${rs256({}, { key: rsaOther.privateKey })}`, 'INVALID_SIGNATURE'],
+    ['HS256 with the wrong secret', () => `Bearer ${jwt.sign({ iss: DEV_ISSUER, aud: DEV_AUDIENCE, exp: now() + 60 }, 'x'.repeat(40), { algorithm: 'HS256' })}`, 'INVALID_SIGNATURE'],
+    ['a tampered payload', () => { const [h, , s] = rs256({ roles: ['analyst'] }).split('.'); return `Bearer ${h}.${base64url({ iss: RS_ISSUER, aud: AUDIENCE, exp: now() + 60, roles: ['admin'] })}.${s}`; }, 'INVALID_SIGNATURE'],
+    ['expired', () => `Bearer ${rs256({ exp: now() - 120 })}`, 'TOKEN_EXPIRED'],
+    ['not yet valid', () => `Bearer ${rs256({ nbf: now() + 600 })}`, 'TOKEN_NOT_YET_VALID'],
+    ['for another audience', () => `Bearer ${rs256({ aud: 'someone-else' })}`, 'INVALID_AUDIENCE'],
+    ['without an audience', () => `Bearer ${rs256({ aud: undefined })}`, 'INVALID_AUDIENCE'],
+    ['from an unknown issuer', () => `Bearer ${rs256({ iss: 'https://evil.test' })}`, 'UNKNOWN_ISSUER'],
+    ['without an issuer', () => `Bearer ${rs256({ iss: undefined })}`, 'UNKNOWN_ISSUER'],
+    ['without an expiry', () => `Bearer ${rs256({ exp: undefined })}`, 'INVALID_CLAIMS'],
+    ['with an unknown kid', () => `Bearer ${rs256({}, { kid: 'nope' })}`, 'UNKNOWN_KEY'],
+    ['without a kid', () => `Bearer ${jwt.sign({ iss: RS_ISSUER, aud: AUDIENCE, exp: now() + 60 }, rsa.privateKey, { algorithm: 'RS256' })}`, 'UNKNOWN_KEY'],
+  ];
+
+  it.each(forged)('refuses a token %s', async (_what, authorization, reason) => {
+    expect(await rejection(authorization())).toBe(reason);
+  });
+
+  it('allows a small clock skew on exp', async () => {
+    expect((await verifier.verify(`Bearer ${rs256({ exp: now() - 10 })}`)).subject).toBe('ann');
+  });
+
+  it('refetches the JWKS for a new kid (key rotation), at a limited rate', async () => {
+    const rotated = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    jwks.keys.set('rsa-2', rotated.publicKey);
+    expect((await verifier.verify(`Bearer ${rs256({}, { kid: 'rsa-2', key: rotated.privateKey })}`)).subject).toBe('ann');
+    const before = jwks.fetches;
+    for (let i = 0; i < 40; i++) expect(await rejection(`Bearer ${rs256({}, { kid: randomUUID() })}`)).toBe('UNKNOWN_KEY');
+    expect(jwks.fetches - before).toBeLessThanOrEqual(10);
+  });
+
+  it('says KEYS_UNAVAILABLE when the JWKS cannot be fetched', async () => {
+    const unreachable = createTokenVerifier(config({ issuers: [{ issuer: RS_ISSUER, audience: AUDIENCE, algorithms: ['RS256'], jwksUri: 'http://127.0.0.1:9/jwks' }] }));
+    expect(await rejection(`Bearer ${rs256({})}`, unreachable)).toBe('KEYS_UNAVAILABLE');
+  });
+});
+
+describe('identity configuration', () => {
+  it('refuses unsafe issuer settings', () => {
+    const bad = (issuer: object) => () => createTokenVerifier(config({ issuers: [{ issuer: 'x', audience: 'a', ...issuer } as never] }));
+    expect(bad({ algorithms: ['HS256', 'RS256'], secret: 'x'.repeat(40), jwksUri: 'http://k' })).toThrow(/HS256 cannot be mixed/);
+    expect(bad({ algorithms: ['HS256'], secret: 'short' })).toThrow(/at least 32 characters/);
+    expect(bad({ algorithms: ['RS256'] })).toThrow(/needs a jwksUri/);
+    expect(bad({ algorithms: [] })).toThrow(IdentityConfigError);
+  });
+
+  it('trusts the development issuer by default, but never in production', async () => {
+    const local = createTokenVerifier(identityConfigFromEnv({}));
+    const token = mintDevToken({ subject: 'dev', roles: ['analyst'], regions: ['APAC'], purpose: 'analytics' });
+    expect(await local.verify(`Bearer ${token}`)).toMatchObject({ subject: 'dev', roles: ['analyst'], purpose: 'analytics', attributes: { regions: ['APAC'] } });
+    expect(() => identityConfigFromEnv({ NODE_ENV: 'production' })).toThrow(/refused in production/);
+    expect(() => identityConfigFromEnv({ AUTH_ANONYMOUS: 'maybe' })).toThrow(/allow or reject/);
+    expect(() => identityConfigFromEnv({ AUTH_ISSUERS: '{not json' })).toThrow(/not valid JSON/);
+  });
+});
