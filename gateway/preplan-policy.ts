@@ -61,6 +61,8 @@ function decideField(schema: GraphQLSchema, policy: RequestPolicy, parent: Graph
   if (name === '__typename') return null;
   if (name === '__schema' || name === '__type') return introspectionDecision(policy.principal);
   const named = getNamedType(parent);
+  // Inside introspection (__Schema, __Type, …): the schema's description, decided at its entry.
+  if (named.name.startsWith('__')) return null;
   // A field of an interface is denied when any type that implements it denies it.
   const objects: readonly GraphQLObjectType[] = isObjectType(named)
     ? [named]
@@ -254,7 +256,8 @@ export function withPreplanPolicy(options: {
       denied,
       data: result.data as Record<string, unknown>,
     });
-    return { ...result, data: restored.data, errors: [...restored.errors, ...(result.errors ?? [])] };
+    const errors = [...restored.errors, ...(result.errors ?? [])];
+    return { ...result, data: restored.data, ...(errors.length > 0 ? { errors } : {}) };
   };
   return {
     async load(loadOptions) {

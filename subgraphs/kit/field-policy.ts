@@ -43,7 +43,9 @@ export function enforceFieldPolicy(schema: GraphQLSchema, keyFields: ReadonlyMap
     const resolveReference = subgraph?.resolveReference;
     if (subgraph && resolveReference) {
       const keys = keyFields.get(type.name) ?? [];
-      subgraph.resolveReference = (reference, context, info) => {
+      // Async: a denial rejects this entity only; a synchronous throw would fail every entity of
+      // the `_entities` call, since @apollo/subgraph resolves them in one map.
+      subgraph.resolveReference = async (reference, context, info) => {
         for (const key of keys) {
           const decision = context.policy.field(type.name, key);
           if (!decision.allowed) throw deniedError(decision);

@@ -72,9 +72,12 @@ export async function freePort(): Promise<number> {
 /** The development issuer, anonymous requests allowed: what `npm start` uses. */
 export const testIdentity = identityConfigFromEnv({});
 
-/** A development token; the default one may read everything (a steward with a declared purpose). */
-export function tokenFor(claims: Partial<DevTokenClaims> = {}): string {
-  return mintDevToken({ subject: 'test-steward', roles: ['steward'], purpose: 'customer-support', ...claims });
+/** A steward with a declared purpose: may read every field and every row. */
+export const STEWARD: DevTokenClaims = { subject: 'test-steward', roles: ['steward'], purpose: 'customer-support' };
+
+/** A development token with exactly these claims (a steward's by default). */
+export function tokenFor(claims: DevTokenClaims = STEWARD): string {
+  return mintDevToken(claims);
 }
 
 export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
