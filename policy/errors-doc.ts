@@ -1,25 +1,48 @@
 /**
- * Keeps the README's error table generated from the catalogue: `npm run docs:errors` rewrites the
- * part between the markers, and a test fails while the README is out of date.
+ * Keeps the README's error tables generated from their catalogues (error codes, token refusal
+ * reasons): `npm run docs:errors` rewrites the parts between the markers, and a test fails while
+ * the README is out of date.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { renderErrorTable } from './errors.js';
+import { TOKEN_REJECTIONS } from './identity.js';
 
 export const README = fileURLToPath(new URL('../README.md', import.meta.url));
-const START = '<!-- error-table:start (generated from policy/errors.ts by `npm run docs:errors`) -->';
-const END = '<!-- error-table:end -->';
+interface GeneratedSection {
+  readonly start: string;
+  readonly end: string;
+  readonly render: () => string;
+}
 
-/** The README with its error table replaced by the catalogue's. */
+const SECTIONS: readonly GeneratedSection[] = [
+  {
+    start: '<!-- error-table:start (generated from policy/errors.ts by `npm run docs:errors`) -->',
+    end: '<!-- error-table:end -->',
+    render: renderErrorTable,
+  },
+  {
+    start: '<!-- token-reasons:start (generated from policy/identity.ts by `npm run docs:errors`) -->',
+    end: '<!-- token-reasons:end -->',
+    render: () =>
+      ['| reason | meaning |', '| --- | --- |', ...Object.entries(TOKEN_REJECTIONS).map(([reason, text]) => `| \`${reason}\` | ${text} |`)].join('\n'),
+  },
+];
+
+/** The README with its generated tables replaced by the catalogues'. */
 export function withErrorTable(readme: string): string {
-  const start = readme.indexOf(START);
-  const end = readme.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`README.md has no error table markers (${START} … ${END}).`);
-  return `${readme.slice(0, start + START.length)}\n${renderErrorTable()}\n${readme.slice(end)}`;
+  let text = readme;
+  for (const { start, end, render } of SECTIONS) {
+    const from = text.indexOf(start);
+    const to = text.indexOf(end);
+    if (from < 0 || to < from) throw new Error(`README.md has no generated section markers (${start} … ${end}).`);
+    text = `${text.slice(0, from + start.length)}\n${render()}\n${text.slice(to)}`;
+  }
+  return text;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const readme = await readFile(README, 'utf8');
   await writeFile(README, withErrorTable(readme));
-  console.log('README.md error table updated.');
+  console.log('README.md error tables updated.');
 }

@@ -42,14 +42,25 @@ async function stop(started: Started | undefined): Promise<void> {
   await exited;
 }
 
-/** The README's curl request body and the answer it shows. */
-async function readmeExample(): Promise<{ body: string; answer: unknown }> {
+/** The README's token command, curl request body and the answer it shows. */
+async function readmeExample(): Promise<{ tokenArgs: string[]; body: string; answer: unknown }> {
   const readme = await readFile(README, 'utf8');
-  const command = /```sh\n(curl -s http:\/\/localhost:4000\/graphql[\s\S]*?)```/.exec(readme)?.[1];
-  const body = command && /-d '(.*)'/.exec(command)?.[1];
+  const block = /```sh\n(TOKEN=\$\(npm run -s token -- [^)]*\)\ncurl -s http:\/\/localhost:4000\/graphql[\s\S]*?)```/.exec(readme)?.[1];
+  const tokenArgs = block && /TOKEN=\$\(npm run -s token -- ([^)]*)\)/.exec(block)?.[1];
+  const body = block && /-d '(.*)'/.exec(block)?.[1];
   const answer = /prints \(formatted here\):\n\n```json\n([\s\S]*?)```/.exec(readme)?.[1];
-  if (!body || !answer) throw new Error('README has no curl example with its answer');
-  return { body, answer: JSON.parse(answer) };
+  if (!tokenArgs || !body || !answer) throw new Error('README has no token and curl example with its answer');
+  return { tokenArgs: tokenArgs.split(/\s+/), body, answer: JSON.parse(answer) };
+}
+
+/** Runs `npm run -s token -- …` as the README does and returns what it prints. */
+async function mintAsReadme(args: readonly string[]): Promise<string> {
+  const child = spawn('npm', ['run', '-s', 'token', '--', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number];
+  if (code !== 0) throw new Error(`npm run token exited ${code}`);
+  return out.trim();
 }
 
 describe('npm start', () => {
@@ -82,15 +93,22 @@ describe('npm start', () => {
     expect(first!.output()).toMatch(/warehouse built/);
   });
 
-  it("answers the README's query with the README's answer", async () => {
-    const { body, answer } = await readmeExample();
-    const response = await fetch(`http://localhost:${env.PORT}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
+  it("answers the README's query, with the README's token, with the README's answer", async () => {
+    const { tokenArgs, body, answer } = await readmeExample();
+    const token = await mintAsReadme(tokenArgs);
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const post = (authorization?: string) =>
+      fetch(`http://localhost:${env.PORT}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body,
+      });
+    const response = await post(`Bearer ${token}`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual(answer);
+    // As the README says: without the token, the customer is not served.
+    const anonymous = (await (await post()).json()) as { data: { customer: unknown } };
+    expect(anonymous.data.customer).toBeNull();
   });
 
   it('stops every part on Ctrl-C, and a second start reuses the data', async () => {
