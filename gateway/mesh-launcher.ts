@@ -75,7 +75,8 @@ async function main(): Promise<void> {
     const url = `http://localhost:${config.port}/graphql`;
     console.log(`\nThe mesh is ready.\n  Gateway:   ${url}`);
     for (const { name, url: subgraphUrl } of config.subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}`);
-    console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ customers(first: 2) { nodes { name lifetimeValue } } }"}'\n`);
+    console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ products(first: 3) { nodes { name listPrice } } }"}'`);
+    console.log('Customer and finance data need a token: TOKEN=$(npm run -s token -- --role analyst --region EMEA)\n');
     return;
   }
   console.error('The mesh did not become ready in time; see the logs above.');

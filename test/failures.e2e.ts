@@ -10,12 +10,15 @@ import { ApolloServer } from '@apollo/server';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { parse } from 'graphql';
+import { concatAST, parse, type DocumentNode } from 'graphql';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineGatewayConfig, type SubgraphEndpoint } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
-import { CompositionFailedError } from '../gateway/supergraph.js';
+import { CompositionFailedError, GovernanceViolationError } from '../gateway/supergraph.js';
+import { policySchemaExtension } from '../policy/directives.js';
+import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
+import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
 import { freePort, postGraphQL, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
@@ -168,7 +171,7 @@ describe('starting up', () => {
 
 /** A small Federation 2 subgraph that is not one of ours, over real HTTP. */
 async function serveSubgraph(
-  typeDefs: ReturnType<typeof parse>,
+  typeDefs: DocumentNode,
   resolvers: Record<string, Record<string, () => unknown>>,
   port = 0,
 ): Promise<{ url: string; stop(): Promise<void> }> {
@@ -186,3 +189,41 @@ async function serveSubgraph(
     },
   };
 }
+
+describe('governance rules at start-up and composition', () => {
+  // A domain that would open a pii field to every signed-in principal.
+  const loosening = parse(`
+    type Query { customerEmails: [String] @classify(level: "INTERNAL", tags: ["pii"]) }
+  `);
+
+  it('a subgraph that loosens a global rule does not start, and says which field and rule', async () => {
+    const warehouse = openWarehouse(`duckdb::memory:`, { readOnly: false });
+    try {
+      const rogue = { name: 'rogue', typeDefs: loosening, resolvers: {}, warehouseVersion: 1, createRepository: () => ({}), ingest: async () => ({}) };
+      await expect(startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, port: 0 })).rejects.toThrow(
+        /Query\.customerEmails: tagged "pii" but classified INTERNAL, below the global minimum CONFIDENTIAL/,
+      );
+    } finally {
+      await warehouse.close();
+    }
+  });
+
+  it('the gateway refuses to compose it, naming the field and the rule, and never serves', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-governance-'));
+    const rogue = await serveSubgraph(
+      concatAST([parse(policySchemaExtension(['@key'])), loosening]),
+      { Query: { customerEmails: () => ['someone@example.com'] } },
+    );
+    const gateway = await startGateway(gatewayConfig(dataDir, [{ name: 'rogue', url: rogue.url }]), testLog);
+    try {
+      const failure = (await gateway.ready.catch((error: unknown) => error)) as Error;
+      expect(failure).toBeInstanceOf(GovernanceViolationError);
+      expect(failure.message).toMatch(/Query\.customerEmails: tagged "pii" but classified INTERNAL, below the global minimum CONFIDENTIAL/);
+      expect((await postGraphQL(gateway.url, '{ customerEmails }')).status).toBe(503);
+    } finally {
+      await gateway.stop();
+      await rogue.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

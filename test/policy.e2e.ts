@@ -264,7 +264,7 @@ describe('the gateway filters before planning', () => {
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, seen, server };
   }
 
-  async function gatewayThrough(proxyUrl: string, mode: PreplanMode): Promise<RunningGateway> {
+  async function gatewayThrough(proxyUrl: string, mode: PreplanMode, identity = testIdentity): Promise<RunningGateway> {
     const gateway = await startGateway(
       defineGatewayConfig({
         port: 0,
@@ -275,7 +275,7 @@ describe('the gateway filters before planning', () => {
         composeTimeoutMs: 10_000,
         bodyLimit: '1mb',
         logLevel: 'silent',
-        identity: testIdentity,
+        identity,
         policyMode: mode,
       }),
       testLog,
@@ -318,6 +318,19 @@ describe('the gateway filters before planning', () => {
     } finally {
       await gateway.stop();
       proxy.server.close();
+    }
+  });
+
+  it('with AUTH_ANONYMOUS=reject refuses a request without a token with 401', async () => {
+    const gateway = await gatewayThrough(mesh.subgraphs.customers!.url, 'filter', { ...testIdentity, anonymous: 'reject' });
+    try {
+      const anonymous = await postGraphQL(gateway.url, '{ products(first: 1) { nodes { sku } } }');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.body.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'MISSING_TOKEN' });
+      const signedIn = await postGraphQL(gateway.url, '{ products(first: 1) { nodes { sku } } }', undefined, as('viewer'));
+      expect(signedIn.status).toBe(200);
+    } finally {
+      await gateway.stop();
     }
   });
 });

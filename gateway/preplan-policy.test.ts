@@ -1,0 +1,68 @@
+import type { GatewayExecutor, GatewayGraphQLRequestContext, GatewayInterface } from '@apollo/server-gateway-interface';
+import { buildSchema, parse, print, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { RequestPolicy } from '../policy/decide.js';
+import { POLICY_DIRECTIVES_SDL } from '../policy/directives.js';
+import { governanceRules } from '../policy/governance.rules.js';
+import { readPolicy } from '../policy/policy-index.js';
+import { ANONYMOUS } from '../policy/principal.js';
+import { filterOperation, withPreplanPolicy } from './preplan-policy.js';
+
+// A schema with an interface and a union, which our own domains do not have.
+const types = `
+  type Query @classify(level: "PUBLIC") { node(id: ID!): Node  search: [Result!]! }
+  interface Node { id: ID! secret: String }
+  type A implements Node @classify(level: "PUBLIC") { id: ID! secret: String @classify(level: "CONFIDENTIAL") }
+  type B implements Node @classify(level: "PUBLIC") { id: ID! secret: String }
+  union Result = A | B
+`;
+const schema = buildSchema(`${POLICY_DIRECTIVES_SDL}\n${types}`);
+const index = readPolicy(parse(`${POLICY_DIRECTIVES_SDL}\n${types}`), governanceRules);
+const anonymous = () => new RequestPolicy(index, ANONYMOUS);
+
+function filtered(query: string): { printed: string; denied: string[] } {
+  const { document, denied } = filterOperation({ schema, document: parse(query), policy: anonymous() });
+  return { printed: print(document).replace(/\s+/g, ' '), denied: [...denied.values()].map((d) => d.policy.coordinate) };
+}
+
+describe('the pre-plan filter', () => {
+  it('removes a field of an interface when any implementation denies it', () => {
+    expect(filtered('{ node(id: 1) { id secret } }')).toEqual({ printed: '{ node(id: 1) { id } }', denied: ['A.secret'] });
+  });
+
+  it('decides inline fragments and fragments by their own type', () => {
+    expect(filtered('{ search { ... on A { secret } ... on B { secret } } }')).toEqual({
+      printed: '{ search { ... on A { policyRemovedEverything: __typename } ... on B { secret } } }',
+      denied: ['A.secret'],
+    });
+    expect(filtered('{ search { ...F } } fragment F on Node { secret }').denied).toEqual(['A.secret']);
+  });
+
+  it('answers removed fields as null with one error each, through abstract types', async () => {
+    const executor: GatewayExecutor = async (requestContext) => {
+      // What Apollo Gateway would answer for the filtered operation.
+      expect(print(requestContext.document)).not.toMatch(/on A \{\s*secret/);
+      return { data: { search: [{ __typename: 'A' }, { __typename: 'B', secret: 'b' }] } };
+    };
+    const inner: GatewayInterface = {
+      load: async () => ({ executor }),
+      onSchemaLoadOrUpdate: () => () => undefined,
+      stop: async () => undefined,
+    };
+    const gateway = withPreplanPolicy({ gateway: inner, policyIndex: () => index, mode: 'filter' });
+    const { executor: wrapped } = await gateway.load({ apollo: {} as never });
+    const document: DocumentNode = parse('{ search { __typename ... on A { secret } ... on B { secret } } }');
+    const result = await wrapped!({
+      schema,
+      document,
+      operation: document.definitions[0] as OperationDefinitionNode,
+      operationName: null,
+      queryHash: 'original',
+      source: print(document),
+      context: { principal: ANONYMOUS },
+      request: {},
+    } as unknown as GatewayGraphQLRequestContext);
+    expect(result.data).toEqual({ search: [{ __typename: 'A', secret: null }, { __typename: 'B', secret: 'b' }] });
+    expect(result.errors?.map((error) => [error.extensions.code, error.path])).toEqual([['UNAUTHENTICATED', ['search', 'secret']]]);
+  });
+});
