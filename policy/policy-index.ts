@@ -117,14 +117,26 @@ function effectiveRequirement(options: {
     violations.push({ coordinate, message: `${coordinate}: ${what} loosens the global ${level} rule (${detail}).` });
   const parts = [`${level} default`];
 
-  let roles = base.roles;
-  if (domain.roles) {
-    const extra = base.roles ? domain.roles.filter((role) => !base.roles!.includes(role)) : [];
-    if (domain.roles.length === 0) loosens('@requireRoles(anyOf: [])', 'an empty list would allow no one; remove the directive instead');
-    else if (extra.length) loosens(`@requireRoles(anyOf: [${list(domain.roles)}])`, `roles any of ${list(base.roles!)}; ${list(extra)} is not among them`);
-    else roles = domain.roles;
-    parts.push(domain.source.roles!);
-  }
+  // Roles and purposes: the domain's list must be a non-empty subset of the level's.
+  const narrowed = (part: 'roles' | 'purposes', directive: string, label: string): readonly string[] | undefined => {
+    const wanted = domain[part];
+    const allowed = base[part];
+    if (!wanted) return allowed;
+    parts.push(domain.source[part]!);
+    if (wanted.length === 0) {
+      loosens(`${directive}(anyOf: [])`, `an empty list would allow no ${label}; remove the directive instead`);
+      return allowed;
+    }
+    const extra = allowed ? wanted.filter((value) => !allowed.includes(value)) : [];
+    if (extra.length > 0) {
+      loosens(`${directive}(anyOf: [${list(wanted)}])`, `${label}s any of ${list(allowed!)}; ${list(extra)} is not among them`);
+      return allowed;
+    }
+    return wanted;
+  };
+  const roles = narrowed('roles', '@requireRoles', 'role');
+  const purposes = narrowed('purposes', '@requirePurpose', 'purpose');
+  // Scopes: each of the domain's groups must include one of the level's groups.
   let scopes = base.scopes;
   if (domain.scopes) {
     const covered = (group: readonly string[]) => !base.scopes || base.scopes.some((b) => b.every((scope) => group.includes(scope)));
@@ -134,14 +146,6 @@ function effectiveRequirement(options: {
       loosens('@requireScopes', `every group must include one of the groups ${base.scopes!.map((g) => `[${list(g)}]`).join(' or ')}`);
     } else scopes = domain.scopes;
     parts.push(domain.source.scopes!);
-  }
-  let purposes = base.purposes;
-  if (domain.purposes) {
-    const extra = base.purposes ? domain.purposes.filter((purpose) => !base.purposes!.includes(purpose)) : [];
-    if (domain.purposes.length === 0) loosens('@requirePurpose(anyOf: [])', 'an empty list would allow no purpose; remove the directive instead');
-    else if (extra.length) loosens(`@requirePurpose(anyOf: [${list(domain.purposes)}])`, `purposes any of ${list(base.purposes!)}; ${list(extra)} is not among them`);
-    else purposes = domain.purposes;
-    parts.push(domain.source.purposes!);
   }
   const requirement: Requirement = {
     authenticated: base.authenticated || Boolean(roles || scopes || purposes),
