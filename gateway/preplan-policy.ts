@@ -52,7 +52,16 @@ function introspectionDecision(principal: Principal): Decision | null {
     allowed: false,
     code: 'UNAUTHENTICATED',
     missing: { authenticated: true },
-    policy: { coordinate: 'Query.__schema', level: 'INTERNAL', tags: [], requirement: { authenticated: true }, rule: 'introspection needs a signed-in principal' },
+    policy: {
+      coordinate: 'Query.__schema',
+      level: 'INTERNAL',
+      tags: [],
+      requirement: { authenticated: true },
+      rule: 'introspection needs a signed-in principal',
+      type: { name: '__Schema', nonNull: true },
+      mask: null,
+      shadow: { requirement: null, mask: null },
+    },
   };
 }
 

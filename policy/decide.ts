@@ -4,12 +4,20 @@
  * A request's decisions are computed once per field and cached (`RequestPolicy`), never per row.
  */
 import { codedError } from './errors.js';
-import type { FieldPolicy, PolicyIndex } from './policy-index.js';
+import { createMasker, type Masker } from './masking.js';
+import type { FieldPolicy, MaskRule, PolicyIndex } from './policy-index.js';
 import type { Principal } from './principal.js';
 import type { Requirement } from './rules.js';
 
 export type Decision =
-  | { readonly allowed: true; readonly policy: FieldPolicy }
+  | {
+      readonly allowed: true;
+      readonly policy: FieldPolicy;
+      /** The mask this principal gets (null: the value as it is). */
+      readonly mask: MaskRule | null;
+      /** Shadow rules that would deny or mask, were they enforced (audited, not applied). */
+      readonly shadow: { readonly wouldDeny: Partial<Requirement> | null; readonly wouldMask: MaskRule | null };
+    }
   | {
       readonly allowed: false;
       readonly policy: FieldPolicy;
@@ -18,12 +26,10 @@ export type Decision =
       readonly missing: Partial<Requirement>;
     };
 
-export function decide(principal: Principal, policy: FieldPolicy): Decision {
-  const { requirement } = policy;
-  if (requirement.authenticated && principal.anonymous) {
-    return { allowed: false, policy, code: 'UNAUTHENTICATED', missing: { authenticated: true } };
-  }
+/** The parts of a requirement a principal does not meet (empty: it meets them all). */
+function missingOf(principal: Principal, requirement: Partial<Requirement>): Partial<Requirement> {
   const missing: { -readonly [K in keyof Requirement]?: Requirement[K] } = {};
+  if (requirement.authenticated && principal.anonymous) missing.authenticated = true;
   if (requirement.roles && !requirement.roles.some((role) => principal.roles.includes(role))) missing.roles = requirement.roles;
   if (requirement.scopes && !requirement.scopes.some((group) => group.every((scope) => principal.scopes.includes(scope)))) {
     missing.scopes = requirement.scopes;
@@ -31,8 +37,32 @@ export function decide(principal: Principal, policy: FieldPolicy): Decision {
   if (requirement.purposes && !(principal.purpose !== null && requirement.purposes.includes(principal.purpose))) {
     missing.purposes = requirement.purposes;
   }
-  if (Object.keys(missing).length === 0) return { allowed: true, policy };
-  return { allowed: false, policy, code: 'FORBIDDEN', missing };
+  return missing;
+}
+
+function exempt(principal: Principal, mask: MaskRule): boolean {
+  return (
+    mask.exemptRoles.some((role) => principal.roles.includes(role)) ||
+    (principal.purpose !== null && mask.exemptPurposes.includes(principal.purpose))
+  );
+}
+
+export function decide(principal: Principal, policy: FieldPolicy): Decision {
+  const { requirement } = policy;
+  if (requirement.authenticated && principal.anonymous) {
+    return { allowed: false, policy, code: 'UNAUTHENTICATED', missing: { authenticated: true } };
+  }
+  const missing = missingOf(principal, requirement);
+  if (Object.keys(missing).length > 0) return { allowed: false, policy, code: 'FORBIDDEN', missing };
+  const mask = policy.mask && !exempt(principal, policy.mask) ? policy.mask : null;
+  const shadowMissing = policy.shadow.requirement ? missingOf(principal, policy.shadow.requirement) : {};
+  const shadowMask = policy.shadow.mask && !mask && !exempt(principal, policy.shadow.mask) ? policy.shadow.mask : null;
+  return {
+    allowed: true,
+    policy,
+    mask,
+    shadow: { wouldDeny: Object.keys(shadowMissing).length > 0 ? shadowMissing : null, wouldMask: shadowMask },
+  };
 }
 
 function describe(missing: Partial<Requirement>): string {
@@ -60,15 +90,33 @@ export type RowFilter =
   | { readonly kind: 'all' }
   | { readonly kind: 'match'; readonly column: string; readonly values: readonly string[] };
 
-/** One request's decisions, computed once per field (or type) and reused for every row. */
+/** One request's decisions and maskers, prepared once per field (or type) and reused for every row. */
 export class RequestPolicy {
   readonly #fields = new Map<string, Decision>();
   readonly #rows = new Map<string, RowFilter>();
+  readonly #maskers = new Map<string, Masker | null>();
 
   constructor(
     readonly index: PolicyIndex,
     readonly principal: Principal,
+    /** The HMAC key of the HASH strategy. */
+    readonly hashKey: string = '',
   ) {}
+
+  /** The function that masks this field's values for this principal, or null (no mask). */
+  masker(typeName: string, fieldName: string): Masker | null {
+    const key = `${typeName}.${fieldName}`;
+    let masker = this.#maskers.get(key);
+    if (masker === undefined) {
+      const decision = this.field(typeName, fieldName);
+      const mask = decision.allowed ? decision.mask : null;
+      masker = mask
+        ? createMasker({ strategy: mask.strategy, type: decision.policy.type, hashKey: this.hashKey, ...(mask.size ? { size: mask.size } : {}) })
+        : null;
+      this.#maskers.set(key, masker);
+    }
+    return masker;
+  }
 
   field(typeName: string, fieldName: string): Decision {
     const key = `${typeName}.${fieldName}`;

@@ -14,9 +14,9 @@
  */
 
 /** The policy spec: its identity and version (bump the version on an incompatible change). */
-export const POLICY_SPEC_URL = 'https://specs.datamesh.dev/policy/v1.0';
+export const POLICY_SPEC_URL = 'https://specs.datamesh.dev/policy/v1.1';
 
-export const POLICY_DIRECTIVE_NAMES = ['classify', 'requireRoles', 'requireScopes', 'requirePurpose', 'rowPolicy'] as const;
+export const POLICY_DIRECTIVE_NAMES = ['classify', 'requireRoles', 'requireScopes', 'requirePurpose', 'rowPolicy', 'mask'] as const;
 export type PolicyDirectiveName = (typeof POLICY_DIRECTIVE_NAMES)[number];
 
 export const POLICY_DIRECTIVES_SDL = /* GraphQL */ `
@@ -27,14 +27,31 @@ without a level gets the strictest default.
 """
 directive @classify(level: String!, tags: [String!]) on FIELD_DEFINITION | OBJECT
 
-"The principal must hold at least one of these roles."
-directive @requireRoles(anyOf: [String!]!) on FIELD_DEFINITION | OBJECT
+"""
+The principal must hold at least one of these roles. With \`shadow: true\` the rule is evaluated and
+audited ("would deny") but not enforced, to roll a new rule out safely.
+"""
+directive @requireRoles(anyOf: [String!]!, shadow: Boolean) on FIELD_DEFINITION | OBJECT
 
-"The principal must hold every scope of at least one of these groups."
-directive @requireScopes(anyOf: [[String!]!]!) on FIELD_DEFINITION | OBJECT
+"The principal must hold every scope of at least one of these groups (\`shadow\`: audit only)."
+directive @requireScopes(anyOf: [[String!]!]!, shadow: Boolean) on FIELD_DEFINITION | OBJECT
 
-"The principal's declared purpose of use must be one of these (GDPR purpose limitation)."
-directive @requirePurpose(anyOf: [String!]!) on FIELD_DEFINITION | OBJECT
+"The principal's declared purpose of use must be one of these: GDPR purpose limitation (\`shadow\`: audit only)."
+directive @requirePurpose(anyOf: [String!]!, shadow: Boolean) on FIELD_DEFINITION | OBJECT
+
+"""
+Masks the field's value in the subgraph, for every principal without one of the exempt roles or
+purposes: REDACT, NULLIFY, DEFAULT, HASH (keyed HMAC-SHA256), EMAIL (keeps the domain), FIRST4,
+LAST4, DATE_YEAR, ROUND or BUCKET (to a multiple of \`size\`). The strategy must fit the field's type.
+With \`shadow: true\` it is evaluated and audited ("would mask") but not applied.
+"""
+directive @mask(
+  strategy: String!
+  size: Float
+  exemptRoles: [String!]
+  exemptPurposes: [String!]
+  shadow: Boolean
+) on FIELD_DEFINITION
 
 """
 Rows of this type are visible only where \`column\` holds one of the values of the principal's

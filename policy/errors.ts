@@ -62,6 +62,12 @@ export const ERRORS = {
     httpStatus: 200,
     definedBy: 'platform',
   },
+  ARGUMENT_NOT_ALLOWED: {
+    description:
+      'An argument filters or orders by a field this principal sees masked or cannot read (the results would reveal it).',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
   PAGE_SIZE_OUT_OF_RANGE: {
     description: 'A connection argument `first` is below 0 or above the documented maximum of its field.',
     httpStatus: 200,

@@ -22,7 +22,9 @@ export const governanceRules = defineGovernanceRules({
   },
   unclassified: 'RESTRICTED',
   tags: {
-    pii: { minimumLevel: 'CONFIDENTIAL' },
+    // Personal data is pseudonymized (keyed hash: still countable and joinable) for analysts;
+    // stewards, support and admins see it as it is.
+    pii: { minimumLevel: 'CONFIDENTIAL', mask: { strategy: 'HASH', exemptRoles: ['steward', 'support', 'admin'] } },
     financial: { minimumLevel: 'INTERNAL' },
   },
 });

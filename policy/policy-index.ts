@@ -7,8 +7,19 @@
  * `@requirePurpose` (on the field, else on its type) replaces that part only when it is at least as
  * strict. Anything that would loosen a global rule is a violation naming the field and the rule.
  */
-import { Kind, valueFromASTUntyped, type ConstDirectiveNode, type DocumentNode } from 'graphql';
-import { isLevel, levelRank, type GovernanceRules, type Level, type Requirement } from './rules.js';
+import { Kind, valueFromASTUntyped, type ConstDirectiveNode, type DocumentNode, type TypeNode } from 'graphql';
+import { isMaskStrategy, MASKABLE_SCALARS, MASK_STRENGTH, maskMisfit, type MaskedType, type MaskStrategy } from './masking.js';
+import { isLevel, levelRank, type GovernanceRules, type Level, type MaskDefault, type Requirement } from './rules.js';
+
+/** A mask in force for a field: its strategy and who is exempt. */
+export interface MaskRule {
+  readonly strategy: MaskStrategy;
+  readonly size?: number;
+  readonly exemptRoles: readonly string[];
+  readonly exemptPurposes: readonly string[];
+  /** Where it comes from: `pii default` or `@mask on Customer.email`. */
+  readonly rule: string;
+}
 
 export interface FieldPolicy {
   /** `Type.field` */
@@ -18,6 +29,12 @@ export interface FieldPolicy {
   readonly requirement: Requirement;
   /** Which rules decided, for explanations: e.g. `CONFIDENTIAL default; @requireRoles on Customer`. */
   readonly rule: string;
+  /** The field's value type (for masks). */
+  readonly type: MaskedType;
+  /** The mask applied to principals without an exemption, if any. */
+  readonly mask: MaskRule | null;
+  /** Rules in shadow: evaluated and audited as "would deny" / "would mask", not enforced. */
+  readonly shadow: { readonly requirement: Partial<Requirement> | null; readonly mask: MaskRule | null };
 }
 
 export interface RowPolicy {
@@ -50,6 +67,15 @@ interface DomainRequirements {
   scopes?: string[][];
   purposes?: string[];
   source: Partial<Record<'roles' | 'scopes' | 'purposes', string>>;
+  shadow: Partial<Record<'roles' | 'scopes' | 'purposes', boolean>>;
+}
+
+interface MaskAnnotation {
+  strategy: unknown;
+  size?: number;
+  exemptRoles: string[];
+  exemptPurposes: string[];
+  shadow: boolean;
 }
 
 function argumentsOf(directive: ConstDirectiveNode): Record<string, unknown> {
@@ -65,10 +91,11 @@ interface Annotations {
   tags: string[];
   requirements: DomainRequirements;
   row?: RowPolicy;
+  mask?: MaskAnnotation;
 }
 
 function readAnnotations(directives: readonly ConstDirectiveNode[] | undefined, where: string): Annotations {
-  const found: Annotations = { tags: [], requirements: { source: {} } };
+  const found: Annotations = { tags: [], requirements: { source: {}, shadow: {} } };
   for (const directive of directives ?? []) {
     const args = argumentsOf(directive);
     switch (directive.name.value) {
@@ -79,14 +106,26 @@ function readAnnotations(directives: readonly ConstDirectiveNode[] | undefined, 
       case 'requireRoles':
         found.requirements.roles = stringList(args.anyOf) ?? [];
         found.requirements.source.roles = `@requireRoles on ${where}`;
+        found.requirements.shadow.roles = args.shadow === true;
         break;
       case 'requireScopes':
         found.requirements.scopes = Array.isArray(args.anyOf) ? (args.anyOf as unknown[]).map((g) => stringList(g) ?? []) : [];
         found.requirements.source.scopes = `@requireScopes on ${where}`;
+        found.requirements.shadow.scopes = args.shadow === true;
         break;
       case 'requirePurpose':
         found.requirements.purposes = stringList(args.anyOf) ?? [];
         found.requirements.source.purposes = `@requirePurpose on ${where}`;
+        found.requirements.shadow.purposes = args.shadow === true;
+        break;
+      case 'mask':
+        found.mask = {
+          strategy: args.strategy,
+          ...(typeof args.size === 'number' ? { size: args.size } : {}),
+          exemptRoles: stringList(args.exemptRoles) ?? [],
+          exemptPurposes: stringList(args.exemptPurposes) ?? [],
+          shadow: args.shadow === true,
+        };
         break;
       case 'rowPolicy':
         found.row = {
@@ -111,8 +150,19 @@ function effectiveRequirement(options: {
   base: Requirement;
   domain: DomainRequirements;
   violations: PolicyViolation[];
-}): { requirement: Requirement; rule: string } {
-  const { coordinate, level, base, domain, violations } = options;
+}): { requirement: Requirement; rule: string; shadow: Partial<Requirement> | null } {
+  const { coordinate, level, violations } = options;
+  const base = options.base;
+  // Parts in shadow are evaluated on their own (audit only); the enforced rule ignores them.
+  const shadow: { -readonly [K in keyof Requirement]?: Requirement[K] } = {};
+  const enforced: DomainRequirements = { source: options.domain.source, shadow: {} };
+  for (const part of ['roles', 'scopes', 'purposes'] as const) {
+    const value = options.domain[part];
+    if (value === undefined) continue;
+    if (options.domain.shadow[part]) (shadow as Record<string, unknown>)[part] = value;
+    else (enforced as unknown as Record<string, unknown>)[part] = value;
+  }
+  const domain = enforced;
   const loosens = (what: string, detail: string) =>
     violations.push({ coordinate, message: `${coordinate}: ${what} loosens the global ${level} rule (${detail}).` });
   const parts = [`${level} default`];
@@ -153,7 +203,68 @@ function effectiveRequirement(options: {
     ...(scopes ? { scopes } : {}),
     ...(purposes ? { purposes } : {}),
   };
-  return { requirement, rule: parts.join('; ') };
+  return { requirement, rule: parts.join('; '), shadow: Object.keys(shadow).length > 0 ? shadow : null };
+}
+
+/** The named type of a field and whether its (innermost) values are non-null. */
+function maskedTypeOf(type: TypeNode): MaskedType {
+  if (type.kind === Kind.NAMED_TYPE) return { name: type.name.value, nonNull: false };
+  if (type.kind === Kind.LIST_TYPE) return maskedTypeOf(type.type);
+  const inner = type.type;
+  return inner.kind === Kind.NAMED_TYPE ? { name: inner.name.value, nonNull: true } : maskedTypeOf(inner);
+}
+
+/** The mask in force (a domain's, or the strongest default of the field's tags) and one in shadow. */
+function effectiveMasks(options: {
+  coordinate: string;
+  tags: readonly string[];
+  type: MaskedType;
+  annotation: MaskAnnotation | undefined;
+  rules: GovernanceRules;
+  violations: PolicyViolation[];
+}): { mask: MaskRule | null; shadow: MaskRule | null } {
+  const { coordinate, type, annotation, violations } = options;
+  let fallback: MaskRule | null = null;
+  const scalar = MASKABLE_SCALARS.includes(type.name);
+  for (const tag of scalar ? options.tags : []) {
+    const preset: MaskDefault | undefined = options.rules.tags[tag]?.mask;
+    if (!preset) continue;
+    // A default that does not fit the type becomes REDACT, which fits every type.
+    const strategy = maskMisfit(preset.strategy, type) ? 'REDACT' : preset.strategy;
+    if (!fallback || MASK_STRENGTH[strategy] > MASK_STRENGTH[fallback.strategy]) {
+      fallback = { strategy, exemptRoles: preset.exemptRoles, exemptPurposes: preset.exemptPurposes ?? [], rule: `${tag} default mask` };
+    }
+  }
+  if (!annotation) return { mask: fallback, shadow: null };
+  if (!isMaskStrategy(annotation.strategy)) {
+    violations.push({ coordinate, message: `${coordinate}: unknown mask strategy "${String(annotation.strategy)}".` });
+    return { mask: fallback, shadow: null };
+  }
+  const misfit = maskMisfit(annotation.strategy, type);
+  if (misfit) {
+    violations.push({ coordinate, message: `${coordinate}: @mask(strategy: ${annotation.strategy}) cannot mask it: ${misfit}.` });
+    return { mask: fallback, shadow: null };
+  }
+  const declared: MaskRule = {
+    strategy: annotation.strategy,
+    ...(annotation.size !== undefined ? { size: annotation.size } : {}),
+    exemptRoles: annotation.exemptRoles,
+    exemptPurposes: annotation.exemptPurposes,
+    rule: `@mask on ${coordinate}`,
+  };
+  if (annotation.shadow) return { mask: fallback, shadow: declared };
+  if (fallback) {
+    const loosens = (detail: string) =>
+      violations.push({ coordinate, message: `${coordinate}: @mask(strategy: ${declared.strategy}) loosens the global ${fallback!.rule} (${detail}).` });
+    const extraRoles = declared.exemptRoles.filter((role) => !fallback.exemptRoles.includes(role));
+    const extraPurposes = declared.exemptPurposes.filter((purpose) => !fallback.exemptPurposes.includes(purpose));
+    if (MASK_STRENGTH[declared.strategy] < MASK_STRENGTH[fallback.strategy]) loosens(`${declared.strategy} hides less than ${fallback.strategy}`);
+    else if (extraRoles.length) loosens(`exempts the roles ${list(extraRoles)}, which the default does not`);
+    else if (extraPurposes.length) loosens(`exempts the purposes ${list(extraPurposes)}, which the default does not`);
+    else return { mask: declared, shadow: null };
+    return { mask: fallback, shadow: null };
+  }
+  return { mask: declared, shadow: null };
 }
 
 /** Reads every object type's fields and policies from a schema document. */
@@ -189,20 +300,34 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
       }
       const domain: DomainRequirements = {
         ...onType.requirements,
-        ...Object.fromEntries(Object.entries(onField.requirements).filter(([key]) => key !== 'source')),
+        ...Object.fromEntries(Object.entries(onField.requirements).filter(([key]) => key !== 'source' && key !== 'shadow')),
         source: { ...onType.requirements.source, ...onField.requirements.source },
+        shadow: { ...onType.requirements.shadow, ...onField.requirements.shadow },
       };
-      const { requirement, rule } = effectiveRequirement({ coordinate, level, base: rules.levels[level], domain, violations });
-      fields.set(coordinate, { coordinate, level, tags, requirement, rule: declared === undefined ? `unclassified: ${rule}` : rule });
+      const { requirement, rule, shadow } = effectiveRequirement({ coordinate, level, base: rules.levels[level], domain, violations });
+      const type = maskedTypeOf(field.type);
+      const masks = effectiveMasks({ coordinate, tags, type, annotation: onField.mask, rules, violations });
+      fields.set(coordinate, {
+        coordinate,
+        level,
+        tags,
+        requirement,
+        rule: declared === undefined ? `unclassified: ${rule}` : rule,
+        type,
+        mask: masks.mask,
+        shadow: { requirement: shadow, mask: masks.shadow },
+      });
     }
   }
 
+  const unmasked = { type: { name: 'String', nonNull: false }, mask: null, shadow: { requirement: null, mask: null } };
   const openPolicy = (coordinate: string): FieldPolicy => ({
     coordinate,
     level: 'PUBLIC',
     tags: [],
     requirement: { authenticated: false },
     rule: 'federation machinery',
+    ...unmasked,
   });
   return {
     fields,
@@ -217,6 +342,7 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
           tags: [],
           requirement: rules.levels[rules.unclassified],
           rule: `unclassified: ${rules.unclassified} default`,
+          ...unmasked,
         }
       );
     },

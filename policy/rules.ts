@@ -1,3 +1,5 @@
+import type { MaskStrategy } from './masking.js';
+
 /**
  * The shape of the governance rules (the rules themselves are in `governance.rules.ts`).
  */
@@ -26,13 +28,23 @@ export interface Requirement {
   readonly purposes?: readonly string[];
 }
 
+/** A default mask: applied to every principal who may read the field but holds no exemption. */
+export interface MaskDefault {
+  readonly strategy: MaskStrategy;
+  readonly exemptRoles: readonly string[];
+  readonly exemptPurposes?: readonly string[];
+}
+
 export interface GovernanceRules {
   /** Default requirement of each level; a domain may tighten a field's, never loosen it. */
   readonly levels: Readonly<Record<Level, Requirement>>;
   /** The level of a field that has none: the strictest, so that nothing is open by mistake. */
   readonly unclassified: Level;
-  /** Tags that force a minimum level, e.g. `pii` fields are at least CONFIDENTIAL. */
-  readonly tags: Readonly<Record<string, { readonly minimumLevel: Level }>>;
+  /**
+   * Tags that force a minimum level, e.g. `pii` fields are at least CONFIDENTIAL, and their default
+   * mask (REDACT where the strategy does not fit the field's type).
+   */
+  readonly tags: Readonly<Record<string, { readonly minimumLevel: Level; readonly mask?: MaskDefault }>>;
 }
 
 /** Returns its typed argument (the governance group edits a checked file). */

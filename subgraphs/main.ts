@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
+import { hashKeyFromEnv } from '../policy/masking.js';
 import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
 import { domains, type AnyDomain } from './domains.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
       warehouse,
       log,
       identity: identityConfigFromEnv(),
+      hashKey: hashKeyFromEnv(),
       port: portOf(index),
       host: config.host,
     });

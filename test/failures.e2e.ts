@@ -200,7 +200,7 @@ describe('governance rules at start-up and composition', () => {
     const warehouse = openWarehouse(`duckdb::memory:`, { readOnly: false });
     try {
       const rogue = { name: 'rogue', typeDefs: loosening, resolvers: {}, warehouseVersion: 1, createRepository: () => ({}), ingest: async () => ({}) };
-      await expect(startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, port: 0 })).rejects.toThrow(
+      await expect(startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, hashKey: 'k'.repeat(32), port: 0 })).rejects.toThrow(
         /Query\.customerEmails: tagged "pii" but classified INTERNAL, below the global minimum CONFIDENTIAL/,
       );
     } finally {

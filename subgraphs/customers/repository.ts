@@ -13,7 +13,7 @@ import {
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, containsText, countRows, rowCondition, whereAll, type RowAccess } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, containsText, countRows, guardArgument, rowCondition, whereAll, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
 
@@ -108,7 +108,7 @@ export interface CustomersRepository {
 export function createCustomersRepository(
   db: Kysely<CustomersWarehouse>,
   loaders: RequestLoaders,
-  access: RowAccess,
+  access: RequestAccess,
 ): CustomersRepository {
   // The customers the principal may see: every query of the table carries this condition.
   const visible = () => {
@@ -144,6 +144,9 @@ export function createCustomersRepository(
         fallback: { field: 'ID', direction: 'ASC' },
       });
       const page = readPageArgs(args, ordering);
+      // Searching or ordering by name would reveal names to whoever sees them masked.
+      if (args.filter?.nameContains != null) guardArgument(access, 'Customer.name', 'filter.nameContains');
+      if (args.orderBy?.field === 'NAME') guardArgument(access, 'Customer.name', 'orderBy');
       const conditions = [...customerConditions(args.filter), ...visible()];
       const rows = await pageQuery(whereAll(db.selectFrom('customers').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toCustomer, () => countRows(whereAll(db.selectFrom('customers'), conditions)));

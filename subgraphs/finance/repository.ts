@@ -14,7 +14,7 @@ import {
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, countRows, rowCondition, whereAll, type RowAccess } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, countRows, rowCondition, whereAll, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import { toTimestampParameter } from '../kit/scalars.js';
 import {
@@ -181,7 +181,7 @@ export interface FinanceRepository {
 export function createFinanceRepository(
   db: Kysely<FinanceWarehouse>,
   loaders: RequestLoaders,
-  access: RowAccess,
+  access: RequestAccess,
 ): FinanceRepository {
   // The orders and invoices the principal may see: every query of those tables, the aggregates
   // over them included, carries these conditions.

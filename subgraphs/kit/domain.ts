@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { RequestPolicy } from '../../policy/decide.js';
 import type { Principal } from '../../policy/principal.js';
-import type { RowAccess } from './filters.js';
+import type { RequestAccess } from './filters.js';
 import type { RequestLoaders } from './loaders.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 
@@ -43,7 +43,7 @@ export interface Domain<DB = unknown, Repo = unknown> {
    * The repository for one request over the domain's warehouse; it applies the request's row
    * policies (`access.rows(type)`) to every query of the types it serves.
    */
-  createRepository(db: Kysely<DB>, loaders: RequestLoaders, access: RowAccess): Repo;
+  createRepository(db: Kysely<DB>, loaders: RequestLoaders, access: RequestAccess): Repo;
   /** Creates the domain's tables and bulk-loads its raw files; resolves to rows loaded per table. */
   ingest(options: IngestOptions<DB>): Promise<Record<string, number>>;
 }

@@ -1,14 +1,24 @@
 /**
  * Field-level enforcement in a subgraph: every field resolver of the built schema (default
  * resolvers included) and every entity's `__resolveReference` is wrapped with the access decision
- * of the request's principal. Decisions come from the request's RequestPolicy, computed once per
+ * of the request's principal, and a visible field's value is masked when the principal gets a mask. Decisions come from the request's RequestPolicy, computed once per
  * field per request.
  */
 import { defaultFieldResolver, isObjectType, Kind, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { deniedError, type RequestPolicy } from '../../policy/decide.js';
+import type { Masker } from '../../policy/masking.js';
 
 export interface PolicyContext {
   readonly policy: RequestPolicy;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+/** Masks a value, or every item of a (nested) list. */
+function maskAll(masker: Masker, value: unknown): unknown {
+  return Array.isArray(value) ? value.map((item) => maskAll(masker, item)) : masker(value);
 }
 
 type ReferenceResolver = (reference: object, context: PolicyContext, info: unknown) => unknown;
@@ -34,7 +44,11 @@ export function enforceFieldPolicy(schema: GraphQLSchema, keyFields: ReadonlyMap
       field.resolve = (source, args, context: PolicyContext, info) => {
         const decision = context.policy.field(type.name, field.name);
         if (!decision.allowed) throw deniedError(decision);
-        return resolve(source, args, context, info);
+        const value = resolve(source, args, context, info);
+        // The raw value never leaves the domain for a masked principal: it is masked right here.
+        const masker = context.policy.masker(type.name, field.name);
+        if (!masker) return value;
+        return isPromiseLike(value) ? Promise.resolve(value).then((resolved) => maskAll(masker, resolved)) : maskAll(masker, value);
       };
     }
     // An entity may only be looked up by whoever may read its key: `_entities` must not tell a

@@ -2,7 +2,7 @@
  * Filter conditions shared by every domain's list arguments, as bound SQL expressions.
  */
 import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kysely';
-import type { RowFilter } from '../../policy/decide.js';
+import type { Decision, RowFilter } from '../../policy/decide.js';
 import { codedError } from '../../policy/errors.js';
 
 /** The most values one list filter may hold (a guard against very long IN lists). */
@@ -69,7 +69,24 @@ export function rowCondition(filter: RowFilter, table?: string): Expression<SqlB
   return sql<SqlBool>`${column} in (${sql.join(filter.values)})`;
 }
 
-/** The row conditions a repository applies, for the types it serves. */
-export interface RowAccess {
+/** What a repository asks of the request's policy: row filters, and field decisions for guards. */
+export interface RequestAccess {
   rows(typeName: string): RowFilter;
+  field(typeName: string, fieldName: string): Decision;
+}
+
+/**
+ * Refuses an argument that filters or orders by a field the principal sees masked or not at all:
+ * which rows match, or their order, would reveal what masking or access control hides.
+ */
+export function guardArgument(access: RequestAccess, coordinate: `${string}.${string}`, argument: string): void {
+  const [typeName, fieldName] = coordinate.split('.') as [string, string];
+  const decision = access.field(typeName, fieldName);
+  const hidden = !decision.allowed ? 'cannot read' : decision.mask ? `see masked (${decision.mask.strategy})` : null;
+  if (hidden) {
+    throw codedError('ARGUMENT_NOT_ALLOWED', `"${argument}" filters or orders by ${coordinate}, which you ${hidden}; leave it out.`, {
+      argument,
+      coordinate,
+    });
+  }
 }

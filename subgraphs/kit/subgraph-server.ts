@@ -45,6 +45,8 @@ export interface SubgraphServerOptions {
   readonly identity: IdentityConfig;
   /** The global governance rules (default: `policy/governance.rules.ts`). */
   readonly rules?: GovernanceRules;
+  /** The HMAC key of the HASH mask (see `hashKeyFromEnv`). */
+  readonly hashKey: string;
   /** Port to listen on; 0 picks a free one. */
   readonly port: number;
   /** Interface to bind (default `127.0.0.1`; `0.0.0.0` in containers). */
@@ -147,7 +149,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       context: async ({ res }) => {
         const requestId = res.locals.requestId as string;
         const principal = res.locals.principal as Principal;
-        const policy = new RequestPolicy(policyIndex, principal);
+        const policy = new RequestPolicy(policyIndex, principal, options.hashKey);
         return {
           requestId,
           log: log.child({ requestId }),

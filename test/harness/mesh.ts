@@ -14,6 +14,7 @@ import { sql, type Kysely } from 'kysely';
 import { pino } from 'pino';
 import { defineGatewayConfig } from '../../gateway/config.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
+import { DEV_HASH_KEY } from '../../policy/masking.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { domains } from '../../subgraphs/domains.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
@@ -111,6 +112,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       warehouse: warehouses[domain.name]!,
       log: testLog,
       identity: testIdentity,
+      hashKey: DEV_HASH_KEY,
       port: 0,
     });
   }

@@ -1,0 +1,139 @@
+/**
+ * Masking strategies: what form a visible field takes for a principal who is not exempt.
+ *
+ * At least as rich as the warehouses' own masking rules (BigQuery: hash, nullify, default value,
+ * email mask, first/last four characters, date year), plus REDACT, which fits any GraphQL type:
+ * null where the type allows it, a fixed placeholder of the right type otherwise.
+ */
+import { createHmac } from 'node:crypto';
+
+export const MASK_STRATEGIES = ['REDACT', 'NULLIFY', 'DEFAULT', 'HASH', 'EMAIL', 'FIRST4', 'LAST4', 'DATE_YEAR', 'ROUND', 'BUCKET'] as const;
+export type MaskStrategy = (typeof MASK_STRATEGIES)[number];
+
+export function isMaskStrategy(value: unknown): value is MaskStrategy {
+  return typeof value === 'string' && (MASK_STRATEGIES as readonly string[]).includes(value);
+}
+
+/** How much a strategy hides: a domain may replace a default mask only by one at least as strong. */
+export const MASK_STRENGTH: Readonly<Record<MaskStrategy, number>> = {
+  ROUND: 1,
+  BUCKET: 1,
+  DATE_YEAR: 1,
+  FIRST4: 1,
+  LAST4: 1,
+  EMAIL: 1,
+  HASH: 2,
+  DEFAULT: 3,
+  NULLIFY: 3,
+  REDACT: 3,
+};
+
+/** The shape of the field a strategy is applied to. */
+export interface MaskedType {
+  /** The named type: String, ID, Int, Float, Boolean, LocalDate, DateTime, or an enum. */
+  readonly name: string;
+  /** The (innermost) value is non-null. */
+  readonly nonNull: boolean;
+}
+
+/** The scalar types masks apply to; object fields are protected through their own fields. */
+export const MASKABLE_SCALARS = ['String', 'ID', 'Int', 'Float', 'Boolean', 'LocalDate', 'DateTime'];
+
+const TEXT = ['String', 'ID'];
+const NUMBER = ['Int', 'Float'];
+const DATES = ['LocalDate', 'DateTime'];
+
+/** Why a strategy does not fit a type, or null when it does. */
+export function maskMisfit(strategy: MaskStrategy, type: MaskedType): string | null {
+  if (!MASKABLE_SCALARS.includes(type.name)) return `masks apply to scalar fields, and ${type.name} is not one`;
+  const fits: Record<MaskStrategy, boolean> = {
+    REDACT: true,
+    NULLIFY: !type.nonNull,
+    DEFAULT: [...TEXT, ...NUMBER, 'Boolean', ...DATES].includes(type.name),
+    HASH: TEXT.includes(type.name),
+    EMAIL: type.name === 'String',
+    FIRST4: TEXT.includes(type.name),
+    LAST4: TEXT.includes(type.name),
+    DATE_YEAR: DATES.includes(type.name),
+    ROUND: NUMBER.includes(type.name),
+    BUCKET: NUMBER.includes(type.name),
+  };
+  if (fits[strategy]) return null;
+  if (strategy === 'NULLIFY') return `NULLIFY needs a nullable field, and ${type.name}! is not`;
+  return `${strategy} does not fit a ${type.name} field`;
+}
+
+const PLACEHOLDERS: Readonly<Record<string, unknown>> = {
+  String: '[REDACTED]',
+  ID: '[REDACTED]',
+  Int: 0,
+  Float: 0,
+  Boolean: false,
+  LocalDate: '1970-01-01',
+  DateTime: '1970-01-01T00:00:00.000Z',
+};
+
+const DEFAULTS: Readonly<Record<string, unknown>> = { ...PLACEHOLDERS, String: '', ID: '' };
+
+export interface MaskOptions {
+  readonly strategy: MaskStrategy;
+  readonly type: MaskedType;
+  /** The step of ROUND and BUCKET (default 1). */
+  readonly size?: number;
+  /** The HMAC key of HASH. */
+  readonly hashKey: string;
+}
+
+export type Masker = (value: unknown) => unknown;
+
+/** The development key of HASH: public on purpose, refused in production. */
+export const DEV_HASH_KEY = 'local-development-mask-key-do-not-use-in-production';
+
+/** The HMAC key of HASH (env `MASK_HASH_KEY`, at least 32 characters; required in production). */
+export function hashKeyFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const key = env.MASK_HASH_KEY || DEV_HASH_KEY;
+  if (env.NODE_ENV === 'production' && key === DEV_HASH_KEY) throw new Error('MASK_HASH_KEY must be set in production.');
+  if (key.length < 32) throw new Error('MASK_HASH_KEY must be at least 32 characters long.');
+  return key;
+}
+
+/** A function that masks one value (not a list: callers map lists). Null stays null. */
+export function createMasker(options: MaskOptions): Masker {
+  const { strategy, type } = options;
+  const size = options.size && options.size > 0 ? options.size : 1;
+  const apply = (value: unknown): unknown => {
+    switch (strategy) {
+      case 'REDACT':
+        return type.nonNull ? (PLACEHOLDERS[type.name] ?? '[REDACTED]') : null;
+      case 'NULLIFY':
+        return null;
+      case 'DEFAULT':
+        return DEFAULTS[type.name] ?? null;
+      case 'HASH':
+        // Keyed and stable: masked values can still be counted, grouped and joined.
+        return createHmac('sha256', options.hashKey).update(String(value)).digest('hex');
+      case 'EMAIL': {
+        const text = String(value);
+        const at = text.lastIndexOf('@');
+        return at >= 0 ? `xxxxx${text.slice(at)}` : 'xxxxx';
+      }
+      case 'FIRST4':
+        return `${String(value).slice(0, 4)}XXXXX`;
+      case 'LAST4':
+        return `XXXXX${String(value).slice(-4)}`;
+      case 'DATE_YEAR': {
+        const year = String(value).slice(0, 4);
+        return type.name === 'DateTime' ? `${year}-01-01T00:00:00.000Z` : `${year}-01-01`;
+      }
+      case 'ROUND': {
+        const rounded = Math.round(Number(value) / size) * size;
+        return type.name === 'Int' ? Math.round(rounded) : Number(rounded.toFixed(10));
+      }
+      case 'BUCKET': {
+        const floor = Math.floor(Number(value) / size) * size;
+        return type.name === 'Int' ? Math.round(floor) : Number(floor.toFixed(10));
+      }
+    }
+  };
+  return (value) => (value === null || value === undefined ? value : apply(value));
+}
