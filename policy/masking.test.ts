@@ -1,0 +1,153 @@
+import { createHmac } from 'node:crypto';
+import { parse } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { decide, RequestPolicy } from './decide.js';
+import { POLICY_DIRECTIVES_SDL } from './directives.js';
+import { governanceRules } from './governance.rules.js';
+import { createMasker, hashKeyFromEnv, maskMisfit, type MaskedType, type MaskStrategy } from './masking.js';
+import { readPolicy } from './policy-index.js';
+import { ANONYMOUS, type Principal } from './principal.js';
+
+const KEY = 'k'.repeat(32);
+const mask = (strategy: MaskStrategy, type: MaskedType, value: unknown, size?: number) =>
+  createMasker({ strategy, type, hashKey: KEY, ...(size ? { size } : {}) })(value);
+const t = (name: string, nonNull = false): MaskedType => ({ name, nonNull });
+
+describe('mask strategies', () => {
+  // strategy, type, value → masked
+  const cases: [MaskStrategy, MaskedType, unknown, unknown, number?][] = [
+    ['REDACT', t('String'), 'secret', null],
+    ['REDACT', t('String', true), 'secret', '[REDACTED]'],
+    ['REDACT', t('Int', true), 42, 0],
+    ['REDACT', t('Float', true), 4.2, 0],
+    ['REDACT', t('Boolean', true), true, false],
+    ['REDACT', t('LocalDate', true), '1990-05-17', '1970-01-01'],
+    ['REDACT', t('DateTime', true), '2024-01-02T03:04:05.000Z', '1970-01-01T00:00:00.000Z'],
+    ['NULLIFY', t('String'), 'secret', null],
+    ['NULLIFY', t('Int'), 7, null],
+    ['DEFAULT', t('String', true), 'secret', ''],
+    ['DEFAULT', t('Int', true), 7, 0],
+    ['DEFAULT', t('Boolean'), true, false],
+    ['DEFAULT', t('LocalDate'), '1990-05-17', '1970-01-01'],
+    ['HASH', t('String'), 'ann@example.com', createHmac('sha256', KEY).update('ann@example.com').digest('hex')],
+    ['HASH', t('ID', true), 'C0000001', createHmac('sha256', KEY).update('C0000001').digest('hex')],
+    ['EMAIL', t('String'), 'ann.lee@example.com', 'xxxxx@example.com'],
+    ['EMAIL', t('String'), 'no-at-sign', 'xxxxx'],
+    ['FIRST4', t('String'), '+4930123456', '+493XXXXX'],
+    ['LAST4', t('String'), '+4930123456', 'XXXXX3456'],
+    ['LAST4', t('ID'), 'ab', 'XXXXXab'],
+    ['DATE_YEAR', t('LocalDate'), '1990-05-17', '1990-01-01'],
+    ['DATE_YEAR', t('DateTime', true), '2024-07-02T03:04:05.000Z', '2024-01-01T00:00:00.000Z'],
+    ['ROUND', t('Float'), 1234.56, 1200, 100],
+    ['ROUND', t('Int'), 1250, 1300, 100],
+    ['ROUND', t('Float'), 12.345, 12.3, 0.1],
+    ['BUCKET', t('Float'), 1299.99, 1000, 500],
+    ['BUCKET', t('Int'), 37, 30, 10],
+    ['BUCKET', t('Int'), -3, -10, 10],
+  ];
+
+  it.each(cases)('%s on %o: %o', (strategy, type, value, expected, size) => {
+    expect(mask(strategy, type, value, size)).toEqual(expected);
+  });
+
+  it('keep null as null, and HASH stable (countable, joinable) but keyed', () => {
+    expect(mask('HASH', t('String'), null)).toBeNull();
+    expect(mask('EMAIL', t('String'), undefined)).toBeUndefined();
+    expect(mask('HASH', t('String'), 'x')).toBe(mask('HASH', t('String'), 'x'));
+    expect(createMasker({ strategy: 'HASH', type: t('String'), hashKey: 'z'.repeat(32) })('x')).not.toBe(mask('HASH', t('String'), 'x'));
+  });
+
+  const misfits: [MaskStrategy, MaskedType, RegExp][] = [
+    ['DATE_YEAR', t('Boolean'), /DATE_YEAR does not fit a Boolean field/],
+    ['HASH', t('Int'), /HASH does not fit a Int field/],
+    ['EMAIL', t('ID'), /EMAIL does not fit a ID field/],
+    ['ROUND', t('String'), /ROUND does not fit a String field/],
+    ['NULLIFY', t('String', true), /NULLIFY needs a nullable field/],
+    ['REDACT', t('Address'), /masks apply to scalar fields, and Address is not one/],
+  ];
+
+  it.each(misfits)('refuse %s on %o', (strategy, type, message) => {
+    expect(maskMisfit(strategy, type)).toMatch(message);
+  });
+
+  it('need a real HASH key in production', () => {
+    expect(() => hashKeyFromEnv({ NODE_ENV: 'production' })).toThrow(/MASK_HASH_KEY must be set/);
+    expect(() => hashKeyFromEnv({ MASK_HASH_KEY: 'short' })).toThrow(/at least 32/);
+    expect(hashKeyFromEnv({ MASK_HASH_KEY: KEY })).toBe(KEY);
+  });
+});
+
+function principal(overrides: Partial<Principal>): Principal {
+  return { ...ANONYMOUS, anonymous: false, subject: 'p', ...overrides };
+}
+
+function policyOf(sdl: string) {
+  return readPolicy(parse(`${POLICY_DIRECTIVES_SDL}\n${sdl}`), governanceRules);
+}
+
+describe('masks in the policy', () => {
+  const index = policyOf(`
+    type Customer @classify(level: "CONFIDENTIAL") {
+      email: String @classify(level: "CONFIDENTIAL", tags: ["pii"])
+      born: String @classify(level: "CONFIDENTIAL", tags: ["pii"]) @mask(strategy: "REDACT", exemptRoles: ["steward"])
+      score: Float @mask(strategy: "BUCKET", size: 10, exemptPurposes: ["fraud-prevention"])
+      spend: Float @mask(strategy: "ROUND", size: 100, shadow: true)
+      flag: Boolean! @classify(level: "CONFIDENTIAL", tags: ["pii"])
+      addresses: [Address!] @classify(level: "CONFIDENTIAL", tags: ["pii"])
+    }
+    type Address @classify(level: "CONFIDENTIAL") { city: String }
+  `);
+  const analyst = principal({ roles: ['analyst'] });
+  const support = principal({ roles: ['support'] });
+  const fraud = principal({ roles: ['analyst'], purpose: 'fraud-prevention' });
+
+  it('comply with the rules', () => {
+    expect(index.violations).toEqual([]);
+  });
+
+  it('mask pii by the governance default (keyed hash), except for its exempt roles', () => {
+    const forAnalyst = decide(analyst, index.field('Customer', 'email'));
+    expect(forAnalyst).toMatchObject({ allowed: true, mask: { strategy: 'HASH', rule: 'pii default mask' } });
+    expect(decide(support, index.field('Customer', 'email'))).toMatchObject({ allowed: true, mask: null });
+  });
+
+  it('let a domain tighten a default mask, and exempt by role or by purpose', () => {
+    expect(decide(support, index.field('Customer', 'born'))).toMatchObject({ mask: { strategy: 'REDACT', rule: '@mask on Customer.born' } });
+    expect(decide(principal({ roles: ['steward'] }), index.field('Customer', 'born'))).toMatchObject({ mask: null });
+    expect(decide(analyst, index.field('Customer', 'score'))).toMatchObject({ mask: { strategy: 'BUCKET', size: 10 } });
+    expect(decide(fraud, index.field('Customer', 'score'))).toMatchObject({ mask: null });
+  });
+
+  it('fall back to REDACT where a default does not fit, and never mask object fields', () => {
+    expect(index.field('Customer', 'flag').mask).toMatchObject({ strategy: 'REDACT' });
+    expect(index.field('Customer', 'addresses').mask).toBeNull();
+  });
+
+  it('evaluate a shadow mask without applying it', () => {
+    const decision = decide(analyst, index.field('Customer', 'spend'));
+    expect(decision).toMatchObject({ allowed: true, mask: null, shadow: { wouldMask: { strategy: 'ROUND', size: 100 } } });
+    const policy = new RequestPolicy(index, analyst, KEY);
+    expect(policy.masker('Customer', 'spend')).toBeNull();
+    expect(policy.masker('Customer', 'score')!(37)).toBe(30);
+  });
+
+  it('evaluate a shadow access rule without enforcing it', () => {
+    const shadowIndex = policyOf('type T @classify(level: "INTERNAL") { f: String @requireRoles(anyOf: ["finance"], shadow: true) }');
+    expect(shadowIndex.violations).toEqual([]);
+    expect(decide(principal({ roles: ['viewer'] }), shadowIndex.field('T', 'f'))).toMatchObject({
+      allowed: true,
+      shadow: { wouldDeny: { roles: ['finance'] } },
+    });
+  });
+
+  const refused: [string, string, RegExp][] = [
+    ['a misfit', 'type T { f: Boolean @classify(level: "INTERNAL") @mask(strategy: "DATE_YEAR") }', /T\.f: @mask\(strategy: DATE_YEAR\) cannot mask it: DATE_YEAR does not fit a Boolean field/],
+    ['an unknown strategy', 'type T { f: String @classify(level: "INTERNAL") @mask(strategy: "SCRAMBLE") }', /T\.f: unknown mask strategy "SCRAMBLE"/],
+    ['a weaker mask than the default', 'type T { f: String @classify(level: "CONFIDENTIAL", tags: ["pii"]) @mask(strategy: "EMAIL", exemptRoles: ["steward"]) }', /T\.f: @mask\(strategy: EMAIL\) loosens the global pii default mask \(EMAIL hides less than HASH\)/],
+    ['more exemptions than the default', 'type T { f: String @classify(level: "CONFIDENTIAL", tags: ["pii"]) @mask(strategy: "HASH", exemptRoles: ["analyst"]) }', /exempts the roles analyst, which the default does not/],
+  ];
+
+  it.each(refused)('refuse %s, naming the field and the rule', (_what, sdl, message) => {
+    expect(policyOf(sdl).violations.map((v) => v.message).join('\n')).toMatch(message);
+  });
+});
