@@ -81,7 +81,10 @@ export function tokenFor(claims: DevTokenClaims = STEWARD): string {
   return mintDevToken(claims);
 }
 
-export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+/** Every log line the mesh of a test wrote (tests check that no protected value reaches a log). */
+export const logLines: string[] = [];
+
+export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'info' }, { write: (line: string) => void logLines.push(line) });
 
 export async function postGraphQL<T>(
   url: string,
