@@ -42,6 +42,8 @@ export interface GatewayConfig {
    * refuses the whole operation.
    */
   readonly policyMode: PreplanMode;
+  /** The gateway's audit log (env `AUDIT_DIR`, default `<DATA_DIR>/audit`; file `gateway.jsonl`). */
+  readonly auditPath: string;
 }
 
 export class GatewayConfigError extends Error {
@@ -113,5 +115,6 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     logLevel: env.LOG_LEVEL || 'info',
     identity: identityConfigFromEnv(env),
     policyMode: policyModeFrom(env.POLICY_MODE),
+    auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
   });
 }

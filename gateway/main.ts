@@ -2,15 +2,18 @@
  * Starts the gateway: `tsx gateway/main.ts` (configuration from the environment, see config.ts).
  */
 import { pino } from 'pino';
+import { openFileAuditSink } from '../policy/audit.js';
 import { gatewayConfigFromEnv } from './config.js';
 import { startGateway } from './server.js';
 
 async function main(): Promise<void> {
   const config = gatewayConfigFromEnv();
   const log = pino({ level: config.logLevel, base: { service: 'gateway' } });
-  const gateway = await startGateway(config, log);
+  const audit = await openFileAuditSink({ path: config.auditPath });
+  const gateway = await startGateway(config, log, { audit });
   const shutdown = async () => {
-    await gateway.stop();
+    await gateway.stop(); // requests in flight finish, and write their records
+    await audit.close();
     process.exit(0);
   };
   process.once('SIGINT', shutdown);
@@ -19,6 +22,7 @@ async function main(): Promise<void> {
     await gateway.ready;
   } catch {
     await gateway.stop();
+    await audit.close();
     process.exit(1);
   }
   log.info({ url: gateway.url }, `gateway ready at ${gateway.url}`);

@@ -15,6 +15,8 @@ import { ApolloGateway } from '@apollo/gateway';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import type { AuditSink } from '../policy/audit.js';
+import { useGatewayAudit } from '../policy/audit-plugins.js';
 import { useErrorMasking } from '../policy/error-masking.js';
 import { errorResponseBody } from '../policy/errors.js';
 import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../policy/http.js';
@@ -53,7 +55,12 @@ function endpointUrl(host: string, port: number): string {
   return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/graphql`;
 }
 
-export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+export interface GatewayParts {
+  /** Where the gateway's audit records go; the caller closes it after `stop()`. */
+  readonly audit: AuditSink;
+}
+
+export async function startGateway(config: GatewayConfig, log: Logger, parts: GatewayParts): Promise<RunningGateway> {
   const verifier = createTokenVerifier(config.identity);
   const app = express();
   app.disable('x-powered-by');
@@ -105,6 +112,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       formatError: masking.formatError,
       plugins: [
         masking.plugin,
+        useGatewayAudit({ sink: parts.audit, log }),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         // Apollo's default landing page loads from a CDN; the self-hosted IDE replaces it.
         ApolloServerPluginLandingPageDisabled(),

@@ -68,6 +68,12 @@ export const ERRORS = {
     httpStatus: 200,
     definedBy: 'platform',
   },
+  AUDIT_UNAVAILABLE: {
+    description:
+      'A strictly audited value (RESTRICTED by default) is withheld because its audit record could not be written (fail closed); retry later.',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
   PAGE_SIZE_OUT_OF_RANGE: {
     description: 'A connection argument `first` is below 0 or above the documented maximum of its field.',
     httpStatus: 200,

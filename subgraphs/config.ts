@@ -3,6 +3,7 @@
  * mesh on one machine.
  */
 import { join, resolve } from 'node:path';
+import { isLevel, type Level } from '../policy/rules.js';
 import { DEFAULT_SEED } from './synthetic-sources/manifest.js';
 
 export interface SubgraphConfig {
@@ -16,6 +17,10 @@ export interface SubgraphConfig {
   readonly host: string;
   /** Log level (env `LOG_LEVEL`, default `info`). */
   readonly logLevel: string;
+  /** Audit logs, one per service (env `AUDIT_DIR`, default `<DATA_DIR>/audit`). */
+  readonly auditDir: string;
+  /** Operations with values at or above this level are audited durably first (env `AUDIT_STRICT_LEVEL`). */
+  readonly strictAuditLevel: Level;
 }
 
 export function defineSubgraphConfig(config: SubgraphConfig): SubgraphConfig {
@@ -30,6 +35,12 @@ function numberFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   return value;
 }
 
+export function strictLevelFrom(value: string | undefined): Level {
+  if (!value) return 'RESTRICTED';
+  if (!isLevel(value)) throw new Error(`AUDIT_STRICT_LEVEL must be one of PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED; got "${value}".`);
+  return value;
+}
+
 export function subgraphConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SubgraphConfig {
   return defineSubgraphConfig({
     dataDir: resolve(env.DATA_DIR || 'data'),
@@ -37,6 +48,8 @@ export function subgraphConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sub
     seed: numberFrom(env, 'SEED', DEFAULT_SEED),
     host: env.HOST || '127.0.0.1',
     logLevel: env.LOG_LEVEL || 'info',
+    auditDir: resolve(env.AUDIT_DIR || join(env.DATA_DIR || 'data', 'audit')),
+    strictAuditLevel: strictLevelFrom(env.AUDIT_STRICT_LEVEL),
   });
 }
 

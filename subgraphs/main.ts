@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
+import { openFileAuditSink } from '../policy/audit.js';
 import { hashKeyFromEnv } from '../policy/masking.js';
 import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
 import { domains, type AnyDomain } from './domains.js';
@@ -56,7 +57,10 @@ async function main(): Promise<void> {
     if (!domain) throw new Error(`No domain "${name}"; domains: ${domains.map((d) => d.name).join(', ')}.`);
     await prepareDomains(config, [domain], log);
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
+    const audit = await openFileAuditSink({ path: join(config.auditDir, `${domain.name}.jsonl`) });
     const server = await startSubgraphServer({
+      audit,
+      strictAuditLevel: config.strictAuditLevel,
       domain,
       warehouse,
       log,
@@ -67,7 +71,8 @@ async function main(): Promise<void> {
     });
     log.info({ url: server.url }, `subgraph ${domain.name} serving`);
     const shutdown = async () => {
-      await server.stop();
+      await server.stop(); // requests in flight finish, and write their records
+      await audit.close(); // then whatever is pending is written
       await warehouse.close();
       process.exit(0);
     };

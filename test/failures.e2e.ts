@@ -14,12 +14,12 @@ import { concatAST, parse, type DocumentNode } from 'graphql';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineGatewayConfig, type SubgraphEndpoint } from '../gateway/config.js';
-import { startGateway } from '../gateway/server.js';
 import { CompositionFailedError, GovernanceViolationError } from '../gateway/supergraph.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
-import { freePort, postGraphQL, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { freePort, postGraphQL, startTestGateway, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { openFileAuditSink } from '../policy/audit.js';
 
 function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
   return defineGatewayConfig({
@@ -33,6 +33,7 @@ function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], 
     logLevel: 'silent',
     identity: testIdentity,
     policyMode: 'filter',
+    auditPath: join(dataDir, 'audit', 'gateway.jsonl'),
   });
 }
 
@@ -93,7 +94,7 @@ describe('starting up', () => {
       extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
       type Query { hello: String }
     `);
-    const gateway = await startGateway(gatewayConfig(dataDir, [{ name: 'late', url: `http://127.0.0.1:${port}/graphql` }]), testLog);
+    const gateway = await startTestGateway(gatewayConfig(dataDir, [{ name: 'late', url: `http://127.0.0.1:${port}/graphql` }]));
     try {
       const base = new URL(gateway.url);
       expect((await fetch(new URL('/health/live', base))).status).toBe(200);
@@ -138,7 +139,7 @@ describe('starting up', () => {
         type Customer @key(fields: "id") { id: ID! name: Int! }`),
       { Query: { other: () => null } },
     );
-    const gateway = await startGateway(gatewayConfig(dataDir, [{ name: 'a', url: a.url }, { name: 'b', url: b.url }]), testLog);
+    const gateway = await startTestGateway(gatewayConfig(dataDir, [{ name: 'a', url: a.url }, { name: 'b', url: b.url }]));
     try {
       const failure = await gateway.ready.catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(CompositionFailedError);
@@ -158,7 +159,7 @@ describe('starting up', () => {
   it('gives up after the compose timeout, naming the subgraph that never answered', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'mesh-timeout-'));
     const port = await freePort();
-    const gateway = await startGateway(gatewayConfig(dataDir, [{ name: 'ghost', url: `http://127.0.0.1:${port}/graphql` }], 1_200), testLog);
+    const gateway = await startTestGateway(gatewayConfig(dataDir, [{ name: 'ghost', url: `http://127.0.0.1:${port}/graphql` }], 1_200));
     try {
       const failure = (await gateway.ready.catch((error: unknown) => error)) as Error;
       expect(failure.message).toMatch(/did not answer within 1200 ms: ghost/);
@@ -200,7 +201,7 @@ describe('governance rules at start-up and composition', () => {
     const warehouse = openWarehouse(`duckdb::memory:`, { readOnly: false });
     try {
       const rogue = { name: 'rogue', typeDefs: loosening, resolvers: {}, warehouseVersion: 1, createRepository: () => ({}), ingest: async () => ({}) };
-      await expect(startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, hashKey: 'k'.repeat(32), port: 0 })).rejects.toThrow(
+      await expect(startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, hashKey: 'k'.repeat(32), audit: await openFileAuditSink({ path: join(tmpdir(), `rogue-${process.pid}.jsonl`) }), port: 0 })).rejects.toThrow(
         /Query\.customerEmails: tagged "pii" but classified INTERNAL, below the global minimum CONFIDENTIAL/,
       );
     } finally {
@@ -214,7 +215,7 @@ describe('governance rules at start-up and composition', () => {
       concatAST([parse(policySchemaExtension(['@key'])), loosening]),
       { Query: { customerEmails: () => ['someone@example.com'] } },
     );
-    const gateway = await startGateway(gatewayConfig(dataDir, [{ name: 'rogue', url: rogue.url }]), testLog);
+    const gateway = await startTestGateway(gatewayConfig(dataDir, [{ name: 'rogue', url: rogue.url }]));
     try {
       const failure = (await gateway.ready.catch((error: unknown) => error)) as Error;
       expect(failure).toBeInstanceOf(GovernanceViolationError);

@@ -8,9 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineGatewayConfig } from '../gateway/config.js';
 import type { PreplanMode } from '../gateway/preplan-policy.js';
-import { startGateway, type RunningGateway } from '../gateway/server.js';
+import type { RunningGateway } from '../gateway/server.js';
 import { domains } from '../subgraphs/domains.js';
-import { postGraphQL, startTestMesh, STEWARD, testIdentity, testLog, tokenFor, type GraphQLResponse, type TestMesh } from './harness/mesh.js';
+import { postGraphQL, startTestGateway, startTestMesh, STEWARD, testIdentity, tokenFor, type GraphQLResponse, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 
@@ -265,7 +265,7 @@ describe('the gateway filters before planning', () => {
   }
 
   async function gatewayThrough(proxyUrl: string, mode: PreplanMode, identity = testIdentity): Promise<RunningGateway> {
-    const gateway = await startGateway(
+    const gateway = await startTestGateway(
       defineGatewayConfig({
         port: 0,
         host: '127.0.0.1',
@@ -277,8 +277,8 @@ describe('the gateway filters before planning', () => {
         logLevel: 'silent',
         identity,
         policyMode: mode,
+        auditPath: `${mesh.dataDir}/audit/gateway-${mode}-${Math.random().toString(36).slice(2)}.jsonl`,
       }),
-      testLog,
     );
     await gateway.ready;
     return gateway;

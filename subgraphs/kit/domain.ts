@@ -5,6 +5,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/res
 import type { DocumentNode } from 'graphql';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import type { AuditCollector } from '../../policy/audit.js';
 import type { RequestPolicy } from '../../policy/decide.js';
 import type { Principal } from '../../policy/principal.js';
 import type { RequestAccess } from './filters.js';
@@ -18,6 +19,8 @@ export interface DomainContext<Repo> {
   readonly principal: Principal;
   /** The request's access decisions, once per field and type. */
   readonly policy: RequestPolicy;
+  /** The operation's audit facts. */
+  readonly audit: AuditCollector;
   /** The domain's data-product repository for this request (its loaders batch per request). */
   readonly repo: Repo;
 }

@@ -4,12 +4,16 @@
  * of the request's principal, and a visible field's value is masked when the principal gets a mask. Decisions come from the request's RequestPolicy, computed once per
  * field per request.
  */
-import { defaultFieldResolver, isObjectType, Kind, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { defaultFieldResolver, isObjectType, Kind, responsePathAsArray, type DocumentNode, type GraphQLSchema } from 'graphql';
+import type { AuditCollector } from '../../policy/audit.js';
+import { levelRank, type Level } from '../../policy/rules.js';
 import { deniedError, type RequestPolicy } from '../../policy/decide.js';
 import type { Masker } from '../../policy/masking.js';
 
 export interface PolicyContext {
   readonly policy: RequestPolicy;
+  /** The operation's audit facts, counted in memory. */
+  readonly audit: AuditCollector;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
@@ -35,15 +39,33 @@ export function keyFieldsOf(document: DocumentNode): Map<string, string[]> {
   return keys;
 }
 
-/** Wraps the schema's resolvers in place (the schema keeps Apollo's subgraph extensions). */
-export function enforceFieldPolicy(schema: GraphQLSchema, keyFields: ReadonlyMap<string, readonly string[]>): void {
+/**
+ * Wraps the schema's resolvers in place (the schema keeps Apollo's subgraph extensions). Values at
+ * or above `strictLevel` are noted for strict-mode audit.
+ */
+export function enforceFieldPolicy(
+  schema: GraphQLSchema,
+  keyFields: ReadonlyMap<string, readonly string[]>,
+  strictLevel: Level,
+): void {
+  const strictRank = levelRank(strictLevel);
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__')) continue;
     for (const field of Object.values(type.getFields())) {
       const resolve = field.resolve ?? defaultFieldResolver;
       field.resolve = (source, args, context: PolicyContext, info) => {
         const decision = context.policy.field(type.name, field.name);
-        if (!decision.allowed) throw deniedError(decision);
+        const { coordinate, rule, level } = decision.policy;
+        if (!decision.allowed) {
+          context.audit.count(coordinate, 'deny', rule);
+          throw deniedError(decision);
+        }
+        const { wouldDeny, wouldMask } = decision.shadow;
+        if (wouldDeny) context.audit.count(coordinate, 'would-deny', `shadow: ${rule}`);
+        if (wouldMask) context.audit.count(coordinate, 'would-mask', wouldMask.rule, wouldMask.strategy);
+        if (decision.mask) context.audit.count(coordinate, 'mask', decision.mask.rule, decision.mask.strategy);
+        else context.audit.count(coordinate, 'allow', rule);
+        if (levelRank(level) >= strictRank) context.audit.strictPaths.push(responsePathAsArray(info.path));
         const value = resolve(source, args, context, info);
         // The raw value never leaves the domain for a masked principal: it is masked right here.
         const masker = context.policy.masker(type.name, field.name);
@@ -62,7 +84,10 @@ export function enforceFieldPolicy(schema: GraphQLSchema, keyFields: ReadonlyMap
       subgraph.resolveReference = async (reference, context, info) => {
         for (const key of keys) {
           const decision = context.policy.field(type.name, key);
-          if (!decision.allowed) throw deniedError(decision);
+          if (!decision.allowed) {
+            context.audit.count(decision.policy.coordinate, 'deny', decision.policy.rule);
+            throw deniedError(decision);
+          }
         }
         return resolveReference(reference, context, info);
       };

@@ -29,7 +29,9 @@ import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../..
 import { createTokenVerifier, type IdentityConfig } from '../../policy/identity.js';
 import { readPolicy, type PolicyViolation } from '../../policy/policy-index.js';
 import type { Principal } from '../../policy/principal.js';
-import type { GovernanceRules } from '../../policy/rules.js';
+import type { GovernanceRules, Level } from '../../policy/rules.js';
+import { AuditCollector, type AuditSink } from '../../policy/audit.js';
+import { useSubgraphAudit } from '../../policy/audit-plugins.js';
 import type { Domain, DomainContext } from './domain.js';
 import { enforceFieldPolicy, keyFieldsOf } from './field-policy.js';
 import { RequestLoaders } from './loaders.js';
@@ -47,6 +49,10 @@ export interface SubgraphServerOptions {
   readonly rules?: GovernanceRules;
   /** The HMAC key of the HASH mask (see `hashKeyFromEnv`). */
   readonly hashKey: string;
+  /** Where the audit records go (one per operation); the caller closes it after `stop()`. */
+  readonly audit: AuditSink;
+  /** Operations with values at or above this level are audited durably first (default RESTRICTED). */
+  readonly strictAuditLevel?: Level;
   /** Port to listen on; 0 picks a free one. */
   readonly port: number;
   /** Interface to bind (default `127.0.0.1`; `0.0.0.0` in containers). */
@@ -111,13 +117,14 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     typeDefs,
     resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
   });
-  enforceFieldPolicy(schema, keyFieldsOf(typeDefs));
+  enforceFieldPolicy(schema, keyFieldsOf(typeDefs), options.strictAuditLevel ?? 'RESTRICTED');
 
   const apollo = new ApolloServer<DomainContext<unknown>>({
     schema,
     formatError: masking.formatError,
     plugins: [
       masking.plugin,
+      useSubgraphAudit({ sink: options.audit, service: domain.name, log }),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
       // No usage reporting here; and a direct caller must not get per-field timing traces.
@@ -139,6 +146,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       status: ready ? 'ready' : 'unavailable',
       service: domain.name,
       warehouse: { dialect: warehouse.dialect, reachable: ready },
+      audit: { pending: options.audit.pending, failures: options.audit.failures },
     });
   });
   app.use(
@@ -155,6 +163,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
           log: log.child({ requestId }),
           principal,
           policy,
+          audit: new AuditCollector(),
           repo: domain.createRepository(warehouse.db, new RequestLoaders(), policy),
         };
       },

@@ -16,6 +16,8 @@ import { defineGatewayConfig } from '../../gateway/config.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
 import { DEV_HASH_KEY } from '../../policy/masking.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
+import { openFileAuditSink, type AuditSink } from '../../policy/audit.js';
+import type { GatewayConfig } from '../../gateway/config.js';
 import { domains } from '../../subgraphs/domains.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse } from '../../subgraphs/kit/warehouse/build.js';
@@ -38,6 +40,9 @@ export interface HttpAnswer<T> {
 
 export interface TestMesh {
   readonly dataDir: string;
+  /** Each service's audit sink (gateway and subgraphs), writing `<dataDir>/audit/<service>.jsonl`. */
+  readonly audits: Record<string, AuditSink>;
+  auditPath(service: string): string;
   readonly manifest: RawManifest;
   readonly gateway: RunningGateway;
   readonly subgraphs: Record<string, RunningServer>;
@@ -59,6 +64,20 @@ export interface TestMeshOptions {
   /** Data set scale (default 0.02: 200 customers, 20 products, 2,000 orders). */
   readonly scale?: number;
   readonly seed?: number;
+}
+
+/** A gateway with its own audit sink (at `config.auditPath`), closed when the gateway stops. */
+export async function startTestGateway(config: GatewayConfig): Promise<RunningGateway & { audit: AuditSink }> {
+  const audit = await openFileAuditSink({ path: config.auditPath });
+  const gateway = await startGateway(config, testLog, { audit });
+  return {
+    ...gateway,
+    audit,
+    async stop() {
+      await gateway.stop();
+      await audit.close();
+    },
+  };
 }
 
 /** A port nothing listens on: bound once by the OS, then released. */
@@ -106,7 +125,10 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   const manifest = await generateSourceData({ rawDir, scale: options.scale ?? 0.02, ...(options.seed ? { seed: options.seed } : {}) });
   const warehouses: Record<string, Warehouse<any>> = {};
   const subgraphs: Record<string, RunningServer> = {};
+  const auditPath = (service: string) => join(dataDir, 'audit', `${service}.jsonl`);
+  const audits: Record<string, AuditSink> = {};
   for (const domain of domains) {
+    audits[domain.name] = await openFileAuditSink({ path: auditPath(domain.name) });
     const url = `duckdb:${join(dataDir, 'warehouses', `${domain.name}.duckdb`)}`;
     await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint });
     warehouses[domain.name] = openWarehouse(url);
@@ -116,12 +138,13 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       log: testLog,
       identity: testIdentity,
       hashKey: DEV_HASH_KEY,
+      audit: audits[domain.name]!,
       port: 0,
     });
   }
   const supergraphPath = join(dataDir, 'supergraph.graphql');
   const apiSchemaPath = join(dataDir, 'api-schema.graphql');
-  const gateway = await startGateway(
+  const gateway = await startTestGateway(
     defineGatewayConfig({
       port: 0,
       host: '127.0.0.1',
@@ -133,15 +156,18 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       logLevel: 'silent',
       identity: testIdentity,
       policyMode: 'filter',
+      auditPath: auditPath('gateway'),
     }),
-    testLog,
   );
+  audits.gateway = gateway.audit;
   await gateway.ready;
 
   const stopped = new Set<string>();
   const stewardToken = tokenFor();
   return {
     dataDir,
+    audits,
+    auditPath,
     manifest,
     gateway,
     subgraphs,
@@ -176,6 +202,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     async stop() {
       await gateway.stop();
       for (const [name, server] of Object.entries(subgraphs)) if (!stopped.has(name)) await server.stop();
+      for (const domain of domains) await audits[domain.name]!.close();
       for (const warehouse of Object.values(warehouses)) await warehouse.close();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -1,0 +1,223 @@
+/**
+ * The audit trail: one record per operation per subgraph (what each field resolution decided), one
+ * per operation at the gateway (who asked what, and how it ended), all sharing the request id.
+ *
+ * Records are appended to a hash-chained JSON Lines file per service: each line carries its
+ * sequence number and the hash of the previous line, so changing or deleting a line breaks the
+ * chain at that line (`verifyAuditLog`). Writes go through one queue per file, in order. A record
+ * that cannot be written is kept and written before the next one, or at close: none is dropped.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export type FactDecision = 'allow' | 'mask' | 'deny' | 'would-deny' | 'would-mask';
+
+/** What happened to one field in one operation: never a value, only how many. */
+export interface AuditFact {
+  readonly coordinate: string;
+  readonly decision: FactDecision;
+  readonly rule: string;
+  readonly strategy?: string;
+  /** How many values (rows) the decision applied to. */
+  readonly count: number;
+}
+
+interface Who {
+  readonly subject: string | null;
+  readonly roles: readonly string[];
+  readonly purpose: string | null;
+}
+
+export interface SubgraphAuditRecord extends Who {
+  readonly kind: 'subgraph-operation';
+  readonly service: string;
+  readonly requestId: string;
+  readonly at: string;
+  readonly operationName: string | null;
+  /** The record was written durably before the data left (it held strict-mode data). */
+  readonly strict: boolean;
+  readonly facts: readonly AuditFact[];
+}
+
+export interface GatewayAuditRecord extends Who {
+  readonly kind: 'gateway-operation';
+  readonly service: 'gateway';
+  readonly requestId: string;
+  readonly at: string;
+  /** The `apollographql-client-name` header. */
+  readonly clientName: string | null;
+  readonly operationName: string | null;
+  /** sha256 of the document and of the variables: what was asked, without its values. */
+  readonly documentHash: string | null;
+  readonly variablesHash: string | null;
+  readonly outcome: 'success' | 'partial' | 'error';
+  readonly durationMs: number;
+}
+
+export type AuditRecord = SubgraphAuditRecord | GatewayAuditRecord;
+
+/** A line of the log: the record, its place in the chain, and its hash. */
+export type ChainedRecord = AuditRecord & { readonly seq: number; readonly prev: string; readonly hash: string };
+
+export const GENESIS = '0'.repeat(64);
+
+export interface AuditSink {
+  /** Appends a record; with `durable`, resolves only once it is on disk (fsync). */
+  append(record: AuditRecord, options?: { readonly durable?: boolean }): Promise<void>;
+  /** Records that failed to write and wait for the next attempt. */
+  readonly pending: number;
+  /** Writes failed so far. */
+  readonly failures: number;
+  /** Writes what is pending; what still cannot be written is handed to `onUnwritten`. */
+  close(): Promise<void>;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The line for a record: the hash covers the exact JSON of everything before it. */
+export function chainLine(record: AuditRecord, seq: number, prev: string): { line: string; hash: string } {
+  const body = JSON.stringify({ ...record, seq, prev });
+  const hash = sha256(body);
+  return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
+}
+
+export type VerifyResult =
+  | { readonly ok: true; readonly records: number; readonly lastHash: string }
+  | { readonly ok: false; readonly records: number; readonly line: number; readonly reason: string };
+
+/** Checks a log's chain; reports the first line that is not what the chain says it must be. */
+export function verifyAuditLog(text: string): VerifyResult {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  let prev = GENESIS;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const broken = (reason: string): VerifyResult => ({ ok: false, records: i, line: i + 1, reason });
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return broken('not a JSON record');
+    }
+    const { hash, ...body } = parsed;
+    if (body.seq !== i + 1) return broken(`sequence ${String(body.seq)} where ${i + 1} was due (a line was removed or added)`);
+    if (body.prev !== prev) return broken('it does not link to the line before it');
+    if (typeof hash !== 'string' || sha256(JSON.stringify(body)) !== hash) return broken('its content does not match its hash (it was changed)');
+    prev = hash;
+  }
+  return { ok: true, records: lines.length, lastHash: prev };
+}
+
+export interface FileSinkOptions {
+  readonly path: string;
+  /** Where records go that cannot be written even at close (default: stderr, as JSON lines). */
+  readonly onUnwritten?: (records: readonly AuditRecord[]) => void;
+}
+
+/** The last sequence number and hash of an existing log, to continue its chain. */
+async function chainTail(path: string): Promise<{ seq: number; hash: string }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return { seq: 0, hash: GENESIS };
+  }
+  const last = text.trimEnd().split('\n').at(-1);
+  if (!last) return { seq: 0, hash: GENESIS };
+  const { seq, hash } = JSON.parse(last) as { seq: number; hash: string };
+  return { seq, hash };
+}
+
+/** The append-only JSON Lines sink, one file per service. */
+export async function openFileAuditSink(options: FileSinkOptions): Promise<AuditSink> {
+  await mkdir(dirname(options.path), { recursive: true });
+  let { seq, hash } = await chainTail(options.path);
+  const waiting: AuditRecord[] = [];
+  let failures = 0;
+  let queue: Promise<void> = Promise.resolve();
+
+  // Opened per write: an audit file moved away (rotation, a failing disk) is noticed at once.
+  const writeAll = async (records: readonly AuditRecord[], durable: boolean): Promise<void> => {
+    let nextSeq = seq;
+    let nextHash = hash;
+    const lines: string[] = [];
+    for (const record of records) {
+      nextSeq += 1;
+      const chained = chainLine(record, nextSeq, nextHash);
+      lines.push(chained.line);
+      nextHash = chained.hash;
+    }
+    const file = await open(options.path, 'a');
+    try {
+      await file.appendFile(`${lines.join('\n')}\n`);
+      if (durable) await file.datasync();
+    } finally {
+      await file.close();
+    }
+    seq = nextSeq;
+    hash = nextHash;
+  };
+
+  const sink: AuditSink = {
+    get pending() {
+      return waiting.length;
+    },
+    get failures() {
+      return failures;
+    },
+    append(record, { durable = false } = {}) {
+      const attempt = queue.then(async () => {
+        const batch = [...waiting, record];
+        try {
+          await writeAll(batch, durable);
+          waiting.length = 0;
+        } catch (error) {
+          failures += 1;
+          waiting.push(record);
+          throw error;
+        }
+      });
+      queue = attempt.catch(() => undefined);
+      return attempt;
+    },
+    async close() {
+      await queue;
+      if (waiting.length === 0) return;
+      try {
+        await writeAll(waiting, true);
+        waiting.length = 0;
+      } catch {
+        const unwritten = waiting.splice(0);
+        (options.onUnwritten ?? ((records) => records.forEach((r) => process.stderr.write(`UNWRITTEN AUDIT RECORD ${JSON.stringify(r)}\n`))))(unwritten);
+      }
+    },
+  };
+  return sink;
+}
+
+/** Counts the facts of one operation in memory; one record is made of them at its end. */
+export class AuditCollector {
+  readonly #facts = new Map<string, { -readonly [K in keyof AuditFact]: AuditFact[K] }>();
+  /** Response paths of strict-mode values, to withhold if their record cannot be written. */
+  readonly strictPaths: (readonly (string | number)[])[] = [];
+
+  count(coordinate: string, decision: FactDecision, rule: string, strategy?: string): void {
+    const key = `${coordinate}\u0000${decision}\u0000${strategy ?? ''}`;
+    const fact = this.#facts.get(key);
+    if (fact) fact.count += 1;
+    else this.#facts.set(key, { coordinate, decision, rule, ...(strategy ? { strategy } : {}), count: 1 });
+  }
+
+  facts(): AuditFact[] {
+    return [...this.#facts.values()].sort((a, b) => a.coordinate.localeCompare(b.coordinate) || a.decision.localeCompare(b.decision));
+  }
+}
+
+/** A document's or variables' hash for the record: what was asked, without the values. */
+export function hashOf(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  return sha256(typeof value === 'string' ? value : JSON.stringify(value));
+}
