@@ -85,6 +85,54 @@ function decideField(schema: GraphQLSchema, policy: RequestPolicy, parent: Graph
   return null;
 }
 
+export interface MaskedField {
+  /** Response keys from the root (or from a named fragment, `...Name`) to the field; no list positions. */
+  readonly path: readonly string[];
+  readonly coordinate: string;
+  readonly strategy: string;
+  readonly rule: string;
+}
+
+/** The fields of the operation the principal will see masked, with the rule that masks each. */
+export function maskedFields(options: { schema: GraphQLSchema; document: DocumentNode; policy: RequestPolicy }): MaskedField[] {
+  const { schema, document, policy } = options;
+  const typeInfo = new TypeInfo(schema);
+  const path: string[] = [];
+  const found = new Map<string, MaskedField>();
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      // A field inside a named fragment is explained relative to it: `...Fragment.field`.
+      FragmentDefinition: {
+        enter(node) {
+          path.push(`...${node.name.value}`);
+        },
+        leave() {
+          path.pop();
+        },
+      },
+      Field: {
+        enter(node) {
+          path.push(node.alias?.value ?? node.name.value);
+          const parent = typeInfo.getParentType();
+          const named = parent && getNamedType(parent);
+          if (named && isObjectType(named) && !node.name.value.startsWith('__')) {
+            const decision = policy.field(named.name, node.name.value);
+            if (decision.allowed && decision.mask) {
+              const key = `${path.join('.')}:${decision.policy.coordinate}`;
+              found.set(key, { path: [...path], coordinate: decision.policy.coordinate, strategy: decision.mask.strategy, rule: decision.mask.rule });
+            }
+          }
+        },
+        leave() {
+          path.pop();
+        },
+      },
+    }),
+  );
+  return [...found.values()];
+}
+
 /** The operation without the fields the principal may not see; `denied` by field node. */
 export function filterOperation(options: {
   schema: GraphQLSchema;
@@ -242,7 +290,11 @@ export function withPreplanPolicy(options: {
     const context = requestContext.context as unknown as PolicyRequestContext;
     const policy = new RequestPolicy(options.policyIndex(), context.principal);
     const { document, denied } = filterOperation({ schema: requestContext.schema, document: requestContext.document, policy });
-    if (denied.size === 0) return executor(requestContext);
+    // Masked fields are explained in the response: which field, which strategy, which rule.
+    const masked = maskedFields({ schema: requestContext.schema, document: requestContext.document, policy });
+    const explain = <R extends Awaited<ReturnType<GatewayExecutor>>>(result: R): R =>
+      masked.length === 0 ? result : { ...result, extensions: { ...result.extensions, policy: { masked } } };
+    if (denied.size === 0) return explain(await executor(requestContext));
     if (mode === 'reject') return { errors: [...new Set(denied.values())].map((decision) => deniedError(decision)) };
 
     const operation = document.definitions.find(
@@ -251,7 +303,7 @@ export function withPreplanPolicy(options: {
         (requestContext.operationName === null || definition.name?.value === requestContext.operationName),
     )!;
     // A plan is cached by query hash: the filtered operation must not share the original's.
-    const result = await executor({ ...requestContext, document, operation, queryHash: hashOf(document), source: print(document) });
+    const result = explain(await executor({ ...requestContext, document, operation, queryHash: hashOf(document), source: print(document) }));
     if (!result.data) return result;
     const fragments = new Map(
       requestContext.document.definitions

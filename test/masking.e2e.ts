@@ -3,6 +3,7 @@
  * answer, in an error or in a log line, whatever the shape of the query.
  */
 import { createHmac } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { logLines, postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
@@ -113,5 +114,50 @@ describe('unmasked for the exempt roles', () => {
   it('support sees pii as it is', async () => {
     const { body } = await mesh.query<any>('{ customers(first: 3) { nodes { id name email phone } } }', undefined, { authorization: support });
     expect(body).toEqual({ data: { customers: { nodes: people } } });
+  });
+});
+
+describe('explanation and shadow rules', () => {
+  it('the response names each masked field, its strategy and its rule', async () => {
+    const { body } = await mesh.query<any>(
+      '{ customers(first: 2) { nodes { id name ...Contact } } } fragment Contact on Customer { email }',
+      undefined,
+      { authorization: analyst },
+    );
+    expect(body.extensions).toEqual({
+      policy: {
+        masked: [
+          { path: ['customers', 'nodes', 'name'], coordinate: 'Customer.name', strategy: 'HASH', rule: 'pii default mask' },
+          { path: ['...Contact', 'email'], coordinate: 'Customer.email', strategy: 'HASH', rule: 'pii default mask' },
+        ],
+      },
+    });
+    const exempt = await mesh.query<any>('{ customers(first: 2) { nodes { id name } } }', undefined, { authorization: support });
+    expect(exempt.body.extensions).toBeUndefined();
+  });
+
+  it('a shadow mask is not applied, but is audited as "would mask"', async () => {
+    const id = 'shadow-mask-0001';
+    const { body } = await mesh.query<any>('{ customers(first: 2, orderBy: {field: ID}) { nodes { id signupDate } } }', undefined, {
+      authorization: analyst,
+      'x-request-id': id,
+    });
+    const expected = await mesh.sql<{ id: string; signup_date: string }>(
+      'customers',
+      "select id, signup_date from customers where region = 'EMEA' order by id limit 2",
+    );
+    expect(body.data.customers.nodes).toEqual(expected.map((row) => ({ id: row.id, signupDate: row.signup_date })));
+    const log = await readFile(mesh.auditPath('customers'), 'utf8');
+    const record = log
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .find((r) => r.requestId === id);
+    expect(record.facts).toEqual(
+      expect.arrayContaining([
+        { coordinate: 'Customer.signupDate', decision: 'allow', rule: 'INTERNAL default', count: 2 },
+        { coordinate: 'Customer.signupDate', decision: 'would-mask', rule: '@mask on Customer.signupDate', strategy: 'DATE_YEAR', count: 2 },
+      ]),
+    );
   });
 });

@@ -30,6 +30,7 @@ export type MeshDomain = 'customers' | 'products' | 'finance';
 export interface GraphQLResponse<T = Record<string, any>> {
   data?: T | null;
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+  extensions?: Record<string, any>;
 }
 
 export interface HttpAnswer<T> {
