@@ -58,6 +58,11 @@ function endpointUrl(host: string, port: number): string {
 export interface GatewayParts {
   /** Where the gateway's audit records go; the caller closes it after `stop()`. */
   readonly audit: AuditSink;
+  /**
+   * Default `true`. `false` serves without the pre-plan policy and the gateway's audit, so that
+   * benchmarks can measure their cost; no configuration turns it off.
+   */
+  readonly enforcePolicy?: boolean;
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger, parts: GatewayParts): Promise<RunningGateway> {
@@ -97,22 +102,22 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       log,
     });
     await writeSupergraphFiles(composed, config);
-    const gateway = withPreplanPolicy({
-      gateway: new ApolloGateway({
-        supergraphSdl: composed.supergraphSdl,
-        buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log }),
-        logger: log,
-      }),
-      policyIndex: () => composed.policy,
-      mode: config.policyMode,
+    const enforce = parts.enforcePolicy ?? true;
+    const apolloGateway = new ApolloGateway({
+      supergraphSdl: composed.supergraphSdl,
+      buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log }),
+      logger: log,
     });
+    const gateway = enforce
+      ? withPreplanPolicy({ gateway: apolloGateway, policyIndex: () => composed.policy, mode: config.policyMode })
+      : apolloGateway;
     const masking = useErrorMasking({ log, service: 'gateway' });
     apollo = new ApolloServer<GatewayContext>({
       gateway,
       formatError: masking.formatError,
       plugins: [
         masking.plugin,
-        useGatewayAudit({ sink: parts.audit, log }),
+        ...(enforce ? [useGatewayAudit({ sink: parts.audit, log })] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         // Apollo's default landing page loads from a CDN; the self-hosted IDE replaces it.
         ApolloServerPluginLandingPageDisabled(),

@@ -3,7 +3,12 @@
  * figure a ratio against a baseline measured in the same run (Vitest prints "N times faster than").
  */
 import { afterAll, bench, describe } from 'vitest';
-import { postGraphQL, startTestMesh, tokenFor } from './harness/mesh.js';
+import { join } from 'node:path';
+import { defineGatewayConfig } from '../gateway/config.js';
+import { DEV_HASH_KEY } from '../policy/masking.js';
+import { domains } from '../subgraphs/domains.js';
+import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
+import { postGraphQL, startTestGateway, startTestMesh, testIdentity, testLog, tokenFor } from './harness/mesh.js';
 
 const mesh = await startTestMesh({ scale: 1 });
 afterAll(() => mesh.stop());
@@ -50,4 +55,59 @@ describe('keyset paging: 100 orders by id', () => {
   bench('a page 90,000 rows in', async () => {
     await ok(mesh.query('query ($after: String) { orders(first: 100, after: $after) { nodes { id } } }', { after: deepCursor }));
   }, options);
+});
+
+// The same mesh without the policy layer: the same warehouses served again by subgraphs and a
+// gateway with it off (no decisions, masks, row policies, pre-plan filter or audit).
+const offSubgraphs = await Promise.all(
+  domains.map((domain) =>
+    startSubgraphServer({
+      domain,
+      warehouse: mesh.warehouses[domain.name]!,
+      log: testLog,
+      identity: testIdentity,
+      hashKey: DEV_HASH_KEY,
+      audit: mesh.audits[domain.name]!,
+      enforcePolicy: false,
+      port: 0,
+    }),
+  ),
+);
+const offGateway = await startTestGateway(
+  defineGatewayConfig({
+    port: 0,
+    host: '127.0.0.1',
+    subgraphs: domains.map(({ name }, i) => ({ name, url: offSubgraphs[i]!.url })),
+    supergraphPath: join(mesh.dataDir, 'supergraph-off.graphql'),
+    apiSchemaPath: join(mesh.dataDir, 'api-off.graphql'),
+    composeTimeoutMs: 20_000,
+    bodyLimit: '1mb',
+    logLevel: 'silent',
+    identity: testIdentity,
+    policyMode: 'filter',
+    auditPath: join(mesh.dataDir, 'audit', 'gateway-off.jsonl'),
+  }),
+  { enforcePolicy: false },
+);
+await offGateway.ready;
+afterAll(async () => {
+  await offGateway.stop();
+  for (const server of offSubgraphs) await server.stop();
+});
+
+// An analyst of every region: the same rows with the policy on and off, pii masked when on.
+const analyst = { authorization: `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA', 'AMERICAS', 'APAC'], purpose: 'analytics' })}` };
+const MIX = [
+  '{ customers(first: 50) { nodes { id name email country segment lifetimeValue } } }',
+  '{ orders(first: 100) { nodes { id total status customer { name } lines { quantity product { name } } } } }',
+  '{ products(first: 100) { nodes { sku name listPrice revenue unitsSold } } }',
+];
+
+async function runMix(url: string): Promise<void> {
+  for (const query of MIX) await ok(postGraphQL(url, query, undefined, analyst));
+}
+
+describe('policy layer: an analyst query mix (customers, a cross-domain join, aggregates)', () => {
+  bench('policy layer off (baseline)', () => runMix(offGateway.url), options);
+  bench('policy layer on: decisions, masks, row policies, pre-plan filter, audit', () => runMix(mesh.gateway.url), options);
 });

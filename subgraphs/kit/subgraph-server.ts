@@ -34,6 +34,7 @@ import { AuditCollector, type AuditSink } from '../../policy/audit.js';
 import { useSubgraphAudit } from '../../policy/audit-plugins.js';
 import type { Domain, DomainContext } from './domain.js';
 import { enforceFieldPolicy, keyFieldsOf } from './field-policy.js';
+import type { RequestAccess } from './filters.js';
 import { RequestLoaders } from './loaders.js';
 import { commonTypeDefs, scalarResolvers } from './scalars.js';
 import type { Warehouse } from './warehouse/warehouse.js';
@@ -53,6 +54,11 @@ export interface SubgraphServerOptions {
   readonly audit: AuditSink;
   /** Operations with values at or above this level are audited durably first (default RESTRICTED). */
   readonly strictAuditLevel?: Level;
+  /**
+   * Default `true`. `false` serves without the policy layer (no field decisions, masks, row
+   * policies or audit) so that benchmarks can measure its cost; no configuration turns it off.
+   */
+  readonly enforcePolicy?: boolean;
   /** Port to listen on; 0 picks a free one. */
   readonly port: number;
   /** Interface to bind (default `127.0.0.1`; `0.0.0.0` in containers). */
@@ -86,6 +92,17 @@ async function warehouseAnswers(warehouse: Warehouse<any>): Promise<boolean> {
   }
 }
 
+/** Every row of every type: only for `enforcePolicy: false`. */
+const NO_POLICY: RequestAccess = {
+  rows: () => ({ kind: 'all' }),
+  field: (typeName, fieldName) => ({
+    allowed: true,
+    policy: { coordinate: `${typeName}.${fieldName}`, level: 'PUBLIC', tags: [], requirement: { authenticated: false }, rule: 'policy off', type: { name: 'String', nonNull: false }, mask: null, shadow: { requirement: null, mask: null } },
+    mask: null,
+    shadow: { wouldDeny: null, wouldMask: null },
+  }),
+};
+
 export class PolicyViolationsError extends Error {
   override name = 'PolicyViolationsError';
   constructor(
@@ -117,14 +134,15 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     typeDefs,
     resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
   });
-  enforceFieldPolicy(schema, keyFieldsOf(typeDefs), options.strictAuditLevel ?? 'RESTRICTED');
+  const enforce = options.enforcePolicy ?? true;
+  if (enforce) enforceFieldPolicy(schema, keyFieldsOf(typeDefs), options.strictAuditLevel ?? 'RESTRICTED');
 
   const apollo = new ApolloServer<DomainContext<unknown>>({
     schema,
     formatError: masking.formatError,
     plugins: [
       masking.plugin,
-      useSubgraphAudit({ sink: options.audit, service: domain.name, log }),
+      ...(enforce ? [useSubgraphAudit({ sink: options.audit, service: domain.name, log })] : []),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
       // No usage reporting here; and a direct caller must not get per-field timing traces.
@@ -164,7 +182,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
           principal,
           policy,
           audit: new AuditCollector(),
-          repo: domain.createRepository(warehouse.db, new RequestLoaders(), policy),
+          repo: domain.createRepository(warehouse.db, new RequestLoaders(), enforce ? policy : NO_POLICY),
         };
       },
     }),

@@ -68,9 +68,12 @@ export interface TestMeshOptions {
 }
 
 /** A gateway with its own audit sink (at `config.auditPath`), closed when the gateway stops. */
-export async function startTestGateway(config: GatewayConfig): Promise<RunningGateway & { audit: AuditSink }> {
+export async function startTestGateway(
+  config: GatewayConfig,
+  options: { enforcePolicy?: boolean } = {},
+): Promise<RunningGateway & { audit: AuditSink }> {
   const audit = await openFileAuditSink({ path: config.auditPath });
-  const gateway = await startGateway(config, testLog, { audit });
+  const gateway = await startGateway(config, testLog, { audit, ...options });
   return {
     ...gateway,
     audit,
