@@ -123,6 +123,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         ApolloServerPluginLandingPageDisabled(),
       ],
       includeStacktraceInErrorResponses: false,
+      // The process owns shutdown (stop, then flush the audit sink); Apollo must not race it.
+      stopOnTerminationSignals: false,
       introspection: true,
       logger: log,
     });

@@ -204,15 +204,23 @@ export class AuditCollector {
   /** Response paths of strict-mode values, to withhold if their record cannot be written. */
   readonly strictPaths: (readonly (string | number)[])[] = [];
 
-  count(coordinate: string, decision: FactDecision, rule: string, strategy?: string): void {
+  /** The fact of this field and decision, to count into (`fact.count += 1` per value). */
+  fact(coordinate: string, decision: FactDecision, rule: string, strategy?: string): { count: number } {
     const key = `${coordinate}\u0000${decision}\u0000${strategy ?? ''}`;
-    const fact = this.#facts.get(key);
-    if (fact) fact.count += 1;
-    else this.#facts.set(key, { coordinate, decision, rule, ...(strategy ? { strategy } : {}), count: 1 });
+    let fact = this.#facts.get(key);
+    if (!fact) {
+      fact = { coordinate, decision, rule, ...(strategy ? { strategy } : {}), count: 0 };
+      this.#facts.set(key, fact);
+    }
+    return fact;
+  }
+
+  count(coordinate: string, decision: FactDecision, rule: string, strategy?: string): void {
+    this.fact(coordinate, decision, rule, strategy).count += 1;
   }
 
   facts(): AuditFact[] {
-    return [...this.#facts.values()].sort((a, b) => a.coordinate.localeCompare(b.coordinate) || a.decision.localeCompare(b.decision));
+    return [...this.#facts.values()].filter((fact) => fact.count > 0).sort((a, b) => a.coordinate.localeCompare(b.coordinate) || a.decision.localeCompare(b.decision));
   }
 }
 

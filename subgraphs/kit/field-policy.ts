@@ -7,7 +7,7 @@
 import { defaultFieldResolver, isObjectType, Kind, responsePathAsArray, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { AuditCollector } from '../../policy/audit.js';
 import { levelRank, type Level } from '../../policy/rules.js';
-import { deniedError, type RequestPolicy } from '../../policy/decide.js';
+import { deniedError, type Decision, type RequestPolicy } from '../../policy/decide.js';
 import type { Masker } from '../../policy/masking.js';
 
 export interface PolicyContext {
@@ -39,6 +39,15 @@ export function keyFieldsOf(document: DocumentNode): Map<string, string[]> {
   return keys;
 }
 
+/** What one field does in one request, prepared at its first value and reused for every row. */
+interface FieldPlan {
+  readonly denied: Extract<Decision, { allowed: false }> | null;
+  readonly masker: Masker | null;
+  /** The audit facts each value counts into. */
+  readonly facts: readonly { count: number }[];
+  readonly strict: boolean;
+}
+
 /**
  * Wraps the schema's resolvers in place (the schema keeps Apollo's subgraph extensions). Values at
  * or above `strictLevel` are noted for strict-mode audit.
@@ -49,26 +58,45 @@ export function enforceFieldPolicy(
   strictLevel: Level,
 ): void {
   const strictRank = levelRank(strictLevel);
+  const plans = new WeakMap<PolicyContext, Map<string, FieldPlan>>();
+  const planOf = (context: PolicyContext, typeName: string, fieldName: string, coordinate: string): FieldPlan => {
+    let byField = plans.get(context);
+    if (!byField) {
+      byField = new Map();
+      plans.set(context, byField);
+    }
+    let plan = byField.get(coordinate);
+    if (!plan) {
+      const decision = context.policy.field(typeName, fieldName);
+      const { rule, level } = decision.policy;
+      if (!decision.allowed) {
+        plan = { denied: decision, masker: null, facts: [context.audit.fact(coordinate, 'deny', rule)], strict: false };
+      } else {
+        const { wouldDeny, wouldMask } = decision.shadow;
+        const facts = [
+          decision.mask ? context.audit.fact(coordinate, 'mask', decision.mask.rule, decision.mask.strategy) : context.audit.fact(coordinate, 'allow', rule),
+          ...(wouldDeny ? [context.audit.fact(coordinate, 'would-deny', `shadow: ${rule}`)] : []),
+          ...(wouldMask ? [context.audit.fact(coordinate, 'would-mask', wouldMask.rule, wouldMask.strategy)] : []),
+        ];
+        plan = { denied: null, masker: context.policy.masker(typeName, fieldName), facts, strict: levelRank(level) >= strictRank };
+      }
+      byField.set(coordinate, plan);
+    }
+    return plan;
+  };
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__')) continue;
     for (const field of Object.values(type.getFields())) {
       const resolve = field.resolve ?? defaultFieldResolver;
+      const coordinate = `${type.name}.${field.name}`;
       field.resolve = (source, args, context: PolicyContext, info) => {
-        const decision = context.policy.field(type.name, field.name);
-        const { coordinate, rule, level } = decision.policy;
-        if (!decision.allowed) {
-          context.audit.count(coordinate, 'deny', rule);
-          throw deniedError(decision);
-        }
-        const { wouldDeny, wouldMask } = decision.shadow;
-        if (wouldDeny) context.audit.count(coordinate, 'would-deny', `shadow: ${rule}`);
-        if (wouldMask) context.audit.count(coordinate, 'would-mask', wouldMask.rule, wouldMask.strategy);
-        if (decision.mask) context.audit.count(coordinate, 'mask', decision.mask.rule, decision.mask.strategy);
-        else context.audit.count(coordinate, 'allow', rule);
-        if (levelRank(level) >= strictRank) context.audit.strictPaths.push(responsePathAsArray(info.path));
+        const plan = planOf(context, type.name, field.name, coordinate);
+        for (const fact of plan.facts) fact.count += 1;
+        if (plan.denied) throw deniedError(plan.denied);
+        if (plan.strict) context.audit.strictPaths.push(responsePathAsArray(info.path));
         const value = resolve(source, args, context, info);
         // The raw value never leaves the domain for a masked principal: it is masked right here.
-        const masker = context.policy.masker(type.name, field.name);
+        const { masker } = plan;
         if (!masker) return value;
         return isPromiseLike(value) ? Promise.resolve(value).then((resolved) => maskAll(masker, resolved)) : maskAll(masker, value);
       };

@@ -149,6 +149,8 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       ApolloServerPluginInlineTraceDisabled(),
     ],
     includeStacktraceInErrorResponses: false,
+    // The process owns shutdown (stop, then flush the audit sink); Apollo must not race it.
+    stopOnTerminationSignals: false,
     introspection: true,
     logger: log,
   });
