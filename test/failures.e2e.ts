@@ -192,18 +192,28 @@ async function serveSubgraph(
 }
 
 describe('governance rules at start-up and composition', () => {
-  // A domain that would open a pii field to every signed-in principal.
+  // A domain that would open a pii field to every signed-in principal, with a mask that cannot fit.
   const loosening = parse(`
-    type Query { customerEmails: [String] @classify(level: "INTERNAL", tags: ["pii"]) }
+    type Query {
+      customerEmails: [String] @classify(level: "INTERNAL", tags: ["pii"])
+      active: Boolean @classify(level: "INTERNAL") @mask(strategy: "DATE_YEAR")
+    }
   `);
+  const violations = [
+    /Query\.customerEmails: tagged "pii" but classified INTERNAL, below the global minimum CONFIDENTIAL/,
+    /Query\.active: @mask\(strategy: DATE_YEAR\) cannot mask it: DATE_YEAR does not fit a Boolean field/,
+  ];
 
   it('a subgraph that loosens a global rule does not start, and says which field and rule', async () => {
     const warehouse = openWarehouse(`duckdb::memory:`, { readOnly: false });
     try {
       const rogue = { name: 'rogue', typeDefs: loosening, resolvers: {}, warehouseVersion: 1, createRepository: () => ({}), ingest: async () => ({}) };
-      await expect(startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, hashKey: 'k'.repeat(32), audit: await openFileAuditSink({ path: join(tmpdir(), `rogue-${process.pid}.jsonl`) }), port: 0 })).rejects.toThrow(
-        /Query\.customerEmails: tagged "pii" but classified INTERNAL, below the global minimum CONFIDENTIAL/,
-      );
+      const audit = await openFileAuditSink({ path: join(tmpdir(), `rogue-${process.pid}.jsonl`) });
+      const failure = (await startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, hashKey: 'k'.repeat(32), audit, port: 0 }).catch(
+        (error: unknown) => error,
+      )) as Error;
+      await audit.close();
+      for (const violation of violations) expect(failure.message).toMatch(violation);
     } finally {
       await warehouse.close();
     }
@@ -213,13 +223,13 @@ describe('governance rules at start-up and composition', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'mesh-governance-'));
     const rogue = await serveSubgraph(
       concatAST([parse(policySchemaExtension(['@key'])), loosening]),
-      { Query: { customerEmails: () => ['someone@example.com'] } },
+      { Query: { customerEmails: () => ['someone@example.com'], active: () => true } },
     );
     const gateway = await startTestGateway(gatewayConfig(dataDir, [{ name: 'rogue', url: rogue.url }]));
     try {
       const failure = (await gateway.ready.catch((error: unknown) => error)) as Error;
       expect(failure).toBeInstanceOf(GovernanceViolationError);
-      expect(failure.message).toMatch(/Query\.customerEmails: tagged "pii" but classified INTERNAL, below the global minimum CONFIDENTIAL/);
+      for (const violation of violations) expect(failure.message).toMatch(violation);
       expect((await postGraphQL(gateway.url, '{ customerEmails }')).status).toBe(503);
     } finally {
       await gateway.stop();
