@@ -21,6 +21,9 @@ export const governanceRules = defineGovernanceRules({
     },
   },
   unclassified: 'RESTRICTED',
+  // No level masks by default: who may read each level is already narrow. A level mask (for example
+  // CONFIDENTIAL: { strategy: 'REDACT', exemptRoles: [...] }) would apply to all its fields.
+  levelMasks: {},
   tags: {
     // Personal data is pseudonymized (keyed hash: still countable and joinable) for analysts;
     // stewards, support and admins see it as it is.

@@ -151,3 +151,36 @@ describe('masks in the policy', () => {
     expect(policyOf(sdl).violations.map((v) => v.message).join('\n')).toMatch(message);
   });
 });
+
+describe('level default masks', () => {
+  const rules = { ...governanceRules, levelMasks: { CONFIDENTIAL: { strategy: 'REDACT' as const, exemptRoles: ['finance'] } } };
+  const index = readPolicy(
+    parse(`${POLICY_DIRECTIVES_SDL}
+      type Account @classify(level: "CONFIDENTIAL") {
+        balance: Float
+        holder: String @classify(level: "CONFIDENTIAL", tags: ["pii"])
+        tier: String @classify(level: "INTERNAL")
+      }`),
+    rules,
+  );
+
+  it('apply to every field of the level, the strongest default winning', () => {
+    expect(index.violations).toEqual([]);
+    expect(decide(principal({ roles: ['analyst'] }), index.field('Account', 'balance'))).toMatchObject({ mask: { strategy: 'REDACT', rule: 'CONFIDENTIAL default mask' } });
+    expect(decide(principal({ roles: ['finance'] }), index.field('Account', 'balance'))).toMatchObject({ mask: null });
+    // pii's HASH (2) is weaker than the level's REDACT (3): REDACT applies.
+    expect(index.field('Account', 'holder').mask).toMatchObject({ strategy: 'REDACT', rule: 'CONFIDENTIAL default mask' });
+    expect(index.field('Account', 'tier').mask).toBeNull();
+  });
+
+  it('may not be loosened by a domain', () => {
+    const loosened = readPolicy(
+      parse(`${POLICY_DIRECTIVES_SDL}
+        type Account @classify(level: "CONFIDENTIAL") { balance: Float @mask(strategy: "ROUND", size: 100, exemptRoles: ["finance"]) }`),
+      rules,
+    );
+    expect(loosened.violations.map((v) => v.message)).toEqual([
+      'Account.balance: @mask(strategy: ROUND) loosens the global CONFIDENTIAL default mask (ROUND hides less than REDACT).',
+    ]);
+  });
+});

@@ -217,6 +217,7 @@ function maskedTypeOf(type: TypeNode): MaskedType {
 /** The mask in force (a domain's, or the strongest default of the field's tags) and one in shadow. */
 function effectiveMasks(options: {
   coordinate: string;
+  level: Level;
   tags: readonly string[];
   type: MaskedType;
   annotation: MaskAnnotation | undefined;
@@ -226,13 +227,16 @@ function effectiveMasks(options: {
   const { coordinate, type, annotation, violations } = options;
   let fallback: MaskRule | null = null;
   const scalar = MASKABLE_SCALARS.includes(type.name);
-  for (const tag of scalar ? options.tags : []) {
-    const preset: MaskDefault | undefined = options.rules.tags[tag]?.mask;
+  const presets: [string, MaskDefault | undefined][] = [
+    [options.level, options.rules.levelMasks?.[options.level]],
+    ...options.tags.map((tag): [string, MaskDefault | undefined] => [tag, options.rules.tags[tag]?.mask]),
+  ];
+  for (const [name, preset] of scalar ? presets : []) {
     if (!preset) continue;
     // A default that does not fit the type becomes REDACT, which fits every type.
     const strategy = maskMisfit(preset.strategy, type) ? 'REDACT' : preset.strategy;
     if (!fallback || MASK_STRENGTH[strategy] > MASK_STRENGTH[fallback.strategy]) {
-      fallback = { strategy, exemptRoles: preset.exemptRoles, exemptPurposes: preset.exemptPurposes ?? [], rule: `${tag} default mask` };
+      fallback = { strategy, exemptRoles: preset.exemptRoles, exemptPurposes: preset.exemptPurposes ?? [], rule: `${name} default mask` };
     }
   }
   if (!annotation) return { mask: fallback, shadow: null };
@@ -306,7 +310,7 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
       };
       const { requirement, rule, shadow } = effectiveRequirement({ coordinate, level, base: rules.levels[level], domain, violations });
       const type = maskedTypeOf(field.type);
-      const masks = effectiveMasks({ coordinate, tags, type, annotation: onField.mask, rules, violations });
+      const masks = effectiveMasks({ coordinate, level, tags, type, annotation: onField.mask, rules, violations });
       fields.set(coordinate, {
         coordinate,
         level,

@@ -40,6 +40,8 @@ export interface GovernanceRules {
   readonly levels: Readonly<Record<Level, Requirement>>;
   /** The level of a field that has none: the strictest, so that nothing is open by mistake. */
   readonly unclassified: Level;
+  /** Default masks by level (with the tags' masks, the strongest applies). */
+  readonly levelMasks?: Readonly<Partial<Record<Level, MaskDefault>>>;
   /**
    * Tags that force a minimum level, e.g. `pii` fields are at least CONFIDENTIAL, and their default
    * mask (REDACT where the strategy does not fit the field's type).
