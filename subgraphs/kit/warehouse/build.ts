@@ -1,5 +1,5 @@
 /**
- * Building a domain's warehouse from its raw files, once: a warehouse records which raw data set
+ * Building a domain's warehouse (a DuckDB file or a PostgreSQL schema) from its raw files, once: a warehouse records which raw data set
  * and which version of the domain's ingestion built it, and is reused while both are current.
  */
 import { existsSync } from 'node:fs';
@@ -8,7 +8,8 @@ import { dirname } from 'node:path';
 import { sql } from 'kysely';
 import type { Domain } from '../domain.js';
 import { openWarehouse } from './open.js';
-import { parseWarehouseUrl } from './warehouse.js';
+import { openPostgresWarehouse } from './postgres.js';
+import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
 
 export interface EnsureWarehouseOptions {
   // Any domain: its own table types do not matter here.
@@ -45,13 +46,24 @@ async function currentBuildKey(url: string): Promise<string | null> {
   }
 }
 
+async function recordBuild(warehouse: Warehouse<unknown>, buildKey: string): Promise<void> {
+  await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
+  await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
+}
+
 /** Builds the domain's warehouse unless the existing one was built from the same data and version. */
 export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<WarehouseBuild> {
-  const { file } = parseWarehouseUrl(options.url);
+  const location = parseWarehouseUrl(options.url);
   const buildKey = buildKeyOf(options);
-  if (existsSync(file) && (await currentBuildKey(options.url)) === buildKey) return { built: false };
+  const existing = location.dialect === 'postgres' || existsSync(location.file);
+  if (existing && (await currentBuildKey(options.url)) === buildKey) return { built: false };
+  return location.dialect === 'duckdb'
+    ? buildDuckDb(options, location.file, buildKey)
+    : buildPostgres(options, location.connectionString, location.schema, buildKey);
+}
 
-  // Built beside the target and renamed into place: readers never see half a warehouse.
+/** Built beside the target file and renamed into place: readers never see half a warehouse. */
+async function buildDuckDb(options: EnsureWarehouseOptions, file: string, buildKey: string): Promise<WarehouseBuild> {
   const staging = `${file}.building`;
   await mkdir(dirname(file), { recursive: true });
   await rm(staging, { force: true });
@@ -60,14 +72,41 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   let rows: Record<string, number>;
   try {
     rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
-    await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(
-      warehouse.db,
-    );
-    await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
+    await recordBuild(warehouse, buildKey);
   } finally {
     await warehouse.close();
   }
   await rm(`${file}.wal`, { force: true });
   await rename(staging, file);
   return { built: true, rows };
+}
+
+/** Built in a staging schema and swapped in by one transaction: readers never see half a warehouse. */
+async function buildPostgres(
+  options: EnsureWarehouseOptions,
+  connectionString: string,
+  schema: string,
+  buildKey: string,
+): Promise<WarehouseBuild> {
+  const staging = `${schema}__building`;
+  const admin = openPostgresWarehouse({ connectionString, schema: 'public', poolSize: 1 });
+  try {
+    await sql`DROP SCHEMA IF EXISTS ${sql.id(staging)} CASCADE`.execute(admin.db);
+    await sql`CREATE SCHEMA ${sql.id(staging)}`.execute(admin.db);
+    const warehouse = openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000 });
+    let rows: Record<string, number>;
+    try {
+      rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
+      await recordBuild(warehouse, buildKey);
+    } finally {
+      await warehouse.close();
+    }
+    await admin.db.transaction().execute(async (trx) => {
+      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(trx);
+      await sql`ALTER SCHEMA ${sql.id(staging)} RENAME TO ${sql.id(schema)}`.execute(trx);
+    });
+    return { built: true, rows };
+  } finally {
+    await admin.close();
+  }
 }

@@ -1,4 +1,5 @@
 import { openDuckDbWarehouse } from './duckdb.js';
+import { openPostgresWarehouse } from './postgres.js';
 import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
 
 export interface OpenWarehouseOptions {
@@ -6,11 +7,14 @@ export interface OpenWarehouseOptions {
   readonly readOnly?: boolean;
 }
 
-/** Opens the warehouse a URL names (`duckdb:<file>`). */
+/** Opens the warehouse a URL names (`duckdb:<file>` or `postgres://…?schema=…`). */
 export function openWarehouse<DB>(url: string, options: OpenWarehouseOptions = {}): Warehouse<DB> {
   const location = parseWarehouseUrl(url);
   switch (location.dialect) {
     case 'duckdb':
       return openDuckDbWarehouse<DB>({ file: location.file, readOnly: options.readOnly ?? true });
+    case 'postgres':
+      // Serving reads only: the subgraph's database role should have SELECT grants only.
+      return openPostgresWarehouse<DB>({ connectionString: location.connectionString, schema: location.schema });
   }
 }

@@ -4,8 +4,8 @@
  * indexes after loading.
  */
 import { join } from 'node:path';
-import type { Kysely } from 'kysely';
-import type { Warehouse } from './warehouse.js';
+import { sql, type Kysely } from 'kysely';
+import type { Warehouse, WarehouseDialect } from './warehouse.js';
 
 export type ColumnType =
   | 'varchar'
@@ -34,10 +34,14 @@ export interface TableSpec {
   readonly indexes?: readonly (readonly string[])[];
 }
 
-async function createTable(db: Kysely<unknown>, table: TableSpec): Promise<void> {
+async function createTable(db: Kysely<unknown>, table: TableSpec, dialect: WarehouseDialect): Promise<void> {
   let builder = db.schema.createTable(table.name);
   for (const column of table.columns) {
-    builder = builder.addColumn(column.name, column.type, (c) => (column.nullable ? c : c.notNull()));
+    builder = builder.addColumn(column.name, column.type, (c) => {
+      const nullable = column.nullable ? c : c.notNull();
+      // Text sorts by code point on every adapter (DuckDB's order), whatever the server's locale.
+      return dialect === 'postgres' && column.type === 'varchar' ? nullable.modifyEnd(sql`collate "C"`) : nullable;
+    });
   }
   await builder.addPrimaryKeyConstraint(`${table.name}_pkey`, [...table.primaryKey] as never).execute();
 }
@@ -51,7 +55,7 @@ export async function loadTables<DB>(
   const db = warehouse.db as Kysely<unknown>;
   const rows: Record<string, number> = {};
   for (const table of tables) {
-    await createTable(db, table);
+    await createTable(db, table, warehouse.dialect);
     rows[table.name] = await warehouse.loadCsv({
       table: table.name,
       file: join(rawDir, table.file ?? `${table.name}.csv`),

@@ -47,8 +47,13 @@ export interface Warehouse<DB = unknown> {
   close(): Promise<void>;
 }
 
-/** A warehouse URL names its adapter: `duckdb:<file>` (or `duckdb::memory:`); `postgres://…` later. */
-export type WarehouseLocation = { readonly dialect: 'duckdb'; readonly file: string };
+/**
+ * A warehouse URL names its adapter: `duckdb:<file>` (or `duckdb::memory:`), or
+ * `postgres://user@host:port/database?schema=<schema>` (default schema `public`).
+ */
+export type WarehouseLocation =
+  | { readonly dialect: 'duckdb'; readonly file: string }
+  | { readonly dialect: 'postgres'; readonly connectionString: string; readonly schema: string };
 
 export class WarehouseConfigError extends Error {
   override name = 'WarehouseConfigError';
@@ -60,10 +65,22 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
     if (file === '') throw new WarehouseConfigError(`Warehouse URL "${url}" names no file: use duckdb:<path>.`);
     return { dialect: 'duckdb', file };
   }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new WarehouseConfigError('The PostgreSQL warehouse URL cannot be parsed.');
+    }
+    const schema = parsed.searchParams.get('schema') || 'public';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new WarehouseConfigError(`Warehouse schema "${schema}" must be a lower-case SQL identifier.`);
+    }
+    parsed.searchParams.delete('schema');
+    return { dialect: 'postgres', connectionString: parsed.toString(), schema };
+  }
   const scheme = url.split(':', 1)[0] ?? '';
-  throw new WarehouseConfigError(
-    `Warehouse URL scheme "${scheme}" is not supported: use duckdb:<path> (PostgreSQL comes with the production adapter).`,
-  );
+  throw new WarehouseConfigError(`Warehouse URL scheme "${scheme}" is not supported: use duckdb:<path> or postgres://…`);
 }
 
 /**
