@@ -4,6 +4,7 @@
  * real HTTP between them. Tests read the same warehouses (the instances the subgraphs serve from)
  * to compute expected answers independently in SQL, and to count the statements a query causes.
  */
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -11,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import { pino } from 'pino';
 import { defineGatewayConfig } from '../../gateway/config.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
@@ -65,6 +67,22 @@ export interface TestMeshOptions {
   /** Data set scale (default 0.02: 200 customers, 20 products, 2,000 orders). */
   readonly scale?: number;
   readonly seed?: number;
+  /** The warehouses' adapter (default DuckDB files; PostgreSQL: a database of its own, dropped at stop). */
+  readonly warehouse?: 'duckdb' | 'postgres';
+}
+
+/** The PostgreSQL server tests use (this machine's; trust authentication). */
+export const TEST_POSTGRES = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
+
+/** Runs one statement on the server's `postgres` database (creating and dropping test databases). */
+async function onPostgresServer(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${TEST_POSTGRES}/postgres` });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
 }
 
 /** A gateway with its own audit sink (at `config.auditPath`), closed when the gateway stops. */
@@ -131,9 +149,14 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   const subgraphs: Record<string, RunningServer> = {};
   const auditPath = (service: string) => join(dataDir, 'audit', `${service}.jsonl`);
   const audits: Record<string, AuditSink> = {};
+  // Each PostgreSQL mesh has a database of its own, so that runs never collide.
+  const database = options.warehouse === 'postgres' ? `mesh_test_${process.pid}_${randomUUID().slice(0, 8)}` : null;
+  if (database) await onPostgresServer(`CREATE DATABASE ${database}`);
   for (const domain of domains) {
     audits[domain.name] = await openFileAuditSink({ path: auditPath(domain.name) });
-    const url = `duckdb:${join(dataDir, 'warehouses', `${domain.name}.duckdb`)}`;
+    const url = database
+      ? `${TEST_POSTGRES}/${database}?schema=${domain.name}`
+      : `duckdb:${join(dataDir, 'warehouses', `${domain.name}.duckdb`)}`;
     await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint });
     warehouses[domain.name] = openWarehouse(url);
     subgraphs[domain.name] = await startSubgraphServer({
@@ -208,6 +231,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       for (const [name, server] of Object.entries(subgraphs)) if (!stopped.has(name)) await server.stop();
       for (const domain of domains) await audits[domain.name]!.close();
       for (const warehouse of Object.values(warehouses)) await warehouse.close();
+      if (database) await onPostgresServer(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
