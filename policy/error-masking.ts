@@ -17,6 +17,11 @@ export interface ErrorMaskingOptions {
   readonly log: ErrorLog;
   /** Named in log lines: `gateway` or the subgraph's name. */
   readonly service: string;
+  /**
+   * Turns a known kind of unexpected failure (a warehouse that is down) into a coded error for
+   * clients, instead of the generic one; its details still go to the log only.
+   */
+  readonly classify?: (error: unknown) => GraphQLError | null;
 }
 
 export const MASKED_MESSAGE = 'Internal server error';
@@ -32,10 +37,19 @@ export interface ErrorMasking {
   plugin: ApolloServerPlugin<RequestIdContext>;
 }
 
-export function useErrorMasking({ log, service }: ErrorMaskingOptions): ErrorMasking {
+export function useErrorMasking({ log, service, classify }: ErrorMaskingOptions): ErrorMasking {
   return {
     formatError(formatted, error) {
       if (isDeliberateError(error)) return formatted;
+      const known = classify?.(error instanceof GraphQLError ? (error.originalError ?? error) : error);
+      if (known) {
+        return {
+          message: known.message,
+          ...(formatted.locations ? { locations: formatted.locations } : {}),
+          ...(formatted.path ? { path: formatted.path } : {}),
+          extensions: { ...known.extensions },
+        };
+      }
       return {
         message: MASKED_MESSAGE,
         ...(formatted.locations ? { locations: formatted.locations } : {}),

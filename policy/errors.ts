@@ -96,6 +96,17 @@ export const ERRORS = {
     httpStatus: 200,
     definedBy: 'apollo',
   },
+  WAREHOUSE_UNAVAILABLE: {
+    description:
+      'The warehouse of the subgraph named in `extensions.serviceName` is down or unreachable; the subgraph reconnects by itself, retry shortly.',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
+  WAREHOUSE_TIMEOUT: {
+    description: 'A warehouse query ran past its statement timeout and was cancelled; retry, or ask for less.',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
   SUBGRAPH_UNAVAILABLE: {
     description:
       'The gateway could not reach the subgraph named in `extensions.serviceName`; the other parts of the answer are still served.',

@@ -48,7 +48,7 @@ describe('when parts of a running mesh fail', () => {
     await mesh?.stop();
   });
 
-  it('a broken warehouse gives a masked error naming the subgraph, and the rest of the answer', async () => {
+  it('a warehouse that is gone gives a coded error naming the subgraph, and the rest of the answer', async () => {
     // The products warehouse goes away under the running subgraph: closed, and its file gone.
     await mesh.warehouses.products!.close();
     const file = join(mesh.dataDir, 'warehouses', 'products.duckdb');
@@ -60,9 +60,9 @@ describe('when parts of a running mesh fail', () => {
     expect(body.errors).toHaveLength(1);
     const [error] = body.errors!;
     expect(error).toEqual({
-      message: 'Internal server error',
+      message: 'The products warehouse is unavailable; retry shortly.',
       path: ['categories'],
-      extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'products', requestId: expect.any(String) },
+      extensions: { code: 'WAREHOUSE_UNAVAILABLE', serviceName: 'products', requestId: expect.any(String) },
     });
     // Nothing about the driver, the SQL or the file reaches the client.
     expect(JSON.stringify(body)).not.toMatch(/duckdb|select|driver|\.duckdb|destroy/i);

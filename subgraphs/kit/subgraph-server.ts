@@ -37,7 +37,8 @@ import { enforceFieldPolicy, keyFieldsOf } from './field-policy.js';
 import type { RequestAccess } from './filters.js';
 import { RequestLoaders } from './loaders.js';
 import { commonTypeDefs, scalarResolvers } from './scalars.js';
-import type { Warehouse } from './warehouse/warehouse.js';
+import { warehouseFailureOf, type Warehouse } from './warehouse/warehouse.js';
+import { codedError } from '../../policy/errors.js';
 
 export interface SubgraphServerOptions {
   // Any domain with its own warehouse: the two are paired by the caller.
@@ -128,7 +129,16 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
-  const masking = useErrorMasking({ log, service: domain.name });
+  const masking = useErrorMasking({
+    log,
+    service: domain.name,
+    classify: (error) => {
+      const failure = warehouseFailureOf(error);
+      if (failure === 'timeout') return codedError('WAREHOUSE_TIMEOUT', `The ${domain.name} warehouse did not answer in time; retry, or ask for less.`);
+      if (failure === 'unavailable') return codedError('WAREHOUSE_UNAVAILABLE', `The ${domain.name} warehouse is unavailable; retry shortly.`);
+      return null;
+    },
+  });
   // The domain's resolver map is typed by the domain's own context; the schema builder takes any.
   const schema = buildSubgraphSchema({
     typeDefs,
