@@ -1,0 +1,13 @@
+# One image for every service of the mesh: the command chooses the part (see docker-compose.yml).
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production HOST=0.0.0.0 DATA_DIR=/data
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY tsconfig.json ./
+COPY gateway ./gateway
+COPY subgraphs ./subgraphs
+COPY policy ./policy
+RUN mkdir -p /data && chown node:node /data
+USER node
+CMD ["npm", "run", "gateway"]

@@ -1,0 +1,114 @@
+/**
+ * Docker does not run here, so the container set-up is checked against the code instead: the
+ * compose file's commands, ports, URLs and warehouses must agree with package.json, the gateway's
+ * configuration and the list of domains; and the image, which installs production dependencies
+ * only, must hold every package the services import.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { parseSubgraphList } from '../gateway/config.js';
+import { domains } from '../subgraphs/domains.js';
+import { parseWarehouseUrl } from '../subgraphs/kit/warehouse/warehouse.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+interface Service {
+  command?: string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  ports?: string[];
+}
+
+const compose = parse(await readFile(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+  scripts: Record<string, string>;
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
+const services = compose.services;
+const gatewayEnv = services.gateway!.environment!;
+const subgraphUrls = parseSubgraphList(gatewayEnv.SUBGRAPHS!);
+
+describe('docker-compose.yml', () => {
+  it('runs only commands that package.json has', () => {
+    for (const [name, service] of Object.entries(services)) {
+      if (!service.command) continue;
+      expect(service.command.slice(0, 2), name).toEqual(['npm', 'run']);
+      expect(Object.keys(pkg.scripts), name).toContain(service.command[2]);
+    }
+  });
+
+  it('runs each domain as its own service, on the port and host the gateway is configured with', () => {
+    expect(subgraphUrls.map((s) => s.name)).toEqual(domains.map((d) => d.name));
+    for (const { name, url } of subgraphUrls) {
+      const service = services[name];
+      expect(service?.command, name).toEqual(['npm', 'run', 'subgraph', '--', name]);
+      const { hostname, port } = new URL(url);
+      expect(hostname).toBe(name);
+      expect(service!.environment!.PORT).toBe(port);
+    }
+    expect(services.gateway!.ports).toEqual([`${gatewayEnv.PORT}:${gatewayEnv.PORT}`]);
+  });
+
+  it('gives every subgraph its own PostgreSQL warehouse, built by the data job first', () => {
+    for (const { name } of domains) {
+      const variable = `${name.toUpperCase()}_WAREHOUSE_URL`;
+      for (const job of [name, 'prepare']) {
+        const location = parseWarehouseUrl(services[job]!.environment![variable]!);
+        expect(location, `${job} ${variable}`).toMatchObject({ dialect: 'postgres', schema: name });
+        if (location.dialect === 'postgres') expect(new URL(location.connectionString).hostname).toBe('postgres');
+      }
+      expect(services[name]!.depends_on).toEqual({ prepare: { condition: 'service_completed_successfully' } });
+    }
+    expect(services.prepare!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+  });
+
+  it('starts the gateway last, on healthy subgraphs, and checks every long-running service', () => {
+    expect(services.gateway!.depends_on).toEqual(Object.fromEntries(domains.map((d) => [d.name, { condition: 'service_healthy' }])));
+    for (const name of ['postgres', 'gateway', ...domains.map((d) => d.name)]) {
+      expect(services[name]!.healthcheck?.test, name).toBeDefined();
+    }
+    for (const name of ['gateway', ...domains.map((d) => d.name)]) {
+      expect(services[name]!.healthcheck!.test.join(' '), name).toContain('/health/ready');
+      expect(services[name]!.environment!.NODE_ENV).toBe('production');
+    }
+  });
+});
+
+describe('the image', () => {
+  async function runtimeImports(): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (const folder of ['gateway', 'subgraphs', 'policy']) {
+      const entries = await readdir(join(root, folder), { recursive: true, withFileTypes: true });
+      for (const entry of entries) {
+        if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue;
+        const file = join(entry.parentPath, entry.name);
+        const text = await readFile(file, 'utf8');
+        for (const [, specifier] of text.matchAll(/^import (?!type )[^;]*?from '([^.'][^']*)'/gms)) {
+          if (specifier!.startsWith('node:')) continue;
+          const name = specifier!.startsWith('@') ? specifier!.split('/').slice(0, 2).join('/') : specifier!.split('/')[0]!;
+          found.set(name, relative(root, file));
+        }
+      }
+    }
+    return found;
+  }
+
+  it('holds every package the services import (production dependencies only)', async () => {
+    const imports = await runtimeImports();
+    expect(imports.size).toBeGreaterThan(10);
+    for (const [name, file] of imports) expect(Object.keys(pkg.dependencies), `${name} (imported by ${file})`).toContain(name);
+    // The services run through tsx, so it is a production dependency too.
+    expect(Object.keys(pkg.dependencies)).toContain('tsx');
+  });
+
+  it('copies the folders the services are made of', async () => {
+    const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
+    for (const folder of ['gateway', 'subgraphs', 'policy']) expect(dockerfile).toContain(`COPY ${folder} ./${folder}`);
+    expect(dockerfile).toContain('npm ci --omit=dev');
+  });
+});
