@@ -2,14 +2,15 @@
  * Starts the gateway: `tsx gateway/main.ts` (configuration from the environment, see config.ts).
  */
 import { pino } from 'pino';
-import { openFileAuditSink } from '../policy/audit.js';
+import { dirname } from 'node:path';
+import { openAuditSinkFromEnv } from '../policy/audit-config.js';
 import { gatewayConfigFromEnv } from './config.js';
 import { startGateway } from './server.js';
 
 async function main(): Promise<void> {
   const config = gatewayConfigFromEnv();
   const log = pino({ level: config.logLevel, base: { service: 'gateway' } });
-  const audit = await openFileAuditSink({ path: config.auditPath });
+  const audit = await openAuditSinkFromEnv({ service: 'gateway', defaultDir: dirname(config.auditPath) });
   const gateway = await startGateway(config, log, { audit });
   const shutdown = async () => {
     await gateway.stop(); // requests in flight finish, and write their records

@@ -136,9 +136,6 @@ async function chainTail(path: string): Promise<{ seq: number; hash: string }> {
 export async function openFileAuditSink(options: FileSinkOptions): Promise<AuditSink> {
   await mkdir(dirname(options.path), { recursive: true });
   let { seq, hash } = await chainTail(options.path);
-  const waiting: AuditRecord[] = [];
-  let failures = 0;
-  let queue: Promise<void> = Promise.resolve();
 
   // The file stays open, and small appends are written synchronously (into the page cache, in
   // microseconds, without taking a libuv thread from the warehouse's queries); only a durable
@@ -184,7 +181,30 @@ export async function openFileAuditSink(options: FileSinkOptions): Promise<Audit
     hash = nextHash;
   };
 
-  const sink: AuditSink = {
+  return queuedSink({
+    writeAll,
+    onUnwritten: options.onUnwritten,
+    finish: () => {
+      if (fd !== null) closeSync(fd);
+      fd = null;
+    },
+  });
+}
+
+/**
+ * The write discipline every sink shares: one write at a time, in order; a record that cannot be
+ * written waits and goes first with the next one; at close, what still cannot be written is handed
+ * to `onUnwritten` (stderr by default), never dropped.
+ */
+export function queuedSink(options: {
+  writeAll: (records: readonly AuditRecord[], durable: boolean) => Promise<void>;
+  onUnwritten?: ((records: readonly AuditRecord[]) => void) | undefined;
+  finish: () => void | Promise<void>;
+}): AuditSink {
+  const waiting: AuditRecord[] = [];
+  let failures = 0;
+  let queue: Promise<void> = Promise.resolve();
+  return {
     get pending() {
       return waiting.length;
     },
@@ -195,7 +215,7 @@ export async function openFileAuditSink(options: FileSinkOptions): Promise<Audit
       const attempt = queue.then(async () => {
         const batch = [...waiting, record];
         try {
-          await writeAll(batch, durable);
+          await options.writeAll(batch, durable);
           waiting.length = 0;
         } catch (error) {
           failures += 1;
@@ -210,19 +230,17 @@ export async function openFileAuditSink(options: FileSinkOptions): Promise<Audit
       await queue;
       try {
         if (waiting.length > 0) {
-          await writeAll(waiting, true);
+          await options.writeAll(waiting, true);
           waiting.length = 0;
         }
       } catch {
         const unwritten = waiting.splice(0);
         (options.onUnwritten ?? ((records) => records.forEach((r) => process.stderr.write(`UNWRITTEN AUDIT RECORD ${JSON.stringify(r)}\n`))))(unwritten);
       } finally {
-        if (fd !== null) closeSync(fd);
-        fd = null;
+        await options.finish();
       }
     },
   };
-  return sink;
 }
 
 /** Counts the facts of one operation in memory; one record is made of them at its end. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
-import { openFileAuditSink } from '../policy/audit.js';
+import { openAuditSinkFromEnv } from '../policy/audit-config.js';
 import { hashKeyFromEnv } from '../policy/masking.js';
 import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
 import { domains, type AnyDomain } from './domains.js';
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     if (!domain) throw new Error(`No domain "${name}"; domains: ${domains.map((d) => d.name).join(', ')}.`);
     await prepareDomains(config, [domain], log);
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
-    const audit = await openFileAuditSink({ path: join(config.auditDir, `${domain.name}.jsonl`) });
+    const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
     const server = await startSubgraphServer({
       audit,
       strictAuditLevel: config.strictAuditLevel,

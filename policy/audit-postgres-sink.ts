@@ -1,0 +1,110 @@
+/**
+ * The PostgreSQL audit sink: the same hash-chained lines as the file sink, one chain per service,
+ * in a table that is append-only (triggers refuse UPDATE, DELETE and TRUNCATE, whoever asks; the
+ * services' database role should only be granted INSERT and SELECT on it).
+ *
+ * Writers of one service (several replicas) are serialised by an advisory lock, and each write
+ * reads the chain's tail inside its transaction, so the chain stays whole. A committed write is
+ * durable (synchronous commit), so every append counts as durable.
+ */
+import pg from 'pg';
+import { chainLine, GENESIS, queuedSink, type AuditRecord, type AuditSink } from './audit.js';
+
+export interface PostgresSinkOptions {
+  readonly connectionString: string;
+  /** The service whose chain this sink writes (`gateway`, `customers`, …). */
+  readonly service: string;
+  /** The schema of the audit table (default `audit`). */
+  readonly schema?: string;
+  readonly onUnwritten?: (records: readonly AuditRecord[]) => void;
+}
+
+function ident(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`"${name}" is not a plain SQL identifier.`);
+  return `"${name}"`;
+}
+
+/** Creates the audit table and its append-only triggers (idempotent). */
+export async function installAuditTable(client: pg.ClientBase, schema = 'audit'): Promise<void> {
+  const s = ident(schema);
+  // Replicas start together: one installs at a time (concurrent DDL on the same objects fails).
+  await client.query(`
+    BEGIN;
+    SELECT pg_advisory_xact_lock(hashtext('audit:install:${schema}'));
+    CREATE SCHEMA IF NOT EXISTS ${s};
+    CREATE TABLE IF NOT EXISTS ${s}.audit_log (
+      service text NOT NULL,
+      seq bigint NOT NULL,
+      line text NOT NULL,
+      hash text NOT NULL,
+      written_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (service, seq)
+    );
+    CREATE OR REPLACE FUNCTION ${s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'the audit log is append-only (% refused)', TG_OP; END $$;
+    DROP TRIGGER IF EXISTS audit_log_append_only ON ${s}.audit_log;
+    CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON ${s}.audit_log
+      FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
+    DROP TRIGGER IF EXISTS audit_log_no_truncate ON ${s}.audit_log;
+    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ${s}.audit_log
+      FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
+    COMMIT;
+  `).catch(async (error: unknown) => {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  });
+}
+
+/** A service's chain, in order: the lines `verifyAuditLog` checks. */
+export async function readAuditLines(client: pg.ClientBase, service: string, schema = 'audit'): Promise<string[]> {
+  const { rows } = await client.query<{ line: string }>(`SELECT line FROM ${ident(schema)}.audit_log WHERE service = $1 ORDER BY seq`, [service]);
+  return rows.map((row) => row.line);
+}
+
+export async function openPostgresAuditSink(options: PostgresSinkOptions): Promise<AuditSink> {
+  const schema = ident(options.schema ?? 'audit');
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: 2, connectionTimeoutMillis: 5_000 });
+  pool.on('error', () => undefined); // a dropped idle connection is replaced on the next write
+  const setup = await pool.connect();
+  try {
+    await installAuditTable(setup, options.schema ?? 'audit');
+  } finally {
+    setup.release();
+  }
+
+  const writeAll = async (records: readonly AuditRecord[]): Promise<void> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`audit:${options.service}`]);
+      const tail = await client.query<{ seq: string; hash: string }>(
+        `SELECT seq, hash FROM ${schema}.audit_log WHERE service = $1 ORDER BY seq DESC LIMIT 1`,
+        [options.service],
+      );
+      let seq = Number(tail.rows[0]?.seq ?? 0);
+      let hash = tail.rows[0]?.hash ?? GENESIS;
+      for (const record of records) {
+        seq += 1;
+        const chained = chainLine(record, seq, hash);
+        await client.query(`INSERT INTO ${schema}.audit_log (service, seq, line, hash) VALUES ($1, $2, $3, $4)`, [
+          options.service,
+          seq,
+          chained.line,
+          chained.hash,
+        ]);
+        hash = chained.hash;
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      broken = error instanceof Error ? error : new Error(String(error));
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      // A connection that failed is discarded, not handed to the next write.
+      client.release(broken);
+    }
+  };
+
+  return queuedSink({ writeAll, onUnwritten: options.onUnwritten, finish: () => pool.end() });
+}
