@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../policy/audit.js';
 import { useGatewayAudit } from '../policy/audit-plugins.js';
 import { useErrorMasking } from '../policy/error-masking.js';
+import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import { errorResponseBody } from '../policy/errors.js';
 import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../policy/http.js';
 import { createTokenVerifier } from '../policy/identity.js';
@@ -67,6 +68,8 @@ export interface GatewayParts {
 
 export async function startGateway(config: GatewayConfig, log: Logger, parts: GatewayParts): Promise<RunningGateway> {
   const verifier = createTokenVerifier(config.identity);
+  const metrics = createMetrics('gateway');
+  metrics.watchAuditSink(parts.audit);
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
@@ -83,6 +86,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.use(assignRequestId);
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'live', service: 'gateway' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.get('/health/ready', (_req, res) => {
     res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state });
@@ -105,7 +111,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     const enforce = parts.enforcePolicy ?? true;
     const apolloGateway = new ApolloGateway({
       supergraphSdl: composed.supergraphSdl,
-      buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log }),
+      buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics }),
       logger: log,
     });
     const gateway = enforce
@@ -117,6 +123,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       formatError: masking.formatError,
       plugins: [
         masking.plugin,
+        useRequestMetrics(metrics),
         ...(enforce ? [useGatewayAudit({ sink: parts.audit, log })] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         // Apollo's default landing page loads from a CDN; the self-hosted IDE replaces it.
@@ -146,6 +153,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     );
     const { supergraphSdl: _sdl, apiSchemaSdl: _api, policy: _policy, ...supergraph } = composed;
     state = { status: 'ready', supergraph };
+    metrics.supergraph.set({ version: composed.version }, 1);
     log.info({ version: composed.version, subgraphs: composed.subgraphs, file: config.supergraphPath }, 'supergraph composed');
   };
 

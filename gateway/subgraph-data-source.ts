@@ -11,12 +11,14 @@ import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { codedError, isErrorCode } from '../policy/errors.js';
+import type { Metrics } from '../policy/metrics.js';
 import { REQUEST_ID_HEADER, type RequestIdContext } from '../policy/request-id.js';
 
 export interface SubgraphDataSourceOptions {
   readonly name: string;
   readonly url: string;
   readonly log: Logger;
+  readonly metrics: Metrics;
 }
 
 type GatewayRequestContext = Partial<RequestIdContext> & { readonly authorization?: string | undefined };
@@ -29,11 +31,27 @@ class SubgraphRefusal extends GraphQLError {}
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestContext> {
   readonly #name: string;
   readonly #log: Logger;
+  readonly #metrics: Metrics;
 
-  constructor({ name, url, log }: SubgraphDataSourceOptions) {
+  constructor({ name, url, log, metrics }: SubgraphDataSourceOptions) {
     super({ url });
     this.#name = name;
     this.#log = log;
+    this.#metrics = metrics;
+  }
+
+  override async process(options: GraphQLDataSourceProcessOptions<GatewayRequestContext>) {
+    const started = performance.now();
+    const observe = (outcome: string) =>
+      this.#metrics.subgraphFetchSeconds.observe({ subgraph: this.#name, outcome }, (performance.now() - started) / 1000);
+    try {
+      const response = await super.process(options);
+      observe(response.errors?.length ? 'errors' : 'ok');
+      return response;
+    } catch (error) {
+      observe('failed');
+      throw error;
+    }
   }
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayRequestContext>): void {

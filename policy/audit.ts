@@ -70,6 +70,8 @@ export interface AuditSink {
   readonly pending: number;
   /** Writes failed so far. */
   readonly failures: number;
+  /** Records written so far. */
+  readonly written: number;
   /** Writes what is pending; what still cannot be written is handed to `onUnwritten`. */
   close(): Promise<void>;
 }
@@ -203,7 +205,12 @@ export function queuedSink(options: {
 }): AuditSink {
   const waiting: AuditRecord[] = [];
   let failures = 0;
+  let written = 0;
   let queue: Promise<void> = Promise.resolve();
+  const writeAll = async (records: readonly AuditRecord[], durable: boolean) => {
+    await options.writeAll(records, durable);
+    written += records.length;
+  };
   return {
     get pending() {
       return waiting.length;
@@ -211,11 +218,14 @@ export function queuedSink(options: {
     get failures() {
       return failures;
     },
+    get written() {
+      return written;
+    },
     append(record, { durable = false } = {}) {
       const attempt = queue.then(async () => {
         const batch = [...waiting, record];
         try {
-          await options.writeAll(batch, durable);
+          await writeAll(batch, durable);
           waiting.length = 0;
         } catch (error) {
           failures += 1;
@@ -230,7 +240,7 @@ export function queuedSink(options: {
       await queue;
       try {
         if (waiting.length > 0) {
-          await options.writeAll(waiting, true);
+          await writeAll(waiting, true);
           waiting.length = 0;
         }
       } catch {

@@ -32,6 +32,7 @@ import type { Principal } from '../../policy/principal.js';
 import type { GovernanceRules, Level } from '../../policy/rules.js';
 import { AuditCollector, type AuditSink } from '../../policy/audit.js';
 import { useSubgraphAudit } from '../../policy/audit-plugins.js';
+import { createMetrics, usePolicyMetrics, useRequestMetrics } from '../../policy/metrics.js';
 import type { Domain, DomainContext } from './domain.js';
 import { enforceFieldPolicy, keyFieldsOf } from './field-policy.js';
 import type { RequestAccess } from './filters.js';
@@ -126,6 +127,13 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   if (policyIndex.violations.length > 0) throw new PolicyViolationsError(domain.name, policyIndex.violations);
   const verifier = createTokenVerifier(options.identity);
 
+  const metrics = createMetrics(domain.name);
+  metrics.watchAuditSink(options.audit);
+  metrics.watchPool(() => warehouse.poolStats());
+  const unobserve = warehouse.onStatement((event) =>
+    metrics.warehouseQuerySeconds.observe({ outcome: event.error ? 'error' : 'ok' }, event.durationMs / 1000),
+  );
+
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
@@ -152,7 +160,8 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     formatError: masking.formatError,
     plugins: [
       masking.plugin,
-      ...(enforce ? [useSubgraphAudit({ sink: options.audit, service: domain.name, log })] : []),
+      useRequestMetrics(metrics),
+      ...(enforce ? [useSubgraphAudit({ sink: options.audit, service: domain.name, log }), usePolicyMetrics(metrics)] : []),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
       // No usage reporting here; and a direct caller must not get per-field timing traces.
@@ -169,6 +178,9 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   app.use(assignRequestId);
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'live', service: domain.name });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.get('/health/ready', async (_req, res) => {
     const ready = await warehouseAnswers(warehouse);
@@ -211,6 +223,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     port,
     async stop() {
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server
+      unobserve();
     },
   };
 }

@@ -184,6 +184,8 @@ export function openDuckDbWarehouse<DB>(options: DuckDbWarehouseOptions): Wareho
         SELECT ${names} FROM read_csv(${file}, header = true, all_varchar = true)`.execute(db);
       return Number(result.numAffectedRows ?? 0n);
     },
+    // One connection per query, no pool.
+    poolStats: () => null,
     close: () => db.destroy(),
   };
 }

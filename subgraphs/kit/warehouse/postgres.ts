@@ -97,6 +97,7 @@ export function openPostgresWarehouse<DB>(options: PostgresWarehouseOptions): Wa
         client.release();
       }
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => db.destroy(),
   };
 }

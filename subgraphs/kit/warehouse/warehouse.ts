@@ -44,6 +44,8 @@ export interface Warehouse<DB = unknown> {
   onStatement(listener: StatementListener): () => void;
   /** Bulk-load a CSV file into a table in one statement; resolves to the number of rows loaded. */
   loadCsv(load: CsvLoad): Promise<number>;
+  /** Connection pool usage, for adapters with a pool (null otherwise). */
+  poolStats(): { total: number; idle: number; waiting: number } | null;
   close(): Promise<void>;
 }
 
