@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSubgraphList } from '../gateway/config.js';
 import { domains } from '../subgraphs/domains.js';
 import { parseWarehouseUrl } from '../subgraphs/kit/warehouse/warehouse.js';
+import { createMetrics } from '../policy/metrics.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -19,6 +20,7 @@ interface Service {
   command?: string[];
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
+  volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   ports?: string[];
 }
@@ -76,6 +78,40 @@ describe('docker-compose.yml', () => {
       expect(services[name]!.healthcheck!.test.join(' '), name).toContain('/health/ready');
       expect(services[name]!.environment!.NODE_ENV).toBe('production');
     }
+  });
+});
+
+describe('Prometheus and Grafana', () => {
+  const observability = join(root, 'gateway', 'observability');
+
+  it('Prometheus scrapes /metrics of the gateway and every subgraph, on their ports', async () => {
+    const prometheus = parse(await readFile(join(observability, 'prometheus.yml'), 'utf8')) as {
+      scrape_configs: { metrics_path: string; static_configs: { targets: string[] }[] }[];
+    };
+    const [job] = prometheus.scrape_configs;
+    expect(job!.metrics_path).toBe('/metrics');
+    const expected = ['gateway', ...domains.map((d) => d.name)].map((name) => `${name}:${services[name]!.environment!.PORT}`);
+    expect(job!.static_configs.flatMap((c) => c.targets).sort()).toEqual(expected.sort());
+    expect(services.prometheus!.volumes).toContain('./gateway/observability/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+  });
+
+  it('Grafana reads Prometheus and a dashboard whose every series the services export', async () => {
+    const datasources = parse(await readFile(join(observability, 'grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+      datasources: { uid: string; url: string }[];
+    };
+    expect(datasources.datasources[0]).toMatchObject({ uid: 'prometheus', url: 'http://prometheus:9090' });
+    expect(services.grafana!.volumes).toEqual([
+      './gateway/observability/grafana/provisioning:/etc/grafana/provisioning:ro',
+      './gateway/observability/grafana/dashboards:/var/lib/grafana/dashboards:ro',
+    ]);
+    const dashboard = JSON.parse(await readFile(join(observability, 'grafana/dashboards/mesh.json'), 'utf8')) as {
+      panels: { targets: { expr: string; datasource: { uid: string } }[] }[];
+    };
+    const exported = new Set((await createMetrics('check').registry.getMetricsAsJSON()).map((metric) => metric.name));
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/\b(mesh_[a-z_]+)/g)].map((m) => m[1]!))));
+    expect(used.size).toBeGreaterThanOrEqual(8);
+    for (const series of used) expect(exported, series).toContain(series.replace(/_(bucket|count|sum)$/, ''));
+    for (const panel of dashboard.panels) for (const target of panel.targets) expect(target.datasource.uid).toBe('prometheus');
   });
 });
 
