@@ -89,11 +89,11 @@ async function buildPostgres(
   buildKey: string,
 ): Promise<WarehouseBuild> {
   const staging = `${schema}__building`;
-  const admin = openPostgresWarehouse({ connectionString, schema: 'public', poolSize: 1 });
+  const admin = openPostgresWarehouse({ connectionString, schema: 'public', poolSize: 1, readOnly: false });
   try {
     await sql`DROP SCHEMA IF EXISTS ${sql.id(staging)} CASCADE`.execute(admin.db);
     await sql`CREATE SCHEMA ${sql.id(staging)}`.execute(admin.db);
-    const warehouse = openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000 });
+    const warehouse = openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000, readOnly: false });
     let rows: Record<string, number>;
     try {
       rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });

@@ -14,7 +14,11 @@ export function openWarehouse<DB>(url: string, options: OpenWarehouseOptions = {
     case 'duckdb':
       return openDuckDbWarehouse<DB>({ file: location.file, readOnly: options.readOnly ?? true });
     case 'postgres':
-      // Serving reads only: the subgraph's database role should have SELECT grants only.
-      return openPostgresWarehouse<DB>({ connectionString: location.connectionString, schema: location.schema });
+      // Serving reads only (read-only transactions); grant the subgraph's database role SELECT only.
+      return openPostgresWarehouse<DB>({
+        connectionString: location.connectionString,
+        schema: location.schema,
+        readOnly: options.readOnly ?? true,
+      });
   }
 }

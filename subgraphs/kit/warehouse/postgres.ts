@@ -21,6 +21,8 @@ export interface PostgresWarehouseOptions {
   readonly poolSize?: number;
   /** A statement running longer is cancelled (default 15 s). */
   readonly statementTimeoutMs?: number;
+  /** Default `true`: every transaction is read-only, so serving can never write. */
+  readonly readOnly?: boolean;
 }
 
 const { types } = pg;
@@ -57,8 +59,8 @@ export function openPostgresWarehouse<DB>(options: PostgresWarehouseOptions): Wa
     statement_timeout: options.statementTimeoutMs ?? 15_000,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
-    // Unqualified table names resolve to the domain's schema only.
-    options: `-c search_path=${options.schema}`,
+    // Unqualified table names resolve to the domain's schema only; serving never writes.
+    options: `-c search_path=${options.schema}${(options.readOnly ?? true) ? ' -c default_transaction_read_only=on' : ''}`,
     types: typeParsers,
   });
   // A connection that dies while idle (the server went away) must not crash the process; the pool

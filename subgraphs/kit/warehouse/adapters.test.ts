@@ -1,0 +1,180 @@
+/**
+ * Every warehouse adapter passes the same tests: the value contract, bound parameters, statement
+ * observation, and read-only serving.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_POSTGRES } from '../../../test/harness/mesh.js';
+import { openDuckDbWarehouse } from './duckdb.js';
+import { openPostgresWarehouse } from './postgres.js';
+import { loadTables } from './tables.js';
+import { parseWarehouseUrl, WarehouseConfigError, warehouseFailureOf, type Warehouse } from './warehouse.js';
+
+type Db = { t: { id: string; day: string; at: string; amount: number; n: number; flag: boolean; note: string | null } };
+
+interface AdapterUnderTest {
+  /** A warehouse to write the test table into. */
+  writer(): Promise<Warehouse<Db>>;
+  /** A read-only warehouse on the same data, opened after the writer is closed. */
+  reader(): Warehouse<Db>;
+  cleanup(): Promise<void>;
+}
+
+async function onServer(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${TEST_POSTGRES}/postgres` });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'adapters-'));
+const database = `adapter_test_${process.pid}_${randomUUID().slice(0, 8)}`;
+
+const adapters: Record<string, AdapterUnderTest> = {
+  DuckDB: {
+    writer: async () => openDuckDbWarehouse<Db>({ file: join(dir, 'w.duckdb'), readOnly: false }),
+    reader: () => openDuckDbWarehouse<Db>({ file: join(dir, 'w.duckdb') }),
+    cleanup: async () => undefined,
+  },
+  PostgreSQL: {
+    async writer() {
+      await onServer(`CREATE DATABASE ${database}`);
+      return openPostgresWarehouse<Db>({ connectionString: `${TEST_POSTGRES}/${database}`, schema: 'public', readOnly: false });
+    },
+    reader: () => openPostgresWarehouse<Db>({ connectionString: `${TEST_POSTGRES}/${database}`, schema: 'public' }),
+    cleanup: () => onServer(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),
+  },
+};
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe.each(Object.entries(adapters))('the %s adapter', (_name, adapter) => {
+  let warehouse: Warehouse<Db>;
+
+  beforeAll(async () => {
+    await writeFile(
+      join(dir, 't.csv'),
+      'id,day,at,amount,n,flag,note\n' +
+        'a,2024-02-29,2024-02-29 13:14:15,12.34,7,true,"Smith, ""J"""\n' +
+        'b,1999-12-31,2000-01-01 00:00:00,0.10,-3,false,\n',
+    );
+    warehouse = await adapter.writer();
+    await loadTables(warehouse, dir, [
+      {
+        name: 't',
+        primaryKey: ['id'],
+        indexes: [['day']],
+        columns: [
+          { name: 'id', type: 'varchar' },
+          { name: 'day', type: 'date' },
+          { name: 'at', type: 'timestamp' },
+          { name: 'amount', type: 'decimal(10, 2)' },
+          { name: 'n', type: 'integer' },
+          { name: 'flag', type: 'boolean' },
+          { name: 'note', type: 'varchar', nullable: true },
+        ],
+      },
+    ]);
+  });
+
+  afterAll(async () => {
+    await warehouse?.close();
+    await adapter.cleanup();
+  });
+
+  it('returns every type in the adapter-independent value contract', async () => {
+    const rows = await warehouse.db.selectFrom('t').selectAll().orderBy('id').execute();
+    expect(rows).toEqual([
+      { id: 'a', day: '2024-02-29', at: '2024-02-29T13:14:15.000Z', amount: 12.34, n: 7, flag: true, note: 'Smith, "J"' },
+      { id: 'b', day: '1999-12-31', at: '2000-01-01T00:00:00.000Z', amount: 0.1, n: -3, flag: false, note: null },
+    ]);
+    const [aggregate] = await warehouse.db
+      .selectFrom('t')
+      .select((eb) => [eb.fn.sum<number>('amount').as('sum'), eb.fn.countAll<number>().as('count'), eb.fn.sum<number>('n').as('n')])
+      .execute();
+    expect(aggregate).toEqual({ sum: 12.44, count: 2, n: 4 });
+  });
+
+  it('binds values as parameters: hostile text is data, not SQL', async () => {
+    const hostile = "a' OR '1'='1";
+    expect(await warehouse.db.selectFrom('t').select('id').where('id', '=', hostile).execute()).toEqual([]);
+    const events: { sql: string; parameters: readonly unknown[] }[] = [];
+    const unsubscribe = warehouse.onStatement((event) => events.push(event));
+    await warehouse.db.selectFrom('t').select('id').where('note', '=', hostile).execute();
+    unsubscribe();
+    expect(events).toHaveLength(1);
+    expect(events[0]!.sql).not.toContain(hostile);
+    expect(events[0]!.parameters).toEqual([hostile]);
+  });
+
+  it('reports failed statements to observers, and the error to the caller', async () => {
+    const events: { error?: unknown }[] = [];
+    const unsubscribe = warehouse.onStatement((event) => events.push(event));
+    await expect(sql`select * from missing_table`.execute(warehouse.db)).rejects.toThrow(/missing_table/);
+    unsubscribe();
+    expect(events[0]!.error).toBeDefined();
+  });
+
+  it('opens read-only by default: serving can never write', async () => {
+    await warehouse.close(); // DuckDB allows one writer or many readers per file
+    const reader = adapter.reader();
+    try {
+      await expect(sql`delete from t`.execute(reader.db)).rejects.toThrow(/read-only/i);
+      expect(await reader.db.selectFrom('t').select('id').execute()).toHaveLength(2);
+    } finally {
+      await reader.close();
+    }
+  });
+});
+
+describe('the DuckDB adapter', () => {
+  it('streams rows in the same value contract', async () => {
+    const reader = openDuckDbWarehouse<Db>({ file: join(dir, 'w.duckdb') });
+    try {
+      const streamed = [];
+      for await (const row of reader.db.selectFrom('t').select(['id', 'day', 'amount']).orderBy('id').stream()) streamed.push(row);
+      expect(streamed).toEqual([
+        { id: 'a', day: '2024-02-29', amount: 12.34 },
+        { id: 'b', day: '1999-12-31', amount: 0.1 },
+      ]);
+    } finally {
+      await reader.close();
+    }
+  });
+});
+
+describe('the PostgreSQL adapter', () => {
+  it('cancels a statement past its timeout, as a timeout', async () => {
+    const slow = openPostgresWarehouse({ connectionString: `${TEST_POSTGRES}/postgres`, schema: 'public', statementTimeoutMs: 50 });
+    try {
+      const error = await sql`select pg_sleep(2)`.execute(slow.db).catch((e: unknown) => e);
+      expect(warehouseFailureOf(error)).toBe('timeout');
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe('warehouse URLs', () => {
+  it('name the adapter and refuse what is not supported', () => {
+    expect(parseWarehouseUrl('duckdb:data/w.duckdb')).toEqual({ dialect: 'duckdb', file: 'data/w.duckdb' });
+    expect(parseWarehouseUrl('postgres://mesh:secret@db:5432/mesh?schema=finance')).toEqual({
+      dialect: 'postgres',
+      connectionString: 'postgres://mesh:secret@db:5432/mesh',
+      schema: 'finance',
+    });
+    expect(() => parseWarehouseUrl('postgres://db/mesh?schema=Robert%27);drop')).toThrow(/lower-case SQL identifier/);
+    expect(() => parseWarehouseUrl('duckdb:')).toThrow(WarehouseConfigError);
+    expect(() => parseWarehouseUrl('mysql://x')).toThrow(/scheme "mysql" is not supported/);
+  });
+});
