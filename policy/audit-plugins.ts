@@ -72,6 +72,9 @@ export function useSubgraphAudit(options: { sink: AuditSink; service: string; lo
   };
 }
 
+/** The longest client name an audit record keeps. */
+export const MAX_CLIENT_NAME = 128;
+
 export interface GatewayAuditContext {
   readonly requestId: string;
   readonly principal: Principal;
@@ -96,7 +99,8 @@ export function useGatewayAudit(options: { sink: AuditSink; log: ErrorLog }): Ap
               subject: contextValue.principal.subject,
               roles: contextValue.principal.roles,
               purpose: contextValue.principal.purpose,
-              clientName: request.http?.headers.get('apollographql-client-name') ?? null,
+              // Client-chosen: clipped, so that no header can bloat the audit log.
+              clientName: request.http?.headers.get('apollographql-client-name')?.slice(0, MAX_CLIENT_NAME) ?? null,
               operationName: operationName ?? request.operationName ?? null,
               documentHash: hashOf(request.query),
               variablesHash: hashOf(request.variables),

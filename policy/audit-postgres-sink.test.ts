@@ -3,7 +3,7 @@ import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRecord, auditSinkContract } from '../test/harness/audit-sink-contract.js';
-import { TEST_POSTGRES } from '../test/harness/mesh.js';
+import { onPostgres, TEST_POSTGRES } from '../test/harness/postgres.js';
 import { verifyAuditLog } from './audit.js';
 import { openPostgresAuditSink, readAuditLines } from './audit-postgres-sink.js';
 
@@ -11,15 +11,6 @@ import { openPostgresAuditSink, readAuditLines } from './audit-postgres-sink.js'
 const database = `audit_test_${process.pid}_${randomUUID().slice(0, 8)}`;
 const url = `${TEST_POSTGRES}/${database}`;
 
-async function on(target: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: target });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 async function lines(service: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
@@ -32,12 +23,12 @@ async function lines(service: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  await on(`${TEST_POSTGRES}/postgres`, `CREATE DATABASE ${database}`);
+  await onPostgres(`CREATE DATABASE ${database}`);
 });
 
 afterAll(async () => {
-  await on(`${TEST_POSTGRES}/postgres`, `ALTER DATABASE ${database} ALLOW_CONNECTIONS true`).catch(() => undefined);
-  await on(`${TEST_POSTGRES}/postgres`, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await onPostgres(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`).catch(() => undefined);
+  await onPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
 });
 
 auditSinkContract('PostgreSQL', {
@@ -45,11 +36,11 @@ auditSinkContract('PostgreSQL', {
   lines,
   // The database refuses connections and every open one is terminated.
   async breakSink() {
-    await on(`${TEST_POSTGRES}/postgres`, `ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
-    await on(`${TEST_POSTGRES}/postgres`, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}'`);
+    await onPostgres(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+    await onPostgres(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}'`);
   },
   async repair() {
-    await on(`${TEST_POSTGRES}/postgres`, `ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+    await onPostgres(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
   },
 });
 
@@ -63,7 +54,7 @@ describe('the PostgreSQL audit log', () => {
       "DELETE FROM audit.audit_log WHERE service = 'locked'",
       'TRUNCATE audit.audit_log',
     ]) {
-      await expect(on(url, statement)).rejects.toThrow(/append-only/);
+      await expect(onPostgres(statement, database)).rejects.toThrow(/append-only/);
     }
     expect(await lines('locked')).toHaveLength(1);
   });
@@ -83,9 +74,9 @@ describe('the PostgreSQL audit log', () => {
     for (let n = 1; n <= 4; n++) await sink.append(auditRecord(n));
     await sink.close();
     // Someone with the table owner's rights disables the guard and edits a record.
-    await on(url, `ALTER TABLE audit.audit_log DISABLE TRIGGER audit_log_append_only;
+    await onPostgres(`ALTER TABLE audit.audit_log DISABLE TRIGGER audit_log_append_only;
       UPDATE audit.audit_log SET line = replace(line, '"count":3', '"count":300') WHERE service = 'tampered' AND seq = 3;
-      ALTER TABLE audit.audit_log ENABLE TRIGGER audit_log_append_only;`);
+      ALTER TABLE audit.audit_log ENABLE TRIGGER audit_log_append_only;`, database);
     expect(verifyAuditLog((await lines('tampered')).join('\n'))).toMatchObject({ ok: false, line: 3 });
     // The command checks every service's chain of the database, and names the broken one.
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'policy/audit-verify.ts', url], { encoding: 'utf8' });

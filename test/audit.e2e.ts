@@ -81,6 +81,13 @@ describe('records', () => {
     );
   });
 
+  it('keep a client-chosen name short, whatever the header holds', async () => {
+    const id = 'audit-client-0001';
+    await mesh.query('{ categories { id } }', undefined, { 'x-request-id': id, 'apollographql-client-name': 'x'.repeat(5000) });
+    const [gateway] = (await records('gateway')).filter((r) => r.requestId === id);
+    expect(gateway).toMatchObject({ clientName: 'x'.repeat(128) });
+  });
+
   it('count denials too, and never hold a raw value', async () => {
     const id = 'audit-denied-0001';
     const { body } = await mesh.query('{ customers(first: 2) { nodes { name birthDate } } }', undefined, { authorization: analyst, 'x-request-id': id });

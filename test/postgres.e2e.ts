@@ -2,22 +2,13 @@
  * A PostgreSQL warehouse that goes away while the mesh runs: clean coded errors that leak neither
  * SQL nor credentials, no crash, no hung request, and recovery by itself when it comes back.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestMesh, TEST_POSTGRES, type TestMesh } from './harness/mesh.js';
+import { startTestMesh, type TestMesh } from './harness/mesh.js';
+import { onPostgres } from './harness/postgres.js';
 
 let mesh: TestMesh;
 let database: string;
 
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${TEST_POSTGRES}/postgres` });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 beforeAll(async () => {
   mesh = await startTestMesh({ warehouse: 'postgres' });
@@ -25,7 +16,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await admin(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`).catch(() => undefined);
+  await onPostgres(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`).catch(() => undefined);
   await mesh?.stop();
 });
 
@@ -37,8 +28,8 @@ describe('a PostgreSQL warehouse that goes away', () => {
     expect(before.body.errors).toBeUndefined();
 
     // The database refuses new connections and every open one is terminated.
-    await admin(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
-    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}' AND pid <> pg_backend_pid()`);
+    await onPostgres(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+    await onPostgres(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}' AND pid <> pg_backend_pid()`);
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         const down = await mesh.query<any>(QUERY);
@@ -53,7 +44,7 @@ describe('a PostgreSQL warehouse that goes away', () => {
       const ready = await fetch(new URL('/health/ready', mesh.subgraphs.finance!.url));
       expect(ready.status).toBe(503);
     } finally {
-      await admin(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+      await onPostgres(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
     }
 
     // Back: the subgraphs reconnect on their own, with no restart.

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import pg from 'pg';
+import { onPostgres, TEST_POSTGRES } from './postgres.js';
 import { pino } from 'pino';
 import { defineGatewayConfig } from '../../gateway/config.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
@@ -71,19 +71,6 @@ export interface TestMeshOptions {
   readonly warehouse?: 'duckdb' | 'postgres';
 }
 
-/** The PostgreSQL server tests use (this machine's; trust authentication). */
-export const TEST_POSTGRES = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
-
-/** Runs one statement on the server's `postgres` database (creating and dropping test databases). */
-async function onPostgresServer(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${TEST_POSTGRES}/postgres` });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 /** A gateway with its own audit sink (at `config.auditPath`), closed when the gateway stops. */
 export async function startTestGateway(
@@ -151,7 +138,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   const audits: Record<string, AuditSink> = {};
   // Each PostgreSQL mesh has a database of its own, so that runs never collide.
   const database = options.warehouse === 'postgres' ? `mesh_test_${process.pid}_${randomUUID().slice(0, 8)}` : null;
-  if (database) await onPostgresServer(`CREATE DATABASE ${database}`);
+  if (database) await onPostgres(`CREATE DATABASE ${database}`);
   for (const domain of domains) {
     audits[domain.name] = await openFileAuditSink({ path: auditPath(domain.name) });
     const url = database
@@ -231,7 +218,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       for (const [name, server] of Object.entries(subgraphs)) if (!stopped.has(name)) await server.stop();
       for (const domain of domains) await audits[domain.name]!.close();
       for (const warehouse of Object.values(warehouses)) await warehouse.close();
-      if (database) await onPostgresServer(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      if (database) await onPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await rm(dataDir, { recursive: true, force: true });
     },
   };

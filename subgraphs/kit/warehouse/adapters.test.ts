@@ -7,9 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_POSTGRES } from '../../../test/harness/mesh.js';
+import { onPostgres, TEST_POSTGRES } from '../../../test/harness/postgres.js';
 import { openDuckDbWarehouse } from './duckdb.js';
 import { openPostgresWarehouse } from './postgres.js';
 import { loadTables } from './tables.js';
@@ -25,15 +24,6 @@ interface AdapterUnderTest {
   cleanup(): Promise<void>;
 }
 
-async function onServer(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${TEST_POSTGRES}/postgres` });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'adapters-'));
 const database = `adapter_test_${process.pid}_${randomUUID().slice(0, 8)}`;
@@ -46,11 +36,11 @@ const adapters: Record<string, AdapterUnderTest> = {
   },
   PostgreSQL: {
     async writer() {
-      await onServer(`CREATE DATABASE ${database}`);
+      await onPostgres(`CREATE DATABASE ${database}`);
       return openPostgresWarehouse<Db>({ connectionString: `${TEST_POSTGRES}/${database}`, schema: 'public', readOnly: false });
     },
     reader: () => openPostgresWarehouse<Db>({ connectionString: `${TEST_POSTGRES}/${database}`, schema: 'public' }),
-    cleanup: () => onServer(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),
+    cleanup: () => onPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`),
   },
 };
 
