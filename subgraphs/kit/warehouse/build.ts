@@ -46,9 +46,16 @@ async function currentBuildKey(url: string): Promise<string | null> {
   }
 }
 
-async function recordBuild(warehouse: Warehouse<unknown>, buildKey: string): Promise<void> {
-  await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
-  await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
+/** Runs the domain's ingestion into a staging warehouse, records what built it, and closes it. */
+async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string): Promise<Record<string, number>> {
+  try {
+    const rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
+    await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
+    await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
+    return rows;
+  } finally {
+    await warehouse.close();
+  }
 }
 
 /** Builds the domain's warehouse unless the existing one was built from the same data and version. */
@@ -68,14 +75,7 @@ async function buildDuckDb(options: EnsureWarehouseOptions, file: string, buildK
   await mkdir(dirname(file), { recursive: true });
   await rm(staging, { force: true });
   await rm(`${staging}.wal`, { force: true });
-  const warehouse = openWarehouse(`duckdb:${staging}`, { readOnly: false });
-  let rows: Record<string, number>;
-  try {
-    rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
-    await recordBuild(warehouse, buildKey);
-  } finally {
-    await warehouse.close();
-  }
+  const rows = await ingestInto(openWarehouse(`duckdb:${staging}`, { readOnly: false }), options, buildKey);
   await rm(`${file}.wal`, { force: true });
   await rename(staging, file);
   return { built: true, rows };
@@ -93,14 +93,8 @@ async function buildPostgres(
   try {
     await sql`DROP SCHEMA IF EXISTS ${sql.id(staging)} CASCADE`.execute(admin.db);
     await sql`CREATE SCHEMA ${sql.id(staging)}`.execute(admin.db);
-    const warehouse = openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000, readOnly: false });
-    let rows: Record<string, number>;
-    try {
-      rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
-      await recordBuild(warehouse, buildKey);
-    } finally {
-      await warehouse.close();
-    }
+    const staged = openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000, readOnly: false });
+    const rows = await ingestInto(staged, options, buildKey);
     await admin.db.transaction().execute(async (trx) => {
       await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(trx);
       await sql`ALTER SCHEMA ${sql.id(staging)} RENAME TO ${sql.id(schema)}`.execute(trx);

@@ -163,14 +163,7 @@ export function openDuckDbWarehouse<DB>(options: DuckDbWarehouseOptions): Wareho
   const observers = new StatementObservers();
   const db = new Kysely<DB>({
     dialect: duckDbDialect(options),
-    log: (event) => {
-      observers.emit({
-        sql: event.query.sql,
-        parameters: event.query.parameters,
-        durationMs: event.queryDurationMillis,
-        ...(event.level === 'error' ? { error: event.error } : {}),
-      });
-    },
+    log: observers.kyselyLog,
   });
   return {
     dialect: 'duckdb',

@@ -68,14 +68,7 @@ export function openPostgresWarehouse<DB>(options: PostgresWarehouseOptions): Wa
   pool.on('error', () => undefined);
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({ pool }),
-    log: (event) => {
-      observers.emit({
-        sql: event.query.sql,
-        parameters: event.query.parameters,
-        durationMs: event.queryDurationMillis,
-        ...(event.level === 'error' ? { error: event.error } : {}),
-      });
-    },
+    log: observers.kyselyLog,
   });
   const url = new URL(options.connectionString);
   return {

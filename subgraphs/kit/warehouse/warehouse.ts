@@ -5,7 +5,7 @@
  * concatenated into SQL) and the SQL is compiled for the warehouse's dialect. Each adapter returns
  * rows in one value contract, whatever the database: see {@link WarehouseValue}.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, LogEvent } from 'kysely';
 
 export type WarehouseDialect = 'duckdb' | 'postgres';
 
@@ -91,6 +91,16 @@ export function parseWarehouseUrl(url: string): WarehouseLocation {
  */
 export class StatementObservers {
   readonly #listeners = new Set<StatementListener>();
+
+  /** Kysely's `log` option: every statement it runs, with its duration and any error. */
+  readonly kyselyLog = (event: LogEvent): void => {
+    this.emit({
+      sql: event.query.sql,
+      parameters: event.query.parameters,
+      durationMs: event.queryDurationMillis,
+      ...(event.level === 'error' ? { error: event.error } : {}),
+    });
+  };
 
   add(listener: StatementListener): () => void {
     this.#listeners.add(listener);
