@@ -14,9 +14,9 @@
  */
 
 /** The policy spec: its identity and version (bump the version on an incompatible change). */
-export const POLICY_SPEC_URL = 'https://specs.datamesh.dev/policy/v1.1';
+export const POLICY_SPEC_URL = 'https://specs.datamesh.dev/policy/v1.2';
 
-export const POLICY_DIRECTIVE_NAMES = ['classify', 'requireRoles', 'requireScopes', 'requirePurpose', 'rowPolicy', 'mask'] as const;
+export const POLICY_DIRECTIVE_NAMES = ['classify', 'requireRoles', 'requireScopes', 'requirePurpose', 'rowPolicy', 'mask', 'dataProduct'] as const;
 export type PolicyDirectiveName = (typeof POLICY_DIRECTIVE_NAMES)[number];
 
 export const POLICY_DIRECTIVES_SDL = /* GraphQL */ `
@@ -58,6 +58,13 @@ Rows of this type are visible only where \`column\` holds one of the values of t
 \`claim\` (for example region in "regions"); principals with a bypass role see every row.
 """
 directive @rowPolicy(column: String!, claim: String!, bypassRoles: [String!]) on OBJECT
+
+"""
+This type is a data product: its catalogue \`name\` and the team that \`owner\`s it (who answers for its
+meaning, quality and access). The registry requires it, and a description, on every entity type a
+subgraph serves from its Query fields.
+"""
+directive @dataProduct(name: String!, owner: String!) on OBJECT
 `;
 
 /** The schema extension that links the policy spec and composes its directives into the supergraph. */

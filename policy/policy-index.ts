@@ -9,7 +9,7 @@
  */
 import { Kind, valueFromASTUntyped, type ConstDirectiveNode, type DocumentNode, type TypeNode } from 'graphql';
 import { isMaskStrategy, MASKABLE_SCALARS, MASK_STRENGTH, maskMisfit, type MaskedType, type MaskStrategy } from './masking.js';
-import { isLevel, levelRank, type GovernanceRules, type Level, type MaskDefault, type Requirement } from './rules.js';
+import { isLevel, levelRank, unclassifiedTreatment, type GovernanceRules, type Level, type MaskDefault, type Requirement } from './rules.js';
 
 /** A mask in force for a field: its strategy and who is exempt. */
 export interface MaskRule {
@@ -287,7 +287,8 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
       if (OPEN_FIELDS.has(coordinate)) continue;
       const onField = readAnnotations(field.directives, coordinate);
       const declared = onField.level ?? onType.level;
-      let level: Level = rules.unclassified;
+      const unclassified = unclassifiedTreatment(rules);
+      let level: Level = unclassified.level;
       if (declared !== undefined) {
         if (isLevel(declared)) level = declared;
         else violations.push({ coordinate, message: `${coordinate}: unknown classification level "${String(declared)}".` });
@@ -308,7 +309,8 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
         source: { ...onType.requirements.source, ...onField.requirements.source },
         shadow: { ...onType.requirements.shadow, ...onField.requirements.shadow },
       };
-      const { requirement, rule, shadow } = effectiveRequirement({ coordinate, level, base: rules.levels[level], domain, violations });
+      const base = declared === undefined ? unclassified.requirement : rules.levels[level];
+      const { requirement, rule, shadow } = effectiveRequirement({ coordinate, level, base, domain, violations });
       const type = maskedTypeOf(field.type);
       const masks = effectiveMasks({ coordinate, level, tags, type, annotation: onField.mask, rules, violations });
       fields.set(coordinate, {
@@ -316,7 +318,7 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
         level,
         tags,
         requirement,
-        rule: declared === undefined ? `unclassified: ${rule}` : rule,
+        rule: declared === undefined ? rule.replace(`${level} default`, unclassified.rule) : rule,
         type,
         mask: masks.mask,
         shadow: { requirement: shadow, mask: masks.shadow },
@@ -339,13 +341,14 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
     field(typeName, fieldName) {
       const coordinate = `${typeName}.${fieldName}`;
       if (OPEN_FIELDS.has(coordinate)) return openPolicy(coordinate);
+      const unclassified = unclassifiedTreatment(rules);
       return (
         fields.get(coordinate) ?? {
           coordinate,
-          level: rules.unclassified,
+          level: unclassified.level,
           tags: [],
-          requirement: rules.levels[rules.unclassified],
-          rule: `unclassified: ${rules.unclassified} default`,
+          requirement: unclassified.requirement,
+          rule: unclassified.rule,
           ...unmasked,
         }
       );

@@ -38,8 +38,12 @@ export interface MaskDefault {
 export interface GovernanceRules {
   /** Default requirement of each level; a domain may tighten a field's, never loosen it. */
   readonly levels: Readonly<Record<Level, Requirement>>;
-  /** The level of a field that has none: the strictest, so that nothing is open by mistake. */
-  readonly unclassified: Level;
+  /**
+   * The level of a field that has none: the strictest, so that nothing is open by mistake.
+   * `DENIED` closes such fields to every principal (the gateway's treatment of a supergraph that
+   * carries no policy directives, unless an operator says otherwise).
+   */
+  readonly unclassified: Level | 'DENIED';
   /** Default masks by level (with the tags' masks, the strongest applies). */
   readonly levelMasks?: Readonly<Partial<Record<Level, MaskDefault>>>;
   /**
@@ -47,6 +51,15 @@ export interface GovernanceRules {
    * mask (REDACT where the strategy does not fit the field's type).
    */
   readonly tags: Readonly<Record<string, { readonly minimumLevel: Level; readonly mask?: MaskDefault }>>;
+}
+
+/** Nobody meets it: an empty list of roles (the treatment of `unclassified: 'DENIED'`). */
+export const NOBODY: Requirement = { authenticated: true, roles: [] };
+
+/** How a field without a level is treated: its level, requirement and the rule that says so. */
+export function unclassifiedTreatment(rules: GovernanceRules): { level: Level; requirement: Requirement; rule: string } {
+  if (rules.unclassified === 'DENIED') return { level: 'RESTRICTED', requirement: NOBODY, rule: 'unclassified: denied to everyone' };
+  return { level: rules.unclassified, requirement: rules.levels[rules.unclassified], rule: `unclassified: ${rules.unclassified} default` };
 }
 
 /** Returns its typed argument (the governance group edits a checked file). */

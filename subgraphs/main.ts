@@ -3,6 +3,7 @@
  *
  *   tsx subgraphs/main.ts prepare          generate the raw data if needed, build every domain's warehouse
  *   tsx subgraphs/main.ts serve <domain>   build that domain's warehouse if needed, then serve it
+ *   tsx subgraphs/main.ts sdl <domain>     print the subgraph SDL the domain serves (for the registry)
  *
  * Configuration comes from the environment (see subgraphs/config.ts and the README).
  */
@@ -14,7 +15,7 @@ import { openAuditSinkFromEnv } from '../policy/audit-config.js';
 import { hashKeyFromEnv } from '../policy/masking.js';
 import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
 import { domains, type AnyDomain } from './domains.js';
-import { startSubgraphServer } from './kit/subgraph-server.js';
+import { printDomainSdl, startSubgraphServer } from './kit/subgraph-server.js';
 import { ensureWarehouse } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/manifest.js';
@@ -51,6 +52,12 @@ async function main(): Promise<void> {
     await prepareDomains(config, domains, log);
     return;
   }
+  if (command === 'sdl' && name) {
+    const domain = domains.find((candidate) => candidate.name === name);
+    if (!domain) throw new Error(`No domain "${name}"; domains: ${domains.map((d) => d.name).join(', ')}.`);
+    process.stdout.write(printDomainSdl(domain));
+    return;
+  }
   if (command === 'serve' && name) {
     const index = domains.findIndex((domain) => domain.name === name);
     const domain = domains[index];
@@ -80,7 +87,7 @@ async function main(): Promise<void> {
     process.once('SIGTERM', shutdown);
     return;
   }
-  throw new Error('usage: subgraphs/main.ts prepare | serve <domain>');
+  throw new Error('usage: subgraphs/main.ts prepare | serve <domain> | sdl <domain>');
 }
 
 main().catch((error: unknown) => {

@@ -14,7 +14,7 @@ import {
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
-import { buildSubgraphSchema } from '@apollo/subgraph';
+import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
@@ -118,6 +118,15 @@ export class PolicyViolationsError extends Error {
 /** The domain's full subgraph SDL: policy and federation links, the kit's shared types, its own. */
 export function subgraphTypeDefs(domain: Domain<any, any>): DocumentNode {
   return concatAST([parse(policySchemaExtension(['@key', '@shareable'])), commonTypeDefs, domain.typeDefs]);
+}
+
+/** The SDL the domain's subgraph serves at `_service { sdl }`, without starting it. */
+export function printDomainSdl(domain: Domain<any, any>): string {
+  const schema = buildSubgraphSchema({
+    typeDefs: subgraphTypeDefs(domain),
+    resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
+  });
+  return `${printSubgraphSchema(schema).trimEnd()}\n`;
 }
 
 export async function startSubgraphServer(options: SubgraphServerOptions): Promise<RunningServer> {

@@ -1,0 +1,232 @@
+/**
+ * The registry's command line, for domain teams and their CI (`npm run registry -- <command>`):
+ *
+ *   check   <subgraph> (--schema FILE | --introspect URL) [--url URL]   would it be accepted?
+ *   publish <subgraph> (--schema FILE | --introspect URL) [--url URL]   publish it if every check passes
+ *   history <subgraph>                                                   its versions, newest first
+ *   rollback <subgraph> [--to VERSION]                                   publish an earlier version again
+ *   status                                                               what the supergraph is made of
+ *   clients register <client> FILE…                                      register a client's documents
+ *
+ * Options: `--registry` (default env `REGISTRY_URL`, else `<DATA_DIR>/registry`), `--by` (who
+ * publishes; default env `REGISTRY_USER`, else the OS user), `--usage-days` (default 30),
+ * `--json` (the report as JSON), `--verbose` (list safe changes too). Exit codes: 0 accepted, 1 refused by a check, 2 the command
+ * failed (usage, unreadable SDL, unknown version, registry unavailable).
+ */
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildSchema, parse, validate, type GraphQLError } from 'graphql';
+import { fetchSubgraphSdl } from '../supergraph.js';
+import type { CheckReport } from './checks.js';
+import { RegistryError } from './codes.js';
+import { openRegistry, registryUrlFromEnv } from './open.js';
+import { checkProposal, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
+import { assertClientName, type Registry } from './registry.js';
+
+export const USAGE = `usage: npm run registry -- <command> [options]
+  check    <subgraph> (--schema FILE | --introspect URL) [--url URL]
+  publish  <subgraph> (--schema FILE | --introspect URL) [--url URL] [--by NAME]
+  history  <subgraph>
+  rollback <subgraph> [--to VERSION] [--by NAME]
+  status
+  clients register <client> FILE... [--by NAME]
+options: --registry URL|DIR  --usage-days N  --json  --verbose`;
+
+export interface CliResult {
+  readonly exitCode: 0 | 1 | 2;
+  readonly output: string;
+}
+
+const OPTIONS = {
+  schema: { type: 'string' },
+  introspect: { type: 'string' },
+  url: { type: 'string' },
+  to: { type: 'string' },
+  by: { type: 'string' },
+  registry: { type: 'string' },
+  'usage-days': { type: 'string' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+} as const;
+
+function whole(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value)) throw new RegistryError('REGISTRY_USAGE', `--${option} must be a whole number, got "${value.slice(0, 40)}".`);
+  return Number(value);
+}
+
+async function readSdl(values: { schema?: string; introspect?: string }, name: string): Promise<string> {
+  if (Boolean(values.schema) === Boolean(values.introspect)) {
+    throw new RegistryError('REGISTRY_USAGE', 'Give the SDL with exactly one of --schema FILE or --introspect URL.');
+  }
+  try {
+    if (values.schema) return await readFile(values.schema, 'utf8');
+    return await fetchSubgraphSdl({ name, url: values.introspect! });
+  } catch (error) {
+    const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+    throw new RegistryError('REGISTRY_SDL_UNAVAILABLE', `The SDL of ${name} cannot be read from ${values.schema ?? values.introspect}: ${reason}`, { cause: error });
+  }
+}
+
+/** The report as text: errors and warnings in full, safe changes counted (listed with `--verbose`). */
+function renderReport(report: CheckReport, heading: string, verbose: boolean): string {
+  const errors = report.findings.filter((f) => f.severity === 'error').length;
+  const warnings = report.findings.filter((f) => f.severity === 'warning').length;
+  const verdict = report.accepted ? (report.unchanged ? 'UNCHANGED' : 'ACCEPTED') : 'REFUSED';
+  const lines = [`${verdict}: ${heading} (${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'})`];
+  for (const severity of verbose ? (['error', 'warning', 'info'] as const) : (['error', 'warning'] as const)) {
+    for (const f of report.findings.filter((x) => x.severity === severity)) {
+      lines.push(`  ${severity.padEnd(7)} ${f.code}${f.coordinate ? ` ${f.coordinate}` : ''}: ${f.message.replace(/\s*\n\s*/g, ' ')}`);
+    }
+  }
+  const safe = report.findings.filter((f) => f.code === 'SAFE_CHANGE').length;
+  if (!verbose && safe > 0) lines.push(`  ${safe} safe change${safe === 1 ? '' : 's'} (--verbose lists them)`);
+  const unchanged = report.findings.find((f) => f.code === 'UNCHANGED');
+  if (!verbose && unchanged) lines.push(`  ${unchanged.message}`);
+  return lines.join('\n');
+}
+
+function publishResult(outcome: PublishOutcome, options: { json: boolean; verbose: boolean }, what: string): CliResult {
+  const { report, published } = outcome;
+  const exitCode = report.accepted ? 0 : 1;
+  if (options.json) {
+    const { composed: _composed, ...rest } = report;
+    return { exitCode, output: JSON.stringify({ ...rest, published: published && { ...published, sdl: undefined }, revision: outcome.revision }, null, 2) };
+  }
+  const tail = published
+    ? `\nPublished ${published.name} version ${published.version} (registry revision ${outcome.revision}); the gateway picks it up without a restart.`
+    : report.accepted
+      ? ''
+      : '\nNothing was published; the serving supergraph is unchanged.';
+  return { exitCode, output: `${renderReport(report, what, options.verbose)}${tail}` };
+}
+
+function publisher(values: { by?: string }, env: NodeJS.ProcessEnv): string {
+  const by = values.by ?? env.REGISTRY_USER ?? userInfo().username;
+  return by.slice(0, 128);
+}
+
+async function run(registry: Registry, command: string, args: string[], values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<CliResult> {
+  const json = values.json === true;
+  const str = (key: string) => values[key] as string | undefined;
+  const judge = { usageDays: whole(str('usage-days'), 'usage-days') ?? 30 };
+  const [name] = args;
+  const needName = () => {
+    if (!name) throw new RegistryError('REGISTRY_USAGE', `${command} needs a subgraph name.\n${USAGE}`);
+    return name;
+  };
+
+  switch (command) {
+    case 'check':
+    case 'publish': {
+      const subgraph = needName();
+      const sdl = await readSdl({ schema: str('schema'), introspect: str('introspect') }, subgraph);
+      const serving = (await registry.state())?.subgraphs.find((s) => s.name === subgraph);
+      const url = str('url') ?? str('introspect') ?? serving?.url;
+      if (!url) throw new RegistryError('REGISTRY_USAGE', `${subgraph} has no published version yet: give its routing URL with --url.`);
+      const proposal = { name: subgraph, url, sdl };
+      if (command === 'check') {
+        const report = await checkProposal(registry, proposal, judge);
+        if (json) {
+          const { composed: _composed, ...rest } = report;
+          return { exitCode: report.accepted ? 0 : 1, output: JSON.stringify(rest, null, 2) };
+        }
+        return { exitCode: report.accepted ? 0 : 1, output: renderReport(report, `${subgraph} against ${registry.location}`, values.verbose === true) };
+      }
+      const outcome = await publishSubgraph(registry, { ...proposal, publishedBy: publisher(values, env) }, judge);
+      return publishResult(outcome, { json, verbose: values.verbose === true }, `publish ${subgraph} to ${registry.location}`);
+    }
+    case 'rollback': {
+      const subgraph = needName();
+      const version = whole(str('to'), 'to');
+      const outcome = await rollbackSubgraph(registry, { name: subgraph, ...(version !== undefined ? { version } : {}), publishedBy: publisher(values, env), ...judge });
+      return publishResult(outcome, { json, verbose: values.verbose === true }, `rollback ${subgraph}${version !== undefined ? ` to version ${version}` : ''}`);
+    }
+    case 'history': {
+      const subgraph = needName();
+      const history = await registry.history(subgraph);
+      if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${subgraph}" was ever published.`);
+      const serving = (await registry.state())?.subgraphs.find((s) => s.name === subgraph)?.version;
+      if (json) return { exitCode: 0, output: JSON.stringify(history.map(({ sdl: _sdl, ...v }) => ({ ...v, serving: v.version === serving })), null, 2) };
+      const lines = history.map(
+        (v) =>
+          `${v.version === serving ? '*' : ' '} v${v.version}  ${v.publishedAt}  ${v.publishedBy}  ${v.url}  sdl ${v.sdlHash.slice(0, 12)}${v.note ? `  (${v.note})` : ''}`,
+      );
+      return { exitCode: 0, output: [`${subgraph}: ${history.length} version(s), * serving`, ...lines].join('\n') };
+    }
+    case 'status': {
+      const state = await registry.state();
+      if (!state) return { exitCode: 0, output: `The registry at ${registry.location} is empty: publish a subgraph first.` };
+      if (json) return { exitCode: 0, output: JSON.stringify({ ...state, supergraphSdl: undefined, apiSchemaSdl: undefined, subgraphs: state.subgraphs.map(({ sdl: _s, ...v }) => v) }, null, 2) };
+      return {
+        exitCode: 0,
+        output: [
+          `revision ${state.revision}, supergraph ${state.supergraphVersion}, composed ${state.composedAt}`,
+          ...state.subgraphs.map((v) => `  ${v.name.padEnd(12)} v${v.version}  ${v.url}  by ${v.publishedBy} at ${v.publishedAt}`),
+        ].join('\n'),
+      };
+    }
+    case 'clients': {
+      const [action, client, ...files] = args;
+      if (action !== 'register' || !client || files.length === 0) throw new RegistryError('REGISTRY_USAGE', USAGE);
+      assertClientName(client);
+      const state = await registry.state();
+      if (!state) throw new RegistryError('REGISTRY_INVALID_DOCUMENT', 'The registry has no API schema yet to validate documents against: publish first.');
+      const schema = buildSchema(state.apiSchemaSdl);
+      const documents = [];
+      for (const file of files) {
+        let body: string;
+        try {
+          body = await readFile(file, 'utf8');
+        } catch (error) {
+          throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file} cannot be read: ${(error as Error).message}`);
+        }
+        let errors: readonly GraphQLError[];
+        try {
+          errors = validate(schema, parse(body));
+        } catch (error) {
+          errors = [error as GraphQLError];
+        }
+        if (errors.length > 0) {
+          throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file} does not validate against the current API schema: ${errors.map((e) => e.message).join('; ')}`);
+        }
+        documents.push({ client, name: basename(file), body, registeredBy: publisher(values, env) });
+      }
+      await registry.registerDocuments(documents);
+      return { exitCode: 0, output: `Registered ${documents.length} document(s) for ${client}; checks now protect the coordinates they use.` };
+    }
+    default:
+      throw new RegistryError('REGISTRY_USAGE', USAGE);
+  }
+}
+
+/** Runs one command; never throws (a failure is exit code 2 with its code and message). */
+export async function runRegistryCli(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+  let registry: Registry | undefined;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new RegistryError('REGISTRY_USAGE', `${(error as Error).message}\n${USAGE}`);
+    }
+    const [command, ...args] = parsed.positionals;
+    if (!command) throw new RegistryError('REGISTRY_USAGE', USAGE);
+    registry = await openRegistry(parsed.values.registry ?? registryUrlFromEnv(env));
+    return await run(registry, command, args, parsed.values, env);
+  } catch (error) {
+    if (error instanceof RegistryError) return { exitCode: 2, output: `error ${error.code}: ${error.message}` };
+    return { exitCode: 2, output: `error REGISTRY_UNAVAILABLE: ${error instanceof Error ? error.message : String(error)}` };
+  } finally {
+    await registry?.close();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { exitCode, output } = await runRegistryCli(process.argv.slice(2));
+  (exitCode === 2 ? process.stderr : process.stdout).write(`${output}\n`);
+  process.exit(exitCode);
+}

@@ -1,0 +1,86 @@
+/**
+ * The registry's code catalogue: what a check reports (each finding has one of these codes) and
+ * why a registry command fails. The README's tables are generated from here (`npm run docs:errors`).
+ */
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export const CHECK_CODES = {
+  SDL_INVALID: { severity: 'error', description: 'The subgraph SDL is not valid GraphQL; the message gives the line and column.' },
+  COMPOSITION_FAILED: {
+    severity: 'error',
+    description: 'The subgraph does not compose with the others; the composition error code and message follow.',
+  },
+  BREAKING_CHANGE_IN_USE: {
+    severity: 'error',
+    description:
+      'A breaking change (removed or retyped field, new required argument, removed enum value, tightened input) touches a coordinate that a client used or registered; the clients are named.',
+  },
+  BREAKING_CHANGE_UNUSED: {
+    severity: 'warning',
+    description: 'A breaking change that no recorded operation and no registered document uses: allowed.',
+  },
+  DANGEROUS_CHANGE: { severity: 'warning', description: 'A change that may alter what existing clients receive (e.g. a new enum value, a changed default).' },
+  SAFE_CHANGE: { severity: 'info', description: 'A change no client can notice (e.g. a new field or type).' },
+  UNCHANGED: { severity: 'info', description: 'The SDL and URL are those of the serving version: nothing to publish.' },
+  GOVERNANCE_UNCLASSIFIED: {
+    severity: 'error',
+    description: 'A field has no `@classify`, on itself or its type: every field must be classified.',
+  },
+  GOVERNANCE_PII_UNPROTECTED: {
+    severity: 'error',
+    description: 'A field tagged `pii` is neither masked nor restricted to named roles or purposes.',
+  },
+  GOVERNANCE_RULE_VIOLATION: {
+    severity: 'error',
+    description: 'A policy directive would loosen a global rule, names an unknown level or strategy, or masks a type it cannot.',
+  },
+  GOVERNANCE_DATA_PRODUCT_UNOWNED: {
+    severity: 'error',
+    description: 'An entity type served from a Query field has no `@dataProduct(name:, owner:)`.',
+  },
+  GOVERNANCE_DATA_PRODUCT_UNDOCUMENTED: {
+    severity: 'error',
+    description: 'A data-product type has no description.',
+  },
+  GOVERNANCE_POLICY_SPEC_MISMATCH: {
+    severity: 'error',
+    description: 'The subgraph links another version of the policy spec than `policy/` ships, or redefines its directives differently.',
+  },
+} as const satisfies Record<string, { severity: Severity; description: string }>;
+
+export type CheckCode = keyof typeof CHECK_CODES;
+
+export const REGISTRY_ERRORS = {
+  REGISTRY_USAGE: 'The command line is wrong (unknown command or option, missing argument); the usage is printed.',
+  REGISTRY_INVALID_NAME: 'A subgraph or client name has characters a name may not have.',
+  REGISTRY_INVALID_URL: 'The routing URL is not an http(s) URL, or carries credentials.',
+  REGISTRY_SDL_UNAVAILABLE: 'The SDL could not be read: the file is missing, or the running subgraph did not answer `_service { sdl }`.',
+  REGISTRY_UNKNOWN_SUBGRAPH: 'No version of that subgraph was ever published.',
+  REGISTRY_UNKNOWN_VERSION: 'That subgraph has no such version.',
+  REGISTRY_INVALID_DOCUMENT: 'A client document does not parse or does not validate against the current API schema.',
+  REGISTRY_UNAVAILABLE: 'The registry store (directory or PostgreSQL) could not be read or written.',
+} as const;
+
+export type RegistryErrorCode = keyof typeof REGISTRY_ERRORS;
+
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  constructor(
+    readonly code: RegistryErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The README tables of the two catalogues. */
+export function renderCheckCodeTable(): string {
+  return [
+    '| code | severity | meaning |',
+    '| --- | --- | --- |',
+    ...Object.entries(CHECK_CODES).map(([code, spec]) => `| \`${code}\` | ${spec.severity} | ${spec.description} |`),
+    ...Object.entries(REGISTRY_ERRORS).map(([code, description]) => `| \`${code}\` | command fails (exit 2) | ${description} |`),
+  ].join('\n');
+}

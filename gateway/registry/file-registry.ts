@@ -1,0 +1,171 @@
+/**
+ * The registry in a directory (the default: `<DATA_DIR>/registry`).
+ *
+ *   state.json                      the current state (revision, serving versions, supergraph)
+ *   subgraphs/<name>/<version>.json one file per published version, never rewritten once served
+ *   usage.json                      recorded usage, per client and coordinate
+ *   clients/<client>.json           a client's registered documents
+ *
+ * Writers take a lock on the directory (`proper-lockfile`: works across processes, and a lock
+ * left by a crashed process goes stale). Every file is written to a temporary name and renamed,
+ * so readers (the gateway's watcher) never see half a file. A publish writes its version file,
+ * then the state; the state's `published` counters say which versions were ever committed, so a
+ * crash between the two leaves no phantom version in the history.
+ */
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { RegistryError } from './codes.js';
+import {
+  assertClientName,
+  assertSubgraphName,
+  mergeUsage,
+  sdlHash,
+  type ClientDocument,
+  type Registry,
+  type RegistryState,
+  type SubgraphVersion,
+  type UsageRecord,
+} from './registry.js';
+
+interface StateFile extends RegistryState {
+  /** The highest version ever committed, per subgraph. */
+  readonly published: Record<string, number>;
+}
+
+let temporaries = 0;
+
+async function writeAtomically(path: string, content: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.${temporaries++}.tmp`;
+  await writeFile(temporary, content);
+  await rename(temporary, path);
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new RegistryError('REGISTRY_UNAVAILABLE', `The registry file ${path} cannot be read: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+const versionFile = (version: number) => `${String(version).padStart(6, '0')}.json`;
+
+export async function openFileRegistry(directory: string): Promise<Registry> {
+  const dir = resolve(directory);
+  try {
+    await mkdir(join(dir, 'subgraphs'), { recursive: true });
+    await mkdir(join(dir, 'clients'), { recursive: true });
+  } catch (error) {
+    throw new RegistryError('REGISTRY_UNAVAILABLE', `The registry directory ${dir} cannot be created: ${(error as Error).message}`, { cause: error });
+  }
+  const statePath = join(dir, 'state.json');
+  const usagePath = join(dir, 'usage.json');
+  const readState = () => readJson<StateFile>(statePath);
+
+  const locked = async <T>(work: () => Promise<T>): Promise<T> => {
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(dir, { realpath: false, stale: 15_000, retries: { retries: 100, minTimeout: 20, maxTimeout: 250 } });
+    } catch (error) {
+      throw new RegistryError('REGISTRY_UNAVAILABLE', `The registry ${dir} is locked by another writer: ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      return await work();
+    } finally {
+      await release();
+    }
+  };
+
+  const history = async (name: string): Promise<SubgraphVersion[]> => {
+    assertSubgraphName(name);
+    const published = (await readState())?.published[name] ?? 0;
+    let files: string[];
+    try {
+      files = await readdir(join(dir, 'subgraphs', name));
+    } catch {
+      return [];
+    }
+    const versions: SubgraphVersion[] = [];
+    for (const file of files.filter((f) => /^\d{6}\.json$/.test(f))) {
+      const version = await readJson<SubgraphVersion>(join(dir, 'subgraphs', name, file));
+      if (version && version.version <= published) versions.push(version);
+    }
+    return versions.sort((a, b) => b.version - a.version);
+  };
+
+  return {
+    location: dir,
+    async state() {
+      const state = await readState();
+      if (!state) return null;
+      const { published: _published, ...rest } = state;
+      return rest;
+    },
+    async revision() {
+      return (await readState())?.revision ?? 0;
+    },
+    history,
+    transaction: (work) =>
+      locked(async () => {
+        const state = await readState();
+        const { commit, result } = await work(state ? (({ published: _p, ...rest }) => rest)(state) : null);
+        if (!commit) return { result, written: null };
+        const name = assertSubgraphName(commit.subgraph.name);
+        const version: SubgraphVersion = {
+          ...commit.subgraph,
+          version: (state?.published[name] ?? 0) + 1,
+          sdlHash: sdlHash(commit.subgraph.sdl),
+          publishedAt: new Date().toISOString(),
+        };
+        await mkdir(join(dir, 'subgraphs', name), { recursive: true });
+        await writeAtomically(join(dir, 'subgraphs', name, versionFile(version.version)), `${JSON.stringify(version, null, 2)}\n`);
+        const next: StateFile = {
+          revision: (state?.revision ?? 0) + 1,
+          subgraphs: [...(state?.subgraphs ?? []).filter((s) => s.name !== name), version].sort((a, b) => a.name.localeCompare(b.name)),
+          supergraphSdl: commit.supergraphSdl,
+          apiSchemaSdl: commit.apiSchemaSdl,
+          supergraphVersion: commit.supergraphVersion,
+          composedAt: version.publishedAt,
+          published: { ...state?.published, [name]: version.version },
+        };
+        await writeAtomically(statePath, `${JSON.stringify(next, null, 2)}\n`);
+        return { result, written: version };
+      }),
+    recordUsage: (records) =>
+      records.length === 0
+        ? Promise.resolve()
+        : locked(async () => {
+            const known = (await readJson<UsageRecord[]>(usagePath)) ?? [];
+            await writeAtomically(usagePath, JSON.stringify(mergeUsage([...known, ...records])));
+          }),
+    async usage(since) {
+      const cutoff = since.toISOString();
+      return ((await readJson<UsageRecord[]>(usagePath)) ?? []).filter((record) => record.lastSeen >= cutoff);
+    },
+    registerDocuments: (documents) =>
+      locked(async () => {
+        const byClient = new Map<string, Omit<ClientDocument, 'registeredAt'>[]>();
+        for (const document of documents) {
+          const client = assertClientName(document.client);
+          byClient.set(client, [...(byClient.get(client) ?? []), document]);
+        }
+        for (const [client, added] of byClient) {
+          const path = join(dir, 'clients', `${client}.json`);
+          const known = (await readJson<ClientDocument[]>(path)) ?? [];
+          const registeredAt = new Date().toISOString();
+          const names = new Set(added.map((document) => document.name));
+          const next = [...known.filter((document) => !names.has(document.name)), ...added.map((document) => ({ ...document, registeredAt }))];
+          await writeAtomically(path, `${JSON.stringify(next, null, 2)}\n`);
+        }
+      }),
+    async documents() {
+      const files = (await readdir(join(dir, 'clients'))).filter((file) => file.endsWith('.json'));
+      const all: ClientDocument[] = [];
+      for (const file of files) all.push(...((await readJson<ClientDocument[]>(join(dir, 'clients', file))) ?? []));
+      return all;
+    },
+    close: async () => undefined,
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * What the registry's commands do: check a proposed subgraph, publish it (only when every check
+ * passes, under the registry's lock, so that the check and the write see the same state), and roll
+ * a subgraph back to an earlier version (published anew, after the same checks).
+ */
+import { governanceRules } from '../../policy/governance.rules.js';
+import type { GovernanceRules } from '../../policy/rules.js';
+import { checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
+import { RegistryError } from './codes.js';
+import { assertRoutingUrl, assertSubgraphName, type Registry, type RegistryState, type SubgraphVersion } from './registry.js';
+
+export interface JudgeOptions {
+  /** Usage recorded within this many days counts as use (default 30). */
+  readonly usageDays?: number;
+  /** The governance rules (default `policy/governance.rules.ts`). */
+  readonly rules?: GovernanceRules;
+}
+
+export interface PublishOutcome {
+  readonly report: CheckReport;
+  /** The version written, when the publish was accepted and changed something. */
+  readonly published: SubgraphVersion | null;
+  readonly revision: number;
+}
+
+async function judge(registry: Registry, state: RegistryState | null, proposal: ProposedSubgraph, options: JudgeOptions & { breakingInUse?: 'error' | 'warning' }) {
+  assertSubgraphName(proposal.name);
+  assertRoutingUrl(proposal.url);
+  const since = new Date(Date.now() - (options.usageDays ?? 30) * 86_400_000);
+  return checkSubgraph({
+    state,
+    proposal,
+    usage: await registry.usage(since),
+    documents: await registry.documents(),
+    rules: options.rules ?? governanceRules,
+    ...(options.breakingInUse ? { breakingInUse: options.breakingInUse } : {}),
+  });
+}
+
+/** Would this subgraph be accepted? Writes nothing. */
+export async function checkProposal(registry: Registry, proposal: ProposedSubgraph, options: JudgeOptions = {}): Promise<CheckReport> {
+  return judge(registry, await registry.state(), proposal, options);
+}
+
+async function publishChecked(
+  registry: Registry,
+  proposal: ProposedSubgraph & { publishedBy: string; note: string | null },
+  options: JudgeOptions & { breakingInUse?: 'error' | 'warning' },
+): Promise<PublishOutcome> {
+  const { result: report, written } = await registry.transaction(async (state) => {
+    const report = await judge(registry, state, proposal, options);
+    if (!report.accepted || report.unchanged || !report.composed) return { commit: null, result: report };
+    return {
+      commit: {
+        subgraph: { name: proposal.name, url: proposal.url, sdl: proposal.sdl, publishedBy: proposal.publishedBy, note: proposal.note },
+        supergraphSdl: report.composed.supergraphSdl,
+        apiSchemaSdl: report.composed.apiSchemaSdl,
+        supergraphVersion: report.composed.version,
+      },
+      result: report,
+    };
+  });
+  return { report, published: written, revision: await registry.revision() };
+}
+
+/** Publishes the subgraph when every check passes; otherwise writes nothing. */
+export function publishSubgraph(
+  registry: Registry,
+  proposal: ProposedSubgraph & { publishedBy: string },
+  options: JudgeOptions = {},
+): Promise<PublishOutcome> {
+  return publishChecked(registry, { ...proposal, note: null }, options);
+}
+
+/**
+ * Publishes an earlier version of a subgraph again (URL and SDL), as a new version. It must still
+ * compose and pass governance; breaking changes in use are reported as warnings.
+ */
+export async function rollbackSubgraph(
+  registry: Registry,
+  options: JudgeOptions & { name: string; version?: number; publishedBy: string },
+): Promise<PublishOutcome> {
+  const history = await registry.history(assertSubgraphName(options.name));
+  if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${options.name}" was ever published.`);
+  const serving = (await registry.state())?.subgraphs.find((s) => s.name === options.name);
+  // Without a version: the one before the serving one.
+  const target =
+    options.version === undefined
+      ? history.find((v) => serving && v.version < serving.version && (v.sdlHash !== serving.sdlHash || v.url !== serving.url))
+      : history.find((v) => v.version === options.version);
+  if (!target) {
+    throw new RegistryError(
+      'REGISTRY_UNKNOWN_VERSION',
+      options.version === undefined
+        ? `"${options.name}" has no earlier version that differs from the serving one.`
+        : `"${options.name}" has no version ${options.version}; versions: ${history.map((v) => v.version).join(', ')}.`,
+    );
+  }
+  return publishChecked(
+    registry,
+    { name: target.name, url: target.url, sdl: target.sdl, publishedBy: options.publishedBy, note: `rollback to version ${target.version}` },
+    { ...options, breakingInUse: 'warning' },
+  );
+}
