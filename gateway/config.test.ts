@@ -1,30 +1,55 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SUBGRAPHS, GatewayConfigError, gatewayConfigFromEnv } from './config.js';
+import { DEFAULT_SUBGRAPHS, GatewayConfigError, gatewayConfigFromEnv, subgraphEndpointsFromEnv } from './config.js';
 
 describe('gateway configuration from the environment', () => {
-  it('defaults to port 4000 on localhost and the three local subgraphs', () => {
+  it('defaults to port 4000 on localhost, serving what the registry in the data folder publishes', () => {
     const config = gatewayConfigFromEnv({});
-    expect(config).toMatchObject({ port: 4000, host: '127.0.0.1', subgraphs: DEFAULT_SUBGRAPHS, composeTimeoutMs: 60_000 });
+    expect(config).toMatchObject({ port: 4000, host: '127.0.0.1', composeTimeoutMs: 60_000 });
+    expect(config.supergraph).toMatchObject({ kind: 'registry', pollMs: 1_000, registryUrl: expect.stringMatching(/data\/registry$/) });
     expect(config.supergraphPath).toMatch(/data\/supergraph\.graphql$/);
+    expect(subgraphEndpointsFromEnv({})).toEqual(DEFAULT_SUBGRAPHS);
   });
 
-  it('reads PORT and SUBGRAPHS', () => {
-    const config = gatewayConfigFromEnv({ PORT: '5000', SUBGRAPHS: 'a=http://h:1/graphql, b=https://x.example/graphql' });
+  it('reads PORT, SUBGRAPHS and the supergraph source', () => {
+    const config = gatewayConfigFromEnv({ PORT: '5000', SUPERGRAPH_SOURCE: 'subgraphs', SUBGRAPHS: 'a=http://h:1/graphql, b=https://x.example/graphql' });
     expect(config.port).toBe(5000);
-    expect(config.subgraphs).toEqual([
-      { name: 'a', url: 'http://h:1/graphql' },
-      { name: 'b', url: 'https://x.example/graphql' },
-    ]);
+    expect(config.supergraph).toEqual({
+      kind: 'subgraphs',
+      subgraphs: [
+        { name: 'a', url: 'http://h:1/graphql' },
+        { name: 'b', url: 'https://x.example/graphql' },
+      ],
+    });
+    expect(gatewayConfigFromEnv({ REGISTRY_URL: 'postgres://db/mesh?schema=reg', RELOAD_POLL_MS: '250' }).supergraph).toEqual({
+      kind: 'registry',
+      registryUrl: 'postgres://db/mesh?schema=reg',
+      pollMs: 250,
+    });
+    expect(gatewayConfigFromEnv({ SUPERGRAPH_SOURCE: 'file', SUPERGRAPH_FILE: '/tmp/s.graphql' }).supergraph).toEqual({
+      kind: 'file',
+      path: '/tmp/s.graphql',
+      pollMs: 1_000,
+      unclassified: 'deny',
+    });
+    const allow = gatewayConfigFromEnv({ SUPERGRAPH_SOURCE: 'file', SUPERGRAPH_FILE: '/tmp/s.graphql', UNCLASSIFIED_FIELDS: 'INTERNAL' });
+    expect(allow.supergraph).toMatchObject({ unclassified: 'INTERNAL' });
   });
 
   it('refuses bad values with a message that names them', () => {
+    const subgraphs = { SUPERGRAPH_SOURCE: 'subgraphs' };
     const cases: [Record<string, string>, RegExp][] = [
       [{ PORT: 'eighty' }, /PORT must be a whole number/],
-      [{ SUBGRAPHS: 'nourl' }, /"nourl" is not name=url/],
-      [{ SUBGRAPHS: 'a=http://h/graphql,a=http://i/graphql' }, /"a" is listed twice/],
-      [{ SUBGRAPHS: 'a=file:///etc/passwd' }, /must be http or https/],
-      [{ SUBGRAPHS: 'a=not a url' }, /invalid URL/],
-      [{ SUBGRAPHS: 'Bad Name=http://h/graphql' }, /must be lower-case/],
+      [{ ...subgraphs, SUBGRAPHS: 'nourl' }, /"nourl" is not name=url/],
+      [{ ...subgraphs, SUBGRAPHS: 'a=http://h/graphql,a=http://i/graphql' }, /"a" is listed twice/],
+      [{ ...subgraphs, SUBGRAPHS: 'a=file:///etc/passwd' }, /must be http or https/],
+      [{ ...subgraphs, SUBGRAPHS: 'a=not a url' }, /invalid URL/],
+      [{ ...subgraphs, SUBGRAPHS: 'Bad Name=http://h/graphql' }, /must be lower-case/],
+      [{ SUPERGRAPH_SOURCE: 'consul' }, /SUPERGRAPH_SOURCE must be registry, file or subgraphs/],
+      [{ SUPERGRAPH_SOURCE: 'file' }, /needs SUPERGRAPH_FILE/],
+      [{ SUPERGRAPH_SOURCE: 'file', SUPERGRAPH_FILE: 'x', UNCLASSIFIED_FIELDS: 'yes' }, /UNCLASSIFIED_FIELDS must be deny, allow or a level/],
+      // Our own subgraphs never get a looser treatment of unclassified fields.
+      [{ UNCLASSIFIED_FIELDS: 'allow' }, /applies to SUPERGRAPH_SOURCE=file only/],
+      [{ RELOAD_POLL_MS: '-5' }, /RELOAD_POLL_MS must be a whole number/],
     ];
     for (const [env, message] of cases) {
       expect(() => gatewayConfigFromEnv(env)).toThrow(GatewayConfigError);

@@ -5,7 +5,10 @@
 import { join, resolve } from 'node:path';
 import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
+import { isLevel } from '../policy/rules.js';
 import type { PreplanMode } from './preplan-policy.js';
+import { registryUrlFromEnv } from './registry/open.js';
+import type { SupergraphSourceConfig, UnclassifiedTreatment } from './supergraph-source.js';
 
 export interface SubgraphEndpoint {
   /** The subgraph's name in the supergraph. */
@@ -20,15 +23,21 @@ export interface GatewayConfig {
   /** Interface to bind (env `HOST`, default `127.0.0.1`; `0.0.0.0` in containers). */
   readonly host: string;
   /**
-   * The subgraphs to compose (env `SUBGRAPHS` as `name=url,name=url`; default customers, products
-   * and finance on ports 4001-4003 of this machine).
+   * Where the supergraph comes from (env `SUPERGRAPH_SOURCE`): `registry` (default; hot reload on
+   * each publish), `file` (env `SUPERGRAPH_FILE`, any Federation 2 supergraph; reloaded when it
+   * changes) or `subgraphs` (composed once at start from env `SUBGRAPHS`).
    */
-  readonly subgraphs: readonly SubgraphEndpoint[];
-  /** Where the composed supergraph SDL is written (env `SUPERGRAPH_PATH`, default `data/supergraph.graphql`). */
+  readonly supergraph: SupergraphSourceConfig;
+  /** How often recorded usage is written to the registry (env `USAGE_FLUSH_MS`, default 10000; registry source only). */
+  readonly usageFlushMs: number;
+  /** Where the served supergraph SDL is written (env `SUPERGRAPH_PATH`, default `data/supergraph.graphql`). */
   readonly supergraphPath: string;
   /** Where the client-facing API schema is written (env `API_SCHEMA_PATH`, default `data/api-schema.graphql`). */
   readonly apiSchemaPath: string;
-  /** How long to wait at start for every subgraph to answer (env `COMPOSE_TIMEOUT_MS`, default 60000). */
+  /**
+   * How long to wait at start for a first supergraph: every subgraph answering, or a first publish
+   * to the registry (env `COMPOSE_TIMEOUT_MS`, default 60000).
+   */
   readonly composeTimeoutMs: number;
   /** Largest accepted request body (env `BODY_LIMIT`, default `1mb`). */
   readonly bodyLimit: string;
@@ -51,8 +60,13 @@ export class GatewayConfigError extends Error {
 }
 
 export function defineGatewayConfig(config: GatewayConfig): GatewayConfig {
+  if (config.supergraph.kind === 'subgraphs') checkSubgraphList(config.supergraph.subgraphs);
+  return config;
+}
+
+function checkSubgraphList(subgraphs: readonly SubgraphEndpoint[]): void {
   const names = new Set<string>();
-  for (const { name, url } of config.subgraphs) {
+  for (const { name, url } of subgraphs) {
     if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new GatewayConfigError(`Subgraph name "${name}" must be lower-case letters, digits, - or _.`);
     if (names.has(name)) throw new GatewayConfigError(`Subgraph "${name}" is listed twice.`);
     names.add(name);
@@ -66,8 +80,7 @@ export function defineGatewayConfig(config: GatewayConfig): GatewayConfig {
       throw new GatewayConfigError(`Subgraph "${name}" URL must be http or https, got "${url}".`);
     }
   }
-  if (config.subgraphs.length === 0) throw new GatewayConfigError('No subgraphs to compose.');
-  return config;
+  if (subgraphs.length === 0) throw new GatewayConfigError('No subgraphs to compose.');
 }
 
 export const DEFAULT_SUBGRAPHS: readonly SubgraphEndpoint[] = [
@@ -102,12 +115,45 @@ function policyModeFrom(value: string | undefined): PreplanMode {
   return value;
 }
 
+/** The subgraphs of this machine's mesh (env `SUBGRAPHS`, default customers, products and finance on 4001-4003). */
+export function subgraphEndpointsFromEnv(env: NodeJS.ProcessEnv = process.env): readonly SubgraphEndpoint[] {
+  const subgraphs = env.SUBGRAPHS ? parseSubgraphList(env.SUBGRAPHS) : DEFAULT_SUBGRAPHS;
+  checkSubgraphList(subgraphs);
+  return subgraphs;
+}
+
+function unclassifiedFrom(value: string | undefined): UnclassifiedTreatment {
+  if (!value || value === 'deny') return 'deny';
+  if (value === 'allow' || isLevel(value)) return value;
+  throw new GatewayConfigError(`UNCLASSIFIED_FIELDS must be deny, allow or a level (PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED), got "${value}".`);
+}
+
+function supergraphSourceFrom(env: NodeJS.ProcessEnv): SupergraphSourceConfig {
+  const kind = env.SUPERGRAPH_SOURCE || 'registry';
+  const pollMs = positiveInteger(env, 'RELOAD_POLL_MS', 1_000);
+  if (kind !== 'file' && env.UNCLASSIFIED_FIELDS) {
+    throw new GatewayConfigError('UNCLASSIFIED_FIELDS applies to SUPERGRAPH_SOURCE=file only: our own subgraphs must classify every field.');
+  }
+  switch (kind) {
+    case 'registry':
+      return { kind, registryUrl: registryUrlFromEnv(env), pollMs };
+    case 'file':
+      if (!env.SUPERGRAPH_FILE) throw new GatewayConfigError('SUPERGRAPH_SOURCE=file needs SUPERGRAPH_FILE, the supergraph SDL to serve.');
+      return { kind, path: resolve(env.SUPERGRAPH_FILE), pollMs, unclassified: unclassifiedFrom(env.UNCLASSIFIED_FIELDS) };
+    case 'subgraphs':
+      return { kind, subgraphs: subgraphEndpointsFromEnv(env) };
+    default:
+      throw new GatewayConfigError(`SUPERGRAPH_SOURCE must be registry, file or subgraphs, got "${kind}".`);
+  }
+}
+
 export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const dataDir = resolve(env.DATA_DIR || 'data');
   return defineGatewayConfig({
     port: positiveInteger(env, 'PORT', 4000),
     host: env.HOST || '127.0.0.1',
-    subgraphs: env.SUBGRAPHS ? parseSubgraphList(env.SUBGRAPHS) : DEFAULT_SUBGRAPHS,
+    supergraph: supergraphSourceFrom(env),
+    usageFlushMs: positiveInteger(env, 'USAGE_FLUSH_MS', 10_000),
     supergraphPath: resolve(env.SUPERGRAPH_PATH || join(dataDir, 'supergraph.graphql')),
     apiSchemaPath: resolve(env.API_SCHEMA_PATH || join(dataDir, 'api-schema.graphql')),
     composeTimeoutMs: positiveInteger(env, 'COMPOSE_TIMEOUT_MS', 60_000),

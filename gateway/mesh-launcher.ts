@@ -5,14 +5,19 @@
  * its subgraphs, then composes), and each subgraph the gateway is configured with, on the port of
  * its URL. A subgraph builds its own domain's warehouse from the raw files when it is missing or
  * stale; the first subgraph starts alone, so that it alone generates the shared raw files on a first
- * start, and the others follow in parallel. Their JSON logs are printed readably here. Ctrl-C stops
- * everything; if any part dies, the others are stopped too.
+ * start, and the others follow in parallel. Once they serve, each subgraph's SDL is published to the
+ * registry (as a domain team's deploy would: checked first, and a no-op when unchanged), and the
+ * gateway serves what the registry composed. Their JSON logs are printed readably here. Ctrl-C
+ * stops everything; if any part dies, the others are stopped too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
-import { gatewayConfigFromEnv } from './config.js';
+import { gatewayConfigFromEnv, subgraphEndpointsFromEnv, type SubgraphEndpoint } from './config.js';
+import { openRegistry } from './registry/open.js';
+import { publishSubgraph } from './registry/publish.js';
+import { fetchSubgraphSdl } from './supergraph.js';
 
 const subgraphsMain = fileURLToPath(new URL('../subgraphs/main.ts', import.meta.url));
 const gatewayMain = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -54,12 +59,13 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
   const config = gatewayConfigFromEnv();
+  const subgraphs = subgraphEndpointsFromEnv();
 
   console.log('Starting the mesh (the first start generates the data and builds the warehouses)…');
   // The gateway waits for its subgraphs as long as building the data may take on a first start.
   const composeTimeoutMs = Number(process.env.COMPOSE_TIMEOUT_MS || 15 * 60_000);
   run('gateway', gatewayMain, [], { COMPOSE_TIMEOUT_MS: String(composeTimeoutMs) });
-  const [first, ...rest] = config.subgraphs.map(({ name, url }) => {
+  const [first, ...rest] = subgraphs.map(({ name, url }) => {
     const { port, hostname } = new URL(url);
     return { name, url, env: { PORT: port, HOST: hostname.replace(/^\[|\]$/g, '') } };
   });
@@ -68,19 +74,43 @@ async function main(): Promise<void> {
     await waitUntilReady(new URL('/health/ready', first.url), composeTimeoutMs);
   }
   for (const subgraph of rest) run(subgraph.name, subgraphsMain, ['serve', subgraph.name], subgraph.env);
+  if (config.supergraph.kind === 'registry') {
+    for (const subgraph of rest) await waitUntilReady(new URL('/health/ready', subgraph.url), composeTimeoutMs);
+    await publishAll(config.supergraph.registryUrl, subgraphs).catch((error: unknown) => {
+      console.error(`[registry] publishing failed: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  }
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const gatewayReady = new URL('/health/ready', `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`);
   if (await waitUntilReady(gatewayReady, composeTimeoutMs)) {
     const url = `http://localhost:${config.port}/graphql`;
     console.log(`\nThe mesh is ready.\n  Gateway:   ${url}`);
-    for (const { name, url: subgraphUrl } of config.subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}`);
+    for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}`);
     console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ products(first: 3) { nodes { name listPrice } } }"}'`);
     console.log('Customer and finance data need a token: TOKEN=$(npm run -s token -- --role analyst --region EMEA)\n');
     return;
   }
   console.error('The mesh did not become ready in time; see the logs above.');
   await stopAll(1);
+}
+
+/** Publishes each running subgraph's SDL, as its team's deploy would; a refusal is reported, not fatal. */
+async function publishAll(registryUrl: string, subgraphs: readonly SubgraphEndpoint[]): Promise<void> {
+  const registry = await openRegistry(registryUrl);
+  try {
+    for (const subgraph of subgraphs) {
+      const sdl = await fetchSubgraphSdl(subgraph);
+      const { report, published } = await publishSubgraph(registry, { ...subgraph, sdl, publishedBy: 'npm start' });
+      if (published) console.log(`[registry] published ${subgraph.name} version ${published.version}`);
+      else if (!report.accepted) {
+        console.error(`[registry] ${subgraph.name} was refused; the gateway serves the registry's last good supergraph:`);
+        for (const f of report.findings.filter((x) => x.severity === 'error')) console.error(`  ${f.code} ${f.coordinate ?? ''} ${f.message}`);
+      }
+    }
+  } finally {
+    await registry.close();
+  }
 }
 
 /** Polls a readiness endpoint until it answers 200 (true) or the time is up (false). */

@@ -278,17 +278,18 @@ interface PolicyRequestContext {
 
 /**
  * Wraps Apollo Gateway so that its executor only ever plans the fields the principal may see.
- * `policyIndex` returns the policy of the supergraph being served.
+ * `policyIndex` returns the policy of the supergraph whose API schema the request runs against
+ * (after a hot reload, requests in flight finish under the schema and policy they started with).
  */
 export function withPreplanPolicy(options: {
   gateway: GatewayInterface;
-  policyIndex: () => PolicyIndex;
+  policyIndex: (schema: GraphQLSchema) => PolicyIndex;
   mode: PreplanMode;
 }): GatewayInterface {
   const { gateway, mode } = options;
   const wrap = (executor: GatewayExecutor): GatewayExecutor => async (requestContext: GatewayGraphQLRequestContext) => {
     const context = requestContext.context as unknown as PolicyRequestContext;
-    const policy = new RequestPolicy(options.policyIndex(), context.principal);
+    const policy = new RequestPolicy(options.policyIndex(requestContext.schema), context.principal);
     const { document, denied } = filterOperation({ schema: requestContext.schema, document: requestContext.document, policy });
     // Masked fields are explained in the response: which field, which strategy, which rule.
     const masked = maskedFields({ schema: requestContext.schema, document: requestContext.document, policy });

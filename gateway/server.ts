@@ -27,7 +27,14 @@ import type { RequestIdContext } from '../policy/request-id.js';
 import type { GatewayConfig } from './config.js';
 import { withPreplanPolicy } from './preplan-policy.js';
 import { SubgraphDataSource } from './subgraph-data-source.js';
-import { composeFromSubgraphs, writeSupergraphFiles, type ComposedSupergraph } from './supergraph.js';
+import { parse, printSchema, type GraphQLSchema } from 'graphql';
+import { readPolicy, type PolicyIndex } from '../policy/policy-index.js';
+import { governanceRules } from '../policy/governance.rules.js';
+import { openRegistry } from './registry/open.js';
+import type { Registry } from './registry/registry.js';
+import { probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
+import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
+import { useUsageRecording } from './usage-recording.js';
 
 export interface GatewayContext extends RequestIdContext {
   readonly log: Logger;
@@ -36,9 +43,28 @@ export interface GatewayContext extends RequestIdContext {
   readonly authorization: string | undefined;
 }
 
+/** The supergraph being served, for readiness and logs. */
+export interface ServingSupergraph {
+  /** Short hash of the supergraph SDL. */
+  readonly version: string;
+  /** Its subgraphs, by name. */
+  readonly subgraphs: readonly string[];
+  /** Where it came from: `registry revision 4`, a file path, `composed from …`. */
+  readonly origin: string;
+  readonly loadedAt: string;
+}
+
+/** The last supergraph that could not replace the serving one (the serving one stays). */
+export interface ReloadFailure {
+  readonly error: string;
+  readonly at: string;
+  /** Failed reloads since the gateway started. */
+  readonly failures: number;
+}
+
 export type GatewayReadiness =
   | { readonly status: 'composing' }
-  | { readonly status: 'ready'; readonly supergraph: Omit<ComposedSupergraph, 'supergraphSdl' | 'apiSchemaSdl' | 'policy'> }
+  | { readonly status: 'ready'; readonly supergraph: ServingSupergraph; readonly lastReloadFailure: ReloadFailure | null }
   | { readonly status: 'failed'; readonly error: string };
 
 export interface RunningGateway {
@@ -101,22 +127,86 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   await once(httpServer, 'listening');
   const { port } = httpServer.address() as AddressInfo;
 
+  const source = createSupergraphSource(config.supergraph, log);
+  const rules = config.supergraph.kind === 'file' ? rulesForUnclassified(config.supergraph.unclassified) : governanceRules;
+  // The policy of each API schema served: a request is decided by the schema it runs against.
+  const policies = new WeakMap<GraphQLSchema, PolicyIndex>();
+  let latestPolicy: PolicyIndex | undefined;
+  let serving: LoadedSupergraph | undefined;
+  let lastReloadFailure: ReloadFailure | null = null;
+  let stopWatching: () => void = () => undefined;
+  // The files tools read (supergraph, API schema) are written in order, and before readiness.
+  let fileWrites: Promise<void> = Promise.resolve();
+  let usage: ReturnType<typeof useUsageRecording> | undefined;
+  let usageRegistry: Registry | undefined;
+
+  const markServing = (loaded: LoadedSupergraph) => {
+    serving = loaded;
+    const supergraph: ServingSupergraph = {
+      version: loaded.version,
+      subgraphs: subgraphsOfSupergraph(loaded.supergraphSdl).map(({ name }) => name),
+      origin: loaded.origin,
+      loadedAt: new Date().toISOString(),
+    };
+    state = { status: 'ready', supergraph, lastReloadFailure };
+    metrics.supergraph.reset();
+    metrics.supergraph.set({ version: loaded.version }, 1);
+    return supergraph;
+  };
+  const reloadFailed = (error: Error, candidate?: LoadedSupergraph) => {
+    lastReloadFailure = { error: error.message, at: new Date().toISOString(), failures: (lastReloadFailure?.failures ?? 0) + 1 };
+    if (state.status === 'ready') state = { ...state, lastReloadFailure };
+    log.error({ err: error, candidate: candidate?.origin, serving: serving?.version }, 'a new supergraph was refused; the gateway keeps serving the last good one');
+  };
+
   const compose = async (): Promise<void> => {
-    const composed = await composeFromSubgraphs({
-      subgraphs: config.subgraphs,
-      timeoutMs: config.composeTimeoutMs,
-      log,
-    });
-    await writeSupergraphFiles(composed, config);
+    const first = await source.first(config.composeTimeoutMs);
+    if (config.supergraph.kind === 'file' && config.supergraph.unclassified !== 'deny') {
+      log.warn(
+        { unclassified: config.supergraph.unclassified, file: config.supergraph.path },
+        `UNCLASSIFIED_FIELDS=${config.supergraph.unclassified}: fields without a classification are NOT denied; every caller meeting that treatment can read them`,
+      );
+    }
     const enforce = parts.enforcePolicy ?? true;
     const apolloGateway = new ApolloGateway({
-      supergraphSdl: composed.supergraphSdl,
+      // The function form lets the gateway swap supergraphs without a restart: `update` replaces the
+      // schema for new requests; requests in flight finish with the one they started with.
+      supergraphSdl: async ({ update }) => {
+        stopWatching = source.watch({
+          onChange: async (next) => {
+            try {
+              await probeSubgraphs(next.supergraphSdl, serving?.supergraphSdl ?? '');
+              update(next.supergraphSdl); // throws, keeping the serving one, when it cannot be served
+              await fileWrites;
+              const supergraph = markServing(next);
+              log.info({ version: supergraph.version, origin: supergraph.origin, subgraphs: supergraph.subgraphs }, 'supergraph reloaded');
+            } catch (error) {
+              reloadFailed(error as Error, next);
+            }
+          },
+          onError: (error) => reloadFailed(error),
+        });
+        return { supergraphSdl: first.supergraphSdl, cleanup: async () => stopWatching() };
+      },
       buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics }),
       logger: log,
     });
+    apolloGateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
+      latestPolicy = readPolicy(parse(coreSupergraphSdl), rules);
+      policies.set(apiSchema, latestPolicy);
+      const paths = config.supergraph.kind === 'file' ? { apiSchemaPath: config.apiSchemaPath } : config;
+      const files = { supergraphSdl: coreSupergraphSdl, apiSchemaSdl: printSchema(apiSchema) };
+      fileWrites = fileWrites
+        .then(() => writeSupergraphFiles(files, paths))
+        .catch((error: unknown) => log.error({ err: error }, 'the supergraph files could not be written'));
+    });
     const gateway = enforce
-      ? withPreplanPolicy({ gateway: apolloGateway, policyIndex: () => composed.policy, mode: config.policyMode })
+      ? withPreplanPolicy({ gateway: apolloGateway, policyIndex: (schema) => policies.get(schema) ?? latestPolicy!, mode: config.policyMode })
       : apolloGateway;
+    if (config.supergraph.kind === 'registry' && enforce) {
+      usageRegistry = await openRegistry(config.supergraph.registryUrl);
+      usage = useUsageRecording({ registry: usageRegistry, flushMs: config.usageFlushMs, log });
+    }
     const masking = useErrorMasking({ log, service: 'gateway' });
     apollo = new ApolloServer<GatewayContext>({
       gateway,
@@ -125,6 +215,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         masking.plugin,
         useRequestMetrics(metrics),
         ...(enforce ? [useGatewayAudit({ sink: parts.audit, log })] : []),
+        ...(usage ? [usage] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         // Apollo's default landing page loads from a CDN; the self-hosted IDE replaces it.
         ApolloServerPluginLandingPageDisabled(),
@@ -151,10 +242,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         },
       }),
     );
-    const { supergraphSdl: _sdl, apiSchemaSdl: _api, policy: _policy, ...supergraph } = composed;
-    state = { status: 'ready', supergraph };
-    metrics.supergraph.set({ version: composed.version }, 1);
-    log.info({ version: composed.version, subgraphs: composed.subgraphs, file: config.supergraphPath }, 'supergraph composed');
+    await fileWrites;
+    const supergraph = markServing(first);
+    log.info({ version: supergraph.version, origin: supergraph.origin, subgraphs: supergraph.subgraphs, file: config.supergraphPath }, 'supergraph loaded');
   };
 
   const ready = compose().catch((error: unknown) => {
@@ -171,11 +261,14 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     ready,
     readiness: () => state,
     async stop() {
-      if (apollo) await apollo.stop(); // drains requests in flight, closes the HTTP server
+      stopWatching();
+      if (apollo) await apollo.stop(); // drains requests in flight (and flushes usage), closes the HTTP server
       else if (httpServer.listening) {
         httpServer.closeAllConnections();
         await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       }
+      await source.close();
+      await usageRegistry?.close();
     },
   };
 }

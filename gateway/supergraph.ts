@@ -123,15 +123,50 @@ export async function composeFromSubgraphs(options: {
   return composeSupergraph(options.subgraphs.map((endpoint) => ({ ...endpoint, sdl: sdls.get(endpoint.name)! })));
 }
 
+/** Writes the supergraph SDL and the API schema where tools read them (each path optional). */
 export async function writeSupergraphFiles(
-  composed: ComposedSupergraph,
-  paths: { readonly supergraphPath: string; readonly apiSchemaPath: string },
+  composed: Pick<ComposedSupergraph, 'supergraphSdl' | 'apiSchemaSdl'>,
+  paths: { readonly supergraphPath?: string; readonly apiSchemaPath?: string },
 ): Promise<void> {
   for (const [path, content] of [
     [paths.supergraphPath, composed.supergraphSdl],
     [paths.apiSchemaPath, composed.apiSchemaSdl],
   ] as const) {
+    if (!path) continue;
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, content.endsWith('\n') ? content : `${content}\n`);
   }
+}
+
+/** The subgraphs a supergraph routes to, from its `join__Graph` enum. */
+export function subgraphsOfSupergraph(supergraphSdl: string): SubgraphEndpoint[] {
+  return [...supergraphSdl.matchAll(/@join__graph\(name: "([^"]+)", url: "([^"]*)"\)/g)].map(([, name, url]) => ({ name: name!, url: url! }));
+}
+
+/**
+ * Before a new supergraph is served: each subgraph it routes to at a URL the serving one does not
+ * must answer over HTTP (any answer below 500 counts: a subgraph that refuses an anonymous call is
+ * up). A publish that points at a subgraph not yet deployed is refused instead of failing requests.
+ */
+export async function probeSubgraphs(nextSdl: string, servingSdl: string, timeoutMs = 5_000): Promise<void> {
+  const known = new Set(subgraphsOfSupergraph(servingSdl).map(({ url }) => url));
+  const fresh = subgraphsOfSupergraph(nextSdl).filter(({ url }) => !known.has(url));
+  const failures = await Promise.all(
+    fresh.map(async ({ name, url }) => {
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: 'query SubgraphProbe { __typename }' }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        await response.arrayBuffer();
+        return response.status < 500 ? null : `${name} (${url}) answered HTTP ${response.status}`;
+      } catch (error) {
+        return `${name} (${url}) did not answer: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`;
+      }
+    }),
+  );
+  const problems = failures.filter((failure): failure is string => failure !== null);
+  if (problems.length > 0) throw new Error(`The new supergraph routes to subgraphs that are not up: ${problems.join('; ')}.`);
 }

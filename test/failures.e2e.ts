@@ -13,28 +13,16 @@ import express from 'express';
 import { concatAST, parse, type DocumentNode } from 'graphql';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineGatewayConfig, type SubgraphEndpoint } from '../gateway/config.js';
+import type { SubgraphEndpoint } from '../gateway/config.js';
 import { CompositionFailedError, GovernanceViolationError } from '../gateway/supergraph.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
-import { freePort, postGraphQL, startTestGateway, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { freePort, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 import { openFileAuditSink } from '../policy/audit.js';
 
 function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
-  return defineGatewayConfig({
-    port: 0,
-    host: '127.0.0.1',
-    subgraphs,
-    supergraphPath: join(dataDir, 'supergraph.graphql'),
-    apiSchemaPath: join(dataDir, 'api-schema.graphql'),
-    composeTimeoutMs,
-    bodyLimit: '1mb',
-    logLevel: 'silent',
-    identity: testIdentity,
-    policyMode: 'filter',
-    auditPath: join(dataDir, 'audit', 'gateway.jsonl'),
-  });
+  return testGatewayConfig({ dataDir, supergraph: { kind: 'subgraphs', subgraphs }, overrides: { composeTimeoutMs } });
 }
 
 describe('when parts of a running mesh fail', () => {

@@ -105,7 +105,7 @@ describe('masked for an analyst: pii as a keyed hash', () => {
 
   it('no raw value reached a log line', () => {
     // The capture works (the gateway logged its composition), so an empty search proves something.
-    expect(logLines.some((line) => line.includes('supergraph composed'))).toBe(true);
+    expect(logLines.some((line) => line.includes('supergraph loaded'))).toBe(true);
     expectNoRawValues(logLines.join('\n'));
   });
 });

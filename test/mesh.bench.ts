@@ -3,12 +3,10 @@
  * figure a ratio against a baseline measured in the same run (Vitest prints "N times faster than").
  */
 import { afterAll, bench, describe } from 'vitest';
-import { join } from 'node:path';
-import { defineGatewayConfig } from '../gateway/config.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { domains } from '../subgraphs/domains.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
-import { postGraphQL, startTestGateway, startTestMesh, testIdentity, testLog, tokenFor } from './harness/mesh.js';
+import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor } from './harness/mesh.js';
 
 const mesh = await startTestMesh({ scale: 1 });
 afterAll(() => mesh.stop());
@@ -74,19 +72,7 @@ const offSubgraphs = await Promise.all(
   ),
 );
 const offGateway = await startTestGateway(
-  defineGatewayConfig({
-    port: 0,
-    host: '127.0.0.1',
-    subgraphs: domains.map(({ name }, i) => ({ name, url: offSubgraphs[i]!.url })),
-    supergraphPath: join(mesh.dataDir, 'supergraph-off.graphql'),
-    apiSchemaPath: join(mesh.dataDir, 'api-off.graphql'),
-    composeTimeoutMs: 20_000,
-    bodyLimit: '1mb',
-    logLevel: 'silent',
-    identity: testIdentity,
-    policyMode: 'filter',
-    auditPath: join(mesh.dataDir, 'audit', 'gateway-off.jsonl'),
-  }),
+  testGatewayConfig({ dataDir: mesh.dataDir, name: 'off', supergraph: { kind: 'subgraphs', subgraphs: domains.map(({ name }, i) => ({ name, url: offSubgraphs[i]!.url })) } }),
   { enforcePolicy: false },
 );
 await offGateway.ready;

@@ -51,7 +51,8 @@ describe('composition', () => {
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { status: string; supergraph: { version: string; subgraphs: string[] } };
     expect(body.status).toBe('ready');
-    expect(body.supergraph.subgraphs).toEqual(['customers', 'products', 'finance']);
+    expect(body.supergraph.subgraphs).toEqual(['customers', 'finance', 'products']);
+    expect(body.supergraph.origin).toBe('registry revision 3');
     expect(body.supergraph.version).toMatch(/^[0-9a-f]{12}$/);
   });
 });

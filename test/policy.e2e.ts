@@ -6,11 +6,10 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineGatewayConfig } from '../gateway/config.js';
 import type { PreplanMode } from '../gateway/preplan-policy.js';
 import type { RunningGateway } from '../gateway/server.js';
 import { domains } from '../subgraphs/domains.js';
-import { postGraphQL, startTestGateway, startTestMesh, STEWARD, testIdentity, tokenFor, type GraphQLResponse, type TestMesh } from './harness/mesh.js';
+import { postGraphQL, startTestGateway, startTestMesh, STEWARD, testGatewayConfig, testIdentity, tokenFor, type GraphQLResponse, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 
@@ -267,18 +266,11 @@ describe('the gateway filters before planning', () => {
 
   async function gatewayThrough(proxyUrl: string, mode: PreplanMode, identity = testIdentity): Promise<RunningGateway> {
     const gateway = await startTestGateway(
-      defineGatewayConfig({
-        port: 0,
-        host: '127.0.0.1',
-        subgraphs: domains.map(({ name }) => ({ name, url: name === 'customers' ? proxyUrl : mesh.subgraphs[name]!.url })),
-        supergraphPath: `${mesh.dataDir}/supergraph-${mode}.graphql`,
-        apiSchemaPath: `${mesh.dataDir}/api-${mode}.graphql`,
-        composeTimeoutMs: 10_000,
-        bodyLimit: '1mb',
-        logLevel: 'silent',
-        identity,
-        policyMode: mode,
-        auditPath: `${mesh.dataDir}/audit/gateway-${mode}-${Math.random().toString(36).slice(2)}.jsonl`,
+      testGatewayConfig({
+        dataDir: mesh.dataDir,
+        name: `${mode}-${Math.random().toString(36).slice(2)}`,
+        supergraph: { kind: 'subgraphs', subgraphs: domains.map(({ name }) => ({ name, url: name === 'customers' ? proxyUrl : mesh.subgraphs[name]!.url })) },
+        overrides: { composeTimeoutMs: 10_000, identity, policyMode: mode },
       }),
     );
     await gateway.ready;

@@ -19,7 +19,11 @@ import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../
 import { DEV_HASH_KEY } from '../../policy/masking.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { openFileAuditSink, type AuditSink } from '../../policy/audit.js';
-import type { GatewayConfig } from '../../gateway/config.js';
+import type { GatewayConfig, SubgraphEndpoint } from '../../gateway/config.js';
+import { openRegistry } from '../../gateway/registry/open.js';
+import { publishSubgraph } from '../../gateway/registry/publish.js';
+import { fetchSubgraphSdl } from '../../gateway/supergraph.js';
+import type { SupergraphSourceConfig } from '../../gateway/supergraph-source.js';
 import { domains } from '../../subgraphs/domains.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse } from '../../subgraphs/kit/warehouse/build.js';
@@ -52,6 +56,8 @@ export interface TestMesh {
   readonly warehouses: Record<string, Warehouse<any>>;
   readonly supergraphPath: string;
   readonly apiSchemaPath: string;
+  /** The registry the gateway serves from (a directory in `dataDir`). */
+  readonly registryUrl: string;
   /** POSTs a GraphQL request to the gateway, as a steward unless `headers.authorization` says otherwise. */
   query<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<HttpAnswer<T>>;
   /** Rows of a SQL query run directly on a domain's warehouse (the test's own, independent SQL). */
@@ -71,6 +77,47 @@ export interface TestMeshOptions {
   readonly warehouse?: 'duckdb' | 'postgres';
 }
 
+
+/**
+ * A gateway configuration for tests: a free port, silent, files under `dataDir` (suffixed by
+ * `name` when several gateways share a folder), the development identity, filter mode.
+ */
+export function testGatewayConfig(options: {
+  readonly dataDir: string;
+  readonly supergraph: SupergraphSourceConfig;
+  readonly name?: string;
+  readonly overrides?: Partial<GatewayConfig>;
+}): GatewayConfig {
+  const suffix = options.name ? `-${options.name}` : '';
+  return defineGatewayConfig({
+    port: 0,
+    host: '127.0.0.1',
+    supergraph: options.supergraph,
+    usageFlushMs: 200,
+    supergraphPath: join(options.dataDir, `supergraph${suffix}.graphql`),
+    apiSchemaPath: join(options.dataDir, `api-schema${suffix}.graphql`),
+    composeTimeoutMs: 20_000,
+    bodyLimit: '1mb',
+    logLevel: 'silent',
+    identity: testIdentity,
+    policyMode: 'filter',
+    auditPath: join(options.dataDir, 'audit', `gateway${suffix}.jsonl`),
+    ...options.overrides,
+  });
+}
+
+/** Publishes each running subgraph's SDL to a registry (what a domain team's deploy does). */
+export async function publishRunning(registryUrl: string, subgraphs: readonly SubgraphEndpoint[], publishedBy = 'test'): Promise<void> {
+  const registry = await openRegistry(registryUrl);
+  try {
+    for (const subgraph of subgraphs) {
+      const { report } = await publishSubgraph(registry, { ...subgraph, sdl: await fetchSubgraphSdl(subgraph), publishedBy });
+      if (!report.accepted) throw new Error(`${subgraph.name} was refused: ${JSON.stringify(report.findings.filter((f) => f.severity === 'error'))}`);
+    }
+  } finally {
+    await registry.close();
+  }
+}
 
 /** A gateway with its own audit sink (at `config.auditPath`), closed when the gateway stops. */
 export async function startTestGateway(
@@ -156,23 +203,12 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       port: 0,
     });
   }
-  const supergraphPath = join(dataDir, 'supergraph.graphql');
-  const apiSchemaPath = join(dataDir, 'api-schema.graphql');
-  const gateway = await startTestGateway(
-    defineGatewayConfig({
-      port: 0,
-      host: '127.0.0.1',
-      subgraphs: domains.map(({ name }) => ({ name, url: subgraphs[name]!.url })),
-      supergraphPath,
-      apiSchemaPath,
-      composeTimeoutMs: 20_000,
-      bodyLimit: '1mb',
-      logLevel: 'silent',
-      identity: testIdentity,
-      policyMode: 'filter',
-      auditPath: auditPath('gateway'),
-    }),
-  );
+  // The production path: each subgraph published to the registry, the gateway serving what it composed.
+  const registryUrl = join(dataDir, 'registry');
+  await publishRunning(registryUrl, domains.map(({ name }) => ({ name, url: subgraphs[name]!.url })));
+  const config = testGatewayConfig({ dataDir, supergraph: { kind: 'registry', registryUrl, pollMs: 100 } });
+  const { supergraphPath, apiSchemaPath } = config;
+  const gateway = await startTestGateway(config);
   audits.gateway = gateway.audit;
   await gateway.ready;
 
@@ -188,6 +224,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     warehouses,
     supergraphPath,
     apiSchemaPath,
+    registryUrl,
     query: (query, variables, headers) =>
       postGraphQL(gateway.url, query, variables, { authorization: `Bearer ${stewardToken}`, ...headers }),
     async sql(domain, text, parameters = []) {

@@ -1,0 +1,98 @@
+/**
+ * Records which schema coordinates each client's operations use, for the registry's
+ * breaking-change check: counted in memory per client (the `apollographql-client-name` header)
+ * and flushed to the registry every `flushMs` and at shutdown.
+ *
+ * The client name is the caller's claim. A false claim can only make a coordinate look used (a
+ * check then refuses a change it would have allowed), never make one look unused, so the
+ * judgement stays on the safe side; names are checked for shape, and the number of clients
+ * counted between two flushes is bounded, so a caller cannot grow the gateway's memory.
+ */
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { DocumentNode } from 'graphql';
+import type { Logger } from 'pino';
+import { coordinatesOf } from './registry/coordinates.js';
+import type { Registry, UsageRecord } from './registry/registry.js';
+
+/** The name usage is recorded under when a request names no client, or an unusable one. */
+export const UNNAMED_CLIENT = 'unnamed';
+/** Clients beyond this many between two flushes are counted as `other-clients`. */
+export const MAX_CLIENTS_PER_FLUSH = 500;
+const OVERFLOW_CLIENT = 'other-clients';
+const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface UsageRecordingOptions {
+  readonly registry: Registry;
+  /** How often counts are written to the registry (default 10 s). */
+  readonly flushMs?: number;
+  readonly log: Logger;
+}
+
+export function clientNameOf(header: string | undefined | null): string {
+  return header && CLIENT_NAME.test(header) ? header : UNNAMED_CLIENT;
+}
+
+export function useUsageRecording(options: UsageRecordingOptions): ApolloServerPlugin & { flush(): Promise<void> } {
+  let counts = new Map<string, Map<string, number>>();
+  let lastSeen = new Map<string, string>();
+  const perDocument = new WeakMap<DocumentNode, Set<string>>();
+  let flushing: Promise<void> = Promise.resolve();
+
+  const flush = (): Promise<void> => {
+    flushing = flushing.then(async () => {
+      if (counts.size === 0) return;
+      const taken = counts;
+      const seen = lastSeen;
+      counts = new Map();
+      lastSeen = new Map();
+      const records: UsageRecord[] = [];
+      for (const [client, coordinates] of taken) {
+        for (const [coordinate, count] of coordinates) records.push({ client, coordinate, count, lastSeen: seen.get(client)! });
+      }
+      try {
+        await options.registry.recordUsage(records);
+      } catch (error) {
+        // Kept for the next flush: usage is what protects clients from a breaking publish.
+        options.log.warn({ err: error, records: records.length }, 'usage could not be written to the registry; retrying at the next flush');
+        for (const record of records) note(record.client, [record.coordinate], record.count, record.lastSeen);
+      }
+    });
+    return flushing;
+  };
+
+  const note = (client: string, coordinates: Iterable<string>, count: number, at: string) => {
+    const name = counts.has(client) || counts.size < MAX_CLIENTS_PER_FLUSH ? client : OVERFLOW_CLIENT;
+    if (!counts.has(name)) counts.set(name, new Map());
+    const forClient = counts.get(name)!;
+    for (const coordinate of coordinates) forClient.set(coordinate, (forClient.get(coordinate) ?? 0) + count);
+    if (!lastSeen.has(name) || lastSeen.get(name)! < at) lastSeen.set(name, at);
+  };
+
+  const timer = setInterval(() => void flush(), options.flushMs ?? 10_000);
+  timer.unref();
+
+  return {
+    flush,
+    async requestDidStart({ request }) {
+      const client = clientNameOf(request.http?.headers.get('apollographql-client-name'));
+      return {
+        async didResolveOperation({ document, schema }) {
+          let coordinates = perDocument.get(document);
+          if (!coordinates) {
+            coordinates = coordinatesOf(schema, document);
+            perDocument.set(document, coordinates);
+          }
+          note(client, coordinates, 1, new Date().toISOString());
+        },
+      };
+    },
+    async serverWillStart() {
+      return {
+        async serverWillStop() {
+          clearInterval(timer);
+          await flush();
+        },
+      };
+    },
+  };
+}
