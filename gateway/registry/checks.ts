@@ -140,7 +140,9 @@ export async function checkSubgraph(options: CheckOptions): Promise<CheckReport>
     if (error instanceof CompositionFailedError) {
       for (const e of error.errors) {
         const code = typeof e.extensions.code === 'string' ? `[${e.extensions.code}] ` : '';
-        findings.push(finding('COMPOSITION_FAILED', null, `${code}${e.message}`));
+        // Composition names what it concerns in quotes: "Customer.name", or a type.
+        const concerns = /"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)"/.exec(e.message)?.[1] ?? null;
+        findings.push(finding('COMPOSITION_FAILED', concerns, `${code}${e.message}`));
       }
     } else if (error instanceof GovernanceViolationError) {
       const known = new Set(findings.map((f) => f.message));
