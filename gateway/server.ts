@@ -177,9 +177,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
             try {
               await probeSubgraphs(next.supergraphSdl, serving?.supergraphSdl ?? '');
               update(next.supergraphSdl); // throws, keeping the serving one, when it cannot be served
-              await fileWrites;
               const supergraph = markServing(next);
               log.info({ version: supergraph.version, origin: supergraph.origin, subgraphs: supergraph.subgraphs }, 'supergraph reloaded');
+              await fileWrites;
             } catch (error) {
               reloadFailed(error as Error, next);
             }

@@ -49,7 +49,7 @@ describe('composition', () => {
     expect(live.status).toBe(200);
     const ready = await fetch(new URL('/health/ready', base));
     expect(ready.status).toBe(200);
-    const body = (await ready.json()) as { status: string; supergraph: { version: string; subgraphs: string[] } };
+    const body = (await ready.json()) as { status: string; supergraph: { version: string; subgraphs: string[]; origin: string } };
     expect(body.status).toBe('ready');
     expect(body.supergraph.subgraphs).toEqual(['customers', 'finance', 'products']);
     expect(body.supergraph.origin).toBe('registry revision 3');
