@@ -40,7 +40,7 @@ beforeAll(async () => {
       typeDefs: withCustomerField(customers.typeDefs, LOYALTY),
       resolvers: {
         ...customers.resolvers,
-        Customer: { ...customers.resolvers.Customer, loyaltyTier: (customer: Customer) => (customer.segment === 'ENTERPRISE' ? 'GOLD' : 'STANDARD') },
+        Customer: { ...(customers.resolvers.Customer as Record<string, unknown>), loyaltyTier: (customer: Customer) => (customer.segment === 'ENTERPRISE' ? 'GOLD' : 'STANDARD') },
       },
     },
     warehouse: mesh.warehouses.customers!,
