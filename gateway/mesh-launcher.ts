@@ -16,8 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
 import { gatewayConfigFromEnv, subgraphEndpointsFromEnv, type SubgraphEndpoint } from './config.js';
 import { openRegistry } from './registry/open.js';
-import { publishSubgraph } from './registry/publish.js';
-import { fetchSubgraphSdl } from './supergraph.js';
+import { publishRunningSubgraphs } from './registry/publish.js';
 
 const subgraphsMain = fileURLToPath(new URL('../subgraphs/main.ts', import.meta.url));
 const gatewayMain = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -99,12 +98,10 @@ async function main(): Promise<void> {
 async function publishAll(registryUrl: string, subgraphs: readonly SubgraphEndpoint[]): Promise<void> {
   const registry = await openRegistry(registryUrl);
   try {
-    for (const subgraph of subgraphs) {
-      const sdl = await fetchSubgraphSdl(subgraph);
-      const { report, published } = await publishSubgraph(registry, { ...subgraph, sdl, publishedBy: 'npm start' });
-      if (published) console.log(`[registry] published ${subgraph.name} version ${published.version}`);
+    for (const { name, report, published } of await publishRunningSubgraphs(registry, subgraphs, { publishedBy: 'npm start' })) {
+      if (published) console.log(`[registry] published ${name} version ${published.version}`);
       else if (!report.accepted) {
-        console.error(`[registry] ${subgraph.name} was refused; the gateway serves the registry's last good supergraph:`);
+        console.error(`[registry] ${name} was refused; the gateway serves the registry's last good supergraph:`);
         for (const f of report.findings.filter((x) => x.severity === 'error')) console.error(`  ${f.code} ${f.coordinate ?? ''} ${f.message}`);
       }
     }

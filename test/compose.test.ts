@@ -33,7 +33,7 @@ const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
 };
 const services = compose.services;
 const gatewayEnv = services.gateway!.environment!;
-const subgraphUrls = parseSubgraphList(gatewayEnv.SUBGRAPHS!);
+const subgraphUrls = parseSubgraphList(services.publish!.environment!.SUBGRAPHS!);
 
 describe('docker-compose.yml', () => {
   it('runs only commands that package.json has', () => {
@@ -69,8 +69,15 @@ describe('docker-compose.yml', () => {
     expect(services.prepare!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
   });
 
-  it('starts the gateway last, on healthy subgraphs, and checks every long-running service', () => {
-    expect(services.gateway!.depends_on).toEqual(Object.fromEntries(domains.map((d) => [d.name, { condition: 'service_healthy' }])));
+  it('publishes the healthy subgraphs to the registry, then starts the gateway on it, and checks every long-running service', () => {
+    expect(services.publish!.depends_on).toEqual(Object.fromEntries(domains.map((d) => [d.name, { condition: 'service_healthy' }])));
+    expect(services.publish!.command).toEqual(['npm', 'run', 'registry', '--', 'publish-running', '--by', 'compose']);
+    expect(services.gateway!.depends_on).toEqual({ publish: { condition: 'service_completed_successfully' } });
+    // The publish job and the gateway share one registry, in PostgreSQL.
+    const registry = new URL(gatewayEnv.REGISTRY_URL!);
+    expect(registry).toMatchObject({ protocol: 'postgres:', hostname: 'postgres', search: '?schema=registry' });
+    expect(services.publish!.environment!.REGISTRY_URL).toBe(gatewayEnv.REGISTRY_URL);
+    expect(gatewayEnv.SUPERGRAPH_SOURCE ?? 'registry').toBe('registry');
     for (const name of ['postgres', 'gateway', ...domains.map((d) => d.name)]) {
       expect(services[name]!.healthcheck?.test, name).toBeDefined();
     }

@@ -5,6 +5,7 @@
  *   publish <subgraph> (--schema FILE | --introspect URL) [--url URL]   publish it if every check passes
  *   history <subgraph>                                                   its versions, newest first
  *   rollback <subgraph> [--to VERSION]                                   publish an earlier version again
+ *   publish-running [--subgraphs name=url,…]                             publish each running subgraph (default env SUBGRAPHS)
  *   status                                                               what the supergraph is made of
  *   clients register <client> FILE…                                      register a client's documents
  *
@@ -23,7 +24,8 @@ import { fetchSubgraphSdl } from '../supergraph.js';
 import type { CheckReport } from './checks.js';
 import { RegistryError } from './codes.js';
 import { openRegistry, registryUrlFromEnv } from './open.js';
-import { checkProposal, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
+import { parseSubgraphList, subgraphEndpointsFromEnv } from '../config.js';
+import { checkProposal, publishRunningSubgraphs, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
 import { assertClientName, type Registry } from './registry.js';
 
 export const USAGE = `usage: npm run registry -- <command> [options]
@@ -31,6 +33,7 @@ export const USAGE = `usage: npm run registry -- <command> [options]
   publish  <subgraph> (--schema FILE | --introspect URL) [--url URL] [--by NAME]
   history  <subgraph>
   rollback <subgraph> [--to VERSION] [--by NAME]
+  publish-running [--subgraphs name=url,...] [--by NAME]
   status
   clients register <client> FILE... [--by NAME]
 options: --registry URL|DIR  --usage-days N  --json  --verbose`;
@@ -44,6 +47,7 @@ const OPTIONS = {
   schema: { type: 'string' },
   introspect: { type: 'string' },
   url: { type: 'string' },
+  subgraphs: { type: 'string' },
   to: { type: 'string' },
   by: { type: 'string' },
   registry: { type: 'string' },
@@ -138,6 +142,20 @@ async function run(registry: Registry, command: string, args: string[], values: 
       }
       const outcome = await publishSubgraph(registry, { ...proposal, publishedBy: publisher(values, env) }, judge);
       return publishResult(outcome, { json, verbose: values.verbose === true }, `publish ${subgraph} to ${registry.location}`);
+    }
+    case 'publish-running': {
+      let endpoints;
+      try {
+        endpoints = str('subgraphs') ? parseSubgraphList(str('subgraphs')!) : subgraphEndpointsFromEnv(env);
+      } catch (error) {
+        throw new RegistryError('REGISTRY_USAGE', (error as Error).message);
+      }
+      const outcomes = await publishRunningSubgraphs(registry, endpoints, { publishedBy: publisher(values, env), ...judge });
+      const results = outcomes.map((outcome) => publishResult(outcome, { json, verbose: values.verbose === true }, `publish ${outcome.name} to ${registry.location}`));
+      return {
+        exitCode: results.some((r) => r.exitCode !== 0) ? 1 : 0,
+        output: json ? `[${results.map((r) => r.output).join(',\n')}]` : results.map((r) => r.output).join('\n'),
+      };
     }
     case 'rollback': {
       const subgraph = needName();

@@ -4,6 +4,8 @@
  * a subgraph back to an earlier version (published anew, after the same checks).
  */
 import { governanceRules } from '../../policy/governance.rules.js';
+import type { SubgraphEndpoint } from '../config.js';
+import { fetchSubgraphSdl } from '../supergraph.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import { checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
 import { RegistryError } from './codes.js';
@@ -101,4 +103,28 @@ export async function rollbackSubgraph(
     { name: target.name, url: target.url, sdl: target.sdl, publishedBy: options.publishedBy, note: `rollback to version ${target.version}` },
     { ...options, breakingInUse: 'warning' },
   );
+}
+
+/**
+ * Publishes each running subgraph's SDL (read from its `_service { sdl }`), in order, as each
+ * team's deploy would: what `npm start` and the containers' publish job do. Stops at nothing: a
+ * refused subgraph is reported and the next one is tried.
+ */
+export async function publishRunningSubgraphs(
+  registry: Registry,
+  subgraphs: readonly SubgraphEndpoint[],
+  options: JudgeOptions & { publishedBy: string },
+): Promise<(PublishOutcome & { name: string })[]> {
+  const outcomes = [];
+  for (const subgraph of subgraphs) {
+    let sdl: string;
+    try {
+      sdl = await fetchSubgraphSdl(subgraph);
+    } catch (error) {
+      const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+      throw new RegistryError('REGISTRY_SDL_UNAVAILABLE', `The SDL of ${subgraph.name} cannot be read from ${subgraph.url}: ${reason}`, { cause: error });
+    }
+    outcomes.push({ name: subgraph.name, ...(await publishSubgraph(registry, { ...subgraph, sdl, publishedBy: options.publishedBy }, options)) });
+  }
+  return outcomes;
 }

@@ -21,8 +21,7 @@ import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { openFileAuditSink, type AuditSink } from '../../policy/audit.js';
 import type { GatewayConfig, SubgraphEndpoint } from '../../gateway/config.js';
 import { openRegistry } from '../../gateway/registry/open.js';
-import { publishSubgraph } from '../../gateway/registry/publish.js';
-import { fetchSubgraphSdl } from '../../gateway/supergraph.js';
+import { publishRunningSubgraphs } from '../../gateway/registry/publish.js';
 import type { SupergraphSourceConfig } from '../../gateway/supergraph-source.js';
 import { domains } from '../../subgraphs/domains.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
@@ -110,9 +109,8 @@ export function testGatewayConfig(options: {
 export async function publishRunning(registryUrl: string, subgraphs: readonly SubgraphEndpoint[], publishedBy = 'test'): Promise<void> {
   const registry = await openRegistry(registryUrl);
   try {
-    for (const subgraph of subgraphs) {
-      const { report } = await publishSubgraph(registry, { ...subgraph, sdl: await fetchSubgraphSdl(subgraph), publishedBy });
-      if (!report.accepted) throw new Error(`${subgraph.name} was refused: ${JSON.stringify(report.findings.filter((f) => f.severity === 'error'))}`);
+    for (const { name, report } of await publishRunningSubgraphs(registry, subgraphs, { publishedBy })) {
+      if (!report.accepted) throw new Error(`${name} was refused: ${JSON.stringify(report.findings.filter((f) => f.severity === 'error'))}`);
     }
   } finally {
     await registry.close();
