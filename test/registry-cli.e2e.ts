@@ -75,6 +75,18 @@ describe('the registry command line with a PostgreSQL registry', () => {
     expect(failed.stderr).toMatch(/^error REGISTRY_UNKNOWN_VERSION: "customers" has no version 7; versions: 1/);
   });
 
+  it('publishes every running subgraph in one step, then finds nothing to publish', async () => {
+    const list = ['customers', 'products', 'finance'].map((name) => `${name}=${mesh.subgraphs[name]!.url}`).join(',');
+    const registryDir = join(mesh.dataDir, 'registry-running');
+    const first = await runRegistryCli(['publish-running', '--subgraphs', list, '--registry', registryDir, '--by', 'deploy-bot']);
+    expect(first.exitCode).toBe(0);
+    expect(first.output.match(/^Published \w+ version 1/gm)).toEqual(['Published customers version 1', 'Published products version 1', 'Published finance version 1']);
+    const again = await runRegistryCli(['publish-running', '--subgraphs', list, '--registry', registryDir]);
+    expect(again.exitCode).toBe(0);
+    expect(again.output.match(/^UNCHANGED: publish \w+/gm)).toHaveLength(3);
+    expect((await runRegistryCli(['history', 'finance', '--registry', registryDir])).output).toMatch(/\* v1 .* deploy-bot /);
+  });
+
   it('reports JSON for CI tools', async () => {
     const { exitCode, output } = await runRegistryCli(['check', 'products', '--introspect', mesh.subgraphs.products!.url, '--registry', pgRegistry, '--json']);
     expect(exitCode).toBe(0);
@@ -108,6 +120,8 @@ describe('misuse of the registry command line', () => {
       [['rollback', 'customers', '--to', '1; drop table x'], /^error REGISTRY_USAGE: --to must be a whole number/],
       [['check', 'customers', '--introspect', mesh.subgraphs.customers!.url, '--usage-days', 'soon'], /^error REGISTRY_USAGE: --usage-days must be a whole number/],
       [['history', 'nobody'], /^error REGISTRY_UNKNOWN_SUBGRAPH/],
+      [['publish-running', '--subgraphs', 'customers'], /^error REGISTRY_USAGE: SUBGRAPHS entry "customers" is not name=url/],
+      [['publish-running', '--subgraphs', `customers=${down}`], /^error REGISTRY_SDL_UNAVAILABLE: The SDL of customers cannot be read/],
       [['clients', 'register', 'web app', 'x.graphql'], /^error REGISTRY_INVALID_NAME/],
     ];
     for (const [args, message] of cases) {
