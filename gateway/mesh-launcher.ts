@@ -1,13 +1,12 @@
 /**
  * `npm start`: the whole mesh on one machine, on the embedded default.
  *
- * Each part runs as it would in production, one process per service: the gateway (which waits for
- * its subgraphs, then composes), and each subgraph the gateway is configured with, on the port of
- * its URL. A subgraph builds its own domain's warehouse from the raw files when it is missing or
- * stale; the first subgraph starts alone, so that it alone generates the shared raw files on a first
- * start, and the others follow in parallel. Once they serve, each subgraph's SDL is published to the
- * registry (as a domain team's deploy would: checked first, and a no-op when unchanged), and the
- * gateway serves what the registry composed. Their JSON logs are printed readably here. Ctrl-C
+ * Each part runs as it would in production, one process per service: each subgraph of `SUBGRAPHS`,
+ * on the port of its URL, and the gateway. A subgraph builds its own domain's warehouse from the raw
+ * files when it is missing or stale; the first subgraph starts alone, so that it alone generates the
+ * shared raw files on a first start, and the others follow in parallel. Once they serve, each
+ * subgraph's SDL is published to the registry (as a domain team's deploy would: checked first, and
+ * a no-op when unchanged), and then the gateway starts on what the registry composed. Their JSON logs are printed readably here. Ctrl-C
  * stops everything; if any part dies, the others are stopped too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -63,7 +62,11 @@ async function main(): Promise<void> {
   console.log('Starting the mesh (the first start generates the data and builds the warehouses)…');
   // The gateway waits for its subgraphs as long as building the data may take on a first start.
   const composeTimeoutMs = Number(process.env.COMPOSE_TIMEOUT_MS || 15 * 60_000);
-  run('gateway', gatewayMain, [], { COMPOSE_TIMEOUT_MS: String(composeTimeoutMs) });
+  const startGateway = () => run('gateway', gatewayMain, [], { COMPOSE_TIMEOUT_MS: String(composeTimeoutMs) });
+  // Composing from the subgraphs, the gateway waits for them itself; from the registry, it starts
+  // once every subgraph is published, so that its first supergraph already has them all.
+  const fromRegistry = config.supergraph.kind === 'registry';
+  if (!fromRegistry) startGateway();
   const [first, ...rest] = subgraphs.map(({ name, url }) => {
     const { port, hostname } = new URL(url);
     return { name, url, env: { PORT: port, HOST: hostname.replace(/^\[|\]$/g, '') } };
@@ -73,11 +76,12 @@ async function main(): Promise<void> {
     await waitUntilReady(new URL('/health/ready', first.url), composeTimeoutMs);
   }
   for (const subgraph of rest) run(subgraph.name, subgraphsMain, ['serve', subgraph.name], subgraph.env);
-  if (config.supergraph.kind === 'registry') {
+  if (fromRegistry && config.supergraph.kind === 'registry') {
     for (const subgraph of rest) await waitUntilReady(new URL('/health/ready', subgraph.url), composeTimeoutMs);
     await publishAll(config.supergraph.registryUrl, subgraphs).catch((error: unknown) => {
       console.error(`[registry] publishing failed: ${error instanceof Error ? error.message : String(error)}`);
     });
+    startGateway();
   }
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
