@@ -9,7 +9,9 @@ import { renderErrorTable } from './errors.js';
 import { TOKEN_REJECTIONS } from './identity.js';
 
 export const README = fileURLToPath(new URL('../README.md', import.meta.url));
-interface GeneratedSection {
+
+/** A part of the README between two markers, rendered from a catalogue. */
+export interface GeneratedSection {
   readonly start: string;
   readonly end: string;
   readonly render: () => string;
@@ -29,16 +31,21 @@ const SECTIONS: readonly GeneratedSection[] = [
   },
 ];
 
-/** The README with its generated tables replaced by the catalogues'. */
-export function withErrorTable(readme: string): string {
+/** The README with the given generated sections replaced by what their catalogues render. */
+export function withGeneratedSections(readme: string, sections: readonly GeneratedSection[]): string {
   let text = readme;
-  for (const { start, end, render } of SECTIONS) {
+  for (const { start, end, render } of sections) {
     const from = text.indexOf(start);
     const to = text.indexOf(end);
     if (from < 0 || to < from) throw new Error(`README.md has no generated section markers (${start} … ${end}).`);
     text = `${text.slice(0, from + start.length)}\n${render()}\n${text.slice(to)}`;
   }
   return text;
+}
+
+/** The README with its error and token-reason tables replaced by the catalogues'. */
+export function withErrorTable(readme: string): string {
+  return withGeneratedSections(readme, SECTIONS);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
