@@ -161,7 +161,7 @@ export async function openFileRegistry(directory: string): Promise<Registry> {
         }
       }),
     async documents() {
-      const files = (await readdir(join(dir, 'clients'))).filter((file) => file.endsWith('.json'));
+      const files = (await readdir(join(dir, 'clients')).catch(() => [] as string[])).filter((file) => file.endsWith('.json'));
       const all: ClientDocument[] = [];
       for (const file of files) all.push(...((await readJson<ClientDocument[]>(join(dir, 'clients', file))) ?? []));
       return all;
