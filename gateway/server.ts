@@ -159,7 +159,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     log.error({ err: error, candidate: candidate?.origin, serving: serving?.version }, 'a new supergraph was refused; the gateway keeps serving the last good one');
   };
 
-  const compose = async (): Promise<void> => {
+  const loadSupergraphs = async (): Promise<void> => {
     const first = await source.first(config.composeTimeoutMs);
     if (config.supergraph.kind === 'file' && config.supergraph.unclassified !== 'deny') {
       log.warn(
@@ -203,7 +203,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     const gateway = enforce
       ? withPreplanPolicy({ gateway: apolloGateway, policyIndex: (schema) => policies.get(schema) ?? latestPolicy!, mode: config.policyMode })
       : apolloGateway;
-    if (config.supergraph.kind === 'registry' && enforce) {
+    if (config.supergraph.kind === 'registry') {
       usageRegistry = await openRegistry(config.supergraph.registryUrl);
       usage = useUsageRecording({ registry: usageRegistry, flushMs: config.usageFlushMs, log });
     }
@@ -247,7 +247,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     log.info({ version: supergraph.version, origin: supergraph.origin, subgraphs: supergraph.subgraphs, file: config.supergraphPath }, 'supergraph loaded');
   };
 
-  const ready = compose().catch((error: unknown) => {
+  const ready = loadSupergraphs().catch((error: unknown) => {
     state = { status: 'failed', error: error instanceof Error ? error.message : String(error) };
     log.error({ err: error }, 'the gateway could not compose its supergraph');
     throw error;

@@ -67,6 +67,11 @@ export function composeSupergraph(
   };
 }
 
+/** Why a fetch failed, in a line: fetch's own cause (`ECONNREFUSED …`) rather than "fetch failed". */
+export function fetchFailureReason(error: unknown): string {
+  return error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+}
+
 const SDL_QUERY = JSON.stringify({ query: 'query SubgraphSdl { _service { sdl } }' });
 
 /** A subgraph's SDL, read from its `_service` field. */
@@ -104,7 +109,7 @@ export async function composeFromSubgraphs(options: {
           try {
             sdls.set(endpoint.name, await fetchSubgraphSdl(endpoint));
           } catch (error) {
-            const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+            const reason = fetchFailureReason(error);
             lastFailure.set(endpoint.name, reason);
           }
         }),
@@ -163,7 +168,7 @@ export async function probeSubgraphs(nextSdl: string, servingSdl: string, timeou
         await response.arrayBuffer();
         return response.status < 500 ? null : `${name} (${url}) answered HTTP ${response.status}`;
       } catch (error) {
-        return `${name} (${url}) did not answer: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`;
+        return `${name} (${url}) did not answer: ${fetchFailureReason(error)}`;
       }
     }),
   );

@@ -176,6 +176,8 @@ describe('reloading the supergraph file', () => {
     const after = await readiness();
     expect(after.supergraph).toEqual(changed.supergraph);
     expect(after.lastReloadFailure).toMatchObject({ failures: 1, error: expect.any(String) });
+    const logged = logLines.map((line) => JSON.parse(line)).filter((line) => line.msg?.startsWith('a new supergraph was refused'));
+    expect(logged.at(-1)).toMatchObject({ level: 50, candidate: supergraphFile, serving: changed.supergraph.version });
     const products = await postGraphQL(gateway.url, '{ products { name } }', undefined, { authorization: token });
     expect(products.body).toEqual({ data: { products: [{ name: 'Kettle' }, { name: 'Lamp' }] } });
     await writeFile(supergraphFile, compose());

@@ -20,7 +20,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildSchema, parse, validate, type GraphQLError } from 'graphql';
-import { fetchSubgraphSdl } from '../supergraph.js';
+import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';
 import type { CheckReport } from './checks.js';
 import { RegistryError } from './codes.js';
 import { openRegistry, registryUrlFromEnv } from './open.js';
@@ -70,7 +70,7 @@ async function readSdl(values: { schema?: string; introspect?: string }, name: s
     if (values.schema) return await readFile(values.schema, 'utf8');
     return await fetchSubgraphSdl({ name, url: values.introspect! });
   } catch (error) {
-    const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+    const reason = fetchFailureReason(error);
     throw new RegistryError('REGISTRY_SDL_UNAVAILABLE', `The SDL of ${name} cannot be read from ${values.schema ?? values.introspect}: ${reason}`, { cause: error });
   }
 }

@@ -5,7 +5,7 @@
  */
 import { governanceRules } from '../../policy/governance.rules.js';
 import type { SubgraphEndpoint } from '../config.js';
-import { fetchSubgraphSdl } from '../supergraph.js';
+import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import { checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
 import { RegistryError } from './codes.js';
@@ -121,7 +121,7 @@ export async function publishRunningSubgraphs(
     try {
       sdl = await fetchSubgraphSdl(subgraph);
     } catch (error) {
-      const reason = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+      const reason = fetchFailureReason(error);
       throw new RegistryError('REGISTRY_SDL_UNAVAILABLE', `The SDL of ${subgraph.name} cannot be read from ${subgraph.url}: ${reason}`, { cause: error });
     }
     outcomes.push({ name: subgraph.name, ...(await publishSubgraph(registry, { ...subgraph, sdl, publishedBy: options.publishedBy }, options)) });
