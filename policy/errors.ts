@@ -120,7 +120,7 @@ export const ERRORS = {
     definedBy: 'platform',
   },
   GATEWAY_NOT_READY: {
-    description: 'The gateway has not composed its supergraph yet; retry after `/health/ready` answers 200.',
+    description: 'The gateway has no supergraph to serve yet (still starting, or nothing published to the registry); retry after `/health/ready` answers 200.',
     httpStatus: 503,
     definedBy: 'platform',
   },
