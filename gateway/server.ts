@@ -34,6 +34,7 @@ import { openRegistry } from './registry/open.js';
 import type { Registry } from './registry/registry.js';
 import { probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
 import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
+import { trustedDocumentsOf, useTrustedDocuments, type TrustedDocuments } from './trusted-documents.js';
 import { useUsageRecording } from './usage-recording.js';
 
 export interface GatewayContext extends RequestIdContext {
@@ -138,7 +139,10 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   // The files tools read (supergraph, API schema) are written in order, and before readiness.
   let fileWrites: Promise<void> = Promise.resolve();
   let usage: ReturnType<typeof useUsageRecording> | undefined;
-  let usageRegistry: Registry | undefined;
+  // The registry, with the registry source: usage goes to it, trusted documents come from it.
+  let registry: Registry | undefined;
+  let trusted: TrustedDocuments = trustedDocumentsOf([]);
+  let stopTrustedRefresh: () => void = () => undefined;
 
   const markServing = (loaded: LoadedSupergraph) => {
     serving = loaded;
@@ -204,8 +208,21 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       ? withPreplanPolicy({ gateway: apolloGateway, policyIndex: (schema) => policies.get(schema) ?? latestPolicy!, mode: config.policyMode })
       : apolloGateway;
     if (config.supergraph.kind === 'registry') {
-      usageRegistry = await openRegistry(config.supergraph.registryUrl);
-      usage = useUsageRecording({ registry: usageRegistry, flushMs: config.usageFlushMs, log });
+      const opened = await openRegistry(config.supergraph.registryUrl);
+      registry = opened;
+      usage = useUsageRecording({ registry: opened, flushMs: config.usageFlushMs, log });
+      const refresh = async () => {
+        try {
+          trusted = trustedDocumentsOf(await opened.documents());
+        } catch (error) {
+          log.warn({ err: error }, 'trusted documents could not be read from the registry; keeping the last ones read');
+        }
+      };
+      await refresh();
+      // Documents are registered apart from publishes; read them every few polls.
+      const timer = setInterval(() => void refresh(), config.supergraph.pollMs * 5);
+      timer.unref();
+      stopTrustedRefresh = () => clearInterval(timer);
     }
     const masking = useErrorMasking({ log, service: 'gateway' });
     apollo = new ApolloServer<GatewayContext>({
@@ -221,6 +238,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         ApolloServerPluginLandingPageDisabled(),
       ],
       includeStacktraceInErrorResponses: false,
+      // Documents by hash are the registry's trusted documents (see trusted-documents.ts), never an
+      // automatic cache a caller could fill.
+      persistedQueries: false,
       // The process owns shutdown (stop, then flush the audit sink); Apollo must not race it.
       stopOnTerminationSignals: false,
       introspection: true,
@@ -230,6 +250,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     serveGraphql = express.Router().use(
       authenticate(verifier),
       express.json({ limit: config.bodyLimit }),
+      useTrustedDocuments(() => trusted),
       expressMiddleware(apollo, {
         context: async ({ req, res }) => {
           const requestId = res.locals.requestId as string;
@@ -262,13 +283,14 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     readiness: () => state,
     async stop() {
       stopWatching();
+      stopTrustedRefresh();
       if (apollo) await apollo.stop(); // drains requests in flight (and flushes usage), closes the HTTP server
       else if (httpServer.listening) {
         httpServer.closeAllConnections();
         await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       }
       await source.close();
-      await usageRegistry?.close();
+      await registry?.close();
     },
   };
 }

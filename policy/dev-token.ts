@@ -1,6 +1,6 @@
 /**
  * `npm run token -- --role analyst --region EMEA [--scope read:customers] [--purpose analytics]
- *  [--sub alice] [--hours 8]`: prints a development token of the local issuer.
+ *  [--sub alice] [--client crm-app] [--hours 8]`: prints a development token of the local issuer.
  */
 import { parseArgs } from 'node:util';
 import { mintDevToken } from './identity-config.js';
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     region: { type: 'string', multiple: true, default: [] },
     purpose: { type: 'string' },
     sub: { type: 'string', default: 'dev-user' },
+    client: { type: 'string' },
     hours: { type: 'string', default: '8' },
   },
 });
@@ -28,6 +29,7 @@ console.log(
     scopes: values.scope,
     regions: values.region,
     ...(values.purpose ? { purpose: values.purpose } : {}),
+    ...(values.client ? { client: values.client } : {}),
     expiresInSeconds: Math.round(hours * 3600),
   }),
 );

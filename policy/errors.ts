@@ -119,6 +119,18 @@ export const ERRORS = {
     httpStatus: 200,
     definedBy: 'platform',
   },
+  TRUSTED_DOCUMENT_REQUIRED: {
+    description:
+      'The token was issued to an app registered for trusted documents: it may send only the `documentId` (hash) of an operation in its registered manifest, never a query text.',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  PERSISTED_DOCUMENT_NOT_FOUND: {
+    description:
+      'The `documentId` (or `extensions.persistedQuery.sha256Hash`) names no registered document of this client; register the app\'s manifest with `npm run registry -- clients register`.',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
   GATEWAY_NOT_READY: {
     description: 'The gateway has no supergraph to serve yet (still starting, or nothing published to the registry); retry after `/health/ready` answers 200.',
     httpStatus: 503,

@@ -16,6 +16,7 @@ export const DEFAULT_CLAIMS: ClaimMapping = {
   roles: 'roles',
   scopes: ['scope', 'scp'],
   purpose: 'purpose',
+  client: ['azp', 'client_id'],
   attributes: { regions: 'regions' },
 };
 
@@ -59,6 +60,8 @@ export interface DevTokenClaims {
   readonly scopes?: readonly string[];
   readonly purpose?: string;
   readonly regions?: readonly string[];
+  /** The application the token is issued to (`azp`). */
+  readonly client?: string;
   /** Lifetime in seconds (default 8 hours). */
   readonly expiresInSeconds?: number;
 }
@@ -72,6 +75,7 @@ export function mintDevToken(claims: DevTokenClaims, issuer: IssuerConfig = devI
       scope: (claims.scopes ?? []).join(' '),
       ...(claims.purpose ? { purpose: claims.purpose } : {}),
       regions: claims.regions ?? [],
+      ...(claims.client ? { azp: claims.client } : {}),
     },
     issuer.secret,
     {

@@ -97,8 +97,15 @@ describe('token verification', () => {
       roles: ['analyst'],
       scopes: ['read:customers', 'read:pii'],
       purpose: 'analytics',
+      client: null,
       attributes: { regions: ['EMEA'] },
     });
+  });
+
+  it('names the client application from `azp`, else `client_id`, never from a non-string claim', async () => {
+    expect((await verifier.verify(`Bearer ${rs256({ azp: 'crm-app', client_id: 'other' })}`)).client).toBe('crm-app');
+    expect((await verifier.verify(`Bearer ${rs256({ client_id: 'bi-tool' })}`)).client).toBe('bi-tool');
+    expect((await verifier.verify(`Bearer ${rs256({ azp: ['crm-app'] })}`)).client).toBeNull();
   });
 
   it('accepts ES256 keys from the JWKS, an `scp` list, and any of several audiences', async () => {

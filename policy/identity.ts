@@ -35,6 +35,8 @@ export interface ClaimMapping {
   readonly scopes: readonly string[];
   /** Claim of the declared purpose of use. Default `purpose`. */
   readonly purpose: string;
+  /** Claims tried in turn for the client application. Default `azp`, then `client_id`. */
+  readonly client: readonly string[];
   /** Row-policy attributes: attribute name → claim, e.g. `{ regions: 'regions' }`. */
   readonly attributes: Readonly<Record<string, string>>;
 }
@@ -111,6 +113,7 @@ function toPrincipal(payload: JwtPayload, claims: ClaimMapping): Principal {
   const subject = claimAt(payload, claims.subject);
   const purpose = claimAt(payload, claims.purpose);
   const scopeClaim = claims.scopes.map((name) => claimAt(payload, name)).find((value) => value !== undefined);
+  const client = claims.client.map((name) => claimAt(payload, name)).find((value) => typeof value === 'string');
   return {
     anonymous: false,
     subject: typeof subject === 'string' ? subject : null,
@@ -118,6 +121,7 @@ function toPrincipal(payload: JwtPayload, claims: ClaimMapping): Principal {
     roles: stringsOf(claimAt(payload, claims.roles)),
     scopes: stringsOf(scopeClaim),
     purpose: typeof purpose === 'string' ? purpose : null,
+    client: typeof client === 'string' ? client : null,
     attributes: Object.fromEntries(
       Object.entries(claims.attributes).map(([attribute, claim]) => [attribute, stringsOf(claimAt(payload, claim))]),
     ),

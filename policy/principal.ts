@@ -11,6 +11,11 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** The declared purpose of use (GDPR purpose limitation). */
   readonly purpose: string | null;
+  /**
+   * The application the token was issued to (`azp`, else `client_id`), when it names one: an app
+   * registered for trusted documents may send only its registered operations.
+   */
+  readonly client: string | null;
   /** Values that row policies match, by claim name (e.g. `regions`). */
   readonly attributes: Readonly<Record<string, readonly string[]>>;
 }
@@ -22,5 +27,6 @@ export const ANONYMOUS: Principal = Object.freeze({
   roles: [],
   scopes: [],
   purpose: null,
+  client: null,
   attributes: {},
 });

@@ -7,13 +7,15 @@
  *   rollback <subgraph> [--to VERSION]                                   publish an earlier version again
  *   publish-running [--subgraphs name=url,…]                             publish each running subgraph (default env SUBGRAPHS)
  *   status                                                               what the supergraph is made of
- *   clients register <client> FILE…                                      register a client's documents
+ *   clients register <client> FILE… | --manifest FILE                    register a client's documents, or its
+ *                                                                        trusted-documents manifest (hash → operation)
  *
  * Options: `--registry` (default env `REGISTRY_URL`, else `<DATA_DIR>/registry`), `--by` (who
  * publishes; default env `REGISTRY_USER`, else the OS user), `--usage-days` (default 30),
  * `--json` (the report as JSON), `--verbose` (list safe changes too). Exit codes: 0 accepted, 1 refused by a check, 2 the command
  * failed (usage, unreadable SDL, unknown version, registry unavailable).
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename } from 'node:path';
@@ -21,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildSchema, parse, validate, type GraphQLError } from 'graphql';
 import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';
+import { DOCUMENT_ID } from '../trusted-documents.js';
 import type { CheckReport } from './checks.js';
 import { RegistryError } from './codes.js';
 import { openRegistry, registryUrlFromEnv } from './open.js';
@@ -35,7 +38,7 @@ export const USAGE = `usage: npm run registry -- <command> [options]
   rollback <subgraph> [--to VERSION] [--by NAME]
   publish-running [--subgraphs name=url,...] [--by NAME]
   status
-  clients register <client> FILE... [--by NAME]
+  clients register <client> (FILE... | --manifest persisted-documents.json) [--by NAME]
 options: --registry URL|DIR  --usage-days N  --json  --verbose`;
 
 export interface CliResult {
@@ -48,6 +51,7 @@ const OPTIONS = {
   introspect: { type: 'string' },
   url: { type: 'string' },
   subgraphs: { type: 'string' },
+  manifest: { type: 'string' },
   to: { type: 'string' },
   by: { type: 'string' },
   registry: { type: 'string' },
@@ -76,6 +80,39 @@ async function readSdl(values: { schema?: string; introspect?: string }, name: s
 }
 
 /** The report as text: errors and warnings in full, safe changes counted (listed with `--verbose`). */
+async function readDocumentFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file} cannot be read: ${(error as Error).message}`);
+  }
+}
+
+/** A persisted-documents manifest: `{ "sha256:<hex>": "<document>" }`, each hash the document's. */
+async function readManifest(file: string): Promise<[string, string][]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readDocumentFile(file));
+  } catch (error) {
+    if (error instanceof RegistryError) throw error;
+    throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file} is not JSON: ${(error as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file} is not a manifest: an object of "sha256:<hash>": "<document>".`);
+  }
+  const entries = Object.entries(parsed as Record<string, unknown>);
+  if (entries.length === 0) throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file} holds no document.`);
+  for (const [id, body] of entries) {
+    if (!DOCUMENT_ID.test(id) || typeof body !== 'string') {
+      throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file}: "${id.slice(0, 80)}" is not a "sha256:<64 hex>" key with a document string.`);
+    }
+    if (`sha256:${createHash('sha256').update(body).digest('hex')}` !== id) {
+      throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file}: ${id} is not the SHA-256 of its document.`);
+    }
+  }
+  return entries as [string, string][];
+}
+
 function renderReport(report: CheckReport, heading: string, verbose: boolean): string {
   const errors = report.findings.filter((f) => f.severity === 'error').length;
   const warnings = report.findings.filter((f) => f.severity === 'warning').length;
@@ -189,19 +226,15 @@ async function run(registry: Registry, command: string, args: string[], values: 
     }
     case 'clients': {
       const [action, client, ...files] = args;
-      if (action !== 'register' || !client || files.length === 0) throw new RegistryError('REGISTRY_USAGE', USAGE);
+      const manifest = str('manifest');
+      if (action !== 'register' || !client || (files.length === 0) === !manifest) throw new RegistryError('REGISTRY_USAGE', USAGE);
       assertClientName(client);
       const state = await registry.state();
       if (!state) throw new RegistryError('REGISTRY_INVALID_DOCUMENT', 'The registry has no API schema yet to validate documents against: publish first.');
       const schema = buildSchema(state.apiSchemaSdl);
-      const documents = [];
-      for (const file of files) {
-        let body: string;
-        try {
-          body = await readFile(file, 'utf8');
-        } catch (error) {
-          throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file} cannot be read: ${(error as Error).message}`);
-        }
+      const entries: [name: string, body: string][] = manifest ? await readManifest(manifest) : [];
+      for (const file of files) entries.push([basename(file), await readDocumentFile(file)]);
+      for (const [name, body] of entries) {
         let errors: readonly GraphQLError[];
         try {
           errors = validate(schema, parse(body));
@@ -209,12 +242,16 @@ async function run(registry: Registry, command: string, args: string[], values: 
           errors = [error as GraphQLError];
         }
         if (errors.length > 0) {
-          throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${file} does not validate against the current API schema: ${errors.map((e) => e.message).join('; ')}`);
+          throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${name} does not validate against the current API schema: ${errors.map((e) => e.message).join('; ')}`);
         }
-        documents.push({ client, name: basename(file), body, registeredBy: publisher(values, env) });
       }
-      await registry.registerDocuments(documents);
-      return { exitCode: 0, output: `Registered ${documents.length} document(s) for ${client}; checks now protect the coordinates they use.` };
+      await registry.registerDocuments(entries.map(([name, body]) => ({ client, name, body, registeredBy: publisher(values, env) })));
+      return {
+        exitCode: 0,
+        output: manifest
+          ? `Registered ${entries.length} trusted document(s) for ${client}: tokens issued to ${client} may now send only these; checks protect the coordinates they use.`
+          : `Registered ${entries.length} document(s) for ${client}; checks now protect the coordinates they use.`,
+      };
     }
     default:
       throw new RegistryError('REGISTRY_USAGE', USAGE);
