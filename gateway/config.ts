@@ -51,6 +51,8 @@ export interface GatewayConfig {
    * refuses the whole operation.
    */
   readonly policyMode: PreplanMode;
+  /** Where the IDE's browser bundle is built and cached (env `IDE_CACHE_DIR`, default `node_modules/.cache/data-mesh-ide`). */
+  readonly ideCacheDir?: string;
   /** The gateway's audit log (env `AUDIT_DIR`, default `<DATA_DIR>/audit`; file `gateway.jsonl`). */
   readonly auditPath: string;
 }
@@ -162,5 +164,6 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     identity: identityConfigFromEnv(env),
     policyMode: policyModeFrom(env.POLICY_MODE),
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
+    ...(env.IDE_CACHE_DIR ? { ideCacheDir: resolve(env.IDE_CACHE_DIR) } : {}),
   });
 }

@@ -35,7 +35,11 @@ import type { Registry } from './registry/registry.js';
 import { probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
 import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
 import { trustedDocumentsOf, useTrustedDocuments, type TrustedDocuments } from './trusted-documents.js';
+import { useOperationResolution } from './operation-resolution.js';
 import { useUsageRecording } from './usage-recording.js';
+import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
+import { ideRouter } from './ide/ide-routes.js';
+import { annotatePolicy, exampleOperations, type ExampleOperation } from './ide/schema-docs.js';
 
 export interface GatewayContext extends RequestIdContext {
   readonly log: Logger;
@@ -121,6 +125,11 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state });
   });
   app.use('/graphql', (req, res, next) => serveGraphql(req, res, next));
+  // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
+  let examples: readonly ExampleOperation[] = [];
+  const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
+  bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));
+  app.use(ideRouter({ bundleDir, examples: () => examples, identity: config.identity }));
   app.use(notFound);
   app.use(httpErrorHandler(log, 'gateway'));
 
@@ -198,6 +207,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     apolloGateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
       latestPolicy = readPolicy(parse(coreSupergraphSdl), rules);
       policies.set(apiSchema, latestPolicy);
+      // Introspection (the IDE's docs) and the API schema file say, for each field, who may read it.
+      annotatePolicy(apiSchema, latestPolicy);
+      examples = exampleOperations(apiSchema, coreSupergraphSdl);
       const paths = config.supergraph.kind === 'file' ? { apiSchemaPath: config.apiSchemaPath } : config;
       const files = { supergraphSdl: coreSupergraphSdl, apiSchemaSdl: printSchema(apiSchema) };
       fileWrites = fileWrites
@@ -230,6 +242,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       formatError: masking.formatError,
       plugins: [
         masking.plugin,
+        useOperationResolution(),
         useRequestMetrics(metrics),
         ...(enforce ? [useGatewayAudit({ sink: parts.audit, log })] : []),
         ...(usage ? [usage] : []),

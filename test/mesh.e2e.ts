@@ -375,6 +375,19 @@ describe('bad input', () => {
     expect(variable.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
+  it('an operationName the document does not hold is a 400 with OPERATION_RESOLUTION_FAILURE, not an internal error', async () => {
+    const post = (body: Record<string, unknown>) =>
+      fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const unknown = await post({ query: 'query A { products(first: 1) { nodes { sku } } }', operationName: 'B' });
+    expect(unknown.status).toBe(400);
+    expect(withoutRequestIds((await unknown.json()) as any)).toEqual({
+      errors: [{ message: 'Unknown operation named "B".', extensions: { code: 'OPERATION_RESOLUTION_FAILURE', requestId: '<id>' } }],
+    });
+    const unnamed = await post({ query: 'query A { products(first: 1) { nodes { sku } } } query B { categories { id } }' });
+    expect(unnamed.status).toBe(400);
+    expect(((await unnamed.json()) as any).errors[0].extensions.code).toBe('OPERATION_RESOLUTION_FAILURE');
+  });
+
   it('a syntax error is a 400 with GRAPHQL_PARSE_FAILED', async () => {
     const { status, body } = await mesh.query('{ customers(first: ) }');
     expect(status).toBe(400);

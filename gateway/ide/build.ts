@@ -1,0 +1,60 @@
+/**
+ * Builds the IDE's browser bundle from the `graphiql` npm package with esbuild: one JavaScript
+ * file and one stylesheet, everything local, so that the IDE works without internet. The build is
+ * cached by a key of what goes into it (the entry and the installed package versions) and made
+ * again only when that changes; `npm run build:ide` makes it ahead of time (the container image
+ * does, so the gateway never builds at start there).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const require = createRequire(import.meta.url);
+const ENTRY = fileURLToPath(new URL('./browser/main.js', import.meta.url));
+/** Where builds are kept by default: the dependency cache, beside the packages they come from. */
+export const DEFAULT_IDE_CACHE = fileURLToPath(new URL('../../node_modules/.cache/data-mesh-ide', import.meta.url));
+
+async function buildKey(): Promise<string> {
+  const hash = createHash('sha256').update(await readFile(ENTRY));
+  for (const name of ['graphiql', '@graphiql/react', '@graphiql/toolkit', 'react', 'react-dom', 'esbuild']) {
+    hash.update(`${name}@${(require(`${name}/package.json`) as { version: string }).version}`);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** The folder holding `main.js` and `main.css`, built if it is missing or stale. */
+export async function ensureIdeBundle(cacheDir: string = DEFAULT_IDE_CACHE): Promise<string> {
+  const key = await buildKey();
+  const dir = join(cacheDir, key);
+  try {
+    await readFile(join(dir, 'main.js'));
+    return dir;
+  } catch {
+    // not built yet
+  }
+  const staging = `${dir}.${process.pid}.tmp`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await build({
+    entryPoints: { main: ENTRY },
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    outdir: staging,
+    define: { 'process.env.NODE_ENV': '"production"' },
+    loader: { '.woff': 'dataurl', '.woff2': 'dataurl', '.svg': 'dataurl' },
+    logLevel: 'silent',
+  });
+  await writeFile(join(staging, 'build.json'), JSON.stringify({ key, builtAt: new Date().toISOString() }));
+  // Another process may have built the same key meanwhile: either copy is good.
+  await rename(staging, dir).catch(async () => rm(staging, { recursive: true, force: true }));
+  return dir;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  console.log(`IDE built in ${await ensureIdeBundle()}`);
+}

@@ -1,0 +1,101 @@
+/**
+ * The IDE's routes on the gateway: `/ide/` (the page), its bundle, `/ide/config.json` (the endpoint,
+ * the example operations of the served supergraph, whether the development sign-in is offered) and,
+ * only while the local-development issuer is trusted, `POST /ide/dev-token`. `/` redirects to the IDE.
+ *
+ * The page's Content-Security-Policy allows its own origin only: no CDN, no third-party script.
+ */
+import express, { type Router } from 'express';
+import { join } from 'node:path';
+import { errorResponseBody } from '../../policy/errors.js';
+import { DEV_ISSUER, mintDevToken } from '../../policy/identity-config.js';
+import type { IdentityConfig } from '../../policy/identity.js';
+import { governanceRules } from '../../policy/governance.rules.js';
+import type { ExampleOperation } from './schema-docs.js';
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Data mesh IDE</title>
+<link rel="stylesheet" href="./main.css">
+<style>
+  html, body, #ide { height: 100%; margin: 0; }
+  .datamesh-ide { display: flex; flex-direction: column; height: 100%; }
+  .datamesh-ide > header { display: flex; gap: 1.5rem; align-items: center; padding: 0.4rem 1rem; font: 14px system-ui, sans-serif; border-bottom: 1px solid #ddd; }
+  .datamesh-title { font-weight: 600; }
+  .datamesh-signin { display: flex; gap: 0.6rem; align-items: center; }
+  .datamesh-error { color: #b00020; }
+  .datamesh-ide .graphiql-container { flex: 1; min-height: 0; }
+</style>
+</head>
+<body>
+<div id="ide"></div>
+<script type="module" src="./main.js"></script>
+</body>
+</html>
+`;
+
+const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/** The roles and regions the development sign-in offers (the governance rules' roles). */
+export const DEV_SIGN_IN = {
+  roles: ['analyst', 'finance', 'support', 'steward', 'admin'],
+  regions: ['AMERICAS', 'EMEA', 'APAC'],
+} as const;
+
+export interface IdeOptions {
+  /** The folder with the built `main.js` and `main.css` (see build.ts). */
+  readonly bundleDir: Promise<string>;
+  /** The served supergraph's example operations. */
+  readonly examples: () => readonly ExampleOperation[];
+  readonly identity: IdentityConfig;
+}
+
+export function ideRouter(options: IdeOptions): Router {
+  // Strict: `/ide` and `/ide/` are different routes (the page's relative URLs need the slash).
+  const router = express.Router({ strict: true });
+  const devIssuer = options.identity.issuers.find((issuer) => issuer.issuer === DEV_ISSUER && issuer.secret);
+  const purposes = governanceRules.levels.RESTRICTED.purposes ?? [];
+
+  router.get('/', (_req, res) => res.redirect(302, '/ide/'));
+  router.get('/ide', (_req, res) => res.redirect(301, '/ide/'));
+  router.get('/ide/', (_req, res) => {
+    res.set({ 'content-security-policy': CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }).type('html').send(PAGE);
+  });
+  router.get('/ide/config.json', (_req, res) => {
+    res.set('cache-control', 'no-store').json({
+      endpoint: '/graphql',
+      examples: options.examples(),
+      devSignIn: devIssuer ? DEV_SIGN_IN : null,
+    });
+  });
+  for (const file of ['main.js', 'main.css'] as const) {
+    router.get(`/ide/${file}`, async (_req, res, next) => {
+      try {
+        res.set({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }).sendFile(join(await options.bundleDir, file), { dotfiles: 'allow' }); // the cache is under node_modules/.cache
+      } catch (error) {
+        next(error);
+      }
+    });
+  }
+  if (devIssuer) {
+    // Local development only: the issuer's secret is public and refused in production.
+    router.post('/ide/dev-token', express.json({ limit: '2kb' }), (req, res) => {
+      const body = (req.body ?? {}) as { role?: unknown; regions?: unknown; purpose?: unknown };
+      const role = typeof body.role === 'string' && (DEV_SIGN_IN.roles as readonly string[]).includes(body.role) ? body.role : null;
+      const regions = Array.isArray(body.regions) && body.regions.every((r) => (DEV_SIGN_IN.regions as readonly unknown[]).includes(r)) ? (body.regions as string[]) : null;
+      const purpose = body.purpose === undefined ? null : typeof body.purpose === 'string' && purposes.includes(body.purpose) ? body.purpose : false;
+      if (!role || !regions || purpose === false) {
+        res
+          .status(400)
+          .json(errorResponseBody('BAD_REQUEST', `Give a role among ${DEV_SIGN_IN.roles.join(', ')}, regions among ${DEV_SIGN_IN.regions.join(', ')}, and optionally a purpose among ${purposes.join(', ')}.`, res.locals.requestId as string));
+        return;
+      }
+      const token = mintDevToken({ subject: `ide-${role}`, roles: [role], regions, ...(purpose ? { purpose } : {}), expiresInSeconds: 8 * 3600 }, devIssuer);
+      res.set('cache-control', 'no-store').json({ token });
+    });
+  }
+  return router;
+}

@@ -1,0 +1,185 @@
+/**
+ * The analysts' IDE, in a real browser (Debian's Chromium, driven by playwright-core) with every
+ * address but loopback unreachable: it loads from the gateway alone, signs in, runs a cross-domain
+ * query and shows the answer. A screenshot is kept in test/artifacts/.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { identityConfigFromEnv } from '../policy/identity-config.js';
+import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
+
+// What the page functions below touch in the browser (they run there, not in Node).
+declare const document: { querySelector(selector: string): ({ textContent: string | null } & Record<string, any>) | null };
+
+const artifacts = resolve(import.meta.dirname, 'artifacts');
+let mesh: TestMesh;
+let browser: Browser;
+let base: string;
+
+beforeAll(async () => {
+  mesh = await startTestMesh();
+  base = new URL('/', mesh.gateway.url).toString();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      // Nothing but loopback resolves: a CDN reference would fail to load.
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await mesh?.stop();
+});
+
+const CROSS_DOMAIN = `query CustomerWithOrders {
+  customers(first: 1, orderBy: { field: ID }) {
+    nodes { id country lifetimeValue orders(first: 1) { nodes { id total lines { product { name } } } } }
+  }
+}`;
+
+describe('the IDE in a browser', () => {
+  it('loads with no address but the gateway\'s, signs in, runs a cross-domain query and shows the answer', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const elsewhere: string[] = [];
+    const problems: string[] = [];
+    await page.route('**/*', (route) => {
+      const { hostname } = new URL(route.request().url());
+      if (hostname === '127.0.0.1' || hostname === 'localhost') return route.continue();
+      elsewhere.push(route.request().url());
+      return route.abort();
+    });
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    await page.goto(base);
+    await expect.poll(() => page.locator('text=Signed out').count()).toBe(1);
+    page.on('pageerror', (error) => problems.push(error.message));
+
+    expect(page.url()).toBe(`${base}ide/`); // `/` redirects to the IDE
+    await page.waitForSelector('.graphiql-container');
+    // One tab per data product, each with an example operation.
+    await expect.poll(() => page.locator('.graphiql-tab').count()).toBe(5);
+
+    await page.selectOption('select[aria-label="role"]', 'analyst');
+    await page.selectOption('select[aria-label="region"]', 'AMERICAS');
+    // Before signing in, the schema cannot be read (introspection is for signed-in principals).
+    problems.length = 0;
+    await page.click('button:has-text("Sign in")');
+    // The headers editor of the tab now carries the token (a CodeMirror editor: read its value).
+    const editorValues = () =>
+      page.evaluate(() => [...(document as any).querySelectorAll('.CodeMirror')].map((element: any) => element.CodeMirror.getValue() as string));
+    await expect.poll(async () => (await editorValues()).some((value) => /Bearer ey/.test(value)), { timeout: 10_000 }).toBe(true);
+    const headers = (await editorValues()).find((value) => /Bearer ey/.test(value))!;
+    const token = /Bearer (ey[\w.-]+)/.exec(headers)?.[1];
+    expect(token, headers).toBeDefined();
+
+    await page.evaluate((query) => {
+      const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as unknown as { CodeMirror: { setValue(v: string): void } };
+      editor.CodeMirror.setValue(query);
+    }, CROSS_DOMAIN);
+    // GraphiQL reads the operation name from the edited text (debounced): run once the tab says so.
+    await page.waitForSelector('.graphiql-tab-active >> text=CustomerWithOrders');
+    await page.click('.graphiql-execute-button');
+    await page.waitForFunction(() => (document.querySelector('.result-window')?.textContent ?? '').includes('"lifetimeValue"'), undefined, { timeout: 15_000 });
+    const result = JSON.parse(await page.evaluate(() => (document.querySelector('.result-window .CodeMirror') as unknown as { CodeMirror: { getValue(): string } }).CodeMirror.getValue()));
+
+    // The same query and token, sent directly: the IDE showed exactly the gateway's answer.
+    const direct = await postGraphQL(mesh.gateway.url, CROSS_DOMAIN, undefined, { authorization: `Bearer ${token}` });
+    expect(direct.body.errors).toBeUndefined();
+    expect(result).toEqual(direct.body);
+    expect(result.data.customers.nodes[0].orders.nodes[0].lines[0].product.name).toEqual(expect.any(String));
+
+    await mkdir(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'ide.png') });
+    expect(elsewhere).toEqual([]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('the IDE\'s server side', () => {
+  it('serves the page with a same-origin Content-Security-Policy, and a bundle built locally', async () => {
+    const page = await fetch(new URL('/ide/', base));
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'.*connect-src 'self'/);
+    const html = await page.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    const script = await fetch(new URL('/ide/main.js', base));
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    for (const path of ['/ide/..%2f..%2fpackage.json', '/ide/../package.json', '/ide/main.js.map', '/ide/build.json']) {
+      expect((await fetch(new URL(path, base))).status, path).toBe(404);
+    }
+  });
+
+  it('documents each field\'s classification, access and masking in the schema', async () => {
+    const { body } = await postGraphQL<{ __type: { fields: { name: string; description: string }[] } }>(
+      mesh.gateway.url,
+      '{ __type(name: "Customer") { fields { name description } } }',
+      undefined,
+      { authorization: `Bearer ${tokenFor({ subject: 'a', roles: ['analyst'] })}` },
+    );
+    const description = (name: string) => body.data!.__type.fields.find((f) => f.name === name)!.description;
+    expect(description('email')).toBe(
+      'Contact email address.\n\nPolicy: CONFIDENTIAL (pii), readable by roles analyst, finance, support, steward, admin. Masked (HASH) except for steward, support, admin. Rule: CONFIDENTIAL default.',
+    );
+    expect(description('birthDate')).toMatch(/Policy: RESTRICTED \(pii\), readable by roles steward, support, admin; a declared purpose among customer-support, fraud-prevention, legal-obligation\./);
+    expect(description('signupDate')).toMatch(/Rolling out \(shadow, not yet applied\): DATE_YEAR mask\./);
+  });
+
+  it('offers one example operation per data product, each valid against the schema', async () => {
+    const config = (await (await fetch(new URL('/ide/config.json', base))).json()) as { examples: { name: string; query: string }[]; devSignIn: unknown };
+    expect(config.examples.map((e) => e.name).sort()).toEqual(['categories', 'customers', 'invoices', 'orders', 'products']);
+    const steward = { authorization: `Bearer ${tokenFor()}` };
+    for (const example of config.examples) {
+      const { body } = await postGraphQL(mesh.gateway.url, example.query, undefined, steward);
+      expect(body.errors, example.name).toBeUndefined();
+    }
+    expect(config.devSignIn).toEqual({ roles: ['analyst', 'finance', 'support', 'steward', 'admin'], regions: ['AMERICAS', 'EMEA', 'APAC'] });
+  });
+
+  it('mints development tokens only for known roles, regions and purposes, and only while the development issuer is trusted', async () => {
+    const signIn = (body: unknown) =>
+      fetch(new URL('/ide/dev-token', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    for (const bad of [{ role: 'root', regions: ['EMEA'] }, { role: 'analyst', regions: ['MARS'] }, { role: 'analyst', regions: 'EMEA' }, { role: 'steward', regions: [], purpose: 'curiosity' }, {}]) {
+      const response = await signIn(bad);
+      expect(response.status, JSON.stringify(bad)).toBe(400);
+      expect(((await response.json()) as any).errors[0].extensions.code).toBe('BAD_REQUEST');
+    }
+    const ok = (await (await signIn({ role: 'support', regions: [], purpose: 'customer-support' })).json()) as { token: string };
+    const payload = JSON.parse(Buffer.from(ok.token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(payload).toMatchObject({ roles: ['support'], purpose: 'customer-support', sub: 'ide-support' });
+
+    // A gateway that trusts another issuer only: no sign-in, no token.
+    const production = await startTestGateway(
+      testGatewayConfig({
+        dataDir: mesh.dataDir,
+        name: 'no-dev',
+        supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 },
+        overrides: {
+          identity: identityConfigFromEnv({
+            AUTH_ISSUERS: JSON.stringify([{ issuer: 'https://idp.example', audience: 'data-mesh', algorithms: ['RS256'], jwksUri: 'http://127.0.0.1:9/jwks.json' }]),
+          }),
+        },
+      }),
+    );
+    try {
+      await production.ready;
+      const root = new URL('/', production.url);
+      expect((await fetch(new URL('/ide/dev-token', root), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"role":"admin","regions":[]}' })).status).toBe(404);
+      expect(((await (await fetch(new URL('/ide/config.json', root))).json()) as { devSignIn: unknown }).devSignIn).toBeNull();
+    } finally {
+      await production.stop();
+    }
+  });
+});
