@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const gatewayReady = new URL('/health/ready', `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`);
   if (await waitUntilReady(gatewayReady, composeTimeoutMs)) {
     const url = `http://localhost:${config.port}/graphql`;
-    console.log(`\nThe mesh is ready.\n  Gateway:   ${url}`);
+    console.log(`\nThe mesh is ready.\n  Gateway:   ${url}\n  IDE:       http://localhost:${config.port}/ide/`);
     for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}`);
     console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ products(first: 3) { nodes { name listPrice } } }"}'`);
     console.log('Customer and finance data need a token: TOKEN=$(npm run -s token -- --role analyst --region EMEA)\n');
