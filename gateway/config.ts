@@ -51,6 +51,8 @@ export interface GatewayConfig {
    * refuses the whole operation.
    */
   readonly policyMode: PreplanMode;
+  /** The most rows one CSV export may hold (env `EXPORT_MAX_ROWS`, default 100000). */
+  readonly exportMaxRows: number;
   /** Where the IDE's browser bundle is built and cached (env `IDE_CACHE_DIR`, default `node_modules/.cache/data-mesh-ide`). */
   readonly ideCacheDir?: string;
   /** The gateway's audit log (env `AUDIT_DIR`, default `<DATA_DIR>/audit`; file `gateway.jsonl`). */
@@ -156,6 +158,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     host: env.HOST || '127.0.0.1',
     supergraph: supergraphSourceFrom(env),
     usageFlushMs: positiveInteger(env, 'USAGE_FLUSH_MS', 10_000),
+    exportMaxRows: positiveInteger(env, 'EXPORT_MAX_ROWS', 100_000),
     supergraphPath: resolve(env.SUPERGRAPH_PATH || join(dataDir, 'supergraph.graphql')),
     apiSchemaPath: resolve(env.API_SCHEMA_PATH || join(dataDir, 'api-schema.graphql')),
     composeTimeoutMs: positiveInteger(env, 'COMPOSE_TIMEOUT_MS', 60_000),

@@ -35,6 +35,7 @@ import type { Registry } from './registry/registry.js';
 import { probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
 import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
 import { trustedDocumentsOf, useTrustedDocuments, type TrustedDocuments } from './trusted-documents.js';
+import { useCsvExport } from './csv-export.js';
 import { useOperationResolution } from './operation-resolution.js';
 import { useUsageRecording } from './usage-recording.js';
 import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
@@ -113,6 +114,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       .json(errorResponseBody('GATEWAY_NOT_READY', `The gateway is not ready (${state.status}).`, res.locals.requestId));
   };
   let serveGraphql: RequestHandler = notReady;
+  let serveExport: RequestHandler = notReady;
 
   app.use(assignRequestId);
   app.get('/health/live', (_req, res) => {
@@ -125,6 +127,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state });
   });
   app.use('/graphql', (req, res, next) => serveGraphql(req, res, next));
+  app.use('/export/csv', (req, res, next) => serveExport(req, res, next));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
   let examples: readonly ExampleOperation[] = [];
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
@@ -260,21 +263,34 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       logger: log,
     });
     await apollo.start();
+    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined): GatewayContext => ({
+      requestId,
+      log: log.child({ requestId }),
+      principal,
+      authorization,
+    });
     serveGraphql = express.Router().use(
       authenticate(verifier),
       express.json({ limit: config.bodyLimit }),
       useTrustedDocuments(() => trusted),
       expressMiddleware(apollo, {
-        context: async ({ req, res }) => {
-          const requestId = res.locals.requestId as string;
-          return {
-            requestId,
-            log: log.child({ requestId }),
-            principal: res.locals.principal as Principal,
-            authorization: req.headers.authorization,
-          };
-        },
+        context: async ({ req, res }) => contextOf(res.locals.requestId as string, res.locals.principal as Principal, req.headers.authorization),
       }),
+    );
+    const server = apollo;
+    serveExport = express.Router().use(
+      authenticate(verifier),
+      express.json({ limit: config.bodyLimit }),
+      // Trusted-documents apps send registered operations only; an export is an ad-hoc query.
+      (_req, res, next) => {
+        const principal = res.locals.principal as Principal;
+        if (principal.client !== null && trusted.isTrustedClient(principal.client)) {
+          res.status(400).json(errorResponseBody('TRUSTED_DOCUMENT_REQUIRED', `The app "${principal.client}" may send only its registered documents; it cannot export.`, res.locals.requestId as string));
+          return;
+        }
+        next();
+      },
+      useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log }),
     );
     await fileWrites;
     const supergraph = markServing(first);

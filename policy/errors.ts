@@ -131,6 +131,12 @@ export const ERRORS = {
     httpStatus: 400,
     definedBy: 'platform',
   },
+  EXPORT_NOT_TABULAR: {
+    description:
+      'A CSV export needs a query with one root connection selecting `nodes { …columns }`, without lists inside a row; the message says what to change.',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
   GATEWAY_NOT_READY: {
     description: 'The gateway has no supergraph to serve yet (still starting, or nothing published to the registry); retry after `/health/ready` answers 200.',
     httpStatus: 503,

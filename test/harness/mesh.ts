@@ -93,6 +93,7 @@ export function testGatewayConfig(options: {
     host: '127.0.0.1',
     supergraph: options.supergraph,
     usageFlushMs: 200,
+    exportMaxRows: 5_000,
     supergraphPath: join(options.dataDir, `supergraph${suffix}.graphql`),
     apiSchemaPath: join(options.dataDir, `api-schema${suffix}.graphql`),
     composeTimeoutMs: 20_000,

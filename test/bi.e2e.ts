@@ -1,0 +1,137 @@
+/**
+ * What BI connectors rely on: GET and POST alike (GET behind the CSRF preflight header), a bearer
+ * token, introspection for signed-in callers, and a streamed CSV export under the same policy.
+ */
+import { createHash } from 'node:crypto';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { openRegistry } from '../gateway/registry/open.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+
+let mesh: TestMesh;
+let exportUrl: string;
+const steward = `Bearer ${tokenFor()}`;
+const analyst = `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA'] })}`;
+
+beforeAll(async () => {
+  mesh = await startTestMesh();
+  exportUrl = new URL('/export/csv', mesh.gateway.url).toString();
+});
+
+afterAll(async () => {
+  await mesh?.stop();
+});
+
+async function exportCsv(body: Record<string, unknown>, authorization = steward): Promise<{ status: number; type: string | null; text: string }> {
+  const response = await fetch(exportUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify(body) });
+  return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
+}
+
+const rowsOf = (text: string) => parseCsv(text, { columns: true, comment: '#' }) as Record<string, string>[];
+
+describe('GraphQL over HTTP for BI tools', () => {
+  it('answers GET (with the preflight header) exactly as POST, with a token and variables', async () => {
+    const query = 'query Orders($n: Int!) { orders(first: $n, orderBy: { field: ID }) { nodes { id total status } } }';
+    const post = await mesh.query(query, { n: 5 }, { authorization: analyst });
+    const url = new URL(mesh.gateway.url);
+    url.search = new URLSearchParams({ query, variables: JSON.stringify({ n: 5 }) }).toString();
+    const get = await fetch(url, { headers: { authorization: analyst, 'apollo-require-preflight': 'true' } });
+    expect(get.status).toBe(200);
+    expect(await get.json()).toEqual(post.body);
+    const withoutHeader = await fetch(url, { headers: { authorization: analyst } });
+    expect(withoutHeader.status).toBe(400);
+    expect(await withoutHeader.text()).toMatch(/Cross-Site Request Forgery.*apollo-require-preflight/s);
+  });
+
+  it('lets signed-in callers introspect, and no one else', async () => {
+    const query = '{ __schema { queryType { name } } }';
+    expect((await mesh.query(query, undefined, { authorization: analyst })).body).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+    const anonymous = await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+    expect(JSON.stringify(await anonymous.json())).toMatch(/UNAUTHENTICATED/);
+  });
+});
+
+describe('CSV export', () => {
+  const ORDERS = '{ orders(filter: { status: [DELIVERED] }, orderBy: { field: ID }) { nodes { id orderedAt status total customer { id region } } } }';
+
+  it('streams every matching row, page after page, as the same query would answer', async () => {
+    const { status, type, text } = await exportCsv({ query: ORDERS });
+    expect(status).toBe(200);
+    expect(type).toBe('text/csv; charset=utf-8');
+    expect(text.split('\n')[0]).toBe('id,orderedAt,status,total,customer_id,customer_region');
+    const expected = await mesh.sql<{ id: string; ordered_at: string; total: number; customer_id: string }>(
+      'finance',
+      "select id, ordered_at, total_amount as total, customer_id from orders where status = 'DELIVERED' order by id",
+    );
+    expect(expected.length).toBeGreaterThan(500); // several pages
+    const rows = rowsOf(text);
+    expect(rows.map((r) => [r.id, r.status, Number(r.total), r.customer_id])).toEqual(expected.map((o) => [o.id, 'DELIVERED', Number(o.total), o.customer_id]));
+    expect(rows.every((r) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(r.orderedAt!))).toBe(true);
+    expect(new Set(rows.map((r) => r.customer_region))).toEqual(new Set(['AMERICAS', 'EMEA', 'APAC']));
+    expect(text).not.toMatch(/^#/m);
+  });
+
+  it('applies the same policy: row policies and masks, as the analyst sees them', async () => {
+    const query = '{ customers(orderBy: { field: ID }) { nodes { id name region segment } } }';
+    const { text } = await exportCsv({ query }, analyst);
+    const rows = rowsOf(text);
+    const emea = await mesh.sql<{ id: string; name: string }>('customers', "select id, name from customers where region = 'EMEA' order by id");
+    expect(rows.map((r) => r.id)).toEqual(emea.map((c) => c.id));
+    expect(rows.every((r) => r.region === 'EMEA')).toBe(true);
+    // Names are hashed for an analyst: never the raw value, and the same hash the API answers.
+    const raw = new Set(emea.map((c) => c.name));
+    expect(rows.some((r) => raw.has(r.name!))).toBe(false);
+    const api = await mesh.query('{ customers(first: 3, orderBy: { field: ID }) { nodes { name } } }', undefined, { authorization: analyst });
+    expect(rows.slice(0, 3).map((r) => r.name)).toEqual(api.body.data!.customers.nodes.map((n: { name: string }) => n.name));
+  });
+
+  it('stops at the row cap with a note, and refuses a limit above the maximum', async () => {
+    const { text } = await exportCsv({ query: ORDERS, limit: 700 });
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(1 + 700 + 1);
+    expect(lines.at(-1)).toBe('# stopped at the row cap of 700 rows: more rows match. Narrow the query (filters, from/to), or raise limit up to 5000.');
+    expect(rowsOf(text)).toHaveLength(700);
+    for (const limit of [0, 5001, 'all', 1.5]) {
+      const refused = await exportCsv({ query: ORDERS, limit });
+      expect(refused.status, String(limit)).toBe(400);
+      expect(JSON.parse(refused.text).errors[0].extensions.code).toBe('INVALID_ARGUMENT');
+    }
+  });
+
+  it('refuses, before writing a row, what it cannot export or the caller may not read', async () => {
+    const cases: [Record<string, unknown>, string, number, string][] = [
+      [{ query: '{ customers { nodes { id } } orders { nodes { id } } }' }, steward, 400, 'EXPORT_NOT_TABULAR'],
+      [{ query: '{ customer(id: "C0000001") { id } }' }, steward, 400, 'EXPORT_NOT_TABULAR'],
+      [{ query: '{ customers { nodes { id addresses { city } } } }' }, steward, 400, 'EXPORT_NOT_TABULAR'],
+      [{ query: '{ customers { nodes { id' }, steward, 400, 'GRAPHQL_PARSE_FAILED'],
+      [{ query: '{ customers { nodes { id } } }', variables: '[1]' }, steward, 400, 'BAD_REQUEST'],
+      [{}, steward, 400, 'BAD_REQUEST'],
+      [{ query: '{ customers { nodes { id name } } }' }, '', 401, 'UNAUTHENTICATED'],
+      [{ query: '{ customers { nodes { id birthDate } } }' }, analyst, 403, 'FORBIDDEN'],
+      [{ query: '{ customers(orderBy: { field: NAME }) { nodes { id } } }' }, analyst, 403, 'ARGUMENT_NOT_ALLOWED'],
+    ];
+    for (const [body, authorization, status, code] of cases) {
+      const answer = await exportCsv(body, authorization);
+      expect(answer.status, JSON.stringify(body)).toBe(status);
+      expect(answer.type, JSON.stringify(body)).toMatch(/application\/json/);
+      expect(JSON.parse(answer.text).errors[0].extensions.code, JSON.stringify(body)).toBe(code);
+    }
+    const get = await fetch(`${exportUrl}?${new URLSearchParams({ query: ORDERS })}`, { headers: { authorization: steward } });
+    expect(get.status).toBe(400);
+    expect(((await get.json()) as any).errors[0].message).toMatch(/apollo-require-preflight/);
+    const getOk = await fetch(`${exportUrl}?${new URLSearchParams({ query: ORDERS, limit: '3' })}`, { headers: { authorization: steward, 'apollo-require-preflight': 'true' } });
+    expect(rowsOf(await getOk.text())).toHaveLength(3);
+  });
+
+  it('is closed to an app held to trusted documents', async () => {
+    const body = '{ products(first: 1) { nodes { sku } } }';
+    const registry = await openRegistry(mesh.registryUrl);
+    await registry.registerDocuments([{ client: 'trusted-app', name: `sha256:${createHash('sha256').update(body).digest('hex')}`, body, registeredBy: 'test' }]);
+    await registry.close();
+    await new Promise((resolve) => setTimeout(resolve, 700)); // the gateway rereads documents every 500 ms here
+    const app = `Bearer ${tokenFor({ subject: 'svc', roles: ['steward'], client: 'trusted-app' })}`;
+    const refused = await exportCsv({ query: ORDERS }, app);
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.text).errors[0].extensions.code).toBe('TRUSTED_DOCUMENT_REQUIRED');
+  });
+});
