@@ -48,6 +48,8 @@ const shapes: [string, keyof typeof principals, string, Record<string, unknown>?
   ['masks and denials: an analyst', 'analystEmea', '{ customers(first: 10) { nodes { id name email phone birthDate } } }'],
   ['finance: every order, no customer of another region', 'finance', '{ orders { totalCount } customers { totalCount } products(first: 5) { nodes { unitCost } } }'],
   ['anonymous callers', 'anonymous', '{ products(first: 5) { nodes { sku name unitCost } } customers { totalCount } }'],
+  ['sales by month and category, and by ISO week, region and status', 'steward', '{ a: salesAggregate(groupBy: [CATEGORY], bucket: MONTH, from: "2023-01-01T00:00:00Z", to: "2024-01-01T00:00:00Z") { period category { id name } orders lines units revenue averageLineRevenue minLineRevenue maxLineRevenue } b: salesAggregate(groupBy: [REGION, STATUS, CHANNEL], bucket: WEEK, status: [DELIVERED, RETURNED, CANCELLED], limit: 200) { period region status channel orders revenue } c: salesAggregate(groupBy: [PRODUCT], bucket: DAY, from: "2024-11-01T00:00:00Z", to: "2024-12-01T00:00:00Z") { period product { sku } units revenue } }'],
+  ['sales of one region: an analyst', 'analystEmea', '{ salesAggregate(groupBy: [REGION]) { region orders revenue } }'],
   ['unknown ids and bad cursors', 'steward', '{ customer(id: "nope") { id } order(id: "nope") { id } orders(after: "bm9wZQ") { totalCount } }'],
 ];
 

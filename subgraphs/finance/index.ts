@@ -14,7 +14,7 @@ export const finance = defineDomain({
   name: 'finance',
   typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
   resolvers: financeResolvers,
-  warehouseVersion: 2,
+  warehouseVersion: 3,
   createRepository: createFinanceRepository,
   ingest: ingestFinance,
 });

@@ -2,7 +2,8 @@
  * The finance data products, read from the finance warehouse only: other domains' entities are
  * known here by key (customer id, SKU) and joined by the gateway.
  */
-import type { Expression, Kysely, SqlBool } from 'kysely';
+import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
+import { codedError } from '../../policy/errors.js';
 import {
   orderingOf,
   pageQuery,
@@ -14,7 +15,7 @@ import {
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, countRows, rowCondition, whereAll, type RequestAccess } from '../kit/filters.js';
+import { anyOf, atLeast, countRows, guardArgument, atMost, rowCondition, whereAll, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import { toTimestampParameter } from '../kit/scalars.js';
 import {
@@ -165,6 +166,46 @@ function invoiceConditions(filter: InvoiceFilter | null | undefined): Expression
   return conditions;
 }
 
+export type SalesDimension = 'STATUS' | 'CHANNEL' | 'REGION' | 'PRODUCT' | 'CATEGORY';
+export type TimeBucket = 'DAY' | 'WEEK' | 'MONTH';
+
+export interface SalesAggregateArgs {
+  readonly groupBy?: readonly SalesDimension[] | null;
+  readonly bucket?: TimeBucket | null;
+  readonly from?: Date | null;
+  readonly to?: Date | null;
+  readonly status?: readonly string[] | null;
+  readonly limit?: number | null;
+}
+
+/** One group of sales: its dimensions (null when not grouped by) and measures. */
+export interface SalesGroup {
+  readonly period: string | null;
+  readonly status: string | null;
+  readonly channel: string | null;
+  readonly region: string | null;
+  readonly sku: string | null;
+  readonly categoryId: string | null;
+  readonly orders: number;
+  readonly lines: number;
+  readonly units: number;
+  readonly revenue: number;
+  readonly averageLineRevenue: number;
+  readonly minLineRevenue: number;
+  readonly maxLineRevenue: number;
+}
+
+export const MAX_AGGREGATE_GROUPS = 10_000;
+
+/** Each dimension: its column, and the field whose access decides whether one may group by it. */
+const SALES_DIMENSIONS: Record<SalesDimension, { column: string; alias: string; field: `${string}.${string}` }> = {
+  STATUS: { column: 'o.status', alias: 'status', field: 'Order.status' },
+  CHANNEL: { column: 'o.channel', alias: 'channel', field: 'Order.channel' },
+  REGION: { column: 'o.region', alias: 'region', field: 'SalesAggregate.region' },
+  PRODUCT: { column: 'l.sku', alias: 'sku', field: 'OrderLine.product' },
+  CATEGORY: { column: 'l.category_id', alias: 'category_id', field: 'SalesAggregate.category' },
+};
+
 export interface FinanceRepository {
   order(id: string): Promise<Order | null>;
   orders(args: OrdersArgs): Promise<Connection<Order>>;
@@ -176,6 +217,7 @@ export interface FinanceRepository {
   paymentsOf(invoiceId: string): Promise<Payment[]>;
   lifetimeValue(customerId: string): Promise<number>;
   productSales(sku: string): Promise<ProductSales>;
+  salesAggregate(args: SalesAggregateArgs): Promise<SalesGroup[]>;
 }
 
 export function createFinanceRepository(
@@ -342,5 +384,62 @@ export function createFinanceRepository(
           }));
         })
         .load(sku),
+    async salesAggregate(args) {
+      const dimensions = [...new Set(args.groupBy ?? [])];
+      // Grouping by a field reveals its values: only by fields the principal may read unmasked.
+      for (const dimension of dimensions) guardArgument(access, SALES_DIMENSIONS[dimension].field, 'groupBy');
+      const limit = args.limit ?? 1_000;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AGGREGATE_GROUPS) {
+        throw codedError('INVALID_ARGUMENT', `"limit" must be from 1 to ${MAX_AGGREGATE_GROUPS}, got ${limit}.`, { argument: 'limit' });
+      }
+      // date_trunc means the same in DuckDB and PostgreSQL: UTC, weeks from Monday.
+      const period: RawBuilder<string> | null = args.bucket
+        ? sql<string>`cast(date_trunc(${sql.lit(args.bucket.toLowerCase())}, o.ordered_at) as timestamp)`
+        : null;
+      const keys: RawBuilder<unknown>[] = [...(period ? [period] : []), ...dimensions.map((d) => sql.ref(SALES_DIMENSIONS[d].column))];
+      const conditions: Expression<SqlBool>[] = [
+        anyOf('o.status', args.status ?? REVENUE_STATUSES, 'status'),
+        ...(args.from ? [atLeast('o.ordered_at', toTimestampParameter(args.from), 'timestamp')] : []),
+        ...(args.to ? [sql<SqlBool>`o.ordered_at < cast(${toTimestampParameter(args.to)} as timestamp)`] : []),
+        ...visibleOrders('o'),
+      ];
+      let query = db
+        .selectFrom('order_lines as l')
+        .innerJoin('orders as o', 'o.id', 'l.order_id')
+        .select([
+          ...(period ? [period.as('period')] : []),
+          ...dimensions.map((d) => sql.ref<string>(SALES_DIMENSIONS[d].column).as(SALES_DIMENSIONS[d].alias)),
+          sql<number>`count(distinct o.id)`.as('orders'),
+          sql<number>`count(*)`.as('lines'),
+          sql<number>`sum(l.quantity)`.as('units'),
+          sql<number>`sum(l.net_amount)`.as('revenue'),
+          sql<number>`min(l.net_amount)`.as('min_line_revenue'),
+          sql<number>`max(l.net_amount)`.as('max_line_revenue'),
+        ]);
+      query = whereAll(query, conditions);
+      if (keys.length > 0) query = query.groupBy(keys);
+      for (const key of keys) query = query.orderBy(key);
+      const rows = (await query.limit(limit).execute()) as Record<string, unknown>[];
+      const text = (value: unknown) => (value === null || value === undefined ? null : String(value));
+      return rows.map((row) => {
+        // In cents, so that both dialects round the same way (half up): DuckDB's avg is a double.
+        const revenueCents = Math.round(Number(row.revenue) * 100);
+        return {
+        period: text(row.period),
+        status: text(row.status),
+        channel: text(row.channel),
+        region: text(row.region),
+        sku: text(row.sku),
+        categoryId: text(row.category_id),
+        orders: Number(row.orders),
+        lines: Number(row.lines),
+        units: Number(row.units),
+        revenue: revenueCents / 100,
+        averageLineRevenue: Math.round(revenueCents / Number(row.lines)) / 100,
+        minLineRevenue: Number(row.min_line_revenue),
+        maxLineRevenue: Number(row.max_line_revenue),
+        };
+      });
+    },
   };
 }

@@ -1,6 +1,6 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { DomainContext } from '../kit/domain.js';
-import type { FinanceRepository, Invoice, InvoicesArgs, Order, OrderLine, OrdersArgs } from './repository.js';
+import type { FinanceRepository, Invoice, InvoicesArgs, Order, OrderLine, OrdersArgs, SalesAggregateArgs, SalesGroup } from './repository.js';
 
 type Context = DomainContext<FinanceRepository>;
 
@@ -10,6 +10,11 @@ export const financeResolvers: GraphQLResolverMap<Context> = {
     orders: (_: unknown, args: OrdersArgs, { repo }: Context) => repo.orders(args),
     invoice: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.invoice(id),
     invoices: (_: unknown, args: InvoicesArgs, { repo }: Context) => repo.invoices(args),
+    salesAggregate: (_: unknown, args: SalesAggregateArgs, { repo }: Context) => repo.salesAggregate(args),
+  },
+  SalesAggregate: {
+    product: (group: SalesGroup) => (group.sku === null ? null : { sku: group.sku }),
+    category: (group: SalesGroup) => (group.categoryId === null ? null : { id: group.categoryId }),
   },
   // Customers and products are other domains' entities: finance knows them by key only, so a
   // reference is resolved without reading anything (the owning subgraph decides whether it exists).

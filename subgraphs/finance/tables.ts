@@ -20,6 +20,7 @@ export type OrderLineRow = {
   order_id: string;
   line_number: number;
   sku: string;
+  category_id: string;
   quantity: number;
   unit_price: number;
   discount: number;
@@ -78,6 +79,8 @@ export const financeTables: readonly TableSpec[] = [
       { name: 'order_id', type: 'varchar' },
       { name: 'line_number', type: 'integer' },
       { name: 'sku', type: 'varchar' },
+      // The product's category as booked on the line (the sales dimension "category").
+      { name: 'category_id', type: 'varchar' },
       { name: 'quantity', type: 'integer' },
       { name: 'unit_price', type: 'decimal(10, 2)' },
       { name: 'discount', type: 'decimal(4, 3)' },

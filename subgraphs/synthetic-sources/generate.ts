@@ -240,6 +240,7 @@ interface GeneratedCustomer {
 
 interface GeneratedProduct {
   readonly sku: string;
+  readonly categoryId: string;
   readonly priceCents: number;
   readonly launchMs: number;
 }
@@ -337,7 +338,7 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
     const model = category.models ? ` ${rng.string.alpha({ length: 1, casing: 'upper' })}${rng.number.int({ min: 1, max: 99 })}` : '';
     const name = `${brand} ${rng.helpers.arrayElement(PRODUCT_LINES)} ${noun}${model}`;
     productsCsv.write([sku, name, category.id, brand, money(priceCents), money(costCents), isoDate(launchMs)]);
-    products.push({ sku, priceCents, launchMs });
+    products.push({ sku, categoryId: category.id, priceCents, launchMs });
   }
 
   // --- finance ---------------------------------------------------------------------------------
@@ -362,7 +363,8 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
     'id', 'customer_id', 'ordered_at', 'status', 'channel', 'region',
   ]);
   const linesCsv = new CsvFile(join(staging, 'finance', 'order_lines.csv'), [
-    'order_id', 'line_number', 'sku', 'quantity', 'unit_price', 'discount',
+    // The order management system books each line with the product's category at the time of sale.
+    'order_id', 'line_number', 'sku', 'category_id', 'quantity', 'unit_price', 'discount',
   ]);
   const invoicesCsv = new CsvFile(join(staging, 'finance', 'invoices.csv'), [
     'id', 'order_id', 'issued_on', 'due_on', 'amount', 'status',
@@ -410,7 +412,7 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
       if (customer.segment === 'ENTERPRISE' && u() < 0.4) quantity *= 5;
       const discount = discountTable.pick(u());
       totalCents += lineNetCents(quantity, product.priceCents, discount);
-      linesCsv.write([orderId, chosen.size, product.sku, quantity, money(product.priceCents), (discount / 1000).toFixed(3)]);
+      linesCsv.write([orderId, chosen.size, product.sku, product.categoryId, quantity, money(product.priceCents), (discount / 1000).toFixed(3)]);
     }
 
     if (status === 'CANCELLED' || status === 'PENDING') continue;

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Bump when the output for a given seed and scale changes: warehouses built from older files rebuild. */
-export const GENERATOR_VERSION = 4;
+export const GENERATOR_VERSION = 5;
 export const DEFAULT_SEED = 20_240_101;
 
 export interface GenerateOptions {
