@@ -135,3 +135,53 @@ describe('CSV export', () => {
     expect(JSON.parse(refused.text).errors[0].extensions.code).toBe('TRUSTED_DOCUMENT_REQUIRED');
   });
 });
+
+describe('tabular lists and time windows', () => {
+  it('an offset list is the SQL page of the same ordering and window, with numbers as numbers and times as ISO-8601', async () => {
+    const { body } = await mesh.query(
+      '{ orderList(limit: 50, offset: 120, from: "2023-01-01T00:00:00Z", to: "2024-01-01T00:00:00Z", orderBy: { field: TOTAL, direction: DESC }) { id orderedAt status total } }',
+    );
+    const expected = await mesh.sql<{ id: string; total: number }>(
+      'finance',
+      "select id, total_amount as total from orders where ordered_at >= '2023-01-01' and ordered_at < '2024-01-01' order by total_amount desc, id desc limit 50 offset 120",
+    );
+    expect(body.data!.orderList.map((o: { id: string; total: number }) => [o.id, o.total])).toEqual(expected.map((o) => [o.id, Number(o.total)]));
+    const first = body.data!.orderList[0];
+    expect(typeof first.total).toBe('number');
+    expect(first.orderedAt).toMatch(/^2023-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it('from is inclusive and to exclusive on every data product, in lists and connections alike', async () => {
+    const cases: [list: string, domain: string, column: string, from: string][] = [
+      ['customers', 'customers', 'signup_date', '"2022-03-01"'],
+      ['products', 'products', 'launch_date', '"2020-01-01"'],
+      ['orders', 'finance', 'ordered_at', '"2023-07-01T00:00:00Z"'],
+      ['invoices', 'finance', 'issued_on', '"2023-07-01"'],
+    ];
+    for (const [list, domain, column, from] of cases) {
+      const to = from.replace(/20(\d\d)/, (_m, y: string) => `20${Number(y) + 1}`);
+      const single = list.replace(/s$/, '');
+      const { body } = await mesh.query(`{ c: ${list}(from: ${from}, to: ${to}) { totalCount } l: ${single}List(from: ${from}, to: ${to}, limit: 1000) { __typename } }`);
+      expect(body.errors, list).toBeUndefined();
+      const [row] = await mesh.sql<{ n: number }>(domain, `select count(*)::int as n from ${list} where ${column} >= cast(? as timestamp) and ${column} < cast(? as timestamp)`, [
+        JSON.parse(from).replace('Z', ''),
+        JSON.parse(to).replace('Z', ''),
+      ]);
+      expect(body.data!.c.totalCount, list).toBe(row!.n);
+      expect(body.data!.l.length, list).toBe(Math.min(row!.n, 1000));
+      expect(row!.n, list).toBeGreaterThan(0);
+    }
+  });
+
+  it('caps limit and offset, and keeps row policies', async () => {
+    const tooMany = await mesh.query('{ orderList(limit: 1001) { id } }');
+    expect(tooMany.body.errors?.[0]?.extensions).toMatchObject({ code: 'PAGE_SIZE_OUT_OF_RANGE', argument: 'limit', max: 1000 });
+    const tooDeep = await mesh.query('{ orderList(offset: 100001) { id } }');
+    expect(tooDeep.body.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'offset' });
+    const negative = await mesh.query('{ customerList(offset: -1) { id } }');
+    expect(negative.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
+    const { body } = await mesh.query('{ customerList(limit: 1000) { id region } }', undefined, { authorization: analyst });
+    const emea = await mesh.sql<{ id: string }>('customers', "select id from customers where region = 'EMEA' order by id limit 1000");
+    expect(body.data!.customerList.map((c: { id: string }) => c.id)).toEqual(emea.map((c) => c.id));
+  });
+});

@@ -4,16 +4,18 @@
  */
 import type { Expression, Kysely, SqlBool } from 'kysely';
 import {
+  listQuery,
   orderingOf,
   pageQuery,
   readPageArgs,
   toConnection,
   type Connection,
+  type ListArgs,
   type OrderInput,
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, containsText, countRows, guardArgument, rowCondition, whereAll, type RequestAccess } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, containsText, countRows, guardArgument, rowCondition, timeWindow, whereAll, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
 
@@ -50,10 +52,17 @@ export interface CustomerFilter {
 
 export type CustomerSortField = 'ID' | 'NAME' | 'SIGNUP_DATE';
 
-export interface CustomersArgs extends PageArgs {
+/** What selects customers: a filter, an ordering, and the sign-up window (`from` inclusive, `to` exclusive). */
+export interface CustomerSelection {
   readonly filter?: CustomerFilter | null;
   readonly orderBy?: OrderInput<CustomerSortField> | null;
+  readonly from?: string | null;
+  readonly to?: string | null;
 }
+
+export interface CustomersArgs extends PageArgs, CustomerSelection {}
+
+export interface CustomerListArgs extends ListArgs, CustomerSelection {}
 
 const CUSTOMER_ORDER_COLUMNS: Record<CustomerSortField, readonly SortColumn[]> = {
   ID: [{ column: 'id' }],
@@ -102,6 +111,7 @@ function customerConditions(filter: CustomerFilter | null | undefined): Expressi
 export interface CustomersRepository {
   customer(id: string): Promise<Customer | null>;
   customers(args: CustomersArgs): Promise<Connection<Customer>>;
+  customerList(args: CustomerListArgs): Promise<Customer[]>;
   addressesOf(customerId: string): Promise<Address[]>;
 }
 
@@ -133,23 +143,33 @@ export function createCustomersRepository(
       return manyByKey(ids, rows, (row) => row.customer_id).map((group) => group.map(toAddress));
     });
 
+  const selection = (args: CustomerSelection) => {
+    const ordering = orderingOf({
+      list: 'customers',
+      columnsByField: CUSTOMER_ORDER_COLUMNS,
+      order: args.orderBy,
+      fallback: { field: 'ID', direction: 'ASC' },
+    });
+    // Searching or ordering by name would reveal names to whoever sees them masked.
+    if (args.filter?.nameContains != null) guardArgument(access, 'Customer.name', 'filter.nameContains');
+    if (args.orderBy?.field === 'NAME') guardArgument(access, 'Customer.name', 'orderBy');
+    const conditions = [...customerConditions(args.filter), ...timeWindow('signup_date', args, 'date'), ...visible()];
+    return { ordering, conditions };
+  };
+
   return {
     customer: (id) => customerById().load(id),
     addressesOf: (customerId) => addressesByCustomer().load(customerId),
     async customers(args) {
-      const ordering = orderingOf({
-        list: 'customers',
-        columnsByField: CUSTOMER_ORDER_COLUMNS,
-        order: args.orderBy,
-        fallback: { field: 'ID', direction: 'ASC' },
-      });
+      const { ordering, conditions } = selection(args);
       const page = readPageArgs(args, ordering);
-      // Searching or ordering by name would reveal names to whoever sees them masked.
-      if (args.filter?.nameContains != null) guardArgument(access, 'Customer.name', 'filter.nameContains');
-      if (args.orderBy?.field === 'NAME') guardArgument(access, 'Customer.name', 'orderBy');
-      const conditions = [...customerConditions(args.filter), ...visible()];
       const rows = await pageQuery(whereAll(db.selectFrom('customers').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toCustomer, () => countRows(whereAll(db.selectFrom('customers'), conditions)));
+    },
+    async customerList(args) {
+      const { ordering, conditions } = selection(args);
+      const rows = await listQuery(whereAll(db.selectFrom('customers').selectAll(), conditions), ordering, args).execute();
+      return rows.map(toCustomer);
     },
   };
 }

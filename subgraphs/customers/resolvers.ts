@@ -1,6 +1,6 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { DomainContext } from '../kit/domain.js';
-import type { Customer, CustomersArgs, CustomersRepository } from './repository.js';
+import type { Customer, CustomerListArgs, CustomersArgs, CustomersRepository } from './repository.js';
 
 type Context = DomainContext<CustomersRepository>;
 
@@ -8,6 +8,7 @@ export const customersResolvers: GraphQLResolverMap<Context> = {
   Query: {
     customer: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.customer(id),
     customers: (_: unknown, args: CustomersArgs, { repo }: Context) => repo.customers(args),
+    customerList: (_: unknown, args: CustomerListArgs, { repo }: Context) => repo.customerList(args),
   },
   Customer: {
     __resolveReference: ({ id }: { id: string }, { repo }: Context) => repo.customer(id),

@@ -5,17 +5,19 @@
 import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import { codedError } from '../../policy/errors.js';
 import {
+  listQuery,
   orderingOf,
   pageQuery,
   perParentPageQuery,
   readPageArgs,
   toConnection,
   type Connection,
+  type ListArgs,
   type OrderInput,
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, countRows, guardArgument, atMost, rowCondition, whereAll, type RequestAccess } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, countRows, guardArgument, rowCondition, timeWindow, whereAll, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import { toTimestampParameter } from '../kit/scalars.js';
 import {
@@ -85,15 +87,32 @@ export interface InvoiceFilter {
 export type OrderSortField = 'ID' | 'ORDERED_AT' | 'TOTAL';
 export type InvoiceSortField = 'ID' | 'ISSUED_ON' | 'AMOUNT';
 
-export interface OrdersArgs extends PageArgs {
+/** What selects orders: a filter, an ordering, and the order-time window (`from` inclusive, `to` exclusive). */
+export interface OrderSelection {
   readonly filter?: OrderFilter | null;
   readonly orderBy?: OrderInput<OrderSortField> | null;
+  readonly from?: Date | null;
+  readonly to?: Date | null;
 }
 
-export interface InvoicesArgs extends PageArgs {
+export interface OrdersArgs extends PageArgs, OrderSelection {}
+
+export interface OrderListArgs extends ListArgs, OrderSelection {}
+
+/** What selects invoices: a filter, an ordering, and the issue-date window (`from` inclusive, `to` exclusive). */
+export interface InvoiceSelection {
   readonly filter?: InvoiceFilter | null;
   readonly orderBy?: OrderInput<InvoiceSortField> | null;
+  readonly from?: string | null;
+  readonly to?: string | null;
 }
+
+export interface InvoicesArgs extends PageArgs, InvoiceSelection {}
+
+export interface InvoiceListArgs extends ListArgs, InvoiceSelection {}
+
+const orderWindow = (args: OrderSelection, column = 'ordered_at') =>
+  timeWindow(column, { from: args.from ? toTimestampParameter(args.from) : null, to: args.to ? toTimestampParameter(args.to) : null }, 'timestamp');
 
 const ORDER_COLUMNS: Record<OrderSortField, readonly SortColumn[]> = {
   ID: [{ column: 'id' }],
@@ -209,6 +228,8 @@ const SALES_DIMENSIONS: Record<SalesDimension, { column: string; alias: string; 
 export interface FinanceRepository {
   order(id: string): Promise<Order | null>;
   orders(args: OrdersArgs): Promise<Connection<Order>>;
+  orderList(args: OrderListArgs): Promise<Order[]>;
+  invoiceList(args: InvoiceListArgs): Promise<Invoice[]>;
   ordersOfCustomer(customerId: string, args: OrdersArgs): Promise<Connection<Order>>;
   linesOf(orderId: string): Promise<OrderLine[]>;
   invoiceOfOrder(orderId: string): Promise<Invoice | null>;
@@ -268,7 +289,7 @@ export function createFinanceRepository(
         args,
         orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
       );
-      const conditions = [...orderConditions(args.filter), ...visibleOrders()];
+      const conditions = [...orderConditions(args.filter), ...orderWindow(args), ...visibleOrders()];
       const rows = await pageQuery(whereAll(db.selectFrom('orders').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toOrder, () => countRows(whereAll(db.selectFrom('orders'), conditions)));
     },
@@ -318,12 +339,26 @@ export function createFinanceRepository(
         })
         .load(orderId),
 
+    async orderList(args) {
+      const ordering = orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } });
+      const conditions = [...orderConditions(args.filter), ...orderWindow(args), ...visibleOrders()];
+      const rows = await listQuery(whereAll(db.selectFrom('orders').selectAll(), conditions), ordering, args).execute();
+      return rows.map(toOrder);
+    },
+
+    async invoiceList(args) {
+      const ordering = orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } });
+      const conditions = [...invoiceConditions(args.filter), ...timeWindow('issued_on', args, 'date'), ...visibleInvoices()];
+      const rows = await listQuery(whereAll(db.selectFrom('invoices').selectAll(), conditions), ordering, args).execute();
+      return rows.map(toInvoice);
+    },
+
     async invoices(args) {
       const page = readPageArgs(
         args,
         orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
       );
-      const conditions = [...invoiceConditions(args.filter), ...visibleInvoices()];
+      const conditions = [...invoiceConditions(args.filter), ...timeWindow('issued_on', args, 'date'), ...visibleInvoices()];
       const rows = await pageQuery(whereAll(db.selectFrom('invoices').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toInvoice, () => countRows(whereAll(db.selectFrom('invoices'), conditions)));
     },
@@ -399,8 +434,7 @@ export function createFinanceRepository(
       const keys: RawBuilder<unknown>[] = [...(period ? [period] : []), ...dimensions.map((d) => sql.ref(SALES_DIMENSIONS[d].column))];
       const conditions: Expression<SqlBool>[] = [
         anyOf('o.status', args.status ?? REVENUE_STATUSES, 'status'),
-        ...(args.from ? [atLeast('o.ordered_at', toTimestampParameter(args.from), 'timestamp')] : []),
-        ...(args.to ? [sql<SqlBool>`o.ordered_at < cast(${toTimestampParameter(args.to)} as timestamp)`] : []),
+        ...orderWindow(args, 'o.ordered_at'),
         ...visibleOrders('o'),
       ];
       let query = db

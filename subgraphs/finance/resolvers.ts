@@ -1,6 +1,17 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { DomainContext } from '../kit/domain.js';
-import type { FinanceRepository, Invoice, InvoicesArgs, Order, OrderLine, OrdersArgs, SalesAggregateArgs, SalesGroup } from './repository.js';
+import type {
+  FinanceRepository,
+  Invoice,
+  InvoiceListArgs,
+  InvoicesArgs,
+  Order,
+  OrderLine,
+  OrderListArgs,
+  OrdersArgs,
+  SalesAggregateArgs,
+  SalesGroup,
+} from './repository.js';
 
 type Context = DomainContext<FinanceRepository>;
 
@@ -10,6 +21,8 @@ export const financeResolvers: GraphQLResolverMap<Context> = {
     orders: (_: unknown, args: OrdersArgs, { repo }: Context) => repo.orders(args),
     invoice: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.invoice(id),
     invoices: (_: unknown, args: InvoicesArgs, { repo }: Context) => repo.invoices(args),
+    orderList: (_: unknown, args: OrderListArgs, { repo }: Context) => repo.orderList(args),
+    invoiceList: (_: unknown, args: InvoiceListArgs, { repo }: Context) => repo.invoiceList(args),
     salesAggregate: (_: unknown, args: SalesAggregateArgs, { repo }: Context) => repo.salesAggregate(args),
   },
   SalesAggregate: {

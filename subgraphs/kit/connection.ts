@@ -105,6 +105,41 @@ export function decodeCursor(cursor: string, ordering: Ordering): (string | numb
   return values as (string | number)[];
 }
 
+/** Offset lists (`limit`/`offset`), for BI tools that page by offset: the defaults and the caps. */
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1_000;
+export const MAX_LIST_OFFSET = 100_000;
+
+export interface ListArgs {
+  readonly limit?: number | null;
+  readonly offset?: number | null;
+}
+
+/**
+ * An offset list: the rows of a connection's ordering from `offset`, at most `limit` of them.
+ * Deep offsets cost a scan of what they skip, so both are capped; past `MAX_LIST_OFFSET`, use the
+ * connection's cursors (keyset paging costs nothing per page skipped).
+ */
+export function listQuery<QB extends AnySelect>(query: QB, ordering: Ordering, args: ListArgs): QB {
+  const limit = args.limit ?? DEFAULT_LIST_LIMIT;
+  const offset = args.offset ?? 0;
+  if (limit < 0 || limit > MAX_LIST_LIMIT) {
+    throw codedError('PAGE_SIZE_OUT_OF_RANGE', `"limit" must be between 0 and ${MAX_LIST_LIMIT}, got ${limit}.`, {
+      argument: 'limit',
+      min: 0,
+      max: MAX_LIST_LIMIT,
+    });
+  }
+  if (offset < 0 || offset > MAX_LIST_OFFSET) {
+    throw codedError('INVALID_ARGUMENT', `"offset" must be between 0 and ${MAX_LIST_OFFSET}, got ${offset}; page deeper with the connection's cursors.`, {
+      argument: 'offset',
+    });
+  }
+  let ordered: AnySelect = query;
+  for (const { column } of ordering.columns) ordered = ordered.orderBy(sql.ref(column), ordering.direction);
+  return ordered.limit(limit).offset(offset) as QB;
+}
+
 /** Validates `first` and `after` (coded GraphQL errors) into a page request. */
 export function readPageArgs(args: PageArgs, ordering: Ordering, maxPageSize = MAX_PAGE_SIZE): PageRequest {
   const first = args.first ?? DEFAULT_PAGE_SIZE;

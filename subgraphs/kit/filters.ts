@@ -44,6 +44,17 @@ export function atMost(column: string, value: string | number, cast?: 'date' | '
   return sql<SqlBool>`${sql.ref(column)} <= ${bound}`;
 }
 
+/**
+ * The `from` (inclusive) and `to` (exclusive) time arguments of a data product's lists, on its time
+ * column: the half-open window BI tools expect, so that consecutive windows never count a row twice.
+ */
+export function timeWindow(column: string, window: { from?: string | null; to?: string | null }, cast: 'date' | 'timestamp'): Expression<SqlBool>[] {
+  const conditions: Expression<SqlBool>[] = [];
+  if (window.from != null) conditions.push(atLeast(column, window.from, cast));
+  if (window.to != null) conditions.push(sql<SqlBool>`${sql.ref(column)} < cast(${window.to} as ${sql.raw(cast)})`);
+  return conditions;
+}
+
 // Builders are typed per table; adding WHERE clauses keeps whatever type the caller built.
 type AnySelect = SelectQueryBuilder<any, any, any>;
 

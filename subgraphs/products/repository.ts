@@ -4,17 +4,19 @@
  */
 import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 import {
+  listQuery,
   orderingOf,
   pageQuery,
   perParentPageQuery,
   readPageArgs,
   toConnection,
   type Connection,
+  type ListArgs,
   type OrderInput,
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, containsText, countRows, whereAll } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, containsText, countRows, timeWindow, whereAll } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { CategoryRow, ProductRow, ProductsWarehouse } from './tables.js';
 
@@ -47,12 +49,19 @@ export interface ProductFilter {
 
 export type ProductSortField = 'SKU' | 'NAME' | 'LIST_PRICE' | 'LAUNCH_DATE';
 
-export interface ProductsArgs extends PageArgs {
+/** What selects products: a filter, an ordering, and the launch window (`from` inclusive, `to` exclusive). */
+export interface ProductSelection {
   readonly filter?: ProductFilter | null;
   readonly orderBy?: OrderInput<ProductSortField> | null;
+  readonly from?: string | null;
+  readonly to?: string | null;
 }
 
-export type CategoryProductsArgs = Omit<ProductsArgs, 'filter'>;
+export interface ProductsArgs extends PageArgs, ProductSelection {}
+
+export interface ProductListArgs extends ListArgs, ProductSelection {}
+
+export type CategoryProductsArgs = Omit<ProductsArgs, 'filter' | 'from' | 'to'>;
 
 const PRODUCT_ORDER_COLUMNS: Record<ProductSortField, readonly SortColumn[]> = {
   SKU: [{ column: 'sku' }],
@@ -106,6 +115,7 @@ function productConditions(filter: ProductFilter | null | undefined): Expression
 export interface ProductsRepository {
   product(sku: string): Promise<Product | null>;
   products(args: ProductsArgs): Promise<Connection<Product>>;
+  productList(args: ProductListArgs): Promise<Product[]>;
   category(id: string): Promise<Category | null>;
   categories(): Promise<Category[]>;
   productsOfCategory(categoryId: string, args: CategoryProductsArgs): Promise<Connection<Product>>;
@@ -142,9 +152,14 @@ export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders:
     },
     async products(args) {
       const page = readPageArgs(args, productOrdering(args.orderBy));
-      const conditions = productConditions(args.filter);
+      const conditions = [...productConditions(args.filter), ...timeWindow('launch_date', args, 'date')];
       const rows = await pageQuery(whereAll(db.selectFrom('products').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toProduct, () => countRows(whereAll(db.selectFrom('products'), conditions)));
+    },
+    async productList(args) {
+      const conditions = [...productConditions(args.filter), ...timeWindow('launch_date', args, 'date')];
+      const rows = await listQuery(whereAll(db.selectFrom('products').selectAll(), conditions), productOrdering(args.orderBy), args).execute();
+      return rows.map(toProduct);
     },
     productsOfCategory(categoryId, args) {
       const page = readPageArgs(args, productOrdering(args.orderBy));

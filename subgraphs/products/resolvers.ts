@@ -1,6 +1,6 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import type { DomainContext } from '../kit/domain.js';
-import type { Category, CategoryProductsArgs, Product, ProductsArgs, ProductsRepository } from './repository.js';
+import type { Category, CategoryProductsArgs, Product, ProductListArgs, ProductsArgs, ProductsRepository } from './repository.js';
 
 type Context = DomainContext<ProductsRepository>;
 
@@ -8,6 +8,7 @@ export const productsResolvers: GraphQLResolverMap<Context> = {
   Query: {
     product: (_: unknown, { sku }: { sku: string }, { repo }: Context) => repo.product(sku),
     products: (_: unknown, args: ProductsArgs, { repo }: Context) => repo.products(args),
+    productList: (_: unknown, args: ProductListArgs, { repo }: Context) => repo.productList(args),
     category: (_: unknown, { id }: { id: string }, { repo }: Context) => repo.category(id),
     categories: (_: unknown, __: unknown, { repo }: Context) => repo.categories(),
   },
