@@ -3,7 +3,8 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 DATA_DIR=/data
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# No scripts yet: `prepare` builds the IDE, whose sources are copied below.
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json ./
 COPY gateway ./gateway
 COPY subgraphs ./subgraphs
