@@ -145,6 +145,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   // The policy of each API schema served: a request is decided by the schema it runs against.
   const policies = new WeakMap<GraphQLSchema, PolicyIndex>();
   let latestPolicy: PolicyIndex | undefined;
+  // The policy the source read from each supergraph it loaded, so that a reload reads it once.
+  const readPolicies = new Map<string, PolicyIndex>();
   let serving: LoadedSupergraph | undefined;
   let lastReloadFailure: ReloadFailure | null = null;
   let stopWatching: () => void = () => undefined;
@@ -192,23 +194,28 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
           onChange: async (next) => {
             try {
               await probeSubgraphs(next.supergraphSdl, serving?.supergraphSdl ?? '');
+              readPolicies.set(next.supergraphSdl, next.policy);
               update(next.supergraphSdl); // throws, keeping the serving one, when it cannot be served
               const supergraph = markServing(next);
               log.info({ version: supergraph.version, origin: supergraph.origin, subgraphs: supergraph.subgraphs }, 'supergraph reloaded');
               await fileWrites;
             } catch (error) {
               reloadFailed(error as Error, next);
+            } finally {
+              readPolicies.delete(next.supergraphSdl);
             }
           },
           onError: (error) => reloadFailed(error),
         });
+        readPolicies.set(first.supergraphSdl, first.policy);
         return { supergraphSdl: first.supergraphSdl, cleanup: async () => stopWatching() };
       },
       buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics }),
       logger: log,
     });
     apolloGateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
-      latestPolicy = readPolicy(parse(coreSupergraphSdl), rules);
+      latestPolicy = readPolicies.get(coreSupergraphSdl) ?? readPolicy(parse(coreSupergraphSdl), rules);
+      readPolicies.delete(coreSupergraphSdl);
       policies.set(apiSchema, latestPolicy);
       // Introspection (the IDE's docs) and the API schema file say, for each field, who may read it.
       annotatePolicy(apiSchema, latestPolicy);

@@ -11,7 +11,7 @@ import {
   toConnection,
   type Connection,
   type ListArgs,
-  type OrderInput,
+  type Selection,
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
@@ -52,13 +52,8 @@ export interface CustomerFilter {
 
 export type CustomerSortField = 'ID' | 'NAME' | 'SIGNUP_DATE';
 
-/** What selects customers: a filter, an ordering, and the sign-up window (`from` inclusive, `to` exclusive). */
-export interface CustomerSelection {
-  readonly filter?: CustomerFilter | null;
-  readonly orderBy?: OrderInput<CustomerSortField> | null;
-  readonly from?: string | null;
-  readonly to?: string | null;
-}
+/** What selects customers; the window is on the sign-up date. */
+export type CustomerSelection = Selection<CustomerFilter, CustomerSortField>;
 
 export interface CustomersArgs extends PageArgs, CustomerSelection {}
 

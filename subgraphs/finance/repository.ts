@@ -13,7 +13,7 @@ import {
   toConnection,
   type Connection,
   type ListArgs,
-  type OrderInput,
+  type Selection,
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
@@ -87,25 +87,15 @@ export interface InvoiceFilter {
 export type OrderSortField = 'ID' | 'ORDERED_AT' | 'TOTAL';
 export type InvoiceSortField = 'ID' | 'ISSUED_ON' | 'AMOUNT';
 
-/** What selects orders: a filter, an ordering, and the order-time window (`from` inclusive, `to` exclusive). */
-export interface OrderSelection {
-  readonly filter?: OrderFilter | null;
-  readonly orderBy?: OrderInput<OrderSortField> | null;
-  readonly from?: Date | null;
-  readonly to?: Date | null;
-}
+/** What selects orders; the window is on the order time. */
+export type OrderSelection = Selection<OrderFilter, OrderSortField, Date>;
 
 export interface OrdersArgs extends PageArgs, OrderSelection {}
 
 export interface OrderListArgs extends ListArgs, OrderSelection {}
 
-/** What selects invoices: a filter, an ordering, and the issue-date window (`from` inclusive, `to` exclusive). */
-export interface InvoiceSelection {
-  readonly filter?: InvoiceFilter | null;
-  readonly orderBy?: OrderInput<InvoiceSortField> | null;
-  readonly from?: string | null;
-  readonly to?: string | null;
-}
+/** What selects invoices; the window is on the issue date. */
+export type InvoiceSelection = Selection<InvoiceFilter, InvoiceSortField>;
 
 export interface InvoicesArgs extends PageArgs, InvoiceSelection {}
 

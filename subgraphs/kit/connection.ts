@@ -238,6 +238,17 @@ export interface OrderInput<F extends string> {
 }
 
 /**
+ * What selects the rows of a data product's lists (its connection and its offset list alike): a
+ * filter, an ordering, and a time window on its time column (`from` inclusive, `to` exclusive).
+ */
+export interface Selection<Filter, SortField extends string, Time = string> {
+  readonly filter?: Filter | null;
+  readonly orderBy?: OrderInput<SortField> | null;
+  readonly from?: Time | null;
+  readonly to?: Time | null;
+}
+
+/**
  * The ordering a list's `orderBy` argument asks for. Each field's columns must end with the primary
  * key so the order is total; the key written into cursors names the list, field and direction.
  */

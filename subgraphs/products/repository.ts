@@ -12,6 +12,7 @@ import {
   toConnection,
   type Connection,
   type ListArgs,
+  type Selection,
   type OrderInput,
   type PageArgs,
   type SortColumn,
@@ -49,13 +50,8 @@ export interface ProductFilter {
 
 export type ProductSortField = 'SKU' | 'NAME' | 'LIST_PRICE' | 'LAUNCH_DATE';
 
-/** What selects products: a filter, an ordering, and the launch window (`from` inclusive, `to` exclusive). */
-export interface ProductSelection {
-  readonly filter?: ProductFilter | null;
-  readonly orderBy?: OrderInput<ProductSortField> | null;
-  readonly from?: string | null;
-  readonly to?: string | null;
-}
+/** What selects products; the window is on the launch date. */
+export type ProductSelection = Selection<ProductFilter, ProductSortField>;
 
 export interface ProductsArgs extends PageArgs, ProductSelection {}
 
