@@ -186,6 +186,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       );
     }
     const enforce = parts.enforcePolicy ?? true;
+    // Apollo Gateway reports metrics to Apollo's servers (and probes cloud metadata addresses)
+    // unless told not to: a data platform's gateway sends nothing out unless an operator opts in.
+    process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
     const apolloGateway = new ApolloGateway({
       // The function form lets the gateway swap supergraphs without a restart: `update` replaces the
       // schema for new requests; requests in flight finish with the one they started with.
