@@ -30,14 +30,12 @@ import { SubgraphDataSource } from './subgraph-data-source.js';
 import { parse, printSchema, type GraphQLSchema } from 'graphql';
 import { readPolicy, type PolicyIndex } from '../policy/policy-index.js';
 import { governanceRules } from '../policy/governance.rules.js';
-import { openRegistry } from './registry/open.js';
-import type { Registry } from './registry/registry.js';
+import { linkRegistry, type RegistryLink } from './registry-link.js';
 import { probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
 import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
-import { trustedDocumentsOf, useTrustedDocuments, type TrustedDocuments } from './trusted-documents.js';
+import { trustedDocumentsOf, useTrustedDocuments } from './trusted-documents.js';
 import { useCsvExport } from './csv-export.js';
 import { useOperationResolution } from './operation-resolution.js';
-import { useUsageRecording } from './usage-recording.js';
 import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
 import { ideRouter } from './ide/ide-routes.js';
 import { annotatePolicy, exampleOperations, type ExampleOperation } from './ide/schema-docs.js';
@@ -152,11 +150,10 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   let stopWatching: () => void = () => undefined;
   // The files tools read (supergraph, API schema) are written in order, and before readiness.
   let fileWrites: Promise<void> = Promise.resolve();
-  let usage: ReturnType<typeof useUsageRecording> | undefined;
-  // The registry, with the registry source: usage goes to it, trusted documents come from it.
-  let registry: Registry | undefined;
-  let trusted: TrustedDocuments = trustedDocumentsOf([]);
-  let stopTrustedRefresh: () => void = () => undefined;
+  // With the registry source: usage goes to the registry, trusted documents come from it.
+  let registry: RegistryLink | undefined;
+  const noDocuments = trustedDocumentsOf([]);
+  const trusted = () => registry?.trusted() ?? noDocuments;
 
   const markServing = (loaded: LoadedSupergraph) => {
     serving = loaded;
@@ -233,21 +230,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       ? withPreplanPolicy({ gateway: apolloGateway, policyIndex: (schema) => policies.get(schema) ?? latestPolicy!, mode: config.policyMode })
       : apolloGateway;
     if (config.supergraph.kind === 'registry') {
-      const opened = await openRegistry(config.supergraph.registryUrl);
-      registry = opened;
-      usage = useUsageRecording({ registry: opened, flushMs: config.usageFlushMs, log });
-      const refresh = async () => {
-        try {
-          trusted = trustedDocumentsOf(await opened.documents());
-        } catch (error) {
-          log.warn({ err: error }, 'trusted documents could not be read from the registry; keeping the last ones read');
-        }
-      };
-      await refresh();
-      // Documents are registered apart from publishes; read them every few polls.
-      const timer = setInterval(() => void refresh(), config.supergraph.pollMs * 5);
-      timer.unref();
-      stopTrustedRefresh = () => clearInterval(timer);
+      registry = await linkRegistry({ registryUrl: config.supergraph.registryUrl, usageFlushMs: config.usageFlushMs, pollMs: config.supergraph.pollMs, log });
     }
     const masking = useErrorMasking({ log, service: 'gateway' });
     apollo = new ApolloServer<GatewayContext>({
@@ -258,7 +241,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         useOperationResolution(),
         useRequestMetrics(metrics),
         ...(enforce ? [useGatewayAudit({ sink: parts.audit, log })] : []),
-        ...(usage ? [usage] : []),
+        ...(registry ? [registry.usage] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         // Apollo's default landing page loads from a CDN; the self-hosted IDE replaces it.
         ApolloServerPluginLandingPageDisabled(),
@@ -282,7 +265,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     serveGraphql = express.Router().use(
       authenticate(verifier),
       express.json({ limit: config.bodyLimit }),
-      useTrustedDocuments(() => trusted),
+      useTrustedDocuments(trusted),
       expressMiddleware(apollo, {
         context: async ({ req, res }) => contextOf(res.locals.requestId as string, res.locals.principal as Principal, req.headers.authorization),
       }),
@@ -294,7 +277,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       // Trusted-documents apps send registered operations only; an export is an ad-hoc query.
       (_req, res, next) => {
         const principal = res.locals.principal as Principal;
-        if (principal.client !== null && trusted.isTrustedClient(principal.client)) {
+        if (principal.client !== null && trusted().isTrustedClient(principal.client)) {
           res.status(400).json(errorResponseBody('TRUSTED_DOCUMENT_REQUIRED', `The app "${principal.client}" may send only its registered documents; it cannot export.`, res.locals.requestId as string));
           return;
         }
@@ -322,7 +305,6 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     readiness: () => state,
     async stop() {
       stopWatching();
-      stopTrustedRefresh();
       if (apollo) await apollo.stop(); // drains requests in flight (and flushes usage), closes the HTTP server
       else if (httpServer.listening) {
         httpServer.closeAllConnections();
