@@ -128,8 +128,9 @@ describe('CSV export', () => {
     const registry = await openRegistry(mesh.registryUrl);
     await registry.registerDocuments([{ client: 'trusted-app', name: `sha256:${createHash('sha256').update(body).digest('hex')}`, body, registeredBy: 'test' }]);
     await registry.close();
-    await new Promise((resolve) => setTimeout(resolve, 700)); // the gateway rereads documents every 500 ms here
     const app = `Bearer ${tokenFor({ subject: 'svc', roles: ['steward'], client: 'trusted-app' })}`;
+    // The gateway rereads registered documents every 500 ms here: until then the app is not held.
+    await expect.poll(async () => (await exportCsv({ query: ORDERS, limit: 1 }, app)).status, { timeout: 10_000 }).toBe(400);
     const refused = await exportCsv({ query: ORDERS }, app);
     expect(refused.status).toBe(400);
     expect(JSON.parse(refused.text).errors[0].extensions.code).toBe('TRUSTED_DOCUMENT_REQUIRED');

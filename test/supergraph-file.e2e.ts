@@ -26,9 +26,9 @@ function compose(names?: readonly string[]): string {
   return result.supergraphSdl;
 }
 
-async function fileGateway(unclassified: UnclassifiedTreatment, name: string) {
+async function fileGateway(unclassified: UnclassifiedTreatment, name: string, path = supergraphFile) {
   const gateway = await startTestGateway(
-    testGatewayConfig({ dataDir: dir, name, supergraph: { kind: 'file', path: supergraphFile, pollMs: 100, unclassified } }),
+    testGatewayConfig({ dataDir: dir, name, supergraph: { kind: 'file', path, pollMs: 100, unclassified } }),
   );
   gateways.push(gateway);
   await gateway.ready;
@@ -148,16 +148,19 @@ describe('unclassified fields of a supergraph without our directives', () => {
 
 describe('reloading the supergraph file', () => {
   it('serves a changed file without a restart, and keeps the last good one when the file is bad', async () => {
-    const gateway = await fileGateway('allow', 'reload');
+    // A file of its own: the other gateways of this file watch theirs.
+    const file = join(dir, 'reloaded-supergraph.graphql');
+    await writeFile(file, compose());
+    const gateway = await fileGateway('allow', 'reload', file);
     const token = `Bearer ${tokenFor()}`;
     const rating = () => postGraphQL(gateway.url, '{ media { rating } }', undefined, { authorization: token });
     expect((await rating()).body.errors).toBeUndefined();
     const readiness = async () => (await fetch(new URL('/health/ready', gateway.url))).json() as Promise<any>;
     const before = await readiness();
-    expect(before).toMatchObject({ status: 'ready', supergraph: { origin: supergraphFile }, lastReloadFailure: null });
+    expect(before).toMatchObject({ status: 'ready', supergraph: { origin: file }, lastReloadFailure: null });
 
     // The ratings subgraph is taken out of the supergraph: `rating` is gone.
-    await writeFile(supergraphFile, compose(['catalog', 'pricing', 'shipping', 'reviews', 'accounts', 'media']));
+    await writeFile(file, compose(['catalog', 'pricing', 'shipping', 'reviews', 'accounts', 'media']));
     const deadline = Date.now() + 10_000;
     while ((await rating()).body.errors?.[0]?.extensions?.code !== 'GRAPHQL_VALIDATION_FAILED') {
       if (Date.now() > deadline) throw new Error('the changed file was not served');
@@ -168,7 +171,7 @@ describe('reloading the supergraph file', () => {
     expect(changed.supergraph.subgraphs).not.toContain('ratings');
 
     // A file that is not a supergraph: refused, reported, and the last good one stays.
-    await writeFile(supergraphFile, 'type Query { broken: String }');
+    await writeFile(file, 'type Query { broken: String }');
     while ((await readiness()).lastReloadFailure === null) {
       if (Date.now() > deadline) throw new Error('the bad file was not reported');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -177,10 +180,10 @@ describe('reloading the supergraph file', () => {
     expect(after.supergraph).toEqual(changed.supergraph);
     expect(after.lastReloadFailure).toMatchObject({ failures: 1, error: expect.any(String) });
     const logged = logLines.map((line) => JSON.parse(line)).filter((line) => line.msg?.startsWith('a new supergraph was refused'));
-    expect(logged.at(-1)).toMatchObject({ level: 50, candidate: supergraphFile, serving: changed.supergraph.version });
+    expect(logged.at(-1)).toMatchObject({ level: 50, candidate: file, serving: changed.supergraph.version });
     const products = await postGraphQL(gateway.url, '{ products { name } }', undefined, { authorization: token });
     expect(products.body).toEqual({ data: { products: [{ name: 'Kettle' }, { name: 'Lamp' }] } });
-    await writeFile(supergraphFile, compose());
+    await writeFile(file, compose());
   });
 
   it('refuses to start on a file that does not exist, saying which', async () => {

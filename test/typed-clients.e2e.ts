@@ -110,7 +110,11 @@ describe('trusted documents', () => {
       exitCode: 0,
       output: 'Registered 2 trusted document(s) for example-app: tokens issued to example-app may now send only these; checks protect the coordinates they use.',
     });
-    await new Promise((resolve) => setTimeout(resolve, 700)); // the gateway rereads documents every 500 ms here
+    // The gateway rereads registered documents every 500 ms here: wait until it holds the app to them.
+    for (const deadline = Date.now() + 10_000; (await post({ query: '{ products(first: 1) { nodes { sku } } }' }, appToken)).status !== 400; ) {
+      if (Date.now() > deadline) throw new Error('the gateway did not pick up the registered manifest');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   });
 
   it('the example app runs through its typed client, by hash only', async () => {
