@@ -181,6 +181,15 @@ describe('tabular lists and time windows', () => {
     expect(tooDeep.body.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'offset' });
     const negative = await mesh.query('{ customerList(offset: -1) { id } }');
     expect(negative.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
+    // Malformed windows and buckets never reach SQL.
+    const badTime = await mesh.query('{ orderList(from: "yesterday") { id } }');
+    expect(badTime.body.data?.orderList ?? null).toBeNull();
+    expect(badTime.body.errors?.[0]?.message).toMatch(/DateTime/);
+    const badDate = await mesh.query('{ customerList(to: "2024-02-30") { id } }');
+    expect(badDate.body.errors?.[0]?.message).toMatch(/LocalDate|date/i);
+    const badBucket = await mesh.query('{ salesAggregate(bucket: YEAR) { revenue } }');
+    expect(badBucket.status).toBe(400);
+    expect(badBucket.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     const { body } = await mesh.query('{ customerList(limit: 1000) { id region } }', undefined, { authorization: analyst });
     const emea = await mesh.sql<{ id: string }>('customers', "select id from customers where region = 'EMEA' order by id limit 1000");
     expect(body.data!.customerList.map((c: { id: string }) => c.id)).toEqual(emea.map((c) => c.id));
