@@ -181,4 +181,10 @@ describe('the PostgreSQL registry store', () => {
     expect(error).toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
     expect(String((error as Error).message)).not.toContain('s3cret');
   });
+
+  it('refuses a schema name that is not a plain SQL identifier', async () => {
+    for (const schema of ['registry; drop schema public cascade', 'Registry', '"x"']) {
+      await expect(openPostgresRegistry({ connectionString: `${TEST_POSTGRES}/test`, schema })).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+    }
+  });
 });

@@ -246,6 +246,15 @@ export function createFinanceRepository(
     const condition = rowCondition(access.rows('Invoice'));
     return condition ? [condition] : [];
   };
+  // A list's ordering and WHERE conditions, shared by its connection and its offset list.
+  const orderSelection = (args: OrderSelection) => ({
+    ordering: orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
+    conditions: [...orderConditions(args.filter), ...orderWindow(args), ...visibleOrders()],
+  });
+  const invoiceSelection = (args: InvoiceSelection) => ({
+    ordering: orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
+    conditions: [...invoiceConditions(args.filter), ...timeWindow('issued_on', args, 'date'), ...visibleInvoices()],
+  });
   const orderById = () =>
     loaders.get<string, Order | null>('Order.byId', null, async (ids) => {
       const rows = await whereAll(db.selectFrom('orders').selectAll().where('id', 'in', ids), visibleOrders()).execute();
@@ -275,11 +284,8 @@ export function createFinanceRepository(
     invoice: (id) => invoiceById().load(id),
 
     async orders(args) {
-      const page = readPageArgs(
-        args,
-        orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
-      );
-      const conditions = [...orderConditions(args.filter), ...orderWindow(args), ...visibleOrders()];
+      const { ordering, conditions } = orderSelection(args);
+      const page = readPageArgs(args, ordering);
       const rows = await pageQuery(whereAll(db.selectFrom('orders').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toOrder, () => countRows(whereAll(db.selectFrom('orders'), conditions)));
     },
@@ -330,25 +336,20 @@ export function createFinanceRepository(
         .load(orderId),
 
     async orderList(args) {
-      const ordering = orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } });
-      const conditions = [...orderConditions(args.filter), ...orderWindow(args), ...visibleOrders()];
+      const { ordering, conditions } = orderSelection(args);
       const rows = await listQuery(whereAll(db.selectFrom('orders').selectAll(), conditions), ordering, args).execute();
       return rows.map(toOrder);
     },
 
     async invoiceList(args) {
-      const ordering = orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } });
-      const conditions = [...invoiceConditions(args.filter), ...timeWindow('issued_on', args, 'date'), ...visibleInvoices()];
+      const { ordering, conditions } = invoiceSelection(args);
       const rows = await listQuery(whereAll(db.selectFrom('invoices').selectAll(), conditions), ordering, args).execute();
       return rows.map(toInvoice);
     },
 
     async invoices(args) {
-      const page = readPageArgs(
-        args,
-        orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
-      );
-      const conditions = [...invoiceConditions(args.filter), ...timeWindow('issued_on', args, 'date'), ...visibleInvoices()];
+      const { ordering, conditions } = invoiceSelection(args);
+      const page = readPageArgs(args, ordering);
       const rows = await pageQuery(whereAll(db.selectFrom('invoices').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toInvoice, () => countRows(whereAll(db.selectFrom('invoices'), conditions)));
     },

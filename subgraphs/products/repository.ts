@@ -117,6 +117,11 @@ export interface ProductsRepository {
   productsOfCategory(categoryId: string, args: CategoryProductsArgs): Promise<Connection<Product>>;
 }
 
+/** The conditions of a product list, shared by the connection and the offset list: its filter and launch window. */
+function productSelectionConditions(args: ProductSelection): Expression<SqlBool>[] {
+  return [...productConditions(args.filter), ...timeWindow('launch_date', args, 'date')];
+}
+
 export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders: RequestLoaders): ProductsRepository {
   const productBySku = () =>
     loaders.get<string, Product | null>('Product.bySku', null, async (skus) => {
@@ -148,12 +153,12 @@ export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders:
     },
     async products(args) {
       const page = readPageArgs(args, productOrdering(args.orderBy));
-      const conditions = [...productConditions(args.filter), ...timeWindow('launch_date', args, 'date')];
+      const conditions = productSelectionConditions(args);
       const rows = await pageQuery(whereAll(db.selectFrom('products').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toProduct, () => countRows(whereAll(db.selectFrom('products'), conditions)));
     },
     async productList(args) {
-      const conditions = [...productConditions(args.filter), ...timeWindow('launch_date', args, 'date')];
+      const conditions = productSelectionConditions(args);
       const rows = await listQuery(whereAll(db.selectFrom('products').selectAll(), conditions), productOrdering(args.orderBy), args).execute();
       return rows.map(toProduct);
     },
