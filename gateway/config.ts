@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { isLevel } from '../policy/rules.js';
+import { DEFAULT_SUBGRAPH_CALLS, type SubgraphCallsConfig } from './subgraph-calls.js';
+import { limitsConfigFromEnv, LimitsConfigError, type LimitsConfig } from './allowances.js';
 import type { PreplanMode } from './preplan-policy.js';
 import { registryUrlFromEnv } from './registry/open.js';
 import type { SupergraphSourceConfig, UnclassifiedTreatment } from './supergraph-source.js';
@@ -57,6 +59,13 @@ export interface GatewayConfig {
   readonly ideCacheDir?: string;
   /** The gateway's audit log (env `AUDIT_DIR`, default `<DATA_DIR>/audit`; file `gateway.jsonl`). */
   readonly auditPath: string;
+  /**
+   * Operation limits, cost budgets and rate allowances per principal kind, role and client (env
+   * `GATEWAY_LIMITS` as JSON or `GATEWAY_LIMITS_FILE`; defaults in gateway/allowances.ts).
+   */
+  readonly limits: LimitsConfig;
+  /** Timeouts, idle sockets, circuit breakers and the response budget of subgraph calls (see gateway/subgraph-calls.ts). */
+  readonly subgraphCalls: SubgraphCallsConfig;
 }
 
 export class GatewayConfigError extends Error {
@@ -151,6 +160,39 @@ function supergraphSourceFrom(env: NodeJS.ProcessEnv): SupergraphSourceConfig {
   }
 }
 
+function subgraphCallsFrom(env: NodeJS.ProcessEnv): SubgraphCallsConfig {
+  const defaults = DEFAULT_SUBGRAPH_CALLS;
+  const timeouts: Record<string, number> = {};
+  for (const entry of (env.SUBGRAPH_TIMEOUTS ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [name, value] = entry.split('=');
+    const ms = Number(value);
+    if (!name || !Number.isInteger(ms) || ms < 1) throw new GatewayConfigError(`SUBGRAPH_TIMEOUTS entry "${entry}" is not name=milliseconds.`);
+    timeouts[name] = ms;
+  }
+  const atLeastOne = (name: string, fallback: number) => {
+    const value = positiveInteger(env, name, fallback);
+    if (value < 1) throw new GatewayConfigError(`${name} must be at least 1.`);
+    return value;
+  };
+  return {
+    timeoutMs: atLeastOne('SUBGRAPH_TIMEOUT_MS', defaults.timeoutMs),
+    timeouts,
+    idleSocketMs: atLeastOne('SUBGRAPH_IDLE_SOCKET_MS', defaults.idleSocketMs),
+    circuitVolume: atLeastOne('CIRCUIT_VOLUME', defaults.circuitVolume),
+    coolDownMs: atLeastOne('CIRCUIT_COOL_DOWN_MS', defaults.coolDownMs),
+    maxResponseBytes: atLeastOne('MAX_RESPONSE_BYTES', defaults.maxResponseBytes),
+  };
+}
+
+function limitsFrom(env: NodeJS.ProcessEnv): LimitsConfig {
+  try {
+    return limitsConfigFromEnv(env);
+  } catch (error) {
+    if (error instanceof LimitsConfigError) throw new GatewayConfigError(error.message);
+    throw error;
+  }
+}
+
 export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const dataDir = resolve(env.DATA_DIR || 'data');
   return defineGatewayConfig({
@@ -167,6 +209,8 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     identity: identityConfigFromEnv(env),
     policyMode: policyModeFrom(env.POLICY_MODE),
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
+    limits: limitsFrom(env),
+    subgraphCalls: subgraphCallsFrom(env),
     ...(env.IDE_CACHE_DIR ? { ideCacheDir: resolve(env.IDE_CACHE_DIR) } : {}),
   });
 }

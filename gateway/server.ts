@@ -37,6 +37,12 @@ import { trustedDocumentsOf, useTrustedDocuments } from './trusted-documents.js'
 import { useCsvExport } from './csv-export.js';
 import { useOperationResolution } from './operation-resolution.js';
 import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
+import { createAllowances } from './allowances.js';
+import { useOperationLimits } from './operation-limits.js';
+import { createRefusals } from './refusals.js';
+import { createSubgraphCalls } from './subgraph-calls.js';
+import { clientOf } from './client-identity.js';
+import type { ResponseBudget } from './subgraph-calls.js';
 import { ideRouter } from './ide/ide-routes.js';
 import { annotatePolicy, exampleOperations, type ExampleOperation } from './ide/schema-docs.js';
 
@@ -45,6 +51,10 @@ export interface GatewayContext extends RequestIdContext {
   readonly principal: Principal;
   /** The caller's Authorization header, forwarded to the subgraphs (which verify it again). */
   readonly authorization: string | undefined;
+  /** What the subgraphs may still answer to this operation, in bytes. */
+  readonly responseBudget: ResponseBudget;
+  /** The caller's client (token, header or address), for per-client metrics. */
+  readonly clientName: string | null;
 }
 
 /** The supergraph being served, for readiness and logs. */
@@ -121,13 +131,19 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+  const subgraphCalls = createSubgraphCalls({ config: config.subgraphCalls, metrics, log });
   app.get('/health/ready', (_req, res) => {
-    res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state });
+    res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state, circuits: subgraphCalls.circuits() });
   });
   app.use('/graphql', (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', (req, res, next) => serveExport(req, res, next));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
   let examples: readonly ExampleOperation[] = [];
+  // The API schema being served: the operation limits validate against it.
+  let servedApiSchema: GraphQLSchema | undefined;
+  const allowanceOf = createAllowances(config.limits);
+  const refuse = createRefusals({ sink: (parts.enforcePolicy ?? true) ? parts.audit : undefined, metrics, log });
+  const operationLimits = useOperationLimits({ allowanceOf, schema: () => servedApiSchema, refuse });
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));
   app.use(ideRouter({ bundleDir, examples: () => examples, identity: config.identity }));
@@ -210,13 +226,14 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         readPolicies.set(first.supergraphSdl, first.policy);
         return { supergraphSdl: first.supergraphSdl, cleanup: async () => stopWatching() };
       },
-      buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics }),
+      buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!) }),
       logger: log,
     });
     apolloGateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
       latestPolicy = readPolicies.get(coreSupergraphSdl) ?? readPolicy(parse(coreSupergraphSdl), rules);
       readPolicies.delete(coreSupergraphSdl);
       policies.set(apiSchema, latestPolicy);
+      servedApiSchema = apiSchema;
       // Introspection (the IDE's docs) and the API schema file say, for each field, who may read it.
       annotatePolicy(apiSchema, latestPolicy);
       examples = exampleOperations(apiSchema, coreSupergraphSdl);
@@ -256,18 +273,21 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       logger: log,
     });
     await apollo.start();
-    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined): GatewayContext => ({
+    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client): GatewayContext => ({
       requestId,
       log: log.child({ requestId }),
       principal,
       authorization,
+      responseBudget: { remaining: config.subgraphCalls.maxResponseBytes },
+      clientName,
     });
     serveGraphql = express.Router().use(
       authenticate(verifier),
       express.json({ limit: config.bodyLimit }),
       useTrustedDocuments(trusted),
+      operationLimits,
       expressMiddleware(apollo, {
-        context: async ({ req, res }) => contextOf(res.locals.requestId as string, res.locals.principal as Principal, req.headers.authorization),
+        context: async ({ req, res }) => contextOf(res.locals.requestId!, res.locals.principal!, req.headers.authorization, clientOf(req, res.locals.principal!)),
       }),
     );
     const server = apollo;
@@ -283,6 +303,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         }
         next();
       },
+      operationLimits,
       useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log }),
     );
     await fileWrites;
@@ -312,6 +333,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       }
       await source.close();
       await registry?.close();
+      await subgraphCalls.close();
     },
   };
 }

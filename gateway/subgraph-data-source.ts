@@ -1,40 +1,75 @@
 /**
- * How the gateway calls a subgraph: forwards the request id and the caller's token, and turns a failed fetch into a coded
- * error that names the subgraph but never its URL, status text or response body (those go to the
- * log, under the request id).
+ * How the gateway calls a subgraph: forwards the request id and the caller's token, sends through
+ * the resilient caller (timeout, retry on reset, circuit breaker, response budget; see
+ * subgraph-calls.ts), counts the rows each subgraph returned (the operation's actual cost), and turns
+ * a failed call into a coded error that names the subgraph but never its URL, status text or
+ * response body (those go to the log, under the request id).
  *
  * A subgraph that refuses the request itself (HTTP 4xx with a GraphQL error from the catalogue, as
  * when a custom scalar such as LocalDate rejects a value the gateway cannot check) keeps its code and
  * message: that error was raised on purpose for the client.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
+import { isDeliberateError } from '../policy/error-masking.js';
 import { codedError, isErrorCode } from '../policy/errors.js';
 import type { Metrics } from '../policy/metrics.js';
 import { REQUEST_ID_HEADER, type RequestIdContext } from '../policy/request-id.js';
+import type { ResponseBudget, SubgraphCall, SubgraphCaller } from './subgraph-calls.js';
 
 export interface SubgraphDataSourceOptions {
   readonly name: string;
   readonly url: string;
   readonly log: Logger;
   readonly metrics: Metrics;
+  readonly caller: SubgraphCaller;
 }
 
-type GatewayRequestContext = Partial<RequestIdContext> & { readonly authorization?: string | undefined };
+export type GatewayRequestContext = Partial<RequestIdContext> & {
+  readonly authorization?: string | undefined;
+  /** What the subgraphs may still answer to this operation, in bytes. */
+  readonly responseBudget?: ResponseBudget;
+  /** The caller's client, for the actual-cost metric. */
+  readonly clientName?: string | null;
+};
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
+type Fetcher = NonNullable<ConstructorParameters<typeof RemoteGraphQLDataSource>[0]>['fetcher'];
 
 /** Marks an error that the subgraph raised on purpose, to pass on as it is. */
 class SubgraphRefusal extends GraphQLError {}
+
+/** Objects inside lists: the rows (entities, connection nodes, list items) an answer holds. */
+export function countRows(value: unknown, inList = false): number {
+  if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + countRows(item, true), 0);
+  if (value === null || typeof value !== 'object') return 0;
+  let rows = inList ? 1 : 0;
+  for (const child of Object.values(value)) if (child !== null && typeof child === 'object') rows += countRows(child);
+  return rows;
+}
+
+/** What Apollo's fetcher call cannot carry: the operation's budget and whether a retry is safe. */
+const callOf = new AsyncLocalStorage<Pick<SubgraphCall, 'retryable' | 'budget'>>();
 
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestContext> {
   readonly #name: string;
   readonly #log: Logger;
   readonly #metrics: Metrics;
 
-  constructor({ name, url, log, metrics }: SubgraphDataSourceOptions) {
-    super({ url });
+  constructor({ name, url, log, metrics, caller }: SubgraphDataSourceOptions) {
+    const fetcher: Fetcher = async (_url, init) => {
+      const call = callOf.getStore();
+      const answer = await caller.call({
+        body: String(init?.body ?? ''),
+        headers: (init?.headers ?? {}) as Record<string, string>,
+        retryable: call?.retryable ?? false,
+        budget: call?.budget,
+      });
+      return new Response(answer.text, { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {} }) as unknown as FetcherResponse;
+    };
+    super({ url, fetcher, honorSubgraphCacheControlHeader: false });
     this.#name = name;
     this.#log = log;
     this.#metrics = metrics;
@@ -44,9 +79,12 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
     const started = performance.now();
     const observe = (outcome: string) =>
       this.#metrics.subgraphFetchSeconds.observe({ subgraph: this.#name, outcome }, (performance.now() - started) / 1000);
+    // A mutation may have taken effect before its connection died: only queries are sent again.
+    const retryable = !/^\s*mutation\b/.test(options.request.query ?? '');
     try {
-      const response = await super.process(options);
+      const response = await callOf.run({ retryable, budget: options.context.responseBudget }, () => super.process(options));
       observe(response.errors?.length ? 'errors' : 'ok');
+      this.#metrics.subgraphRows.inc({ subgraph: this.#name, client: this.#metrics.clientLabel(options.context.clientName) }, countRows(response.data));
       return response;
     } catch (error) {
       observe('failed');
@@ -81,12 +119,13 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
       'subgraph fetch failed',
     );
     const extensions = { serviceName: this.#name };
+    // Timeouts, an open circuit and the response budget are coded by the caller already.
+    if (isDeliberateError(error)) {
+      const { message, extensions: own } = error as GraphQLError;
+      throw codedError(own.code!, message, { ...own, ...extensions });
+    }
     throw fetchResponse
-      ? codedError(
-          'SUBGRAPH_BAD_RESPONSE',
-          `The ${this.#name} subgraph answered with an error (HTTP ${fetchResponse.status}).`,
-          extensions,
-        )
+      ? codedError('SUBGRAPH_BAD_RESPONSE', `The ${this.#name} subgraph answered with an error (HTTP ${fetchResponse.status}).`, extensions)
       : codedError('SUBGRAPH_UNAVAILABLE', `The ${this.#name} subgraph could not be reached.`, extensions);
   }
 }

@@ -52,7 +52,10 @@ export interface GatewayAuditRecord extends Who {
   /** sha256 of the document and of the variables: what was asked, without its values. */
   readonly documentHash: string | null;
   readonly variablesHash: string | null;
-  readonly outcome: 'success' | 'partial' | 'error';
+  /** `refused`: stopped before planning by a limit, the cost budget, the rate limit or load shedding. */
+  readonly outcome: 'success' | 'partial' | 'error' | 'refused';
+  /** The code of the refusal (`MAX_DEPTH_EXCEEDED`, `RATE_LIMITED`, …), when `outcome` is `refused`. */
+  readonly refusal?: string;
   readonly durationMs: number;
 }
 

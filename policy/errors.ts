@@ -137,6 +137,68 @@ export const ERRORS = {
     httpStatus: 400,
     definedBy: 'platform',
   },
+  MAX_TOKENS_EXCEEDED: {
+    description:
+      'The document has more lexical tokens than this caller may send (2000 by default); parsing stopped there. `extensions.limit` is the limit.',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  MAX_DEPTH_EXCEEDED: {
+    description:
+      'Fields are nested deeper than this caller may ask (15 by default, fragments flattened, introspection excepted); `extensions.value` and `extensions.limit` say by how much.',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  MAX_ALIASES_EXCEEDED: {
+    description: 'The operation uses more aliases than this caller may (30 by default, fragments included).',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  MAX_ROOT_FIELDS_EXCEEDED: {
+    description: 'The operation asks for more root fields than this caller may (15 by default); split it.',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  MAX_DIRECTIVES_EXCEEDED: {
+    description: 'The operation carries more directives than this caller may (50 by default, fragments included).',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  MAX_FRAGMENTS_EXCEEDED: {
+    description: 'The document defines more fragments than this caller may (30 by default).',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  COST_LIMIT_EXCEEDED: {
+    description:
+      'The estimated cost of the operation (from the `@cost` and `@listSize` directives) is over this caller\'s budget; `extensions.cost` and `extensions.budget` give both. Ask for smaller pages or fewer fields.',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  RATE_LIMITED: {
+    description:
+      'This subject or client spent its cost units for the current window; retry after the seconds in the `Retry-After` header (`extensions.retryAfterSeconds`).',
+    httpStatus: 429,
+    definedBy: 'platform',
+  },
+  GATEWAY_OVERLOADED: {
+    description:
+      'The gateway is at its bound of operations in flight or of heap; operations in flight finish, new ones are refused at once. Retry after `Retry-After` seconds.',
+    httpStatus: 503,
+    definedBy: 'platform',
+  },
+  RESPONSE_TOO_LARGE: {
+    description:
+      'The subgraphs\' answers to this operation passed the size the gateway assembles (20 MB by default); the rest was not fetched. Ask for smaller pages.',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
+  SUBGRAPH_TIMEOUT: {
+    description:
+      'The subgraph named in `extensions.serviceName` did not answer within its fetch timeout; its fields are null, the rest of the answer is served.',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
   GATEWAY_NOT_READY: {
     description: 'The gateway has no supergraph to serve yet (still starting, or nothing published to the registry); retry after `/health/ready` answers 200.',
     httpStatus: 503,

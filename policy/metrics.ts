@@ -27,6 +27,18 @@ export interface Metrics {
   readonly maskedValues: Counter<'coordinate' | 'strategy'>;
   readonly warehouseQuerySeconds: Histogram<'outcome'>;
   readonly supergraph: Gauge<'version'>;
+  /** Operations refused before planning, by code (a limit, the cost budget, the rate limit, load shedding). */
+  readonly refusals: Counter<'code'>;
+  /** Gateway: queries sent again after a connection reset, by subgraph. */
+  readonly subgraphRetries: Counter<'subgraph'>;
+  /** Gateway: each subgraph's circuit (0 closed, 1 half-open, 2 open). */
+  readonly subgraphCircuit: Gauge<'subgraph'>;
+  /** Gateway: rows (objects in lists) each subgraph returned, by client: the operations' actual cost. */
+  readonly subgraphRows: Counter<'subgraph' | 'client'>;
+  /** Gateway: estimated cost of the operations admitted, by client. */
+  readonly estimatedCost: Counter<'client'>;
+  /** A bounded label for a client's name (the first 200 well-formed names, then `other`). */
+  clientLabel(name: string | null | undefined): string;
   /** A bounded label for a client's operation name. */
   operationLabel(name: string | null | undefined): string;
   /** Exposes an audit sink's counters (written, failed, pending) at each scrape. */
@@ -41,6 +53,7 @@ export function createMetrics(service: string): Metrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const operations = new Set<string>();
+  const clients = new Set<string>();
 
   const sinks: AuditSink[] = [];
   new Counter({
@@ -112,6 +125,34 @@ export function createMetrics(service: string): Metrics {
       registers,
     }),
     supergraph: new Gauge({ name: 'mesh_supergraph_info', help: 'The supergraph version being served (1).', labelNames: ['version'], registers }),
+    refusals: new Counter({
+      name: 'mesh_operations_refused_total',
+      help: 'Operations refused before planning, by code (limits, cost, rate, load shedding).',
+      labelNames: ['code'],
+      registers,
+    }),
+    subgraphRetries: new Counter({ name: 'mesh_subgraph_retries_total', help: 'Queries sent again after a connection reset, by subgraph.', labelNames: ['subgraph'], registers }),
+    subgraphCircuit: new Gauge({ name: 'mesh_subgraph_circuit_state', help: 'Circuit breaker per subgraph: 0 closed, 1 half-open (probing), 2 open (failing fast).', labelNames: ['subgraph'], registers }),
+    subgraphRows: new Counter({
+      name: 'mesh_subgraph_rows_total',
+      help: 'Rows (objects in lists) the subgraphs returned to the gateway, by subgraph and client: the actual cost of operations.',
+      labelNames: ['subgraph', 'client'],
+      registers,
+    }),
+    estimatedCost: new Counter({
+      name: 'mesh_estimated_cost_total',
+      help: 'Estimated cost (@cost/@listSize) of the operations admitted, by client; compare with mesh_subgraph_rows_total.',
+      labelNames: ['client'],
+      registers,
+    }),
+    clientLabel(name) {
+      if (!name) return 'none';
+      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(name)) return 'invalid';
+      if (clients.has(name)) return name;
+      if (clients.size >= MAX_OPERATION_NAMES) return 'other';
+      clients.add(name);
+      return name;
+    },
     operationLabel(name) {
       if (!name) return 'anonymous';
       if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) return 'invalid';

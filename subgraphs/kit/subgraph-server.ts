@@ -146,6 +146,10 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
+  // Set on purpose, above the gateway's idle-socket time (4 s): the gateway drops an idle
+  // connection before the subgraph would close it under a request.
+  httpServer.keepAliveTimeout = 10_000;
+  httpServer.headersTimeout = 11_000;
   const masking = useErrorMasking({
     log,
     service: domain.name,

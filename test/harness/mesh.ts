@@ -15,6 +15,8 @@ import { sql, type Kysely } from 'kysely';
 import { onPostgres, TEST_POSTGRES } from './postgres.js';
 import { pino } from 'pino';
 import { defineGatewayConfig } from '../../gateway/config.js';
+import { DEFAULT_LIMITS } from '../../gateway/allowances.js';
+import { DEFAULT_SUBGRAPH_CALLS } from '../../gateway/subgraph-calls.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
 import { DEV_HASH_KEY } from '../../policy/masking.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
@@ -102,6 +104,8 @@ export function testGatewayConfig(options: {
     identity: testIdentity,
     policyMode: 'filter',
     auditPath: join(options.dataDir, 'audit', `gateway${suffix}.jsonl`),
+    limits: DEFAULT_LIMITS,
+    subgraphCalls: DEFAULT_SUBGRAPH_CALLS,
     ...options.overrides,
   });
 }

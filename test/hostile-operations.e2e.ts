@@ -1,0 +1,170 @@
+/**
+ * A corpus of hostile operations against the real mesh: each is refused before planning with its
+ * code, the gateway's heap stays bounded, and a well-behaved client querying all along sees no error
+ * and no long stall, during and after the corpus. Refusals are audited and counted in /metrics.
+ */
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+
+const ANALYST = tokenFor({ subject: 'analyst-hostile', roles: ['analyst'], regions: ['EMEA', 'AMERICAS', 'APAC'] });
+
+/** `orders { nodes { customer { orders { nodes { customer { … } } } } } }`, `levels` pairs deep. */
+function nestedOrders(levels: number): string {
+  let inner = 'id';
+  for (let i = 0; i < levels; i++) inner = `orders(first: 2) { nodes { id customer { id ${inner} } } }`;
+  return `{ customer(id: "C-000001") { ${inner} } }`;
+}
+
+/** Category → products → category, `levels` times: anonymous callers may read all of it. */
+function categoryCycle(levels: number): string {
+  let inner = 'name';
+  for (let i = 0; i < levels; i++) inner = `name products(first: 50) { nodes { sku category { ${inner} } } }`;
+  return `{ categories { ${inner} } }`;
+}
+
+function aliasedOrders(count: number): string {
+  const one = (i: number) => `o${i}: orders(first: 500) { nodes { id customer { name } lines { quantity product { name } } } }`;
+  return `{ ${Array.from({ length: count }, (_, i) => one(i)).join(' ')} }`;
+}
+
+interface Hostile {
+  readonly name: string;
+  readonly body: string;
+  readonly status: number;
+  readonly code: string;
+  readonly message?: RegExp;
+}
+
+const corpus: Hostile[] = [
+  { name: 'orders and customers nested 600 deep (29 KB)', body: JSON.stringify({ query: nestedOrders(600) }), status: 400, code: 'MAX_TOKENS_EXCEEDED', message: /tokens \(more than 2000\) exceeds the limit of 2000/ },
+  { name: 'orders and customers nested 40 deep', body: JSON.stringify({ query: nestedOrders(40) }), status: 400, code: 'MAX_DEPTH_EXCEEDED', message: /depth \(122\) exceeds the limit of 15/ },
+  { name: 'a category cycle 13 levels deep, anonymous', body: JSON.stringify({ query: categoryCycle(13) }), status: 400, code: 'MAX_DEPTH_EXCEEDED', message: /depth \(41\) exceeds the limit of 15/ },
+  { name: '60 aliases of 500 orders each, at the root', body: JSON.stringify({ query: aliasedOrders(60) }), status: 400, code: 'MAX_ROOT_FIELDS_EXCEEDED', message: /root fields \(60\) exceeds the limit of 15/ },
+  {
+    name: '60 aliases of a customer\'s 500 orders',
+    body: JSON.stringify({ query: `{ customers(first: 500) { nodes { ${Array.from({ length: 60 }, (_, i) => `o${i}: orders(first: 500) { nodes { id } }`).join(' ')} } } }` }),
+    status: 400,
+    code: 'MAX_ALIASES_EXCEEDED',
+    message: /aliases \(60\) exceeds the limit of 30/,
+  },
+  {
+    name: '40 fragments',
+    body: JSON.stringify({ query: `{ ...F0 } ${Array.from({ length: 40 }, (_, i) => `fragment F${i} on Query { ${i < 39 ? `...F${i + 1}` : 'categories { id }'} }`).join(' ')}` }),
+    status: 400,
+    code: 'MAX_FRAGMENTS_EXCEEDED',
+    message: /fragments \(40\) exceeds the limit of 30/,
+  },
+  {
+    name: 'fragments that spread each other twice (exponential expansion)',
+    body: JSON.stringify({
+      query: `{ categories { ...F0 } } ${Array.from({ length: 25 }, (_, i) => `fragment F${i} on Category { id ${i < 24 ? `products(first: 500) { nodes { category { ...F${i + 1} ...F${i + 1} } } }` : 'name'} }`).join(' ')}`,
+    }),
+    status: 400,
+    code: 'MAX_DEPTH_EXCEEDED',
+  },
+  { name: '20 root fields', body: JSON.stringify({ query: `{ ${Array.from({ length: 20 }, (_, i) => `c${i}: categories { id }`).join(' ')} }` }), status: 400, code: 'MAX_ROOT_FIELDS_EXCEEDED', message: /root fields \(20\) exceeds the limit of 15/ },
+  { name: '1,000 directives', body: JSON.stringify({ query: `{ categories { id ${'@include(if: true) '.repeat(1000)} } }` }), status: 400, code: 'MAX_TOKENS_EXCEEDED' },
+  { name: '80 directives', body: JSON.stringify({ query: `{ categories { id ${'@include(if: true) '.repeat(80)} } }` }), status: 400, code: 'MAX_DIRECTIVES_EXCEEDED', message: /directives \(80\) exceeds the limit of 50/ },
+  { name: 'a body of 2 MB', body: JSON.stringify({ query: `{ categories { id } }`, variables: { pad: 'x'.repeat(2_000_000) } }), status: 413, code: 'REQUEST_TOO_LARGE' },
+  { name: '500 operations in one HTTP batch', body: JSON.stringify(Array.from({ length: 500 }, () => ({ query: '{ categories { id } }' }))), status: 400, code: 'BAD_REQUEST' },
+  { name: 'a 900 KB string literal', body: JSON.stringify({ query: `{ products(filter: { nameContains: "${'a'.repeat(900_000)}" }) { nodes { sku } } }` }), status: 200, code: 'INVALID_ARGUMENT' },
+];
+
+describe('hostile operations', () => {
+  let mesh: TestMesh;
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('are each refused with their code, while a well-behaved client sees no error and no long stall', async () => {
+    const wellBehaved = '{ customers(first: 5) { nodes { id name } } products(first: 5) { nodes { sku name } } }';
+    const headers = { authorization: `Bearer ${ANALYST}`, 'apollographql-client-name': 'hostile-test' };
+    let running = true;
+    const latencies: number[] = [];
+    const failures: unknown[] = [];
+    const client = (async () => {
+      while (running) {
+        const started = performance.now();
+        const answer = await mesh.query(wellBehaved).catch((error: unknown) => ({ status: 0, body: { errors: [String(error)] } }));
+        latencies.push(performance.now() - started);
+        if (answer.status !== 200 || answer.body.errors) failures.push(answer.body);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+
+    global.gc?.();
+    const heapBefore = process.memoryUsage().heapUsed;
+    let heapPeak = heapBefore;
+    const answers: { name: string; status: number; code: unknown; message: unknown; ms: number }[] = [];
+    for (const hostile of corpus) {
+      const started = performance.now();
+      const response = await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: hostile.body });
+      const body = (await response.json()) as { errors?: { message: string; extensions: { code: string } }[] };
+      answers.push({ name: hostile.name, status: response.status, code: body.errors?.[0]?.extensions.code, message: body.errors?.[0]?.message, ms: performance.now() - started });
+      heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
+    }
+    // After the corpus, the well-behaved client keeps going for a while.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    running = false;
+    await client;
+
+    for (const [i, hostile] of corpus.entries()) {
+      const answer = answers[i]!;
+      expect({ name: answer.name, status: answer.status, code: answer.code }).toEqual({ name: hostile.name, status: hostile.status, code: hostile.code });
+      if (hostile.message) expect(answer.message).toMatch(hostile.message);
+      // Refused cheaply: a generous bound on a shared machine, far from the seconds these took before.
+      expect(answer.ms, hostile.name).toBeLessThan(2_000);
+    }
+    // The gateway runs in this process: its heap grew by far less than one hostile answer would need.
+    expect(heapPeak - heapBefore).toBeLessThan(150 * 1024 * 1024);
+    expect(failures).toEqual([]);
+    expect(latencies.length).toBeGreaterThan(5);
+    expect(Math.max(...latencies)).toBeLessThan(3_000);
+  });
+
+  it('counts refusals in /metrics and audits them with their code', async () => {
+    const { status } = await postGraphQL(mesh.gateway.url, nestedOrders(20), undefined, { authorization: `Bearer ${ANALYST}` });
+    expect(status).toBe(400);
+    const metrics = await (await fetch(new URL('/metrics', mesh.gateway.url))).text();
+    expect(metrics).toMatch(/mesh_operations_refused_total\{code="MAX_DEPTH_EXCEEDED",service="gateway"\} [1-9]/);
+    expect(metrics).toMatch(/mesh_operations_refused_total\{code="MAX_TOKENS_EXCEEDED",service="gateway"\} [1-9]/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const lines = (await readFile(mesh.auditPath('gateway'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    const refused = lines.filter((record) => record.outcome === 'refused');
+    expect(refused.at(-1)).toMatchObject({ kind: 'gateway-operation', subject: 'analyst-hostile', outcome: 'refused', refusal: 'MAX_DEPTH_EXCEEDED', documentHash: expect.any(String) });
+    expect(refused.map((record) => record.refusal)).toEqual(expect.arrayContaining(['MAX_TOKENS_EXCEEDED', 'MAX_ALIASES_EXCEEDED', 'MAX_FRAGMENTS_EXCEEDED', 'MAX_ROOT_FIELDS_EXCEEDED', 'MAX_DIRECTIVES_EXCEEDED']));
+  });
+
+  it('keeps introspection (GraphiQL, codegen) and a limit just at its bound working', async () => {
+    const { getIntrospectionQuery } = await import('graphql');
+    const introspection = await mesh.query(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true }));
+    expect(introspection.status).toBe(200);
+    expect(introspection.body.errors).toBeUndefined();
+    expect(introspection.body.data?.__schema.types.length).toBeGreaterThan(20);
+    // 15 root fields pass; the 16th is refused.
+    const fields = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `c${i}: categories { id }`).join(' ')} }`;
+    expect((await mesh.query(fields(15))).status).toBe(200);
+    expect((await mesh.query(fields(16))).body.errors?.[0]?.extensions?.code).toBe('MAX_ROOT_FIELDS_EXCEEDED');
+  });
+
+  it('refuses the same shapes on GET and in CSV exports', async () => {
+    const url = new URL(mesh.gateway.url);
+    url.searchParams.set('query', categoryCycle(8));
+    const get = await fetch(url, { headers: { 'apollo-require-preflight': 'true' } });
+    expect(get.status).toBe(400);
+    expect(((await get.json()) as any).errors[0].extensions.code).toBe('MAX_DEPTH_EXCEEDED');
+    const exported = await fetch(new URL('/export/csv', mesh.gateway.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ANALYST}` },
+      body: JSON.stringify({ query: `{ orders(first: 10) { nodes { ${'id '.repeat(2100)} } } }` }),
+    });
+    expect(exported.status).toBe(400);
+    expect(((await exported.json()) as any).errors[0].extensions.code).toBe('MAX_TOKENS_EXCEEDED');
+  });
+});
