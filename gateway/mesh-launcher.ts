@@ -6,8 +6,12 @@
  * files when it is missing or stale; the first subgraph starts alone, so that it alone generates the
  * shared raw files on a first start, and the others follow in parallel. Once they serve, each
  * subgraph's SDL is published to the registry (as a domain team's deploy would: checked first, and
- * a no-op when unchanged), and then the gateway starts on what the registry composed. Their JSON logs are printed readably here. Ctrl-C
- * stops everything; if any part dies, the others are stopped too.
+ * a no-op when unchanged), and then the gateway starts on what the registry composed. Their JSON logs are printed readably here.
+ *
+ * It supervises: a service that exits is started again after a backoff (0.5 s, doubling to 10 s),
+ * while every other service keeps serving; the gateway answers a down domain's fields as null with
+ * SUBGRAPH_UNAVAILABLE meanwhile. A service that exits 5 times within a minute is reported as failed
+ * and left down. Only Ctrl-C (SIGINT) or SIGTERM stops the mesh, and it stops every process it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -23,25 +27,47 @@ const pretty = prettyFactory({ colorize: process.stdout.isTTY ?? false, ignore: 
 const children = new Set<ChildProcess>();
 let stopping = false;
 
-function run(label: string, script: string, args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      process.stdout.write(line.startsWith('{') ? pretty(line) : `[${label}] ${line}\n`);
+/** Restarts within this window count towards giving up on a service. */
+const RESTART_WINDOW_MS = 60_000;
+/** A service that exits this many times within the window is reported as failed and left down. */
+const MAX_RESTARTS = 5;
+const FIRST_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 10_000;
+
+/** Starts a service and starts it again whenever it exits, until the mesh stops or it keeps failing. */
+function run(label: string, script: string, args: readonly string[], env: NodeJS.ProcessEnv): void {
+  const exits: number[] = [];
+  const start = () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-  }
-  child.once('exit', (code, signal) => {
-    children.delete(child);
-    if (!stopping) {
-      console.error(`\n${label} stopped (${signal ?? `exit code ${code}`}); stopping the mesh.`);
-      void stopAll(1);
+    children.add(child);
+    console.log(`[launcher] ${label} started (pid ${child.pid})`);
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        process.stdout.write(line.startsWith('{') ? pretty(line) : `[${label}] ${line}\n`);
+      });
     }
-  });
-  return child;
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      if (stopping) return;
+      const now = Date.now();
+      exits.push(now);
+      while (exits.length > 0 && exits[0]! < now - RESTART_WINDOW_MS) exits.shift();
+      const how = signal ?? `exit code ${code}`;
+      if (exits.length >= MAX_RESTARTS) {
+        console.error(`[launcher] ${label} failed: it stopped ${exits.length} times within ${RESTART_WINDOW_MS / 1000} s (last: ${how}); it stays down, the other services keep serving. Fix it, then restart the mesh.`);
+        return;
+      }
+      const backoff = Math.min(FIRST_BACKOFF_MS * 2 ** (exits.length - 1), MAX_BACKOFF_MS);
+      console.error(`[launcher] ${label} stopped (${how}); restarting it in ${backoff / 1000} s, the other services keep serving.`);
+      setTimeout(() => {
+        if (!stopping) start();
+      }, backoff);
+    });
+  };
+  start();
 }
 
 async function stopAll(exitCode: number): Promise<never> {

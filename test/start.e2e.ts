@@ -10,7 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { README } from '../policy/errors-doc.js';
-import { freePort } from './harness/mesh.js';
+import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
+
+/** Waits until `done()` holds, polling; fails with `what` after `timeoutMs`. */
+async function until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 interface Started {
   child: ChildProcess;
@@ -109,6 +118,65 @@ describe('npm start', () => {
     // As the README says: without the token, the customer is not served.
     const anonymous = (await (await post()).json()) as { data: { customer: unknown } };
     expect(anonymous.data.customer).toBeNull();
+  });
+
+  it('supervises: each service killed in turn is back on its own, and the living domains never fail', async () => {
+    const steward = tokenFor();
+    const gateway = `http://127.0.0.1:${env.PORT}/graphql`;
+    const probes = {
+      customers: '{ customers(first: 2) { nodes { id } } }',
+      products: '{ products(first: 2) { nodes { sku } } }',
+      finance: '{ orders(first: 2) { nodes { id } } }',
+    } as const;
+    type Domain = keyof typeof probes;
+    const failures: Record<Domain, { at: number; error: string }[]> = { customers: [], products: [], finance: [] };
+    const lastOk: Record<Domain, number> = { customers: 0, products: 0, finance: 0 };
+    let running = true;
+    const stream = (domain: Domain) =>
+      (async () => {
+        while (running) {
+          const at = Date.now();
+          const answer = await postGraphQL(gateway, probes[domain], undefined, { authorization: `Bearer ${steward}` }).catch((error: unknown) => ({ status: 0, body: { errors: [{ message: String(error) }] } }));
+          if (answer.status === 200 && !answer.body.errors) lastOk[domain] = Date.now();
+          else failures[domain].push({ at, error: JSON.stringify(answer.body.errors?.[0]).slice(0, 200) });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+    const streams = (Object.keys(probes) as Domain[]).map(stream);
+    const pidOf = (label: string) => {
+      const matches = [...first!.output().matchAll(new RegExp(`\\[launcher\\] ${label} started \\(pid (\\d+)\\)`, 'g'))];
+      return Number(matches.at(-1)![1]);
+    };
+    try {
+      for (const killed of ['customers', 'products', 'finance'] as Domain[]) {
+        const before = { ...failures };
+        const counts = Object.fromEntries(Object.entries(before).map(([d, f]) => [d, f.length])) as Record<Domain, number>;
+        const pid = pidOf(killed);
+        const killedAt = Date.now();
+        process.kill(pid, 'SIGKILL');
+        // Back: a new process, and the domain answers through the gateway again.
+        await until(() => pidOf(killed) !== pid && lastOk[killed] > killedAt + 200, 45_000, `${killed} back through the gateway`);
+        expect(Date.now() - killedAt).toBeLessThan(45_000);
+        for (const living of (Object.keys(probes) as Domain[]).filter((d) => d !== killed)) {
+          expect(failures[living].slice(counts[living]), `${living} while ${killed} was down`).toEqual([]);
+        }
+        // Meanwhile the killed domain's fields were answered as unavailable, never as an internal error.
+        for (const failure of failures[killed].slice(counts[killed])) expect(failure.error).toMatch(/SUBGRAPH_UNAVAILABLE/);
+      }
+      const pid = pidOf('gateway');
+      const killedAt = Date.now();
+      process.kill(pid, 'SIGKILL');
+      // The domains keep serving while the gateway is down, and the gateway is back on its own.
+      for (const { port } of (env.SUBGRAPHS as string).split(',').map((entry) => new URL(entry.split('=')[1]!))) {
+        expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
+      }
+      await until(() => pidOf('gateway') !== pid && (Object.keys(probes) as Domain[]).every((d) => lastOk[d] > killedAt + 200), 45_000, 'the gateway back');
+      expect(first!.output()).not.toMatch(/stopping the mesh/);
+      expect(first!.output()).toMatch(/\[launcher\] finance stopped \(SIGKILL\); restarting it in 0\.5 s/);
+    } finally {
+      running = false;
+      await Promise.all(streams);
+    }
   });
 
   it('stops every part on Ctrl-C, and a second start reuses the data', async () => {
