@@ -7,6 +7,7 @@ import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { isLevel } from '../policy/rules.js';
 import { DEFAULT_SUBGRAPH_CALLS, type SubgraphCallsConfig } from './subgraph-calls.js';
+import { DEFAULT_LOAD_SHEDDING, type LoadSheddingConfig } from './load-shedding.js';
 import { limitsConfigFromEnv, LimitsConfigError, type LimitsConfig } from './allowances.js';
 import type { PreplanMode } from './preplan-policy.js';
 import { registryUrlFromEnv } from './registry/open.js';
@@ -66,6 +67,8 @@ export interface GatewayConfig {
   readonly limits: LimitsConfig;
   /** Timeouts, idle sockets, circuit breakers and the response budget of subgraph calls (see gateway/subgraph-calls.ts). */
   readonly subgraphCalls: SubgraphCallsConfig;
+  /** Bounds on operations in flight and on the heap (see gateway/load-shedding.ts). */
+  readonly loadShedding: LoadSheddingConfig;
 }
 
 export class GatewayConfigError extends Error {
@@ -211,6 +214,11 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
     limits: limitsFrom(env),
     subgraphCalls: subgraphCallsFrom(env),
+    loadShedding: {
+      ...DEFAULT_LOAD_SHEDDING,
+      maxInFlight: positiveInteger(env, 'MAX_IN_FLIGHT', DEFAULT_LOAD_SHEDDING.maxInFlight),
+      ...(env.MAX_HEAP_MB ? { maxHeapBytes: positiveInteger(env, 'MAX_HEAP_MB', 0) * 1024 * 1024 } : {}),
+    },
     ...(env.IDE_CACHE_DIR ? { ideCacheDir: resolve(env.IDE_CACHE_DIR) } : {}),
   });
 }

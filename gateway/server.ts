@@ -40,6 +40,7 @@ import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
 import { createAllowances } from './allowances.js';
 import { useOperationLimits } from './operation-limits.js';
 import { createRefusals } from './refusals.js';
+import { useLoadShedding } from './load-shedding.js';
 import { createSubgraphCalls } from './subgraph-calls.js';
 import { clientOf } from './client-identity.js';
 import type { ResponseBudget } from './subgraph-calls.js';
@@ -124,6 +125,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   let serveGraphql: RequestHandler = notReady;
   let serveExport: RequestHandler = notReady;
 
+  const allowanceOf = createAllowances(config.limits);
+  const refuse = createRefusals({ sink: (parts.enforcePolicy ?? true) ? parts.audit : undefined, metrics, log });
+  const shedding = useLoadShedding({ config: config.loadShedding, refuse });
   app.use(assignRequestId);
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'live', service: 'gateway' });
@@ -135,14 +139,12 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.get('/health/ready', (_req, res) => {
     res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state, circuits: subgraphCalls.circuits() });
   });
-  app.use('/graphql', (req, res, next) => serveGraphql(req, res, next));
-  app.use('/export/csv', (req, res, next) => serveExport(req, res, next));
+  app.use('/graphql', shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
+  app.use('/export/csv', shedding.middleware, (req, res, next) => serveExport(req, res, next));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
   let examples: readonly ExampleOperation[] = [];
   // The API schema being served: the operation limits validate against it.
   let servedApiSchema: GraphQLSchema | undefined;
-  const allowanceOf = createAllowances(config.limits);
-  const refuse = createRefusals({ sink: (parts.enforcePolicy ?? true) ? parts.audit : undefined, metrics, log });
   const operationLimits = useOperationLimits({ allowanceOf, schema: () => servedApiSchema, refuse });
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));

@@ -16,6 +16,7 @@ import express from 'express';
 import { concatAST, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SUBGRAPH_CALLS } from '../gateway/subgraph-calls.js';
+import { DEFAULT_LOAD_SHEDDING } from '../gateway/load-shedding.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { postGraphQL, startTestGateway, testGatewayConfig } from './harness/mesh.js';
 
@@ -143,5 +144,67 @@ describe('resilient subgraph calls through the gateway', () => {
     expect(fastMs).toBeLessThan(1_000);
     expect(answers.map((a) => a.body)).toEqual(Array.from({ length: 30 }, () => ({ data: { flaky: 'flaky-ok' } })));
     expect(await circuits()).toMatchObject({ flaky: 'closed' });
+  });
+});
+
+describe('load shedding', () => {
+  it('refuses new operations at once beyond the bound in flight, and lets those in flight finish', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-shedding-'));
+    const slow = await fixtureSubgraph('slow', { mode: () => ({ kind: 'slow', ms: 600 }) });
+    const gateway = await startTestGateway(
+      testGatewayConfig({
+        dataDir,
+        supergraph: { kind: 'subgraphs', subgraphs: [{ name: 'slow', url: slow.url }] },
+        overrides: { loadShedding: { ...DEFAULT_LOAD_SHEDDING, maxInFlight: 2 } },
+      }),
+    );
+    try {
+      await gateway.ready;
+      const inFlight = [postGraphQL(gateway.url, '{ slow }'), postGraphQL(gateway.url, '{ slow }')];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = performance.now();
+      const response = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ slow }' }) });
+      const refusedMs = performance.now() - started;
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+      expect(((await response.json()) as any).errors[0].extensions).toMatchObject({ code: 'GATEWAY_OVERLOADED', retryAfterSeconds: 1 });
+      // Refused without waiting for the slow ones.
+      expect(refusedMs).toBeLessThan(400);
+      expect((await Promise.all(inFlight)).map((a) => a.body)).toEqual([{ data: { slow: 'slow-ok' } }, { data: { slow: 'slow-ok' } }]);
+      // Once they finished, there is room again.
+      expect((await postGraphQL(gateway.url, '{ slow }')).body).toEqual({ data: { slow: 'slow-ok' } });
+      const metrics = await (await fetch(new URL('/metrics', gateway.url))).text();
+      expect(metrics).toMatch(/mesh_operations_refused_total\{code="GATEWAY_OVERLOADED",service="gateway"\} 1/);
+    } finally {
+      await gateway.stop();
+      await slow.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses new operations while the heap is over its bound', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-heap-'));
+    const steady = await fixtureSubgraph('steady');
+    const gateway = await startTestGateway(
+      testGatewayConfig({
+        dataDir,
+        supergraph: { kind: 'subgraphs', subgraphs: [{ name: 'steady', url: steady.url }] },
+        // A bound this process is always over: every new operation is shed.
+        overrides: { loadShedding: { ...DEFAULT_LOAD_SHEDDING, maxHeapBytes: 1024 * 1024 } },
+      }),
+    );
+    try {
+      await gateway.ready;
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const { status, body } = await postGraphQL(gateway.url, '{ steady }');
+      expect(status).toBe(503);
+      expect(body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/memory is at its bound/), extensions: { code: 'GATEWAY_OVERLOADED' } });
+      // Liveness and readiness still answer: shedding applies to operations only.
+      expect((await fetch(new URL('/health/ready', gateway.url))).status).toBe(200);
+    } finally {
+      await gateway.stop();
+      await steady.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

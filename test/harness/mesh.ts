@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { defineGatewayConfig } from '../../gateway/config.js';
 import { DEFAULT_LIMITS } from '../../gateway/allowances.js';
 import { DEFAULT_SUBGRAPH_CALLS } from '../../gateway/subgraph-calls.js';
+import { DEFAULT_LOAD_SHEDDING } from '../../gateway/load-shedding.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
 import { DEV_HASH_KEY } from '../../policy/masking.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
@@ -106,6 +107,7 @@ export function testGatewayConfig(options: {
     auditPath: join(options.dataDir, 'audit', `gateway${suffix}.jsonl`),
     limits: DEFAULT_LIMITS,
     subgraphCalls: DEFAULT_SUBGRAPH_CALLS,
+    loadShedding: DEFAULT_LOAD_SHEDDING,
     ...options.overrides,
   });
 }
