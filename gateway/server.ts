@@ -39,6 +39,7 @@ import { useOperationResolution } from './operation-resolution.js';
 import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
 import { createAllowances } from './allowances.js';
 import { useOperationLimits } from './operation-limits.js';
+import { readCostIndex, useCostLimit, useCostReport, type CostIndex } from './cost.js';
 import { createRefusals } from './refusals.js';
 import { useLoadShedding } from './load-shedding.js';
 import { createSubgraphCalls } from './subgraph-calls.js';
@@ -56,6 +57,12 @@ export interface GatewayContext extends RequestIdContext {
   readonly responseBudget: ResponseBudget;
   /** The caller's client (token, header or address), for per-client metrics. */
   readonly clientName: string | null;
+  /** The estimated cost the cost limit admitted (null when it did not run, as for CSV pages). */
+  readonly estimatedCost: number | null;
+  /** The caller's cost budget. */
+  readonly costBudget: number;
+  /** Rows the subgraphs returned to this operation (its actual cost). */
+  readonly actualRows: { rows: number };
 }
 
 /** The supergraph being served, for readiness and logs. */
@@ -143,9 +150,10 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.use('/export/csv', shedding.middleware, (req, res, next) => serveExport(req, res, next));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
   let examples: readonly ExampleOperation[] = [];
-  // The API schema being served: the operation limits validate against it.
-  let servedApiSchema: GraphQLSchema | undefined;
-  const operationLimits = useOperationLimits({ allowanceOf, schema: () => servedApiSchema, refuse });
+  // The API schema being served and its cost directives: the operation limits and the cost limit use them.
+  let served: { schema: GraphQLSchema; index: CostIndex } | undefined;
+  const operationLimits = useOperationLimits({ allowanceOf, schema: () => served?.schema, refuse });
+  const costLimit = useCostLimit({ allowanceOf, served: () => served, refuse, metrics, clientOf: (req, res) => clientOf(req, res.locals.principal!) });
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));
   app.use(ideRouter({ bundleDir, examples: () => examples, identity: config.identity }));
@@ -232,10 +240,11 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       logger: log,
     });
     apolloGateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
-      latestPolicy = readPolicies.get(coreSupergraphSdl) ?? readPolicy(parse(coreSupergraphSdl), rules);
+      const supergraphDocument = parse(coreSupergraphSdl);
+      latestPolicy = readPolicies.get(coreSupergraphSdl) ?? readPolicy(supergraphDocument, rules);
       readPolicies.delete(coreSupergraphSdl);
       policies.set(apiSchema, latestPolicy);
-      servedApiSchema = apiSchema;
+      served = { schema: apiSchema, index: readCostIndex(supergraphDocument) };
       // Introspection (the IDE's docs) and the API schema file say, for each field, who may read it.
       annotatePolicy(apiSchema, latestPolicy);
       examples = exampleOperations(apiSchema, coreSupergraphSdl);
@@ -259,6 +268,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         masking.plugin,
         useOperationResolution(),
         useRequestMetrics(metrics),
+        useCostReport(),
         ...(enforce ? [useGatewayAudit({ sink: parts.audit, log })] : []),
         ...(registry ? [registry.usage] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -275,21 +285,26 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       logger: log,
     });
     await apollo.start();
-    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client): GatewayContext => ({
+    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client, estimatedCost: number | null = null): GatewayContext => ({
       requestId,
       log: log.child({ requestId }),
       principal,
       authorization,
       responseBudget: { remaining: config.subgraphCalls.maxResponseBytes },
       clientName,
+      estimatedCost,
+      costBudget: allowanceOf(principal).maxCost,
+      actualRows: { rows: 0 },
     });
     serveGraphql = express.Router().use(
       authenticate(verifier),
       express.json({ limit: config.bodyLimit }),
       useTrustedDocuments(trusted),
       operationLimits,
+      costLimit,
       expressMiddleware(apollo, {
-        context: async ({ req, res }) => contextOf(res.locals.requestId!, res.locals.principal!, req.headers.authorization, clientOf(req, res.locals.principal!)),
+        context: async ({ req, res }) =>
+          contextOf(res.locals.requestId!, res.locals.principal!, req.headers.authorization, clientOf(req, res.locals.principal!), res.locals.estimatedCost ?? null),
       }),
     );
     const server = apollo;
@@ -306,6 +321,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         next();
       },
       operationLimits,
+      costLimit,
       useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log }),
     );
     await fileWrites;

@@ -33,6 +33,8 @@ export type GatewayRequestContext = Partial<RequestIdContext> & {
   readonly responseBudget?: ResponseBudget;
   /** The caller's client, for the actual-cost metric. */
   readonly clientName?: string | null;
+  /** Rows the subgraphs returned to this operation (its actual cost). */
+  readonly actualRows?: { rows: number };
 };
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
@@ -84,7 +86,9 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
     try {
       const response = await callOf.run({ retryable, budget: options.context.responseBudget }, () => super.process(options));
       observe(response.errors?.length ? 'errors' : 'ok');
-      this.#metrics.subgraphRows.inc({ subgraph: this.#name, client: this.#metrics.clientLabel(options.context.clientName) }, countRows(response.data));
+      const rows = countRows(response.data);
+      this.#metrics.subgraphRows.inc({ subgraph: this.#name, client: this.#metrics.clientLabel(options.context.clientName) }, rows);
+      if (options.context.actualRows) options.context.actualRows.rows += rows;
       return response;
     } catch (error) {
       observe('failed');

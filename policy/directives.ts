@@ -73,7 +73,7 @@ export function policySchemaExtension(federationImports: readonly string[]): str
   const policy = POLICY_DIRECTIVE_NAMES.map((name) => `"@${name}"`).join(', ');
   const compose = POLICY_DIRECTIVE_NAMES.map((name) => `@composeDirective(name: "@${name}")`).join(' ');
   return `extend schema
-  @link(url: "https://specs.apollo.dev/federation/v2.7", import: [${federation}])
+  @link(url: "https://specs.apollo.dev/federation/v2.9", import: [${federation}])
   @link(url: "${POLICY_SPEC_URL}", import: [${policy}])
   ${compose}
 ${POLICY_DIRECTIVES_SDL}`;

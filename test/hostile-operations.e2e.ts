@@ -66,6 +66,25 @@ const corpus: Hostile[] = [
   { name: '20 root fields', body: JSON.stringify({ query: `{ ${Array.from({ length: 20 }, (_, i) => `c${i}: categories { id }`).join(' ')} }` }), status: 400, code: 'MAX_ROOT_FIELDS_EXCEEDED', message: /root fields \(20\) exceeds the limit of 15/ },
   { name: '1,000 directives', body: JSON.stringify({ query: `{ categories { id ${'@include(if: true) '.repeat(1000)} } }` }), status: 400, code: 'MAX_TOKENS_EXCEEDED' },
   { name: '80 directives', body: JSON.stringify({ query: `{ categories { id ${'@include(if: true) '.repeat(80)} } }` }), status: 400, code: 'MAX_DIRECTIVES_EXCEEDED', message: /directives \(80\) exceeds the limit of 50/ },
+  {
+    name: '15 aliases of 500 orders with their lines (within the shape limits)',
+    body: JSON.stringify({ query: aliasedOrders(15) }),
+    status: 400,
+    code: 'COST_LIMIT_EXCEEDED',
+    message: /estimated cost \(135015\) exceeds the budget of 20000/,
+  },
+  {
+    name: 'customers × their orders × lines, 500 each',
+    body: JSON.stringify({ query: '{ customers(first: 500) { nodes { orders(first: 500) { nodes { lines { product { name } } } } } } }' }),
+    status: 400,
+    code: 'COST_LIMIT_EXCEEDED',
+  },
+  {
+    name: 'huge page sizes in variables',
+    body: JSON.stringify({ query: 'query($n: Int) { customerList(limit: $n) { lifetimeValue } }', variables: { n: 100000 } }),
+    status: 400,
+    code: 'COST_LIMIT_EXCEEDED',
+  },
   { name: 'a body of 2 MB', body: JSON.stringify({ query: `{ categories { id } }`, variables: { pad: 'x'.repeat(2_000_000) } }), status: 413, code: 'REQUEST_TOO_LARGE' },
   { name: '500 operations in one HTTP batch', body: JSON.stringify(Array.from({ length: 500 }, () => ({ query: '{ categories { id } }' }))), status: 400, code: 'BAD_REQUEST' },
   { name: 'a 900 KB string literal', body: JSON.stringify({ query: `{ products(filter: { nameContains: "${'a'.repeat(900_000)}" }) { nodes { sku } } }` }), status: 200, code: 'INVALID_ARGUMENT' },
@@ -139,6 +158,33 @@ describe('hostile operations', () => {
     const refused = lines.filter((record) => record.outcome === 'refused');
     expect(refused.at(-1)).toMatchObject({ kind: 'gateway-operation', subject: 'analyst-hostile', outcome: 'refused', refusal: 'MAX_DEPTH_EXCEEDED', documentHash: expect.any(String) });
     expect(refused.map((record) => record.refusal)).toEqual(expect.arrayContaining(['MAX_TOKENS_EXCEEDED', 'MAX_ALIASES_EXCEEDED', 'MAX_FRAGMENTS_EXCEEDED', 'MAX_ROOT_FIELDS_EXCEEDED', 'MAX_DIRECTIVES_EXCEEDED']));
+  });
+
+  it('admits an operation at its budget, refuses one just over, and reports the estimate and the actual rows when asked', async () => {
+    // Anonymous budget 2000: every category (assumed 20) × (1 + products 1 + K × (node 1 + category 1)).
+    const categories = (k: number) => `{ categories { products(first: ${k}) { nodes { sku category { name } } } } }`;
+    const at = await postGraphQL(mesh.gateway.url, categories(49), undefined, { 'x-include-cost': 'true', 'apollographql-client-name': 'cost-test' });
+    expect(at.status).toBe(200);
+    expect(at.body.errors).toBeUndefined();
+    const rows = at.body.data!.categories.reduce((sum: number, c: any) => sum + 1 + c.products.nodes.length * 2, 0);
+    expect(at.body.extensions).toEqual({ cost: { estimated: 2000, budget: 2000, actualRows: expect.any(Number) } });
+    // Each category and each product node is a row; categories are resolved by the products subgraph.
+    expect(at.body.extensions!.cost.actualRows).toBeGreaterThanOrEqual(rows - at.body.data!.categories.length);
+    const over = await postGraphQL(mesh.gateway.url, categories(50));
+    expect(over.status).toBe(400);
+    expect(over.body.errors).toEqual([
+      {
+        message: "The operation's estimated cost (2040) exceeds the budget of 2000; ask for smaller pages or fewer fields.",
+        extensions: { code: 'COST_LIMIT_EXCEEDED', cost: 2040, budget: 2000, requestId: expect.any(String) },
+      },
+    ]);
+    // Not asked: no cost in the answer.
+    expect((await postGraphQL(mesh.gateway.url, categories(1))).body.extensions).toBeUndefined();
+    // A signed-in caller has a larger budget (20000).
+    expect((await mesh.query(categories(50))).status).toBe(200);
+    const metrics = await (await fetch(new URL('/metrics', mesh.gateway.url))).text();
+    expect(metrics).toMatch(/mesh_estimated_cost_total\{client="ip:127.0.0.1",service="gateway"\} [1-9]/);
+    expect(metrics).toMatch(/mesh_subgraph_rows_total\{subgraph="products",client="ip:127.0.0.1",service="gateway"\} [1-9]/);
   });
 
   it('keeps introspection (GraphiQL, codegen) and a limit just at its bound working', async () => {

@@ -117,7 +117,7 @@ export class PolicyViolationsError extends Error {
 
 /** The domain's full subgraph SDL: policy and federation links, the kit's shared types, its own. */
 export function subgraphTypeDefs(domain: Domain<any, any>): DocumentNode {
-  return concatAST([parse(policySchemaExtension(['@key', '@shareable'])), commonTypeDefs, domain.typeDefs]);
+  return concatAST([parse(policySchemaExtension(['@key', '@shareable', '@cost', '@listSize'])), commonTypeDefs, domain.typeDefs]);
 }
 
 /** The SDL the domain's subgraph serves at `_service { sdl }`, without starting it. */

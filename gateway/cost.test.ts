@@ -1,0 +1,60 @@
+/**
+ * Cost estimates of operations on the real supergraph (the three domains' SDLs composed), each
+ * equal to a value computed by hand from the directives in their SDL.
+ */
+import { buildSchema, getOperationAST, parse } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { domains } from '../subgraphs/domains.js';
+import { printDomainSdl } from '../subgraphs/kit/subgraph-server.js';
+import { estimateCost, readCostIndex } from './cost.js';
+import { composeSupergraph } from './supergraph.js';
+
+const composed = composeSupergraph(domains.map((domain) => ({ name: domain.name, url: `http://${domain.name}`, sdl: printDomainSdl(domain) })));
+const schema = buildSchema(composed.apiSchemaSdl);
+const index = readCostIndex(parse(composed.supergraphSdl));
+
+function cost(query: string, variables: Record<string, unknown> = {}): number {
+  const document = parse(query);
+  return estimateCost({ schema, index, document, operation: getOperationAST(document)!, variables });
+}
+
+describe('the cost estimate', () => {
+  it('reads the directives the domains declare', () => {
+    expect(index.fieldWeights.get('Customer.lifetimeValue')).toBe(10);
+    expect(index.fieldWeights.get('Query.salesAggregate')).toBe(50);
+    expect(index.listSizes.get('Query.orders')).toEqual({ assumedSize: 20, slicingArguments: ['first'], sizedFields: ['edges', 'nodes'] });
+    expect(index.listSizes.get('Order.lines')).toEqual({ assumedSize: 8, slicingArguments: [], sizedFields: [] });
+  });
+
+  it.each([
+    // Scalars cost 0; one object 1.
+    ['{ product(sku: "SKU-000001") { sku name } }', {}, 1],
+    // A connection (1) with its slicing argument sizing `nodes`: 1 + 50 × Product (1).
+    ['{ products(first: 50) { nodes { sku name } } }', {}, 51],
+    // Without `first`: the assumed size, 20.
+    ['{ products { nodes { sku } pageInfo { hasNextPage } } }', {}, 1 + 20 + 1],
+    // The slicing argument from a variable.
+    ['query($n: Int) { customers(first: $n) { nodes { id } } }', { n: 200 }, 201],
+    // Nested: orders(500) × (Order 1 + customer 1 + lines 8 × (OrderLine 1 + product 1)).
+    ['{ orders(first: 500) { nodes { id customer { name } lines { quantity product { name } } } } }', {}, 1 + 500 * (1 + 1 + 8 * 2)],
+    // Expensive fields: lifetimeValue 10 for each of 100 customers.
+    ['{ customerList(limit: 100) { id lifetimeValue } }', {}, 100 * (1 + 10)],
+    // salesAggregate: weight 50 per group, `limit` of them; product 1 and revenue 0 each.
+    ['{ salesAggregate(groupBy: [PRODUCT], limit: 10) { revenue product { name } } }', {}, 10 * (50 + 1)],
+    // Every category (assumed 20) × its products (first 5) × (1 + revenue 10).
+    ['{ categories { name products(first: 5) { nodes { revenue } } } }', {}, 20 * (1 + 1 + 5 * (1 + 10))],
+    // Fragments count where they are spread; skipped fields do not count.
+    ['{ customers(first: 10) { nodes { ...C } } } fragment C on Customer { id addresses { city } lifetimeValue @skip(if: true) }', {}, 1 + 10 * (1 + 3 * 1)],
+    ['query($no: Boolean!) { customers(first: 10) { nodes { lifetimeValue @include(if: $no) } } }', { no: false }, 1 + 10 * 1],
+    // Introspection costs nothing.
+    ['{ __schema { types { name } } __typename }', {}, 0],
+  ])('%s costs %s', (query, variables, expected) => {
+    expect(cost(query, variables)).toBe(expected);
+  });
+
+  it('costs fragments that spread each other twice, 30 deep, once each (no exponential walk)', () => {
+    const fragments = Array.from({ length: 30 }, (_, i) => `fragment F${i} on Customer { id ${i < 29 ? `...F${i + 1} ...F${i + 1}` : 'name'} }`).join(' ');
+    // Each fragment doubles the one below: 2^29 copies of `id`, all scalars (0) on one Customer.
+    expect(cost(`{ customers(first: 2) { nodes { ...F0 } } } ${fragments}`)).toBe(1 + 2 * 1);
+  });
+});
