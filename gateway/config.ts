@@ -69,6 +69,12 @@ export interface GatewayConfig {
   readonly subgraphCalls: SubgraphCallsConfig;
   /** Bounds on operations in flight and on the heap (see gateway/load-shedding.ts). */
   readonly loadShedding: LoadSheddingConfig;
+  /**
+   * Where the rate-limit buckets live: Redis at `redisUrl` (env `RATE_LIMIT_REDIS_URL`), shared by
+   * every replica, with keys under `redisPrefix` (env `RATE_LIMIT_REDIS_PREFIX`, default
+   * `mesh-rate`); this gateway's memory when null (the default).
+   */
+  readonly rateLimitStore: { readonly redisUrl: string | null; readonly redisPrefix: string };
 }
 
 export class GatewayConfigError extends Error {
@@ -187,6 +193,18 @@ function subgraphCallsFrom(env: NodeJS.ProcessEnv): SubgraphCallsConfig {
   };
 }
 
+function redisUrlFrom(value: string | undefined): string | null {
+  if (!value) return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new GatewayConfigError(`RATE_LIMIT_REDIS_URL is not a URL: "${value}".`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new GatewayConfigError(`RATE_LIMIT_REDIS_URL must be redis:// or rediss://, got "${url.protocol}".`);
+  return value;
+}
+
 function limitsFrom(env: NodeJS.ProcessEnv): LimitsConfig {
   try {
     return limitsConfigFromEnv(env);
@@ -214,6 +232,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
     limits: limitsFrom(env),
     subgraphCalls: subgraphCallsFrom(env),
+    rateLimitStore: { redisUrl: redisUrlFrom(env.RATE_LIMIT_REDIS_URL), redisPrefix: env.RATE_LIMIT_REDIS_PREFIX || 'mesh-rate' },
     loadShedding: {
       ...DEFAULT_LOAD_SHEDDING,
       maxInFlight: positiveInteger(env, 'MAX_IN_FLIGHT', DEFAULT_LOAD_SHEDDING.maxInFlight),

@@ -42,6 +42,7 @@ import { useOperationLimits } from './operation-limits.js';
 import { readCostIndex, useCostLimit, useCostReport, type CostIndex } from './cost.js';
 import { createRefusals } from './refusals.js';
 import { useLoadShedding } from './load-shedding.js';
+import { useRateLimits } from './rate-limits.js';
 import { createSubgraphCalls } from './subgraph-calls.js';
 import { clientOf } from './client-identity.js';
 import type { ResponseBudget } from './subgraph-calls.js';
@@ -144,7 +145,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   });
   const subgraphCalls = createSubgraphCalls({ config: config.subgraphCalls, metrics, log });
   app.get('/health/ready', (_req, res) => {
-    res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state, circuits: subgraphCalls.circuits() });
+    res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state, circuits: subgraphCalls.circuits(), rateLimits: rateLimits.status() });
   });
   app.use('/graphql', shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', shedding.middleware, (req, res, next) => serveExport(req, res, next));
@@ -153,6 +154,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   // The API schema being served and its cost directives: the operation limits and the cost limit use them.
   let served: { schema: GraphQLSchema; index: CostIndex } | undefined;
   const operationLimits = useOperationLimits({ allowanceOf, schema: () => served?.schema, refuse });
+  const rateLimits = useRateLimits({ allowanceOf, windowSeconds: config.limits.rateWindowSeconds, ...config.rateLimitStore, refuse, log });
   const costLimit = useCostLimit({ allowanceOf, served: () => served, refuse, metrics, clientOf: (req, res) => clientOf(req, res.locals.principal!) });
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));
@@ -302,6 +304,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       useTrustedDocuments(trusted),
       operationLimits,
       costLimit,
+      rateLimits.middleware,
       expressMiddleware(apollo, {
         context: async ({ req, res }) =>
           contextOf(res.locals.requestId!, res.locals.principal!, req.headers.authorization, clientOf(req, res.locals.principal!), res.locals.estimatedCost ?? null),
@@ -322,6 +325,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       },
       operationLimits,
       costLimit,
+      rateLimits.middleware,
       useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log }),
     );
     await fileWrites;
@@ -352,6 +356,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       await source.close();
       await registry?.close();
       await subgraphCalls.close();
+      await rateLimits.close();
     },
   };
 }

@@ -163,7 +163,7 @@ describe('hostile operations', () => {
   it('admits an operation at its budget, refuses one just over, and reports the estimate and the actual rows when asked', async () => {
     // Anonymous budget 2000: every category (assumed 20) × (1 + products 1 + K × (node 1 + category 1)).
     const categories = (k: number) => `{ categories { products(first: ${k}) { nodes { sku category { name } } } } }`;
-    const at = await postGraphQL(mesh.gateway.url, categories(49), undefined, { 'x-include-cost': 'true', 'apollographql-client-name': 'cost-test' });
+    const at = await postGraphQL<any>(mesh.gateway.url, categories(49), undefined, { 'x-include-cost': 'true', 'apollographql-client-name': 'cost-test' });
     expect(at.status).toBe(200);
     expect(at.body.errors).toBeUndefined();
     const rows = at.body.data!.categories.reduce((sum: number, c: any) => sum + 1 + c.products.nodes.length * 2, 0);

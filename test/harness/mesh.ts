@@ -108,6 +108,7 @@ export function testGatewayConfig(options: {
     limits: DEFAULT_LIMITS,
     subgraphCalls: DEFAULT_SUBGRAPH_CALLS,
     loadShedding: DEFAULT_LOAD_SHEDDING,
+    rateLimitStore: { redisUrl: null, redisPrefix: 'mesh-rate' },
     ...options.overrides,
   });
 }

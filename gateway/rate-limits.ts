@@ -1,0 +1,116 @@
+/**
+ * Rate limits in cost units: each operation spends its estimated cost (at least 1) from two token
+ * buckets per window, one per subject (the token's `sub`; the remote address for anonymous callers)
+ * and one per client (the token's `azp`/`client_id`, else the `apollographql-client-name` header;
+ * none when neither is given). Over either, HTTP 429 with `Retry-After` and RATE_LIMITED.
+ *
+ * The buckets live in this gateway's memory, or in Redis when `RATE_LIMIT_REDIS_URL` is set, so that
+ * replicas share one budget (rate-limiter-flexible's atomic Redis counters). When Redis does not
+ * answer, each replica goes on with local buckets (the library's insurance limiter): never open
+ * without limits, never failing every request. The fall-back is logged and shown in
+ * `/health/ready` (`rateLimits.degraded`) until Redis answers again.
+ */
+import type { RequestHandler } from 'express';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { AllowanceOf } from './allowances.js';
+import type { Refuse } from './refusals.js';
+import './request-state.js';
+
+export interface RateLimitsOptions {
+  readonly allowanceOf: AllowanceOf;
+  readonly windowSeconds: number;
+  /** Shared buckets in Redis (env `RATE_LIMIT_REDIS_URL`); in memory when absent. */
+  readonly redisUrl: string | null;
+  /** Prefix of the Redis keys (env `RATE_LIMIT_REDIS_PREFIX`, default `mesh-rate`). */
+  readonly redisPrefix: string;
+  readonly refuse: Refuse;
+  readonly log: Logger;
+}
+
+export interface RateLimitsStatus {
+  readonly store: 'memory' | 'redis';
+  /** Redis is configured but not answering: this gateway counts with local buckets meanwhile. */
+  readonly degraded: boolean;
+  readonly since?: string;
+  readonly error?: string;
+}
+
+export interface RateLimits {
+  readonly middleware: RequestHandler;
+  status(): RateLimitsStatus;
+  close(): Promise<void>;
+}
+
+export function useRateLimits(options: RateLimitsOptions): RateLimits {
+  const { allowanceOf, windowSeconds, redisUrl, redisPrefix, refuse, log } = options;
+  let redis: Redis | undefined;
+  let status: RateLimitsStatus = { store: redisUrl ? 'redis' : 'memory', degraded: false };
+  if (redisUrl) {
+    // Commands fail at once while disconnected (no offline queue), so a request never waits for Redis.
+    redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1_000, retryStrategy: (times) => Math.min(times * 200, 2_000) });
+    const degrade = (error: string) => {
+      if (status.degraded) return;
+      status = { store: 'redis', degraded: true, since: new Date().toISOString(), error };
+      log.error({ error }, 'rate limits: Redis does not answer; counting with local buckets until it does');
+    };
+    redis.on('error', (error: Error) => degrade(error.message));
+    redis.on('close', () => degrade('connection closed'));
+    redis.on('ready', () => {
+      if (status.degraded) log.info('rate limits: Redis answers again; buckets are shared across replicas');
+      status = { store: 'redis', degraded: false };
+    });
+  }
+
+  // One limiter per allowance (points per window); they share the keys, each compares with its own points.
+  const limiters = new Map<number, RateLimiterAbstract>();
+  const limiterFor = (points: number): RateLimiterAbstract => {
+    let limiter = limiters.get(points);
+    if (!limiter) {
+      const local = new RateLimiterMemory({ points, duration: windowSeconds, keyPrefix: redisPrefix });
+      limiter = redis
+        ? new RateLimiterRedis({ storeClient: redis, points, duration: windowSeconds, keyPrefix: redisPrefix, rejectIfRedisNotReady: true, insuranceLimiter: local })
+        : local;
+      limiters.set(points, limiter);
+    }
+    return limiter;
+  };
+
+  return {
+    status: () => status,
+    async close() {
+      redis?.disconnect();
+    },
+    middleware: async (req, res, next) => {
+      const principal = res.locals.principal!;
+      const allowance = allowanceOf(principal);
+      const limiter = limiterFor(allowance.ratePerWindow);
+      const cost = Math.max(1, res.locals.estimatedCost ?? 1);
+      const subject = principal.subject ? `sub:${principal.subject}` : `ip:${req.socket.remoteAddress ?? 'unknown'}`;
+      const header = req.get('apollographql-client-name')?.trim().slice(0, 64);
+      const client = principal.client ?? (header || null);
+      const buckets: [string, string][] = [['subject', subject], ...(client ? [['client', `client:${client}`] as [string, string]] : [])];
+      for (const [bucket, key] of buckets) {
+        try {
+          await limiter.consume(key, cost);
+        } catch (error) {
+          if (!(error instanceof RateLimiterRes)) {
+            // Neither Redis nor the local buckets could count: serve rather than fail every request.
+            log.error({ err: error }, 'rate limits could not be counted');
+            continue;
+          }
+          const retryAfterSeconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+          refuse(req, res, {
+            code: 'RATE_LIMITED',
+            message: `The ${bucket} "${bucket === 'subject' ? (principal.subject ?? 'anonymous') : client}" spent its ${allowance.ratePerWindow} cost units for this ${windowSeconds} s window; retry in ${retryAfterSeconds} s.`,
+            headers: { 'Retry-After': String(retryAfterSeconds) },
+            extensions: { retryAfterSeconds, bucket, budget: allowance.ratePerWindow, windowSeconds },
+          });
+          return;
+        }
+      }
+      next();
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Rate limits in cost units, against the real mesh: a client over its budget gets 429 with
+ * Retry-After while another is unaffected; two gateways sharing Redis share one budget; a Redis of
+ * the test's own, stopped mid-test, degrades to local buckets (said in /health/ready) and recovers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseLimitsConfig } from '../gateway/allowances.js';
+import { freePort, logLines, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
+
+const SHARED_REDIS = 'redis://127.0.0.1:6379';
+// products(first: 29) { nodes { sku } } costs 30: a budget of 100 admits three.
+const QUERY = '{ products(first: 29) { nodes { sku } } }';
+const limits = parseLimitsConfig(JSON.stringify({ authenticated: { ratePerWindow: 100 }, clients: { 'bulk-app': { ratePerWindow: 1000 } }, rateWindowSeconds: 60 }));
+const token = (subject: string, client?: string) => `Bearer ${tokenFor({ subject, roles: ['analyst'], regions: ['EMEA'], ...(client ? { client } : {}) })}`;
+
+async function redisServer(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    const up = await probe.connect().then(() => true, () => false);
+    probe.disconnect();
+    if (up) return child;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the test Redis did not start');
+}
+
+describe('rate limits', () => {
+  let mesh: TestMesh;
+  const prefix = `mesh-rate-test-${process.pid}-${Date.now()}`;
+  const gateways: { stop(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+
+  afterAll(async () => {
+    for (const gateway of gateways) await gateway.stop();
+    const redis = new Redis(SHARED_REDIS);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    await mesh?.stop();
+  });
+
+  async function gateway(name: string, redisUrl: string | null) {
+    const started = await startTestGateway(
+      testGatewayConfig({
+        dataDir: mesh.dataDir,
+        name,
+        supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 },
+        overrides: { limits, rateLimitStore: { redisUrl, redisPrefix: prefix } },
+      }),
+    );
+    gateways.push(started);
+    await started.ready;
+    return started;
+  }
+
+  it('refuses a subject over its budget with 429 and Retry-After, and leaves another subject alone', async () => {
+    const memory = await gateway('memory', null);
+    for (let i = 0; i < 3; i++) expect((await postGraphQL(memory.url, QUERY, undefined, { authorization: token('rate-a') })).status).toBe(200);
+    const over = await fetch(memory.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: token('rate-a') }, body: JSON.stringify({ query: QUERY }) });
+    expect(over.status).toBe(429);
+    const retryAfter = Number(over.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(((await over.json()) as any).errors[0]).toMatchObject({
+      message: expect.stringMatching(/subject "rate-a" spent its 100 cost units for this 60 s window/),
+      extensions: { code: 'RATE_LIMITED', bucket: 'subject', retryAfterSeconds: retryAfter, budget: 100 },
+    });
+    // Another subject has a bucket of its own.
+    expect((await postGraphQL(memory.url, QUERY, undefined, { authorization: token('rate-b') })).status).toBe(200);
+    // A client configured with more gets more.
+    for (let i = 0; i < 5; i++) expect((await postGraphQL(memory.url, QUERY, undefined, { authorization: token('rate-c', 'bulk-app') })).status).toBe(200);
+  });
+
+  it('keeps a bucket per client name too, whatever subjects share it', async () => {
+    const memory = await gateway('clients', null);
+    const asClient = (subject: string) => postGraphQL(memory.url, QUERY, undefined, { authorization: token(subject), 'apollographql-client-name': 'dashboard' });
+    expect((await asClient('d-1')).status).toBe(200);
+    expect((await asClient('d-2')).status).toBe(200);
+    expect((await asClient('d-3')).status).toBe(200);
+    const fourth = await asClient('d-4');
+    expect(fourth.status).toBe(429);
+    expect(fourth.body.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', bucket: 'client' });
+  });
+
+  it('shares one budget between two gateways on one Redis', async () => {
+    const first = await gateway('redis-1', SHARED_REDIS);
+    const second = await gateway('redis-2', SHARED_REDIS);
+    expect((await postGraphQL(first.url, QUERY, undefined, { authorization: token('shared') })).status).toBe(200);
+    expect((await postGraphQL(second.url, QUERY, undefined, { authorization: token('shared') })).status).toBe(200);
+    expect((await postGraphQL(first.url, QUERY, undefined, { authorization: token('shared') })).status).toBe(200);
+    expect((await postGraphQL(second.url, QUERY, undefined, { authorization: token('shared') })).status).toBe(429);
+    const ready = (await (await fetch(new URL('/health/ready', first.url))).json()) as any;
+    expect(ready.rateLimits).toEqual({ store: 'redis', degraded: false });
+  });
+
+  it('counts with local buckets while its Redis is down, says so, and shares again when it is back', async () => {
+    const port = await freePort();
+    let redis = await redisServer(port);
+    const own = await gateway('outage', `redis://127.0.0.1:${port}`);
+    const readiness = async () => ((await (await fetch(new URL('/health/ready', own.url))).json()) as any).rateLimits;
+    expect((await postGraphQL(own.url, QUERY, undefined, { authorization: token('outage-a') })).status).toBe(200);
+
+    redis.kill('SIGKILL');
+    await once(redis, 'exit');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await readiness()).toMatchObject({ store: 'redis', degraded: true });
+    expect(logLines.some((line) => line.includes('Redis does not answer; counting with local buckets'))).toBe(true);
+    // Still serving, and still limiting (locally): three admitted, the fourth refused.
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await postGraphQL(own.url, QUERY, undefined, { authorization: token('outage-b') })).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect((await fetch(new URL('/health/ready', own.url))).status).toBe(200);
+
+    redis = await redisServer(port);
+    try {
+      for (let i = 0; i < 40 && (await readiness()).degraded; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await readiness()).toEqual({ store: 'redis', degraded: false });
+      expect((await postGraphQL(own.url, QUERY, undefined, { authorization: token('outage-c') })).status).toBe(200);
+      const counted = new Redis(port, '127.0.0.1');
+      expect(await counted.get(`${prefix}:sub:outage-c`)).toBe('30');
+      counted.disconnect();
+    } finally {
+      redis.kill('SIGKILL');
+    }
+  });
+});
