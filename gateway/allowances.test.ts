@@ -17,7 +17,7 @@ describe('allowances', () => {
 
   it('gives anonymous callers the defaults, signed-in callers theirs', () => {
     expect(allowanceOf(ANONYMOUS)).toEqual(DEFAULT_LIMITS.anonymous);
-    expect(allowanceOf(signedIn([]))).toMatchObject({ maxCost: 30_000, ratePerWindow: 400_000, maxDepth: 15 });
+    expect(allowanceOf(signedIn([]))).toMatchObject({ maxCost: 30_000, ratePerWindow: 2_000_000, maxDepth: 15 });
   });
 
   it('takes the most generous value among roles, and a client entry over the roles', () => {

@@ -31,9 +31,9 @@ export interface OperationLimits {
 }
 
 export interface Allowance extends OperationLimits {
-  /** The highest estimated cost of one operation (`@cost`/`@listSize`); anonymous 2000, signed in 20000. */
+  /** The highest estimated cost of one operation (`@cost`/`@listSize`); anonymous 2000, signed in 100000. */
   readonly maxCost: number;
-  /** Cost units one subject or client may spend per rate window; anonymous 20000, signed in 400000. */
+  /** Cost units one subject or client may spend per rate window; anonymous 20000, signed in 2000000. */
   readonly ratePerWindow: number;
 }
 
@@ -59,7 +59,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
     maxCost: 2_000,
     ratePerWindow: 20_000,
   },
-  authenticated: { maxCost: 20_000, ratePerWindow: 400_000 },
+  authenticated: { maxCost: 100_000, ratePerWindow: 2_000_000 },
   roles: {},
   clients: {},
   rateWindowSeconds: 60,

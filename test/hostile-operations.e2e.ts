@@ -71,7 +71,7 @@ const corpus: Hostile[] = [
     body: JSON.stringify({ query: aliasedOrders(15) }),
     status: 400,
     code: 'COST_LIMIT_EXCEEDED',
-    message: /estimated cost \(135015\) exceeds the budget of 20000/,
+    message: /estimated cost \(135015\) exceeds the budget of 100000/,
   },
   {
     name: 'customers × their orders × lines, 500 each',
@@ -180,7 +180,7 @@ describe('hostile operations', () => {
     ]);
     // Not asked: no cost in the answer.
     expect((await postGraphQL(mesh.gateway.url, categories(1))).body.extensions).toBeUndefined();
-    // A signed-in caller has a larger budget (20000).
+    // A signed-in caller has a larger budget (100000).
     expect((await mesh.query(categories(50))).status).toBe(200);
     const metrics = await (await fetch(new URL('/metrics', mesh.gateway.url))).text();
     expect(metrics).toMatch(/mesh_estimated_cost_total\{client="ip:127.0.0.1",service="gateway"\} [1-9]/);

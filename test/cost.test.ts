@@ -6,8 +6,8 @@ import { buildSchema, getOperationAST, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/subgraph-server.js';
-import { estimateCost, readCostIndex } from './cost.js';
-import { composeSupergraph } from './supergraph.js';
+import { estimateCost, readCostIndex } from '../gateway/cost.js';
+import { composeSupergraph } from '../gateway/supergraph.js';
 
 const composed = composeSupergraph(domains.map((domain) => ({ name: domain.name, url: `http://${domain.name}`, sdl: printDomainSdl(domain) })));
 const schema = buildSchema(composed.apiSchemaSdl);
@@ -21,7 +21,7 @@ function cost(query: string, variables: Record<string, unknown> = {}): number {
 describe('the cost estimate', () => {
   it('reads the directives the domains declare', () => {
     expect(index.fieldWeights.get('Customer.lifetimeValue')).toBe(10);
-    expect(index.fieldWeights.get('Query.salesAggregate')).toBe(50);
+    expect(index.fieldWeights.get('Query.salesAggregate')).toBe(5);
     expect(index.listSizes.get('Query.orders')).toEqual({ assumedSize: 20, slicingArguments: ['first'], sizedFields: ['edges', 'nodes'] });
     expect(index.listSizes.get('Order.lines')).toEqual({ assumedSize: 8, slicingArguments: [], sizedFields: [] });
   });
@@ -39,8 +39,8 @@ describe('the cost estimate', () => {
     ['{ orders(first: 500) { nodes { id customer { name } lines { quantity product { name } } } } }', {}, 1 + 500 * (1 + 1 + 8 * 2)],
     // Expensive fields: lifetimeValue 10 for each of 100 customers.
     ['{ customerList(limit: 100) { id lifetimeValue } }', {}, 100 * (1 + 10)],
-    // salesAggregate: weight 50 per group, `limit` of them; product 1 and revenue 0 each.
-    ['{ salesAggregate(groupBy: [PRODUCT], limit: 10) { revenue product { name } } }', {}, 10 * (50 + 1)],
+    // salesAggregate: weight 5 per group, `limit` of them; product 1 and revenue 0 each.
+    ['{ salesAggregate(groupBy: [PRODUCT], limit: 10) { revenue product { name } } }', {}, 10 * (5 + 1)],
     // Every category (assumed 20) × its products (first 5) × (1 + revenue 10).
     ['{ categories { name products(first: 5) { nodes { revenue } } } }', {}, 20 * (1 + 1 + 5 * (1 + 10))],
     // Fragments count where they are spread; skipped fields do not count.
