@@ -1,9 +1,13 @@
 /**
- * The gateway: Apollo Gateway inside Apollo Server, on Express.
+ * The gateway: Apollo Gateway inside Apollo Server, on Express, built from its parts. Reading
+ * `startGateway` from top to bottom lists every feature, in the order a request meets them:
  *
- * It listens at once (liveness answers while it composes), composes the supergraph from the
- * subgraphs, writes the supergraph and API schema files, and only then serves `/graphql` and
- * reports ready. Routes: `/graphql` (POST and GET), `/health/live`, `/health/ready`.
+ *   load shedding → identity → body → trusted documents → operation limits → cost limit →
+ *   rate limits → Apollo Server (pre-plan policy, planning, resilient subgraph calls; error masking,
+ *   metrics, cost report, audit, usage recording)
+ *
+ * It listens at once (liveness answers while it composes), serves `/graphql` (POST and GET) and
+ * `/export/csv` once the first supergraph is served, and reports ready then.
  */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -11,43 +15,39 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloGateway } from '@apollo/gateway';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../policy/audit.js';
 import { useGatewayAudit } from '../policy/audit-plugins.js';
 import { useErrorMasking } from '../policy/error-masking.js';
-import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import { errorResponseBody } from '../policy/errors.js';
 import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../policy/http.js';
 import { createTokenVerifier } from '../policy/identity.js';
+import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import type { Principal } from '../policy/principal.js';
 import type { RequestIdContext } from '../policy/request-id.js';
-import type { GatewayConfig } from './config.js';
-import { withPreplanPolicy } from './preplan-policy.js';
-import { SubgraphDataSource } from './subgraph-data-source.js';
-import { parse, printSchema, type GraphQLSchema } from 'graphql';
-import { readPolicy, type PolicyIndex } from '../policy/policy-index.js';
-import { governanceRules } from '../policy/governance.rules.js';
-import { linkRegistry, type RegistryLink } from './registry-link.js';
-import { probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
-import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
-import { trustedDocumentsOf, useTrustedDocuments } from './trusted-documents.js';
-import { useCsvExport } from './csv-export.js';
-import { useOperationResolution } from './operation-resolution.js';
-import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
 import { createAllowances } from './allowances.js';
-import { useOperationLimits } from './operation-limits.js';
-import { readCostIndex, useCostLimit, useCostReport, type CostIndex } from './cost.js';
-import { createRefusals } from './refusals.js';
-import { useLoadShedding } from './load-shedding.js';
-import { useRateLimits } from './rate-limits.js';
-import { createSubgraphCalls } from './subgraph-calls.js';
 import { clientOf } from './client-identity.js';
-import type { ResponseBudget } from './subgraph-calls.js';
+import type { GatewayConfig } from './config.js';
+import { useCostLimit, useCostReport } from './cost.js';
+import { useCsvExport } from './csv-export.js';
+import { useHealthRoutes } from './health-routes.js';
+import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
 import { ideRouter } from './ide/ide-routes.js';
-import { annotatePolicy, exampleOperations, type ExampleOperation } from './ide/schema-docs.js';
+import { useLoadShedding } from './load-shedding.js';
+import { useOperationLimits } from './operation-limits.js';
+import { useOperationResolution } from './operation-resolution.js';
+import { withPreplanPolicy } from './preplan-policy.js';
+import { useRateLimits } from './rate-limits.js';
+import { createRefusals } from './refusals.js';
+import { linkRegistry, type RegistryLink } from './registry-link.js';
+import { createServingSupergraph, type GatewayReadiness } from './serving-supergraph.js';
+import { createSubgraphCalls, type ResponseBudget } from './subgraph-calls.js';
+import { SubgraphDataSource } from './subgraph-data-source.js';
+import { refuseTrustedClients, trustedDocumentsOf, useTrustedDocuments } from './trusted-documents.js';
+
+export type { GatewayReadiness, ReloadFailure, ServingSupergraphInfo } from './serving-supergraph.js';
 
 export interface GatewayContext extends RequestIdContext {
   readonly log: Logger;
@@ -66,30 +66,6 @@ export interface GatewayContext extends RequestIdContext {
   readonly actualRows: { rows: number };
 }
 
-/** The supergraph being served, for readiness and logs. */
-export interface ServingSupergraph {
-  /** Short hash of the supergraph SDL. */
-  readonly version: string;
-  /** Its subgraphs, by name. */
-  readonly subgraphs: readonly string[];
-  /** Where it came from: `registry revision 4`, a file path, `composed from …`. */
-  readonly origin: string;
-  readonly loadedAt: string;
-}
-
-/** The last supergraph that could not replace the serving one (the serving one stays). */
-export interface ReloadFailure {
-  readonly error: string;
-  readonly at: string;
-  /** Failed reloads since the gateway started. */
-  readonly failures: number;
-}
-
-export type GatewayReadiness =
-  | { readonly status: 'composing' }
-  | { readonly status: 'ready'; readonly supergraph: ServingSupergraph; readonly lastReloadFailure: ReloadFailure | null }
-  | { readonly status: 'failed'; readonly error: string };
-
 export interface RunningGateway {
   /** The GraphQL endpoint, e.g. `http://127.0.0.1:4000/graphql`. */
   readonly url: string;
@@ -100,11 +76,6 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-function endpointUrl(host: string, port: number): string {
-  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
-  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/graphql`;
-}
-
 export interface GatewayParts {
   /** Where the gateway's audit records go; the caller closes it after `stop()`. */
   readonly audit: AuditSink;
@@ -113,152 +84,79 @@ export interface GatewayParts {
    * benchmarks can measure their cost; no configuration turns it off.
    */
   readonly enforcePolicy?: boolean;
+  /**
+   * Default `true`. `false` serves without operation limits, cost limit and rate limits, so that
+   * benchmarks can measure their cost; no configuration turns it off.
+   */
+  readonly enforceLimits?: boolean;
 }
 
+function endpointUrl(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/graphql`;
+}
+
+const pass: RequestHandler = (_req, _res, next) => next();
+
 export async function startGateway(config: GatewayConfig, log: Logger, parts: GatewayParts): Promise<RunningGateway> {
-  const verifier = createTokenVerifier(config.identity);
+  const enforcePolicy = parts.enforcePolicy ?? true;
+  const enforceLimits = parts.enforceLimits ?? true;
   const metrics = createMetrics('gateway');
   metrics.watchAuditSink(parts.audit);
+  const verifier = createTokenVerifier(config.identity);
+  const allowanceOf = createAllowances(config.limits);
+  const refuse = createRefusals({ sink: enforcePolicy ? parts.audit : undefined, metrics, log });
+
+  // Subgraph calls: one pool, timeouts, retry on reset, a circuit per subgraph, a response budget.
+  const subgraphCalls = createSubgraphCalls({ config: config.subgraphCalls, metrics, log });
+  // The supergraph served: first load, hot reload, policy and cost directives per schema, files, readiness.
+  const serving = createServingSupergraph({
+    config,
+    log,
+    metrics,
+    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!) }),
+  });
+
+  // Operation safety, before planning: shape limits, cost, rate (see gateway/allowances.ts).
+  const shedding = useLoadShedding({ config: config.loadShedding, refuse });
+  const operationLimits = enforceLimits ? useOperationLimits({ allowanceOf, schema: () => serving.served()?.schema, refuse }) : pass;
+  const costLimit = enforceLimits ? useCostLimit({ allowanceOf, served: () => serving.served(), refuse, metrics, clientOf: (req, res) => clientOf(req, res.locals.principal!) }) : pass;
+  const rateLimits = useRateLimits({ allowanceOf, windowSeconds: config.limits.rateWindowSeconds, ...config.rateLimitStore, refuse, log });
+  const rateLimit = enforceLimits ? rateLimits.middleware : pass;
+
+  // With the registry source: usage goes to the registry, trusted documents come from it.
+  let registry: RegistryLink | undefined;
+  const noDocuments = trustedDocumentsOf([]);
+  const trusted = () => registry?.trusted() ?? noDocuments;
+
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
-  let state: GatewayReadiness = { status: 'composing' };
-  let apollo: ApolloServer<GatewayContext> | undefined;
-
   const notReady: RequestHandler = (_req, res) => {
-    res
-      .status(503)
-      .json(errorResponseBody('GATEWAY_NOT_READY', `The gateway is not ready (${state.status}).`, res.locals.requestId));
+    res.status(503).json(errorResponseBody('GATEWAY_NOT_READY', `The gateway is not ready (${serving.readiness().status}).`, res.locals.requestId));
   };
   let serveGraphql: RequestHandler = notReady;
   let serveExport: RequestHandler = notReady;
-
-  const allowanceOf = createAllowances(config.limits);
-  const refuse = createRefusals({ sink: (parts.enforcePolicy ?? true) ? parts.audit : undefined, metrics, log });
-  const shedding = useLoadShedding({ config: config.loadShedding, refuse });
   app.use(assignRequestId);
-  app.get('/health/live', (_req, res) => {
-    res.json({ status: 'live', service: 'gateway' });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-  const subgraphCalls = createSubgraphCalls({ config: config.subgraphCalls, metrics, log });
-  app.get('/health/ready', (_req, res) => {
-    res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state, circuits: subgraphCalls.circuits(), rateLimits: rateLimits.status() });
-  });
+  app.use(useHealthRoutes({ metrics, readiness: serving.readiness, circuits: subgraphCalls.circuits, rateLimits: rateLimits.status }));
   app.use('/graphql', shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', shedding.middleware, (req, res, next) => serveExport(req, res, next));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
-  let examples: readonly ExampleOperation[] = [];
-  // The API schema being served and its cost directives: the operation limits and the cost limit use them.
-  let served: { schema: GraphQLSchema; index: CostIndex } | undefined;
-  const operationLimits = useOperationLimits({ allowanceOf, schema: () => served?.schema, refuse });
-  const rateLimits = useRateLimits({ allowanceOf, windowSeconds: config.limits.rateWindowSeconds, ...config.rateLimitStore, refuse, log });
-  const costLimit = useCostLimit({ allowanceOf, served: () => served, refuse, metrics, clientOf: (req, res) => clientOf(req, res.locals.principal!) });
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));
-  app.use(ideRouter({ bundleDir, examples: () => examples, identity: config.identity }));
+  app.use(ideRouter({ bundleDir, examples: serving.examples, identity: config.identity }));
   app.use(notFound);
   app.use(httpErrorHandler(log, 'gateway'));
 
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');
   const { port } = httpServer.address() as AddressInfo;
+  let apollo: ApolloServer<GatewayContext> | undefined;
 
-  const source = createSupergraphSource(config.supergraph, log);
-  const rules = config.supergraph.kind === 'file' ? rulesForUnclassified(config.supergraph.unclassified) : governanceRules;
-  // The policy of each API schema served: a request is decided by the schema it runs against.
-  const policies = new WeakMap<GraphQLSchema, PolicyIndex>();
-  let latestPolicy: PolicyIndex | undefined;
-  // The policy the source read from each supergraph it loaded, so that a reload reads it once.
-  const readPolicies = new Map<string, PolicyIndex>();
-  let serving: LoadedSupergraph | undefined;
-  let lastReloadFailure: ReloadFailure | null = null;
-  let stopWatching: () => void = () => undefined;
-  // The files tools read (supergraph, API schema) are written in order, and before readiness.
-  let fileWrites: Promise<void> = Promise.resolve();
-  // With the registry source: usage goes to the registry, trusted documents come from it.
-  let registry: RegistryLink | undefined;
-  const noDocuments = trustedDocumentsOf([]);
-  const trusted = () => registry?.trusted() ?? noDocuments;
-
-  const markServing = (loaded: LoadedSupergraph) => {
-    serving = loaded;
-    const supergraph: ServingSupergraph = {
-      version: loaded.version,
-      subgraphs: subgraphsOfSupergraph(loaded.supergraphSdl).map(({ name }) => name),
-      origin: loaded.origin,
-      loadedAt: new Date().toISOString(),
-    };
-    state = { status: 'ready', supergraph, lastReloadFailure };
-    metrics.supergraph.reset();
-    metrics.supergraph.set({ version: loaded.version }, 1);
-    return supergraph;
-  };
-  const reloadFailed = (error: Error, candidate?: LoadedSupergraph) => {
-    lastReloadFailure = { error: error.message, at: new Date().toISOString(), failures: (lastReloadFailure?.failures ?? 0) + 1 };
-    if (state.status === 'ready') state = { ...state, lastReloadFailure };
-    log.error({ err: error, candidate: candidate?.origin, serving: serving?.version }, 'a new supergraph was refused; the gateway keeps serving the last good one');
-  };
-
-  const loadSupergraphs = async (): Promise<void> => {
-    const first = await source.first(config.composeTimeoutMs);
-    if (config.supergraph.kind === 'file' && config.supergraph.unclassified !== 'deny') {
-      log.warn(
-        { unclassified: config.supergraph.unclassified, file: config.supergraph.path },
-        `UNCLASSIFIED_FIELDS=${config.supergraph.unclassified}: fields without a classification are NOT denied; every caller meeting that treatment can read them`,
-      );
-    }
-    const enforce = parts.enforcePolicy ?? true;
-    // Apollo Gateway reports metrics to Apollo's servers (and probes cloud metadata addresses)
-    // unless told not to: a data platform's gateway sends nothing out unless an operator opts in.
-    process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
-    const apolloGateway = new ApolloGateway({
-      // The function form lets the gateway swap supergraphs without a restart: `update` replaces the
-      // schema for new requests; requests in flight finish with the one they started with.
-      supergraphSdl: async ({ update }) => {
-        stopWatching = source.watch({
-          onChange: async (next) => {
-            try {
-              await probeSubgraphs(next.supergraphSdl, serving?.supergraphSdl ?? '');
-              readPolicies.set(next.supergraphSdl, next.policy);
-              update(next.supergraphSdl); // throws, keeping the serving one, when it cannot be served
-              const supergraph = markServing(next);
-              log.info({ version: supergraph.version, origin: supergraph.origin, subgraphs: supergraph.subgraphs }, 'supergraph reloaded');
-              await fileWrites;
-            } catch (error) {
-              reloadFailed(error as Error, next);
-            } finally {
-              readPolicies.delete(next.supergraphSdl);
-            }
-          },
-          onError: (error) => reloadFailed(error),
-        });
-        readPolicies.set(first.supergraphSdl, first.policy);
-        return { supergraphSdl: first.supergraphSdl, cleanup: async () => stopWatching() };
-      },
-      buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!) }),
-      logger: log,
-    });
-    apolloGateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
-      const supergraphDocument = parse(coreSupergraphSdl);
-      latestPolicy = readPolicies.get(coreSupergraphSdl) ?? readPolicy(supergraphDocument, rules);
-      readPolicies.delete(coreSupergraphSdl);
-      policies.set(apiSchema, latestPolicy);
-      served = { schema: apiSchema, index: readCostIndex(supergraphDocument) };
-      // Introspection (the IDE's docs) and the API schema file say, for each field, who may read it.
-      annotatePolicy(apiSchema, latestPolicy);
-      examples = exampleOperations(apiSchema, coreSupergraphSdl);
-      const paths = config.supergraph.kind === 'file' ? { apiSchemaPath: config.apiSchemaPath } : config;
-      const files = { supergraphSdl: coreSupergraphSdl, apiSchemaSdl: printSchema(apiSchema) };
-      fileWrites = fileWrites
-        .then(() => writeSupergraphFiles(files, paths))
-        .catch((error: unknown) => log.error({ err: error }, 'the supergraph files could not be written'));
-    });
-    const gateway = enforce
-      ? withPreplanPolicy({ gateway: apolloGateway, policyIndex: (schema) => policies.get(schema) ?? latestPolicy!, mode: config.policyMode })
-      : apolloGateway;
+  const serve = async (): Promise<void> => {
+    const apolloGateway = await serving.load();
+    // The pre-plan policy: fields the principal may never see are dropped (or refused) before planning.
+    const gateway = enforcePolicy ? withPreplanPolicy({ gateway: apolloGateway, policyIndex: serving.policyOf, mode: config.policyMode }) : apolloGateway;
     if (config.supergraph.kind === 'registry') {
       registry = await linkRegistry({ registryUrl: config.supergraph.registryUrl, usageFlushMs: config.usageFlushMs, pollMs: config.supergraph.pollMs, log });
     }
@@ -271,7 +169,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         useOperationResolution(),
         useRequestMetrics(metrics),
         useCostReport(),
-        ...(enforce ? [useGatewayAudit({ sink: parts.audit, log })] : []),
+        ...(enforcePolicy ? [useGatewayAudit({ sink: parts.audit, log })] : []),
         ...(registry ? [registry.usage] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         // Apollo's default landing page loads from a CDN; the self-hosted IDE replaces it.
@@ -298,13 +196,14 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       costBudget: allowanceOf(principal).maxCost,
       actualRows: { rows: 0 },
     });
+    const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(
       authenticate(verifier),
-      express.json({ limit: config.bodyLimit }),
+      body,
       useTrustedDocuments(trusted),
       operationLimits,
       costLimit,
-      rateLimits.middleware,
+      rateLimit,
       expressMiddleware(apollo, {
         context: async ({ req, res }) =>
           contextOf(res.locals.requestId!, res.locals.principal!, req.headers.authorization, clientOf(req, res.locals.principal!), res.locals.estimatedCost ?? null),
@@ -313,29 +212,18 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     const server = apollo;
     serveExport = express.Router().use(
       authenticate(verifier),
-      express.json({ limit: config.bodyLimit }),
-      // Trusted-documents apps send registered operations only; an export is an ad-hoc query.
-      (_req, res, next) => {
-        const principal = res.locals.principal as Principal;
-        if (principal.client !== null && trusted().isTrustedClient(principal.client)) {
-          res.status(400).json(errorResponseBody('TRUSTED_DOCUMENT_REQUIRED', `The app "${principal.client}" may send only its registered documents; it cannot export.`, res.locals.requestId as string));
-          return;
-        }
-        next();
-      },
+      body,
+      refuseTrustedClients(trusted),
       operationLimits,
       costLimit,
-      rateLimits.middleware,
+      rateLimit,
       useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log }),
     );
-    await fileWrites;
-    const supergraph = markServing(first);
-    log.info({ version: supergraph.version, origin: supergraph.origin, subgraphs: supergraph.subgraphs, file: config.supergraphPath }, 'supergraph loaded');
+    await serving.markReady();
   };
 
-  const ready = loadSupergraphs().catch((error: unknown) => {
-    state = { status: 'failed', error: error instanceof Error ? error.message : String(error) };
-    log.error({ err: error }, 'the gateway could not compose its supergraph');
+  const ready = serve().catch((error: unknown) => {
+    serving.markFailed(error);
     throw error;
   });
   // The caller decides what a failure means (exit, or keep reporting not-ready); never unhandled.
@@ -345,15 +233,14 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     url: endpointUrl(config.host, port),
     port,
     ready,
-    readiness: () => state,
+    readiness: serving.readiness,
     async stop() {
-      stopWatching();
       if (apollo) await apollo.stop(); // drains requests in flight (and flushes usage), closes the HTTP server
       else if (httpServer.listening) {
         httpServer.closeAllConnections();
         await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       }
-      await source.close();
+      await serving.close();
       await registry?.close();
       await subgraphCalls.close();
       await rateLimits.close();

@@ -24,6 +24,7 @@ import type { SubgraphEndpoint } from './config.js';
 import { openRegistry } from './registry/open.js';
 import type { Registry } from './registry/registry.js';
 import { composeFromSubgraphs, GovernanceViolationError } from './supergraph.js';
+import { readCostIndex, type CostIndex } from './cost.js';
 
 /** How fields without a classification are treated in a supergraph file: see `UNCLASSIFIED_FIELDS`. */
 export type UnclassifiedTreatment = 'deny' | 'allow' | Level;
@@ -54,6 +55,8 @@ export type SupergraphSourceConfig =
 export interface LoadedSupergraph {
   readonly supergraphSdl: string;
   readonly policy: PolicyIndex;
+  /** Its `@cost` and `@listSize` directives, for the cost limit. */
+  readonly cost: CostIndex;
   /** Short hash of the SDL. */
   readonly version: string;
   /** Where it came from, for logs and readiness: `registry revision 4`, a file path, … */
@@ -78,9 +81,10 @@ export function rulesForUnclassified(treatment: UnclassifiedTreatment, rules: Go
 }
 
 export function loadSupergraph(sdl: string, origin: string, rules: GovernanceRules): LoadedSupergraph {
-  const policy = readPolicy(parse(sdl), rules);
+  const document = parse(sdl);
+  const policy = readPolicy(document, rules);
   if (policy.violations.length > 0) throw new GovernanceViolationError(policy.violations);
-  return { supergraphSdl: sdl, policy, version: createHash('sha256').update(sdl).digest('hex').slice(0, 12), origin };
+  return { supergraphSdl: sdl, policy, cost: readCostIndex(document), version: createHash('sha256').update(sdl).digest('hex').slice(0, 12), origin };
 }
 
 /** Runs `tick` every `pollMs` (never two at once) until stopped. */
@@ -173,7 +177,13 @@ function subgraphsSource(config: Extract<SupergraphSourceConfig, { kind: 'subgra
   return {
     async first(timeoutMs) {
       const composed = await composeFromSubgraphs({ subgraphs: config.subgraphs, timeoutMs, log });
-      return { supergraphSdl: composed.supergraphSdl, policy: composed.policy, version: composed.version, origin: `composed from ${composed.subgraphs.join(', ')}` };
+      return {
+        supergraphSdl: composed.supergraphSdl,
+        policy: composed.policy,
+        cost: readCostIndex(parse(composed.supergraphSdl)),
+        version: composed.version,
+        origin: `composed from ${composed.subgraphs.join(', ')}`,
+      };
     },
     watch: () => () => undefined,
     close: async () => undefined,

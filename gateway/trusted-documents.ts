@@ -102,3 +102,15 @@ export function useTrustedDocuments(current: () => TrustedDocuments): RequestHan
     next();
   };
 }
+
+/** Refuses every request of an app held to trusted documents (the CSV export is an ad-hoc query). */
+export function refuseTrustedClients(current: () => TrustedDocuments): RequestHandler {
+  return (_req, res, next) => {
+    const principal = res.locals.principal as Principal;
+    if (principal.client !== null && current().isTrustedClient(principal.client)) {
+      res.status(400).json(errorResponseBody('TRUSTED_DOCUMENT_REQUIRED', `The app "${principal.client}" may send only its registered documents; it cannot export.`, res.locals.requestId as string));
+      return;
+    }
+    next();
+  };
+}

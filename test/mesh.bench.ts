@@ -3,6 +3,7 @@
  * figure a ratio against a baseline measured in the same run (Vitest prints "N times faster than").
  */
 import { afterAll, bench, describe } from 'vitest';
+import { parseLimitsConfig } from '../gateway/allowances.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { domains } from '../subgraphs/domains.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
@@ -96,4 +97,48 @@ async function runMix(url: string): Promise<void> {
 describe('policy layer: an analyst query mix (customers, a cross-domain join, aggregates)', () => {
   bench('policy layer off (baseline)', () => runMix(offGateway.url), options);
   bench('policy layer on: decisions, masks, row policies, pre-plan filter, audit', () => runMix(mesh.gateway.url), options);
+});
+
+// Operation safety: two more gateways on the same registry and subgraphs, one with the operation
+// limits, the cost analysis and the rate limiter, one without; a rate budget no run of this bench
+// spends, so that the limiter counts but never refuses.
+const limitsOn = await startTestGateway(
+  testGatewayConfig({
+    dataDir: mesh.dataDir,
+    name: 'limits-on',
+    supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 1_000 },
+    overrides: { limits: parseLimitsConfig(JSON.stringify({ authenticated: { ratePerWindow: 1_000_000_000 } })) },
+  }),
+);
+const limitsOff = await startTestGateway(
+  testGatewayConfig({ dataDir: mesh.dataDir, name: 'limits-off', supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 1_000 } }),
+  { enforceLimits: false },
+);
+await Promise.all([limitsOn.ready, limitsOff.ready]);
+afterAll(async () => {
+  await limitsOn.stop();
+  await limitsOff.stop();
+});
+
+describe('operation safety: the analyst query mix', () => {
+  bench('no limits, cost analysis or rate limiter (baseline)', () => runMix(limitsOff.url), options);
+  bench('operation limits, cost analysis and rate limiter', () => runMix(limitsOn.url), options);
+});
+
+/** `orders { nodes { customer { orders { … } } } }` 600 levels deep (9 KB): the shape that took the mesh down. */
+let nested = 'id';
+for (let i = 0; i < 200; i++) nested = `orders(first: 2) { nodes { id customer { id ${nested} } } }`;
+const HOSTILE = JSON.stringify({ query: `{ customer(id: "C-000001") { ${nested} } }` });
+
+async function refused(body: string): Promise<void> {
+  const response = await fetch(limitsOn.url, { method: 'POST', headers: { 'content-type': 'application/json', ...analyst }, body });
+  await response.arrayBuffer();
+  if (response.status !== 400) throw new Error(`expected a refusal, got ${response.status}`);
+}
+
+describe('a refused hostile operation', () => {
+  bench('one product by SKU, answered (baseline)', async () => {
+    await ok(postGraphQL(limitsOn.url, '{ product(sku: "SKU-000001") { sku name } }', undefined, analyst));
+  }, options);
+  bench('orders and customers nested 600 deep, refused', () => refused(HOSTILE), options);
 });
