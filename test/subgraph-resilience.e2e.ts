@@ -20,7 +20,7 @@ import { DEFAULT_LOAD_SHEDDING } from '../gateway/load-shedding.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { postGraphQL, startTestGateway, testGatewayConfig } from './harness/mesh.js';
 
-type Mode = { kind: 'ok' } | { kind: 'hang' } | { kind: 'slow'; ms: number };
+type Mode = { kind: 'ok' } | { kind: 'hang' } | { kind: 'slow'; ms: number } | { kind: 'big'; bytes: number };
 
 /** A subgraph with one PUBLIC field whose behaviour the test sets; `keepAliveMs` closes idle sockets. */
 async function fixtureSubgraph(field: string, options: { port?: number; keepAliveMs?: number; mode?: () => Mode } = {}) {
@@ -33,6 +33,7 @@ async function fixtureSubgraph(field: string, options: { port?: number; keepAliv
         const mode = options.mode?.() ?? { kind: 'ok' };
         if (mode.kind === 'hang') await new Promise(() => undefined);
         if (mode.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, mode.ms));
+        if (mode.kind === 'big') return 'x'.repeat(mode.bytes);
         return `${field}-ok`;
       },
     },
@@ -203,6 +204,40 @@ describe('load shedding', () => {
       expect((await fetch(new URL('/health/ready', gateway.url))).status).toBe(200);
     } finally {
       await gateway.stop();
+      await steady.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the response budget', () => {
+  it('stops a subgraph answer that would pass the bytes one operation may assemble, and serves the rest', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-budget-'));
+    let bytes = 3_000_000;
+    const big = await fixtureSubgraph('big', { mode: () => ({ kind: 'big', bytes }) });
+    const steady = await fixtureSubgraph('steady');
+    const gateway = await startTestGateway(
+      testGatewayConfig({
+        dataDir,
+        supergraph: { kind: 'subgraphs', subgraphs: [{ name: 'big', url: big.url }, { name: 'steady', url: steady.url }] },
+        overrides: { subgraphCalls: { ...DEFAULT_SUBGRAPH_CALLS, maxResponseBytes: 1_000_000 } },
+      }),
+    );
+    try {
+      await gateway.ready;
+      const heapBefore = process.memoryUsage().heapUsed;
+      const { status, body } = await postGraphQL(gateway.url, '{ steady big }');
+      expect(status).toBe(200);
+      expect(body.data).toEqual({ steady: 'steady-ok', big: null });
+      expect(body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/larger than the gateway assembles/), extensions: { code: 'RESPONSE_TOO_LARGE', serviceName: 'big' } });
+      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(50_000_000);
+      // The budget is per operation, and says nothing about the subgraph's health.
+      bytes = 1_000;
+      expect((await postGraphQL(gateway.url, '{ big }')).body).toEqual({ data: { big: 'x'.repeat(1_000) } });
+      expect(((await (await fetch(new URL('/health/ready', gateway.url))).json()) as any).circuits.big).toBe('closed');
+    } finally {
+      await gateway.stop();
+      await big.stop();
       await steady.stop();
       await rm(dataDir, { recursive: true, force: true });
     }
