@@ -15,9 +15,10 @@
  *   bound); `@skip`/`@include` with a known condition are honoured.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import {
   getNamedType,
+  getOperationAST,
   getNullableType,
   isCompositeType,
   isListType,
@@ -36,7 +37,7 @@ import {
 } from 'graphql';
 import type { Metrics } from '../policy/metrics.js';
 import type { AllowanceOf } from './allowances.js';
-import type { Refuse } from './refusals.js';
+import type { Refusal, Refuse } from './refusals.js';
 import './request-state.js';
 
 export interface ListSize {
@@ -208,6 +209,38 @@ export interface CostLimitOptions {
   readonly clientOf: (req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1]) => string;
 }
 
+function overBudget(cost: number, budget: number): Refusal {
+  return {
+    code: 'COST_LIMIT_EXCEEDED',
+    message: `The operation's estimated cost (${cost}) exceeds the budget of ${budget}; ask for smaller pages or fewer fields.`,
+    extensions: { cost, budget },
+  };
+}
+
+/**
+ * Admits one page of a CSV export: its cost (with that page's size) within the caller's budget, then
+ * spent from the caller's rate buckets. An export is charged what its pages cost.
+ */
+export function createPageAdmission(options: {
+  readonly allowanceOf: AllowanceOf;
+  readonly served: CostLimitOptions['served'];
+  readonly spend: (req: Request, res: Response, cost: number) => Promise<Refusal | null>;
+  readonly metrics: Metrics;
+}): (req: Request, res: Response, page: { document: DocumentNode; variables: Record<string, unknown> }) => Promise<Refusal | null> {
+  const { allowanceOf, served, spend, metrics } = options;
+  return async (req, res, { document, variables }) => {
+    const current = served();
+    const operation = getOperationAST(document);
+    if (!current || !operation) return null;
+    const cost = estimateCost({ schema: current.schema, index: current.index, document, operation, variables });
+    const budget = allowanceOf(res.locals.principal!).maxCost;
+    if (cost > budget) return overBudget(cost, budget);
+    const refusal = await spend(req, res, cost);
+    if (!refusal) metrics.estimatedCost.inc({ client: metrics.clientLabel(res.locals.principal!.client) }, cost);
+    return refusal;
+  };
+}
+
 /** Express middleware after the operation limits (which parsed the document): refuses over budget. */
 export function useCostLimit(options: CostLimitOptions): RequestHandler {
   const { allowanceOf, served, refuse, metrics, clientOf } = options;
@@ -218,11 +251,7 @@ export function useCostLimit(options: CostLimitOptions): RequestHandler {
     const cost = estimateCost({ schema: current.schema, index: current.index, ...parsed });
     const budget = allowanceOf(res.locals.principal!).maxCost;
     if (cost > budget) {
-      refuse(req, res, {
-        code: 'COST_LIMIT_EXCEEDED',
-        message: `The operation's estimated cost (${cost}) exceeds the budget of ${budget}; ask for smaller pages or fewer fields.`,
-        extensions: { cost, budget },
-      });
+      refuse(req, res, overBudget(cost, budget));
       return;
     }
     res.locals.estimatedCost = cost;

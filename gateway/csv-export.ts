@@ -14,7 +14,7 @@
  */
 import type { ApolloServer, BaseContext } from '@apollo/server';
 import { stringify } from 'csv-stringify';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import {
   Kind,
   parse,
@@ -29,6 +29,7 @@ import {
 import type { Logger } from 'pino';
 import { errorResponseBody, type ErrorCode } from '../policy/errors.js';
 import type { Principal } from '../policy/principal.js';
+import type { Refusal, Refuse } from './refusals.js';
 
 export interface CsvExportOptions<Context extends BaseContext> {
   /** The gateway's Apollo Server, once it serves. */
@@ -38,6 +39,15 @@ export interface CsvExportOptions<Context extends BaseContext> {
   /** The most rows one export may hold (env `EXPORT_MAX_ROWS`). */
   readonly maxRows: number;
   readonly log: Logger;
+  /**
+   * Admits each page before it is fetched: its estimated cost within the caller's budget and spent
+   * from the caller's rate buckets (an export costs what its pages cost, not what its one document
+   * looks like). A refusal of the first page is answered as any refusal; a later one ends the file
+   * with a `#` line naming it.
+   */
+  readonly admitPage?: (req: Request, res: Response, page: { document: DocumentNode; variables: Record<string, unknown> }) => Promise<Refusal | null>;
+  /** Answers a refusal of the first page. */
+  readonly refuse?: Refuse;
 }
 
 const PAGE_SIZE = 500;
@@ -46,6 +56,12 @@ const AFTER = '__exportAfter';
 const PAGE = '__exportPage';
 
 class NotTabular extends Error {}
+
+class PageRefused extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(`${refusal.code}: ${refusal.message}`);
+  }
+}
 
 /** Column names of a `nodes` selection, nested objects flattened with `_`; fragments included. */
 function columnsOf(selectionSet: SelectionSetNode, document: DocumentNode, prefix = ''): { path: string[]; name: string }[] {
@@ -184,8 +200,13 @@ export function useCsvExport<Context extends BaseContext>(options: CsvExportOpti
     }
 
     const context = options.context(requestId, res.locals.principal as Principal, req.headers.authorization);
+    // Parsed once, for admitting each page (its cost with that page's size).
+    const pageDocument = options.admitPage ? parse(plan.document) : undefined;
     const page = async (after: string | null, first: number) => {
-      const response = await apollo.executeOperation({ query: plan.document, variables: { ...variables, [FIRST]: first, [AFTER]: after } }, { contextValue: context });
+      const pageVariables = { ...variables, [FIRST]: first, [AFTER]: after };
+      const refusal = pageDocument ? await options.admitPage!(req, res, { document: pageDocument, variables: pageVariables }) : null;
+      if (refusal) throw new PageRefused(refusal);
+      const response = await apollo.executeOperation({ query: plan.document, variables: pageVariables }, { contextValue: context });
       if (response.body.kind !== 'single') throw new Error('incremental responses are not exported');
       const result = response.body.singleResult;
       const connection = (result.data as Record<string, { nodes?: Record<string, unknown>[] | null; [PAGE]?: { hasNextPage: boolean; endCursor: string | null } } | null> | null | undefined)?.[plan.root];
@@ -193,7 +214,14 @@ export function useCsvExport<Context extends BaseContext>(options: CsvExportOpti
     };
 
     let written = 0;
-    let current = await page(null, Math.min(PAGE_SIZE, limit));
+    let current: Awaited<ReturnType<typeof page>>;
+    try {
+      current = await page(null, Math.min(PAGE_SIZE, limit));
+    } catch (error) {
+      if (!(error instanceof PageRefused) || !options.refuse) throw error;
+      options.refuse(req, res, error.refusal);
+      return;
+    }
     if (current.errors.length > 0 || !current.nodes || !current.pageInfo) {
       // Nothing is streamed yet: refuse with the errors, as the same query would (a partial export is worse than none).
       const errors = current.errors.length > 0 ? current.errors : [{ message: 'The list is null.', extensions: { code: 'BAD_REQUEST' } }];

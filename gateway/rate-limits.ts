@@ -10,12 +10,12 @@
  * without limits, never failing every request. The fall-back is logged and shown in
  * `/health/ready` (`rateLimits.degraded`) until Redis answers again.
  */
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AllowanceOf } from './allowances.js';
-import type { Refuse } from './refusals.js';
+import type { Refusal, Refuse } from './refusals.js';
 import './request-state.js';
 
 export interface RateLimitsOptions {
@@ -39,6 +39,8 @@ export interface RateLimitsStatus {
 
 export interface RateLimits {
   readonly middleware: RequestHandler;
+  /** Spends a cost from the caller's buckets (as the middleware does); the refusal when over. */
+  spend(req: Request, res: Response, cost: number): Promise<Refusal | null>;
   status(): RateLimitsStatus;
   close(): Promise<void>;
 }
@@ -77,38 +79,47 @@ export function useRateLimits(options: RateLimitsOptions): RateLimits {
     return limiter;
   };
 
+  /** Spends `cost` (at least 1) from the caller's buckets; the refusal when one of them is empty. */
+  const spend = async (req: Request, res: Response, cost: number): Promise<Refusal | null> => {
+    const principal = res.locals.principal!;
+    const allowance = allowanceOf(principal);
+    const limiter = limiterFor(allowance.ratePerWindow);
+    const subject = principal.subject ? `sub:${principal.subject}` : `ip:${req.socket.remoteAddress ?? 'unknown'}`;
+    const header = req.get('apollographql-client-name')?.trim().slice(0, 64);
+    const client = principal.client ?? (header || null);
+    const buckets: [string, string][] = [['subject', subject], ...(client ? [['client', `client:${client}`] as [string, string]] : [])];
+    for (const [bucket, key] of buckets) {
+      try {
+        await limiter.consume(key, Math.max(1, cost));
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) {
+          // Neither Redis nor the local buckets could count: serve rather than fail every request.
+          log.error({ err: error }, 'rate limits could not be counted');
+          continue;
+        }
+        const retryAfterSeconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+        return {
+          code: 'RATE_LIMITED',
+          message: `The ${bucket} "${bucket === 'subject' ? (principal.subject ?? 'anonymous') : client}" spent its ${allowance.ratePerWindow} cost units for this ${windowSeconds} s window; retry in ${retryAfterSeconds} s.`,
+          headers: { 'Retry-After': String(retryAfterSeconds) },
+          extensions: { retryAfterSeconds, bucket, budget: allowance.ratePerWindow, windowSeconds },
+        };
+      }
+    }
+    return null;
+  };
+
   return {
     status: () => status,
     async close() {
       redis?.disconnect();
     },
+    spend,
     middleware: async (req, res, next) => {
-      const principal = res.locals.principal!;
-      const allowance = allowanceOf(principal);
-      const limiter = limiterFor(allowance.ratePerWindow);
-      const cost = Math.max(1, res.locals.estimatedCost ?? 1);
-      const subject = principal.subject ? `sub:${principal.subject}` : `ip:${req.socket.remoteAddress ?? 'unknown'}`;
-      const header = req.get('apollographql-client-name')?.trim().slice(0, 64);
-      const client = principal.client ?? (header || null);
-      const buckets: [string, string][] = [['subject', subject], ...(client ? [['client', `client:${client}`] as [string, string]] : [])];
-      for (const [bucket, key] of buckets) {
-        try {
-          await limiter.consume(key, cost);
-        } catch (error) {
-          if (!(error instanceof RateLimiterRes)) {
-            // Neither Redis nor the local buckets could count: serve rather than fail every request.
-            log.error({ err: error }, 'rate limits could not be counted');
-            continue;
-          }
-          const retryAfterSeconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
-          refuse(req, res, {
-            code: 'RATE_LIMITED',
-            message: `The ${bucket} "${bucket === 'subject' ? (principal.subject ?? 'anonymous') : client}" spent its ${allowance.ratePerWindow} cost units for this ${windowSeconds} s window; retry in ${retryAfterSeconds} s.`,
-            headers: { 'Retry-After': String(retryAfterSeconds) },
-            extensions: { retryAfterSeconds, bucket, budget: allowance.ratePerWindow, windowSeconds },
-          });
-          return;
-        }
+      const refusal = await spend(req, res, res.locals.estimatedCost ?? 1);
+      if (refusal) {
+        refuse(req, res, refusal);
+        return;
       }
       next();
     },

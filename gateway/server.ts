@@ -30,7 +30,7 @@ import type { RequestIdContext } from '../policy/request-id.js';
 import { createAllowances } from './allowances.js';
 import { clientOf } from './client-identity.js';
 import type { GatewayConfig } from './config.js';
-import { useCostLimit, useCostReport } from './cost.js';
+import { createPageAdmission, useCostLimit, useCostReport } from './cost.js';
 import { useCsvExport } from './csv-export.js';
 import { useHealthRoutes } from './health-routes.js';
 import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
@@ -123,6 +123,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const costLimit = enforceLimits ? useCostLimit({ allowanceOf, served: () => serving.served(), refuse, metrics, clientOf: (req, res) => clientOf(req, res.locals.principal!) }) : pass;
   const rateLimits = useRateLimits({ allowanceOf, windowSeconds: config.limits.rateWindowSeconds, ...config.rateLimitStore, refuse, log });
   const rateLimit = enforceLimits ? rateLimits.middleware : pass;
+  const admitPage = createPageAdmission({ allowanceOf, served: () => serving.served(), spend: rateLimits.spend, metrics });
 
   // With the registry source: usage goes to the registry, trusted documents come from it.
   let registry: RegistryLink | undefined;
@@ -215,9 +216,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       body,
       refuseTrustedClients(trusted),
       operationLimits,
-      costLimit,
-      rateLimit,
-      useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log }),
+      // Each page is admitted as it is fetched: its cost within the budget, spent from the rate buckets.
+      useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log, ...(enforceLimits ? { admitPage, refuse } : {}) }),
     );
     await serving.markReady();
   };

@@ -79,6 +79,24 @@ describe('rate limits', () => {
     for (let i = 0; i < 5; i++) expect((await postGraphQL(memory.url, QUERY, undefined, { authorization: token('rate-c', 'bulk-app') })).status).toBe(200);
   });
 
+  it('charges a CSV export what its pages cost: refused before the first row, or stopped with a note', async () => {
+    const memory = await gateway('exports', null);
+    const exportCsv = (authorization: string, query: string, limit: number) =>
+      fetch(new URL('/export/csv', memory.url), { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ query, limit }) });
+    // A page of 500 products costs 501: over a budget of 100 before the first row.
+    const refused = await exportCsv(token('export-a'), '{ products { nodes { sku } } }', 1000);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await refused.json()) as any).errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', bucket: 'subject' });
+    // A steward of the bulk app (1000 units): the first page of 500 orders (501) passes, the second is refused.
+    const steward = `Bearer ${tokenFor({ subject: 'export-b', roles: ['steward'], purpose: 'customer-support', client: 'bulk-app' })}`;
+    const stopped = await exportCsv(steward, '{ orders { nodes { id } } }', 2000);
+    expect(stopped.status).toBe(200);
+    const lines = (await stopped.text()).trim().split('\n');
+    expect(lines).toHaveLength(1 + 500 + 1);
+    expect(lines.at(-1)).toMatch(/^# export failed after 500 rows: RATE_LIMITED: The subject "export-b" spent its 1000 cost units/);
+  });
+
   it('keeps a bucket per client name too, whatever subjects share it', async () => {
     const memory = await gateway('clients', null);
     const asClient = (subject: string) => postGraphQL(memory.url, QUERY, undefined, { authorization: token(subject), 'apollographql-client-name': 'dashboard' });
