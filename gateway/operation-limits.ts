@@ -99,7 +99,6 @@ function foundIn(error: GraphQLError): number {
 /** Measures a document against the limits; the first limit it exceeds, or its parsed form. */
 export function measureDocument(options: {
   readonly query: string;
-  readonly operationName?: string | undefined;
   readonly limits: OperationLimits;
   readonly schema: GraphQLSchema;
 }): { exceeded: LimitExceeded } | { document: DocumentNode } | { unparsable: true } {
@@ -155,7 +154,7 @@ export function useOperationLimits(options: OperationLimitsOptions): RequestHand
     // Not a single query text (batch, none, wrong type): Apollo Server refuses it with its own code.
     if (typeof query !== 'string' || served === undefined) return next();
     const principal = res.locals.principal!;
-    const measured = measureDocument({ query, operationName: typeof operationName === 'string' ? operationName : undefined, limits: allowanceOf(principal), schema: served });
+    const measured = measureDocument({ query, limits: allowanceOf(principal), schema: served });
     if ('exceeded' in measured) {
       const { exceeded } = measured;
       refuse(req, res, { code: exceeded.code, message: limitMessage(exceeded), extensions: { limit: exceeded.limit, value: exceeded.atLeast ? `>${exceeded.limit}` : exceeded.value } });

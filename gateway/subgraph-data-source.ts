@@ -69,7 +69,9 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
         retryable: call?.retryable ?? false,
         budget: call?.budget,
       });
-      return new Response(answer.text, { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {} }) as unknown as FetcherResponse;
+      // A status that may not carry a body (204, 304, …) is answered without one.
+      const body = [101, 204, 205, 304].includes(answer.status) ? null : answer.text;
+      return new Response(body, { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {} }) as unknown as FetcherResponse;
     };
     super({ url, fetcher, honorSubgraphCacheControlHeader: false });
     this.#name = name;

@@ -13,7 +13,7 @@ import { freePort, logLines, postGraphQL, startTestGateway, startTestMesh, testG
 const SHARED_REDIS = 'redis://127.0.0.1:6379';
 // products(first: 29) { nodes { sku } } costs 30: a budget of 100 admits three.
 const QUERY = '{ products(first: 29) { nodes { sku } } }';
-const limits = parseLimitsConfig(JSON.stringify({ authenticated: { ratePerWindow: 100 }, clients: { 'bulk-app': { ratePerWindow: 1000 } }, rateWindowSeconds: 60 }));
+const limits = parseLimitsConfig(JSON.stringify({ anonymous: { ratePerWindow: 100 }, authenticated: { ratePerWindow: 100 }, clients: { 'bulk-app': { ratePerWindow: 1000 } }, rateWindowSeconds: 60 }));
 const token = (subject: string, client?: string) => `Bearer ${tokenFor({ subject, roles: ['analyst'], regions: ['EMEA'], ...(client ? { client } : {}) })}`;
 
 async function redisServer(port: number): Promise<ChildProcess> {
@@ -77,6 +77,13 @@ describe('rate limits', () => {
     expect((await postGraphQL(memory.url, QUERY, undefined, { authorization: token('rate-b') })).status).toBe(200);
     // A client configured with more gets more.
     for (let i = 0; i < 5; i++) expect((await postGraphQL(memory.url, QUERY, undefined, { authorization: token('rate-c', 'bulk-app') })).status).toBe(200);
+  });
+
+  it('keeps an anonymous caller who changes its client name in the bucket of its address', async () => {
+    const memory = await gateway('anonymous', null);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await postGraphQL(memory.url, QUERY, undefined, { 'apollographql-client-name': `rotating-${i}` })).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
   });
 
   it('charges a CSV export what its pages cost: refused before the first row, or stopped with a note', async () => {
