@@ -48,12 +48,13 @@ export interface RateLimits {
 export function useRateLimits(options: RateLimitsOptions): RateLimits {
   const { allowanceOf, windowSeconds, redisUrl, redisPrefix, refuse, log } = options;
   let redis: Redis | undefined;
+  let closing = false;
   let status: RateLimitsStatus = { store: redisUrl ? 'redis' : 'memory', degraded: false };
   if (redisUrl) {
     // Commands fail at once while disconnected (no offline queue), so a request never waits for Redis.
     redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1_000, retryStrategy: (times) => Math.min(times * 200, 2_000) });
     const degrade = (error: string) => {
-      if (status.degraded) return;
+      if (status.degraded || closing) return;
       status = { store: 'redis', degraded: true, since: new Date().toISOString(), error };
       log.error({ error }, 'rate limits: Redis does not answer; counting with local buckets until it does');
     };
@@ -112,6 +113,7 @@ export function useRateLimits(options: RateLimitsOptions): RateLimits {
   return {
     status: () => status,
     async close() {
+      closing = true;
       redis?.disconnect();
     },
     spend,
