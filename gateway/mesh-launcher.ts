@@ -25,6 +25,8 @@ const subgraphsMain = fileURLToPath(new URL('../subgraphs/main.ts', import.meta.
 const gatewayMain = fileURLToPath(new URL('./main.ts', import.meta.url));
 const pretty = prettyFactory({ colorize: process.stdout.isTTY ?? false, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' });
 const children = new Set<ChildProcess>();
+/** Services given up on: they kept exiting. */
+const failed = new Set<string>();
 let stopping = false;
 
 /** Restarts within this window count towards giving up on a service. */
@@ -57,6 +59,7 @@ function run(label: string, script: string, args: readonly string[], env: NodeJS
       while (exits.length > 0 && exits[0]! < now - RESTART_WINDOW_MS) exits.shift();
       const how = signal ?? `exit code ${code}`;
       if (exits.length >= MAX_RESTARTS) {
+        failed.add(label);
         console.error(`[launcher] ${label} failed: it stopped ${exits.length} times within ${RESTART_WINDOW_MS / 1000} s (last: ${how}); it stays down, the other services keep serving. Fix it, then restart the mesh.`);
         return;
       }
@@ -99,12 +102,14 @@ async function main(): Promise<void> {
   });
   if (first) {
     run(first.name, subgraphsMain, ['serve', first.name], first.env);
-    await waitUntilReady(new URL('/health/ready', first.url), composeTimeoutMs);
+    await waitUntilReady(new URL('/health/ready', first.url), composeTimeoutMs, first.name);
   }
   for (const subgraph of rest) run(subgraph.name, subgraphsMain, ['serve', subgraph.name], subgraph.env);
   if (fromRegistry && config.supergraph.kind === 'registry') {
-    for (const subgraph of rest) await waitUntilReady(new URL('/health/ready', subgraph.url), composeTimeoutMs);
-    await publishAll(config.supergraph.registryUrl, subgraphs).catch((error: unknown) => {
+    for (const subgraph of rest) await waitUntilReady(new URL('/health/ready', subgraph.url), composeTimeoutMs, subgraph.name);
+    // A service given up on is not published: the registry keeps its last good version, if any.
+    const serving = subgraphs.filter(({ name }) => !failed.has(name));
+    await publishAll(config.supergraph.registryUrl, serving).catch((error: unknown) => {
       console.error(`[registry] publishing failed: ${error instanceof Error ? error.message : String(error)}`);
     });
     startGateway();
@@ -115,7 +120,7 @@ async function main(): Promise<void> {
   if (await waitUntilReady(gatewayReady, composeTimeoutMs)) {
     const url = `http://localhost:${config.port}/graphql`;
     console.log(`\nThe mesh is ready.\n  Gateway:   ${url}\n  IDE:       http://localhost:${config.port}/ide/`);
-    for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}`);
+    for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}${failed.has(name) ? '  (failed: see above)' : ''}`);
     console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ products(first: 3) { nodes { name listPrice } } }"}'`);
     console.log('Customer and finance data need a token: TOKEN=$(npm run -s token -- --role analyst --region EMEA)\n');
     return;
@@ -140,10 +145,10 @@ async function publishAll(registryUrl: string, subgraphs: readonly SubgraphEndpo
   }
 }
 
-/** Polls a readiness endpoint until it answers 200 (true) or the time is up (false). */
-async function waitUntilReady(url: URL, timeoutMs: number): Promise<boolean> {
+/** Polls a readiness endpoint until it answers 200 (true), the time is up or the service was given up on (false). */
+async function waitUntilReady(url: URL, timeoutMs: number, label?: string): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !stopping) {
+  while (Date.now() < deadline && !stopping && !(label && failed.has(label))) {
     if (await fetch(url).then((r) => r.ok).catch(() => false)) return true;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
