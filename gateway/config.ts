@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { isLevel } from '../policy/rules.js';
+import { allowedHostsFromEnv } from '../policy/host-check.js';
 import { DEFAULT_SUBGRAPH_CALLS, type SubgraphCallsConfig } from './subgraph-calls.js';
 import { DEFAULT_LOAD_SHEDDING, type LoadSheddingConfig } from './load-shedding.js';
 import { limitsConfigFromEnv, LimitsConfigError, type LimitsConfig } from './allowances.js';
@@ -48,6 +49,8 @@ export interface GatewayConfig {
   readonly logLevel: string;
   /** How bearer tokens are verified (env `AUTH_*`, see policy/identity-config.ts). */
   readonly identity: IdentityConfig;
+  /** Host names the gateway answers for (env `ALLOWED_HOSTS`; loopback names in development); null: any. */
+  readonly allowedHosts: readonly string[] | null;
   /**
    * What the gateway does with fields the principal may not see, before planning (env
    * `POLICY_MODE`): `filter` (default) removes them and answers null with an error; `reject`
@@ -228,6 +231,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     bodyLimit: env.BODY_LIMIT || '1mb',
     logLevel: env.LOG_LEVEL || 'info',
     identity: identityConfigFromEnv(env),
+    allowedHosts: allowedHostsFromEnv(env),
     policyMode: policyModeFrom(env.POLICY_MODE),
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
     limits: limitsFrom(env),

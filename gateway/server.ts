@@ -23,6 +23,7 @@ import { useGatewayAudit } from '../policy/audit-plugins.js';
 import { useErrorMasking } from '../policy/error-masking.js';
 import { errorResponseBody } from '../policy/errors.js';
 import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../policy/http.js';
+import { refuseForeignHosts } from '../policy/host-check.js';
 import { createTokenVerifier } from '../policy/identity.js';
 import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import type { Principal } from '../policy/principal.js';
@@ -139,6 +140,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   let serveGraphql: RequestHandler = notReady;
   let serveExport: RequestHandler = notReady;
   app.use(assignRequestId);
+  // DNS rebinding protection, on every route (health and metrics included).
+  app.use(refuseForeignHosts(config.allowedHosts));
   app.use(useHealthRoutes({ metrics, readiness: serving.readiness, circuits: subgraphCalls.circuits, rateLimits: rateLimits.status }));
   app.use('/graphql', shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', shedding.middleware, (req, res, next) => serveExport(req, res, next));

@@ -199,6 +199,12 @@ export const ERRORS = {
     httpStatus: 200,
     definedBy: 'platform',
   },
+  HOST_NOT_ALLOWED: {
+    description:
+      'The request\'s `Host` (or `Origin`) is not an allowed name of this server: DNS rebinding protection. Use `localhost`, or add the name to `ALLOWED_HOSTS`.',
+    httpStatus: 403,
+    definedBy: 'platform',
+  },
   GATEWAY_NOT_READY: {
     description: 'The gateway has no supergraph to serve yet (still starting, or nothing published to the registry); retry after `/health/ready` answers 200.',
     httpStatus: 503,

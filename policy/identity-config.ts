@@ -11,6 +11,13 @@ export const DEV_AUDIENCE = 'data-mesh';
 /** The local-development secret: public on purpose, refused in production. */
 export const DEV_SECRET = 'local-development-secret-do-not-use-in-production';
 
+/**
+ * The roles and regions the development issuer knows: what this mesh's rules and row policies
+ * mention. A development token for anything else would only answer empty lists.
+ */
+export const DEV_ROLES = ['analyst', 'finance', 'support', 'steward', 'admin'] as const;
+export const DEV_REGIONS = ['AMERICAS', 'EMEA', 'APAC'] as const;
+
 export const DEFAULT_CLAIMS: ClaimMapping = {
   subject: 'sub',
   roles: 'roles',
@@ -34,11 +41,23 @@ export function devIssuer(env: NodeJS.ProcessEnv = process.env): IssuerConfig {
   return { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: ['HS256'], secret: env.DEV_JWT_SECRET || DEV_SECRET };
 }
 
-export function identityConfigFromEnv(env: NodeJS.ProcessEnv = process.env): IdentityConfig {
-  const issuers = json<IssuerConfig[]>(env, 'AUTH_ISSUERS') ?? [devIssuer(env)];
-  if (env.NODE_ENV === 'production' && issuers.some((issuer) => issuer.secret === DEV_SECRET)) {
-    throw new IdentityConfigError('The local-development token secret is refused in production: set AUTH_ISSUERS.');
+/**
+ * Production never trusts the development issuer, whatever its secret: without `AUTH_ISSUERS`, with
+ * the development issuer listed in it, or with `DEV_JWT_SECRET` set, a service refuses to start.
+ */
+function refuseDevelopmentIdentityInProduction(env: NodeJS.ProcessEnv, issuers: readonly IssuerConfig[] | undefined): void {
+  if (env.NODE_ENV !== 'production') return;
+  if (!issuers) throw new IdentityConfigError('Production needs AUTH_ISSUERS (your identity provider): the local-development issuer is refused in production.');
+  if (issuers.some((issuer) => issuer.issuer === DEV_ISSUER || issuer.secret === DEV_SECRET)) {
+    throw new IdentityConfigError(`AUTH_ISSUERS lists the local-development issuer (${DEV_ISSUER}): it is refused in production, whatever its secret.`);
   }
+  if (env.DEV_JWT_SECRET) throw new IdentityConfigError('DEV_JWT_SECRET is set: development tokens are refused in production; unset it.');
+}
+
+export function identityConfigFromEnv(env: NodeJS.ProcessEnv = process.env): IdentityConfig {
+  const configured = json<IssuerConfig[]>(env, 'AUTH_ISSUERS');
+  refuseDevelopmentIdentityInProduction(env, configured);
+  const issuers = configured ?? [devIssuer(env)];
   const anonymous = env.AUTH_ANONYMOUS || 'allow';
   if (anonymous !== 'allow' && anonymous !== 'reject') throw new IdentityConfigError('AUTH_ANONYMOUS must be allow or reject.');
   const tolerance = Number(env.AUTH_CLOCK_TOLERANCE_SECONDS || 30);
@@ -66,9 +85,10 @@ export interface DevTokenClaims {
   readonly expiresInSeconds?: number;
 }
 
-/** A token of the local-development issuer. */
+/** A token of the local-development issuer (never in production). */
 export function mintDevToken(claims: DevTokenClaims, issuer: IssuerConfig = devIssuer()): string {
   if (!issuer.secret) throw new IdentityConfigError('Development tokens need an HS256 issuer with a secret.');
+  if (process.env.NODE_ENV === 'production') throw new IdentityConfigError('Development tokens are refused in production.');
   return jwt.sign(
     {
       roles: claims.roles ?? [],

@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
+import { allowedHostsFromEnv } from '../policy/host-check.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { openAuditSinkFromEnv } from '../policy/audit-config.js';
 import { hashKeyFromEnv } from '../policy/masking.js';
@@ -62,6 +63,10 @@ async function main(): Promise<void> {
     const index = domains.findIndex((domain) => domain.name === name);
     const domain = domains[index];
     if (!domain) throw new Error(`No domain "${name}"; domains: ${domains.map((d) => d.name).join(', ')}.`);
+    // Configuration mistakes (a development identity in production) stop the start before any work.
+    const identity = identityConfigFromEnv();
+    const allowedHosts = allowedHostsFromEnv();
+    const hashKey = hashKeyFromEnv();
     await prepareDomains(config, [domain], log);
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
     const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
@@ -71,8 +76,9 @@ async function main(): Promise<void> {
       domain,
       warehouse,
       log,
-      identity: identityConfigFromEnv(),
-      hashKey: hashKeyFromEnv(),
+      identity,
+      allowedHosts,
+      hashKey,
       port: portOf(index),
       host: config.host,
     });

@@ -8,7 +8,7 @@
 import express, { type Router } from 'express';
 import { join } from 'node:path';
 import { errorResponseBody } from '../../policy/errors.js';
-import { DEV_ISSUER, mintDevToken } from '../../policy/identity-config.js';
+import { DEV_ISSUER, DEV_REGIONS, DEV_ROLES, mintDevToken } from '../../policy/identity-config.js';
 import type { IdentityConfig } from '../../policy/identity.js';
 import { governanceRules } from '../../policy/governance.rules.js';
 import type { ExampleOperation } from './schema-docs.js';
@@ -40,10 +40,7 @@ const PAGE = `<!doctype html>
 const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /** The roles and regions the development sign-in offers (the governance rules' roles). */
-export const DEV_SIGN_IN = {
-  roles: ['analyst', 'finance', 'support', 'steward', 'admin'],
-  regions: ['AMERICAS', 'EMEA', 'APAC'],
-} as const;
+export const DEV_SIGN_IN = { roles: DEV_ROLES, regions: DEV_REGIONS } as const;
 
 export interface IdeOptions {
   /** The folder with the built `main.js` and `main.css` (see build.ts). */
@@ -56,7 +53,8 @@ export interface IdeOptions {
 export function ideRouter(options: IdeOptions): Router {
   // Strict: `/ide` and `/ide/` are different routes (the page's relative URLs need the slash).
   const router = express.Router({ strict: true });
-  const devIssuer = options.identity.issuers.find((issuer) => issuer.issuer === DEV_ISSUER && issuer.secret);
+  // Development sign-in: never in production, where the development issuer is refused at start anyway.
+  const devIssuer = process.env.NODE_ENV === 'production' ? undefined : options.identity.issuers.find((issuer) => issuer.issuer === DEV_ISSUER && issuer.secret);
   const purposes = governanceRules.levels.RESTRICTED.purposes ?? [];
 
   router.get('/', (_req, res) => res.redirect(302, '/ide/'));

@@ -26,6 +26,7 @@ import { policySchemaExtension } from '../../policy/directives.js';
 import { useErrorMasking } from '../../policy/error-masking.js';
 import { governanceRules } from '../../policy/governance.rules.js';
 import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../../policy/http.js';
+import { LOOPBACK_HOSTS, refuseForeignHosts } from '../../policy/host-check.js';
 import { createTokenVerifier, type IdentityConfig } from '../../policy/identity.js';
 import { readPolicy, type PolicyViolation } from '../../policy/policy-index.js';
 import type { Principal } from '../../policy/principal.js';
@@ -67,6 +68,8 @@ export interface SubgraphServerOptions {
   readonly host?: string;
   /** Largest accepted request body (default `1mb`). */
   readonly bodyLimit?: string;
+  /** Host names this server answers for (DNS rebinding protection; see policy/host-check.ts); null: any. Default: the loopback names. */
+  readonly allowedHosts?: readonly string[] | null;
 }
 
 export interface RunningServer {
@@ -189,6 +192,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   await apollo.start();
 
   app.use(assignRequestId);
+  app.use(refuseForeignHosts(options.allowedHosts === undefined ? LOOPBACK_HOSTS : options.allowedHosts));
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'live', service: domain.name });
   });

@@ -16,6 +16,7 @@ import { onPostgres, TEST_POSTGRES } from './postgres.js';
 import { pino } from 'pino';
 import { defineGatewayConfig } from '../../gateway/config.js';
 import { DEFAULT_LIMITS } from '../../gateway/allowances.js';
+import { LOOPBACK_HOSTS } from '../../policy/host-check.js';
 import { DEFAULT_SUBGRAPH_CALLS } from '../../gateway/subgraph-calls.js';
 import { DEFAULT_LOAD_SHEDDING } from '../../gateway/load-shedding.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
@@ -103,6 +104,7 @@ export function testGatewayConfig(options: {
     bodyLimit: '1mb',
     logLevel: 'silent',
     identity: testIdentity,
+    allowedHosts: LOOPBACK_HOSTS,
     policyMode: 'filter',
     auditPath: join(options.dataDir, 'audit', `gateway${suffix}.jsonl`),
     limits: DEFAULT_LIMITS,

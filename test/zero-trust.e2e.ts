@@ -1,0 +1,160 @@
+/**
+ * Zero trust, tried as an attacker would (issue 12's findings, each a test): no development identity
+ * in production, and no answer to a page that reached the mesh by DNS rebinding.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_ISSUER } from '../policy/identity-config.js';
+import { freePort, startTestMesh, type TestMesh } from './harness/mesh.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Runs a service's entry point as `npm start` does; resolves with its exit code and output. */
+async function runService(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, output };
+}
+
+/** An HTTP request with the Host and Origin an attacker's page would make a browser send. */
+function rawRequest(url: string, options: { method: string; host: string; origin?: string; body?: string }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const req = request(
+      { hostname: target.hostname, port: target.port, path: target.pathname, method: options.method, headers: { host: options.host, 'content-type': 'application/json', ...(options.origin ? { origin: options.origin } : {}) } },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+describe('a development identity in production', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'mesh-production-'));
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const devIssuerListed = JSON.stringify([{ issuer: DEV_ISSUER, audience: 'data-mesh', algorithms: ['HS256'], secret: 'y'.repeat(40) }]);
+  const realIssuer = JSON.stringify([{ issuer: 'https://idp.example/', audience: 'data-mesh', algorithms: ['RS256'], jwksUri: 'https://idp.example/jwks.json' }]);
+
+  it.each([
+    ['a custom DEV_JWT_SECRET of 40 characters (the finding)', { DEV_JWT_SECRET: 'x'.repeat(40) }, /Production needs AUTH_ISSUERS/],
+    ['the development issuer listed in AUTH_ISSUERS with a secret of its own', { AUTH_ISSUERS: devIssuerListed }, /lists the local-development issuer .* refused in production, whatever its secret/],
+    ['a real issuer, with DEV_JWT_SECRET still set', { AUTH_ISSUERS: realIssuer, DEV_JWT_SECRET: 'x'.repeat(40) }, /DEV_JWT_SECRET is set: development tokens are refused in production/],
+  ])('stops the gateway at start: %s', async (_name, env, message) => {
+    const port = await freePort();
+    const { code, output } = await runService('gateway/main.ts', [], { NODE_ENV: 'production', PORT: String(port), DATA_DIR: dataDir, SUPERGRAPH_SOURCE: 'subgraphs', AUTH_ISSUERS: '', DEV_JWT_SECRET: '', ...env });
+    expect(code).toBe(1);
+    expect(output).toMatch(message);
+    // It never listened: no /ide/dev-token to mint an admin token from.
+    await expect(fetch(`http://127.0.0.1:${port}/ide/dev-token`, { method: 'POST' })).rejects.toThrow();
+  });
+
+  it('stops a subgraph at start too, before it builds anything', async () => {
+    const { code, output } = await runService('subgraphs/main.ts', ['serve', 'customers'], {
+      NODE_ENV: 'production',
+      PORT: String(await freePort()),
+      DATA_DIR: dataDir,
+      MASK_HASH_KEY: 'k'.repeat(40),
+      AUTH_ISSUERS: '',
+      DEV_JWT_SECRET: 'x'.repeat(40),
+    });
+    expect(code).toBe(1);
+    expect(output).toMatch(/Production needs AUTH_ISSUERS/);
+    expect(output).not.toMatch(/raw data generated|warehouse built/);
+  });
+
+  it('refuses to mint a development token in production, even from code', async () => {
+    const { code, output } = await runService('policy/dev-token.ts', ['--role', 'admin'], { NODE_ENV: 'production' });
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/refused in production/);
+    expect(output).not.toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/m);
+  });
+});
+
+describe('DNS rebinding in development', () => {
+  let mesh: TestMesh;
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  const signIn = JSON.stringify({ role: 'admin', regions: ['AMERICAS'], purpose: 'legal-obligation' });
+
+  it('refuses a foreign Host on every route of the gateway, dev sign-in and GraphQL included', async () => {
+    const port = new URL(mesh.gateway.url).port;
+    const attacks = [
+      { method: 'POST', path: '/ide/dev-token', body: signIn },
+      { method: 'POST', path: '/graphql', body: JSON.stringify({ query: '{ customers(first: 1) { nodes { birthDate } } }' }) },
+      { method: 'GET', path: '/ide/' },
+      { method: 'GET', path: '/health/ready' },
+    ];
+    for (const attack of attacks) {
+      const answer = await rawRequest(new URL(attack.path, mesh.gateway.url).toString(), { method: attack.method, host: `attacker.example:${port}`, ...(attack.body ? { body: attack.body } : {}) });
+      expect({ path: attack.path, status: answer.status }).toEqual({ path: attack.path, status: 403 });
+      expect(JSON.parse(answer.body).errors[0].extensions.code).toBe('HOST_NOT_ALLOWED');
+      expect(answer.body).not.toMatch(/token"|birthDate"|\d{4}-\d{2}-\d{2}/);
+    }
+  });
+
+  it('refuses a loopback Host sent with a foreign Origin, and a null Origin', async () => {
+    for (const origin of ['http://attacker.example', 'null']) {
+      const answer = await rawRequest(new URL('/ide/dev-token', mesh.gateway.url).toString(), { method: 'POST', host: new URL(mesh.gateway.url).host, origin, body: signIn });
+      expect(answer.status).toBe(403);
+      expect(JSON.parse(answer.body).errors[0].extensions.code).toBe('HOST_NOT_ALLOWED');
+    }
+  });
+
+  it('refuses a foreign Host on a subgraph too, and answers the loopback names', async () => {
+    const subgraph = mesh.subgraphs.customers!.url;
+    const foreign = await rawRequest(subgraph, { method: 'POST', host: 'attacker.example', body: JSON.stringify({ query: '{ _service { sdl } }' }) });
+    expect(foreign.status).toBe(403);
+    for (const host of ['localhost', '127.0.0.1', 'dev.localhost']) {
+      const answer = await rawRequest(new URL('/health/live', subgraph).toString(), { method: 'GET', host: `${host}:${new URL(subgraph).port}` });
+      expect({ host, status: answer.status }).toEqual({ host, status: 200 });
+    }
+    const local = await rawRequest(new URL('/ide/dev-token', mesh.gateway.url).toString(), { method: 'POST', host: `localhost:${new URL(mesh.gateway.url).port}`, origin: `http://localhost:${new URL(mesh.gateway.url).port}`, body: signIn });
+    expect(local.status).toBe(200);
+    expect(JSON.parse(local.body).token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+});
+
+describe('the token command', () => {
+  it('prints its usage on --help, and refuses unknown options, roles and regions without a stack trace', async () => {
+    const help = await runService('policy/dev-token.ts', ['--help'], {});
+    expect(help.code).toBe(0);
+    expect(help.output).toMatch(/Roles: analyst, finance, support, steward, admin\. Regions: AMERICAS, EMEA, APAC\./);
+    for (const [args, message] of [
+      [['--role', 'wizard'], /Unknown role "wizard"/],
+      [['--role', 'analyst', '--region', 'emea'], /Unknown region "emea": regions are upper case/],
+      [['--bogus'], /Unknown option '--bogus'/],
+      [['--role', 'analyst', '--purpose', 'curiosity'], /Unknown purpose "curiosity"/],
+    ] as const) {
+      const { code, output } = await runService('policy/dev-token.ts', [...args], {});
+      expect({ args, code }).toEqual({ args, code: 2 });
+      expect(output).toMatch(message);
+      expect(output).not.toMatch(/\n\s+at |^[\w-]+\.[\w-]+\.[\w-]+$/m);
+    }
+  });
+});
