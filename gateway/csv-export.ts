@@ -165,6 +165,11 @@ export function useCsvExport<Context extends BaseContext>(options: CsvExportOpti
       fail(503, 'GATEWAY_NOT_READY', 'The gateway is not ready.');
       return;
     }
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      res.setHeader('Allow', 'GET, POST');
+      fail(405, 'METHOD_NOT_ALLOWED', `${req.method.slice(0, 10)} is not allowed here: export with GET or POST.`);
+      return;
+    }
     const get = req.method === 'GET';
     if (get && !req.headers['apollo-require-preflight'] && !req.headers['x-apollo-operation-name']) {
       fail(400, 'BAD_REQUEST', 'A GET export needs the header apollo-require-preflight (or x-apollo-operation-name): cross-site request forgery protection.');

@@ -22,7 +22,7 @@ import type { AuditSink } from '../policy/audit.js';
 import { useGatewayAudit } from '../policy/audit-plugins.js';
 import { useErrorMasking } from '../policy/error-masking.js';
 import { errorResponseBody } from '../policy/errors.js';
-import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../policy/http.js';
+import { allowMethods, assignRequestId, authenticate, httpErrorHandler, notFound } from '../policy/http.js';
 import { refuseForeignHosts } from '../policy/host-check.js';
 import { createTokenVerifier } from '../policy/identity.js';
 import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
@@ -143,8 +143,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   // DNS rebinding protection, on every route (health and metrics included).
   app.use(refuseForeignHosts(config.allowedHosts));
   app.use(useHealthRoutes({ metrics, readiness: serving.readiness, circuits: subgraphCalls.circuits, rateLimits: rateLimits.status }));
-  app.use('/graphql', shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
-  app.use('/export/csv', shedding.middleware, (req, res, next) => serveExport(req, res, next));
+  const getOrPost = allowMethods(['GET', 'POST']);
+  app.use('/graphql', getOrPost, shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
+  app.use('/export/csv', getOrPost, shedding.middleware, (req, res, next) => serveExport(req, res, next));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));

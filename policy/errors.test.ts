@@ -9,7 +9,7 @@ describe('the error catalogue', () => {
       expect(code).toMatch(/^[A-Z][A-Z0-9_]+$/);
       expect(spec.description).not.toContain('\n');
       expect(spec.description.length).toBeGreaterThan(20);
-      expect([200, 400, 401, 403, 404, 413, 429, 503]).toContain(spec.httpStatus);
+      expect([200, 400, 401, 403, 404, 405, 413, 429, 503]).toContain(spec.httpStatus);
     }
   });
 

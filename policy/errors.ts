@@ -210,6 +210,11 @@ export const ERRORS = {
     httpStatus: 503,
     definedBy: 'platform',
   },
+  METHOD_NOT_ALLOWED: {
+    description: 'The route does not take this HTTP method; the `Allow` header lists those it takes.',
+    httpStatus: 405,
+    definedBy: 'platform',
+  },
   NOT_FOUND: {
     description: 'No such HTTP route on this server.',
     httpStatus: 404,

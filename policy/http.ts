@@ -17,6 +17,17 @@ export const assignRequestId: RequestHandler = (req, res, next) => {
   next();
 };
 
+/** Refuses any other HTTP method with 405, METHOD_NOT_ALLOWED and an `Allow` header. */
+export function allowMethods(methods: readonly string[]): RequestHandler {
+  return (req, res, next) => {
+    if (methods.includes(req.method)) return next();
+    res
+      .status(405)
+      .setHeader('Allow', methods.join(', '))
+      .json(errorResponseBody('METHOD_NOT_ALLOWED', `${req.method.slice(0, 10)} is not allowed here; use ${methods.join(' or ')}.`, res.locals.requestId));
+  };
+}
+
 export const notFound: RequestHandler = (req, res) => {
   res.status(404).json(errorResponseBody('NOT_FOUND', `No route ${req.method} ${req.path}.`, res.locals.requestId));
 };

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_ISSUER } from '../policy/identity-config.js';
-import { freePort, startTestMesh, type TestMesh } from './harness/mesh.js';
+import { freePort, postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -155,6 +155,74 @@ describe('the token command', () => {
       expect({ args, code }).toEqual({ args, code: 2 });
       expect(output).toMatch(message);
       expect(output).not.toMatch(/\n\s+at |^[\w-]+\.[\w-]+\.[\w-]+$/m);
+    }
+  });
+});
+
+describe('bad input is a client error with a code', () => {
+  let mesh: TestMesh;
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  const forge = (cursor: string, change: (values: unknown[]) => unknown[]) => {
+    const [key, ...values] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, ...unknown[]];
+    return Buffer.from(JSON.stringify([key, ...change(values)]), 'utf8').toString('base64url');
+  };
+
+  it('refuses operations of a type the schema has no root for, with 400', async () => {
+    for (const operation of ['mutation', 'subscription']) {
+      const { status, body } = await mesh.query(`${operation} { __typename }`);
+      expect({ operation, status }).toEqual({ operation, status: 400 });
+      expect(body.errors?.[0]).toMatchObject({ message: expect.stringMatching(new RegExp(`no ${operation} operations`)), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+    }
+  });
+
+  it.each([
+    ['a number for a text column', '{ customers(first: 1, orderBy: { field: NAME }) { pageInfo { endCursor } } }', 'customers', (v: unknown[]) => [42, v[1]]],
+    ['text for a number column', '{ orders(first: 1, orderBy: { field: TOTAL }) { pageInfo { endCursor } } }', 'orders', (v: unknown[]) => ['a lot', v[1]]],
+    ['a date that does not exist', '{ customers(first: 1, orderBy: { field: SIGNUP_DATE }) { pageInfo { endCursor } } }', 'customers', (v: unknown[]) => ['2024-02-30', v[1]]],
+    ['a time that does not exist', '{ orders(first: 1, orderBy: { field: ORDERED_AT }) { pageInfo { endCursor } } }', 'orders', (v: unknown[]) => ['2024-01-01T25:61:00Z', v[1]]],
+    ['a list for an id', '{ orders(first: 1) { pageInfo { endCursor } } }', 'orders', () => [['O-1']]],
+  ])('refuses a forged cursor with %s as INVALID_CURSOR', async (_name, first, root, change) => {
+    const page = await mesh.query<any>(first);
+    const cursor = page.body.data[root].pageInfo.endCursor as string;
+    const withAfter = first.replace('first: 1', 'first: 1, after: $after').replace('{ ', 'query($after: String) { ');
+    const { body } = await mesh.query(withAfter, { after: forge(cursor, change) });
+    expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_CURSOR', argument: 'after' });
+    expect(JSON.stringify(body)).not.toMatch(/INTERNAL_SERVER_ERROR|Conversion|duckdb/i);
+  });
+
+  it.each([
+    ['an id that is a list', { __typename: 'Customer', id: ['C0000001'] }, /has a "id" that is not an id/],
+    ['an id that is a number', { __typename: 'Customer', id: 42 }, /has a "id" that is not an id/],
+    ['a missing key', { __typename: 'Customer' }, /lacks its key field "id"/],
+    ['a type that is no entity', { __typename: 'Address', id: 'x' }, /names "Address", which is not an entity of this subgraph/],
+    ['no object at all', 'C0000001', /is not an object/],
+  ])('refuses a malformed _entities representation with %s, as 400 INVALID_ARGUMENT', async (_name, representation, message) => {
+    const { status, body } = await postGraphQL(
+      mesh.subgraphs.customers!.url,
+      'query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id name } } }',
+      { r: [{ __typename: 'Customer', id: 'C0000001' }, representation] },
+      { authorization: `Bearer ${tokenFor()}` },
+    );
+    expect(status).toBe(400);
+    expect(body.errors?.[0]).toMatchObject({ message: expect.stringMatching(message), extensions: { code: 'INVALID_ARGUMENT', argument: 'representations' } });
+    expect(body.errors?.[0]?.message).toMatch(/^Representation 1 of _entities/);
+  });
+
+  it('answers PUT, DELETE and PATCH with 405 and Allow, on the export and on /graphql', async () => {
+    for (const path of ['/export/csv', '/graphql']) {
+      for (const method of ['PUT', 'DELETE', 'PATCH']) {
+        const response = await fetch(new URL(path, mesh.gateway.url), { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenFor()}` }, body: JSON.stringify({ query: '{ orders { nodes { id } } }' }) });
+        const text = await response.text();
+        expect({ path, method, status: response.status, allow: response.headers.get('allow') }).toEqual({ path, method, status: 405, allow: 'GET, POST' });
+        expect(JSON.parse(text).errors[0].extensions.code).toBe('METHOD_NOT_ALLOWED');
+        expect(text).not.toMatch(/O-\d|^id$/m);
+      }
     }
   });
 });

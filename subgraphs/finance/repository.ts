@@ -107,13 +107,13 @@ const orderWindow = (args: OrderSelection, column = 'ordered_at') =>
 const ORDER_COLUMNS: Record<OrderSortField, readonly SortColumn[]> = {
   ID: [{ column: 'id' }],
   ORDERED_AT: [{ column: 'ordered_at', cast: 'timestamp' }, { column: 'id' }],
-  TOTAL: [{ column: 'total_amount' }, { column: 'id' }],
+  TOTAL: [{ column: 'total_amount', numeric: true }, { column: 'id' }],
 };
 
 const INVOICE_COLUMNS: Record<InvoiceSortField, readonly SortColumn[]> = {
   ID: [{ column: 'id' }],
   ISSUED_ON: [{ column: 'issued_on', cast: 'date' }, { column: 'id' }],
-  AMOUNT: [{ column: 'amount' }, { column: 'id' }],
+  AMOUNT: [{ column: 'amount', numeric: true }, { column: 'id' }],
 };
 
 function toOrder(row: OrderRow): Order {

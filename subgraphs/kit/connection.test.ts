@@ -8,7 +8,7 @@ const bySignup: Ordering = {
   columns: [{ column: 'signup_date', cast: 'date' }, { column: 'id' }],
   direction: 'asc',
 };
-const byTotal: Ordering = { key: 'orders.TOTAL.DESC', columns: [{ column: 'total_amount' }, { column: 'id' }], direction: 'desc' };
+const byTotal: Ordering = { key: 'orders.TOTAL.DESC', columns: [{ column: 'total_amount', numeric: true }, { column: 'id' }], direction: 'desc' };
 
 function codeOf(run: () => unknown): unknown {
   try {

@@ -21,6 +21,8 @@ export interface SortColumn {
   readonly column: string;
   /** How a cursor value is cast back to the column's type when bound as a parameter. */
   readonly cast?: 'date' | 'timestamp';
+  /** The column holds numbers: a cursor's value for it must be a number (else it is text). */
+  readonly numeric?: true;
 }
 
 export interface Ordering {
@@ -75,11 +77,21 @@ function invalidCursor(reason: string): never {
   throw codedError('INVALID_CURSOR', `Invalid cursor in "after": ${reason}.`, { argument: 'after' });
 }
 
+/** A real calendar date (`2024-02-30` is not one, though `Date.parse` rolls it over to March). */
+function isCalendarDate(value: string): boolean {
+  const parsed = new Date(`${value.slice(0, 10)}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === value.slice(0, 10);
+}
+
 function isValidSortValue(value: unknown, column: SortColumn): value is string | number {
-  if (typeof value === 'number') return Number.isFinite(value) && column.cast === undefined;
+  // A value of the wrong type would reach the warehouse as a failed conversion, not a refusal.
+  if (column.numeric) return typeof value === 'number' && Number.isFinite(value);
   if (typeof value !== 'string') return false;
-  if (column.cast === 'date') return DATE.test(value) && !Number.isNaN(Date.parse(value));
-  if (column.cast === 'timestamp') return TIMESTAMP.test(value) && !Number.isNaN(Date.parse(value));
+  if (column.cast === 'date') return DATE.test(value) && isCalendarDate(value);
+  if (column.cast === 'timestamp') {
+    const [hours, minutes, seconds] = value.slice(11, 19).split(':').map(Number);
+    return TIMESTAMP.test(value) && isCalendarDate(value) && hours! < 24 && minutes! < 60 && seconds! < 60;
+  }
   return true;
 }
 

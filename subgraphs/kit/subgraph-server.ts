@@ -27,6 +27,7 @@ import { useErrorMasking } from '../../policy/error-masking.js';
 import { governanceRules } from '../../policy/governance.rules.js';
 import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../../policy/http.js';
 import { LOOPBACK_HOSTS, refuseForeignHosts } from '../../policy/host-check.js';
+import { useRepresentationCheck } from './representations.js';
 import { createTokenVerifier, type IdentityConfig } from '../../policy/identity.js';
 import { readPolicy, type PolicyViolation } from '../../policy/policy-index.js';
 import type { Principal } from '../../policy/principal.js';
@@ -169,13 +170,15 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
   });
   const enforce = options.enforcePolicy ?? true;
-  if (enforce) enforceFieldPolicy(schema, keyFieldsOf(typeDefs), options.strictAuditLevel ?? 'RESTRICTED');
+  const keyFields = keyFieldsOf(typeDefs);
+  if (enforce) enforceFieldPolicy(schema, keyFields, options.strictAuditLevel ?? 'RESTRICTED');
 
   const apollo = new ApolloServer<DomainContext<unknown>>({
     schema,
     formatError: masking.formatError,
     plugins: [
       masking.plugin,
+      useRepresentationCheck(keyFields),
       useRequestMetrics(metrics),
       ...(enforce ? [useSubgraphAudit({ sink: options.audit, service: domain.name, log }), usePolicyMetrics(metrics)] : []),
       ApolloServerPluginDrainHttpServer({ httpServer }),

@@ -62,7 +62,7 @@ export type CategoryProductsArgs = Omit<ProductsArgs, 'filter' | 'from' | 'to'>;
 const PRODUCT_ORDER_COLUMNS: Record<ProductSortField, readonly SortColumn[]> = {
   SKU: [{ column: 'sku' }],
   NAME: [{ column: 'name' }, { column: 'sku' }],
-  LIST_PRICE: [{ column: 'list_price' }, { column: 'sku' }],
+  LIST_PRICE: [{ column: 'list_price', numeric: true }, { column: 'sku' }],
   LAUNCH_DATE: [{ column: 'launch_date', cast: 'date' }, { column: 'sku' }],
 };
 
