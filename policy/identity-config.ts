@@ -69,7 +69,7 @@ export function identityConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ide
     claims: { ...DEFAULT_CLAIMS, ...json<Partial<ClaimMapping>>(env, 'AUTH_CLAIMS') },
     anonymous,
     clockToleranceSeconds: tolerance,
-    jwksRequestsPerMinute: 10,
+    jwksMinRefetchMs: 5_000,
   };
 }
 

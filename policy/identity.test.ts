@@ -37,7 +37,7 @@ function config(overrides: Partial<IdentityConfig> = {}): IdentityConfig {
     claims: DEFAULT_CLAIMS,
     anonymous: 'allow',
     clockToleranceSeconds: 30,
-    jwksRequestsPerMinute: 10,
+    jwksMinRefetchMs: 5_000,
     ...overrides,
   };
 }
@@ -164,10 +164,30 @@ describe('token verification', () => {
   it('refetches the JWKS for a new kid (key rotation), at a limited rate', async () => {
     const rotated = generateKeyPairSync('rsa', { modulusLength: 2048 });
     jwks.keys.set('rsa-2', rotated.publicKey);
-    expect((await verifier.verify(`Bearer ${rs256({}, { kid: 'rsa-2', key: rotated.privateKey })}`)).subject).toBe('ann');
+    const fresh = createTokenVerifier(config());
+    expect((await fresh.verify(`Bearer ${rs256({}, { kid: 'rsa-2', key: rotated.privateKey })}`)).subject).toBe('ann');
     const before = jwks.fetches;
-    for (let i = 0; i < 40; i++) expect(await rejection(`Bearer ${rs256({}, { kid: randomUUID() })}`)).toBe('UNKNOWN_KEY');
-    expect(jwks.fetches - before).toBeLessThanOrEqual(10);
+    for (let i = 0; i < 40; i++) expect(await rejection(`Bearer ${rs256({}, { kid: randomUUID() })}`, fresh)).toBe('UNKNOWN_KEY');
+    // At most one fetch per 5 s window, however many unknown kids arrive.
+    expect(jwks.fetches - before).toBeLessThanOrEqual(1);
+  });
+
+  it('lets no junk kid lock out a key rotated in: junk spends no budget, the new key verifies within the refetch interval', async () => {
+    const quick = createTokenVerifier(config({ jwksMinRefetchMs: 300 }));
+    expect((await quick.verify(`Bearer ${rs256({})}`)).subject).toBe('ann');
+    // Anonymous junk: a stream of unknown kids, and one repeated kid.
+    for (let i = 0; i < 50; i++) expect(await rejection(`Bearer ${rs256({}, { kid: randomUUID() })}`, quick)).toBe('UNKNOWN_KEY');
+    const repeated = jwks.fetches;
+    for (let i = 0; i < 20; i++) expect(await rejection(`Bearer ${rs256({}, { kid: 'junk-kid' })}`, quick)).toBe('UNKNOWN_KEY');
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(await rejection(`Bearer ${rs256({}, { kid: 'junk-kid' })}`, quick)).toBe('UNKNOWN_KEY');
+    // The repeated junk kid is remembered as missing: at most the one fetch it first caused.
+    expect(jwks.fetches - repeated).toBeLessThanOrEqual(1);
+    // The issuer rotates a key in; its first token verifies as soon as the interval allows a fetch.
+    const rotated = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    jwks.keys.set('rsa-3', rotated.publicKey);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect((await quick.verify(`Bearer ${rs256({}, { kid: 'rsa-3', key: rotated.privateKey })}`)).subject).toBe('ann');
   });
 
   it('says KEYS_UNAVAILABLE when the JWKS cannot be fetched', async () => {

@@ -4,11 +4,12 @@
  * The issuer is chosen by the token's `iss`, and everything else comes from that issuer's
  * configuration, never from the token: the algorithms are pinned (so `none` and HS/RS confusion are
  * refused), the key is the issuer's shared secret (HS256, for local development) or a key from its
- * JWKS (RS256/ES256; cached, refetched on an unknown `kid` at a limited rate). `iss`, `aud` and
+ * JWKS (RS256/ES256; refreshed in the background, refetched on an unknown `kid` at most every few
+ * seconds, missing `kid`s remembered: see jwks-keys.ts). `iss`, `aud` and
  * `exp` are required; `exp` and `nbf` are checked with a small clock tolerance.
  */
 import jwt, { type Algorithm, type JwtPayload } from 'jsonwebtoken';
-import { JwksClient } from 'jwks-rsa';
+import { createJwksKeys, UnknownKeyError, type JwksKeys } from './jwks-keys.js';
 import { ANONYMOUS, type Principal } from './principal.js';
 
 export type SigningAlgorithm = 'RS256' | 'ES256' | 'HS256';
@@ -48,8 +49,8 @@ export interface IdentityConfig {
   readonly anonymous: 'allow' | 'reject';
   /** Leeway for `exp` and `nbf`, in seconds (default 30). */
   readonly clockToleranceSeconds: number;
-  /** How often a JWKS may be fetched per minute when unknown `kid`s arrive (default 10). */
-  readonly jwksRequestsPerMinute: number;
+  /** The least time between two JWKS fetches caused by unknown `kid`s, per issuer (default 5000 ms; see jwks-keys.ts). */
+  readonly jwksMinRefetchMs: number;
 }
 
 /** Why a token was refused: the `reason` of a 401. */
@@ -145,31 +146,23 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 export function createTokenVerifier(config: IdentityConfig): TokenVerifier {
   config.issuers.forEach(validateIssuer);
   const issuers = new Map(config.issuers.map((issuer) => [issuer.issuer, issuer]));
-  const jwks = new Map<string, JwksClient>();
+  const jwks = new Map<string, JwksKeys>();
   const jwksOf = (issuer: IssuerConfig) => {
-    let client = jwks.get(issuer.issuer);
-    if (!client) {
-      client = new JwksClient({
-        jwksUri: issuer.jwksUri!,
-        cache: true,
-        cacheMaxAge: 10 * 60_000,
-        rateLimit: true,
-        jwksRequestsPerMinute: config.jwksRequestsPerMinute,
-        timeout: 5_000,
-      });
-      jwks.set(issuer.issuer, client);
+    let keys = jwks.get(issuer.issuer);
+    if (!keys) {
+      keys = createJwksKeys({ jwksUri: issuer.jwksUri!, minRefetchMs: config.jwksMinRefetchMs });
+      jwks.set(issuer.issuer, keys);
     }
-    return client;
+    return keys;
   };
 
   async function keyFor(issuer: IssuerConfig, algorithm: SigningAlgorithm, kid: string | undefined): Promise<string> {
     if (algorithm === 'HS256') return issuer.secret!;
     if (!kid) throw new TokenRejectedError('UNKNOWN_KEY', 'The token has no `kid` to find its key by.');
     try {
-      return (await jwksOf(issuer).getSigningKey(kid)).getPublicKey();
+      return await jwksOf(issuer).keyFor(kid);
     } catch (error) {
-      const name = error instanceof Error ? error.name : '';
-      if (name === 'SigningKeyNotFoundError' || name === 'JwksRateLimitError') throw new TokenRejectedError('UNKNOWN_KEY');
+      if (error instanceof UnknownKeyError) throw new TokenRejectedError('UNKNOWN_KEY');
       throw new TokenRejectedError('KEYS_UNAVAILABLE');
     }
   }

@@ -1,0 +1,80 @@
+/**
+ * The signing keys of one issuer's JWKS, for token verification.
+ *
+ * An unknown `kid` may be a key just rotated in, or junk from anyone: refetching for every unknown
+ * `kid` would let junk spend a per-minute budget and lock out a real new key. So:
+ * - the whole key set is refreshed in the background (every 5 minutes): a key the issuer publishes
+ *   before it signs with it, as issuers do, is known before its first token;
+ * - an unknown `kid` refetches at most once per `minRefetchMs` (5 s) per issuer, concurrent lookups
+ *   sharing one fetch: junk can delay a rotated key by that much, never by a minute;
+ * - a `kid` still unknown after a fetch is remembered as missing for a minute (bounded): repeating
+ *   the same junk fetches nothing.
+ */
+import { JwksClient } from 'jwks-rsa';
+
+export class UnknownKeyError extends Error {
+  override name = 'UnknownKeyError';
+}
+
+export interface JwksKeys {
+  /** The PEM public key of `kid`; UnknownKeyError when the issuer has none, another error when its JWKS cannot be read. */
+  keyFor(kid: string): Promise<string>;
+  close(): void;
+}
+
+export interface JwksKeysOptions {
+  readonly jwksUri: string;
+  /** The least time between two fetches caused by unknown `kid`s (default 5000 ms). */
+  readonly minRefetchMs?: number;
+  /** How often the key set is refreshed in the background (default 5 minutes). */
+  readonly refreshMs?: number;
+  /** How long a `kid` found missing is not looked up again (default 60000 ms). */
+  readonly missingTtlMs?: number;
+  readonly timeoutMs?: number;
+}
+
+const MAX_MISSING = 10_000;
+
+export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
+  const minRefetchMs = options.minRefetchMs ?? 5_000;
+  const missingTtlMs = options.missingTtlMs ?? 60_000;
+  const client = new JwksClient({ jwksUri: options.jwksUri, cache: false, rateLimit: false, timeout: options.timeoutMs ?? 5_000 });
+  let keys = new Map<string, string>();
+  let fetchedAt = 0;
+  let fetching: Promise<void> | null = null;
+  const missing = new Map<string, number>();
+
+  const fetchKeys = (): Promise<void> => {
+    fetching ??= client
+      .getSigningKeys()
+      .then((list) => {
+        keys = new Map(list.filter((key) => key.kid).map((key) => [key.kid, key.getPublicKey()]));
+        for (const kid of keys.keys()) missing.delete(kid);
+      })
+      .finally(() => {
+        fetchedAt = Date.now();
+        fetching = null;
+      });
+    return fetching;
+  };
+  const timer = setInterval(() => void fetchKeys().catch(() => undefined), options.refreshMs ?? 5 * 60_000);
+  timer.unref();
+
+  return {
+    async keyFor(kid) {
+      const known = keys.get(kid);
+      if (known) return known;
+      if ((missing.get(kid) ?? 0) > Date.now()) throw new UnknownKeyError(kid);
+      if (fetching) await fetching;
+      else if (fetchedAt === 0 || Date.now() - fetchedAt >= minRefetchMs) await fetchKeys();
+      const found = keys.get(kid);
+      if (found) return found;
+      if (missing.size >= MAX_MISSING) missing.clear();
+      missing.set(kid, Date.now() + missingTtlMs);
+      throw new UnknownKeyError(kid);
+    },
+    close() {
+      clearInterval(timer);
+    },
+  };
+}
