@@ -7,6 +7,7 @@ import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { isLevel } from '../policy/rules.js';
 import { allowedHostsFromEnv } from '../policy/host-check.js';
+import { SigningKeyError, signingKeyFromEnv } from '../policy/subgraph-signature.js';
 import { DEFAULT_SUBGRAPH_CALLS, type SubgraphCallsConfig } from './subgraph-calls.js';
 import { DEFAULT_LOAD_SHEDDING, type LoadSheddingConfig } from './load-shedding.js';
 import { limitsConfigFromEnv, LimitsConfigError, type LimitsConfig } from './allowances.js';
@@ -49,6 +50,8 @@ export interface GatewayConfig {
   readonly logLevel: string;
   /** How bearer tokens are verified (env `AUTH_*`, see policy/identity-config.ts). */
   readonly identity: IdentityConfig;
+  /** The key the gateway signs subgraph requests with (env `SUBGRAPH_SIGNING_KEY`; a development key by default, required in production). */
+  readonly subgraphSigningKey: string;
   /** Host names the gateway answers for (env `ALLOWED_HOSTS`; loopback names in development); null: any. */
   readonly allowedHosts: readonly string[] | null;
   /**
@@ -208,6 +211,15 @@ function redisUrlFrom(value: string | undefined): string | null {
   return value;
 }
 
+function signingKeyFrom(env: NodeJS.ProcessEnv): string {
+  try {
+    return signingKeyFromEnv(env);
+  } catch (error) {
+    if (error instanceof SigningKeyError) throw new GatewayConfigError(error.message);
+    throw error;
+  }
+}
+
 function limitsFrom(env: NodeJS.ProcessEnv): LimitsConfig {
   try {
     return limitsConfigFromEnv(env);
@@ -232,6 +244,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     logLevel: env.LOG_LEVEL || 'info',
     identity: identityConfigFromEnv(env),
     allowedHosts: allowedHostsFromEnv(env),
+    subgraphSigningKey: signingKeyFrom(env),
     policyMode: policyModeFrom(env.POLICY_MODE),
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
     limits: limitsFrom(env),

@@ -115,7 +115,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     config,
     log,
     metrics,
-    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!) }),
+    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!), signingKey: config.subgraphSigningKey }),
   });
 
   // Operation safety, before planning: shape limits, cost, rate (see gateway/allowances.ts).

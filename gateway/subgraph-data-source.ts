@@ -17,6 +17,7 @@ import { isDeliberateError } from '../policy/error-masking.js';
 import { codedError, isErrorCode } from '../policy/errors.js';
 import type { Metrics } from '../policy/metrics.js';
 import { REQUEST_ID_HEADER, type RequestIdContext } from '../policy/request-id.js';
+import { SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
 import type { ResponseBudget, SubgraphCall, SubgraphCaller } from './subgraph-calls.js';
 
 export interface SubgraphDataSourceOptions {
@@ -25,6 +26,8 @@ export interface SubgraphDataSourceOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly caller: SubgraphCaller;
+  /** The key every request to the subgraph is signed with (see policy/subgraph-signature.ts). */
+  readonly signingKey: string;
 }
 
 export type GatewayRequestContext = Partial<RequestIdContext> & {
@@ -60,18 +63,22 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
   readonly #log: Logger;
   readonly #metrics: Metrics;
 
-  constructor({ name, url, log, metrics, caller }: SubgraphDataSourceOptions) {
+  constructor({ name, url, log, metrics, caller, signingKey }: SubgraphDataSourceOptions) {
     const fetcher: Fetcher = async (_url, init) => {
       const call = callOf.getStore();
+      const body = String(init?.body ?? '');
+      const headers = { ...((init?.headers ?? {}) as Record<string, string>) };
+      // Zero trust: the subgraph answers only requests the gateway signed (body and forwarded token).
+      headers[SIGNATURE_HEADER] = signSubgraphRequest({ key: signingKey, body, authorization: headers.authorization });
       const answer = await caller.call({
-        body: String(init?.body ?? ''),
-        headers: (init?.headers ?? {}) as Record<string, string>,
+        body,
+        headers,
         retryable: call?.retryable ?? false,
         budget: call?.budget,
       });
       // A status that may not carry a body (204, 304, …) is answered without one.
-      const body = [101, 204, 205, 304].includes(answer.status) ? null : answer.text;
-      return new Response(body, { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {} }) as unknown as FetcherResponse;
+      const answered = [101, 204, 205, 304].includes(answer.status) ? null : answer.text;
+      return new Response(answered, { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {} }) as unknown as FetcherResponse;
     };
     super({ url, fetcher, honorSubgraphCacheControlHeader: false });
     this.#name = name;

@@ -3,6 +3,7 @@
  * `_service { sdl }` field, composed with `@apollo/composition`, and written to files that tools
  * read (the supergraph SDL, and the API schema that clients see).
  */
+import { SIGNATURE_HEADER, signSubgraphRequest, signingKeyFromEnv } from '../policy/subgraph-signature.js';
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -75,10 +76,11 @@ export function fetchFailureReason(error: unknown): string {
 const SDL_QUERY = JSON.stringify({ query: 'query SubgraphSdl { _service { sdl } }' });
 
 /** A subgraph's SDL, read from its `_service` field. */
-export async function fetchSubgraphSdl(endpoint: SubgraphEndpoint, timeoutMs = 5_000): Promise<string> {
+export async function fetchSubgraphSdl(endpoint: SubgraphEndpoint, timeoutMs = 5_000, signingKey = signingKeyFromEnv()): Promise<string> {
+  // A platform tool: it signs as the gateway does (subgraphs answer `_service` to signed callers only).
   const response = await fetch(endpoint.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: signingKey, body: SDL_QUERY }) },
     body: SDL_QUERY,
     signal: AbortSignal.timeout(timeoutMs),
   });
@@ -153,16 +155,17 @@ export function subgraphsOfSupergraph(supergraphSdl: string): SubgraphEndpoint[]
  * must answer over HTTP (any answer below 500 counts: a subgraph that refuses an anonymous call is
  * up). A publish that points at a subgraph not yet deployed is refused instead of failing requests.
  */
-export async function probeSubgraphs(nextSdl: string, servingSdl: string, timeoutMs = 5_000): Promise<void> {
+export async function probeSubgraphs(nextSdl: string, servingSdl: string, timeoutMs = 5_000, signingKey = signingKeyFromEnv()): Promise<void> {
   const known = new Set(subgraphsOfSupergraph(servingSdl).map(({ url }) => url));
   const fresh = subgraphsOfSupergraph(nextSdl).filter(({ url }) => !known.has(url));
   const failures = await Promise.all(
     fresh.map(async ({ name, url }) => {
       try {
+        const body = JSON.stringify({ query: 'query SubgraphProbe { __typename }' });
         const response = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ query: 'query SubgraphProbe { __typename }' }),
+          headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: signingKey, body }) },
+          body,
           signal: AbortSignal.timeout(timeoutMs),
         });
         await response.arrayBuffer();

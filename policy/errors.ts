@@ -56,6 +56,12 @@ export const ERRORS = {
     httpStatus: 401,
     definedBy: 'platform',
   },
+  SIGNATURE_REQUIRED: {
+    description:
+      'A subgraph was called without a valid gateway signature (none, malformed, too old, or not matching the body and token; `extensions.reason` says which): subgraphs answer the gateway, query the gateway.',
+    httpStatus: 401,
+    definedBy: 'platform',
+  },
   FORBIDDEN: {
     description:
       'The principal may not read this field: `extensions.missing` lists the roles, scopes or purpose it lacks, `extensions.rule` the rule.',

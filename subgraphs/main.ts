@@ -11,6 +11,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { allowedHostsFromEnv } from '../policy/host-check.js';
+import { previousSigningKeyFromEnv, signingKeyFromEnv } from '../policy/subgraph-signature.js';
+
+/** Env `SUBGRAPH_DIRECT_ACCESS`: `deny` (default) or `allow` (unsigned callers reach ordinary fields). */
+function directAccessFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.SUBGRAPH_DIRECT_ACCESS || 'deny';
+  if (value !== 'allow' && value !== 'deny') throw new Error(`SUBGRAPH_DIRECT_ACCESS must be allow or deny, got "${value.slice(0, 40)}".`);
+  return value === 'allow';
+}
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { openAuditSinkFromEnv } from '../policy/audit-config.js';
 import { hashKeyFromEnv } from '../policy/masking.js';
@@ -67,6 +75,7 @@ async function main(): Promise<void> {
     const identity = identityConfigFromEnv();
     const allowedHosts = allowedHostsFromEnv();
     const hashKey = hashKeyFromEnv();
+    const signature = { key: signingKeyFromEnv(), previousKey: previousSigningKeyFromEnv(), directAccess: directAccessFromEnv() };
     await prepareDomains(config, [domain], log);
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
     const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
@@ -78,6 +87,7 @@ async function main(): Promise<void> {
       log,
       identity,
       allowedHosts,
+      signature,
       hashKey,
       port: portOf(index),
       host: config.host,

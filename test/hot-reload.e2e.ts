@@ -6,6 +6,7 @@
  * The customers team deploys a second version of its subgraph beside the first (blue/green, on
  * the same warehouse), then publishes it with the registry's command line.
  */
+import { fetchSubgraphSdl } from '../gateway/supergraph.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, visit, type DocumentNode, type ObjectTypeDefinitionNode } from 'graphql';
@@ -62,8 +63,7 @@ const registry = (...args: string[]) => runRegistryCli([...args, '--registry', m
 
 /** The SDL a running subgraph serves. */
 async function serviceSdl(url: string): Promise<string> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ _service { sdl } }' }) });
-  return ((await response.json()) as { data: { _service: { sdl: string } } }).data._service.sdl;
+  return fetchSubgraphSdl({ name: 'subgraph', url });
 }
 
 async function readiness(): Promise<any> {

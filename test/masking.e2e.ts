@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_HASH_KEY } from '../policy/masking.js';
-import { logLines, postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+import { logLines, startTestMesh, tokenFor, type TestMesh, postSubgraph } from './harness/mesh.js';
 
 let mesh: TestMesh;
 const analyst = `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA'], purpose: 'analytics' })}`;
@@ -74,7 +74,7 @@ describe('masked for an analyst: pii as a keyed hash', () => {
   });
 
   it('through _entities sent straight to the subgraph', async () => {
-    const { body } = await postGraphQL<any>(
+    const { body } = await postSubgraph<any>(
       mesh.subgraphs.customers!.url,
       'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { name email } } }',
       { r: people.map(({ id }) => ({ __typename: 'Customer', id })) },

@@ -7,7 +7,7 @@ import { parseLimitsConfig } from '../gateway/allowances.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { domains } from '../subgraphs/domains.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
-import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor } from './harness/mesh.js';
+import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, postSubgraph } from './harness/mesh.js';
 
 const mesh = await startTestMesh({ scale: 1 });
 afterAll(() => mesh.stop());
@@ -27,7 +27,7 @@ const CUSTOMERS_PAGE = '{ customers(first: 50, orderBy: {field: NAME}) { nodes {
 
 describe('gateway overhead: a page of 50 customers', () => {
   bench('customers subgraph, called directly (baseline)', async () => {
-    await ok(postGraphQL(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, { authorization }));
+    await ok(postSubgraph(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, { authorization }));
   }, options);
   bench('through the gateway', async () => {
     await ok(mesh.query(CUSTOMERS_PAGE));

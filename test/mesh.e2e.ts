@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postGraphQL, startTestMesh, tokenFor, type GraphQLResponse, type HttpAnswer, type TestMesh } from './harness/mesh.js';
+import { startTestMesh, tokenFor, type GraphQLResponse, type HttpAnswer, type TestMesh, postSubgraph } from './harness/mesh.js';
 
 let mesh: TestMesh;
 
@@ -506,7 +506,7 @@ describe('other ways in', () => {
   });
 
   it('a subgraph asked directly for unknown or hostile entity keys answers nulls', async () => {
-    const { body } = await postGraphQL<any>(
+    const { body } = await postSubgraph<any>(
       mesh.subgraphs.customers!.url,
       'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id name } } }',
       { r: [{ __typename: 'Customer', id: 'C9999999' }, { __typename: 'Customer', id: "' or 1=1 --" }] },

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_ISSUER } from '../policy/identity-config.js';
-import { freePort, postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+import { fetchSubgraphSdl } from '../gateway/supergraph.js';
+import { openFileAuditSink } from '../policy/audit.js';
+import { DEV_HASH_KEY } from '../policy/masking.js';
+import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
+import { domains } from '../subgraphs/domains.js';
+import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
+import { freePort, logLines, postSubgraph, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -203,7 +209,7 @@ describe('bad input is a client error with a code', () => {
     ['a type that is no entity', { __typename: 'Address', id: 'x' }, /names "Address", which is not an entity of this subgraph/],
     ['no object at all', 'C0000001', /is not an object/],
   ])('refuses a malformed _entities representation with %s, as 400 INVALID_ARGUMENT', async (_name, representation, message) => {
-    const { status, body } = await postGraphQL(
+    const { status, body } = await postSubgraph(
       mesh.subgraphs.customers!.url,
       'query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id name } } }',
       { r: [{ __typename: 'Customer', id: 'C0000001' }, representation] },
@@ -223,6 +229,121 @@ describe('bad input is a client error with a code', () => {
         expect(JSON.parse(text).errors[0].extensions.code).toBe('METHOD_NOT_ALLOWED');
         expect(text).not.toMatch(/O-\d|^id$/m);
       }
+    }
+  });
+});
+
+describe('signed gateway-to-subgraph calls', () => {
+  let mesh: TestMesh;
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  const steward = `Bearer ${tokenFor()}`;
+  const send = (url: string, body: string, headers: Record<string, string>) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+
+  it('refuses a valid token without the gateway signature, and answers the same call signed', async () => {
+    const body = JSON.stringify({ query: '{ customers(first: 1) { nodes { id birthDate } } }' });
+    const unsigned = await send(mesh.subgraphs.customers!.url, body, { authorization: steward });
+    expect(unsigned.status).toBe(401);
+    expect(unsigned.body.errors[0].extensions).toMatchObject({ code: 'SIGNATURE_REQUIRED', reason: 'missing' });
+    expect(JSON.stringify(unsigned.body)).not.toMatch(/\d{4}-\d{2}-\d{2}/);
+    const signed = await send(mesh.subgraphs.customers!.url, body, { authorization: steward, [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body, authorization: steward }) });
+    expect(signed.status).toBe(200);
+    expect(signed.body.data.customers.nodes).toHaveLength(1);
+  });
+
+  it('refuses a signed request whose body or token was changed, a replay after its window, and a wrong key', async () => {
+    const body = JSON.stringify({ query: '{ customers(first: 1) { nodes { id } } }' });
+    const signature = signSubgraphRequest({ key: DEV_SIGNING_KEY, body, authorization: steward });
+    const tampered = body.replace('first: 1', 'first: 500');
+    const attempts = [
+      ['a tampered body', tampered, { authorization: steward, [SIGNATURE_HEADER]: signature }, 'mismatch'],
+      ['another token', body, { authorization: `Bearer ${tokenFor({ subject: 'other', roles: ['admin'] })}`, [SIGNATURE_HEADER]: signature }, 'mismatch'],
+      ['a replay after 61 s', body, { authorization: steward, [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body, authorization: steward, now: Date.now() - 61_000 }) }, 'expired'],
+      ['another key', body, { authorization: steward, [SIGNATURE_HEADER]: signSubgraphRequest({ key: 'k'.repeat(40), body, authorization: steward }) }, 'mismatch'],
+      ['a malformed signature', body, { authorization: steward, [SIGNATURE_HEADER]: 't=1,v1=zz' }, 'malformed'],
+    ] as const;
+    for (const [name, sent, headers, reason] of attempts) {
+      const answer = await send(mesh.subgraphs.customers!.url, sent, headers);
+      expect({ name, status: answer.status, reason: answer.body.errors?.[0]?.extensions?.reason }).toEqual({ name, status: 401, reason });
+      expect(answer.body.data).toBeUndefined();
+    }
+  });
+
+  it('closes the way around the gateway: no anonymous introspection or _service, and no ad-hoc query of an app held to trusted documents', async () => {
+    for (const query of ['{ __schema { types { name } } }', '{ _service { sdl } }', '{ __type(name: "Customer") { fields { name } } }']) {
+      const answer = await send(mesh.subgraphs.customers!.url, JSON.stringify({ query }), {});
+      expect({ query, status: answer.status }).toEqual({ query, status: 401 });
+    }
+    // An app held to trusted documents at the gateway cannot send its ad-hoc query to the subgraph either.
+    const app = `Bearer ${tokenFor({ subject: 'app-user', roles: ['analyst'], regions: ['EMEA'], client: 'crm-app' })}`;
+    const adHoc = await send(mesh.subgraphs.customers!.url, JSON.stringify({ query: '{ customers(first: 5) { nodes { id name } } }' }), { authorization: app });
+    expect(adHoc.status).toBe(401);
+    expect(adHoc.body.errors[0].extensions.code).toBe('SIGNATURE_REQUIRED');
+    // The platform's own tool (the registry's --introspect) signs, and reads the SDL.
+    expect(await fetchSubgraphSdl({ name: 'customers', url: mesh.subgraphs.customers!.url })).toMatch(/type Customer/);
+  });
+
+  it('with direct access switched on, answers unsigned ordinary queries but never _service, _entities or introspection, and says so at start', async () => {
+    const audit = await openFileAuditSink({ path: join(mesh.dataDir, 'audit', 'direct.jsonl') });
+    const before = logLines.length;
+    const direct = await startSubgraphServer({
+      domain: domains.find((d) => d.name === 'products')!,
+      warehouse: mesh.warehouses.products!,
+      log: testLog,
+      identity: testIdentity,
+      hashKey: DEV_HASH_KEY,
+      audit,
+      port: 0,
+      signature: { key: DEV_SIGNING_KEY, directAccess: true },
+    });
+    try {
+      expect(logLines.slice(before).some((line) => line.includes('SUBGRAPH_DIRECT_ACCESS=allow'))).toBe(true);
+      const ordinary = await send(direct.url, JSON.stringify({ query: '{ products(first: 1) { nodes { sku } } }' }), {});
+      expect(ordinary.status).toBe(200);
+      for (const query of ['{ _service { sdl } }', 'query { ...F } fragment F on Query { __schema { types { name } } }', '{ _entities(representations: [{ __typename: "Product", sku: "SKU-000001" }]) { __typename } }']) {
+        const answer = await send(direct.url, JSON.stringify({ query }), {});
+        expect({ query, status: answer.status }).toEqual({ query, status: 401 });
+      }
+      // A forged signature is never taken for "unsigned".
+      const forged = await send(direct.url, JSON.stringify({ query: '{ products(first: 1) { nodes { sku } } }' }), { [SIGNATURE_HEADER]: 't=1,v1=' + '0'.repeat(64) });
+      expect(forged.status).toBe(401);
+    } finally {
+      await direct.stop();
+      await audit.close();
+    }
+  });
+});
+
+describe('the signature check', () => {
+  it('accepts the previous key during a rotation, and only then', async () => {
+    const { default: express } = await import('express');
+    const { requireGatewaySignature, keepRawBody } = await import('../policy/subgraph-signature.js');
+    const serve = async (previousKey?: string) => {
+      const app = express().use(express.json({ verify: keepRawBody }), requireGatewaySignature({ key: 'n'.repeat(40), previousKey, directAccess: false }), (_req, res) => {
+        res.json({ data: { ok: true } });
+      });
+      const server = app.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, close: () => server.close() };
+    };
+    const body = JSON.stringify({ query: '{ ok }' });
+    const signedWith = (key: string) => ({ 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key, body }) });
+    const rotating = await serve('o'.repeat(40));
+    const rotated = await serve();
+    try {
+      expect((await fetch(rotating.url, { method: 'POST', headers: signedWith('n'.repeat(40)), body })).status).toBe(200);
+      expect((await fetch(rotating.url, { method: 'POST', headers: signedWith('o'.repeat(40)), body })).status).toBe(200);
+      expect((await fetch(rotating.url, { method: 'POST', headers: signedWith('x'.repeat(40)), body })).status).toBe(401);
+      expect((await fetch(rotated.url, { method: 'POST', headers: signedWith('o'.repeat(40)), body })).status).toBe(401);
+    } finally {
+      rotating.close();
+      rotated.close();
     }
   });
 });

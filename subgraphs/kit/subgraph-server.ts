@@ -28,6 +28,7 @@ import { governanceRules } from '../../policy/governance.rules.js';
 import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../../policy/http.js';
 import { LOOPBACK_HOSTS, refuseForeignHosts } from '../../policy/host-check.js';
 import { useRepresentationCheck } from './representations.js';
+import { DEV_SIGNING_KEY, keepRawBody, requireGatewaySignature } from '../../policy/subgraph-signature.js';
 import { createTokenVerifier, type IdentityConfig } from '../../policy/identity.js';
 import { readPolicy, type PolicyViolation } from '../../policy/policy-index.js';
 import type { Principal } from '../../policy/principal.js';
@@ -69,6 +70,11 @@ export interface SubgraphServerOptions {
   readonly host?: string;
   /** Largest accepted request body (default `1mb`). */
   readonly bodyLimit?: string;
+  /**
+   * The key the gateway signs its calls with (see policy/subgraph-signature.ts; default the
+   * development key) and whether unsigned callers may query ordinary fields (default false).
+   */
+  readonly signature?: { readonly key: string; readonly previousKey?: string | undefined; readonly directAccess: boolean };
   /** Host names this server answers for (DNS rebinding protection; see policy/host-check.ts); null: any. Default: the loopback names. */
   readonly allowedHosts?: readonly string[] | null;
 }
@@ -211,10 +217,15 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       audit: { pending: options.audit.pending, failures: options.audit.failures },
     });
   });
+  const signature = options.signature ?? { key: DEV_SIGNING_KEY, directAccess: false };
+  if (signature.directAccess) {
+    log.warn({ service: domain.name }, 'SUBGRAPH_DIRECT_ACCESS=allow: this subgraph answers callers other than the gateway (never _service, _entities or introspection); the gateway\'s limits and trusted documents do not hold for them');
+  }
   app.use(
     '/graphql',
+    express.json({ limit: options.bodyLimit ?? '1mb', verify: keepRawBody }),
+    requireGatewaySignature(signature),
     authenticate(verifier),
-    express.json({ limit: options.bodyLimit ?? '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ res }) => {
         const requestId = res.locals.requestId as string;

@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { defineGatewayConfig } from '../../gateway/config.js';
 import { DEFAULT_LIMITS } from '../../gateway/allowances.js';
 import { LOOPBACK_HOSTS } from '../../policy/host-check.js';
+import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../../policy/subgraph-signature.js';
 import { DEFAULT_SUBGRAPH_CALLS } from '../../gateway/subgraph-calls.js';
 import { DEFAULT_LOAD_SHEDDING } from '../../gateway/load-shedding.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
@@ -105,6 +106,7 @@ export function testGatewayConfig(options: {
     logLevel: 'silent',
     identity: testIdentity,
     allowedHosts: LOOPBACK_HOSTS,
+    subgraphSigningKey: DEV_SIGNING_KEY,
     policyMode: 'filter',
     auditPath: join(options.dataDir, 'audit', `gateway${suffix}.jsonl`),
     limits: DEFAULT_LIMITS,
@@ -179,6 +181,25 @@ export async function postGraphQL<T>(
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ query, variables }),
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse<T> };
+}
+
+/**
+ * POSTs a GraphQL request straight to a subgraph, signed with the development signing key as the
+ * gateway signs it: what a caller holding the key (the gateway, a platform tool) can ask.
+ */
+export async function postSubgraph<T>(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer<T>> {
+  const body = JSON.stringify({ query, variables });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers, [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body, authorization: headers.authorization }) },
+    body,
   });
   return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse<T> };
 }
