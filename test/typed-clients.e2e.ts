@@ -13,6 +13,7 @@ import { generate } from '@graphql-codegen/cli';
 import { parse, print, visit } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRegistryCli } from '../gateway/registry/cli.js';
+import { fetchSubgraphSdl } from '../gateway/supergraph.js';
 import { postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const run = promisify(execFile);
@@ -170,13 +171,9 @@ describe('trusted documents', () => {
   });
 
   it('makes the manifest\'s fields count in the registry\'s breaking-change check', async () => {
-    const sdl = await (await fetch(mesh.subgraphs.products!.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: '{ _service { sdl } }' }),
-    })).json() as { data: { _service: { sdl: string } } };
+    const sdl = await fetchSubgraphSdl({ name: 'products', url: mesh.subgraphs.products!.url });
     const withoutListPrice = join(scratch, 'products.graphql');
-    const removed = visit(parse(sdl.data._service.sdl), {
+    const removed = visit(parse(sdl), {
       ObjectTypeDefinition: (node) => (node.name.value === 'Product' ? { ...node, fields: node.fields?.filter((f) => f.name.value !== 'listPrice') } : undefined),
     });
     await writeFile(withoutListPrice, print(removed));
