@@ -24,6 +24,7 @@ import {
   TypeInfo,
   visit,
   visitWithTypeInfo,
+  type DirectiveNode,
   type DocumentNode,
   type FieldNode,
   type FragmentDefinitionNode,
@@ -133,20 +134,69 @@ export function maskedFields(options: { schema: GraphQLSchema; document: Documen
   return [...found.values()];
 }
 
-/** The operation without the fields the principal may not see; `denied` by field node. */
+type Variables = Readonly<Record<string, unknown>>;
+
+/**
+ * Whether `@skip`/`@include` leave a selection out of execution: a condition that is a literal, or a
+ * variable of the request (a missing variable keeps the selection, as its default may).
+ */
+export function isExcluded(node: { readonly directives?: readonly DirectiveNode[] | undefined }, variables: Variables): boolean {
+  for (const directive of node.directives ?? []) {
+    const name = directive.name.value;
+    if (name !== 'skip' && name !== 'include') continue;
+    const value = directive.arguments?.find((argument) => argument.name.value === 'if')?.value;
+    const condition = value?.kind === Kind.BOOLEAN ? value.value : value?.kind === Kind.VARIABLE ? variables[value.name.value] : undefined;
+    if (typeof condition !== 'boolean') continue;
+    if (name === 'skip' ? condition : !condition) return true;
+  }
+  return false;
+}
+
+/** The fragments an operation spreads, through spreads that are not left out by `@skip`/`@include`. */
+function fragmentsInUse(document: DocumentNode, variables: Variables): Set<string> {
+  const fragments = new Map(document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])));
+  const used = new Set<string>();
+  const walk = (selectionSet: SelectionSetNode): void => {
+    for (const selection of selectionSet.selections) {
+      if (isExcluded(selection, variables)) continue;
+      if (selection.kind === Kind.FRAGMENT_SPREAD) {
+        const name = selection.name.value;
+        if (used.has(name)) continue;
+        used.add(name);
+        const fragment = fragments.get(name);
+        if (fragment) walk(fragment.selectionSet);
+      } else if (selection.selectionSet) walk(selection.selectionSet);
+    }
+  };
+  for (const definition of document.definitions) if (definition.kind === Kind.OPERATION_DEFINITION) walk(definition.selectionSet);
+  return used;
+}
+
+/**
+ * The operation without the fields the principal may not see; `denied` by field node. A field or
+ * fragment that `@skip`/`@include` leave out is not decided: it will not run, so it is not denied.
+ */
 export function filterOperation(options: {
   schema: GraphQLSchema;
   document: DocumentNode;
   policy: RequestPolicy;
+  variables?: Variables;
 }): { document: DocumentNode; denied: Map<FieldNode, Denied> } {
   const { schema, document, policy } = options;
+  const variables = options.variables ?? {};
+  const inUse = fragmentsInUse(document, variables);
   const denied = new Map<FieldNode, Denied>();
   const typeInfo = new TypeInfo(schema);
   const filtered = visit(
     document,
     visitWithTypeInfo(typeInfo, {
+      // Left out of execution: kept as they are, and not decided.
+      FragmentDefinition: (node) => (inUse.has(node.name.value) ? undefined : false),
+      InlineFragment: (node) => (isExcluded(node, variables) ? false : undefined),
+      FragmentSpread: (node) => (isExcluded(node, variables) ? false : undefined),
       Field: {
         enter(node) {
+          if (isExcluded(node, variables)) return false;
           const parent = typeInfo.getParentType();
           if (!parent) return undefined;
           const decision = decideField(schema, policy, parent, node);
@@ -185,8 +235,9 @@ function restoreDenied(options: {
   fragments: ReadonlyMap<string, FragmentDefinitionNode>;
   denied: ReadonlyMap<FieldNode, Denied>;
   data: Record<string, unknown>;
+  variables: Variables;
 }): { data: Record<string, unknown> | null; errors: GraphQLError[] } {
-  const { schema, fragments, denied } = options;
+  const { schema, fragments, denied, variables } = options;
   const errors = new Map<string, GraphQLError>();
 
   const applies = (condition: string | undefined, type: GraphQLObjectType): boolean => {
@@ -198,6 +249,7 @@ function restoreDenied(options: {
   // The fields of a selection set on an object type, through its fragments (as graphql-js collects).
   const collect = (selectionSet: SelectionSetNode, type: GraphQLObjectType, into: FieldNode[] = []): FieldNode[] => {
     for (const selection of selectionSet.selections) {
+      if (isExcluded(selection, variables)) continue;
       if (selection.kind === Kind.FIELD) into.push(selection);
       else {
         const fragment = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value) : selection;
@@ -290,7 +342,8 @@ export function withPreplanPolicy(options: {
   const wrap = (executor: GatewayExecutor): GatewayExecutor => async (requestContext: GatewayGraphQLRequestContext) => {
     const context = requestContext.context as unknown as PolicyRequestContext;
     const policy = new RequestPolicy(options.policyIndex(requestContext.schema), context.principal);
-    const { document, denied } = filterOperation({ schema: requestContext.schema, document: requestContext.document, policy });
+    const variables = (requestContext.request.variables ?? {}) as Variables;
+    const { document, denied } = filterOperation({ schema: requestContext.schema, document: requestContext.document, policy, variables });
     // Masked fields are explained in the response: which field, which strategy, which rule.
     const masked = maskedFields({ schema: requestContext.schema, document: requestContext.document, policy });
     const explain = <R extends Awaited<ReturnType<GatewayExecutor>>>(result: R): R =>
@@ -317,6 +370,7 @@ export function withPreplanPolicy(options: {
       fragments,
       denied,
       data: result.data as Record<string, unknown>,
+      variables,
     });
     const errors = [...restored.errors, ...(result.errors ?? [])];
     return { ...result, data: restored.data, ...(errors.length > 0 ? { errors } : {}) };

@@ -17,7 +17,7 @@ import { DEV_HASH_KEY } from '../policy/masking.js';
 import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
 import { domains } from '../subgraphs/domains.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
-import { freePort, logLines, postSubgraph, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { freePort, logLines, postGraphQL, postSubgraph, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -178,6 +178,36 @@ describe('bad input is a client error with a code', () => {
     const [key, ...values] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, ...unknown[]];
     return Buffer.from(JSON.stringify([key, ...change(values)]), 'utf8').toString('base64url');
   };
+
+  it('does not deny what @skip and @include leave out, in filter and in reject mode, and still denies what they keep', async () => {
+    const analyst = { authorization: `Bearer ${tokenFor({ subject: 'skip-analyst', roles: ['analyst'], regions: ['EMEA'] })}` };
+    const reject = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'reject', supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 }, overrides: { policyMode: 'reject' } }));
+    try {
+      await reject.ready;
+      const leftOut = [
+        ['{ customers(first: 1) { nodes { id birthDate @skip(if: true) } } }', {}],
+        ['query($x: Boolean!) { customers(first: 1) { nodes { id birthDate @include(if: $x) } } }', { x: false }],
+        ['query($x: Boolean!) { customers(first: 1) { nodes { id ...Private @skip(if: $x) } } } fragment Private on Customer { birthDate }', { x: true }],
+        ['{ customers(first: 1) { nodes { id ... on Customer @include(if: false) { birthDate } } } }', {}],
+      ] as const;
+      for (const [query, variables] of leftOut) {
+        for (const url of [mesh.gateway.url, reject.url]) {
+          const { status, body } = await postGraphQL<any>(url, query, variables, analyst);
+          expect({ query, url, status, errors: body.errors }).toEqual({ query, url, status: 200, errors: undefined });
+          expect(body.data.customers.nodes[0]).toEqual({ id: expect.any(String) });
+        }
+      }
+      // Kept by its condition: denied as ever.
+      const kept = await postGraphQL<any>(mesh.gateway.url, 'query($x: Boolean!) { customers(first: 1) { nodes { id birthDate @include(if: $x) } } }', { x: true }, analyst);
+      expect(kept.body.data.customers.nodes[0].birthDate).toBeNull();
+      expect(kept.body.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', coordinate: 'Customer.birthDate' });
+      const refused = await postGraphQL<any>(reject.url, '{ customers(first: 1) { nodes { id birthDate @skip(if: false) } } }', undefined, analyst);
+      expect(refused.body.data ?? null).toBeNull();
+      expect(refused.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    } finally {
+      await reject.stop();
+    }
+  });
 
   it('refuses operations of a type the schema has no root for, with 400', async () => {
     for (const operation of ['mutation', 'subscription']) {
