@@ -4,7 +4,7 @@
  * A request's decisions are computed once per field and cached (`RequestPolicy`), never per row.
  */
 import { codedError } from './errors.js';
-import { createMasker, type Masker } from './masking.js';
+import { createMasker, scopedHashKey, type Masker } from './masking.js';
 import type { FieldPolicy, MaskRule, PolicyIndex } from './policy-index.js';
 import type { Principal } from './principal.js';
 import type { Requirement } from './rules.js';
@@ -111,7 +111,12 @@ export class RequestPolicy {
       const decision = this.field(typeName, fieldName);
       const mask = decision.allowed ? decision.mask : null;
       masker = mask
-        ? createMasker({ strategy: mask.strategy, type: decision.policy.type, hashKey: this.hashKey, ...(mask.size ? { size: mask.size } : {}) })
+        ? createMasker({
+            strategy: mask.strategy,
+            type: decision.policy.type,
+            hashKey: scopedHashKey(this.hashKey, { coordinate: key, joinGroup: mask.joinGroup }),
+            ...(mask.size ? { size: mask.size } : {}),
+          })
         : null;
       this.#maskers.set(key, masker);
     }

@@ -14,7 +14,7 @@
  */
 
 /** The policy spec: its identity and version (bump the version on an incompatible change). */
-export const POLICY_SPEC_URL = 'https://specs.datamesh.dev/policy/v1.2';
+export const POLICY_SPEC_URL = 'https://specs.datamesh.dev/policy/v1.3';
 
 export const POLICY_DIRECTIVE_NAMES = ['classify', 'requireRoles', 'requireScopes', 'requirePurpose', 'rowPolicy', 'mask', 'dataProduct'] as const;
 export type PolicyDirectiveName = (typeof POLICY_DIRECTIVE_NAMES)[number];
@@ -43,11 +43,14 @@ directive @requirePurpose(anyOf: [String!]!, shadow: Boolean) on FIELD_DEFINITIO
 Masks the field's value in the subgraph, for every principal without one of the exempt roles or
 purposes: REDACT, NULLIFY, DEFAULT, HASH (keyed HMAC-SHA256), EMAIL (keeps the domain), FIRST4,
 LAST4, DATE_YEAR, ROUND or BUCKET (to a multiple of \`size\`). The strategy must fit the field's type.
-With \`shadow: true\` it is evaluated and audited ("would mask") but not applied.
+With \`shadow: true\` it is evaluated and audited ("would mask") but not applied. HASH uses a key of
+each field's own, so that equal values in two fields hash differently; fields that must be joinable
+on their hashes name one \`joinGroup\` on purpose.
 """
 directive @mask(
   strategy: String!
   size: Float
+  joinGroup: String
   exemptRoles: [String!]
   exemptPurposes: [String!]
   shadow: Boolean

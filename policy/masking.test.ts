@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decide, RequestPolicy } from './decide.js';
 import { POLICY_DIRECTIVES_SDL } from './directives.js';
 import { governanceRules } from './governance.rules.js';
-import { createMasker, hashKeyFromEnv, maskMisfit, type MaskedType, type MaskStrategy } from './masking.js';
+import { createMasker, hashKeyFromEnv, maskMisfit, scopedHashKey, type MaskedType, type MaskStrategy } from './masking.js';
 import { readPolicy } from './policy-index.js';
 import { ANONYMOUS, type Principal } from './principal.js';
 
@@ -129,6 +129,40 @@ describe('masks in the policy', () => {
     const policy = new RequestPolicy(index, analyst, KEY);
     expect(policy.masker('Customer', 'spend')).toBeNull();
     expect(policy.masker('Customer', 'score')!(37)).toBe(30);
+  });
+
+  it('hash each field with a key of its own, unless fields share a join group on purpose', () => {
+    const joined = policyOf(`
+      type Person @classify(level: "CONFIDENTIAL") {
+        country: String @classify(level: "CONFIDENTIAL", tags: ["pii"])
+        homeCountry: String @classify(level: "CONFIDENTIAL", tags: ["pii"])
+        email: String @classify(level: "CONFIDENTIAL", tags: ["pii"]) @mask(strategy: "HASH", joinGroup: "person-email")
+      }
+      type Contact @classify(level: "CONFIDENTIAL") {
+        email: String @classify(level: "CONFIDENTIAL", tags: ["pii"]) @mask(strategy: "HASH", joinGroup: "person-email")
+      }
+    `);
+    expect(joined.violations).toEqual([]);
+    const policy = new RequestPolicy(joined, analyst, KEY);
+    // The same raw value in two fields: two unrelated hashes, and neither is the plain keyed HMAC.
+    const country = policy.masker('Person', 'country')!('DE');
+    const home = policy.masker('Person', 'homeCountry')!('DE');
+    expect(country).not.toBe(home);
+    expect(country).not.toBe(createHmac('sha256', KEY).update('DE').digest('hex'));
+    expect(country).toBe(createHmac('sha256', scopedHashKey(KEY, { coordinate: 'Person.country' })).update('DE').digest('hex'));
+    // Declared joinable: the same hash in both fields, and still not the field-scoped one.
+    expect(policy.masker('Person', 'email')!('a@b.c')).toBe(policy.masker('Contact', 'email')!('a@b.c'));
+    expect(policy.masker('Person', 'email')!('a@b.c')).not.toBe(createHmac('sha256', scopedHashKey(KEY, { coordinate: 'Person.email' })).update('a@b.c').digest('hex'));
+  });
+
+  it('refuse a join group on a mask that is not HASH, or with a malformed name', () => {
+    const bad = policyOf(`
+      type T @classify(level: "CONFIDENTIAL") {
+        a: String @classify(level: "CONFIDENTIAL", tags: ["pii"]) @mask(strategy: "REDACT", joinGroup: "g")
+        b: String @classify(level: "CONFIDENTIAL", tags: ["pii"]) @mask(strategy: "HASH", joinGroup: "Bad Name")
+      }
+    `);
+    expect(bad.violations.map((v) => v.message)).toEqual(['T.a: @mask(joinGroup:) applies to HASH only.', 'T.b: @mask(joinGroup:) must be lower-case letters, digits and -.']);
   });
 
   it('evaluate a shadow access rule without enforcing it', () => {

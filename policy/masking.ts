@@ -97,6 +97,14 @@ export function hashKeyFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return key;
 }
 
+/**
+ * The HASH key of one field, or of one join group: an HMAC of its scope under `MASK_HASH_KEY`, so
+ * that no two fields share a key unless they declare the same join group.
+ */
+export function scopedHashKey(hashKey: string, scope: { readonly coordinate: string; readonly joinGroup?: string | undefined }): string {
+  return createHmac('sha256', hashKey).update(scope.joinGroup ? `join-group:${scope.joinGroup}` : `field:${scope.coordinate}`).digest('hex');
+}
+
 /** A function that masks one value (not a list: callers map lists). Null stays null. */
 export function createMasker(options: MaskOptions): Masker {
   const { strategy, type } = options;

@@ -17,6 +17,12 @@ export interface MaskRule {
   readonly size?: number;
   readonly exemptRoles: readonly string[];
   readonly exemptPurposes: readonly string[];
+  /**
+   * HASH only: the fields that hash with one key on purpose, so that their values can be joined.
+   * Without it each field hashes with a key of its own (derived from its coordinate): equal values
+   * in two fields hash differently, and one field's raw values cannot decode another's hashes.
+   */
+  readonly joinGroup?: string;
   /** Where it comes from: `pii default` or `@mask on Customer.email`. */
   readonly rule: string;
 }
@@ -73,6 +79,7 @@ interface DomainRequirements {
 interface MaskAnnotation {
   strategy: unknown;
   size?: number;
+  joinGroup?: unknown;
   exemptRoles: string[];
   exemptPurposes: string[];
   shadow: boolean;
@@ -122,6 +129,7 @@ function readAnnotations(directives: readonly ConstDirectiveNode[] | undefined, 
         found.mask = {
           strategy: args.strategy,
           ...(typeof args.size === 'number' ? { size: args.size } : {}),
+          ...(args.joinGroup !== undefined && args.joinGroup !== null ? { joinGroup: args.joinGroup } : {}),
           exemptRoles: stringList(args.exemptRoles) ?? [],
           exemptPurposes: stringList(args.exemptPurposes) ?? [],
           shadow: args.shadow === true,
@@ -249,9 +257,20 @@ function effectiveMasks(options: {
     violations.push({ coordinate, message: `${coordinate}: @mask(strategy: ${annotation.strategy}) cannot mask it: ${misfit}.` });
     return { mask: fallback, shadow: null };
   }
+  if (annotation.joinGroup !== undefined) {
+    if (annotation.strategy !== 'HASH') {
+      violations.push({ coordinate, message: `${coordinate}: @mask(joinGroup:) applies to HASH only.` });
+      return { mask: fallback, shadow: null };
+    }
+    if (typeof annotation.joinGroup !== 'string' || !/^[a-z][a-z0-9-]{0,62}$/.test(annotation.joinGroup)) {
+      violations.push({ coordinate, message: `${coordinate}: @mask(joinGroup:) must be lower-case letters, digits and -.` });
+      return { mask: fallback, shadow: null };
+    }
+  }
   const declared: MaskRule = {
     strategy: annotation.strategy,
     ...(annotation.size !== undefined ? { size: annotation.size } : {}),
+    ...(typeof annotation.joinGroup === 'string' ? { joinGroup: annotation.joinGroup } : {}),
     exemptRoles: annotation.exemptRoles,
     exemptPurposes: annotation.exemptPurposes,
     rule: `@mask on ${coordinate}`,

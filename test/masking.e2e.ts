@@ -5,13 +5,14 @@
 import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_HASH_KEY } from '../policy/masking.js';
+import { DEV_HASH_KEY, scopedHashKey } from '../policy/masking.js';
 import { logLines, startTestMesh, tokenFor, type TestMesh, postSubgraph } from './harness/mesh.js';
 
 let mesh: TestMesh;
 const analyst = `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA'], purpose: 'analytics' })}`;
 const support = `Bearer ${tokenFor({ subject: 'sam', roles: ['support'], regions: ['EMEA'] })}`;
-const hash = (value: string) => createHmac('sha256', DEV_HASH_KEY).update(value).digest('hex');
+/** HASH as the subgraphs compute it: keyed per field (see scopedHashKey). */
+const hash = (value: string, coordinate: string) => createHmac('sha256', scopedHashKey(DEV_HASH_KEY, { coordinate })).update(value).digest('hex');
 
 interface Person {
   id: string;
@@ -51,9 +52,9 @@ describe('masked for an analyst: pii as a keyed hash', () => {
     const rows = pick(body.data);
     expect(rows.map((row: any) => row.id)).toEqual(people.map((p) => p.id));
     rows.forEach((row: any, i: number) => {
-      expect(row.name).toBe(hash(people[i]!.name));
-      expect(row.email).toBe(hash(people[i]!.email));
-      expect(row.phone).toBe(hash(people[i]!.phone));
+      expect(row.name).toBe(hash(people[i]!.name, 'Customer.name'));
+      expect(row.email).toBe(hash(people[i]!.email, 'Customer.email'));
+      expect(row.phone).toBe(hash(people[i]!.phone, 'Customer.phone'));
       if ('who' in row) expect([row.who, row.mail]).toEqual([row.name, row.email]);
     });
     expectNoRawValues(JSON.stringify(body));
@@ -66,10 +67,10 @@ describe('masked for an analyst: pii as a keyed hash', () => {
       { authorization: analyst },
     );
     expect(body.errors).toBeUndefined();
-    expect(body.data.customer.name).toBe(hash(people[0]!.name));
+    expect(body.data.customer.name).toBe(hash(people[0]!.name, 'Customer.name'));
     const [address] = await mesh.sql<{ city: string }>('customers', "select city from addresses where customer_id = ? and kind = 'BILLING'", [people[0]!.id]);
-    expect(body.data.customer.addresses[0].city).toBe(hash(address!.city));
-    for (const order of body.data.orders.nodes) expect(order.customer).toEqual({ name: hash(people[0]!.name), email: hash(people[0]!.email) });
+    expect(body.data.customer.addresses[0].city).toBe(hash(address!.city, 'Address.city'));
+    for (const order of body.data.orders.nodes) expect(order.customer).toEqual({ name: hash(people[0]!.name, 'Customer.name'), email: hash(people[0]!.email, 'Customer.email') });
     expectNoRawValues(JSON.stringify(body));
   });
 
@@ -80,7 +81,7 @@ describe('masked for an analyst: pii as a keyed hash', () => {
       { r: people.map(({ id }) => ({ __typename: 'Customer', id })) },
       { authorization: analyst },
     );
-    expect(body.data._entities).toEqual(people.map((p) => ({ name: hash(p.name), email: hash(p.email) })));
+    expect(body.data._entities).toEqual(people.map((p) => ({ name: hash(p.name, 'Customer.name'), email: hash(p.email, 'Customer.email') })));
     expectNoRawValues(JSON.stringify(body));
   });
 

@@ -35,7 +35,7 @@ describe('composition', () => {
     const supergraph = await readFile(mesh.supergraphPath, 'utf8');
     for (const name of ['CUSTOMERS', 'PRODUCTS', 'FINANCE']) expect(supergraph).toMatch(new RegExp(`${name} @join__graph`));
     // The policy directives are composed into the supergraph, under their versioned spec.
-    expect(supergraph).toContain('@link(url: "https://specs.datamesh.dev/policy/v1.2", import: ["@classify", "@requireRoles", "@requireScopes", "@requirePurpose", "@rowPolicy", "@mask", "@dataProduct"])');
+    expect(supergraph).toContain('@link(url: "https://specs.datamesh.dev/policy/v1.3", import: ["@classify", "@requireRoles", "@requireScopes", "@requirePurpose", "@rowPolicy", "@mask", "@dataProduct"])');
     expect(supergraph).toMatch(/birthDate: LocalDate @join__field\(graph: CUSTOMERS\) @classify\(level: "RESTRICTED", tags: \["pii"\]\)/);
     const api = await readFile(mesh.apiSchemaPath, 'utf8');
     expect(api).toMatch(/type Customer \{[^}]*lifetimeValue: Float\n/s);

@@ -175,10 +175,10 @@ describe('governance lint', () => {
   });
 
   it('refuses another version of the policy spec, or its directives redefined', async () => {
-    const oldSpec = SDL.products.replace('https://specs.datamesh.dev/policy/v1.2', 'https://specs.datamesh.dev/policy/v1.1');
+    const oldSpec = SDL.products.replace('https://specs.datamesh.dev/policy/v1.3', 'https://specs.datamesh.dev/policy/v1.1');
     const report = await checkProposal(registry, { name: 'products', url: urlOf('products'), sdl: oldSpec });
     expect(report.findings.filter((f) => f.code === 'GOVERNANCE_POLICY_SPEC_MISMATCH').map((f) => f.message)).toEqual([
-      'The subgraph links https://specs.datamesh.dev/policy/v1.1; policy/ ships https://specs.datamesh.dev/policy/v1.2.',
+      'The subgraph links https://specs.datamesh.dev/policy/v1.1; policy/ ships https://specs.datamesh.dev/policy/v1.3.',
     ]);
     const redefined = SDL.products.replace('directive @mask(strategy: String!,', 'directive @mask(strategy: String,');
     const second = await checkProposal(registry, { name: 'products', url: urlOf('products'), sdl: redefined });
