@@ -5,9 +5,9 @@
  * log line, whichever part refused.
  */
 import type { Request, Response } from 'express';
+import type { TokenRejectedError } from '../policy/identity.js';
 import type { Logger } from 'pino';
-import { hashOf, type AuditSink } from '../policy/audit.js';
-import { MAX_CLIENT_NAME } from '../policy/audit-plugins.js';
+import { boundedName, hashOf, type AuditSink } from '../policy/audit.js';
 import { ERRORS, errorResponseBody, type ErrorCode } from '../policy/errors.js';
 import type { Metrics } from '../policy/metrics.js';
 import { requestedOperation } from './operation-limits.js';
@@ -24,6 +24,57 @@ export interface Refusal {
 
 /** Answers a refusal and records it. */
 export type Refuse = (req: Request, res: Response, refusal: Refusal) => void;
+
+/** Refused tokens recorded one by one, per second at most; the rest are counted into the next record. */
+const TOKEN_REJECTIONS_PER_SECOND = 20;
+
+/**
+ * Records each refused token (HTTP 401) in the audit trail, as a refusal with its reason: at most 20
+ * a second, so that a flood of junk tokens cannot flood the log; the ones over are counted, and the
+ * next record says how many (`suppressed`). Every one is counted in `mesh_token_rejections_total`.
+ */
+export function createTokenRejectionAudit(options: { readonly sink: AuditSink | undefined; readonly metrics: Metrics; readonly log: Logger }) {
+  const { sink, metrics, log } = options;
+  let windowStart = 0;
+  let inWindow = 0;
+  let suppressed = 0;
+  return (req: Request, res: Response, error: TokenRejectedError): void => {
+    metrics.tokenRejections.inc({ reason: error.reason });
+    if (!sink) return;
+    const now = Date.now();
+    if (now - windowStart >= 1_000) {
+      windowStart = now;
+      inWindow = 0;
+    }
+    if (inWindow >= TOKEN_REJECTIONS_PER_SECOND) {
+      suppressed += 1;
+      return;
+    }
+    inWindow += 1;
+    const requestId = res.locals.requestId;
+    const { operationName } = requestedOperation(req);
+    const record = {
+      kind: 'gateway-operation' as const,
+      service: 'gateway' as const,
+      requestId: requestId ?? '',
+      at: new Date(now).toISOString(),
+      subject: null,
+      roles: [],
+      purpose: null,
+      clientName: boundedName(req.get('apollographql-client-name')),
+      operationName: typeof operationName === 'string' ? boundedName(operationName) : null,
+      documentHash: null,
+      variablesHash: null,
+      outcome: 'refused' as const,
+      refusal: 'UNAUTHENTICATED',
+      reason: error.reason,
+      ...(suppressed > 0 ? { suppressed } : {}),
+      durationMs: 0,
+    };
+    suppressed = 0;
+    sink.append(record).catch((failure: unknown) => log.error({ requestId, err: failure, pending: sink.pending }, 'audit record not written yet'));
+  };
+}
 
 export function createRefusals(options: { readonly sink: AuditSink | undefined; readonly metrics: Metrics; readonly log: Logger }): Refuse {
   const { sink, metrics, log } = options;
@@ -42,12 +93,12 @@ export function createRefusals(options: { readonly sink: AuditSink | undefined; 
         service: 'gateway',
         requestId: requestId ?? '',
         at: new Date().toISOString(),
-        subject: principal?.subject ?? null,
-        roles: principal?.roles ?? [],
-        purpose: principal?.purpose ?? null,
-        clientName: req.get('apollographql-client-name')?.slice(0, MAX_CLIENT_NAME) ?? null,
-        // Client-chosen: clipped, so that no request can bloat the audit log.
-        operationName: typeof operationName === 'string' ? operationName.slice(0, MAX_CLIENT_NAME) : null,
+        subject: boundedName(principal?.subject),
+        roles: (principal?.roles ?? []).map((role) => boundedName(role)!),
+        purpose: boundedName(principal?.purpose),
+        // Client-chosen: bounded, so that no request can bloat the audit log.
+        clientName: boundedName(req.get('apollographql-client-name')),
+        operationName: typeof operationName === 'string' ? boundedName(operationName) : null,
         documentHash: hashOf(typeof query === 'string' ? query : null),
         variablesHash: hashOf(variables ?? null),
         outcome: 'refused',

@@ -41,7 +41,7 @@ import { useOperationLimits } from './operation-limits.js';
 import { useOperationResolution } from './operation-resolution.js';
 import { withPreplanPolicy } from './preplan-policy.js';
 import { useRateLimits } from './rate-limits.js';
-import { createRefusals } from './refusals.js';
+import { createRefusals, createTokenRejectionAudit } from './refusals.js';
 import { linkRegistry, type RegistryLink } from './registry-link.js';
 import { createServingSupergraph, type GatewayReadiness } from './serving-supergraph.js';
 import { createSubgraphCalls, type ResponseBudget } from './subgraph-calls.js';
@@ -107,6 +107,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const verifier = createTokenVerifier(config.identity);
   const allowanceOf = createAllowances(config.limits);
   const refuse = createRefusals({ sink: enforcePolicy ? parts.audit : undefined, metrics, log });
+  const tokenRejected = createTokenRejectionAudit({ sink: enforcePolicy ? parts.audit : undefined, metrics, log });
 
   // Subgraph calls: one pool, timeouts, retry on reset, a circuit per subgraph, a response budget.
   const subgraphCalls = createSubgraphCalls({ config: config.subgraphCalls, metrics, log });
@@ -203,7 +204,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     });
     const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(
-      authenticate(verifier),
+      authenticate(verifier, tokenRejected),
       body,
       useTrustedDocuments(trusted),
       operationLimits,
@@ -216,7 +217,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     );
     const server = apollo;
     serveExport = express.Router().use(
-      authenticate(verifier),
+      authenticate(verifier, tokenRejected),
       body,
       refuseTrustedClients(trusted),
       operationLimits,

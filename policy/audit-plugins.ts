@@ -10,7 +10,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { codedError } from './errors.js';
 import type { ErrorLog } from './error-masking.js';
-import { hashOf, type AuditCollector, type AuditSink } from './audit.js';
+import { boundedName, hashOf, type AuditCollector, type AuditSink } from './audit.js';
 import type { Principal } from './principal.js';
 
 export interface SubgraphAuditContext {
@@ -44,10 +44,10 @@ export function useSubgraphAudit(options: { sink: AuditSink; service: string; lo
                 service,
                 requestId,
                 at: new Date().toISOString(),
-                subject: principal.subject,
-                roles: principal.roles,
-                purpose: principal.purpose,
-                operationName: operationName ?? null,
+                subject: boundedName(principal.subject),
+                roles: principal.roles.map((role) => boundedName(role)!),
+                purpose: boundedName(principal.purpose),
+                operationName: boundedName(operationName),
                 strict,
                 facts: audit.facts(),
               },
@@ -72,9 +72,6 @@ export function useSubgraphAudit(options: { sink: AuditSink; service: string; lo
   };
 }
 
-/** The longest client name an audit record keeps. */
-export const MAX_CLIENT_NAME = 128;
-
 export interface GatewayAuditContext {
   readonly requestId: string;
   readonly principal: Principal;
@@ -96,12 +93,12 @@ export function useGatewayAudit(options: { sink: AuditSink; log: ErrorLog }): Ap
               service: 'gateway',
               requestId: contextValue.requestId,
               at: new Date().toISOString(),
-              subject: contextValue.principal.subject,
-              roles: contextValue.principal.roles,
-              purpose: contextValue.principal.purpose,
-              // Client-chosen: clipped, so that no header can bloat the audit log.
-              clientName: request.http?.headers.get('apollographql-client-name')?.slice(0, MAX_CLIENT_NAME) ?? null,
-              operationName: operationName ?? request.operationName ?? null,
+              subject: boundedName(contextValue.principal.subject),
+              roles: contextValue.principal.roles.map((role) => boundedName(role)!),
+              purpose: boundedName(contextValue.principal.purpose),
+              // Client-chosen: bounded, so that no header or body can bloat the audit log.
+              clientName: boundedName(request.http?.headers.get('apollographql-client-name')),
+              operationName: boundedName(operationName ?? request.operationName),
               documentHash: hashOf(request.query),
               variablesHash: hashOf(request.variables),
               outcome: !failed ? 'success' : hasData ? 'partial' : 'error',

@@ -56,6 +56,10 @@ export interface GatewayAuditRecord extends Who {
   readonly outcome: 'success' | 'partial' | 'error' | 'refused';
   /** The code of the refusal (`MAX_DEPTH_EXCEEDED`, `RATE_LIMITED`, …), when `outcome` is `refused`. */
   readonly refusal?: string;
+  /** Why, when the code alone does not say (a refused token: `TOKEN_EXPIRED`, `UNKNOWN_KEY`, …). */
+  readonly reason?: string;
+  /** Refused tokens not recorded one by one since the previous such record (rate-limited). */
+  readonly suppressed?: number;
   readonly durationMs: number;
 }
 
@@ -280,6 +284,19 @@ export class AuditCollector {
   facts(): AuditFact[] {
     return [...this.#facts.values()].filter((fact) => fact.count > 0).sort((a, b) => a.coordinate.localeCompare(b.coordinate) || a.decision.localeCompare(b.decision));
   }
+}
+
+/** The longest name (subject, client, operation) a record keeps as it is. */
+export const MAX_AUDITED_NAME = 128;
+
+/**
+ * A caller-chosen name as a record keeps it: as it is up to 128 characters; longer, its first 64 and
+ * a hash of the whole, so that no request can bloat the log and a long name is still identifiable.
+ */
+export function boundedName(value: string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  if (value.length <= MAX_AUDITED_NAME) return value;
+  return `${value.slice(0, 64)}…sha256:${sha256(value).slice(0, 16)}`;
 }
 
 /** A document's or variables' hash for the record: what was asked, without the values. */

@@ -30,6 +30,7 @@ export type Decision =
 function missingOf(principal: Principal, requirement: Partial<Requirement>): Partial<Requirement> {
   const missing: { -readonly [K in keyof Requirement]?: Requirement[K] } = {};
   if (requirement.authenticated && principal.anonymous) missing.authenticated = true;
+  if (requirement.subject && !principal.anonymous && !principal.subject) missing.subject = true;
   if (requirement.roles && !requirement.roles.some((role) => principal.roles.includes(role))) missing.roles = requirement.roles;
   if (requirement.scopes && !requirement.scopes.some((group) => group.every((scope) => principal.scopes.includes(scope)))) {
     missing.scopes = requirement.scopes;
@@ -68,6 +69,7 @@ export function decide(principal: Principal, policy: FieldPolicy): Decision {
 function describe(missing: Partial<Requirement>): string {
   const parts: string[] = [];
   if (missing.authenticated) parts.push('a signed-in principal (send a bearer token)');
+  if (missing.subject) parts.push('a token that names its subject (sub), so that the read is audited as someone');
   if (missing.roles) parts.push(`one of the roles ${missing.roles.join(', ')}`);
   if (missing.scopes) parts.push(`the scopes ${missing.scopes.map((group) => group.join(' + ')).join(' or ')}`);
   if (missing.purposes) parts.push(`a declared purpose among ${missing.purposes.join(', ')}`);

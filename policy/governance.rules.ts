@@ -12,10 +12,12 @@ export const governanceRules = defineGovernanceRules({
     // Any signed-in principal of the organisation.
     INTERNAL: { authenticated: true },
     // Personal and commercially sensitive data: people whose job is analysis or stewardship.
-    CONFIDENTIAL: { authenticated: true, roles: ['analyst', 'finance', 'support', 'steward', 'admin'] },
+    // Reads from this level on are audited as someone: the token must name its subject.
+    CONFIDENTIAL: { authenticated: true, subject: true, roles: ['analyst', 'finance', 'support', 'steward', 'admin'] },
     // Special categories and identifying detail: stewards, and only for a declared legitimate purpose.
     RESTRICTED: {
       authenticated: true,
+      subject: true,
       roles: ['steward', 'support', 'admin'],
       purposes: ['customer-support', 'fraud-prevention', 'legal-obligation'],
     },

@@ -3,7 +3,7 @@
  * a request id on every response, and errors outside GraphQL execution (unknown route, malformed
  * or oversized body) as GraphQL-style JSON with a catalogued code, never an HTML page.
  */
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { errorResponseBody, type ErrorCode } from './errors.js';
 import type { ErrorLog } from './error-masking.js';
 import { TokenRejectedError, type TokenVerifier } from './identity.js';
@@ -62,13 +62,14 @@ export function httpErrorHandler(log: ErrorLog, service: string): ErrorRequestHa
  * Verifies the bearer token (`res.locals.principal`): anonymous without one (unless configured to
  * reject), and always 401 with a reason for a token that does not verify, never anonymous.
  */
-export function authenticate(verifier: TokenVerifier): RequestHandler {
+export function authenticate(verifier: TokenVerifier, onRejected?: (req: Request, res: Response, error: TokenRejectedError) => void): RequestHandler {
   return async (req, res, next) => {
     try {
       res.locals.principal = await verifier.verify(req.headers.authorization);
       next();
     } catch (error) {
       if (!(error instanceof TokenRejectedError)) return next(error);
+      onRejected?.(req, res, error);
       res
         .status(401)
         .setHeader('WWW-Authenticate', `Bearer error="invalid_token", error_description="${error.reason}"`)

@@ -29,6 +29,8 @@ export interface Metrics {
   readonly supergraph: Gauge<'version'>;
   /** Operations refused before planning, by code (a limit, the cost budget, the rate limit, load shedding). */
   readonly refusals: Counter<'code'>;
+  /** Gateway: tokens refused (HTTP 401), by reason. */
+  readonly tokenRejections: Counter<'reason'>;
   /** Gateway: queries sent again after a connection reset, by subgraph. */
   readonly subgraphRetries: Counter<'subgraph'>;
   /** Gateway: each subgraph's circuit (0 closed, 1 half-open, 2 open). */
@@ -131,6 +133,7 @@ export function createMetrics(service: string): Metrics {
       labelNames: ['code'],
       registers,
     }),
+    tokenRejections: new Counter({ name: 'mesh_token_rejections_total', help: 'Bearer tokens refused with 401, by reason (expired, unknown key, bad signature, …).', labelNames: ['reason'], registers }),
     subgraphRetries: new Counter({ name: 'mesh_subgraph_retries_total', help: 'Queries sent again after a connection reset, by subgraph.', labelNames: ['subgraph'], registers }),
     subgraphCircuit: new Gauge({ name: 'mesh_subgraph_circuit_state', help: 'Circuit breaker per subgraph: 0 closed, 1 half-open (probing), 2 open (failing fast).', labelNames: ['subgraph'], registers }),
     subgraphRows: new Counter({

@@ -207,6 +207,7 @@ function effectiveRequirement(options: {
   }
   const requirement: Requirement = {
     authenticated: base.authenticated || Boolean(roles || scopes || purposes),
+    ...(base.subject ? { subject: true } : {}),
     ...(roles ? { roles } : {}),
     ...(scopes ? { scopes } : {}),
     ...(purposes ? { purposes } : {}),

@@ -20,6 +20,8 @@ export function levelRank(level: Level): number {
 export interface Requirement {
   /** A verified token is needed (no anonymous access). */
   readonly authenticated: boolean;
+  /** The token must name its subject (the `sub` claim, or the configured subject claim): reads are audited as someone. */
+  readonly subject?: boolean;
   /** At least one of these roles. */
   readonly roles?: readonly string[];
   /** Every scope of at least one group. */

@@ -5,12 +5,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_ISSUER } from '../policy/identity-config.js';
+import jwt from 'jsonwebtoken';
+import { DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET } from '../policy/identity-config.js';
 import { fetchSubgraphSdl } from '../gateway/supergraph.js';
 import { openFileAuditSink } from '../policy/audit.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
@@ -375,5 +376,56 @@ describe('the signature check', () => {
       rotating.close();
       rotated.close();
     }
+  });
+});
+
+describe('the audit trail under hostile input', () => {
+  let mesh: TestMesh;
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  const records = async (service: string) => {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    return (await readFile(mesh.auditPath(service), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+  };
+
+  it('keeps a 300 KB operation name from an anonymous caller to a bounded, identifiable name', async () => {
+    const name = `Op${'x'.repeat(300_000)}`;
+    const requestId = `long-name-${Date.now()}`;
+    await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId, 'apollographql-client-name': 'c'.repeat(5_000) }, body: JSON.stringify({ query: '{ categories { id } }', operationName: name }) });
+    const record = (await records('gateway')).find((r) => r.requestId === requestId)!;
+    expect(record.operationName).toMatch(/^Opx{62}…sha256:[0-9a-f]{16}$/);
+    expect(record.clientName).toMatch(/^c{64}…sha256:[0-9a-f]{16}$/);
+    expect(JSON.stringify(record).length).toBeLessThan(2_000);
+  });
+
+  it('refuses a RESTRICTED or CONFIDENTIAL read to a token that names no subject, and audits no read as nobody', async () => {
+    const noSubject = `Bearer ${jwt.sign({ roles: ['steward'], purpose: 'customer-support', regions: ['EMEA'] }, DEV_SECRET, { algorithm: 'HS256', issuer: DEV_ISSUER, audience: DEV_AUDIENCE, expiresIn: 600 })}`;
+    const { body } = await mesh.query<any>('{ customers(first: 1) { nodes { id birthDate email } } }', undefined, { authorization: noSubject });
+    expect(body.data.customers.nodes[0]).toEqual({ id: expect.any(String), birthDate: null, email: null });
+    const codes = (body.errors ?? []).map((e: any) => `${e.extensions.code} ${e.extensions.coordinate} ${JSON.stringify(e.extensions.missing)}`).sort();
+    expect(codes).toEqual(['FORBIDDEN Customer.birthDate {"subject":true}', 'FORBIDDEN Customer.email {"subject":true}']);
+    const strict = (await records('customers')).filter((r) => r.strict === true);
+    expect(strict.filter((r) => r.subject === null)).toEqual([]);
+  });
+
+  it('audits refused tokens with their reason, at most 20 a second, counting the rest into the next record', async () => {
+    const before = (await records('gateway')).filter((r) => r.refusal === 'UNAUTHENTICATED').length;
+    const expired = `Bearer ${jwt.sign({ sub: 'late' }, DEV_SECRET, { algorithm: 'HS256', issuer: DEV_ISSUER, audience: DEV_AUDIENCE, expiresIn: -120 })}`;
+    for (let i = 0; i < 30; i++) expect((await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: expired }, body: '{"query":"{ __typename }"}' })).status).toBe(401);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer not.a.token' }, body: '{"query":"{ __typename }"}' });
+    const refused = (await records('gateway')).filter((r) => r.refusal === 'UNAUTHENTICATED').slice(before);
+    expect(refused.length).toBeLessThanOrEqual(21);
+    expect(refused[0]).toMatchObject({ kind: 'gateway-operation', outcome: 'refused', reason: 'TOKEN_EXPIRED', subject: null });
+    const last = refused.at(-1)!;
+    expect(last.reason).toBe('MALFORMED_TOKEN');
+    expect(refused.length - 1 + (last.suppressed ?? 0)).toBe(30);
+    const metrics = await (await fetch(new URL('/metrics', mesh.gateway.url))).text();
+    expect(metrics).toMatch(/mesh_token_rejections_total\{reason="TOKEN_EXPIRED",service="gateway"\} 30/);
   });
 });
