@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { openFileAuditSink, type AuditSink } from './audit.js';
 import { openPostgresAuditSink } from './audit-postgres-sink.js';
+import { auditSigningKeyFromEnv } from './audit-checkpoints.js';
 
 export async function openAuditSinkFromEnv(options: {
   readonly service: string;
@@ -14,5 +15,5 @@ export async function openAuditSinkFromEnv(options: {
 }): Promise<AuditSink> {
   const env = options.env ?? process.env;
   if (env.AUDIT_URL) return openPostgresAuditSink({ connectionString: env.AUDIT_URL, service: options.service });
-  return openFileAuditSink({ path: join(env.AUDIT_DIR || options.defaultDir, `${options.service}.jsonl`) });
+  return openFileAuditSink({ path: join(env.AUDIT_DIR || options.defaultDir, `${options.service}.jsonl`), signingKey: auditSigningKeyFromEnv(env) });
 }

@@ -2,10 +2,17 @@
  * `npm run audit:verify -- <log.jsonl | postgres://…>…`: checks each audit log's hash chain (for a
  * database: every service's chain in its audit table) and reports the first broken link (exit code
  * 1), or how many records verified.
+ *
+ * Rotated files are given oldest first: a file that starts where the one before it ended continues
+ * its chain. A file log is also checked against its signed checkpoints (`<log>.checkpoints.jsonl`,
+ * key `AUDIT_SIGNING_KEY`): a cut tail, a rewritten chain and a missing or forged checkpoint are
+ * reported. `--without-checkpoints` checks the chain alone (the log of a sink that had no key).
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
-import { verifyAuditLog } from './audit.js';
+import { auditSigningKeyFromEnv, verifyCheckpoints } from './audit-checkpoints.js';
+import { checkpointsPathOf, verifyAuditLog } from './audit.js';
 import { readAuditLines } from './audit-postgres-sink.js';
 
 /** Each service's log in an audit database, as text. */
@@ -22,28 +29,84 @@ async function databaseLogs(url: string): Promise<[string, string][]> {
   }
 }
 
-const files = process.argv.slice(2);
-if (files.length === 0) {
-  console.error('usage: npm run audit:verify -- <audit log.jsonl> [more logs]');
+const args = process.argv.slice(2);
+const withoutCheckpoints = args.includes('--without-checkpoints');
+const sources = args.filter((arg) => arg !== '--without-checkpoints');
+if (sources.length === 0) {
+  console.error('usage: npm run audit:verify -- [--without-checkpoints] <audit log.jsonl> [rotated logs, oldest first] [more logs]');
   process.exit(2);
 }
+const key = auditSigningKeyFromEnv();
 let broken = false;
-const logs: [string, string][] = [];
-for (const file of files) {
+interface Log {
+  readonly name: string;
+  readonly text: string;
+  /** A file log (with checkpoints), not a database's. */
+  readonly file: boolean;
+}
+const logs: Log[] = [];
+for (const source of sources) {
   try {
-    if (/^postgres(ql)?:\/\//.test(file)) logs.push(...(await databaseLogs(file)));
-    else logs.push([file, await readFile(file, 'utf8')]);
+    if (/^postgres(ql)?:\/\//.test(source)) logs.push(...(await databaseLogs(source)).map(([name, text]) => ({ name, text, file: false })));
+    else logs.push({ name: source, text: await readFile(source, 'utf8'), file: true });
   } catch (error) {
-    console.error(`${file.replace(/\/\/[^@/]*@/, '//')}: cannot be read (${error instanceof Error ? error.message : String(error)})`);
+    console.error(`${source.replace(/\/\/[^@/]*@/, '//')}: cannot be read (${error instanceof Error ? error.message : String(error)})`);
     broken = true;
   }
 }
-for (const [file, text] of logs) {
-  const result = verifyAuditLog(text);
-  if (result.ok) console.log(`${file}: OK, ${result.records} records, last hash ${result.lastHash}`);
-  else {
+
+/** One chain: a log and the rotated files that continue it. */
+interface Chain {
+  readonly files: Log[];
+  entries: { seq: number; hash: string }[];
+  lastSeq: number;
+  lastHash: string;
+}
+const chains: Chain[] = [];
+for (const log of logs) {
+  const previous = chains.at(-1);
+  const first = log.text.split('\n', 1)[0];
+  let continues = false;
+  if (previous && log.file && first) {
+    try {
+      const { seq, prev } = JSON.parse(first) as { seq?: unknown; prev?: unknown };
+      continues = seq === previous.lastSeq + 1 && prev === previous.lastHash;
+    } catch {
+      continues = false;
+    }
+  }
+  const result = verifyAuditLog(log.text, continues ? { seq: previous!.lastSeq, hash: previous!.lastHash } : undefined);
+  if (!result.ok) {
     broken = true;
-    console.log(`${file}: BROKEN at line ${result.line}: ${result.reason} (${result.records} records verified before it)`);
+    console.log(`${log.name}: BROKEN at line ${result.line}: ${result.reason} (${result.records} records verified before it)`);
+    continue;
+  }
+  const from = result.firstSeq > 1 ? ` (seq ${result.firstSeq}-${result.lastSeq}${continues ? `, continuing ${previous!.files.at(-1)!.name}` : ', continuing an earlier file not given'})` : '';
+  console.log(`${log.name}: OK, ${result.records} records, last hash ${result.lastHash}${from}`);
+  if (continues) {
+    previous!.files.push(log);
+    previous!.entries.push(...result.entries);
+    previous!.lastSeq = result.lastSeq;
+    previous!.lastHash = result.lastHash;
+  } else chains.push({ files: [log], entries: [...result.entries], lastSeq: result.lastSeq, lastHash: result.lastHash });
+}
+
+for (const chain of chains) {
+  if (!chain.files[0]!.file || withoutCheckpoints) continue;
+  const names = chain.files.map((file) => file.name);
+  const checkpointsFile = [...names].reverse().map(checkpointsPathOf).find((path) => existsSync(path));
+  if (!checkpointsFile) {
+    broken = true;
+    console.log(`${names.join(' + ')}: NO CHECKPOINTS beside it (${checkpointsPathOf(names.at(-1)!)}): a cut tail or a rewritten chain would go unseen`);
+    continue;
+  }
+  const report = verifyCheckpoints({ key, checkpointsText: await readFile(checkpointsFile, 'utf8'), lines: chain.entries });
+  if (!report.ok) {
+    broken = true;
+    for (const problem of report.problems) console.log(`${names.join(' + ')}: BROKEN: ${problem}`);
+  } else {
+    const pending = report.unvouched > 0 ? `; ${report.unvouched} records after the last one, not vouched for yet` : '';
+    console.log(`${names.join(' + ')}: checkpoints OK, ${report.checkpoints} signed checkpoints${pending}`);
   }
 }
 process.exit(broken ? 1 : 0);

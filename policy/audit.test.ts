@@ -81,7 +81,7 @@ describe('verification', () => {
     await writeFile(good, `${log.join('\n')}\n`);
     log[3] = log[3]!.replace('"ann"', '"bob"');
     await writeFile(bad, `${log.join('\n')}\n`);
-    const run = (file: string) => spawnSync(process.execPath, ['--import', 'tsx', 'policy/audit-verify.ts', file], { encoding: 'utf8' });
+    const run = (file: string) => spawnSync(process.execPath, ['--import', 'tsx', 'policy/audit-verify.ts', '--without-checkpoints', file], { encoding: 'utf8' });
     const ok = run(good);
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/OK, 4 records/);

@@ -8,9 +8,10 @@
  * that cannot be written is kept and written before the next one, or at close: none is dropped.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fdatasync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { checkpointLine, DEV_AUDIT_SIGNING_KEY, FIRST_CHECKPOINT, signCheckpoint, type Checkpoint } from './audit-checkpoints.js';
 
 export type FactDecision = 'allow' | 'mask' | 'deny' | 'would-deny' | 'would-mask';
 
@@ -95,14 +96,29 @@ export function chainLine(record: AuditRecord, seq: number, prev: string): { lin
 }
 
 export type VerifyResult =
-  | { readonly ok: true; readonly records: number; readonly lastHash: string }
+  | {
+      readonly ok: true;
+      readonly records: number;
+      readonly lastHash: string;
+      /** The sequence number of its first record (above 1 when it continues an earlier, rotated file). */
+      readonly firstSeq: number;
+      readonly lastSeq: number;
+      /** Each record's sequence number and hash, for the checkpoints. */
+      readonly entries: readonly { readonly seq: number; readonly hash: string }[];
+    }
   | { readonly ok: false; readonly records: number; readonly line: number; readonly reason: string };
 
-/** Checks a log's chain; reports the first line that is not what the chain says it must be. */
-export function verifyAuditLog(text: string): VerifyResult {
+/**
+ * Checks a log's chain; reports the first line that is not what the chain says it must be. A log
+ * continues `after` (the end of the file before it, after a rotation) when given; without it, a log
+ * whose first record is not seq 1 is checked from that record on (an earlier file holds the rest).
+ */
+export function verifyAuditLog(text: string, after?: { readonly seq: number; readonly hash: string }): VerifyResult {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  let prev = GENESIS;
+  let prev = after?.hash ?? GENESIS;
+  let expected = (after?.seq ?? 0) + 1;
+  const entries: { seq: number; hash: string }[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const broken = (reason: string): VerifyResult => ({ ok: false, records: i, line: i + 1, reason });
@@ -113,16 +129,27 @@ export function verifyAuditLog(text: string): VerifyResult {
       return broken('not a JSON record');
     }
     const { hash, ...body } = parsed;
-    if (body.seq !== i + 1) return broken(`sequence ${String(body.seq)} where ${i + 1} was due (a line was removed or added)`);
+    if (i === 0 && !after && typeof body.seq === 'number' && body.seq > 1 && typeof body.prev === 'string') {
+      // A rotated file's successor: it starts where the earlier file ended.
+      expected = body.seq;
+      prev = body.prev;
+    }
+    if (body.seq !== expected) return broken(`sequence ${String(body.seq)} where ${expected} was due (a line was removed or added)`);
     if (body.prev !== prev) return broken('it does not link to the line before it');
     if (typeof hash !== 'string' || sha256(JSON.stringify(body)) !== hash) return broken('its content does not match its hash (it was changed)');
     prev = hash;
+    entries.push({ seq: expected, hash });
+    expected += 1;
   }
-  return { ok: true, records: lines.length, lastHash: prev };
+  return { ok: true, records: lines.length, lastHash: prev, firstSeq: entries[0]?.seq ?? 0, lastSeq: expected - 1, entries };
 }
 
 export interface FileSinkOptions {
   readonly path: string;
+  /** The key checkpoints are signed with (see audit-checkpoints.ts; default the development key). */
+  readonly signingKey?: string;
+  /** How often a checkpoint is written while records arrive (default 60000 ms); also at rotation and at close. */
+  readonly checkpointIntervalMs?: number;
   /** Where records go that cannot be written even at close (default: stderr, as JSON lines). */
   readonly onUnwritten?: (records: readonly AuditRecord[]) => void;
 }
@@ -141,10 +168,46 @@ async function chainTail(path: string): Promise<{ seq: number; hash: string }> {
   return { seq, hash };
 }
 
-/** The append-only JSON Lines sink, one file per service. */
+/** The signature of the last checkpoint in a checkpoints file, to continue their links. */
+async function lastCheckpoint(path: string): Promise<{ signature: string; seq: number }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return { signature: FIRST_CHECKPOINT, seq: 0 };
+  }
+  const last = text.trimEnd().split('\n').at(-1);
+  if (!last) return { signature: FIRST_CHECKPOINT, seq: 0 };
+  const { signature, seq } = JSON.parse(last) as Checkpoint;
+  return { signature, seq };
+}
+
+/** Where the signed checkpoints of a log file are written. */
+export const checkpointsPathOf = (logPath: string): string => `${logPath}.checkpoints.jsonl`;
+
+/** The append-only JSON Lines sink, one file per service, with signed checkpoints beside it. */
 export async function openFileAuditSink(options: FileSinkOptions): Promise<AuditSink> {
   await mkdir(dirname(options.path), { recursive: true });
   let { seq, hash } = await chainTail(options.path);
+  const signingKey = options.signingKey ?? DEV_AUDIT_SIGNING_KEY;
+  const intervalMs = options.checkpointIntervalMs ?? 60_000;
+  const checkpointsPath = checkpointsPathOf(options.path);
+  let checkpointed = await lastCheckpoint(checkpointsPath);
+  let checkpointedAt = Date.now();
+  // Small synchronous appends, like the log's; a checkpoint is durable (fsync) before it counts.
+  const writeCheckpoint = (reason: Checkpoint['reason']): void => {
+    if (seq === checkpointed.seq) return;
+    const checkpoint = signCheckpoint(signingKey, { seq, hash, at: new Date().toISOString(), reason, previous: checkpointed.signature });
+    const file = openSync(checkpointsPath, 'a');
+    try {
+      writeSync(file, `${checkpointLine(checkpoint)}\n`);
+      fdatasyncSync(file);
+    } finally {
+      closeSync(file);
+    }
+    checkpointed = { signature: checkpoint.signature, seq };
+    checkpointedAt = Date.now();
+  };
 
   // The file stays open, and small appends are written synchronously (into the page cache, in
   // microseconds, without taking a libuv thread from the warehouse's queries); only a durable
@@ -159,6 +222,8 @@ export async function openFileAuditSink(options: FileSinkOptions): Promise<Audit
       if (current?.isFile() && current.ino === inode) return fd;
       closeSync(fd);
       fd = null;
+      // The file was rotated away: vouch for where its chain ended before the next file starts.
+      writeCheckpoint('rotation');
     }
     const opened = openSync(options.path, 'a');
     try {
@@ -188,6 +253,7 @@ export async function openFileAuditSink(options: FileSinkOptions): Promise<Audit
     if (durable) await new Promise<void>((resolve, reject) => fdatasync(file, (error) => (error ? reject(error) : resolve())));
     seq = nextSeq;
     hash = nextHash;
+    if (Date.now() - checkpointedAt >= intervalMs) writeCheckpoint('interval');
   };
 
   return queuedSink({
@@ -196,6 +262,11 @@ export async function openFileAuditSink(options: FileSinkOptions): Promise<Audit
     finish: () => {
       if (fd !== null) closeSync(fd);
       fd = null;
+      try {
+        writeCheckpoint('shutdown');
+      } catch (error) {
+        process.stderr.write(`audit checkpoint not written at shutdown: ${error instanceof Error ? error.message : String(error)}\n`);
+      }
     },
   });
 }
