@@ -115,6 +115,13 @@ describe('npm start', () => {
     const response = await post(`Bearer ${token}`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual(answer);
+    // As the README says: support of the region sees the name unmasked.
+    const readme = await readFile(README, 'utf8');
+    const [, supportArgs, supportSees] = /a token minted with\s+`--role support ([^`]*)`\s+sees "([^"]+)"/.exec(readme) ?? [];
+    expect(supportArgs).toBeDefined();
+    const support = await mintAsReadme(['--role', 'support', ...supportArgs!.split(/\s+/)]);
+    const seen = (await (await post(`Bearer ${support}`)).json()) as { data: { customer: { name: string } } };
+    expect(seen.data.customer.name).toBe(supportSees);
     // As the README says: without the token, the customer is not served.
     const anonymous = (await (await post()).json()) as { data: { customer: unknown } };
     expect(anonymous.data.customer).toBeNull();
