@@ -50,6 +50,11 @@ describe('gateway configuration from the environment', () => {
       // Our own subgraphs never get a looser treatment of unclassified fields.
       [{ UNCLASSIFIED_FIELDS: 'allow' }, /applies to SUPERGRAPH_SOURCE=file only/],
       [{ RELOAD_POLL_MS: '-5' }, /RELOAD_POLL_MS must be a whole number/],
+      [{ SUBGRAPH_SIGNING_KEY: 'short' }, /SUBGRAPH_SIGNING_KEY must be at least 32 characters/],
+      [{ NODE_ENV: 'production', AUTH_ISSUERS: JSON.stringify([{ issuer: 'https://idp.example/', audience: 'a', algorithms: ['RS256'], jwksUri: 'https://idp.example/jwks' }]) }, /SUBGRAPH_SIGNING_KEY must be set in production/],
+      [{ GATEWAY_LIMITS: '{"roles": {"x": {"maxDepth": 0}}}' }, /roles\.x\.maxDepth must be a whole number of at least 1/],
+      [{ RATE_LIMIT_REDIS_URL: 'http://redis:6379' }, /must be redis:\/\/ or rediss:\/\//],
+      [{ SUBGRAPH_TIMEOUTS: 'finance' }, /SUBGRAPH_TIMEOUTS entry "finance" is not name=milliseconds/],
     ];
     for (const [env, message] of cases) {
       expect(() => gatewayConfigFromEnv(env)).toThrow(GatewayConfigError);

@@ -211,20 +211,12 @@ function redisUrlFrom(value: string | undefined): string | null {
   return value;
 }
 
-function signingKeyFrom(env: NodeJS.ProcessEnv): string {
+/** Reads a part of the configuration that has its own error class; its mistakes become GatewayConfigErrors. */
+function configured<T>(read: () => T): T {
   try {
-    return signingKeyFromEnv(env);
+    return read();
   } catch (error) {
-    if (error instanceof SigningKeyError) throw new GatewayConfigError(error.message);
-    throw error;
-  }
-}
-
-function limitsFrom(env: NodeJS.ProcessEnv): LimitsConfig {
-  try {
-    return limitsConfigFromEnv(env);
-  } catch (error) {
-    if (error instanceof LimitsConfigError) throw new GatewayConfigError(error.message);
+    if (error instanceof SigningKeyError || error instanceof LimitsConfigError) throw new GatewayConfigError(error.message);
     throw error;
   }
 }
@@ -244,10 +236,10 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     logLevel: env.LOG_LEVEL || 'info',
     identity: identityConfigFromEnv(env),
     allowedHosts: allowedHostsFromEnv(env),
-    subgraphSigningKey: signingKeyFrom(env),
+    subgraphSigningKey: configured(() => signingKeyFromEnv(env)),
     policyMode: policyModeFrom(env.POLICY_MODE),
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
-    limits: limitsFrom(env),
+    limits: configured(() => limitsConfigFromEnv(env)),
     subgraphCalls: subgraphCallsFrom(env),
     rateLimitStore: { redisUrl: redisUrlFrom(env.RATE_LIMIT_REDIS_URL), redisPrefix: env.RATE_LIMIT_REDIS_PREFIX || 'mesh-rate' },
     loadShedding: {

@@ -195,13 +195,9 @@ export async function postSubgraph<T>(
   variables?: Record<string, unknown>,
   headers: Record<string, string> = {},
 ): Promise<HttpAnswer<T>> {
+  // postGraphQL sends exactly this body: the signature covers it.
   const body = JSON.stringify({ query, variables });
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers, [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body, authorization: headers.authorization }) },
-    body,
-  });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse<T> };
+  return postGraphQL<T>(url, query, variables, { ...headers, [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body, authorization: headers.authorization }) });
 }
 
 export async function startTestMesh(options: TestMeshOptions = {}): Promise<TestMesh> {
