@@ -63,8 +63,29 @@ describe('mask strategies', () => {
     ['EMAIL', t('ID'), /EMAIL does not fit a ID field/],
     ['ROUND', t('String'), /ROUND does not fit a String field/],
     ['NULLIFY', t('String', true), /NULLIFY needs a nullable field/],
-    ['REDACT', t('Address'), /masks apply to scalar fields, and Address is not one/],
+    ['REDACT', t('Address'), /masks apply to scalar and enum fields, and Address is not one/],
+    ['HASH', { name: 'Kind', nonNull: false, enumValues: ['A', 'B'] }, /HASH does not fit an enum \(Kind\); use REDACT, NULLIFY or DEFAULT/],
+    ['REDACT', { name: 'Kind', nonNull: true, enumValues: ['A', 'B'] }, /a non-null enum \(Kind!\) has no value to redact to; make the field nullable/],
   ];
+
+  it('mask a nullable enum to null, or by DEFAULT to its first value', () => {
+    const kind: MaskedType = { name: 'Kind', nonNull: false, enumValues: ['BILLING', 'SHIPPING'] };
+    expect(maskMisfit('REDACT', kind)).toBeNull();
+    expect(mask('REDACT', kind, 'SHIPPING')).toBeNull();
+    expect(mask('NULLIFY', kind, 'SHIPPING')).toBeNull();
+    expect(mask('DEFAULT', { ...kind, nonNull: true }, 'SHIPPING')).toBe('BILLING');
+  });
+
+  it('refuse a pii enum that no mask fits, and mask a nullable one by default', () => {
+    const index = policyOf(`
+      enum Kind { BILLING SHIPPING }
+      type Address @classify(level: "CONFIDENTIAL", tags: ["pii"]) { required: Kind! optional: Kind }
+    `);
+    expect(index.violations.map((v) => v.message)).toEqual([
+      'Address.required: the pii default mask cannot mask it: a non-null enum (Kind!) has no value to redact to; make the field nullable.',
+    ]);
+    expect(index.field('Address', 'optional').mask).toMatchObject({ strategy: 'REDACT', rule: 'pii default mask' });
+  });
 
   it.each(misfits)('refuse %s on %o', (strategy, type, message) => {
     expect(maskMisfit(strategy, type)).toMatch(message);

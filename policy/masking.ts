@@ -34,6 +34,8 @@ export interface MaskedType {
   readonly name: string;
   /** The (innermost) value is non-null. */
   readonly nonNull: boolean;
+  /** The values of an enum type, in their declared order; absent for scalars. */
+  readonly enumValues?: readonly string[];
 }
 
 /** The scalar types masks apply to; object fields are protected through their own fields. */
@@ -45,7 +47,13 @@ const DATES = ['LocalDate', 'DateTime'];
 
 /** Why a strategy does not fit a type, or null when it does. */
 export function maskMisfit(strategy: MaskStrategy, type: MaskedType): string | null {
-  if (!MASKABLE_SCALARS.includes(type.name)) return `masks apply to scalar fields, and ${type.name} is not one`;
+  if (type.enumValues) {
+    // An enum has no value that says "hidden": it is masked to null (or, declared, to its first value).
+    if (strategy === 'DEFAULT') return type.enumValues.length > 0 ? null : `${type.name} has no value to default to`;
+    if (strategy !== 'REDACT' && strategy !== 'NULLIFY') return `${strategy} does not fit an enum (${type.name}); use REDACT, NULLIFY or DEFAULT`;
+    return type.nonNull ? `a non-null enum (${type.name}!) has no value to ${strategy === 'REDACT' ? 'redact' : 'nullify'} to; make the field nullable` : null;
+  }
+  if (!MASKABLE_SCALARS.includes(type.name)) return `masks apply to scalar and enum fields, and ${type.name} is not one`;
   const fits: Record<MaskStrategy, boolean> = {
     REDACT: true,
     NULLIFY: !type.nonNull,
@@ -112,11 +120,11 @@ export function createMasker(options: MaskOptions): Masker {
   const apply = (value: unknown): unknown => {
     switch (strategy) {
       case 'REDACT':
-        return type.nonNull ? (PLACEHOLDERS[type.name] ?? '[REDACTED]') : null;
+        return type.nonNull && !type.enumValues ? (PLACEHOLDERS[type.name] ?? '[REDACTED]') : null;
       case 'NULLIFY':
         return null;
       case 'DEFAULT':
-        return DEFAULTS[type.name] ?? null;
+        return type.enumValues ? (type.enumValues[0] ?? null) : (DEFAULTS[type.name] ?? null);
       case 'HASH':
         // Keyed and stable: masked values can still be counted, grouped and joined.
         return createHmac('sha256', options.hashKey).update(String(value)).digest('hex');

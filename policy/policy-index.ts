@@ -215,12 +215,16 @@ function effectiveRequirement(options: {
   return { requirement, rule: parts.join('; '), shadow: Object.keys(shadow).length > 0 ? shadow : null };
 }
 
-/** The named type of a field and whether its (innermost) values are non-null. */
-function maskedTypeOf(type: TypeNode): MaskedType {
-  if (type.kind === Kind.NAMED_TYPE) return { name: type.name.value, nonNull: false };
-  if (type.kind === Kind.LIST_TYPE) return maskedTypeOf(type.type);
+/** The named type of a field, whether its (innermost) values are non-null, and an enum's values. */
+function maskedTypeOf(type: TypeNode, enums: ReadonlyMap<string, readonly string[]>): MaskedType {
+  const named = (name: string, nonNull: boolean): MaskedType => {
+    const enumValues = enums.get(name);
+    return enumValues ? { name, nonNull, enumValues } : { name, nonNull };
+  };
+  if (type.kind === Kind.NAMED_TYPE) return named(type.name.value, false);
+  if (type.kind === Kind.LIST_TYPE) return maskedTypeOf(type.type, enums);
   const inner = type.type;
-  return inner.kind === Kind.NAMED_TYPE ? { name: inner.name.value, nonNull: true } : maskedTypeOf(inner);
+  return inner.kind === Kind.NAMED_TYPE ? named(inner.name.value, true) : maskedTypeOf(inner, enums);
 }
 
 /** The mask in force (a domain's, or the strongest default of the field's tags) and one in shadow. */
@@ -235,15 +239,21 @@ function effectiveMasks(options: {
 }): { mask: MaskRule | null; shadow: MaskRule | null } {
   const { coordinate, type, annotation, violations } = options;
   let fallback: MaskRule | null = null;
-  const scalar = MASKABLE_SCALARS.includes(type.name);
+  const scalar = MASKABLE_SCALARS.includes(type.name) || type.enumValues !== undefined;
   const presets: [string, MaskDefault | undefined][] = [
     [options.level, options.rules.levelMasks?.[options.level]],
     ...options.tags.map((tag): [string, MaskDefault | undefined] => [tag, options.rules.tags[tag]?.mask]),
   ];
   for (const [name, preset] of scalar ? presets : []) {
     if (!preset) continue;
-    // A default that does not fit the type becomes REDACT, which fits every type.
+    // A default that does not fit the type becomes REDACT, which fits every scalar and nullable enum.
     const strategy = maskMisfit(preset.strategy, type) ? 'REDACT' : preset.strategy;
+    const unfit = maskMisfit(strategy, type);
+    if (unfit) {
+      // A field the rules want masked, that no mask fits: refused, never served raw.
+      violations.push({ coordinate, message: `${coordinate}: the ${name} default mask cannot mask it: ${unfit}.` });
+      continue;
+    }
     if (!fallback || MASK_STRENGTH[strategy] > MASK_STRENGTH[fallback.strategy]) {
       fallback = { strategy, exemptRoles: preset.exemptRoles, exemptPurposes: preset.exemptPurposes ?? [], rule: `${name} default mask` };
     }
@@ -297,6 +307,12 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
   const rows = new Map<string, RowPolicy>();
   const violations: PolicyViolation[] = [];
 
+  // Enum values, so that masks fit enums too (an enum extension adds to its type's values).
+  const enums = new Map<string, string[]>();
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.ENUM_TYPE_DEFINITION && definition.kind !== Kind.ENUM_TYPE_EXTENSION) continue;
+    enums.set(definition.name.value, [...(enums.get(definition.name.value) ?? []), ...(definition.values ?? []).map((value) => value.name.value)]);
+  }
   for (const definition of document.definitions) {
     if (definition.kind !== Kind.OBJECT_TYPE_DEFINITION && definition.kind !== Kind.OBJECT_TYPE_EXTENSION) continue;
     const typeName = definition.name.value;
@@ -331,7 +347,7 @@ export function readPolicy(document: DocumentNode, rules: GovernanceRules): Poli
       };
       const base = declared === undefined ? unclassified.requirement : rules.levels[level];
       const { requirement, rule, shadow } = effectiveRequirement({ coordinate, level, base, domain, violations });
-      const type = maskedTypeOf(field.type);
+      const type = maskedTypeOf(field.type, enums);
       const masks = effectiveMasks({ coordinate, level, tags, type, annotation: onField.mask, rules, violations });
       fields.set(coordinate, {
         coordinate,

@@ -210,6 +210,18 @@ describe('bad input is a client error with a code', () => {
     }
   });
 
+  it('masks a pii enum: an analyst gets no address kind, support of the region gets it', async () => {
+    const query = '{ customers(first: 20) { nodes { addresses { kind } } } }';
+    const analyst = await mesh.query<any>(query, undefined, { authorization: `Bearer ${tokenFor({ subject: 'enum-analyst', roles: ['analyst'], regions: ['EMEA', 'AMERICAS', 'APAC'] })}` });
+    const kinds = analyst.body.data.customers.nodes.flatMap((c: any) => (c.addresses ?? []).map((a: any) => a.kind));
+    expect(kinds.length).toBeGreaterThan(5);
+    expect(new Set(kinds)).toEqual(new Set([null]));
+    expect(analyst.body.extensions?.policy?.masked).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Address.kind', strategy: 'REDACT' })]));
+    const support = await mesh.query<any>(query, undefined, { authorization: `Bearer ${tokenFor({ subject: 'enum-support', roles: ['support'], regions: ['EMEA', 'AMERICAS', 'APAC'] })}` });
+    const raw = support.body.data.customers.nodes.flatMap((c: any) => (c.addresses ?? []).map((a: any) => a.kind));
+    expect(raw).toContain('BILLING');
+  });
+
   it('refuses operations of a type the schema has no root for, with 400', async () => {
     for (const operation of ['mutation', 'subscription']) {
       const { status, body } = await mesh.query(`${operation} { __typename }`);
