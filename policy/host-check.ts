@@ -24,6 +24,8 @@ export function allowedHostsFromEnv(env: NodeJS.ProcessEnv = process.env): reado
 
 /** The host name of a `Host` header value (`name:port`, `[::1]:port`), lower-case, or null. */
 function hostNameOf(value: string): string | null {
+  // A name or an address, with a port: nothing a URL parser would read as user info or a path.
+  if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(value)) return null;
   try {
     return new URL(`http://${value}`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
   } catch {

@@ -193,6 +193,8 @@ describe('token verification', () => {
   it('says KEYS_UNAVAILABLE when the JWKS cannot be fetched', async () => {
     const unreachable = createTokenVerifier(config({ issuers: [{ issuer: RS_ISSUER, audience: AUDIENCE, algorithms: ['RS256'], jwksUri: 'http://127.0.0.1:9/jwks' }] }));
     expect(await rejection(`Bearer ${rs256({})}`, unreachable)).toBe('KEYS_UNAVAILABLE');
+    // Within the refetch interval too: an unreadable JWKS never makes a key "unknown" (nor remembered as missing).
+    expect(await rejection(`Bearer ${rs256({})}`, unreachable)).toBe('KEYS_UNAVAILABLE');
   });
 });
 

@@ -42,6 +42,8 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
   let keys = new Map<string, string>();
   let fetchedAt = 0;
   let fetching: Promise<void> | null = null;
+  // The last fetch failed: an unknown kid then says nothing about the issuer's keys.
+  let failed: unknown = null;
   const missing = new Map<string, number>();
 
   const fetchKeys = (): Promise<void> => {
@@ -50,6 +52,11 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
       .then((list) => {
         keys = new Map(list.filter((key) => key.kid).map((key) => [key.kid, key.getPublicKey()]));
         for (const kid of keys.keys()) missing.delete(kid);
+        failed = null;
+      })
+      .catch((error: unknown) => {
+        failed = error;
+        throw error;
       })
       .finally(() => {
         fetchedAt = Date.now();
@@ -69,6 +76,8 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
       else if (fetchedAt === 0 || Date.now() - fetchedAt >= minRefetchMs) await fetchKeys();
       const found = keys.get(kid);
       if (found) return found;
+      // The JWKS could not be read: the key is unavailable, not unknown, and not remembered as missing.
+      if (failed) throw failed;
       if (missing.size >= MAX_MISSING) missing.clear();
       missing.set(kid, Date.now() + missingTtlMs);
       throw new UnknownKeyError(kid);
