@@ -10,10 +10,16 @@ import type { Principal } from '../policy/principal.js';
 /** The longest client name taken from a header. */
 const MAX_HEADER_NAME = 64;
 
+/** The client a request names: the token's, else the header's; null when neither names one. */
+export function namedClientOf(req: Request, principal: Principal): string | null {
+  return principal.client ?? (req.get('apollographql-client-name')?.trim().slice(0, MAX_HEADER_NAME) || null);
+}
+
+/** The remote address of a request, as a bucket and label name (`ip:…`). */
+export function addressOf(req: Request): string {
+  return `ip:${req.socket.remoteAddress ?? 'unknown'}`;
+}
+
 export function clientOf(req: Request, principal: Principal): string {
-  if (principal.client) return principal.client;
-  const header = req.get('apollographql-client-name')?.trim().slice(0, MAX_HEADER_NAME);
-  if (header) return header;
-  if (principal.anonymous) return `ip:${req.socket.remoteAddress ?? 'unknown'}`;
-  return 'unnamed';
+  return namedClientOf(req, principal) ?? (principal.anonymous ? addressOf(req) : 'unnamed');
 }

@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AllowanceOf } from './allowances.js';
+import { addressOf, namedClientOf } from './client-identity.js';
 import type { Refusal, Refuse } from './refusals.js';
 import './request-state.js';
 
@@ -85,9 +86,8 @@ export function useRateLimits(options: RateLimitsOptions): RateLimits {
     const principal = res.locals.principal!;
     const allowance = allowanceOf(principal);
     const limiter = limiterFor(allowance.ratePerWindow);
-    const subject = principal.subject ? `sub:${principal.subject}` : `ip:${req.socket.remoteAddress ?? 'unknown'}`;
-    const header = req.get('apollographql-client-name')?.trim().slice(0, 64);
-    const client = principal.client ?? (header || null);
+    const subject = principal.subject ? `sub:${principal.subject}` : addressOf(req);
+    const client = namedClientOf(req, principal);
     const buckets: [string, string][] = [['subject', subject], ...(client ? [['client', `client:${client}`] as [string, string]] : [])];
     for (const [bucket, key] of buckets) {
       try {

@@ -7,7 +7,7 @@
 import type { Request, Response } from 'express';
 import type { TokenRejectedError } from '../policy/identity.js';
 import type { Logger } from 'pino';
-import { boundedName, hashOf, type AuditSink } from '../policy/audit.js';
+import { boundedName, hashOf, type AuditSink, type GatewayAuditRecord } from '../policy/audit.js';
 import { ERRORS, errorResponseBody, type ErrorCode } from '../policy/errors.js';
 import type { Metrics } from '../policy/metrics.js';
 import { requestedOperation } from './operation-limits.js';
@@ -24,6 +24,35 @@ export interface Refusal {
 
 /** Answers a refusal and records it. */
 export type Refuse = (req: Request, res: Response, refusal: Refusal) => void;
+
+/** The audit record of a refusal: who asked (as far as known), what, and the refusal's code. */
+function refusalRecord(req: Request, res: Response, refusal: { readonly code: ErrorCode; readonly reason?: string; readonly suppressed?: number }): GatewayAuditRecord {
+  const principal = res.locals.principal;
+  const { query, operationName, variables } = requestedOperation(req);
+  return {
+    kind: 'gateway-operation',
+    service: 'gateway',
+    requestId: res.locals.requestId ?? '',
+    at: new Date().toISOString(),
+    subject: boundedName(principal?.subject),
+    roles: (principal?.roles ?? []).map((role) => boundedName(role)!),
+    purpose: boundedName(principal?.purpose),
+    // Client-chosen: bounded, so that no request can bloat the audit log.
+    clientName: boundedName(req.get('apollographql-client-name')),
+    operationName: typeof operationName === 'string' ? boundedName(operationName) : null,
+    documentHash: hashOf(typeof query === 'string' ? query : null),
+    variablesHash: hashOf(variables ?? null),
+    outcome: 'refused',
+    refusal: refusal.code,
+    ...(refusal.reason ? { reason: refusal.reason } : {}),
+    ...(refusal.suppressed ? { suppressed: refusal.suppressed } : {}),
+    durationMs: 0,
+  };
+}
+
+function appendRecord(sink: AuditSink, log: Logger, record: GatewayAuditRecord): void {
+  sink.append(record).catch((error: unknown) => log.error({ requestId: record.requestId, err: error, pending: sink.pending }, 'audit record not written yet'));
+}
 
 /** Refused tokens recorded one by one, per second at most; the rest are counted into the next record. */
 const TOKEN_REJECTIONS_PER_SECOND = 20;
@@ -51,28 +80,8 @@ export function createTokenRejectionAudit(options: { readonly sink: AuditSink | 
       return;
     }
     inWindow += 1;
-    const requestId = res.locals.requestId;
-    const { operationName } = requestedOperation(req);
-    const record = {
-      kind: 'gateway-operation' as const,
-      service: 'gateway' as const,
-      requestId: requestId ?? '',
-      at: new Date(now).toISOString(),
-      subject: null,
-      roles: [],
-      purpose: null,
-      clientName: boundedName(req.get('apollographql-client-name')),
-      operationName: typeof operationName === 'string' ? boundedName(operationName) : null,
-      documentHash: null,
-      variablesHash: null,
-      outcome: 'refused' as const,
-      refusal: 'UNAUTHENTICATED',
-      reason: error.reason,
-      ...(suppressed > 0 ? { suppressed } : {}),
-      durationMs: 0,
-    };
+    appendRecord(sink, log, refusalRecord(req, res, { code: 'UNAUTHENTICATED', reason: error.reason, suppressed }));
     suppressed = 0;
-    sink.append(record).catch((failure: unknown) => log.error({ requestId, err: failure, pending: sink.pending }, 'audit record not written yet'));
   };
 }
 
@@ -84,27 +93,6 @@ export function createRefusals(options: { readonly sink: AuditSink | undefined; 
     res.status(ERRORS[code].httpStatus).json(errorResponseBody(code, message, requestId, extensions));
     metrics.refusals.inc({ code });
     log.warn({ requestId, code, ...extensions }, 'operation refused before planning');
-    if (!sink) return;
-    const principal = res.locals.principal;
-    const { query, operationName, variables } = requestedOperation(req);
-    sink
-      .append({
-        kind: 'gateway-operation',
-        service: 'gateway',
-        requestId: requestId ?? '',
-        at: new Date().toISOString(),
-        subject: boundedName(principal?.subject),
-        roles: (principal?.roles ?? []).map((role) => boundedName(role)!),
-        purpose: boundedName(principal?.purpose),
-        // Client-chosen: bounded, so that no request can bloat the audit log.
-        clientName: boundedName(req.get('apollographql-client-name')),
-        operationName: typeof operationName === 'string' ? boundedName(operationName) : null,
-        documentHash: hashOf(typeof query === 'string' ? query : null),
-        variablesHash: hashOf(variables ?? null),
-        outcome: 'refused',
-        refusal: code,
-        durationMs: 0,
-      })
-      .catch((error: unknown) => log.error({ requestId, err: error, pending: sink.pending }, 'audit record not written yet'));
+    if (sink) appendRecord(sink, log, refusalRecord(req, res, { code }));
   };
 }

@@ -105,13 +105,26 @@ export function hashKeyFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return key;
 }
 
+const scopedKeys = new Map<string, string>();
+
 /**
  * The HASH key of one field, or of one join group: an HMAC of its scope under `MASK_HASH_KEY`, so
  * that no two fields share a key unless they declare the same join group.
  */
 export function scopedHashKey(hashKey: string, scope: { readonly coordinate: string; readonly joinGroup?: string | undefined }): string {
-  return createHmac('sha256', hashKey).update(scope.joinGroup ? `join-group:${scope.joinGroup}` : `field:${scope.coordinate}`).digest('hex');
+  const name = scope.joinGroup ? `join-group:${scope.joinGroup}` : `field:${scope.coordinate}`;
+  // Derived once per key and field, not once per request: masks are built for every request.
+  const cacheKey = `${hashKey}\u0000${name}`;
+  let derived = scopedKeys.get(cacheKey);
+  if (!derived) {
+    derived = createHmac('sha256', hashKey).update(name).digest('hex');
+    // Bounded by the schema's fields (and the few keys a process holds); cleared if ever exceeded.
+    if (scopedKeys.size >= 10_000) scopedKeys.clear();
+    scopedKeys.set(cacheKey, derived);
+  }
+  return derived;
 }
+
 
 /** A function that masks one value (not a list: callers map lists). Null stays null. */
 export function createMasker(options: MaskOptions): Masker {

@@ -178,8 +178,12 @@ describe('hostile operations', () => {
         extensions: { code: 'COST_LIMIT_EXCEEDED', cost: 2040, budget: 2000, requestId: expect.any(String) },
       },
     ]);
-    // Not asked: no cost in the answer.
+    // Not asked, or asked with anything but `true`: no cost in the answer.
     expect((await postGraphQL(mesh.gateway.url, categories(1))).body.extensions).toBeUndefined();
+    for (const value of ['1', 'TRUE', 'true, true', ''.padEnd(5_000, 'x')]) {
+      const asked = await postGraphQL(mesh.gateway.url, categories(1), undefined, { 'x-include-cost': value });
+      expect({ value: value.slice(0, 10), status: asked.status, extensions: asked.body.extensions }).toEqual({ value: value.slice(0, 10), status: 200, extensions: undefined });
+    }
     // A signed-in caller has a larger budget (100000).
     expect((await mesh.query(categories(50))).status).toBe(200);
     const metrics = await (await fetch(new URL('/metrics', mesh.gateway.url))).text();

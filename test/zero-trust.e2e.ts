@@ -90,6 +90,13 @@ describe('a development identity in production', () => {
     expect(output).not.toMatch(/raw data generated|warehouse built/);
   });
 
+  it('stops a subgraph whose direct-access setting is neither allow nor deny', async () => {
+    const { code, output } = await runService('subgraphs/main.ts', ['serve', 'customers'], { PORT: String(await freePort()), DATA_DIR: dataDir, SUBGRAPH_DIRECT_ACCESS: 'yes' });
+    expect(code).toBe(1);
+    expect(output).toMatch(/SUBGRAPH_DIRECT_ACCESS must be allow or deny, got "yes"/);
+    expect(output).not.toMatch(/raw data generated|warehouse built/);
+  });
+
   it('refuses to mint a development token in production, even from code', async () => {
     const { code, output } = await runService('policy/dev-token.ts', ['--role', 'admin'], { NODE_ENV: 'production' });
     expect(code).not.toBe(0);
