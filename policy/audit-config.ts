@@ -14,6 +14,6 @@ export async function openAuditSinkFromEnv(options: {
   readonly env?: NodeJS.ProcessEnv;
 }): Promise<AuditSink> {
   const env = options.env ?? process.env;
-  if (env.AUDIT_URL) return openPostgresAuditSink({ connectionString: env.AUDIT_URL, service: options.service });
+  if (env.AUDIT_URL) return openPostgresAuditSink({ connectionString: env.AUDIT_URL, service: options.service, signingKey: auditSigningKeyFromEnv(env) });
   return openFileAuditSink({ path: join(env.AUDIT_DIR || options.defaultDir, `${options.service}.jsonl`), signingKey: auditSigningKeyFromEnv(env) });
 }

@@ -3,11 +3,19 @@
  * in a table that is append-only (triggers refuse UPDATE, DELETE and TRUNCATE, whoever asks; the
  * services' database role should only be granted INSERT and SELECT on it).
  *
+ * Triggers stop a service's own role, not whoever owns the database: an owner can switch them off
+ * and cut or rewrite the chain (its hash is unkeyed). So, as the file sink does, the sink writes
+ * signed checkpoints (see audit-checkpoints.ts), one chain of them per service in the append-only
+ * table `audit_checkpoints`: in the transaction of a write when the last checkpoint is older than
+ * the interval, and at close. `npm run audit:verify -- postgres://…` checks every service's chain
+ * against them.
+ *
  * Writers of one service (several replicas) are serialised by an advisory lock, and each write
- * reads the chain's tail inside its transaction, so the chain stays whole. A committed write is
- * durable (synchronous commit), so every append counts as durable.
+ * reads the chain's tail (and its last checkpoint) inside its transaction, so both chains stay
+ * whole. A committed write is durable (synchronous commit), so every append counts as durable.
  */
 import pg from 'pg';
+import { checkpointLine, DEV_AUDIT_SIGNING_KEY, FIRST_CHECKPOINT, signCheckpoint, type Checkpoint } from './audit-checkpoints.js';
 import { chainLine, GENESIS, queuedSink, type AuditRecord, type AuditSink } from './audit.js';
 
 export interface PostgresSinkOptions {
@@ -16,6 +24,10 @@ export interface PostgresSinkOptions {
   readonly service: string;
   /** The schema of the audit table (default `audit`). */
   readonly schema?: string;
+  /** The key checkpoints are signed with (default the development key). */
+  readonly signingKey?: string;
+  /** How old the last checkpoint may get while records arrive (default 60000 ms); one is also written at close. */
+  readonly checkpointIntervalMs?: number;
   readonly onUnwritten?: (records: readonly AuditRecord[]) => void;
 }
 
@@ -48,6 +60,20 @@ export async function installAuditTable(client: pg.ClientBase, schema = 'audit')
     DROP TRIGGER IF EXISTS audit_log_no_truncate ON ${s}.audit_log;
     CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ${s}.audit_log
       FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
+    CREATE TABLE IF NOT EXISTS ${s}.audit_checkpoints (
+      service text NOT NULL,
+      n bigint NOT NULL,
+      seq bigint NOT NULL,
+      line text NOT NULL,
+      written_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (service, n)
+    );
+    DROP TRIGGER IF EXISTS audit_checkpoints_append_only ON ${s}.audit_checkpoints;
+    CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON ${s}.audit_checkpoints
+      FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
+    DROP TRIGGER IF EXISTS audit_checkpoints_no_truncate ON ${s}.audit_checkpoints;
+    CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON ${s}.audit_checkpoints
+      FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
     COMMIT;
   `).catch(async (error: unknown) => {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -58,6 +84,12 @@ export async function installAuditTable(client: pg.ClientBase, schema = 'audit')
 /** A service's chain, in order: the lines `verifyAuditLog` checks. */
 export async function readAuditLines(client: pg.ClientBase, service: string, schema = 'audit'): Promise<string[]> {
   const { rows } = await client.query<{ line: string }>(`SELECT line FROM ${ident(schema)}.audit_log WHERE service = $1 ORDER BY seq`, [service]);
+  return rows.map((row) => row.line);
+}
+
+/** A service's signed checkpoints, in order, as `verifyCheckpoints` reads them (one JSON line each). */
+export async function readCheckpointLines(client: pg.ClientBase, service: string, schema = 'audit'): Promise<string[]> {
+  const { rows } = await client.query<{ line: string }>(`SELECT line FROM ${ident(schema)}.audit_checkpoints WHERE service = $1 ORDER BY n`, [service]);
   return rows.map((row) => row.line);
 }
 
@@ -72,7 +104,15 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
     setup.release();
   }
 
-  const writeAll = async (records: readonly AuditRecord[]): Promise<void> => {
+  const signingKey = options.signingKey ?? DEV_AUDIT_SIGNING_KEY;
+  const intervalMs = options.checkpointIntervalMs ?? 60_000;
+
+  /**
+   * In one transaction, under the service's lock: appends the records to the chain, then writes a
+   * checkpoint of where the chain now is when `reason` asks for one (`shutdown`), or when the last
+   * checkpoint is older than the interval.
+   */
+  const write = async (records: readonly AuditRecord[], reason: Checkpoint['reason'] | null): Promise<void> => {
     const client = await pool.connect();
     let broken: Error | undefined;
     try {
@@ -95,6 +135,27 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
         ]);
         hash = chained.hash;
       }
+      const last = await client.query<{ n: string; seq: string; line: string }>(
+        `SELECT n, seq, line FROM ${schema}.audit_checkpoints WHERE service = $1 ORDER BY n DESC LIMIT 1`,
+        [options.service],
+      );
+      const previous = last.rows[0] ? (JSON.parse(last.rows[0].line) as Checkpoint) : null;
+      const due = reason !== null || !previous || Date.now() - Date.parse(previous.at) >= intervalMs;
+      if (due && seq > Number(previous?.seq ?? 0)) {
+        const checkpoint = signCheckpoint(signingKey, {
+          seq,
+          hash,
+          at: new Date().toISOString(),
+          reason: reason ?? 'interval',
+          previous: previous?.signature ?? FIRST_CHECKPOINT,
+        });
+        await client.query(`INSERT INTO ${schema}.audit_checkpoints (service, n, seq, line) VALUES ($1, $2, $3, $4)`, [
+          options.service,
+          Number(last.rows[0]?.n ?? 0) + 1,
+          seq,
+          checkpointLine(checkpoint),
+        ]);
+      }
       await client.query('COMMIT');
     } catch (error) {
       broken = error instanceof Error ? error : new Error(String(error));
@@ -106,5 +167,17 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
     }
   };
 
-  return queuedSink({ writeAll, onUnwritten: options.onUnwritten, finish: () => pool.end() });
+  return queuedSink({
+    writeAll: (records) => write(records, null),
+    onUnwritten: options.onUnwritten,
+    async finish() {
+      try {
+        await write([], 'shutdown');
+      } catch (error) {
+        process.stderr.write(`audit checkpoint not written at shutdown: ${error instanceof Error ? error.message : String(error)}\n`);
+      } finally {
+        await pool.end();
+      }
+    },
+  });
 }

@@ -4,29 +4,47 @@
  * 1), or how many records verified.
  *
  * Rotated files are given oldest first: a file that starts where the one before it ended continues
- * its chain. A file log is also checked against its signed checkpoints (`<log>.checkpoints.jsonl`,
- * key `AUDIT_SIGNING_KEY`): a cut tail, a rewritten chain and a missing or forged checkpoint are
- * reported. `--without-checkpoints` checks the chain alone (the log of a sink that had no key).
+ * its chain. Each chain is also checked against its signed checkpoints (key `AUDIT_SIGNING_KEY`):
+ * a file log's are in `<log>.checkpoints.jsonl`, a database's in its `audit_checkpoints` table. A
+ * cut tail, a rewritten chain and a missing or forged checkpoint are reported. `--without-checkpoints`
+ * checks the chains alone (the log of a sink that had no key).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { auditSigningKeyFromEnv, verifyCheckpoints } from './audit-checkpoints.js';
 import { checkpointsPathOf, verifyAuditLog } from './audit.js';
-import { readAuditLines } from './audit-postgres-sink.js';
+import { readAuditLines, readCheckpointLines } from './audit-postgres-sink.js';
 
-/** Each service's log in an audit database, as text. */
-async function databaseLogs(url: string): Promise<[string, string][]> {
+/** Each service's log in an audit database, and its checkpoints, as text. */
+async function databaseLogs(url: string): Promise<Log[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ service: string }>('SELECT DISTINCT service FROM audit.audit_log ORDER BY service');
-    const logs: [string, string][] = [];
-    for (const { service } of rows) logs.push([`${new URL(url).pathname.slice(1)}:${service}`, (await readAuditLines(client, service)).join('\n')]);
+    // A service whose records were all deleted still has its checkpoints: list both.
+    const { rows } = await client.query<{ service: string }>('SELECT service FROM audit.audit_log UNION SELECT service FROM audit.audit_checkpoints ORDER BY service');
+    const logs: Log[] = [];
+    for (const { service } of rows) {
+      logs.push({
+        name: `${new URL(url).pathname.slice(1)}:${service}`,
+        text: (await readAuditLines(client, service)).join('\n'),
+        file: false,
+        checkpoints: (await readCheckpointLines(client, service)).join('\n'),
+      });
+    }
     return logs;
   } finally {
     await client.end();
   }
+}
+
+interface Log {
+  readonly name: string;
+  readonly text: string;
+  /** A file log (its checkpoints beside it, and rotated files may continue it), not a database's. */
+  readonly file: boolean;
+  /** A database log's checkpoints, one JSON line each. */
+  readonly checkpoints?: string;
 }
 
 const args = process.argv.slice(2);
@@ -38,16 +56,10 @@ if (sources.length === 0) {
 }
 const key = auditSigningKeyFromEnv();
 let broken = false;
-interface Log {
-  readonly name: string;
-  readonly text: string;
-  /** A file log (with checkpoints), not a database's. */
-  readonly file: boolean;
-}
 const logs: Log[] = [];
 for (const source of sources) {
   try {
-    if (/^postgres(ql)?:\/\//.test(source)) logs.push(...(await databaseLogs(source)).map(([name, text]) => ({ name, text, file: false })));
+    if (/^postgres(ql)?:\/\//.test(source)) logs.push(...(await databaseLogs(source)));
     else logs.push({ name: source, text: await readFile(source, 'utf8'), file: true });
   } catch (error) {
     console.error(`${source.replace(/\/\/[^@/]*@/, '//')}: cannot be read (${error instanceof Error ? error.message : String(error)})`);
@@ -91,16 +103,30 @@ for (const log of logs) {
   } else chains.push({ files: [log], entries: [...result.entries], lastSeq: result.lastSeq, lastHash: result.lastHash });
 }
 
-for (const chain of chains) {
-  if (!chain.files[0]!.file || withoutCheckpoints) continue;
+/** A chain's checkpoints as text, or null (reported) when it has none. */
+async function checkpointsOf(chain: Chain): Promise<string | null> {
+  const first = chain.files[0]!;
   const names = chain.files.map((file) => file.name);
+  if (!first.file) {
+    if (first.checkpoints) return first.checkpoints;
+    console.log(`${first.name}: NO CHECKPOINTS in audit.audit_checkpoints: a cut tail or a rewritten chain would go unseen`);
+    return null;
+  }
   const checkpointsFile = [...names].reverse().map(checkpointsPathOf).find((path) => existsSync(path));
-  if (!checkpointsFile) {
+  if (checkpointsFile) return readFile(checkpointsFile, 'utf8');
+  console.log(`${names.join(' + ')}: NO CHECKPOINTS beside it (${checkpointsPathOf(names.at(-1)!)}): a cut tail or a rewritten chain would go unseen`);
+  return null;
+}
+
+for (const chain of chains) {
+  if (withoutCheckpoints) continue;
+  const names = chain.files.map((file) => file.name);
+  const checkpointsText = await checkpointsOf(chain);
+  if (checkpointsText === null) {
     broken = true;
-    console.log(`${names.join(' + ')}: NO CHECKPOINTS beside it (${checkpointsPathOf(names.at(-1)!)}): a cut tail or a rewritten chain would go unseen`);
     continue;
   }
-  const report = verifyCheckpoints({ key, checkpointsText: await readFile(checkpointsFile, 'utf8'), lines: chain.entries });
+  const report = verifyCheckpoints({ key, checkpointsText, lines: chain.entries });
   if (!report.ok) {
     broken = true;
     for (const problem of report.problems) console.log(`${names.join(' + ')}: BROKEN: ${problem}`);

@@ -339,7 +339,7 @@ export class AuditCollector {
 
   /** The fact of this field and decision, to count into (`fact.count += 1` per value). */
   fact(coordinate: string, decision: FactDecision, rule: string, strategy?: string): { count: number } {
-    const key = `${coordinate}\u0000${decision}\u0000${strategy ?? ''}`;
+    const key = `${coordinate}\u0000${decision}\u0000${rule}\u0000${strategy ?? ''}`;
     let fact = this.#facts.get(key);
     if (!fact) {
       fact = { coordinate, decision, rule, ...(strategy ? { strategy } : {}), count: 0 };
@@ -353,7 +353,7 @@ export class AuditCollector {
   }
 
   facts(): AuditFact[] {
-    return [...this.#facts.values()].filter((fact) => fact.count > 0).sort((a, b) => a.coordinate.localeCompare(b.coordinate) || a.decision.localeCompare(b.decision));
+    return [...this.#facts.values()].filter((fact) => fact.count > 0).sort((a, b) => a.coordinate.localeCompare(b.coordinate) || a.decision.localeCompare(b.decision) || a.rule.localeCompare(b.rule));
   }
 }
 

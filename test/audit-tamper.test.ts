@@ -1,17 +1,22 @@
 /**
- * The audit trail against someone who can edit its files: cutting the tail, rewriting a record and
- * recomputing the (unkeyed) hash chain, deleting or forging a checkpoint are each found by
- * `npm run audit:verify` through the signed checkpoints; a rotated log verifies across its files.
+ * The audit trail against someone who can edit its files, or who owns its database: cutting the
+ * tail, rewriting a record and recomputing the (unkeyed) hash chain, deleting or forging a checkpoint
+ * are each found by `npm run audit:verify` through the signed checkpoints; a rotated log verifies
+ * across its files. The PostgreSQL sink's table refuses changes by trigger; its owner switches the
+ * triggers off first, as an intruder with that role would.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointsPathOf, openFileAuditSink } from '../policy/audit.js';
 import { DEV_AUDIT_SIGNING_KEY, signCheckpoint } from '../policy/audit-checkpoints.js';
+import { openPostgresAuditSink, readAuditLines, readCheckpointLines } from '../policy/audit-postgres-sink.js';
 import { auditRecord } from './harness/audit-sink-contract.js';
+import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -107,5 +112,105 @@ describe('audit:verify with signed checkpoints', () => {
     expect(newerAlone.stdout).toMatch(/rotating\.jsonl: OK, 4 records, .*continuing an earlier file not given/);
     expect(newerAlone.stdout).toMatch(/checkpoint 1 vouches for seq 5, which none of the given files holds/);
     expect(newerAlone.status).toBe(1);
+  });
+});
+
+describe('audit:verify with signed checkpoints, on the PostgreSQL sink', () => {
+  // A database of this run's own, dropped afterwards.
+  const database = `audit_tamper_${process.pid}_${randomUUID().slice(0, 8)}`;
+  const url = `${TEST_POSTGRES}/${database}`;
+  let client: pg.Client;
+  beforeAll(async () => {
+    await onPostgres(`CREATE DATABASE ${database}`);
+    client = new pg.Client({ connectionString: url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.end();
+    await onPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  });
+
+  /** `count` records of a service, a checkpoint with every write and one at close. */
+  async function writtenService(service: string, count: number): Promise<void> {
+    const sink = await openPostgresAuditSink({ connectionString: url, service, signingKey: DEV_AUDIT_SIGNING_KEY, checkpointIntervalMs: 0 });
+    for (let n = 1; n <= count; n++) await sink.append(auditRecord(n));
+    await sink.close();
+  }
+  /** What the database's owner can do: switch the append-only triggers off, change rows, switch them on. */
+  async function asOwner(statements: (db: pg.Client) => Promise<unknown>): Promise<void> {
+    await client.query('ALTER TABLE audit.audit_log DISABLE TRIGGER USER; ALTER TABLE audit.audit_checkpoints DISABLE TRIGGER USER');
+    try {
+      await statements(client);
+    } finally {
+      await client.query('ALTER TABLE audit.audit_log ENABLE TRIGGER USER; ALTER TABLE audit.audit_checkpoints ENABLE TRIGGER USER');
+    }
+  }
+  /** The verifier's lines about one service of the database. */
+  const about = (output: string, service: string) => output.split('\n').filter((line) => line.startsWith(`${database}:${service}:`)).join('\n');
+
+  it('verifies untouched chains and their checkpoints, written by two replicas of one service at once', async () => {
+    await writtenService('untouched', 12);
+    const [a, b] = await Promise.all([
+      openPostgresAuditSink({ connectionString: url, service: 'replicated', checkpointIntervalMs: 0 }),
+      openPostgresAuditSink({ connectionString: url, service: 'replicated', checkpointIntervalMs: 0 }),
+    ]);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).append(auditRecord(i + 1))));
+    await Promise.all([a.close(), b.close()]);
+    const result = verify(url);
+    expect(about(result.stdout, 'untouched')).toMatch(/OK, 12 records[\s\S]*checkpoints OK, 12 signed checkpoints$/);
+    expect(about(result.stdout, 'replicated')).toMatch(/OK, 10 records[\s\S]*checkpoints OK, \d+ signed checkpoints$/);
+    expect(result.status).toBe(0);
+  });
+
+  it('finds the last 5 records cut by the owner, though the chain that is left is intact', async () => {
+    await writtenService('cut', 12);
+    await asOwner((db) => db.query("DELETE FROM audit.audit_log WHERE service = 'cut' AND seq > 7"));
+    const result = about(verify(url).stdout, 'cut');
+    expect(result).toMatch(/OK, 7 records/);
+    expect(result).toMatch(/vouches for seq 12: 5 records were cut from its end/);
+  });
+
+  it('finds every record and checkpoint of a service deleted', async () => {
+    await writtenService('erased', 4);
+    await asOwner((db) => db.query("DELETE FROM audit.audit_log WHERE service = 'erased'"));
+    expect(about(verify(url).stdout, 'erased')).toMatch(/the log ends at seq 0, but checkpoint 1 vouches for seq 1/);
+    await asOwner((db) => db.query("DELETE FROM audit.audit_checkpoints WHERE service = 'erased'"));
+    // With nothing left of it, the service is gone from the database: nothing names it to miss.
+    expect(about(verify(url).stdout, 'erased')).toBe('');
+  });
+
+  it('finds a record rewritten with the whole chain recomputed', async () => {
+    await writtenService('rewritten', 8);
+    const rewritten = rechain(await readAuditLines(client, 'rewritten'), 3, (record) => (record.subject = 'nobody'));
+    await asOwner(async (db) => {
+      for (const [i, line] of rewritten.entries()) {
+        await db.query("UPDATE audit.audit_log SET line = $1, hash = $2 WHERE service = 'rewritten' AND seq = $3", [line, JSON.parse(line).hash, i + 1]);
+      }
+    });
+    const result = about(verify(url).stdout, 'rewritten');
+    expect(result).toMatch(/OK, 8 records/); // the chain alone cannot tell
+    expect(result).toMatch(/BROKEN: the record at seq 4 is not the one checkpoint 4 vouches for: the chain was rewritten/);
+  });
+
+  it('finds a deleted checkpoint, a forged one, and a chain with no checkpoints', async () => {
+    await writtenService('checkpoints', 6);
+    const checkpoints = await readCheckpointLines(client, 'checkpoints');
+    expect(checkpoints).toHaveLength(6);
+    await asOwner((db) => db.query("DELETE FROM audit.audit_checkpoints WHERE service = 'checkpoints' AND n = 3"));
+    expect(about(verify(url).stdout, 'checkpoints')).toMatch(/checkpoint 3 \(seq 4\) does not link to the checkpoint before it: a checkpoint is missing/);
+    const forged = signCheckpoint('x'.repeat(40), { ...JSON.parse(checkpoints[5]!), seq: 6 });
+    await asOwner((db) => db.query("UPDATE audit.audit_checkpoints SET line = $1 WHERE service = 'checkpoints' AND n = 6", [JSON.stringify(forged)]));
+    expect(about(verify(url).stdout, 'checkpoints')).toMatch(/checkpoint 5 \(seq 6\) has a signature that does not verify with this key/);
+    await asOwner((db) => db.query("DELETE FROM audit.audit_checkpoints WHERE service = 'checkpoints'"));
+    const missing = verify(url);
+    expect(about(missing.stdout, 'checkpoints')).toMatch(/NO CHECKPOINTS in audit\.audit_checkpoints/);
+    expect(missing.status).toBe(1);
+  });
+
+  it('keeps the triggers on the checkpoints too: a service role cannot delete one', async () => {
+    await writtenService('locked', 2);
+    await expect(client.query("DELETE FROM audit.audit_checkpoints WHERE service = 'locked'")).rejects.toThrow(/append-only/);
+    await expect(client.query('TRUNCATE audit.audit_checkpoints')).rejects.toThrow(/append-only/);
+    expect(await readCheckpointLines(client, 'locked')).toHaveLength(2);
   });
 });

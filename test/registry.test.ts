@@ -194,7 +194,8 @@ describe('governance lint', () => {
     const state = await registry.state();
     const report = await checkSubgraph({ state, proposal: { name: 'customers', url: urlOf('customers'), sdl: SDL.customers }, usage: [], documents: [], rules });
     expect(errorsOf(report.findings)).toEqual(
-      ['Customer.name', 'Customer.email', 'Customer.phone', 'Customer.addresses', ...['id', 'kind', 'line1', 'city', 'postalCode', 'country', 'isPrimary'].map((f) => `Address.${f}`)].map(
+      // Address.country declares a mask of its own (REDACT): it stays protected under these rules.
+      ['Customer.name', 'Customer.email', 'Customer.phone', 'Customer.addresses', ...['id', 'kind', 'line1', 'city', 'postalCode', 'isPrimary'].map((f) => `Address.${f}`)].map(
         (coordinate) => ['GOVERNANCE_PII_UNPROTECTED', coordinate],
       ),
     );

@@ -15,7 +15,7 @@ import {
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, containsText, countRows, guardArgument, rowCondition, timeWindow, whereAll, type RequestAccess } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, containsText, countRows, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
 
@@ -59,10 +59,23 @@ export interface CustomersArgs extends PageArgs, CustomerSelection {}
 
 export interface CustomerListArgs extends ListArgs, CustomerSelection {}
 
+const BY_ID: SortColumn = { column: 'id', field: 'Customer.id' };
 const CUSTOMER_ORDER_COLUMNS: Record<CustomerSortField, readonly SortColumn[]> = {
-  ID: [{ column: 'id' }],
-  NAME: [{ column: 'name' }, { column: 'id' }],
-  SIGNUP_DATE: [{ column: 'signup_date', cast: 'date' }, { column: 'id' }],
+  ID: [BY_ID],
+  NAME: [{ column: 'name', field: 'Customer.name' }, BY_ID],
+  SIGNUP_DATE: [{ column: 'signup_date', cast: 'date', field: 'Customer.signupDate' }, BY_ID],
+};
+
+/** The field each argument of a customer list reads: none may reveal what the principal cannot see. */
+const CUSTOMER_ARGUMENTS: Record<`filter.${keyof CustomerFilter}` | 'from' | 'to', ArgumentField> = {
+  'filter.country': { field: 'Customer.country' },
+  'filter.region': { field: 'Customer.region' },
+  'filter.segment': { field: 'Customer.segment' },
+  'filter.signedUpFrom': { field: 'Customer.signupDate', edge: 'from' },
+  'filter.signedUpTo': { field: 'Customer.signupDate', edge: 'to-inclusive' },
+  'filter.nameContains': { field: 'Customer.name' },
+  from: { field: 'Customer.signupDate', edge: 'from' },
+  to: { field: 'Customer.signupDate', edge: 'to-exclusive' },
 };
 
 function toCustomer(row: CustomerRow): Customer {
@@ -139,15 +152,15 @@ export function createCustomersRepository(
     });
 
   const selection = (args: CustomerSelection) => {
+    // Searching, filtering or ordering by a field would reveal it to whoever sees it masked.
+    guardArguments(access, listArguments(args), CUSTOMER_ARGUMENTS);
     const ordering = orderingOf({
       list: 'customers',
       columnsByField: CUSTOMER_ORDER_COLUMNS,
       order: args.orderBy,
       fallback: { field: 'ID', direction: 'ASC' },
+      access,
     });
-    // Searching or ordering by name would reveal names to whoever sees them masked.
-    if (args.filter?.nameContains != null) guardArgument(access, 'Customer.name', 'filter.nameContains');
-    if (args.orderBy?.field === 'NAME') guardArgument(access, 'Customer.name', 'orderBy');
     const conditions = [...customerConditions(args.filter), ...timeWindow('signup_date', args, 'date'), ...visible()];
     return { ordering, conditions };
   };

@@ -17,7 +17,7 @@ import {
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, countRows, guardArgument, rowCondition, timeWindow, whereAll, type RequestAccess } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, countRows, guardArgument, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import { toTimestampParameter } from '../kit/scalars.js';
 import {
@@ -104,16 +104,45 @@ export interface InvoiceListArgs extends ListArgs, InvoiceSelection {}
 const orderWindow = (args: OrderSelection, column = 'ordered_at') =>
   timeWindow(column, { from: args.from ? toTimestampParameter(args.from) : null, to: args.to ? toTimestampParameter(args.to) : null }, 'timestamp');
 
+const ORDER_ID: SortColumn = { column: 'id', field: 'Order.id' };
 const ORDER_COLUMNS: Record<OrderSortField, readonly SortColumn[]> = {
-  ID: [{ column: 'id' }],
-  ORDERED_AT: [{ column: 'ordered_at', cast: 'timestamp' }, { column: 'id' }],
-  TOTAL: [{ column: 'total_amount', numeric: true }, { column: 'id' }],
+  ID: [ORDER_ID],
+  ORDERED_AT: [{ column: 'ordered_at', cast: 'timestamp', field: 'Order.orderedAt' }, ORDER_ID],
+  TOTAL: [{ column: 'total_amount', numeric: true, field: 'Order.total' }, ORDER_ID],
 };
 
+const INVOICE_ID: SortColumn = { column: 'id', field: 'Invoice.id' };
 const INVOICE_COLUMNS: Record<InvoiceSortField, readonly SortColumn[]> = {
-  ID: [{ column: 'id' }],
-  ISSUED_ON: [{ column: 'issued_on', cast: 'date' }, { column: 'id' }],
-  AMOUNT: [{ column: 'amount', numeric: true }, { column: 'id' }],
+  ID: [INVOICE_ID],
+  ISSUED_ON: [{ column: 'issued_on', cast: 'date', field: 'Invoice.issuedOn' }, INVOICE_ID],
+  AMOUNT: [{ column: 'amount', numeric: true, field: 'Invoice.amount' }, INVOICE_ID],
+};
+
+/** The field each argument of an order list reads: none may reveal what the principal cannot see. */
+const ORDER_ARGUMENTS: Record<`filter.${keyof OrderFilter}` | 'from' | 'to', ArgumentField> = {
+  'filter.customerId': { field: 'Order.customer' },
+  'filter.status': { field: 'Order.status' },
+  'filter.channel': { field: 'Order.channel' },
+  'filter.orderedFrom': { field: 'Order.orderedAt', edge: 'from' },
+  'filter.orderedTo': { field: 'Order.orderedAt', edge: 'to-inclusive' },
+  'filter.minTotal': { field: 'Order.total', edge: 'from' },
+  'filter.maxTotal': { field: 'Order.total', edge: 'to-inclusive' },
+  from: { field: 'Order.orderedAt', edge: 'from' },
+  to: { field: 'Order.orderedAt', edge: 'to-exclusive' },
+};
+
+const INVOICE_ARGUMENTS: Record<`filter.${keyof InvoiceFilter}` | 'from' | 'to', ArgumentField> = {
+  'filter.status': { field: 'Invoice.status' },
+  'filter.issuedFrom': { field: 'Invoice.issuedOn', edge: 'from' },
+  'filter.issuedTo': { field: 'Invoice.issuedOn', edge: 'to-inclusive' },
+  from: { field: 'Invoice.issuedOn', edge: 'from' },
+  to: { field: 'Invoice.issuedOn', edge: 'to-exclusive' },
+};
+
+const SALES_ARGUMENTS: Record<'status' | 'from' | 'to', ArgumentField> = {
+  status: { field: 'Order.status' },
+  from: { field: 'Order.orderedAt', edge: 'from' },
+  to: { field: 'Order.orderedAt', edge: 'to-exclusive' },
 };
 
 function toOrder(row: OrderRow): Order {
@@ -247,14 +276,21 @@ export function createFinanceRepository(
     return condition ? [condition] : [];
   };
   // A list's ordering and WHERE conditions, shared by its connection and its offset list.
-  const orderSelection = (args: OrderSelection) => ({
-    ordering: orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
-    conditions: [...orderConditions(args.filter), ...orderWindow(args), ...visibleOrders()],
-  });
-  const invoiceSelection = (args: InvoiceSelection) => ({
-    ordering: orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' } }),
-    conditions: [...invoiceConditions(args.filter), ...timeWindow('issued_on', args, 'date'), ...visibleInvoices()],
-  });
+  // Filtering or ordering by a field would reveal it to whoever sees it masked or cannot read it.
+  const orderSelection = (args: OrderSelection) => {
+    guardArguments(access, listArguments(args), ORDER_ARGUMENTS);
+    return {
+      ordering: orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' }, access }),
+      conditions: [...orderConditions(args.filter), ...orderWindow(args), ...visibleOrders()],
+    };
+  };
+  const invoiceSelection = (args: InvoiceSelection) => {
+    guardArguments(access, listArguments(args), INVOICE_ARGUMENTS);
+    return {
+      ordering: orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' }, access }),
+      conditions: [...invoiceConditions(args.filter), ...timeWindow('issued_on', args, 'date'), ...visibleInvoices()],
+    };
+  };
   const orderById = () =>
     loaders.get<string, Order | null>('Order.byId', null, async (ids) => {
       const rows = await whereAll(db.selectFrom('orders').selectAll().where('id', 'in', ids), visibleOrders()).execute();
@@ -291,6 +327,7 @@ export function createFinanceRepository(
     },
 
     ordersOfCustomer(customerId, args) {
+      guardArguments(access, listArguments(args), ORDER_ARGUMENTS);
       const page = readPageArgs(
         args,
         orderingOf({
@@ -298,6 +335,7 @@ export function createFinanceRepository(
           columnsByField: ORDER_COLUMNS,
           order: args.orderBy,
           fallback: { field: 'ORDERED_AT', direction: 'DESC' },
+          access,
         }),
       );
       const loader = loaders.get<string, Connection<Order>>('Customer.orders', args, async (ids) => {
@@ -414,6 +452,7 @@ export function createFinanceRepository(
       const dimensions = [...new Set(args.groupBy ?? [])];
       // Grouping by a field reveals its values: only by fields the principal may read unmasked.
       for (const dimension of dimensions) guardArgument(access, SALES_DIMENSIONS[dimension].field, 'groupBy');
+      guardArguments(access, { status: args.status, from: args.from, to: args.to }, SALES_ARGUMENTS);
       const limit = args.limit ?? 1_000;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AGGREGATE_GROUPS) {
         throw codedError('INVALID_ARGUMENT', `"limit" must be from 1 to ${MAX_AGGREGATE_GROUPS}, got ${limit}.`, { argument: 'limit' });

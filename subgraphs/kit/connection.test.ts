@@ -5,10 +5,10 @@ import { decodeCursor, encodeCursor, keysetCondition, MAX_PAGE_SIZE, readPageArg
 
 const bySignup: Ordering = {
   key: 'customers.SIGNUP_DATE.ASC',
-  columns: [{ column: 'signup_date', cast: 'date' }, { column: 'id' }],
+  columns: [{ column: 'signup_date', cast: 'date', field: 'Customer.signupDate' }, { column: 'id', field: 'Customer.id' }],
   direction: 'asc',
 };
-const byTotal: Ordering = { key: 'orders.TOTAL.DESC', columns: [{ column: 'total_amount', numeric: true }, { column: 'id' }], direction: 'desc' };
+const byTotal: Ordering = { key: 'orders.TOTAL.DESC', columns: [{ column: 'total_amount', numeric: true, field: 'Order.total' }, { column: 'id', field: 'Order.id' }], direction: 'desc' };
 
 function codeOf(run: () => unknown): unknown {
   try {

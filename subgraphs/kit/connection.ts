@@ -8,6 +8,7 @@
  */
 import { sql, type Expression, type Kysely, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { codedError } from '../../policy/errors.js';
+import { guardArgument, type Coordinate, type RequestAccess } from './filters.js';
 import type { WarehouseValue } from './warehouse/warehouse.js';
 
 /** Page size when `first` is not given. */
@@ -23,6 +24,11 @@ export interface SortColumn {
   readonly cast?: 'date' | 'timestamp';
   /** The column holds numbers: a cursor's value for it must be a number (else it is text). */
   readonly numeric?: true;
+  /**
+   * The field whose values the column holds: ordering by it (and so its cursors) is refused to a
+   * principal who sees that field masked or cannot read it.
+   */
+  readonly field: Coordinate;
 }
 
 export interface Ordering {
@@ -263,17 +269,22 @@ export interface Selection<Filter, SortField extends string, Time = string> {
 /**
  * The ordering a list's `orderBy` argument asks for. Each field's columns must end with the primary
  * key so the order is total; the key written into cursors names the list, field and direction.
+ * An ordering by a field the principal sees masked or cannot read is refused (`ARGUMENT_NOT_ALLOWED`):
+ * the order of the rows, and the sort values in their cursors, would reveal it.
  */
 export function orderingOf<F extends string>(options: {
   readonly list: string;
   readonly columnsByField: Readonly<Record<F, readonly SortColumn[]>>;
   readonly order: OrderInput<F> | null | undefined;
   readonly fallback: OrderInput<F>;
+  readonly access: RequestAccess;
 }): Ordering {
   const { field, direction } = options.order ?? options.fallback;
+  const columns = options.columnsByField[field];
+  for (const column of columns) guardArgument(options.access, column.field, 'orderBy');
   return {
     key: `${options.list}.${field}.${direction}`,
-    columns: options.columnsByField[field],
+    columns,
     direction: direction === 'DESC' ? 'desc' : 'asc',
   };
 }

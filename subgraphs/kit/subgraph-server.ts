@@ -231,13 +231,22 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         const requestId = res.locals.requestId as string;
         const principal = res.locals.principal as Principal;
         const policy = new RequestPolicy(policyIndex, principal, options.hashKey);
+        const audit = new AuditCollector();
+        const access: RequestAccess = enforce
+          ? {
+              rows: (typeName) => policy.rows(typeName),
+              field: (typeName, fieldName) => policy.field(typeName, fieldName),
+              // A shadow rule's effect on arguments is audited beside its effect on values.
+              wouldRefuse: (coordinate, argument, rule) => audit.count(coordinate, 'would-deny', `shadow: "${argument}" would be refused (${rule})`),
+            }
+          : NO_POLICY;
         return {
           requestId,
           log: log.child({ requestId }),
           principal,
           policy,
-          audit: new AuditCollector(),
-          repo: domain.createRepository(warehouse.db, new RequestLoaders(), enforce ? policy : NO_POLICY),
+          audit,
+          repo: domain.createRepository(warehouse.db, new RequestLoaders(), access),
         };
       },
     }),

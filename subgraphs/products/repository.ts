@@ -17,7 +17,7 @@ import {
   type PageArgs,
   type SortColumn,
 } from '../kit/connection.js';
-import { anyOf, atLeast, atMost, containsText, countRows, timeWindow, whereAll } from '../kit/filters.js';
+import { anyOf, atLeast, atMost, containsText, countRows, guardArguments, listArguments, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { CategoryRow, ProductRow, ProductsWarehouse } from './tables.js';
 
@@ -59,19 +59,35 @@ export interface ProductListArgs extends ListArgs, ProductSelection {}
 
 export type CategoryProductsArgs = Omit<ProductsArgs, 'filter' | 'from' | 'to'>;
 
+const BY_SKU: SortColumn = { column: 'sku', field: 'Product.sku' };
 const PRODUCT_ORDER_COLUMNS: Record<ProductSortField, readonly SortColumn[]> = {
-  SKU: [{ column: 'sku' }],
-  NAME: [{ column: 'name' }, { column: 'sku' }],
-  LIST_PRICE: [{ column: 'list_price', numeric: true }, { column: 'sku' }],
-  LAUNCH_DATE: [{ column: 'launch_date', cast: 'date' }, { column: 'sku' }],
+  SKU: [BY_SKU],
+  NAME: [{ column: 'name', field: 'Product.name' }, BY_SKU],
+  LIST_PRICE: [{ column: 'list_price', numeric: true, field: 'Product.listPrice' }, BY_SKU],
+  LAUNCH_DATE: [{ column: 'launch_date', cast: 'date', field: 'Product.launchDate' }, BY_SKU],
 };
 
-function productOrdering(orderBy: OrderInput<ProductSortField> | null | undefined) {
+/** The field each argument of a product list reads: none may reveal what the principal cannot see. */
+const PRODUCT_ARGUMENTS: Record<`filter.${keyof ProductFilter}` | 'from' | 'to', ArgumentField> = {
+  'filter.categoryId': { field: 'Product.category' },
+  'filter.department': { field: 'Category.department' },
+  'filter.brand': { field: 'Product.brand' },
+  'filter.launchedFrom': { field: 'Product.launchDate', edge: 'from' },
+  'filter.launchedTo': { field: 'Product.launchDate', edge: 'to-inclusive' },
+  'filter.minListPrice': { field: 'Product.listPrice', edge: 'from' },
+  'filter.maxListPrice': { field: 'Product.listPrice', edge: 'to-inclusive' },
+  'filter.nameContains': { field: 'Product.name' },
+  from: { field: 'Product.launchDate', edge: 'from' },
+  to: { field: 'Product.launchDate', edge: 'to-exclusive' },
+};
+
+function productOrdering(orderBy: OrderInput<ProductSortField> | null | undefined, access: RequestAccess) {
   return orderingOf({
     list: 'products',
     columnsByField: PRODUCT_ORDER_COLUMNS,
     order: orderBy,
     fallback: { field: 'SKU', direction: 'ASC' },
+    access,
   });
 }
 
@@ -118,11 +134,12 @@ export interface ProductsRepository {
 }
 
 /** The conditions of a product list, shared by the connection and the offset list: its filter and launch window. */
-function productSelectionConditions(args: ProductSelection): Expression<SqlBool>[] {
+function productSelectionConditions(args: ProductSelection, access: RequestAccess): Expression<SqlBool>[] {
+  guardArguments(access, listArguments(args), PRODUCT_ARGUMENTS);
   return [...productConditions(args.filter), ...timeWindow('launch_date', args, 'date')];
 }
 
-export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders: RequestLoaders): ProductsRepository {
+export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders: RequestLoaders, access: RequestAccess): ProductsRepository {
   const productBySku = () =>
     loaders.get<string, Product | null>('Product.bySku', null, async (skus) => {
       const rows = await db.selectFrom('products').selectAll().where('sku', 'in', skus).execute();
@@ -152,18 +169,18 @@ export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders:
       return rows.map(toCategory);
     },
     async products(args) {
-      const page = readPageArgs(args, productOrdering(args.orderBy));
-      const conditions = productSelectionConditions(args);
+      const page = readPageArgs(args, productOrdering(args.orderBy, access));
+      const conditions = productSelectionConditions(args, access);
       const rows = await pageQuery(whereAll(db.selectFrom('products').selectAll(), conditions), page).execute();
       return toConnection(rows, page, toProduct, () => countRows(whereAll(db.selectFrom('products'), conditions)));
     },
     async productList(args) {
-      const conditions = productSelectionConditions(args);
-      const rows = await listQuery(whereAll(db.selectFrom('products').selectAll(), conditions), productOrdering(args.orderBy), args).execute();
+      const conditions = productSelectionConditions(args, access);
+      const rows = await listQuery(whereAll(db.selectFrom('products').selectAll(), conditions), productOrdering(args.orderBy, access), args).execute();
       return rows.map(toProduct);
     },
     productsOfCategory(categoryId, args) {
-      const page = readPageArgs(args, productOrdering(args.orderBy));
+      const page = readPageArgs(args, productOrdering(args.orderBy, access));
       const loader = loaders.get<string, Connection<Product>>('Category.products', args, async (ids) => {
         const query = db.selectFrom('products').selectAll().where('category_id', 'in', ids);
         const rows = (await perParentPageQuery(db, query, 'category_id', page).execute()) as ProductRow[];

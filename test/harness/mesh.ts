@@ -28,7 +28,8 @@ import type { GatewayConfig, SubgraphEndpoint } from '../../gateway/config.js';
 import { openRegistry } from '../../gateway/registry/open.js';
 import { publishRunningSubgraphs } from '../../gateway/registry/publish.js';
 import type { SupergraphSourceConfig } from '../../gateway/supergraph-source.js';
-import { domains } from '../../subgraphs/domains.js';
+import { domains as meshDomains } from '../../subgraphs/domains.js';
+import type { Domain } from '../../subgraphs/kit/domain.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse } from '../../subgraphs/kit/warehouse/build.js';
 import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
@@ -79,6 +80,8 @@ export interface TestMeshOptions {
   readonly seed?: number;
   /** The warehouses' adapter (default DuckDB files; PostgreSQL: a database of its own, dropped at stop). */
   readonly warehouse?: 'duckdb' | 'postgres';
+  /** The domains to serve (default: the three of `subgraphs/domains.ts`), e.g. one with a rule changed. */
+  readonly domains?: readonly Domain<any, any>[];
 }
 
 
@@ -201,6 +204,7 @@ export async function postSubgraph<T>(
 }
 
 export async function startTestMesh(options: TestMeshOptions = {}): Promise<TestMesh> {
+  const domains = options.domains ?? meshDomains;
   const dataDir = await mkdtemp(join(tmpdir(), 'mesh-test-'));
   const rawDir = join(dataDir, 'raw');
   const manifest = await generateSourceData({ rawDir, scale: options.scale ?? 0.02, ...(options.seed ? { seed: options.seed } : {}) });
