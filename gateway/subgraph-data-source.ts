@@ -46,6 +46,14 @@ type Fetcher = NonNullable<ConstructorParameters<typeof RemoteGraphQLDataSource>
 /** Marks an error that the subgraph raised on purpose, to pass on as it is. */
 class SubgraphRefusal extends GraphQLError {}
 
+/**
+ * A subgraph that cannot parse or validate what the gateway planned from the supergraph is not
+ * serving the schema it was composed from (deployed without being published, or rolled back). The
+ * caller's document fitted the published schema, so this is the platform's fault, not the caller's:
+ * it gets a code of its own, and the subgraph's message (which names fields) stays in the log.
+ */
+const PLAN_REFUSALS = new Set(['GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED']);
+
 /** Objects inside lists: the rows (entities, connection nodes, list items) an answer holds. */
 export function countRows(value: unknown, inList = false): number {
   if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + countRows(item, true), 0);
@@ -114,6 +122,13 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
   override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
     const body: unknown = await this.parseBody(response).catch(() => null);
     const first = (body as { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } | null)?.errors?.[0];
+    if (typeof first?.message === 'string' && typeof first.extensions?.code === 'string' && PLAN_REFUSALS.has(first.extensions.code)) {
+      this.#log.error({ subgraph: this.#name, status: response.status, subgraphError: first.message }, 'subgraph refused the planned operation: it serves a schema other than the supergraph\'s');
+      return new SubgraphRefusal(
+        `The ${this.#name} subgraph is not serving the schema the mesh was composed from, and could not answer this part; the platform team has been told (publish or roll back the subgraph).`,
+        { extensions: { code: 'SUBGRAPH_SCHEMA_MISMATCH', serviceName: this.#name } },
+      );
+    }
     if (response.status >= 400 && response.status < 500 && typeof first?.message === 'string' && isErrorCode(first.extensions?.code)) {
       return new SubgraphRefusal(first.message, { extensions: { code: first.extensions.code, serviceName: this.#name } });
     }

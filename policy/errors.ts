@@ -125,6 +125,12 @@ export const ERRORS = {
     httpStatus: 200,
     definedBy: 'platform',
   },
+  SUBGRAPH_SCHEMA_MISMATCH: {
+    description:
+      'The subgraph named in `extensions.serviceName` refused the operation the gateway planned: it serves a schema other than the one the supergraph was composed from (deployed unpublished). The platform\'s fault, not the document\'s; the other parts of the answer are still served.',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
   TRUSTED_DOCUMENT_REQUIRED: {
     description:
       'The token was issued to an app registered for trusted documents: it may send only the `documentId` (hash) of an operation in its registered manifest, never a query text.',

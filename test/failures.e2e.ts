@@ -10,7 +10,7 @@ import { ApolloServer } from '@apollo/server';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { concatAST, parse, type DocumentNode } from 'graphql';
+import { concatAST, parse, print, type DocumentNode } from 'graphql';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SubgraphEndpoint } from '../gateway/config.js';
@@ -18,7 +18,9 @@ import { CompositionFailedError, GovernanceViolationError } from '../gateway/sup
 import { policySchemaExtension } from '../policy/directives.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
-import { freePort, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { DEV_HASH_KEY } from '../policy/masking.js';
+import { domains } from '../subgraphs/domains.js';
+import { freePort, logLines, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 import { openFileAuditSink } from '../policy/audit.js';
 
 function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
@@ -70,6 +72,43 @@ describe('when parts of a running mesh fail', () => {
       },
     ]);
     expect(JSON.stringify(body)).not.toContain(new URL(mesh.subgraphs.customers!.url).port);
+  });
+
+  it('a subgraph deployed with a schema other than the published one: its part is a coded platform error, the rest is served', async () => {
+    // The customers team deploys a version without `phone`, and does not publish it.
+    const customers = domains.find((domain) => domain.name === 'customers')!;
+    const sdl = print(customers.typeDefs);
+    const drifted = { ...customers, typeDefs: parse(sdl.replace(/\n\s*"[^"\n]*"\s*\n\s*phone: String[^\n]*/, '')) };
+    expect(print(drifted.typeDefs)).not.toMatch(/\bphone\b/);
+    const server = await startSubgraphServer({
+      domain: drifted,
+      warehouse: mesh.warehouses.customers!,
+      log: testLog,
+      identity: testIdentity,
+      hashKey: DEV_HASH_KEY,
+      audit: mesh.audits.customers!,
+      port: Number(new URL(mesh.subgraphs.customers!.url).port),
+    });
+    try {
+      const { status, body } = await mesh.query<any>('{ orders(first: 2) { nodes { id total customer { id phone } } } }');
+      expect(status).toBe(200);
+      expect(body.data.orders.nodes.map((o: any) => o.total).every((t: number) => t > 0)).toBe(true);
+      expect(body.errors).toEqual([
+        {
+          message: expect.stringContaining('The customers subgraph is not serving the schema the mesh was composed from'),
+          extensions: { code: 'SUBGRAPH_SCHEMA_MISMATCH', serviceName: 'customers', requestId: expect.any(String) },
+        },
+      ]);
+      // The caller's document was valid: nothing tells it otherwise, or names the drifted field.
+      expect(JSON.stringify(body)).not.toMatch(/GRAPHQL_VALIDATION_FAILED|Cannot query field/);
+      expect(logLines.some((line) => line.includes('serves a schema other than the supergraph') && line.includes('Cannot query field'))).toBe(true);
+      // What the drifted subgraph still serves as published is answered.
+      const unaffected = await mesh.query<any>('{ customers(first: 2) { nodes { id name } } }');
+      expect(unaffected.body.errors).toBeUndefined();
+      expect(unaffected.body.data.customers.nodes).toHaveLength(2);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
