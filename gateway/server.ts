@@ -90,6 +90,11 @@ export interface GatewayParts {
    * benchmarks can measure their cost; no configuration turns it off.
    */
   readonly enforceLimits?: boolean;
+  /**
+   * Default `true`. `false` sends subgraph requests unsigned, so that benchmarks can measure the
+   * signature's cost (against subgraphs started with `verifySignatures: false`); no configuration turns it off.
+   */
+  readonly signSubgraphCalls?: boolean;
 }
 
 function endpointUrl(host: string, port: number): string {
@@ -116,7 +121,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     config,
     log,
     metrics,
-    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!), signingKey: config.subgraphSigningKey }),
+    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!), signingKey: parts.signSubgraphCalls === false ? null : config.subgraphSigningKey }),
   });
 
   // Operation safety, before planning: shape limits, cost, rate (see gateway/allowances.ts).

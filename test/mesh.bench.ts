@@ -125,6 +125,40 @@ describe('operation safety: the analyst query mix', () => {
   bench('operation limits, cost analysis and rate limiter', () => runMix(limitsOn.url), options);
 });
 
+// Signed gateway-to-subgraph calls: the same subgraphs served again without the signature check,
+// behind a gateway that does not sign, against a gateway of the same configuration that signs
+// every call to the mesh's own subgraphs, which check every signature.
+const unsignedSubgraphs = await Promise.all(
+  domains.map((domain) =>
+    startSubgraphServer({
+      domain,
+      warehouse: mesh.warehouses[domain.name]!,
+      log: testLog,
+      identity: testIdentity,
+      hashKey: DEV_HASH_KEY,
+      audit: mesh.audits[domain.name]!,
+      verifySignatures: false,
+      port: 0,
+    }),
+  ),
+);
+const subgraphsAt = (servers: readonly { url: string }[]) => ({ kind: 'subgraphs' as const, subgraphs: domains.map(({ name }, i) => ({ name, url: servers[i]!.url })) });
+const unsignedGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'unsigned', supergraph: subgraphsAt(unsignedSubgraphs) }), { signSubgraphCalls: false });
+const signedGateway = await startTestGateway(
+  testGatewayConfig({ dataDir: mesh.dataDir, name: 'signed', supergraph: subgraphsAt(domains.map(({ name }) => mesh.subgraphs[name]!)) }),
+);
+await Promise.all([unsignedGateway.ready, signedGateway.ready]);
+afterAll(async () => {
+  await unsignedGateway.stop();
+  await signedGateway.stop();
+  for (const server of unsignedSubgraphs) await server.stop();
+});
+
+describe('signed subgraph calls: the analyst query mix', () => {
+  bench('unsigned, unchecked (baseline)', () => runMix(unsignedGateway.url), options);
+  bench('every subgraph call signed by the gateway and checked by the subgraph', () => runMix(signedGateway.url), options);
+});
+
 /** `orders { nodes { customer { orders { … } } } }` 600 levels deep (9 KB): the shape that took the mesh down. */
 let nested = 'id';
 for (let i = 0; i < 200; i++) nested = `orders(first: 2) { nodes { id customer { id ${nested} } } }`;

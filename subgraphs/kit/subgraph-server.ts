@@ -75,6 +75,11 @@ export interface SubgraphServerOptions {
    * development key) and whether unsigned callers may query ordinary fields (default false).
    */
   readonly signature?: { readonly key: string; readonly previousKey?: string | undefined; readonly directAccess: boolean };
+  /**
+   * Default `true`. `false` skips the signature check altogether, so that benchmarks can measure
+   * its cost; no configuration turns it off.
+   */
+  readonly verifySignatures?: boolean;
   /** Host names this server answers for (DNS rebinding protection; see policy/host-check.ts); null: any. Default: the loopback names. */
   readonly allowedHosts?: readonly string[] | null;
 }
@@ -224,7 +229,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   app.use(
     '/graphql',
     express.json({ limit: options.bodyLimit ?? '1mb', verify: keepRawBody }),
-    requireGatewaySignature(signature),
+    options.verifySignatures === false ? (_req: unknown, _res: unknown, next: () => void) => next() : requireGatewaySignature(signature),
     authenticate(verifier),
     expressMiddleware(apollo, {
       context: async ({ res }) => {

@@ -135,7 +135,7 @@ export async function publishRunning(registryUrl: string, subgraphs: readonly Su
 /** A gateway with its own audit sink (at `config.auditPath`), closed when the gateway stops. */
 export async function startTestGateway(
   config: GatewayConfig,
-  options: { enforcePolicy?: boolean; enforceLimits?: boolean } = {},
+  options: { enforcePolicy?: boolean; enforceLimits?: boolean; signSubgraphCalls?: boolean } = {},
 ): Promise<RunningGateway & { audit: AuditSink }> {
   const audit = await openFileAuditSink({ path: config.auditPath });
   const gateway = await startGateway(config, testLog, { audit, ...options });
