@@ -356,6 +356,10 @@ describe('signed gateway-to-subgraph calls', () => {
       expect(logLines.slice(before).some((line) => line.includes('SUBGRAPH_DIRECT_ACCESS=allow'))).toBe(true);
       const ordinary = await send(direct.url, JSON.stringify({ query: '{ products(first: 1) { nodes { sku } } }' }), {});
       expect(ordinary.status).toBe(200);
+      // A document that does not fit the subgraph's schema is the caller's error, answered 400.
+      const invalid = await send(direct.url, JSON.stringify({ query: '{ products(first: 1) { nodes { nope } } }' }), {});
+      expect(invalid.status).toBe(400);
+      expect(invalid.body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
       for (const query of ['{ _service { sdl } }', 'query { ...F } fragment F on Query { __schema { types { name } } }', '{ _entities(representations: [{ __typename: "Product", sku: "SKU-000001" }]) { __typename } }']) {
         const answer = await send(direct.url, JSON.stringify({ query }), {});
         expect({ query, status: answer.status }).toEqual({ query, status: 401 });
