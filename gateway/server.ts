@@ -45,7 +45,7 @@ import { createRefusals, createTokenRejectionAudit } from './refusals.js';
 import { linkRegistry, type RegistryLink } from './registry-link.js';
 import { createServingSupergraph, type GatewayReadiness } from './serving-supergraph.js';
 import { createSubgraphCalls, type ResponseBudget } from './subgraph-calls.js';
-import { SubgraphDataSource } from './subgraph-data-source.js';
+import { SubgraphDataSource, useSubgraphInputStatus } from './subgraph-data-source.js';
 import { refuseTrustedClients, trustedDocumentsOf, useTrustedDocuments } from './trusted-documents.js';
 
 export type { GatewayReadiness, ReloadFailure, ServingSupergraphInfo } from './serving-supergraph.js';
@@ -180,6 +180,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         useOperationResolution(),
         useRequestMetrics(metrics),
         useCostReport(),
+        useSubgraphInputStatus(),
         ...(enforcePolicy ? [useGatewayAudit({ sink: parts.audit, log })] : []),
         ...(registry ? [registry.usage] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),

@@ -18,6 +18,7 @@ import { readPolicy, type PolicyIndex } from '../policy/policy-index.js';
 import type { GatewayConfig } from './config.js';
 import { readCostIndex, type CostIndex } from './cost.js';
 import { annotatePolicy, exampleOperations, type ExampleOperation } from './ide/schema-docs.js';
+import { validateKnownScalars } from './input-scalars.js';
 import { probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
 import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
 
@@ -117,6 +118,8 @@ export function createServingSupergraph(options: {
     const document = loaded ? undefined : parse(coreSupergraphSdl);
     latest = { schema: apiSchema, policy: loaded?.policy ?? readPolicy(document!, rules), index: loaded?.cost ?? readCostIndex(document!) };
     bySchema.set(apiSchema, latest);
+    // Scalars whose specification the gateway knows are checked here, before planning.
+    validateKnownScalars(apiSchema);
     // Introspection (the IDE's docs) and the API schema file say, for each field, who may read it.
     annotatePolicy(apiSchema, latest.policy);
     examples = exampleOperations(apiSchema, coreSupergraphSdl);

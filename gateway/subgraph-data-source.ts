@@ -11,6 +11,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { isDeliberateError } from '../policy/error-masking.js';
@@ -56,6 +57,28 @@ class SubgraphRefusal extends GraphQLError {}
  * it gets a code of its own, and the subgraph's message (which names fields) stays in the log.
  */
 const PLAN_REFUSALS = new Set(['GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED']);
+/**
+ * Except a refused value: a literal that a custom scalar the gateway cannot check (no known
+ * `@specifiedBy`, see input-scalars.ts) does not accept is the caller's input, refused as such.
+ */
+const VALUE_REFUSAL = /\bvalue\b/i;
+/** Codes of the caller's input refused by a subgraph: the response is a 400, as at the gateway. */
+const INPUT_REFUSALS = new Set(['GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT']);
+
+/** Answers 400 when a subgraph refused the caller's input (a value of a scalar only it can check). */
+export function useSubgraphInputStatus(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const refused = response.body.singleResult.errors?.some((error) => error.extensions?.serviceName && INPUT_REFUSALS.has(String(error.extensions.code)));
+          if (refused) response.http.status = 400;
+        },
+      };
+    },
+  };
+}
 
 /** Objects inside lists: the rows (entities, connection nodes, list items) an answer holds. */
 export function countRows(value: unknown, inList = false): number {
@@ -125,7 +148,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
   override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
     const body: unknown = await this.parseBody(response).catch(() => null);
     const first = (body as { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } | null)?.errors?.[0];
-    if (typeof first?.message === 'string' && typeof first.extensions?.code === 'string' && PLAN_REFUSALS.has(first.extensions.code)) {
+    if (typeof first?.message === 'string' && typeof first.extensions?.code === 'string' && PLAN_REFUSALS.has(first.extensions.code) && !VALUE_REFUSAL.test(first.message)) {
       this.#log.error({ subgraph: this.#name, status: response.status, subgraphError: first.message }, 'subgraph refused the planned operation: it serves a schema other than the supergraph\'s');
       return new SubgraphRefusal(
         `The ${this.#name} subgraph is not serving the schema the mesh was composed from, and could not answer this part; the platform team has been told (publish or roll back the subgraph).`,

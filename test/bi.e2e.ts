@@ -183,9 +183,11 @@ describe('tabular lists and time windows', () => {
     expect(negative.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
     // Malformed windows and buckets never reach SQL.
     const badTime = await mesh.query('{ orderList(from: "yesterday") { id } }');
+    expect(badTime.status).toBe(400);
     expect(badTime.body.data?.orderList ?? null).toBeNull();
     expect(badTime.body.errors?.[0]?.message).toMatch(/DateTime/);
     const badDate = await mesh.query('{ customerList(to: "2024-02-30") { id } }');
+    expect(badDate.status).toBe(400);
     expect(badDate.body.errors?.[0]?.message).toMatch(/LocalDate|date/i);
     const badBucket = await mesh.query('{ salesAggregate(bucket: YEAR) { revenue } }');
     expect(badBucket.status).toBe(400);

@@ -10,7 +10,7 @@ import { ApolloServer } from '@apollo/server';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { concatAST, parse, print, type DocumentNode } from 'graphql';
+import { concatAST, GraphQLError, GraphQLScalarType, Kind, parse, print, type DocumentNode } from 'graphql';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SubgraphEndpoint } from '../gateway/config.js';
@@ -261,6 +261,41 @@ describe('governance rules at start-up and composition', () => {
     } finally {
       await gateway.stop();
       await rogue.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a custom scalar the gateway cannot check', () => {
+  it("is checked by its subgraph: a value it refuses is the caller's error, a 400 with the subgraph's message", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mesh-scalar-'));
+    // `Sku` declares no @specifiedBy the gateway knows: only the subgraph can tell a bad one.
+    const sku = new GraphQLScalarType({
+      name: 'Sku',
+      serialize: (value) => value,
+      parseValue: (value) => value,
+      parseLiteral(node) {
+        if (node.kind !== Kind.STRING || !/^SKU-\d{6}$/.test(node.value)) throw new GraphQLError(`Value is not a valid Sku: ${print(node)}`);
+        return node.value;
+      },
+    });
+    const other = await serveSubgraph(
+      concatAST([parse(policySchemaExtension(['@key'])), parse('scalar Sku\ntype Query { label(sku: Sku!): String @classify(level: "PUBLIC") }')]),
+      { Sku: sku, Query: { label: () => 'a label' } } as unknown as Record<string, Record<string, () => unknown>>,
+    );
+    const gateway = await startTestGateway(gatewayConfig(dataDir, [{ name: 'other', url: other.url }]));
+    try {
+      await gateway.ready;
+      const good = await postGraphQL<any>(gateway.url, '{ label(sku: "SKU-000001") }');
+      expect(good).toMatchObject({ status: 200, body: { data: { label: 'a label' } } });
+      const bad = await postGraphQL<any>(gateway.url, '{ label(sku: "nope") }');
+      expect(bad.status).toBe(400);
+      expect(bad.body.errors).toEqual([
+        { message: 'Value is not a valid Sku: "nope"', extensions: { code: 'GRAPHQL_VALIDATION_FAILED', serviceName: 'other', requestId: expect.any(String) } },
+      ]);
+    } finally {
+      await gateway.stop();
+      await other.stop();
       await rm(dataDir, { recursive: true, force: true });
     }
   });

@@ -124,7 +124,8 @@ export function guardArgument(access: RequestAccess, coordinate: Coordinate, arg
   const decision = access.field(typeName, fieldName);
   const hidden = !decision.allowed ? 'cannot read' : decision.mask && !maskAdmits(decision.mask, bound) ? `see masked (${decision.mask.strategy})` : null;
   if (hidden) {
-    const coarse = decision.allowed && decision.mask?.strategy === 'DATE_YEAR' ? ' (bounds on a year\'s first or last day are allowed)' : '';
+    // A bound that fails only for not being on a year's edge: say which bounds would do.
+    const coarse = bound && decision.allowed && decision.mask?.strategy === 'DATE_YEAR' ? ' (bounds on a year\'s first or last day are allowed)' : '';
     throw codedError('ARGUMENT_NOT_ALLOWED', `"${argument}" filters or orders by ${coordinate}, which you ${hidden}; leave it out${coarse}.`, {
       argument,
       coordinate,
