@@ -149,14 +149,30 @@ describe("the README's walkthrough: a domain team ships a field", () => {
   });
 
   afterAll(async () => {
+    // Ctrl-C to each process group, then wait until every process of it is gone (npm may exit
+    // before the node process under it has written its last audit checkpoint).
+    const alive = (group: number) => {
+      try {
+        process.kill(-group, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const gone = async (group: number, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (alive(group) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      return !alive(group);
+    };
     for (const child of running.reverse()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = once(child, 'exit');
+      if (!alive(child.pid!)) continue;
       process.kill(-child.pid!, 'SIGINT');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
-      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+      if (!(await gone(child.pid!, 15_000))) {
+        process.kill(-child.pid!, 'SIGKILL');
+        await gone(child.pid!, 5_000);
+      }
     }
-    if (copy) await rm(copy, { recursive: true, force: true });
+    if (copy) await rm(copy, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('1-2. changes the subgraph, and the check accepts it; tagged pii at INTERNAL, the check refuses it as the README says', async () => {
