@@ -60,26 +60,20 @@ describe('keyset paging: 100 orders by id', () => {
   }, options);
 });
 
+/** The three subgraphs served again over the mesh's warehouses, started with `options`. */
+const subgraphSet = (options: { enforcePolicy?: boolean; verifySignatures?: boolean }) =>
+  Promise.all(
+    domains.map((domain) =>
+      startSubgraphServer({ domain, warehouse: mesh.warehouses[domain.name]!, log: testLog, identity: testIdentity, hashKey: DEV_HASH_KEY, audit: mesh.audits[domain.name]!, port: 0, ...options }),
+    ),
+  );
+/** A gateway's supergraph source: these subgraphs, composed at start. */
+const subgraphsAt = (servers: readonly { url: string }[]) => ({ kind: 'subgraphs' as const, subgraphs: domains.map(({ name }, i) => ({ name, url: servers[i]!.url })) });
+
 // The same mesh without the policy layer: the same warehouses served again by subgraphs and a
 // gateway with it off (no decisions, masks, row policies, pre-plan filter or audit).
-const offSubgraphs = await Promise.all(
-  domains.map((domain) =>
-    startSubgraphServer({
-      domain,
-      warehouse: mesh.warehouses[domain.name]!,
-      log: testLog,
-      identity: testIdentity,
-      hashKey: DEV_HASH_KEY,
-      audit: mesh.audits[domain.name]!,
-      enforcePolicy: false,
-      port: 0,
-    }),
-  ),
-);
-const offGateway = await startTestGateway(
-  testGatewayConfig({ dataDir: mesh.dataDir, name: 'off', supergraph: { kind: 'subgraphs', subgraphs: domains.map(({ name }, i) => ({ name, url: offSubgraphs[i]!.url })) } }),
-  { enforcePolicy: false },
-);
+const offSubgraphs = await subgraphSet({ enforcePolicy: false });
+const offGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'off', supergraph: subgraphsAt(offSubgraphs) }), { enforcePolicy: false });
 await offGateway.ready;
 afterAll(async () => {
   await offGateway.stop();
@@ -132,23 +126,7 @@ describe('operation safety: the analyst query mix', () => {
 // Signed gateway-to-subgraph calls: two sets of subgraphs over the same warehouses, started alike
 // but for the signature check, each behind a gateway of the same configuration, one that signs
 // every call and one that does not.
-const subgraphSet = (verifySignatures: boolean) =>
-  Promise.all(
-    domains.map((domain) =>
-      startSubgraphServer({
-        domain,
-        warehouse: mesh.warehouses[domain.name]!,
-        log: testLog,
-        identity: testIdentity,
-        hashKey: DEV_HASH_KEY,
-        audit: mesh.audits[domain.name]!,
-        verifySignatures,
-        port: 0,
-      }),
-    ),
-  );
-const [unsignedSubgraphs, signedSubgraphs] = [await subgraphSet(false), await subgraphSet(true)];
-const subgraphsAt = (servers: readonly { url: string }[]) => ({ kind: 'subgraphs' as const, subgraphs: domains.map(({ name }, i) => ({ name, url: servers[i]!.url })) });
+const [unsignedSubgraphs, signedSubgraphs] = [await subgraphSet({ verifySignatures: false }), await subgraphSet({ verifySignatures: true })];
 const unsignedGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'unsigned', supergraph: subgraphsAt(unsignedSubgraphs) }), { signSubgraphCalls: false });
 const signedGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'signed', supergraph: subgraphsAt(signedSubgraphs) }));
 await Promise.all([unsignedGateway.ready, signedGateway.ready]);
