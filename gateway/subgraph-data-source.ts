@@ -62,6 +62,8 @@ const PLAN_REFUSALS = new Set(['GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILE
  * `@specifiedBy`, see input-scalars.ts) does not accept is the caller's input, refused as such.
  */
 const VALUE_REFUSAL = /\bvalue\b/i;
+/** An enum value the supergraph has and the subgraph lacks: drift again, not the caller's input. */
+const ENUM_DRIFT = /does not exist in "[^"]+" enum/;
 /** Codes of the caller's input refused by a subgraph: the response is a 400, as at the gateway. */
 const INPUT_REFUSALS = new Set(['GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT']);
 
@@ -148,7 +150,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
   override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
     const body: unknown = await this.parseBody(response).catch(() => null);
     const first = (body as { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } | null)?.errors?.[0];
-    if (typeof first?.message === 'string' && typeof first.extensions?.code === 'string' && PLAN_REFUSALS.has(first.extensions.code) && !VALUE_REFUSAL.test(first.message)) {
+    if (typeof first?.message === 'string' && typeof first.extensions?.code === 'string' && PLAN_REFUSALS.has(first.extensions.code) && (!VALUE_REFUSAL.test(first.message) || ENUM_DRIFT.test(first.message))) {
       this.#log.error({ subgraph: this.#name, status: response.status, subgraphError: first.message }, 'subgraph refused the planned operation: it serves a schema other than the supergraph\'s');
       return new SubgraphRefusal(
         `The ${this.#name} subgraph is not serving the schema the mesh was composed from, and could not answer this part; the platform team has been told (publish or roll back the subgraph).`,

@@ -75,11 +75,11 @@ describe('when parts of a running mesh fail', () => {
   });
 
   it('a subgraph deployed with a schema other than the published one: its part is a coded platform error, the rest is served', async () => {
-    // The customers team deploys a version without `phone`, and does not publish it.
     const customers = domains.find((domain) => domain.name === 'customers')!;
     const sdl = print(customers.typeDefs);
-    const drifted = { ...customers, typeDefs: parse(sdl.replace(/\n\s*"[^"\n]*"\s*\n\s*phone: String[^\n]*/, '')) };
-    expect(print(drifted.typeDefs)).not.toMatch(/\bphone\b/);
+    // The customers team deploys a version without `phone` and without the ENTERPRISE segment.
+    const drifted = { ...customers, typeDefs: parse(sdl.replace(/\n\s*"[^"\n]*"\s*\n\s*phone: String[^\n]*/, '').replace(/\n\s*ENTERPRISE\n/, '\n')) };
+    expect(print(drifted.typeDefs)).not.toMatch(/\bphone\b|ENTERPRISE/);
     const server = await startSubgraphServer({
       domain: drifted,
       warehouse: mesh.warehouses.customers!,
@@ -102,6 +102,10 @@ describe('when parts of a running mesh fail', () => {
       // The caller's document was valid: nothing tells it otherwise, or names the drifted field.
       expect(JSON.stringify(body)).not.toMatch(/GRAPHQL_VALIDATION_FAILED|Cannot query field/);
       expect(logLines.some((line) => line.includes('serves a schema other than the supergraph') && line.includes('Cannot query field'))).toBe(true);
+      // An enum value it no longer has is its drift too, not the caller's mistake.
+      const segment = await mesh.query<any>('{ customers(first: 2, filter: { segment: [ENTERPRISE] }) { nodes { id } } }');
+      expect(segment.status).toBe(200);
+      expect(segment.body.errors?.[0]?.extensions).toMatchObject({ code: 'SUBGRAPH_SCHEMA_MISMATCH', serviceName: 'customers' });
       // What the drifted subgraph still serves as published is answered.
       const unaffected = await mesh.query<any>('{ customers(first: 2) { nodes { id name } } }');
       expect(unaffected.body.errors).toBeUndefined();
