@@ -1,24 +1,13 @@
 /**
- * The products data products, read from the products warehouse. Every list is filtered, ordered
- * and paged in SQL; lookups by key and per-category lists are batched per request.
+ * The products domain's data products, `products` and `categories`, declared once each: the kit
+ * serves their lookups, lists, connections and counts from the declarations (see
+ * kit/data-product.ts), with filters, windows, orderings and row policies applied on every path.
  */
-import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
-import {
-  listQuery,
-  orderingOf,
-  pageQuery,
-  perParentPageQuery,
-  readPageArgs,
-  toConnection,
-  type Connection,
-  type ListArgs,
-  type Selection,
-  type OrderInput,
-  type PageArgs,
-  type SortColumn,
-} from '../kit/connection.js';
-import { anyOf, atLeast, atMost, containsText, countRows, guardArguments, listArguments, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
-import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
+import { sql, type Kysely, type SqlBool } from 'kysely';
+import { type Connection, type ListArgs, type PageArgs, type Selection, type SortColumn } from '../kit/connection.js';
+import { defineDataProduct } from '../kit/data-product.js';
+import { anyOf, atLeast, atMost, containsText, type RequestAccess } from '../kit/filters.js';
+import type { RequestLoaders } from '../kit/loaders.js';
 import type { CategoryRow, ProductRow, ProductsWarehouse } from './tables.js';
 
 export interface Product {
@@ -60,39 +49,14 @@ export interface ProductListArgs extends ListArgs, ProductSelection {}
 export type CategoryProductsArgs = Omit<ProductsArgs, 'filter' | 'from' | 'to'>;
 
 const BY_SKU: SortColumn = { column: 'sku', field: 'Product.sku' };
-const PRODUCT_ORDER_COLUMNS: Record<ProductSortField, readonly SortColumn[]> = {
-  SKU: [BY_SKU],
-  NAME: [{ column: 'name', field: 'Product.name' }, BY_SKU],
-  LIST_PRICE: [{ column: 'list_price', numeric: true, field: 'Product.listPrice' }, BY_SKU],
-  LAUNCH_DATE: [{ column: 'launch_date', cast: 'date', field: 'Product.launchDate' }, BY_SKU],
-};
 
-/** The field each argument of a product list reads: none may reveal what the principal cannot see. */
-const PRODUCT_ARGUMENTS: Record<`filter.${keyof ProductFilter}` | 'from' | 'to', ArgumentField> = {
-  'filter.categoryId': { field: 'Product.category' },
-  'filter.department': { field: 'Category.department' },
-  'filter.brand': { field: 'Product.brand' },
-  'filter.launchedFrom': { field: 'Product.launchDate', edge: 'from' },
-  'filter.launchedTo': { field: 'Product.launchDate', edge: 'to-inclusive' },
-  'filter.minListPrice': { field: 'Product.listPrice', edge: 'from' },
-  'filter.maxListPrice': { field: 'Product.listPrice', edge: 'to-inclusive' },
-  'filter.nameContains': { field: 'Product.name' },
-  from: { field: 'Product.launchDate', edge: 'from' },
-  to: { field: 'Product.launchDate', edge: 'to-exclusive' },
-};
-
-function productOrdering(orderBy: OrderInput<ProductSortField> | null | undefined, access: RequestAccess) {
-  return orderingOf({
-    list: 'products',
-    columnsByField: PRODUCT_ORDER_COLUMNS,
-    order: orderBy,
-    fallback: { field: 'SKU', direction: 'ASC' },
-    access,
-  });
-}
-
-function toProduct(row: ProductRow): Product {
-  return {
+/** Data product `products`: one row per product, from the product information system. */
+export const productsProduct = defineDataProduct<ProductRow, Product, ProductFilter, ProductSortField>({
+  name: 'products',
+  type: 'Product',
+  table: 'products',
+  key: 'sku',
+  toNode: (row) => ({
     sku: row.sku,
     name: row.name,
     categoryId: row.category_id,
@@ -100,29 +64,43 @@ function toProduct(row: ProductRow): Product {
     listPrice: row.list_price,
     unitCost: row.unit_cost,
     launchDate: row.launch_date,
-  };
-}
+  }),
+  orderings: {
+    SKU: [BY_SKU],
+    NAME: [{ column: 'name', field: 'Product.name' }, BY_SKU],
+    LIST_PRICE: [{ column: 'list_price', numeric: true, field: 'Product.listPrice' }, BY_SKU],
+    LAUNCH_DATE: [{ column: 'launch_date', cast: 'date', field: 'Product.launchDate' }, BY_SKU],
+  },
+  defaultOrder: { field: 'SKU', direction: 'ASC' },
+  filters: {
+    categoryId: { field: 'Product.category', where: (ids, argument) => anyOf('category_id', ids, argument) },
+    department: {
+      field: 'Category.department',
+      where: (departments, argument) => sql<SqlBool>`category_id in (select id from categories where ${anyOf('department', departments, argument)})`,
+    },
+    brand: { field: 'Product.brand', where: (brands, argument) => anyOf('brand', brands, argument) },
+    launchedFrom: { field: 'Product.launchDate', edge: 'from', where: (day) => atLeast('launch_date', day, 'date') },
+    launchedTo: { field: 'Product.launchDate', edge: 'to-inclusive', where: (day) => atMost('launch_date', day, 'date') },
+    minListPrice: { field: 'Product.listPrice', edge: 'from', where: (price) => atLeast('list_price', price) },
+    maxListPrice: { field: 'Product.listPrice', edge: 'to-inclusive', where: (price) => atMost('list_price', price) },
+    nameContains: { field: 'Product.name', where: (text, argument) => containsText('name', text, argument) },
+  },
+  window: { column: 'launch_date', cast: 'date', field: 'Product.launchDate' },
+});
 
-function toCategory(row: CategoryRow): Category {
-  return { id: row.id, name: row.name, department: row.department };
-}
-
-function productConditions(filter: ProductFilter | null | undefined): Expression<SqlBool>[] {
-  const conditions: Expression<SqlBool>[] = [];
-  if (!filter) return conditions;
-  if (filter.categoryId) conditions.push(anyOf('category_id', filter.categoryId, 'filter.categoryId'));
-  if (filter.department) {
-    const inDepartments = anyOf('department', filter.department, 'filter.department');
-    conditions.push(sql<SqlBool>`category_id in (select id from categories where ${inDepartments})`);
-  }
-  if (filter.brand) conditions.push(anyOf('brand', filter.brand, 'filter.brand'));
-  if (filter.launchedFrom) conditions.push(atLeast('launch_date', filter.launchedFrom, 'date'));
-  if (filter.launchedTo) conditions.push(atMost('launch_date', filter.launchedTo, 'date'));
-  if (filter.minListPrice != null) conditions.push(atLeast('list_price', filter.minListPrice));
-  if (filter.maxListPrice != null) conditions.push(atMost('list_price', filter.maxListPrice));
-  if (filter.nameContains != null) conditions.push(containsText('name', filter.nameContains, 'filter.nameContains'));
-  return conditions;
-}
+/** Data product `categories`: the product categories and their departments. */
+export const categoriesProduct = defineDataProduct<CategoryRow, Category, Record<never, never>, 'DEPARTMENT'>({
+  name: 'categories',
+  type: 'Category',
+  table: 'categories',
+  key: 'id',
+  toNode: (row) => ({ id: row.id, name: row.name, department: row.department }),
+  orderings: {
+    DEPARTMENT: [{ column: 'department', field: 'Category.department' }, { column: 'name', field: 'Category.name' }, { column: 'id', field: 'Category.id' }],
+  },
+  defaultOrder: { field: 'DEPARTMENT', direction: 'ASC' },
+  filters: {},
+});
 
 export interface ProductsRepository {
   product(sku: string): Promise<Product | null>;
@@ -133,62 +111,15 @@ export interface ProductsRepository {
   productsOfCategory(categoryId: string, args: CategoryProductsArgs): Promise<Connection<Product>>;
 }
 
-/** The conditions of a product list, shared by the connection and the offset list: its filter and launch window. */
-function productSelectionConditions(args: ProductSelection, access: RequestAccess): Expression<SqlBool>[] {
-  guardArguments(access, listArguments(args), PRODUCT_ARGUMENTS);
-  return [...productConditions(args.filter), ...timeWindow('launch_date', args, 'date')];
-}
-
 export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders: RequestLoaders, access: RequestAccess): ProductsRepository {
-  const productBySku = () =>
-    loaders.get<string, Product | null>('Product.bySku', null, async (skus) => {
-      const rows = await db.selectFrom('products').selectAll().where('sku', 'in', skus).execute();
-      return oneByKey(skus, rows.map(toProduct), (product) => product.sku);
-    });
-  const categoryById = () =>
-    loaders.get<string, Category | null>('Category.byId', null, async (ids) => {
-      const rows = await db.selectFrom('categories').selectAll().where('id', 'in', ids).execute();
-      return oneByKey(ids, rows.map(toCategory), (category) => category.id);
-    });
-  const productCountByCategory = () =>
-    loaders.get<string, number>('Category.productCount', null, async (ids) => {
-      const rows = await db
-        .selectFrom('products')
-        .select((eb) => ['category_id', eb.fn.countAll<number>().as('count')])
-        .where('category_id', 'in', ids)
-        .groupBy('category_id')
-        .execute();
-      return oneByKey(ids, rows, (row) => row.category_id).map((row) => Number(row?.count ?? 0));
-    });
-
+  const products = productsProduct.reader(db, loaders, access);
+  const categories = categoriesProduct.reader(db, loaders, access);
   return {
-    product: (sku) => productBySku().load(sku),
-    category: (id) => categoryById().load(id),
-    async categories() {
-      const rows = await db.selectFrom('categories').selectAll().orderBy('department').orderBy('name').execute();
-      return rows.map(toCategory);
-    },
-    async products(args) {
-      const page = readPageArgs(args, productOrdering(args.orderBy, access));
-      const conditions = productSelectionConditions(args, access);
-      const rows = await pageQuery(whereAll(db.selectFrom('products').selectAll(), conditions), page).execute();
-      return toConnection(rows, page, toProduct, () => countRows(whereAll(db.selectFrom('products'), conditions)));
-    },
-    async productList(args) {
-      const conditions = productSelectionConditions(args, access);
-      const rows = await listQuery(whereAll(db.selectFrom('products').selectAll(), conditions), productOrdering(args.orderBy, access), args).execute();
-      return rows.map(toProduct);
-    },
-    productsOfCategory(categoryId, args) {
-      const page = readPageArgs(args, productOrdering(args.orderBy, access));
-      const loader = loaders.get<string, Connection<Product>>('Category.products', args, async (ids) => {
-        const query = db.selectFrom('products').selectAll().where('category_id', 'in', ids);
-        const rows = (await perParentPageQuery(db, query, 'category_id', page).execute()) as ProductRow[];
-        return manyByKey(ids, rows, (row) => row.category_id).map((group, i) =>
-          toConnection(group, page, toProduct, () => productCountByCategory().load(ids[i]!)),
-        );
-      });
-      return loader.load(categoryId);
-    },
+    product: (sku) => products.byKey(sku),
+    products: (args) => products.connection(args),
+    productList: (args) => products.list(args),
+    category: (id) => categories.byKey(id),
+    categories: () => categories.all(),
+    productsOfCategory: (categoryId, args) => products.connectionOf('category_id', categoryId, args),
   };
 }
