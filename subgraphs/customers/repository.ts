@@ -1,22 +1,14 @@
 /**
- * The customers data products, read from the customers warehouse. Every list is filtered, ordered
- * and paged in SQL; lookups by key are batched per request.
+ * The customers domain's data product `customers`, declared once: the kit serves its lookups,
+ * lists, connection and counts from the declaration (see kit/data-product.ts), with filters,
+ * windows, orderings and the customers' row policy applied on every path. A customer's addresses
+ * are part of it, read in one batched statement per request.
  */
-import type { Expression, Kysely, SqlBool } from 'kysely';
-import {
-  listQuery,
-  orderingOf,
-  pageQuery,
-  readPageArgs,
-  toConnection,
-  type Connection,
-  type ListArgs,
-  type Selection,
-  type PageArgs,
-  type SortColumn,
-} from '../kit/connection.js';
-import { anyOf, atLeast, atMost, containsText, countRows, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
-import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
+import type { Kysely } from 'kysely';
+import type { Connection, ListArgs, PageArgs, Selection, SortColumn } from '../kit/connection.js';
+import { defineDataProduct } from '../kit/data-product.js';
+import { anyOf, atLeast, atMost, containsText, type RequestAccess } from '../kit/filters.js';
+import { manyByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
 
 export interface Customer {
@@ -60,26 +52,14 @@ export interface CustomersArgs extends PageArgs, CustomerSelection {}
 export interface CustomerListArgs extends ListArgs, CustomerSelection {}
 
 const BY_ID: SortColumn = { column: 'id', field: 'Customer.id' };
-const CUSTOMER_ORDER_COLUMNS: Record<CustomerSortField, readonly SortColumn[]> = {
-  ID: [BY_ID],
-  NAME: [{ column: 'name', field: 'Customer.name' }, BY_ID],
-  SIGNUP_DATE: [{ column: 'signup_date', cast: 'date', field: 'Customer.signupDate' }, BY_ID],
-};
 
-/** The field each argument of a customer list reads: none may reveal what the principal cannot see. */
-const CUSTOMER_ARGUMENTS: Record<`filter.${keyof CustomerFilter}` | 'from' | 'to', ArgumentField> = {
-  'filter.country': { field: 'Customer.country' },
-  'filter.region': { field: 'Customer.region' },
-  'filter.segment': { field: 'Customer.segment' },
-  'filter.signedUpFrom': { field: 'Customer.signupDate', edge: 'from' },
-  'filter.signedUpTo': { field: 'Customer.signupDate', edge: 'to-inclusive' },
-  'filter.nameContains': { field: 'Customer.name' },
-  from: { field: 'Customer.signupDate', edge: 'from' },
-  to: { field: 'Customer.signupDate', edge: 'to-exclusive' },
-};
-
-function toCustomer(row: CustomerRow): Customer {
-  return {
+/** Data product `customers`: one row per customer, from the CRM. */
+export const customersProduct = defineDataProduct<CustomerRow, Customer, CustomerFilter, CustomerSortField>({
+  name: 'customers',
+  type: 'Customer',
+  table: 'customers',
+  key: 'id',
+  toNode: (row) => ({
     id: row.id,
     name: row.name,
     email: row.email,
@@ -89,8 +69,23 @@ function toCustomer(row: CustomerRow): Customer {
     region: row.region,
     segment: row.segment,
     signupDate: row.signup_date,
-  };
-}
+  }),
+  orderings: {
+    ID: [BY_ID],
+    NAME: [{ column: 'name', field: 'Customer.name' }, BY_ID],
+    SIGNUP_DATE: [{ column: 'signup_date', cast: 'date', field: 'Customer.signupDate' }, BY_ID],
+  },
+  defaultOrder: { field: 'ID', direction: 'ASC' },
+  filters: {
+    country: { field: 'Customer.country', where: (codes, argument) => anyOf('country', codes, argument) },
+    region: { field: 'Customer.region', where: (regions, argument) => anyOf('region', regions, argument) },
+    segment: { field: 'Customer.segment', where: (segments, argument) => anyOf('segment', segments, argument) },
+    signedUpFrom: { field: 'Customer.signupDate', edge: 'from', where: (day) => atLeast('signup_date', day, 'date') },
+    signedUpTo: { field: 'Customer.signupDate', edge: 'to-inclusive', where: (day) => atMost('signup_date', day, 'date') },
+    nameContains: { field: 'Customer.name', where: (text, argument) => containsText('name', text, argument) },
+  },
+  window: { column: 'signup_date', cast: 'date', field: 'Customer.signupDate' },
+});
 
 function toAddress(row: AddressRow): Address {
   return {
@@ -102,18 +97,6 @@ function toAddress(row: AddressRow): Address {
     country: row.country,
     isPrimary: row.is_primary,
   };
-}
-
-function customerConditions(filter: CustomerFilter | null | undefined): Expression<SqlBool>[] {
-  const conditions: Expression<SqlBool>[] = [];
-  if (!filter) return conditions;
-  if (filter.country) conditions.push(anyOf('country', filter.country, 'filter.country'));
-  if (filter.region) conditions.push(anyOf('region', filter.region, 'filter.region'));
-  if (filter.segment) conditions.push(anyOf('segment', filter.segment, 'filter.segment'));
-  if (filter.signedUpFrom) conditions.push(atLeast('signup_date', filter.signedUpFrom, 'date'));
-  if (filter.signedUpTo) conditions.push(atMost('signup_date', filter.signedUpTo, 'date'));
-  if (filter.nameContains != null) conditions.push(containsText('name', filter.nameContains, 'filter.nameContains'));
-  return conditions;
 }
 
 export interface CustomersRepository {
@@ -128,16 +111,8 @@ export function createCustomersRepository(
   loaders: RequestLoaders,
   access: RequestAccess,
 ): CustomersRepository {
-  // The customers the principal may see: every query of the table carries this condition.
-  const visible = () => {
-    const condition = rowCondition(access.rows('Customer'));
-    return condition ? [condition] : [];
-  };
-  const customerById = () =>
-    loaders.get<string, Customer | null>('Customer.byId', null, async (ids) => {
-      const rows = await whereAll(db.selectFrom('customers').selectAll().where('id', 'in', ids), visible()).execute();
-      return oneByKey(ids, rows.map(toCustomer), (customer) => customer.id);
-    });
+  const customers = customersProduct.reader(db, loaders, access);
+  // Addresses are reached through a customer the principal may see: its row policy holds for them.
   const addressesByCustomer = () =>
     loaders.get<string, Address[]>('Customer.addresses', null, async (ids) => {
       const rows = await db
@@ -150,34 +125,10 @@ export function createCustomersRepository(
         .execute();
       return manyByKey(ids, rows, (row) => row.customer_id).map((group) => group.map(toAddress));
     });
-
-  const selection = (args: CustomerSelection) => {
-    // Searching, filtering or ordering by a field would reveal it to whoever sees it masked.
-    guardArguments(access, listArguments(args), CUSTOMER_ARGUMENTS);
-    const ordering = orderingOf({
-      list: 'customers',
-      columnsByField: CUSTOMER_ORDER_COLUMNS,
-      order: args.orderBy,
-      fallback: { field: 'ID', direction: 'ASC' },
-      access,
-    });
-    const conditions = [...customerConditions(args.filter), ...timeWindow('signup_date', args, 'date'), ...visible()];
-    return { ordering, conditions };
-  };
-
   return {
-    customer: (id) => customerById().load(id),
+    customer: (id) => customers.byKey(id),
+    customers: (args) => customers.connection(args),
+    customerList: (args) => customers.list(args),
     addressesOf: (customerId) => addressesByCustomer().load(customerId),
-    async customers(args) {
-      const { ordering, conditions } = selection(args);
-      const page = readPageArgs(args, ordering);
-      const rows = await pageQuery(whereAll(db.selectFrom('customers').selectAll(), conditions), page).execute();
-      return toConnection(rows, page, toCustomer, () => countRows(whereAll(db.selectFrom('customers'), conditions)));
-    },
-    async customerList(args) {
-      const { ordering, conditions } = selection(args);
-      const rows = await listQuery(whereAll(db.selectFrom('customers').selectAll(), conditions), ordering, args).execute();
-      return rows.map(toCustomer);
-    },
   };
 }
