@@ -1,23 +1,16 @@
 /**
- * The finance data products, read from the finance warehouse only: other domains' entities are
- * known here by key (customer id, SKU) and joined by the gateway.
+ * The finance domain's data products, `orders` and `invoices`, declared once each: the kit serves
+ * their lookups, lists, connections and counts from the declarations (see kit/data-product.ts),
+ * with filters, windows, orderings and the row policies applied on every path. What is the
+ * domain's own stays here: order lines and payments (reached through a visible order or invoice),
+ * lifetime values, product sales and the sales aggregate, each over the products' visible rows.
+ * Other domains' entities are known here by key (customer id, SKU) and joined by the gateway.
  */
 import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import { codedError } from '../../policy/errors.js';
-import {
-  listQuery,
-  orderingOf,
-  pageQuery,
-  perParentPageQuery,
-  readPageArgs,
-  toConnection,
-  type Connection,
-  type ListArgs,
-  type Selection,
-  type PageArgs,
-  type SortColumn,
-} from '../kit/connection.js';
-import { anyOf, atLeast, atMost, countRows, guardArgument, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
+import type { Connection, ListArgs, PageArgs, Selection, SortColumn } from '../kit/connection.js';
+import { defineDataProduct } from '../kit/data-product.js';
+import { anyOf, atLeast, atMost, guardArgument, guardArguments, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import { toTimestampParameter } from '../kit/scalars.js';
 import {
@@ -101,43 +94,11 @@ export interface InvoicesArgs extends PageArgs, InvoiceSelection {}
 
 export interface InvoiceListArgs extends ListArgs, InvoiceSelection {}
 
-const orderWindow = (args: OrderSelection, column = 'ordered_at') =>
+const orderWindow = (args: { from?: Date | null; to?: Date | null }, column: string) =>
   timeWindow(column, { from: args.from ? toTimestampParameter(args.from) : null, to: args.to ? toTimestampParameter(args.to) : null }, 'timestamp');
 
 const ORDER_ID: SortColumn = { column: 'id', field: 'Order.id' };
-const ORDER_COLUMNS: Record<OrderSortField, readonly SortColumn[]> = {
-  ID: [ORDER_ID],
-  ORDERED_AT: [{ column: 'ordered_at', cast: 'timestamp', field: 'Order.orderedAt' }, ORDER_ID],
-  TOTAL: [{ column: 'total_amount', numeric: true, field: 'Order.total' }, ORDER_ID],
-};
-
 const INVOICE_ID: SortColumn = { column: 'id', field: 'Invoice.id' };
-const INVOICE_COLUMNS: Record<InvoiceSortField, readonly SortColumn[]> = {
-  ID: [INVOICE_ID],
-  ISSUED_ON: [{ column: 'issued_on', cast: 'date', field: 'Invoice.issuedOn' }, INVOICE_ID],
-  AMOUNT: [{ column: 'amount', numeric: true, field: 'Invoice.amount' }, INVOICE_ID],
-};
-
-/** The field each argument of an order list reads: none may reveal what the principal cannot see. */
-const ORDER_ARGUMENTS: Record<`filter.${keyof OrderFilter}` | 'from' | 'to', ArgumentField> = {
-  'filter.customerId': { field: 'Order.customer' },
-  'filter.status': { field: 'Order.status' },
-  'filter.channel': { field: 'Order.channel' },
-  'filter.orderedFrom': { field: 'Order.orderedAt', edge: 'from' },
-  'filter.orderedTo': { field: 'Order.orderedAt', edge: 'to-inclusive' },
-  'filter.minTotal': { field: 'Order.total', edge: 'from' },
-  'filter.maxTotal': { field: 'Order.total', edge: 'to-inclusive' },
-  from: { field: 'Order.orderedAt', edge: 'from' },
-  to: { field: 'Order.orderedAt', edge: 'to-exclusive' },
-};
-
-const INVOICE_ARGUMENTS: Record<`filter.${keyof InvoiceFilter}` | 'from' | 'to', ArgumentField> = {
-  'filter.status': { field: 'Invoice.status' },
-  'filter.issuedFrom': { field: 'Invoice.issuedOn', edge: 'from' },
-  'filter.issuedTo': { field: 'Invoice.issuedOn', edge: 'to-inclusive' },
-  from: { field: 'Invoice.issuedOn', edge: 'from' },
-  to: { field: 'Invoice.issuedOn', edge: 'to-exclusive' },
-};
 
 const SALES_ARGUMENTS: Record<'status' | 'from' | 'to', ArgumentField> = {
   status: { field: 'Order.status' },
@@ -182,28 +143,6 @@ function toPayment(row: PaymentRow): Payment {
   return { id: row.id, paidAt: row.paid_at, amount: row.amount, method: row.method };
 }
 
-function orderConditions(filter: OrderFilter | null | undefined): Expression<SqlBool>[] {
-  const conditions: Expression<SqlBool>[] = [];
-  if (!filter) return conditions;
-  if (filter.customerId) conditions.push(anyOf('customer_id', filter.customerId, 'filter.customerId'));
-  if (filter.status) conditions.push(anyOf('status', filter.status, 'filter.status'));
-  if (filter.channel) conditions.push(anyOf('channel', filter.channel, 'filter.channel'));
-  if (filter.orderedFrom) conditions.push(atLeast('ordered_at', toTimestampParameter(filter.orderedFrom), 'timestamp'));
-  if (filter.orderedTo) conditions.push(atMost('ordered_at', toTimestampParameter(filter.orderedTo), 'timestamp'));
-  if (filter.minTotal != null) conditions.push(atLeast('total_amount', filter.minTotal));
-  if (filter.maxTotal != null) conditions.push(atMost('total_amount', filter.maxTotal));
-  return conditions;
-}
-
-function invoiceConditions(filter: InvoiceFilter | null | undefined): Expression<SqlBool>[] {
-  const conditions: Expression<SqlBool>[] = [];
-  if (!filter) return conditions;
-  if (filter.status) conditions.push(anyOf('status', filter.status, 'filter.status'));
-  if (filter.issuedFrom) conditions.push(atLeast('issued_on', filter.issuedFrom, 'date'));
-  if (filter.issuedTo) conditions.push(atMost('issued_on', filter.issuedTo, 'date'));
-  return conditions;
-}
-
 export type SalesDimension = 'STATUS' | 'CHANNEL' | 'REGION' | 'PRODUCT' | 'CATEGORY';
 export type TimeBucket = 'DAY' | 'WEEK' | 'MONTH';
 
@@ -244,6 +183,52 @@ const SALES_DIMENSIONS: Record<SalesDimension, { column: string; alias: string; 
   CATEGORY: { column: 'l.category_id', alias: 'category_id', field: 'SalesAggregate.category' },
 };
 
+/** Data product `orders`: one row per order, from the order management system. */
+export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, OrderSortField>({
+  name: 'orders',
+  type: 'Order',
+  table: 'orders',
+  key: 'id',
+  toNode: toOrder,
+  orderings: {
+    ID: [ORDER_ID],
+    ORDERED_AT: [{ column: 'ordered_at', cast: 'timestamp', field: 'Order.orderedAt' }, ORDER_ID],
+    TOTAL: [{ column: 'total_amount', numeric: true, field: 'Order.total' }, ORDER_ID],
+  },
+  defaultOrder: { field: 'ID', direction: 'ASC' },
+  filters: {
+    customerId: { field: 'Order.customer', where: (ids, argument) => anyOf('customer_id', ids, argument) },
+    status: { field: 'Order.status', where: (statuses, argument) => anyOf('status', statuses, argument) },
+    channel: { field: 'Order.channel', where: (channels, argument) => anyOf('channel', channels, argument) },
+    orderedFrom: { field: 'Order.orderedAt', edge: 'from', where: (at) => atLeast('ordered_at', toTimestampParameter(at), 'timestamp') },
+    orderedTo: { field: 'Order.orderedAt', edge: 'to-inclusive', where: (at) => atMost('ordered_at', toTimestampParameter(at), 'timestamp') },
+    minTotal: { field: 'Order.total', edge: 'from', where: (total) => atLeast('total_amount', total) },
+    maxTotal: { field: 'Order.total', edge: 'to-inclusive', where: (total) => atMost('total_amount', total) },
+  },
+  window: { column: 'ordered_at', cast: 'timestamp', field: 'Order.orderedAt', toParameter: (at) => toTimestampParameter(at as Date) },
+});
+
+/** Data product `invoices`: one row per invoice, for the orders that were invoiced. */
+export const invoicesProduct = defineDataProduct<InvoiceRow, Invoice, InvoiceFilter, InvoiceSortField>({
+  name: 'invoices',
+  type: 'Invoice',
+  table: 'invoices',
+  key: 'id',
+  toNode: toInvoice,
+  orderings: {
+    ID: [INVOICE_ID],
+    ISSUED_ON: [{ column: 'issued_on', cast: 'date', field: 'Invoice.issuedOn' }, INVOICE_ID],
+    AMOUNT: [{ column: 'amount', numeric: true, field: 'Invoice.amount' }, INVOICE_ID],
+  },
+  defaultOrder: { field: 'ID', direction: 'ASC' },
+  filters: {
+    status: { field: 'Invoice.status', where: (statuses, argument) => anyOf('status', statuses, argument) },
+    issuedFrom: { field: 'Invoice.issuedOn', edge: 'from', where: (day) => atLeast('issued_on', day, 'date') },
+    issuedTo: { field: 'Invoice.issuedOn', edge: 'to-inclusive', where: (day) => atMost('issued_on', day, 'date') },
+  },
+  window: { column: 'issued_on', cast: 'date', field: 'Invoice.issuedOn' },
+});
+
 export interface FinanceRepository {
   order(id: string): Promise<Order | null>;
   orders(args: OrdersArgs): Promise<Connection<Order>>;
@@ -265,92 +250,20 @@ export function createFinanceRepository(
   loaders: RequestLoaders,
   access: RequestAccess,
 ): FinanceRepository {
-  // The orders and invoices the principal may see: every query of those tables, the aggregates
-  // over them included, carries these conditions.
-  const visibleOrders = (table?: string) => {
-    const condition = rowCondition(access.rows('Order'), table);
-    return condition ? [condition] : [];
-  };
-  const visibleInvoices = () => {
-    const condition = rowCondition(access.rows('Invoice'));
-    return condition ? [condition] : [];
-  };
-  // A list's ordering and WHERE conditions, shared by its connection and its offset list.
-  // Filtering or ordering by a field would reveal it to whoever sees it masked or cannot read it.
-  const orderSelection = (args: OrderSelection) => {
-    guardArguments(access, listArguments(args), ORDER_ARGUMENTS);
-    return {
-      ordering: orderingOf({ list: 'orders', columnsByField: ORDER_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' }, access }),
-      conditions: [...orderConditions(args.filter), ...orderWindow(args), ...visibleOrders()],
-    };
-  };
-  const invoiceSelection = (args: InvoiceSelection) => {
-    guardArguments(access, listArguments(args), INVOICE_ARGUMENTS);
-    return {
-      ordering: orderingOf({ list: 'invoices', columnsByField: INVOICE_COLUMNS, order: args.orderBy, fallback: { field: 'ID', direction: 'ASC' }, access }),
-      conditions: [...invoiceConditions(args.filter), ...timeWindow('issued_on', args, 'date'), ...visibleInvoices()],
-    };
-  };
-  const orderById = () =>
-    loaders.get<string, Order | null>('Order.byId', null, async (ids) => {
-      const rows = await whereAll(db.selectFrom('orders').selectAll().where('id', 'in', ids), visibleOrders()).execute();
-      return oneByKey(ids, rows.map(toOrder), (order) => order.id);
-    });
-  const invoiceById = () =>
-    loaders.get<string, Invoice | null>('Invoice.byId', null, async (ids) => {
-      const rows = await whereAll(db.selectFrom('invoices').selectAll().where('id', 'in', ids), visibleInvoices()).execute();
-      return oneByKey(ids, rows.map(toInvoice), (invoice) => invoice.id);
-    });
-  const orderCountOfCustomer = (filter: OrderFilter | null | undefined) =>
-    loaders.get<string, number>('Customer.orderCount', filter, async (ids) => {
-      const rows = await whereAll(
-        db
-          .selectFrom('orders')
-          .select((eb) => ['customer_id', eb.fn.countAll<number>().as('count')])
-          .where('customer_id', 'in', ids),
-        [...orderConditions(filter), ...visibleOrders()],
-      )
-        .groupBy('customer_id')
-        .execute();
-      return oneByKey(ids, rows, (row) => row.customer_id).map((row) => Number(row?.count ?? 0));
-    });
-
+  const orders = ordersProduct.reader(db, loaders, access);
+  const invoices = invoicesProduct.reader(db, loaders, access);
   return {
-    order: (id) => orderById().load(id),
-    invoice: (id) => invoiceById().load(id),
+    order: (id) => orders.byKey(id),
+    invoice: (id) => invoices.byKey(id),
+    orders: (args) => orders.connection(args),
+    orderList: (args) => orders.list(args),
+    // A customer's orders: newest first unless the caller orders them.
+    ordersOfCustomer: (customerId, args) => orders.connectionOf('customer_id', customerId, args, { field: 'ORDERED_AT', direction: 'DESC' }),
+    invoices: (args) => invoices.connection(args),
+    invoiceList: (args) => invoices.list(args),
+    invoiceOfOrder: (orderId) => invoices.oneBy('order_id', orderId),
 
-    async orders(args) {
-      const { ordering, conditions } = orderSelection(args);
-      const page = readPageArgs(args, ordering);
-      const rows = await pageQuery(whereAll(db.selectFrom('orders').selectAll(), conditions), page).execute();
-      return toConnection(rows, page, toOrder, () => countRows(whereAll(db.selectFrom('orders'), conditions)));
-    },
-
-    ordersOfCustomer(customerId, args) {
-      guardArguments(access, listArguments(args), ORDER_ARGUMENTS);
-      const page = readPageArgs(
-        args,
-        orderingOf({
-          list: 'orders',
-          columnsByField: ORDER_COLUMNS,
-          order: args.orderBy,
-          fallback: { field: 'ORDERED_AT', direction: 'DESC' },
-          access,
-        }),
-      );
-      const loader = loaders.get<string, Connection<Order>>('Customer.orders', args, async (ids) => {
-        const query = whereAll(db.selectFrom('orders').selectAll().where('customer_id', 'in', ids), [
-          ...orderConditions(args.filter),
-          ...visibleOrders(),
-        ]);
-        const rows = (await perParentPageQuery(db, query, 'customer_id', page).execute()) as OrderRow[];
-        return manyByKey(ids, rows, (row) => row.customer_id).map((group, i) =>
-          toConnection(group, page, toOrder, () => orderCountOfCustomer(args.filter).load(ids[i]!)),
-        );
-      });
-      return loader.load(customerId);
-    },
-
+    // An order's lines and an invoice's payments are reached through a visible order or invoice.
     linesOf: (orderId) =>
       loaders
         .get<string, OrderLine[]>('Order.lines', null, async (ids) => {
@@ -364,33 +277,6 @@ export function createFinanceRepository(
           return manyByKey(ids, rows, (row) => row.order_id).map((group) => group.map(toOrderLine));
         })
         .load(orderId),
-
-    invoiceOfOrder: (orderId) =>
-      loaders
-        .get<string, Invoice | null>('Order.invoice', null, async (ids) => {
-          const rows = await whereAll(db.selectFrom('invoices').selectAll().where('order_id', 'in', ids), visibleInvoices()).execute();
-          return oneByKey(ids, rows.map(toInvoice), (invoice) => invoice.orderId);
-        })
-        .load(orderId),
-
-    async orderList(args) {
-      const { ordering, conditions } = orderSelection(args);
-      const rows = await listQuery(whereAll(db.selectFrom('orders').selectAll(), conditions), ordering, args).execute();
-      return rows.map(toOrder);
-    },
-
-    async invoiceList(args) {
-      const { ordering, conditions } = invoiceSelection(args);
-      const rows = await listQuery(whereAll(db.selectFrom('invoices').selectAll(), conditions), ordering, args).execute();
-      return rows.map(toInvoice);
-    },
-
-    async invoices(args) {
-      const { ordering, conditions } = invoiceSelection(args);
-      const page = readPageArgs(args, ordering);
-      const rows = await pageQuery(whereAll(db.selectFrom('invoices').selectAll(), conditions), page).execute();
-      return toConnection(rows, page, toInvoice, () => countRows(whereAll(db.selectFrom('invoices'), conditions)));
-    },
 
     paymentsOf: (invoiceId) =>
       loaders
@@ -416,7 +302,7 @@ export function createFinanceRepository(
               .select((eb) => ['customer_id', eb.fn.sum<number>('total_amount').as('value')])
               .where('customer_id', 'in', ids)
               .where('status', 'in', REVENUE_STATUSES),
-            visibleOrders(),
+            orders.visible(),
           )
             .groupBy('customer_id')
             .execute();
@@ -438,7 +324,7 @@ export function createFinanceRepository(
               ])
               .where('order_lines.sku', 'in', skus)
               .where('orders.status', 'in', REVENUE_STATUSES),
-            visibleOrders('orders'),
+            orders.visible('orders'),
           )
             .groupBy('order_lines.sku')
             .execute();
@@ -465,7 +351,7 @@ export function createFinanceRepository(
       const conditions: Expression<SqlBool>[] = [
         anyOf('o.status', args.status ?? REVENUE_STATUSES, 'status'),
         ...orderWindow(args, 'o.ordered_at'),
-        ...visibleOrders('o'),
+        ...orders.visible('o'),
       ];
       let query = db
         .selectFrom('order_lines as l')

@@ -66,6 +66,8 @@ export type ProductSelection<Filter, Sort extends string> = Selection<Filter, So
 export interface ProductReader<Node, Filter, Sort extends string> {
   /** One node by key, or null (none, or outside the row policy); batched per request. */
   byKey(key: string): Promise<Node | null>;
+  /** One node by another unique column (e.g. an invoice by its `order_id`); batched, row policy applied. */
+  oneBy(column: string, value: string): Promise<Node | null>;
   /** The Relay connection of a list. */
   connection(args: PageArgs & ProductSelection<Filter, Sort>): Promise<Connection<Node>>;
   /** The offset list of the same selection, in the same order. */
@@ -127,14 +129,15 @@ export function defineDataProduct<Row extends object, Node, Filter extends objec
         orderingOf({ list: spec.name, columnsByField: spec.orderings, order, fallback, access });
       const table = () => db.selectFrom(spec.table);
 
-      const byKey = () =>
-        loaders.get<string, Node | null>(`${spec.type}.byKey`, null, async (keys) => {
-          const rows = await whereAll(table().selectAll().where(spec.key, 'in', keys), visible()).execute();
-          return oneByKey(keys, rows as Record<string, unknown>[], (row) => row[spec.key] as string).map((row) => (row ? toNode(row) : null));
+      const by = (column: string) =>
+        loaders.get<string, Node | null>(`${spec.type}.by.${column}`, null, async (values) => {
+          const rows = await whereAll(table().selectAll().where(column, 'in', values), visible()).execute();
+          return oneByKey(values, rows as Record<string, unknown>[], (row) => row[column] as string).map((row) => (row ? toNode(row) : null));
         });
 
       return {
-        byKey: (key) => byKey().load(key),
+        byKey: (key) => by(spec.key).load(key),
+        oneBy: (column, value) => by(column).load(value),
         async connection(args) {
           const where = conditions(args);
           const page = readPageArgs(args, ordering(args.orderBy));
