@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'graphql';
 import { defineDomain } from '../kit/domain.js';
 import { loadTables } from '../kit/warehouse/tables.js';
-import { createCustomersRepository } from './repository.js';
+import { createCustomersRepository, customersProduct } from './repository.js';
 import { customersResolvers } from './resolvers.js';
 import { customersTables, type CustomersWarehouse } from './tables.js';
 
@@ -14,6 +14,7 @@ export const customers = defineDomain({
   typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
   resolvers: customersResolvers,
   warehouseVersion: 1,
+  dataProducts: [customersProduct],
   createRepository: createCustomersRepository,
   ingest: ({ warehouse, rawDir }) => loadTables<CustomersWarehouse>(warehouse, rawDir, customersTables),
 });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'graphql';
 import { defineDomain } from '../kit/domain.js';
-import { createFinanceRepository } from './repository.js';
+import { createFinanceRepository, invoicesProduct, ordersProduct } from './repository.js';
 import { financeResolvers } from './resolvers.js';
 import { ingestFinance } from './tables.js';
 
@@ -15,6 +15,7 @@ export const finance = defineDomain({
   typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
   resolvers: financeResolvers,
   warehouseVersion: 3,
+  dataProducts: [ordersProduct, invoicesProduct],
   createRepository: createFinanceRepository,
   ingest: ingestFinance,
 });

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { AuditCollector } from '../../policy/audit.js';
 import type { RequestPolicy } from '../../policy/decide.js';
 import type { Principal } from '../../policy/principal.js';
+import type { DataProduct } from './data-product.js';
 import type { RequestAccess } from './filters.js';
 import type { RequestLoaders } from './loaders.js';
 import type { Warehouse } from './warehouse/warehouse.js';
@@ -43,8 +44,13 @@ export interface Domain<DB = unknown, Repo = unknown> {
   /** Bump when the domain's tables or ingestion change: existing warehouses are then rebuilt. */
   readonly warehouseVersion: number;
   /**
-   * The repository for one request over the domain's warehouse; it applies the request's row
-   * policies (`access.rows(type)`) to every query of the types it serves.
+   * The domain's data products, each declared once (see data-product.ts). Every type with
+   * `@rowPolicy` must be one of them: the subgraph refuses to start otherwise.
+   */
+  readonly dataProducts: readonly DataProduct<any, any, any>[];
+  /**
+   * The repository for one request over the domain's warehouse: its data products' readers, and
+   * what is the domain's own (aggregates, derived measures) over their visible rows.
    */
   createRepository(db: Kysely<DB>, loaders: RequestLoaders, access: RequestAccess): Repo;
   /** Creates the domain's tables and bulk-loads its raw files; resolves to rows loaded per table. */

@@ -18,7 +18,7 @@ import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { concatAST, parse, type DocumentNode } from 'graphql';
+import { concatAST, Kind, parse, type DocumentNode } from 'graphql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { RequestPolicy } from '../../policy/decide.js';
@@ -30,7 +30,7 @@ import { LOOPBACK_HOSTS, refuseForeignHosts } from '../../policy/host-check.js';
 import { useRepresentationCheck } from './representations.js';
 import { DEV_SIGNING_KEY, keepRawBody, requireGatewaySignature } from '../../policy/subgraph-signature.js';
 import { createTokenVerifier, type IdentityConfig } from '../../policy/identity.js';
-import { readPolicy, type PolicyViolation } from '../../policy/policy-index.js';
+import { readPolicy, type PolicyIndex, type PolicyViolation } from '../../policy/policy-index.js';
 import type { Principal } from '../../policy/principal.js';
 import type { GovernanceRules, Level } from '../../policy/rules.js';
 import { AuditCollector, type AuditSink } from '../../policy/audit.js';
@@ -144,11 +144,34 @@ export function printDomainSdl(domain: Domain<any, any>): string {
   return `${printSubgraphSchema(schema).trimEnd()}\n`;
 }
 
+export class UndeclaredRowPolicyError extends Error {
+  override name = 'UndeclaredRowPolicyError';
+}
+
+/**
+ * A type with `@rowPolicy` must be served by a data product declaration (see data-product.ts),
+ * which applies the policy on every path; served any other way, a path that forgets it would leak
+ * every row. The subgraph refuses to start, naming the types.
+ */
+function assertRowPoliciesDeclared(domain: Domain<any, any>, typeDefs: DocumentNode, policyIndex: PolicyIndex): void {
+  const declared = new Set(domain.dataProducts.map((product) => product.spec.type));
+  const undeclared = typeDefs.definitions
+    .filter((definition) => definition.kind === Kind.OBJECT_TYPE_DEFINITION || definition.kind === Kind.OBJECT_TYPE_EXTENSION)
+    .map((definition) => (definition as { name: { value: string } }).name.value)
+    .filter((typeName) => policyIndex.rowPolicy(typeName) !== null && !declared.has(typeName));
+  if (undeclared.length > 0) {
+    throw new UndeclaredRowPolicyError(
+      `The ${domain.name} subgraph serves ${[...new Set(undeclared)].join(', ')} with @rowPolicy but declares no data product for it (defineDataProduct, in the domain's dataProducts): its rows would be filtered only where the code remembers to.`,
+    );
+  }
+}
+
 export async function startSubgraphServer(options: SubgraphServerOptions): Promise<RunningServer> {
   const { domain, warehouse, log } = options;
   const typeDefs = subgraphTypeDefs(domain);
   const policyIndex = readPolicy(typeDefs, options.rules ?? governanceRules);
   if (policyIndex.violations.length > 0) throw new PolicyViolationsError(domain.name, policyIndex.violations);
+  assertRowPoliciesDeclared(domain, typeDefs, policyIndex);
   const verifier = createTokenVerifier(options.identity);
 
   const metrics = createMetrics(domain.name);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'graphql';
 import { defineDomain } from '../kit/domain.js';
 import { loadTables } from '../kit/warehouse/tables.js';
-import { createProductsRepository } from './repository.js';
+import { categoriesProduct, createProductsRepository, productsProduct } from './repository.js';
 import { productsResolvers } from './resolvers.js';
 import { productsTables, type ProductsWarehouse } from './tables.js';
 
@@ -14,6 +14,7 @@ export const products = defineDomain({
   typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
   resolvers: productsResolvers,
   warehouseVersion: 1,
+  dataProducts: [productsProduct, categoriesProduct],
   createRepository: createProductsRepository,
   ingest: ({ warehouse, rawDir }) => loadTables<ProductsWarehouse>(warehouse, rawDir, productsTables),
 });
