@@ -238,7 +238,7 @@ describe('governance rules at start-up and composition', () => {
   it('a subgraph that loosens a global rule does not start, and says which field and rule', async () => {
     const warehouse = openWarehouse(`duckdb::memory:`, { readOnly: false });
     try {
-      const rogue = { name: 'rogue', typeDefs: loosening, resolvers: {}, warehouseVersion: 1, dataProducts: [], createRepository: () => ({}), ingest: async () => ({}) };
+      const rogue = { name: 'rogue', typeDefs: loosening, resolvers: {}, warehouseVersion: 1, tables: [], dataProducts: [], createRepository: () => ({}), ingest: async () => ({}) };
       const audit = await openFileAuditSink({ path: join(tmpdir(), `rogue-${process.pid}.jsonl`) });
       const failure = (await startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, hashKey: 'k'.repeat(32), audit, port: 0 }).catch(
         (error: unknown) => error,

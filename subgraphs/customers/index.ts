@@ -14,6 +14,7 @@ export const customers = defineDomain({
   typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
   resolvers: customersResolvers,
   warehouseVersion: 1,
+  tables: customersTables,
   dataProducts: [customersProduct],
   createRepository: createCustomersRepository,
   ingest: ({ warehouse, rawDir }) => loadTables<CustomersWarehouse>(warehouse, rawDir, customersTables),

@@ -56,9 +56,45 @@ const BY_ID: SortColumn = { column: 'id', field: 'Customer.id' };
 /** Data product `customers`: one row per customer, from the CRM. */
 export const customersProduct = defineDataProduct<CustomerRow, Customer, CustomerFilter, CustomerSortField>({
   name: 'customers',
+  metadata: {
+    title: 'Customers',
+    version: '1.0.0',
+    status: 'active',
+    description: {
+      purpose: 'One row per customer of the business: who they are, where, which segment, since when.',
+      limitations: 'Personal data (GDPR): names, emails and phones are pseudonymized for analysts; birth dates need a declared purpose. Analysts see the customers of their regions.',
+      usage: 'Segment and count customers by country, region, segment or sign-up date; join orders by customer id.',
+    },
+    tags: ['customer', 'pii', 'crm'],
+    owners: [
+      { username: 'customers-team@example.com', name: 'Customers domain team', role: 'owner' },
+      { username: 'privacy-office@example.com', name: 'Privacy office', role: 'data steward' },
+    ],
+    inputPorts: [
+      { name: 'crm.customers', version: '1.0.0', contractId: 'crm.customers.csv', description: 'CRM export: customers.csv' },
+      { name: 'crm.addresses', version: '1.0.0', contractId: 'crm.addresses.csv', description: 'CRM export: addresses.csv' },
+    ],
+    sla: [
+      { property: 'frequency', value: 1, unit: 'd', description: 'Rebuilt from the CRM export at each ingestion, daily.' },
+      { property: 'latency', value: 24, unit: 'h', element: 'signup_date' },
+      { property: 'availability', value: 99.5, unit: '%' },
+      { property: 'retention', value: 10, unit: 'y' },
+    ],
+  },
   type: 'Customer',
   table: 'customers',
   key: 'id',
+  columns: {
+    id: 'id',
+    name: 'name',
+    email: 'email',
+    phone: 'phone',
+    birthDate: 'birth_date',
+    country: 'country',
+    region: 'region',
+    segment: 'segment',
+    signupDate: 'signup_date',
+  },
   toNode: (row) => ({
     id: row.id,
     name: row.name,

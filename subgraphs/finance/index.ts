@@ -8,13 +8,14 @@ import { parse } from 'graphql';
 import { defineDomain } from '../kit/domain.js';
 import { createFinanceRepository, invoicesProduct, ordersProduct } from './repository.js';
 import { financeResolvers } from './resolvers.js';
-import { ingestFinance } from './tables.js';
+import { financeTables, ingestFinance } from './tables.js';
 
 export const finance = defineDomain({
   name: 'finance',
   typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
   resolvers: financeResolvers,
   warehouseVersion: 3,
+  tables: financeTables,
   dataProducts: [ordersProduct, invoicesProduct],
   createRepository: createFinanceRepository,
   ingest: ingestFinance,

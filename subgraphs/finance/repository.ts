@@ -186,9 +186,33 @@ const SALES_DIMENSIONS: Record<SalesDimension, { column: string; alias: string; 
 /** Data product `orders`: one row per order, from the order management system. */
 export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, OrderSortField>({
   name: 'orders',
+  metadata: {
+    title: 'Customer orders',
+    version: '1.0.0',
+    status: 'active',
+    description: {
+      purpose: 'One row per customer order, with its status, channel and total; its lines and invoice beside it.',
+      limitations: 'Totals are the sum of the lines after discount, before tax. Analysts see the orders of their regions.',
+      usage: 'Revenue counts orders with status PAID, SHIPPED or DELIVERED; use salesAggregate for grouped figures.',
+    },
+    tags: ['sales', 'financial'],
+    owners: [{ username: 'finance-team@example.com', name: 'Finance domain team', role: 'owner' }],
+    inputPorts: [
+      { name: 'oms.orders', version: '1.0.0', contractId: 'oms.orders.csv', description: 'Order management export: orders.csv' },
+      { name: 'oms.order_lines', version: '1.0.0', contractId: 'oms.order_lines.csv', description: 'Order management export: order_lines.csv' },
+    ],
+    sla: [
+      { property: 'frequency', value: 1, unit: 'd' },
+      { property: 'latency', value: 24, unit: 'h', element: 'ordered_at' },
+      { property: 'availability', value: 99.9, unit: '%' },
+      { property: 'retention', value: 10, unit: 'y', description: 'Accounting records are kept ten years.' },
+    ],
+    extraOutputPorts: [{ name: 'salesAggregate', type: 'GraphQL aggregate', description: 'Order lines grouped by period, status, channel, region, product or category, in the warehouse.' }],
+  },
   type: 'Order',
   table: 'orders',
   key: 'id',
+  columns: { id: 'id', customer: 'customer_id', orderedAt: 'ordered_at', status: 'status', channel: 'channel', total: 'total_amount' },
   toNode: toOrder,
   orderings: {
     ID: [ORDER_ID],
@@ -211,9 +235,32 @@ export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, Ord
 /** Data product `invoices`: one row per invoice, for the orders that were invoiced. */
 export const invoicesProduct = defineDataProduct<InvoiceRow, Invoice, InvoiceFilter, InvoiceSortField>({
   name: 'invoices',
+  metadata: {
+    title: 'Invoices',
+    version: '1.0.0',
+    status: 'active',
+    description: {
+      purpose: 'One row per invoice of an order, with its issue and due dates, amount and status; payments for finance.',
+      limitations: 'Cancelled and pending orders have no invoice. Confidential financial data.',
+      usage: 'Receivables and payment delays: compare due dates with payments.',
+    },
+    tags: ['billing', 'financial'],
+    owners: [{ username: 'finance-team@example.com', name: 'Finance domain team', role: 'owner' }],
+    inputPorts: [
+      { name: 'billing.invoices', version: '1.0.0', contractId: 'billing.invoices.csv', description: 'Billing export: invoices.csv' },
+      { name: 'billing.payments', version: '1.0.0', contractId: 'billing.payments.csv', description: 'Billing export: payments.csv' },
+    ],
+    sla: [
+      { property: 'frequency', value: 1, unit: 'd' },
+      { property: 'latency', value: 24, unit: 'h', element: 'issued_on' },
+      { property: 'availability', value: 99.9, unit: '%' },
+      { property: 'retention', value: 10, unit: 'y' },
+    ],
+  },
   type: 'Invoice',
   table: 'invoices',
   key: 'id',
+  columns: { id: 'id', order: 'order_id', issuedOn: 'issued_on', dueOn: 'due_on', amount: 'amount', status: 'status' },
   toNode: toInvoice,
   orderings: {
     ID: [INVOICE_ID],

@@ -37,15 +37,52 @@ export interface FilterSpec<V> {
   readonly where: (value: NonNullable<V>, argument: string) => Expression<SqlBool>;
 }
 
+/** A data product's lifecycle, as ODPS names it. */
+export const PRODUCT_STATUSES = ['draft', 'active', 'deprecated', 'retired'] as const;
+export type ProductStatus = (typeof PRODUCT_STATUSES)[number];
+
+/** One service-level promise, as ODCS `slaProperties` state it. */
+export interface SlaProperty {
+  /** `latency` (how old the newest data may be), `frequency` (of updates), `availability`, `retention`. */
+  readonly property: 'latency' | 'frequency' | 'availability' | 'retention';
+  readonly value: number | string;
+  /** ISO units: `h`, `d`, `y`, `%`. */
+  readonly unit?: string;
+  /** The column it is measured on (for latency: the product's time column). */
+  readonly element?: string;
+  readonly description?: string;
+}
+
+/** What a data product is and promises: the source of its catalog entry and its ODPS and ODCS documents. */
+export interface ProductMetadata {
+  /** A human name, e.g. `Customer orders`. */
+  readonly title: string;
+  /** The version of the product's contract (semantic versioning). */
+  readonly version: string;
+  readonly status: ProductStatus;
+  readonly description: { readonly purpose: string; readonly limitations?: string; readonly usage?: string };
+  readonly tags: readonly string[];
+  /** Who answers for it, and in which role (`owner`, `steward`, …). */
+  readonly owners: readonly { readonly username: string; readonly name?: string; readonly role: string }[];
+  /** The raw sources it is built from, each with the contract it is read under. */
+  readonly inputPorts: readonly { readonly name: string; readonly version: string; readonly contractId: string; readonly description?: string }[];
+  readonly sla: readonly SlaProperty[];
+  /** Output ports beyond its GraphQL type, lists and CSV export (e.g. an aggregate). */
+  readonly extraOutputPorts?: readonly { readonly name: string; readonly type: string; readonly description: string }[];
+}
+
 export interface DataProductSpec<Row extends object, Node, Filter extends object, Sort extends string> {
-  /** The product's id, e.g. `orders`. */
+  /** The product's id within its domain, e.g. `orders` (its address is `<domain>.<name>`). */
   readonly name: string;
+  readonly metadata: ProductMetadata;
   /** The GraphQL type it serves: its `@rowPolicy`, if any, applies to every query of the table. */
   readonly type: string;
   readonly table: string;
   /** The key column: unique, and the last sort column of every ordering. */
   readonly key: string;
   readonly toNode: (row: Row) => Node;
+  /** The column behind each field of the type that a column holds (a reference field: its key column). */
+  readonly columns: Readonly<Record<string, keyof Row & string>>;
   readonly orderings: Readonly<Record<Sort, readonly SortColumn[]>>;
   /** The order of a list that gives none. */
   readonly defaultOrder: OrderInput<Sort>;

@@ -11,6 +11,7 @@ import type { Principal } from '../../policy/principal.js';
 import type { DataProduct } from './data-product.js';
 import type { RequestAccess } from './filters.js';
 import type { RequestLoaders } from './loaders.js';
+import type { TableSpec } from './warehouse/tables.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 
 export interface DomainContext<Repo> {
@@ -43,6 +44,8 @@ export interface Domain<DB = unknown, Repo = unknown> {
   readonly resolvers: GraphQLResolverMap<DomainContext<Repo>>;
   /** Bump when the domain's tables or ingestion change: existing warehouses are then rebuilt. */
   readonly warehouseVersion: number;
+  /** The domain's warehouse tables (their columns and keys describe its products' contracts too). */
+  readonly tables: readonly TableSpec[];
   /**
    * The domain's data products, each declared once (see data-product.ts). Every type with
    * `@rowPolicy` must be one of them: the subgraph refuses to start otherwise.

@@ -25,6 +25,7 @@ import { RequestPolicy } from '../../policy/decide.js';
 import { policySchemaExtension } from '../../policy/directives.js';
 import { useErrorMasking } from '../../policy/error-masking.js';
 import { governanceRules } from '../../policy/governance.rules.js';
+import { checkHarmonization, type HarmonizationViolation, type ProductFacts } from '../../policy/harmonization.rules.js';
 import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../../policy/http.js';
 import { LOOPBACK_HOSTS, refuseForeignHosts } from '../../policy/host-check.js';
 import { useRepresentationCheck } from './representations.js';
@@ -166,12 +167,38 @@ function assertRowPoliciesDeclared(domain: Domain<any, any>, typeDefs: DocumentN
   }
 }
 
+export class HarmonizationError extends Error {
+  override name = 'HarmonizationError';
+  constructor(
+    readonly subgraph: string,
+    readonly violations: readonly HarmonizationViolation[],
+  ) {
+    super(`The ${subgraph} subgraph's data products break the harmonization rules:\n${violations.map((v) => `- [${v.rule}] ${v.message}`).join('\n')}`);
+  }
+}
+
+/** What the harmonization rules check of each of a domain's data products. */
+export function productFactsOf(domain: Domain<any, any>, typeDefs: DocumentNode = subgraphTypeDefs(domain)): ProductFacts[] {
+  return domain.dataProducts.map((product) => ({
+    domain: domain.name,
+    name: product.spec.name,
+    fields: typeDefs.definitions.flatMap((definition) =>
+      (definition.kind === Kind.OBJECT_TYPE_DEFINITION || definition.kind === Kind.OBJECT_TYPE_EXTENSION) && definition.name.value === product.spec.type
+        ? (definition.fields ?? []).map((field) => field.name.value)
+        : [],
+    ),
+    metadata: product.spec.metadata,
+  }));
+}
+
 export async function startSubgraphServer(options: SubgraphServerOptions): Promise<RunningServer> {
   const { domain, warehouse, log } = options;
   const typeDefs = subgraphTypeDefs(domain);
   const policyIndex = readPolicy(typeDefs, options.rules ?? governanceRules);
   if (policyIndex.violations.length > 0) throw new PolicyViolationsError(domain.name, policyIndex.violations);
   assertRowPoliciesDeclared(domain, typeDefs, policyIndex);
+  const harmonization = checkHarmonization(productFactsOf(domain, typeDefs));
+  if (harmonization.length > 0) throw new HarmonizationError(domain.name, harmonization);
   const verifier = createTokenVerifier(options.identity);
 
   const metrics = createMetrics(domain.name);

@@ -14,6 +14,7 @@ export const products = defineDomain({
   typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
   resolvers: productsResolvers,
   warehouseVersion: 1,
+  tables: productsTables,
   dataProducts: [productsProduct, categoriesProduct],
   createRepository: createProductsRepository,
   ingest: ({ warehouse, rawDir }) => loadTables<ProductsWarehouse>(warehouse, rawDir, productsTables),

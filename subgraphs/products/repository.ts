@@ -53,9 +53,28 @@ const BY_SKU: SortColumn = { column: 'sku', field: 'Product.sku' };
 /** Data product `products`: one row per product, from the product information system. */
 export const productsProduct = defineDataProduct<ProductRow, Product, ProductFilter, ProductSortField>({
   name: 'products',
+  metadata: {
+    title: 'Products',
+    version: '1.0.0',
+    status: 'active',
+    description: {
+      purpose: 'The product catalogue: every product on sale, its category, brand, list price and launch date.',
+      limitations: 'Prices are the current list prices, not the prices of past orders (see finance order lines). Unit costs are for finance, stewards and admins.',
+      usage: 'Join sales to products by SKU; group by category or brand.',
+    },
+    tags: ['catalogue', 'reference'],
+    owners: [{ username: 'products-team@example.com', name: 'Products domain team', role: 'owner' }],
+    inputPorts: [{ name: 'pim.products', version: '1.0.0', contractId: 'pim.products.csv', description: 'Product information system export: products.csv' }],
+    sla: [
+      { property: 'frequency', value: 1, unit: 'd', description: 'Rebuilt from the product information system at each ingestion, daily.' },
+      { property: 'latency', value: 24, unit: 'h', element: 'launch_date' },
+      { property: 'availability', value: 99.5, unit: '%' },
+    ],
+  },
   type: 'Product',
   table: 'products',
   key: 'sku',
+  columns: { sku: 'sku', name: 'name', category: 'category_id', brand: 'brand', listPrice: 'list_price', unitCost: 'unit_cost', launchDate: 'launch_date' },
   toNode: (row) => ({
     sku: row.sku,
     name: row.name,
@@ -91,9 +110,26 @@ export const productsProduct = defineDataProduct<ProductRow, Product, ProductFil
 /** Data product `categories`: the product categories and their departments. */
 export const categoriesProduct = defineDataProduct<CategoryRow, Category, Record<never, never>, 'DEPARTMENT'>({
   name: 'categories',
+  metadata: {
+    title: 'Product categories',
+    version: '1.0.0',
+    status: 'active',
+    description: {
+      purpose: 'The categories products are sold under, and the department of each.',
+      usage: 'Group products and sales by category or department.',
+    },
+    tags: ['catalogue', 'reference'],
+    owners: [{ username: 'products-team@example.com', name: 'Products domain team', role: 'owner' }],
+    inputPorts: [{ name: 'pim.categories', version: '1.0.0', contractId: 'pim.categories.csv', description: 'Product information system export: categories.csv' }],
+    sla: [
+      { property: 'frequency', value: 1, unit: 'd' },
+      { property: 'availability', value: 99.5, unit: '%' },
+    ],
+  },
   type: 'Category',
   table: 'categories',
   key: 'id',
+  columns: { id: 'id', name: 'name', department: 'department' },
   toNode: (row) => ({ id: row.id, name: row.name, department: row.department }),
   orderings: {
     DEPARTMENT: [{ column: 'department', field: 'Category.department' }, { column: 'name', field: 'Category.name' }, { column: 'id', field: 'Category.id' }],
