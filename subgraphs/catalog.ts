@@ -40,7 +40,7 @@ async function main(): Promise<number> {
   const out = resolve(values.out ?? join(config.dataDir, 'catalog'));
   await mkdir(out, { recursive: true });
   for (const domain of selected) {
-    const server = warehouseServerOf(warehouseUrlOf(domain.name, config), domain.name);
+    const server = warehouseServerOf(warehouseUrlOf(domain.name, config));
     for (const { id, odps, odcs } of domainProductDocuments(domain, server)) {
       for (const [kind, document] of [['odps', odps], ['odcs', odcs]] as const) {
         const path = join(out, `${id}.${kind}.json`);

@@ -33,7 +33,7 @@ async function validator(file: string) {
 
 let documents: ProductDocuments[];
 beforeAll(() => {
-  documents = domains.flatMap((domain) => domainProductDocuments(domain, warehouseServerOf(`duckdb:/srv/mesh/warehouses/${domain.name}.duckdb`, domain.name)));
+  documents = domains.flatMap((domain) => domainProductDocuments(domain, warehouseServerOf(`duckdb:/srv/mesh/warehouses/${domain.name}.duckdb`)));
 });
 
 describe('the standard documents of every data product', () => {
@@ -82,7 +82,7 @@ describe('the standard documents of every data product', () => {
   });
 
   it('name a PostgreSQL warehouse by host, port, database and schema, never its credentials', () => {
-    expect(warehouseServerOf('postgres://mesh:secret@db:5433/mesh?schema=finance', 'finance')).toEqual({ type: 'postgresql', host: 'db', port: 5433, database: 'mesh', schema: 'finance' });
+    expect(warehouseServerOf('postgres://mesh:secret@db:5433/mesh?schema=finance')).toEqual({ type: 'postgresql', host: 'db', port: 5433, database: 'mesh', schema: 'finance' });
   });
 });
 

@@ -14,7 +14,8 @@ import type { DataProduct } from './data-product.js';
 import type { Domain } from './domain.js';
 import { scalarResolvers } from './scalars.js';
 import { subgraphTypeDefs } from './subgraph-server.js';
-import type { ColumnType, TableSpec } from './warehouse/tables.js';
+import type { ColumnType } from './warehouse/tables.js';
+import { parseWarehouseUrl } from './warehouse/warehouse.js';
 
 /** Where a domain's warehouse is, for a contract's `servers`. */
 export type WarehouseServer =
@@ -22,16 +23,11 @@ export type WarehouseServer =
   | { readonly type: 'postgresql'; readonly host: string; readonly port: number; readonly database: string; readonly schema: string };
 
 /** A warehouse URL (`duckdb:<file>` or `postgres://…?schema=`) as a contract's server, without credentials. */
-export function warehouseServerOf(url: string, domain: string): WarehouseServer {
-  if (url.startsWith('duckdb:')) return { type: 'duckdb', database: url.slice('duckdb:'.length) };
-  const parsed = new URL(url);
-  return {
-    type: 'postgresql',
-    host: parsed.hostname,
-    port: Number(parsed.port || 5432),
-    database: parsed.pathname.slice(1),
-    schema: parsed.searchParams.get('schema') ?? domain,
-  };
+export function warehouseServerOf(url: string): WarehouseServer {
+  const location = parseWarehouseUrl(url);
+  if (location.dialect === 'duckdb') return { type: 'duckdb', database: location.file };
+  const parsed = new URL(location.connectionString);
+  return { type: 'postgresql', host: parsed.hostname, port: Number(parsed.port || 5432), database: parsed.pathname.slice(1), schema: location.schema };
 }
 
 export interface ProductDocuments {
@@ -161,4 +157,3 @@ export function domainProductDocuments(domain: Domain<any, any>, server: Warehou
   return domain.dataProducts.map((product) => documentsOf(domain, product, schema, policy, server));
 }
 
-export type { TableSpec };
