@@ -43,13 +43,14 @@ afterAll(async () => {
 });
 
 const CROSS_DOMAIN = `query CustomerWithOrders {
-  customers(first: 1, orderBy: { field: ID }) {
+  customers(first: 5, orderBy: { field: ID }) {
     nodes { id country lifetimeValue orders(first: 1) { nodes { id total lines { product { name } } } } }
   }
 }`;
 
 describe('the IDE in a browser', () => {
   it('loads with no address but the gateway\'s, signs in, runs a cross-domain query and shows the answer', async () => {
+    await mkdir(artifacts, { recursive: true });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const elsewhere: string[] = [];
     const problems: string[] = [];
@@ -63,19 +64,26 @@ describe('the IDE in a browser', () => {
       if (message.type() === 'error') problems.push(message.text());
     });
     await page.goto(base);
-    await expect.poll(() => page.locator('text=Signed out').count()).toBe(1);
     page.on('pageerror', (error) => problems.push(error.message));
-
     expect(page.url()).toBe(`${base}ide/`); // `/` redirects to the IDE
+
+    // Signed out: a sign-in prompt, not an editor failing to read a schema it may not read.
+    await expect.poll(() => page.locator('text=Sign in to explore the data mesh').count()).toBe(1);
+    expect(await page.locator('.graphiql-container').count()).toBe(0);
+    expect(problems.join('\n')).not.toMatch(/introspection/i);
+    await page.screenshot({ path: join(artifacts, 'ide-signed-out.png') });
+
+    // The development sign-in offers every region (several at once) and the purposes.
+    await page.selectOption('select[aria-label="role"]', 'analyst');
+    await page.check('input[aria-label="region EMEA"]');
+    expect(await page.locator('select[aria-label="purpose"] option').allTextContents()).toEqual(['none', 'customer-support', 'fraud-prevention', 'legal-obligation']);
+    problems.length = 0;
+    await page.click('button:has-text("Sign in")');
+    // Who is signed in is said, with the roles and regions the token carries.
+    await expect.poll(() => page.locator('[aria-label="signed in"]').textContent()).toMatch(/Signed in as ide-analyst · roles analyst · regions AMERICAS, EMEA/);
     await page.waitForSelector('.graphiql-container');
     // One tab per data product, each with an example operation.
     await expect.poll(() => page.locator('.graphiql-tab').count()).toBe(5);
-
-    await page.selectOption('select[aria-label="role"]', 'analyst');
-    await page.selectOption('select[aria-label="region"]', 'AMERICAS');
-    // Before signing in, the schema cannot be read (introspection is for signed-in principals).
-    problems.length = 0;
-    await page.click('button:has-text("Sign in")');
     // The headers editor of the tab now carries the token (a CodeMirror editor: read its value).
     const editorValues = () =>
       page.evaluate(() => [...(document as any).querySelectorAll('.CodeMirror')].map((element: any) => element.CodeMirror.getValue() as string));
@@ -98,10 +106,24 @@ describe('the IDE in a browser', () => {
     const direct = await postGraphQL(mesh.gateway.url, CROSS_DOMAIN, undefined, { authorization: `Bearer ${token}` });
     expect(direct.body.errors).toBeUndefined();
     expect(result).toEqual(direct.body);
-    expect(result.data.customers.nodes[0].orders.nodes[0].lines[0].product.name).toEqual(expect.any(String));
+    const withOrders = result.data.customers.nodes.find((customer: any) => customer.orders.nodes.length > 0);
+    expect(withOrders.orders.nodes[0].lines[0].product.name).toEqual(expect.any(String));
 
-    await mkdir(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'ide.png') });
+
+    // Signing out returns to the prompt; support with a declared purpose then reads a RESTRICTED field.
+    await page.click('button:has-text("Sign out")');
+    await expect.poll(() => page.locator('text=Sign in to explore the data mesh').count()).toBe(1);
+    await page.selectOption('select[aria-label="role"]', 'support');
+    await page.check('input[aria-label="region EMEA"]');
+    await page.selectOption('select[aria-label="purpose"]', 'customer-support');
+    await page.click('button:has-text("Sign in")');
+    await expect.poll(() => page.locator('[aria-label="signed in"]').textContent()).toMatch(/roles support · regions AMERICAS, EMEA · purpose customer-support/);
+    const supportToken = await page.evaluate(() => (globalThis as any).localStorage.getItem('datamesh:token') as string);
+    const restricted = await postGraphQL<any>(mesh.gateway.url, '{ customers(first: 1) { nodes { birthDate } } }', undefined, { authorization: `Bearer ${supportToken}` });
+    expect(restricted.body.errors).toBeUndefined();
+    expect(restricted.body.data.customers.nodes[0].birthDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+
     expect(elsewhere).toEqual([]);
     expect(problems).toEqual([]);
     await page.close();
@@ -145,7 +167,11 @@ describe('the IDE\'s server side', () => {
       const { body } = await postGraphQL(mesh.gateway.url, example.query, undefined, steward);
       expect(body.errors, example.name).toBeUndefined();
     }
-    expect(config.devSignIn).toEqual({ roles: ['analyst', 'finance', 'support', 'steward', 'admin'], regions: ['AMERICAS', 'EMEA', 'APAC'] });
+    expect(config.devSignIn).toEqual({
+      roles: ['analyst', 'finance', 'support', 'steward', 'admin'],
+      regions: ['AMERICAS', 'EMEA', 'APAC'],
+      purposes: ['customer-support', 'fraud-prevention', 'legal-obligation'],
+    });
   });
 
   it('mints development tokens only for known roles, regions and purposes, and only while the development issuer is trusted', async () => {

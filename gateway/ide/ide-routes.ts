@@ -25,7 +25,12 @@ const PAGE = `<!doctype html>
   .datamesh-ide { display: flex; flex-direction: column; height: 100%; }
   .datamesh-ide > header { display: flex; gap: 1.5rem; align-items: center; padding: 0.4rem 1rem; font: 14px system-ui, sans-serif; border-bottom: 1px solid #ddd; }
   .datamesh-title { font-weight: 600; }
-  .datamesh-signin { display: flex; gap: 0.6rem; align-items: center; }
+  .datamesh-signin { display: flex; gap: 0.6rem; align-items: center; flex-wrap: wrap; }
+  .datamesh-signin fieldset { display: inline-flex; gap: 0.4rem; border: none; padding: 0; margin: 0; }
+  .datamesh-who { display: flex; gap: 0.6rem; align-items: center; }
+  .datamesh-signed-out { max-width: 46rem; margin: 3rem auto; font: 15px system-ui, sans-serif; line-height: 1.5; }
+  .datamesh-signed-out section { margin-top: 1.5rem; }
+  .datamesh-signed-out textarea { width: 100%; font: 12px monospace; }
   .datamesh-error { color: #b00020; }
   .datamesh-ide .graphiql-container { flex: 1; min-height: 0; }
 </style>
@@ -39,8 +44,11 @@ const PAGE = `<!doctype html>
 
 const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-/** The roles and regions the development sign-in offers (the governance rules' roles). */
-export const DEV_SIGN_IN = { roles: DEV_ROLES, regions: DEV_REGIONS } as const;
+/**
+ * What the development sign-in offers: the governance rules' roles, every region (several may be
+ * chosen), and the purposes RESTRICTED fields accept, so that every rule can be tried from the IDE.
+ */
+export const DEV_SIGN_IN = { roles: DEV_ROLES, regions: DEV_REGIONS, purposes: governanceRules.levels.RESTRICTED.purposes ?? [] } as const;
 
 export interface IdeOptions {
   /** The folder with the built `main.js` and `main.css` (see build.ts). */
@@ -55,7 +63,7 @@ export function ideRouter(options: IdeOptions): Router {
   const router = express.Router({ strict: true });
   // Development sign-in: never in production, where the development issuer is refused at start anyway.
   const devIssuer = process.env.NODE_ENV === 'production' ? undefined : options.identity.issuers.find((issuer) => issuer.issuer === DEV_ISSUER && issuer.secret);
-  const purposes = governanceRules.levels.RESTRICTED.purposes ?? [];
+  const purposes: readonly string[] = DEV_SIGN_IN.purposes;
 
   router.get('/', (_req, res) => res.redirect(302, '/ide/'));
   router.get('/ide', (_req, res) => res.redirect(301, '/ide/'));
