@@ -13,14 +13,11 @@ import { fileURLToPath } from 'node:url';
 import Ajv2019 from 'ajv/dist/2019.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFileAuditSink } from '../policy/audit.js';
 import { checkHarmonization } from '../policy/harmonization.rules.js';
-import { DEV_HASH_KEY } from '../policy/masking.js';
 import { domains } from '../subgraphs/domains.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from '../subgraphs/kit/product-documents.js';
-import { HarmonizationError, productFactsOf, startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
-import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
-import { testIdentity, testLog } from './harness/mesh.js';
+import { HarmonizationError, productFactsOf } from '../subgraphs/kit/subgraph-server.js';
+import { startupFailureOf } from './harness/mesh.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const schemas = join(root, '..', 'shared', 'schemas');
@@ -141,23 +138,8 @@ describe('harmonization rules', () => {
     const products = domains.find((domain) => domain.name === 'products')!;
     const [first, ...rest] = products.dataProducts;
     const retitled = { ...first!, spec: { ...first!.spec, metadata: { ...first!.spec.metadata, status: 'experimental' as 'draft' } } };
-    const audit = await openFileAuditSink({ path: join(tmpdir(), `harmonization-${process.pid}.jsonl`) });
-    const warehouse = openWarehouse('duckdb::memory:', { readOnly: false });
-    try {
-      const failure = await startSubgraphServer({
-        domain: { ...products, dataProducts: [retitled, ...rest] },
-        warehouse,
-        log: testLog,
-        identity: testIdentity,
-        hashKey: DEV_HASH_KEY,
-        audit,
-        port: 0,
-      }).catch((error: unknown) => error);
-      expect(failure).toBeInstanceOf(HarmonizationError);
-      expect((failure as Error).message).toContain('[status] products.products: the status "experimental" is not one of draft, active, deprecated, retired.');
-    } finally {
-      await audit.close();
-      await warehouse.close();
-    }
+    const failure = await startupFailureOf({ ...products, dataProducts: [retitled, ...rest] });
+    expect(failure).toBeInstanceOf(HarmonizationError);
+    expect((failure as Error).message).toContain('[status] products.products: the status "experimental" is not one of draft, active, deprecated, retired.');
   });
 });

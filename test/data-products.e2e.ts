@@ -3,16 +3,11 @@
  * of a product declared with defineDataProduct, so adding a row policy to a product needs no other
  * change; and a subgraph that serves a `@rowPolicy` type without such a declaration does not start.
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parse, print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFileAuditSink } from '../policy/audit.js';
-import { DEV_HASH_KEY } from '../policy/masking.js';
 import { domains } from '../subgraphs/domains.js';
-import { startSubgraphServer, UndeclaredRowPolicyError } from '../subgraphs/kit/subgraph-server.js';
-import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
-import { startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { UndeclaredRowPolicyError } from '../subgraphs/kit/subgraph-server.js';
+import { startTestMesh, startupFailureOf, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const byName = (name: string) => domains.find((domain) => domain.name === name)!;
 
@@ -80,24 +75,8 @@ describe('a row policy added to a product declared without one', () => {
 
 describe('a subgraph serving a @rowPolicy type without a data product declaration', () => {
   it('does not start, and names the type', async () => {
-    const customers = byName('customers');
-    const audit = await openFileAuditSink({ path: join(tmpdir(), `undeclared-${process.pid}.jsonl`) });
-    const warehouse = openWarehouse('duckdb::memory:', { readOnly: false });
-    try {
-      const failure = await startSubgraphServer({
-        domain: { ...customers, dataProducts: [] },
-        warehouse,
-        log: testLog,
-        identity: testIdentity,
-        hashKey: DEV_HASH_KEY,
-        audit,
-        port: 0,
-      }).catch((error: unknown) => error);
-      expect(failure).toBeInstanceOf(UndeclaredRowPolicyError);
-      expect((failure as Error).message).toMatch(/The customers subgraph serves Customer with @rowPolicy but declares no data product for it/);
-    } finally {
-      await audit.close();
-      await warehouse.close();
-    }
+    const failure = await startupFailureOf({ ...byName('customers'), dataProducts: [] });
+    expect(failure).toBeInstanceOf(UndeclaredRowPolicyError);
+    expect((failure as Error).message).toMatch(/The customers subgraph serves Customer with @rowPolicy but declares no data product for it/);
   });
 });

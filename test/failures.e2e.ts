@@ -17,11 +17,9 @@ import type { SubgraphEndpoint } from '../gateway/config.js';
 import { CompositionFailedError, GovernanceViolationError } from '../gateway/supergraph.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
-import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { domains } from '../subgraphs/domains.js';
-import { freePort, logLines, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
-import { openFileAuditSink } from '../policy/audit.js';
+import { freePort, logLines, postGraphQL, startTestGateway, startTestMesh, startupFailureOf, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 function gatewayConfig(dataDir: string, subgraphs: readonly SubgraphEndpoint[], composeTimeoutMs = 20_000) {
   return testGatewayConfig({ dataDir, supergraph: { kind: 'subgraphs', subgraphs }, overrides: { composeTimeoutMs } });
@@ -236,18 +234,9 @@ describe('governance rules at start-up and composition', () => {
   ];
 
   it('a subgraph that loosens a global rule does not start, and says which field and rule', async () => {
-    const warehouse = openWarehouse(`duckdb::memory:`, { readOnly: false });
-    try {
-      const rogue = { name: 'rogue', typeDefs: loosening, resolvers: {}, warehouseVersion: 1, tables: [], dataProducts: [], createRepository: () => ({}), ingest: async () => ({}) };
-      const audit = await openFileAuditSink({ path: join(tmpdir(), `rogue-${process.pid}.jsonl`) });
-      const failure = (await startSubgraphServer({ domain: rogue, warehouse, log: testLog, identity: testIdentity, hashKey: 'k'.repeat(32), audit, port: 0 }).catch(
-        (error: unknown) => error,
-      )) as Error;
-      await audit.close();
-      for (const violation of violations) expect(failure.message).toMatch(violation);
-    } finally {
-      await warehouse.close();
-    }
+    const rogue = { name: 'rogue', typeDefs: loosening, resolvers: {}, warehouseVersion: 1, tables: [], dataProducts: [], createRepository: () => ({}), ingest: async () => ({}) };
+    const failure = (await startupFailureOf(rogue, { hashKey: 'k'.repeat(32) })) as Error;
+    for (const violation of violations) expect(failure.message).toMatch(violation);
   });
 
   it('the gateway refuses to compose it, naming the field and the rule, and never serves', async () => {

@@ -65,16 +65,13 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
   const team = { name: `${domain.name} domain`, members: metadata.owners.map((owner) => ({ username: owner.username, ...(owner.name ? { name: owner.name } : {}), role: owner.role })) };
   const description = metadata.description;
 
+  // What both standards say alike of the product.
+  const common = { name: metadata.title, version: metadata.version, status: metadata.status, domain: domain.name, description, tags: [...metadata.tags] };
   const odps = {
     apiVersion: 'v1.0.0',
     kind: 'DataProduct',
     id,
-    name: metadata.title,
-    version: metadata.version,
-    status: metadata.status,
-    domain: domain.name,
-    description,
-    tags: [...metadata.tags],
+    ...common,
     inputPorts: metadata.inputPorts.map((port) => ({ name: port.name, version: port.version, contractId: port.contractId })),
     outputPorts: [
       {
@@ -119,12 +116,7 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
     apiVersion: 'v3.1.0',
     kind: 'DataContract',
     id: contractId,
-    name: metadata.title,
-    version: metadata.version,
-    status: metadata.status,
-    domain: domain.name,
-    description,
-    tags: [...metadata.tags],
+    ...common,
     servers: [{ server: `${domain.name}-warehouse`, environment: 'prod', ...server }],
     schema: [
       {

@@ -289,3 +289,22 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     },
   };
 }
+
+/**
+ * Starts a subgraph of `domain` on an in-memory warehouse, for a domain expected to be refused at
+ * start: resolves with what the start threw (or with the server, stopped, when it did start).
+ */
+export async function startupFailureOf(domain: Domain<any, any>, options: { hashKey?: string } = {}): Promise<unknown> {
+  const warehouse = openWarehouse('duckdb::memory:', { readOnly: false });
+  const audit = await openFileAuditSink({ path: join(tmpdir(), `startup-${process.pid}-${randomUUID().slice(0, 8)}.jsonl`) });
+  try {
+    const server = await startSubgraphServer({ domain, warehouse, log: testLog, identity: testIdentity, hashKey: options.hashKey ?? DEV_HASH_KEY, audit, port: 0 });
+    await server.stop();
+    return server;
+  } catch (error) {
+    return error;
+  } finally {
+    await audit.close();
+    await warehouse.close();
+  }
+}
