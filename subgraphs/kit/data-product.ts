@@ -202,7 +202,7 @@ export function defineDataProduct<Row extends object, Node, Filter extends objec
               return oneByKey(parents, rows, (row) => row.parent).map((row) => Number(row?.count ?? 0));
             });
           return loaders
-            .get<string, Connection<Node>>(`${spec.type}.by.${parentColumn}`, args, async (parents) => {
+            .get<string, Connection<Node>>(`${spec.type}.pagesBy.${parentColumn}`, args, async (parents) => {
               const query = whereAll(table().selectAll().where(parentColumn, 'in', parents), where);
               const rows = (await perParentPageQuery(db, query, parentColumn, page).execute()) as Record<string, unknown>[];
               return manyByKey(parents, rows, (row) => row[parentColumn] as string).map((group, i) =>
