@@ -42,7 +42,8 @@ import { enforceFieldPolicy, keyFieldsOf } from './field-policy.js';
 import type { RequestAccess } from './filters.js';
 import { RequestLoaders } from './loaders.js';
 import { commonTypeDefs, scalarResolvers } from './scalars.js';
-import { warehouseFailureOf, type Warehouse } from './warehouse/warehouse.js';
+import { warehouseFailureOf } from './warehouse/dialects.js';
+import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
 
 export interface SubgraphServerOptions {

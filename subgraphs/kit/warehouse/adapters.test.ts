@@ -12,7 +12,8 @@ import { onPostgres, TEST_POSTGRES } from '../../../test/harness/postgres.js';
 import { openDuckDbWarehouse } from './duckdb.js';
 import { openPostgresWarehouse } from './postgres.js';
 import { loadTables } from './tables.js';
-import { parseWarehouseUrl, WarehouseConfigError, warehouseFailureOf, type Warehouse } from './warehouse.js';
+import { DIALECTS, warehouseFailureOf } from './dialects.js';
+import { parseWarehouseUrl, WarehouseConfigError, type Warehouse } from './warehouse.js';
 
 type Db = { t: { id: string; day: string; at: string; amount: number; n: number; flag: boolean; note: string | null } };
 
@@ -28,13 +29,14 @@ interface AdapterUnderTest {
 const dir = await mkdtemp(join(tmpdir(), 'adapters-'));
 const database = `adapter_test_${process.pid}_${randomUUID().slice(0, 8)}`;
 
-const adapters: Record<string, AdapterUnderTest> = {
-  DuckDB: {
+/** A fixture per dialect of `DIALECTS`: a dialect added without one fails the test below. */
+const adapters: Record<(typeof DIALECTS)[number]['dialect'], AdapterUnderTest> = {
+  duckdb: {
     writer: async () => openDuckDbWarehouse<Db>({ file: join(dir, 'w.duckdb'), readOnly: false }),
     reader: () => openDuckDbWarehouse<Db>({ file: join(dir, 'w.duckdb') }),
     cleanup: async () => undefined,
   },
-  PostgreSQL: {
+  postgres: {
     async writer() {
       await onPostgres(`CREATE DATABASE ${database}`);
       return openPostgresWarehouse<Db>({ connectionString: `${TEST_POSTGRES}/${database}`, schema: 'public', readOnly: false });
@@ -48,7 +50,11 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe.each(Object.entries(adapters))('the %s adapter', (_name, adapter) => {
+it('has a fixture for every dialect the kit serves from', () => {
+  expect(Object.keys(adapters).sort()).toEqual(DIALECTS.map((adapter) => adapter.dialect).sort());
+});
+
+describe.each(DIALECTS.map((dialect) => [dialect.dialect, adapters[dialect.dialect]] as const))('the %s adapter', (_name, adapter) => {
   let warehouse: Warehouse<Db>;
 
   beforeAll(async () => {

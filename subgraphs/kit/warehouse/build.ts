@@ -2,13 +2,10 @@
  * Building a domain's warehouse (a DuckDB file or a PostgreSQL schema) from its raw files, once: a warehouse records which raw data set
  * and which version of the domain's ingestion built it, and is reused while both are current.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { sql } from 'kysely';
 import type { Domain } from '../domain.js';
 import { openWarehouse } from './open.js';
-import { openPostgresWarehouse } from './postgres.js';
+import { adapterOf } from './dialects.js';
 import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
 
 export interface EnsureWarehouseOptions {
@@ -60,47 +57,10 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
 
 /** Builds the domain's warehouse unless the existing one was built from the same data and version. */
 export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<WarehouseBuild> {
-  const location = parseWarehouseUrl(options.url);
+  const { adapter, location } = adapterOf(parseWarehouseUrl(options.url));
   const buildKey = buildKeyOf(options);
-  const existing = location.dialect === 'postgres' || existsSync(location.file);
-  if (existing && (await currentBuildKey(options.url)) === buildKey) return { built: false };
-  return location.dialect === 'duckdb'
-    ? buildDuckDb(options, location.file, buildKey)
-    : buildPostgres(options, location.connectionString, location.schema, buildKey);
-}
-
-/** Built beside the target file and renamed into place: readers never see half a warehouse. */
-async function buildDuckDb(options: EnsureWarehouseOptions, file: string, buildKey: string): Promise<WarehouseBuild> {
-  const staging = `${file}.building`;
-  await mkdir(dirname(file), { recursive: true });
-  await rm(staging, { force: true });
-  await rm(`${staging}.wal`, { force: true });
-  const rows = await ingestInto(openWarehouse(`duckdb:${staging}`, { readOnly: false }), options, buildKey);
-  await rm(`${file}.wal`, { force: true });
-  await rename(staging, file);
+  if (adapter.mayExist(location) && (await currentBuildKey(options.url)) === buildKey) return { built: false };
+  // Built beside the serving warehouse and swapped in: readers never see half a warehouse.
+  const rows = await adapter.buildAndSwap(location, (staging) => ingestInto(staging, options, buildKey));
   return { built: true, rows };
-}
-
-/** Built in a staging schema and swapped in by one transaction: readers never see half a warehouse. */
-async function buildPostgres(
-  options: EnsureWarehouseOptions,
-  connectionString: string,
-  schema: string,
-  buildKey: string,
-): Promise<WarehouseBuild> {
-  const staging = `${schema}__building`;
-  const admin = openPostgresWarehouse({ connectionString, schema: 'public', poolSize: 1, readOnly: false });
-  try {
-    await sql`DROP SCHEMA IF EXISTS ${sql.id(staging)} CASCADE`.execute(admin.db);
-    await sql`CREATE SCHEMA ${sql.id(staging)}`.execute(admin.db);
-    const staged = openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000, readOnly: false });
-    const rows = await ingestInto(staged, options, buildKey);
-    await admin.db.transaction().execute(async (trx) => {
-      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(trx);
-      await sql`ALTER SCHEMA ${sql.id(staging)} RENAME TO ${sql.id(schema)}`.execute(trx);
-    });
-    return { built: true, rows };
-  } finally {
-    await admin.close();
-  }
 }

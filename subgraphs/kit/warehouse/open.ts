@@ -1,5 +1,4 @@
-import { openDuckDbWarehouse } from './duckdb.js';
-import { openPostgresWarehouse } from './postgres.js';
+import { adapterOf } from './dialects.js';
 import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
 
 export interface OpenWarehouseOptions {
@@ -7,18 +6,8 @@ export interface OpenWarehouseOptions {
   readonly readOnly?: boolean;
 }
 
-/** Opens the warehouse a URL names (`duckdb:<file>` or `postgres://…?schema=…`). */
+/** Opens the warehouse a URL names (`duckdb:<file>` or `postgres://…?schema=…`), with its dialect's adapter. */
 export function openWarehouse<DB>(url: string, options: OpenWarehouseOptions = {}): Warehouse<DB> {
-  const location = parseWarehouseUrl(url);
-  switch (location.dialect) {
-    case 'duckdb':
-      return openDuckDbWarehouse<DB>({ file: location.file, readOnly: options.readOnly ?? true });
-    case 'postgres':
-      // Serving reads only (read-only transactions); grant the subgraph's database role SELECT only.
-      return openPostgresWarehouse<DB>({
-        connectionString: location.connectionString,
-        schema: location.schema,
-        readOnly: options.readOnly ?? true,
-      });
-  }
+  const { adapter, location } = adapterOf(parseWarehouseUrl(url));
+  return adapter.open<DB>(location, options.readOnly ?? true);
 }

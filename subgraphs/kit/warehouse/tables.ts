@@ -4,7 +4,8 @@
  * indexes after loading.
  */
 import { join } from 'node:path';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { dialectAdapter } from './dialects.js';
 import type { Warehouse, WarehouseDialect } from './warehouse.js';
 
 export type ColumnType =
@@ -39,8 +40,7 @@ async function createTable(db: Kysely<unknown>, table: TableSpec, dialect: Wareh
   for (const column of table.columns) {
     builder = builder.addColumn(column.name, column.type, (c) => {
       const nullable = column.nullable ? c : c.notNull();
-      // Text sorts by code point on every adapter (DuckDB's order), whatever the server's locale.
-      return dialect === 'postgres' && column.type === 'varchar' ? nullable.modifyEnd(sql`collate "C"`) : nullable;
+      return column.type === 'varchar' ? dialectAdapter(dialect).textColumn(nullable) : nullable;
     });
   }
   await builder.addPrimaryKeyConstraint(`${table.name}_pkey`, [...table.primaryKey] as never).execute();

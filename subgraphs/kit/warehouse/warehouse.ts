@@ -118,22 +118,3 @@ export class StatementObservers {
   }
 }
 
-/** PostgreSQL SQLSTATEs of a server that is down, restarting, refusing or unreachable. */
-const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '55000', '3D000', '08000', '08001', '08003', '08004', '08006']);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND']);
-
-/**
- * Whether an error means the warehouse cannot answer (down, unreachable, restarting, too slow)
- * rather than a fault in the query: those get a coded error for clients, not an internal one.
- */
-export function warehouseFailureOf(error: unknown): 'unavailable' | 'timeout' | null {
-  if (!error || typeof error !== 'object') return null;
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (code === '57014') return 'timeout'; // statement_timeout cancelled the query
-  if (typeof code === 'string' && (UNAVAILABLE_STATES.has(code) || NETWORK_CODES.has(code))) return 'unavailable';
-  const text = typeof message === 'string' ? message : '';
-  if (/Connection terminated|timeout exceeded when trying to connect|connection (refused|closed)/i.test(text)) return 'unavailable';
-  // DuckDB: the database file cannot be opened or read.
-  if (/^IO Error:|Cannot open file|database file/i.test(text)) return 'unavailable';
-  return null;
-}

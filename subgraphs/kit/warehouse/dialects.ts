@@ -1,0 +1,118 @@
+/**
+ * What the kit knows of each warehouse dialect, in one object per dialect and one list
+ * (`DIALECTS`) that the adapter contract tests loop over: how a warehouse is opened, whether one may
+ * already be there, how a new one is built beside the serving one and swapped in, how a text column
+ * is declared, and which failures mean the warehouse cannot answer. Adding a dialect is adding an
+ * object here (and its adapter, and its fixture in the contract tests).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { sql, type ColumnDefinitionBuilder } from 'kysely';
+import { openDuckDbWarehouse } from './duckdb.js';
+import { openPostgresWarehouse } from './postgres.js';
+import type { Warehouse, WarehouseDialect, WarehouseLocation } from './warehouse.js';
+
+type LocationOf<D extends WarehouseDialect> = Extract<WarehouseLocation, { dialect: D }>;
+export type Failure = 'unavailable' | 'timeout';
+
+export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
+  readonly dialect: D;
+  /** Opens the warehouse at a location (read-only for serving). */
+  open<DB>(location: LocationOf<D>, readOnly: boolean): Warehouse<DB>;
+  /** Whether a warehouse may already be there (to be reused if it is current). */
+  mayExist(location: LocationOf<D>): boolean;
+  /**
+   * Builds a new warehouse beside the serving one with `ingest` (which closes what it is given),
+   * then swaps it in at once: readers never see half a warehouse.
+   */
+  buildAndSwap(location: LocationOf<D>, ingest: (staging: Warehouse<unknown>) => Promise<Record<string, number>>): Promise<Record<string, number>>;
+  /** DDL of a text column: text sorts by code point on every dialect (DuckDB's order), whatever the locale. */
+  textColumn(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
+  /** Whether an error means the warehouse cannot answer (down, unreachable, too slow), not a faulty query. */
+  failureOf(error: { code?: unknown; message: string }): Failure | null;
+}
+
+export const duckdbDialect: DialectAdapter<'duckdb'> = {
+  dialect: 'duckdb',
+  open: (location, readOnly) => openDuckDbWarehouse({ file: location.file, readOnly }),
+  mayExist: (location) => existsSync(location.file),
+  // Built beside the target file and renamed into place.
+  async buildAndSwap(location, ingest) {
+    const { file } = location;
+    const staging = `${file}.building`;
+    await mkdir(dirname(file), { recursive: true });
+    await rm(staging, { force: true });
+    await rm(`${staging}.wal`, { force: true });
+    const rows = await ingest(openDuckDbWarehouse({ file: staging, readOnly: false }));
+    await rm(`${file}.wal`, { force: true });
+    await rename(staging, file);
+    return rows;
+  },
+  textColumn: (column) => column,
+  // The database file cannot be opened or read.
+  failureOf: ({ message }) => (/^IO Error:|Cannot open file|database file/i.test(message) ? 'unavailable' : null),
+};
+
+/** PostgreSQL SQLSTATEs of a server that is down, restarting, refusing or unreachable. */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '55000', '3D000', '08000', '08001', '08003', '08004', '08006']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND']);
+
+export const postgresDialect: DialectAdapter<'postgres'> = {
+  dialect: 'postgres',
+  // Serving reads only (read-only transactions); grant the subgraph's database role SELECT only.
+  open: (location, readOnly) => openPostgresWarehouse({ connectionString: location.connectionString, schema: location.schema, readOnly }),
+  mayExist: () => true,
+  // Built in a staging schema and swapped in by one transaction.
+  async buildAndSwap(location, ingest) {
+    const { connectionString, schema } = location;
+    const staging = `${schema}__building`;
+    const admin = openPostgresWarehouse({ connectionString, schema: 'public', poolSize: 1, readOnly: false });
+    try {
+      await sql`DROP SCHEMA IF EXISTS ${sql.id(staging)} CASCADE`.execute(admin.db);
+      await sql`CREATE SCHEMA ${sql.id(staging)}`.execute(admin.db);
+      const rows = await ingest(openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000, readOnly: false }));
+      await admin.db.transaction().execute(async (trx) => {
+        await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(trx);
+        await sql`ALTER SCHEMA ${sql.id(staging)} RENAME TO ${sql.id(schema)}`.execute(trx);
+      });
+      return rows;
+    } finally {
+      await admin.close();
+    }
+  },
+  textColumn: (column) => column.modifyEnd(sql`collate "C"`),
+  failureOf({ code, message }) {
+    if (code === '57014') return 'timeout'; // statement_timeout cancelled the query
+    if (typeof code === 'string' && (UNAVAILABLE_STATES.has(code) || NETWORK_CODES.has(code))) return 'unavailable';
+    if (/Connection terminated|timeout exceeded when trying to connect|connection (refused|closed)/i.test(message)) return 'unavailable';
+    return null;
+  },
+};
+
+/** Every dialect the kit serves from. */
+export const DIALECTS = [duckdbDialect, postgresDialect] as const;
+
+export function dialectAdapter<D extends WarehouseDialect>(dialect: D): DialectAdapter<D> {
+  return DIALECTS.find((adapter) => adapter.dialect === dialect) as unknown as DialectAdapter<D>;
+}
+
+/** The adapter of a location, with the location typed for it. */
+export function adapterOf(location: WarehouseLocation): { adapter: DialectAdapter<WarehouseDialect>; location: never } {
+  return { adapter: dialectAdapter(location.dialect), location: location as never };
+}
+
+/**
+ * Whether an error means a warehouse cannot answer (down, unreachable, restarting, too slow) rather
+ * than a fault in the query: those get a coded error for clients, not an internal one.
+ */
+export function warehouseFailureOf(error: unknown): Failure | null {
+  if (!error || typeof error !== 'object') return null;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const facts = { code, message: typeof message === 'string' ? message : '' };
+  for (const adapter of DIALECTS) {
+    const failure = adapter.failureOf(facts);
+    if (failure) return failure;
+  }
+  return null;
+}
