@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditRecord, auditSinkContract } from '../test/harness/audit-sink-contract.js';
 import { onPostgres, TEST_POSTGRES } from '../test/harness/postgres.js';
 import { verifyAuditLog } from './audit.js';
-import { openPostgresAuditSink, readAuditLines } from './audit-postgres-sink.js';
+import { openPostgresAuditSink, readAuditLines, readCheckpointLines } from './audit-postgres-sink.js';
 
 // A database of this test run's own, dropped afterwards.
 const database = `audit_test_${process.pid}_${randomUUID().slice(0, 8)}`;
@@ -83,5 +83,22 @@ describe('the PostgreSQL audit log', () => {
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(new RegExp(`${database}:locked: OK, 1 records`));
     expect(run.stdout).toMatch(new RegExp(`${database}:tampered: BROKEN at line 3: its content does not match its hash`));
+  });
+
+  it('writes a checkpoint once per interval while records arrive, and one at shutdown', async () => {
+    const sink = await openPostgresAuditSink({ connectionString: url, service: 'paced', checkpointIntervalMs: 60_000 });
+    for (let n = 1; n <= 10; n++) await sink.append(auditRecord(n));
+    const reasons = async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        return (await readCheckpointLines(client, 'paced')).map((line) => JSON.parse(line) as { seq: number; reason: string });
+      } finally {
+        await client.end();
+      }
+    };
+    expect(await reasons()).toEqual([expect.objectContaining({ seq: 1, reason: 'interval' })]);
+    await sink.close();
+    expect(await reasons()).toEqual([expect.objectContaining({ seq: 1, reason: 'interval' }), expect.objectContaining({ seq: 10, reason: 'shutdown' })]);
   });
 });

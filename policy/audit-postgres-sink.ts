@@ -36,7 +36,18 @@ function ident(name: string): string {
   return `"${name}"`;
 }
 
-/** Creates the audit table and its append-only triggers (idempotent). */
+/** DDL that makes a table append-only: UPDATE, DELETE and TRUNCATE raise, whoever asks. */
+function appendOnly(schema: string, table: string): string {
+  return `
+    DROP TRIGGER IF EXISTS ${table}_append_only ON ${schema}.${table};
+    CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${schema}.${table}
+      FOR EACH ROW EXECUTE FUNCTION ${schema}.refuse_change();
+    DROP TRIGGER IF EXISTS ${table}_no_truncate ON ${schema}.${table};
+    CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${schema}.${table}
+      FOR EACH STATEMENT EXECUTE FUNCTION ${schema}.refuse_change();`;
+}
+
+/** Creates the audit tables (the log and its checkpoints) and their append-only triggers (idempotent). */
 export async function installAuditTable(client: pg.ClientBase, schema = 'audit'): Promise<void> {
   const s = ident(schema);
   // Replicas start together: one installs at a time (concurrent DDL on the same objects fails).
@@ -54,12 +65,6 @@ export async function installAuditTable(client: pg.ClientBase, schema = 'audit')
     );
     CREATE OR REPLACE FUNCTION ${s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'the audit log is append-only (% refused)', TG_OP; END $$;
-    DROP TRIGGER IF EXISTS audit_log_append_only ON ${s}.audit_log;
-    CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON ${s}.audit_log
-      FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
-    DROP TRIGGER IF EXISTS audit_log_no_truncate ON ${s}.audit_log;
-    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ${s}.audit_log
-      FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
     CREATE TABLE IF NOT EXISTS ${s}.audit_checkpoints (
       service text NOT NULL,
       n bigint NOT NULL,
@@ -68,12 +73,7 @@ export async function installAuditTable(client: pg.ClientBase, schema = 'audit')
       written_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (service, n)
     );
-    DROP TRIGGER IF EXISTS audit_checkpoints_append_only ON ${s}.audit_checkpoints;
-    CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON ${s}.audit_checkpoints
-      FOR EACH ROW EXECUTE FUNCTION ${s}.refuse_change();
-    DROP TRIGGER IF EXISTS audit_checkpoints_no_truncate ON ${s}.audit_checkpoints;
-    CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON ${s}.audit_checkpoints
-      FOR EACH STATEMENT EXECUTE FUNCTION ${s}.refuse_change();
+    ${['audit_log', 'audit_checkpoints'].map((table) => appendOnly(s, table)).join('\n')}
     COMMIT;
   `).catch(async (error: unknown) => {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -106,6 +106,8 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
 
   const signingKey = options.signingKey ?? DEV_AUDIT_SIGNING_KEY;
   const intervalMs = options.checkpointIntervalMs ?? 60_000;
+  /** When the newest checkpoint this sink knows of (its own or another replica's) was written. */
+  let lastCheckpointAt = Number.NEGATIVE_INFINITY;
 
   /**
    * In one transaction, under the service's lock: appends the records to the chain, then writes a
@@ -135,28 +137,37 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
         ]);
         hash = chained.hash;
       }
-      const last = await client.query<{ n: string; seq: string; line: string }>(
-        `SELECT n, seq, line FROM ${schema}.audit_checkpoints WHERE service = $1 ORDER BY n DESC LIMIT 1`,
-        [options.service],
-      );
-      const previous = last.rows[0] ? (JSON.parse(last.rows[0].line) as Checkpoint) : null;
-      const due = reason !== null || !previous || Date.now() - Date.parse(previous.at) >= intervalMs;
-      if (due && seq > Number(previous?.seq ?? 0)) {
-        const checkpoint = signCheckpoint(signingKey, {
-          seq,
-          hash,
-          at: new Date().toISOString(),
-          reason: reason ?? 'interval',
-          previous: previous?.signature ?? FIRST_CHECKPOINT,
-        });
-        await client.query(`INSERT INTO ${schema}.audit_checkpoints (service, n, seq, line) VALUES ($1, $2, $3, $4)`, [
-          options.service,
-          Number(last.rows[0]?.n ?? 0) + 1,
-          seq,
-          checkpointLine(checkpoint),
-        ]);
+      // Most writes come well within the interval of the last checkpoint this sink knows of: they
+      // do not read the checkpoints at all. Past it (or at shutdown), the last one is read under the
+      // lock, since another replica may have written it.
+      let checkpointed: number | null = null;
+      if (reason !== null || Date.now() - lastCheckpointAt >= intervalMs) {
+        const last = await client.query<{ n: string; seq: string; line: string }>(
+          `SELECT n, seq, line FROM ${schema}.audit_checkpoints WHERE service = $1 ORDER BY n DESC LIMIT 1`,
+          [options.service],
+        );
+        const previous = last.rows[0] ? (JSON.parse(last.rows[0].line) as Checkpoint) : null;
+        const due = reason !== null || !previous || Date.now() - Date.parse(previous.at) >= intervalMs;
+        checkpointed = previous ? Date.parse(previous.at) : null;
+        if (due && seq > Number(previous?.seq ?? 0)) {
+          const checkpoint = signCheckpoint(signingKey, {
+            seq,
+            hash,
+            at: new Date().toISOString(),
+            reason: reason ?? 'interval',
+            previous: previous?.signature ?? FIRST_CHECKPOINT,
+          });
+          await client.query(`INSERT INTO ${schema}.audit_checkpoints (service, n, seq, line) VALUES ($1, $2, $3, $4)`, [
+            options.service,
+            Number(last.rows[0]?.n ?? 0) + 1,
+            seq,
+            checkpointLine(checkpoint),
+          ]);
+          checkpointed = Date.parse(checkpoint.at);
+        }
       }
       await client.query('COMMIT');
+      if (checkpointed !== null) lastCheckpointAt = checkpointed;
     } catch (error) {
       broken = error instanceof Error ? error : new Error(String(error));
       await client.query('ROLLBACK').catch(() => undefined);

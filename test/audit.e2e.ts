@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAuditLog, type ChainedRecord } from '../policy/audit.js';
-import { startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+import { verifyAuditLog } from '../policy/audit.js';
+import { readAuditRecords, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 const analyst = `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA'], purpose: 'analytics' })}`;
@@ -22,14 +22,7 @@ afterAll(async () => {
   await mesh?.stop();
 });
 
-async function records(service: string): Promise<ChainedRecord[]> {
-  const text = await readFile(mesh.auditPath(service), 'utf8').catch(() => '');
-  return text
-    .trimEnd()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as ChainedRecord);
-}
+const records = (service: string) => readAuditRecords(mesh.auditPath(service));
 
 async function verifies(service: string): Promise<void> {
   expect(verifyAuditLog(await readFile(mesh.auditPath(service), 'utf8')), service).toMatchObject({ ok: true });

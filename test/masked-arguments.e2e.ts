@@ -4,12 +4,10 @@
  * a `DATE_YEAR` mask in shadow; here a second mesh serves the same domain with the mask enforced,
  * as it will be, and an analyst tries every argument that reads the sign-up date.
  */
-import { readFile } from 'node:fs/promises';
 import { parse, print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ChainedRecord } from '../policy/audit.js';
 import { domains } from '../subgraphs/domains.js';
-import { startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+import { readAuditRecords, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const analyst = `Bearer ${tokenFor({ subject: 'args-analyst', roles: ['analyst'], regions: ['EMEA', 'AMERICAS', 'APAC'], purpose: 'analytics' })}`;
 const steward = `Bearer ${tokenFor({ subject: 'args-steward', roles: ['steward'], purpose: 'customer-support' })}`;
@@ -27,14 +25,9 @@ function enforcedDomains() {
 
 const decodeCursor = (cursor: string) => JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
 
-async function records(mesh: TestMesh, service: string): Promise<ChainedRecord[]> {
-  const text = await readFile(mesh.auditPath(service), 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as ChainedRecord);
-}
-
 async function factsOf(mesh: TestMesh, requestId: string) {
   return vi.waitFor(async () => {
-    const record = (await records(mesh, 'customers')).find((r) => r.requestId === requestId);
+    const record = (await readAuditRecords(mesh.auditPath('customers'))).find((r) => r.requestId === requestId);
     if (record?.kind !== 'subgraph-operation') throw new Error(`no customers record for ${requestId} yet`);
     return record.facts;
   });

@@ -5,15 +5,12 @@
  * its contract's id is `<domain>.<name>.contract`.
  */
 import { getNamedType, isObjectType, type GraphQLSchema } from 'graphql';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { governanceRules } from '../../policy/governance.rules.js';
 import { readPolicy, type PolicyIndex } from '../../policy/policy-index.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import type { DataProduct } from './data-product.js';
 import type { Domain } from './domain.js';
-import { scalarResolvers } from './scalars.js';
-import { subgraphTypeDefs } from './subgraph-server.js';
+import { buildDomainSchema, subgraphTypeDefs } from './subgraph-server.js';
 import type { ColumnType } from './warehouse/tables.js';
 import { parseWarehouseUrl } from './warehouse/warehouse.js';
 
@@ -144,7 +141,7 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
 /** Every data product of a domain, as its ODPS document and ODCS contract. */
 export function domainProductDocuments(domain: Domain<any, any>, server: WarehouseServer, rules: GovernanceRules = governanceRules): ProductDocuments[] {
   const typeDefs = subgraphTypeDefs(domain);
-  const schema = buildSubgraphSchema({ typeDefs, resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown> });
+  const schema = buildDomainSchema(domain, typeDefs);
   const policy = readPolicy(typeDefs, rules);
   return domain.dataProducts.map((product) => documentsOf(domain, product, schema, policy, server));
 }

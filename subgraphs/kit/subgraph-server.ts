@@ -18,7 +18,7 @@ import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { concatAST, Kind, parse, type DocumentNode } from 'graphql';
+import { concatAST, Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { RequestPolicy } from '../../policy/decide.js';
@@ -137,13 +137,15 @@ export function subgraphTypeDefs(domain: Domain<any, any>): DocumentNode {
   return concatAST([parse(policySchemaExtension(['@key', '@shareable', '@cost', '@listSize'])), commonTypeDefs, domain.typeDefs]);
 }
 
+/** The domain's subgraph schema, with the kit's scalars and the domain's resolvers. */
+export function buildDomainSchema(domain: Domain<any, any>, typeDefs: DocumentNode = subgraphTypeDefs(domain)): GraphQLSchema {
+  // The domain's resolver map is typed by the domain's own context; the schema builder takes any.
+  return buildSubgraphSchema({ typeDefs, resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown> });
+}
+
 /** The SDL the domain's subgraph serves at `_service { sdl }`, without starting it. */
 export function printDomainSdl(domain: Domain<any, any>): string {
-  const schema = buildSubgraphSchema({
-    typeDefs: subgraphTypeDefs(domain),
-    resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
-  });
-  return `${printSubgraphSchema(schema).trimEnd()}\n`;
+  return `${printSubgraphSchema(buildDomainSchema(domain)).trimEnd()}\n`;
 }
 
 export class UndeclaredRowPolicyError extends Error {
@@ -226,11 +228,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       return null;
     },
   });
-  // The domain's resolver map is typed by the domain's own context; the schema builder takes any.
-  const schema = buildSubgraphSchema({
-    typeDefs,
-    resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown>,
-  });
+  const schema = buildDomainSchema(domain, typeDefs);
   const enforce = options.enforcePolicy ?? true;
   const keyFields = keyFieldsOf(typeDefs);
   if (enforce) enforceFieldPolicy(schema, keyFields, options.strictAuditLevel ?? 'RESTRICTED');

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,7 @@ import { DEFAULT_LOAD_SHEDDING } from '../../gateway/load-shedding.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
 import { DEV_HASH_KEY } from '../../policy/masking.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
-import { openFileAuditSink, type AuditSink } from '../../policy/audit.js';
+import { openFileAuditSink, type AuditSink, type ChainedRecord } from '../../policy/audit.js';
 import type { GatewayConfig, SubgraphEndpoint } from '../../gateway/config.js';
 import { openRegistry } from '../../gateway/registry/open.js';
 import { publishRunningSubgraphs } from '../../gateway/registry/publish.js';
@@ -307,4 +307,10 @@ export async function startupFailureOf(domain: Domain<any, any>, options: { hash
     await audit.close();
     await warehouse.close();
   }
+}
+
+/** The records of an audit log file, in order (none when it is not written yet). */
+export async function readAuditRecords(path: string): Promise<ChainedRecord[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as ChainedRecord);
 }
