@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { openRegistry } from './registry/open.js';
+import type { UsageRecord } from './registry/registry.js';
 import { trustedDocumentsOf, type TrustedDocuments } from './trusted-documents.js';
 import { useUsageRecording } from './usage-recording.js';
 
@@ -13,6 +14,8 @@ export interface RegistryLink {
   readonly usage: ReturnType<typeof useUsageRecording>;
   /** The trusted documents last read. */
   trusted(): TrustedDocuments;
+  /** Usage recorded since a time (the catalog's "used by"). */
+  usageSince(since: Date): Promise<UsageRecord[]>;
   /** Stops reading; call after Apollo Server stopped (its last usage flush needs the registry). */
   close(): Promise<void>;
 }
@@ -40,6 +43,7 @@ export async function linkRegistry(options: {
   return {
     usage: useUsageRecording({ registry, flushMs: options.usageFlushMs, log: options.log }),
     trusted: () => trusted,
+    usageSince: (since) => registry.usage(since),
     async close() {
       clearInterval(timer);
       await registry.close();

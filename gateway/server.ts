@@ -29,6 +29,8 @@ import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import type { Principal } from '../policy/principal.js';
 import type { RequestIdContext } from '../policy/request-id.js';
 import { createAllowances } from './allowances.js';
+import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
+import { createDomainEntries } from './catalog/domain-entries.js';
 import { clientOf } from './client-identity.js';
 import type { GatewayConfig } from './config.js';
 import { createPageAdmission, useCostLimit, useCostReport } from './cost.js';
@@ -117,11 +119,20 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   // Subgraph calls: one pool, timeouts, retry on reset, a circuit per subgraph, a response budget.
   const subgraphCalls = createSubgraphCalls({ config: config.subgraphCalls, metrics, log });
   // The supergraph served: first load, hot reload, policy and cost directives per schema, files, readiness.
+  // The federated data product catalog, a platform subgraph answered in process (gateway/catalog/).
+  const catalog = new CatalogDataSource({
+    served: () => {
+      const served = serving.served();
+      return served && { ...served, examples: serving.examples() };
+    },
+    entries: createDomainEntries({ signingKey: config.subgraphSigningKey, timeoutMs: config.subgraphCalls.timeoutMs, log }),
+    usage: (since) => registry?.usageSince(since) ?? null,
+  });
   const serving = createServingSupergraph({
     config,
     log,
     metrics,
-    buildService: ({ name, url }) => new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!), signingKey: parts.signSubgraphCalls === false ? null : config.subgraphSigningKey }),
+    buildService: ({ name, url }) => isCatalogSubgraph({ name, url: url ?? '' }) ? catalog : new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!), signingKey: parts.signSubgraphCalls === false ? null : config.subgraphSigningKey }),
   });
 
   // Operation safety, before planning: shape limits, cost, rate (see gateway/allowances.ts).

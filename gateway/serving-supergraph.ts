@@ -8,6 +8,7 @@
  * finish with the one they started with. A supergraph whose subgraphs do not answer, or that Apollo
  * cannot serve, never replaces the serving one; the refusal is logged and shown in readiness.
  */
+import { createHash } from 'node:crypto';
 import { ApolloGateway, type ServiceEndpointDefinition } from '@apollo/gateway';
 import type { GraphQLDataSource } from '@apollo/gateway';
 import { parse, printSchema, type GraphQLSchema } from 'graphql';
@@ -15,7 +16,7 @@ import type { Logger } from 'pino';
 import { governanceRules } from '../policy/governance.rules.js';
 import type { Metrics } from '../policy/metrics.js';
 import { readPolicy, type PolicyIndex } from '../policy/policy-index.js';
-import type { GatewayConfig } from './config.js';
+import type { GatewayConfig, SubgraphEndpoint } from './config.js';
 import { readCostIndex, type CostIndex } from './cost.js';
 import { annotatePolicy, exampleOperations, type ExampleOperation } from './ide/schema-docs.js';
 import { validateKnownScalars } from './input-scalars.js';
@@ -51,6 +52,10 @@ export interface ServedSchema {
   readonly schema: GraphQLSchema;
   readonly policy: PolicyIndex;
   readonly index: CostIndex;
+  /** Short hash of the supergraph SDL it was made from. */
+  readonly version: string;
+  /** The domain subgraphs it routes to. */
+  readonly subgraphs: readonly SubgraphEndpoint[];
 }
 
 export interface ServingSupergraph {
@@ -116,7 +121,13 @@ export function createServingSupergraph(options: {
     const loaded = loadedBySdl.get(coreSupergraphSdl);
     loadedBySdl.delete(coreSupergraphSdl);
     const document = loaded ? undefined : parse(coreSupergraphSdl);
-    latest = { schema: apiSchema, policy: loaded?.policy ?? readPolicy(document!, rules), index: loaded?.cost ?? readCostIndex(document!) };
+    latest = {
+      schema: apiSchema,
+      policy: loaded?.policy ?? readPolicy(document!, rules),
+      index: loaded?.cost ?? readCostIndex(document!),
+      version: loaded?.version ?? createHash('sha256').update(coreSupergraphSdl).digest('hex').slice(0, 12),
+      subgraphs: subgraphsOfSupergraph(coreSupergraphSdl),
+    };
     bySchema.set(apiSchema, latest);
     // Scalars whose specification the gateway knows are checked here, before planning.
     validateKnownScalars(apiSchema);

@@ -1,7 +1,9 @@
 /**
  * Composing the supergraph from the running subgraphs: each subgraph's SDL is read from its
  * `_service { sdl }` field, composed with `@apollo/composition`, and written to files that tools
- * read (the supergraph SDL, and the API schema that clients see).
+ * read (the supergraph SDL, and the API schema that clients see). Every composition adds the
+ * platform's own subgraph, the federated data product catalog (gateway/catalog/), which the
+ * gateway serves in process.
  */
 import { SIGNATURE_HEADER, signSubgraphRequest, signingKeyFromEnv } from '../policy/subgraph-signature.js';
 import { createHash } from 'node:crypto';
@@ -9,11 +11,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { composeServices } from '@apollo/composition';
-import { parse, printSchema, type GraphQLError } from 'graphql';
+import { GraphQLError, parse, printSchema } from 'graphql';
 import type { Logger } from 'pino';
 import { governanceRules } from '../policy/governance.rules.js';
 import { readPolicy, type PolicyIndex, type PolicyViolation } from '../policy/policy-index.js';
 import type { GovernanceRules } from '../policy/rules.js';
+import { CATALOG_SUBGRAPH_NAME, CATALOG_SUBGRAPH_SDL, CATALOG_SUBGRAPH_URL, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
 import type { SubgraphEndpoint } from './config.js';
 
 export interface SubgraphSdl extends SubgraphEndpoint {
@@ -51,8 +54,12 @@ export function composeSupergraph(
   subgraphs: readonly SubgraphSdl[],
   rules: GovernanceRules = governanceRules,
 ): ComposedSupergraph {
+  if (subgraphs.some(({ name }) => name === CATALOG_SUBGRAPH_NAME)) {
+    throw new CompositionFailedError([new GraphQLError(`The subgraph name "${CATALOG_SUBGRAPH_NAME}" is reserved for the platform's data product catalog: publish the domain under another name.`)]);
+  }
+  // Every supergraph the platform composes has the federated catalog (served by the gateway itself).
   const result = composeServices(
-    subgraphs.map(({ name, url, sdl }) => ({ name, url, typeDefs: parse(sdl) })),
+    [...subgraphs, { name: CATALOG_SUBGRAPH_NAME, url: CATALOG_SUBGRAPH_URL, sdl: CATALOG_SUBGRAPH_SDL }].map(({ name, url, sdl }) => ({ name, url, typeDefs: parse(sdl) })),
   );
   if (result.errors) throw new CompositionFailedError(result.errors);
   const supergraphSdl = result.supergraphSdl;
@@ -145,9 +152,11 @@ export async function writeSupergraphFiles(
   }
 }
 
-/** The subgraphs a supergraph routes to, from its `join__Graph` enum. */
+/** The domain subgraphs a supergraph routes to, from its `join__Graph` enum (not the gateway's own catalog). */
 export function subgraphsOfSupergraph(supergraphSdl: string): SubgraphEndpoint[] {
-  return [...supergraphSdl.matchAll(/@join__graph\(name: "([^"]+)", url: "([^"]*)"\)/g)].map(([, name, url]) => ({ name: name!, url: url! }));
+  return [...supergraphSdl.matchAll(/@join__graph\(name: "([^"]+)", url: "([^"]*)"\)/g)]
+    .map(([, name, url]) => ({ name: name!, url: url! }))
+    .filter((endpoint) => !isCatalogSubgraph(endpoint));
 }
 
 /**

@@ -5,7 +5,7 @@
 import { buildSchema, getOperationAST, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { domains } from '../subgraphs/domains.js';
-import { printDomainSdl } from '../subgraphs/kit/subgraph-server.js';
+import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
 import { estimateCost, readCostIndex } from '../gateway/cost.js';
 import { composeSupergraph } from '../gateway/supergraph.js';
 

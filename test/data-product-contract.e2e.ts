@@ -13,7 +13,7 @@ import type { Principal } from '../policy/principal.js';
 import { domains, type AnyDomain } from '../subgraphs/domains.js';
 import type { DataProduct } from '../subgraphs/kit/data-product.js';
 import { RequestLoaders } from '../subgraphs/kit/loaders.js';
-import { subgraphTypeDefs } from '../subgraphs/kit/subgraph-server.js';
+import { subgraphTypeDefs } from '../subgraphs/kit/domain-schema.js';
 import { startTestMesh, type MeshDomain, type TestMesh } from './harness/mesh.js';
 
 const principal = (roles: string[], regions: string[]): Principal => ({

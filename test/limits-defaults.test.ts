@@ -13,7 +13,7 @@ import { measureDocument } from '../gateway/operation-limits.js';
 import { composeSupergraph } from '../gateway/supergraph.js';
 import { README } from '../policy/errors-doc.js';
 import { domains } from '../subgraphs/domains.js';
-import { printDomainSdl } from '../subgraphs/kit/subgraph-server.js';
+import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
 
 const composed = composeSupergraph(domains.map((domain) => ({ name: domain.name, url: `http://${domain.name}`, sdl: printDomainSdl(domain) })));
 const schema = buildSchema(composed.apiSchemaSdl);

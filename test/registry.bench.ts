@@ -12,7 +12,8 @@ import type { UsageRecord } from '../gateway/registry/registry.js';
 import { governanceRules } from '../policy/governance.rules.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { customers } from '../subgraphs/customers/index.js';
-import { printDomainSdl, startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
+import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
+import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
 import { openFileAuditSink } from '../policy/audit.js';
 import { postGraphQL, startTestMesh, testIdentity, testLog, tokenFor } from './harness/mesh.js';
 

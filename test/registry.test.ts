@@ -13,7 +13,7 @@ import type { Registry } from '../gateway/registry/registry.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { governanceRules } from '../policy/governance.rules.js';
 import { domains } from '../subgraphs/domains.js';
-import { printDomainSdl } from '../subgraphs/kit/subgraph-server.js';
+import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
 
 const SDL = Object.fromEntries(domains.map((domain) => [domain.name, printDomainSdl(domain)])) as Record<'customers' | 'products' | 'finance', string>;
 const urlOf = (name: string) => `http://${name}.mesh.internal/graphql`;

@@ -23,7 +23,8 @@ import {
 import type { FieldPolicy, PolicyIndex } from '../../policy/policy-index.js';
 import type { Requirement } from '../../policy/rules.js';
 
-function who(requirement: Requirement): string {
+/** Who a requirement lets read, in words: `any signed-in principal`, `roles steward, admin`, … */
+export function readableBy(requirement: Requirement): string {
   const parts: string[] = [];
   if (requirement.roles) parts.push(requirement.roles.length === 0 ? 'nobody' : `roles ${requirement.roles.join(', ')}`);
   if (requirement.scopes) parts.push(`scopes ${requirement.scopes.map((group) => group.join(' + ')).join(' or ')}`);
@@ -34,7 +35,7 @@ function who(requirement: Requirement): string {
 
 /** The policy paragraph of a field's documentation. */
 export function policyNote(policy: FieldPolicy): string {
-  const lines = [`Policy: ${policy.level}${policy.tags.length > 0 ? ` (${policy.tags.join(', ')})` : ''}, readable by ${who(policy.requirement)}.`];
+  const lines = [`Policy: ${policy.level}${policy.tags.length > 0 ? ` (${policy.tags.join(', ')})` : ''}, readable by ${readableBy(policy.requirement)}.`];
   if (policy.mask) {
     const exempt = [...policy.mask.exemptRoles, ...policy.mask.exemptPurposes.map((p) => `purpose ${p}`)];
     lines.push(`Masked (${policy.mask.strategy}) ${exempt.length > 0 ? `except for ${exempt.join(', ')}` : 'for everyone'}.`);
@@ -58,6 +59,8 @@ export function annotatePolicy(schema: GraphQLSchema, policy: PolicyIndex): void
 export interface ExampleOperation {
   /** The data product's name. */
   readonly name: string;
+  /** The type that serves it. */
+  readonly type: string;
   readonly query: string;
 }
 
@@ -111,10 +114,11 @@ export function exampleOperations(schema: GraphQLSchema, supergraphSdl: string):
     if (connection) {
       examples.push({
         name: product.name,
+        type: product.type,
         query: `${heading}\nquery ${pascal(product.name)}Example {\n  ${connection.name}(first: 10) {\n    totalCount\n    nodes {\n      ${columns}\n    }\n  }\n}\n`,
       });
     } else if (list) {
-      examples.push({ name: product.name, query: `${heading}\nquery ${pascal(product.name)}Example {\n  ${list.name} {\n    ${columns.replaceAll('\n      ', '\n    ')}\n  }\n}\n` });
+      examples.push({ name: product.name, type: product.type, query: `${heading}\nquery ${pascal(product.name)}Example {\n  ${list.name} {\n    ${columns.replaceAll('\n      ', '\n    ')}\n  }\n}\n` });
     }
   }
   return examples;

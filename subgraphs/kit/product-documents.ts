@@ -10,7 +10,7 @@ import { readPolicy, type PolicyIndex } from '../../policy/policy-index.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import type { DataProduct } from './data-product.js';
 import type { Domain } from './domain.js';
-import { buildDomainSchema, subgraphTypeDefs } from './subgraph-server.js';
+import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import type { ColumnType } from './warehouse/tables.js';
 import { parseWarehouseUrl } from './warehouse/warehouse.js';
 

@@ -1,8 +1,10 @@
 /**
  * The subgraph bootstrap: every domain is served the same way, by this one factory.
  *
- * Routes: `/graphql` (POST and GET, Federation 2 subgraph), `/health/live`, `/health/ready` (the
- * warehouse answers). Each GraphQL request gets a fresh repository, so DataLoader batches and caches
+ * Routes: `/graphql` (POST and GET, Federation 2 subgraph), `/catalog` (POST, signed callers only:
+ * the ODPS and ODCS documents of the domain's data products, from which the gateway composes the
+ * federated catalog and the registry keeps each published version's), `/health/live`,
+ * `/health/ready` (the warehouse answers). Each GraphQL request gets a fresh repository, so DataLoader batches and caches
  * only within that request.
  */
 import { once } from 'node:events';
@@ -14,19 +16,16 @@ import {
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
-import { buildSubgraphSchema, printSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { concatAST, Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { Kind, type DocumentNode } from 'graphql';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { RequestPolicy } from '../../policy/decide.js';
-import { policySchemaExtension } from '../../policy/directives.js';
 import { useErrorMasking } from '../../policy/error-masking.js';
 import { governanceRules } from '../../policy/governance.rules.js';
 import { checkHarmonization, type HarmonizationViolation, type ProductFacts } from '../../policy/harmonization.rules.js';
-import { assignRequestId, authenticate, httpErrorHandler, notFound } from '../../policy/http.js';
+import { allowMethods, assignRequestId, authenticate, httpErrorHandler, notFound } from '../../policy/http.js';
 import { LOOPBACK_HOSTS, refuseForeignHosts } from '../../policy/host-check.js';
 import { useRepresentationCheck } from './representations.js';
 import { DEV_SIGNING_KEY, keepRawBody, requireGatewaySignature } from '../../policy/subgraph-signature.js';
@@ -41,7 +40,8 @@ import type { Domain, DomainContext } from './domain.js';
 import { enforceFieldPolicy, keyFieldsOf } from './field-policy.js';
 import type { RequestAccess } from './filters.js';
 import { RequestLoaders } from './loaders.js';
-import { commonTypeDefs, scalarResolvers } from './scalars.js';
+import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
+import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
 import { warehouseFailureOf } from './warehouse/dialects.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
@@ -130,22 +130,6 @@ export class PolicyViolationsError extends Error {
   ) {
     super(`The ${subgraph} subgraph breaks the governance rules:\n${violations.map((v) => `- ${v.message}`).join('\n')}`);
   }
-}
-
-/** The domain's full subgraph SDL: policy and federation links, the kit's shared types, its own. */
-export function subgraphTypeDefs(domain: Domain<any, any>): DocumentNode {
-  return concatAST([parse(policySchemaExtension(['@key', '@shareable', '@cost', '@listSize'])), commonTypeDefs, domain.typeDefs]);
-}
-
-/** The domain's subgraph schema, with the kit's scalars and the domain's resolvers. */
-export function buildDomainSchema(domain: Domain<any, any>, typeDefs: DocumentNode = subgraphTypeDefs(domain)): GraphQLSchema {
-  // The domain's resolver map is typed by the domain's own context; the schema builder takes any.
-  return buildSubgraphSchema({ typeDefs, resolvers: { ...scalarResolvers, ...domain.resolvers } as GraphQLResolverMap<unknown> });
-}
-
-/** The SDL the domain's subgraph serves at `_service { sdl }`, without starting it. */
-export function printDomainSdl(domain: Domain<any, any>): string {
-  return `${printSubgraphSchema(buildDomainSchema(domain)).trimEnd()}\n`;
 }
 
 export class UndeclaredRowPolicyError extends Error {
@@ -275,10 +259,24 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   if (signature.directAccess) {
     log.warn({ service: domain.name }, 'SUBGRAPH_DIRECT_ACCESS=allow: this subgraph answers callers other than the gateway (never _service, _entities or introspection); the gateway\'s limits and trusted documents do not hold for them');
   }
+  const signed = options.verifySignatures === false ? (_req: unknown, _res: unknown, next: () => void) => next() : requireGatewaySignature(signature);
+  // The catalog entries of the domain's products: what they are and promise, never a value; for
+  // the platform (the gateway's catalog, the registry's publish), so signed even with direct access.
+  let documents: readonly ProductDocuments[] | undefined;
+  app.use(
+    '/catalog',
+    allowMethods(['POST']),
+    express.json({ limit: '1kb', verify: keepRawBody }),
+    options.verifySignatures === false ? signed : requireGatewaySignature({ ...signature, directAccess: false }),
+    (_req, res) => {
+      documents ??= domainProductDocuments(domain, warehouseServerOf(warehouse.location), options.rules ?? governanceRules);
+      res.json({ domain: domain.name, products: documents });
+    },
+  );
   app.use(
     '/graphql',
     express.json({ limit: options.bodyLimit ?? '1mb', verify: keepRawBody }),
-    options.verifySignatures === false ? (_req: unknown, _res: unknown, next: () => void) => next() : requireGatewaySignature(signature),
+    signed,
     authenticate(verifier),
     expressMiddleware(apollo, {
       context: async ({ res }) => {

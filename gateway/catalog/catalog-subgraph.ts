@@ -1,0 +1,330 @@
+/**
+ * The federated data product catalog, as a platform subgraph served inside the gateway:
+ * `Query.dataProducts(filter, first, after)` (a connection with facet counts) and
+ * `Query.dataProduct(id)`.
+ *
+ * Composition adds it to every supergraph the platform composes (see `composeSupergraph`), so the
+ * query planner treats it as any subgraph (a catalog field and a domain field in one operation,
+ * introspection, the pre-plan policy); the gateway answers its fetches in process. It owns no
+ * metadata: each domain serves its own products' documents (domain-entries.ts), and the catalog adds
+ * what only the gateway knows: the served schema (type, root fields, field types), the policy of
+ * each field and what it means for the caller, the example operation, and the registry's usage.
+ */
+import { readFileSync } from 'node:fs';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { execute, getNamedType, GraphQLError, isObjectType, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { decide } from '../../policy/decide.js';
+import { policySchemaExtension } from '../../policy/directives.js';
+import { codedError } from '../../policy/errors.js';
+import type { PolicyIndex } from '../../policy/policy-index.js';
+import { ANONYMOUS, type Principal } from '../../policy/principal.js';
+import type { SubgraphEndpoint } from '../config.js';
+import { policyNote, readableBy, type ExampleOperation } from '../ide/schema-docs.js';
+import type { UsageRecord } from '../registry/registry.js';
+import type { DomainDocuments, DomainEntries } from './domain-entries.js';
+
+/** The catalog subgraph's name in the supergraph: reserved, no domain may be published under it. */
+export const CATALOG_SUBGRAPH_NAME = 'catalog';
+/** Its URL in the supergraph: never fetched, the gateway answers it in process. */
+export const CATALOG_SUBGRAPH_URL = 'http://gateway.internal/catalog';
+
+/**
+ * The platform's catalog in a supergraph: by name and URL both, so that a supergraph file composed
+ * elsewhere, with a subgraph of its own called `catalog`, is routed to that subgraph as usual.
+ */
+export const isCatalogSubgraph = (endpoint: { readonly name: string; readonly url: string }): boolean =>
+  endpoint.name === CATALOG_SUBGRAPH_NAME && endpoint.url === CATALOG_SUBGRAPH_URL;
+
+const catalogTypeDefs = readFileSync(new URL('./catalog.graphql', import.meta.url), 'utf8');
+/** The catalog subgraph's SDL, as composition takes it. */
+export const CATALOG_SUBGRAPH_SDL = `${policySchemaExtension(['@shareable', '@listSize'])}\n${catalogTypeDefs}`;
+
+export const CATALOG_PAGE_DEFAULT = 20;
+export const CATALOG_PAGE_MAX = 100;
+const USAGE_DAYS_DEFAULT = 30;
+const USAGE_DAYS_MAX = 90;
+
+/** What the catalog reads of the gateway: the served schema, the domains' entries, usage. */
+export interface CatalogSources {
+  /** The served API schema, its policy, its examples and the domain subgraphs it routes to. */
+  served(): { readonly schema: GraphQLSchema; readonly policy: PolicyIndex; readonly version: string; readonly subgraphs: readonly SubgraphEndpoint[]; readonly examples: readonly ExampleOperation[] } | undefined;
+  readonly entries: DomainEntries;
+  /** Usage since a time, from the registry (null without one). */
+  usage(since: Date): Promise<readonly UsageRecord[]> | null;
+}
+
+interface CatalogContext {
+  readonly principal: Principal;
+  readonly sources: CatalogSources;
+  /** This request's view of the catalog, read once. */
+  view?: Promise<CatalogView>;
+}
+
+interface FieldEntry {
+  readonly name: string;
+  readonly type: string;
+  readonly description: string | null;
+  readonly column: string | null;
+  readonly classification: string;
+  readonly tags: readonly string[];
+  readonly mask: string | null;
+  readonly readableBy: string;
+  readonly rule: string;
+  readonly policy: string;
+  readonly forYou: { readonly access: 'READABLE' | 'MASKED' | 'DENIED'; readonly reason: string | null };
+}
+
+interface ProductEntry {
+  readonly id: string;
+  readonly name: string;
+  readonly title: string;
+  readonly version: string;
+  readonly status: string;
+  readonly domain: string;
+  readonly description: { readonly purpose: string; readonly limitations: string | null; readonly usage: string | null };
+  readonly tags: readonly string[];
+  readonly owners: readonly { readonly username: string; readonly name: string | null; readonly role: string }[];
+  readonly graphqlType: string;
+  readonly rootFields: readonly string[];
+  readonly contractId: string;
+  readonly outputPorts: DomainDocuments['products'][number]['odps']['outputPorts'];
+  readonly inputPorts: NonNullable<DomainDocuments['products'][number]['odps']['inputPorts']>;
+  readonly sla: readonly { property: string; value: string; unit: string | null; element: string | null; description: string | null }[];
+  readonly rowPolicy: string | null;
+  readonly fields: readonly FieldEntry[];
+  readonly exampleOperation: string | null;
+  /** Lower-case text the `text` filter searches. */
+  readonly searchable: string;
+}
+
+interface CatalogView {
+  readonly products: readonly ProductEntry[];
+  readonly unavailable: readonly string[];
+}
+
+/** The Query fields that serve a type: directly, as a list, or as a connection of it. */
+function rootFieldsOf(schema: GraphQLSchema, typeName: string): string[] {
+  const query = schema.getQueryType();
+  if (!query) return [];
+  return Object.values(query.getFields())
+    .filter((field) => {
+      const named = getNamedType(field.type);
+      return named.name === typeName || (isObjectType(named) && named.name === `${typeName}Connection`);
+    })
+    .map((field) => `Query.${field.name}`);
+}
+
+function fieldAccess(principal: Principal, policy: ReturnType<PolicyIndex['field']>): FieldEntry['forYou'] {
+  const decision = decide(principal, policy);
+  if (!decision.allowed) {
+    const missing = Object.entries(decision.missing)
+      .map(([part, value]) => (value === true ? part : `${part} ${(value as readonly unknown[]).map(String).join(' or ')}`))
+      .join('; ');
+    return { access: 'DENIED', reason: `${decision.code}: requires ${missing}` };
+  }
+  if (decision.mask) return { access: 'MASKED', reason: `${decision.mask.strategy} mask (${policy.rule})` };
+  return { access: 'READABLE', reason: null };
+}
+
+/** A product's entry: its domain's documents, and what the served schema and policy say of its type. */
+function entryOf(product: DomainDocuments['products'][number], served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal): ProductEntry | null {
+  const { odps, odcs } = product;
+  const contractSchema = odcs.schema[0];
+  if (!contractSchema) return null;
+  const typeName = contractSchema.name;
+  const type = served.schema.getType(typeName);
+  // A product whose type the served schema does not have (published apart from its documents) is left out.
+  if (!isObjectType(type)) return null;
+  const columns = new Map(contractSchema.properties.map((property) => [property.name, property.physicalName]));
+  const fields = Object.values(type.getFields()).map((field): FieldEntry => {
+    const policy = served.policy.field(typeName, field.name);
+    // The served description ends with the policy note the IDE shows; the catalog gives it apart.
+    const note = policyNote(policy);
+    const description = field.description?.endsWith(note) ? field.description.slice(0, -note.length).trim() || null : (field.description ?? null);
+    return {
+      name: field.name,
+      type: String(field.type),
+      description,
+      column: columns.get(field.name) ?? null,
+      classification: policy.level,
+      tags: policy.tags,
+      mask: policy.mask?.strategy ?? null,
+      readableBy: readableBy(policy.requirement),
+      rule: policy.rule,
+      policy: note,
+      forYou: fieldAccess(principal, policy),
+    };
+  });
+  const name = odps.id.slice(odps.domain.length + 1);
+  const example = served.examples.find((candidate) => candidate.type === typeName) ?? null;
+  const rowPolicy = contractSchema.customProperties?.find((property) => property.property === 'rowPolicy')?.value ?? null;
+  const owners = odps.team.members.map((member) => ({ username: member.username, name: member.name ?? null, role: member.role }));
+  return {
+    id: odps.id,
+    name,
+    title: odps.name,
+    version: odps.version,
+    status: odps.status.toUpperCase(),
+    domain: odps.domain,
+    description: { purpose: odps.description.purpose, limitations: odps.description.limitations ?? null, usage: odps.description.usage ?? null },
+    tags: odps.tags,
+    owners,
+    graphqlType: typeName,
+    rootFields: rootFieldsOf(served.schema, typeName),
+    contractId: odcs.id,
+    outputPorts: odps.outputPorts,
+    inputPorts: odps.inputPorts ?? [],
+    sla: odcs.slaProperties.map((sla) => ({ property: sla.property, value: String(sla.value), unit: sla.unit ?? null, element: sla.element ?? null, description: sla.description ?? null })),
+    rowPolicy,
+    fields,
+    exampleOperation: example?.query ?? null,
+    searchable: [odps.id, odps.name, odps.description.purpose, odps.description.limitations ?? '', odps.description.usage ?? '', ...odps.tags, typeName, ...fields.map((field) => field.name)]
+      .join('\n')
+      .toLowerCase(),
+  };
+}
+
+async function viewOf(context: CatalogContext): Promise<CatalogView> {
+  if (context.principal.anonymous) {
+    throw codedError('UNAUTHENTICATED', 'The data product catalog is readable by signed-in principals only: send a bearer token.');
+  }
+  context.view ??= (async () => {
+    const served = context.sources.served();
+    if (!served) return { products: [], unavailable: [] };
+    const { documents, unavailable } = await context.sources.entries.read(served.subgraphs, served.version);
+    const products = documents
+      .flatMap((domain) => domain.products.map((product) => entryOf(product, served, context.principal)))
+      .filter((entry): entry is ProductEntry => entry !== null)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { products, unavailable };
+  })();
+  return context.view;
+}
+
+interface Filter {
+  readonly domain?: string | null;
+  readonly owner?: string | null;
+  readonly tag?: string | null;
+  readonly status?: string | null;
+  readonly text?: string | null;
+  readonly classification?: string | null;
+}
+
+function matches(entry: ProductEntry, filter: Filter): boolean {
+  const lower = (value: string) => value.toLowerCase();
+  if (filter.domain && entry.domain !== filter.domain) return false;
+  if (filter.owner && !entry.owners.some((owner) => lower(owner.username) === lower(filter.owner!) || (owner.name && lower(owner.name) === lower(filter.owner!)))) return false;
+  if (filter.tag && !entry.tags.includes(filter.tag)) return false;
+  if (filter.status && entry.status !== filter.status) return false;
+  if (filter.classification && !entry.fields.some((field) => field.classification === filter.classification!.toUpperCase())) return false;
+  if (filter.text) {
+    const words = lower(filter.text).split(/\s+/).filter(Boolean);
+    if (!words.every((word) => entry.searchable.includes(word))) return false;
+  }
+  return true;
+}
+
+function facet(entries: readonly ProductEntry[], valuesOf: (entry: ProductEntry) => readonly string[]): { value: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const entry of entries) for (const value of new Set(valuesOf(entry))) counts.set(value, (counts.get(value) ?? 0) + 1);
+  return [...counts].map(([value, count]) => ({ value, count })).sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1));
+}
+
+const cursorOf = (id: string) => Buffer.from(`product:${id}`).toString('base64url');
+function idOfCursor(cursor: string): string {
+  const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!decoded.startsWith('product:') || cursorOf(decoded.slice(8)) !== cursor) {
+    throw codedError('INVALID_CURSOR', 'This cursor was not returned by dataProducts: pass an endCursor of a previous page.');
+  }
+  return decoded.slice(8);
+}
+
+const resolvers = {
+  Query: {
+    async dataProducts(_root: unknown, args: { filter?: Filter | null; first?: number | null; after?: string | null }, context: CatalogContext) {
+      const first = args.first ?? CATALOG_PAGE_DEFAULT;
+      if (!Number.isInteger(first) || first < 0 || first > CATALOG_PAGE_MAX) {
+        throw codedError('PAGE_SIZE_OUT_OF_RANGE', `first must be between 0 and ${CATALOG_PAGE_MAX}; got ${first}.`);
+      }
+      const afterId = args.after ? idOfCursor(args.after) : null;
+      const view = await viewOf(context);
+      const matching = view.products.filter((entry) => matches(entry, args.filter ?? {}));
+      // After a cursor: the products whose id sorts after it (stable even when a product was removed).
+      const rest = afterId === null ? matching : matching.filter((entry) => entry.id > afterId);
+      const page = rest.slice(0, first);
+      const edges = page.map((node) => ({ cursor: cursorOf(node.id), node }));
+      return {
+        edges,
+        nodes: page,
+        totalCount: matching.length,
+        pageInfo: { hasNextPage: rest.length > page.length, hasPreviousPage: matching.length > rest.length, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+        facets: {
+          domain: facet(matching, (entry) => [entry.domain]),
+          owner: facet(matching, (entry) => entry.owners.map((owner) => owner.username)),
+          tag: facet(matching, (entry) => entry.tags),
+          status: facet(matching, (entry) => [entry.status]),
+          classification: facet(matching, (entry) => entry.fields.map((field) => field.classification)),
+        },
+        unavailableDomains: view.unavailable,
+      };
+    },
+    async dataProduct(_root: unknown, args: { id: string }, context: CatalogContext) {
+      const view = await viewOf(context);
+      return view.products.find((entry) => entry.id === args.id) ?? null;
+    },
+  },
+  DataProduct: {
+    async usage(entry: ProductEntry, args: { days?: number | null }, context: CatalogContext) {
+      const days = args.days ?? USAGE_DAYS_DEFAULT;
+      if (!Number.isInteger(days) || days < 1 || days > USAGE_DAYS_MAX) throw codedError('INVALID_ARGUMENT', `days must be between 1 and ${USAGE_DAYS_MAX}; got ${days}.`);
+      const records = await context.sources.usage(new Date(Date.now() - days * 86_400_000));
+      if (!records) return [];
+      const coordinates = new Set([...entry.rootFields, ...entry.fields.map((field) => `${entry.graphqlType}.${field.name}`)]);
+      const byClient = new Map<string, { client: string; reads: number; lastSeen: string }>();
+      for (const record of records) {
+        if (!coordinates.has(record.coordinate)) continue;
+        const seen = byClient.get(record.client) ?? { client: record.client, reads: 0, lastSeen: record.lastSeen };
+        seen.reads += record.count;
+        if (record.lastSeen > seen.lastSeen) seen.lastSeen = record.lastSeen;
+        byClient.set(record.client, seen);
+      }
+      return [...byClient.values()].sort((a, b) => b.reads - a.reads || (a.client < b.client ? -1 : 1));
+    },
+  },
+};
+
+/** The catalog's subgraph schema, with its resolvers. */
+export function buildCatalogSchema(): GraphQLSchema {
+  return buildSubgraphSchema({ typeDefs: parse(CATALOG_SUBGRAPH_SDL), resolvers: resolvers as unknown as GraphQLResolverMap<unknown> });
+}
+
+/** The catalog's fetches, answered in the gateway's process, as the caller of the operation. */
+export class CatalogDataSource implements GraphQLDataSource {
+  readonly #schema = buildCatalogSchema();
+  // The documents the query planner sends: few and repeated.
+  readonly #documents = new Map<string, DocumentNode>();
+
+  constructor(private readonly sources: CatalogSources) {}
+
+  async process(options: GraphQLDataSourceProcessOptions): Promise<{ data?: Record<string, unknown> | null; errors?: readonly GraphQLError[] }> {
+    const { request } = options;
+    const query = request.query ?? '';
+    let document = this.#documents.get(query);
+    if (!document) {
+      document = parse(query);
+      if (this.#documents.size >= 500) this.#documents.clear();
+      this.#documents.set(query, document);
+    }
+    const principal = 'context' in options ? ((options.context as { principal?: Principal }).principal ?? ANONYMOUS) : ANONYMOUS;
+    const result = await execute({
+      schema: this.#schema,
+      document,
+      variableValues: request.variables ?? {},
+      ...(request.operationName ? { operationName: request.operationName } : {}),
+      contextValue: { principal, sources: this.sources } satisfies CatalogContext,
+    });
+    return { data: result.data ?? null, ...(result.errors ? { errors: result.errors } : {}) };
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The catalog entries the domains serve: each domain subgraph answers, at `/catalog` next to its
+ * GraphQL endpoint and to signed callers only, the ODPS document and ODCS contract of each of its
+ * data products. The gateway reads them per supergraph served, keeps them for a short while, and
+ * keeps a domain's last good answer when it stops answering (reporting it as unavailable only when
+ * it never answered for this supergraph).
+ */
+import type { Logger } from 'pino';
+import { SIGNATURE_HEADER, signSubgraphRequest } from '../../policy/subgraph-signature.js';
+import type { SubgraphEndpoint } from '../config.js';
+
+/** What a domain's `/catalog` answers: its products' standard documents (plain JSON). */
+export interface DomainDocuments {
+  readonly domain: string;
+  readonly products: readonly { readonly id: string; readonly odps: OdpsDocument; readonly odcs: OdcsDocument }[];
+}
+
+/** The parts of an ODPS 1.0 document the catalog reads. */
+export interface OdpsDocument {
+  readonly id: string;
+  readonly name: string;
+  readonly version: string;
+  readonly status: string;
+  readonly domain: string;
+  readonly description: { readonly purpose: string; readonly limitations?: string; readonly usage?: string };
+  readonly tags: readonly string[];
+  readonly inputPorts?: readonly { readonly name: string; readonly version: string; readonly contractId: string }[];
+  readonly outputPorts: readonly { readonly name: string; readonly type: string; readonly version: string; readonly contractId: string; readonly description?: string }[];
+  readonly team: { readonly members: readonly { readonly username: string; readonly name?: string; readonly role: string }[] };
+}
+
+/** The parts of an ODCS 3.1 contract the catalog reads. */
+export interface OdcsDocument {
+  readonly id: string;
+  readonly schema: readonly {
+    readonly name: string;
+    readonly physicalName: string;
+    readonly properties: readonly { readonly name: string; readonly physicalName: string }[];
+    readonly customProperties?: readonly { readonly property: string; readonly value: string }[];
+  }[];
+  readonly slaProperties: readonly { readonly property: string; readonly value: string | number; readonly unit?: string; readonly element?: string; readonly description?: string }[];
+}
+
+export class CatalogReadError extends Error {
+  override name = 'CatalogReadError';
+}
+
+/** A domain's `/catalog`, beside its GraphQL endpoint (`…/graphql` → `…/catalog`). */
+export const catalogUrlOf = (graphqlUrl: string): URL => new URL('catalog', graphqlUrl);
+
+/** Reads one domain's documents, as the platform (signed, no caller token: nothing in them depends on the caller). */
+export async function fetchDomainDocuments(endpoint: SubgraphEndpoint, options: { readonly signingKey: string; readonly timeoutMs: number }): Promise<DomainDocuments> {
+  const body = '{}';
+  const response = await fetch(catalogUrlOf(endpoint.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: options.signingKey, body }) },
+    body,
+    signal: AbortSignal.timeout(options.timeoutMs),
+  });
+  if (!response.ok) {
+    await response.arrayBuffer();
+    throw new CatalogReadError(`${endpoint.name} answered HTTP ${response.status} at /catalog`);
+  }
+  const answer = (await response.json()) as Partial<DomainDocuments>;
+  if (answer.domain !== endpoint.name || !Array.isArray(answer.products)) throw new CatalogReadError(`${endpoint.name}'s /catalog answer is not a catalog of its own products`);
+  // A domain serves its own products only: an entry under another domain's address is dropped.
+  const products = answer.products.filter((product) => typeof product?.id === 'string' && product.id.startsWith(`${endpoint.name}.`) && product.odps?.domain === endpoint.name);
+  return { domain: endpoint.name, products };
+}
+
+export interface DomainEntries {
+  /** The documents of every domain that answered (or answered before), and the domains that never did. */
+  read(subgraphs: readonly SubgraphEndpoint[], supergraphVersion: string): Promise<{ documents: DomainDocuments[]; unavailable: string[] }>;
+}
+
+/** How long a domain's answer is used before it is read again. */
+export const CATALOG_TTL_MS = 30_000;
+
+export function createDomainEntries(options: { readonly signingKey: string; readonly timeoutMs: number; readonly log: Logger; readonly ttlMs?: number }): DomainEntries {
+  const ttl = options.ttlMs ?? CATALOG_TTL_MS;
+  // Per subgraph name: the supergraph version and time of the last good answer, and the answer.
+  const cache = new Map<string, { version: string; url: string; at: number; documents: DomainDocuments }>();
+  // One read per domain at a time, whatever the number of callers.
+  const inFlight = new Map<string, Promise<DomainDocuments | null>>();
+
+  const readOne = (endpoint: SubgraphEndpoint, version: string): Promise<DomainDocuments | null> => {
+    const cached = cache.get(endpoint.name);
+    const fresh = cached && cached.version === version && cached.url === endpoint.url && Date.now() - cached.at < ttl;
+    if (fresh) return Promise.resolve(cached.documents);
+    const key = `${endpoint.name}\n${endpoint.url}\n${version}`;
+    let pending = inFlight.get(key);
+    if (!pending) {
+      pending = fetchDomainDocuments(endpoint, options)
+        .then((documents) => {
+          cache.set(endpoint.name, { version, url: endpoint.url, at: Date.now(), documents });
+          return documents;
+        })
+        .catch((error: unknown) => {
+          options.log.warn({ err: error, subgraph: endpoint.name }, 'a domain\'s catalog entries could not be read');
+          // The last good answer of the same subgraph stays in use (for this supergraph or an earlier one).
+          return cached && cached.url === endpoint.url ? cached.documents : null;
+        })
+        .finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  };
+
+  return {
+    async read(subgraphs, version) {
+      const answers = await Promise.all(subgraphs.map(async (endpoint) => ({ endpoint, documents: await readOne(endpoint, version) })));
+      return {
+        documents: answers.flatMap(({ documents }) => (documents ? [documents] : [])),
+        unavailable: answers.filter(({ documents }) => !documents).map(({ endpoint }) => endpoint.name),
+      };
+    },
+  };
+}

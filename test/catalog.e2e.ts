@@ -1,0 +1,255 @@
+/**
+ * The federated data product catalog (issue 13, part 4), through the gateway, over real subgraphs:
+ * each domain serves its own products' entries, the gateway composes them into
+ * `Query.dataProducts` (with facets) and `Query.dataProduct(id)`, with the policy as it applies to
+ * the caller and the registry's usage. Governed: signed-in callers only, and nothing in it reveals
+ * a value.
+ */
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CATALOG_SUBGRAPH_NAME } from '../gateway/catalog/catalog-subgraph.js';
+import { catalogUrlOf, fetchDomainDocuments } from '../gateway/catalog/domain-entries.js';
+import { composeSupergraph, CompositionFailedError } from '../gateway/supergraph.js';
+import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
+import { domains } from '../subgraphs/domains.js';
+import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
+import { postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+
+const ENTRY = `
+  id name title version status domain tags graphqlType rootFields contractId rowPolicy exampleOperation
+  description { purpose limitations usage }
+  owners { username name role }
+  sla { property value unit element }
+  outputPorts { name type version }
+  inputPorts { name version contractId }
+  fields { name type column classification tags mask readableBy rule policy forYou { access reason } }
+`;
+const ALL = `query All($filter: DataProductFilter, $first: Int, $after: String) {
+  dataProducts(filter: $filter, first: $first, after: $after) {
+    totalCount unavailableDomains
+    pageInfo { hasNextPage hasPreviousPage endCursor }
+    facets { domain { value count } owner { value count } tag { value count } status { value count } classification { value count } }
+    nodes { ${ENTRY} }
+  }
+}`;
+
+const declared = domains.flatMap((domain) => domain.dataProducts.map((product) => ({ domain: domain.name, spec: product.spec, id: `${domain.name}.${product.spec.name}` })));
+const analyst = () => `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA'] })}`;
+
+describe('the federated data product catalog', () => {
+  let mesh: TestMesh;
+  let all: any;
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+    const { body } = await mesh.query<any>(ALL, { first: 100 });
+    expect(body.errors).toBeUndefined();
+    all = body.data.dataProducts;
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('lists every declared product of every domain, as declared', () => {
+    expect(all.unavailableDomains).toEqual([]);
+    expect(all.totalCount).toBe(declared.length);
+    expect(all.nodes.map((node: any) => node.id)).toEqual(declared.map((product) => product.id).sort());
+    for (const { id, domain, spec } of declared) {
+      const node = all.nodes.find((candidate: any) => candidate.id === id);
+      const { metadata } = spec;
+      expect(node).toMatchObject({ name: spec.name, title: metadata.title, version: metadata.version, status: metadata.status.toUpperCase(), domain, graphqlType: spec.type, contractId: `${id}.contract` });
+      expect(node.tags).toEqual(metadata.tags);
+      expect(node.owners).toEqual(metadata.owners.map((owner) => ({ username: owner.username, name: owner.name ?? null, role: owner.role })));
+      expect(node.description).toEqual({ purpose: metadata.description.purpose, limitations: metadata.description.limitations ?? null, usage: metadata.description.usage ?? null });
+      expect(node.sla.map((sla: any) => [sla.property, sla.value, sla.unit])).toEqual(metadata.sla.map((sla) => [sla.property, String(sla.value), sla.unit ?? null]));
+      expect(node.inputPorts.map((port: any) => port.name)).toEqual(metadata.inputPorts.map((port) => port.name));
+      // Its fields are its type's, each column named where one holds it.
+      for (const [field, column] of Object.entries(spec.columns)) expect(node.fields.find((f: any) => f.name === field)?.column).toBe(column);
+      expect(node.rootFields.length).toBeGreaterThan(0);
+      expect(node.exampleOperation).toContain(spec.type);
+    }
+  });
+
+  it('counts facets over the products that match, and each count is what that filter returns', async () => {
+    for (const [name, filterOf] of [
+      ['domain', (value: string) => ({ domain: value })],
+      ['owner', (value: string) => ({ owner: value })],
+      ['tag', (value: string) => ({ tag: value })],
+      ['status', (value: string) => ({ status: value })],
+      ['classification', (value: string) => ({ classification: value })],
+    ] as const) {
+      const facet = all.facets[name] as { value: string; count: number }[];
+      expect(facet.length, name).toBeGreaterThan(0);
+      for (const { value, count } of facet) {
+        const { body } = await mesh.query<any>(ALL, { filter: filterOf(value), first: 100 });
+        expect(body.errors).toBeUndefined();
+        expect(body.data.dataProducts.totalCount, `${name} ${value}`).toBe(count);
+        expect(body.data.dataProducts.nodes).toHaveLength(count);
+      }
+    }
+    expect(all.facets.domain.map((f: any) => f.value).sort()).toEqual(domains.map((domain) => domain.name).sort());
+    expect(all.facets.domain.reduce((sum: number, f: any) => sum + f.count, 0)).toBe(all.totalCount);
+  });
+
+  it('combines filters (every one must hold), and recounts the facets for what matches', async () => {
+    const tag = all.facets.tag.find((f: any) => f.count > 1 && f.count < all.totalCount)?.value ?? all.facets.tag[0].value;
+    const expected = all.nodes.filter((node: any) => node.domain === 'finance' && node.tags.includes(tag) && node.fields.some((f: any) => f.classification === 'CONFIDENTIAL'));
+    const { body } = await mesh.query<any>(ALL, { filter: { domain: 'finance', tag, classification: 'confidential' } });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.dataProducts.nodes.map((n: any) => n.id)).toEqual(expected.map((n: any) => n.id));
+    expect(body.data.dataProducts.facets.domain).toEqual(expected.length > 0 ? [{ value: 'finance', count: expected.length }] : []);
+
+    // Text: every word, anywhere in the id, title, description, tags or field names, in any case.
+    const { body: text } = await mesh.query<any>(ALL, { filter: { text: 'LIFETIMEVALUE customers' } });
+    expect(text.data.dataProducts.nodes.map((n: any) => n.id)).toEqual(['customers.customers']);
+    const { body: none } = await mesh.query<any>(ALL, { filter: { text: 'no-such-word-anywhere' } });
+    expect(none.data.dataProducts).toMatchObject({ totalCount: 0, nodes: [], facets: { domain: [] } });
+  });
+
+  it('pages exactly: every product once, in id order, and refuses a forged cursor or page size', async () => {
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (let page = 0; page < 20; page++) {
+      const answer: any = await mesh.query<any>(ALL, { first: 2, after });
+      expect(answer.body.errors).toBeUndefined();
+      const { nodes, pageInfo, totalCount } = answer.body.data.dataProducts as { nodes: any[]; pageInfo: any; totalCount: number };
+      expect(totalCount).toBe(declared.length);
+      expect(pageInfo.hasPreviousPage).toBe(after !== null);
+      seen.push(...nodes.map((n: any) => n.id));
+      if (!pageInfo.hasNextPage) break;
+      after = pageInfo.endCursor;
+    }
+    expect(seen).toEqual(all.nodes.map((n: any) => n.id));
+
+    const forged = await mesh.query<any>('{ dataProducts(after: "bm90LWEtY3Vyc29y") { totalCount } }');
+    expect(forged.body.errors?.[0]?.extensions?.code).toBe('INVALID_CURSOR');
+    const tooMany = await mesh.query<any>('{ dataProducts(first: 101) { totalCount } }');
+    expect(tooMany.body.errors?.[0]?.extensions?.code).toBe('PAGE_SIZE_OUT_OF_RANGE');
+    const negative = await mesh.query<any>('{ dataProducts(first: -1) { totalCount } }');
+    expect(negative.body.errors?.[0]?.extensions?.code).toBe('PAGE_SIZE_OUT_OF_RANGE');
+  });
+
+  it('finds one product by id, and null for an id that is none', async () => {
+    const { body } = await mesh.query<any>(`query ($a: ID!, $b: ID!) { a: dataProduct(id: $a) { ${ENTRY} } b: dataProduct(id: $b) { id } }`, { a: 'finance.orders', b: 'finance.nothing' });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.a).toEqual(all.nodes.find((n: any) => n.id === 'finance.orders'));
+    expect(body.data.b).toBeNull();
+  });
+
+  it('refuses an anonymous caller, alone or beside a public field', async () => {
+    const alone = await postGraphQL<any>(mesh.gateway.url, '{ dataProducts { totalCount } }');
+    expect(alone.body.data ?? null).toBeNull();
+    expect(alone.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const beside = await postGraphQL<any>(mesh.gateway.url, '{ products(first: 1) { totalCount } dataProduct(id: "products.products") { id fields { name } } }');
+    expect(beside.body.data?.products?.totalCount).toBeGreaterThan(0);
+    expect(beside.body.data?.dataProduct ?? null).toBeNull();
+    expect(beside.body.errors?.map((e: any) => e.extensions?.code)).toContain('UNAUTHENTICATED');
+  });
+
+  it('shows each caller the policy that applies to them', async () => {
+    const query = '{ dataProduct(id: "customers.customers") { fields { name classification mask readableBy forYou { access reason } } } }';
+    const fieldsAs = async (authorization: string) => {
+      const { body } = await mesh.query<any>(query, undefined, { authorization });
+      expect(body.errors).toBeUndefined();
+      return Object.fromEntries(body.data.dataProduct.fields.map((f: any) => [f.name, f]));
+    };
+    const asAnalyst = await fieldsAs(analyst());
+    expect(asAnalyst.email).toMatchObject({ classification: 'CONFIDENTIAL', mask: 'HASH', forYou: { access: 'MASKED' } });
+    expect(asAnalyst.birthDate.forYou.access).toBe('DENIED');
+    expect(asAnalyst.birthDate.forYou.reason).toContain('steward');
+    expect(asAnalyst.country.forYou.access).toBe('READABLE');
+    const asSteward = await fieldsAs(`Bearer ${tokenFor({ subject: 'stu', roles: ['steward'], purpose: 'customer-support' })}`);
+    expect(asSteward.email.forYou).toEqual({ access: 'READABLE', reason: null });
+    expect(asSteward.birthDate.forYou.access).toBe('READABLE');
+    // A role the rules do not name reads the catalog, and is told what it lacks.
+    const asGuest = await fieldsAs(`Bearer ${tokenFor({ subject: 'gus', roles: ['viewer'] })}`);
+    expect(asGuest.email.forYou).toMatchObject({ access: 'DENIED', reason: expect.stringContaining('analyst') });
+    expect(asGuest.email.readableBy).toBe(asAnalyst.email.readableBy);
+    expect(asGuest.country.forYou.access).toBe('READABLE');
+  });
+
+  it('reveals no value of any product', async () => {
+    const { body } = await mesh.query<any>(ALL, { first: 100 }, { authorization: analyst() });
+    const text = JSON.stringify(body);
+    const [customer] = await mesh.sql<{ id: string; name: string; email: string; phone: string }>('customers', 'select id, name, email, phone from customers order by id limit 1');
+    const [order] = await mesh.sql<{ id: string }>('finance', 'select id from orders order by id limit 1');
+    for (const value of [customer!.id, customer!.name, customer!.email, customer!.phone, order!.id]) expect(text).not.toContain(value);
+  });
+
+  it('names the clients that used a product recently, from the registry\'s usage records', async () => {
+    const used = await postGraphQL<any>(mesh.gateway.url, '{ categories { id name } }', undefined, { authorization: analyst(), 'apollographql-client-name': 'catalog-test-dashboard' });
+    expect(used.body.errors).toBeUndefined();
+    const usageOf = async (id: string) => (await mesh.query<any>(`{ dataProduct(id: "${id}") { usage { client reads lastSeen } } }`)).body.data.dataProduct.usage as any[];
+    let usage: any[] = [];
+    for (let attempt = 0; attempt < 50 && !usage.some((u) => u.client === 'catalog-test-dashboard'); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      usage = await usageOf('products.categories');
+    }
+    expect(usage.find((u) => u.client === 'catalog-test-dashboard')).toMatchObject({ reads: expect.any(Number) });
+    expect(Date.parse(usage[0].lastSeen)).toBeGreaterThan(Date.now() - 60_000);
+    expect((await usageOf('finance.invoices')).map((u) => u.client)).not.toContain('catalog-test-dashboard');
+    const bad = await mesh.query<any>('{ dataProduct(id: "products.categories") { usage(days: 0) { client } } }');
+    expect(bad.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('gives an example operation that runs as it is', async () => {
+    for (const node of all.nodes) {
+      const { body } = await mesh.query<any>(node.exampleOperation);
+      expect(body.errors, node.id).toBeUndefined();
+    }
+  });
+
+  it('lets only signed platform callers read a domain\'s entries at the subgraph', async () => {
+    const url = catalogUrlOf(mesh.subgraphs.customers!.url);
+    const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(unsigned.status).toBe(401);
+    expect(((await unsigned.json()) as any).errors[0].extensions.code).toBe('SIGNATURE_REQUIRED');
+    const get = await fetch(url);
+    expect(get.status).toBe(405);
+    const wrongKey = await fetchDomainDocuments({ name: 'customers', url: mesh.subgraphs.customers!.url }, { signingKey: 'x'.repeat(40), timeoutMs: 2_000 }).catch((error: Error) => error);
+    expect(String(wrongKey)).toContain('HTTP 401');
+    const signed = await fetchDomainDocuments({ name: 'customers', url: mesh.subgraphs.customers!.url }, { signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000 });
+    expect(signed.products.map((product) => product.id)).toEqual(['customers.customers']);
+  });
+
+  it('keeps a domain\'s last entries when it stops answering', async () => {
+    await mesh.stopSubgraph('finance');
+    const { body } = await mesh.query<any>('{ dataProducts(filter: { domain: "finance" }) { totalCount unavailableDomains } }');
+    expect(body.errors).toBeUndefined();
+    expect(body.data.dataProducts.totalCount).toBe(declared.filter((product) => product.domain === 'finance').length);
+  });
+});
+
+describe('the catalog at composition and at the domains\' edge', () => {
+  const sdls = domains.map((domain) => ({ name: domain.name, url: `http://${domain.name}`, sdl: printDomainSdl(domain) }));
+
+  it('is composed into every supergraph, and no domain may take its name', () => {
+    const composed = composeSupergraph(sdls);
+    expect(composed.apiSchemaSdl).toContain('dataProducts(filter: DataProductFilter, first: Int, after: String): DataProductConnection!');
+    let refused: unknown;
+    try {
+      composeSupergraph([...sdls, { name: CATALOG_SUBGRAPH_NAME, url: 'http://rogue', sdl: sdls[0]!.sdl }]);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(CompositionFailedError);
+    expect(String(refused)).toContain('reserved');
+  });
+
+  it('drops entries a domain serves under another domain\'s address', async () => {
+    // A domain answering for someone else's products: the gateway keeps only its own.
+    const forged = { domain: 'products', products: [{ id: 'products.products', odps: { domain: 'products' } }, { id: 'customers.customers', odps: { domain: 'customers' } }, { id: 'products.fake', odps: { domain: 'customers' } }] };
+    const server = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(forged))).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+      const read = await fetchDomainDocuments({ name: 'products', url }, { signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000 });
+      expect(read.products.map((product) => product.id)).toEqual(['products.products']);
+      const other = await fetchDomainDocuments({ name: 'finance', url }, { signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000 }).catch((error: Error) => error);
+      expect(String(other)).toContain('not a catalog of its own products');
+    } finally {
+      server.close();
+    }
+  });
+});
