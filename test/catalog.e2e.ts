@@ -193,11 +193,21 @@ describe('the federated data product catalog', () => {
     expect(bad.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
   });
 
-  it('gives an example operation that runs as it is', async () => {
+  it('gives each caller an example operation that runs as it is for them', async () => {
     for (const node of all.nodes) {
       const { body } = await mesh.query<any>(node.exampleOperation);
       expect(body.errors, node.id).toBeUndefined();
     }
+    expect(all.nodes.find((n: any) => n.id === 'customers.customers').exampleOperation).toContain('birthDate');
+    // An analyst's examples leave out the fields denied to them (and say so).
+    const { body } = await mesh.query<any>(ALL, { first: 100 }, { authorization: analyst() });
+    for (const node of body.data.dataProducts.nodes) {
+      const run = await mesh.query<any>(node.exampleOperation, undefined, { authorization: analyst() });
+      expect(run.body.errors, node.id).toBeUndefined();
+    }
+    const customers = body.data.dataProducts.nodes.find((n: any) => n.id === 'customers.customers').exampleOperation;
+    expect(customers).not.toMatch(/^\s+birthDate$/m);
+    expect(customers).toContain('# Left out, as you may not read them: birthDate.');
   });
 
   it('lets only signed platform callers read a domain\'s entries at the subgraph', async () => {

@@ -130,6 +130,79 @@ describe('the IDE in a browser', () => {
   });
 });
 
+describe('the catalog view in a browser', () => {
+  it('searches, filters by a facet, opens a product with the policy for the signed-in analyst, and runs its example in GraphiQL', async () => {
+    await mkdir(artifacts, { recursive: true });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(base);
+    await page.selectOption('select[aria-label="role"]', 'analyst');
+    await page.check('input[aria-label="region EMEA"]');
+    await page.click('button:has-text("Sign in")');
+    await page.waitForSelector('.graphiql-container');
+    const token = await page.evaluate(() => (globalThis as any).localStorage.getItem('datamesh:token') as string);
+    const asAnalyst = { authorization: `Bearer ${token}` };
+    const idsFor = async (filter: Record<string, string>) => {
+      const { body } = await postGraphQL<any>(mesh.gateway.url, 'query ($filter: DataProductFilter) { dataProducts(filter: $filter, first: 100) { nodes { id } } }', { filter }, asAnalyst);
+      expect(body.errors).toBeUndefined();
+      return body.data.dataProducts.nodes.map((node: any) => node.id as string);
+    };
+    const shown = () => page.locator('[data-product]').evaluateAll((buttons) => buttons.map((button) => button.getAttribute('data-product')));
+
+    // The catalog beside GraphiQL: every product, with facets.
+    await page.click('button[role="tab"]:has-text("Catalog")');
+    await expect.poll(() => page.locator('[aria-label="result count"]').textContent()).toBe('5 data products');
+    expect(await shown()).toEqual(await idsFor({}));
+    await page.screenshot({ path: join(artifacts, 'ide-catalog.png') });
+
+    // Search: what the gateway answers for the same words and token.
+    await page.fill('input[aria-label="search data products"]', 'invoice');
+    await page.click('button:has-text("Search")');
+    const searched = await idsFor({ text: 'invoice' });
+    expect(searched.length).toBeGreaterThan(0);
+    expect(searched.length).toBeLessThan(5);
+    await expect.poll(shown).toEqual(searched);
+
+    // A facet narrows the search, and its count is what is listed.
+    await page.fill('input[aria-label="search data products"]', '');
+    await page.click('button:has-text("Search")');
+    await expect.poll(() => page.locator('[aria-label="result count"]').textContent()).toBe('5 data products');
+    const financeFacet = page.locator('button[aria-label="Domain finance"]');
+    const facetCount = Number(/\((\d+)\)/.exec((await financeFacet.textContent()) ?? '')?.[1]);
+    await financeFacet.click();
+    await expect.poll(shown).toEqual(await idsFor({ domain: 'finance' }));
+    expect((await shown()).length).toBe(facetCount);
+    await financeFacet.click(); // off again
+    await expect.poll(() => page.locator('[aria-label="result count"]').textContent()).toBe('5 data products');
+
+    // A product: description, owners, SLA, and each field with what this analyst gets of it.
+    await page.click('[data-product="customers.customers"]');
+    await page.waitForSelector('[aria-label="data product customers.customers"]');
+    expect(await page.locator('tr[data-field="email"]').getAttribute('data-access')).toBe('MASKED');
+    expect(await page.locator('tr[data-field="birthDate"]').getAttribute('data-access')).toBe('DENIED');
+    expect(await page.locator('tr[data-field="country"]').getAttribute('data-access')).toBe('READABLE');
+    expect(await page.locator('[aria-label="data product customers.customers"]').textContent()).toMatch(/Service level.*latency/s);
+    await page.screenshot({ path: join(artifacts, 'ide-catalog-product.png'), fullPage: true });
+
+    // Its example, opened in GraphiQL with one click, runs as the analyst.
+    await page.click('button:has-text("Open example in GraphiQL")');
+    await page.waitForSelector('.graphiql-tab-active >> text=CustomersExample');
+    await page.click('.graphiql-execute-button');
+    await page.waitForFunction(() => (document.querySelector('.result-window')?.textContent ?? '').includes('"totalCount"'), undefined, { timeout: 15_000 });
+    const result = JSON.parse(await page.evaluate(() => (document.querySelector('.result-window .CodeMirror') as unknown as { CodeMirror: { getValue(): string } }).CodeMirror.getValue()));
+    // The example leaves out what the analyst may not read (birthDate), so it runs without an error.
+    expect(result.errors).toBeUndefined();
+    expect(result.data.customers.totalCount).toBeGreaterThan(0);
+    expect(result.data.customers.nodes[0]).not.toHaveProperty('birthDate');
+    // Masked for the analyst, as the catalog said: a pseudonym, never the address.
+    expect(result.data.customers.nodes[0].email).not.toContain('@');
+    await page.screenshot({ path: join(artifacts, 'ide-catalog-example.png') });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+});
+
 describe('the IDE\'s server side', () => {
   it('serves the page with a same-origin Content-Security-Policy, and a bundle built locally', async () => {
     const page = await fetch(new URL('/ide/', base));

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { execute, getNamedType, GraphQLError, isObjectType, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { execute, getNamedType, GraphQLError, isObjectType, parse, print, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { decide } from '../../policy/decide.js';
 import { policySchemaExtension } from '../../policy/directives.js';
 import { codedError } from '../../policy/errors.js';
@@ -159,6 +159,7 @@ function entryOf(product: DomainDocuments['products'][number], served: NonNullab
   });
   const name = odps.id.slice(odps.domain.length + 1);
   const example = served.examples.find((candidate) => candidate.type === typeName) ?? null;
+  const denied = new Set(fields.filter((field) => field.forYou.access === 'DENIED').map((field) => field.name));
   const rowPolicy = contractSchema.customProperties?.find((property) => property.property === 'rowPolicy')?.value ?? null;
   const owners = odps.team.members.map((member) => ({ username: member.username, name: member.name ?? null, role: member.role }));
   return {
@@ -179,11 +180,28 @@ function entryOf(product: DomainDocuments['products'][number], served: NonNullab
     sla: odcs.slaProperties.map((sla) => ({ property: sla.property, value: String(sla.value), unit: sla.unit ?? null, element: sla.element ?? null, description: sla.description ?? null })),
     rowPolicy,
     fields,
-    exampleOperation: example?.query ?? null,
+    exampleOperation: example ? exampleFor(example.query, denied) : null,
     searchable: [odps.id, odps.name, odps.description.purpose, odps.description.limitations ?? '', odps.description.usage ?? '', ...odps.tags, typeName, ...fields.map((field) => field.name)]
       .join('\n')
       .toLowerCase(),
   };
+}
+
+/** The example without the product's fields the caller may not read, so that it runs as it is for them. */
+function exampleFor(query: string, denied: ReadonlySet<string>): string {
+  if (denied.size === 0) return query;
+  const heading = query.split('\n').filter((line) => line.startsWith('#'));
+  const left: string[] = [];
+  const trimmed = visit(parse(query), {
+    Field(node) {
+      if (!node.selectionSet && denied.has(node.name.value)) {
+        left.push(node.name.value);
+        return null;
+      }
+      return undefined;
+    },
+  });
+  return `${[...heading, `# Left out, as you may not read them: ${left.join(', ')}.`].join('\n')}\n${print(trimmed)}\n`;
 }
 
 async function viewOf(context: CatalogContext): Promise<CatalogView> {

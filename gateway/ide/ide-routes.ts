@@ -33,6 +33,26 @@ const PAGE = `<!doctype html>
   .datamesh-signed-out textarea { width: 100%; font: 12px monospace; }
   .datamesh-error { color: #b00020; }
   .datamesh-ide .graphiql-container { flex: 1; min-height: 0; }
+  .datamesh-view { border: 1px solid #ccc; background: #f6f6f6; padding: 0.25rem 0.8rem; cursor: pointer; }
+  .datamesh-view.active { background: #fff; border-bottom-color: #fff; font-weight: 600; }
+  .datamesh-catalog { flex: 1; overflow: auto; padding: 1rem 1.5rem; font: 14px system-ui, sans-serif; line-height: 1.45; }
+  .datamesh-search { display: flex; gap: 0.5rem; margin-bottom: 1rem; }
+  .datamesh-search input { flex: 1; padding: 0.4rem; font: inherit; }
+  .datamesh-catalog-body { display: flex; gap: 1.5rem; align-items: flex-start; }
+  .datamesh-facets { width: 16rem; flex: none; }
+  .datamesh-facets h3 { font-size: 0.85rem; text-transform: uppercase; color: #555; margin: 0.8rem 0 0.3rem; }
+  .datamesh-facet { display: block; width: 100%; text-align: left; border: none; background: none; padding: 0.15rem 0.3rem; cursor: pointer; font: inherit; }
+  .datamesh-facet.active { background: #e3ecff; font-weight: 600; }
+  .datamesh-results { flex: 1; }
+  .datamesh-result { display: block; width: 100%; text-align: left; border: 1px solid #ddd; border-radius: 4px; background: #fff; padding: 0.6rem 0.8rem; margin-bottom: 0.5rem; cursor: pointer; font: inherit; }
+  .datamesh-result:hover { border-color: #88a; }
+  .datamesh-muted { color: #666; }
+  .datamesh-primary { background: #2f5bd3; color: #fff; border: none; border-radius: 4px; padding: 0.4rem 0.9rem; cursor: pointer; }
+  .datamesh-table { border-collapse: collapse; }
+  .datamesh-table th, .datamesh-table td { border-bottom: 1px solid #eee; padding: 0.3rem 0.6rem; text-align: left; vertical-align: top; }
+  .datamesh-access-masked { color: #8a5a00; }
+  .datamesh-access-denied { color: #b00020; }
+  .datamesh-access-readable { color: #1b6e2a; }
 </style>
 </head>
 <body>

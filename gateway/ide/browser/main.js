@@ -1,11 +1,13 @@
 // The analysts' IDE in the browser: GraphiQL, bundled with everything it needs by gateway/ide/build.ts
-// (no CDN). It reads its configuration from ./config.json: the endpoint, one example operation per
-// data product, and whether the development sign-in is offered. Plain JavaScript: it runs in the
-// browser, outside the project's Node type check.
+// (no CDN), and beside it the data product catalog (the supergraph's Query.dataProducts: search,
+// facets, a product's description, owners, SLA and fields with the policy that applies to the
+// signed-in principal, and its example opened in GraphiQL). It reads its configuration from
+// ./config.json: the endpoint, one example operation per data product, and whether the development
+// sign-in is offered. Plain JavaScript: it runs in the browser, outside the project's Node type check.
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
 import 'graphiql/graphiql.css';
-import { createElement as h, useState } from 'react';
+import { createElement as h, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 
 const TOKEN_KEY = 'datamesh:token';
@@ -101,6 +103,190 @@ function SignedOut({ config, onToken }) {
   );
 }
 
+
+/** A GraphQL request to the gateway as the signed-in principal; resolves to `data`, or throws the first error's message. */
+async function gql(endpoint, token, query, variables) {
+  const response = await fetch(endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (body.errors?.length) {
+    const error = body.errors[0];
+    throw new Error(`${error.extensions?.code ? `${error.extensions.code}: ` : ''}${error.message}`);
+  }
+  if (!response.ok || !body.data) throw new Error(`HTTP ${response.status}`);
+  return body.data;
+}
+
+const FACETS = [
+  ['domain', 'Domain'],
+  ['status', 'Status'],
+  ['owner', 'Owner'],
+  ['tag', 'Tag'],
+  ['classification', 'Classification'],
+];
+
+const SEARCH = `query CatalogSearch($filter: DataProductFilter) {
+  dataProducts(filter: $filter, first: 100) {
+    totalCount
+    unavailableDomains
+    facets { domain { value count } status { value count } owner { value count } tag { value count } classification { value count } }
+    nodes { id title domain status version tags description { purpose } }
+  }
+}`;
+
+const PRODUCT = `query CatalogProduct($id: ID!) {
+  dataProduct(id: $id) {
+    id title version status domain graphqlType rootFields contractId rowPolicy exampleOperation tags
+    description { purpose limitations usage }
+    owners { username name role }
+    sla { property value unit element description }
+    outputPorts { name type version description }
+    inputPorts { name version contractId }
+    fields { name type description classification tags mask readableBy rule forYou { access reason } }
+    usage { client reads lastSeen }
+  }
+}`;
+
+function Facets({ facets, filter, onFilter }) {
+  return h(
+    'aside',
+    { className: 'datamesh-facets', 'aria-label': 'facets' },
+    FACETS.map(([key, label]) =>
+      h(
+        'section',
+        { key },
+        h('h3', null, label),
+        (facets?.[key] ?? []).length === 0 ? h('p', { className: 'datamesh-muted' }, 'none') : null,
+        (facets?.[key] ?? []).map(({ value, count }) => {
+          const active = filter[key] === value;
+          return h(
+            'button',
+            {
+              key: value,
+              type: 'button',
+              className: active ? 'datamesh-facet active' : 'datamesh-facet',
+              'aria-pressed': active,
+              'aria-label': `${label} ${value}`,
+              onClick: () => onFilter({ ...filter, [key]: active ? undefined : value }),
+            },
+            `${value} (${count})`,
+          );
+        }),
+      ),
+    ),
+  );
+}
+
+const ACCESS_TEXT = { READABLE: 'readable', MASKED: 'masked for you', DENIED: 'not for you' };
+
+function ProductDetail({ product, onOpenExample, onBack }) {
+  const description = product.description;
+  return h(
+    'article',
+    { className: 'datamesh-product', 'aria-label': `data product ${product.id}` },
+    h('button', { type: 'button', onClick: onBack }, '← All products'),
+    h('h2', null, product.title, ' ', h('code', null, product.id)),
+    h('p', { className: 'datamesh-muted' }, `${product.status} · version ${product.version} · domain ${product.domain} · type ${product.graphqlType} (${product.rootFields.join(', ')}) · contract ${product.contractId}`),
+    h('p', null, description.purpose),
+    description.limitations ? h('p', null, h('strong', null, 'Limitations: '), description.limitations) : null,
+    description.usage ? h('p', null, h('strong', null, 'Usage: '), description.usage) : null,
+    product.exampleOperation ? h('button', { type: 'button', className: 'datamesh-primary', onClick: () => onOpenExample(product.exampleOperation) }, 'Open example in GraphiQL') : null,
+    h('h3', null, 'Owners'),
+    h('ul', null, product.owners.map((owner) => h('li', { key: owner.username }, `${owner.name ?? owner.username} (${owner.username}), ${owner.role}`))),
+    h('h3', null, 'Service level'),
+    h('table', { className: 'datamesh-table' }, h('tbody', null, product.sla.map((sla) => h('tr', { key: sla.property }, h('th', null, sla.property), h('td', null, `${sla.value}${sla.unit ? ` ${sla.unit}` : ''}${sla.element ? ` on ${sla.element}` : ''}`), h('td', null, sla.description ?? ''))))),
+    product.rowPolicy ? h('p', null, h('strong', null, 'Rows: '), product.rowPolicy) : null,
+    h('h3', null, 'Fields, and what you may see of them'),
+    h(
+      'table',
+      { className: 'datamesh-table', 'aria-label': 'fields' },
+      h('thead', null, h('tr', null, ['field', 'type', 'classification', 'mask', 'readable by', 'for you'].map((title) => h('th', { key: title }, title)))),
+      h(
+        'tbody',
+        null,
+        product.fields.map((field) =>
+          h(
+            'tr',
+            { key: field.name, 'data-field': field.name, 'data-access': field.forYou.access },
+            h('td', null, h('code', null, field.name)),
+            h('td', null, h('code', null, field.type)),
+            h('td', null, `${field.classification}${field.tags.length ? ` (${field.tags.join(', ')})` : ''}`),
+            h('td', null, field.mask ?? ''),
+            h('td', null, field.readableBy),
+            h('td', { className: `datamesh-access-${field.forYou.access.toLowerCase()}`, title: field.forYou.reason ?? '' }, ACCESS_TEXT[field.forYou.access], field.forYou.reason ? h('div', { className: 'datamesh-muted' }, field.forYou.reason) : null),
+          ),
+        ),
+      ),
+    ),
+    h('h3', null, 'Ports'),
+    h('ul', null, [
+      ...product.outputPorts.map((port) => h('li', { key: `out-${port.name}` }, `output ${port.name} (${port.type} ${port.version})${port.description ? `: ${port.description}` : ''}`)),
+      ...product.inputPorts.map((port) => h('li', { key: `in-${port.name}` }, `input ${port.name} (${port.version}, contract ${port.contractId})`)),
+    ]),
+    h('h3', null, 'Used by (last 30 days)'),
+    product.usage.length === 0 ? h('p', { className: 'datamesh-muted' }, 'No recorded client.') : h('ul', null, product.usage.map((use) => h('li', { key: use.client }, `${use.client}: ${use.reads} reads, last ${new Date(use.lastSeen).toLocaleString()}`))),
+  );
+}
+
+function Catalog({ config, token, onOpenExample }) {
+  const [text, setText] = useState('');
+  const [filter, setFilter] = useState({});
+  const [result, setResult] = useState(null);
+  const [selected, setSelected] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    let current = true;
+    const variables = { filter: Object.fromEntries(Object.entries({ ...filter, text: filter.text || undefined }).filter(([, value]) => value !== undefined)) };
+    gql(config.endpoint, token, SEARCH, variables)
+      .then((data) => current && (setResult(data.dataProducts), setError(null)))
+      .catch((failure) => current && setError(failure.message));
+    return () => {
+      current = false;
+    };
+  }, [filter, token]);
+  const open = (id) =>
+    gql(config.endpoint, token, PRODUCT, { id })
+      .then((data) => (setSelected(data.dataProduct), setError(null)))
+      .catch((failure) => setError(failure.message));
+  if (selected) return h('div', { className: 'datamesh-catalog' }, error ? h('p', { role: 'alert', className: 'datamesh-error' }, error) : null, h(ProductDetail, { product: selected, onOpenExample, onBack: () => setSelected(null) }));
+  return h(
+    'div',
+    { className: 'datamesh-catalog' },
+    h(
+      'form',
+      { className: 'datamesh-search', role: 'search', onSubmit: (e) => (e.preventDefault(), setFilter({ ...filter, text })) },
+      h('input', { type: 'search', value: text, placeholder: 'Search data products: names, descriptions, tags, fields', onChange: (e) => setText(e.target.value), 'aria-label': 'search data products' }),
+      h('button', { type: 'submit' }, 'Search'),
+    ),
+    error ? h('p', { role: 'alert', className: 'datamesh-error' }, error) : null,
+    h(
+      'div',
+      { className: 'datamesh-catalog-body' },
+      h(Facets, { facets: result?.facets, filter, onFilter: setFilter }),
+      h(
+        'section',
+        { className: 'datamesh-results', 'aria-label': 'data products' },
+        result ? h('p', { className: 'datamesh-muted', 'aria-label': 'result count' }, `${result.totalCount} data product${result.totalCount === 1 ? '' : 's'}`) : h('p', null, 'Loading…'),
+        result?.unavailableDomains.length ? h('p', { className: 'datamesh-error' }, `Not answering now: ${result.unavailableDomains.join(', ')}`) : null,
+        (result?.nodes ?? []).map((product) =>
+          h(
+            'button',
+            { key: product.id, type: 'button', className: 'datamesh-result', onClick: () => open(product.id), 'data-product': product.id },
+            h('strong', null, product.title),
+            ' ',
+            h('code', null, product.id),
+            h('span', { className: 'datamesh-muted' }, ` · ${product.status} · v${product.version}${product.tags.length ? ` · ${product.tags.join(', ')}` : ''}`),
+            h('div', null, product.description.purpose),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 function Ide({ config }) {
   // A stored token that has expired (or cannot be read) signs out: the prompt, not a failing editor.
   const [token, setToken] = useState(() => {
@@ -109,6 +295,9 @@ function Ide({ config }) {
     return claims && (!claims.exp || claims.exp * 1000 > Date.now()) ? stored : '';
   });
   const [generation, setGeneration] = useState(0);
+  const [view, setView] = useState('query');
+  // An example opened from the catalog: GraphiQL opens it in a tab of its own (beside the stored ones).
+  const [opened, setOpened] = useState(undefined);
   const onToken = (next) => {
     if (next) localStorage.setItem(TOKEN_KEY, next);
     else localStorage.removeItem(TOKEN_KEY);
@@ -117,20 +306,36 @@ function Ide({ config }) {
   };
   if (!token) return h(SignedOut, { config, onToken });
   const fetcher = createGraphiQLFetcher({ url: config.endpoint });
-  const tabs = config.examples.map((example) => ({ query: example.query, headers: headersFor(token) }));
+  const tabs = [...(opened ? [{ query: opened, headers: headersFor(token) }] : []), ...config.examples.map((example) => ({ query: example.query, headers: headersFor(token) }))];
+  const openExample = (query) => {
+    setOpened(query);
+    setView('query');
+    setGeneration((g) => g + 1);
+  };
+  const viewButton = (name, label) =>
+    h('button', { type: 'button', role: 'tab', 'aria-selected': view === name, className: view === name ? 'datamesh-view active' : 'datamesh-view', onClick: () => (setOpened(undefined), setView(name)) }, label);
   return h(
     'div',
     { className: 'datamesh-ide' },
-    h('header', null, h('span', { className: 'datamesh-title' }, 'Data mesh IDE'), h(SignedIn, { token, onSignOut: () => onToken('') })),
-    h(GraphiQL, {
-      key: generation,
-      fetcher,
-      defaultTabs: tabs.length > 0 ? tabs : undefined,
-      defaultHeaders: headersFor(token),
-      headers: headersFor(token),
-      defaultEditorToolsVisibility: 'headers',
-      shouldPersistHeaders: false,
-    }),
+    h(
+      'header',
+      null,
+      h('span', { className: 'datamesh-title' }, 'Data mesh IDE'),
+      h('nav', { role: 'tablist', 'aria-label': 'views' }, viewButton('query', 'Query'), viewButton('catalog', 'Catalog')),
+      h(SignedIn, { token, onSignOut: () => onToken('') }),
+    ),
+    view === 'catalog'
+      ? h(Catalog, { config, token, onOpenExample: openExample })
+      : h(GraphiQL, {
+          key: generation,
+          fetcher,
+          defaultTabs: tabs.length > 0 ? tabs : undefined,
+          ...(opened ? { query: opened } : {}),
+          defaultHeaders: headersFor(token),
+          headers: headersFor(token),
+          defaultEditorToolsVisibility: 'headers',
+          shouldPersistHeaders: false,
+        }),
   );
 }
 
