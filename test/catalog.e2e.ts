@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_SUBGRAPH_NAME } from '../gateway/catalog/catalog-subgraph.js';
 import { catalogUrlOf, fetchDomainDocuments } from '../gateway/catalog/domain-entries.js';
+import { openRegistry } from '../gateway/registry/open.js';
 import { composeSupergraph, CompositionFailedError } from '../gateway/supergraph.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { domains } from '../subgraphs/domains.js';
@@ -68,6 +69,19 @@ describe('the federated data product catalog', () => {
       for (const [field, column] of Object.entries(spec.columns)) expect(node.fields.find((f: any) => f.name === field)?.column).toBe(column);
       expect(node.rootFields.length).toBeGreaterThan(0);
       expect(node.exampleOperation).toContain(spec.type);
+    }
+  });
+
+  it('is what the registry keeps with each published version (publish-running reads each domain\'s /catalog)', async () => {
+    const registry = await openRegistry(mesh.registryUrl);
+    try {
+      const state = (await registry.state())!;
+      for (const domain of domains) {
+        const served = await fetchDomainDocuments({ name: domain.name, url: mesh.subgraphs[domain.name]!.url }, { signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000 });
+        expect(state.subgraphs.find((s) => s.name === domain.name)!.dataProducts).toEqual(served.products);
+      }
+    } finally {
+      await registry.close();
     }
   });
 

@@ -81,7 +81,7 @@ async function composedWith(url: string) {
   const report = await checkSubgraph({ state, proposal: { name: 'customers', url, sdl: printDomainSdl(customers) }, usage: [], documents: [], rules: governanceRules });
   const composed = report.composed!;
   return {
-    subgraph: { name: 'customers', url, sdl: printDomainSdl(customers), publishedBy: 'bench', note: null },
+    subgraph: { name: 'customers', url, sdl: printDomainSdl(customers), publishedBy: 'bench', note: null, dataProducts: report.dataProducts },
     supergraphSdl: composed.supergraphSdl,
     apiSchemaSdl: composed.apiSchemaSdl,
     supergraphVersion: composed.version,

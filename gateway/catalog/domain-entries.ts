@@ -9,10 +9,18 @@ import type { Logger } from 'pino';
 import { SIGNATURE_HEADER, signSubgraphRequest } from '../../policy/subgraph-signature.js';
 import type { SubgraphEndpoint } from '../config.js';
 
-/** What a domain's `/catalog` answers: its products' standard documents (plain JSON). */
+/** One data product's standard documents: its ODPS document and its ODCS contract (plain JSON). */
+export interface ProductDocument {
+  /** `<domain>.<name>`. */
+  readonly id: string;
+  readonly odps: OdpsDocument;
+  readonly odcs: OdcsDocument;
+}
+
+/** What a domain's `/catalog` answers: its products' standard documents. */
 export interface DomainDocuments {
   readonly domain: string;
-  readonly products: readonly { readonly id: string; readonly odps: OdpsDocument; readonly odcs: OdcsDocument }[];
+  readonly products: readonly ProductDocument[];
 }
 
 /** The parts of an ODPS 1.0 document the catalog reads. */
@@ -35,7 +43,7 @@ export interface OdcsDocument {
   readonly schema: readonly {
     readonly name: string;
     readonly physicalName: string;
-    readonly properties: readonly { readonly name: string; readonly physicalName: string }[];
+    readonly properties: readonly { readonly name: string; readonly physicalName: string; readonly logicalType?: string; readonly required?: boolean; readonly classification?: string }[];
     readonly customProperties?: readonly { readonly property: string; readonly value: string }[];
   }[];
   readonly slaProperties: readonly { readonly property: string; readonly value: string | number; readonly unit?: string; readonly element?: string; readonly description?: string }[];
@@ -48,6 +56,11 @@ export class CatalogReadError extends Error {
 /** A domain's `/catalog`, beside its GraphQL endpoint (`…/graphql` → `…/catalog`). */
 export const catalogUrlOf = (graphqlUrl: string): URL => new URL('catalog', graphqlUrl);
 
+/** The subgraph has no `/catalog` (not built with the kit): it serves no data product documents. */
+export class NoCatalogError extends CatalogReadError {
+  override name = 'NoCatalogError';
+}
+
 /** Reads one domain's documents, as the platform (signed, no caller token: nothing in them depends on the caller). */
 export async function fetchDomainDocuments(endpoint: SubgraphEndpoint, options: { readonly signingKey: string; readonly timeoutMs: number }): Promise<DomainDocuments> {
   const body = '{}';
@@ -59,6 +72,7 @@ export async function fetchDomainDocuments(endpoint: SubgraphEndpoint, options: 
   });
   if (!response.ok) {
     await response.arrayBuffer();
+    if (response.status === 404) throw new NoCatalogError(`${endpoint.name} serves no /catalog`);
     throw new CatalogReadError(`${endpoint.name} answered HTTP ${response.status} at /catalog`);
   }
   const answer = (await response.json()) as Partial<DomainDocuments>;

@@ -5,6 +5,8 @@
  *
  * A breaking change that touches a coordinate a client used recently (recorded by the gateway) or
  * uses in a registered document is an error naming the clients; one nobody uses is a warning.
+ * Its data products' documents are checked too (contracts.ts): harmonization rules, and breaking
+ * contract changes.
  */
 import { CriticalityLevel, diff, type Change } from '@graphql-inspector/core';
 import { buildSchema, GraphQLError, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
@@ -12,7 +14,9 @@ import type { GovernanceRules } from '../../policy/rules.js';
 import { composeSupergraph, CompositionFailedError, GovernanceViolationError, type ComposedSupergraph } from '../supergraph.js';
 import { CHECK_CODES, type CheckCode, type Severity } from './codes.js';
 import { coordinatesOf, touches } from './coordinates.js';
+import { contractChanges, contractSchemaFindings, documentsKey, harmonizationFindings } from './contracts.js';
 import { lintSubgraph } from './governance-lint.js';
+import type { ProductDocument } from '../catalog/domain-entries.js';
 import type { ClientDocument, RegistryState, UsageRecord } from './registry.js';
 
 export interface Finding {
@@ -29,10 +33,17 @@ export interface ProposedSubgraph {
   readonly name: string;
   readonly url: string;
   readonly sdl: string;
+  /**
+   * Its data products' documents (ODPS and ODCS). Absent: those of the serving version stay, and
+   * are checked against the new SDL.
+   */
+  readonly dataProducts?: readonly ProductDocument[] | null;
 }
 
 export interface CheckReport {
   readonly subgraph: string;
+  /** The data product documents the version would have (the proposal's, or the serving version's kept). */
+  readonly dataProducts: readonly ProductDocument[] | null;
   /** No finding is an error. */
   readonly accepted: boolean;
   readonly findings: readonly Finding[];
@@ -112,8 +123,11 @@ async function breakingChanges(options: CheckOptions, before: string, after: str
 export async function checkSubgraph(options: CheckOptions): Promise<CheckReport> {
   const { proposal, state } = options;
   const findings: Finding[] = [];
+  const serving = state?.subgraphs.find((s) => s.name === proposal.name);
+  const dataProducts = proposal.dataProducts ?? serving?.dataProducts ?? null;
   const report = (composed: ComposedSupergraph | null, unchanged = false): CheckReport => ({
     subgraph: proposal.name,
+    dataProducts,
     accepted: !findings.some((f) => f.severity === 'error'),
     findings,
     composed,
@@ -127,8 +141,20 @@ export async function checkSubgraph(options: CheckOptions): Promise<CheckReport>
     findings.push(finding('SDL_INVALID', null, (error as GraphQLError).message));
     return report(null);
   }
-  const serving = state?.subgraphs.find((s) => s.name === proposal.name);
   for (const lint of lintSubgraph(document, options.rules)) findings.push(finding(lint.code, lint.coordinate, lint.message));
+  // Its data products: the harmonization rules, the contracts against the SDL and against the serving version's.
+  if (dataProducts) {
+    const contract = [
+      ...harmonizationFindings(proposal.name, proposal.sdl, dataProducts),
+      ...contractSchemaFindings(proposal.sdl, dataProducts),
+      ...(serving?.dataProducts ? contractChanges(serving.dataProducts, dataProducts) : []),
+    ];
+    for (const f of contract) {
+      const found = finding(f.code, f.coordinate, f.message);
+      // A rollback returns to a contract consumers had: its breaking changes are warnings, as for the schema.
+      findings.push(f.code === 'CONTRACT_BREAKING_CHANGE' && options.breakingInUse === 'warning' ? { ...found, severity: 'warning' } : found);
+    }
+  }
 
   let composed: ComposedSupergraph;
   try {
@@ -151,8 +177,8 @@ export async function checkSubgraph(options: CheckOptions): Promise<CheckReport>
     return report(null);
   }
 
-  if (serving && serving.sdl === proposal.sdl && serving.url === proposal.url) {
-    findings.push(finding('UNCHANGED', null, `${proposal.name} version ${serving.version} already serves this SDL at this URL.`));
+  if (serving && serving.sdl === proposal.sdl && serving.url === proposal.url && documentsKey(serving.dataProducts) === documentsKey(dataProducts)) {
+    findings.push(finding('UNCHANGED', null, `${proposal.name} version ${serving.version} already serves this SDL and these data product documents at this URL.`));
     return report(composed, true);
   }
   if (state) findings.push(...(await breakingChanges(options, state.apiSchemaSdl, composed.apiSchemaSdl)));

@@ -1,9 +1,10 @@
 /**
  * The registry's command line, for domain teams and their CI (`npm run registry -- <command>`):
  *
- *   check   <subgraph> (--schema FILE | --introspect URL) [--url URL]   would it be accepted?
- *   publish <subgraph> (--schema FILE | --introspect URL) [--url URL]   publish it if every check passes
+ *   check   <subgraph> (--schema FILE [--documents DIR] | --introspect URL) [--url URL]   would it be accepted?
+ *   publish <subgraph> (--schema FILE [--documents DIR] | --introspect URL) [--url URL]   publish it if every check passes
  *   history <subgraph>                                                   its versions, newest first
+ *   documents <subgraph> [--version N]                                   the data product documents (ODPS, ODCS) of a version
  *   rollback <subgraph> [--to VERSION]                                   publish an earlier version again
  *   publish-running [--subgraphs name=url,…]                             publish each running subgraph (default env SUBGRAPHS)
  *   status                                                               what the supergraph is made of
@@ -12,13 +13,15 @@
  *
  * Options: `--registry` (default env `REGISTRY_URL`, else `<DATA_DIR>/registry`), `--by` (who
  * publishes; default env `REGISTRY_USER`, else the OS user), `--usage-days` (default 30),
- * `--json` (the report as JSON), `--verbose` (list safe changes too). Exit codes: 0 accepted, 1 refused by a check, 2 the command
+ * `--json` (the report as JSON), `--verbose` (list safe changes too). A subgraph's data product
+ * documents come with `--introspect` from its `/catalog`, or from `--documents DIR` (the files
+ * `npm run catalog -- export --domain <subgraph>` writes); without either, the serving version's stay. Exit codes: 0 accepted, 1 refused by a check, 2 the command
  * failed (usage, unreadable SDL, unknown version, registry unavailable).
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildSchema, parse, validate, type GraphQLError } from 'graphql';
@@ -28,13 +31,15 @@ import type { CheckReport } from './checks.js';
 import { RegistryError } from './codes.js';
 import { openRegistry, registryUrlFromEnv } from './open.js';
 import { parseSubgraphList, subgraphEndpointsFromEnv } from '../config.js';
-import { checkProposal, publishRunningSubgraphs, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
+import type { ProductDocument } from '../catalog/domain-entries.js';
+import { checkProposal, fetchSubgraphDocuments, publishRunningSubgraphs, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
 import { assertClientName, type Registry } from './registry.js';
 
 export const USAGE = `usage: npm run registry -- <command> [options]
-  check    <subgraph> (--schema FILE | --introspect URL) [--url URL]
-  publish  <subgraph> (--schema FILE | --introspect URL) [--url URL] [--by NAME]
+  check    <subgraph> (--schema FILE [--documents DIR] | --introspect URL) [--url URL]
+  publish  <subgraph> (--schema FILE [--documents DIR] | --introspect URL) [--url URL] [--by NAME]
   history  <subgraph>
+  documents <subgraph> [--version N]
   rollback <subgraph> [--to VERSION] [--by NAME]
   publish-running [--subgraphs name=url,...] [--by NAME]
   status
@@ -48,6 +53,8 @@ export interface CliResult {
 
 const OPTIONS = {
   schema: { type: 'string' },
+  documents: { type: 'string' },
+  version: { type: 'string' },
   introspect: { type: 'string' },
   url: { type: 'string' },
   subgraphs: { type: 'string' },
@@ -77,6 +84,40 @@ async function readSdl(values: { schema?: string; introspect?: string }, name: s
     const reason = fetchFailureReason(error);
     throw new RegistryError('REGISTRY_SDL_UNAVAILABLE', `The SDL of ${name} cannot be read from ${values.schema ?? values.introspect}: ${reason}`, { cause: error });
   }
+}
+
+/**
+ * A subgraph's data product documents from a folder `npm run catalog -- export` wrote: each
+ * `<subgraph>.<product>.odps.json` with its `<subgraph>.<product>.odcs.json`.
+ */
+async function readDocumentsDir(dir: string, subgraph: string): Promise<ProductDocument[]> {
+  const fail = (why: string, cause?: unknown): never => {
+    throw new RegistryError('REGISTRY_DOCUMENTS_UNAVAILABLE', `The data product documents of ${subgraph} cannot be read from ${dir}: ${why}`, { cause });
+  };
+  let files: string[] = [];
+  try {
+    files = await readdir(dir);
+  } catch (error) {
+    fail((error as Error).message, error);
+  }
+  const ids = files.filter((file) => file.startsWith(`${subgraph}.`) && file.endsWith('.odps.json')).map((file) => file.slice(0, -'.odps.json'.length)).sort();
+  if (ids.length === 0) fail(`it holds no ${subgraph}.<product>.odps.json (write them with: npm run catalog -- export --domain ${subgraph} --out ${dir})`);
+  const read = async (file: string): Promise<any> => {
+    try {
+      return JSON.parse(await readFile(join(dir, file), 'utf8'));
+    } catch (error) {
+      return fail(`${file}: ${(error as Error).message}`, error);
+    }
+  };
+  const documents: ProductDocument[] = [];
+  for (const id of ids) {
+    if (!files.includes(`${id}.odcs.json`)) fail(`${id}.odps.json has no ${id}.odcs.json beside it`);
+    const odps = await read(`${id}.odps.json`);
+    const odcs = await read(`${id}.odcs.json`);
+    if (odps?.kind !== 'DataProduct' || odcs?.kind !== 'DataContract') fail(`${id}: the files are not an ODPS data product and an ODCS data contract`);
+    documents.push({ id, odps, odcs });
+  }
+  return documents;
 }
 
 /** The report as text: errors and warnings in full, safe changes counted (listed with `--verbose`). */
@@ -134,7 +175,7 @@ function publishResult(outcome: PublishOutcome, options: { json: boolean; verbos
   const { report, published } = outcome;
   const exitCode = report.accepted ? 0 : 1;
   if (options.json) {
-    const { composed: _composed, ...rest } = report;
+    const { composed: _composed, dataProducts: _documents, ...rest } = report;
     return { exitCode, output: JSON.stringify({ ...rest, published: published && { ...published, sdl: undefined }, revision: outcome.revision }, null, 2) };
   }
   const tail = published
@@ -164,15 +205,21 @@ async function run(registry: Registry, command: string, args: string[], values: 
     case 'check':
     case 'publish': {
       const subgraph = needName();
+      if (str('documents') && str('introspect')) throw new RegistryError('REGISTRY_USAGE', '--documents goes with --schema; --introspect reads the documents from the running subgraph.');
       const sdl = await readSdl({ schema: str('schema'), introspect: str('introspect') }, subgraph);
       const serving = (await registry.state())?.subgraphs.find((s) => s.name === subgraph);
       const url = str('url') ?? str('introspect') ?? serving?.url;
       if (!url) throw new RegistryError('REGISTRY_USAGE', `${subgraph} has no published version yet: give its routing URL with --url.`);
-      const proposal = { name: subgraph, url, sdl };
+      const dataProducts = str('documents')
+        ? await readDocumentsDir(str('documents')!, subgraph)
+        : str('introspect')
+          ? await fetchSubgraphDocuments({ name: subgraph, url: str('introspect')! })
+          : undefined;
+      const proposal = { name: subgraph, url, sdl, ...(dataProducts !== undefined ? { dataProducts } : {}) };
       if (command === 'check') {
         const report = await checkProposal(registry, proposal, judge);
         if (json) {
-          const { composed: _composed, ...rest } = report;
+          const { composed: _composed, dataProducts: _documents, ...rest } = report;
           return { exitCode: report.accepted ? 0 : 1, output: JSON.stringify(rest, null, 2) };
         }
         return { exitCode: report.accepted ? 0 : 1, output: renderReport(report, `${subgraph} against ${registry.location}`, values.verbose === true) };
@@ -205,12 +252,21 @@ async function run(registry: Registry, command: string, args: string[], values: 
       const history = await registry.history(subgraph);
       if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${subgraph}" was ever published.`);
       const serving = (await registry.state())?.subgraphs.find((s) => s.name === subgraph)?.version;
-      if (json) return { exitCode: 0, output: JSON.stringify(history.map(({ sdl: _sdl, ...v }) => ({ ...v, serving: v.version === serving })), null, 2) };
+      if (json) return { exitCode: 0, output: JSON.stringify(history.map(({ sdl: _sdl, dataProducts, ...v }) => ({ ...v, dataProducts: dataProducts?.map((p) => ({ id: p.id, version: p.odps.version })) ?? null, serving: v.version === serving })), null, 2) };
       const lines = history.map(
         (v) =>
-          `${v.version === serving ? '*' : ' '} v${v.version}  ${v.publishedAt}  ${v.publishedBy}  ${v.url}  sdl ${v.sdlHash.slice(0, 12)}${v.note ? `  (${v.note})` : ''}`,
+          `${v.version === serving ? '*' : ' '} v${v.version}  ${v.publishedAt}  ${v.publishedBy}  ${v.url}  sdl ${v.sdlHash.slice(0, 12)}${v.dataProducts ? `  products ${v.dataProducts.map((p) => `${p.id}@${p.odps.version}`).join(', ')}` : ''}${v.note ? `  (${v.note})` : ''}`,
       );
       return { exitCode: 0, output: [`${subgraph}: ${history.length} version(s), * serving`, ...lines].join('\n') };
+    }
+    case 'documents': {
+      const subgraph = needName();
+      const history = await registry.history(subgraph);
+      if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${subgraph}" was ever published.`);
+      const wanted = whole(str('version'), 'version') ?? (await registry.state())?.subgraphs.find((s) => s.name === subgraph)?.version ?? history[0]!.version;
+      const version = history.find((v) => v.version === wanted);
+      if (!version) throw new RegistryError('REGISTRY_UNKNOWN_VERSION', `"${subgraph}" has no version ${wanted}; versions: ${history.map((v) => v.version).join(', ')}.`);
+      return { exitCode: 0, output: JSON.stringify({ subgraph, version: version.version, publishedAt: version.publishedAt, dataProducts: version.dataProducts }, null, 2) };
     }
     case 'status': {
       const state = await registry.state();

@@ -43,6 +43,21 @@ export const CHECK_CODES = {
     severity: 'error',
     description: 'A data-product type has no description.',
   },
+  HARMONIZATION_RULE_VIOLATION: {
+    severity: 'error',
+    description:
+      'A data product breaks a harmonization rule of the governance group (policy/harmonization.rules.ts: required metadata, address and field name conventions, statuses, owners, SLA); the product and the rule are named.',
+  },
+  CONTRACT_BREAKING_CHANGE: {
+    severity: 'error',
+    description:
+      'A data contract changes in a way its consumers notice (a product or column removed, a column retyped or made optional, an SLA property removed or loosened) without raising the product\'s major version.',
+  },
+  CONTRACT_BREAKING_CHANGE_ANNOUNCED: {
+    severity: 'warning',
+    description: 'A breaking contract change that the product announces by raising its major version: allowed.',
+  },
+  CONTRACT_SAFE_CHANGE: { severity: 'info', description: 'A contract change no consumer can be hurt by (a column added, an SLA tightened).' },
   GOVERNANCE_POLICY_SPEC_MISMATCH: {
     severity: 'error',
     description: 'The subgraph links another version of the policy spec than `policy/` ships, or redefines its directives differently.',
@@ -56,6 +71,7 @@ export const REGISTRY_ERRORS = {
   REGISTRY_INVALID_NAME: 'A subgraph or client name has characters a name may not have.',
   REGISTRY_INVALID_URL: 'The routing URL is not an http(s) URL, or carries credentials.',
   REGISTRY_SDL_UNAVAILABLE: 'The SDL could not be read: the file is missing, or the running subgraph did not answer `_service { sdl }`.',
+  REGISTRY_DOCUMENTS_UNAVAILABLE: 'The data product documents could not be read: the `--documents` folder is missing or holds a file that is not an ODPS/ODCS pair, or the running subgraph\'s `/catalog` failed.',
   REGISTRY_UNKNOWN_SUBGRAPH: 'No version of that subgraph was ever published.',
   REGISTRY_UNKNOWN_VERSION: 'That subgraph has no such version.',
   REGISTRY_INVALID_DOCUMENT: 'A client document does not parse or does not validate against the current API schema.',

@@ -41,6 +41,9 @@ async function writeAtomically(path: string, content: string): Promise<void> {
   await rename(temporary, path);
 }
 
+/** A version written before versions kept their data product documents has none. */
+const withDocuments = (version: SubgraphVersion): SubgraphVersion => ({ ...version, dataProducts: version.dataProducts ?? null });
+
 async function readJson<T>(path: string): Promise<T | null> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as T;
@@ -90,7 +93,7 @@ export async function openFileRegistry(directory: string): Promise<Registry> {
     const versions: SubgraphVersion[] = [];
     for (const file of files.filter((f) => /^\d{6}\.json$/.test(f))) {
       const version = await readJson<SubgraphVersion>(join(dir, 'subgraphs', name, file));
-      if (version && version.version <= published) versions.push(version);
+      if (version && version.version <= published) versions.push(withDocuments(version));
     }
     return versions.sort((a, b) => b.version - a.version);
   };
@@ -101,7 +104,7 @@ export async function openFileRegistry(directory: string): Promise<Registry> {
       const state = await readState();
       if (!state) return null;
       const { published: _published, ...rest } = state;
-      return rest;
+      return { ...rest, subgraphs: rest.subgraphs.map(withDocuments) };
     },
     async revision() {
       return (await readState())?.revision ?? 0;
@@ -110,7 +113,7 @@ export async function openFileRegistry(directory: string): Promise<Registry> {
     transaction: (work) =>
       locked(async () => {
         const state = await readState();
-        const { commit, result } = await work(state ? (({ published: _p, ...rest }) => rest)(state) : null);
+        const { commit, result } = await work(state ? (({ published: _p, ...rest }) => ({ ...rest, subgraphs: rest.subgraphs.map(withDocuments) }))(state) : null);
         if (!commit) return { result, written: null };
         const name = assertSubgraphName(commit.subgraph.name);
         const version: SubgraphVersion = {

@@ -35,6 +35,7 @@ interface VersionRow {
   published_by: string;
   published_at: Date;
   note: string | null;
+  data_products: SubgraphVersion['dataProducts'];
 }
 
 const toVersion = (row: VersionRow): SubgraphVersion => ({
@@ -46,6 +47,7 @@ const toVersion = (row: VersionRow): SubgraphVersion => ({
   publishedBy: row.published_by,
   publishedAt: row.published_at.toISOString(),
   note: row.note,
+  dataProducts: row.data_products ?? null,
 });
 
 /** The URL without its password, for reports and logs. */
@@ -97,6 +99,8 @@ export async function openPostgresRegistry(options: { connectionString: string; 
         note text,
         PRIMARY KEY (name, version)
       );
+      -- Added with data product documents: a registry made before has none for its older versions.
+      ALTER TABLE ${s}.subgraph_versions ADD COLUMN IF NOT EXISTS data_products jsonb;
       CREATE TABLE IF NOT EXISTS ${s}.state (
         id integer PRIMARY KEY CHECK (id = 1),
         revision integer NOT NULL,
@@ -177,10 +181,10 @@ export async function openPostgresRegistry(options: { connectionString: string; 
         if (!commit) return { result, written: null };
         const name = assertSubgraphName(commit.subgraph.name);
         const { rows } = await client.query<VersionRow>(
-          `INSERT INTO ${s}.subgraph_versions (name, version, url, sdl, sdl_hash, published_by, note)
-           SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6 FROM ${s}.subgraph_versions WHERE name = $1
+          `INSERT INTO ${s}.subgraph_versions (name, version, url, sdl, sdl_hash, published_by, note, data_products)
+           SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7 FROM ${s}.subgraph_versions WHERE name = $1
            RETURNING *`,
-          [name, commit.subgraph.url, commit.subgraph.sdl, sdlHash(commit.subgraph.sdl), commit.subgraph.publishedBy, commit.subgraph.note],
+          [name, commit.subgraph.url, commit.subgraph.sdl, sdlHash(commit.subgraph.sdl), commit.subgraph.publishedBy, commit.subgraph.note, commit.subgraph.dataProducts === null ? null : JSON.stringify(commit.subgraph.dataProducts)],
         );
         const inserted = rows[0]!;
         const versions = { ...Object.fromEntries((state?.subgraphs ?? []).map((v) => [v.name, v.version])), [name]: inserted.version };

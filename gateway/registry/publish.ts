@@ -5,9 +5,12 @@
  */
 import { governanceRules } from '../../policy/governance.rules.js';
 import type { SubgraphEndpoint } from '../config.js';
+import { signingKeyFromEnv } from '../../policy/subgraph-signature.js';
+import { catalogUrlOf, fetchDomainDocuments, NoCatalogError, type ProductDocument } from '../catalog/domain-entries.js';
 import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import { checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
+import { documentsKey } from './contracts.js';
 import { RegistryError } from './codes.js';
 import { assertRoutingUrl, assertSubgraphName, type Registry, type RegistryState, type SubgraphVersion } from './registry.js';
 
@@ -54,7 +57,7 @@ async function publishChecked(
     if (!report.accepted || report.unchanged || !report.composed) return { commit: null, result: report };
     return {
       commit: {
-        subgraph: { name: proposal.name, url: proposal.url, sdl: proposal.sdl, publishedBy: proposal.publishedBy, note: proposal.note },
+        subgraph: { name: proposal.name, url: proposal.url, sdl: proposal.sdl, publishedBy: proposal.publishedBy, note: proposal.note, dataProducts: report.dataProducts },
         supergraphSdl: report.composed.supergraphSdl,
         apiSchemaSdl: report.composed.apiSchemaSdl,
         supergraphVersion: report.composed.version,
@@ -88,7 +91,7 @@ export async function rollbackSubgraph(
   // Without a version: the one before the serving one.
   const target =
     options.version === undefined
-      ? history.find((v) => serving && v.version < serving.version && (v.sdlHash !== serving.sdlHash || v.url !== serving.url))
+      ? history.find((v) => serving && v.version < serving.version && (v.sdlHash !== serving.sdlHash || v.url !== serving.url || documentsKey(v.dataProducts) !== documentsKey(serving.dataProducts)))
       : history.find((v) => v.version === options.version);
   if (!target) {
     throw new RegistryError(
@@ -100,15 +103,28 @@ export async function rollbackSubgraph(
   }
   return publishChecked(
     registry,
-    { name: target.name, url: target.url, sdl: target.sdl, publishedBy: options.publishedBy, note: `rollback to version ${target.version}` },
+    { name: target.name, url: target.url, sdl: target.sdl, dataProducts: target.dataProducts, publishedBy: options.publishedBy, note: `rollback to version ${target.version}` },
     { ...options, breakingInUse: 'warning' },
   );
 }
 
 /**
- * Publishes each running subgraph's SDL (read from its `_service { sdl }`), in order, as each
- * team's deploy would: what `npm start` and the containers' publish job do. Stops at nothing: a
- * refused subgraph is reported and the next one is tried.
+ * A running subgraph's data product documents, from its `/catalog` (signed, as the gateway reads
+ * them); null for a subgraph that serves none (not built with the kit).
+ */
+export async function fetchSubgraphDocuments(endpoint: SubgraphEndpoint, signingKey = signingKeyFromEnv()): Promise<readonly ProductDocument[] | null> {
+  try {
+    return (await fetchDomainDocuments(endpoint, { signingKey, timeoutMs: 5_000 })).products;
+  } catch (error) {
+    if (error instanceof NoCatalogError) return null;
+    throw new RegistryError('REGISTRY_DOCUMENTS_UNAVAILABLE', `The data product documents of ${endpoint.name} cannot be read from ${catalogUrlOf(endpoint.url).href}: ${fetchFailureReason(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Publishes each running subgraph's SDL (read from its `_service { sdl }`) and its data product
+ * documents (from its `/catalog`), in order, as each team's deploy would: what `npm start` and the
+ * containers' publish job do. Stops at nothing: a refused subgraph is reported and the next one is tried.
  */
 export async function publishRunningSubgraphs(
   registry: Registry,
@@ -124,7 +140,8 @@ export async function publishRunningSubgraphs(
       const reason = fetchFailureReason(error);
       throw new RegistryError('REGISTRY_SDL_UNAVAILABLE', `The SDL of ${subgraph.name} cannot be read from ${subgraph.url}: ${reason}`, { cause: error });
     }
-    outcomes.push({ name: subgraph.name, ...(await publishSubgraph(registry, { ...subgraph, sdl, publishedBy: options.publishedBy }, options)) });
+    const dataProducts = await fetchSubgraphDocuments(subgraph);
+    outcomes.push({ name: subgraph.name, ...(await publishSubgraph(registry, { ...subgraph, sdl, dataProducts, publishedBy: options.publishedBy }, options)) });
   }
   return outcomes;
 }

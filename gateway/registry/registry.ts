@@ -11,6 +11,7 @@
  * schema (`postgres-registry.ts`).
  */
 import { createHash } from 'node:crypto';
+import type { ProductDocument } from '../catalog/domain-entries.js';
 import { RegistryError } from './codes.js';
 
 export interface SubgraphVersion {
@@ -29,6 +30,11 @@ export interface SubgraphVersion {
   readonly publishedAt: string;
   /** Why it was published, e.g. `rollback to version 2`. */
   readonly note: string | null;
+  /**
+   * The ODPS document and ODCS contract of each of its data products, as published with this
+   * version (null: it published none, as a subgraph not built with the kit).
+   */
+  readonly dataProducts: readonly ProductDocument[] | null;
 }
 
 export interface RegistryState {

@@ -13,9 +13,9 @@ import { openFileRegistry } from './file-registry.js';
 import { openPostgresRegistry } from './postgres-registry.js';
 import type { Registry, RegistryCommit } from './registry.js';
 
-function commit(name: string, sdl: string, url = `http://${name}.internal/graphql`): RegistryCommit {
+function commit(name: string, sdl: string, url = `http://${name}.internal/graphql`, dataProducts: RegistryCommit['subgraph']['dataProducts'] = null): RegistryCommit {
   return {
-    subgraph: { name, url, sdl, publishedBy: 'ann', note: null },
+    subgraph: { name, url, sdl, publishedBy: 'ann', note: null, dataProducts },
     supergraphSdl: `# supergraph with ${name}: ${sdl}`,
     apiSchemaSdl: 'type Query { a: Int }',
     supergraphVersion: sdl.slice(0, 12),
@@ -72,6 +72,25 @@ for (const [kind, open] of Object.entries(stores)) {
       expect(history.map((v) => v.version)).toEqual([2, 1]);
       expect(history[1]).toMatchObject({ sdl: 'type Query { a: Int }', sdlHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
       expect(new Date(history[0]!.publishedAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    });
+
+    it('keeps the data product documents of every version', async () => {
+      const registry = await open();
+      const documents = (version: string) => [
+        {
+          id: 'customers.customers',
+          odps: { id: 'customers.customers', name: 'Customers', version, status: 'active', domain: 'customers', description: { purpose: 'p' }, tags: ['ü', "it's"], outputPorts: [], team: { members: [] } },
+          odcs: { id: 'customers.customers.contract', schema: [], slaProperties: [{ property: 'availability', value: 99.5, unit: '%' }] },
+        },
+      ];
+      await registry.transaction(async () => ({ commit: commit('customers', 'type Query { a: Int }', undefined, documents('1.0.0')), result: null }));
+      await registry.transaction(async () => ({ commit: commit('customers', 'type Query { a: Int b: Int }', undefined, documents('1.1.0')), result: null }));
+      await publish(registry, 'products', 'type Query { p: Int }');
+      const history = await registry.history('customers');
+      expect(history.map((v) => v.dataProducts)).toEqual([documents('1.1.0'), documents('1.0.0')]);
+      const state = (await registry.state())!;
+      expect(state.subgraphs.find((s) => s.name === 'customers')!.dataProducts).toEqual(documents('1.1.0'));
+      expect(state.subgraphs.find((s) => s.name === 'products')!.dataProducts).toBeNull();
     });
 
     it('writes nothing when the work returns no commit, or throws', async () => {
