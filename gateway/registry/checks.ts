@@ -14,7 +14,7 @@ import type { GovernanceRules } from '../../policy/rules.js';
 import { composeSupergraph, CompositionFailedError, GovernanceViolationError, type ComposedSupergraph } from '../supergraph.js';
 import { CHECK_CODES, type CheckCode, type Severity } from './codes.js';
 import { coordinatesOf, touches } from './coordinates.js';
-import { contractChanges, contractSchemaFindings, documentsKey, harmonizationFindings } from './contracts.js';
+import { contractChanges, contractSchemaFindings, harmonizationFindings, sameDocuments } from './contracts.js';
 import { lintSubgraph } from './governance-lint.js';
 import type { ProductDocument } from '../catalog/domain-entries.js';
 import type { ClientDocument, RegistryState, UsageRecord } from './registry.js';
@@ -177,7 +177,7 @@ export async function checkSubgraph(options: CheckOptions): Promise<CheckReport>
     return report(null);
   }
 
-  if (serving && serving.sdl === proposal.sdl && serving.url === proposal.url && documentsKey(serving.dataProducts) === documentsKey(dataProducts)) {
+  if (serving && serving.sdl === proposal.sdl && serving.url === proposal.url && sameDocuments(serving.dataProducts, dataProducts)) {
     findings.push(finding('UNCHANGED', null, `${proposal.name} version ${serving.version} already serves this SDL and these data product documents at this URL.`));
     return report(composed, true);
   }

@@ -33,7 +33,7 @@ import { openRegistry, registryUrlFromEnv } from './open.js';
 import { parseSubgraphList, subgraphEndpointsFromEnv } from '../config.js';
 import type { ProductDocument } from '../catalog/domain-entries.js';
 import { checkProposal, fetchSubgraphDocuments, publishRunningSubgraphs, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
-import { assertClientName, type Registry } from './registry.js';
+import { assertClientName, assertSubgraphName, type Registry } from './registry.js';
 
 export const USAGE = `usage: npm run registry -- <command> [options]
   check    <subgraph> (--schema FILE [--documents DIR] | --introspect URL) [--url URL]
@@ -204,7 +204,7 @@ async function run(registry: Registry, command: string, args: string[], values: 
   switch (command) {
     case 'check':
     case 'publish': {
-      const subgraph = needName();
+      const subgraph = assertSubgraphName(needName());
       if (str('documents') && str('introspect')) throw new RegistryError('REGISTRY_USAGE', '--documents goes with --schema; --introspect reads the documents from the running subgraph.');
       const sdl = await readSdl({ schema: str('schema'), introspect: str('introspect') }, subgraph);
       const serving = (await registry.state())?.subgraphs.find((s) => s.name === subgraph);

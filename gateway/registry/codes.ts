@@ -22,7 +22,7 @@ export const CHECK_CODES = {
   },
   DANGEROUS_CHANGE: { severity: 'warning', description: 'A change that may alter what existing clients receive (e.g. a new enum value, a changed default).' },
   SAFE_CHANGE: { severity: 'info', description: 'A change no client can notice (e.g. a new field or type).' },
-  UNCHANGED: { severity: 'info', description: 'The SDL and URL are those of the serving version: nothing to publish.' },
+  UNCHANGED: { severity: 'info', description: 'The SDL, URL and data product documents are those of the serving version: nothing to publish.' },
   GOVERNANCE_UNCLASSIFIED: {
     severity: 'error',
     description: 'A field has no `@classify`, on itself or its type: every field must be classified.',

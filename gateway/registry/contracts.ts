@@ -9,6 +9,7 @@
  *   update interval, a lower availability, a shorter retention) is breaking. A breaking change is
  *   refused unless the product's major version grows, which announces it (then it is a warning).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { Kind, parse, type DocumentNode } from 'graphql';
 import { checkHarmonization, type ProductFacts } from '../../policy/harmonization.rules.js';
 import type { OdcsDocument, ProductDocument } from '../catalog/domain-entries.js';
@@ -175,5 +176,5 @@ export function contractSchemaFindings(sdl: string, products: readonly ProductDo
   });
 }
 
-/** Stable text of a version's documents, to tell whether a publish changes them. */
-export const documentsKey = (products: readonly ProductDocument[] | null | undefined): string => JSON.stringify(products ?? null);
+/** Whether two versions' documents are the same (whatever the order of keys a store kept them in). */
+export const sameDocuments = (a: readonly ProductDocument[] | null | undefined, b: readonly ProductDocument[] | null | undefined): boolean => isDeepStrictEqual(a ?? null, b ?? null);

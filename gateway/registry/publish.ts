@@ -10,7 +10,7 @@ import { catalogUrlOf, fetchDomainDocuments, NoCatalogError, type ProductDocumen
 import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import { checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
-import { documentsKey } from './contracts.js';
+import { sameDocuments } from './contracts.js';
 import { RegistryError } from './codes.js';
 import { assertRoutingUrl, assertSubgraphName, type Registry, type RegistryState, type SubgraphVersion } from './registry.js';
 
@@ -91,7 +91,7 @@ export async function rollbackSubgraph(
   // Without a version: the one before the serving one.
   const target =
     options.version === undefined
-      ? history.find((v) => serving && v.version < serving.version && (v.sdlHash !== serving.sdlHash || v.url !== serving.url || documentsKey(v.dataProducts) !== documentsKey(serving.dataProducts)))
+      ? history.find((v) => serving && v.version < serving.version && (v.sdlHash !== serving.sdlHash || v.url !== serving.url || !sameDocuments(v.dataProducts, serving.dataProducts)))
       : history.find((v) => v.version === options.version);
   if (!target) {
     throw new RegistryError(
