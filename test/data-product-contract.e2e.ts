@@ -14,6 +14,7 @@ import { domains, type AnyDomain } from '../subgraphs/domains.js';
 import type { DataProduct } from '../subgraphs/kit/data-product.js';
 import { RequestLoaders } from '../subgraphs/kit/loaders.js';
 import { subgraphTypeDefs } from '../subgraphs/kit/domain-schema.js';
+import { dialectAdapter } from '../subgraphs/kit/warehouse/dialects.js';
 import { startTestMesh, type MeshDomain, type TestMesh } from './harness/mesh.js';
 
 const principal = (roles: string[], regions: string[]): Principal => ({
@@ -54,7 +55,7 @@ async function visibleKeys(domain: AnyDomain, product: DataProduct<any, any, any
 }
 
 describe.each(cases)('%s, for a %s', (_id, _who, domain, product, who) => {
-  const reader = () => product.reader(mesh.warehouses[domain.name]!.db, new RequestLoaders(), new RequestPolicy(policies.get(domain.name)!, who));
+  const reader = () => product.reader(mesh.warehouses[domain.name]!.db, new RequestLoaders(), new RequestPolicy(policies.get(domain.name)!, who), dialectAdapter(mesh.warehouses[domain.name]!.dialect).sql);
   const keyOf = (node: any): string => node[Object.entries(product.spec.columns).find(([, column]) => column === product.spec.key)![0]];
   const keyOrdered = product.spec.orderings[product.spec.defaultOrder.field]?.length === 1;
 

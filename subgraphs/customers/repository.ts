@@ -8,6 +8,7 @@ import type { Kysely } from 'kysely';
 import type { Connection, ListArgs, PageArgs, Selection, SortColumn } from '../kit/connection.js';
 import { defineDataProduct } from '../kit/data-product.js';
 import { anyOf, atLeast, atMost, containsText, type RequestAccess } from '../kit/filters.js';
+import type { DialectSql } from '../kit/warehouse/dialects.js';
 import { manyByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
 
@@ -118,7 +119,7 @@ export const customersProduct = defineDataProduct<CustomerRow, Customer, Custome
     segment: { field: 'Customer.segment', where: (segments, argument) => anyOf('segment', segments, argument) },
     signedUpFrom: { field: 'Customer.signupDate', edge: 'from', where: (day) => atLeast('signup_date', day, 'date') },
     signedUpTo: { field: 'Customer.signupDate', edge: 'to-inclusive', where: (day) => atMost('signup_date', day, 'date') },
-    nameContains: { field: 'Customer.name', where: (text, argument) => containsText('name', text, argument) },
+    nameContains: { field: 'Customer.name', where: (text, argument, dialect) => containsText('name', text, argument, dialect) },
   },
   window: { column: 'signup_date', cast: 'date', field: 'Customer.signupDate' },
 });
@@ -146,8 +147,9 @@ export function createCustomersRepository(
   db: Kysely<CustomersWarehouse>,
   loaders: RequestLoaders,
   access: RequestAccess,
+  dialect: DialectSql,
 ): CustomersRepository {
-  const customers = customersProduct.reader(db, loaders, access);
+  const customers = customersProduct.reader(db, loaders, access, dialect);
   // Addresses are reached through a customer the principal may see: its row policy holds for them.
   const addressesByCustomer = () =>
     loaders.get<string, Address[]>('Customer.addresses', null, async (ids) => {

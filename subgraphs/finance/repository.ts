@@ -11,6 +11,7 @@ import { codedError } from '../../policy/errors.js';
 import type { Connection, ListArgs, PageArgs, Selection, SortColumn } from '../kit/connection.js';
 import { defineDataProduct } from '../kit/data-product.js';
 import { anyOf, atLeast, atMost, guardArgument, guardArguments, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
+import type { DialectSql, TimeUnit } from '../kit/warehouse/dialects.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import { toTimestampParameter } from '../kit/scalars.js';
 import {
@@ -145,6 +146,7 @@ function toPayment(row: PaymentRow): Payment {
 
 export type SalesDimension = 'STATUS' | 'CHANNEL' | 'REGION' | 'PRODUCT' | 'CATEGORY';
 export type TimeBucket = 'DAY' | 'WEEK' | 'MONTH';
+const BUCKET_UNITS: Record<TimeBucket, TimeUnit> = { DAY: 'day', WEEK: 'week', MONTH: 'month' };
 
 export interface SalesAggregateArgs {
   readonly groupBy?: readonly SalesDimension[] | null;
@@ -296,9 +298,10 @@ export function createFinanceRepository(
   db: Kysely<FinanceWarehouse>,
   loaders: RequestLoaders,
   access: RequestAccess,
+  dialect: DialectSql,
 ): FinanceRepository {
-  const orders = ordersProduct.reader(db, loaders, access);
-  const invoices = invoicesProduct.reader(db, loaders, access);
+  const orders = ordersProduct.reader(db, loaders, access, dialect);
+  const invoices = invoicesProduct.reader(db, loaders, access, dialect);
   return {
     order: (id) => orders.byKey(id),
     invoice: (id) => invoices.byKey(id),
@@ -390,10 +393,8 @@ export function createFinanceRepository(
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AGGREGATE_GROUPS) {
         throw codedError('INVALID_ARGUMENT', `"limit" must be from 1 to ${MAX_AGGREGATE_GROUPS}, got ${limit}.`, { argument: 'limit' });
       }
-      // date_trunc means the same in DuckDB and PostgreSQL: UTC, weeks from Monday.
-      const period: RawBuilder<string> | null = args.bucket
-        ? sql<string>`cast(date_trunc(${sql.lit(args.bucket.toLowerCase())}, o.ordered_at) as timestamp)`
-        : null;
+      // The start of each order's period (UTC, weeks from Monday), as the warehouse's dialect spells it.
+      const period: RawBuilder<string> | null = args.bucket ? dialect.truncateTime(BUCKET_UNITS[args.bucket], sql.ref('o.ordered_at')) : null;
       const keys: RawBuilder<unknown>[] = [...(period ? [period] : []), ...dimensions.map((d) => sql.ref(SALES_DIMENSIONS[d].column))];
       const conditions: Expression<SqlBool>[] = [
         anyOf('o.status', args.status ?? REVENUE_STATUSES, 'status'),

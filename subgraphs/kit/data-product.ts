@@ -27,14 +27,15 @@ import {
 } from './connection.js';
 import { countRows, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type Bound, type Coordinate, type RequestAccess } from './filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from './loaders.js';
+import type { DialectSql } from './warehouse/dialects.js';
 
 /** One filter of a product's lists: the field it reads (for the argument guard) and its condition. */
 export interface FilterSpec<V> {
   readonly field: Coordinate;
   /** A bound (`from`, `to-inclusive`): masks that show a field coarsely may admit it. */
   readonly edge?: Bound['edge'];
-  /** The condition on the product's table, for a given value; `argument` names it in errors. */
-  readonly where: (value: NonNullable<V>, argument: string) => Expression<SqlBool>;
+  /** The condition on the product's table, for a given value; `argument` names it in errors, `dialect` spells what differs. */
+  readonly where: (value: NonNullable<V>, argument: string, dialect: DialectSql) => Expression<SqlBool>;
 }
 
 /** A data product's lifecycle, as ODPS names it. */
@@ -123,7 +124,7 @@ export interface ProductReader<Node, Filter, Sort extends string> {
 export interface DataProduct<Node, Filter, Sort extends string> {
   readonly spec: DataProductSpec<any, Node, Filter & object, Sort>;
   /** The product's reader for one request: its loaders, and the request's access decisions. */
-  reader(db: Kysely<any>, loaders: RequestLoaders, access: RequestAccess): ProductReader<Node, Filter, Sort>;
+  reader(db: Kysely<any>, loaders: RequestLoaders, access: RequestAccess, dialect: DialectSql): ProductReader<Node, Filter, Sort>;
 }
 
 export function defineDataProduct<Row extends object, Node, Filter extends object, Sort extends string>(
@@ -142,7 +143,7 @@ export function defineDataProduct<Row extends object, Node, Filter extends objec
 
   return {
     spec: spec as DataProductSpec<any, Node, Filter, Sort>,
-    reader(db, loaders, access) {
+    reader(db, loaders, access, dialect) {
       const visible = (alias?: string): Expression<SqlBool>[] => {
         const condition = rowCondition(access.rows(spec.type), alias);
         return condition ? [condition] : [];
@@ -153,7 +154,7 @@ export function defineDataProduct<Row extends object, Node, Filter extends objec
         const found: Expression<SqlBool>[] = [];
         for (const [key, value] of Object.entries(args.filter ?? {})) {
           if (value == null) continue;
-          found.push((spec.filters as Record<string, FilterSpec<unknown>>)[key]!.where(value, `filter.${key}`));
+          found.push((spec.filters as Record<string, FilterSpec<unknown>>)[key]!.where(value, `filter.${key}`, dialect));
         }
         if (spec.window) {
           const toParameter = spec.window.toParameter ?? ((value: unknown) => String(value));

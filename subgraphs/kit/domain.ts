@@ -11,6 +11,7 @@ import type { Principal } from '../../policy/principal.js';
 import type { DataProduct } from './data-product.js';
 import type { RequestAccess } from './filters.js';
 import type { RequestLoaders } from './loaders.js';
+import type { DialectSql } from './warehouse/dialects.js';
 import type { TableSpec } from './warehouse/tables.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 
@@ -53,9 +54,10 @@ export interface Domain<DB = unknown, Repo = unknown> {
   readonly dataProducts: readonly DataProduct<any, any, any>[];
   /**
    * The repository for one request over the domain's warehouse: its data products' readers, and
-   * what is the domain's own (aggregates, derived measures) over their visible rows.
+   * what is the domain's own (aggregates, derived measures) over their visible rows. `dialect`
+   * spells the SQL that differs between warehouses.
    */
-  createRepository(db: Kysely<DB>, loaders: RequestLoaders, access: RequestAccess): Repo;
+  createRepository(db: Kysely<DB>, loaders: RequestLoaders, access: RequestAccess, dialect: DialectSql): Repo;
   /** Creates the domain's tables and bulk-loads its raw files; resolves to rows loaded per table. */
   ingest(options: IngestOptions<DB>): Promise<Record<string, number>>;
 }

@@ -5,6 +5,7 @@ import { sql, type Expression, type SelectQueryBuilder, type SqlBool } from 'kys
 import type { Decision, RowFilter } from '../../policy/decide.js';
 import type { MaskRule } from '../../policy/policy-index.js';
 import { codedError } from '../../policy/errors.js';
+import type { DialectSql } from './warehouse/dialects.js';
 
 /** The most values one list filter may hold (a guard against very long IN lists). */
 export const MAX_FILTER_VALUES = 100;
@@ -22,15 +23,15 @@ export function anyOf(column: string, values: readonly (string | number)[], argu
   return sql<SqlBool>`${sql.ref(column)} in (${sql.join(values)})`;
 }
 
-/** Case-insensitive substring match; LIKE wildcards in the text are matched literally. */
-export function containsText(column: string, text: string, argument: string): Expression<SqlBool> {
+/** Case-insensitive substring match, as the warehouse's dialect spells it; LIKE wildcards in the text are matched literally. */
+export function containsText(column: string, text: string, argument: string, dialect: DialectSql): Expression<SqlBool> {
   if (text.length > MAX_SEARCH_LENGTH) {
     throw codedError('INVALID_ARGUMENT', `"${argument}" may be at most ${MAX_SEARCH_LENGTH} characters long.`, {
       argument,
     });
   }
   const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  return sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`;
+  return dialect.matchesIgnoringCase(column, pattern);
 }
 
 /** `column >= value` (inclusive lower bound), with the value cast to the column's type. */

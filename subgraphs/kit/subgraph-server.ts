@@ -42,7 +42,7 @@ import type { RequestAccess } from './filters.js';
 import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
-import { warehouseFailureOf } from './warehouse/dialects.js';
+import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
 
@@ -213,6 +213,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     },
   });
   const schema = buildDomainSchema(domain, typeDefs);
+  const dialectSql = dialectAdapter(warehouse.dialect).sql;
   const enforce = options.enforcePolicy ?? true;
   const keyFields = keyFieldsOf(typeDefs);
   if (enforce) enforceFieldPolicy(schema, keyFields, options.strictAuditLevel ?? 'RESTRICTED');
@@ -298,7 +299,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
           principal,
           policy,
           audit,
-          repo: domain.createRepository(warehouse.db, new RequestLoaders(), access),
+          repo: domain.createRepository(warehouse.db, new RequestLoaders(), access, dialectSql),
         };
       },
     }),

@@ -8,6 +8,7 @@ import { type Connection, type ListArgs, type PageArgs, type Selection, type Sor
 import { defineDataProduct } from '../kit/data-product.js';
 import { anyOf, atLeast, atMost, containsText, type RequestAccess } from '../kit/filters.js';
 import type { RequestLoaders } from '../kit/loaders.js';
+import type { DialectSql } from '../kit/warehouse/dialects.js';
 import type { CategoryRow, ProductRow, ProductsWarehouse } from './tables.js';
 
 export interface Product {
@@ -102,7 +103,7 @@ export const productsProduct = defineDataProduct<ProductRow, Product, ProductFil
     launchedTo: { field: 'Product.launchDate', edge: 'to-inclusive', where: (day) => atMost('launch_date', day, 'date') },
     minListPrice: { field: 'Product.listPrice', edge: 'from', where: (price) => atLeast('list_price', price) },
     maxListPrice: { field: 'Product.listPrice', edge: 'to-inclusive', where: (price) => atMost('list_price', price) },
-    nameContains: { field: 'Product.name', where: (text, argument) => containsText('name', text, argument) },
+    nameContains: { field: 'Product.name', where: (text, argument, dialect) => containsText('name', text, argument, dialect) },
   },
   window: { column: 'launch_date', cast: 'date', field: 'Product.launchDate' },
 });
@@ -147,9 +148,9 @@ export interface ProductsRepository {
   productsOfCategory(categoryId: string, args: CategoryProductsArgs): Promise<Connection<Product>>;
 }
 
-export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders: RequestLoaders, access: RequestAccess): ProductsRepository {
-  const products = productsProduct.reader(db, loaders, access);
-  const categories = categoriesProduct.reader(db, loaders, access);
+export function createProductsRepository(db: Kysely<ProductsWarehouse>, loaders: RequestLoaders, access: RequestAccess, dialect: DialectSql): ProductsRepository {
+  const products = productsProduct.reader(db, loaders, access, dialect);
+  const categories = categoriesProduct.reader(db, loaders, access, dialect);
   return {
     product: (sku) => products.byKey(sku),
     products: (args) => products.connection(args),

@@ -12,7 +12,7 @@ import { onPostgres, TEST_POSTGRES } from '../../../test/harness/postgres.js';
 import { openDuckDbWarehouse } from './duckdb.js';
 import { openPostgresWarehouse } from './postgres.js';
 import { loadTables } from './tables.js';
-import { DIALECTS, warehouseFailureOf } from './dialects.js';
+import { DIALECTS, warehouseFailureOf, type TimeUnit } from './dialects.js';
 import { parseWarehouseUrl, WarehouseConfigError, type Warehouse } from './warehouse.js';
 
 type Db = { t: { id: string; day: string; at: string; amount: number; n: number; flag: boolean; note: string | null } };
@@ -119,6 +119,24 @@ describe.each(DIALECTS.map((dialect) => [dialect.dialect, adapters[dialect.diale
     await expect(sql`select * from missing_table`.execute(warehouse.db)).rejects.toThrow(/missing_table/);
     unsubscribe();
     expect(events[0]!.error).toBeDefined();
+  });
+
+  it('spells the dialect\'s SQL fragments: case-insensitive match with literal wildcards, time truncation', async () => {
+    const { sql: fragments } = DIALECTS.find((d) => d.dialect === _name)!;
+    const matching = async (pattern: string) =>
+      (await warehouse.db.selectFrom('t').select('id').where(fragments.matchesIgnoringCase('note', pattern)).orderBy('id').execute()).map((row) => row.id);
+    expect(await matching('%SMITH%')).toEqual(['a']);
+    expect(await matching('%h,_"%')).toEqual(['a']); // `_` is any one character…
+    expect(await matching('%h,\\_"%')).toEqual([]); // …unless escaped
+    expect(await matching('%\\%%')).toEqual([]);
+    const truncated = async (unit: TimeUnit) =>
+      (await warehouse.db.selectFrom('t').select(fragments.truncateTime(unit, sql.ref('at')).as('start')).where('id', '=', 'a').executeTakeFirstOrThrow()).start;
+    // 2024-02-29 13:14:15 is a Thursday.
+    expect(await truncated('day')).toBe('2024-02-29T00:00:00.000Z');
+    expect(await truncated('week')).toBe('2024-02-26T00:00:00.000Z');
+    expect(await truncated('month')).toBe('2024-02-01T00:00:00.000Z');
+    expect(await truncated('quarter')).toBe('2024-01-01T00:00:00.000Z');
+    expect(await truncated('year')).toBe('2024-01-01T00:00:00.000Z');
   });
 
   it('opens read-only by default: serving can never write', async () => {

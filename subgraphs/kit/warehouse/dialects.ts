@@ -2,19 +2,31 @@
  * What the kit knows of each warehouse dialect, in one object per dialect and one list
  * (`DIALECTS`) that the adapter contract tests loop over: how a warehouse is opened, whether one may
  * already be there, how a new one is built beside the serving one and swapped in, how a text column
- * is declared, and which failures mean the warehouse cannot answer. Adding a dialect is adding an
+ * is declared, the SQL fragments whose spelling is the dialect's (case-insensitive match, time
+ * truncation), and which failures mean the warehouse cannot answer. Adding a dialect is adding an
  * object here (and its adapter, and its fixture in the contract tests).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { sql, type ColumnDefinitionBuilder } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { openDuckDbWarehouse } from './duckdb.js';
 import { openPostgresWarehouse } from './postgres.js';
 import type { Warehouse, WarehouseDialect, WarehouseLocation } from './warehouse.js';
 
 type LocationOf<D extends WarehouseDialect> = Extract<WarehouseLocation, { dialect: D }>;
 export type Failure = 'unavailable' | 'timeout';
+
+/** A calendar unit a time is truncated to (weeks start on Monday, in UTC). */
+export type TimeUnit = 'day' | 'week' | 'month' | 'quarter' | 'year';
+
+/** The SQL fragments a dialect spells its own way; queries ask the warehouse's dialect for them. */
+export interface DialectSql {
+  /** `column` matches a LIKE pattern whatever the case; `\\` escapes `%`, `_` and itself in the pattern. */
+  matchesIgnoringCase(column: string, pattern: string): RawBuilder<SqlBool>;
+  /** The start of the `unit` holding a timestamp, as a timestamp. */
+  truncateTime(unit: TimeUnit, timestamp: Expression<unknown>): RawBuilder<string>;
+}
 
 export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
   readonly dialect: D;
@@ -29,6 +41,7 @@ export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
   buildAndSwap(location: LocationOf<D>, ingest: (staging: Warehouse<unknown>) => Promise<Record<string, number>>): Promise<Record<string, number>>;
   /** DDL of a text column: text sorts by code point on every dialect (DuckDB's order), whatever the locale. */
   textColumn(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
+  readonly sql: DialectSql;
   /** Whether an error means the warehouse cannot answer (down, unreachable, too slow), not a faulty query. */
   failureOf(error: { code?: unknown; message: string }): Failure | null;
 }
@@ -50,6 +63,11 @@ export const duckdbDialect: DialectAdapter<'duckdb'> = {
     return rows;
   },
   textColumn: (column) => column,
+  sql: {
+    matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
+    // DuckDB truncates a timestamp to a DATE for day and coarser units: cast back to a timestamp.
+    truncateTime: (unit, timestamp) => sql<string>`cast(date_trunc(${sql.lit(unit)}, ${timestamp}) as timestamp)`,
+  },
   // The database file cannot be opened or read.
   failureOf: ({ message }) => (/^IO Error:|Cannot open file|database file/i.test(message) ? 'unavailable' : null),
 };
@@ -82,6 +100,11 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
     }
   },
   textColumn: (column) => column.modifyEnd(sql`collate "C"`),
+  sql: {
+    matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
+    // Timestamps are stored without a time zone (UTC by convention): one truncates to a timestamp, weeks from Monday.
+    truncateTime: (unit, timestamp) => sql<string>`date_trunc(${sql.lit(unit)}, ${timestamp})`,
+  },
   failureOf({ code, message }) {
     if (code === '57014') return 'timeout'; // statement_timeout cancelled the query
     if (typeof code === 'string' && (UNAVAILABLE_STATES.has(code) || NETWORK_CODES.has(code))) return 'unavailable';
