@@ -1,21 +1,17 @@
 /**
  * The customers domain: customer master data and addresses, from the CRM.
  */
-import { readFileSync } from 'node:fs';
-import { parse } from 'graphql';
 import { defineDomain } from '../kit/domain.js';
-import { loadTables } from '../kit/warehouse/tables.js';
 import { createCustomersRepository, customersProduct } from './repository.js';
 import { customersResolvers } from './resolvers.js';
-import { customersTables, type CustomersWarehouse } from './tables.js';
+import { customersTables } from './tables.js';
 
 export const customers = defineDomain({
   name: 'customers',
-  typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
+  folder: import.meta.url,
   resolvers: customersResolvers,
   warehouseVersion: 1,
   tables: customersTables,
   dataProducts: [customersProduct],
   createRepository: createCustomersRepository,
-  ingest: ({ warehouse, rawDir }) => loadTables<CustomersWarehouse>(warehouse, rawDir, customersTables),
 });

@@ -3,8 +3,6 @@
  * billing systems. It adds `orders` and `lifetimeValue` to customers and `unitsSold` and `revenue`
  * to products, by key, without reading the other domains' warehouses.
  */
-import { readFileSync } from 'node:fs';
-import { parse } from 'graphql';
 import { defineDomain } from '../kit/domain.js';
 import { createFinanceRepository, invoicesProduct, ordersProduct } from './repository.js';
 import { financeResolvers } from './resolvers.js';
@@ -12,7 +10,7 @@ import { financeTables, ingestFinance } from './tables.js';
 
 export const finance = defineDomain({
   name: 'finance',
-  typeDefs: parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8')),
+  folder: import.meta.url,
   resolvers: financeResolvers,
   warehouseVersion: 3,
   tables: financeTables,

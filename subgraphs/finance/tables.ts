@@ -3,117 +3,48 @@
  * raw files, and the derived amounts computed once at ingestion.
  */
 import { sql, type Kysely } from 'kysely';
-import { loadTables, type TableSpec } from '../kit/warehouse/tables.js';
+import { defineTable, loadTables, type RowOf, type WarehouseOf } from '../kit/warehouse/tables.js';
 import type { Warehouse } from '../kit/warehouse/warehouse.js';
 
-export type OrderRow = {
-  id: string;
-  customer_id: string;
-  ordered_at: string;
-  status: string;
-  channel: string;
-  region: string;
-  total_amount: number;
-};
+/** An amount computed at ingestion, after the raw files are loaded. */
+const DERIVED_AMOUNT = { type: 'decimal(14, 2)', nullable: true, derived: true } as const;
 
-export type OrderLineRow = {
-  order_id: string;
-  line_number: number;
-  sku: string;
-  category_id: string;
-  quantity: number;
-  unit_price: number;
-  discount: number;
-  net_amount: number;
-};
+const orders = defineTable('orders', {
+  primaryKey: ['id'],
+  indexes: [['customer_id'], ['region']],
+  // `region`: the sales region the order is booked in (row policy of orders and invoices); `total_amount`: the sum of its lines.
+  columns: { id: 'varchar', customer_id: 'varchar', ordered_at: 'timestamp', status: 'varchar', channel: 'varchar', region: 'varchar', total_amount: DERIVED_AMOUNT },
+});
 
-export type InvoiceRow = {
-  id: string;
-  order_id: string;
-  issued_on: string;
-  due_on: string;
-  amount: number;
-  status: string;
-  region: string;
-};
+const orderLines = defineTable('order_lines', {
+  primaryKey: ['order_id', 'line_number'],
+  indexes: [['sku']],
+  // `category_id`: the product's category as booked on the line (the sales dimension "category").
+  columns: { order_id: 'varchar', line_number: 'integer', sku: 'varchar', category_id: 'varchar', quantity: 'integer', unit_price: 'decimal(10, 2)', discount: 'decimal(4, 3)', net_amount: DERIVED_AMOUNT },
+});
 
-export type PaymentRow = {
-  id: string;
-  invoice_id: string;
-  paid_at: string;
-  amount: number;
-  method: string;
-};
+const invoices = defineTable('invoices', {
+  primaryKey: ['id'],
+  indexes: [['order_id']],
+  // `region`: its order's, copied at ingestion.
+  columns: { id: 'varchar', order_id: 'varchar', issued_on: 'date', due_on: 'date', amount: 'decimal(14, 2)', status: 'varchar', region: { type: 'varchar', nullable: true, derived: true } },
+});
 
-export interface FinanceWarehouse {
-  orders: OrderRow;
-  order_lines: OrderLineRow;
-  invoices: InvoiceRow;
-  payments: PaymentRow;
-}
+const payments = defineTable('payments', {
+  primaryKey: ['id'],
+  indexes: [['invoice_id']],
+  columns: { id: 'varchar', invoice_id: 'varchar', paid_at: 'timestamp', amount: 'decimal(14, 2)', method: 'varchar' },
+});
+
+export const financeTables = [orders, orderLines, invoices, payments] as const;
+export type OrderRow = RowOf<typeof orders>;
+export type OrderLineRow = RowOf<typeof orderLines>;
+export type InvoiceRow = RowOf<typeof invoices>;
+export type PaymentRow = RowOf<typeof payments>;
+export type FinanceWarehouse = WarehouseOf<typeof financeTables>;
 
 /** Orders whose amounts count as revenue (lifetime value, product revenue and units sold). */
 export const REVENUE_STATUSES = ['PAID', 'SHIPPED', 'DELIVERED'] as const;
-
-export const financeTables: readonly TableSpec[] = [
-  {
-    name: 'orders',
-    primaryKey: ['id'],
-    indexes: [['customer_id'], ['region']],
-    columns: [
-      { name: 'id', type: 'varchar' },
-      { name: 'customer_id', type: 'varchar' },
-      { name: 'ordered_at', type: 'timestamp' },
-      { name: 'status', type: 'varchar' },
-      { name: 'channel', type: 'varchar' },
-      // The sales region the order is booked in (row policy of orders and invoices).
-      { name: 'region', type: 'varchar' },
-      { name: 'total_amount', type: 'decimal(14, 2)', nullable: true, derived: true },
-    ],
-  },
-  {
-    name: 'order_lines',
-    primaryKey: ['order_id', 'line_number'],
-    indexes: [['sku']],
-    columns: [
-      { name: 'order_id', type: 'varchar' },
-      { name: 'line_number', type: 'integer' },
-      { name: 'sku', type: 'varchar' },
-      // The product's category as booked on the line (the sales dimension "category").
-      { name: 'category_id', type: 'varchar' },
-      { name: 'quantity', type: 'integer' },
-      { name: 'unit_price', type: 'decimal(10, 2)' },
-      { name: 'discount', type: 'decimal(4, 3)' },
-      { name: 'net_amount', type: 'decimal(14, 2)', nullable: true, derived: true },
-    ],
-  },
-  {
-    name: 'invoices',
-    primaryKey: ['id'],
-    indexes: [['order_id']],
-    columns: [
-      { name: 'id', type: 'varchar' },
-      { name: 'order_id', type: 'varchar' },
-      { name: 'issued_on', type: 'date' },
-      { name: 'due_on', type: 'date' },
-      { name: 'amount', type: 'decimal(14, 2)' },
-      { name: 'status', type: 'varchar' },
-      { name: 'region', type: 'varchar', nullable: true, derived: true },
-    ],
-  },
-  {
-    name: 'payments',
-    primaryKey: ['id'],
-    indexes: [['invoice_id']],
-    columns: [
-      { name: 'id', type: 'varchar' },
-      { name: 'invoice_id', type: 'varchar' },
-      { name: 'paid_at', type: 'timestamp' },
-      { name: 'amount', type: 'decimal(14, 2)' },
-      { name: 'method', type: 'varchar' },
-    ],
-  },
-];
 
 /** Loads the raw files, then derives each line's net amount and each order's total, in SQL. */
 export async function ingestFinance({

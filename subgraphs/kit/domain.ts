@@ -2,7 +2,8 @@
  * The shape every domain subgraph has: `subgraphs/<domain>/index.ts` exports one `Domain`.
  */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import type { DocumentNode } from 'graphql';
+import { readFileSync } from 'node:fs';
+import { parse, type DocumentNode } from 'graphql';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { AuditCollector } from '../../policy/audit.js';
@@ -12,7 +13,7 @@ import type { DataProduct } from './data-product.js';
 import type { RequestAccess } from './filters.js';
 import type { RequestLoaders } from './loaders.js';
 import type { DialectSql } from './warehouse/dialects.js';
-import type { TableSpec } from './warehouse/tables.js';
+import { loadTables, type TableSpec } from './warehouse/tables.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 
 export interface DomainContext<Repo> {
@@ -62,7 +63,18 @@ export interface Domain<DB = unknown, Repo = unknown> {
   ingest(options: IngestOptions<DB>): Promise<Record<string, number>>;
 }
 
-/** Identity function that keeps a domain's types checked where it is declared. */
-export function defineDomain<DB, Repo>(domain: Domain<DB, Repo>): Domain<DB, Repo> {
-  return domain;
+/**
+ * A domain, declared in its folder's `index.ts`: its SDL is the folder's `schema.graphql` (give the
+ * module's `import.meta.url` as `folder`), and without an `ingest` of its own its tables are loaded
+ * from their raw files as they are.
+ */
+export function defineDomain<DB, Repo>(
+  domain: Omit<Domain<DB, Repo>, 'typeDefs' | 'ingest'> & { readonly folder: string; readonly ingest?: Domain<DB, Repo>['ingest'] },
+): Domain<DB, Repo> {
+  const { folder, ingest, ...rest } = domain;
+  return {
+    ...rest,
+    typeDefs: parse(readFileSync(new URL('./schema.graphql', folder), 'utf8')),
+    ingest: ingest ?? (({ warehouse, rawDir }) => loadTables(warehouse, rawDir, domain.tables)),
+  };
 }

@@ -1,51 +1,20 @@
 /**
  * The products warehouse: its tables, as loaded from the product information system's raw files.
  */
-import type { TableSpec } from '../kit/warehouse/tables.js';
+import { defineTable, type RowOf, type WarehouseOf } from '../kit/warehouse/tables.js';
 
-export type CategoryRow = {
-  id: string;
-  name: string;
-  department: string;
-};
+const categories = defineTable('categories', {
+  primaryKey: ['id'],
+  columns: { id: 'varchar', name: 'varchar', department: 'varchar' },
+});
 
-export type ProductRow = {
-  sku: string;
-  name: string;
-  category_id: string;
-  brand: string;
-  list_price: number;
-  unit_cost: number;
-  launch_date: string;
-};
+const products = defineTable('products', {
+  primaryKey: ['sku'],
+  indexes: [['category_id']],
+  columns: { sku: 'varchar', name: 'varchar', category_id: 'varchar', brand: 'varchar', list_price: 'decimal(10, 2)', unit_cost: 'decimal(10, 2)', launch_date: 'date' },
+});
 
-export interface ProductsWarehouse {
-  categories: CategoryRow;
-  products: ProductRow;
-}
-
-export const productsTables: readonly TableSpec[] = [
-  {
-    name: 'categories',
-    primaryKey: ['id'],
-    columns: [
-      { name: 'id', type: 'varchar' },
-      { name: 'name', type: 'varchar' },
-      { name: 'department', type: 'varchar' },
-    ],
-  },
-  {
-    name: 'products',
-    primaryKey: ['sku'],
-    indexes: [['category_id']],
-    columns: [
-      { name: 'sku', type: 'varchar' },
-      { name: 'name', type: 'varchar' },
-      { name: 'category_id', type: 'varchar' },
-      { name: 'brand', type: 'varchar' },
-      { name: 'list_price', type: 'decimal(10, 2)' },
-      { name: 'unit_cost', type: 'decimal(10, 2)' },
-      { name: 'launch_date', type: 'date' },
-    ],
-  },
-];
+export const productsTables = [categories, products] as const;
+export type CategoryRow = RowOf<typeof categories>;
+export type ProductRow = RowOf<typeof products>;
+export type ProductsWarehouse = WarehouseOf<typeof productsTables>;

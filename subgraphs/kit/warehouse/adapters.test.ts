@@ -7,15 +7,31 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { onPostgres, TEST_POSTGRES } from '../../../test/harness/postgres.js';
 import { openDuckDbWarehouse } from './duckdb.js';
 import { openPostgresWarehouse } from './postgres.js';
-import { loadTables } from './tables.js';
+import { defineTable, loadTables, type RowOf, type WarehouseOf } from './tables.js';
 import { DIALECTS, warehouseFailureOf, type TimeUnit } from './dialects.js';
 import { parseWarehouseUrl, WarehouseConfigError, type Warehouse } from './warehouse.js';
 
-type Db = { t: { id: string; day: string; at: string; amount: number; n: number; flag: boolean; note: string | null } };
+const table = defineTable('t', {
+  primaryKey: ['id'],
+  indexes: [['day']],
+  columns: { id: 'varchar', day: 'date', at: 'timestamp', amount: 'decimal(10, 2)', n: 'integer', flag: 'boolean', note: { type: 'varchar', nullable: true } },
+});
+type Db = WarehouseOf<[typeof table]>;
+
+it('derives a declared table\'s row type from its columns, in the adapters\' value contract', () => {
+  expectTypeOf<RowOf<typeof table>>().toEqualTypeOf<{ id: string; day: string; at: string; amount: number; n: number; flag: boolean; note: string | null }>();
+  // A derived column is filled after every load: never null to readers.
+  const derived = defineTable('d', { primaryKey: ['id'], columns: { id: 'integer', total: { type: 'decimal(14, 2)', nullable: true, derived: true } } });
+  expectTypeOf<RowOf<typeof derived>>().toEqualTypeOf<{ id: number; total: number }>();
+  expect(derived.columns).toEqual([
+    { name: 'id', type: 'integer' },
+    { name: 'total', type: 'decimal(14, 2)', nullable: true, derived: true },
+  ]);
+});
 
 interface AdapterUnderTest {
   /** A warehouse to write the test table into. */
@@ -65,22 +81,7 @@ describe.each(DIALECTS.map((dialect) => [dialect.dialect, adapters[dialect.diale
         'b,1999-12-31,2000-01-01 00:00:00,0.10,-3,false,\n',
     );
     warehouse = await adapter.writer();
-    await loadTables(warehouse, dir, [
-      {
-        name: 't',
-        primaryKey: ['id'],
-        indexes: [['day']],
-        columns: [
-          { name: 'id', type: 'varchar' },
-          { name: 'day', type: 'date' },
-          { name: 'at', type: 'timestamp' },
-          { name: 'amount', type: 'decimal(10, 2)' },
-          { name: 'n', type: 'integer' },
-          { name: 'flag', type: 'boolean' },
-          { name: 'note', type: 'varchar', nullable: true },
-        ],
-      },
-    ]);
+    await loadTables(warehouse, dir, [table]);
   });
 
   afterAll(async () => {

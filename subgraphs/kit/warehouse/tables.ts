@@ -35,6 +35,55 @@ export interface TableSpec {
   readonly indexes?: readonly (readonly string[])[];
 }
 
+/** A column as a table declares it: its type, or its type with options. */
+export type ColumnDeclaration = ColumnType | { readonly type: ColumnType; readonly nullable?: boolean; readonly derived?: boolean };
+
+/** A table declared once: its spec (for DDL and loading), and its columns (for the row type). */
+export interface Table<Name extends string, Columns extends Readonly<Record<string, ColumnDeclaration>>> extends TableSpec {
+  readonly name: Name;
+  readonly declared: Columns;
+}
+
+type ValueOf<T extends ColumnType> = T extends 'integer' | `decimal(${number}, ${number})` ? number : T extends 'boolean' ? boolean : string;
+/** A nullable column reads as null when empty, unless it is derived (filled after every load). */
+type ValueOfColumn<C> = C extends ColumnType
+  ? ValueOf<C>
+  : C extends { readonly type: infer T extends ColumnType; readonly nullable: true; readonly derived?: false }
+    ? ValueOf<T> | null
+    : C extends { readonly type: infer T extends ColumnType }
+      ? ValueOf<T>
+      : never;
+
+/** The row type of a declared table, as the warehouse adapters return it (dates and timestamps as ISO text). */
+export type RowOf<T> = T extends Table<string, infer C> ? { -readonly [K in keyof C]: ValueOfColumn<C[K]> } : never;
+
+/** The Kysely database type of a domain's declared tables: each table's name to its row type. */
+export type WarehouseOf<Tables extends readonly Table<string, any>[]> = { [T in Tables[number] as T['name']]: RowOf<T> };
+
+/**
+ * Declares a table: its columns in order (`{ id: 'varchar', amount: 'decimal(10, 2)' }`), its key
+ * and indexes; its row type follows (`RowOf<typeof table>`), so that the two never disagree.
+ */
+export function defineTable<const Name extends string, const Columns extends Readonly<Record<string, ColumnDeclaration>>>(
+  name: Name,
+  options: {
+    readonly columns: Columns;
+    readonly primaryKey: readonly (keyof Columns & string)[];
+    readonly indexes?: readonly (readonly (keyof Columns & string)[])[];
+    readonly file?: string;
+  },
+): Table<Name, Columns> {
+  const columns = Object.entries(options.columns).map(([column, declared]): ColumnSpec => (typeof declared === 'string' ? { name: column, type: declared } : { name: column, ...declared }));
+  return {
+    name,
+    declared: options.columns,
+    columns,
+    primaryKey: options.primaryKey,
+    ...(options.indexes ? { indexes: options.indexes } : {}),
+    ...(options.file ? { file: options.file } : {}),
+  };
+}
+
 async function createTable(db: Kysely<unknown>, table: TableSpec, dialect: WarehouseDialect): Promise<void> {
   let builder = db.schema.createTable(table.name);
   for (const column of table.columns) {
