@@ -10,13 +10,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_SUBGRAPH_NAME } from '../gateway/catalog/catalog-subgraph.js';
-import { catalogUrlOf, fetchDomainDocuments } from '../gateway/catalog/domain-entries.js';
+import { catalogUrlOf, createDomainEntries, fetchDomainDocuments } from '../gateway/catalog/domain-entries.js';
+import { fetchSubgraphDocuments } from '../gateway/registry/publish.js';
 import { openRegistry } from '../gateway/registry/open.js';
 import { composeSupergraph, CompositionFailedError } from '../gateway/supergraph.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
-import { postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+import { domainProductDocuments } from '../subgraphs/kit/product-documents.js';
+import { postGraphQL, startTestMesh, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const ENTRY = `
   id name title version status domain tags graphqlType rootFields contractId rowPolicy exampleOperation
@@ -261,19 +263,32 @@ describe('the catalog at composition and at the domains\' edge', () => {
     expect(String(refused)).toContain('reserved');
   });
 
-  it('drops entries a domain serves under another domain\'s address', async () => {
-    // A domain answering for someone else's products: the gateway keeps only its own.
-    const forged = { domain: 'products', products: [{ id: 'products.products', odps: { domain: 'products' } }, { id: 'customers.customers', odps: { domain: 'customers' } }, { id: 'products.fake', odps: { domain: 'customers' } }] };
+  it('drops entries a domain serves under another domain\'s address, and leaves malformed ones out of the catalog', async () => {
+    // A domain answering for someone else's products, and with a broken entry of its own.
+    const [good] = JSON.parse(JSON.stringify(domainProductDocuments(domains.find((d) => d.name === 'products')!, { type: 'duckdb', database: 'p.duckdb' })));
+    const forged = {
+      domain: 'products',
+      products: [good, { id: 'customers.customers', odps: { domain: 'customers' } }, { id: 'products.fake', odps: { domain: 'customers' } }, { id: 'products.broken', odps: { id: 'products.broken', domain: 'products' } }],
+    };
     const server = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify(forged))).listen(0, '127.0.0.1');
     await once(server, 'listening');
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
       const read = await fetchDomainDocuments({ name: 'products', url }, { signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000 });
-      expect(read.products.map((product) => product.id)).toEqual(['products.products']);
+      expect(read.products.map((product) => product.id)).toEqual(['products.products', 'products.broken']);
       const other = await fetchDomainDocuments({ name: 'finance', url }, { signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000 }).catch((error: Error) => error);
       expect(String(other)).toContain('not a catalog of its own products');
+      // The catalog serves the well-formed entry; the broken one is left out, not a failing catalog.
+      const entries = createDomainEntries({ signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000, log: testLog });
+      const { documents, unavailable } = await entries.read([{ name: 'products', url }], 'v1');
+      expect(unavailable).toEqual([]);
+      expect(documents[0]!.products.map((product) => product.id)).toEqual(['products.products']);
+      // The registry refuses to publish it instead.
+      const refused = await fetchSubgraphDocuments({ name: 'products', url }, DEV_SIGNING_KEY).catch((error: Error) => error);
+      expect(refused).toMatchObject({ code: 'REGISTRY_DOCUMENTS_UNAVAILABLE', message: expect.stringContaining('products.broken') });
     } finally {
       server.close();
     }
   });
+
 });

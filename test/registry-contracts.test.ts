@@ -183,6 +183,10 @@ describe('documents of every version, from the command line', () => {
 
     const missing = await runRegistryCli(['check', 'customers', '--schema', schemaFile, '--documents', join(dir, 'nowhere'), '--registry', registryDir]);
     expect(missing).toMatchObject({ exitCode: 2, output: expect.stringContaining('REGISTRY_DOCUMENTS_UNAVAILABLE') });
+    const { version: _dropped, ...withoutVersion } = documentsOf('customers')[0]!.odps as any;
+    await writeFile(join(out, 'customers.customers.odps.json'), JSON.stringify(withoutVersion));
+    const malformed = await runRegistryCli(['check', 'customers', '--schema', schemaFile, '--documents', out, '--registry', registryDir]);
+    expect(malformed).toMatchObject({ exitCode: 2, output: expect.stringMatching(/REGISTRY_DOCUMENTS_UNAVAILABLE.*odps\.version must be a non-empty string/) });
     await writeFile(join(out, 'customers.customers.odcs.json'), '{ not json');
     const broken = await runRegistryCli(['check', 'customers', '--schema', schemaFile, '--documents', out, '--registry', registryDir]);
     expect(broken).toMatchObject({ exitCode: 2, output: expect.stringContaining('customers.customers.odcs.json') });

@@ -49,6 +49,48 @@ export interface OdcsDocument {
   readonly slaProperties: readonly { readonly property: string; readonly value: string | number; readonly unit?: string; readonly element?: string; readonly description?: string }[];
 }
 
+/**
+ * What the catalog and the registry read of a product's documents, checked for shape: documents
+ * come from a folder or a running subgraph, and a malformed one is refused with what is wrong, never
+ * a crash. Returns
+ * the problems (empty: usable).
+ */
+export function documentProblems(product: unknown): string[] {
+  const problems: string[] = [];
+  const p = product as { id?: unknown; odps?: any; odcs?: any } | null;
+  const text = (value: unknown, what: string) => {
+    if (typeof value !== 'string' || value === '') problems.push(`${what} must be a non-empty string`);
+  };
+  const list = (value: unknown, what: string) => {
+    if (!Array.isArray(value)) problems.push(`${what} must be a list`);
+  };
+  if (!p || typeof p !== 'object') return ['a product must be an object with id, odps and odcs'];
+  text(p.id, 'id');
+  if (!p.odps || typeof p.odps !== 'object') problems.push('odps must be an ODPS document');
+  else {
+    for (const key of ['id', 'name', 'version', 'status', 'domain'] as const) text(p.odps[key], `odps.${key}`);
+    if (!p.odps.description || typeof p.odps.description !== 'object') problems.push('odps.description must be an object');
+    list(p.odps.tags, 'odps.tags');
+    list(p.odps.outputPorts, 'odps.outputPorts');
+    list(p.odps.team?.members, 'odps.team.members');
+  }
+  if (!p.odcs || typeof p.odcs !== 'object') problems.push('odcs must be an ODCS contract');
+  else {
+    text(p.odcs.id, 'odcs.id');
+    list(p.odcs.schema, 'odcs.schema');
+    if (Array.isArray(p.odcs.schema)) {
+      p.odcs.schema.forEach((object: any, index: number) => {
+        text(object?.name, `odcs.schema[${index}].name`);
+        list(object?.properties, `odcs.schema[${index}].properties`);
+        if (Array.isArray(object?.properties)) object.properties.forEach((property: any, at: number) => text(property?.name, `odcs.schema[${index}].properties[${at}].name`));
+      });
+    }
+    list(p.odcs.slaProperties, 'odcs.slaProperties');
+    if (Array.isArray(p.odcs.slaProperties)) p.odcs.slaProperties.forEach((sla: any, index: number) => text(sla?.property, `odcs.slaProperties[${index}].property`));
+  }
+  return problems;
+}
+
 export class CatalogReadError extends Error {
   override name = 'CatalogReadError';
 }
@@ -105,7 +147,14 @@ export function createDomainEntries(options: { readonly signingKey: string; read
     let pending = inFlight.get(key);
     if (!pending) {
       pending = fetchDomainDocuments(endpoint, options)
-        .then((documents) => {
+        .then((answer) => {
+          // A malformed entry is left out (and logged), never a failing catalog.
+          const products = answer.products.filter((product) => {
+            const problems = documentProblems(product);
+            if (problems.length > 0) options.log.warn({ subgraph: endpoint.name, product: String(product?.id), problems }, 'a malformed data product document was left out of the catalog');
+            return problems.length === 0;
+          });
+          const documents = { ...answer, products };
           cache.set(endpoint.name, { version, url: endpoint.url, at: Date.now(), documents });
           return documents;
         })

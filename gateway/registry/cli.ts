@@ -31,7 +31,7 @@ import type { CheckReport } from './checks.js';
 import { RegistryError } from './codes.js';
 import { openRegistry, registryUrlFromEnv } from './open.js';
 import { parseSubgraphList, subgraphEndpointsFromEnv } from '../config.js';
-import type { ProductDocument } from '../catalog/domain-entries.js';
+import { documentProblems, type ProductDocument } from '../catalog/domain-entries.js';
 import { checkProposal, fetchSubgraphDocuments, publishRunningSubgraphs, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
 import { assertClientName, assertSubgraphName, type Registry } from './registry.js';
 
@@ -115,6 +115,8 @@ async function readDocumentsDir(dir: string, subgraph: string): Promise<ProductD
     const odps = await read(`${id}.odps.json`);
     const odcs = await read(`${id}.odcs.json`);
     if (odps?.kind !== 'DataProduct' || odcs?.kind !== 'DataContract') fail(`${id}: the files are not an ODPS data product and an ODCS data contract`);
+    const problems = documentProblems({ id, odps, odcs });
+    if (problems.length > 0) fail(`${id}: ${problems.join('; ')}`);
     documents.push({ id, odps, odcs });
   }
   return documents;

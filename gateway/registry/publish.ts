@@ -6,7 +6,7 @@
 import { governanceRules } from '../../policy/governance.rules.js';
 import type { SubgraphEndpoint } from '../config.js';
 import { signingKeyFromEnv } from '../../policy/subgraph-signature.js';
-import { catalogUrlOf, fetchDomainDocuments, NoCatalogError, type ProductDocument } from '../catalog/domain-entries.js';
+import { catalogUrlOf, documentProblems, fetchDomainDocuments, NoCatalogError, type ProductDocument } from '../catalog/domain-entries.js';
 import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import { checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
@@ -113,12 +113,18 @@ export async function rollbackSubgraph(
  * them); null for a subgraph that serves none (not built with the kit).
  */
 export async function fetchSubgraphDocuments(endpoint: SubgraphEndpoint, signingKey = signingKeyFromEnv()): Promise<readonly ProductDocument[] | null> {
+  let products: readonly ProductDocument[];
   try {
-    return (await fetchDomainDocuments(endpoint, { signingKey, timeoutMs: 5_000 })).products;
+    products = (await fetchDomainDocuments(endpoint, { signingKey, timeoutMs: 5_000 })).products;
   } catch (error) {
     if (error instanceof NoCatalogError) return null;
     throw new RegistryError('REGISTRY_DOCUMENTS_UNAVAILABLE', `The data product documents of ${endpoint.name} cannot be read from ${catalogUrlOf(endpoint.url).href}: ${fetchFailureReason(error)}`, { cause: error });
   }
+  for (const product of products) {
+    const problems = documentProblems(product);
+    if (problems.length > 0) throw new RegistryError('REGISTRY_DOCUMENTS_UNAVAILABLE', `${endpoint.name} serves a malformed data product document at /catalog (${String(product?.id)}): ${problems.join('; ')}`);
+  }
+  return products;
 }
 
 /**
