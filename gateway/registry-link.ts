@@ -16,6 +16,8 @@ export interface RegistryLink {
   trusted(): TrustedDocuments;
   /** Usage recorded since a time (the catalog's "used by"). */
   usageSince(since: Date): Promise<UsageRecord[]>;
+  /** The clients that registered documents, as last read. */
+  registeredClients(): ReadonlySet<string>;
   /** Stops reading; call after Apollo Server stopped (its last usage flush needs the registry). */
   close(): Promise<void>;
 }
@@ -30,9 +32,12 @@ export async function linkRegistry(options: {
 }): Promise<RegistryLink> {
   const registry = await openRegistry(options.registryUrl);
   let trusted = trustedDocumentsOf([]);
+  let registered: ReadonlySet<string> = new Set();
   const refresh = async () => {
     try {
-      trusted = trustedDocumentsOf(await registry.documents());
+      const documents = await registry.documents();
+      trusted = trustedDocumentsOf(documents);
+      registered = new Set(documents.map((document) => document.client));
     } catch (error) {
       options.log.warn({ err: error }, 'trusted documents could not be read from the registry; keeping the last ones read');
     }
@@ -44,6 +49,7 @@ export async function linkRegistry(options: {
     usage: useUsageRecording({ registry, flushMs: options.usageFlushMs, log: options.log }),
     trusted: () => trusted,
     usageSince: (since) => registry.usage(since),
+    registeredClients: () => registered,
     async close() {
       clearInterval(timer);
       await registry.close();

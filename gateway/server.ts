@@ -127,6 +127,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     },
     entries: createDomainEntries({ signingKey: config.subgraphSigningKey, timeoutMs: config.subgraphCalls.timeoutMs, log }),
     usage: (since) => registry?.usageSince(since) ?? null,
+    registeredClients: () => registry?.registeredClients() ?? new Set(),
   });
   const serving = createServingSupergraph({
     config,

@@ -196,15 +196,27 @@ describe('the federated data product catalog', () => {
   it('names the clients that used a product recently, from the registry\'s usage records', async () => {
     const used = await postGraphQL<any>(mesh.gateway.url, '{ categories { id name } }', undefined, { authorization: analyst(), 'apollographql-client-name': 'catalog-test-dashboard' });
     expect(used.body.errors).toBeUndefined();
-    const usageOf = async (id: string) => (await mesh.query<any>(`{ dataProduct(id: "${id}") { usage { client reads lastSeen } } }`)).body.data.dataProduct.usage as any[];
+    const usageOf = async (id: string) => (await mesh.query<any>(`{ dataProduct(id: "${id}") { usage { client registered reads lastSeen } } }`)).body.data.dataProduct.usage as any[];
     let usage: any[] = [];
     for (let attempt = 0; attempt < 50 && !usage.some((u) => u.client === 'catalog-test-dashboard'); attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       usage = await usageOf('products.categories');
     }
-    expect(usage.find((u) => u.client === 'catalog-test-dashboard')).toMatchObject({ reads: expect.any(Number) });
+    expect(usage.find((u) => u.client === 'catalog-test-dashboard')).toMatchObject({ reads: expect.any(Number), registered: false });
     expect(Date.parse(usage[0].lastSeen)).toBeGreaterThan(Date.now() - 60_000);
     expect((await usageOf('finance.invoices')).map((u) => u.client)).not.toContain('catalog-test-dashboard');
+
+    // A client that registered its documents is marked so (a name alone is the caller's claim).
+    const registry = await openRegistry(mesh.registryUrl);
+    try {
+      await registry.registerDocuments([{ client: 'catalog-test-app', name: 'categories.graphql', body: '{ categories { id } }', registeredBy: 'test' }]);
+    } finally {
+      await registry.close();
+    }
+    await postGraphQL<any>(mesh.gateway.url, '{ categories { id } }', undefined, { authorization: analyst(), 'apollographql-client-name': 'catalog-test-app' });
+    await expect
+      .poll(async () => (await usageOf('products.categories')).find((u) => u.client === 'catalog-test-app')?.registered, { timeout: 10_000, interval: 100 })
+      .toBe(true);
     const bad = await mesh.query<any>('{ dataProduct(id: "products.categories") { usage(days: 0) { client } } }');
     expect(bad.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
   });

@@ -53,6 +53,8 @@ export interface CatalogSources {
   readonly entries: DomainEntries;
   /** Usage since a time, from the registry (null without one). */
   usage(since: Date): Promise<readonly UsageRecord[]> | null;
+  /** The clients that registered documents with the registry. */
+  registeredClients(): ReadonlySet<string>;
 }
 
 interface CatalogContext {
@@ -300,10 +302,11 @@ const resolvers = {
       const records = await context.sources.usage(new Date(Date.now() - days * 86_400_000));
       if (!records) return [];
       const coordinates = new Set([...entry.rootFields, ...entry.fields.map((field) => `${entry.graphqlType}.${field.name}`)]);
-      const byClient = new Map<string, { client: string; reads: number; lastSeen: string }>();
+      const registered = context.sources.registeredClients();
+      const byClient = new Map<string, { client: string; registered: boolean; reads: number; lastSeen: string }>();
       for (const record of records) {
         if (!coordinates.has(record.coordinate)) continue;
-        const seen = byClient.get(record.client) ?? { client: record.client, reads: 0, lastSeen: record.lastSeen };
+        const seen = byClient.get(record.client) ?? { client: record.client, registered: registered.has(record.client), reads: 0, lastSeen: record.lastSeen };
         seen.reads += record.count;
         if (record.lastSeen > seen.lastSeen) seen.lastSeen = record.lastSeen;
         byClient.set(record.client, seen);

@@ -146,7 +146,7 @@ const PRODUCT = `query CatalogProduct($id: ID!) {
     outputPorts { name type version description }
     inputPorts { name version contractId }
     fields { name type description classification tags mask readableBy rule forYou { access reason } }
-    usage { client reads lastSeen }
+    usage { client registered reads lastSeen }
   }
 }`;
 
@@ -227,7 +227,7 @@ function ProductDetail({ product, onOpenExample, onBack }) {
       ...product.inputPorts.map((port) => h('li', { key: `in-${port.name}` }, `input ${port.name} (${port.version}, contract ${port.contractId})`)),
     ]),
     h('h3', null, 'Used by (last 30 days)'),
-    product.usage.length === 0 ? h('p', { className: 'datamesh-muted' }, 'No recorded client.') : h('ul', null, product.usage.map((use) => h('li', { key: use.client }, `${use.client}: ${use.reads} reads, last ${new Date(use.lastSeen).toLocaleString()}`))),
+    product.usage.length === 0 ? h('p', { className: 'datamesh-muted' }, 'No recorded client.') : h('ul', null, product.usage.map((use) => h('li', { key: use.client }, `${use.client}${use.registered ? ' (registered)' : ''}: ${use.reads} reads, last ${new Date(use.lastSeen).toLocaleString()}`))),
   );
 }
 
