@@ -123,6 +123,22 @@ describe('operation safety: the analyst query mix', () => {
   bench('operation limits, cost analysis and rate limiter', () => runMix(limitsOn.url), options);
 });
 
+const CATALOG_SEARCH = `{ dataProducts(filter: { text: "customer" }, first: 100) {
+  totalCount
+  facets { domain { value count } owner { value count } tag { value count } status { value count } classification { value count } }
+  nodes { id title owners { username } sla { property value unit } fields { name classification mask readableBy forYou { access reason } } }
+} }`;
+
+// On the gateway with limits and a rate budget no run spends: the catalog is costed as any query.
+describe('the data product catalog: a search with facets, and every field with its policy for the caller', () => {
+  bench('a page of 20 products (baseline)', async () => {
+    await ok(postGraphQL(limitsOn.url, '{ products(first: 20) { nodes { sku name listPrice } } }', undefined, { authorization }));
+  }, options);
+  bench('dataProducts: text search, five facets, fields with their policy', async () => {
+    await ok(postGraphQL(limitsOn.url, CATALOG_SEARCH, undefined, { authorization }));
+  }, options);
+});
+
 // Signed gateway-to-subgraph calls: two sets of subgraphs over the same warehouses, started alike
 // but for the signature check, each behind a gateway of the same configuration, one that signs
 // every call and one that does not.
