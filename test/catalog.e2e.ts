@@ -9,7 +9,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOG_SUBGRAPH_NAME } from '../gateway/catalog/catalog-subgraph.js';
+import { Kind, parse, print } from 'graphql';
+import { CATALOG_SUBGRAPH_NAME, CATALOG_SUBGRAPH_SDL } from '../gateway/catalog/catalog-subgraph.js';
 import { catalogUrlOf, createDomainEntries, fetchDomainDocuments } from '../gateway/catalog/domain-entries.js';
 import { fetchSubgraphDocuments } from '../gateway/registry/publish.js';
 import { openRegistry } from '../gateway/registry/open.js';
@@ -18,6 +19,7 @@ import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
 import { domainProductDocuments } from '../subgraphs/kit/product-documents.js';
+import { commonTypeDefs } from '../subgraphs/kit/scalars.js';
 import { postGraphQL, startTestMesh, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const ENTRY = `
@@ -273,6 +275,11 @@ describe('the catalog at composition and at the domains\' edge', () => {
     }
     expect(refused).toBeInstanceOf(CompositionFailedError);
     expect(String(refused)).toContain('reserved');
+  });
+
+  it('defines PageInfo exactly as the domains do (a @shareable type)', () => {
+    const pageInfo = (sdl: string) => print(parse(sdl).definitions.find((d) => d.kind === Kind.OBJECT_TYPE_DEFINITION && d.name.value === 'PageInfo')!);
+    expect(pageInfo(CATALOG_SUBGRAPH_SDL)).toBe(pageInfo(print(commonTypeDefs)));
   });
 
   it('drops entries a domain serves under another domain\'s address, and leaves malformed ones out of the catalog', async () => {
