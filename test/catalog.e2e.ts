@@ -146,6 +146,8 @@ describe('the federated data product catalog', () => {
     expect(tooMany.body.errors?.[0]?.extensions?.code).toBe('PAGE_SIZE_OUT_OF_RANGE');
     const negative = await mesh.query<any>('{ dataProducts(first: -1) { totalCount } }');
     expect(negative.body.errors?.[0]?.extensions?.code).toBe('PAGE_SIZE_OUT_OF_RANGE');
+    const long = await mesh.query<any>(ALL, { filter: { text: 'x'.repeat(201) } });
+    expect(long.body.errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_ARGUMENT', argument: 'filter.text' });
   });
 
   it('finds one product by id, and null for an id that is none', async () => {

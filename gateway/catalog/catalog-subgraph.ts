@@ -43,6 +43,8 @@ export const CATALOG_SUBGRAPH_SDL = `${policySchemaExtension(['@shareable', '@li
 
 export const CATALOG_PAGE_DEFAULT = 20;
 export const CATALOG_PAGE_MAX = 100;
+/** The longest text a catalog search or filter value accepts. */
+export const CATALOG_FILTER_MAX_LENGTH = 200;
 const USAGE_DAYS_DEFAULT = 30;
 const USAGE_DAYS_MAX = 90;
 
@@ -267,6 +269,11 @@ const resolvers = {
       const first = args.first ?? CATALOG_PAGE_DEFAULT;
       if (!Number.isInteger(first) || first < 0 || first > CATALOG_PAGE_MAX) {
         throw codedError('PAGE_SIZE_OUT_OF_RANGE', `first must be between 0 and ${CATALOG_PAGE_MAX}; got ${first}.`);
+      }
+      for (const [key, value] of Object.entries(args.filter ?? {})) {
+        if (typeof value === 'string' && value.length > CATALOG_FILTER_MAX_LENGTH) {
+          throw codedError('INVALID_ARGUMENT', `"filter.${key}" may be at most ${CATALOG_FILTER_MAX_LENGTH} characters long.`, { argument: `filter.${key}` });
+        }
       }
       const afterId = args.after ? idOfCursor(args.after) : null;
       const view = await viewOf(context);
