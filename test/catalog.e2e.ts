@@ -20,7 +20,7 @@ import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
 import { domainProductDocuments } from '../subgraphs/kit/product-documents.js';
 import { commonTypeDefs } from '../subgraphs/kit/scalars.js';
-import { postGraphQL, startTestMesh, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { freePort, postGraphQL, startTestMesh, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const ENTRY = `
   id name title version status domain tags graphqlType rootFields contractId rowPolicy exampleOperation
@@ -304,6 +304,11 @@ describe('the catalog at composition and at the domains\' edge', () => {
       const { documents, unavailable } = await entries.read([{ name: 'products', url }], 'v1');
       expect(unavailable).toEqual([]);
       expect(documents[0]!.products.map((product) => product.id)).toEqual(['products.products']);
+      // A domain never read (nothing answers there) is listed as unavailable, beside those that answered.
+      const down = { name: 'finance', url: `http://127.0.0.1:${await freePort()}/graphql` };
+      const partial = await entries.read([{ name: 'products', url }, down], 'v1');
+      expect(partial.unavailable).toEqual(['finance']);
+      expect(partial.documents.map((d) => d.domain)).toEqual(['products']);
       // The registry refuses to publish it instead.
       const refused = await fetchSubgraphDocuments({ name: 'products', url }, DEV_SIGNING_KEY).catch((error: Error) => error);
       expect(refused).toMatchObject({ code: 'REGISTRY_DOCUMENTS_UNAVAILABLE', message: expect.stringContaining('products.broken') });
