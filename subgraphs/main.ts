@@ -25,6 +25,7 @@ import { hashKeyFromEnv } from '../policy/masking.js';
 import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
 import { domains, type AnyDomain } from './domains.js';
 import { printDomainSdl } from './kit/domain-schema.js';
+import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { ensureWarehouse } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
@@ -45,10 +46,19 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
       rawDir: join(rawDirOf(config), domain.name),
       sourceFingerprint: manifest.fingerprint,
     });
-    log.info(
-      { domain: domain.name, rows: build.rows, ms: Math.round(performance.now() - t) },
-      build.built ? 'warehouse built' : 'warehouse reused',
-    );
+    const ms = Math.round(performance.now() - t);
+    const checks = build.quality && summarizeRun(build.quality);
+    if (build.loadError !== undefined) {
+      log.error({ domain: domain.name, ms, error: build.loadError }, 'load failed; the serving warehouse stays');
+    } else if (build.rejectedKeptAt !== undefined) {
+      // The serving version stays; the rejected load is kept for inspection.
+      log.warn(
+        { domain: domain.name, rows: build.rows, ms, failing: build.quality!.results.filter((r) => r.outcome === 'fail' || r.outcome === 'error'), keptAt: build.rejectedKeptAt },
+        `load rejected by its quality checks (${checks}); the serving warehouse stays`,
+      );
+    } else {
+      log.info({ domain: domain.name, rows: build.rows, ms, ...(checks ? { checks } : {}) }, build.built ? 'warehouse built' : 'warehouse reused');
+    }
   }
 }
 

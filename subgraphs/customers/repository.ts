@@ -84,6 +84,15 @@ export const customersProduct = defineDataProduct<CustomerRow, Customer, Custome
   },
   type: 'Customer',
   table: 'customers',
+  quality: [
+    { name: 'email_format', metric: 'invalidValues', column: 'email', pattern: '[^@\\s]+@[^@\\s]+\\.[A-Za-z]{2,}', mustBe: 0, dimension: 'conformity', severity: 'error', description: 'Every email address has a local part, an @ and a domain.' },
+    { name: 'name_present', metric: 'missingValues', column: 'name', missingValues: [''], mustBe: 0, dimension: 'completeness', severity: 'error' },
+    { name: 'country_code', metric: 'invalidValues', column: 'country', pattern: '[A-Z]{2}', mustBe: 0, dimension: 'conformity', severity: 'error', description: 'ISO 3166-1 alpha-2.' },
+    { name: 'region_known', metric: 'invalidValues', column: 'region', validValues: ['AMERICAS', 'EMEA', 'APAC'], mustBe: 0, dimension: 'conformity', severity: 'error' },
+    { name: 'segment_known', metric: 'invalidValues', column: 'segment', validValues: ['CONSUMER', 'SMALL_BUSINESS', 'ENTERPRISE'], mustBe: 0, dimension: 'conformity', severity: 'error' },
+    { name: 'phone_present', metric: 'missingValues', column: 'phone', missingValues: [''], mustBeLessOrEqualTo: 1, unit: 'percent', dimension: 'completeness', severity: 'warning' },
+    { name: 'not_empty', metric: 'rowCount', mustBeGreaterThan: 0, dimension: 'completeness', severity: 'error' },
+  ],
   key: 'id',
   columns: {
     id: 'id',

@@ -27,6 +27,7 @@ import {
 } from './connection.js';
 import { countRows, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type Bound, type Coordinate, type RequestAccess } from './filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from './loaders.js';
+import type { QualityRule } from './quality.js';
 import type { DialectSql } from './warehouse/dialects.js';
 
 /** One filter of a product's lists: the field it reads (for the argument guard) and its condition. */
@@ -76,6 +77,8 @@ export interface DataProductSpec<Row extends object, Node, Filter extends object
   /** The product's id within its domain, e.g. `orders` (its address is `<domain>.<name>`). */
   readonly name: string;
   readonly metadata: ProductMetadata;
+  /** Its data quality rules (its key is checked not null and unique without them); they gate every load. */
+  readonly quality?: readonly QualityRule[];
   /** The GraphQL type it serves: its `@rowPolicy`, if any, applies to every query of the table. */
   readonly type: string;
   readonly table: string;

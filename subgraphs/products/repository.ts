@@ -74,6 +74,12 @@ export const productsProduct = defineDataProduct<ProductRow, Product, ProductFil
   },
   type: 'Product',
   table: 'products',
+  quality: [
+    { name: 'category_exists', metric: 'relationships', column: 'category_id', to: { table: 'categories', column: 'id' }, mustBe: 0, dimension: 'consistency', severity: 'error' },
+    { name: 'list_price_positive', metric: 'invalidValues', column: 'list_price', range: [0.01, 1000000], mustBe: 0, dimension: 'conformity', severity: 'error' },
+    { name: 'margin_not_negative', metric: 'sql', query: 'select count(*) from ${table} where unit_cost > list_price', mustBe: 0, dimension: 'accuracy', severity: 'warning', description: 'No product costs more than its list price.' },
+    { name: 'not_empty', metric: 'rowCount', mustBeGreaterThan: 0, dimension: 'completeness', severity: 'error' },
+  ],
   key: 'sku',
   columns: { sku: 'sku', name: 'name', category: 'category_id', brand: 'brand', listPrice: 'list_price', unitCost: 'unit_cost', launchDate: 'launch_date' },
   toNode: (row) => ({
@@ -129,6 +135,7 @@ export const categoriesProduct = defineDataProduct<CategoryRow, Category, Record
   },
   type: 'Category',
   table: 'categories',
+  quality: [{ name: 'not_empty', metric: 'rowCount', mustBeGreaterThan: 0, dimension: 'completeness', severity: 'error' }],
   key: 'id',
   columns: { id: 'id', name: 'name', department: 'department' },
   toNode: (row) => ({ id: row.id, name: row.name, department: row.department }),

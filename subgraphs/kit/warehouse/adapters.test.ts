@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import { onPostgres, TEST_POSTGRES } from '../../../test/harness/postgres.js';
 import { openDuckDbWarehouse } from './duckdb.js';
 import { openPostgresWarehouse } from './postgres.js';
-import { defineTable, loadTables, type RowOf, type WarehouseOf } from './tables.js';
+import { defineTable, finishTables, loadTables, type RowOf, type WarehouseOf } from './tables.js';
 import { DIALECTS, warehouseFailureOf, type TimeUnit } from './dialects.js';
 import { parseWarehouseUrl, WarehouseConfigError, type Warehouse } from './warehouse.js';
 
@@ -82,6 +82,7 @@ describe.each(DIALECTS.map((dialect) => [dialect.dialect, adapters[dialect.diale
     );
     warehouse = await adapter.writer();
     await loadTables(warehouse, dir, [table]);
+    await finishTables(warehouse.db as never, [table]);
   });
 
   afterAll(async () => {

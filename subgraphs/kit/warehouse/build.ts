@@ -1,11 +1,21 @@
 /**
  * Building a domain's warehouse (a DuckDB file or a PostgreSQL schema) from its raw files, once: a warehouse records which raw data set
  * and which version of the domain's ingestion built it, and is reused while both are current.
+ *
+ * Every build is gated by its products' data quality checks (quality.ts), run on the new version
+ * before it is swapped in: when an error-severity check fails, the serving version stays, the
+ * rejected build is kept aside for inspection (with its rows and its results), and the build
+ * reports the failing checks. The results, with the history of earlier runs, are stored in the
+ * warehouse (quality-store.ts).
  */
-import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
 import type { Domain } from '../domain.js';
+import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js';
+import { readQualityRuns, writeQualityRuns, type QualityRun } from '../quality-store.js';
 import { openWarehouse } from './open.js';
-import { adapterOf } from './dialects.js';
+import { adapterOf, dialectAdapter, RejectedBuildError } from './dialects.js';
+import { finishTables } from './tables.js';
 import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
 
 export interface EnsureWarehouseOptions {
@@ -16,13 +26,39 @@ export interface EnsureWarehouseOptions {
   readonly rawDir: string;
   /** The raw data set's fingerprint (from its manifest). */
   readonly sourceFingerprint: string;
+  /** The clock runs are stamped with (tests move it). */
+  readonly now?: () => Date;
 }
 
 export interface WarehouseBuild {
-  /** False when an existing, current warehouse was kept. */
+  /** False when an existing, current warehouse was kept, or a new build was rejected. */
   readonly built: boolean;
-  /** Rows loaded per table, when built. */
+  /** Rows loaded per table, when built (or built and rejected). */
   readonly rows?: Record<string, number>;
+  /** The quality run that gated the build, when one was made. */
+  readonly quality?: QualityRun;
+  /** Set when the build was rejected by its quality checks: where it is kept; the serving version stays. */
+  readonly rejectedKeptAt?: string;
+  /** Set when the load itself failed (an unreadable raw file): why; the serving version stays. */
+  readonly loadError?: string;
+}
+
+/** A build whose error-severity quality checks failed: not swapped in. */
+export class QualityGateError extends RejectedBuildError {
+  override name = 'QualityGateError';
+  constructor(
+    readonly domain: string,
+    readonly run: QualityRun,
+    readonly rows: Record<string, number>,
+  ) {
+    const failing = run.results.filter((result) => result.severity === 'error' && (result.outcome === 'fail' || result.outcome === 'error'));
+    super(`The ${domain} load failed its quality checks: ${failing.map((result) => `${result.product} ${result.check} = ${result.value ?? result.error} (${result.threshold})`).join('; ')}.`);
+  }
+
+  /** The checks that blocked the load. */
+  get failing(): QualityResult[] {
+    return this.run.results.filter((result) => result.severity === 'error' && (result.outcome === 'fail' || result.outcome === 'error'));
+  }
 }
 
 const BUILD_TABLE = '_warehouse_build';
@@ -43,24 +79,100 @@ async function currentBuildKey(url: string): Promise<string | null> {
   }
 }
 
-/** Runs the domain's ingestion into a staging warehouse, records what built it, and closes it. */
-async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string): Promise<Record<string, number>> {
+/** Every check of every product of the domain, on a warehouse. */
+export async function runDomainChecks(domain: Domain<any, any>, warehouse: Warehouse<unknown>, trigger: QualityRun['trigger'], now: () => Date = () => new Date()): Promise<QualityRun> {
+  const dialect = dialectAdapter(warehouse.dialect).sql;
+  const results: QualityResult[] = [];
+  for (const product of domain.dataProducts) {
+    const { spec } = product;
+    results.push(...(await runProductChecks(warehouse.db, { id: `${domain.name}.${spec.name}`, table: spec.table, key: spec.key, rules: spec.quality ?? [] }, dialect)));
+  }
+  return { runId: randomUUID(), at: now().toISOString(), trigger, outcome: blocksLoad(results) ? 'rejected' : 'passed', results };
+}
+
+/** A constraint the data breaks although no check named it, as a result of the run. */
+function constraintFailure(domain: string, error: unknown): QualityResult {
+  return {
+    product: domain,
+    check: 'table_constraints',
+    dimension: 'conformity',
+    severity: 'error',
+    outcome: 'error',
+    value: null,
+    threshold: 'the declared keys are unique and the NOT NULL columns are filled',
+    unit: 'rows',
+    failedRows: null,
+    sampleKeys: [],
+    sql: 'alter table … (keys, NOT NULL columns)',
+    error: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/** The quality history a new build carries: the serving version's runs, and those of the last rejected build. */
+async function historyOf(url: string): Promise<QualityRun[]> {
+  const { adapter, location } = adapterOf(parseWarehouseUrl(url));
+  const runs = new Map<string, QualityRun>();
+  for (const at of [location, adapter.rejectedLocation(location as never)]) {
+    if (!adapter.mayExist(at as never)) continue;
+    let warehouse: Warehouse<unknown> | undefined;
+    try {
+      warehouse = adapter.open(at as never, true);
+      for (const run of await readQualityRuns(warehouse.db)) runs.set(run.runId, run);
+    } catch {
+      // no warehouse there (yet), or one built before quality checks: no history
+    } finally {
+      await warehouse?.close();
+    }
+  }
+  return [...runs.values()].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+}
+
+/**
+ * Runs the domain's ingestion into a staging warehouse, then its quality checks; stores the
+ * history and this run, and what built it; closes it. A failing gate rejects the build.
+ */
+async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string, onRun: (run: QualityRun) => void): Promise<Record<string, number>> {
   try {
     const rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
+    let run = await runDomainChecks(options.domain, warehouse, 'load', options.now);
+    if (run.outcome === 'passed') {
+      // Keys, NOT NULL columns and indexes, once the data passed: a break the checks did not name still rejects the load.
+      try {
+        await finishTables(warehouse.db as Kysely<unknown>, options.domain.tables);
+      } catch (error) {
+        run = { ...run, outcome: 'rejected', results: [...run.results, constraintFailure(options.domain.name, error)] };
+      }
+    }
+    onRun(run);
+    await writeQualityRuns(warehouse.db, [...(await historyOf(options.url)), run]);
     await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
     await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
+    if (run.outcome === 'rejected') throw new QualityGateError(options.domain.name, run, rows);
     return rows;
   } finally {
     await warehouse.close();
   }
 }
 
-/** Builds the domain's warehouse unless the existing one was built from the same data and version. */
+/**
+ * Builds the domain's warehouse unless the existing one was built from the same data and version.
+ * A build its quality checks reject leaves the serving version in place (`rejectedKeptAt` says
+ * where the rejected one is), and so does a load that fails (`loadError`); with no serving version
+ * to keep, either is thrown.
+ */
 export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<WarehouseBuild> {
   const { adapter, location } = adapterOf(parseWarehouseUrl(options.url));
   const buildKey = buildKeyOf(options);
-  if (adapter.mayExist(location) && (await currentBuildKey(options.url)) === buildKey) return { built: false };
+  const serving = adapter.mayExist(location) ? await currentBuildKey(options.url) : null;
+  if (serving === buildKey) return { built: false };
   // Built beside the serving warehouse and swapped in: readers never see half a warehouse.
-  const rows = await adapter.buildAndSwap(location, (staging) => ingestInto(staging, options, buildKey));
-  return { built: true, rows };
+  let quality: QualityRun | undefined;
+  try {
+    const rows = await adapter.buildAndSwap(location, (staging) => ingestInto(staging, options, buildKey, (run) => (quality = run)));
+    return { built: true, rows, ...(quality ? { quality } : {}) };
+  } catch (error) {
+    if (serving === null) throw error; // nothing to keep serving
+    if (error instanceof QualityGateError) return { built: false, rows: error.rows, quality: error.run, rejectedKeptAt: error.keptAt ?? '' };
+    return { built: false, loadError: error instanceof Error ? error.message : String(error) };
+  }
 }

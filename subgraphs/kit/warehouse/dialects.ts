@@ -26,6 +26,19 @@ export interface DialectSql {
   matchesIgnoringCase(column: string, pattern: string): RawBuilder<SqlBool>;
   /** The start of the `unit` holding a timestamp, as a timestamp. */
   truncateTime(unit: TimeUnit, timestamp: Expression<unknown>): RawBuilder<string>;
+  /** The whole of `column`'s text matches a regular expression (a data quality rule's pattern). */
+  matchesPattern(column: string, pattern: string): RawBuilder<SqlBool>;
+}
+
+/**
+ * A build that ran to its end but must not replace the serving warehouse (a data quality gate
+ * failed): the adapter keeps the built warehouse aside for inspection, at `keptAt`, instead of
+ * dropping it.
+ */
+export class RejectedBuildError extends Error {
+  override name = 'RejectedBuildError';
+  /** Where the rejected build was kept (a file, or a schema). */
+  keptAt: string | null = null;
 }
 
 export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
@@ -36,9 +49,13 @@ export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
   mayExist(location: LocationOf<D>): boolean;
   /**
    * Builds a new warehouse beside the serving one with `ingest` (which closes what it is given),
-   * then swaps it in at once: readers never see half a warehouse.
+   * then swaps it in at once: readers never see half a warehouse. When `ingest` rejects its build
+   * (`RejectedBuildError`), the build is kept aside (the last rejected one only) and the serving
+   * warehouse stays.
    */
   buildAndSwap(location: LocationOf<D>, ingest: (staging: Warehouse<unknown>) => Promise<Record<string, number>>): Promise<Record<string, number>>;
+  /** Where a rejected build is kept aside (the last one only). */
+  rejectedLocation(location: LocationOf<D>): LocationOf<D>;
   /** DDL of a text column: text sorts by code point on every dialect (DuckDB's order), whatever the locale. */
   textColumn(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
   readonly sql: DialectSql;
@@ -57,16 +74,29 @@ export const duckdbDialect: DialectAdapter<'duckdb'> = {
     await mkdir(dirname(file), { recursive: true });
     await rm(staging, { force: true });
     await rm(`${staging}.wal`, { force: true });
-    const rows = await ingest(openDuckDbWarehouse({ file: staging, readOnly: false }));
+    let rows: Record<string, number>;
+    try {
+      rows = await ingest(openDuckDbWarehouse({ file: staging, readOnly: false }));
+    } catch (error) {
+      if (error instanceof RejectedBuildError) {
+        const kept = duckdbDialect.rejectedLocation(location).file;
+        await rm(kept, { force: true });
+        await rename(staging, kept);
+        error.keptAt = kept;
+      }
+      throw error;
+    }
     await rm(`${file}.wal`, { force: true });
     await rename(staging, file);
     return rows;
   },
+  rejectedLocation: (location) => ({ ...location, file: `${location.file}.rejected` }),
   textColumn: (column) => column,
   sql: {
     matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
     // DuckDB truncates a timestamp to a DATE for day and coarser units: cast back to a timestamp.
     truncateTime: (unit, timestamp) => sql<string>`cast(date_trunc(${sql.lit(unit)}, ${timestamp}) as timestamp)`,
+    matchesPattern: (column, pattern) => sql<SqlBool>`regexp_full_match(${sql.ref(column)}, ${pattern})`,
   },
   // The database file cannot be opened or read.
   failureOf: ({ message }) => (/^IO Error:|Cannot open file|database file/i.test(message) ? 'unavailable' : null),
@@ -89,7 +119,18 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
     try {
       await sql`DROP SCHEMA IF EXISTS ${sql.id(staging)} CASCADE`.execute(admin.db);
       await sql`CREATE SCHEMA ${sql.id(staging)}`.execute(admin.db);
-      const rows = await ingest(openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000, readOnly: false }));
+      let rows: Record<string, number>;
+      try {
+        rows = await ingest(openPostgresWarehouse({ connectionString, schema: staging, statementTimeoutMs: 10 * 60_000, readOnly: false }));
+      } catch (error) {
+        if (error instanceof RejectedBuildError) {
+          const kept = postgresDialect.rejectedLocation(location).schema;
+          await sql`DROP SCHEMA IF EXISTS ${sql.id(kept)} CASCADE`.execute(admin.db);
+          await sql`ALTER SCHEMA ${sql.id(staging)} RENAME TO ${sql.id(kept)}`.execute(admin.db);
+          error.keptAt = kept;
+        }
+        throw error;
+      }
       await admin.db.transaction().execute(async (trx) => {
         await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(trx);
         await sql`ALTER SCHEMA ${sql.id(staging)} RENAME TO ${sql.id(schema)}`.execute(trx);
@@ -99,11 +140,13 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
       await admin.close();
     }
   },
+  rejectedLocation: (location) => ({ ...location, schema: `${location.schema}__rejected` }),
   textColumn: (column) => column.modifyEnd(sql`collate "C"`),
   sql: {
     matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
     // Timestamps are stored without a time zone (UTC by convention): one truncates to a timestamp, weeks from Monday.
     truncateTime: (unit, timestamp) => sql<string>`date_trunc(${sql.lit(unit)}, ${timestamp})`,
+    matchesPattern: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ~ ('^(?:' || ${pattern} || ')$')`,
   },
   failureOf({ code, message }) {
     if (code === '57014') return 'timeout'; // statement_timeout cancelled the query

@@ -1,7 +1,7 @@
 /**
  * Declared warehouse tables: each domain lists its tables once, and ingestion creates them with
- * Kysely's schema builder (so the DDL fits any dialect), bulk-loads the raw CSV files and adds the
- * indexes after loading.
+ * Kysely's schema builder (so the DDL fits any dialect), bulk-loads the raw CSV files as they are,
+ * and, once the data quality checks pass, adds the keys, NOT NULL constraints and indexes.
  */
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
@@ -84,18 +84,47 @@ export function defineTable<const Name extends string, const Columns extends Rea
   };
 }
 
+/**
+ * Creates a table without its key and NOT NULL constraints: a load takes the raw file as it is, so
+ * that the data quality checks can measure what is wrong in it (a duplicated key, an empty required
+ * column) instead of the load stopping at the first row. The constraints are added once the checks
+ * pass (`finishTables`).
+ */
 async function createTable(db: Kysely<unknown>, table: TableSpec, dialect: WarehouseDialect): Promise<void> {
   let builder = db.schema.createTable(table.name);
   for (const column of table.columns) {
-    builder = builder.addColumn(column.name, column.type, (c) => {
-      const nullable = column.nullable ? c : c.notNull();
-      return column.type === 'varchar' ? dialectAdapter(dialect).textColumn(nullable) : nullable;
-    });
+    builder = builder.addColumn(column.name, column.type, (c) => (column.type === 'varchar' ? dialectAdapter(dialect).textColumn(c) : c));
   }
-  await builder.addPrimaryKeyConstraint(`${table.name}_pkey`, [...table.primaryKey] as never).execute();
+  await builder.execute();
 }
 
-/** Creates the tables, loads each from its CSV in one statement, then indexes; returns rows per table. */
+/**
+ * Finishes loaded tables once their data passed the quality checks: each table's NOT NULL columns
+ * and primary key, then its secondary indexes (DuckDB alters no table that an index depends on).
+ * Fails, naming the table, when the data breaks a constraint.
+ */
+export async function finishTables(db: Kysely<unknown>, tables: readonly TableSpec[]): Promise<void> {
+  for (const table of tables) {
+    for (const column of table.columns) {
+      if (!column.nullable) await db.schema.alterTable(table.name).alterColumn(column.name, (c) => c.setNotNull()).execute();
+    }
+    await db.schema.alterTable(table.name).addPrimaryKeyConstraint(`${table.name}_pkey`, [...table.primaryKey] as never).execute();
+  }
+  for (const table of tables) {
+    for (const columns of table.indexes ?? []) {
+      await db.schema
+        .createIndex(`${table.name}_${columns.join('_')}_idx`)
+        .on(table.name)
+        .columns([...columns])
+        .execute();
+    }
+  }
+}
+
+/**
+ * Creates the tables and loads each from its CSV in one statement, as the file is (no constraint
+ * stops the load); returns rows per table. `finishTables` adds keys and indexes after the checks.
+ */
 export async function loadTables<DB>(
   warehouse: Warehouse<DB>,
   rawDir: string,
@@ -110,15 +139,6 @@ export async function loadTables<DB>(
       file: join(rawDir, table.file ?? `${table.name}.csv`),
       columns: table.columns.filter((c) => !c.derived).map((c) => c.name),
     });
-  }
-  for (const table of tables) {
-    for (const columns of table.indexes ?? []) {
-      await db.schema
-        .createIndex(`${table.name}_${columns.join('_')}_idx`)
-        .on(table.name)
-        .columns([...columns])
-        .execute();
-    }
   }
   return rows;
 }

@@ -1,0 +1,136 @@
+/**
+ * Data quality gates every load (issue 14, parts 1 and 2), on each warehouse dialect: a raw file
+ * with a duplicated key, an empty required column and a malformed email is loaded; the serving
+ * version stays and answers exactly as before, the rejected load is kept aside with its rows and
+ * its results (each failing check named with its value and sample keys), and a good file
+ * afterwards swaps in, with the whole history stored in the warehouse.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { customers } from '../subgraphs/customers/index.js';
+import { readQualityRuns, readQualityRunsAt } from '../subgraphs/kit/quality-store.js';
+import { ensureWarehouse, QualityGateError } from '../subgraphs/kit/warehouse/build.js';
+import { DIALECTS, dialectAdapter } from '../subgraphs/kit/warehouse/dialects.js';
+import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
+import { parseWarehouseUrl } from '../subgraphs/kit/warehouse/warehouse.js';
+import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
+import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
+
+let dir: string;
+let good: string;
+const database = `quality_test_${process.pid}_${randomUUID().slice(0, 8)}`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'quality-gate-'));
+  await generateSourceData({ rawDir: join(dir, 'raw'), scale: 0.01 });
+  good = await readFile(join(dir, 'raw', 'customers', 'customers.csv'), 'utf8');
+  await onPostgres(`CREATE DATABASE ${database}`);
+});
+
+afterAll(async () => {
+  await onPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await rm(dir, { recursive: true, force: true });
+});
+
+const urls = {
+  duckdb: () => `duckdb:${join(dir, 'customers.duckdb')}`,
+  postgres: () => `${TEST_POSTGRES}/${database}?schema=customers`,
+};
+
+/** The raw customers file broken three ways: a duplicated key, an empty name, a malformed email. */
+function broken(csv: string): { csv: string; duplicated: string; nameless: string; malformed: string } {
+  const [header, ...rows] = csv.trimEnd().split('\n');
+  const columns = header!.split(',');
+  const cells = (row: string) => row.split(',');
+  const at = (name: string) => columns.indexOf(name);
+  const second = cells(rows[1]!);
+  const third = cells(rows[2]!);
+  const duplicated = cells(rows[0]!)[at('id')]!;
+  second[at('name')] = '';
+  third[at('email')] = 'not-an-email';
+  // The first row again, as a second row with the same key.
+  const lines = [header!, rows[0]!, second.join(','), third.join(','), ...rows.slice(3), rows[0]!];
+  return { csv: `${lines.join('\n')}\n`, duplicated, nameless: second[at('id')]!, malformed: third[at('id')]! };
+}
+
+describe.each(DIALECTS.map((adapter) => adapter.dialect))('loads into a %s warehouse', (dialect) => {
+  const url = () => urls[dialect]();
+  const load = (fingerprint: string) => ensureWarehouse({ domain: customers, url: url(), rawDir: join(dir, 'raw', 'customers'), sourceFingerprint: fingerprint });
+  const servingRows = async () => {
+    const warehouse = openWarehouse<any>(url());
+    try {
+      return await sql<{ id: string; name: string | null; email: string }>`select id, name, email from customers order by id`.execute(warehouse.db).then((r) => r.rows);
+    } finally {
+      await warehouse.close();
+    }
+  };
+
+  it('passes a good load, with every key checked without being declared', async () => {
+    await writeFile(join(dir, 'raw', 'customers', 'customers.csv'), good);
+    const build = await load(`${dialect}-good-1`);
+    expect(build.built).toBe(true);
+    expect(build.quality?.outcome).toBe('passed');
+    const checks = build.quality!.results.map((result) => `${result.product} ${result.check} ${result.outcome}`);
+    expect(checks).toContain('customers.customers id_not_null pass');
+    expect(checks).toContain('customers.customers id_unique pass');
+    expect(checks).toContain('customers.customers email_format pass');
+    expect(build.quality!.results.every((result) => result.outcome === 'pass' || result.outcome === 'warn')).toBe(true);
+  });
+
+  it('rejects a broken load: the serving version stays, the rejected one is kept with its results', async () => {
+    const before = await servingRows();
+    const bad = broken(good);
+    await writeFile(join(dir, 'raw', 'customers', 'customers.csv'), bad.csv);
+    const build = await load(`${dialect}-bad`);
+    expect(build.built).toBe(false);
+    expect(build.rejectedKeptAt).toBeTruthy();
+    // Queries answer the old data, exactly.
+    expect(await servingRows()).toEqual(before);
+
+    const failing = Object.fromEntries(build.quality!.results.filter((r) => r.outcome === 'fail').map((r) => [r.check, r]));
+    expect(Object.keys(failing).sort()).toEqual(['email_format', 'id_unique', 'name_present']);
+    expect(failing.id_unique).toMatchObject({ value: 2, failedRows: 2, sampleKeys: [bad.duplicated], threshold: 'mustBe 0', dimension: 'uniqueness' });
+    expect(failing.email_format).toMatchObject({ value: 1, sampleKeys: [bad.malformed], dimension: 'conformity' });
+    expect(failing.name_present).toMatchObject({ value: 1, sampleKeys: [bad.nameless] });
+    // Results carry keys, never the values they judged.
+    expect(JSON.stringify(build.quality)).not.toContain('not-an-email');
+    expect(failing.email_format!.sql).toMatch(/select count\(\*\)/i);
+
+    // The rejected load is kept: its rows (the duplicate included) and its run.
+    const { adapter, location } = { adapter: dialectAdapter(dialect), location: parseWarehouseUrl(url()) };
+    const kept = adapter.open<any>(adapter.rejectedLocation(location as never), true);
+    try {
+      const [{ n }] = (await sql<{ n: number }>`select count(*) as n from customers where id = ${bad.duplicated}`.execute(kept.db)).rows as [{ n: number }];
+      expect(Number(n)).toBe(2);
+      const runs = await readQualityRuns(kept.db);
+      expect(runs.at(-1)).toMatchObject({ outcome: 'rejected', trigger: 'load', runId: build.quality!.runId });
+    } finally {
+      await kept.close();
+    }
+  });
+
+  it('swaps a good load in afterwards, with the whole history: passed, rejected, passed', async () => {
+    await writeFile(join(dir, 'raw', 'customers', 'customers.csv'), good);
+    const build = await load(`${dialect}-good-2`);
+    expect(build).toMatchObject({ built: true, quality: { outcome: 'passed' } });
+    const history = await readQualityRunsAt(url());
+    expect(history.map((run) => run.outcome)).toEqual(['passed', 'rejected', 'passed']);
+    expect(history[1]!.results.find((r) => r.check === 'id_unique')).toMatchObject({ outcome: 'fail', value: 2 });
+  });
+
+  it('refuses to serve a first load that fails (there is nothing to keep serving)', async () => {
+    const fresh = dialect === 'duckdb' ? `duckdb:${join(dir, 'first.duckdb')}` : `${TEST_POSTGRES}/${database}?schema=first_load`;
+    await writeFile(join(dir, 'raw', 'customers', 'customers.csv'), broken(good).csv);
+    try {
+      const error = await ensureWarehouse({ domain: customers, url: fresh, rawDir: join(dir, 'raw', 'customers'), sourceFingerprint: 'x' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(QualityGateError);
+      expect(String(error)).toMatch(/customers\.customers id_unique = 2 \(mustBe 0\)/);
+    } finally {
+      await writeFile(join(dir, 'raw', 'customers', 'customers.csv'), good);
+    }
+  });
+});
