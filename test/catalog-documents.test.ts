@@ -67,6 +67,19 @@ describe('the standard documents of every data product', () => {
     expect(orders.odcs.servers).toEqual([{ server: 'finance-warehouse', environment: 'prod', type: 'duckdb', database: '/srv/mesh/warehouses/finance.duckdb' }]);
   });
 
+  it('carry the quality rules every load is gated by: the key\'s, then the product\'s own, as ODCS writes them', () => {
+    const customers = documents.find((d) => d.id === 'customers.customers')!;
+    const [object] = customers.odcs.schema as { quality: Record<string, unknown>[] }[];
+    const byName = Object.fromEntries(object!.quality.map((rule) => [rule.name, rule]));
+    expect(Object.keys(byName).slice(0, 2)).toEqual(['id_not_null', 'id_unique']);
+    expect(byName.id_unique).toMatchObject({ type: 'library', metric: 'duplicateValues', arguments: { properties: ['id'] }, mustBe: 0, dimension: 'uniqueness', severity: 'error' });
+    expect(byName.email_format).toMatchObject({ type: 'library', metric: 'invalidValues', arguments: { column: 'email', pattern: expect.any(String) }, dimension: 'conformity' });
+    expect(byName.phone_present).toMatchObject({ metric: 'missingValues', unit: 'percent', mustBeLessOrEqualTo: 1, severity: 'warning' });
+    const products = documents.find((d) => d.id === 'products.products')!;
+    const [productObject] = products.odcs.schema as { quality: Record<string, unknown>[] }[];
+    expect(productObject!.quality.find((rule) => rule.name === 'category_exists')).toMatchObject({ type: 'sql', query: expect.stringContaining('not in (select id from categories)') });
+  });
+
   it('classify every column from the policy directives, with its mask and row policy, and no values', () => {
     const customers = documents.find((d) => d.id === 'customers.customers')!;
     const [object] = customers.odcs.schema as { properties: { name: string; physicalName: string; classification: string; tags?: string[]; customProperties: { property: string; value: string }[] }[]; customProperties?: { value: string }[] }[];

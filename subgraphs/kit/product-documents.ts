@@ -9,6 +9,7 @@ import { governanceRules } from '../../policy/governance.rules.js';
 import { readPolicy, type PolicyIndex } from '../../policy/policy-index.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import type { DataProduct } from './data-product.js';
+import { keyRules, odcsQualityOf } from './quality.js';
 import type { Domain } from './domain.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import type { ColumnType } from './warehouse/tables.js';
@@ -123,6 +124,8 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
         logicalType: 'object',
         description: description.purpose,
         properties,
+        // The rules every load is gated by: the key's, then the product's own.
+        quality: [...keyRules(spec.key), ...(spec.quality ?? [])].map((rule) => odcsQualityOf(rule, spec.table)),
         ...(rowPolicy ? { customProperties: [{ property: 'rowPolicy', value: `rows whose ${rowPolicy.column} is in the principal's ${rowPolicy.claim} claim, except for ${rowPolicy.bypassRoles.join(', ')}` }] } : {}),
       },
     ],

@@ -205,3 +205,41 @@ export function summarizeRun(run: { readonly results: readonly QualityResult[] }
   const parts = [`${count('pass')} passed`, ...(count('warn') ? [`${count('warn')} warned`] : []), ...(count('fail') ? [`${count('fail')} failed`] : []), ...(count('error') ? [`${count('error')} could not run`] : [])];
   return parts.join(', ');
 }
+
+/**
+ * A rule as ODCS 3.1 writes it on the product's schema object: the library metrics as they are
+ * (their column and arguments in `arguments`), relationships and SQL rules as `sql` quality.
+ */
+export function odcsQualityOf(rule: QualityRule, table: string): Record<string, unknown> {
+  const { name, dimension, severity, unit, description } = rule;
+  const threshold = Object.fromEntries(
+    (['mustBe', 'mustBeLessThan', 'mustBeLessOrEqualTo', 'mustBeGreaterThan', 'mustBeGreaterOrEqualTo', 'mustBeBetween'] as const).flatMap((key) => (key in rule ? [[key, (rule as Record<string, unknown>)[key]]] : [])),
+  );
+  const common = { name, dimension, severity, unit: unit ?? 'rows', ...(description ? { description } : {}), ...threshold };
+  switch (rule.metric) {
+    case 'nullValues':
+      return { type: 'library', metric: 'nullValues', arguments: { column: rule.column }, ...common };
+    case 'missingValues':
+      return { type: 'library', metric: 'missingValues', arguments: { column: rule.column, missingValues: [...rule.missingValues] }, ...common };
+    case 'invalidValues':
+      return {
+        type: 'library',
+        metric: 'invalidValues',
+        arguments: { column: rule.column, ...(rule.validValues ? { validValues: [...rule.validValues] } : {}), ...(rule.pattern ? { pattern: rule.pattern } : {}), ...(rule.range ? { range: [...rule.range] } : {}) },
+        ...common,
+      };
+    case 'duplicateValues':
+      return { type: 'library', metric: 'duplicateValues', arguments: { properties: [...rule.columns] }, ...common };
+    case 'rowCount':
+      return { type: 'library', metric: 'rowCount', ...common };
+    case 'relationships':
+      return {
+        type: 'sql',
+        query: `select count(*) from ${table} where ${rule.column} is not null and ${rule.column} not in (select ${rule.to.column} from ${rule.to.table})`,
+        customProperties: [{ property: 'relationships', value: `${table}.${rule.column} -> ${rule.to.table}.${rule.to.column}` }],
+        ...common,
+      };
+    case 'sql':
+      return { type: 'sql', query: rule.query.replaceAll('${table}', table), ...common };
+  }
+}
