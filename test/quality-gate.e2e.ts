@@ -5,10 +5,12 @@
  * its results (each failing check named with its value and sample keys), and a good file
  * afterwards swaps in, with the whole history stored in the warehouse.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customers } from '../subgraphs/customers/index.js';
@@ -20,6 +22,7 @@ import { parseWarehouseUrl } from '../subgraphs/kit/warehouse/warehouse.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
 
+const run = promisify(execFile);
 let dir: string;
 let good: string;
 const database = `quality_test_${process.pid}_${randomUUID().slice(0, 8)}`;
@@ -132,5 +135,40 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('loads into a %s wareh
     } finally {
       await writeFile(join(dir, 'raw', 'customers', 'customers.csv'), good);
     }
+  });
+});
+
+describe('npm run quality', () => {
+  const quality = (env: Record<string, string>, ...args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', 'subgraphs/quality.ts', ...args], { env: { ...process.env, DATA_DIR: join(dir, 'none'), ...env } }).then(
+      ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    );
+  const serving = () => ({ CUSTOMERS_WAREHOUSE_URL: urls.duckdb() });
+
+  it('runs the checks on the serving version and prints them, exit 0 when none fails', async () => {
+    const { code, stdout } = await quality(serving(), 'run', 'customers');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/customers\.customers\s+id_unique\s+uniqueness\s+error\s+PASS\s+0\s+mustBe 0\s+0/);
+    expect(stdout).toContain('PASSED: no error-severity check failed.');
+  });
+
+  it('exits 1 naming each failing check, on the rejected load kept aside', async () => {
+    const { code, stdout } = await quality({ CUSTOMERS_WAREHOUSE_URL: `${urls.duckdb()}.rejected` }, 'run', 'customers.customers');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/customers\.customers\s+id_unique\s+uniqueness\s+error\s+FAIL\s+2\s+mustBe 0\s+2\s+C\d+/);
+    expect(stdout).toMatch(/email_format .* FAIL/);
+    expect(stdout).toContain('FAILED: an error-severity check failed (exit 1).');
+  });
+
+  it('prints the stored history, and refuses an unknown product or a missing warehouse with exit 2', async () => {
+    const history = await quality(serving(), 'history', 'customers');
+    expect(history.code).toBe(0);
+    expect(history.stdout.trim().split('\n').map((line) => line.split(/\s+/)[3])).toEqual(['passed', 'rejected', 'passed']);
+    const unknown = await quality(serving(), 'run', 'customers.nothing');
+    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringContaining('Unknown domain or product "customers.nothing"') });
+    const missing = await quality({}, 'run', 'products');
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining('The products warehouse cannot be read') });
+    expect((await quality(serving(), 'frobnicate')).code).toBe(2);
   });
 });
