@@ -21,6 +21,8 @@ export interface SubgraphConfig {
   readonly auditDir: string;
   /** Operations with values at or above this level are audited durably first (env `AUDIT_STRICT_LEVEL`). */
   readonly strictAuditLevel: Level;
+  /** Data quality checks on the serving warehouse every this many ms (env `QUALITY_CHECK_INTERVAL_MS`, default 900000: 15 min; 0: only at load). */
+  readonly qualityIntervalMs: number;
 }
 
 export function defineSubgraphConfig(config: SubgraphConfig): SubgraphConfig {
@@ -50,6 +52,7 @@ export function subgraphConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sub
     logLevel: env.LOG_LEVEL || 'info',
     auditDir: resolve(env.AUDIT_DIR || join(env.DATA_DIR || 'data', 'audit')),
     strictAuditLevel: strictLevelFrom(env.AUDIT_STRICT_LEVEL),
+    qualityIntervalMs: env.QUALITY_CHECK_INTERVAL_MS === '0' ? 0 : numberFrom(env, 'QUALITY_CHECK_INTERVAL_MS', 15 * 60_000),
   });
 }
 

@@ -27,7 +27,7 @@ import { domains, type AnyDomain } from './domains.js';
 import { printDomainSdl } from './kit/domain-schema.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
-import { ensureWarehouse } from './kit/warehouse/build.js';
+import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/manifest.js';
 
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     const signature = { key: signingKeyFromEnv(), previousKey: previousSigningKeyFromEnv(), directAccess: directAccessFromEnv() };
     await prepareDomains(config, [domain], log);
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
+    const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
     const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
     const server = await startSubgraphServer({
       audit,
@@ -101,6 +102,8 @@ async function main(): Promise<void> {
       signature,
       hashKey,
       port: portOf(index),
+      qualityHistory,
+      qualityIntervalMs: config.qualityIntervalMs,
       host: config.host,
     });
     log.info({ url: server.url }, `subgraph ${domain.name} serving`);

@@ -30,6 +30,7 @@ const ENTRY = `
   outputPorts { name type version }
   inputPorts { name version contractId }
   fields { name type column classification tags mask readableBy rule policy forYou { access reason } }
+  quality { status lastRun { runId at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { runId outcome } }
 `;
 const ALL = `query All($filter: DataProductFilter, $first: Int, $after: String) {
   dataProducts(filter: $filter, first: $first, after: $after) {
@@ -74,6 +75,22 @@ describe('the federated data product catalog', () => {
       expect(node.rootFields.length).toBeGreaterThan(0);
       expect(node.exampleOperation).toContain(spec.type);
     }
+  });
+
+  it('reports each product\'s data quality: the load\'s checks, key checks first, passing; the metrics agree', async () => {
+    for (const node of all.nodes) {
+      expect(node.quality.status, node.id).toBe('PASS');
+      expect(node.quality.lastRun).toMatchObject({ trigger: 'load', outcome: 'passed' });
+      expect(node.quality.history.map((run: any) => run.runId)).toEqual([node.quality.lastRun.runId]);
+    }
+    const customers = all.nodes.find((n: any) => n.id === 'customers.customers');
+    expect(customers.quality.lastRun.checks.slice(0, 2).map((c: any) => c.name)).toEqual(['id_not_null', 'id_unique']);
+    expect(customers.quality.lastRun.checks.find((c: any) => c.name === 'email_format')).toMatchObject({ dimension: 'conformity', severity: 'error', outcome: 'pass', value: 0, threshold: 'mustBe 0', unit: 'rows', failedRows: 0 });
+    const metrics = await (await fetch(new URL('/metrics', mesh.subgraphs.customers!.url))).text();
+    expect(metrics).toMatch(/data_quality_check_status\{product="customers\.customers",check="email_format",dimension="conformity",service="customers"\} 0/);
+    expect(metrics).toMatch(/data_quality_failed_rows\{product="customers\.customers",check="id_unique",service="customers"\} 0/);
+    const bad = await mesh.query<any>('{ dataProduct(id: "customers.customers") { quality { history(first: 21) { runId } } } }');
+    expect(bad.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
   });
 
   it('is what the registry keeps with each published version (publish-running reads each domain\'s /catalog)', async () => {

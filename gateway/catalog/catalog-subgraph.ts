@@ -23,7 +23,7 @@ import { ANONYMOUS, type Principal } from '../../policy/principal.js';
 import type { SubgraphEndpoint } from '../config.js';
 import { policyNote, readableBy, type ExampleOperation } from '../ide/schema-docs.js';
 import type { UsageRecord } from '../registry/registry.js';
-import type { DomainDocuments, DomainEntries } from './domain-entries.js';
+import type { DomainDocuments, DomainEntries, QualityEntry, QualityRunEntry } from './domain-entries.js';
 
 /** The catalog subgraph's name in the supergraph: reserved, no domain may be published under it. */
 export const CATALOG_SUBGRAPH_NAME = 'catalog';
@@ -99,6 +99,7 @@ interface ProductEntry {
   readonly rowPolicy: string | null;
   readonly fields: readonly FieldEntry[];
   readonly exampleOperation: string | null;
+  readonly quality: { readonly status: string; readonly lastRun: QualityRunEntry | null; readonly history: readonly QualityRunEntry[] };
   /** Lower-case text the `text` filter searches. */
   readonly searchable: string;
 }
@@ -133,7 +134,7 @@ function fieldAccess(principal: Principal, policy: ReturnType<PolicyIndex['field
 }
 
 /** A product's entry: its domain's documents, and what the served schema and policy say of its type. */
-function entryOf(product: DomainDocuments['products'][number], served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal): ProductEntry | null {
+function entryOf(product: DomainDocuments['products'][number], quality: QualityEntry | undefined, served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal): ProductEntry | null {
   const { odps, odcs } = product;
   const contractSchema = odcs.schema[0];
   if (!contractSchema) return null;
@@ -185,6 +186,7 @@ function entryOf(product: DomainDocuments['products'][number], served: NonNullab
     rowPolicy,
     fields,
     exampleOperation: example ? exampleFor(example.query, denied) : null,
+    quality: { status: (quality?.status ?? 'unknown').toUpperCase(), lastRun: quality?.lastRun ?? null, history: quality?.history ?? [] },
     searchable: [odps.id, odps.name, odps.description.purpose, odps.description.limitations ?? '', odps.description.usage ?? '', ...odps.tags, typeName, ...fields.map((field) => field.name)]
       .join('\n')
       .toLowerCase(),
@@ -217,7 +219,7 @@ async function viewOf(context: CatalogContext): Promise<CatalogView> {
     if (!served) return { products: [], unavailable: [] };
     const { documents, unavailable } = await context.sources.entries.read(served.subgraphs, served.version);
     const products = documents
-      .flatMap((domain) => domain.products.map((product) => entryOf(product, served, context.principal)))
+      .flatMap((domain) => domain.products.map((product) => entryOf(product, domain.quality?.[product.id], served, context.principal)))
       .filter((entry): entry is ProductEntry => entry !== null)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { products, unavailable };
@@ -301,6 +303,16 @@ const resolvers = {
       const view = await viewOf(context);
       return view.products.find((entry) => entry.id === args.id) ?? null;
     },
+  },
+  DataProductQuality: {
+    history(quality: ProductEntry['quality'], args: { first?: number | null }) {
+      const first = args.first ?? 5;
+      if (!Number.isInteger(first) || first < 1 || first > 20) throw codedError('INVALID_ARGUMENT', `first must be between 1 and 20; got ${first}.`, { argument: 'first' });
+      return quality.history.slice(0, first);
+    },
+  },
+  QualityCheckResult: {
+    name: (check: QualityRunEntry['checks'][number]) => check.check,
   },
   DataProduct: {
     async usage(entry: ProductEntry, args: { days?: number | null }, context: CatalogContext) {

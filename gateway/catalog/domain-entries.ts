@@ -17,10 +17,27 @@ export interface ProductDocument {
   readonly odcs: OdcsDocument;
 }
 
-/** What a domain's `/catalog` answers: its products' standard documents. */
+/** One run of a product's data quality checks, as a domain's `/catalog` reports it (no values). */
+export interface QualityRunEntry {
+  readonly runId: string;
+  readonly at: string;
+  readonly trigger: string;
+  readonly outcome: string;
+  readonly checks: readonly { readonly check: string; readonly dimension: string; readonly severity: string; readonly outcome: string; readonly value: number | null; readonly threshold: string; readonly unit: string; readonly failedRows: number | null }[];
+}
+
+/** A product's data quality, as its domain reports it. */
+export interface QualityEntry {
+  readonly status: string;
+  readonly lastRun: QualityRunEntry | null;
+  readonly history: readonly QualityRunEntry[];
+}
+
+/** What a domain's `/catalog` answers: its products' standard documents, and their live quality. */
 export interface DomainDocuments {
   readonly domain: string;
   readonly products: readonly ProductDocument[];
+  readonly quality?: Readonly<Record<string, QualityEntry>>;
 }
 
 /** The parts of an ODPS 1.0 document the catalog reads. */
@@ -121,7 +138,8 @@ export async function fetchDomainDocuments(endpoint: SubgraphEndpoint, options: 
   if (answer.domain !== endpoint.name || !Array.isArray(answer.products)) throw new CatalogReadError(`${endpoint.name}'s /catalog answer is not a catalog of its own products`);
   // A domain serves its own products only: an entry under another domain's address is dropped.
   const products = answer.products.filter((product) => typeof product?.id === 'string' && product.id.startsWith(`${endpoint.name}.`) && product.odps?.domain === endpoint.name);
-  return { domain: endpoint.name, products };
+  const quality = answer.quality && typeof answer.quality === 'object' ? answer.quality : undefined;
+  return { domain: endpoint.name, products, ...(quality ? { quality } : {}) };
 }
 
 export interface DomainEntries {

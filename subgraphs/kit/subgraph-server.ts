@@ -42,6 +42,8 @@ import type { RequestAccess } from './filters.js';
 import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
+import { startQualityMonitor, type ProductRun } from './quality-monitor.js';
+import { readQualityRuns, type QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
@@ -84,6 +86,10 @@ export interface SubgraphServerOptions {
   readonly verifySignatures?: boolean;
   /** Host names this server answers for (DNS rebinding protection; see policy/host-check.ts); null: any. Default: the loopback names. */
   readonly allowedHosts?: readonly string[] | null;
+  /** The data quality runs stored so far (default: those of the serving warehouse; the caller may add a rejected load's). */
+  readonly qualityHistory?: readonly QualityRun[];
+  /** Runs the quality checks on the serving warehouse every this many ms (default 0: only at load). */
+  readonly qualityIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -260,6 +266,15 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   if (signature.directAccess) {
     log.warn({ service: domain.name }, 'SUBGRAPH_DIRECT_ACCESS=allow: this subgraph answers callers other than the gateway (never _service, _entities or introspection); the gateway\'s limits and trusted documents do not hold for them');
   }
+  // Data quality: the stored runs, and scheduled checks on the serving version (catalog and metrics).
+  const quality = startQualityMonitor({
+    domain,
+    warehouse,
+    stored: options.qualityHistory ?? (await readQualityRuns(warehouse.db)),
+    intervalMs: options.qualityIntervalMs ?? 0,
+    registry: metrics.registry,
+    log,
+  });
   const signed = options.verifySignatures === false ? (_req: unknown, _res: unknown, next: () => void) => next() : requireGatewaySignature(signature);
   // The catalog entries of the domain's products: what they are and promise, never a value; for
   // the platform (the gateway's catalog, the registry's publish), so signed even with direct access.
@@ -271,7 +286,14 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     options.verifySignatures === false ? signed : requireGatewaySignature({ ...signature, directAccess: false }),
     (_req, res) => {
       documents ??= domainProductDocuments(domain, warehouseServerOf(warehouse.location), options.rules ?? governanceRules);
-      res.json({ domain: domain.name, products: documents });
+      // The documents (what the registry keeps), and the live quality of each product (what it does not).
+      // Checks travel without their sample keys and SQL: the catalog reveals no value.
+      const withoutValues = (run: ProductRun) => ({ ...run, checks: run.checks.map(({ sampleKeys: _keys, sql: _sql, ...check }) => check) });
+      const ofProduct = (id: string) => {
+        const { status, lastRun, history } = quality.product(id);
+        return { status, lastRun: lastRun && withoutValues(lastRun), history: history.map(withoutValues) };
+      };
+      res.json({ domain: domain.name, products: documents, quality: Object.fromEntries(documents.map(({ id }) => [id, ofProduct(id)])) });
     },
   );
   app.use(
@@ -316,6 +338,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     port,
     async stop() {
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server
+      quality.stop();
       unobserve();
     },
   };

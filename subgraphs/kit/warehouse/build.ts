@@ -108,8 +108,8 @@ function constraintFailure(domain: string, error: unknown): QualityResult {
   };
 }
 
-/** The quality history a new build carries: the serving version's runs, and those of the last rejected build. */
-async function historyOf(url: string): Promise<QualityRun[]> {
+/** The quality runs stored at a warehouse URL: the serving version's history, and those of the last rejected build. */
+export async function qualityHistoryAt(url: string): Promise<QualityRun[]> {
   const { adapter, location } = adapterOf(parseWarehouseUrl(url));
   const runs = new Map<string, QualityRun>();
   for (const at of [location, adapter.rejectedLocation(location as never)]) {
@@ -144,7 +144,7 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
       }
     }
     onRun(run);
-    await writeQualityRuns(warehouse.db, [...(await historyOf(options.url)), run]);
+    await writeQualityRuns(warehouse.db, [...(await qualityHistoryAt(options.url)), run]);
     await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
     await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
     if (run.outcome === 'rejected') throw new QualityGateError(options.domain.name, run, rows);
