@@ -43,7 +43,7 @@ import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
 import { startQualityMonitor, type ProductRun } from './quality-monitor.js';
-import { readQualityRuns, type QualityRun } from './quality-store.js';
+import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
@@ -86,7 +86,7 @@ export interface SubgraphServerOptions {
   readonly verifySignatures?: boolean;
   /** Host names this server answers for (DNS rebinding protection; see policy/host-check.ts); null: any. Default: the loopback names. */
   readonly allowedHosts?: readonly string[] | null;
-  /** The data quality runs stored so far (default: those of the serving warehouse; the caller may add a rejected load's). */
+  /** The data quality runs stored so far (`qualityHistoryAt(url)`: the serving version's and a rejected load's; default none). */
   readonly qualityHistory?: readonly QualityRun[];
   /** Runs the quality checks on the serving warehouse every this many ms (default 0: only at load). */
   readonly qualityIntervalMs?: number;
@@ -270,7 +270,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const quality = startQualityMonitor({
     domain,
     warehouse,
-    stored: options.qualityHistory ?? (await readQualityRuns(warehouse.db)),
+    stored: options.qualityHistory ?? [],
     intervalMs: options.qualityIntervalMs ?? 0,
     registry: metrics.registry,
     log,

@@ -31,7 +31,7 @@ import type { SupergraphSourceConfig } from '../../gateway/supergraph-source.js'
 import { domains as meshDomains } from '../../subgraphs/domains.js';
 import type { Domain } from '../../subgraphs/kit/domain.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
-import { ensureWarehouse } from '../../subgraphs/kit/warehouse/build.js';
+import { ensureWarehouse, qualityHistoryAt } from '../../subgraphs/kit/warehouse/build.js';
 import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
 import type { Warehouse } from '../../subgraphs/kit/warehouse/warehouse.js';
 import { generateSourceData, type RawManifest } from '../../subgraphs/synthetic-sources/generate.js';
@@ -222,7 +222,9 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       : `duckdb:${join(dataDir, 'warehouses', `${domain.name}.duckdb`)}`;
     await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint });
     warehouses[domain.name] = openWarehouse(url);
+    const qualityHistory = await qualityHistoryAt(url);
     subgraphs[domain.name] = await startSubgraphServer({
+      qualityHistory,
       domain,
       warehouse: warehouses[domain.name]!,
       log: testLog,
