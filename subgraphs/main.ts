@@ -7,6 +7,7 @@
  *
  * Configuration comes from the environment (see subgraphs/config.ts and the README).
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
@@ -31,8 +32,10 @@ import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/manifest.js';
 
-async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger): Promise<void> {
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false): Promise<void> {
   const started = performance.now();
+  // A reset generates the raw files again and rebuilds every warehouse, whatever is there.
+  if (reset) await rm(join(rawDirOf(config), 'manifest.json'), { force: true });
   const { manifest, generated } = await ensureSourceData({ rawDir: rawDirOf(config), scale: config.scale, seed: config.seed });
   log.info(
     { scale: manifest.scale, seed: manifest.seed, rows: manifest.rows, ms: Math.round(performance.now() - started) },
@@ -45,6 +48,13 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
       url: warehouseUrlOf(domain.name, config),
       rawDir: join(rawDirOf(config), domain.name),
       sourceFingerprint: manifest.fingerprint,
+      force: reset,
+      onProgress: (progress) => {
+        if (progress.step === 'loading') log.info({ domain: domain.name }, 'loading the raw files into a new warehouse version');
+        if (progress.step === 'loaded') log.info({ domain: domain.name, rows: progress.rows }, 'raw files loaded; running the data quality checks');
+        if (progress.step === 'checked') log.info({ domain: domain.name, checks: summarizeRun(progress.run), outcome: progress.run.outcome }, 'data quality checks done');
+        if (progress.step === 'swapping') log.info({ domain: domain.name }, 'swapping the new version in');
+      },
     });
     const ms = Math.round(performance.now() - t);
     const checks = build.quality && summarizeRun(build.quality);
@@ -63,13 +73,13 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
 }
 
 async function main(): Promise<void> {
-  const { positionals } = parseArgs({ allowPositionals: true, options: {} });
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { reset: { type: 'boolean' } } });
   const [command, name] = positionals;
   const config = subgraphConfigFromEnv();
   const log = pino({ level: config.logLevel, base: { service: name ?? 'subgraphs' } });
 
   if (command === 'prepare') {
-    await prepareDomains(config, domains, log);
+    await prepareDomains(config, domains, log, values.reset === true);
     return;
   }
   if (command === 'sdl' && name) {

@@ -172,3 +172,33 @@ describe('npm run quality', () => {
     expect((await quality(serving(), 'frobnicate')).code).toBe(2);
   });
 });
+
+describe('npm run data', () => {
+  const data = (dataDir: string, ...args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', 'subgraphs/main.ts', 'prepare', ...args], { env: { ...process.env, DATA_DIR: dataDir, SCALE: '0.01', LOG_LEVEL: 'info' } }).then(({ stdout }) =>
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { msg: string; domain?: string; checks?: string }),
+    );
+
+  it('says what each load does (load, checks, swap), reuses what is current, and rebuilds everything with --reset', async () => {
+    const dataDir = join(dir, 'prepare');
+    const first = await data(dataDir);
+    const of = (lines: { msg: string; domain?: string }[], domain: string) => lines.filter((line) => line.domain === domain).map((line) => line.msg);
+    expect(first[0]!.msg).toBe('raw data generated');
+    expect(of(first, 'finance')).toEqual([
+      'loading the raw files into a new warehouse version',
+      'raw files loaded; running the data quality checks',
+      'data quality checks done',
+      'swapping the new version in',
+      'warehouse built',
+    ]);
+    expect(first.find((line) => line.domain === 'finance' && line.msg === 'warehouse built')!.checks).toMatch(/^\d+ passed/);
+    const again = await data(dataDir);
+    expect(again.map((line) => line.msg)).toEqual(['raw data reused', 'warehouse reused', 'warehouse reused', 'warehouse reused']);
+    const reset = await data(dataDir, '--reset');
+    expect(reset[0]!.msg).toBe('raw data generated');
+    expect(reset.filter((line) => line.msg === 'warehouse built').map((line) => line.domain)).toEqual(['customers', 'products', 'finance']);
+  }, 120_000);
+});

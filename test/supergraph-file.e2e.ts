@@ -4,7 +4,7 @@
  * plugins, unclassified fields are denied unless an operator says otherwise, and the file is
  * reloaded when it changes (a bad one never replaces the serving supergraph).
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeServices } from '@apollo/composition';
@@ -17,6 +17,12 @@ let fixture: RunningFixture;
 let dir: string;
 let supergraphFile: string;
 const gateways: { stop(): Promise<void> }[] = [];
+
+/** Replaces a file at once, as a deploy tool should (a poller never sees it half-written). */
+async function replaceFile(path: string, content: string): Promise<void> {
+  await writeFile(`${path}.next`, content);
+  await rename(`${path}.next`, path);
+}
 
 function compose(names?: readonly string[]): string {
   const result = composeServices(
@@ -160,7 +166,7 @@ describe('reloading the supergraph file', () => {
     expect(before).toMatchObject({ status: 'ready', supergraph: { origin: file }, lastReloadFailure: null });
 
     // The ratings subgraph is taken out of the supergraph: `rating` is gone.
-    await writeFile(file, compose(['catalog', 'pricing', 'shipping', 'reviews', 'accounts', 'media']));
+    await replaceFile(file, compose(['catalog', 'pricing', 'shipping', 'reviews', 'accounts', 'media']));
     const deadline = Date.now() + 10_000;
     while ((await rating()).body.errors?.[0]?.extensions?.code !== 'GRAPHQL_VALIDATION_FAILED') {
       if (Date.now() > deadline) throw new Error('the changed file was not served');
@@ -171,7 +177,7 @@ describe('reloading the supergraph file', () => {
     expect(changed.supergraph.subgraphs).not.toContain('ratings');
 
     // A file that is not a supergraph: refused, reported, and the last good one stays.
-    await writeFile(file, 'type Query { broken: String }');
+    await replaceFile(file, 'type Query { broken: String }');
     while ((await readiness()).lastReloadFailure === null) {
       if (Date.now() > deadline) throw new Error('the bad file was not reported');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -183,7 +189,7 @@ describe('reloading the supergraph file', () => {
     expect(logged.at(-1)).toMatchObject({ level: 50, candidate: file, serving: changed.supergraph.version });
     const products = await postGraphQL(gateway.url, '{ products { name } }', undefined, { authorization: token });
     expect(products.body).toEqual({ data: { products: [{ name: 'Kettle' }, { name: 'Lamp' }] } });
-    await writeFile(file, compose());
+    await replaceFile(file, compose());
   });
 
   it('refuses to start on a file that does not exist, saying which', async () => {

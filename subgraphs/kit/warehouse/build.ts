@@ -28,7 +28,18 @@ export interface EnsureWarehouseOptions {
   readonly sourceFingerprint: string;
   /** The clock runs are stamped with (tests move it). */
   readonly now?: () => Date;
+  /** Build even when the serving warehouse is current (a reset). */
+  readonly force?: boolean;
+  /** Told each step of a build, for progress lines. */
+  readonly onProgress?: (step: BuildStep) => void;
 }
+
+/** The steps of a build, as they happen. */
+export type BuildStep =
+  | { readonly step: 'loading'; readonly domain: string }
+  | { readonly step: 'loaded'; readonly domain: string; readonly rows: Record<string, number> }
+  | { readonly step: 'checked'; readonly domain: string; readonly run: QualityRun }
+  | { readonly step: 'swapping'; readonly domain: string };
 
 export interface WarehouseBuild {
   /** False when an existing, current warehouse was kept, or a new build was rejected. */
@@ -133,7 +144,9 @@ export async function qualityHistoryAt(url: string): Promise<QualityRun[]> {
  */
 async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string, onRun: (run: QualityRun) => void): Promise<Record<string, number>> {
   try {
+    options.onProgress?.({ step: 'loading', domain: options.domain.name });
     const rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
+    options.onProgress?.({ step: 'loaded', domain: options.domain.name, rows });
     let run = await runDomainChecks(options.domain, warehouse, 'load', options.now);
     if (run.outcome === 'passed') {
       // Keys, NOT NULL columns and indexes, once the data passed: a break the checks did not name still rejects the load.
@@ -144,10 +157,12 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
       }
     }
     onRun(run);
+    options.onProgress?.({ step: 'checked', domain: options.domain.name, run });
     await writeQualityRuns(warehouse.db, [...(await qualityHistoryAt(options.url)), run]);
     await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
     await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
     if (run.outcome === 'rejected') throw new QualityGateError(options.domain.name, run, rows);
+    options.onProgress?.({ step: 'swapping', domain: options.domain.name });
     return rows;
   } finally {
     await warehouse.close();
@@ -164,7 +179,7 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   const { adapter, location } = adapterOf(parseWarehouseUrl(options.url));
   const buildKey = buildKeyOf(options);
   const serving = adapter.mayExist(location) ? await currentBuildKey(options.url) : null;
-  if (serving === buildKey) return { built: false };
+  if (serving === buildKey && !options.force) return { built: false };
   // Built beside the serving warehouse and swapped in: readers never see half a warehouse.
   let quality: QualityRun | undefined;
   try {
