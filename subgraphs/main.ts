@@ -26,6 +26,7 @@ import { hashKeyFromEnv } from '../policy/masking.js';
 import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
 import { domains, type AnyDomain } from './domains.js';
 import { printDomainSdl } from './kit/domain-schema.js';
+import { loadFactsAt } from './kit/freshness.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     await prepareDomains(config, [domain], log);
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
     const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
+    const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
     const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
     const server = await startSubgraphServer({
       audit,
@@ -113,6 +115,7 @@ async function main(): Promise<void> {
       hashKey,
       port: portOf(index),
       qualityHistory,
+      loadFacts,
       qualityIntervalMs: config.qualityIntervalMs,
       host: config.host,
     });

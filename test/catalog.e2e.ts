@@ -18,6 +18,7 @@ import { composeSupergraph, CompositionFailedError } from '../gateway/supergraph
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
+import { freshnessOf } from '../subgraphs/kit/freshness.js';
 import { domainProductDocuments } from '../subgraphs/kit/product-documents.js';
 import { commonTypeDefs } from '../subgraphs/kit/scalars.js';
 import { freePort, postGraphQL, startTestMesh, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
@@ -30,6 +31,7 @@ const ENTRY = `
   outputPorts { name type version }
   inputPorts { name version contractId }
   fields { name type column classification tags mask readableBy rule policy forYou { access reason } }
+  freshness { loadedAt newestRecordAt ageSeconds slaSeconds status }
   quality { status lastRun { runId at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { runId outcome } }
 `;
 const ALL = `query All($filter: DataProductFilter, $first: Int, $after: String) {
@@ -91,6 +93,34 @@ describe('the federated data product catalog', () => {
     expect(metrics).toMatch(/data_quality_failed_rows\{product="customers\.customers",check="id_unique",service="customers"\} 0/);
     const bad = await mesh.query<any>('{ dataProduct(id: "customers.customers") { quality { history(first: 21) { runId } } } }');
     expect(bad.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('says how fresh each product is against its SLA, and the metrics carry what an alert needs', async () => {
+    const customers = all.nodes.find((n: any) => n.id === 'customers.customers');
+    const loadedAt = Date.parse(customers.freshness.loadedAt);
+    expect(Date.now() - loadedAt).toBeLessThan(10 * 60_000);
+    expect(customers.freshness).toMatchObject({ slaSeconds: 86_400, status: 'FRESH' });
+    expect(customers.freshness.ageSeconds).toBeLessThan(600);
+    const [{ newest }] = (await mesh.sql<{ newest: string }>('customers', 'select max(signup_date) as newest from customers')) as [{ newest: string }];
+    expect(customers.freshness.newestRecordAt).toBe(newest);
+    // Categories promise no latency: their update frequency (1 d) is the threshold.
+    expect(all.nodes.find((n: any) => n.id === 'products.categories').freshness).toMatchObject({ slaSeconds: 86_400, newestRecordAt: null });
+
+    // The stale-product alert (time() - last_updated > sla), evaluated at moved clocks: stale after the SLA, not before.
+    const metrics = await (await fetch(new URL('/metrics', mesh.subgraphs.customers!.url))).text();
+    const gauge = (name: string) => Number(new RegExp(`${name}\\{product="customers\\.customers",service="customers"\\} (\\S+)`).exec(metrics)?.[1]);
+    const lastUpdated = gauge('data_product_last_updated_timestamp_seconds');
+    const sla = gauge('data_product_freshness_sla_seconds');
+    expect(lastUpdated).toBeCloseTo(loadedAt / 1000, 0);
+    expect(sla).toBe(86_400);
+    const staleAt = (time: number) => time - lastUpdated > sla;
+    expect(staleAt(lastUpdated + sla)).toBe(false);
+    expect(staleAt(lastUpdated + sla + 1)).toBe(true);
+    // The subgraph's own measure agrees at the same moments.
+    const facts = { loadedAt: customers.freshness.loadedAt, newest: {} };
+    const sla24h = domains.find((d) => d.name === 'customers')!.dataProducts[0]!.spec.metadata.sla;
+    expect(freshnessOf(facts, 'customers.customers', sla24h, new Date(loadedAt + 86_400_000)).status).toBe('fresh');
+    expect(freshnessOf(facts, 'customers.customers', sla24h, new Date(loadedAt + 86_401_000)).status).toBe('stale');
   });
 
   it('is what the registry keeps with each published version (publish-running reads each domain\'s /catalog)', async () => {
@@ -170,7 +200,9 @@ describe('the federated data product catalog', () => {
   it('finds one product by id, and null for an id that is none', async () => {
     const { body } = await mesh.query<any>(`query ($a: ID!, $b: ID!) { a: dataProduct(id: $a) { ${ENTRY} } b: dataProduct(id: $b) { id } }`, { a: 'finance.orders', b: 'finance.nothing' });
     expect(body.errors).toBeUndefined();
-    expect(body.data.a).toEqual(all.nodes.find((n: any) => n.id === 'finance.orders'));
+    // The same entry (the age, measured at each request, aside).
+    const withoutAge = (entry: any) => ({ ...entry, freshness: { ...entry.freshness, ageSeconds: undefined } });
+    expect(withoutAge(body.data.a)).toEqual(withoutAge(all.nodes.find((n: any) => n.id === 'finance.orders')));
     expect(body.data.b).toBeNull();
   });
 

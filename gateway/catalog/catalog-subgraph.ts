@@ -23,7 +23,7 @@ import { ANONYMOUS, type Principal } from '../../policy/principal.js';
 import type { SubgraphEndpoint } from '../config.js';
 import { policyNote, readableBy, type ExampleOperation } from '../ide/schema-docs.js';
 import type { UsageRecord } from '../registry/registry.js';
-import type { DomainDocuments, DomainEntries, QualityEntry, QualityRunEntry } from './domain-entries.js';
+import type { DomainDocuments, DomainEntries, FreshnessEntry, QualityEntry, QualityRunEntry } from './domain-entries.js';
 
 /** The catalog subgraph's name in the supergraph: reserved, no domain may be published under it. */
 export const CATALOG_SUBGRAPH_NAME = 'catalog';
@@ -100,6 +100,7 @@ interface ProductEntry {
   readonly fields: readonly FieldEntry[];
   readonly exampleOperation: string | null;
   readonly quality: { readonly status: string; readonly lastRun: QualityRunEntry | null; readonly history: readonly QualityRunEntry[] };
+  readonly freshness: FreshnessEntry;
   /** Lower-case text the `text` filter searches. */
   readonly searchable: string;
 }
@@ -134,7 +135,7 @@ function fieldAccess(principal: Principal, policy: ReturnType<PolicyIndex['field
 }
 
 /** A product's entry: its domain's documents, and what the served schema and policy say of its type. */
-function entryOf(product: DomainDocuments['products'][number], quality: QualityEntry | undefined, served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal): ProductEntry | null {
+function entryOf(product: DomainDocuments['products'][number], quality: QualityEntry | undefined, freshness: FreshnessEntry | undefined, served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal): ProductEntry | null {
   const { odps, odcs } = product;
   const contractSchema = odcs.schema[0];
   if (!contractSchema) return null;
@@ -187,6 +188,7 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
     fields,
     exampleOperation: example ? exampleFor(example.query, denied) : null,
     quality: { status: (quality?.status ?? 'unknown').toUpperCase(), lastRun: quality?.lastRun ?? null, history: quality?.history ?? [] },
+    freshness: { loadedAt: freshness?.loadedAt ?? null, newestRecordAt: freshness?.newestRecordAt ?? null, slaSeconds: freshness?.slaSeconds ?? null },
     searchable: [odps.id, odps.name, odps.description.purpose, odps.description.limitations ?? '', odps.description.usage ?? '', ...odps.tags, typeName, ...fields.map((field) => field.name)]
       .join('\n')
       .toLowerCase(),
@@ -219,7 +221,7 @@ async function viewOf(context: CatalogContext): Promise<CatalogView> {
     if (!served) return { products: [], unavailable: [] };
     const { documents, unavailable } = await context.sources.entries.read(served.subgraphs, served.version);
     const products = documents
-      .flatMap((domain) => domain.products.map((product) => entryOf(product, domain.quality?.[product.id], served, context.principal)))
+      .flatMap((domain) => domain.products.map((product) => entryOf(product, domain.quality?.[product.id], domain.freshness?.[product.id], served, context.principal)))
       .filter((entry): entry is ProductEntry => entry !== null)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { products, unavailable };
@@ -302,6 +304,14 @@ const resolvers = {
     async dataProduct(_root: unknown, args: { id: string }, context: CatalogContext) {
       const view = await viewOf(context);
       return view.products.find((entry) => entry.id === args.id) ?? null;
+    },
+  },
+  DataProductFreshness: {
+    // The age at this moment, by the gateway's clock: the domains' entries are kept for a while.
+    ageSeconds: (freshness: FreshnessEntry) => (freshness.loadedAt ? Math.max(0, Math.round((Date.now() - Date.parse(freshness.loadedAt)) / 1000)) : null),
+    status(freshness: FreshnessEntry) {
+      if (!freshness.loadedAt || freshness.slaSeconds === null) return 'UNKNOWN';
+      return (Date.now() - Date.parse(freshness.loadedAt)) / 1000 > freshness.slaSeconds ? 'STALE' : 'FRESH';
     },
   },
   DataProductQuality: {

@@ -38,6 +38,14 @@ export interface DomainDocuments {
   readonly domain: string;
   readonly products: readonly ProductDocument[];
   readonly quality?: Readonly<Record<string, QualityEntry>>;
+  readonly freshness?: Readonly<Record<string, FreshnessEntry>>;
+}
+
+/** When a product's serving version was loaded, its newest record, and its SLA threshold, as its domain reports them. */
+export interface FreshnessEntry {
+  readonly loadedAt: string | null;
+  readonly newestRecordAt: string | null;
+  readonly slaSeconds: number | null;
 }
 
 /** The parts of an ODPS 1.0 document the catalog reads. */
@@ -139,7 +147,8 @@ export async function fetchDomainDocuments(endpoint: SubgraphEndpoint, options: 
   // A domain serves its own products only: an entry under another domain's address is dropped.
   const products = answer.products.filter((product) => typeof product?.id === 'string' && product.id.startsWith(`${endpoint.name}.`) && product.odps?.domain === endpoint.name);
   const quality = answer.quality && typeof answer.quality === 'object' ? answer.quality : undefined;
-  return { domain: endpoint.name, products, ...(quality ? { quality } : {}) };
+  const freshness = answer.freshness && typeof answer.freshness === 'object' ? answer.freshness : undefined;
+  return { domain: endpoint.name, products, ...(quality ? { quality } : {}), ...(freshness ? { freshness } : {}) };
 }
 
 export interface DomainEntries {

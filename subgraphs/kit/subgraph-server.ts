@@ -20,6 +20,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { Kind, type DocumentNode } from 'graphql';
 import { sql } from 'kysely';
+import { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { RequestPolicy } from '../../policy/decide.js';
 import { useErrorMasking } from '../../policy/error-masking.js';
@@ -42,6 +43,7 @@ import type { RequestAccess } from './filters.js';
 import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
+import { freshnessOf, slaSecondsOf, type LoadFacts } from './freshness.js';
 import { startQualityMonitor, type ProductRun } from './quality-monitor.js';
 import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
@@ -90,6 +92,10 @@ export interface SubgraphServerOptions {
   readonly qualityHistory?: readonly QualityRun[];
   /** Runs the quality checks on the serving warehouse every this many ms (default 0: only at load). */
   readonly qualityIntervalMs?: number;
+  /** When the serving version was loaded and its products' newest records (`loadFactsAt(url, domain)`; default: unknown). */
+  readonly loadFacts?: LoadFacts;
+  /** The clock freshness is measured with (tests move it). */
+  readonly now?: () => Date;
 }
 
 export interface RunningServer {
@@ -275,6 +281,18 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     registry: metrics.registry,
     log,
   });
+  // Freshness: each product's load time and SLA, as metrics (an alert compares them with the time).
+  const facts: LoadFacts = options.loadFacts ?? { loadedAt: null, newest: {} };
+  const now = options.now ?? (() => new Date());
+  const lastUpdated = new Gauge({ name: 'data_product_last_updated_timestamp_seconds', help: 'When the serving version of each data product was loaded.', labelNames: ['product'], registers: [metrics.registry] });
+  const freshnessSla = new Gauge({ name: 'data_product_freshness_sla_seconds', help: "Each data product's freshness threshold from its SLA (latency, else update frequency).", labelNames: ['product'], registers: [metrics.registry] });
+  for (const { spec } of domain.dataProducts) {
+    const product = `${domain.name}.${spec.name}`;
+    if (facts.loadedAt) lastUpdated.set({ product }, Date.parse(facts.loadedAt) / 1000);
+    const sla = slaSecondsOf(spec.metadata.sla);
+    if (sla !== null) freshnessSla.set({ product }, sla);
+  }
+  const slaOf = new Map(domain.dataProducts.map(({ spec }) => [`${domain.name}.${spec.name}`, spec.metadata.sla]));
   const signed = options.verifySignatures === false ? (_req: unknown, _res: unknown, next: () => void) => next() : requireGatewaySignature(signature);
   // The catalog entries of the domain's products: what they are and promise, never a value; for
   // the platform (the gateway's catalog, the registry's publish), so signed even with direct access.
@@ -293,7 +311,12 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         const { status, lastRun, history } = quality.product(id);
         return { status, lastRun: lastRun && withoutValues(lastRun), history: history.map(withoutValues) };
       };
-      res.json({ domain: domain.name, products: documents, quality: Object.fromEntries(documents.map(({ id }) => [id, ofProduct(id)])) });
+      res.json({
+        domain: domain.name,
+        products: documents,
+        quality: Object.fromEntries(documents.map(({ id }) => [id, ofProduct(id)])),
+        freshness: Object.fromEntries(documents.map(({ id }) => [id, freshnessOf(facts, id, slaOf.get(id) ?? [], now())])),
+      });
     },
   );
   app.use(

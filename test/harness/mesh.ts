@@ -32,6 +32,7 @@ import { domains as meshDomains } from '../../subgraphs/domains.js';
 import type { Domain } from '../../subgraphs/kit/domain.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse, qualityHistoryAt } from '../../subgraphs/kit/warehouse/build.js';
+import { loadFactsAt } from '../../subgraphs/kit/freshness.js';
 import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
 import type { Warehouse } from '../../subgraphs/kit/warehouse/warehouse.js';
 import { generateSourceData, type RawManifest } from '../../subgraphs/synthetic-sources/generate.js';
@@ -223,8 +224,10 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint });
     warehouses[domain.name] = openWarehouse(url);
     const qualityHistory = await qualityHistoryAt(url);
+    const loadFacts = await loadFactsAt(url, domain);
     subgraphs[domain.name] = await startSubgraphServer({
       qualityHistory,
+      loadFacts,
       domain,
       warehouse: warehouses[domain.name]!,
       log: testLog,

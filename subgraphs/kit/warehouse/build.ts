@@ -160,7 +160,9 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     options.onProgress?.({ step: 'checked', domain: options.domain.name, run });
     await writeQualityRuns(warehouse.db, [...(await qualityHistoryAt(options.url)), run]);
     await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
-    await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, now()::TIMESTAMP)`.execute(warehouse.db);
+    // The load time in UTC, from the build's clock (whatever the database session's time zone).
+    const builtAt = (options.now?.() ?? new Date()).toISOString().replace('T', ' ').replace('Z', '');
+    await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, cast(${builtAt} as timestamp))`.execute(warehouse.db);
     if (run.outcome === 'rejected') throw new QualityGateError(options.domain.name, run, rows);
     options.onProgress?.({ step: 'swapping', domain: options.domain.name });
     return rows;
