@@ -33,7 +33,11 @@ import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/manifest.js';
 
-async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false): Promise<void> {
+type LoadOutcome = 'swapped' | 'rejected' | 'failed';
+
+/** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false): Promise<Map<string, LoadOutcome>> {
+  const outcomes = new Map<string, LoadOutcome>();
   const started = performance.now();
   // A reset generates the raw files again and rebuilds every warehouse, whatever is there.
   if (reset) await rm(join(rawDirOf(config), 'manifest.json'), { force: true });
@@ -59,6 +63,9 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
     });
     const ms = Math.round(performance.now() - t);
     const checks = build.quality && summarizeRun(build.quality);
+    if (build.loadError !== undefined) outcomes.set(domain.name, 'failed');
+    else if (build.rejectedKeptAt !== undefined) outcomes.set(domain.name, 'rejected');
+    else if (build.built) outcomes.set(domain.name, 'swapped');
     if (build.loadError !== undefined) {
       log.error({ domain: domain.name, ms, error: build.loadError }, 'load failed; the serving warehouse stays');
     } else if (build.rejectedKeptAt !== undefined) {
@@ -71,6 +78,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
       log.info({ domain: domain.name, rows: build.rows, ms, ...(checks ? { checks } : {}) }, build.built ? 'warehouse built' : 'warehouse reused');
     }
   }
+  return outcomes;
 }
 
 async function main(): Promise<void> {
@@ -98,7 +106,7 @@ async function main(): Promise<void> {
     const allowedHosts = allowedHostsFromEnv();
     const hashKey = hashKeyFromEnv();
     const signature = { key: signingKeyFromEnv(), previousKey: previousSigningKeyFromEnv(), directAccess: directAccessFromEnv() };
-    await prepareDomains(config, [domain], log);
+    const loadOutcome = (await prepareDomains(config, [domain], log)).get(domain.name);
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
     const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
     const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
@@ -116,6 +124,7 @@ async function main(): Promise<void> {
       port: portOf(index),
       qualityHistory,
       loadFacts,
+      ...(loadOutcome ? { loadOutcome } : {}),
       qualityIntervalMs: config.qualityIntervalMs,
       host: config.host,
     });

@@ -20,7 +20,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { Kind, type DocumentNode } from 'graphql';
 import { sql } from 'kysely';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { RequestPolicy } from '../../policy/decide.js';
 import { useErrorMasking } from '../../policy/error-masking.js';
@@ -96,6 +96,8 @@ export interface SubgraphServerOptions {
   readonly loadFacts?: LoadFacts;
   /** The clock freshness is measured with (tests move it). */
   readonly now?: () => Date;
+  /** What this process's load did before serving: `swapped` in, `rejected` by its checks, or `failed`; none when the warehouse was current. */
+  readonly loadOutcome?: 'swapped' | 'rejected' | 'failed';
 }
 
 export interface RunningServer {
@@ -291,6 +293,10 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     if (facts.loadedAt) lastUpdated.set({ product }, Date.parse(facts.loadedAt) / 1000);
     const sla = slaSecondsOf(spec.metadata.sla);
     if (sla !== null) freshnessSla.set({ product }, sla);
+  }
+  const loads = new Counter({ name: 'data_product_loads_total', help: 'Loads of each data product by this process: swapped in, rejected by its quality checks, or failed.', labelNames: ['product', 'outcome'], registers: [metrics.registry] });
+  for (const { spec } of domain.dataProducts) {
+    for (const outcome of ['swapped', 'rejected', 'failed'] as const) loads.inc({ product: `${domain.name}.${spec.name}`, outcome }, outcome === options.loadOutcome ? 1 : 0);
   }
   const slaOf = new Map(domain.dataProducts.map(({ spec }) => [`${domain.name}.${spec.name}`, spec.metadata.sla]));
   const signed = options.verifySignatures === false ? (_req: unknown, _res: unknown, next: () => void) => next() : requireGatewaySignature(signature);
