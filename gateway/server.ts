@@ -47,7 +47,7 @@ import { createRefusals, createTokenRejectionAudit } from './refusals.js';
 import { linkRegistry, type RegistryLink } from './registry-link.js';
 import { createServingSupergraph, type GatewayReadiness } from './serving-supergraph.js';
 import { createSubgraphCalls, type ResponseBudget } from './subgraph-calls.js';
-import { SubgraphDataSource, useSubgraphInputStatus } from './subgraph-data-source.js';
+import { INCLUDE_DATA_PRODUCTS_HEADER, SubgraphDataSource, useDataProductVersions, useSubgraphInputStatus, type DataProductVersion } from './subgraph-data-source.js';
 import { refuseTrustedClients, trustedDocumentsOf, useTrustedDocuments } from './trusted-documents.js';
 
 export type { GatewayReadiness, ReloadFailure, ServingSupergraphInfo } from './serving-supergraph.js';
@@ -67,6 +67,8 @@ export interface GatewayContext extends RequestIdContext {
   readonly costBudget: number;
   /** Rows the subgraphs returned to this operation (its actual cost). */
   readonly actualRows: { rows: number };
+  /** The data products the answer was computed from, when the request asks for `extensions.dataProducts`. */
+  readonly dataProductsRead: Map<string, DataProductVersion> | undefined;
 }
 
 export interface RunningGateway {
@@ -193,6 +195,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         useRequestMetrics(metrics),
         useCostReport(),
         useSubgraphInputStatus(),
+        useDataProductVersions(),
         ...(enforcePolicy ? [useGatewayAudit({ sink: parts.audit, log })] : []),
         ...(registry ? [registry.usage] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -209,7 +212,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       logger: log,
     });
     await apollo.start();
-    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client, estimatedCost: number | null = null): GatewayContext => ({
+    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client, estimatedCost: number | null = null, includeDataProducts = false): GatewayContext => ({
       requestId,
       log: log.child({ requestId }),
       principal,
@@ -219,6 +222,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       estimatedCost,
       costBudget: allowanceOf(principal).maxCost,
       actualRows: { rows: 0 },
+      dataProductsRead: includeDataProducts ? new Map() : undefined,
     });
     const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(
@@ -230,7 +234,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       rateLimit,
       expressMiddleware(apollo, {
         context: async ({ req, res }) =>
-          contextOf(res.locals.requestId!, res.locals.principal!, req.headers.authorization, clientOf(req, res.locals.principal!), res.locals.estimatedCost ?? null),
+          contextOf(res.locals.requestId!, res.locals.principal!, req.headers.authorization, clientOf(req, res.locals.principal!), res.locals.estimatedCost ?? null, req.get(INCLUDE_DATA_PRODUCTS_HEADER) === 'true'),
       }),
     );
     const server = apollo;

@@ -42,7 +42,52 @@ export type GatewayRequestContext = Partial<RequestIdContext> & {
   readonly clientName?: string | null;
   /** Rows the subgraphs returned to this operation (its actual cost). */
   readonly actualRows?: { rows: number };
+  /** The data products (and versions) the subgraphs say the answer was computed from, by id. */
+  readonly dataProductsRead?: Map<string, DataProductVersion>;
 };
+
+/** The request header that asks for `extensions.dataProducts` (the gateway passes it on to the subgraphs). */
+export const INCLUDE_DATA_PRODUCTS_HEADER = 'x-include-data-products';
+
+/** One data product an answer was computed from: its id, contract version and load time. */
+export interface DataProductVersion {
+  readonly id: string;
+  readonly version: string | null;
+  readonly loadedAt: string | null;
+}
+
+/** The `extensions.dataProducts` a subgraph answered with, kept only when well formed. */
+function productVersionsOf(extensions: unknown): DataProductVersion[] {
+  const listed = (extensions as { dataProducts?: unknown } | undefined)?.dataProducts;
+  if (!Array.isArray(listed)) return [];
+  return listed.flatMap((entry: { id?: unknown; version?: unknown; loadedAt?: unknown }) =>
+    typeof entry?.id === 'string'
+      ? [{ id: entry.id, version: typeof entry.version === 'string' ? entry.version : null, loadedAt: typeof entry.loadedAt === 'string' ? entry.loadedAt : null }]
+      : [],
+  );
+}
+
+/**
+ * Adds `extensions.dataProducts` to a response, when the request asks (`x-include-data-products:
+ * true`): every product (id, version, load time) the subgraphs computed it from, so that an analyst
+ * can tell whether two answers came from the same data.
+ */
+export function useDataProductVersions(): ApolloServerPlugin<GatewayRequestContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ contextValue, response }) {
+          const read = contextValue.dataProductsRead;
+          if (!read || read.size === 0 || response.body.kind !== 'single') return;
+          response.body.singleResult.extensions = {
+            ...response.body.singleResult.extensions,
+            dataProducts: [...read.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+          };
+        },
+      };
+    },
+  };
+}
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
 type Fetcher = NonNullable<ConstructorParameters<typeof RemoteGraphQLDataSource>[0]>['fetcher'];
@@ -134,6 +179,10 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
       const rows = countRows(response.data);
       this.#metrics.subgraphRows.inc({ subgraph: this.#name, client: this.#metrics.clientLabel(options.context.clientName) }, rows);
       if (options.context.actualRows) options.context.actualRows.rows += rows;
+      // A subgraph names only its own products: another domain's id in its answer is not taken.
+      for (const product of productVersionsOf(response.extensions)) {
+        if (product.id.startsWith(`${this.#name}.`)) options.context.dataProductsRead?.set(product.id, product);
+      }
       return response;
     } catch (error) {
       observe('failed');
@@ -145,6 +194,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
     if (context.requestId) request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
     // Zero trust: each subgraph verifies the caller's token itself.
     if (context.authorization) request.http?.headers.set('authorization', context.authorization);
+    // Asked for the answer's provenance: each subgraph says which of its products it read.
+    if (context.dataProductsRead) request.http?.headers.set(INCLUDE_DATA_PRODUCTS_HEADER, 'true');
   }
 
   override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {

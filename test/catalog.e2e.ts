@@ -123,6 +123,24 @@ describe('the federated data product catalog', () => {
     expect(freshnessOf(facts, 'customers.customers', sla24h, new Date(loadedAt + 86_401_000)).status).toBe('stale');
   });
 
+  it('says in an answer which data products, of which version and load, it was computed from, when asked', async () => {
+    const asked = { 'x-include-data-products': 'true' };
+    const { body } = await mesh.query<any>('{ orders(first: 2) { nodes { id customer { name } lines { product { name } } } } }', undefined, asked);
+    expect(body.errors).toBeUndefined();
+    const loadedAt = (id: string) => all.nodes.find((n: any) => n.id === id).freshness.loadedAt;
+    expect(body.extensions!.dataProducts).toEqual(
+      ['customers.customers', 'finance.orders', 'products.products'].map((id) => ({ id, version: '1.0.0', loadedAt: loadedAt(id) })),
+    );
+    // The same data, the same provenance; an answer that read no product says none.
+    expect((await mesh.query<any>('{ orders(first: 2) { nodes { id customer { name } lines { product { name } } } } }', undefined, asked)).body.extensions!.dataProducts).toEqual(body.extensions!.dataProducts);
+    expect((await mesh.query<any>('{ __typename }', undefined, asked)).body.extensions?.dataProducts).toBeUndefined();
+    // Not asked: the answer is as it always was.
+    expect((await mesh.query<any>('{ orders(first: 2) { nodes { id } } }')).body.extensions?.dataProducts).toBeUndefined();
+    // A domain's own measures read its products too (lifetime value over orders).
+    const measured = await mesh.query<any>('{ customers(first: 1) { nodes { lifetimeValue } } }', undefined, asked);
+    expect(measured.body.extensions!.dataProducts.map((p: any) => p.id)).toEqual(['customers.customers', 'finance.orders']);
+  });
+
   it('is what the registry keeps with each published version (publish-running reads each domain\'s /catalog)', async () => {
     const registry = await openRegistry(mesh.registryUrl);
     try {

@@ -147,7 +147,9 @@ export function defineDataProduct<Row extends object, Node, Filter extends objec
   return {
     spec: spec as DataProductSpec<any, Node, Filter, Sort>,
     reader(db, loaders, access, dialect) {
+      // Every read of the product goes through its row policy: there, the request notes which products it read.
       const visible = (alias?: string): Expression<SqlBool>[] => {
+        loaders.productsRead.add(spec.name);
         const condition = rowCondition(access.rows(spec.type), alias);
         return condition ? [condition] : [];
       };

@@ -27,6 +27,8 @@ export interface DomainContext<Repo> {
   readonly audit: AuditCollector;
   /** The domain's data-product repository for this request (its loaders batch per request). */
   readonly repo: Repo;
+  /** The request's loaders (and the products it read). */
+  readonly loaders?: RequestLoaders;
 }
 
 export interface IngestOptions<DB> {

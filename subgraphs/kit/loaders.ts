@@ -11,6 +11,8 @@ export type BatchLoad<K, V> = (keys: readonly K[]) => Promise<readonly (V | Erro
  */
 export class RequestLoaders {
   readonly #loaders = new Map<string, DataLoader<unknown, unknown>>();
+  /** The data products (by name) the request read, for `extensions.dataProducts`. */
+  readonly productsRead = new Set<string>();
 
   get<K, V>(name: string, args: unknown, batch: BatchLoad<K, V>): DataLoader<K, V> {
     // graphql-js coerces input objects in their type's field order, so equal arguments stringify equally.

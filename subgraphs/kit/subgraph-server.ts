@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import {
   ApolloServerPluginInlineTraceDisabled,
@@ -178,6 +178,31 @@ export class HarmonizationError extends Error {
   }
 }
 
+/**
+ * Says in a response which data products (and which version of each, loaded when) the answer was
+ * computed from, when asked (`x-include-data-products: true`): `extensions.dataProducts`, which the
+ * gateway gathers across subgraphs.
+ */
+function useProductVersions(domain: Domain<any, any>, loadedAt: () => string | null): ApolloServerPlugin<DomainContext<unknown>> {
+  const versions = new Map(domain.dataProducts.map(({ spec }) => [spec.name, spec.metadata.version]));
+  return {
+    async requestDidStart({ request }) {
+      // Only when asked (the gateway asks for a caller who asked): answers stay as they were otherwise.
+      if (request.http?.headers.get('x-include-data-products') !== 'true') return;
+      return {
+        async willSendResponse({ contextValue, response }) {
+          const read = contextValue.loaders?.productsRead;
+          if (!read || read.size === 0 || response.body.kind !== 'single') return;
+          response.body.singleResult.extensions = {
+            ...response.body.singleResult.extensions,
+            dataProducts: [...read].sort().map((name) => ({ id: `${domain.name}.${name}`, version: versions.get(name) ?? null, loadedAt: loadedAt() })),
+          };
+        },
+      };
+    },
+  };
+}
+
 /** What the harmonization rules check of each of a domain's data products. */
 export function productFactsOf(domain: Domain<any, any>, typeDefs: DocumentNode = subgraphTypeDefs(domain)): ProductFacts[] {
   return domain.dataProducts.map((product) => ({
@@ -232,6 +257,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const keyFields = keyFieldsOf(typeDefs);
   if (enforce) enforceFieldPolicy(schema, keyFields, options.strictAuditLevel ?? 'RESTRICTED');
 
+  const facts: LoadFacts = options.loadFacts ?? { loadedAt: null, newest: {} };
   const apollo = new ApolloServer<DomainContext<unknown>>({
     schema,
     formatError: masking.formatError,
@@ -239,6 +265,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       masking.plugin,
       useRepresentationCheck(keyFields),
       useRequestMetrics(metrics),
+      useProductVersions(domain, () => facts.loadedAt),
       ...(enforce ? [useSubgraphAudit({ sink: options.audit, service: domain.name, log }), usePolicyMetrics(metrics)] : []),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
@@ -284,7 +311,6 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     log,
   });
   // Freshness: each product's load time and SLA, as metrics (an alert compares them with the time).
-  const facts: LoadFacts = options.loadFacts ?? { loadedAt: null, newest: {} };
   const now = options.now ?? (() => new Date());
   const lastUpdated = new Gauge({ name: 'data_product_last_updated_timestamp_seconds', help: 'When the serving version of each data product was loaded.', labelNames: ['product'], registers: [metrics.registry] });
   const freshnessSla = new Gauge({ name: 'data_product_freshness_sla_seconds', help: "Each data product's freshness threshold from its SLA (latency, else update frequency).", labelNames: ['product'], registers: [metrics.registry] });
@@ -344,13 +370,15 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
               wouldRefuse: (coordinate, argument, rule) => audit.count(coordinate, 'would-deny', `shadow: "${argument}" would be refused (${rule})`),
             }
           : NO_POLICY;
+        const loaders = new RequestLoaders();
         return {
           requestId,
           log: log.child({ requestId }),
           principal,
           policy,
           audit,
-          repo: domain.createRepository(warehouse.db, new RequestLoaders(), access, dialectSql),
+          loaders,
+          repo: domain.createRepository(warehouse.db, loaders, access, dialectSql),
         };
       },
     }),
