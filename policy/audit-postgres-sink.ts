@@ -117,6 +117,11 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
   const write = async (records: readonly AuditRecord[], reason: Checkpoint['reason'] | null): Promise<void> => {
     const client = await pool.connect();
     let broken: Error | undefined;
+    // A connection killed between two queries errs on the client itself: noted, never uncaught.
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`audit:${options.service}`]);
@@ -174,6 +179,7 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
       throw error;
     } finally {
       // A connection that failed is discarded, not handed to the next write.
+      client.off('error', onError);
       client.release(broken);
     }
   };

@@ -183,6 +183,11 @@ describe('the catalog view in a browser', () => {
     expect(await page.locator('tr[data-field="birthDate"]').getAttribute('data-access')).toBe('DENIED');
     expect(await page.locator('tr[data-field="country"]').getAttribute('data-access')).toBe('READABLE');
     expect(await page.locator('[aria-label="data product customers.customers"]').textContent()).toMatch(/Service level.*latency/s);
+    // How fresh it is, and its data quality checks, with their outcomes.
+    expect(await page.locator('[aria-label="freshness"]').getAttribute('data-status')).toBe('FRESH');
+    expect(await page.locator('[aria-label="quality status"]').getAttribute('data-status')).toBe('PASS');
+    expect(await page.locator('tr[data-check="id_unique"]').getAttribute('data-outcome')).toBe('pass');
+    expect(await page.locator('tr[data-check="email_format"] td').nth(1).textContent()).toBe('conformity');
     await page.screenshot({ path: join(artifacts, 'ide-catalog-product.png'), fullPage: true });
 
     // Its example, opened in GraphiQL with one click, runs as the analyst.

@@ -65,12 +65,31 @@ export async function openPostgresRegistry(options: { connectionString: string; 
   const schema = options.schema ?? 'registry';
   const s = ident(schema);
   const pool = new pg.Pool({ connectionString: options.connectionString, max: 4 });
+  // An idle connection the server drops (a restart, a terminated backend) errs on the pool: it is
+  // replaced on the next use, never an uncaught error that stops the gateway polling this registry.
+  pool.on('error', () => undefined);
+  /** A checked-out connection that errs between two queries is noted and discarded at release. */
+  const checkOut = async (): Promise<{ client: pg.PoolClient; done: () => void }> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
+    return {
+      client,
+      done: () => {
+        client.off('error', onError);
+        client.release(broken);
+      },
+    };
+  };
   const unavailable = (error: unknown): never => {
     if (error instanceof RegistryError) throw error;
     throw new RegistryError('REGISTRY_UNAVAILABLE', `The registry at ${redactedUrl(options.connectionString)} failed: ${(error as Error).message}`, { cause: error });
   };
   const inTransaction = async <T>(lockKey: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const client = await pool.connect().catch(unavailable);
+    const { client, done } = await checkOut().catch(unavailable);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`registry:${schema}:${lockKey}`]);
@@ -81,7 +100,7 @@ export async function openPostgresRegistry(options: { connectionString: string; 
       await client.query('ROLLBACK').catch(() => undefined);
       return unavailable(error);
     } finally {
-      client.release();
+      done();
     }
   };
 
@@ -156,11 +175,11 @@ export async function openPostgresRegistry(options: { connectionString: string; 
 
   return {
     location: redactedUrl(options.connectionString),
-    state: () => pool.connect().then(async (client) => {
+    state: () => checkOut().then(async ({ client, done }) => {
       try {
         return await readState(client);
       } finally {
-        client.release();
+        done();
       }
     }, unavailable),
     async revision() {

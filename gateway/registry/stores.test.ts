@@ -206,4 +206,21 @@ describe('the PostgreSQL registry store', () => {
       await expect(openPostgresRegistry({ connectionString: `${TEST_POSTGRES}/test`, schema })).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
     }
   });
+
+  it('keeps serving after the server drops its connections (a restart): no uncaught error, the next call reconnects', async () => {
+    const schema = `registry_test_${randomUUID().slice(0, 8)}`;
+    const registry = await openPostgresRegistry({ connectionString: `${TEST_POSTGRES}/test`, schema });
+    cleanups.push(async () => {
+      await registry.close();
+      await onPostgres(`DROP SCHEMA IF EXISTS ${schema} CASCADE`, 'test');
+    });
+    await publish(registry, 'customers', 'type Query { a: Int }');
+    expect(await registry.revision()).toBe(1);
+    // Every connection this registry holds, idle in its pool, is terminated by the server.
+    await onPostgres(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%${schema}%' AND pid <> pg_backend_pid()`, 'test');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await registry.state())?.revision).toBe(1);
+    await publish(registry, 'customers', 'type Query { a: Int b: Int }');
+    expect(await registry.revision()).toBe(2);
+  });
 });

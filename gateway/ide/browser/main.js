@@ -147,8 +147,17 @@ const PRODUCT = `query CatalogProduct($id: ID!) {
     inputPorts { name version contractId }
     fields { name type description classification tags mask readableBy rule forYou { access reason } }
     usage { client registered reads lastSeen }
+    freshness { loadedAt newestRecordAt ageSeconds slaSeconds status }
+    quality { status lastRun { at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { at trigger outcome } }
   }
 }`;
+
+/** Seconds as the largest unit that fits: `3 h`, `2 d`. */
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return 'unknown';
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['min', 60]]) if (seconds >= size) return `${Math.floor(seconds / size)} ${unit}`;
+  return `${seconds} s`;
+}
 
 function Facets({ facets, filter, onFilter }) {
   return h(
@@ -199,6 +208,41 @@ function ProductDetail({ product, onOpenExample, onBack }) {
     h('h3', null, 'Service level'),
     h('table', { className: 'datamesh-table' }, h('tbody', null, product.sla.map((sla) => h('tr', { key: sla.property }, h('th', null, sla.property), h('td', null, `${sla.value}${sla.unit ? ` ${sla.unit}` : ''}${sla.element ? ` on ${sla.element}` : ''}`), h('td', null, sla.description ?? ''))))),
     product.rowPolicy ? h('p', null, h('strong', null, 'Rows: '), product.rowPolicy) : null,
+    h('h3', null, 'Freshness'),
+    h(
+      'p',
+      { 'aria-label': 'freshness', 'data-status': product.freshness.status },
+      `${product.freshness.status} · loaded ${product.freshness.loadedAt ? new Date(product.freshness.loadedAt).toLocaleString() : 'unknown'} (${duration(product.freshness.ageSeconds)} ago) · SLA ${duration(product.freshness.slaSeconds)}${product.freshness.newestRecordAt ? ` · newest record ${product.freshness.newestRecordAt}` : ''}`,
+    ),
+    h('h3', null, 'Data quality'),
+    h(
+      'p',
+      { 'aria-label': 'quality status', 'data-status': product.quality.status },
+      `${product.quality.status}${product.quality.lastRun ? ` · last run ${new Date(product.quality.lastRun.at).toLocaleString()} (${product.quality.lastRun.trigger}, ${product.quality.lastRun.outcome})` : ' · no run yet'}`,
+    ),
+    product.quality.lastRun
+      ? h(
+          'table',
+          { className: 'datamesh-table', 'aria-label': 'quality checks' },
+          h('thead', null, h('tr', null, ['check', 'dimension', 'severity', 'outcome', 'value', 'threshold'].map((title) => h('th', { key: title }, title)))),
+          h(
+            'tbody',
+            null,
+            product.quality.lastRun.checks.map((check) =>
+              h(
+                'tr',
+                { key: check.name, 'data-check': check.name, 'data-outcome': check.outcome },
+                h('td', null, h('code', null, check.name)),
+                h('td', null, check.dimension),
+                h('td', null, check.severity),
+                h('td', { className: check.outcome === 'pass' ? 'datamesh-access-readable' : 'datamesh-access-denied' }, check.outcome),
+                h('td', null, check.value === null ? '–' : `${check.value}${check.unit === 'percent' ? ' %' : ''}`),
+                h('td', null, check.threshold),
+              ),
+            ),
+          ),
+        )
+      : null,
     h('h3', null, 'Fields, and what you may see of them'),
     h(
       'table',
