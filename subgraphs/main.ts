@@ -27,6 +27,7 @@ import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphC
 import { domains, type AnyDomain } from './domains.js';
 import { printDomainSdl } from './kit/domain-schema.js';
 import { loadFactsAt } from './kit/freshness.js';
+import { lineageSink } from './kit/lineage.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
@@ -48,12 +49,14 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
   );
   for (const domain of selected) {
     const t = performance.now();
+    const lineage = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
     const build = await ensureWarehouse({
       domain,
       url: warehouseUrlOf(domain.name, config),
       rawDir: join(rawDirOf(config), domain.name),
       sourceFingerprint: manifest.fingerprint,
       force: reset,
+      onLineage: (events) => lineage.emit(events),
       onProgress: (progress) => {
         if (progress.step === 'loading') log.info({ domain: domain.name }, 'loading the raw files into a new warehouse version');
         if (progress.step === 'loaded') log.info({ domain: domain.name, rows: progress.rows }, 'raw files loaded; running the data quality checks');
@@ -61,6 +64,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
         if (progress.step === 'swapping') log.info({ domain: domain.name }, 'swapping the new version in');
       },
     });
+    await lineage.flush();
     const ms = Math.round(performance.now() - t);
     const checks = build.quality && summarizeRun(build.quality);
     if (build.loadError !== undefined) outcomes.set(domain.name, 'failed');

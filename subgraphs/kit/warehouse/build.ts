@@ -15,6 +15,7 @@ import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js'
 import { readQualityRuns, writeQualityRuns, type QualityRun } from '../quality-store.js';
 import { openWarehouse } from './open.js';
 import { adapterOf, dialectAdapter, RejectedBuildError } from './dialects.js';
+import { loadLineage, type LineageEvent } from '../lineage.js';
 import { finishTables } from './tables.js';
 import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
 
@@ -32,6 +33,16 @@ export interface EnsureWarehouseOptions {
   readonly force?: boolean;
   /** Told each step of a build, for progress lines. */
   readonly onProgress?: (step: BuildStep) => void;
+  /** Given the build's OpenLineage run events (a START per product, then a COMPLETE or FAIL). */
+  readonly onLineage?: (events: readonly LineageEvent[]) => void;
+}
+
+/** A warehouse URL without credentials, for lineage: `duckdb:<file>` or `postgres://host:port/db?schema=`. */
+function publicLocationOf(url: string): string {
+  const location = parseWarehouseUrl(url);
+  if (location.dialect === 'duckdb') return `duckdb:${location.file}`;
+  const parsed = new URL(location.connectionString);
+  return `postgres://${parsed.host}${parsed.pathname}?schema=${location.schema}`;
 }
 
 /** The steps of a build, as they happen. */
@@ -184,10 +195,14 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   if (serving === buildKey && !options.force) return { built: false };
   // Built beside the serving warehouse and swapped in: readers never see half a warehouse.
   let quality: QualityRun | undefined;
+  const lineage = options.onLineage ? loadLineage(options.domain, { rawDir: options.rawDir, warehouse: publicLocationOf(options.url), ...(options.now ? { now: options.now } : {}) }) : null;
+  if (lineage) options.onLineage!(lineage.start());
   try {
     const rows = await adapter.buildAndSwap(location, (staging) => ingestInto(staging, options, buildKey, (run) => (quality = run)));
+    if (lineage) options.onLineage!(lineage.end({ swapped: true, ...(quality ? { quality } : {}) }));
     return { built: true, rows, ...(quality ? { quality } : {}) };
   } catch (error) {
+    if (lineage) options.onLineage!(lineage.end({ swapped: false, ...(quality ? { quality } : {}), error: error instanceof Error ? error.message : String(error) }));
     if (serving === null) throw error; // nothing to keep serving
     if (error instanceof QualityGateError) return { built: false, rows: error.rows, quality: error.run, rejectedKeptAt: error.keptAt ?? '' };
     return { built: false, loadError: error instanceof Error ? error.message : String(error) };

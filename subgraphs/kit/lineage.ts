@@ -1,0 +1,127 @@
+/**
+ * Lineage of each load, as OpenLineage 2-0-2 run events: for every data product of a domain, a
+ * START when its load begins and a COMPLETE (swapped in) or FAIL (rejected by its quality checks,
+ * or the load failed) when it ends. The job is the product's ingestion (`<domain>.<product>.ingestion`);
+ * its inputs are the raw files, with their schema; its output is the product's warehouse table,
+ * with its schema, its owners, the quality checks' assertions and the column lineage from each raw
+ * column to the table column it fills.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { Domain } from './domain.js';
+import type { QualityRun } from './quality-store.js';
+import type { TableSpec } from './warehouse/tables.js';
+
+export const OPENLINEAGE_PRODUCER = 'https://github.com/datamesh/datamesh/tree/main/subgraphs/kit/lineage.ts';
+const SCHEMA_URL = 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent';
+const FACET = (name: string, version: string) => ({ _producer: OPENLINEAGE_PRODUCER, _schemaURL: `https://openlineage.io/spec/facets/${version}/${name}.json#/$defs/${name}` });
+/** The namespace of the mesh's jobs. */
+export const LINEAGE_NAMESPACE = 'datamesh';
+
+export type LineageEvent = Record<string, unknown> & { readonly eventType: 'START' | 'COMPLETE' | 'FAIL'; readonly run: { readonly runId: string; readonly facets?: Record<string, unknown> } };
+
+export interface LoadLineage {
+  /** A START per product of the domain, as its load begins. */
+  start(): LineageEvent[];
+  /** A COMPLETE (or FAIL, with why) per product, as its load ends. */
+  end(outcome: { readonly swapped: boolean; readonly quality?: QualityRun; readonly error?: string }): LineageEvent[];
+}
+
+const schemaFacet = (table: TableSpec, derived: boolean) => ({
+  ...FACET('SchemaDatasetFacet', '1-2-0'),
+  fields: table.columns.filter((column) => derived || !column.derived).map((column, index) => ({ name: column.name, type: column.type.toUpperCase(), ordinal_position: index + 1 })),
+});
+
+/**
+ * The lineage of one load of a domain: `warehouse` is where it goes (`duckdb:<file>`, or a
+ * credential-free `postgres://host/db?schema=`), `rawDir` where its files come from.
+ */
+export function loadLineage(domain: Domain<any, any>, options: { readonly rawDir: string; readonly warehouse: string; readonly now?: () => Date }): LoadLineage {
+  const now = options.now ?? (() => new Date());
+  const runs = new Map(domain.dataProducts.map(({ spec }) => [spec.name, randomUUID()]));
+  const warehouse = new URL(options.warehouse.startsWith('duckdb:') ? `duckdb://${options.warehouse.slice('duckdb:'.length)}` : options.warehouse);
+  const outputNamespace = warehouse.protocol === 'duckdb:' ? `duckdb://${warehouse.pathname}` : `postgres://${warehouse.host}`;
+  const outputName = (table: string) => (warehouse.protocol === 'duckdb:' ? table : `${warehouse.pathname.slice(1)}.${warehouse.searchParams.get('schema') ?? 'public'}.${table}`);
+  const inputNamespace = `file://${options.rawDir}`;
+
+  const event = (eventType: LineageEvent['eventType'], product: Domain<any, any>['dataProducts'][number], extra: Record<string, unknown> = {}): LineageEvent => {
+    const { spec } = product;
+    const table = domain.tables.find((candidate) => candidate.name === spec.table)!;
+    return {
+      eventType,
+      eventTime: now().toISOString(),
+      producer: OPENLINEAGE_PRODUCER,
+      schemaURL: SCHEMA_URL,
+      run: { runId: runs.get(spec.name)! },
+      job: {
+        namespace: LINEAGE_NAMESPACE,
+        name: `${domain.name}.${spec.name}.ingestion`,
+        facets: { jobType: { ...FACET('JobTypeJobFacet', '2-0-4'), processingType: 'BATCH', integration: 'DATAMESH', jobType: 'JOB' } },
+      },
+      inputs: [{ namespace: inputNamespace, name: join(domain.name, table.file ?? `${table.name}.csv`), facets: { schema: schemaFacet(table, false) } }],
+      outputs: [{ namespace: outputNamespace, name: outputName(table.name), facets: outputFacets(table, spec, extra.quality as QualityRun | undefined) }],
+      ...(extra.error ? { run: { runId: runs.get(spec.name)!, facets: { errorMessage: { _producer: OPENLINEAGE_PRODUCER, _schemaURL: 'https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet', message: String(extra.error), programmingLanguage: 'TypeScript' } } } } : {}),
+    };
+  };
+
+  const outputFacets = (table: TableSpec, spec: Domain<any, any>['dataProducts'][number]['spec'], quality: QualityRun | undefined) => ({
+    schema: schemaFacet(table, true),
+    ownership: { ...FACET('OwnershipDatasetFacet', '1-0-1'), owners: spec.metadata.owners.map((owner) => ({ name: `user:${owner.username}`, type: owner.role.toUpperCase() })) },
+    // Each loaded column comes from the raw column of the same name, as it is.
+    columnLineage: {
+      ...FACET('ColumnLineageDatasetFacet', '1-2-0'),
+      fields: Object.fromEntries(
+        table.columns
+          .filter((column) => !column.derived)
+          .map((column) => [column.name, { inputFields: [{ namespace: inputNamespace, name: join(domain.name, table.file ?? `${table.name}.csv`), field: column.name, transformations: [{ type: 'DIRECT', subtype: 'IDENTITY', masking: false }] }] }]),
+      ),
+    },
+    ...(quality
+      ? {
+          dataQualityAssertions: {
+            ...FACET('DataQualityAssertionsDatasetFacet', '1-1-0'),
+            assertions: quality.results
+              .filter((result) => result.product === `${domain.name}.${spec.name}`)
+              .map((result) => ({ assertion: result.check, success: result.outcome === 'pass', severity: result.severity, name: result.check, expected: result.threshold, ...(result.value !== null ? { actual: String(result.value) } : {}) })),
+          },
+        }
+      : {}),
+  });
+
+  return {
+    start: () => domain.dataProducts.map((product) => event('START', product)),
+    end: ({ swapped, quality, error }) =>
+      domain.dataProducts.map((product) => event(swapped ? 'COMPLETE' : 'FAIL', product, { quality, ...(swapped ? {} : { error: error ?? 'the load was rejected by its quality checks; the serving version stays' }) })),
+  };
+}
+
+/**
+ * Where lineage events go: appended, one JSON line each, to `<dir>/<domain>.jsonl`, and posted to
+ * an OpenLineage endpoint when one is configured (`OPENLINEAGE_URL`: Marquez's `POST
+ * /api/v1/lineage`). A failed post is logged, never a failed load.
+ */
+export function lineageSink(options: { readonly dir: string; readonly domain: string; readonly url?: string | undefined; readonly log: { warn(object: object, message: string): void } }) {
+  let pending: Promise<void> = Promise.resolve();
+  const endpoint = options.url ? new URL('api/v1/lineage', options.url.endsWith('/') ? options.url : `${options.url}/`) : null;
+  return {
+    emit(events: readonly LineageEvent[]): void {
+      pending = pending.then(async () => {
+        const { appendFile, mkdir } = await import('node:fs/promises');
+        await mkdir(options.dir, { recursive: true });
+        await appendFile(join(options.dir, `${options.domain}.jsonl`), events.map((event) => `${JSON.stringify(event)}\n`).join(''));
+        if (!endpoint) return;
+        for (const event of events) {
+          try {
+            const response = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event), signal: AbortSignal.timeout(5_000) });
+            await response.arrayBuffer();
+            if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          } catch (error) {
+            options.log.warn({ err: error, endpoint: endpoint.href, eventType: event.eventType }, 'a lineage event could not be posted to the OpenLineage endpoint');
+          }
+        }
+      });
+    },
+    /** Resolves once every event emitted so far is written (and posted). */
+    flush: () => pending,
+  };
+}
