@@ -20,7 +20,7 @@ import type { GatewayConfig, SubgraphEndpoint } from './config.js';
 import { readCostIndex, type CostIndex } from './cost.js';
 import { annotatePolicy, exampleOperations, type ExampleOperation } from './ide/schema-docs.js';
 import { validateKnownScalars } from './input-scalars.js';
-import { probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
+import { fieldOwnersOf, probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
 import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
 
 /** The supergraph being served, for readiness and logs. */
@@ -56,6 +56,8 @@ export interface ServedSchema {
   readonly version: string;
   /** The domain subgraphs it routes to. */
   readonly subgraphs: readonly SubgraphEndpoint[];
+  /** Which subgraphs resolve each `Type.field` (for the catalog's lineage). */
+  readonly fieldOwners: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface ServingSupergraph {
@@ -127,6 +129,7 @@ export function createServingSupergraph(options: {
       index: loaded?.cost ?? readCostIndex(document!),
       version: loaded?.version ?? createHash('sha256').update(coreSupergraphSdl).digest('hex').slice(0, 12),
       subgraphs: subgraphsOfSupergraph(coreSupergraphSdl),
+      fieldOwners: fieldOwnersOf(coreSupergraphSdl),
     };
     bySchema.set(apiSchema, latest);
     // Scalars whose specification the gateway knows are checked here, before planning.

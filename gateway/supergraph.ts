@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { composeServices } from '@apollo/composition';
-import { GraphQLError, parse, printSchema } from 'graphql';
+import { GraphQLError, Kind, parse, printSchema, type DirectiveNode } from 'graphql';
 import type { Logger } from 'pino';
 import { governanceRules } from '../policy/governance.rules.js';
 import { readPolicy, type PolicyIndex, type PolicyViolation } from '../policy/policy-index.js';
@@ -186,4 +186,37 @@ export async function probeSubgraphs(nextSdl: string, servingSdl: string, timeou
   );
   const problems = failures.filter((failure): failure is string => failure !== null);
   if (problems.length > 0) throw new Error(`The new supergraph routes to subgraphs that are not up: ${problems.join('; ')}.`);
+}
+
+/**
+ * Which subgraphs resolve each field of the supergraph's object types (`Type.field` → subgraph
+ * names), from its join directives: a field's `@join__field(graph:)`, else every graph of its
+ * type's `@join__type(graph:)`. The catalog's lineage reads cross-domain edges from it.
+ */
+export function fieldOwnersOf(supergraphSdl: string): Map<string, string[]> {
+  const document = parse(supergraphSdl);
+  const graphs = new Map<string, string>();
+  const owners = new Map<string, string[]>();
+  const argument = (directive: DirectiveNode, name: string) => {
+    const value = directive.arguments?.find((arg) => arg.name.value === name)?.value;
+    return value && (value.kind === Kind.ENUM || value.kind === Kind.STRING) ? value.value : undefined;
+  };
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.ENUM_TYPE_DEFINITION && definition.name.value === 'join__Graph') {
+      for (const value of definition.values ?? []) {
+        const name = value.directives?.find((d) => d.name.value === 'join__graph');
+        if (name) graphs.set(value.name.value, argument(name, 'name') ?? value.name.value.toLowerCase());
+      }
+    }
+  }
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OBJECT_TYPE_DEFINITION) continue;
+    const typeGraphs = (definition.directives ?? []).filter((d) => d.name.value === 'join__type').map((d) => argument(d, 'graph')).filter((g): g is string => g !== undefined);
+    for (const field of definition.fields ?? []) {
+      const fieldGraphs = (field.directives ?? []).filter((d) => d.name.value === 'join__field').map((d) => argument(d, 'graph')).filter((g): g is string => g !== undefined);
+      const names = (fieldGraphs.length > 0 ? fieldGraphs : typeGraphs).map((graph) => graphs.get(graph) ?? graph.toLowerCase());
+      owners.set(`${definition.name.value}.${field.name.value}`, [...new Set(names)]);
+    }
+  }
+  return owners;
 }

@@ -32,6 +32,7 @@ const ENTRY = `
   inputPorts { name version contractId }
   fields { name type column classification tags mask readableBy rule policy forYou { access reason } }
   freshness { loadedAt newestRecordAt ageSeconds slaSeconds status }
+  lineage { upstream { kind name fields } downstream { kind name fields } columns { field column source masking } }
   quality { status lastRun { runId at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { runId outcome } }
 `;
 const ALL = `query All($filter: DataProductFilter, $first: Int, $after: String) {
@@ -121,6 +122,26 @@ describe('the federated data product catalog', () => {
     const sla24h = domains.find((d) => d.name === 'customers')!.dataProducts[0]!.spec.metadata.sla;
     expect(freshnessOf(facts, 'customers.customers', sla24h, new Date(loadedAt + 86_400_000)).status).toBe('fresh');
     expect(freshnessOf(facts, 'customers.customers', sla24h, new Date(loadedAt + 86_401_000)).status).toBe('stale');
+  });
+
+  it('traces each product\'s lineage: raw sources, the other domains on its type, the products it feeds, each field\'s column and source', async () => {
+    const node = (id: string) => all.nodes.find((n: any) => n.id === id).lineage;
+    const products = node('products.products');
+    expect(products.upstream).toEqual([
+      { kind: 'SOURCE', name: 'pim.products', fields: [] },
+      { kind: 'DOMAIN', name: 'finance', fields: ['Product.unitsSold', 'Product.revenue'] },
+    ]);
+    // Finance's orders feed the products' revenue and the customers' orders and lifetime value.
+    expect(node('finance.orders').downstream).toEqual([
+      { kind: 'PRODUCT', name: 'customers.customers', fields: ['Customer.orders', 'Customer.lifetimeValue'] },
+      { kind: 'PRODUCT', name: 'products.products', fields: ['Product.unitsSold', 'Product.revenue'] },
+    ]);
+    const columns = Object.fromEntries(node('customers.customers').columns.map((c: any) => [c.field, c]));
+    expect(columns.email).toEqual({ field: 'email', column: 'email', source: 'customers/customers.csv#email', masking: true });
+    expect(columns.country).toMatchObject({ source: 'customers/customers.csv#country', masking: false });
+    expect(columns.lifetimeValue).toEqual({ field: 'lifetimeValue', column: null, source: null, masking: false });
+    // A column computed at load has no raw source.
+    expect(Object.fromEntries(node('finance.orders').columns.map((c: any) => [c.field, c])).total).toMatchObject({ column: 'total_amount', source: null });
   });
 
   it('says in an answer which data products, of which version and load, it was computed from, when asked', async () => {

@@ -51,7 +51,9 @@ const USAGE_DAYS_MAX = 90;
 /** What the catalog reads of the gateway: the served schema, the domains' entries, usage. */
 export interface CatalogSources {
   /** The served API schema, its policy, its examples and the domain subgraphs it routes to. */
-  served(): { readonly schema: GraphQLSchema; readonly policy: PolicyIndex; readonly version: string; readonly subgraphs: readonly SubgraphEndpoint[]; readonly examples: readonly ExampleOperation[] } | undefined;
+  served():
+    | { readonly schema: GraphQLSchema; readonly policy: PolicyIndex; readonly version: string; readonly subgraphs: readonly SubgraphEndpoint[]; readonly fieldOwners: ReadonlyMap<string, readonly string[]>; readonly examples: readonly ExampleOperation[] }
+    | undefined;
   readonly entries: DomainEntries;
   /** Usage since a time, from the registry (null without one). */
   usage(since: Date): Promise<readonly UsageRecord[]> | null;
@@ -101,6 +103,7 @@ interface ProductEntry {
   readonly exampleOperation: string | null;
   readonly quality: { readonly status: string; readonly lastRun: QualityRunEntry | null; readonly history: readonly QualityRunEntry[] };
   readonly freshness: FreshnessEntry;
+  readonly lineage: { readonly upstream: LineageEdge[]; readonly downstream: LineageEdge[]; readonly columns: readonly { field: string; column: string | null; source: string | null; masking: boolean }[] };
   /** Lower-case text the `text` filter searches. */
   readonly searchable: string;
 }
@@ -189,6 +192,21 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
     exampleOperation: example ? exampleFor(example.query, denied) : null,
     quality: { status: (quality?.status ?? 'unknown').toUpperCase(), lastRun: quality?.lastRun ?? null, history: quality?.history ?? [] },
     freshness: { loadedAt: freshness?.loadedAt ?? null, newestRecordAt: freshness?.newestRecordAt ?? null, slaSeconds: freshness?.slaSeconds ?? null },
+    lineage: {
+      // Upstream: the raw sources it is built from, and the other domains that resolve fields of its type.
+      upstream: [
+        ...(odps.inputPorts ?? []).map((port): LineageEdge => ({ kind: 'SOURCE', name: port.name, fields: [] })),
+        ...edgesByDomain(fields.map((field) => `${typeName}.${field.name}`), served.fieldOwners, odps.domain),
+      ],
+      downstream: [],
+      columns: fields.map((field) => ({
+        field: field.name,
+        column: field.column,
+        // Loaded columns come from the raw file's column of the same name (derived ones are computed at load).
+        source: sourceOf(contractSchema.properties.find((property) => property.name === field.name), odps.domain),
+        masking: field.mask !== null,
+      })),
+    },
     searchable: [odps.id, odps.name, odps.description.purpose, odps.description.limitations ?? '', odps.description.usage ?? '', ...odps.tags, typeName, ...fields.map((field) => field.name)]
       .join('\n')
       .toLowerCase(),
@@ -212,6 +230,34 @@ function exampleFor(query: string, denied: ReadonlySet<string>): string {
   return `${[...heading, `# Left out, as you may not read them: ${left.join(', ')}.`].join('\n')}\n${print(trimmed)}\n`;
 }
 
+/** The raw column a loaded column comes from: `<domain>/<file>#<column>` (null for a derived column, or a field no column holds). */
+function sourceOf(property: { readonly physicalName: string; readonly transformSourceObjects?: readonly string[] } | undefined, domain: string): string | null {
+  const file = property?.transformSourceObjects?.[0];
+  return property && file ? `${domain}/${file}#${property.physicalName}` : null;
+}
+
+interface LineageEdge {
+  /** `SOURCE` (a raw input), `DOMAIN` (another domain resolving fields of this type), `PRODUCT` (another domain's product this domain feeds). */
+  readonly kind: 'SOURCE' | 'DOMAIN' | 'PRODUCT';
+  readonly name: string;
+  /** The fields that edge carries, e.g. `Product.revenue`. */
+  readonly fields: readonly string[];
+}
+
+/** The other domains that resolve some of these fields, each with its fields. */
+function edgesByDomain(coordinates: readonly string[], owners: ReadonlyMap<string, readonly string[]>, domain: string): LineageEdge[] {
+  const byDomain = new Map<string, string[]>();
+  for (const coordinate of coordinates) {
+    for (const owner of owners.get(coordinate) ?? []) {
+      if (owner === domain || owner === CATALOG_SUBGRAPH_NAME) continue;
+      // A key field every subgraph of the type can resolve is not a flow between domains.
+      if ((owners.get(coordinate) ?? []).includes(domain)) continue;
+      byDomain.set(owner, [...(byDomain.get(owner) ?? []), coordinate]);
+    }
+  }
+  return [...byDomain].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, fields]) => ({ kind: 'DOMAIN', name, fields }));
+}
+
 async function viewOf(context: CatalogContext): Promise<CatalogView> {
   if (context.principal.anonymous) {
     throw codedError('UNAUTHENTICATED', 'The data product catalog is readable by signed-in principals only: send a bearer token.');
@@ -224,6 +270,13 @@ async function viewOf(context: CatalogContext): Promise<CatalogView> {
       .flatMap((domain) => domain.products.map((product) => entryOf(product, domain.quality?.[product.id], domain.freshness?.[product.id], served, context.principal)))
       .filter((entry): entry is ProductEntry => entry !== null)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // Downstream: the products of other domains whose fields this product's domain resolves.
+    for (const product of products) {
+      for (const other of products) {
+        const edge = other.lineage.upstream.find((upstream) => upstream.kind === 'DOMAIN' && upstream.name === product.domain);
+        if (edge && other.domain !== product.domain) product.lineage.downstream.push({ kind: 'PRODUCT', name: other.id, fields: edge.fields });
+      }
+    }
     return { products, unavailable };
   })();
   return context.view;

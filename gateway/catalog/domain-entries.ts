@@ -68,7 +68,15 @@ export interface OdcsDocument {
   readonly schema: readonly {
     readonly name: string;
     readonly physicalName: string;
-    readonly properties: readonly { readonly name: string; readonly physicalName: string; readonly logicalType?: string; readonly required?: boolean; readonly classification?: string }[];
+    readonly properties: readonly {
+      readonly name: string;
+      readonly physicalName: string;
+      readonly logicalType?: string;
+      readonly required?: boolean;
+      readonly classification?: string;
+      /** The raw files a loaded column comes from (absent for a column derived at load). */
+      readonly transformSourceObjects?: readonly string[];
+    }[];
     readonly customProperties?: readonly { readonly property: string; readonly value: string }[];
   }[];
   readonly slaProperties: readonly { readonly property: string; readonly value: string | number; readonly unit?: string; readonly element?: string; readonly description?: string }[];

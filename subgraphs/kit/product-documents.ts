@@ -98,6 +98,10 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
         name: field,
         physicalName: column.name,
         physicalType: column.type,
+        // Where its values come from: the raw file's column of the same name, or a derivation at load.
+        ...(column.derived
+          ? { transformDescription: 'Computed at load from other columns of the domain.' }
+          : { transformSourceObjects: [`${table.file ?? `${table.name}.csv`}`], transformLogic: `the column ${column.name}, as loaded` }),
         logicalType: logicalTypeOf(column.type),
         required: column.nullable !== true,
         ...(keyPosition >= 0 ? { primaryKey: true, primaryKeyPosition: keyPosition + 1, unique: table.primaryKey.length === 1 } : {}),
