@@ -4,7 +4,7 @@
  * served read-only) and adds its own run; a rejected build keeps its run too, in the warehouse kept
  * aside, and the next build that succeeds takes that run into the history as well.
  */
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { QualityResult } from './quality.js';
 import { openWarehouse } from './warehouse/open.js';
 
@@ -160,10 +160,3 @@ export async function readQualityRunsAt(url: string): Promise<QualityRun[]> {
     await warehouse.close();
   }
 }
-
-/** A statement that only checks a table is there, for callers that must know before reading. */
-export const hasQualityTables = async (db: Kysely<any>): Promise<boolean> =>
-  sql`select 1 from ${sql.table(QUALITY_RUNS_TABLE)} limit 1`
-    .execute(db)
-    .then(() => true)
-    .catch(() => false);
