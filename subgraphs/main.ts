@@ -114,6 +114,7 @@ async function main(): Promise<void> {
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
     const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
     const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
+    const servingSink = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
     const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
     const server = await startSubgraphServer({
       audit,
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
       qualityHistory,
       loadFacts,
       ...(loadOutcome ? { loadOutcome } : {}),
+      onLineage: (events) => servingSink.emit(events),
       qualityIntervalMs: config.qualityIntervalMs,
       host: config.host,
     });

@@ -17,7 +17,10 @@ import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customers } from '../subgraphs/customers/index.js';
 import { finance } from '../subgraphs/finance/index.js';
-import { lineageSink, type LineageEvent } from '../subgraphs/kit/lineage.js';
+import { governanceRules } from '../policy/governance.rules.js';
+import { readPolicy } from '../policy/policy-index.js';
+import { subgraphTypeDefs } from '../subgraphs/kit/domain-schema.js';
+import { lineageSink, servingLineage, type LineageEvent } from '../subgraphs/kit/lineage.js';
 import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { testLog } from './harness/mesh.js';
@@ -144,5 +147,25 @@ describe('OpenLineage events of each load', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('describe the serving step: each field from its column, with masking where the policy masks', async () => {
+    const policy = readPolicy(subgraphTypeDefs(customers), governanceRules);
+    const [event] = servingLineage(customers, { warehouse: `duckdb:${join(dir, 'customers.duckdb')}`, maskOf: (type, field) => policy.field(type, field).mask?.strategy ?? null });
+    expect(validate(event!)).toEqual([]);
+    const serving = event as any;
+    expect(serving).toMatchObject({ eventType: 'START', job: { name: 'customers.customers.serving', facets: { jobType: { processingType: 'SERVICE' } } } });
+    expect(serving.inputs).toEqual([{ namespace: `duckdb://${join(dir, 'customers.duckdb')}`, name: 'customers' }]);
+    const fields = serving.outputs[0].facets.columnLineage.fields;
+    // Customer.email comes from the table's email column, masked (HASH) for most principals…
+    expect(fields.email.inputFields).toEqual([
+      { namespace: `duckdb://${join(dir, 'customers.duckdb')}`, name: 'customers', field: 'email', transformations: [{ type: 'DIRECT', subtype: 'TRANSFORMATION', description: 'HASH mask, except for exempt principals', masking: true }] },
+    ]);
+    expect(fields.country.inputFields[0].transformations[0].masking).toBe(false);
+    // …and the table's email column from the raw customers file's: the chain reaches the raw column.
+    events.length = 0;
+    await load(customers, 'chain');
+    const complete = events.find((e) => e.eventType === 'COMPLETE') as any;
+    expect(complete.outputs[0].facets.columnLineage.fields.email.inputFields[0]).toMatchObject({ name: 'customers/customers.csv', field: 'email' });
   });
 });

@@ -125,3 +125,53 @@ export function lineageSink(options: { readonly dir: string; readonly domain: st
     flush: () => pending,
   };
 }
+
+/**
+ * The serving step, as OpenLineage run events (one START per product, when the subgraph starts
+ * serving: a service has no end): the job `<domain>.<product>.serving` reads the product's table
+ * and serves its GraphQL type; the column lineage maps each field to the column behind it, with
+ * `masking: true` where the policy masks the field's values for some principals.
+ */
+export function servingLineage(
+  domain: Domain<any, any>,
+  options: { readonly warehouse: string; readonly maskOf: (typeName: string, fieldName: string) => string | null; readonly now?: () => Date },
+): LineageEvent[] {
+  const now = options.now ?? (() => new Date());
+  const warehouse = new URL(options.warehouse.startsWith('duckdb:') ? `duckdb://${options.warehouse.slice('duckdb:'.length)}` : options.warehouse);
+  const tableNamespace = warehouse.protocol === 'duckdb:' ? `duckdb://${warehouse.pathname}` : `postgres://${warehouse.host}`;
+  const tableName = (table: string) => (warehouse.protocol === 'duckdb:' ? table : `${warehouse.pathname.slice(1)}.${warehouse.searchParams.get('schema') ?? 'public'}.${table}`);
+  return domain.dataProducts.map(({ spec }) => {
+    const fields = Object.entries(spec.columns as Record<string, string>);
+    return {
+      eventType: 'START',
+      eventTime: now().toISOString(),
+      producer: OPENLINEAGE_PRODUCER,
+      schemaURL: SCHEMA_URL,
+      run: { runId: randomUUID() },
+      job: {
+        namespace: LINEAGE_NAMESPACE,
+        name: `${domain.name}.${spec.name}.serving`,
+        facets: { jobType: { ...FACET('JobTypeJobFacet', '2-0-4'), processingType: 'SERVICE', integration: 'DATAMESH', jobType: 'GRAPHQL_SUBGRAPH' } },
+      },
+      inputs: [{ namespace: tableNamespace, name: tableName(spec.table) }],
+      outputs: [
+        {
+          namespace: `graphql://${domain.name}`,
+          name: spec.type,
+          facets: {
+            schema: { ...FACET('SchemaDatasetFacet', '1-2-0'), fields: fields.map(([field], index) => ({ name: field, ordinal_position: index + 1 })) },
+            columnLineage: {
+              ...FACET('ColumnLineageDatasetFacet', '1-2-0'),
+              fields: Object.fromEntries(
+                fields.map(([field, column]) => {
+                  const mask = options.maskOf(spec.type, field);
+                  return [field, { inputFields: [{ namespace: tableNamespace, name: tableName(spec.table), field: column, transformations: [{ type: 'DIRECT', subtype: mask ? 'TRANSFORMATION' : 'IDENTITY', ...(mask ? { description: `${mask} mask, except for exempt principals` } : {}), masking: mask !== null }] }] }];
+                }),
+              ),
+            },
+          },
+        },
+      ],
+    };
+  });
+}

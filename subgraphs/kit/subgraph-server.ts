@@ -44,6 +44,7 @@ import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
 import { freshnessOf, slaSecondsOf, type LoadFacts } from './freshness.js';
+import { servingLineage, type LineageEvent } from './lineage.js';
 import { startQualityMonitor, type ProductRun } from './quality-monitor.js';
 import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
@@ -96,6 +97,8 @@ export interface SubgraphServerOptions {
   readonly loadFacts?: LoadFacts;
   /** The clock freshness is measured with (tests move it). */
   readonly now?: () => Date;
+  /** Given the serving step's OpenLineage events at start (table column -> GraphQL field, with masking). */
+  readonly onLineage?: (events: readonly LineageEvent[]) => void;
   /** What this process's load did before serving: `swapped` in, `rejected` by its checks, or `failed`; none when the warehouse was current. */
   readonly loadOutcome?: 'swapped' | 'rejected' | 'failed';
 }
@@ -324,6 +327,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   for (const { spec } of domain.dataProducts) {
     for (const outcome of ['swapped', 'rejected', 'failed'] as const) loads.inc({ product: `${domain.name}.${spec.name}`, outcome }, outcome === options.loadOutcome ? 1 : 0);
   }
+  options.onLineage?.(servingLineage(domain, { warehouse: warehouse.location, maskOf: (type, field) => policyIndex.field(type, field).mask?.strategy ?? null, ...(options.now ? { now: options.now } : {}) }));
   const slaOf = new Map(domain.dataProducts.map(({ spec }) => [`${domain.name}.${spec.name}`, spec.metadata.sla]));
   const signed = options.verifySignatures === false ? (_req: unknown, _res: unknown, next: () => void) => next() : requireGatewaySignature(signature);
   // The catalog entries of the domain's products: what they are and promise, never a value; for
