@@ -56,12 +56,15 @@ export interface DataProductVersion {
   readonly loadedAt: string | null;
 }
 
-/** The `extensions.dataProducts` a subgraph answered with, kept only when well formed. */
-function productVersionsOf(extensions: unknown): DataProductVersion[] {
+/**
+ * The `extensions.dataProducts` a subgraph answered with: well-formed entries of its own products
+ * only (`<subgraph>.<name>`), so that no subgraph can vouch for another domain's data.
+ */
+export function productVersionsOf(subgraph: string, extensions: unknown): DataProductVersion[] {
   const listed = (extensions as { dataProducts?: unknown } | undefined)?.dataProducts;
   if (!Array.isArray(listed)) return [];
   return listed.flatMap((entry: { id?: unknown; version?: unknown; loadedAt?: unknown }) =>
-    typeof entry?.id === 'string'
+    typeof entry?.id === 'string' && entry.id.startsWith(`${subgraph}.`)
       ? [{ id: entry.id, version: typeof entry.version === 'string' ? entry.version : null, loadedAt: typeof entry.loadedAt === 'string' ? entry.loadedAt : null }]
       : [],
   );
@@ -179,10 +182,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestCo
       const rows = countRows(response.data);
       this.#metrics.subgraphRows.inc({ subgraph: this.#name, client: this.#metrics.clientLabel(options.context.clientName) }, rows);
       if (options.context.actualRows) options.context.actualRows.rows += rows;
-      // A subgraph names only its own products: another domain's id in its answer is not taken.
-      for (const product of productVersionsOf(response.extensions)) {
-        if (product.id.startsWith(`${this.#name}.`)) options.context.dataProductsRead?.set(product.id, product);
-      }
+      for (const product of productVersionsOf(this.#name, response.extensions)) options.context.dataProductsRead?.set(product.id, product);
       return response;
     } catch (error) {
       observe('failed');

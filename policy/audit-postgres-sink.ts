@@ -15,6 +15,7 @@
  * whole. A committed write is durable (synchronous commit), so every append counts as durable.
  */
 import pg from 'pg';
+import { checkOut } from './pg-checkout.js';
 import { checkpointLine, DEV_AUDIT_SIGNING_KEY, FIRST_CHECKPOINT, signCheckpoint, type Checkpoint } from './audit-checkpoints.js';
 import { chainLine, GENESIS, queuedSink, type AuditRecord, type AuditSink } from './audit.js';
 
@@ -115,13 +116,9 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
    * checkpoint is older than the interval.
    */
   const write = async (records: readonly AuditRecord[], reason: Checkpoint['reason'] | null): Promise<void> => {
-    const client = await pool.connect();
+    // A connection killed between two queries is noted, never an uncaught error (pg-checkout.ts).
+    const { client, release } = await checkOut(pool);
     let broken: Error | undefined;
-    // A connection killed between two queries errs on the client itself: noted, never uncaught.
-    const onError = (error: Error) => {
-      broken ??= error;
-    };
-    client.on('error', onError);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`audit:${options.service}`]);
@@ -179,8 +176,7 @@ export async function openPostgresAuditSink(options: PostgresSinkOptions): Promi
       throw error;
     } finally {
       // A connection that failed is discarded, not handed to the next write.
-      client.off('error', onError);
-      client.release(broken);
+      release(broken);
     }
   };
 

@@ -14,6 +14,7 @@ import { CATALOG_SUBGRAPH_NAME, CATALOG_SUBGRAPH_SDL } from '../gateway/catalog/
 import { catalogUrlOf, createDomainEntries, fetchDomainDocuments } from '../gateway/catalog/domain-entries.js';
 import { fetchSubgraphDocuments } from '../gateway/registry/publish.js';
 import { openRegistry } from '../gateway/registry/open.js';
+import { productVersionsOf } from '../gateway/subgraph-data-source.js';
 import { composeSupergraph, CompositionFailedError } from '../gateway/supergraph.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { domains } from '../subgraphs/domains.js';
@@ -370,6 +371,25 @@ describe('the catalog at composition and at the domains\' edge', () => {
   it('defines PageInfo exactly as the domains do (a @shareable type)', () => {
     const pageInfo = (sdl: string) => print(parse(sdl).definitions.find((d) => d.kind === Kind.OBJECT_TYPE_DEFINITION && d.name.value === 'PageInfo')!);
     expect(pageInfo(CATALOG_SUBGRAPH_SDL)).toBe(pageInfo(print(commonTypeDefs)));
+  });
+
+  it('takes from a subgraph\'s extensions.dataProducts only its own, well-formed products', () => {
+    const forged = {
+      dataProducts: [
+        { id: 'finance.orders', version: '1.0.0', loadedAt: '2026-01-01T00:00:00.000Z' },
+        { id: 'customers.customers', version: '9.9.9', loadedAt: null },
+        { id: 'financeX.orders', version: '1.0.0' },
+        { id: 42 },
+        'finance.invoices',
+        { id: 'finance.invoices', version: { $gt: '' }, loadedAt: 7 },
+      ],
+    };
+    expect(productVersionsOf('finance', forged)).toEqual([
+      { id: 'finance.orders', version: '1.0.0', loadedAt: '2026-01-01T00:00:00.000Z' },
+      { id: 'finance.invoices', version: null, loadedAt: null },
+    ]);
+    expect(productVersionsOf('finance', { dataProducts: 'all' })).toEqual([]);
+    expect(productVersionsOf('finance', undefined)).toEqual([]);
   });
 
   it('drops entries a domain serves under another domain\'s address, and leaves malformed ones out of the catalog', async () => {

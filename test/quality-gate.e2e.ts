@@ -125,6 +125,19 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('loads into a %s wareh
     expect(history[1]!.results.find((r) => r.check === 'id_unique')).toMatchObject({ outcome: 'fail', value: 2 });
   });
 
+  it('keeps serving when a load cannot even read its raw file, and says why', async () => {
+    const before = await servingRows();
+    const file = join(dir, 'raw', 'customers', 'customers.csv');
+    await rm(file);
+    try {
+      const build = await load(`${dialect}-missing-file`);
+      expect(build).toMatchObject({ built: false, loadError: expect.stringContaining('customers.csv') });
+      expect(await servingRows()).toEqual(before);
+    } finally {
+      await writeFile(file, good);
+    }
+  });
+
   it('refuses to serve a first load that fails (there is nothing to keep serving)', async () => {
     const fresh = dialect === 'duckdb' ? `duckdb:${join(dir, 'first.duckdb')}` : `${TEST_POSTGRES}/${database}?schema=first_load`;
     await writeFile(join(dir, 'raw', 'customers', 'customers.csv'), broken(good).csv);

@@ -8,6 +8,7 @@
  * other and a failed one writes nothing.
  */
 import pg from 'pg';
+import { checkOut } from '../../policy/pg-checkout.js';
 import { RegistryError } from './codes.js';
 import {
   assertClientName,
@@ -68,28 +69,12 @@ export async function openPostgresRegistry(options: { connectionString: string; 
   // An idle connection the server drops (a restart, a terminated backend) errs on the pool: it is
   // replaced on the next use, never an uncaught error that stops the gateway polling this registry.
   pool.on('error', () => undefined);
-  /** A checked-out connection that errs between two queries is noted and discarded at release. */
-  const checkOut = async (): Promise<{ client: pg.PoolClient; done: () => void }> => {
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    const onError = (error: Error) => {
-      broken ??= error;
-    };
-    client.on('error', onError);
-    return {
-      client,
-      done: () => {
-        client.off('error', onError);
-        client.release(broken);
-      },
-    };
-  };
   const unavailable = (error: unknown): never => {
     if (error instanceof RegistryError) throw error;
     throw new RegistryError('REGISTRY_UNAVAILABLE', `The registry at ${redactedUrl(options.connectionString)} failed: ${(error as Error).message}`, { cause: error });
   };
   const inTransaction = async <T>(lockKey: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const { client, done } = await checkOut().catch(unavailable);
+    const { client, release } = await checkOut(pool).catch(unavailable);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`registry:${schema}:${lockKey}`]);
@@ -100,7 +85,7 @@ export async function openPostgresRegistry(options: { connectionString: string; 
       await client.query('ROLLBACK').catch(() => undefined);
       return unavailable(error);
     } finally {
-      done();
+      release();
     }
   };
 
@@ -175,11 +160,11 @@ export async function openPostgresRegistry(options: { connectionString: string; 
 
   return {
     location: redactedUrl(options.connectionString),
-    state: () => checkOut().then(async ({ client, done }) => {
+    state: () => checkOut(pool).then(async ({ client, release }) => {
       try {
         return await readState(client);
       } finally {
-        done();
+        release();
       }
     }, unavailable),
     async revision() {

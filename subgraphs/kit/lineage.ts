@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Domain } from './domain.js';
 import type { QualityRun } from './quality-store.js';
 import type { TableSpec } from './warehouse/tables.js';
+import { parseWarehouseUrl } from './warehouse/warehouse.js';
 
 export const OPENLINEAGE_PRODUCER = 'https://github.com/datamesh/datamesh/tree/main/subgraphs/kit/lineage.ts';
 const SCHEMA_URL = 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent';
@@ -27,21 +28,30 @@ export interface LoadLineage {
   end(outcome: { readonly swapped: boolean; readonly quality?: QualityRun; readonly error?: string }): LineageEvent[];
 }
 
+/**
+ * A warehouse table as an OpenLineage dataset: namespace `duckdb://<file>` (name: the table), or
+ * `postgres://host:port` (name: `<database>.<schema>.<table>`), never with credentials.
+ */
+function tableDatasets(warehouseUrl: string): { readonly namespace: string; name(table: string): string } {
+  const location = parseWarehouseUrl(warehouseUrl);
+  if (location.dialect === 'duckdb') return { namespace: `duckdb://${location.file}`, name: (table) => table };
+  const url = new URL(location.connectionString);
+  return { namespace: `postgres://${url.host}`, name: (table) => `${url.pathname.slice(1)}.${location.schema}.${table}` };
+}
+
 const schemaFacet = (table: TableSpec, derived: boolean) => ({
   ...FACET('SchemaDatasetFacet', '1-2-0'),
   fields: table.columns.filter((column) => derived || !column.derived).map((column, index) => ({ name: column.name, type: column.type.toUpperCase(), ordinal_position: index + 1 })),
 });
 
 /**
- * The lineage of one load of a domain: `warehouse` is where it goes (`duckdb:<file>`, or a
- * credential-free `postgres://host/db?schema=`), `rawDir` where its files come from.
+ * The lineage of one load of a domain: `warehouse` is where it goes (a warehouse URL; its
+ * credentials never reach an event), `rawDir` where its files come from.
  */
 export function loadLineage(domain: Domain<any, any>, options: { readonly rawDir: string; readonly warehouse: string; readonly now?: () => Date }): LoadLineage {
   const now = options.now ?? (() => new Date());
   const runs = new Map(domain.dataProducts.map(({ spec }) => [spec.name, randomUUID()]));
-  const warehouse = new URL(options.warehouse.startsWith('duckdb:') ? `duckdb://${options.warehouse.slice('duckdb:'.length)}` : options.warehouse);
-  const outputNamespace = warehouse.protocol === 'duckdb:' ? `duckdb://${warehouse.pathname}` : `postgres://${warehouse.host}`;
-  const outputName = (table: string) => (warehouse.protocol === 'duckdb:' ? table : `${warehouse.pathname.slice(1)}.${warehouse.searchParams.get('schema') ?? 'public'}.${table}`);
+  const output = tableDatasets(options.warehouse);
   const inputNamespace = `file://${options.rawDir}`;
 
   const event = (eventType: LineageEvent['eventType'], product: Domain<any, any>['dataProducts'][number], extra: Record<string, unknown> = {}): LineageEvent => {
@@ -59,7 +69,7 @@ export function loadLineage(domain: Domain<any, any>, options: { readonly rawDir
         facets: { jobType: { ...FACET('JobTypeJobFacet', '2-0-4'), processingType: 'BATCH', integration: 'DATAMESH', jobType: 'JOB' } },
       },
       inputs: [{ namespace: inputNamespace, name: join(domain.name, table.file ?? `${table.name}.csv`), facets: { schema: schemaFacet(table, false) } }],
-      outputs: [{ namespace: outputNamespace, name: outputName(table.name), facets: outputFacets(table, spec, extra.quality as QualityRun | undefined) }],
+      outputs: [{ namespace: output.namespace, name: output.name(table.name), facets: outputFacets(table, spec, extra.quality as QualityRun | undefined) }],
       ...(extra.error ? { run: { runId: runs.get(spec.name)!, facets: { errorMessage: { _producer: OPENLINEAGE_PRODUCER, _schemaURL: 'https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet', message: String(extra.error), programmingLanguage: 'TypeScript' } } } } : {}),
     };
   };
@@ -137,9 +147,7 @@ export function servingLineage(
   options: { readonly warehouse: string; readonly maskOf: (typeName: string, fieldName: string) => string | null; readonly now?: () => Date },
 ): LineageEvent[] {
   const now = options.now ?? (() => new Date());
-  const warehouse = new URL(options.warehouse.startsWith('duckdb:') ? `duckdb://${options.warehouse.slice('duckdb:'.length)}` : options.warehouse);
-  const tableNamespace = warehouse.protocol === 'duckdb:' ? `duckdb://${warehouse.pathname}` : `postgres://${warehouse.host}`;
-  const tableName = (table: string) => (warehouse.protocol === 'duckdb:' ? table : `${warehouse.pathname.slice(1)}.${warehouse.searchParams.get('schema') ?? 'public'}.${table}`);
+  const { namespace: tableNamespace, name: tableName } = tableDatasets(options.warehouse);
   return domain.dataProducts.map(({ spec }) => {
     const fields = Object.entries(spec.columns as Record<string, string>);
     return {

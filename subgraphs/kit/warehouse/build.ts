@@ -37,13 +37,7 @@ export interface EnsureWarehouseOptions {
   readonly onLineage?: (events: readonly LineageEvent[]) => void;
 }
 
-/** A warehouse URL without credentials, for lineage: `duckdb:<file>` or `postgres://host:port/db?schema=`. */
-function publicLocationOf(url: string): string {
-  const location = parseWarehouseUrl(url);
-  if (location.dialect === 'duckdb') return `duckdb:${location.file}`;
-  const parsed = new URL(location.connectionString);
-  return `postgres://${parsed.host}${parsed.pathname}?schema=${location.schema}`;
-}
+
 
 /** The steps of a build, as they happen. */
 export type BuildStep =
@@ -195,7 +189,7 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   if (serving === buildKey && !options.force) return { built: false };
   // Built beside the serving warehouse and swapped in: readers never see half a warehouse.
   let quality: QualityRun | undefined;
-  const lineage = options.onLineage ? loadLineage(options.domain, { rawDir: options.rawDir, warehouse: publicLocationOf(options.url), ...(options.now ? { now: options.now } : {}) }) : null;
+  const lineage = options.onLineage ? loadLineage(options.domain, { rawDir: options.rawDir, warehouse: options.url, ...(options.now ? { now: options.now } : {}) }) : null;
   if (lineage) options.onLineage!(lineage.start());
   try {
     const rows = await adapter.buildAndSwap(location, (staging) => ingestInto(staging, options, buildKey, (run) => (quality = run)));
