@@ -32,4 +32,8 @@ export const governanceRules = defineGovernanceRules({
     pii: { minimumLevel: 'CONFIDENTIAL', mask: { strategy: 'HASH', exemptRoles: ['steward', 'support', 'admin'] } },
     financial: { minimumLevel: 'INTERNAL' },
   },
+  // Sensitive-data discovery, from each load's column profiles: a field whose column looks like
+  // personal data (half its sampled values or more recognised by a detector) must be tagged pii;
+  // a HASH mask needs 50 distinct values or more. Findings refuse a publish and a subgraph's start.
+  discovery: { minimumShare: 0.5, hashMinimumDistinct: 50, severity: 'error' },
 });

@@ -1,3 +1,4 @@
+import type { DiscoveryRules } from './discovery.js';
 import type { MaskStrategy } from './masking.js';
 
 /**
@@ -53,6 +54,12 @@ export interface GovernanceRules {
    * mask (REDACT where the strategy does not fit the field's type).
    */
   readonly tags: Readonly<Record<string, { readonly minimumLevel: Level; readonly mask?: MaskDefault }>>;
+  /**
+   * How the profiles of each load are judged against the policy (see discovery.ts): the share of
+   * values a detector must recognise for a column to hold personal data, the distinct values a HASH
+   * mask needs, and whether findings refuse (`error`) or are reported (`warning`).
+   */
+  readonly discovery?: Partial<DiscoveryRules>;
 }
 
 /** Nobody meets it: an empty list of roles (the treatment of `unclassified: 'DENIED'`). */

@@ -4,6 +4,9 @@
  * data contract (`<domain>.<product>.odcs.json`), made from the product declarations, the domains'
  * tables and policy directives, and where each warehouse is (`<DOMAIN>_WAREHOUSE_URL`, else the
  * DuckDB file under `DATA_DIR`). Default folder: `<DATA_DIR>/catalog`. Prints one line per file.
+ * With the warehouse's column profiles from its last load, each product's profile goes beside them
+ * (`<domain>.<product>.profile.json`: counts, bounds and detector shares, no personal value), for
+ * the registry's sensitive-data checks (`--documents`).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -11,6 +14,9 @@ import { parseArgs } from 'node:util';
 import { subgraphConfigFromEnv, warehouseUrlOf } from './config.js';
 import { domains } from './domains.js';
 import { domainProductDocuments, warehouseServerOf } from './kit/product-documents.js';
+import { profilesAt } from './kit/profiles.js';
+
+const LABELS = { odps: 'ODPS 1.0 data product ', odcs: 'ODCS 3.1 data contract', profile: 'column profile        ' } as const;
 
 const USAGE = 'usage: npm run catalog -- export [--out <dir>] [--domain <name>]';
 
@@ -40,12 +46,14 @@ async function main(): Promise<number> {
   const out = resolve(values.out ?? join(config.dataDir, 'catalog'));
   await mkdir(out, { recursive: true });
   for (const domain of selected) {
-    const server = warehouseServerOf(warehouseUrlOf(domain.name, config));
-    for (const { id, odps, odcs } of domainProductDocuments(domain, server)) {
-      for (const [kind, document] of [['odps', odps], ['odcs', odcs]] as const) {
+    const url = warehouseUrlOf(domain.name, config);
+    const profiles = new Map((await profilesAt(url)).map((profile) => [profile.product, profile]));
+    for (const { id, odps, odcs } of domainProductDocuments(domain, warehouseServerOf(url))) {
+      const profile = profiles.get(id);
+      for (const [kind, document] of [['odps', odps], ['odcs', odcs], ...(profile ? [['profile', profile] as const] : [])] as const) {
         const path = join(out, `${id}.${kind}.json`);
         await writeFile(path, `${JSON.stringify(document, null, 2)}\n`);
-        console.log(`${kind === 'odps' ? 'ODPS 1.0 data product ' : 'ODCS 3.1 data contract'}  ${path}`);
+        console.log(`${LABELS[kind]}  ${path}`);
       }
     }
   }

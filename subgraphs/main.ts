@@ -28,6 +28,7 @@ import { domains, type AnyDomain } from './domains.js';
 import { printDomainSdl } from './kit/domain-schema.js';
 import { loadFactsAt } from './kit/freshness.js';
 import { lineageSink } from './kit/lineage.js';
+import { profilesAt, summarizeProfiles } from './kit/profiles.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
@@ -61,6 +62,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
         if (progress.step === 'loading') log.info({ domain: domain.name }, 'loading the raw files into a new warehouse version');
         if (progress.step === 'loaded') log.info({ domain: domain.name, rows: progress.rows }, 'raw files loaded; running the data quality checks');
         if (progress.step === 'checked') log.info({ domain: domain.name, checks: summarizeRun(progress.run), outcome: progress.run.outcome }, 'data quality checks done');
+        if (progress.step === 'profiled') log.info({ domain: domain.name, personalData: summarizeProfiles(progress.profiles) }, 'columns profiled');
         if (progress.step === 'swapping') log.info({ domain: domain.name }, 'swapping the new version in');
       },
     });
@@ -114,6 +116,7 @@ async function main(): Promise<void> {
     const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
     const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
     const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
+    const profiles = await profilesAt(warehouseUrlOf(domain.name, config));
     const servingSink = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
     const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
     const server = await startSubgraphServer({
@@ -129,6 +132,7 @@ async function main(): Promise<void> {
       port: portOf(index),
       qualityHistory,
       loadFacts,
+      profiles,
       ...(loadOutcome ? { loadOutcome } : {}),
       onLineage: (events) => servingSink.emit(events),
       qualityIntervalMs: config.qualityIntervalMs,

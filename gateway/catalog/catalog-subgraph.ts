@@ -20,6 +20,7 @@ import { policySchemaExtension } from '../../policy/directives.js';
 import { codedError } from '../../policy/errors.js';
 import type { PolicyIndex } from '../../policy/policy-index.js';
 import { ANONYMOUS, type Principal } from '../../policy/principal.js';
+import { DETECTOR_DESCRIPTIONS, type ColumnProfile, type ProductProfile } from '../../policy/discovery.js';
 import type { SubgraphEndpoint } from '../config.js';
 import { policyNote, readableBy, type ExampleOperation } from '../ide/schema-docs.js';
 import type { UsageRecord } from '../registry/registry.js';
@@ -80,6 +81,15 @@ interface FieldEntry {
   readonly rule: string;
   readonly policy: string;
   readonly forYou: { readonly access: 'READABLE' | 'MASKED' | 'DENIED'; readonly reason: string | null };
+  /** Its column's profile from the serving version's load, for a caller who may read the field as it is. */
+  readonly profile: FieldProfile | null;
+}
+
+/** A column's profile as the catalog shows it (no value of the column: see policy/discovery.ts). */
+interface FieldProfile extends Omit<ColumnProfile, 'column' | 'field' | 'type' | 'withheld' | 'detections'> {
+  readonly profiledAt: string;
+  readonly rows: number;
+  readonly detections: readonly { readonly detector: string; readonly description: string; readonly share: number }[];
 }
 
 interface ProductEntry {
@@ -137,6 +147,27 @@ function fieldAccess(principal: Principal, policy: ReturnType<PolicyIndex['field
   return { access: 'READABLE', reason: null };
 }
 
+/**
+ * A field's profile for the caller: only when they may read the field as it is; and without min and
+ * max when the type's row policy hides some rows from them (the profile is of every row).
+ */
+function profileFor(profile: ProductProfile | undefined, column: string | null, access: FieldEntry['forYou'], seesEveryRow: boolean): FieldProfile | null {
+  const found = column ? profile?.columns.find((candidate) => candidate.column === column) : undefined;
+  if (!profile || !found || access.access !== 'READABLE') return null;
+  return {
+    profiledAt: profile.profiledAt,
+    rows: profile.rows,
+    nullShare: found.nullShare,
+    distinctCount: found.distinctCount,
+    min: seesEveryRow ? found.min : null,
+    max: seesEveryRow ? found.max : null,
+    minLength: found.minLength,
+    maxLength: found.maxLength,
+    sampled: found.sampled,
+    detections: found.detections.map((detection) => ({ ...detection, description: DETECTOR_DESCRIPTIONS[detection.detector] ?? detection.detector })),
+  };
+}
+
 /** A product's entry: its domain's documents, and what the served schema and policy say of its type. */
 function entryOf(product: DomainDocuments['products'][number], quality: QualityEntry | undefined, freshness: FreshnessEntry | undefined, served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal): ProductEntry | null {
   const { odps, odcs } = product;
@@ -147,29 +178,34 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
   // A product whose type the served schema does not have (published apart from its documents) is left out.
   if (!isObjectType(type)) return null;
   const columns = new Map(contractSchema.properties.map((property) => [property.name, property.physicalName]));
+  const rowPolicy = served.policy.rowPolicy(typeName);
+  const seesEveryRow = !rowPolicy || principal.roles.some((role) => rowPolicy.bypassRoles.includes(role));
   const fields = Object.values(type.getFields()).map((field): FieldEntry => {
     const policy = served.policy.field(typeName, field.name);
     // The served description ends with the policy note the IDE shows; the catalog gives it apart.
     const note = policyNote(policy);
     const description = field.description?.endsWith(note) ? field.description.slice(0, -note.length).trim() || null : (field.description ?? null);
+    const column = columns.get(field.name) ?? null;
+    const forYou = fieldAccess(principal, policy);
     return {
       name: field.name,
       type: String(field.type),
       description,
-      column: columns.get(field.name) ?? null,
+      column,
       classification: policy.level,
       tags: policy.tags,
       mask: policy.mask?.strategy ?? null,
       readableBy: readableBy(policy.requirement),
       rule: policy.rule,
       policy: note,
-      forYou: fieldAccess(principal, policy),
+      forYou,
+      profile: profileFor(product.profile, column, forYou, seesEveryRow),
     };
   });
   const name = odps.id.slice(odps.domain.length + 1);
   const example = served.examples.find((candidate) => candidate.type === typeName) ?? null;
   const denied = new Set(fields.filter((field) => field.forYou.access === 'DENIED').map((field) => field.name));
-  const rowPolicy = contractSchema.customProperties?.find((property) => property.property === 'rowPolicy')?.value ?? null;
+  const rowPolicySentence = contractSchema.customProperties?.find((property) => property.property === 'rowPolicy')?.value ?? null;
   const owners = odps.team.members.map((member) => ({ username: member.username, name: member.name ?? null, role: member.role }));
   return {
     id: odps.id,
@@ -187,7 +223,7 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
     outputPorts: odps.outputPorts,
     inputPorts: odps.inputPorts ?? [],
     sla: odcs.slaProperties.map((sla) => ({ property: sla.property, value: String(sla.value), unit: sla.unit ?? null, element: sla.element ?? null, description: sla.description ?? null })),
-    rowPolicy,
+    rowPolicy: rowPolicySentence,
     fields,
     exampleOperation: example ? exampleFor(example.query, denied) : null,
     quality: { status: (quality?.status ?? 'unknown').toUpperCase(), lastRun: quality?.lastRun ?? null, history: quality?.history ?? [] },

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { SIGNATURE_HEADER, signSubgraphRequest } from '../../policy/subgraph-signature.js';
 import type { SubgraphEndpoint } from '../config.js';
+import { DETECTORS, type ProductProfile } from '../../policy/discovery.js';
 
 /** One data product's standard documents: its ODPS document and its ODCS contract (plain JSON). */
 export interface ProductDocument {
@@ -15,6 +16,8 @@ export interface ProductDocument {
   readonly id: string;
   readonly odps: OdpsDocument;
   readonly odcs: OdcsDocument;
+  /** Its columns' profile from the serving version's load (sensitive-data discovery), when it was profiled. */
+  readonly profile?: ProductProfile;
 }
 
 /** One run of a product's data quality checks, as a domain's `/catalog` reports it (no values). */
@@ -90,7 +93,7 @@ export interface OdcsDocument {
  */
 export function documentProblems(product: unknown): string[] {
   const problems: string[] = [];
-  const p = product as { id?: unknown; odps?: any; odcs?: any } | null;
+  const p = product as { id?: unknown; odps?: any; odcs?: any; profile?: unknown } | null;
   const text = (value: unknown, what: string) => {
     if (typeof value !== 'string' || value === '') problems.push(`${what} must be a non-empty string`);
   };
@@ -121,6 +124,31 @@ export function documentProblems(product: unknown): string[] {
     list(p.odcs.slaProperties, 'odcs.slaProperties');
     if (Array.isArray(p.odcs.slaProperties)) p.odcs.slaProperties.forEach((sla: any, index: number) => text(sla?.property, `odcs.slaProperties[${index}].property`));
   }
+  if (p.profile !== undefined) problems.push(...profileProblems(p.profile, p.id));
+  return problems;
+}
+
+const DETECTOR_NAMES: ReadonlySet<string> = new Set(DETECTORS);
+
+/** What is wrong with a product's profile (a profile is judged by the registry: a malformed one is refused, not skipped). */
+function profileProblems(profile: any, id: unknown): string[] {
+  const problems: string[] = [];
+  if (!profile || typeof profile !== 'object') return ['profile must be an object'];
+  if (profile.product !== id) problems.push('profile.product must be the product\'s id');
+  if (typeof profile.table !== 'string' || typeof profile.profiledAt !== 'string') problems.push('profile.table and profile.profiledAt must be strings');
+  const count = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
+  const share = (value: unknown) => typeof value === 'number' && value >= 0 && value <= 1;
+  if (!count(profile.rows)) problems.push('profile.rows must be a count');
+  if (!Array.isArray(profile.columns)) return [...problems, 'profile.columns must be a list'];
+  profile.columns.forEach((column: any, index: number) => {
+    const at = `profile.columns[${index}]`;
+    if (!column || typeof column !== 'object' || typeof column.column !== 'string' || (column.field !== null && typeof column.field !== 'string')) return problems.push(`${at} must name its column and field`);
+    if (!share(column.nullShare) || !count(column.distinctCount) || !count(column.sampled)) problems.push(`${at}: nullShare must be a share, distinctCount and sampled counts`);
+    if (!Array.isArray(column.detections) || !column.detections.every((d: any) => DETECTOR_NAMES.has(d?.detector) && share(d?.share))) {
+      problems.push(`${at}.detections must be a list of { detector (${DETECTORS.join(', ')}), share (0 to 1) }`);
+    }
+    return undefined;
+  });
   return problems;
 }
 

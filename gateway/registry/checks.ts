@@ -6,7 +6,9 @@
  * A breaking change that touches a coordinate a client used recently (recorded by the gateway) or
  * uses in a registered document is an error naming the clients; one nobody uses is a warning.
  * Its data products' documents are checked too (contracts.ts): harmonization rules, and breaking
- * contract changes.
+ * contract changes; and their column profiles (policy/discovery.ts) against the proposed policy:
+ * a column that looks like personal data behind a field not tagged pii, a HASH mask on a column of
+ * few values.
  */
 import { CriticalityLevel, diff, type Change } from '@graphql-inspector/core';
 import { buildSchema, GraphQLError, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
@@ -16,6 +18,8 @@ import { CHECK_CODES, type CheckCode, type Severity } from './codes.js';
 import { coordinatesOf, touches } from './coordinates.js';
 import { contractChanges, contractSchemaFindings, harmonizationFindings, sameDocuments } from './contracts.js';
 import { lintSubgraph } from './governance-lint.js';
+import { discoveryFindings } from '../../policy/discovery.js';
+import { readPolicy } from '../../policy/policy-index.js';
 import type { ProductDocument } from '../catalog/domain-entries.js';
 import type { ClientDocument, RegistryState, UsageRecord } from './registry.js';
 
@@ -153,6 +157,15 @@ export async function checkSubgraph(options: CheckOptions): Promise<CheckReport>
       const found = finding(f.code, f.coordinate, f.message);
       // A rollback returns to a contract consumers had: its breaking changes are warnings, as for the schema.
       findings.push(f.code === 'CONTRACT_BREAKING_CHANGE' && options.breakingInUse === 'warning' ? { ...found, severity: 'warning' } : found);
+    }
+    // What the loads found in the columns, against the policy the proposal would serve them under.
+    const profiled = dataProducts.flatMap((product) => {
+      const object = product.odcs.schema[0];
+      if (!product.profile || !object) return [];
+      return [{ typeName: object.name, profile: product.profile, fieldOf: new Map(object.properties.map((property) => [property.physicalName, property.name])) }];
+    });
+    if (profiled.length > 0) {
+      for (const f of discoveryFindings(profiled, readPolicy(document, options.rules), options.rules)) findings.push({ ...finding(f.code, f.coordinate, f.message), severity: f.severity });
     }
   }
 

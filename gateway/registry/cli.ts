@@ -88,7 +88,8 @@ async function readSdl(values: { schema?: string; introspect?: string }, name: s
 
 /**
  * A subgraph's data product documents from a folder `npm run catalog -- export` wrote: each
- * `<subgraph>.<product>.odps.json` with its `<subgraph>.<product>.odcs.json`.
+ * `<subgraph>.<product>.odps.json` with its `<subgraph>.<product>.odcs.json`, and its
+ * `<subgraph>.<product>.profile.json` when the export found the load's column profile.
  */
 async function readDocumentsDir(dir: string, subgraph: string): Promise<ProductDocument[]> {
   const fail = (why: string, cause?: unknown): never => {
@@ -115,9 +116,10 @@ async function readDocumentsDir(dir: string, subgraph: string): Promise<ProductD
     const odps = await read(`${id}.odps.json`);
     const odcs = await read(`${id}.odcs.json`);
     if (odps?.kind !== 'DataProduct' || odcs?.kind !== 'DataContract') fail(`${id}: the files are not an ODPS data product and an ODCS data contract`);
-    const problems = documentProblems({ id, odps, odcs });
+    const profile = files.includes(`${id}.profile.json`) ? await read(`${id}.profile.json`) : undefined;
+    const problems = documentProblems({ id, odps, odcs, ...(profile === undefined ? {} : { profile }) });
     if (problems.length > 0) fail(`${id}: ${problems.join('; ')}`);
-    documents.push({ id, odps, odcs });
+    documents.push({ id, odps, odcs, ...(profile === undefined ? {} : { profile }) });
   }
   return documents;
 }

@@ -58,6 +58,16 @@ export const CHECK_CODES = {
     description: 'A breaking contract change that the product announces by raising its major version: allowed.',
   },
   CONTRACT_SAFE_CHANGE: { severity: 'info', description: 'A contract change no consumer can be hurt by (a column added, an SLA tightened).' },
+  GOVERNANCE_PII_UNDECLARED: {
+    severity: 'error',
+    description:
+      'A field is not tagged `pii`, but the profile of its column (made at the load) says that a share of its values at or above the governance rules\' `discovery.minimumShare` looks like personal data; the field, the detector and the share are named. Severity follows `discovery.severity`.',
+  },
+  GOVERNANCE_HASH_LOW_CARDINALITY: {
+    severity: 'error',
+    description:
+      'A field is masked (or to be masked, in shadow) with HASH, but its column holds fewer distinct values than `discovery.hashMinimumDistinct` (default 50), and they repeat: a hash of so few values is decoded by their frequencies. Use REDACT or a generalization. Severity follows `discovery.severity`.',
+  },
   GOVERNANCE_POLICY_SPEC_MISMATCH: {
     severity: 'error',
     description: 'The subgraph links another version of the policy spec than `policy/` ships, or redefines its directives differently.',

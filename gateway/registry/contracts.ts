@@ -177,4 +177,8 @@ export function contractSchemaFindings(sdl: string, products: readonly ProductDo
 }
 
 /** Whether two versions' documents are the same (whatever the order of keys a store kept them in). */
-export const sameDocuments = (a: readonly ProductDocument[] | null | undefined, b: readonly ProductDocument[] | null | undefined): boolean => isDeepStrictEqual(a ?? null, b ?? null);
+/** The documents without their profiles: a new load's profile alone is no new version of the subgraph. */
+const withoutProfiles = (documents: readonly ProductDocument[] | null | undefined) => documents?.map(({ profile: _profile, ...rest }) => rest) ?? null;
+
+export const sameDocuments = (a: readonly ProductDocument[] | null | undefined, b: readonly ProductDocument[] | null | undefined): boolean =>
+  isDeepStrictEqual(withoutProfiles(a), withoutProfiles(b));

@@ -9,6 +9,7 @@ import { governanceRules } from '../../policy/governance.rules.js';
 import { readPolicy, type PolicyIndex } from '../../policy/policy-index.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import type { DataProduct } from './data-product.js';
+import type { ProductProfile } from '../../policy/discovery.js';
 import { keyRules, odcsQualityOf } from './quality.js';
 import type { Domain } from './domain.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
@@ -33,6 +34,8 @@ export interface ProductDocuments {
   readonly id: string;
   readonly odps: Record<string, unknown>;
   readonly odcs: Record<string, unknown>;
+  /** The columns' profile of the serving version's load, when served (not made here: see profiles.ts). */
+  readonly profile?: ProductProfile;
 }
 
 const LOGICAL_TYPES: Record<string, string> = { varchar: 'string', integer: 'integer', boolean: 'boolean', date: 'date', timestamp: 'timestamp' };

@@ -50,6 +50,7 @@ import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
+import { discoveryFindings, type DiscoveryFinding, type ProductProfile } from '../../policy/discovery.js';
 
 export interface SubgraphServerOptions {
   // Any domain with its own warehouse: the two are paired by the caller.
@@ -101,6 +102,12 @@ export interface SubgraphServerOptions {
   readonly onLineage?: (events: readonly LineageEvent[]) => void;
   /** What this process's load did before serving: `swapped` in, `rejected` by its checks, or `failed`; none when the warehouse was current. */
   readonly loadOutcome?: 'swapped' | 'rejected' | 'failed';
+  /**
+   * The column profiles of the serving version's load (`profilesAt(url)`; default none): judged
+   * against the policy at start (a refused start on an error finding), and served with each
+   * product's documents at `/catalog`.
+   */
+  readonly profiles?: readonly ProductProfile[];
 }
 
 export interface RunningServer {
@@ -181,6 +188,17 @@ export class HarmonizationError extends Error {
   }
 }
 
+/** The serving data shows what the policy does not say (policy/discovery.ts): personal data behind a field not tagged pii, a HASH mask on few values. */
+export class DiscoveryError extends Error {
+  override name = 'DiscoveryError';
+  constructor(
+    readonly subgraph: string,
+    readonly findings: readonly DiscoveryFinding[],
+  ) {
+    super(`The ${subgraph} subgraph's data breaks the governance rules (sensitive-data discovery):\n${findings.map((f) => `- [${f.code}] ${f.message}`).join('\n')}`);
+  }
+}
+
 /**
  * Says in a response which data products (and which version of each, loaded when) the answer was
  * computed from, when asked (`x-include-data-products: true`): `extensions.dataProducts`, which the
@@ -228,6 +246,18 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   assertRowPoliciesDeclared(domain, typeDefs, policyIndex);
   const harmonization = checkHarmonization(productFactsOf(domain, typeDefs));
   if (harmonization.length > 0) throw new HarmonizationError(domain.name, harmonization);
+  const rules = options.rules ?? governanceRules;
+  const profiles = new Map((options.profiles ?? []).map((profile) => [profile.product, profile]));
+  const discovery = discoveryFindings(
+    domain.dataProducts.flatMap(({ spec }) => {
+      const profile = profiles.get(`${domain.name}.${spec.name}`);
+      return profile ? [{ typeName: spec.type, profile }] : [];
+    }),
+    policyIndex,
+    rules,
+  );
+  for (const found of discovery.filter((f) => f.severity === 'warning')) log.warn({ code: found.code, coordinate: found.coordinate }, found.message);
+  if (discovery.some((f) => f.severity === 'error')) throw new DiscoveryError(domain.name, discovery.filter((f) => f.severity === 'error'));
   const verifier = createTokenVerifier(options.identity);
 
   const metrics = createMetrics(domain.name);
@@ -339,7 +369,11 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     express.json({ limit: '1kb', verify: keepRawBody }),
     options.verifySignatures === false ? signed : requireGatewaySignature({ ...signature, directAccess: false }),
     (_req, res) => {
-      documents ??= domainProductDocuments(domain, warehouseServerOf(warehouse.location), options.rules ?? governanceRules);
+      // Each with its columns' profile from the serving version's load, which carries no value.
+      documents ??= domainProductDocuments(domain, warehouseServerOf(warehouse.location), rules).map((document) => {
+        const profile = profiles.get(document.id);
+        return profile ? { ...document, profile } : document;
+      });
       // The documents (what the registry keeps), and the live quality of each product (what it does not).
       // Checks travel without their sample keys and SQL: the catalog reveals no value.
       const withoutValues = (run: ProductRun) => ({ ...run, checks: run.checks.map(({ sampleKeys: _keys, sql: _sql, ...check }) => check) });

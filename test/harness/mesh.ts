@@ -33,6 +33,7 @@ import type { Domain } from '../../subgraphs/kit/domain.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse, qualityHistoryAt } from '../../subgraphs/kit/warehouse/build.js';
 import { loadFactsAt } from '../../subgraphs/kit/freshness.js';
+import { profilesAt } from '../../subgraphs/kit/profiles.js';
 import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
 import type { Warehouse } from '../../subgraphs/kit/warehouse/warehouse.js';
 import { generateSourceData, type RawManifest } from '../../subgraphs/synthetic-sources/generate.js';
@@ -228,6 +229,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     subgraphs[domain.name] = await startSubgraphServer({
       qualityHistory,
       loadFacts,
+      profiles: await profilesAt(url),
       domain,
       warehouse: warehouses[domain.name]!,
       log: testLog,

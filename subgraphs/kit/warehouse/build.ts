@@ -17,6 +17,12 @@ import { openWarehouse } from './open.js';
 import { adapterOf, dialectAdapter, RejectedBuildError } from './dialects.js';
 import { loadLineage, type LineageEvent } from '../lineage.js';
 import { finishTables } from './tables.js';
+import { profileDomain, writeProfiles } from '../profiles.js';
+import { subgraphTypeDefs } from '../domain-schema.js';
+import { governanceRules } from '../../../policy/governance.rules.js';
+import { readPolicy } from '../../../policy/policy-index.js';
+import type { GovernanceRules } from '../../../policy/rules.js';
+import type { ProductProfile } from '../../../policy/discovery.js';
 import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
 
 export interface EnsureWarehouseOptions {
@@ -35,6 +41,8 @@ export interface EnsureWarehouseOptions {
   readonly onProgress?: (step: BuildStep) => void;
   /** Given the build's OpenLineage run events (a START per product, then a COMPLETE or FAIL). */
   readonly onLineage?: (events: readonly LineageEvent[]) => void;
+  /** The governance rules the column profiles are made under (default `policy/governance.rules.ts`). */
+  readonly rules?: GovernanceRules;
 }
 
 
@@ -44,6 +52,7 @@ export type BuildStep =
   | { readonly step: 'loading'; readonly domain: string }
   | { readonly step: 'loaded'; readonly domain: string; readonly rows: Record<string, number> }
   | { readonly step: 'checked'; readonly domain: string; readonly run: QualityRun }
+  | { readonly step: 'profiled'; readonly domain: string; readonly profiles: readonly ProductProfile[] }
   | { readonly step: 'swapping'; readonly domain: string };
 
 export interface WarehouseBuild {
@@ -53,6 +62,8 @@ export interface WarehouseBuild {
   readonly rows?: Record<string, number>;
   /** The quality run that gated the build, when one was made. */
   readonly quality?: QualityRun;
+  /** The column profiles of the build (built, or built and rejected). */
+  readonly profiles?: readonly ProductProfile[];
   /** Set when the build was rejected by its quality checks: where it is kept; the serving version stays. */
   readonly rejectedKeptAt?: string;
   /** Set when the load itself failed (an unreadable raw file): why; the serving version stays. */
@@ -144,10 +155,11 @@ export async function qualityHistoryAt(url: string): Promise<QualityRun[]> {
 }
 
 /**
- * Runs the domain's ingestion into a staging warehouse, then its quality checks; stores the
- * history and this run, and what built it; closes it. A failing gate rejects the build.
+ * Runs the domain's ingestion into a staging warehouse, then its quality checks and its column
+ * profiles; stores the history and this run, the profiles, and what built it; closes it. A failing
+ * gate rejects the build.
  */
-async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string, onRun: (run: QualityRun) => void): Promise<Record<string, number>> {
+async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string, onRun: (run: QualityRun) => void, onProfiles: (profiles: readonly ProductProfile[]) => void): Promise<Record<string, number>> {
   try {
     options.onProgress?.({ step: 'loading', domain: options.domain.name });
     const rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
@@ -163,6 +175,12 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     }
     onRun(run);
     options.onProgress?.({ step: 'checked', domain: options.domain.name, run });
+    // Column profiles (sensitive-data discovery), stored with the load, kept or rejected.
+    const rules = options.rules ?? governanceRules;
+    const profiles = await profileDomain(options.domain, warehouse.db, { policy: readPolicy(subgraphTypeDefs(options.domain), rules), rules, now: options.now?.() ?? new Date() });
+    await writeProfiles(warehouse.db, profiles);
+    onProfiles(profiles);
+    options.onProgress?.({ step: 'profiled', domain: options.domain.name, profiles });
     await writeQualityRuns(warehouse.db, [...(await qualityHistoryAt(options.url)), run]);
     await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
     // The load time in UTC, from the build's clock (whatever the database session's time zone).
@@ -189,16 +207,19 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   if (serving === buildKey && !options.force) return { built: false };
   // Built beside the serving warehouse and swapped in: readers never see half a warehouse.
   let quality: QualityRun | undefined;
+  let profiles: readonly ProductProfile[] | undefined;
   const lineage = options.onLineage ? loadLineage(options.domain, { rawDir: options.rawDir, warehouse: options.url, ...(options.now ? { now: options.now } : {}) }) : null;
   if (lineage) options.onLineage!(lineage.start());
   try {
-    const rows = await adapter.buildAndSwap(location, (staging) => ingestInto(staging, options, buildKey, (run) => (quality = run)));
+    const rows = await adapter.buildAndSwap(location, (staging) =>
+      ingestInto(staging, options, buildKey, (run) => (quality = run), (made) => (profiles = made)),
+    );
     if (lineage) options.onLineage!(lineage.end({ swapped: true, ...(quality ? { quality } : {}) }));
-    return { built: true, rows, ...(quality ? { quality } : {}) };
+    return { built: true, rows, ...(quality ? { quality } : {}), ...(profiles ? { profiles } : {}) };
   } catch (error) {
     if (lineage) options.onLineage!(lineage.end({ swapped: false, ...(quality ? { quality } : {}), error: error instanceof Error ? error.message : String(error) }));
     if (serving === null) throw error; // nothing to keep serving
-    if (error instanceof QualityGateError) return { built: false, rows: error.rows, quality: error.run, rejectedKeptAt: error.keptAt ?? '' };
+    if (error instanceof QualityGateError) return { built: false, rows: error.rows, quality: error.run, ...(profiles ? { profiles } : {}), rejectedKeptAt: error.keptAt ?? '' };
     return { built: false, loadError: error instanceof Error ? error.message : String(error) };
   }
 }

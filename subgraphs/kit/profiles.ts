@@ -1,0 +1,230 @@
+/**
+ * Column profiles, made at each load and stored with it (`_column_profiles` in the new warehouse
+ * version): for every column of each data product's table, the null share, the distinct count,
+ * min and max (numbers and dates) or the shortest and longest value (text), and what the personal
+ * data detectors (pii-detectors.ts) recognise in a sample of its values. No value of a personal
+ * column leaves the load: text gives lengths only, and min and max are withheld for fields tagged
+ * pii or masked and for columns a detector recognises (see policy/discovery.ts for how the
+ * registry and the subgraph's start-up judge them).
+ */
+import { sql, type Kysely } from 'kysely';
+import { DEFAULT_DISCOVERY_RULES, discoveryRulesOf, personalDataIn, type ColumnProfile, type ProductProfile } from '../../policy/discovery.js';
+import type { PolicyIndex } from '../../policy/policy-index.js';
+import type { GovernanceRules } from '../../policy/rules.js';
+import type { Domain } from './domain.js';
+import { detectPersonalData } from './pii-detectors.js';
+import { openWarehouse } from './warehouse/open.js';
+import type { ColumnSpec } from './warehouse/tables.js';
+
+export const PROFILES_TABLE = '_column_profiles';
+
+/** Values of a column the detectors look at. */
+export const PROFILE_SAMPLE_SIZE = 1_000;
+
+export interface ProfileOptions {
+  /** The policy of the domain's schema: which fields are tagged pii or masked (their min and max are withheld). */
+  readonly policy: PolicyIndex;
+  readonly rules: GovernanceRules;
+  /** The load's clock. */
+  readonly now: Date;
+}
+
+const isText = (column: ColumnSpec) => column.type === 'varchar';
+/** Columns whose min and max say something without being text: numbers and dates. */
+const isOrdered = (column: ColumnSpec) => column.type !== 'varchar' && column.type !== 'boolean';
+/** Columns the detectors look at: text, and dates (birth dates). */
+const isDetected = (column: ColumnSpec) => column.type === 'varchar' || column.type === 'date';
+
+const count = (value: unknown) => Number(value ?? 0);
+const textOrNull = (value: unknown) => (value === null || value === undefined ? null : String(value));
+
+/** One product's profile, from its table in the warehouse. */
+async function profileTable(db: Kysely<any>, product: { id: string; table: string; typeName: string; fieldOf: ReadonlyMap<string, string> }, columns: readonly ColumnSpec[], options: ProfileOptions): Promise<ProductProfile> {
+  const rules = discoveryRulesOf(options.rules);
+  // One scan for every column's counts and bounds.
+  const measures = columns.flatMap((column, i) => {
+    const ref = sql.ref(column.name);
+    return [
+      sql`count(${ref})`.as(`c${i}_filled`),
+      sql`count(distinct ${ref})`.as(`c${i}_distinct`),
+      ...(isOrdered(column) ? [sql`cast(min(${ref}) as varchar)`.as(`c${i}_min`), sql`cast(max(${ref}) as varchar)`.as(`c${i}_max`)] : []),
+      ...(isText(column) ? [sql`min(length(${ref}))`.as(`c${i}_min_length`), sql`max(length(${ref}))`.as(`c${i}_max_length`)] : []),
+    ];
+  });
+  const totals = (await db
+    .selectFrom(product.table)
+    .select([sql`count(*)`.as('row_count'), ...measures])
+    .executeTakeFirstOrThrow()) as Record<string, unknown>;
+  const rows = count(totals.row_count);
+  const profiled: ColumnProfile[] = [];
+  for (const [i, column] of columns.entries()) {
+    let sample: string[] = [];
+    if (isDetected(column)) {
+      const found = await db
+        .selectFrom(product.table)
+        .select(sql<string>`cast(${sql.ref(column.name)} as varchar)`.as('value'))
+        .where(column.name, 'is not', null)
+        .limit(PROFILE_SAMPLE_SIZE)
+        .execute();
+      sample = found.map((row) => String(row.value));
+    }
+    const detections = detectPersonalData(sample, { now: options.now });
+    const field = product.fieldOf.get(column.name) ?? null;
+    const fieldPolicy = field ? options.policy.fields.get(`${product.typeName}.${field}`) : undefined;
+    const withheld = Boolean(fieldPolicy?.tags.includes('pii') || fieldPolicy?.mask || fieldPolicy?.shadow.mask || personalDataIn({ detections }, rules));
+    profiled.push({
+      column: column.name,
+      field,
+      type: column.type,
+      nullShare: rows === 0 ? 0 : Math.round(((rows - count(totals[`c${i}_filled`])) / rows) * 10_000) / 10_000,
+      distinctCount: count(totals[`c${i}_distinct`]),
+      min: withheld ? null : textOrNull(totals[`c${i}_min`]),
+      max: withheld ? null : textOrNull(totals[`c${i}_max`]),
+      minLength: isText(column) ? (textOrNull(totals[`c${i}_min_length`]) === null ? null : count(totals[`c${i}_min_length`])) : null,
+      maxLength: isText(column) ? (textOrNull(totals[`c${i}_max_length`]) === null ? null : count(totals[`c${i}_max_length`])) : null,
+      withheld: withheld && isOrdered(column),
+      sampled: sample.length,
+      detections,
+    });
+  }
+  return { product: product.id, table: product.table, profiledAt: options.now.toISOString(), rows, columns: profiled };
+}
+
+/** Every data product's profile, on a warehouse version (the one being loaded). */
+export async function profileDomain(domain: Domain<any, any>, db: Kysely<any>, options: ProfileOptions): Promise<ProductProfile[]> {
+  const profiles: ProductProfile[] = [];
+  for (const { spec } of domain.dataProducts) {
+    const table = domain.tables.find((candidate) => candidate.name === spec.table);
+    if (!table) throw new Error(`${domain.name}.${spec.name}: the domain has no table "${spec.table}"`);
+    const fieldOf = new Map(Object.entries(spec.columns as Record<string, string>).map(([field, column]) => [column, field]));
+    profiles.push(await profileTable(db, { id: `${domain.name}.${spec.name}`, table: spec.table, typeName: spec.type, fieldOf }, table.columns, options));
+  }
+  return profiles;
+}
+
+interface ProfileRow {
+  product: string;
+  table_name: string;
+  profiled_at: string;
+  row_count: number;
+  position: number;
+  column_name: string;
+  field: string | null;
+  column_type: string;
+  null_share: number;
+  distinct_count: number;
+  min_value: string | null;
+  max_value: string | null;
+  min_length: number | null;
+  max_length: number | null;
+  withheld: boolean;
+  sampled: number;
+  detections: string;
+}
+
+/** Stores a load's profiles in the warehouse version being built. */
+export async function writeProfiles(db: Kysely<any>, profiles: readonly ProductProfile[]): Promise<void> {
+  const store = db as Kysely<{ _column_profiles: ProfileRow }>;
+  await store.schema
+    .createTable(PROFILES_TABLE)
+    .addColumn('product', 'varchar', (c) => c.notNull())
+    .addColumn('table_name', 'varchar', (c) => c.notNull())
+    .addColumn('profiled_at', 'varchar', (c) => c.notNull())
+    .addColumn('row_count', 'bigint', (c) => c.notNull())
+    .addColumn('position', 'integer', (c) => c.notNull())
+    .addColumn('column_name', 'varchar', (c) => c.notNull())
+    .addColumn('field', 'varchar')
+    .addColumn('column_type', 'varchar', (c) => c.notNull())
+    .addColumn('null_share', 'double precision', (c) => c.notNull())
+    .addColumn('distinct_count', 'bigint', (c) => c.notNull())
+    .addColumn('min_value', 'varchar')
+    .addColumn('max_value', 'varchar')
+    .addColumn('min_length', 'integer')
+    .addColumn('max_length', 'integer')
+    .addColumn('withheld', 'boolean', (c) => c.notNull())
+    .addColumn('sampled', 'integer', (c) => c.notNull())
+    .addColumn('detections', 'varchar', (c) => c.notNull())
+    .execute();
+  const rows = profiles.flatMap((profile) =>
+    profile.columns.map((column, position) => ({
+      product: profile.product,
+      table_name: profile.table,
+      profiled_at: profile.profiledAt,
+      row_count: profile.rows,
+      position,
+      column_name: column.column,
+      field: column.field,
+      column_type: column.type,
+      null_share: column.nullShare,
+      distinct_count: column.distinctCount,
+      min_value: column.min,
+      max_value: column.max,
+      min_length: column.minLength,
+      max_length: column.maxLength,
+      withheld: column.withheld,
+      sampled: column.sampled,
+      detections: JSON.stringify(column.detections),
+    })),
+  );
+  if (rows.length > 0) await store.insertInto(PROFILES_TABLE).values(rows).execute();
+}
+
+/** The profiles a warehouse version holds (none for one loaded before profiling). */
+export async function readProfiles(db: Kysely<any>): Promise<ProductProfile[]> {
+  let rows: ProfileRow[];
+  try {
+    rows = await (db as Kysely<{ _column_profiles: ProfileRow }>).selectFrom(PROFILES_TABLE).selectAll().orderBy('product').orderBy('position').execute();
+  } catch {
+    return [];
+  }
+  const profiles = new Map<string, ProductProfile & { columns: ColumnProfile[] }>();
+  for (const row of rows) {
+    let profile = profiles.get(row.product);
+    if (!profile) {
+      profile = { product: row.product, table: row.table_name, profiledAt: row.profiled_at, rows: count(row.row_count), columns: [] };
+      profiles.set(row.product, profile);
+    }
+    profile.columns.push({
+      column: row.column_name,
+      field: row.field,
+      type: row.column_type,
+      nullShare: Number(row.null_share),
+      distinctCount: count(row.distinct_count),
+      min: row.min_value,
+      max: row.max_value,
+      minLength: row.min_length === null ? null : count(row.min_length),
+      maxLength: row.max_length === null ? null : count(row.max_length),
+      withheld: Boolean(row.withheld),
+      sampled: count(row.sampled),
+      detections: JSON.parse(row.detections),
+    });
+  }
+  return [...profiles.values()];
+}
+
+/** The profiles of the warehouse at a URL, read-only (none when it is missing or holds none). */
+export async function profilesAt(url: string): Promise<ProductProfile[]> {
+  let warehouse;
+  try {
+    warehouse = openWarehouse(url, { readOnly: true });
+  } catch {
+    return [];
+  }
+  try {
+    return await readProfiles(warehouse.db);
+  } finally {
+    await warehouse.close();
+  }
+}
+
+/** A load's personal-data findings in one line: `customers.customers: email (email 100%), …`, or `none`. */
+export function summarizeProfiles(profiles: readonly ProductProfile[], rules = DEFAULT_DISCOVERY_RULES): string {
+  const found = profiles.flatMap((profile) => {
+    const columns = profile.columns.flatMap((column) => {
+      const detection = personalDataIn(column, rules);
+      return detection ? [`${column.column} (${detection.detector} ${Math.round(detection.share * 100)}%)`] : [];
+    });
+    return columns.length > 0 ? [`${profile.product}: ${columns.join(', ')}`] : [];
+  });
+  return found.length > 0 ? found.join('; ') : 'none';
+}
