@@ -128,7 +128,14 @@ export async function checkSubgraph(options: CheckOptions): Promise<CheckReport>
   const { proposal, state } = options;
   const findings: Finding[] = [];
   const serving = state?.subgraphs.find((s) => s.name === proposal.name);
-  const dataProducts = proposal.dataProducts ?? serving?.dataProducts ?? null;
+  // A profile is evidence of what the data holds, not the proposer's to withdraw: a product proposed
+  // without one keeps the serving version's.
+  const servingProfiles = new Map((serving?.dataProducts ?? []).flatMap((product) => (product.profile ? [[product.id, product.profile] as const] : [])));
+  const dataProducts =
+    (proposal.dataProducts ?? serving?.dataProducts ?? null)?.map((product) => {
+      const kept = servingProfiles.get(product.id);
+      return product.profile || !kept ? product : { ...product, profile: kept };
+    }) ?? null;
   const report = (composed: ComposedSupergraph | null, unchanged = false): CheckReport => ({
     subgraph: proposal.name,
     dataProducts,

@@ -14,7 +14,8 @@
  *   in a column whose sample spans 15 years or more: dates of events (orders, sign-ups, launches)
  *   span a few years, people's births span decades;
  * - `personName`: two to five capitalised words without digits whose first is a given name, from
- *   the given names of every locale faker knows (~24,000, in Latin and other scripts), and names in
+ *   the given names of every locale faker knows (~24,000, in Latin and other scripts), and none of
+ *   which marks a place or an organisation (`Street`, `Santa`, `Station`, `Inc`, …); and names in
  *   Chinese, Japanese or Korean script written family name, space, given name.
  *
  * Detectors run on text and date columns; numbers stored in number columns are not looked at.
@@ -82,6 +83,13 @@ function givenNamesOf(): ReadonlySet<string> {
 const NAME_WORD = /^\p{Lu}[\p{L}'’.-]*$/u;
 /** Lower-case words inside names: nobiliary and family particles. */
 const PARTICLES = new Set(['van', 'von', 'de', 'der', 'den', 'da', 'di', 'del', 'della', 'des', 'du', 'la', 'le', 'el', 'al', 'bin', 'ibn', 'ter', 'ten', 'dos', 'das', 'do', 'y', 'e']);
+/** Words that make a capitalised phrase a place or an organisation rather than a person (`Santa Monica`, `Victoria Station`, `Bluefield Books`). */
+const NOT_A_PERSON = new Set([
+  'street', 'st.', 'road', 'rd.', 'avenue', 'ave', 'ave.', 'lane', 'drive', 'boulevard', 'way', 'station', 'city', 'town', 'village', 'park', 'square',
+  'place', 'bay', 'beach', 'lake', 'river', 'mount', 'port', 'saint', 'santa', 'san', 'sankt', 'north', 'south', 'east', 'west', 'new', 'old',
+  'inc', 'inc.', 'ltd', 'ltd.', 'llc', 'gmbh', 'co', 'co.', 'corp', 'corp.', 'company', 'group', 'press', 'books', 'bank', 'university', 'college',
+  'school', 'hospital', 'hotel', 'airport', 'center', 'centre', 'service', 'support', 'sale', 'period',
+]);
 const CJK_NAME = /^\p{Script=Han}{1,2} [\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]{1,3}$|^\p{Script=Hangul}{1,2} \p{Script=Hangul}{1,3}$/u;
 
 function isPersonName(value: string): boolean {
@@ -90,6 +98,7 @@ function isPersonName(value: string): boolean {
   if (words.length < 2 || words.length > 5) return false;
   const inner = (i: number) => i > 0 && i < words.length - 1;
   if (!words.every((word, i) => NAME_WORD.test(word) || (inner(i) && PARTICLES.has(word)))) return false;
+  if (words.some((word) => NOT_A_PERSON.has(word.toLowerCase()))) return false;
   const names = givenNamesOf();
   const first = words[0]!.toLowerCase();
   return names.has(first) || first.split('-').every((part) => names.has(part));
