@@ -192,7 +192,7 @@ describe('npm run data', () => {
       stdout
         .trim()
         .split('\n')
-        .map((line) => JSON.parse(line) as { msg: string; domain?: string; checks?: string }),
+        .map((line) => JSON.parse(line) as { msg: string; domain?: string; checks?: string; personalData?: string }),
     );
 
   it('says what each load does (load, checks, swap), reuses what is current, and rebuilds everything with --reset', async () => {
@@ -204,10 +204,14 @@ describe('npm run data', () => {
       'loading the raw files into a new warehouse version',
       'raw files loaded; running the data quality checks',
       'data quality checks done',
+      'columns profiled',
       'swapping the new version in',
       'warehouse built',
     ]);
     expect(first.find((line) => line.domain === 'finance' && line.msg === 'warehouse built')!.checks).toMatch(/^\d+ passed/);
+    // Where the load found personal data, column by column.
+    expect(first.find((line) => line.domain === 'customers' && line.msg === 'columns profiled')!.personalData).toMatch(/^customers\.customers: name \(personName \d+%\), email \(email 100%\), phone \(phone \d+%\), birth_date \(birthDate 100%\)$/);
+    expect(first.find((line) => line.domain === 'finance' && line.msg === 'columns profiled')!.personalData).toBe('none');
     const again = await data(dataDir);
     expect(again.map((line) => line.msg)).toEqual(['raw data reused', 'warehouse reused', 'warehouse reused', 'warehouse reused']);
     const reset = await data(dataDir, '--reset');

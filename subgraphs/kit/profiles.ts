@@ -12,7 +12,7 @@ import { DEFAULT_DISCOVERY_RULES, discoveryRulesOf, personalDataIn, type ColumnP
 import type { PolicyIndex } from '../../policy/policy-index.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import type { Domain } from './domain.js';
-import { detectPersonalData } from './pii-detectors.js';
+import type { DetectOptions } from './pii-detectors.js';
 import { openWarehouse } from './warehouse/open.js';
 import type { ColumnSpec } from './warehouse/tables.js';
 
@@ -39,7 +39,9 @@ const count = (value: unknown) => Number(value ?? 0);
 const textOrNull = (value: unknown) => (value === null || value === undefined ? null : String(value));
 
 /** One product's profile, from its table in the warehouse. */
-async function profileTable(db: Kysely<any>, product: { id: string; table: string; typeName: string; fieldOf: ReadonlyMap<string, string> }, columns: readonly ColumnSpec[], options: ProfileOptions): Promise<ProductProfile> {
+type Detect = (values: readonly string[], options: DetectOptions) => ColumnProfile['detections'];
+
+async function profileTable(db: Kysely<any>, product: { id: string; table: string; typeName: string; fieldOf: ReadonlyMap<string, string> }, columns: readonly ColumnSpec[], options: ProfileOptions, detectPersonalData: Detect): Promise<ProductProfile> {
   const rules = discoveryRulesOf(options.rules);
   // One scan for every column's counts and bounds.
   const measures = columns.flatMap((column, i) => {
@@ -92,12 +94,14 @@ async function profileTable(db: Kysely<any>, product: { id: string; table: strin
 
 /** Every data product's profile, on a warehouse version (the one being loaded). */
 export async function profileDomain(domain: Domain<any, any>, db: Kysely<any>, options: ProfileOptions): Promise<ProductProfile[]> {
+  // Loaded with the first load only: a start that loads nothing never reads the name lists.
+  const { detectPersonalData } = await import('./pii-detectors.js');
   const profiles: ProductProfile[] = [];
   for (const { spec } of domain.dataProducts) {
     const table = domain.tables.find((candidate) => candidate.name === spec.table);
     if (!table) throw new Error(`${domain.name}.${spec.name}: the domain has no table "${spec.table}"`);
     const fieldOf = new Map(Object.entries(spec.columns as Record<string, string>).map(([field, column]) => [column, field]));
-    profiles.push(await profileTable(db, { id: `${domain.name}.${spec.name}`, table: spec.table, typeName: spec.type, fieldOf }, table.columns, options));
+    profiles.push(await profileTable(db, { id: `${domain.name}.${spec.name}`, table: spec.table, typeName: spec.type, fieldOf }, table.columns, options, detectPersonalData));
   }
   return profiles;
 }
