@@ -56,6 +56,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
       url: warehouseUrlOf(domain.name, config),
       rawDir: join(rawDirOf(config), domain.name),
       sourceFingerprint: manifest.fingerprint,
+      ...(manifest.extractedAt ? { sourceExtractedAt: manifest.extractedAt } : {}),
       force: reset,
       onLineage: (events) => lineage.emit(events),
       onProgress: (progress) => {

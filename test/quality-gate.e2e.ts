@@ -11,9 +11,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customers } from '../subgraphs/customers/index.js';
+import { finance } from '../subgraphs/finance/index.js';
+import { products } from '../subgraphs/products/index.js';
 import { readQualityRuns, readQualityRunsAt } from '../subgraphs/kit/quality-store.js';
 import { ensureWarehouse, QualityGateError } from '../subgraphs/kit/warehouse/build.js';
 import { DIALECTS, dialectAdapter } from '../subgraphs/kit/warehouse/dialects.js';
@@ -25,11 +29,12 @@ import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
 const run = promisify(execFile);
 let dir: string;
 let good: string;
+let extractedAt: string;
 const database = `quality_test_${process.pid}_${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'quality-gate-'));
-  await generateSourceData({ rawDir: join(dir, 'raw'), scale: 0.01 });
+  ({ extractedAt } = await generateSourceData({ rawDir: join(dir, 'raw'), scale: 0.01 }));
   good = await readFile(join(dir, 'raw', 'customers', 'customers.csv'), 'utf8');
   await onPostgres(`CREATE DATABASE ${database}`);
 });
@@ -44,25 +49,37 @@ const urls = {
   postgres: () => `${TEST_POSTGRES}/${database}?schema=customers`,
 };
 
-/** The raw customers file broken three ways: a duplicated key, an empty name, a malformed email. */
+/** How a test breaks a raw file: a duplicated key, an empty required column, a value against its pattern, and every time of its time column four years older (a stale extract). */
+interface BreakPlan {
+  readonly key: string;
+  readonly empty: string;
+  readonly malform: { readonly column: string; readonly value: string };
+  readonly stale: string;
+}
+
+/** The file broken as planned; which keys carry which break. */
+function breakFile(csv: string, plan: BreakPlan): { csv: string; duplicated: string; emptied: string; malformed: string } {
+  const [header, ...rows] = parseCsv(csv) as string[][];
+  const at = (name: string) => header!.indexOf(name);
+  const duplicated = rows[0]![at(plan.key)]!;
+  const emptied = rows[1]![at(plan.key)]!;
+  rows[1]![at(plan.empty)] = '';
+  rows[2]![at(plan.malform.column)] = plan.malform.value;
+  const malformed = rows[2]![at(plan.key)]!;
+  // Four years back keeps 29 February a real day.
+  for (const row of rows) row[at(plan.stale)] = row[at(plan.stale)]!.replace(/^(\d{4})/, (year) => String(Number(year) - 4));
+  return { csv: stringifyCsv([header!, ...rows, rows[0]!]), duplicated, emptied, malformed };
+}
+
+/** The raw customers file broken four ways: a duplicated key, an empty name, a malformed email, stale sign-ups. */
 function broken(csv: string): { csv: string; duplicated: string; nameless: string; malformed: string } {
-  const [header, ...rows] = csv.trimEnd().split('\n');
-  const columns = header!.split(',');
-  const cells = (row: string) => row.split(',');
-  const at = (name: string) => columns.indexOf(name);
-  const second = cells(rows[1]!);
-  const third = cells(rows[2]!);
-  const duplicated = cells(rows[0]!)[at('id')]!;
-  second[at('name')] = '';
-  third[at('email')] = 'not-an-email';
-  // The first row again, as a second row with the same key.
-  const lines = [header!, rows[0]!, second.join(','), third.join(','), ...rows.slice(3), rows[0]!];
-  return { csv: `${lines.join('\n')}\n`, duplicated, nameless: second[at('id')]!, malformed: third[at('id')]! };
+  const { csv: text, duplicated, emptied, malformed } = breakFile(csv, { key: 'id', empty: 'name', malform: { column: 'email', value: 'not-an-email' }, stale: 'signup_date' });
+  return { csv: text, duplicated, nameless: emptied, malformed };
 }
 
 describe.each(DIALECTS.map((adapter) => adapter.dialect))('loads into a %s warehouse', (dialect) => {
   const url = () => urls[dialect]();
-  const load = (fingerprint: string) => ensureWarehouse({ domain: customers, url: url(), rawDir: join(dir, 'raw', 'customers'), sourceFingerprint: fingerprint });
+  const load = (fingerprint: string) => ensureWarehouse({ domain: customers, url: url(), rawDir: join(dir, 'raw', 'customers'), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt });
   const servingRows = async () => {
     const warehouse = openWarehouse<any>(url());
     try {
@@ -99,6 +116,10 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('loads into a %s wareh
     expect(failing.id_unique).toMatchObject({ value: 2, failedRows: 2, sampleKeys: [bad.duplicated], threshold: 'mustBe 0', dimension: 'uniqueness' });
     expect(failing.email_format).toMatchObject({ value: 1, sampleKeys: [bad.malformed], dimension: 'conformity' });
     expect(failing.name_present).toMatchObject({ value: 1, sampleKeys: [bad.nameless] });
+    // The stale extract: its newest sign-up is four years older than the source says it was extracted.
+    const stale = build.quality!.results.find((r) => r.check === 'signup_recent')!;
+    expect(stale).toMatchObject({ outcome: 'warn', dimension: 'timeliness', unit: 'seconds', threshold: `mustBeLessOrEqualTo ${400 * 86_400}` });
+    expect(stale.value).toBeGreaterThan(4 * 365 * 86_400);
     // Results carry keys, never the values they judged.
     expect(JSON.stringify(build.quality)).not.toContain('not-an-email');
     expect(failing.email_format!.sql).toMatch(/select count\(\*\)/i);
@@ -151,6 +172,71 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('loads into a %s wareh
   });
 });
 
+/** The other domains' product files, broken the same four ways. */
+const OTHER_DOMAINS = [
+  {
+    domain: products,
+    file: 'products.csv',
+    plan: { key: 'sku', empty: 'name', malform: { column: 'sku', value: 'SKU-12' }, stale: 'launch_date' },
+    checks: { duplicate: 'sku_unique', empty: 'name_present', malformed: 'sku_format', stale: 'launch_recent' },
+    staleAtLeast: 4 * 365 * 86_400,
+  },
+  {
+    domain: finance,
+    file: 'orders.csv',
+    plan: { key: 'id', empty: 'customer_id', malform: { column: 'id', value: 'ORDER-1' }, stale: 'ordered_at' },
+    checks: { duplicate: 'id_unique', empty: 'customer_present', malformed: 'id_format', stale: 'ordered_recent' },
+    staleAtLeast: 4 * 365 * 86_400,
+  },
+] as const;
+
+describe.each(DIALECTS.flatMap((adapter) => OTHER_DOMAINS.map((entry) => [adapter.dialect, entry.domain.name, entry] as const)))('a broken file in a %s warehouse of %s', (dialect, name, entry) => {
+  const url = () => (dialect === 'duckdb' ? `duckdb:${join(dir, `${name}.duckdb`)}` : `${TEST_POSTGRES}/${database}?schema=${name}`);
+  const file = () => join(dir, 'raw', name, entry.file);
+  const load = (fingerprint: string) => ensureWarehouse({ domain: entry.domain, url: url(), rawDir: join(dir, 'raw', name), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt });
+  const serving = async () => {
+    const warehouse = openWarehouse<any>(url(), { readOnly: true });
+    try {
+      return (await sql`select * from ${sql.table(entry.file.replace('.csv', ''))} order by ${sql.ref(entry.plan.key)}`.execute(warehouse.db)).rows;
+    } finally {
+      await warehouse.close();
+    }
+  };
+
+  it('keeps the serving version, keeps the rejected load, names each failing check with its value; a good file then swaps in', async () => {
+    const original = await readFile(file(), 'utf8');
+    expect(await load(`${dialect}-${name}-good-1`)).toMatchObject({ built: true, quality: { outcome: 'passed' } });
+    const before = await serving();
+    const bad = breakFile(original, entry.plan);
+    await writeFile(file(), bad.csv);
+    try {
+      const build = await load(`${dialect}-${name}-bad`);
+      expect(build).toMatchObject({ built: false, rejectedKeptAt: expect.any(String), quality: { outcome: 'rejected' } });
+      expect(await serving()).toEqual(before);
+      const result = (check: string) => build.quality!.results.find((r) => r.product.startsWith(`${name}.`) && r.check === check)!;
+      expect(result(entry.checks.duplicate)).toMatchObject({ outcome: 'fail', value: 2, sampleKeys: [bad.duplicated] });
+      expect(result(entry.checks.empty)).toMatchObject({ outcome: 'fail', value: 1, sampleKeys: [bad.emptied] });
+      expect(result(entry.checks.malformed)).toMatchObject({ outcome: 'fail', value: 1, sampleKeys: [bad.malformed] });
+      expect(result(entry.checks.stale)).toMatchObject({ outcome: 'warn', dimension: 'timeliness', unit: 'seconds' });
+      expect(result(entry.checks.stale).value).toBeGreaterThan(entry.staleAtLeast);
+      // The rejected load is kept with its rows: the duplicated key twice.
+      const adapter = dialectAdapter(dialect);
+      const kept = adapter.open<any>(adapter.rejectedLocation(parseWarehouseUrl(url()) as never), true);
+      try {
+        const [row] = (await sql<{ n: number }>`select count(*) as n from ${sql.table(entry.file.replace('.csv', ''))} where ${sql.ref(entry.plan.key)} = ${bad.duplicated}`.execute(kept.db)).rows;
+        expect(Number(row!.n)).toBe(2);
+      } finally {
+        await kept.close();
+      }
+    } finally {
+      await writeFile(file(), original);
+    }
+    const again = await load(`${dialect}-${name}-good-2`);
+    expect(again).toMatchObject({ built: true, quality: { outcome: 'passed' } });
+    expect((await readQualityRunsAt(url())).map((run) => run.outcome)).toEqual(['passed', 'rejected', 'passed']);
+  });
+});
+
 describe('npm run quality', () => {
   const quality = (env: Record<string, string>, ...args: string[]) =>
     run(process.execPath, ['--import', 'tsx', 'subgraphs/quality.ts', ...args], { env: { ...process.env, DATA_DIR: join(dir, 'none'), ...env } }).then(
@@ -164,6 +250,9 @@ describe('npm run quality', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/customers\.customers\s+id_unique\s+uniqueness\s+error\s+PASS\s+0\s+mustBe 0\s+0/);
     expect(stdout).toContain('PASSED: no error-severity check failed.');
+    // Latency is measured to the extraction time the load kept, not to today: the same value as at the load.
+    const atLoad = (await readQualityRunsAt(urls.duckdb())).filter((r) => r.trigger === 'load' && r.outcome === 'passed').at(-1)!.results.find((r) => r.check === 'signup_recent')!.value;
+    expect(stdout).toMatch(new RegExp(`customers\\.customers\\s+signup_recent\\s+timeliness\\s+warning\\s+PASS\\s+${atLoad}\\s`));
   });
 
   it('exits 1 naming each failing check, on the rejected load kept aside', async () => {

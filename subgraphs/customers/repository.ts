@@ -92,6 +92,7 @@ export const customersProduct = defineDataProduct<CustomerRow, Customer, Custome
     { name: 'segment_known', metric: 'invalidValues', column: 'segment', validValues: ['CONSUMER', 'SMALL_BUSINESS', 'ENTERPRISE'], mustBe: 0, dimension: 'conformity', severity: 'error' },
     { name: 'phone_present', metric: 'missingValues', column: 'phone', missingValues: [''], mustBeLessOrEqualTo: 1, unit: 'percent', dimension: 'completeness', severity: 'warning' },
     { name: 'not_empty', metric: 'rowCount', mustBeGreaterThan: 0, dimension: 'completeness', severity: 'error' },
+    { name: 'signup_recent', metric: 'latency', column: 'signup_date', mustBeLessOrEqualTo: 400 * 86_400, dimension: 'timeliness', severity: 'warning', description: 'The newest sign-up is at most 400 days older than the CRM export: an old export delivered again shows here.' },
   ],
   key: 'id',
   columns: {

@@ -45,7 +45,13 @@ export type QualityMeasure =
   /** Rows whose column (when not null) names no row of another table of the domain (dbt's `relationships`). */
   | { readonly metric: 'relationships'; readonly column: string; readonly to: { readonly table: string; readonly column: string } }
   /** A query of the domain's own, returning one number (`${table}` stands for the product's table). */
-  | { readonly metric: 'sql'; readonly query: string };
+  | { readonly metric: 'sql'; readonly query: string }
+  /**
+   * Seconds from the column's newest value (a date or a timestamp, in UTC) to the time the source
+   * was extracted (the raw manifest's `extractedAt`, kept with the load; the clock when the source
+   * does not say): a stale extract, whose newest record is old, shows here.
+   */
+  | { readonly metric: 'latency'; readonly column: string };
 
 export type QualityRule = QualityMeasure &
   QualityThreshold & {
@@ -54,8 +60,8 @@ export type QualityRule = QualityMeasure &
     readonly dimension: QualityDimension;
     /** `error` gates the load (the serving version stays); `warning` is reported. */
     readonly severity: 'warning' | 'error';
-    /** `rows` (default) or `percent` of the table's rows. */
-    readonly unit?: 'rows' | 'percent';
+    /** `rows` (default) or `percent` of the table's rows; a latency is in `seconds`. */
+    readonly unit?: 'rows' | 'percent' | 'seconds';
     readonly description?: string;
   };
 
@@ -72,8 +78,8 @@ export interface QualityResult {
   readonly value: number | null;
   /** The threshold in words, e.g. `mustBe 0`. */
   readonly threshold: string;
-  readonly unit: 'rows' | 'percent';
-  /** Rows that fail a row-level rule (null for rowCount and SQL rules). */
+  readonly unit: 'rows' | 'percent' | 'seconds';
+  /** Rows that fail a row-level rule (null for rowCount, latency and SQL rules). */
   readonly failedRows: number | null;
   /** Up to five distinct keys of failing rows. */
   readonly sampleKeys: readonly string[];
@@ -149,14 +155,28 @@ function failingRow(rule: QualityMeasure, table: string, dialect: DialectSql): R
   }
 }
 
+/** A warehouse's date or timestamp text (`2025-12-31`, `2025-12-31 23:56:14`), read as UTC. */
+function instantOf(text: string): number {
+  const iso = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : /[zZ]|[+-]\d{2}(:?\d{2})?$/.test(text) ? text.replace(' ', 'T') : `${text.replace(' ', 'T')}Z`;
+  const time = Date.parse(iso);
+  if (Number.isNaN(time)) throw new Error(`"${text}" is not a date or a timestamp`);
+  return time;
+}
+
+/** What the checks of one run measure against. */
+export interface CheckContext {
+  /** When the source was extracted: latencies are measured to it. */
+  readonly sourceTime: Date;
+}
+
 /** Runs a product's rules (its key's first) on a warehouse. A rule that cannot run is an `error` outcome, never a thrown error. */
-export async function runProductChecks(db: Kysely<any>, target: ProductQualityTarget, dialect: DialectSql): Promise<QualityResult[]> {
+export async function runProductChecks(db: Kysely<any>, target: ProductQualityTarget, dialect: DialectSql, context: CheckContext = { sourceTime: new Date() }): Promise<QualityResult[]> {
   const results: QualityResult[] = [];
   const { table, key } = target;
   const total = async () => Number(((await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)}`.execute(db)).rows[0]?.n ?? 0));
   let rows: number | null = null;
   for (const rule of [...keyRules(key), ...target.rules]) {
-    const unit = rule.unit ?? 'rows';
+    const unit = rule.metric === 'latency' ? 'seconds' : (rule.unit ?? 'rows');
     const base = { product: target.id, check: rule.name, dimension: rule.dimension, severity: rule.severity, threshold: thresholdText(rule), unit } as const;
     let statement = '';
     try {
@@ -177,6 +197,12 @@ export async function runProductChecks(db: Kysely<any>, target: ProductQualityTa
       } else if (rule.metric === 'rowCount') {
         statement = sql`select count(*) as n from ${sql.table(table)}`.compile(db).sql;
         measured = await total();
+      } else if (rule.metric === 'latency') {
+        const query = sql<{ newest: string | null }>`select cast(max(${sql.ref(rule.column)}) as varchar) as newest from ${sql.table(table)}`;
+        statement = query.compile(db).sql;
+        const newest = (await query.execute(db)).rows[0]?.newest;
+        if (newest === null || newest === undefined) throw new Error(`${table}.${rule.column} has no value to measure`);
+        measured = Math.round((context.sourceTime.getTime() - instantOf(String(newest))) / 1000);
       } else if (rule.metric === 'sql') {
         statement = rule.query.replaceAll('${table}', table);
         const answer = await sql.raw<Record<string, unknown>>(statement).execute(db);
@@ -241,5 +267,13 @@ export function odcsQualityOf(rule: QualityRule, table: string): Record<string, 
       };
     case 'sql':
       return { type: 'sql', query: rule.query.replaceAll('${table}', table), ...common };
+    case 'latency':
+      return {
+        type: 'sql',
+        query: `select max(${rule.column}) from ${table}`,
+        customProperties: [{ property: 'latency', value: `seconds from the newest ${table}.${rule.column} to the source's extraction time` }],
+        ...common,
+        unit: 'seconds',
+      };
   }
 }

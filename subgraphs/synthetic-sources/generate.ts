@@ -448,7 +448,7 @@ export async function generateSourceData(options: GenerateOptions): Promise<RawM
     'finance/invoices': await invoicesCsv.close(),
     'finance/payments': await paymentsCsv.close(),
   };
-  const manifest: RawManifest = { generatorVersion: GENERATOR_VERSION, seed, scale, fingerprint: fingerprintOf(seed, scale), rows };
+  const manifest: RawManifest = { generatorVersion: GENERATOR_VERSION, seed, scale, fingerprint: fingerprintOf(seed, scale), rows, extractedAt: new Date(PERIOD_END).toISOString() };
   await writeFile(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   await rm(options.rawDir, { recursive: true, force: true });
   await rename(staging, options.rawDir);

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Bump when the output for a given seed and scale changes: warehouses built from older files rebuild. */
-export const GENERATOR_VERSION = 5;
+export const GENERATOR_VERSION = 6;
 export const DEFAULT_SEED = 20_240_101;
 
 export interface GenerateOptions {
@@ -27,6 +27,8 @@ export interface RawManifest {
   readonly fingerprint: string;
   /** Rows per file, keyed `<domain>/<table>`. */
   readonly rows: Record<string, number>;
+  /** When the data set was extracted from its (synthetic) sources: its "today", ISO 8601. */
+  readonly extractedAt: string;
 }
 
 export function fingerprintOf(seed: number, scale: number): string {

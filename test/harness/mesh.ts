@@ -222,7 +222,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     const url = database
       ? `${TEST_POSTGRES}/${database}?schema=${domain.name}`
       : `duckdb:${join(dataDir, 'warehouses', `${domain.name}.duckdb`)}`;
-    await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint });
+    await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint, sourceExtractedAt: manifest.extractedAt });
     warehouses[domain.name] = openWarehouse(url);
     const qualityHistory = await qualityHistoryAt(url);
     const loadFacts = await loadFactsAt(url, domain);

@@ -33,6 +33,8 @@ export interface EnsureWarehouseOptions {
   readonly rawDir: string;
   /** The raw data set's fingerprint (from its manifest). */
   readonly sourceFingerprint: string;
+  /** When the raw data set was extracted from its source (its manifest's `extractedAt`): latency checks measure to it, and it is kept with the load. Default: the build's clock. */
+  readonly sourceExtractedAt?: string;
   /** The clock runs are stamped with (tests move it). */
   readonly now?: () => Date;
   /** Build even when the serving warehouse is current (a reset). */
@@ -106,13 +108,27 @@ async function currentBuildKey(url: string): Promise<string | null> {
   }
 }
 
-/** Every check of every product of the domain, on a warehouse. */
-export async function runDomainChecks(domain: Domain<any, any>, warehouse: Warehouse<unknown>, trigger: QualityRun['trigger'], now: () => Date = () => new Date()): Promise<QualityRun> {
+/** When the source of a built warehouse was extracted, as its build recorded it (null: it does not say). */
+async function storedSourceTime(warehouse: Warehouse<unknown>): Promise<Date | null> {
+  try {
+    const row = (await sql<{ at: string | null }>`select source_extracted_at as at from ${sql.table(BUILD_TABLE)}`.execute(warehouse.db)).rows[0];
+    return row?.at ? new Date(row.at) : null;
+  } catch {
+    return null; // built before the extraction time was kept
+  }
+}
+
+/**
+ * Every check of every product of the domain, on a warehouse. Latencies are measured to `sourceTime`
+ * (a load gives its source's); on a built version, to the extraction time its build kept, else the clock.
+ */
+export async function runDomainChecks(domain: Domain<any, any>, warehouse: Warehouse<unknown>, trigger: QualityRun['trigger'], now: () => Date = () => new Date(), sourceTime?: Date): Promise<QualityRun> {
   const dialect = dialectAdapter(warehouse.dialect).sql;
+  const context = { sourceTime: sourceTime ?? (await storedSourceTime(warehouse)) ?? now() };
   const results: QualityResult[] = [];
   for (const product of domain.dataProducts) {
     const { spec } = product;
-    results.push(...(await runProductChecks(warehouse.db, { id: `${domain.name}.${spec.name}`, table: spec.table, key: spec.key, rules: spec.quality ?? [] }, dialect)));
+    results.push(...(await runProductChecks(warehouse.db, { id: `${domain.name}.${spec.name}`, table: spec.table, key: spec.key, rules: spec.quality ?? [] }, dialect, context)));
   }
   return { runId: randomUUID(), at: now().toISOString(), trigger, outcome: blocksLoad(results) ? 'rejected' : 'passed', results };
 }
@@ -164,7 +180,8 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     options.onProgress?.({ step: 'loading', domain: options.domain.name });
     const rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
     options.onProgress?.({ step: 'loaded', domain: options.domain.name, rows });
-    let run = await runDomainChecks(options.domain, warehouse, 'load', options.now);
+    const sourceTime = options.sourceExtractedAt ? new Date(options.sourceExtractedAt) : (options.now?.() ?? new Date());
+    let run = await runDomainChecks(options.domain, warehouse, 'load', options.now, sourceTime);
     if (run.outcome === 'passed') {
       // Keys, NOT NULL columns and indexes, once the data passed: a break the checks did not name still rejects the load.
       try {
@@ -182,10 +199,10 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     onProfiles(profiles);
     options.onProgress?.({ step: 'profiled', domain: options.domain.name, profiles });
     await writeQualityRuns(warehouse.db, [...(await qualityHistoryAt(options.url)), run]);
-    await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL)`.execute(warehouse.db);
+    await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL, source_extracted_at VARCHAR)`.execute(warehouse.db);
     // The load time in UTC, from the build's clock (whatever the database session's time zone).
     const builtAt = (options.now?.() ?? new Date()).toISOString().replace('T', ' ').replace('Z', '');
-    await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, cast(${builtAt} as timestamp))`.execute(warehouse.db);
+    await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, cast(${builtAt} as timestamp), ${sourceTime.toISOString()})`.execute(warehouse.db);
     if (run.outcome === 'rejected') throw new QualityGateError(options.domain.name, run, rows);
     options.onProgress?.({ step: 'swapping', domain: options.domain.name });
     return rows;
