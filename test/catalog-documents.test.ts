@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2019 from 'ajv/dist/2019.js';
 import addFormats from 'ajv-formats';
+import { Kind } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHarmonization } from '../policy/harmonization.rules.js';
 import { domains } from '../subgraphs/domains.js';
@@ -89,6 +90,25 @@ describe('the standard documents of every data product', () => {
     expect(column('signupDate').customProperties).toEqual([{ property: 'accessRule', value: 'INTERNAL default' }]);
     expect(column('id')).toMatchObject({ primaryKey: true, primaryKeyPosition: 1, classification: 'internal' });
     expect(object!.customProperties?.[0]?.value).toMatch(/region is in the principal's regions claim, except for steward, admin/);
+  });
+
+  it('say, for every field a domain serves on another domain\'s type, which of its products feeds it and how', () => {
+    for (const domain of domains) {
+      const own = new Set(domain.dataProducts.map((product) => product.spec.type));
+      // Entity types the domain extends (another domain owns them): their fields other than the key.
+      const extended = domain.typeDefs.definitions.flatMap((definition) =>
+        definition.kind === Kind.OBJECT_TYPE_DEFINITION && !own.has(definition.name.value) && definition.directives?.some((d) => d.name.value === 'key') && !definition.directives.some((d) => d.name.value === 'dataProduct')
+          ? (definition.fields ?? []).filter((field) => !field.directives?.some((d) => d.name.value === 'external') && !['id', 'sku'].includes(field.name.value)).map((field) => `${definition.name.value}.${field.name.value}`)
+          : [],
+      );
+      const fed = documents
+        .filter((document) => document.id.startsWith(`${domain.name}.`))
+        .flatMap((document) => ((document.odcs as any).schema[0].customProperties ?? []).filter((p: any) => p.property === 'feeds').flatMap((p: any) => p.value.flatMap((feed: any) => feed.fields)));
+      expect(fed.sort(), domain.name).toEqual(extended.sort());
+    }
+    expect(documents.find((d) => d.id === 'finance.orders')!.odcs).toMatchObject({
+      schema: [{ customProperties: expect.arrayContaining([{ property: 'feeds', value: expect.arrayContaining([{ fields: ['Product.unitsSold', 'Product.revenue'], how: expect.stringContaining('order_lines.sku = Product.sku') }]) }]) }],
+    });
   });
 
   it('name a PostgreSQL warehouse by host, port, database and schema, never its credentials', () => {

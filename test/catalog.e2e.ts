@@ -33,7 +33,7 @@ const ENTRY = `
   inputPorts { name version contractId }
   fields { name type column classification tags mask readableBy rule policy forYou { access reason } }
   freshness { loadedAt newestRecordAt ageSeconds slaSeconds status }
-  lineage { upstream { kind name fields } downstream { kind name fields } columns { field column source masking } }
+  lineage { upstream { kind name fields description } downstream { kind name fields description } columns { field column source masking } }
   quality { status lastRun { runId at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { runId outcome } }
 `;
 const ALL = `query All($filter: DataProductFilter, $first: Int, $after: String) {
@@ -128,15 +128,17 @@ describe('the federated data product catalog', () => {
   it('traces each product\'s lineage: raw sources, the other domains on its type, the products it feeds, each field\'s column and source', async () => {
     const node = (id: string) => all.nodes.find((n: any) => n.id === id).lineage;
     const products = node('products.products');
+    // Product.revenue comes from finance's orders (their lines, joined through the product key), as the orders' contract says.
     expect(products.upstream).toEqual([
-      { kind: 'SOURCE', name: 'pim.products', fields: [] },
-      { kind: 'DOMAIN', name: 'finance', fields: ['Product.unitsSold', 'Product.revenue'] },
+      { kind: 'SOURCE', name: 'pim.products', fields: [], description: null },
+      { kind: 'PRODUCT', name: 'finance.orders', fields: ['Product.unitsSold', 'Product.revenue'], description: expect.stringContaining('order_lines.sku = Product.sku') },
     ]);
-    // Finance's orders feed the products' revenue and the customers' orders and lifetime value.
+    // Finance's orders feed the products' revenue and the customers' orders and lifetime value; its invoices feed nothing.
     expect(node('finance.orders').downstream).toEqual([
-      { kind: 'PRODUCT', name: 'customers.customers', fields: ['Customer.orders', 'Customer.lifetimeValue'] },
-      { kind: 'PRODUCT', name: 'products.products', fields: ['Product.unitsSold', 'Product.revenue'] },
+      { kind: 'PRODUCT', name: 'customers.customers', fields: ['Customer.orders', 'Customer.lifetimeValue'], description: expect.stringContaining('orders.customer_id = Customer.id') },
+      { kind: 'PRODUCT', name: 'products.products', fields: ['Product.unitsSold', 'Product.revenue'], description: expect.stringContaining('order_lines.sku = Product.sku') },
     ]);
+    expect(node('finance.invoices').downstream).toEqual([]);
     const columns = Object.fromEntries(node('customers.customers').columns.map((c: any) => [c.field, c]));
     expect(columns.email).toEqual({ field: 'email', column: 'email', source: 'customers/customers.csv#email', masking: true });
     expect(columns.country).toMatchObject({ source: 'customers/customers.csv#country', masking: false });

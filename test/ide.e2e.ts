@@ -188,6 +188,9 @@ describe('the catalog view in a browser', () => {
     expect(await page.locator('[aria-label="quality status"]').getAttribute('data-status')).toBe('PASS');
     expect(await page.locator('tr[data-check="id_unique"]').getAttribute('data-outcome')).toBe('pass');
     expect(await page.locator('tr[data-check="email_format"] td').nth(1).textContent()).toBe('conformity');
+    // Each column's profile, for the fields this analyst may read as they are; none for a masked one.
+    expect(await page.locator('tr[data-field="country"] td[data-profile]').textContent()).toMatch(/^\d+ distinct; 0% null; 2 to 2 characters$/);
+    expect(await page.locator('tr[data-field="email"] td[data-profile]').getAttribute('data-profile')).toBe('none');
     await page.screenshot({ path: join(artifacts, 'ide-catalog-product.png'), fullPage: true });
 
     // Its example, opened in GraphiQL with one click, runs as the analyst.

@@ -169,7 +169,7 @@ function profileFor(profile: ProductProfile | undefined, column: string | null, 
 }
 
 /** A product's entry: its domain's documents, and what the served schema and policy say of its type. */
-function entryOf(product: DomainDocuments['products'][number], quality: QualityEntry | undefined, freshness: FreshnessEntry | undefined, served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal): ProductEntry | null {
+function entryOf(product: DomainDocuments['products'][number], quality: QualityEntry | undefined, freshness: FreshnessEntry | undefined, served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal, feeders: Feeders): ProductEntry | null {
   const { odps, odcs } = product;
   const contractSchema = odcs.schema[0];
   if (!contractSchema) return null;
@@ -205,7 +205,8 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
   const name = odps.id.slice(odps.domain.length + 1);
   const example = served.examples.find((candidate) => candidate.type === typeName) ?? null;
   const denied = new Set(fields.filter((field) => field.forYou.access === 'DENIED').map((field) => field.name));
-  const rowPolicySentence = contractSchema.customProperties?.find((property) => property.property === 'rowPolicy')?.value ?? null;
+  const sentence = contractSchema.customProperties?.find((property) => property.property === 'rowPolicy')?.value;
+  const rowPolicySentence = typeof sentence === 'string' ? sentence : null;
   const owners = odps.team.members.map((member) => ({ username: member.username, name: member.name ?? null, role: member.role }));
   return {
     id: odps.id,
@@ -232,7 +233,7 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
       // Upstream: the raw sources it is built from, and the other domains that resolve fields of its type.
       upstream: [
         ...(odps.inputPorts ?? []).map((port): LineageEdge => ({ kind: 'SOURCE', name: port.name, fields: [] })),
-        ...edgesByDomain(fields.map((field) => `${typeName}.${field.name}`), served.fieldOwners, odps.domain),
+        ...byFeedingProduct(edgesByDomain(fields.map((field) => `${typeName}.${field.name}`), served.fieldOwners, odps.domain), feeders),
       ],
       downstream: [],
       columns: fields.map((field) => ({
@@ -278,6 +279,46 @@ interface LineageEdge {
   readonly name: string;
   /** The fields that edge carries, e.g. `Product.revenue`. */
   readonly fields: readonly string[];
+  /** How they are made from it, when the feeding product says. */
+  readonly description?: string | null;
+}
+
+/** Which product of which domain resolves each field of another domain's type, and how (the contracts' `feeds`). */
+type Feeders = ReadonlyMap<string, { readonly product: string; readonly domain: string; readonly how: string }>;
+
+function feedersOf(documents: readonly DomainDocuments[]): Feeders {
+  const feeders = new Map<string, { product: string; domain: string; how: string }>();
+  for (const domain of documents) {
+    for (const product of domain.products) {
+      const feeds = product.odcs.schema[0]?.customProperties?.find((property) => property.property === 'feeds')?.value;
+      if (!Array.isArray(feeds)) continue;
+      for (const feed of feeds as { fields?: unknown; how?: unknown }[]) {
+        if (!Array.isArray(feed?.fields) || typeof feed.how !== 'string') continue;
+        for (const field of feed.fields) if (typeof field === 'string') feeders.set(field, { product: product.id, domain: domain.domain, how: feed.how });
+      }
+    }
+  }
+  return feeders;
+}
+
+/** The domain edges, with the fields a product of that domain says it feeds taken out as edges from that product. */
+function byFeedingProduct(edges: readonly LineageEdge[], feeders: Feeders): LineageEdge[] {
+  return edges.flatMap((edge) => {
+    const products = new Map<string, { fields: string[]; how: string }>();
+    const rest: string[] = [];
+    for (const field of edge.fields) {
+      const feeder = feeders.get(field);
+      if (feeder && feeder.domain === edge.name) {
+        const entry = products.get(feeder.product) ?? { fields: [], how: feeder.how };
+        entry.fields.push(field);
+        products.set(feeder.product, entry);
+      } else rest.push(field);
+    }
+    return [
+      ...[...products].map(([name, { fields, how }]): LineageEdge => ({ kind: 'PRODUCT', name, fields, description: how })),
+      ...(rest.length > 0 ? [{ ...edge, fields: rest }] : []),
+    ];
+  });
 }
 
 /** The other domains that resolve some of these fields, each with its fields. */
@@ -302,15 +343,19 @@ async function viewOf(context: CatalogContext): Promise<CatalogView> {
     const served = context.sources.served();
     if (!served) return { products: [], unavailable: [] };
     const { documents, unavailable } = await context.sources.entries.read(served.subgraphs, served.version);
+    const feeders = feedersOf(documents);
     const products = documents
-      .flatMap((domain) => domain.products.map((product) => entryOf(product, domain.quality?.[product.id], domain.freshness?.[product.id], served, context.principal)))
+      .flatMap((domain) => domain.products.map((product) => entryOf(product, domain.quality?.[product.id], domain.freshness?.[product.id], served, context.principal, feeders)))
       .filter((entry): entry is ProductEntry => entry !== null)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    // Downstream: the products of other domains whose fields this product's domain resolves.
+    // Downstream: the products of other domains whose fields this product feeds (as it says), or its domain resolves (as the supergraph says).
     for (const product of products) {
       for (const other of products) {
-        const edge = other.lineage.upstream.find((upstream) => upstream.kind === 'DOMAIN' && upstream.name === product.domain);
-        if (edge && other.domain !== product.domain) product.lineage.downstream.push({ kind: 'PRODUCT', name: other.id, fields: edge.fields });
+        if (other.domain === product.domain) continue;
+        for (const edge of other.lineage.upstream) {
+          const fed = (edge.kind === 'PRODUCT' && edge.name === product.id) || (edge.kind === 'DOMAIN' && edge.name === product.domain);
+          if (fed) product.lineage.downstream.push({ kind: 'PRODUCT', name: other.id, fields: edge.fields, description: edge.description ?? null });
+        }
       }
     }
     return { products, unavailable };

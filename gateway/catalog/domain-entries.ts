@@ -80,7 +80,7 @@ export interface OdcsDocument {
       /** The raw files a loaded column comes from (absent for a column derived at load). */
       readonly transformSourceObjects?: readonly string[];
     }[];
-    readonly customProperties?: readonly { readonly property: string; readonly value: string }[];
+    readonly customProperties?: readonly { readonly property: string; readonly value: unknown }[];
   }[];
   readonly slaProperties: readonly { readonly property: string; readonly value: string | number; readonly unit?: string; readonly element?: string; readonly description?: string }[];
 }

@@ -210,6 +210,10 @@ export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, Ord
       { property: 'retention', value: 10, unit: 'y', description: 'Accounting records are kept ten years.' },
     ],
     extraOutputPorts: [{ name: 'salesAggregate', type: 'GraphQL aggregate', description: 'Order lines grouped by period, status, channel, region, product or category, in the warehouse.' }],
+    feeds: [
+      { fields: ['Product.unitsSold', 'Product.revenue'], how: 'The lines of revenue orders (PAID, SHIPPED, DELIVERED) joined through the product key: order_lines.sku = Product.sku; units summed, net amounts summed.' },
+      { fields: ['Customer.orders', 'Customer.lifetimeValue'], how: 'Orders joined through the customer key: orders.customer_id = Customer.id; lifetimeValue sums the totals of revenue orders.' },
+    ],
   },
   type: 'Order',
   table: 'orders',

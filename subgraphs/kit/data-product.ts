@@ -71,6 +71,11 @@ export interface ProductMetadata {
   readonly sla: readonly SlaProperty[];
   /** Output ports beyond its GraphQL type, lists and CSV export (e.g. an aggregate). */
   readonly extraOutputPorts?: readonly { readonly name: string; readonly type: string; readonly description: string }[];
+  /**
+   * Fields of other domains' types that this product's data resolves (the domain extends their
+   * entity), and how: lineage across domains, per product (`Product.revenue` from the order lines).
+   */
+  readonly feeds?: readonly { readonly fields: readonly string[]; readonly how: string }[];
 }
 
 export interface DataProductSpec<Row extends object, Node, Filter extends object, Sort extends string> {

@@ -133,7 +133,15 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
         properties,
         // The rules every load is gated by: the key's, then the product's own.
         quality: [...keyRules(spec.key), ...(spec.quality ?? [])].map((rule) => odcsQualityOf(rule, spec.table)),
-        ...(rowPolicy ? { customProperties: [{ property: 'rowPolicy', value: `rows whose ${rowPolicy.column} is in the principal's ${rowPolicy.claim} claim, except for ${rowPolicy.bypassRoles.join(', ')}` }] } : {}),
+        ...(rowPolicy || metadata.feeds
+          ? {
+              customProperties: [
+                ...(rowPolicy ? [{ property: 'rowPolicy', value: `rows whose ${rowPolicy.column} is in the principal's ${rowPolicy.claim} claim, except for ${rowPolicy.bypassRoles.join(', ')}` }] : []),
+                // Other domains' fields its data resolves: lineage across domains.
+                ...(metadata.feeds ? [{ property: 'feeds', value: metadata.feeds.map((feed) => ({ fields: [...feed.fields], how: feed.how })) }] : []),
+              ],
+            }
+          : {}),
       },
     ],
     slaProperties: metadata.sla.map((sla) => ({

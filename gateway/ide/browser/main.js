@@ -145,12 +145,22 @@ const PRODUCT = `query CatalogProduct($id: ID!) {
     sla { property value unit element description }
     outputPorts { name type version description }
     inputPorts { name version contractId }
-    fields { name type description classification tags mask readableBy rule forYou { access reason } }
+    fields { name type description classification tags mask readableBy rule forYou { access reason } profile { nullShare distinctCount min max minLength maxLength detections { detector description share } } }
     usage { client registered reads lastSeen }
     freshness { loadedAt newestRecordAt ageSeconds slaSeconds status }
     quality { status lastRun { at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { at trigger outcome } }
   }
 }`;
+
+/** A column's profile in a line: distinct values, nulls, bounds or lengths, and what the detectors recognised. */
+function profileText(profile) {
+  if (!profile) return '';
+  const parts = [`${profile.distinctCount} distinct`, `${Math.round(profile.nullShare * 1000) / 10}% null`];
+  if (profile.min !== null && profile.max !== null) parts.push(`${profile.min} to ${profile.max}`);
+  else if (profile.minLength !== null && profile.maxLength !== null) parts.push(`${profile.minLength} to ${profile.maxLength} characters`);
+  for (const found of profile.detections) parts.push(`${Math.round(found.share * 100)}% look like ${found.description}`);
+  return parts.join('; ');
+}
 
 /** Seconds as the largest unit that fits: `3 h`, `2 d`. */
 function duration(seconds) {
@@ -247,7 +257,7 @@ function ProductDetail({ product, onOpenExample, onBack }) {
     h(
       'table',
       { className: 'datamesh-table', 'aria-label': 'fields' },
-      h('thead', null, h('tr', null, ['field', 'type', 'classification', 'mask', 'readable by', 'for you'].map((title) => h('th', { key: title }, title)))),
+      h('thead', null, h('tr', null, ['field', 'type', 'classification', 'mask', 'readable by', 'for you', 'profile (last load)'].map((title) => h('th', { key: title }, title)))),
       h(
         'tbody',
         null,
@@ -261,6 +271,7 @@ function ProductDetail({ product, onOpenExample, onBack }) {
             h('td', null, field.mask ?? ''),
             h('td', null, field.readableBy),
             h('td', { className: `datamesh-access-${field.forYou.access.toLowerCase()}`, title: field.forYou.reason ?? '' }, ACCESS_TEXT[field.forYou.access], field.forYou.reason ? h('div', { className: 'datamesh-muted' }, field.forYou.reason) : null),
+            h('td', { className: 'datamesh-muted', 'data-profile': field.profile ? 'shown' : 'none' }, profileText(field.profile)),
           ),
         ),
       ),
