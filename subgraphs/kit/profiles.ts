@@ -13,7 +13,7 @@ import type { PolicyIndex } from '../../policy/policy-index.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import type { Domain } from './domain.js';
 import type { DetectOptions } from './pii-detectors.js';
-import { openWarehouse } from './warehouse/open.js';
+import { readWarehouseAt } from './warehouse/open.js';
 import type { ColumnSpec } from './warehouse/tables.js';
 
 export const PROFILES_TABLE = '_column_profiles';
@@ -207,18 +207,8 @@ export async function readProfiles(db: Kysely<any>): Promise<ProductProfile[]> {
 }
 
 /** The profiles of the warehouse at a URL, read-only (none when it is missing or holds none). */
-export async function profilesAt(url: string): Promise<ProductProfile[]> {
-  let warehouse;
-  try {
-    warehouse = openWarehouse(url, { readOnly: true });
-  } catch {
-    return [];
-  }
-  try {
-    return await readProfiles(warehouse.db);
-  } finally {
-    await warehouse.close();
-  }
+export function profilesAt(url: string): Promise<ProductProfile[]> {
+  return readWarehouseAt(url, readProfiles, []);
 }
 
 /** A load's personal-data findings in one line: `customers.customers: email (email 100%), …`, or `none`. */

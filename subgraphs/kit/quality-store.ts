@@ -6,7 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { QualityResult } from './quality.js';
-import { openWarehouse } from './warehouse/open.js';
+import { readWarehouseAt } from './warehouse/open.js';
 
 export const QUALITY_RUNS_TABLE = '_quality_runs';
 export const QUALITY_RESULTS_TABLE = '_quality_results';
@@ -145,18 +145,6 @@ export async function readQualityRuns(db: Kysely<any>): Promise<QualityRun[]> {
 }
 
 /** The runs of the warehouse at a URL, read-only (none when it is missing or holds none). */
-export async function readQualityRunsAt(url: string): Promise<QualityRun[]> {
-  let warehouse;
-  try {
-    warehouse = openWarehouse(url, { readOnly: true });
-  } catch {
-    return [];
-  }
-  try {
-    return await readQualityRuns(warehouse.db);
-  } catch {
-    return [];
-  } finally {
-    await warehouse.close();
-  }
+export function readQualityRunsAt(url: string): Promise<QualityRun[]> {
+  return readWarehouseAt(url, readQualityRuns, []);
 }
