@@ -58,3 +58,23 @@ describe('the cost estimate', () => {
     expect(cost(`{ customers(first: 2) { nodes { ...F0 } } } ${fragments}`)).toBe(1 + 2 * 1);
   });
 });
+
+describe('the peer benchmark under the limits `npm run bench:peers` gives it', () => {
+  const bench = new URL('../../shared/peer-bench/', import.meta.url);
+  it('fits its query in the raised anonymous budget, and not in the default one', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { Supergraph } = await import('@apollo/federation-internals');
+    const { parseLimitsConfig, DEFAULT_LIMITS } = await import('../gateway/allowances.js');
+    const supergraph = await readFile(new URL('supergraph.graphql', bench), 'utf8');
+    const payload = JSON.parse(await readFile(new URL('payload.json', bench), 'utf8')) as { query: string };
+    const peerSchema = Supergraph.build(supergraph).apiSchema().toGraphQLJSSchema();
+    const document = parse(payload.query);
+    const estimate = estimateCost({ schema: peerSchema, index: readCostIndex(parse(supergraph)), document, operation: getOperationAST(document)!, variables: {} });
+    const script = await readFile(new URL('peers.sh', import.meta.url), 'utf8');
+    const limits = parseLimitsConfig(/GATEWAY_LIMITS:-'([^']+)'/.exec(script)![1]!);
+    expect(estimate).toBeGreaterThan(DEFAULT_LIMITS.anonymous.maxCost);
+    expect(estimate).toBeLessThanOrEqual(limits.anonymous.maxCost);
+    // At the benchmark's pace (a few hundred answers a second) the rate allowance never runs out in a window.
+    expect(limits.anonymous.ratePerWindow / estimate).toBeGreaterThan(1_000 * limits.rateWindowSeconds);
+  });
+});
