@@ -135,7 +135,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     config,
     log,
     metrics,
-    buildService: ({ name, url }) => isCatalogSubgraph({ name, url: url ?? '' }) ? catalog : new SubgraphDataSource({ name, url: url!, log, metrics, caller: subgraphCalls.forSubgraph(name, url!), signingKey: parts.signSubgraphCalls === false ? null : config.subgraphSigningKey }),
+    buildService: ({ name, url }) => isCatalogSubgraph({ name, url: url ?? '' }) ? catalog : new SubgraphDataSource({ name, log, metrics, caller: subgraphCalls.forSubgraph(name, url!), signingKey: parts.signSubgraphCalls === false ? null : config.subgraphSigningKey }),
   });
 
   // Operation safety, before planning: shape limits, cost, rate (see gateway/allowances.ts).

@@ -15,6 +15,7 @@
  * - A response budget per operation: the bytes all subgraphs answered are counted as they arrive,
  *   and a call that would pass the budget is stopped (`RESPONSE_TOO_LARGE`) instead of read.
  */
+import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { Agent, request } from 'undici';
 import type { Logger } from 'pino';
@@ -106,14 +107,15 @@ export function createSubgraphCalls(options: { readonly config: SubgraphCallsCon
   const stateOf = (breaker: CircuitBreaker): CircuitState => (breaker.opened ? 'open' : breaker.halfOpen ? 'half-open' : 'closed');
 
   async function once(url: string, timeoutMs: number, call: SubgraphCall): Promise<SubgraphAnswer> {
-    const controller = new AbortController();
+    // undici takes an event emitter as the abort signal: far cheaper per call than an AbortController.
+    const abort = new EventEmitter();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      controller.abort();
+      abort.emit('abort');
     }, timeoutMs);
     try {
-      const response = await request(url, { method: 'POST', headers: call.headers, body: call.body, dispatcher: agent, signal: controller.signal });
+      const response = await request(url, { method: 'POST', headers: call.headers, body: call.body, dispatcher: agent, signal: abort });
       const chunks: Buffer[] = [];
       let bytes = 0;
       for await (const chunk of response.body as AsyncIterable<Buffer>) {

@@ -9,8 +9,8 @@
  * when a custom scalar such as LocalDate rejects a value the gateway cannot check) keeps its code and
  * message: that error was raised on purpose for the client.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { GatewayGraphQLResponse as GraphQLResponse } from '@apollo/server-gateway-interface';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
@@ -19,13 +19,13 @@ import { codedError, isErrorCode } from '../policy/errors.js';
 import type { Metrics } from '../policy/metrics.js';
 import { REQUEST_ID_HEADER, type RequestIdContext } from '../policy/request-id.js';
 import { SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
-import type { ResponseBudget, SubgraphCall, SubgraphCaller } from './subgraph-calls.js';
+import type { ResponseBudget, SubgraphCaller } from './subgraph-calls.js';
 
 export interface SubgraphDataSourceOptions {
   readonly name: string;
-  readonly url: string;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Calls the subgraph's URL (timeouts, retry, circuit, response budget: subgraph-calls.ts). */
   readonly caller: SubgraphCaller;
   /**
    * The key every request to the subgraph is signed with (see policy/subgraph-signature.ts); null
@@ -92,9 +92,6 @@ export function useDataProductVersions(): ApolloServerPlugin<GatewayRequestConte
   };
 }
 
-type FetcherResponse = Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0];
-type Fetcher = NonNullable<ConstructorParameters<typeof RemoteGraphQLDataSource>[0]>['fetcher'];
-
 /** Marks an error that the subgraph raised on purpose, to pass on as it is. */
 class SubgraphRefusal extends GraphQLError {}
 
@@ -139,100 +136,105 @@ export function countRows(value: unknown, inList = false): number {
   return rows;
 }
 
-/** What Apollo's fetcher call cannot carry: the operation's budget and whether a retry is safe. */
-const callOf = new AsyncLocalStorage<Pick<SubgraphCall, 'retryable' | 'budget'>>();
+/** A subgraph's HTTP answer, as the error paths read it. */
+interface Answered {
+  readonly status: number;
+  readonly body: unknown;
+}
 
-export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayRequestContext> {
+/** A successful status (the range fetch calls `ok`). */
+const isOk = (status: number) => status >= 200 && status < 300;
+
+/** The content types a GraphQL answer comes in. */
+const isJson = (contentType: string | undefined) => contentType !== undefined && (contentType.startsWith('application/json') || contentType.startsWith('application/graphql-response+json'));
+
+/**
+ * A subgraph, as the gateway's query plan calls it. It speaks to the subgraph itself, through the
+ * resilient caller, instead of through Apollo's RemoteGraphQLDataSource: the body is serialised once
+ * and signed as sent, and the answer's text is parsed once (no fetch Request, Response or Headers
+ * objects per call, no asynchronous context for what the call already knows).
+ */
+export class SubgraphDataSource implements GraphQLDataSource<GatewayRequestContext> {
   readonly #name: string;
   readonly #log: Logger;
   readonly #metrics: Metrics;
+  readonly #caller: SubgraphCaller;
+  readonly #signingKey: string | null;
 
-  constructor({ name, url, log, metrics, caller, signingKey }: SubgraphDataSourceOptions) {
-    const fetcher: Fetcher = async (_url, init) => {
-      const call = callOf.getStore();
-      const body = String(init?.body ?? '');
-      const headers = { ...((init?.headers ?? {}) as Record<string, string>) };
-      // Zero trust: the subgraph answers only requests the gateway signed (body and forwarded token).
-      if (signingKey !== null) headers[SIGNATURE_HEADER] = signSubgraphRequest({ key: signingKey, body, authorization: headers.authorization });
-      const answer = await caller.call({
-        body,
-        headers,
-        retryable: call?.retryable ?? false,
-        budget: call?.budget,
-      });
-      // A status that may not carry a body (204, 304, …) is answered without one.
-      const answered = [101, 204, 205, 304].includes(answer.status) ? null : answer.text;
-      return new Response(answered, { status: answer.status, headers: answer.contentType ? { 'content-type': answer.contentType } : {} }) as unknown as FetcherResponse;
-    };
-    super({ url, fetcher, honorSubgraphCacheControlHeader: false });
+  constructor({ name, log, metrics, caller, signingKey }: SubgraphDataSourceOptions) {
     this.#name = name;
     this.#log = log;
     this.#metrics = metrics;
+    this.#caller = caller;
+    this.#signingKey = signingKey;
   }
 
-  override async process(options: GraphQLDataSourceProcessOptions<GatewayRequestContext>) {
+  async process(options: GraphQLDataSourceProcessOptions<GatewayRequestContext>): Promise<GraphQLResponse> {
     const started = performance.now();
     const observe = (outcome: string) =>
       this.#metrics.subgraphFetchSeconds.observe({ subgraph: this.#name, outcome }, (performance.now() - started) / 1000);
-    // A mutation may have taken effect before its connection died: only queries are sent again.
-    const retryable = !/^\s*mutation\b/.test(options.request.query ?? '');
+    const { request, context } = options;
+    if (!request.query) throw new Error('Missing query');
+    const { http, ...operation } = request;
+    const body = JSON.stringify(operation);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of http?.headers ?? []) headers[name] = value;
+    headers['content-type'] = 'application/json';
+    if (context.requestId) headers[REQUEST_ID_HEADER] = context.requestId;
+    // Zero trust: each subgraph verifies the caller's token itself, and answers only requests the gateway signed (body and token).
+    if (context.authorization) headers.authorization = context.authorization;
+    // Asked for the answer's provenance: each subgraph says which of its products it read.
+    if (context.dataProductsRead) headers[INCLUDE_DATA_PRODUCTS_HEADER] = 'true';
+    if (this.#signingKey !== null) headers[SIGNATURE_HEADER] = signSubgraphRequest({ key: this.#signingKey, body, authorization: context.authorization });
+    let answered: Answered | undefined;
     try {
-      const response = await callOf.run({ retryable, budget: options.context.responseBudget }, () => super.process(options));
+      // A mutation may have taken effect before its connection died: only queries are sent again.
+      const answer = await this.#caller.call({ body, headers, retryable: !/^\s*mutation\b/.test(request.query), budget: context.responseBudget });
+      const parsed: unknown = isJson(answer.contentType) ? JSON.parse(answer.text) : answer.text;
+      answered = { status: answer.status, body: parsed };
+      if (!isOk(answer.status)) throw this.#errorFromAnswer(answered);
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`Expected JSON response body, but received: ${String(parsed).slice(0, 200)}`);
+      const response = parsed as GraphQLResponse;
       observe(response.errors?.length ? 'errors' : 'ok');
       const rows = countRows(response.data);
-      this.#metrics.subgraphRows.inc({ subgraph: this.#name, client: this.#metrics.clientLabel(options.context.clientName) }, rows);
-      if (options.context.actualRows) options.context.actualRows.rows += rows;
-      for (const product of productVersionsOf(this.#name, response.extensions)) options.context.dataProductsRead?.set(product.id, product);
+      this.#metrics.subgraphRows.inc({ subgraph: this.#name, client: this.#metrics.clientLabel(context.clientName) }, rows);
+      if (context.actualRows) context.actualRows.rows += rows;
+      for (const product of productVersionsOf(this.#name, response.extensions)) context.dataProductsRead?.set(product.id, product);
       return response;
     } catch (error) {
       observe('failed');
-      throw error;
+      throw this.#coded(error as Error, answered, context);
     }
   }
 
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayRequestContext>): void {
-    if (context.requestId) request.http?.headers.set(REQUEST_ID_HEADER, context.requestId);
-    // Zero trust: each subgraph verifies the caller's token itself.
-    if (context.authorization) request.http?.headers.set('authorization', context.authorization);
-    // Asked for the answer's provenance: each subgraph says which of its products it read.
-    if (context.dataProductsRead) request.http?.headers.set(INCLUDE_DATA_PRODUCTS_HEADER, 'true');
-  }
-
-  override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
-    const body: unknown = await this.parseBody(response).catch(() => null);
-    const first = (body as { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } | null)?.errors?.[0];
+  /** The error a non-2xx answer stands for. */
+  #errorFromAnswer(answered: Answered): GraphQLError {
+    const first = (answered.body as { errors?: { message?: unknown; extensions?: { code?: unknown } }[] } | null)?.errors?.[0];
     if (typeof first?.message === 'string' && typeof first.extensions?.code === 'string' && PLAN_REFUSALS.has(first.extensions.code) && (!VALUE_REFUSAL.test(first.message) || ENUM_DRIFT.test(first.message))) {
-      this.#log.error({ subgraph: this.#name, status: response.status, subgraphError: first.message }, 'subgraph refused the planned operation: it serves a schema other than the supergraph\'s');
+      this.#log.error({ subgraph: this.#name, status: answered.status, subgraphError: first.message }, 'subgraph refused the planned operation: it serves a schema other than the supergraph\'s');
       return new SubgraphRefusal(
         `The ${this.#name} subgraph is not serving the schema the mesh was composed from, and could not answer this part; the platform team has been told (publish or roll back the subgraph).`,
         { extensions: { code: 'SUBGRAPH_SCHEMA_MISMATCH', serviceName: this.#name } },
       );
     }
-    if (response.status >= 400 && response.status < 500 && typeof first?.message === 'string' && isErrorCode(first.extensions?.code)) {
+    if (answered.status >= 400 && answered.status < 500 && typeof first?.message === 'string' && isErrorCode(first.extensions?.code)) {
       return new SubgraphRefusal(first.message, { extensions: { code: first.extensions.code, serviceName: this.#name } });
     }
-    return new GraphQLError(`HTTP ${response.status}`, { extensions: { status: response.status, body } });
+    return new GraphQLError(`HTTP ${answered.status}`, { extensions: { status: answered.status, body: answered.body } });
   }
 
-  override didEncounterError(
-    error: Error,
-    _fetchRequest: unknown,
-    fetchResponse: { status: number } | undefined,
-    context?: GatewayRequestContext,
-  ): void {
-    if (error instanceof SubgraphRefusal) throw error;
-    this.#log.error(
-      { subgraph: this.#name, requestId: context?.requestId, status: fetchResponse?.status, err: error },
-      'subgraph fetch failed',
-    );
+  /** What the caller gets of a failed call: a coded error naming the subgraph, never its URL, status text or body (those are logged). */
+  #coded(error: Error, answered: Answered | undefined, context: GatewayRequestContext): Error {
+    if (error instanceof SubgraphRefusal) return error;
+    this.#log.error({ subgraph: this.#name, requestId: context.requestId, status: answered?.status, err: error }, 'subgraph fetch failed');
     const extensions = { serviceName: this.#name };
     // Timeouts, an open circuit and the response budget are coded by the caller already.
     if (isDeliberateError(error)) {
       const { message, extensions: own } = error as GraphQLError;
-      throw codedError(own.code!, message, { ...own, ...extensions });
+      return codedError(own.code!, message, { ...own, ...extensions });
     }
-    throw fetchResponse
-      ? codedError('SUBGRAPH_BAD_RESPONSE', `The ${this.#name} subgraph answered with an error (HTTP ${fetchResponse.status}).`, extensions)
+    return answered
+      ? codedError('SUBGRAPH_BAD_RESPONSE', `The ${this.#name} subgraph answered with an error (HTTP ${answered.status}).`, extensions)
       : codedError('SUBGRAPH_UNAVAILABLE', `The ${this.#name} subgraph could not be reached.`, extensions);
   }
 }
