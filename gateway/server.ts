@@ -153,6 +153,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
 
   const app = express();
   app.disable('x-powered-by');
+  // No ETag over every answer: hashing each body (87 KB for the peer benchmark's query) costs more
+  // than it saves; whether an answer may be reused is the response cache's to say.
+  app.set('etag', false);
   const httpServer = createServer(app);
   const notReady: RequestHandler = (_req, res) => {
     res.status(503).json(errorResponseBody('GATEWAY_NOT_READY', `The gateway is not ready (${serving.readiness().status}).`, res.locals.requestId));
