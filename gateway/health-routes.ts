@@ -15,17 +15,26 @@ export function useHealthRoutes(options: {
   readonly readiness: () => GatewayReadiness;
   readonly circuits: () => Record<string, CircuitState>;
   readonly rateLimits: () => RateLimitsStatus;
+  /** What `/metrics` answers (default: this process's registry; in a cluster, every worker's added up). */
+  readonly metricsText?: () => Promise<string>;
+  /** The worker this process is, in a cluster (gateway/cluster.ts). */
+  readonly worker?: number;
 }): Router {
   const { metrics, readiness, circuits, rateLimits } = options;
+  const metricsText = options.metricsText ?? (() => metrics.registry.metrics());
   return Router()
     .get('/health/live', (_req, res) => {
-      res.json({ status: 'live', service: 'gateway' });
+      res.json({ status: 'live', service: 'gateway', ...(options.worker === undefined ? {} : { worker: options.worker }) });
     })
     .get('/health/ready', (_req, res) => {
       const state = readiness();
-      res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...state, circuits: circuits(), rateLimits: rateLimits() });
+      res.status(state.status === 'ready' ? 200 : 503).json({ service: 'gateway', ...(options.worker === undefined ? {} : { worker: options.worker }), ...state, circuits: circuits(), rateLimits: rateLimits() });
     })
-    .get('/metrics', async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    .get('/metrics', async (_req, res, next) => {
+      try {
+        res.type(metrics.registry.contentType).send(await metricsText());
+      } catch (error) {
+        next(error);
+      }
     });
 }

@@ -1,17 +1,30 @@
 /**
  * Starts the gateway: `tsx gateway/main.ts` (configuration from the environment, see config.ts).
+ * With `GATEWAY_WORKERS` above 1 (default under `NODE_ENV=production`: one per core), a primary
+ * process runs that many gateway workers on the same port (gateway/cluster.ts).
  */
 import { pino } from 'pino';
 import { dirname } from 'node:path';
 import { openAuditSinkFromEnv } from '../policy/audit-config.js';
+import { announceReady, clusterMetrics, runPrimary, workerCountFromEnv, workerNumber } from './cluster.js';
 import { gatewayConfigFromEnv } from './config.js';
 import { startGateway } from './server.js';
+import cluster from 'node:cluster';
 
 async function main(): Promise<void> {
+  // Configuration mistakes stop the start before any worker is forked.
   const config = gatewayConfigFromEnv();
-  const log = pino({ level: config.logLevel, base: { service: 'gateway' } });
-  const audit = await openAuditSinkFromEnv({ service: 'gateway', defaultDir: dirname(config.auditPath) });
-  const gateway = await startGateway(config, log, { audit });
+  const workers = workerCountFromEnv();
+  const worker = workerNumber();
+  const log = pino({ level: config.logLevel, base: { service: 'gateway', ...(worker === null ? {} : { worker }) } });
+  if (workers > 1 && cluster.isPrimary) {
+    runPrimary({ workers, log });
+    return;
+  }
+  // Each worker keeps an audit chain of its own: one writer per chain.
+  const service = worker === null ? 'gateway' : `gateway-${worker}`;
+  const audit = await openAuditSinkFromEnv({ service, defaultDir: dirname(config.auditPath) });
+  const gateway = await startGateway(config, log, { audit, ...(worker === null ? {} : { cluster: { worker, workers, metrics: clusterMetrics } }) });
   const shutdown = async () => {
     await gateway.stop(); // requests in flight finish, and write their records
     await audit.close();
@@ -27,6 +40,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   log.info({ url: gateway.url }, `gateway ready at ${gateway.url}`);
+  if (worker !== null) announceReady(gateway.url);
 }
 
 main().catch((error: unknown) => {

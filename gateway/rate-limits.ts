@@ -28,6 +28,11 @@ export interface RateLimitsOptions {
   readonly redisPrefix: string;
   readonly refuse: Refuse;
   readonly log: Logger;
+  /**
+   * The processes that count apart, each with its share of every allowance (default 1): the workers
+   * of a cluster, when their buckets are local (no Redis, or Redis down).
+   */
+  readonly localShares?: number;
 }
 
 export interface RateLimitsStatus {
@@ -72,7 +77,8 @@ export function useRateLimits(options: RateLimitsOptions): RateLimits {
   const limiterFor = (points: number): RateLimiterAbstract => {
     let limiter = limiters.get(points);
     if (!limiter) {
-      const local = new RateLimiterMemory({ points, duration: windowSeconds, keyPrefix: redisPrefix });
+      // Local buckets count this process's share: a cluster's workers, each its part, add up to the allowance.
+      const local = new RateLimiterMemory({ points: Math.max(1, Math.ceil(points / (options.localShares ?? 1))), duration: windowSeconds, keyPrefix: redisPrefix });
       limiter = redis
         ? new RateLimiterRedis({ storeClient: redis, points, duration: windowSeconds, keyPrefix: redisPrefix, rejectIfRedisNotReady: true, insuranceLimiter: local })
         : local;

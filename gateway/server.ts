@@ -18,6 +18,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { AuditSink } from '../policy/audit.js';
 import { useGatewayAudit } from '../policy/audit-plugins.js';
 import { useErrorMasking } from '../policy/error-masking.js';
@@ -99,6 +100,8 @@ export interface GatewayParts {
    * signature's cost (against subgraphs started with `verifySignatures: false`); no configuration turns it off.
    */
   readonly signSubgraphCalls?: boolean;
+  /** Set in a cluster worker (gateway/cluster.ts): what `/metrics` answers (every worker's added up), and how many workers share the local rate buckets. */
+  readonly cluster?: { readonly worker: number; readonly workers: number; readonly metrics: (own: Registry) => () => Promise<string> };
 }
 
 function endpointUrl(host: string, port: number): string {
@@ -142,7 +145,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const shedding = useLoadShedding({ config: config.loadShedding, refuse });
   const operationLimits = enforceLimits ? useOperationLimits({ allowanceOf, schema: () => serving.served()?.schema, refuse }) : pass;
   const costLimit = enforceLimits ? useCostLimit({ allowanceOf, served: () => serving.served(), refuse, metrics, clientOf: (req, res) => clientOf(req, res.locals.principal!) }) : pass;
-  const rateLimits = useRateLimits({ allowanceOf, windowSeconds: config.limits.rateWindowSeconds, ...config.rateLimitStore, refuse, log });
+  const rateLimits = useRateLimits({ allowanceOf, windowSeconds: config.limits.rateWindowSeconds, ...config.rateLimitStore, refuse, log, localShares: parts.cluster?.workers ?? 1 });
   const rateLimit = enforceLimits ? rateLimits.middleware : pass;
   const admitPage = createPageAdmission({ allowanceOf, served: () => serving.served(), spend: rateLimits.spend, metrics });
 
@@ -165,7 +168,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.use(assignRequestId);
   // DNS rebinding protection, on every route (health and metrics included).
   app.use(refuseForeignHosts(config.allowedHosts));
-  app.use(useHealthRoutes({ metrics, readiness: serving.readiness, circuits: subgraphCalls.circuits, rateLimits: rateLimits.status }));
+  app.use(useHealthRoutes({ metrics, readiness: serving.readiness, circuits: subgraphCalls.circuits, rateLimits: rateLimits.status, ...(parts.cluster ? { metricsText: parts.cluster.metrics(metrics.registry), worker: parts.cluster.worker } : {}) }));
   const getOrPost = allowMethods(['GET', 'POST']);
   app.use('/graphql', getOrPost, shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', getOrPost, shedding.middleware, (req, res, next) => serveExport(req, res, next));
