@@ -2,6 +2,7 @@
  * Gateway configuration, from the environment. Every value has a default that runs the embedded
  * mesh on one machine.
  */
+import { DEFAULT_RESPONSE_CACHE, type ResponseCacheConfig } from './response-cache.js';
 import { join, resolve } from 'node:path';
 import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
@@ -60,6 +61,12 @@ export interface GatewayConfig {
    * refuses the whole operation.
    */
   readonly policyMode: PreplanMode;
+  /**
+   * The response cache (see response-cache.ts): env `RESPONSE_CACHE` (`off`, the default, or
+   * `memory`), `RESPONSE_CACHE_TTL_SECONDS` (300), `RESPONSE_CACHE_MAX_BYTES` (64 MiB),
+   * `RESPONSE_CACHE_VERSIONS_POLL_MS` (1000). Absent: off.
+   */
+  readonly responseCache?: ResponseCacheConfig;
   /** The most rows one CSV export may hold (env `EXPORT_MAX_ROWS`, default 100000). */
   readonly exportMaxRows: number;
   /** Where the IDE's browser bundle is built and cached (env `IDE_CACHE_DIR`, default `node_modules/.cache/data-mesh-ide`). */
@@ -127,6 +134,17 @@ export function parseSubgraphList(value: string): SubgraphEndpoint[] {
       if (at <= 0) throw new GatewayConfigError(`SUBGRAPHS entry "${entry}" is not name=url.`);
       return { name: entry.slice(0, at), url: entry.slice(at + 1) };
     });
+}
+
+function responseCacheFrom(env: NodeJS.ProcessEnv): ResponseCacheConfig {
+  const store = env.RESPONSE_CACHE || DEFAULT_RESPONSE_CACHE.store;
+  if (store !== 'off' && store !== 'memory') throw new GatewayConfigError(`RESPONSE_CACHE must be off or memory, got "${store.slice(0, 40)}".`);
+  return {
+    store,
+    ttlSeconds: positiveInteger(env, 'RESPONSE_CACHE_TTL_SECONDS', DEFAULT_RESPONSE_CACHE.ttlSeconds),
+    maxBytes: positiveInteger(env, 'RESPONSE_CACHE_MAX_BYTES', DEFAULT_RESPONSE_CACHE.maxBytes),
+    versionsPollMs: positiveInteger(env, 'RESPONSE_CACHE_VERSIONS_POLL_MS', DEFAULT_RESPONSE_CACHE.versionsPollMs),
+  };
 }
 
 function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -229,6 +247,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     supergraph: supergraphSourceFrom(env),
     usageFlushMs: positiveInteger(env, 'USAGE_FLUSH_MS', 10_000),
     exportMaxRows: positiveInteger(env, 'EXPORT_MAX_ROWS', 100_000),
+    responseCache: responseCacheFrom(env),
     supergraphPath: resolve(env.SUPERGRAPH_PATH || join(dataDir, 'supergraph.graphql')),
     apiSchemaPath: resolve(env.API_SCHEMA_PATH || join(dataDir, 'api-schema.graphql')),
     composeTimeoutMs: positiveInteger(env, 'COMPOSE_TIMEOUT_MS', 60_000),

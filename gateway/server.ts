@@ -37,6 +37,8 @@ import type { GatewayConfig } from './config.js';
 import { createPageAdmission, useCostLimit, useCostReport } from './cost.js';
 import { useCsvExport } from './csv-export.js';
 import { useHealthRoutes } from './health-routes.js';
+import { createResponseCache, pollProductVersions } from './response-cache.js';
+import { fetchSubgraphVersions } from './catalog/domain-entries.js';
 import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
 import { ideRouter } from './ide/ide-routes.js';
 import { useLoadShedding } from './load-shedding.js';
@@ -68,8 +70,14 @@ export interface GatewayContext extends RequestIdContext {
   readonly costBudget: number;
   /** Rows the subgraphs returned to this operation (its actual cost). */
   readonly actualRows: { rows: number };
-  /** The data products the answer was computed from, when the request asks for `extensions.dataProducts`. */
+  /** The data products the answer was computed from, when the request asks for `extensions.dataProducts` or the response cache keeps answers. */
   readonly dataProductsRead: Map<string, DataProductVersion> | undefined;
+  /** The caller asked for `extensions.dataProducts`. */
+  readonly showDataProducts: boolean;
+  /** Set when the answer read something that changes without a data version (the catalog): not cached. */
+  readonly volatile: { read: boolean };
+  /** The response cache's verdict on this request. */
+  cache?: { outcome: 'hit' | 'miss' | 'bypass'; age?: number };
 }
 
 export interface RunningGateway {
@@ -149,6 +157,19 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const rateLimit = enforceLimits ? rateLimits.middleware : pass;
   const admitPage = createPageAdmission({ allowanceOf, served: () => serving.served(), spend: rateLimits.spend, metrics });
 
+  // The response cache: answers kept per operation, policy class and data version (off unless configured).
+  const responseCache = config.responseCache && config.responseCache.store !== 'off'
+    ? createResponseCache({ config: config.responseCache, versionOf: (schema) => serving.versionOf(schema), registry: metrics.registry })
+    : null;
+  const versionPoll = responseCache
+    ? pollProductVersions({
+        versions: responseCache.versions,
+        subgraphs: () => serving.served()?.subgraphs ?? [],
+        fetchVersions: (subgraph) => fetchSubgraphVersions(subgraph, { signingKey: config.subgraphSigningKey, timeoutMs: config.subgraphCalls.timeoutMs }),
+        intervalMs: config.responseCache!.versionsPollMs,
+      })
+    : null;
+
   // With the registry source: usage goes to the registry, trusted documents come from it.
   let registry: RegistryLink | undefined;
   const noDocuments = trustedDocumentsOf([]);
@@ -202,6 +223,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         useCostReport(),
         useSubgraphInputStatus(),
         useDataProductVersions(),
+        ...(responseCache ? [responseCache.plugin] : []),
         ...(enforcePolicy ? [useGatewayAudit({ sink: parts.audit, log })] : []),
         ...(registry ? [registry.usage] : []),
         ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -228,7 +250,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       estimatedCost,
       costBudget: allowanceOf(principal).maxCost,
       actualRows: { rows: 0 },
-      dataProductsRead: includeDataProducts ? new Map() : undefined,
+      dataProductsRead: includeDataProducts || responseCache ? new Map() : undefined,
+      showDataProducts: includeDataProducts,
+      volatile: { read: false },
     });
     const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(
@@ -277,6 +301,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       await registry?.close();
       await subgraphCalls.close();
       await rateLimits.close();
+      versionPoll?.stop();
     },
   };
 }

@@ -72,6 +72,8 @@ export interface ServingSupergraph {
   served(): ServedSchema | undefined;
   /** The policy of the API schema a request runs against (the latest for a schema no longer served). */
   policyOf(schema: GraphQLSchema): PolicyIndex;
+  /** The version of the supergraph an API schema was composed from (undefined for one it never served). */
+  versionOf(schema: GraphQLSchema): string | undefined;
   /** One example operation per data product of the served schema, for the IDE. */
   examples(): readonly ExampleOperation[];
   close(): Promise<void>;
@@ -197,6 +199,7 @@ export function createServingSupergraph(options: {
     readiness: () => state,
     served: () => latest,
     policyOf: (schema) => bySchema.get(schema)?.policy ?? latest!.policy,
+    versionOf: (schema) => bySchema.get(schema)?.version,
     examples: () => examples,
     async close() {
       stopWatching();

@@ -42,8 +42,10 @@ export type GatewayRequestContext = Partial<RequestIdContext> & {
   readonly clientName?: string | null;
   /** Rows the subgraphs returned to this operation (its actual cost). */
   readonly actualRows?: { rows: number };
-  /** The data products (and versions) the subgraphs say the answer was computed from, by id. */
+  /** The data products (and versions) the subgraphs say the answer was computed from, by id (asked for by the caller, or by the response cache). */
   readonly dataProductsRead?: Map<string, DataProductVersion>;
+  /** The caller asked for `extensions.dataProducts`. */
+  readonly showDataProducts?: boolean;
 };
 
 /** The request header that asks for `extensions.dataProducts` (the gateway passes it on to the subgraphs). */
@@ -81,7 +83,7 @@ export function useDataProductVersions(): ApolloServerPlugin<GatewayRequestConte
       return {
         async willSendResponse({ contextValue, response }) {
           const read = contextValue.dataProductsRead;
-          if (!read || read.size === 0 || response.body.kind !== 'single') return;
+          if (!contextValue.showDataProducts || !read || read.size === 0 || response.body.kind !== 'single') return;
           response.body.singleResult.extensions = {
             ...response.body.singleResult.extensions,
             dataProducts: [...read.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),

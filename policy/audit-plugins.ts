@@ -75,6 +75,8 @@ export function useSubgraphAudit(options: { sink: AuditSink; service: string; lo
 export interface GatewayAuditContext {
   readonly requestId: string;
   readonly principal: Principal;
+  /** The response cache's verdict, when it is on. */
+  readonly cache?: { readonly outcome: string };
 }
 
 export function useGatewayAudit(options: { sink: AuditSink; log: ErrorLog }): ApolloServerPlugin<GatewayAuditContext> {
@@ -102,6 +104,7 @@ export function useGatewayAudit(options: { sink: AuditSink; log: ErrorLog }): Ap
               documentHash: hashOf(request.query),
               variablesHash: hashOf(request.variables),
               outcome: !failed ? 'success' : hasData ? 'partial' : 'error',
+              ...(contextValue.cache?.outcome === 'hit' ? { cache: 'hit' as const } : {}),
               durationMs: Math.round((performance.now() - started) * 1000) / 1000,
             });
           } catch (error) {

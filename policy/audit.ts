@@ -61,6 +61,8 @@ export interface GatewayAuditRecord extends Who {
   readonly reason?: string;
   /** Refused tokens not recorded one by one since the previous such record (rate-limited). */
   readonly suppressed?: number;
+  /** `hit`: answered from the gateway's response cache (no subgraph was asked). */
+  readonly cache?: 'hit';
   readonly durationMs: number;
 }
 

@@ -502,6 +502,11 @@ export class CatalogDataSource implements GraphQLDataSource {
       this.#documents.set(query, document);
     }
     const principal = 'context' in options ? ((options.context as { principal?: Principal }).principal ?? ANONYMOUS) : ANONYMOUS;
+    // The catalog changes without a data version (quality runs, freshness, usage): an answer that read it is not kept.
+    if ('context' in options) {
+      const volatile = (options.context as { volatile?: { read: boolean } }).volatile;
+      if (volatile) volatile.read = true;
+    }
     const result = await execute({
       schema: this.#schema,
       document,

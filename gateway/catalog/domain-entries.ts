@@ -152,6 +152,29 @@ function profileProblems(profile: any, id: unknown): string[] {
   return problems;
 }
 
+/** What a domain's `/versions` answers: each of its products' serving versions. */
+export async function fetchSubgraphVersions(endpoint: SubgraphEndpoint, options: { readonly signingKey: string; readonly timeoutMs: number }): Promise<{ domain: string; products: { id: string; version: string | null; loadedAt: string | null }[] }> {
+  const body = '{}';
+  const response = await fetch(new URL('versions', endpoint.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: options.signingKey, body }) },
+    body,
+    signal: AbortSignal.timeout(options.timeoutMs),
+  });
+  if (!response.ok) {
+    await response.arrayBuffer();
+    throw new CatalogReadError(`${endpoint.name} answered HTTP ${response.status} at /versions`);
+  }
+  const answer = (await response.json()) as { domain?: unknown; products?: unknown };
+  if (answer.domain !== endpoint.name || !Array.isArray(answer.products)) throw new CatalogReadError(`${endpoint.name}'s /versions answer is not its own products' versions`);
+  return {
+    domain: endpoint.name,
+    products: answer.products.flatMap((entry: { id?: unknown; version?: unknown; loadedAt?: unknown }) =>
+      typeof entry?.id === 'string' ? [{ id: entry.id, version: typeof entry.version === 'string' ? entry.version : null, loadedAt: typeof entry.loadedAt === 'string' ? entry.loadedAt : null }] : [],
+    ),
+  };
+}
+
 export class CatalogReadError extends Error {
   override name = 'CatalogReadError';
 }

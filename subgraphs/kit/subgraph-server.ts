@@ -389,6 +389,17 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       });
     },
   );
+  // Each product's serving version (contract version and load time), for the gateway's response
+  // cache to know when an answer it keeps was computed from data no longer served.
+  app.use(
+    '/versions',
+    allowMethods(['POST']),
+    express.json({ limit: '1kb', verify: keepRawBody }),
+    options.verifySignatures === false ? signed : requireGatewaySignature({ ...signature, directAccess: false }),
+    (_req, res) => {
+      res.json({ domain: domain.name, products: domain.dataProducts.map(({ spec }) => ({ id: `${domain.name}.${spec.name}`, version: spec.metadata.version, loadedAt: facts.loadedAt })) });
+    },
+  );
   app.use(
     '/graphql',
     express.json({ limit: options.bodyLimit ?? '1mb', verify: keepRawBody }),

@@ -1,0 +1,178 @@
+/**
+ * The response cache (issue 15, part 3), on a real mesh: a gateway with `RESPONSE_CACHE=memory`
+ * beside the mesh's own gateway (no cache) on the same registry and subgraphs. An answer never
+ * crosses policy classes and is byte-identical to the uncached one; principals of one class share
+ * entries; a new load of a product invalidates exactly the entries that read it; a publish
+ * invalidates; the caller can opt out; hits carry Age and Cache-Control, are audited and counted.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRegistry } from '../gateway/registry/open.js';
+import { publishSubgraph } from '../gateway/registry/publish.js';
+import type { RunningGateway } from '../gateway/server.js';
+import { DEV_HASH_KEY } from '../policy/masking.js';
+import type { AuditSink } from '../policy/audit.js';
+import { customers } from '../subgraphs/customers/index.js';
+import { products } from '../subgraphs/products/index.js';
+import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
+import { loadFactsAt } from '../subgraphs/kit/freshness.js';
+import { startSubgraphServer, type RunningServer } from '../subgraphs/kit/subgraph-server.js';
+import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
+import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
+import { startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+
+let mesh: TestMesh;
+let cached: RunningGateway & { audit: AuditSink };
+let reloadedProducts: RunningServer | undefined;
+
+const principals = {
+  americas: `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['AMERICAS'] })}`,
+  emea: `Bearer ${tokenFor({ subject: 'eve', roles: ['analyst'], regions: ['EMEA'] })}`,
+  emeaToo: `Bearer ${tokenFor({ subject: 'bob', roles: ['analyst'], regions: ['EMEA'] })}`,
+  steward: `Bearer ${tokenFor({ subject: 'stu', roles: ['steward'], purpose: 'customer-support' })}`,
+  anonymous: null,
+} as const;
+
+/** POSTs a query and returns the raw answer, as a client receives it. */
+async function ask(url: string, query: string, authorization: string | null, headers: Record<string, string> = {}): Promise<{ status: number; text: string; headers: Headers }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}), ...headers },
+    body: JSON.stringify({ query }),
+  });
+  return { status: response.status, text: await response.text(), headers: response.headers };
+}
+
+const verdict = async (query: string, authorization: string | null, headers: Record<string, string> = {}) =>
+  (JSON.parse((await ask(cached.url, query, authorization, { 'x-include-cache': 'true', ...headers })).text) as { extensions?: { cache?: { outcome: string; age?: number } } }).extensions?.cache;
+
+const CUSTOMERS = '{ customers(first: 5, orderBy: {field: ID}) { nodes { id name email region lifetimeValue } } }';
+
+beforeAll(async () => {
+  mesh = await startTestMesh();
+  cached = await startTestGateway(
+    testGatewayConfig({
+      dataDir: mesh.dataDir,
+      name: 'cached',
+      supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 },
+      overrides: { responseCache: { store: 'memory', ttlSeconds: 300, maxBytes: 16 * 1024 * 1024, versionsPollMs: 100 } },
+    }),
+  );
+  await cached.ready;
+}, 120_000);
+
+afterAll(async () => {
+  await cached?.stop();
+  await cached?.audit.close();
+  await reloadedProducts?.stop();
+  await mesh?.stop();
+});
+
+describe('the response cache', () => {
+  it('never serves one policy class\'s answer to another: each answer is byte-identical to the uncached one', async () => {
+    // Interleaved, twice: the second round is served from the cache where it may be.
+    for (let round = 0; round < 2; round++) {
+      for (const [who, authorization] of Object.entries(principals)) {
+        const fromCache = await ask(cached.url, CUSTOMERS, authorization);
+        const uncached = await ask(mesh.gateway.url, CUSTOMERS, authorization);
+        expect(fromCache.status, who).toBe(uncached.status);
+        // An error carries its request id; everything else is the same.
+        const withoutIds = (text: string) => text.replace(/"requestId":"[^"]+"/g, '"requestId":"…"');
+        expect(withoutIds(fromCache.text), `${who}, round ${round + 1}`).toBe(withoutIds(uncached.text));
+      }
+    }
+    // The answers do differ by class: other regions' rows, masked emails.
+    const rows = async (authorization: string) => (JSON.parse((await ask(cached.url, CUSTOMERS, authorization)).text) as { data: { customers: { nodes: { region: string; email: string }[] } } }).data.customers.nodes;
+    expect((await rows(principals.americas)).every((node) => node.region === 'AMERICAS')).toBe(true);
+    expect((await rows(principals.emea)).every((node) => node.region === 'EMEA')).toBe(true);
+    expect((await rows(principals.steward)).map((node) => node.email)).not.toEqual((await rows(principals.americas)).map((node) => node.email));
+    expect(await verdict(CUSTOMERS, principals.americas)).toMatchObject({ outcome: 'hit' });
+    expect(await verdict(CUSTOMERS, principals.steward)).toMatchObject({ outcome: 'hit' });
+    // An error is never kept.
+    expect(await verdict(CUSTOMERS, principals.anonymous)).toEqual({ outcome: 'bypass' });
+  });
+
+  it('shares entries within a policy class, whoever the principal', async () => {
+    const query = '{ customers(first: 3) { nodes { id country } } }';
+    expect(await verdict(query, principals.emea)).toEqual({ outcome: 'miss' });
+    // Another analyst of the same roles and regions: the same answer, from the cache.
+    expect(await verdict(query, principals.emeaToo)).toMatchObject({ outcome: 'hit' });
+    // Another region: another class.
+    expect(await verdict(query, principals.americas)).toEqual({ outcome: 'miss' });
+  });
+
+  it('answers a hit with Age and a private Cache-Control, audits it with the same facts, and counts it', async () => {
+    const query = 'query CachedOrders { orders(first: 2) { nodes { id total } } }';
+    const miss = await ask(cached.url, query, principals.steward);
+    expect(miss.headers.get('cache-control')).toBe('private, max-age=300');
+    const hit = await ask(cached.url, query, principals.steward);
+    expect(hit.text).toBe(miss.text);
+    expect(hit.headers.get('age')).toMatch(/^\d+$/);
+    expect(hit.headers.get('cache-control')).toMatch(/^private, max-age=\d+$/);
+    const records = (await readFile(join(mesh.dataDir, 'audit', 'gateway-cached.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((record) => record.operationName === 'CachedOrders');
+    expect(records).toHaveLength(2);
+    const facts = ({ requestId: _id, at: _at, durationMs: _d, seq: _s, prev: _p, hash: _h, cache, ...rest }: Record<string, unknown>) => ({ rest, cache });
+    expect(facts(records[1]!).rest).toEqual(facts(records[0]!).rest);
+    expect([facts(records[0]!).cache, facts(records[1]!).cache]).toEqual([undefined, 'hit']);
+    const metrics = await (await fetch(new URL('/metrics', cached.url))).text();
+    expect(Number(/^mesh_response_cache_requests_total\{outcome="hit"[^}]*\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^mesh_response_cache_bytes\{[^}]*\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('lets a caller opt out, and keeps no answer that read the catalog', async () => {
+    const query = '{ products(first: 4) { nodes { sku listPrice } } }';
+    expect(await verdict(query, principals.steward, { 'cache-control': 'no-store' })).toEqual({ outcome: 'miss' });
+    // Nothing was kept: the next request computes again (and keeps it).
+    expect(await verdict(query, principals.steward)).toEqual({ outcome: 'miss' });
+    expect(await verdict(query, principals.steward, { 'cache-control': 'no-cache' })).toEqual({ outcome: 'miss' });
+    expect(await verdict(query, principals.steward)).toMatchObject({ outcome: 'hit' });
+    const catalog = '{ dataProducts(first: 2) { nodes { id freshness { ageSeconds } } } }';
+    expect(await verdict(catalog, principals.steward)).toEqual({ outcome: 'bypass' });
+    expect(await verdict(catalog, principals.steward)).toEqual({ outcome: 'bypass' });
+  });
+
+  it('invalidates exactly the entries that read a product when it gets a new load', async () => {
+    const productsOnly = '{ products(first: 3, orderBy: {field: SKU}) { nodes { sku name } } }';
+    const customersOnly = '{ customers(first: 2, orderBy: {field: NAME}) { nodes { id name } } }';
+    for (const query of [productsOnly, customersOnly]) {
+      await verdict(query, principals.steward);
+      expect(await verdict(query, principals.steward)).toMatchObject({ outcome: 'hit' });
+    }
+    // A new load of the products domain: the subgraph stops, its warehouse is built again, it serves again on its port.
+    const url = mesh.warehouses.products!.location;
+    const port = Number(new URL(mesh.subgraphs.products!.url).port);
+    await mesh.stopSubgraph('products');
+    await mesh.warehouses.products!.close();
+    const build = await ensureWarehouse({ domain: products, url, rawDir: join(mesh.dataDir, 'raw', 'products'), sourceFingerprint: mesh.manifest.fingerprint, sourceExtractedAt: mesh.manifest.extractedAt, force: true, now: () => new Date(Date.now() + 60_000) });
+    expect(build.built).toBe(true);
+    mesh.warehouses.products = openWarehouse(url);
+    reloadedProducts = await startSubgraphServer({ domain: products, warehouse: mesh.warehouses.products, loadFacts: await loadFactsAt(url, products), log: testLog, identity: testIdentity, hashKey: DEV_HASH_KEY, audit: mesh.audits.products!, port });
+    // Within a poll of the versions, the products' entries are stale; the customers' are not.
+    await expect.poll(() => verdict(productsOnly, principals.steward), { timeout: 10_000, interval: 100 }).toEqual({ outcome: 'miss' });
+    expect(await verdict(customersOnly, principals.steward)).toMatchObject({ outcome: 'hit' });
+    expect(await verdict(productsOnly, principals.steward)).toMatchObject({ outcome: 'hit' });
+  });
+
+  it('invalidates every entry when a publish changes the supergraph', async () => {
+    const query = '{ customers(first: 2) { nodes { id segment } } }';
+    await verdict(query, principals.emea);
+    expect(await verdict(query, principals.emea)).toMatchObject({ outcome: 'hit' });
+    // A policy change only: Customer.segment becomes CONFIDENTIAL (an analyst still reads it).
+    const sdl = printDomainSdl(customers).replace('  segment: CustomerSegment!', '  segment: CustomerSegment! @classify(level: "CONFIDENTIAL")');
+    expect(parse(sdl)).toBeTruthy();
+    const registry = await openRegistry(mesh.registryUrl);
+    try {
+      const outcome = await publishSubgraph(registry, { name: 'customers', url: mesh.subgraphs.customers!.url, sdl, publishedBy: 'test' });
+      expect(outcome.published).not.toBeNull();
+    } finally {
+      await registry.close();
+    }
+    await expect.poll(() => verdict(query, principals.emea), { timeout: 10_000, interval: 100 }).toEqual({ outcome: 'miss' });
+  });
+});
