@@ -218,3 +218,44 @@ describe('a refused hostile operation', () => {
   }, options);
   bench('orders and customers nested 600 deep, refused', () => refused(HOSTILE), options);
 });
+
+// The response cache: a dashboard replayed by ten principals of three policy classes (four EMEA
+// analysts, three AMERICAS analysts, three stewards), twenty distinct operations each, through a
+// gateway with the cache and through the mesh's own (no cache), on the same registry and subgraphs.
+const cachedGateway = await startTestGateway(
+  testGatewayConfig({
+    dataDir: mesh.dataDir,
+    name: 'cached',
+    supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 1_000 },
+    overrides: { responseCache: { store: 'memory', ttlSeconds: 300, maxBytes: 64 * 1024 * 1024, versionsPollMs: 1_000 } },
+  }),
+);
+await cachedGateway.ready;
+afterAll(async () => {
+  await cachedGateway.stop();
+  await cachedGateway.audit.close();
+});
+const dashboardPrincipals = [
+  ...['a1', 'a2', 'a3', 'a4'].map((subject) => ({ subject, roles: ['analyst'], regions: ['EMEA'] })),
+  ...['b1', 'b2', 'b3'].map((subject) => ({ subject, roles: ['analyst'], regions: ['AMERICAS'] })),
+  ...['s1', 's2', 's3'].map((subject) => ({ subject, roles: ['steward'], purpose: 'customer-support' })),
+].map((claims) => ({ authorization: `Bearer ${tokenFor(claims)}` }));
+const DASHBOARD = [
+  ...[5, 10, 20, 50].map((first) => `{ customers(first: ${first}, orderBy: {field: ID}) { nodes { id country segment region lifetimeValue } } }`),
+  ...[10, 25, 50, 100].map((first) => `{ orders(first: ${first}) { nodes { id total status channel customer { country } } } }`),
+  ...['DAY', 'WEEK', 'MONTH'].map((bucket) => `{ salesAggregate(bucket: ${bucket}, groupBy: [REGION], limit: 200) { period region revenue orders } }`),
+  ...['CATEGORY', 'CHANNEL', 'STATUS'].map((dimension) => `{ salesAggregate(bucket: MONTH, groupBy: [${dimension}], limit: 200) { period revenue orders } }`),
+  ...[5, 10, 20].map((first) => `{ products(first: ${first}, orderBy: {field: SKU}) { nodes { sku name listPrice unitsSold revenue } } }`),
+  ...[10, 20, 40].map((first) => `{ invoices(first: ${first}) { nodes { id amount status } } }`),
+];
+const replay = async (url: string) => {
+  for (const principal of dashboardPrincipals) for (const query of DASHBOARD) await ok(postGraphQL(url, query, undefined, principal));
+};
+// Filled once: the bench measures a dashboard that was opened before.
+await replay(cachedGateway.url);
+
+describe(`response cache: a dashboard of ${DASHBOARD.length} operations replayed by ${dashboardPrincipals.length} principals of 3 policy classes`, () => {
+  const few = { iterations: 3, warmupIterations: 1, time: 0, warmupTime: 0 };
+  bench('without the cache (baseline)', () => replay(mesh.gateway.url), few);
+  bench('with the cache', () => replay(cachedGateway.url), few);
+});
