@@ -9,7 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchSubgraphVersions } from '../gateway/catalog/domain-entries.js';
 import { openRegistry } from '../gateway/registry/open.js';
+import { pollProductVersions, ProductVersions } from '../gateway/response-cache.js';
+import { DEV_SIGNING_KEY, SIGNATURE_HEADER } from '../policy/subgraph-signature.js';
 import { publishSubgraph } from '../gateway/registry/publish.js';
 import type { RunningGateway } from '../gateway/server.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
@@ -157,6 +160,27 @@ describe('the response cache', () => {
     await expect.poll(() => verdict(productsOnly, principals.steward), { timeout: 10_000, interval: 100 }).toEqual({ outcome: 'miss' });
     expect(await verdict(customersOnly, principals.steward)).toMatchObject({ outcome: 'hit' });
     expect(await verdict(productsOnly, principals.steward)).toMatchObject({ outcome: 'hit' });
+  });
+
+  it('learns versions only from signed reads of a subgraph\'s /versions, which names no value', async () => {
+    const url = new URL('versions', mesh.subgraphs.customers!.url);
+    const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(unsigned.status).toBe(401);
+    expect(((await unsigned.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('SIGNATURE_REQUIRED');
+    expect((await fetch(url)).status).toBe(405);
+    // A forged signature, and one by another key, are refused as well.
+    const forged = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: `t=${Date.now()},v1=${'0'.repeat(64)}` }, body: '{}' });
+    expect(forged.status).toBe(401);
+    await expect(fetchSubgraphVersions({ name: 'customers', url: mesh.subgraphs.customers!.url }, { signingKey: 'x'.repeat(40), timeoutMs: 2_000 })).rejects.toThrow(/HTTP 401/);
+    const signed = await fetchSubgraphVersions({ name: 'customers', url: mesh.subgraphs.customers!.url }, { signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000 });
+    expect(signed).toEqual({ domain: 'customers', products: [{ id: 'customers.customers', version: '1.0.0', loadedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}/) }] });
+    // A subgraph answering for another's products is not believed: the poll keeps each subgraph to its own.
+    const versions = new ProductVersions();
+    const poll = pollProductVersions({ versions, subgraphs: () => [{ name: 'products', url: 'http://unused' }], fetchVersions: async () => ({ domain: 'products', products: [{ id: 'customers.customers', version: 'x', loadedAt: 'y' }, { id: 'products.products', version: '1', loadedAt: 'z' }] }), intervalMs: 60_000 });
+    await poll.poll();
+    poll.stop();
+    expect(versions.current([['customers.customers', 'x@y']])).toBe(false);
+    expect(versions.current([['products.products', '1@z']])).toBe(true);
   });
 
   it('invalidates every entry when a publish changes the supergraph', async () => {

@@ -3,7 +3,8 @@
  *
  * Routes: `/graphql` (POST and GET, Federation 2 subgraph), `/catalog` (POST, signed callers only:
  * the ODPS and ODCS documents of the domain's data products, from which the gateway composes the
- * federated catalog and the registry keeps each published version's), `/health/live`,
+ * federated catalog and the registry keeps each published version's), `/versions` (POST, signed
+ * callers only: each product's serving version, for the gateway's response cache), `/health/live`,
  * `/health/ready` (the warehouse answers). Each GraphQL request gets a fresh repository, so DataLoader batches and caches
  * only within that request.
  */
