@@ -62,3 +62,29 @@ describe('gateway configuration from the environment', () => {
     }
   });
 });
+
+describe('the response cache configuration', () => {
+  it('is off by default, and reads the store, the bounds and the poll', () => {
+    expect(gatewayConfigFromEnv({}).responseCache).toMatchObject({ store: 'off' });
+    expect(gatewayConfigFromEnv({ RESPONSE_CACHE: 'memory', RESPONSE_CACHE_TTL_SECONDS: '60', RESPONSE_CACHE_MAX_BYTES: '1048576', RESPONSE_CACHE_VERSIONS_POLL_MS: '500' }).responseCache).toMatchObject({
+      store: 'memory',
+      ttlSeconds: 60,
+      maxBytes: 1_048_576,
+      versionsPollMs: 500,
+    });
+    expect(gatewayConfigFromEnv({ RESPONSE_CACHE: 'redis', RESPONSE_CACHE_REDIS_URL: 'redis://cache:6379/2' }).responseCache).toMatchObject({ store: 'redis', redisUrl: 'redis://cache:6379/2', redisPrefix: 'mesh-cache' });
+  });
+
+  it('refuses a wrong store, a Redis store without a Redis URL, and a URL of another kind, without echoing it', () => {
+    expect(() => gatewayConfigFromEnv({ RESPONSE_CACHE: 'disk' })).toThrow(/RESPONSE_CACHE must be off, memory or redis, got "disk"/);
+    expect(() => gatewayConfigFromEnv({ RESPONSE_CACHE: 'redis' })).toThrow(/needs RESPONSE_CACHE_REDIS_URL/);
+    const secret = 'http://user:s3cret@cache:6379';
+    expect(() => gatewayConfigFromEnv({ RESPONSE_CACHE: 'redis', RESPONSE_CACHE_REDIS_URL: secret })).toThrow(/must be redis:\/\/ or rediss:\/\//);
+    try {
+      gatewayConfigFromEnv({ RESPONSE_CACHE: 'redis', RESPONSE_CACHE_REDIS_URL: secret });
+    } catch (error) {
+      expect(String(error)).not.toContain('s3cret');
+    }
+    expect(() => gatewayConfigFromEnv({ RESPONSE_CACHE: 'memory', RESPONSE_CACHE_TTL_SECONDS: '0' })).toThrow(GatewayConfigError);
+  });
+});

@@ -136,15 +136,37 @@ export function parseSubgraphList(value: string): SubgraphEndpoint[] {
     });
 }
 
+function cacheRedisUrlFrom(value: string | undefined): string {
+  if (!value) throw new GatewayConfigError('RESPONSE_CACHE=redis needs RESPONSE_CACHE_REDIS_URL (redis:// or rediss://).');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new GatewayConfigError('RESPONSE_CACHE_REDIS_URL is not a URL.');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new GatewayConfigError(`RESPONSE_CACHE_REDIS_URL must be redis:// or rediss://, got "${url.protocol}".`);
+  return value;
+}
+
 function responseCacheFrom(env: NodeJS.ProcessEnv): ResponseCacheConfig {
   const store = env.RESPONSE_CACHE || DEFAULT_RESPONSE_CACHE.store;
-  if (store !== 'off' && store !== 'memory') throw new GatewayConfigError(`RESPONSE_CACHE must be off or memory, got "${store.slice(0, 40)}".`);
+  if (store !== 'off' && store !== 'memory' && store !== 'redis') throw new GatewayConfigError(`RESPONSE_CACHE must be off, memory or redis, got "${store.slice(0, 40)}".`);
+  const redisUrl = store === 'redis' ? cacheRedisUrlFrom(env.RESPONSE_CACHE_REDIS_URL) : null;
   return {
     store,
-    ttlSeconds: positiveInteger(env, 'RESPONSE_CACHE_TTL_SECONDS', DEFAULT_RESPONSE_CACHE.ttlSeconds),
-    maxBytes: positiveInteger(env, 'RESPONSE_CACHE_MAX_BYTES', DEFAULT_RESPONSE_CACHE.maxBytes),
-    versionsPollMs: positiveInteger(env, 'RESPONSE_CACHE_VERSIONS_POLL_MS', DEFAULT_RESPONSE_CACHE.versionsPollMs),
+    redisUrl,
+    redisPrefix: env.RESPONSE_CACHE_REDIS_PREFIX || 'mesh-cache',
+    ttlSeconds: atLeastOne(env, 'RESPONSE_CACHE_TTL_SECONDS', DEFAULT_RESPONSE_CACHE.ttlSeconds),
+    maxBytes: atLeastOne(env, 'RESPONSE_CACHE_MAX_BYTES', DEFAULT_RESPONSE_CACHE.maxBytes),
+    versionsPollMs: atLeastOne(env, 'RESPONSE_CACHE_VERSIONS_POLL_MS', DEFAULT_RESPONSE_CACHE.versionsPollMs),
   };
+}
+
+/** A whole number of at least 1 (a TTL, a size or an interval of 0 would make the setting meaningless). */
+function atLeastOne(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = positiveInteger(env, name, fallback);
+  if (value < 1) throw new GatewayConfigError(`${name} must be at least 1, got "${env[name]}".`);
+  return value;
 }
 
 function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

@@ -23,14 +23,18 @@
 import { createHash } from 'node:crypto';
 import { HeaderMap, type ApolloServerPlugin, type GraphQLRequestContextResponseForOperation } from '@apollo/server';
 import type { FormattedExecutionResult, GraphQLSchema } from 'graphql';
+import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Principal } from '../policy/principal.js';
 import type { DataProductVersion } from './subgraph-data-source.js';
 
 export interface ResponseCacheConfig {
-  /** `off` (default) or `memory`. */
-  readonly store: 'off' | 'memory';
+  /** `off` (default), `memory` (each gateway process its own), or `redis` (shared by every replica and worker). */
+  readonly store: 'off' | 'memory' | 'redis';
+  /** With `redis`: where (env `RESPONSE_CACHE_REDIS_URL`), and the keys' prefix (env `RESPONSE_CACHE_REDIS_PREFIX`, default `mesh-cache`). */
+  readonly redisUrl?: string | null;
+  readonly redisPrefix?: string;
   /** The second bound of an entry's life (default 300). */
   readonly ttlSeconds: number;
   /** The memory entries may take (default 64 MiB). */
@@ -112,9 +116,69 @@ export interface ResponseCacheContext {
 export interface ResponseCache {
   readonly plugin: ApolloServerPlugin<ResponseCacheContext>;
   readonly versions: ProductVersions;
-  /** Entries and bytes held now. */
-  size(): { entries: number; bytes: number };
-  clear(): void;
+  close(): Promise<void>;
+}
+
+/** Where entries live. A store that fails answers a miss and keeps nothing: a request never fails for the cache. */
+interface EntryStore {
+  get(key: string): Promise<Entry | undefined>;
+  set(key: string, entry: Entry): Promise<void>;
+  /** Bytes held in this process (null for a shared store). */
+  bytes(): number | null;
+  close(): Promise<void>;
+}
+
+function memoryStore(config: ResponseCacheConfig): EntryStore {
+  const entries = new LRUCache<string, Entry>({ maxSize: config.maxBytes, sizeCalculation: (entry) => Math.max(1, entry.body.length + 64 * entry.read.length + 64), ttl: config.ttlSeconds * 1000 });
+  return {
+    get: async (key) => entries.get(key),
+    set: async (key, entry) => void entries.set(key, entry),
+    bytes: () => entries.calculatedSize,
+    close: async () => entries.clear(),
+  };
+}
+
+function redisStore(config: ResponseCacheConfig, log: ResponseCacheLog): EntryStore {
+  if (!config.redisUrl) throw new Error('RESPONSE_CACHE=redis needs RESPONSE_CACHE_REDIS_URL.');
+  // Commands fail at once while disconnected (no offline queue): a request never waits for Redis.
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1_000, retryStrategy: (times) => Math.min(times * 200, 2_000), lazyConnect: false });
+  const prefix = `${config.redisPrefix ?? 'mesh-cache'}:`;
+  let failing = false;
+  const failed = (error: unknown) => {
+    if (!failing) log.warn({ err: error }, 'response cache: Redis does not answer; answers are computed and not kept until it does');
+    failing = true;
+  };
+  redis.on('error', failed);
+  redis.on('ready', () => {
+    if (failing) log.info('response cache: Redis answers again');
+    failing = false;
+  });
+  return {
+    async get(key) {
+      try {
+        const text = await redis.get(prefix + key);
+        return text === null ? undefined : (JSON.parse(text) as Entry);
+      } catch (error) {
+        failed(error);
+        return undefined;
+      }
+    },
+    async set(key, entry) {
+      try {
+        await redis.set(prefix + key, JSON.stringify(entry), 'PX', config.ttlSeconds * 1000);
+      } catch (error) {
+        failed(error);
+      }
+    },
+    bytes: () => null,
+    close: async () => void (await redis.quit().catch(() => redis.disconnect())),
+  };
+}
+
+/** What the cache logs (a pino logger fits). */
+export interface ResponseCacheLog {
+  warn(fields: object, message: string): void;
+  info(message: string): void;
 }
 
 const noStore = (value: string | undefined) => /\bno-store\b/i.test(value ?? '');
@@ -125,21 +189,23 @@ export function createResponseCache(options: {
   /** The supergraph version an API schema was composed from. */
   readonly versionOf: (schema: GraphQLSchema) => string | undefined;
   readonly registry: Registry;
+  readonly log: ResponseCacheLog;
   readonly now?: () => number;
 }): ResponseCache {
   const { config } = options;
   const now = options.now ?? Date.now;
-  const entries = new LRUCache<string, Entry>({ maxSize: config.maxBytes, sizeCalculation: (entry) => Math.max(1, entry.body.length + 64 * entry.read.length + 64), ttl: config.ttlSeconds * 1000, ttlAutopurge: false });
+  const entries = config.store === 'redis' ? redisStore(config, options.log) : memoryStore(config);
   const versions = new ProductVersions();
   const requests = new Counter({ name: 'mesh_response_cache_requests_total', help: 'Queries looked up in the response cache: hit, miss, or bypass (not cacheable, or the caller said no-cache/no-store).', labelNames: ['outcome'], registers: [options.registry] });
   new Gauge({
     name: 'mesh_response_cache_bytes',
-    help: 'Bytes of answers the response cache holds.',
+    help: 'Bytes of answers the response cache holds in this process (0 with Redis: see mesh_response_cache_stored_bytes_total).',
     registers: [options.registry],
     collect() {
-      this.set(entries.calculatedSize);
+      this.set(entries.bytes() ?? 0);
     },
   });
+  const storedBytes = new Counter({ name: 'mesh_response_cache_stored_bytes_total', help: 'Bytes of answers this gateway put in the response cache.', registers: [options.registry] });
 
   const keyOf = (context: GraphQLRequestContextResponseForOperation<ResponseCacheContext>): string | null => {
     const supergraph = options.versionOf(context.schema);
@@ -160,8 +226,9 @@ export function createResponseCache(options: {
             context.contextValue.cache = { outcome: 'bypass' };
             return null;
           }
-          const entry = noCache(directive) || noStore(directive) ? undefined : entries.get(key);
-          if (!entry || !versions.current(entry.read)) {
+          const entry = noCache(directive) || noStore(directive) ? undefined : await entries.get(key);
+          // Served only while every product it read is served in the version it read, and within the TTL.
+          if (!entry || !versions.current(entry.read) || now() - entry.storedAt > config.ttlSeconds * 1000) {
             context.contextValue.cache = { outcome: 'miss' };
             return null;
           }
@@ -185,7 +252,9 @@ export function createResponseCache(options: {
               const policyExtension = result.extensions?.policy;
               const stored: StoredAnswer = { result: { data: result.data, ...(policyExtension ? { extensions: { policy: policyExtension } } : {}) }, products: Object.fromEntries(read.map((product) => [product.id, product])) };
               versions.learn(read);
-              entries.set(key, { body: JSON.stringify(stored), storedAt: now(), read: read.map((product) => [product.id, ProductVersions.stamp(product)] as const), rows: contextValue.actualRows?.rows ?? 0 });
+              const body = JSON.stringify(stored);
+              await entries.set(key, { body, storedAt: now(), read: read.map((product) => [product.id, ProductVersions.stamp(product)] as const), rows: contextValue.actualRows?.rows ?? 0 });
+              storedBytes.inc(body.length);
             } else verdict.outcome = 'bypass';
           }
           requests.inc({ outcome: verdict.outcome });
@@ -206,8 +275,7 @@ export function createResponseCache(options: {
   return {
     plugin,
     versions,
-    size: () => ({ entries: entries.size, bytes: entries.calculatedSize }),
-    clear: () => entries.clear(),
+    close: () => entries.close(),
   };
 }
 

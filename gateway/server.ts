@@ -159,7 +159,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
 
   // The response cache: answers kept per operation, policy class and data version (off unless configured).
   const responseCache = config.responseCache && config.responseCache.store !== 'off'
-    ? createResponseCache({ config: config.responseCache, versionOf: (schema) => serving.versionOf(schema), registry: metrics.registry })
+    ? createResponseCache({ config: config.responseCache, versionOf: (schema) => serving.versionOf(schema), registry: metrics.registry, log })
     : null;
   const versionPoll = responseCache
     ? pollProductVersions({
@@ -302,6 +302,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       await subgraphCalls.close();
       await rateLimits.close();
       versionPoll?.stop();
+      await responseCache?.close();
     },
   };
 }

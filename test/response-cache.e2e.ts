@@ -5,13 +5,17 @@
  * entries; a new load of a product invalidates exactly the entries that read it; a publish
  * invalidates; the caller can opt out; hits carry Age and Cache-Control, are audited and counted.
  */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchSubgraphVersions } from '../gateway/catalog/domain-entries.js';
 import { openRegistry } from '../gateway/registry/open.js';
-import { pollProductVersions, ProductVersions } from '../gateway/response-cache.js';
+import { pollProductVersions, ProductVersions, type ResponseCacheConfig } from '../gateway/response-cache.js';
 import { DEV_SIGNING_KEY, SIGNATURE_HEADER } from '../policy/subgraph-signature.js';
 import { publishSubgraph } from '../gateway/registry/publish.js';
 import type { RunningGateway } from '../gateway/server.js';
@@ -24,7 +28,7 @@ import { loadFactsAt } from '../subgraphs/kit/freshness.js';
 import { startSubgraphServer, type RunningServer } from '../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
-import { startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { freePort, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 let cached: RunningGateway & { audit: AuditSink };
@@ -198,5 +202,95 @@ describe('the response cache', () => {
       await registry.close();
     }
     await expect.poll(() => verdict(query, principals.emea), { timeout: 10_000, interval: 100 }).toEqual({ outcome: 'miss' });
+  });
+});
+
+describe('the response cache in Redis, and its bounds', () => {
+  const prefix = `test-cache-${randomUUID().slice(0, 8)}`;
+  const gateways: (RunningGateway & { audit: AuditSink })[] = [];
+  const start = async (name: string, cache: Partial<ResponseCacheConfig>) => {
+    const gateway = await startTestGateway(
+      testGatewayConfig({
+        dataDir: mesh.dataDir,
+        name,
+        supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 },
+        overrides: { responseCache: { store: 'memory', ttlSeconds: 300, maxBytes: 16 * 1024 * 1024, versionsPollMs: 100, ...cache } },
+      }),
+    );
+    gateways.push(gateway);
+    await gateway.ready;
+    return gateway;
+  };
+  const outcomeAt = async (gateway: RunningGateway, query: string, authorization: string) =>
+    (JSON.parse((await ask(gateway.url, query, authorization, { 'x-include-cache': 'true' })).text) as { extensions?: { cache?: { outcome: string } } }).extensions?.cache?.outcome;
+
+  afterAll(async () => {
+    for (const gateway of gateways) {
+      await gateway.stop();
+      await gateway.audit.close();
+    }
+    // The test's own keys, and nothing else.
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('shares entries between replicas through Redis, still per policy class', async () => {
+    const one = await start('redis-one', { store: 'redis', redisUrl: 'redis://127.0.0.1:6379', redisPrefix: prefix });
+    const two = await start('redis-two', { store: 'redis', redisUrl: 'redis://127.0.0.1:6379', redisPrefix: prefix });
+    const query = '{ customers(first: 4, orderBy: {field: ID}) { nodes { id email region } } }';
+    expect(await outcomeAt(one, query, principals.emea)).toBe('miss');
+    // Kept by one replica, served by the other, to the same class only.
+    await expect.poll(() => outcomeAt(two, query, principals.emeaToo), { timeout: 5_000, interval: 100 }).toBe('hit');
+    expect(await outcomeAt(two, query, principals.americas)).toBe('miss');
+    const fromTwo = await ask(two.url, query, principals.emea);
+    expect(fromTwo.text).toBe((await ask(mesh.gateway.url, query, principals.emea)).text);
+    const redis = new Redis('redis://127.0.0.1:6379');
+    try {
+      const keys = await redis.keys(`${prefix}:*`);
+      expect(keys.length).toBeGreaterThanOrEqual(2);
+      // The entry holds the answer's data and versions, never the caller's token.
+      for (const key of keys) expect(await redis.get(key)).not.toContain('Bearer');
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it('keeps answering when its Redis stops, computing every answer', async () => {
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      await expect.poll(async () => {
+        const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined);
+        const up = await probe.connect().then(() => true, () => false);
+        probe.disconnect();
+        return up;
+      }, { timeout: 5_000, interval: 100 }).toBe(true);
+      const gateway = await start('redis-outage', { store: 'redis', redisUrl: `redis://127.0.0.1:${port}`, redisPrefix: prefix });
+      const query = '{ products(first: 2, orderBy: {field: SKU}) { nodes { sku } } }';
+      await expect.poll(() => outcomeAt(gateway, query, principals.steward), { timeout: 5_000, interval: 100 }).toBe('hit');
+      server.kill('SIGKILL');
+      await once(server, 'exit');
+      for (let i = 0; i < 3; i++) {
+        const answer = await ask(gateway.url, query, principals.steward, { 'x-include-cache': 'true' });
+        expect(answer.status).toBe(200);
+        const body = JSON.parse(answer.text) as { data: unknown; errors?: unknown; extensions: { cache: { outcome: string } } };
+        expect(body.errors).toBeUndefined();
+        expect(body.extensions.cache.outcome).toBe('miss');
+      }
+    } finally {
+      if (server.exitCode === null) server.kill('SIGKILL');
+    }
+  });
+
+  it('bounds an entry by its TTL as well', async () => {
+    const gateway = await start('short-ttl', { ttlSeconds: 1 });
+    const query = '{ customers(first: 1, orderBy: {field: ID}) { nodes { id } } }';
+    expect(await outcomeAt(gateway, query, principals.steward)).toBe('miss');
+    expect(await outcomeAt(gateway, query, principals.steward)).toBe('hit');
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(await outcomeAt(gateway, query, principals.steward)).toBe('miss');
   });
 });
