@@ -12,6 +12,7 @@
  * Introspection keeps working: armor's depth rule does not count inside `__schema`, and the
  * introspection queries of GraphiQL and codegen fit the other defaults.
  */
+import { LRUCache } from 'lru-cache';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
@@ -140,6 +141,27 @@ export function measureDocument(options: {
   return { document };
 }
 
+type Measured = ReturnType<typeof measureDocument>;
+
+/** The measures of the documents seen lately, per schema: a dashboard sends the same few documents again and again. */
+const measuredBySchema = new WeakMap<GraphQLSchema, LRUCache<string, Measured>>();
+
+function measureCached(query: string, limits: OperationLimits, schema: GraphQLSchema): Measured {
+  let cache = measuredBySchema.get(schema);
+  if (!cache) {
+    cache = new LRUCache<string, Measured>({ max: 1_000 });
+    measuredBySchema.set(schema, cache);
+  }
+  // The result depends on the document, the schema and the limits only.
+  const key = `${limits.maxTokens},${limits.maxDepth},${limits.maxAliases},${limits.maxRootFields},${limits.maxDirectives},${limits.maxFragments}\n${query}`;
+  let measured = cache.get(key);
+  if (!measured) {
+    measured = measureDocument({ query, limits, schema });
+    cache.set(key, measured);
+  }
+  return measured;
+}
+
 export function limitMessage(exceeded: LimitExceeded): string {
   const value = exceeded.atLeast ? `more than ${exceeded.limit}` : String(exceeded.value);
   return `The operation's ${exceeded.measure} (${value}) exceeds the limit of ${exceeded.limit}.`;
@@ -154,7 +176,7 @@ export function useOperationLimits(options: OperationLimitsOptions): RequestHand
     // Not a single query text (batch, none, wrong type): Apollo Server refuses it with its own code.
     if (typeof query !== 'string' || served === undefined) return next();
     const principal = res.locals.principal!;
-    const measured = measureDocument({ query, limits: allowanceOf(principal), schema: served });
+    const measured = measureCached(query, allowanceOf(principal), served);
     if ('exceeded' in measured) {
       const { exceeded } = measured;
       refuse(req, res, { code: exceeded.code, message: limitMessage(exceeded), extensions: { limit: exceeded.limit, value: exceeded.atLeast ? `>${exceeded.limit}` : exceeded.value } });
