@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import {
+  ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
@@ -305,6 +306,9 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       ApolloServerPluginLandingPageDisabled(),
       // No usage reporting here; and a direct caller must not get per-field timing traces.
       ApolloServerPluginInlineTraceDisabled(),
+      // No cache hints: the gateway's response cache decides what is kept (by policy class and data
+      // version); without them no resolver is wrapped to collect hints.
+      ApolloServerPluginCacheControlDisabled(),
     ],
     includeStacktraceInErrorResponses: false,
     // The process owns shutdown (stop, then flush the audit sink); Apollo must not race it.
