@@ -154,18 +154,7 @@ function profileProblems(profile: any, id: unknown): string[] {
 
 /** What a domain's `/versions` answers: each of its products' serving versions. */
 export async function fetchSubgraphVersions(endpoint: SubgraphEndpoint, options: { readonly signingKey: string; readonly timeoutMs: number }): Promise<{ domain: string; products: { id: string; version: string | null; loadedAt: string | null }[] }> {
-  const body = '{}';
-  const response = await fetch(new URL('versions', endpoint.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: options.signingKey, body }) },
-    body,
-    signal: AbortSignal.timeout(options.timeoutMs),
-  });
-  if (!response.ok) {
-    await response.arrayBuffer();
-    throw new CatalogReadError(`${endpoint.name} answered HTTP ${response.status} at /versions`);
-  }
-  const answer = (await response.json()) as { domain?: unknown; products?: unknown };
+  const answer = (await readPlatformRoute(endpoint, 'versions', options)) as { domain?: unknown; products?: unknown };
   if (answer.domain !== endpoint.name || !Array.isArray(answer.products)) throw new CatalogReadError(`${endpoint.name}'s /versions answer is not its own products' versions`);
   return {
     domain: endpoint.name,
@@ -179,6 +168,26 @@ export class CatalogReadError extends Error {
   override name = 'CatalogReadError';
 }
 
+/**
+ * POSTs to one of a subgraph's platform routes beside its GraphQL endpoint (`catalog`, `versions`),
+ * signed, with no caller token (nothing they answer depends on the caller); its JSON answer.
+ */
+async function readPlatformRoute(endpoint: SubgraphEndpoint, route: 'catalog' | 'versions', options: { readonly signingKey: string; readonly timeoutMs: number }): Promise<unknown> {
+  const body = '{}';
+  const response = await fetch(new URL(route, endpoint.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: options.signingKey, body }) },
+    body,
+    signal: AbortSignal.timeout(options.timeoutMs),
+  });
+  if (!response.ok) {
+    await response.arrayBuffer();
+    if (response.status === 404) throw new NoCatalogError(`${endpoint.name} serves no /${route}`);
+    throw new CatalogReadError(`${endpoint.name} answered HTTP ${response.status} at /${route}`);
+  }
+  return response.json();
+}
+
 /** A domain's `/catalog`, beside its GraphQL endpoint (`…/graphql` → `…/catalog`). */
 export const catalogUrlOf = (graphqlUrl: string): URL => new URL('catalog', graphqlUrl);
 
@@ -189,19 +198,7 @@ export class NoCatalogError extends CatalogReadError {
 
 /** Reads one domain's documents, as the platform (signed, no caller token: nothing in them depends on the caller). */
 export async function fetchDomainDocuments(endpoint: SubgraphEndpoint, options: { readonly signingKey: string; readonly timeoutMs: number }): Promise<DomainDocuments> {
-  const body = '{}';
-  const response = await fetch(catalogUrlOf(endpoint.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: options.signingKey, body }) },
-    body,
-    signal: AbortSignal.timeout(options.timeoutMs),
-  });
-  if (!response.ok) {
-    await response.arrayBuffer();
-    if (response.status === 404) throw new NoCatalogError(`${endpoint.name} serves no /catalog`);
-    throw new CatalogReadError(`${endpoint.name} answered HTTP ${response.status} at /catalog`);
-  }
-  const answer = (await response.json()) as Partial<DomainDocuments>;
+  const answer = (await readPlatformRoute(endpoint, 'catalog', options)) as Partial<DomainDocuments>;
   if (answer.domain !== endpoint.name || !Array.isArray(answer.products)) throw new CatalogReadError(`${endpoint.name}'s /catalog answer is not a catalog of its own products`);
   // A domain serves its own products only: an entry under another domain's address is dropped.
   const products = answer.products.filter((product) => typeof product?.id === 'string' && product.id.startsWith(`${endpoint.name}.`) && product.odps?.domain === endpoint.name);
