@@ -66,3 +66,28 @@ describe('the pre-plan filter', () => {
     expect(result.errors?.map((error) => [error.extensions.code, error.path])).toEqual([['UNAUTHENTICATED', ['search', 'secret']]]);
   });
 });
+
+describe('the pre-plan filter, kept per document and policy class', () => {
+  it('plans the same parsed document anew for each class of principal, and once per class', async () => {
+    const seen: string[] = [];
+    const executor: GatewayExecutor = async (requestContext) => {
+      seen.push(print(requestContext.document).replace(/\s+/g, ' '));
+      return { data: { node: { id: '1', ...(/secret/.test(print(requestContext.document)) ? { secret: 's' } : {}) } } };
+    };
+    const inner: GatewayInterface = { load: async () => ({ executor }), onSchemaLoadOrUpdate: () => () => undefined, stop: async () => undefined };
+    const { executor: wrapped } = await withPreplanPolicy({ gateway: inner, policyIndex: () => index, mode: 'filter' }).load({ apollo: {} as never });
+    // One parsed document, as Apollo Server keeps it for one query text, asked by three principals.
+    const document: DocumentNode = parse('{ node(id: 1) { id secret } }');
+    const analyst = { ...ANONYMOUS, anonymous: false, subject: 'ana', roles: ['analyst'] };
+    const run = (principal: typeof ANONYMOUS) =>
+      wrapped!({ schema, document, operation: document.definitions[0] as OperationDefinitionNode, operationName: null, queryHash: 'q', source: print(document), context: { principal }, request: {} } as unknown as GatewayGraphQLRequestContext);
+    const first = await run(ANONYMOUS);
+    const second = await run(analyst);
+    const third = await run(ANONYMOUS);
+    // The anonymous caller never gets the secret, before or after the analyst's plan was kept.
+    expect(JSON.stringify(first.data)).not.toContain('"s"');
+    expect(second.data).toEqual({ node: { id: '1', secret: 's' } });
+    expect(JSON.stringify(third.data)).not.toContain('"s"');
+    expect(seen).toEqual(['{ node(id: 1) { id } }', '{ node(id: 1) { id secret } }', '{ node(id: 1) { id } }']);
+  });
+});

@@ -37,7 +37,8 @@ import {
 } from 'graphql';
 import { deniedError, RequestPolicy, type Decision } from '../policy/decide.js';
 import type { PolicyIndex } from '../policy/policy-index.js';
-import type { Principal } from '../policy/principal.js';
+import { policyClassOf, type Principal } from '../policy/principal.js';
+import { LRUCache } from 'lru-cache';
 
 export type PreplanMode = 'filter' | 'reject';
 
@@ -328,6 +329,46 @@ interface PolicyRequestContext {
   readonly principal: Principal;
 }
 
+/** What the pre-plan policy makes of one document for one policy class (and the variables `@skip`/`@include` read). */
+interface Planned {
+  readonly document: DocumentNode;
+  readonly denied: Map<FieldNode, Denied>;
+  readonly masked: MaskedField[];
+  /** The filtered document's hash and text, when fields were denied. */
+  readonly filtered: { readonly queryHash: string; readonly source: string } | null;
+}
+
+/**
+ * Kept per policy (a supergraph's), per parsed document (Apollo Server keeps one per query text),
+ * per policy class and variables: a dashboard sends the same documents as the same classes of
+ * principal again and again, and the result depends on nothing else.
+ */
+const plannedByPolicy = new WeakMap<PolicyIndex, WeakMap<DocumentNode, LRUCache<string, Planned>>>();
+
+function plannedFor(policyIndex: PolicyIndex, requestContext: GatewayGraphQLRequestContext, principal: Principal, variables: Variables): Planned {
+  let byDocument = plannedByPolicy.get(policyIndex);
+  if (!byDocument) {
+    byDocument = new WeakMap();
+    plannedByPolicy.set(policyIndex, byDocument);
+  }
+  let byClass = byDocument.get(requestContext.document);
+  if (!byClass) {
+    byClass = new LRUCache<string, Planned>({ max: 64 });
+    byDocument.set(requestContext.document, byClass);
+  }
+  const key = `${policyClassOf(principal)}\n${JSON.stringify(variables)}`;
+  let planned = byClass.get(key);
+  if (!planned) {
+    const policy = new RequestPolicy(policyIndex, principal);
+    const { document, denied } = filterOperation({ schema: requestContext.schema, document: requestContext.document, policy, variables });
+    // Masked fields are explained in the response: which field, which strategy, which rule.
+    const masked = maskedFields({ schema: requestContext.schema, document: requestContext.document, policy });
+    planned = { document, denied, masked, filtered: denied.size > 0 ? { queryHash: hashOf(document), source: print(document) } : null };
+    byClass.set(key, planned);
+  }
+  return planned;
+}
+
 /**
  * Wraps Apollo Gateway so that its executor only ever plans the fields the principal may see.
  * `policyIndex` returns the policy of the supergraph whose API schema the request runs against
@@ -341,11 +382,8 @@ export function withPreplanPolicy(options: {
   const { gateway, mode } = options;
   const wrap = (executor: GatewayExecutor): GatewayExecutor => async (requestContext: GatewayGraphQLRequestContext) => {
     const context = requestContext.context as unknown as PolicyRequestContext;
-    const policy = new RequestPolicy(options.policyIndex(requestContext.schema), context.principal);
     const variables = (requestContext.request.variables ?? {}) as Variables;
-    const { document, denied } = filterOperation({ schema: requestContext.schema, document: requestContext.document, policy, variables });
-    // Masked fields are explained in the response: which field, which strategy, which rule.
-    const masked = maskedFields({ schema: requestContext.schema, document: requestContext.document, policy });
+    const { document, denied, masked, filtered } = plannedFor(options.policyIndex(requestContext.schema), requestContext, context.principal, variables);
     const explain = <R extends Awaited<ReturnType<GatewayExecutor>>>(result: R): R =>
       masked.length === 0 ? result : { ...result, extensions: { ...result.extensions, policy: { masked } } };
     if (denied.size === 0) return explain(await executor(requestContext));
@@ -357,7 +395,7 @@ export function withPreplanPolicy(options: {
         (requestContext.operationName === null || definition.name?.value === requestContext.operationName),
     )!;
     // A plan is cached by query hash: the filtered operation must not share the original's.
-    const result = explain(await executor({ ...requestContext, document, operation, queryHash: hashOf(document), source: print(document) }));
+    const result = explain(await executor({ ...requestContext, document, operation, queryHash: filtered!.queryHash, source: filtered!.source }));
     if (!result.data) return result;
     const fragments = new Map(
       requestContext.document.definitions

@@ -26,7 +26,7 @@ import type { FormattedExecutionResult, GraphQLSchema } from 'graphql';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Principal } from '../policy/principal.js';
+import { policyClassOf, type Principal } from '../policy/principal.js';
 import type { DataProductVersion } from './subgraph-data-source.js';
 
 export interface ResponseCacheConfig {
@@ -47,18 +47,6 @@ export const DEFAULT_RESPONSE_CACHE: ResponseCacheConfig = { store: 'off', ttlSe
 
 /** The request header that asks for `extensions.cache`. */
 export const INCLUDE_CACHE_HEADER = 'x-include-cache';
-
-/** What the policy reads of a principal, as a short hash: principals of one class see the same answers. */
-export function policyClassOf(principal: Principal): string {
-  const sorted = (values: readonly string[]) => [...values].sort();
-  const attributes = Object.fromEntries(
-    Object.keys(principal.attributes)
-      .sort()
-      .map((name) => [name, sorted(principal.attributes[name] ?? [])]),
-  );
-  const facts = { anonymous: principal.anonymous, subject: principal.subject !== null, roles: sorted(principal.roles), scopes: sorted(principal.scopes), purpose: principal.purpose, attributes };
-  return createHash('sha256').update(JSON.stringify(facts)).digest('hex').slice(0, 32);
-}
 
 /** Each data product's serving version as the gateway knows it: from subgraph answers and the version poll. */
 export class ProductVersions {

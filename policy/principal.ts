@@ -1,6 +1,8 @@
 /**
  * Who is asking: the verified identity behind a request, in the platform's terms.
  */
+import { createHash } from 'node:crypto';
+
 export interface Principal {
   /** No token was given: only PUBLIC fields are open to it. */
   readonly anonymous: boolean;
@@ -30,3 +32,15 @@ export const ANONYMOUS: Principal = Object.freeze({
   client: null,
   attributes: {},
 });
+
+/** What the policy reads of a principal, as a short hash: principals of one class see the same answers. */
+export function policyClassOf(principal: Principal): string {
+  const sorted = (values: readonly string[]) => [...values].sort();
+  const attributes = Object.fromEntries(
+    Object.keys(principal.attributes)
+      .sort()
+      .map((name) => [name, sorted(principal.attributes[name] ?? [])]),
+  );
+  const facts = { anonymous: principal.anonymous, subject: principal.subject !== null, roles: sorted(principal.roles), scopes: sorted(principal.scopes), purpose: principal.purpose, attributes };
+  return createHash('sha256').update(JSON.stringify(facts)).digest('hex').slice(0, 32);
+}
