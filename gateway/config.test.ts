@@ -64,8 +64,9 @@ describe('gateway configuration from the environment', () => {
 });
 
 describe('the response cache configuration', () => {
-  it('is off by default, and reads the store, the bounds and the poll', () => {
-    expect(gatewayConfigFromEnv({}).responseCache).toMatchObject({ store: 'off' });
+  it('is in memory by default, and reads the store, the bounds and the poll', () => {
+    expect(gatewayConfigFromEnv({}).responseCache).toMatchObject({ store: 'memory', ttlSeconds: 300, maxBytes: 64 * 1024 * 1024, versionsPollMs: 1_000 });
+    expect(gatewayConfigFromEnv({ RESPONSE_CACHE: 'off' }).responseCache).toMatchObject({ store: 'off' });
     expect(gatewayConfigFromEnv({ RESPONSE_CACHE: 'memory', RESPONSE_CACHE_TTL_SECONDS: '60', RESPONSE_CACHE_MAX_BYTES: '1048576', RESPONSE_CACHE_VERSIONS_POLL_MS: '500' }).responseCache).toMatchObject({
       store: 'memory',
       ttlSeconds: 60,

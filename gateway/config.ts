@@ -62,9 +62,9 @@ export interface GatewayConfig {
    */
   readonly policyMode: PreplanMode;
   /**
-   * The response cache (see response-cache.ts): env `RESPONSE_CACHE` (`off`, the default, or
-   * `memory`), `RESPONSE_CACHE_TTL_SECONDS` (300), `RESPONSE_CACHE_MAX_BYTES` (64 MiB),
-   * `RESPONSE_CACHE_VERSIONS_POLL_MS` (1000). Absent: off.
+   * The response cache (see response-cache.ts): env `RESPONSE_CACHE` (`memory`, the default,
+   * `redis` or `off`), `RESPONSE_CACHE_TTL_SECONDS` (300), `RESPONSE_CACHE_MAX_BYTES` (64 MiB),
+   * `RESPONSE_CACHE_VERSIONS_POLL_MS` (1000). Absent from a configuration built in code: off.
    */
   readonly responseCache?: ResponseCacheConfig;
   /** The most rows one CSV export may hold (env `EXPORT_MAX_ROWS`, default 100000). */

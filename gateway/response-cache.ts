@@ -1,5 +1,6 @@
 /**
- * A response cache that knows the policy and the data (`RESPONSE_CACHE=memory`).
+ * A response cache that knows the policy and the data (in memory by default; `RESPONSE_CACHE=redis`
+ * shares it between replicas, `off` turns it off).
  *
  * A query's answer is kept under a key made of the supergraph version it was planned on, the
  * operation (its document hash and name) and its variables, and the caller's **policy class**: what
@@ -30,7 +31,7 @@ import { policyClassOf, type Principal } from '../policy/principal.js';
 import type { DataProductVersion } from './subgraph-data-source.js';
 
 export interface ResponseCacheConfig {
-  /** `off` (default), `memory` (each gateway process its own), or `redis` (shared by every replica and worker). */
+  /** `memory` (the default: each gateway process its own), `redis` (shared by every replica and worker), or `off`. */
   readonly store: 'off' | 'memory' | 'redis';
   /** With `redis`: where (env `RESPONSE_CACHE_REDIS_URL`), and the keys' prefix (env `RESPONSE_CACHE_REDIS_PREFIX`, default `mesh-cache`). */
   readonly redisUrl?: string | null;
@@ -43,7 +44,7 @@ export interface ResponseCacheConfig {
   readonly versionsPollMs: number;
 }
 
-export const DEFAULT_RESPONSE_CACHE: ResponseCacheConfig = { store: 'off', ttlSeconds: 300, maxBytes: 64 * 1024 * 1024, versionsPollMs: 1_000 };
+export const DEFAULT_RESPONSE_CACHE: ResponseCacheConfig = { store: 'memory', ttlSeconds: 300, maxBytes: 64 * 1024 * 1024, versionsPollMs: 1_000 };
 
 /** The request header that asks for `extensions.cache`. */
 export const INCLUDE_CACHE_HEADER = 'x-include-cache';

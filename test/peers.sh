@@ -3,7 +3,8 @@
 # checkout: plain @apollo/gateway, Hive Gateway and this gateway, one after another in one run, under
 # the same load; prints each gateway's figures, then "ours/apollo X.XX ours/hive Y.YY".
 #
-# This gateway runs as the benchmark starts it (policy layer, audit, limits and metrics on), with one
+# This gateway runs as the benchmark starts it (policy layer, audit, limits and metrics on; the
+# response cache off, as the peers have none), with one
 # operator setting the benchmark's query needs: its estimated cost is 24,420 (its nested lists have
 # no @listSize, so each counts 10 items), over the anonymous budget of 2,000, so GATEWAY_LIMITS raises
 # the anonymous budget to 30,000 and the anonymous rate allowance past what the load can spend. The
@@ -18,5 +19,6 @@ bench=${PEER_BENCH_DIR:-$root/../shared/peer-bench}
 [ -f "$bench/run.sh" ] || { echo "bench:peers: no peer benchmark at $bench (set PEER_BENCH_DIR)" >&2; exit 2; }
 cd "$root"
 bash "$bench/setup.sh"
-GATEWAY_LIMITS=${GATEWAY_LIMITS:-'{"anonymous":{"maxCost":30000,"ratePerWindow":1000000000000}}'} \
+# The response cache off: the peers have none (their subgraphs report no data versions, so it would keep nothing anyway).
+GATEWAY_LIMITS=${GATEWAY_LIMITS:-'{"anonymous":{"maxCost":30000,"ratePerWindow":1000000000000}}'} RESPONSE_CACHE=off \
   exec bash "$bench/run.sh"

@@ -143,7 +143,8 @@ describe('npm start', () => {
       (async () => {
         while (running) {
           const at = Date.now();
-          const answer = await postGraphQL(gateway, probes[domain], undefined, { authorization: `Bearer ${steward}` }).catch((error: unknown) => ({ status: 0, body: { errors: [{ message: String(error) }] } }));
+          // Each probe asks the subgraphs (no-cache): a kept answer would say nothing of whether they are up.
+          const answer = await postGraphQL(gateway, probes[domain], undefined, { authorization: `Bearer ${steward}`, 'cache-control': 'no-cache' }).catch((error: unknown) => ({ status: 0, body: { errors: [{ message: String(error) }] } }));
           if (answer.status === 200 && !answer.body.errors) lastOk[domain] = Date.now();
           else failures[domain].push({ at, error: JSON.stringify(answer.body.errors?.[0]).slice(0, 200) });
           await new Promise((resolve) => setTimeout(resolve, 50));
