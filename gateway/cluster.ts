@@ -104,7 +104,8 @@ export function runPrimary(options: { readonly workers: number; readonly log: Lo
   cluster.on('exit', (worker, code, signal) => {
     ready.delete(worker.id);
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      // Every worker gone: exit with the code the stop set (1 after rapid deaths, else 0).
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
       return;
     }
     const lived = Date.now() - (started.get(worker.id) ?? 0);

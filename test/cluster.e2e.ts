@@ -180,3 +180,15 @@ describe('the gateway with GATEWAY_WORKERS=2', () => {
     expect(output).toContain('GATEWAY_WORKERS must be "auto" or a whole number from 1 to 999, got "many".');
   });
 });
+
+describe('a gateway whose workers cannot start', () => {
+  it('stops after they die again and again at start, with exit code 1', async () => {
+    const before = output.length;
+    const broken = startCluster({ GATEWAY_WORKERS: '2', PORT: String(await freePort()), SUPERGRAPH_FILE: join(dir, 'no-such-supergraph.graphql') });
+    const [code] = (await once(broken, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    const said = output.slice(before);
+    expect(said).toMatch(/a gateway worker died; starting another/);
+    expect(said).toMatch(/gateway workers died 5 times in a row right after starting; stopping/);
+  }, 120_000);
+});
