@@ -136,22 +136,11 @@ export function parseSubgraphList(value: string): SubgraphEndpoint[] {
     });
 }
 
-function cacheRedisUrlFrom(value: string | undefined): string {
-  if (!value) throw new GatewayConfigError('RESPONSE_CACHE=redis needs RESPONSE_CACHE_REDIS_URL (redis:// or rediss://).');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new GatewayConfigError('RESPONSE_CACHE_REDIS_URL is not a URL.');
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new GatewayConfigError(`RESPONSE_CACHE_REDIS_URL must be redis:// or rediss://, got "${url.protocol}".`);
-  return value;
-}
-
 function responseCacheFrom(env: NodeJS.ProcessEnv): ResponseCacheConfig {
   const store = env.RESPONSE_CACHE || DEFAULT_RESPONSE_CACHE.store;
   if (store !== 'off' && store !== 'memory' && store !== 'redis') throw new GatewayConfigError(`RESPONSE_CACHE must be off, memory or redis, got "${store.slice(0, 40)}".`);
-  const redisUrl = store === 'redis' ? cacheRedisUrlFrom(env.RESPONSE_CACHE_REDIS_URL) : null;
+  const redisUrl = store === 'redis' ? redisUrlFrom(env, 'RESPONSE_CACHE_REDIS_URL') : null;
+  if (store === 'redis' && redisUrl === null) throw new GatewayConfigError('RESPONSE_CACHE=redis needs RESPONSE_CACHE_REDIS_URL (redis:// or rediss://).');
   return {
     store,
     redisUrl,
@@ -239,15 +228,17 @@ function subgraphCallsFrom(env: NodeJS.ProcessEnv): SubgraphCallsConfig {
   };
 }
 
-function redisUrlFrom(value: string | undefined): string | null {
+/** A Redis URL from the environment (null when unset); never echoed in an error, as it may carry a password. */
+function redisUrlFrom(env: NodeJS.ProcessEnv, name: 'RATE_LIMIT_REDIS_URL' | 'RESPONSE_CACHE_REDIS_URL'): string | null {
+  const value = env[name];
   if (!value) return null;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new GatewayConfigError(`RATE_LIMIT_REDIS_URL is not a URL: "${value}".`);
+    throw new GatewayConfigError(`${name} is not a URL.`);
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new GatewayConfigError(`RATE_LIMIT_REDIS_URL must be redis:// or rediss://, got "${url.protocol}".`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new GatewayConfigError(`${name} must be redis:// or rediss://, got "${url.protocol}".`);
   return value;
 }
 
@@ -282,7 +273,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
     limits: configured(() => limitsConfigFromEnv(env)),
     subgraphCalls: subgraphCallsFrom(env),
-    rateLimitStore: { redisUrl: redisUrlFrom(env.RATE_LIMIT_REDIS_URL), redisPrefix: env.RATE_LIMIT_REDIS_PREFIX || 'mesh-rate' },
+    rateLimitStore: { redisUrl: redisUrlFrom(env, 'RATE_LIMIT_REDIS_URL'), redisPrefix: env.RATE_LIMIT_REDIS_PREFIX || 'mesh-rate' },
     loadShedding: {
       ...DEFAULT_LOAD_SHEDDING,
       maxInFlight: positiveInteger(env, 'MAX_IN_FLIGHT', DEFAULT_LOAD_SHEDDING.maxInFlight),

@@ -33,8 +33,23 @@ export const ANONYMOUS: Principal = Object.freeze({
   attributes: {},
 });
 
-/** What the policy reads of a principal, as a short hash: principals of one class see the same answers. */
+const classes = new WeakMap<Principal, string>();
+
+/**
+ * What the policy reads of a principal, as a short hash: principals of one class see the same
+ * answers. Computed once per principal (one per request): the response cache and the pre-plan
+ * policy both key on it.
+ */
 export function policyClassOf(principal: Principal): string {
+  let known = classes.get(principal);
+  if (known === undefined) {
+    known = classOf(principal);
+    classes.set(principal, known);
+  }
+  return known;
+}
+
+function classOf(principal: Principal): string {
   const sorted = (values: readonly string[]) => [...values].sort();
   const attributes = Object.fromEntries(
     Object.keys(principal.attributes)

@@ -97,6 +97,8 @@ describe('the response cache', () => {
     expect((await rows(principals.steward)).map((node) => node.email)).not.toEqual((await rows(principals.americas)).map((node) => node.email));
     expect(await verdict(CUSTOMERS, principals.americas)).toMatchObject({ outcome: 'hit' });
     expect(await verdict(CUSTOMERS, principals.steward)).toMatchObject({ outcome: 'hit' });
+    // The verdict is told only to a caller who asks for it exactly; a hit's answer is otherwise the same as a computed one.
+    for (const asked of ['yes', 'TRUE', '1']) expect(JSON.parse((await ask(cached.url, CUSTOMERS, principals.steward, { 'x-include-cache': asked })).text).extensions?.cache).toBeUndefined();
     // An error is never kept.
     expect(await verdict(CUSTOMERS, principals.anonymous)).toEqual({ outcome: 'bypass' });
   });

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { SIGNATURE_HEADER, signSubgraphRequest } from '../../policy/subgraph-signature.js';
 import type { SubgraphEndpoint } from '../config.js';
 import { DETECTORS, type ProductProfile } from '../../policy/discovery.js';
+import { productVersionsOf, type DataProductVersion } from '../subgraph-data-source.js';
 
 /** One data product's standard documents: its ODPS document and its ODCS contract (plain JSON). */
 export interface ProductDocument {
@@ -153,15 +154,11 @@ function profileProblems(profile: any, id: unknown): string[] {
 }
 
 /** What a domain's `/versions` answers: each of its products' serving versions. */
-export async function fetchSubgraphVersions(endpoint: SubgraphEndpoint, options: { readonly signingKey: string; readonly timeoutMs: number }): Promise<{ domain: string; products: { id: string; version: string | null; loadedAt: string | null }[] }> {
+export async function fetchSubgraphVersions(endpoint: SubgraphEndpoint, options: { readonly signingKey: string; readonly timeoutMs: number }): Promise<{ domain: string; products: DataProductVersion[] }> {
   const answer = (await readPlatformRoute(endpoint, 'versions', options)) as { domain?: unknown; products?: unknown };
   if (answer.domain !== endpoint.name || !Array.isArray(answer.products)) throw new CatalogReadError(`${endpoint.name}'s /versions answer is not its own products' versions`);
-  return {
-    domain: endpoint.name,
-    products: answer.products.flatMap((entry: { id?: unknown; version?: unknown; loadedAt?: unknown }) =>
-      typeof entry?.id === 'string' ? [{ id: entry.id, version: typeof entry.version === 'string' ? entry.version : null, loadedAt: typeof entry.loadedAt === 'string' ? entry.loadedAt : null }] : [],
-    ),
-  };
+  // Read as a GraphQL answer's extensions.dataProducts are: well-formed entries of its own products only.
+  return { domain: endpoint.name, products: productVersionsOf(endpoint.name, { dataProducts: answer.products }) };
 }
 
 export class CatalogReadError extends Error {

@@ -114,6 +114,8 @@ const TEXT_DETECTORS: Readonly<Record<Exclude<Detector, 'birthDate'>, (value: st
   personName: isPersonName,
 };
 
+const TEXT_DETECTOR_LIST = Object.entries(TEXT_DETECTORS) as [Exclude<Detector, 'birthDate'>, (value: string) => boolean][];
+
 export interface DetectOptions {
   /** The load's clock: birth dates are dated against it. */
   readonly now: Date;
@@ -141,7 +143,7 @@ export function detectPersonalData(values: readonly string[], options: DetectOpt
       if (date <= now - YEAR_MS && date >= now - 120 * YEAR_MS) plausibleBirths += 1;
       continue; // a date is none of the other things
     }
-    for (const [detector, recognises] of Object.entries(TEXT_DETECTORS) as [Exclude<Detector, 'birthDate'>, (value: string) => boolean][]) {
+    for (const [detector, recognises] of TEXT_DETECTOR_LIST) {
       if (recognises(value)) count(detector);
     }
   }

@@ -148,13 +148,24 @@ const NO_POLICY: RequestAccess = {
   }),
 };
 
-export class PolicyViolationsError extends Error {
-  override name = 'PolicyViolationsError';
+/** A subgraph that may not start: what is wrong, one line each. */
+export class StartRefusedError extends Error {
   constructor(
     readonly subgraph: string,
+    what: string,
+    lines: readonly string[],
+  ) {
+    super(`The ${subgraph} subgraph${what}:\n${lines.map((line) => `- ${line}`).join('\n')}`);
+  }
+}
+
+export class PolicyViolationsError extends StartRefusedError {
+  override name = 'PolicyViolationsError';
+  constructor(
+    subgraph: string,
     readonly violations: readonly PolicyViolation[],
   ) {
-    super(`The ${subgraph} subgraph breaks the governance rules:\n${violations.map((v) => `- ${v.message}`).join('\n')}`);
+    super(subgraph, ' breaks the governance rules', violations.map((v) => v.message));
   }
 }
 
@@ -180,24 +191,24 @@ function assertRowPoliciesDeclared(domain: Domain<any, any>, typeDefs: DocumentN
   }
 }
 
-export class HarmonizationError extends Error {
+export class HarmonizationError extends StartRefusedError {
   override name = 'HarmonizationError';
   constructor(
-    readonly subgraph: string,
+    subgraph: string,
     readonly violations: readonly HarmonizationViolation[],
   ) {
-    super(`The ${subgraph} subgraph's data products break the harmonization rules:\n${violations.map((v) => `- [${v.rule}] ${v.message}`).join('\n')}`);
+    super(subgraph, "'s data products break the harmonization rules", violations.map((v) => `[${v.rule}] ${v.message}`));
   }
 }
 
 /** The serving data shows what the policy does not say (policy/discovery.ts): personal data behind a field not tagged pii, a HASH mask on few values. */
-export class DiscoveryError extends Error {
+export class DiscoveryError extends StartRefusedError {
   override name = 'DiscoveryError';
   constructor(
-    readonly subgraph: string,
+    subgraph: string,
     readonly findings: readonly DiscoveryFinding[],
   ) {
-    super(`The ${subgraph} subgraph's data breaks the governance rules (sensitive-data discovery):\n${findings.map((f) => `- [${f.code}] ${f.message}`).join('\n')}`);
+    super(subgraph, "'s data breaks the governance rules (sensitive-data discovery)", findings.map((f) => `[${f.code}] ${f.message}`));
   }
 }
 
