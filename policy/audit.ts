@@ -354,8 +354,12 @@ export class AuditCollector {
     this.fact(coordinate, decision, rule, strategy).count += 1;
   }
 
+  /** The facts counted so far, in the order of their keys (coordinate, decision, rule, strategy). */
   facts(): AuditFact[] {
-    return [...this.#facts.values()].filter((fact) => fact.count > 0).sort((a, b) => a.coordinate.localeCompare(b.coordinate) || a.decision.localeCompare(b.decision) || a.rule.localeCompare(b.rule));
+    return [...this.#facts.entries()]
+      .filter(([, fact]) => fact.count > 0)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, fact]) => ({ ...fact }));
   }
 }
 

@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely';
 import type { Connection, ListArgs, PageArgs, Selection, SortColumn } from '../kit/connection.js';
 import { defineDataProduct } from '../kit/data-product.js';
-import { anyOf, atLeast, atMost, containsText, type RequestAccess } from '../kit/filters.js';
+import { anyOfCategories, atLeast, atMost, containsText, type RequestAccess } from '../kit/filters.js';
 import type { DialectSql } from '../kit/warehouse/dialects.js';
 import { manyByKey, type RequestLoaders } from '../kit/loaders.js';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
@@ -124,9 +124,9 @@ export const customersProduct = defineDataProduct<CustomerRow, Customer, Custome
   },
   defaultOrder: { field: 'ID', direction: 'ASC' },
   filters: {
-    country: { field: 'Customer.country', where: (codes, argument) => anyOf('country', codes, argument) },
-    region: { field: 'Customer.region', where: (regions, argument) => anyOf('region', regions, argument) },
-    segment: { field: 'Customer.segment', where: (segments, argument) => anyOf('segment', segments, argument) },
+    country: { field: 'Customer.country', where: (codes, argument, dialect) => anyOfCategories('country', codes, argument, dialect) },
+    region: { field: 'Customer.region', where: (regions, argument, dialect) => anyOfCategories('region', regions, argument, dialect) },
+    segment: { field: 'Customer.segment', where: (segments, argument, dialect) => anyOfCategories('segment', segments, argument, dialect) },
     signedUpFrom: { field: 'Customer.signupDate', edge: 'from', where: (day) => atLeast('signup_date', day, 'date') },
     signedUpTo: { field: 'Customer.signupDate', edge: 'to-inclusive', where: (day) => atMost('signup_date', day, 'date') },
     nameContains: { field: 'Customer.name', where: (text, argument, dialect) => containsText('name', text, argument, dialect) },

@@ -10,7 +10,7 @@ import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from
 import { codedError } from '../../policy/errors.js';
 import type { Connection, ListArgs, PageArgs, Selection, SortColumn } from '../kit/connection.js';
 import { defineDataProduct } from '../kit/data-product.js';
-import { anyOf, atLeast, atMost, guardArgument, guardArguments, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
+import { anyOf, anyOfCategories, atLeast, atMost, guardArgument, guardArguments, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
 import type { DialectSql, TimeUnit } from '../kit/warehouse/dialects.js';
 import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
 import { toTimestampParameter } from '../kit/scalars.js';
@@ -238,8 +238,8 @@ export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, Ord
   defaultOrder: { field: 'ID', direction: 'ASC' },
   filters: {
     customerId: { field: 'Order.customer', where: (ids, argument) => anyOf('customer_id', ids, argument) },
-    status: { field: 'Order.status', where: (statuses, argument) => anyOf('status', statuses, argument) },
-    channel: { field: 'Order.channel', where: (channels, argument) => anyOf('channel', channels, argument) },
+    status: { field: 'Order.status', where: (statuses, argument, dialect) => anyOfCategories('status', statuses, argument, dialect) },
+    channel: { field: 'Order.channel', where: (channels, argument, dialect) => anyOfCategories('channel', channels, argument, dialect) },
     orderedFrom: { field: 'Order.orderedAt', edge: 'from', where: (at) => atLeast('ordered_at', toTimestampParameter(at), 'timestamp') },
     orderedTo: { field: 'Order.orderedAt', edge: 'to-inclusive', where: (at) => atMost('ordered_at', toTimestampParameter(at), 'timestamp') },
     minTotal: { field: 'Order.total', edge: 'from', where: (total) => atLeast('total_amount', total) },
@@ -292,7 +292,7 @@ export const invoicesProduct = defineDataProduct<InvoiceRow, Invoice, InvoiceFil
   },
   defaultOrder: { field: 'ID', direction: 'ASC' },
   filters: {
-    status: { field: 'Invoice.status', where: (statuses, argument) => anyOf('status', statuses, argument) },
+    status: { field: 'Invoice.status', where: (statuses, argument, dialect) => anyOfCategories('status', statuses, argument, dialect) },
     issuedFrom: { field: 'Invoice.issuedOn', edge: 'from', where: (day) => atLeast('issued_on', day, 'date') },
     issuedTo: { field: 'Invoice.issuedOn', edge: 'to-inclusive', where: (day) => atMost('issued_on', day, 'date') },
   },
@@ -372,7 +372,7 @@ export function createFinanceRepository(
               .selectFrom('orders')
               .select((eb) => ['customer_id', eb.fn.sum<number>('total_amount').as('value')])
               .where('customer_id', 'in', ids)
-              .where('status', 'in', REVENUE_STATUSES),
+              .where(dialect.isOneOfCategories('status', REVENUE_STATUSES)),
             orders.visible(),
           )
             .groupBy('customer_id')
@@ -394,7 +394,7 @@ export function createFinanceRepository(
                 eb.fn.sum<number>('order_lines.net_amount').as('revenue'),
               ])
               .where('order_lines.sku', 'in', skus)
-              .where('orders.status', 'in', REVENUE_STATUSES),
+              .where(dialect.isOneOfCategories('orders.status', REVENUE_STATUSES)),
             orders.visible('orders'),
           )
             .groupBy('order_lines.sku')
@@ -418,7 +418,7 @@ export function createFinanceRepository(
       const period: RawBuilder<string> | null = args.bucket ? dialect.truncateTime(BUCKET_UNITS[args.bucket], sql.ref('o.ordered_at')) : null;
       const keys: RawBuilder<unknown>[] = [...(period ? [period] : []), ...dimensions.map((d) => sql.ref(SALES_DIMENSIONS[d].column))];
       const conditions: Expression<SqlBool>[] = [
-        anyOf('o.status', args.status ?? REVENUE_STATUSES, 'status'),
+        anyOfCategories('o.status', args.status ?? REVENUE_STATUSES, 'status', dialect),
         ...orderWindow(args, 'o.ordered_at'),
         ...orders.visible('o'),
       ];

@@ -155,7 +155,7 @@ export function defineDataProduct<Row extends object, Node, Filter extends objec
       // Every read of the product goes through its row policy: there, the request notes which products it read.
       const visible = (alias?: string): Expression<SqlBool>[] => {
         loaders.productsRead.add(spec.name);
-        const condition = rowCondition(access.rows(spec.type), alias);
+        const condition = rowCondition(access.rows(spec.type), dialect, alias);
         return condition ? [condition] : [];
       };
       /** The selection's conditions (filters, window, row policy), each argument guarded first. */

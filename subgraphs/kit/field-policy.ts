@@ -89,8 +89,17 @@ export function enforceFieldPolicy(
     for (const field of Object.values(type.getFields())) {
       const resolve = field.resolve ?? defaultFieldResolver;
       const coordinate = `${type.name}.${field.name}`;
+      // The plan of the request this field last resolved in: a list's rows reuse it without a
+      // lookup (held weakly: a finished request's context is not kept alive by it).
+      let lastContext: WeakRef<PolicyContext> | undefined;
+      let lastPlan: FieldPlan | undefined;
       field.resolve = (source, args, context: PolicyContext, info) => {
-        const plan = planOf(context, type.name, field.name, coordinate);
+        let plan = lastContext?.deref() === context ? lastPlan! : undefined;
+        if (!plan) {
+          plan = planOf(context, type.name, field.name, coordinate);
+          lastContext = new WeakRef(context);
+          lastPlan = plan;
+        }
         for (const fact of plan.facts) fact.count += 1;
         if (plan.denied) throw deniedError(plan.denied);
         if (plan.strict) context.audit.strictPaths.push(responsePathAsArray(info.path));

@@ -14,13 +14,24 @@ export const MAX_SEARCH_LENGTH = 100;
 
 /** `column IN (values…)`; an empty list matches nothing. */
 export function anyOf(column: string, values: readonly (string | number)[], argument: string): Expression<SqlBool> {
+  checkListLength(values, argument);
+  if (values.length === 0) return sql<SqlBool>`false`;
+  return sql<SqlBool>`${sql.ref(column)} in (${sql.join(values)})`;
+}
+
+/** As `anyOf`, for a column of few distinct values (a status, a region): see `DialectSql.isOneOfCategories`. */
+export function anyOfCategories(column: string, values: readonly (string | number)[], argument: string, dialect: DialectSql): Expression<SqlBool> {
+  checkListLength(values, argument);
+  if (values.length === 0) return sql<SqlBool>`false`;
+  return dialect.isOneOfCategories(column, values);
+}
+
+function checkListLength(values: readonly unknown[], argument: string): void {
   if (values.length > MAX_FILTER_VALUES) {
     throw codedError('INVALID_ARGUMENT', `"${argument}" may list at most ${MAX_FILTER_VALUES} values, got ${values.length}.`, {
       argument,
     });
   }
-  if (values.length === 0) return sql<SqlBool>`false`;
-  return sql<SqlBool>`${sql.ref(column)} in (${sql.join(values)})`;
 }
 
 /** Case-insensitive substring match, as the warehouse's dialect spells it; LIKE wildcards in the text are matched literally. */
@@ -75,11 +86,10 @@ export async function countRows(query: AnySelect): Promise<number> {
  * The row policy of a type as a WHERE condition for its table (null: every row), so that lists,
  * counts, aggregates and lookups never see a row outside it. No claim values match nothing.
  */
-export function rowCondition(filter: RowFilter, table?: string): Expression<SqlBool> | null {
+export function rowCondition(filter: RowFilter, dialect: DialectSql, table?: string): Expression<SqlBool> | null {
   if (filter.kind === 'all') return null;
   if (filter.values.length === 0) return sql<SqlBool>`false`;
-  const column = table ? sql.ref(`${table}.${filter.column}`) : sql.ref(filter.column);
-  return sql<SqlBool>`${column} in (${sql.join(filter.values)})`;
+  return dialect.isOneOfCategories(table ? `${table}.${filter.column}` : filter.column, filter.values);
 }
 
 /** A field of the schema, `Type.field`. */

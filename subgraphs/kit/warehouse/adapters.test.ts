@@ -123,7 +123,7 @@ describe.each(DIALECTS.map((dialect) => [dialect.dialect, adapters[dialect.diale
     expect(events[0]!.error).toBeDefined();
   });
 
-  it('spells the dialect\'s SQL fragments: case-insensitive match with literal wildcards, time truncation', async () => {
+  it('spells the dialect\'s SQL fragments: case-insensitive match with literal wildcards, time truncation, category membership', async () => {
     const { sql: fragments } = DIALECTS.find((d) => d.dialect === _name)!;
     const matching = async (pattern: string) =>
       (await warehouse.db.selectFrom('t').select('id').where(fragments.matchesIgnoringCase('note', pattern)).orderBy('id').execute()).map((row) => row.id);
@@ -139,6 +139,14 @@ describe.each(DIALECTS.map((dialect) => [dialect.dialect, adapters[dialect.diale
     expect(await truncated('month')).toBe('2024-02-01T00:00:00.000Z');
     expect(await truncated('quarter')).toBe('2024-01-01T00:00:00.000Z');
     expect(await truncated('year')).toBe('2024-01-01T00:00:00.000Z');
+    // Membership in a few categories (row policies): a NULL is in no list, values are parameters.
+    const among = async (column: 'id' | 'note' | 'n', values: readonly (string | number)[]) =>
+      (await warehouse.db.selectFrom('t').select('id').where(fragments.isOneOfCategories(column, values)).orderBy('id').execute()).map((row) => row.id);
+    expect(await among('id', ['a', 'b'])).toEqual(['a', 'b']);
+    expect(await among('id', ['b', 'zz'])).toEqual(['b']);
+    expect(await among('note', ['Smith, "J"', ''])).toEqual(['a']);
+    expect(await among('n', [7, 8])).toEqual(['a']);
+    expect(await among('id', ["a') or true --", "b' or '1'='1"])).toEqual([]);
   });
 
   it('opens read-only by default: serving can never write', async () => {

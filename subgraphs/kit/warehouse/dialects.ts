@@ -28,6 +28,12 @@ export interface DialectSql {
   truncateTime(unit: TimeUnit, timestamp: Expression<unknown>): RawBuilder<string>;
   /** The whole of `column`'s text matches a regular expression (a data quality rule's pattern). */
   matchesPattern(column: string, pattern: string): RawBuilder<SqlBool>;
+  /**
+   * `column` holds one of `values` (at least one), for a column of few distinct values that most
+   * rows pass: a row policy's regions, the statuses that count as revenue. Keys and ids keep
+   * `IN`, whose pushdown into the scan finds a few rows fast.
+   */
+  isOneOfCategories(column: string, values: readonly (string | number)[]): RawBuilder<SqlBool>;
 }
 
 /**
@@ -97,6 +103,10 @@ export const duckdbDialect: DialectAdapter<'duckdb'> = {
     // DuckDB truncates a timestamp to a DATE for day and coarser units: cast back to a timestamp.
     truncateTime: (unit, timestamp) => sql<string>`cast(date_trunc(${sql.lit(unit)}, ${timestamp}) as timestamp)`,
     matchesPattern: (column, pattern) => sql<SqlBool>`regexp_full_match(${sql.ref(column)}, ${pattern})`,
+    // DuckDB turns an IN list into an OR chain of string comparisons evaluated in the scan: a row
+    // policy granting every region made a top-100 read of orders 40% slower. List membership is
+    // one vectorised function after the scan (same answers; NULL stays NULL, so never matches).
+    isOneOfCategories: (column, values) => sql<SqlBool>`list_contains(list_value(${sql.join(values)}), ${sql.ref(column)})`,
   },
   // The database file cannot be opened or read.
   failureOf: ({ message }) => (/^IO Error:|Cannot open file|database file/i.test(message) ? 'unavailable' : null),
@@ -147,6 +157,7 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
     // Timestamps are stored without a time zone (UTC by convention): one truncates to a timestamp, weeks from Monday.
     truncateTime: (unit, timestamp) => sql<string>`date_trunc(${sql.lit(unit)}, ${timestamp})`,
     matchesPattern: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ~ ('^(?:' || ${pattern} || ')$')`,
+    isOneOfCategories: (column, values) => sql<SqlBool>`${sql.ref(column)} in (${sql.join(values)})`,
   },
   failureOf({ code, message }) {
     if (code === '57014') return 'timeout'; // statement_timeout cancelled the query

@@ -1,0 +1,121 @@
+/**
+ * `npm run bench:pairs`: the analyst-mix ratios measured by alternation, which a shared machine's
+ * drift cannot bias as it biases two cases run one after the other (Vitest's bench).
+ *
+ * One process holds the mesh on the default data set (scale 1), a second set of subgraphs and a
+ * gateway with the policy layer off over the same warehouses, and a gateway with it on; both
+ * gateways compose the same way (from their running subgraphs, no reload poll), so they differ by
+ * the policy layer alone. Each round runs every case once, in a shuffled order, and the ratios are
+ * taken of the cases' medians and means over ROUNDS rounds (default 150, after WARMUP 20):
+ *
+ * - gateway hop: a page of 50 customers through the gateway against the same call made directly
+ *   to the customers subgraph (signed as the gateway signs it, with the same token);
+ * - policy layer: the analyst mix (customers, a cross-domain join, aggregates) through the gateway
+ *   with the policy layer on against the gateway and subgraphs with it off.
+ *
+ * PROFILE=<file> writes a CPU profile of the measured rounds, CASES=<case,…> runs some cases only
+ * (one side of a ratio): see where the difference goes (test/cpuprofile-top.ts reads the profile).
+ */
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { DEV_HASH_KEY } from '../policy/masking.js';
+import { domains } from '../subgraphs/domains.js';
+import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
+import { postGraphQL, postSubgraph, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor } from './harness/mesh.js';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 150);
+const WARMUP = Number(process.env.WARMUP ?? 20);
+
+const mesh = await startTestMesh({ scale: 1 });
+const subgraphSet = (enforcePolicy: boolean) =>
+  Promise.all(
+    domains.map((domain) =>
+      startSubgraphServer({ domain, warehouse: mesh.warehouses[domain.name]!, log: testLog, identity: testIdentity, hashKey: DEV_HASH_KEY, audit: mesh.audits[domain.name]!, port: 0, enforcePolicy }),
+    ),
+  );
+const subgraphsAt = (servers: readonly { url: string }[]) => ({ kind: 'subgraphs' as const, subgraphs: domains.map(({ name }, i) => ({ name, url: servers[i]!.url })) });
+const offSubgraphs = await subgraphSet(false);
+const offGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'off', supergraph: subgraphsAt(offSubgraphs) }), { enforcePolicy: false });
+const onGateway = await startTestGateway(
+  testGatewayConfig({ dataDir: mesh.dataDir, name: 'on', supergraph: subgraphsAt(domains.map(({ name }) => mesh.subgraphs[name]!)) }),
+);
+await Promise.all([offGateway.ready, onGateway.ready]);
+
+async function ok(answer: Promise<{ status: number; body: { errors?: unknown } }>): Promise<void> {
+  const { status, body } = await answer;
+  if (status !== 200 || body.errors) throw new Error(`query failed: ${JSON.stringify(body)}`);
+}
+
+const steward = { authorization: `Bearer ${tokenFor()}` };
+const analyst = { authorization: `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA', 'AMERICAS', 'APAC'], purpose: 'analytics' })}` };
+const CUSTOMERS_PAGE = '{ customers(first: 50, orderBy: {field: NAME}) { nodes { id name email country } } }';
+// The same mix as test/mesh.bench.ts.
+const MIX = [
+  '{ customers(first: 50) { nodes { id name email country segment lifetimeValue } } }',
+  '{ orders(first: 100) { nodes { id total status customer { name } lines { quantity product { name } } } } }',
+  '{ products(first: 100) { nodes { sku name listPrice revenue unitsSold } } }',
+];
+const runMix = async (url: string) => {
+  for (const query of MIX) await ok(postGraphQL(url, query, undefined, analyst));
+};
+
+const cases = {
+  direct: () => ok(postSubgraph(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, steward)),
+  gateway: () => ok(postGraphQL(onGateway.url, CUSTOMERS_PAGE, undefined, steward)),
+  policyOff: () => runMix(offGateway.url),
+  policyOn: () => runMix(onGateway.url),
+} satisfies Record<string, () => Promise<void>>;
+type Case = keyof typeof cases;
+// CASES=policyOn (a comma-separated list) runs only those: one side of a ratio, for a profile.
+const only = (process.env.CASES?.split(',') ?? Object.keys(cases)) as Case[];
+const times = Object.fromEntries(Object.keys(cases).map((name) => [name, [] as number[]])) as Record<Case, number[]>;
+// The process's CPU time (every thread: the warehouses' too) per case, summed: the work each did,
+// which waits and a busy neighbour change less than they change the clock.
+const cpu = Object.fromEntries(Object.keys(cases).map((name) => [name, 0])) as Record<Case, number>;
+
+// PROFILE=<file.cpuprofile>: a CPU profile of the measured rounds alone (not of the mesh's start).
+const profiler = process.env.PROFILE ? new Session() : null;
+profiler?.connect();
+for (let round = 0; round < WARMUP + ROUNDS; round++) {
+  if (profiler && round === WARMUP) {
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
+  const order = only.sort(() => Math.random() - 0.5);
+  for (const name of order) {
+    const started = performance.now();
+    const cpuBefore = process.cpuUsage();
+    await cases[name]();
+    if (round >= WARMUP) {
+      times[name].push(performance.now() - started);
+      const { user, system } = process.cpuUsage(cpuBefore);
+      cpu[name] += (user + system) / 1000;
+    }
+  }
+}
+
+if (profiler) {
+  const { profile } = await profiler.post('Profiler.stop');
+  await writeFile(process.env.PROFILE!, JSON.stringify(profile));
+  console.log(`profile written to ${process.env.PROFILE}`);
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+};
+const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+const row = (label: string, baseline: Case, measured: Case) =>
+  times[baseline].length === 0 || times[measured].length === 0
+    ? ''
+    : `| ${label} | ${median(times[baseline]).toFixed(2)} | ${median(times[measured]).toFixed(2)} | ${(median(times[measured]) / median(times[baseline])).toFixed(3)} | ${(mean(times[measured]) / mean(times[baseline])).toFixed(3)} | ${(cpu[measured] / cpu[baseline]).toFixed(3)} |`;
+console.log(`\n${ROUNDS} rounds (after ${WARMUP} warm-up), each case once a round in a shuffled order\n`);
+console.log('| ratio | baseline median ms | measured median ms | ratio of medians | ratio of means | ratio of CPU time |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+console.log(row('gateway hop: 50 customers via the gateway / the subgraph directly', 'direct', 'gateway'));
+console.log(row('policy layer: analyst mix on / off', 'policyOff', 'policyOn'));
+
+await onGateway.stop();
+await offGateway.stop();
+for (const server of offSubgraphs) await server.stop();
+await mesh.stop();
