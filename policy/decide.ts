@@ -92,7 +92,10 @@ export type RowFilter =
   | { readonly kind: 'all' }
   | { readonly kind: 'match'; readonly column: string; readonly values: readonly string[] };
 
-/** One request's decisions and maskers, prepared once per field (or type) and reused for every row. */
+/**
+ * A principal's decisions, maskers and row filters, prepared once per field (or type) and reused for
+ * every row: of one request, or of every request of the same principal (see subgraph-server.ts).
+ */
 export class RequestPolicy {
   readonly #fields = new Map<string, Decision>();
   readonly #rows = new Map<string, RowFilter>();

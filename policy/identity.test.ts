@@ -190,6 +190,43 @@ describe('token verification', () => {
     expect((await quick.verify(`Bearer ${rs256({}, { kid: 'rsa-3', key: rotated.privateKey })}`)).subject).toBe('ann');
   });
 
+  it('remembers a verified token by its exact text: the same principal again, frozen; a changed token is checked anew', async () => {
+    const token = rs256({ roles: ['analyst'], regions: ['EMEA'] });
+    const first = await verifier.verify(`Bearer ${token}`);
+    expect(await verifier.verify(`Bearer ${token}`)).toBe(first);
+    // Shared by every request that sends the token: no request can change it for the others.
+    expect(() => (first.roles as string[]).push('admin')).toThrow();
+    expect(() => Object.assign(first, { subject: 'mallory' })).toThrow();
+    expect(() => (first.attributes.regions as string[]).push('APAC')).toThrow();
+    const [header, payload, signature] = token.split('.');
+    const elevated = base64url({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), roles: ['admin'] });
+    expect(await rejection(`Bearer ${header}.${elevated}.${signature}`)).toBe('INVALID_SIGNATURE');
+    expect(await rejection(`Bearer ${header}.${payload}.${signature!.slice(0, -2)}AA`)).toBe('INVALID_SIGNATURE');
+  });
+
+  it('refuses a remembered token once its exp has passed', async () => {
+    const strict = createTokenVerifier(config({ clockToleranceSeconds: 0 }));
+    const exp = now() + 1;
+    const token = `Bearer ${rs256({ exp })}`;
+    expect((await strict.verify(token)).subject).toBe('ann');
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    expect(await rejection(token, strict)).toBe('TOKEN_EXPIRED');
+  });
+
+  it('refuses a remembered token once the issuer no longer publishes its key', async () => {
+    const withdrawn = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    jwks.keys.set('rsa-withdrawn', withdrawn.publicKey);
+    const quick = createTokenVerifier(config({ jwksMinRefetchMs: 200 }));
+    const token = `Bearer ${rs256({}, { kid: 'rsa-withdrawn', key: withdrawn.privateKey })}`;
+    expect((await quick.verify(token)).subject).toBe('ann');
+    expect((await quick.verify(token)).subject).toBe('ann');
+    // The issuer withdraws the key; the verifier's next fetch of the key set drops it.
+    jwks.keys.delete('rsa-withdrawn');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await rejection(`Bearer ${rs256({}, { kid: 'not-yet-published' })}`, quick)).toBe('UNKNOWN_KEY');
+    expect(await rejection(token, quick)).toBe('UNKNOWN_KEY');
+  });
+
   it('says KEYS_UNAVAILABLE when the JWKS cannot be fetched', async () => {
     const unreachable = createTokenVerifier(config({ issuers: [{ issuer: RS_ISSUER, audience: AUDIENCE, algorithms: ['RS256'], jwksUri: 'http://127.0.0.1:9/jwks' }] }));
     expect(await rejection(`Bearer ${rs256({})}`, unreachable)).toBe('KEYS_UNAVAILABLE');

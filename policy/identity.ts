@@ -6,10 +6,12 @@
  * refused), the key is the issuer's shared secret (HS256, for local development) or a key from its
  * JWKS (RS256/ES256; refreshed in the background, refetched on an unknown `kid` at most every few
  * seconds, missing `kid`s remembered: see jwks-keys.ts). `iss`, `aud` and
- * `exp` are required; `exp` and `nbf` are checked with a small clock tolerance.
+ * `exp` are required; `exp` and `nbf` are checked with a small clock tolerance. A token verified
+ * once is remembered by its text until its `exp` (its key checked again on each use).
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt, { type Algorithm, type JwtPayload } from 'jsonwebtoken';
+import { LRUCache } from 'lru-cache';
 import { createJwksKeys, UnknownKeyError, type JwksKeys } from './jwks-keys.js';
 import { ANONYMOUS, type Principal } from './principal.js';
 
@@ -142,6 +144,29 @@ function rejectionOf(error: unknown): TokenRejectedError {
   return new TokenRejectedError('MALFORMED_TOKEN');
 }
 
+/** How many verified tokens are kept, and their size at most (the token's length and ~512 bytes each). */
+const VERIFIED_TOKENS = 10_000;
+const VERIFIED_TOKEN_BYTES = 16 * 1024 * 1024;
+
+interface VerifiedToken {
+  readonly principal: Principal;
+  /** When `exp` (with the clock tolerance) has passed, as jsonwebtoken counts it. */
+  readonly validUntilMs: number;
+  readonly issuer: IssuerConfig;
+  readonly algorithm: SigningAlgorithm;
+  readonly kid: string | undefined;
+  /** The key it was verified with: the issuer's key for its `kid` must still be this one. */
+  readonly key: KeyObject;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 export function createTokenVerifier(config: IdentityConfig): TokenVerifier {
@@ -189,6 +214,19 @@ export function createTokenVerifier(config: IdentityConfig): TokenVerifier {
     }
   }
 
+  // Tokens verified before, by their exact text: a token sent again (every request of a session,
+  // and the gateway's forwarded token at each subgraph) costs a lookup instead of a decode and a
+  // signature check. Still refused once past its `exp`, or once its key is no longer the issuer's.
+  const verified = new LRUCache<string, VerifiedToken>({ max: VERIFIED_TOKENS, maxSize: VERIFIED_TOKEN_BYTES, sizeCalculation: (_entry, token) => token.length + 512 });
+  const stillValid = async (entry: VerifiedToken): Promise<boolean> => {
+    if (Date.now() >= entry.validUntilMs) return false;
+    try {
+      return (await keyFor(entry.issuer, entry.algorithm, entry.kid)) === entry.key;
+    } catch {
+      return false;
+    }
+  };
+
   return {
     async verify(authorization) {
       if (authorization === undefined || authorization.trim() === '') {
@@ -196,6 +234,11 @@ export function createTokenVerifier(config: IdentityConfig): TokenVerifier {
         return ANONYMOUS;
       }
       const token = BEARER.exec(authorization.trim())?.[1];
+      const known = token ? verified.get(token) : undefined;
+      if (known) {
+        if (await stillValid(known)) return known.principal;
+        verified.delete(token!); // and verified anew below, which says why it is refused
+      }
       const decoded = token ? jwt.decode(token, { complete: true }) : null;
       if (!token || !decoded || typeof decoded.payload !== 'object') throw new TokenRejectedError('MALFORMED_TOKEN');
       const issuer = typeof decoded.payload.iss === 'string' ? issuers.get(decoded.payload.iss) : undefined;
@@ -215,7 +258,10 @@ export function createTokenVerifier(config: IdentityConfig): TokenVerifier {
         throw rejectionOf(error);
       }
       if (typeof payload.exp !== 'number') throw new TokenRejectedError('INVALID_CLAIMS', 'The token has no `exp`: tokens must expire.');
-      return toPrincipal(payload, config.claims);
+      // Shared by every request that sends this token: frozen, so that none can change it for the others.
+      const principal = deepFreeze(toPrincipal(payload, config.claims));
+      verified.set(token, { principal, validUntilMs: (payload.exp + config.clockToleranceSeconds) * 1000, issuer, algorithm, kid: decoded.header.kid, key });
+      return principal;
     },
   };
 }

@@ -416,6 +416,18 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       res.json({ domain: domain.name, products: domain.dataProducts.map(({ spec }) => ({ id: `${domain.name}.${spec.name}`, version: spec.metadata.version, loadedAt: facts.loadedAt })) });
     },
   );
+  // A principal's decisions, maskers and row filters depend on the principal alone (the policy and
+  // the hash key are the server's): made once per principal, which the verifier hands out again for
+  // a token it has seen, instead of once per request.
+  const policies = new WeakMap<Principal, RequestPolicy>();
+  const policyOf = (principal: Principal): RequestPolicy => {
+    let policy = policies.get(principal);
+    if (!policy) {
+      policy = new RequestPolicy(policyIndex, principal, options.hashKey);
+      policies.set(principal, policy);
+    }
+    return policy;
+  };
   app.use(
     '/graphql',
     express.json({ limit: options.bodyLimit ?? '1mb', verify: keepRawBody }),
@@ -425,7 +437,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       context: async ({ res }) => {
         const requestId = res.locals.requestId as string;
         const principal = res.locals.principal as Principal;
-        const policy = new RequestPolicy(policyIndex, principal, options.hashKey);
+        const policy = policyOf(principal);
         const audit = new AuditCollector();
         const access: RequestAccess = enforce
           ? {
