@@ -57,6 +57,27 @@ describe('mask strategies', () => {
     expect(createMasker({ strategy: 'HASH', type: t('String'), hashKey: 'z'.repeat(32) })('x')).not.toBe(mask('HASH', t('String'), 'x'));
   });
 
+  it('remember recent pseudonyms by key and value: never one field\'s pseudonym for another field, nor a number\'s for its text', () => {
+    const customerName = scopedHashKey(KEY, { coordinate: 'Customer.name' });
+    const supplierName = scopedHashKey(KEY, { coordinate: 'Supplier.name' });
+    const hmac = (key: string, text: string) => createHmac('sha256', key).update(text).digest('hex');
+    const byName = createMasker({ strategy: 'HASH', type: t('String'), hashKey: customerName });
+    const bySupplier = createMasker({ strategy: 'HASH', type: t('String'), hashKey: supplierName });
+    for (let round = 0; round < 3; round++) {
+      // Remembered or not, each is the HMAC under its own key.
+      expect(byName('Ann Lee')).toBe(hmac(customerName, 'Ann Lee'));
+      expect(bySupplier('Ann Lee')).toBe(hmac(supplierName, 'Ann Lee'));
+      expect(byName('Ann Lee\u0000x')).toBe(hmac(customerName, 'Ann Lee\u0000x'));
+      expect(byName(42)).toBe(hmac(customerName, '42'));
+    }
+    // A key that runs on into another key's value cannot borrow its entry.
+    expect(byName('Ann\u0000 Lee')).toBe(hmac(customerName, 'Ann\u0000 Lee'));
+    expect(byName('Ann Lee')).toBe(hmac(customerName, 'Ann Lee'));
+    for (const [key, text] of [[`${customerName}\u0000Ann`, ' Lee'], [`${customerName}Ann`, ' Lee'], [customerName.slice(0, -1), `${customerName.at(-1)}Ann Lee`]] as const) {
+      expect(createMasker({ strategy: 'HASH', type: t('String'), hashKey: key })(text)).toBe(hmac(key, text));
+    }
+  });
+
   const misfits: [MaskStrategy, MaskedType, RegExp][] = [
     ['DATE_YEAR', t('Boolean'), /DATE_YEAR does not fit a Boolean field/],
     ['HASH', t('Int'), /HASH does not fit a Int field/],

@@ -6,6 +6,7 @@
  * null where the type allows it, a fixed placeholder of the right type otherwise.
  */
 import { createHmac } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 export const MASK_STRATEGIES = ['REDACT', 'NULLIFY', 'DEFAULT', 'HASH', 'EMAIL', 'FIRST4', 'LAST4', 'DATE_YEAR', 'ROUND', 'BUCKET'] as const;
 export type MaskStrategy = (typeof MASK_STRATEGIES)[number];
@@ -126,6 +127,11 @@ export function scopedHashKey(hashKey: string, scope: { readonly coordinate: str
 }
 
 
+// The pseudonyms of values masked lately, by key and value, bounded: a value read again (a
+// dashboard's customers on every refresh, a customer in each of their orders) is not hashed again.
+// They stay in the process that holds the values anyway, and leave it only as masked answers.
+const recentPseudonyms = new LRUCache<string, string>({ maxSize: 32 * 1024 * 1024, sizeCalculation: (_pseudonym, key) => key.length * 2 + 200 });
+
 /** A function that masks one value (not a list: callers map lists). Null stays null. */
 export function createMasker(options: MaskOptions): Masker {
   const { strategy, type } = options;
@@ -138,9 +144,17 @@ export function createMasker(options: MaskOptions): Masker {
         return null;
       case 'DEFAULT':
         return type.enumValues ? (type.enumValues[0] ?? null) : (DEFAULTS[type.name] ?? null);
-      case 'HASH':
+      case 'HASH': {
         // Keyed and stable: masked values can still be counted, grouped and joined.
-        return createHmac('sha256', options.hashKey).update(String(value)).digest('hex');
+        const text = String(value);
+        const remembered = `${options.hashKey.length}:${options.hashKey}${text}`; // the length says where the key ends
+        let pseudonym = recentPseudonyms.get(remembered);
+        if (pseudonym === undefined) {
+          pseudonym = createHmac('sha256', options.hashKey).update(text).digest('hex');
+          recentPseudonyms.set(remembered, pseudonym);
+        }
+        return pseudonym;
+      }
       case 'EMAIL': {
         const text = String(value);
         const at = text.lastIndexOf('@');

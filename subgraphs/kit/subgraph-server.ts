@@ -42,6 +42,7 @@ import { createMetrics, usePolicyMetrics, useRequestMetrics } from '../../policy
 import type { Domain, DomainContext } from './domain.js';
 import { enforceFieldPolicy, keyFieldsOf } from './field-policy.js';
 import type { RequestAccess } from './filters.js';
+import { rowPolicyValuesOf, withoutFullGrant } from './row-values.js';
 import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
@@ -416,6 +417,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       res.json({ domain: domain.name, products: domain.dataProducts.map(({ spec }) => ({ id: `${domain.name}.${spec.name}`, version: spec.metadata.version, loadedAt: facts.loadedAt })) });
     },
   );
+  const rowValues = enforce ? await rowPolicyValuesOf(warehouse, domain.dataProducts.map(({ spec }) => spec), policyIndex) : new Map<string, ReadonlySet<string>>();
   // A principal's decisions, maskers and row filters depend on the principal alone (the policy and
   // the hash key are the server's): made once per principal, which the verifier hands out again for
   // a token it has seen, instead of once per request.
@@ -441,7 +443,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         const audit = new AuditCollector();
         const access: RequestAccess = enforce
           ? {
-              rows: (typeName) => policy.rows(typeName),
+              rows: (typeName) => withoutFullGrant(policy.rows(typeName), rowValues.get(typeName)),
               field: (typeName, fieldName) => policy.field(typeName, fieldName),
               // A shadow rule's effect on arguments is audited beside its effect on values.
               wouldRefuse: (coordinate, argument, rule) => audit.count(coordinate, 'would-deny', `shadow: "${argument}" would be refused (${rule})`),

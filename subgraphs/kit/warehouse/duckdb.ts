@@ -177,6 +177,7 @@ export function openDuckDbWarehouse<DB>(options: DuckDbWarehouseOptions): Wareho
     dialect: 'duckdb',
     location: `duckdb:${options.file}`,
     db,
+    immutable: (options.readOnly ?? true) && options.file !== ':memory:',
     onStatement: (listener: StatementListener) => observers.add(listener),
     async loadCsv({ table, file, columns }: CsvLoad): Promise<number> {
       const names = sql.join(columns.map((column) => sql.ref(column)));

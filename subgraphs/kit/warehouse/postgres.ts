@@ -75,6 +75,8 @@ export function openPostgresWarehouse<DB>(options: PostgresWarehouseOptions): Wa
     dialect: 'postgres',
     location: `postgres://${url.host}${url.pathname}?schema=${options.schema}`,
     db,
+    // Others may write the server's tables, and a load swaps schemas under an open pool.
+    immutable: false,
     onStatement: (listener: StatementListener) => observers.add(listener),
     async loadCsv({ table, file, columns }: CsvLoad): Promise<number> {
       const client = await pool.connect();

@@ -40,6 +40,12 @@ export interface Warehouse<DB = unknown> {
   readonly location: string;
   /** The query builder over the domain's tables. */
   readonly db: Kysely<DB>;
+  /**
+   * Its data cannot change while it is open: a DuckDB file opened read-only (no other process can
+   * write it meanwhile, and a new load is a new file swapped in, which an open warehouse never
+   * sees). What is true of its rows at start stays true until it closes.
+   */
+  readonly immutable: boolean;
   /** Observe every statement run (tests count them, metrics time them). Returns an unsubscribe. */
   onStatement(listener: StatementListener): () => void;
   /** Bulk-load a CSV file into a table in one statement; resolves to the number of rows loaded. */
