@@ -16,6 +16,7 @@
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Request, RequestHandler, Response } from 'express';
+import { LRUCache } from 'lru-cache';
 import {
   getNamedType,
   getOperationAST,
@@ -241,6 +242,30 @@ export function createPageAdmission(options: {
   };
 }
 
+// Estimates of recent operations, per cost index (a supergraph's), per parsed operation (the
+// limits keep one parsed document per query text), by variables: the walk depends on these alone.
+const estimates = new WeakMap<CostIndex, WeakMap<OperationDefinitionNode, LRUCache<string, number>>>();
+
+function estimateCostCached(options: CostEstimateOptions): number {
+  let byOperation = estimates.get(options.index);
+  if (!byOperation) {
+    byOperation = new WeakMap();
+    estimates.set(options.index, byOperation);
+  }
+  let byVariables = byOperation.get(options.operation);
+  if (!byVariables) {
+    byVariables = new LRUCache<string, number>({ max: 100 });
+    byOperation.set(options.operation, byVariables);
+  }
+  const key = JSON.stringify(options.variables);
+  let cost = byVariables.get(key);
+  if (cost === undefined) {
+    cost = estimateCost(options);
+    byVariables.set(key, cost);
+  }
+  return cost;
+}
+
 /** Express middleware after the operation limits (which parsed the document): refuses over budget. */
 export function useCostLimit(options: CostLimitOptions): RequestHandler {
   const { allowanceOf, served, refuse, metrics, clientOf } = options;
@@ -248,7 +273,7 @@ export function useCostLimit(options: CostLimitOptions): RequestHandler {
     const parsed = res.locals.parsedOperation;
     const current = served();
     if (!parsed || !current) return next();
-    const cost = estimateCost({ schema: current.schema, index: current.index, ...parsed });
+    const cost = estimateCostCached({ schema: current.schema, index: current.index, ...parsed });
     const budget = allowanceOf(res.locals.principal!).maxCost;
     if (cost > budget) {
       refuse(req, res, overBudget(cost, budget));

@@ -191,6 +191,18 @@ describe('hostile operations', () => {
     expect(metrics).toMatch(/mesh_subgraph_rows_total\{subgraph="products",client="ip:127.0.0.1",service="gateway"\} [1-9]/);
   });
 
+  it('costs the same document anew for other variables: a cheap call first lends its estimate to no expensive one', async () => {
+    const query = 'query ($n: Int) { customerList(limit: $n) { lifetimeValue } }';
+    const asked = (n: number) => postGraphQL<any>(mesh.gateway.url, query, { n }, { 'x-include-cost': 'true' });
+    for (let round = 0; round < 2; round++) {
+      const cheap = await asked(10);
+      expect(cheap.body.extensions?.cost?.estimated).toBeLessThan(1_000);
+      const expensive = await asked(100_000);
+      expect([expensive.status, expensive.body.errors?.[0]?.extensions?.code]).toEqual([400, 'COST_LIMIT_EXCEEDED']);
+      expect((await asked(11)).body.extensions?.cost?.estimated).toBeGreaterThan(cheap.body.extensions!.cost.estimated);
+    }
+  });
+
   it('keeps introspection (GraphiQL, codegen) and a limit just at its bound working', async () => {
     const { getIntrospectionQuery } = await import('graphql');
     const introspection = await mesh.query(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true }));

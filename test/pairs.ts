@@ -11,7 +11,8 @@
  * - gateway hop: a page of 50 customers through the gateway against the same call made directly
  *   to the customers subgraph (signed as the gateway signs it, with the same token);
  * - policy layer: the analyst mix (customers, a cross-domain join, aggregates) through the gateway
- *   with the policy layer on against the gateway and subgraphs with it off.
+ *   with the policy layer on against the gateway and subgraphs with it off; and the same mix over
+ *   the next pages each round (rows not read before: no mask has hashed their values yet).
  *
  * PROFILE=<file> writes a CPU profile of the measured rounds, CASES=<case,…> runs some cases only
  * (one side of a ratio): see where the difference goes (test/cpuprofile-top.ts reads the profile).
@@ -59,11 +60,29 @@ const runMix = async (url: string) => {
   for (const query of MIX) await ok(postGraphQL(url, query, undefined, analyst));
 };
 
+// The same mix over rows not read before: each round the next pages of customers and orders
+// (both sides read the same pages), so masks hash values they have not hashed yet.
+const COLD_MIX = [
+  'query ($after: String) { customers(first: 50, after: $after) { nodes { id name email country segment lifetimeValue } pageInfo { endCursor } } }',
+  'query ($after: String) { orders(first: 100, after: $after) { nodes { id total status customer { name } lines { quantity product { name } } } pageInfo { endCursor } } }',
+  MIX[2]!,
+];
+const cursors = { coldOff: [null, null] as (string | null)[], coldOn: [null, null] as (string | null)[] };
+const runColdMix = async (url: string, side: keyof typeof cursors) => {
+  for (const [i, query] of COLD_MIX.entries()) {
+    const answer = await postGraphQL<any>(url, query, i < 2 ? { after: cursors[side][i] } : undefined, analyst);
+    if (answer.status !== 200 || answer.body.errors) throw new Error(`query failed: ${JSON.stringify(answer.body)}`);
+    if (i < 2) cursors[side][i] = (Object.values(answer.body.data!)[0] as { pageInfo: { endCursor: string | null } }).pageInfo.endCursor;
+  }
+};
+
 const cases = {
   direct: () => ok(postSubgraph(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, steward)),
   gateway: () => ok(postGraphQL(onGateway.url, CUSTOMERS_PAGE, undefined, steward)),
   policyOff: () => runMix(offGateway.url),
   policyOn: () => runMix(onGateway.url),
+  coldOff: () => runColdMix(offGateway.url, 'coldOff'),
+  coldOn: () => runColdMix(onGateway.url, 'coldOn'),
 } satisfies Record<string, () => Promise<void>>;
 type Case = keyof typeof cases;
 // CASES=policyOn (a comma-separated list) runs only those: one side of a ratio, for a profile.
@@ -114,6 +133,7 @@ console.log('| ratio | baseline median ms | measured median ms | ratio of median
 console.log('| --- | --- | --- | --- | --- | --- |');
 console.log(row('gateway hop: 50 customers via the gateway / the subgraph directly', 'direct', 'gateway'));
 console.log(row('policy layer: analyst mix on / off', 'policyOff', 'policyOn'));
+console.log(row('policy layer: the mix over rows not read before, on / off', 'coldOff', 'coldOn'));
 
 await onGateway.stop();
 await offGateway.stop();
