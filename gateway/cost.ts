@@ -245,6 +245,8 @@ export function createPageAdmission(options: {
 // Estimates of recent operations, per cost index (a supergraph's), per parsed operation (the
 // limits keep one parsed document per query text), by variables: the walk depends on these alone.
 const estimates = new WeakMap<CostIndex, WeakMap<OperationDefinitionNode, LRUCache<string, number>>>();
+/** The longest variables (as JSON) whose work is kept with an operation; longer ones are worked out each time. */
+export const MAX_REMEMBERED_VARIABLES = 2_048;
 
 function estimateCostCached(options: CostEstimateOptions): number {
   let byOperation = estimates.get(options.index);
@@ -258,6 +260,8 @@ function estimateCostCached(options: CostEstimateOptions): number {
     byOperation.set(options.operation, byVariables);
   }
   const key = JSON.stringify(options.variables);
+  // Large variables are costed each time: kept, a stream of them would hold their text in memory.
+  if (key.length > MAX_REMEMBERED_VARIABLES) return estimateCost(options);
   let cost = byVariables.get(key);
   if (cost === undefined) {
     cost = estimateCost(options);

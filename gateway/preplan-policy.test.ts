@@ -90,4 +90,23 @@ describe('the pre-plan filter, kept per document and policy class', () => {
     expect(JSON.stringify(third.data)).not.toContain('"s"');
     expect(seen).toEqual(['{ node(id: 1) { id } }', '{ node(id: 1) { id secret } }', '{ node(id: 1) { id } }']);
   });
+
+  it('keeps the plans of small variables only: a stream of large ones is planned each time, never held', async () => {
+    const planned: DocumentNode[] = [];
+    const executor: GatewayExecutor = async (requestContext) => {
+      planned.push(requestContext.document);
+      return { data: { node: { id: '1' } } };
+    };
+    const inner: GatewayInterface = { load: async () => ({ executor }), onSchemaLoadOrUpdate: () => () => undefined, stop: async () => undefined };
+    const { executor: wrapped } = await withPreplanPolicy({ gateway: inner, policyIndex: () => index, mode: 'filter' }).load({ apollo: {} as never });
+    const document: DocumentNode = parse('query ($pad: String) { node(id: 1) { id secret } }');
+    const run = (variables: Record<string, unknown>) =>
+      wrapped!({ schema, document, operation: document.definitions[0] as OperationDefinitionNode, operationName: null, queryHash: 'q', source: print(document), context: { principal: ANONYMOUS }, request: { variables } } as unknown as GatewayGraphQLRequestContext);
+    for (const pad of ['a', 'a', 'x'.repeat(5_000), 'x'.repeat(5_000)]) await run({ pad });
+    // The anonymous caller's filtered document: the same kept plan twice, then planned anew each time.
+    expect(planned.map((d) => print(d).includes('secret'))).toEqual([false, false, false, false]);
+    expect(planned[1]).toBe(planned[0]);
+    expect(planned[2]).not.toBe(planned[0]);
+    expect(planned[3]).not.toBe(planned[2]);
+  });
 });

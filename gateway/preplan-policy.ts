@@ -39,6 +39,7 @@ import { deniedError, RequestPolicy, type Decision } from '../policy/decide.js';
 import type { PolicyIndex } from '../policy/policy-index.js';
 import { policyClassOf, type Principal } from '../policy/principal.js';
 import { LRUCache } from 'lru-cache';
+import { MAX_REMEMBERED_VARIABLES } from './cost.js';
 
 export type PreplanMode = 'filter' | 'reject';
 
@@ -356,15 +357,18 @@ function plannedFor(policyIndex: PolicyIndex, requestContext: GatewayGraphQLRequ
     byClass = new LRUCache<string, Planned>({ max: 64 });
     byDocument.set(requestContext.document, byClass);
   }
-  const key = `${policyClassOf(principal)}\n${JSON.stringify(variables)}`;
-  let planned = byClass.get(key);
+  const variablesKey = JSON.stringify(variables);
+  const key = `${policyClassOf(principal)}\n${variablesKey}`;
+  // Large variables are planned each time: kept, a stream of them would hold their text in memory.
+  const remembered = variablesKey.length <= MAX_REMEMBERED_VARIABLES;
+  let planned = remembered ? byClass.get(key) : undefined;
   if (!planned) {
     const policy = new RequestPolicy(policyIndex, principal);
     const { document, denied } = filterOperation({ schema: requestContext.schema, document: requestContext.document, policy, variables });
     // Masked fields are explained in the response: which field, which strategy, which rule.
     const masked = maskedFields({ schema: requestContext.schema, document: requestContext.document, policy });
     planned = { document, denied, masked, filtered: denied.size > 0 ? { queryHash: hashOf(document), source: print(document) } : null };
-    byClass.set(key, planned);
+    if (remembered) byClass.set(key, planned);
   }
   return planned;
 }
