@@ -7,19 +7,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, bench, describe } from 'vitest';
 import { parseLimitsConfig } from '../gateway/allowances.js';
-import { DEV_HASH_KEY } from '../policy/masking.js';
 import { checkSubgraphSignature, DEV_SIGNING_KEY, signSubgraphRequest } from '../policy/subgraph-signature.js';
-import { domains } from '../subgraphs/domains.js';
-import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
-import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, postSubgraph } from './harness/mesh.js';
+import { ANALYST, answered, runAnalystMix, subgraphSet, subgraphsAt } from './harness/analyst-mix.js';
+import { cachedGatewayConfig, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, postSubgraph } from './harness/mesh.js';
 
 const mesh = await startTestMesh({ scale: 1 });
 afterAll(() => mesh.stop());
-
-async function ok(answer: Promise<{ status: number; body: { errors?: unknown } }>): Promise<void> {
-  const { status, body } = await answer;
-  if (status !== 200 || body.errors) throw new Error(`query failed: ${JSON.stringify(body)}`);
-}
 
 /** Long enough for a few hundred samples per case on a shared 2-core machine. */
 const options = { time: 3_000, warmupTime: 500 };
@@ -31,19 +24,19 @@ const CUSTOMERS_PAGE = '{ customers(first: 50, orderBy: {field: NAME}) { nodes {
 
 describe('gateway overhead: a page of 50 customers', () => {
   bench('customers subgraph, called directly (baseline)', async () => {
-    await ok(postSubgraph(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, { authorization }));
+    await answered(postSubgraph(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, { authorization }));
   }, options);
   bench('through the gateway', async () => {
-    await ok(mesh.query(CUSTOMERS_PAGE));
+    await answered(mesh.query(CUSTOMERS_PAGE));
   }, options);
 });
 
 describe('cross-domain joins: 100 orders', () => {
   bench('orders only, one domain (baseline)', async () => {
-    await ok(mesh.query('{ orders(first: 100) { nodes { id total status } } }'));
+    await answered(mesh.query('{ orders(first: 100) { nodes { id total status } } }'));
   }, options);
   bench('with their customers, lines and products, three domains', async () => {
-    await ok(mesh.query('{ orders(first: 100) { nodes { id total customer { name } lines { quantity product { name } } } } }'));
+    await answered(mesh.query('{ orders(first: 100) { nodes { id total customer { name } lines { quantity product { name } } } } }'));
   }, options);
 });
 
@@ -53,26 +46,16 @@ const deepCursor = Buffer.from(JSON.stringify(['orders.ID.ASC', deep[0]!.id])).t
 
 describe('keyset paging: 100 orders by id', () => {
   bench('first page (baseline)', async () => {
-    await ok(mesh.query('{ orders(first: 100) { nodes { id } } }'));
+    await answered(mesh.query('{ orders(first: 100) { nodes { id } } }'));
   }, options);
   bench('a page 90,000 rows in', async () => {
-    await ok(mesh.query('query ($after: String) { orders(first: 100, after: $after) { nodes { id } } }', { after: deepCursor }));
+    await answered(mesh.query('query ($after: String) { orders(first: 100, after: $after) { nodes { id } } }', { after: deepCursor }));
   }, options);
 });
 
-/** The three subgraphs served again over the mesh's warehouses, started with `options`. */
-const subgraphSet = (options: { enforcePolicy?: boolean; verifySignatures?: boolean }) =>
-  Promise.all(
-    domains.map((domain) =>
-      startSubgraphServer({ domain, warehouse: mesh.warehouses[domain.name]!, log: testLog, identity: testIdentity, hashKey: DEV_HASH_KEY, audit: mesh.audits[domain.name]!, port: 0, ...options }),
-    ),
-  );
-/** A gateway's supergraph source: these subgraphs, composed at start. */
-const subgraphsAt = (servers: readonly { url: string }[]) => ({ kind: 'subgraphs' as const, subgraphs: domains.map(({ name }, i) => ({ name, url: servers[i]!.url })) });
-
 // The same mesh without the policy layer: the same warehouses served again by subgraphs and a
 // gateway with it off (no decisions, masks, row policies, pre-plan filter or audit).
-const offSubgraphs = await subgraphSet({ enforcePolicy: false });
+const offSubgraphs = await subgraphSet(mesh, { enforcePolicy: false });
 const offGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'off', supergraph: subgraphsAt(offSubgraphs) }), { enforcePolicy: false });
 await offGateway.ready;
 afterAll(async () => {
@@ -80,21 +63,9 @@ afterAll(async () => {
   for (const server of offSubgraphs) await server.stop();
 });
 
-// An analyst of every region: the same rows with the policy on and off, pii masked when on.
-const analyst = { authorization: `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA', 'AMERICAS', 'APAC'], purpose: 'analytics' })}` };
-const MIX = [
-  '{ customers(first: 50) { nodes { id name email country segment lifetimeValue } } }',
-  '{ orders(first: 100) { nodes { id total status customer { name } lines { quantity product { name } } } } }',
-  '{ products(first: 100) { nodes { sku name listPrice revenue unitsSold } } }',
-];
-
-async function runMix(url: string): Promise<void> {
-  for (const query of MIX) await ok(postGraphQL(url, query, undefined, analyst));
-}
-
 describe('policy layer: an analyst query mix (customers, a cross-domain join, aggregates)', () => {
-  bench('policy layer off (baseline)', () => runMix(offGateway.url), options);
-  bench('policy layer on: decisions, masks, row policies, pre-plan filter, audit', () => runMix(mesh.gateway.url), options);
+  bench('policy layer off (baseline)', () => runAnalystMix(offGateway.url), options);
+  bench('policy layer on: decisions, masks, row policies, pre-plan filter, audit', () => runAnalystMix(mesh.gateway.url), options);
 });
 
 // Operation safety: two more gateways on the same registry and subgraphs, one with the operation
@@ -119,8 +90,8 @@ afterAll(async () => {
 });
 
 describe('operation safety: the analyst query mix', () => {
-  bench('no limits, cost analysis or rate limiter (baseline)', () => runMix(limitsOff.url), options);
-  bench('operation limits, cost analysis and rate limiter', () => runMix(limitsOn.url), options);
+  bench('no limits, cost analysis or rate limiter (baseline)', () => runAnalystMix(limitsOff.url), options);
+  bench('operation limits, cost analysis and rate limiter', () => runAnalystMix(limitsOn.url), options);
 });
 
 const CATALOG_SEARCH = `{ dataProducts(filter: { text: "customer" }, first: 100) {
@@ -132,17 +103,17 @@ const CATALOG_SEARCH = `{ dataProducts(filter: { text: "customer" }, first: 100)
 // On the gateway with limits and a rate budget no run spends: the catalog is costed as any query.
 describe('the data product catalog: a search with facets, and every field with its policy for the caller', () => {
   bench('a page of 20 products (baseline)', async () => {
-    await ok(postGraphQL(limitsOn.url, '{ products(first: 20) { nodes { sku name listPrice } } }', undefined, { authorization }));
+    await answered(postGraphQL(limitsOn.url, '{ products(first: 20) { nodes { sku name listPrice } } }', undefined, { authorization }));
   }, options);
   bench('dataProducts: text search, five facets, fields with their policy', async () => {
-    await ok(postGraphQL(limitsOn.url, CATALOG_SEARCH, undefined, { authorization }));
+    await answered(postGraphQL(limitsOn.url, CATALOG_SEARCH, undefined, { authorization }));
   }, options);
 });
 
 // Signed gateway-to-subgraph calls: two sets of subgraphs over the same warehouses, started alike
 // but for the signature check, each behind a gateway of the same configuration, one that signs
 // every call and one that does not.
-const [unsignedSubgraphs, signedSubgraphs] = [await subgraphSet({ verifySignatures: false }), await subgraphSet({ verifySignatures: true })];
+const [unsignedSubgraphs, signedSubgraphs] = [await subgraphSet(mesh, { verifySignatures: false }), await subgraphSet(mesh, { verifySignatures: true })];
 const unsignedGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'unsigned', supergraph: subgraphsAt(unsignedSubgraphs) }), { signSubgraphCalls: false });
 const signedGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'signed', supergraph: subgraphsAt(signedSubgraphs) }));
 await Promise.all([unsignedGateway.ready, signedGateway.ready]);
@@ -153,8 +124,8 @@ afterAll(async () => {
 });
 
 describe('signed subgraph calls: the analyst query mix', () => {
-  bench('unsigned, unchecked (baseline)', () => runMix(unsignedGateway.url), options);
-  bench('every subgraph call signed by the gateway and checked by the subgraph', () => runMix(signedGateway.url), options);
+  bench('unsigned, unchecked (baseline)', () => runAnalystMix(unsignedGateway.url), options);
+  bench('every subgraph call signed by the gateway and checked by the subgraph', () => runAnalystMix(signedGateway.url), options);
 });
 
 // The two figures above differ by less than this machine's noise, so the signature's own work is
@@ -183,7 +154,7 @@ const proxies = await Promise.all(
 );
 const recordingGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'recording', supergraph: subgraphsAt(proxies) }));
 await recordingGateway.ready;
-await runMix(recordingGateway.url);
+await runAnalystMix(recordingGateway.url);
 const mixRequests = recorded.splice(0);
 if (mixRequests.length === 0) throw new Error('no subgraph request was recorded');
 afterAll(async () => {
@@ -192,7 +163,7 @@ afterAll(async () => {
 });
 
 describe(`the signature's own work: the ${mixRequests.length} subgraph requests of one analyst mix`, () => {
-  bench('the analyst query mix, signed, through the gateway (baseline)', () => runMix(signedGateway.url), options);
+  bench('the analyst query mix, signed, through the gateway (baseline)', () => runAnalystMix(signedGateway.url), options);
   bench("signing and checking the mix's subgraph requests", () => {
     for (const { body, authorization } of mixRequests) {
       const header = signSubgraphRequest({ key: DEV_SIGNING_KEY, body, authorization });
@@ -207,14 +178,14 @@ for (let i = 0; i < 200; i++) nested = `orders(first: 2) { nodes { id customer {
 const HOSTILE = JSON.stringify({ query: `{ customer(id: "C-000001") { ${nested} } }` });
 
 async function refused(body: string): Promise<void> {
-  const response = await fetch(limitsOn.url, { method: 'POST', headers: { 'content-type': 'application/json', ...analyst }, body });
+  const response = await fetch(limitsOn.url, { method: 'POST', headers: { 'content-type': 'application/json', ...ANALYST }, body });
   await response.arrayBuffer();
   if (response.status !== 400) throw new Error(`expected a refusal, got ${response.status}`);
 }
 
 describe('a refused hostile operation', () => {
   bench('one product by SKU, answered (baseline)', async () => {
-    await ok(postGraphQL(limitsOn.url, '{ product(sku: "SKU-000001") { sku name } }', undefined, analyst));
+    await answered(postGraphQL(limitsOn.url, '{ product(sku: "SKU-000001") { sku name } }', undefined, ANALYST));
   }, options);
   bench('orders and customers nested 600 deep, refused', () => refused(HOSTILE), options);
 });
@@ -222,14 +193,7 @@ describe('a refused hostile operation', () => {
 // The response cache: a dashboard replayed by ten principals of three policy classes (four EMEA
 // analysts, three AMERICAS analysts, three stewards), twenty distinct operations each, through a
 // gateway with the cache and through the mesh's own (no cache), on the same registry and subgraphs.
-const cachedGateway = await startTestGateway(
-  testGatewayConfig({
-    dataDir: mesh.dataDir,
-    name: 'cached',
-    supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 1_000 },
-    overrides: { responseCache: { store: 'memory', ttlSeconds: 300, maxBytes: 64 * 1024 * 1024, versionsPollMs: 1_000 } },
-  }),
-);
+const cachedGateway = await startTestGateway(cachedGatewayConfig(mesh, { name: 'cached', pollMs: 1_000, cache: { maxBytes: 64 * 1024 * 1024 } }));
 await cachedGateway.ready;
 afterAll(async () => {
   await cachedGateway.stop();
@@ -249,7 +213,7 @@ const DASHBOARD = [
   ...[10, 20, 40].map((first) => `{ invoices(first: ${first}) { nodes { id amount status } } }`),
 ];
 const replay = async (url: string) => {
-  for (const principal of dashboardPrincipals) for (const query of DASHBOARD) await ok(postGraphQL(url, query, undefined, principal));
+  for (const principal of dashboardPrincipals) for (const query of DASHBOARD) await answered(postGraphQL(url, query, undefined, principal));
 };
 // Filled once: the bench measures a dashboard that was opened before.
 await replay(cachedGateway.url);

@@ -19,68 +19,44 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
-import { DEV_HASH_KEY } from '../policy/masking.js';
 import { domains } from '../subgraphs/domains.js';
-import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
-import { postGraphQL, postSubgraph, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor } from './harness/mesh.js';
+import { ANALYST, ANALYST_MIX, answered, runAnalystMix, subgraphSet, subgraphsAt } from './harness/analyst-mix.js';
+import { postGraphQL, postSubgraph, startTestGateway, startTestMesh, testGatewayConfig, tokenFor } from './harness/mesh.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 150);
 const WARMUP = Number(process.env.WARMUP ?? 20);
 
 const mesh = await startTestMesh({ scale: 1 });
-const subgraphSet = (enforcePolicy: boolean) =>
-  Promise.all(
-    domains.map((domain) =>
-      startSubgraphServer({ domain, warehouse: mesh.warehouses[domain.name]!, log: testLog, identity: testIdentity, hashKey: DEV_HASH_KEY, audit: mesh.audits[domain.name]!, port: 0, enforcePolicy }),
-    ),
-  );
-const subgraphsAt = (servers: readonly { url: string }[]) => ({ kind: 'subgraphs' as const, subgraphs: domains.map(({ name }, i) => ({ name, url: servers[i]!.url })) });
-const offSubgraphs = await subgraphSet(false);
+const offSubgraphs = await subgraphSet(mesh, { enforcePolicy: false });
 const offGateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'off', supergraph: subgraphsAt(offSubgraphs) }), { enforcePolicy: false });
 const onGateway = await startTestGateway(
   testGatewayConfig({ dataDir: mesh.dataDir, name: 'on', supergraph: subgraphsAt(domains.map(({ name }) => mesh.subgraphs[name]!)) }),
 );
 await Promise.all([offGateway.ready, onGateway.ready]);
 
-async function ok(answer: Promise<{ status: number; body: { errors?: unknown } }>): Promise<void> {
-  const { status, body } = await answer;
-  if (status !== 200 || body.errors) throw new Error(`query failed: ${JSON.stringify(body)}`);
-}
-
 const steward = { authorization: `Bearer ${tokenFor()}` };
-const analyst = { authorization: `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA', 'AMERICAS', 'APAC'], purpose: 'analytics' })}` };
 const CUSTOMERS_PAGE = '{ customers(first: 50, orderBy: {field: NAME}) { nodes { id name email country } } }';
-// The same mix as test/mesh.bench.ts.
-const MIX = [
-  '{ customers(first: 50) { nodes { id name email country segment lifetimeValue } } }',
-  '{ orders(first: 100) { nodes { id total status customer { name } lines { quantity product { name } } } } }',
-  '{ products(first: 100) { nodes { sku name listPrice revenue unitsSold } } }',
-];
-const runMix = async (url: string) => {
-  for (const query of MIX) await ok(postGraphQL(url, query, undefined, analyst));
-};
-
 // The same mix over rows not read before: each round the next pages of customers and orders
 // (both sides read the same pages), so masks hash values they have not hashed yet.
 const COLD_MIX = [
   'query ($after: String) { customers(first: 50, after: $after) { nodes { id name email country segment lifetimeValue } pageInfo { endCursor } } }',
   'query ($after: String) { orders(first: 100, after: $after) { nodes { id total status customer { name } lines { quantity product { name } } } pageInfo { endCursor } } }',
-  MIX[2]!,
+  ANALYST_MIX[2],
 ];
 const cursors = { coldOff: [null, null] as (string | null)[], coldOn: [null, null] as (string | null)[] };
 const runColdMix = async (url: string, side: keyof typeof cursors) => {
   for (const [i, query] of COLD_MIX.entries()) {
-    const answer = await postGraphQL<any>(url, query, i < 2 ? { after: cursors[side][i] } : undefined, analyst);
+    const answer = await postGraphQL<any>(url, query, i < 2 ? { after: cursors[side][i] } : undefined, ANALYST);
     if (answer.status !== 200 || answer.body.errors) throw new Error(`query failed: ${JSON.stringify(answer.body)}`);
     if (i < 2) cursors[side][i] = (Object.values(answer.body.data!)[0] as { pageInfo: { endCursor: string | null } }).pageInfo.endCursor;
   }
 };
 
 const cases = {
-  direct: () => ok(postSubgraph(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, steward)),
-  gateway: () => ok(postGraphQL(onGateway.url, CUSTOMERS_PAGE, undefined, steward)),
-  policyOff: () => runMix(offGateway.url),
-  policyOn: () => runMix(onGateway.url),
+  direct: () => answered(postSubgraph(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, steward)),
+  gateway: () => answered(postGraphQL(onGateway.url, CUSTOMERS_PAGE, undefined, steward)),
+  policyOff: () => runAnalystMix(offGateway.url),
+  policyOn: () => runAnalystMix(onGateway.url),
   coldOff: () => runColdMix(offGateway.url, 'coldOff'),
   coldOn: () => runColdMix(onGateway.url, 'coldOn'),
 } satisfies Record<string, () => Promise<void>>;

@@ -28,7 +28,7 @@ import { loadFactsAt } from '../subgraphs/kit/freshness.js';
 import { startSubgraphServer, type RunningServer } from '../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
-import { freePort, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { cachedGatewayConfig, freePort, startTestGateway, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 let cached: RunningGateway & { audit: AuditSink };
@@ -59,14 +59,7 @@ const CUSTOMERS = '{ customers(first: 5, orderBy: {field: ID}) { nodes { id name
 
 beforeAll(async () => {
   mesh = await startTestMesh();
-  cached = await startTestGateway(
-    testGatewayConfig({
-      dataDir: mesh.dataDir,
-      name: 'cached',
-      supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 },
-      overrides: { responseCache: { store: 'memory', ttlSeconds: 300, maxBytes: 16 * 1024 * 1024, versionsPollMs: 100 } },
-    }),
-  );
+  cached = await startTestGateway(cachedGatewayConfig(mesh, { name: 'cached' }));
   await cached.ready;
 }, 120_000);
 
@@ -211,14 +204,7 @@ describe('the response cache in Redis, and its bounds', () => {
   const prefix = `test-cache-${randomUUID().slice(0, 8)}`;
   const gateways: (RunningGateway & { audit: AuditSink })[] = [];
   const start = async (name: string, cache: Partial<ResponseCacheConfig>) => {
-    const gateway = await startTestGateway(
-      testGatewayConfig({
-        dataDir: mesh.dataDir,
-        name,
-        supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 },
-        overrides: { responseCache: { store: 'memory', ttlSeconds: 300, maxBytes: 16 * 1024 * 1024, versionsPollMs: 100, ...cache } },
-      }),
-    );
+    const gateway = await startTestGateway(cachedGatewayConfig(mesh, { name, cache }));
     gateways.push(gateway);
     await gateway.ready;
     return gateway;

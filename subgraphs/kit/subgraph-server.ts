@@ -377,14 +377,19 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   options.onLineage?.(servingLineage(domain, { warehouse: warehouse.location, maskOf: (type, field) => policyIndex.field(type, field).mask?.strategy ?? null, ...(options.now ? { now: options.now } : {}) }));
   const slaOf = new Map(domain.dataProducts.map(({ spec }) => [`${domain.name}.${spec.name}`, spec.metadata.sla]));
   const signed = options.verifySignatures === false ? (_req: unknown, _res: unknown, next: () => void) => next() : requireGatewaySignature(signature);
+  // The platform's routes (the gateway and the registry call them): POST with a small body, signed
+  // by the gateway even when the subgraph allows direct access.
+  const platformOnly = [
+    allowMethods(['POST']),
+    express.json({ limit: '1kb', verify: keepRawBody }),
+    options.verifySignatures === false ? signed : requireGatewaySignature({ ...signature, directAccess: false }),
+  ];
   // The catalog entries of the domain's products: what they are and promise, never a value; for
   // the platform (the gateway's catalog, the registry's publish), so signed even with direct access.
   let documents: readonly ProductDocuments[] | undefined;
   app.use(
     '/catalog',
-    allowMethods(['POST']),
-    express.json({ limit: '1kb', verify: keepRawBody }),
-    options.verifySignatures === false ? signed : requireGatewaySignature({ ...signature, directAccess: false }),
+    ...platformOnly,
     (_req, res) => {
       // Each with its columns' profile from the serving version's load, which carries no value.
       documents ??= domainProductDocuments(domain, warehouseServerOf(warehouse.location), rules).map((document) => {
@@ -410,9 +415,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   // cache to know when an answer it keeps was computed from data no longer served.
   app.use(
     '/versions',
-    allowMethods(['POST']),
-    express.json({ limit: '1kb', verify: keepRawBody }),
-    options.verifySignatures === false ? signed : requireGatewaySignature({ ...signature, directAccess: false }),
+    ...platformOnly,
     (_req, res) => {
       res.json({ domain: domain.name, products: domain.dataProducts.map(({ spec }) => ({ id: `${domain.name}.${spec.name}`, version: spec.metadata.version, loadedAt: facts.loadedAt })) });
     },

@@ -28,6 +28,7 @@ import type { GatewayConfig, SubgraphEndpoint } from '../../gateway/config.js';
 import { openRegistry } from '../../gateway/registry/open.js';
 import { publishRunningSubgraphs } from '../../gateway/registry/publish.js';
 import type { SupergraphSourceConfig } from '../../gateway/supergraph-source.js';
+import type { ResponseCacheConfig } from '../../gateway/response-cache.js';
 import { domains as meshDomains } from '../../subgraphs/domains.js';
 import type { Domain } from '../../subgraphs/kit/domain.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
@@ -119,6 +120,23 @@ export function testGatewayConfig(options: {
     loadShedding: DEFAULT_LOAD_SHEDDING,
     rateLimitStore: { redisUrl: null, redisPrefix: 'mesh-rate' },
     ...options.overrides,
+  });
+}
+
+/**
+ * A gateway on the mesh's registry with the response cache on, in memory (or as `cache` says): the
+ * registry and the subgraphs' versions polled every `pollMs` (default 100).
+ */
+export function cachedGatewayConfig(
+  mesh: Pick<TestMesh, 'dataDir' | 'registryUrl'>,
+  options: { readonly name: string; readonly pollMs?: number; readonly cache?: Partial<ResponseCacheConfig> },
+): GatewayConfig {
+  const pollMs = options.pollMs ?? 100;
+  return testGatewayConfig({
+    dataDir: mesh.dataDir,
+    name: options.name,
+    supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs },
+    overrides: { responseCache: { store: 'memory', ttlSeconds: 300, maxBytes: 16 * 1024 * 1024, versionsPollMs: pollMs, ...options.cache } },
   });
 }
 
