@@ -9,7 +9,10 @@
  * taken of the cases' medians and means over ROUNDS rounds (default 150, after WARMUP 20):
  *
  * - gateway hop: a page of 50 customers through the gateway against the same call made directly
- *   to the customers subgraph (signed as the gateway signs it, with the same token);
+ *   to the customers subgraph (signed as the gateway signs it, with the same token); and what a hop
+ *   costs before any of the gateway's features (test/harness/hop-floor.ts): a bare proxy, Apollo
+ *   Server and Apollo Gateway alone, and plain Apollo Gateway as its documentation starts it, each
+ *   against the same call made directly to the subgraphs they call (which do not check signatures);
  * - policy layer: the analyst mix (customers, a cross-domain join, aggregates) through the gateway
  *   with the policy layer on against the gateway and subgraphs with it off; and the same mix over
  *   the next pages each round (rows not read before: no mask has hashed their values yet).
@@ -20,7 +23,10 @@
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { domains } from '../subgraphs/domains.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ANALYST, ANALYST_MIX, answered, runAnalystMix, subgraphSet, subgraphsAt } from './harness/analyst-mix.js';
+import { startApolloAlone, startBareProxy, startPlainApollo } from './harness/hop-floor.js';
 import { postGraphQL, postSubgraph, startTestGateway, startTestMesh, testGatewayConfig, tokenFor } from './harness/mesh.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 150);
@@ -33,6 +39,17 @@ const onGateway = await startTestGateway(
   testGatewayConfig({ dataDir: mesh.dataDir, name: 'on', supergraph: subgraphsAt(domains.map(({ name }) => mesh.subgraphs[name]!)) }),
 );
 await Promise.all([offGateway.ready, onGateway.ready]);
+// The floors: the same subgraphs served again without the signature check, and the supergraph the
+// gateway composed, pointed at them.
+const unsignedSubgraphs = await subgraphSet(mesh, { verifySignatures: false });
+let floorSupergraph = await readFile(join(mesh.dataDir, 'supergraph-on.graphql'), 'utf8');
+for (const [i, { name }] of domains.entries()) floorSupergraph = floorSupergraph.replaceAll(`"${mesh.subgraphs[name]!.url}"`, `"${unsignedSubgraphs[i]!.url}"`);
+const unsignedCustomers = unsignedSubgraphs[domains.findIndex(({ name }) => name === 'customers')]!.url;
+const floors = {
+  proxy: await startBareProxy(unsignedCustomers),
+  apolloAlone: await startApolloAlone(floorSupergraph),
+  apolloPlain: await startPlainApollo(floorSupergraph),
+};
 
 const steward = { authorization: `Bearer ${tokenFor()}` };
 const CUSTOMERS_PAGE = '{ customers(first: 50, orderBy: {field: NAME}) { nodes { id name email country } } }';
@@ -55,6 +72,10 @@ const runColdMix = async (url: string, side: keyof typeof cursors) => {
 const cases = {
   direct: () => answered(postSubgraph(mesh.subgraphs.customers!.url, CUSTOMERS_PAGE, undefined, steward)),
   gateway: () => answered(postGraphQL(onGateway.url, CUSTOMERS_PAGE, undefined, steward)),
+  directUnsigned: () => answered(postGraphQL(unsignedCustomers, CUSTOMERS_PAGE, undefined, steward)),
+  proxy: () => answered(postGraphQL(floors.proxy.url, CUSTOMERS_PAGE, undefined, steward)),
+  apolloAlone: () => answered(postGraphQL(floors.apolloAlone.url, CUSTOMERS_PAGE, undefined, steward)),
+  apolloPlain: () => answered(postGraphQL(floors.apolloPlain.url, CUSTOMERS_PAGE, undefined, steward)),
   policyOff: () => runAnalystMix(offGateway.url),
   policyOn: () => runAnalystMix(onGateway.url),
   coldOff: () => runColdMix(offGateway.url, 'coldOff'),
@@ -108,9 +129,14 @@ console.log(`\n${ROUNDS} rounds (after ${WARMUP} warm-up), each case once a roun
 console.log('| ratio | baseline median ms | measured median ms | ratio of medians | ratio of means | ratio of CPU time |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 console.log(row('gateway hop: 50 customers via the gateway / the subgraph directly', 'direct', 'gateway'));
+console.log(row('  the floor: a bare proxy / the subgraph directly', 'directUnsigned', 'proxy'));
+console.log(row('  the floor: Apollo Server and Apollo Gateway alone / the subgraph directly', 'directUnsigned', 'apolloAlone'));
+console.log(row('  plain Apollo Gateway (standalone server, RemoteGraphQLDataSource) / the subgraph directly', 'directUnsigned', 'apolloPlain'));
 console.log(row('policy layer: analyst mix on / off', 'policyOff', 'policyOn'));
 console.log(row('policy layer: the mix over rows not read before, on / off', 'coldOff', 'coldOn'));
 
+for (const floor of Object.values(floors)) await floor.stop();
+for (const server of unsignedSubgraphs) await server.stop();
 await onGateway.stop();
 await offGateway.stop();
 for (const server of offSubgraphs) await server.stop();
