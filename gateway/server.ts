@@ -240,20 +240,26 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       logger: log,
     });
     await apollo.start();
-    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client, estimatedCost: number | null = null, includeDataProducts = false): GatewayContext => ({
-      requestId,
-      log: log.child({ requestId }),
-      principal,
-      authorization,
-      responseBudget: { remaining: config.subgraphCalls.maxResponseBytes },
-      clientName,
-      estimatedCost,
-      costBudget: allowanceOf(principal).maxCost,
-      actualRows: { rows: 0 },
-      dataProductsRead: includeDataProducts || responseCache ? new Map() : undefined,
-      showDataProducts: includeDataProducts,
-      volatile: { read: false },
-    });
+    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client, estimatedCost: number | null = null, includeDataProducts = false): GatewayContext => {
+      let requestLog: Logger | undefined;
+      return {
+        requestId,
+        // Made when first used: most requests log nothing, and a child logger costs a serialisation.
+        get log() {
+          return (requestLog ??= log.child({ requestId }));
+        },
+        principal,
+        authorization,
+        responseBudget: { remaining: config.subgraphCalls.maxResponseBytes },
+        clientName,
+        estimatedCost,
+        costBudget: allowanceOf(principal).maxCost,
+        actualRows: { rows: 0 },
+        dataProductsRead: includeDataProducts || responseCache ? new Map() : undefined,
+        showDataProducts: includeDataProducts,
+        volatile: { read: false },
+      };
+    };
     const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(
       authenticate(verifier, tokenRejected),

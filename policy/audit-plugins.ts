@@ -85,7 +85,7 @@ export function useGatewayAudit(options: { sink: AuditSink; log: ErrorLog }): Ap
     async requestDidStart({ request }) {
       const started = performance.now();
       return {
-        async willSendResponse({ contextValue, response, operationName }) {
+        async willSendResponse({ contextValue, response, operationName, queryHash }) {
           const result = response.body.kind === 'single' ? response.body.singleResult : undefined;
           const failed = Boolean(result?.errors?.length);
           const hasData = result?.data !== undefined && result?.data !== null;
@@ -101,7 +101,9 @@ export function useGatewayAudit(options: { sink: AuditSink; log: ErrorLog }): Ap
               // Client-chosen: bounded, so that no header or body can bloat the audit log.
               clientName: boundedName(request.http?.headers.get('apollographql-client-name')),
               operationName: boundedName(operationName ?? request.operationName),
-              documentHash: hashOf(request.query),
+              // Apollo Server hashed the document already: SHA-256 of its text, as hashOf does (a
+              // persisted query's id never reaches it: trusted documents are resolved to their text before).
+              documentHash: queryHash ?? hashOf(request.query),
               variablesHash: hashOf(request.variables),
               outcome: !failed ? 'success' : hasData ? 'partial' : 'error',
               ...(contextValue.cache?.outcome === 'hit' ? { cache: 'hit' as const } : {}),

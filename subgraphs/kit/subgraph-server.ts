@@ -453,9 +453,13 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
             }
           : NO_POLICY;
         const loaders = new RequestLoaders();
+        let requestLog: Logger | undefined;
         return {
           requestId,
-          log: log.child({ requestId }),
+          // Made when a resolver first logs: most requests log nothing, and a child logger costs a serialisation.
+          get log() {
+            return (requestLog ??= log.child({ requestId }));
+          },
           principal,
           policy,
           audit,
