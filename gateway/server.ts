@@ -28,7 +28,7 @@ import { refuseForeignHosts } from '../policy/host-check.js';
 import { createTokenVerifier } from '../policy/identity.js';
 import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import type { Principal } from '../policy/principal.js';
-import type { RequestIdContext } from '../policy/request-id.js';
+import { requestLogger, type RequestIdContext } from '../policy/request-id.js';
 import { createAllowances } from './allowances.js';
 import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
 import { createDomainEntries } from './catalog/domain-entries.js';
@@ -241,12 +241,11 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     });
     await apollo.start();
     const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client, estimatedCost: number | null = null, includeDataProducts = false): GatewayContext => {
-      let requestLog: Logger | undefined;
+      const requestLog = requestLogger(log, requestId);
       return {
         requestId,
-        // Made when first used: most requests log nothing, and a child logger costs a serialisation.
         get log() {
-          return (requestLog ??= log.child({ requestId }));
+          return requestLog();
         },
         principal,
         authorization,

@@ -53,6 +53,7 @@ import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
+import { requestLogger } from '../../policy/request-id.js';
 import { discoveryFindings, type DiscoveryFinding, type ProductProfile } from '../../policy/discovery.js';
 
 export interface SubgraphServerOptions {
@@ -453,12 +454,11 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
             }
           : NO_POLICY;
         const loaders = new RequestLoaders();
-        let requestLog: Logger | undefined;
+        const requestLog = requestLogger(log, requestId);
         return {
           requestId,
-          // Made when a resolver first logs: most requests log nothing, and a child logger costs a serialisation.
           get log() {
-            return (requestLog ??= log.child({ requestId }));
+            return requestLog();
           },
           principal,
           policy,

@@ -14,7 +14,7 @@
  * on the caller's Authorization header, so each subgraph does the same policy work as for the mesh.
  */
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { ApolloServer, HeaderMap } from '@apollo/server';
@@ -31,38 +31,42 @@ interface Forwarded {
   readonly authorization: string | undefined;
 }
 
-async function listen(server: Server): Promise<string> {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
-}
-
 async function bodyOf(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 
-/** Node's HTTP server passing each request's body to `target` and its answer back. */
-export async function startBareProxy(target: string): Promise<Floor> {
-  const agent = new Agent({ keepAliveTimeout: 4_000 });
-  const server = createServer((req, res) => {
-    void (async () => {
-      const answer = await request(target, { method: 'POST', headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' }, body: await bodyOf(req), dispatcher: agent });
-      const text = await answer.body.text();
-      res.writeHead(answer.statusCode, { 'content-type': 'application/json' });
-      res.end(text);
-    })().catch((error: unknown) => res.writeHead(502).end(String(error)));
-  });
-  const url = await listen(server);
+/** A floor that failed answers 502 (the bench's `answered` then stops the run), or drops the connection mid-answer. */
+function failed(res: ServerResponse, error: unknown): void {
+  if (res.headersSent) res.destroy();
+  else res.writeHead(502, { 'content-type': 'text/plain' }).end(String(error));
+}
+
+/** Serves `handle` on Node's HTTP server; `stop` closes the server, then `release`. */
+async function serve(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, release: () => Promise<void>): Promise<Floor> {
+  const server = createServer((req, res) => void handle(req, res).catch((error: unknown) => failed(res, error)));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
   return {
-    url,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
     async stop() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
-      await agent.close();
+      await release();
     },
   };
+}
+
+/** Node's HTTP server passing each request's body to `target` and its answer back. */
+export async function startBareProxy(target: string): Promise<Floor> {
+  const agent = new Agent({ keepAliveTimeout: 4_000 });
+  return serve(async (req, res) => {
+    const answer = await request(target, { method: 'POST', headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' }, body: await bodyOf(req), dispatcher: agent });
+    const text = await answer.body.text();
+    res.writeHead(answer.statusCode, { 'content-type': 'application/json' });
+    res.end(text);
+  }, () => agent.close());
 }
 
 /** Apollo Server and Apollo Gateway over `supergraphSdl` with nothing else: the fixed choices' own cost. */
@@ -79,8 +83,8 @@ export async function startApolloAlone(supergraphSdl: string): Promise<Floor> {
   });
   const apollo = new ApolloServer<Forwarded>({ gateway });
   await apollo.start();
-  const server = createServer((req, res) => {
-    void (async () => {
+  return serve(
+    async (req, res) => {
       const headers = new HeaderMap();
       for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(name, value);
       const body: unknown = JSON.parse((await bodyOf(req)).toString('utf8'));
@@ -91,18 +95,12 @@ export async function startApolloAlone(supergraphSdl: string): Promise<Floor> {
       res.statusCode = answer.status ?? 200;
       for (const [name, value] of answer.headers) res.setHeader(name, value);
       res.end(answer.body.kind === 'complete' ? answer.body.string : '');
-    })().catch((error: unknown) => res.writeHead(500).end(String(error)));
-  });
-  const url = await listen(server);
-  return {
-    url,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+    },
+    async () => {
       await apollo.stop();
       await agent.close();
     },
-  };
+  );
 }
 
 /** Plain Apollo Gateway as its documentation starts it (standalone server, RemoteGraphQLDataSource). */
