@@ -28,7 +28,7 @@ import { refuseForeignHosts } from '../policy/host-check.js';
 import { createTokenVerifier } from '../policy/identity.js';
 import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import type { Principal } from '../policy/principal.js';
-import { requestLogger, type RequestIdContext } from '../policy/request-id.js';
+import type { RequestIdContext } from '../policy/request-id.js';
 import { createAllowances } from './allowances.js';
 import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
 import { createDomainEntries } from './catalog/domain-entries.js';
@@ -240,25 +240,20 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       logger: log,
     });
     await apollo.start();
-    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client, estimatedCost: number | null = null, includeDataProducts = false): GatewayContext => {
-      const requestLog = requestLogger(log, requestId);
-      return {
-        requestId,
-        get log() {
-          return requestLog();
-        },
-        principal,
-        authorization,
-        responseBudget: { remaining: config.subgraphCalls.maxResponseBytes },
-        clientName,
-        estimatedCost,
-        costBudget: allowanceOf(principal).maxCost,
-        actualRows: { rows: 0 },
-        dataProductsRead: includeDataProducts || responseCache ? new Map() : undefined,
-        showDataProducts: includeDataProducts,
-        volatile: { read: false },
-      };
-    };
+    const contextOf = (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null = principal.client, estimatedCost: number | null = null, includeDataProducts = false): GatewayContext => ({
+      requestId,
+      log: log.child({ requestId }),
+      principal,
+      authorization,
+      responseBudget: { remaining: config.subgraphCalls.maxResponseBytes },
+      clientName,
+      estimatedCost,
+      costBudget: allowanceOf(principal).maxCost,
+      actualRows: { rows: 0 },
+      dataProductsRead: includeDataProducts || responseCache ? new Map() : undefined,
+      showDataProducts: includeDataProducts,
+      volatile: { read: false },
+    });
     const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(
       authenticate(verifier, tokenRejected),

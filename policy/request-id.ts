@@ -3,7 +3,6 @@
  * error extensions and (later) audit records.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 
 /** The header that carries it, from clients to the gateway and from the gateway to subgraphs. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -19,13 +18,4 @@ export function readRequestId(header: string | string[] | undefined): string {
 /** The part of a request context every server has. */
 export interface RequestIdContext {
   readonly requestId: string;
-}
-
-/**
- * The request's logger (its lines carry the request id), made when first asked for: most requests
- * log nothing, and making a child logger serialises its bindings.
- */
-export function requestLogger(log: Logger, requestId: string): () => Logger {
-  let child: Logger | undefined;
-  return () => (child ??= log.child({ requestId }));
 }

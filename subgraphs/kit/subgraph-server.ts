@@ -53,7 +53,6 @@ import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
-import { requestLogger } from '../../policy/request-id.js';
 import { discoveryFindings, type DiscoveryFinding, type ProductProfile } from '../../policy/discovery.js';
 
 export interface SubgraphServerOptions {
@@ -454,12 +453,9 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
             }
           : NO_POLICY;
         const loaders = new RequestLoaders();
-        const requestLog = requestLogger(log, requestId);
         return {
           requestId,
-          get log() {
-            return requestLog();
-          },
+          log: log.child({ requestId }),
           principal,
           policy,
           audit,
