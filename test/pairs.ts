@@ -20,11 +20,10 @@
  * PROFILE=<file> writes a CPU profile of the measured rounds, CASES=<case,…> runs some cases only
  * (one side of a ratio): see where the difference goes (test/cpuprofile-top.ts reads the profile).
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
-import { domains } from '../subgraphs/domains.js';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { domains } from '../subgraphs/domains.js';
 import { ANALYST, ANALYST_MIX, answered, runAnalystMix, subgraphSet, subgraphsAt } from './harness/analyst-mix.js';
 import { startApolloAlone, startBareProxy, startPlainApollo } from './harness/hop-floor.js';
 import { postGraphQL, postSubgraph, startTestGateway, startTestMesh, testGatewayConfig, tokenFor } from './harness/mesh.js';
@@ -43,7 +42,11 @@ await Promise.all([offGateway.ready, onGateway.ready]);
 // gateway composed, pointed at them.
 const unsignedSubgraphs = await subgraphSet(mesh, { verifySignatures: false });
 let floorSupergraph = await readFile(join(mesh.dataDir, 'supergraph-on.graphql'), 'utf8');
-for (const [i, { name }] of domains.entries()) floorSupergraph = floorSupergraph.replaceAll(`"${mesh.subgraphs[name]!.url}"`, `"${unsignedSubgraphs[i]!.url}"`);
+for (const [i, { name }] of domains.entries()) {
+  const [from, to] = [`"${mesh.subgraphs[name]!.url}"`, `"${unsignedSubgraphs[i]!.url}"`];
+  if (!floorSupergraph.includes(from)) throw new Error(`the composed supergraph does not name ${name} at ${from}`);
+  floorSupergraph = floorSupergraph.replaceAll(from, to);
+}
 const unsignedCustomers = unsignedSubgraphs[domains.findIndex(({ name }) => name === 'customers')]!.url;
 const floors = {
   proxy: await startBareProxy(unsignedCustomers),
