@@ -5,8 +5,11 @@
  *
  * The estimate, as Apollo Router's static estimation counts it:
  * - a field returning an object, interface or union costs 1, a scalar or enum field 0, unless
- *   `@cost(weight:)` on the field (or on its type) says otherwise; introspection costs nothing;
- *   a mutation's root fields cost 10;
+ *   `@cost(weight:)` on the field (or on its type) says otherwise; a mutation's root fields cost 10;
+ * - introspection (`__schema`, `__type`) costs one per object its answer holds, counted against the
+ *   served schema (introspection-cost.ts);
+ * - variables count as the operation will run with them: a variable not sent takes its default
+ *   value (`query($n: Int = 500)` is sized 500);
  * - a list multiplies its element type's cost and its selection's cost by its size: the value of its
  *   slicing argument (`first`, `limit`: literal or variable), else its `assumedSize`, else the
  *   default list size (10); `sizedFields` carry the slicing argument to a connection's `nodes` and
@@ -19,12 +22,16 @@ import type { Request, RequestHandler, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import {
   getNamedType,
+  coerceInputValue,
   getOperationAST,
   getNullableType,
   isCompositeType,
   isListType,
+  isInputType,
   isObjectType,
   Kind,
+  typeFromAST,
+  valueFromAST,
   valueFromASTUntyped,
   type ArgumentNode,
   type DirectiveNode,
@@ -38,6 +45,7 @@ import {
 } from 'graphql';
 import type { Metrics } from '../policy/metrics.js';
 import type { AllowanceOf } from './allowances.js';
+import { introspectionCost } from './introspection-cost.js';
 import type { Refusal, Refuse } from './refusals.js';
 import './request-state.js';
 
@@ -104,9 +112,35 @@ export interface CostEstimateOptions {
   readonly defaultListSize?: number;
 }
 
+/**
+ * The variables an operation runs with: each one sent, coerced to its declared type where it fits
+ * (`"500"` is no Int, and stays as sent: execution refuses it), and each one not sent given its
+ * default value. Never throws: a value that does not fit is the executor's to refuse, later.
+ */
+export function effectiveVariables(schema: GraphQLSchema, operation: OperationDefinitionNode, sent: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const definition of operation.variableDefinitions ?? []) {
+    const name = definition.variable.name.value;
+    const type = typeFromAST(schema, definition.type);
+    if (Object.hasOwn(sent, name)) {
+      const value = sent[name];
+      if (!type || !isInputType(type)) values[name] = value;
+      else {
+        let fits = true;
+        const coerced: unknown = coerceInputValue(value, type, () => (fits = false));
+        values[name] = fits ? coerced : value;
+      }
+    } else if (definition.defaultValue) {
+      values[name] = type && isInputType(type) ? valueFromAST(definition.defaultValue, type) ?? valueFromASTUntyped(definition.defaultValue) : valueFromASTUntyped(definition.defaultValue);
+    }
+  }
+  return values;
+}
+
 /** The estimated cost of an operation; fragments are costed once each (no exponential walk). */
 export function estimateCost(options: CostEstimateOptions): number {
-  const { schema, index, document, operation, variables } = options;
+  const { schema, index, document, operation } = options;
+  const variables = effectiveVariables(schema, operation, options.variables);
   const defaultListSize = options.defaultListSize ?? DEFAULT_LIST_SIZE;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
@@ -126,6 +160,16 @@ export function estimateCost(options: CostEstimateOptions): number {
       if ((name === 'skip' && value) || (name === 'include' && !value)) return false;
     }
     return true;
+  };
+
+  const introspection = {
+    schema,
+    included: (selection: { readonly directives?: readonly DirectiveNode[] | undefined }) => included(selection.directives),
+    argument: (field: FieldNode, name: string) => {
+      const argument = field.arguments?.find((a) => a.name.value === name);
+      return argument ? valueOf(argument) : undefined;
+    },
+    fragment: (name: string) => fragments.get(name),
   };
 
   const sizeOf = (field: FieldNode, listSize: ListSize | undefined, inherited: number | undefined): number => {
@@ -172,6 +216,10 @@ export function estimateCost(options: CostEstimateOptions): number {
         continue;
       }
       const fieldName = selection.name.value;
+      if (fieldName === '__schema' || fieldName === '__type') {
+        if (root) cost += introspectionCost(selection, introspection);
+        continue;
+      }
       if (fieldName.startsWith('__')) continue;
       const fieldDef = 'getFields' in parent ? parent.getFields()[fieldName] : undefined;
       if (!fieldDef) continue;

@@ -2,7 +2,7 @@
  * Cost estimates of operations on the real supergraph (the three domains' SDLs composed), each
  * equal to a value computed by hand from the directives in their SDL.
  */
-import { buildSchema, getOperationAST, parse } from 'graphql';
+import { buildSchema, getIntrospectionQuery, getOperationAST, graphqlSync, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
@@ -46,10 +46,49 @@ describe('the cost estimate', () => {
     // Fragments count where they are spread; skipped fields do not count.
     ['{ customers(first: 10) { nodes { ...C } } } fragment C on Customer { id addresses { city } lifetimeValue @skip(if: true) }', {}, 1 + 10 * (1 + 3 * 1)],
     ['query($no: Boolean!) { customers(first: 10) { nodes { lifetimeValue @include(if: $no) } } }', { no: false }, 1 + 10 * 1],
-    // Introspection costs nothing.
-    ['{ __schema { types { name } } __typename }', {}, 0],
+    // A variable not sent takes its default value: sized 500, not the assumed 20.
+    ['query($a: Int = 500) { customers(first: $a) { nodes { id } } }', {}, 501],
+    ['query($a: Int = 500) { customers(first: $a) { nodes { id } } }', { a: 3 }, 4],
+    // ... in an input object and a directive's condition too.
+    ['query($skip: Boolean = true) { customers(first: 10) { nodes { id lifetimeValue @skip(if: $skip) } } }', {}, 11],
+    // __typename is a scalar: 0.
+    ['{ __typename }', {}, 0],
   ])('%s costs %s', (query, variables, expected) => {
     expect(cost(query, variables)).toBe(expected);
+  });
+
+  /** The objects an answer holds (what introspection is charged: one per object). */
+  const objectsIn = (value: unknown): number =>
+    Array.isArray(value) ? value.reduce((sum: number, item) => sum + objectsIn(item), 0) : value !== null && typeof value === 'object' ? 1 + Object.values(value).reduce((sum: number, item) => sum + objectsIn(item), 0) : 0;
+  const answerObjects = (query: string) => {
+    const answer = graphqlSync({ schema, source: query });
+    expect(answer.errors).toBeUndefined();
+    return objectsIn(answer.data) - 1; // the `data` object itself is not an answer's object
+  };
+
+  it('charges introspection one per object its answer holds, as graphql-js answers it', () => {
+    const standard = getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, inputValueDeprecation: true });
+    const objects = answerObjects(standard);
+    expect(objects).toBeGreaterThan(1000); // the mesh's API schema: about 1,300
+    expect(cost(standard)).toBe(objects);
+    // Within the anonymous budget (2,000): the IDE's schema explorer works signed out.
+    expect(cost(standard)).toBeLessThan(2_000);
+    const typeQuery = '{ __type(name: "Customer") { name fields { name args { name type { name ofType { name } } } type { kind ofType { kind ofType { name } } } } } }';
+    expect(cost(typeQuery)).toBe(answerObjects(typeQuery));
+    expect(cost('query($t: String!) { __type(name: $t) { fields { name } } }', { t: 'Customer' })).toBe(answerObjects('{ __type(name: "Customer") { fields { name } } }'));
+    expect(cost('{ __type(name: "NoSuchType") { name } }')).toBe(0);
+  });
+
+  it('charges fifteen aliased copies of the schema fifteen times', () => {
+    const one = '__schema { types { name fields { name type { name ofType { name ofType { name } } } } } }';
+    const fifteen = `{ ${Array.from({ length: 15 }, (_, i) => `s${i}: ${one}`).join(' ')} }`;
+    expect(cost(fifteen)).toBe(15 * answerObjects(`{ ${one} }`));
+    expect(cost(fifteen)).toBeGreaterThan(2_000);
+  });
+
+  it('counts deep introspection nesting through fragments once per type (bounded work, exact count)', () => {
+    const deep = `{ __schema { types { ...T } } } fragment T on __Type { fields { type { ...R } } } fragment R on __Type { name ofType { name ofType { name } } fields { name } }`;
+    expect(cost(deep)).toBe(answerObjects(deep));
   });
 
   it('costs fragments that spread each other twice, 30 deep, once each (no exponential walk)', () => {

@@ -115,6 +115,15 @@ describe.each(DIALECTS.map((dialect) => [dialect.dialect, adapters[dialect.diale
     expect(events[0]!.parameters).toEqual([hostile]);
   });
 
+  it('compares with any finite number a caller may send, however large (a GraphQL Float reaches 1.8e308)', async () => {
+    const above = (bound: number) => warehouse.db.selectFrom('t').select('id').where('amount', '>=', bound).orderBy('id').execute();
+    for (const bound of [1e20, 2 ** 63, 1e300, Number.MAX_VALUE]) expect(await above(bound), String(bound)).toEqual([]);
+    expect(await above(-1e20)).toEqual([{ id: 'a' }, { id: 'b' }]);
+    expect(await warehouse.db.selectFrom('t').select('id').where('amount', '<', 9007199254740993).where('amount', '>', -Number.MAX_VALUE).orderBy('id').execute()).toEqual([{ id: 'a' }, { id: 'b' }]);
+    // A safe integer is still bound as an integer: equality on an integer column holds.
+    expect(await warehouse.db.selectFrom('t').select('id').where('n', '=', 7).execute()).toEqual([{ id: 'a' }]);
+  });
+
   it('reports failed statements to observers, and the error to the caller', async () => {
     const events: { error?: unknown }[] = [];
     const unsubscribe = warehouse.onStatement((event) => events.push(event));

@@ -6,11 +6,13 @@
  * converts result values into the adapter-independent {@link WarehouseValue} contract.
  */
 import {
+  DOUBLE,
   DuckDBInstance,
   DuckDBTypeId,
   JSDuckDBValueConverter,
   ResultReturnType,
   type DuckDBConnection,
+  type DuckDBType,
   type DuckDBValue,
   type DuckDBValueConverter,
 } from '@duckdb/node-api';
@@ -80,11 +82,25 @@ const convertValue: DuckDBValueConverter<WarehouseValue> = (value, type) => {
   }
 };
 
+/**
+ * The types to bind parameters with: inferred, except for a whole number beyond 2^53. DuckDB infers
+ * an integer type from a whole JS number, and a value such as `1e20` (a valid GraphQL Float, as in
+ * `orders(filter: { minTotal: 1e20 })`) fails as "bigint out of int64 range"; it is a double, as
+ * the caller sent it.
+ */
+function parameterTypes(parameters: readonly unknown[]): (DuckDBType | undefined)[] | undefined {
+  let types: (DuckDBType | undefined)[] | undefined;
+  parameters.forEach((value, i) => {
+    if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) (types ??= [])[i] = DOUBLE;
+  });
+  return types && Array.from({ length: parameters.length }, (_, i) => types![i]);
+}
+
 class DuckDbConnection implements DatabaseConnection {
   constructor(readonly connection: DuckDBConnection) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.connection.run(query.sql, query.parameters as DuckDBValue[]);
+    const result = await this.connection.run(query.sql, query.parameters as DuckDBValue[], parameterTypes(query.parameters) as DuckDBType[] | undefined);
     if (result.returnType === ResultReturnType.CHANGED_ROWS) {
       return { rows: [], numAffectedRows: BigInt(result.rowsChanged) };
     }
@@ -93,7 +109,7 @@ class DuckDbConnection implements DatabaseConnection {
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
-    const result = await this.connection.stream(query.sql, query.parameters as DuckDBValue[]);
+    const result = await this.connection.stream(query.sql, query.parameters as DuckDBValue[], parameterTypes(query.parameters) as DuckDBType[] | undefined);
     for (;;) {
       const chunk = await result.fetchChunk();
       if (chunk === null || chunk.rowCount === 0) return;
