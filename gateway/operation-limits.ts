@@ -91,6 +91,25 @@ function countRootFields(selectionSet: SelectionSetNode, document: DocumentNode,
   return count;
 }
 
+/**
+ * Whether a JSON value (the variables) nests deeper than `limit` objects and arrays; walked without
+ * recursion, and stopped at the limit, so that 10,000 levels cost no stack and little time. Every
+ * later step that serialises the variables (the cost key, the audit's hash, the response cache key)
+ * would otherwise overflow the stack on such a value.
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth + 1 > limit) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 /** Armor's messages end with `found N.`: the measured value. */
 function foundIn(error: GraphQLError): number {
   const match = /found (\d+)/.exec(error.message);
@@ -176,7 +195,13 @@ export function useOperationLimits(options: OperationLimitsOptions): RequestHand
     // Not a single query text (batch, none, wrong type): Apollo Server refuses it with its own code.
     if (typeof query !== 'string' || served === undefined) return next();
     const principal = res.locals.principal!;
-    const measured = measureCached(query, allowanceOf(principal), served);
+    const limits = allowanceOf(principal);
+    // The variables object itself is one level; values inside it nest as deep as the fields may.
+    if (nestsDeeperThan(variables, limits.maxDepth + 1)) {
+      refuse(req, res, { code: 'MAX_DEPTH_EXCEEDED', message: `The operation's variables nest deeper than the limit of ${limits.maxDepth}.`, extensions: { limit: limits.maxDepth, value: `>${limits.maxDepth}` } });
+      return;
+    }
+    const measured = measureCached(query, limits, served);
     if ('exceeded' in measured) {
       const { exceeded } = measured;
       refuse(req, res, { code: exceeded.code, message: limitMessage(exceeded), extensions: { limit: exceeded.limit, value: exceeded.atLeast ? `>${exceeded.limit}` : exceeded.value } });

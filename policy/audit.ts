@@ -376,8 +376,18 @@ export function boundedName(value: string | null | undefined): string | null {
   return `${value.slice(0, 64)}…sha256:${sha256(value).slice(0, 16)}`;
 }
 
-/** A document's or variables' hash for the record: what was asked, without the values. */
+/**
+ * A document's or variables' hash for the record: what was asked, without the values. Null for a
+ * value that cannot be serialised (variables nested thousands deep overflow JSON.stringify): a
+ * refusal of such a request is still recorded.
+ */
 export function hashOf(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  return sha256(typeof value === 'string' ? value : JSON.stringify(value));
+  if (typeof value === 'string') return sha256(value);
+  try {
+    return sha256(JSON.stringify(value));
+  } catch (error) {
+    if (error instanceof RangeError) return null;
+    throw error;
+  }
 }

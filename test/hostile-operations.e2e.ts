@@ -34,7 +34,12 @@ interface Hostile {
   readonly status: number;
   readonly code: string;
   readonly message?: RegExp;
+  /** Sent without a token (the anonymous budget: cost 2000). */
+  readonly anonymous?: boolean;
 }
+
+/** `{"a":{"a":…1…}}`, `levels` deep, as JSON text (no recursion builds it). */
+const deepJson = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
 
 const corpus: Hostile[] = [
   { name: 'orders and customers nested 600 deep (29 KB)', body: JSON.stringify({ query: nestedOrders(600) }), status: 400, code: 'MAX_TOKENS_EXCEEDED', message: /tokens \(more than 2000\) exceeds the limit of 2000/ },
@@ -85,6 +90,36 @@ const corpus: Hostile[] = [
     status: 400,
     code: 'COST_LIMIT_EXCEEDED',
   },
+  {
+    name: 'a page size hidden in a variable\'s default value, anonymous',
+    body: JSON.stringify({ query: 'query($a: Int = 500) { orders(first: $a) { nodes { id customer { name } lines { quantity product { name } } } } }' }),
+    status: 400,
+    code: 'COST_LIMIT_EXCEEDED',
+    message: /estimated cost \(9001\) exceeds the budget of 2000/,
+    anonymous: true,
+  },
+  {
+    name: 'a default page size and a default skip condition, anonymous',
+    body: JSON.stringify({ query: 'query($n: Int = 300, $skip: Boolean = false) { customerList(limit: $n) { id lifetimeValue @skip(if: $skip) } }' }),
+    status: 400,
+    code: 'COST_LIMIT_EXCEEDED',
+    message: /estimated cost \(3300\) exceeds the budget of 2000/,
+    anonymous: true,
+  },
+  {
+    name: '15 aliased copies of the schema\'s introspection (2 MB of answer), anonymous',
+    body: JSON.stringify({ query: `{ ${Array.from({ length: 15 }, (_, i) => `s${i}: __schema { types { name kind description fields { name description args { name type { name } } type { name kind ofType { name kind ofType { name } } } } } }`).join(' ')} }` }),
+    status: 400,
+    code: 'COST_LIMIT_EXCEEDED',
+    anonymous: true,
+  },
+  {
+    name: 'a variable nested 10,000 levels deep',
+    body: `{"query":"query($f: OrderFilter) { orders(first: 1, filter: $f) { nodes { id } } }","variables":{"f":${deepJson(10_000)}}}`,
+    status: 400,
+    code: 'MAX_DEPTH_EXCEEDED',
+    message: /variables nest deeper than the limit of 15/,
+  },
   { name: 'a body of 2 MB', body: JSON.stringify({ query: `{ categories { id } }`, variables: { pad: 'x'.repeat(2_000_000) } }), status: 413, code: 'REQUEST_TOO_LARGE' },
   { name: '500 operations in one HTTP batch', body: JSON.stringify(Array.from({ length: 500 }, () => ({ query: '{ categories { id } }' }))), status: 400, code: 'BAD_REQUEST' },
   { name: 'a 900 KB string literal', body: JSON.stringify({ query: `{ products(filter: { nameContains: "${'a'.repeat(900_000)}" }) { nodes { sku } } }` }), status: 200, code: 'INVALID_ARGUMENT' },
@@ -123,7 +158,7 @@ describe('hostile operations', () => {
     const answers: { name: string; status: number; code: unknown; message: unknown; ms: number }[] = [];
     for (const hostile of corpus) {
       const started = performance.now();
-      const response = await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: hostile.body });
+      const response = await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', ...(hostile.anonymous ? {} : headers) }, body: hostile.body });
       const body = (await response.json()) as { errors?: { message: string; extensions: { code: string } }[] };
       answers.push({ name: hostile.name, status: response.status, code: body.errors?.[0]?.extensions.code, message: body.errors?.[0]?.message, ms: performance.now() - started });
       heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
@@ -213,6 +248,26 @@ describe('hostile operations', () => {
     const fields = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `c${i}: categories { id }`).join(' ')} }`;
     expect((await mesh.query(fields(15))).status).toBe(200);
     expect((await mesh.query(fields(16))).body.errors?.[0]?.extensions?.code).toBe('MAX_ROOT_FIELDS_EXCEEDED');
+  });
+
+  it('answers numbers and nesting at the edge of what JSON and GraphQL allow as the caller\'s input, never as a server error', async () => {
+    // A Float filter far beyond any total matches no order (it was an internal "bigint out of int64 range").
+    for (const bound of ['1e20', '1.7976931348623157e308', '-1e20']) {
+      const answer = await mesh.query<any>(`{ orders(first: 2, filter: { minTotal: ${bound} }) { nodes { id } } }`);
+      expect({ bound, status: answer.status, errors: answer.body.errors, found: answer.body.data?.orders.nodes.length }).toEqual({ bound, status: 200, errors: undefined, found: bound === '-1e20' ? 2 : 0 });
+    }
+    const viaVariable = await mesh.query<any>('query($m: Float) { orders(first: 2, filter: { maxTotal: $m }) { nodes { id } } }', { m: 1e300 });
+    expect([viaVariable.status, viaVariable.body.errors, viaVariable.body.data?.orders.nodes.length]).toEqual([200, undefined, 2]);
+    // Deep variables by GET too, and the refusal is audited like any other.
+    const url = new URL(mesh.gateway.url);
+    url.searchParams.set('query', 'query($f: OrderFilter) { orders(first: 1, filter: $f) { nodes { id } } }');
+    url.searchParams.set('variables', `{"f":${deepJson(800)}}`);
+    const get = await fetch(url, { headers: { 'apollo-require-preflight': 'true', 'x-request-id': 'hostile-deep-get-1' } });
+    expect([get.status, ((await get.json()) as any).errors[0].extensions.code]).toEqual([400, 'MAX_DEPTH_EXCEEDED']);
+    await expect.poll(async () => (await readFile(mesh.auditPath('gateway'), 'utf8')).includes('"requestId":"hostile-deep-get-1"')).toBe(true);
+    // Within the limit, the variables reach execution (and are refused there as not fitting the type).
+    const shallow = await mesh.query<any>('query($f: OrderFilter) { orders(first: 1, filter: $f) { nodes { id } } }', { f: { a: { a: 1 } } });
+    expect([shallow.status, shallow.body.errors?.[0]?.extensions?.code]).toEqual([400, 'BAD_USER_INPUT']);
   });
 
   it('refuses the same shapes on GET and in CSV exports', async () => {
