@@ -16,7 +16,9 @@
  * every key. The TTL (`RESPONSE_CACHE_TTL_SECONDS`) is a second bound, never the first.
  *
  * Not cached: mutations, answers with errors, answers that read no data product or read the
- * catalog (which changes without a data version), and requests that say `Cache-Control: no-store`
+ * catalog (which changes without a data version), answers that held strictly audited values
+ * (RESTRICTED by default: each read of them must be recorded by its subgraph, durably, before the
+ * value leaves, and a cached copy would skip that), and requests that say `Cache-Control: no-store`
  * (nor looked up for `no-cache`). A hit is answered with `Age` and `Cache-Control: private`, and
  * `extensions.cache` when asked (`x-include-cache: true`); the audit records it like any other
  * operation. Metrics: `mesh_response_cache_requests_total{outcome}`, `mesh_response_cache_bytes`.
@@ -98,6 +100,8 @@ export interface ResponseCacheContext {
   readonly dataProductsRead?: Map<string, DataProductVersion>;
   /** Set when the answer read something that changes without a data version (the catalog). */
   readonly volatile?: { read: boolean };
+  /** Set when a subgraph said its answer held strictly audited values. */
+  readonly strictlyAudited?: { read: boolean };
   /** The cache's verdict on this request, for `extensions.cache` and the headers. */
   cache?: { outcome: 'hit' | 'miss' | 'bypass'; age?: number };
 }
@@ -235,7 +239,7 @@ export function createResponseCache(options: {
           const result = response.body.singleResult;
           if (verdict.outcome === 'miss' && key !== null && !noStore(directive)) {
             const read = [...(contextValue.dataProductsRead?.values() ?? [])];
-            const storable = !result.errors?.length && result.data && read.length > 0 && !contextValue.volatile?.read;
+            const storable = !result.errors?.length && result.data && read.length > 0 && !contextValue.volatile?.read && contextValue.strictlyAudited?.read !== true;
             if (storable) {
               // What the executor answered (data, and the masks it explains); other extensions are added per request.
               const policyExtension = result.extensions?.policy;

@@ -76,6 +76,8 @@ export interface GatewayContext extends RequestIdContext {
   readonly showDataProducts: boolean;
   /** Set when the answer read something that changes without a data version (the catalog): not cached. */
   readonly volatile: { read: boolean };
+  /** Set when a subgraph's answer held strictly audited values: not cached. */
+  readonly strictlyAudited: { read: boolean };
   /** The response cache's verdict on this request. */
   cache?: { outcome: 'hit' | 'miss' | 'bypass'; age?: number };
 }
@@ -253,6 +255,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       dataProductsRead: includeDataProducts || responseCache ? new Map() : undefined,
       showDataProducts: includeDataProducts,
       volatile: { read: false },
+      strictlyAudited: { read: false },
     });
     const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(

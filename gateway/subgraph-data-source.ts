@@ -14,6 +14,7 @@ import type { GatewayGraphQLResponse as GraphQLResponse } from '@apollo/server-g
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
+import { STRICT_AUDIT_EXTENSION } from '../policy/audit-plugins.js';
 import { isDeliberateError } from '../policy/error-masking.js';
 import { codedError, isErrorCode } from '../policy/errors.js';
 import type { Metrics } from '../policy/metrics.js';
@@ -46,6 +47,8 @@ export type GatewayRequestContext = Partial<RequestIdContext> & {
   readonly dataProductsRead?: Map<string, DataProductVersion>;
   /** The caller asked for `extensions.dataProducts`. */
   readonly showDataProducts?: boolean;
+  /** Set when a subgraph's answer held strictly audited values (its record is written per read): never cached. */
+  readonly strictlyAudited?: { read: boolean };
 };
 
 /** The request header that asks for `extensions.dataProducts` (the gateway passes it on to the subgraphs). */
@@ -202,6 +205,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayRequestConte
       this.#metrics.subgraphRows.inc({ subgraph: this.#name, client: this.#metrics.clientLabel(context.clientName) }, rows);
       if (context.actualRows) context.actualRows.rows += rows;
       for (const product of productVersionsOf(this.#name, response.extensions)) context.dataProductsRead?.set(product.id, product);
+      if (response.extensions?.[STRICT_AUDIT_EXTENSION] === true && context.strictlyAudited) context.strictlyAudited.read = true;
       return response;
     } catch (error) {
       observe('failed');

@@ -6,12 +6,18 @@
  * default), its record is written durably (fsync) before the response leaves; if that fails, those
  * values are withheld (null, with an AUDIT_UNAVAILABLE error): fail closed. The record itself is
  * kept by the sink and written with the next one, so nothing is lost once the sink recovers.
+ *
+ * An answer that held strict values says so (`extensions.strictAudit: true`), so that no later copy
+ * of it (the gateway's response cache) is ever served without the subgraph writing its record again.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import { codedError } from './errors.js';
 import type { ErrorLog } from './error-masking.js';
 import { boundedName, hashOf, type AuditCollector, type AuditSink } from './audit.js';
 import type { Principal } from './principal.js';
+
+/** The response extension by which a subgraph says its answer held strictly audited values. */
+export const STRICT_AUDIT_EXTENSION = 'strictAudit';
 
 export interface SubgraphAuditContext {
   readonly requestId: string;
@@ -37,6 +43,9 @@ export function useSubgraphAudit(options: { sink: AuditSink; service: string; lo
         async willSendResponse({ contextValue, response, operationName }) {
           const { audit, principal, requestId } = contextValue;
           const strict = audit.strictPaths.length > 0;
+          if (strict && response.body.kind === 'single') {
+            response.body.singleResult.extensions = { ...response.body.singleResult.extensions, [STRICT_AUDIT_EXTENSION]: true };
+          }
           try {
             await sink.append(
               {

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { parse } from 'graphql';
@@ -28,7 +28,7 @@ import { loadFactsAt } from '../subgraphs/kit/freshness.js';
 import { startSubgraphServer, type RunningServer } from '../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
-import { cachedGatewayConfig, freePort, startTestGateway, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
+import { cachedGatewayConfig, freePort, readAuditRecords, startTestGateway, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 let cached: RunningGateway & { audit: AuditSink };
@@ -125,6 +125,44 @@ describe('the response cache', () => {
     const metrics = await (await fetch(new URL('/metrics', cached.url))).text();
     expect(Number(/^mesh_response_cache_requests_total\{outcome="hit"[^}]*\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(Number(/^mesh_response_cache_bytes\{[^}]*\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('never keeps an answer that held strictly audited values: each read is recorded by its subgraph, and withheld when it cannot be', async () => {
+    const stewardToo = `Bearer ${tokenFor({ subject: 'sue', roles: ['steward'], purpose: 'customer-support' })}`;
+    const restricted = 'query Birthdays { customers(first: 2, orderBy: {field: ID}) { nodes { id birthDate } } }';
+    const plain = 'query Names { customers(first: 2, orderBy: {field: ID}) { nodes { id name } } }';
+    // Positive control: the same class's answer without restricted fields is kept and shared.
+    expect(await verdict(plain, principals.steward)).toEqual({ outcome: 'miss' });
+    expect(await verdict(plain, stewardToo)).toMatchObject({ outcome: 'hit' });
+    // With birthDate (RESTRICTED): computed every time, never kept.
+    const first = await ask(cached.url, restricted, principals.steward, { 'x-include-cache': 'true' });
+    expect(JSON.parse(first.text)).toEqual({ data: { customers: { nodes: [{ id: expect.any(String), birthDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) }, { id: expect.any(String), birthDate: expect.any(String) }] } }, extensions: { cache: { outcome: 'bypass' } } });
+    expect(await verdict(restricted, stewardToo)).toEqual({ outcome: 'bypass' });
+
+    // The customers subgraph's and the cached gateway's audit files give way: the value is withheld.
+    const paths = [mesh.auditPath('customers'), join(mesh.dataDir, 'audit', 'gateway-cached.jsonl')];
+    for (const path of paths) {
+      await rename(path, `${path}.away`);
+      await mkdir(path);
+    }
+    let failing: { data?: any; errors?: { path?: unknown[]; extensions?: { code?: string } }[] };
+    try {
+      failing = JSON.parse((await ask(cached.url, restricted, stewardToo, { 'x-request-id': 'cache-strict-0001' })).text);
+    } finally {
+      for (const path of paths) {
+        await rm(path, { recursive: true });
+        await rename(`${path}.away`, path);
+      }
+    }
+    expect(failing.data.customers.nodes.map((c: { birthDate: unknown }) => c.birthDate)).toEqual([null, null]);
+    expect(failing.errors?.map((e) => [e.extensions?.code, e.path])).toEqual([
+      ['AUDIT_UNAVAILABLE', ['customers', 'nodes', 0, 'birthDate']],
+      ['AUDIT_UNAVAILABLE', ['customers', 'nodes', 1, 'birthDate']],
+    ]);
+    // Recovered: every read of birthDate has its strict record in the customers log, the withheld one too.
+    expect(await verdict(restricted, stewardToo)).toEqual({ outcome: 'bypass' });
+    const strictReads = (await readAuditRecords(mesh.auditPath('customers'))).filter((r) => r.kind === 'subgraph-operation' && r.operationName?.startsWith('Birthdays'));
+    expect(strictReads.map((r) => r.kind === 'subgraph-operation' && [r.subject, r.strict])).toEqual([['stu', true], ['sue', true], ['sue', true], ['sue', true]]);
   });
 
   it('lets a caller opt out, and keeps no answer that read the catalog', async () => {
