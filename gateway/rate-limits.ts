@@ -1,8 +1,9 @@
 /**
  * Rate limits in cost units: each operation spends its estimated cost (at least 1) from two token
  * buckets per window, one per subject (the token's `sub`; the remote address for anonymous callers)
- * and one per client (the token's `azp`/`client_id`, else the `apollographql-client-name` header;
- * none when neither is given). Over either, HTTP 429 with `Retry-After` and RATE_LIMITED.
+ * and one per verified client (the token's `azp`/`client_id`). A client named only by the
+ * `apollographql-client-name` header has no bucket of its own (see client-identity.ts): the header
+ * is the caller's word, and a bucket it could name is one it could empty for the real app. Over either, HTTP 429 with `Retry-After` and RATE_LIMITED.
  *
  * The buckets live in this gateway's memory, or in Redis when `RATE_LIMIT_REDIS_URL` is set, so that
  * replicas share one budget (rate-limiter-flexible's atomic Redis counters). When Redis does not
@@ -15,7 +16,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AllowanceOf } from './allowances.js';
-import { addressOf, namedClientOf } from './client-identity.js';
+import { addressOf } from './client-identity.js';
 import type { Refusal, Refuse } from './refusals.js';
 import './request-state.js';
 
@@ -93,7 +94,7 @@ export function useRateLimits(options: RateLimitsOptions): RateLimits {
     const allowance = allowanceOf(principal);
     const limiter = limiterFor(allowance.ratePerWindow);
     const subject = principal.subject ? `sub:${principal.subject}` : addressOf(req);
-    const client = namedClientOf(req, principal);
+    const client = principal.client;
     const buckets: [string, string][] = [['subject', subject], ...(client ? [['client', `client:${client}`] as [string, string]] : [])];
     for (const [bucket, key] of buckets) {
       try {

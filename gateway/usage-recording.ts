@@ -1,16 +1,21 @@
 /**
  * Records which schema coordinates each client's operations use, for the registry's
- * breaking-change check: counted in memory per client (the `apollographql-client-name` header)
- * and flushed to the registry every `flushMs` and at shutdown.
+ * breaking-change check: counted in memory per client and flushed to the registry every `flushMs`
+ * and at shutdown.
  *
- * The client name is the caller's claim. A false claim can only make a coordinate look used (a
- * check then refuses a change it would have allowed), never make one look unused, so the
- * judgement stays on the safe side; names are checked for shape, and the number of clients
- * counted between two flushes is bounded, so a caller cannot grow the gateway's memory.
+ * The client is the token's (`azp`/`client_id`, verified), else the `apollographql-client-name`
+ * header, recorded as `claimed:<name>`: a header is the caller's word, and never counts as the app
+ * whose name it borrows (the catalog marks only verified clients as registered). A false claim can
+ * only make a coordinate look used (a check then refuses a change it would have allowed), never
+ * make one look unused, so the judgement stays on the safe side; names are checked for shape, and
+ * the number of clients counted between two flushes is bounded, so a caller cannot grow the
+ * gateway's memory.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { DocumentNode } from 'graphql';
 import type { Logger } from 'pino';
+import type { Principal } from '../policy/principal.js';
+import { CLAIMED_PREFIX, CLIENT_NAME_HEADER, namedClient } from './client-identity.js';
 import { coordinatesOf } from './registry/coordinates.js';
 import type { Registry, UsageRecord } from './registry/registry.js';
 
@@ -28,11 +33,14 @@ export interface UsageRecordingOptions {
   readonly log: Logger;
 }
 
-export function clientNameOf(header: string | undefined | null): string {
-  return header && CLIENT_NAME.test(header) ? header : UNNAMED_CLIENT;
+/** The name usage is recorded under: a verified client's, `claimed:<header>`, or `unnamed` (also for a name of another shape). */
+export function clientNameOf(principal: Principal, header: string | undefined | null): string {
+  const named = namedClient(principal, header);
+  if (!named || !CLIENT_NAME.test(named.name)) return UNNAMED_CLIENT;
+  return named.verified ? named.name : `${CLAIMED_PREFIX}${named.name}`;
 }
 
-export function useUsageRecording(options: UsageRecordingOptions): ApolloServerPlugin & { flush(): Promise<void> } {
+export function useUsageRecording(options: UsageRecordingOptions): ApolloServerPlugin<{ readonly principal: Principal }> & { flush(): Promise<void> } {
   let counts = new Map<string, Map<string, number>>();
   let lastSeen = new Map<string, string>();
   const perDocument = new WeakMap<DocumentNode, Set<string>>();
@@ -73,8 +81,8 @@ export function useUsageRecording(options: UsageRecordingOptions): ApolloServerP
 
   return {
     flush,
-    async requestDidStart({ request }) {
-      const client = clientNameOf(request.http?.headers.get('apollographql-client-name'));
+    async requestDidStart({ request, contextValue }) {
+      const client = clientNameOf(contextValue.principal, request.http?.headers.get(CLIENT_NAME_HEADER));
       return {
         async didResolveOperation({ document, schema }) {
           let coordinates = perDocument.get(document);

@@ -5,6 +5,7 @@
  * the caller and the registry's usage. Governed: signed-in callers only, and nothing in it reveals
  * a value.
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -292,26 +293,34 @@ describe('the federated data product catalog', () => {
     const used = await postGraphQL<any>(mesh.gateway.url, '{ categories { id name } }', undefined, { authorization: analyst(), 'apollographql-client-name': 'catalog-test-dashboard' });
     expect(used.body.errors).toBeUndefined();
     const usageOf = async (id: string) => (await mesh.query<any>(`{ dataProduct(id: "${id}") { usage { client registered reads lastSeen } } }`)).body.data.dataProduct.usage as any[];
-    let usage: any[] = [];
-    for (let attempt = 0; attempt < 50 && !usage.some((u) => u.client === 'catalog-test-dashboard'); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      usage = await usageOf('products.categories');
-    }
-    expect(usage.find((u) => u.client === 'catalog-test-dashboard')).toMatchObject({ reads: expect.any(Number), registered: false });
+    // A name sent in the header alone is the caller's claim, and is listed as such.
+    await expect
+      .poll(async () => (await usageOf('products.categories')).find((u) => u.client === 'claimed:catalog-test-dashboard'), { timeout: 10_000, interval: 100 })
+      .toMatchObject({ reads: expect.any(Number), registered: false });
+    const usage = await usageOf('products.categories');
     expect(Date.parse(usage[0].lastSeen)).toBeGreaterThan(Date.now() - 60_000);
-    expect((await usageOf('finance.invoices')).map((u) => u.client)).not.toContain('catalog-test-dashboard');
+    expect((await usageOf('finance.invoices')).map((u) => u.client)).not.toContain('claimed:catalog-test-dashboard');
 
-    // A client that registered its documents is marked so (a name alone is the caller's claim).
+    // An app that registered its documents, asking with its verified token (azp), is marked registered.
+    const body = '{ categories { id } }';
     const registry = await openRegistry(mesh.registryUrl);
     try {
-      await registry.registerDocuments([{ client: 'catalog-test-app', name: 'categories.graphql', body: '{ categories { id } }', registeredBy: 'test' }]);
+      await registry.registerDocuments([{ client: 'catalog-test-app', name: `sha256:${createHash('sha256').update(body).digest('hex')}`, body, registeredBy: 'test' }]);
     } finally {
       await registry.close();
     }
-    await postGraphQL<any>(mesh.gateway.url, '{ categories { id } }', undefined, { authorization: analyst(), 'apollographql-client-name': 'catalog-test-app' });
+    const appToken = `Bearer ${tokenFor({ subject: 'catalog-app-service', roles: ['analyst'], regions: ['EMEA'], client: 'catalog-test-app' })}`;
     await expect
-      .poll(async () => (await usageOf('products.categories')).find((u) => u.client === 'catalog-test-app')?.registered, { timeout: 10_000, interval: 100 })
-      .toBe(true);
+      .poll(async () => {
+        const response = await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: appToken }, body: JSON.stringify({ documentId: `sha256:${createHash('sha256').update(body).digest('hex')}` }) });
+        return response.status;
+      }, { timeout: 10_000, interval: 200 })
+      .toBe(200);
+    // A caller without that token who names the app in its header is not counted as the app.
+    await postGraphQL<any>(mesh.gateway.url, body, undefined, { authorization: analyst(), 'apollographql-client-name': 'catalog-test-app' });
+    await expect
+      .poll(async () => (await usageOf('products.categories')).filter((u) => u.client.endsWith('catalog-test-app')).map((u) => [u.client, u.registered]).sort(), { timeout: 10_000, interval: 100 })
+      .toEqual([['catalog-test-app', true], ['claimed:catalog-test-app', false]]);
     const bad = await mesh.query<any>('{ dataProduct(id: "products.categories") { usage(days: 0) { client } } }');
     expect(bad.body.errors?.[0]?.extensions?.code).toBe('INVALID_ARGUMENT');
   });

@@ -160,7 +160,7 @@ describe('hot reload through the registry', () => {
     const check = await registry('check', 'customers', '--introspect', mesh.subgraphs.customers!.url);
     expect(check.exitCode).toBe(1);
     // This test's own queries, which name no client, count too (as `unnamed`).
-    expect(check.output).toMatch(/error\s+BREAKING_CHANGE_IN_USE Customer\.loyaltyTier: Field 'loyaltyTier' was removed from object type 'Customer' Used by ops-dashboard, unnamed\./);
+    expect(check.output).toMatch(/error\s+BREAKING_CHANGE_IN_USE Customer\.loyaltyTier: Field 'loyaltyTier' was removed from object type 'Customer' Used by claimed:ops-dashboard, unnamed\./);
 
     // The team decides to roll back anyway: the rollback warns, and the gateway follows.
     const rollback = await registry('rollback', 'customers');

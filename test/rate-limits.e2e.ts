@@ -104,15 +104,36 @@ describe('rate limits', () => {
     expect(lines.at(-1)).toMatch(/^# export failed after 500 rows: RATE_LIMITED: The subject "export-b" spent its 1000 cost units/);
   });
 
-  it('keeps a bucket per client name too, whatever subjects share it', async () => {
+  it('keeps a bucket per verified client too, whatever subjects share it', async () => {
     const memory = await gateway('clients', null);
-    const asClient = (subject: string) => postGraphQL(memory.url, QUERY, undefined, { authorization: token(subject), 'apollographql-client-name': 'dashboard' });
+    const asClient = (subject: string) => postGraphQL(memory.url, QUERY, undefined, { authorization: token(subject, 'dashboard') });
     expect((await asClient('d-1')).status).toBe(200);
     expect((await asClient('d-2')).status).toBe(200);
     expect((await asClient('d-3')).status).toBe(200);
     const fourth = await asClient('d-4');
     expect(fourth.status).toBe(429);
     expect(fourth.body.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', bucket: 'client' });
+  });
+
+  it('never lets a header claim spend a verified client\'s bucket', async () => {
+    const memory = await gateway('squat', null);
+    // Squatters without `azp` name the app in the header, from several subjects: each spends only its own bucket.
+    const squat = (subject: string) => postGraphQL(memory.url, QUERY, undefined, { authorization: token(subject), 'apollographql-client-name': 'wallboard' });
+    for (const subject of ['sq-1', 'sq-2']) {
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await squat(subject)).status);
+      expect(statuses, subject).toEqual([200, 200, 200, 429]);
+    }
+    // The real app, whose verified token says azp=wallboard, has its whole bucket (three of these).
+    const app = (subject: string) => postGraphQL(memory.url, QUERY, undefined, { authorization: token(subject, 'wallboard'), 'apollographql-client-name': 'wallboard' });
+    expect([(await app('w-1')).status, (await app('w-2')).status, (await app('w-3')).status]).toEqual([200, 200, 200]);
+    // Positive control: its bucket is real, and holds exactly that.
+    const fourth = await app('w-4');
+    expect([fourth.status, fourth.body.errors?.[0]?.extensions?.bucket]).toEqual([429, 'client']);
+    // In /metrics the claim is counted apart from the app (eight operations estimated at 30, and four).
+    const metrics = await (await fetch(new URL('/metrics', memory.url))).text();
+    expect(metrics).toMatch(/mesh_estimated_cost_total\{client="claimed:wallboard",service="gateway"\} 240/);
+    expect(metrics).toMatch(/mesh_estimated_cost_total\{client="wallboard",service="gateway"\} 120/);
   });
 
   it('shares one budget between two gateways on one Redis', async () => {
