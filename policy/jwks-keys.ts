@@ -6,9 +6,12 @@
  * - the whole key set is refreshed in the background (every 5 minutes): a key the issuer publishes
  *   before it signs with it, as issuers do, is known before its first token;
  * - an unknown `kid` refetches at most once per `minRefetchMs` (5 s) per issuer, concurrent lookups
- *   sharing one fetch: junk can delay a rotated key by that much, never by a minute;
- * - a `kid` still unknown after a fetch is remembered as missing for a minute (bounded): repeating
- *   the same junk fetches nothing.
+ *   sharing one fetch: junk, repeated or new, costs the issuer one fetch per interval at most, and
+ *   can delay a rotated key by that much, never more.
+ *
+ * No `kid` is remembered as missing: a memory longer than the interval is what let junk (or a
+ * client that tried the new key a moment early) keep a just-published key refused for a minute,
+ * and one no longer than the interval saves no fetch the interval does not already save.
  */
 import { JwksClient } from 'jwks-rsa';
 
@@ -28,30 +31,23 @@ export interface JwksKeysOptions {
   readonly minRefetchMs?: number;
   /** How often the key set is refreshed in the background (default 5 minutes). */
   readonly refreshMs?: number;
-  /** How long a `kid` found missing is not looked up again (default 60000 ms). */
-  readonly missingTtlMs?: number;
   readonly timeoutMs?: number;
 }
 
-const MAX_MISSING = 10_000;
-
 export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
   const minRefetchMs = options.minRefetchMs ?? 5_000;
-  const missingTtlMs = options.missingTtlMs ?? 60_000;
   const client = new JwksClient({ jwksUri: options.jwksUri, cache: false, rateLimit: false, timeout: options.timeoutMs ?? 5_000 });
   let keys = new Map<string, string>();
   let fetchedAt = 0;
   let fetching: Promise<void> | null = null;
   // The last fetch failed: an unknown kid then says nothing about the issuer's keys.
   let failed: unknown = null;
-  const missing = new Map<string, number>();
 
   const fetchKeys = (): Promise<void> => {
     fetching ??= client
       .getSigningKeys()
       .then((list) => {
         keys = new Map(list.filter((key) => key.kid).map((key) => [key.kid, key.getPublicKey()]));
-        for (const kid of keys.keys()) missing.delete(kid);
         failed = null;
       })
       .catch((error: unknown) => {
@@ -71,15 +67,12 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
     async keyFor(kid) {
       const known = keys.get(kid);
       if (known) return known;
-      if ((missing.get(kid) ?? 0) > Date.now()) throw new UnknownKeyError(kid);
       if (fetching) await fetching;
       else if (fetchedAt === 0 || Date.now() - fetchedAt >= minRefetchMs) await fetchKeys();
       const found = keys.get(kid);
       if (found) return found;
-      // The JWKS could not be read: the key is unavailable, not unknown, and not remembered as missing.
+      // The JWKS could not be read: the key is unavailable, not unknown.
       if (failed) throw failed;
-      if (missing.size >= MAX_MISSING) missing.clear();
-      missing.set(kid, Date.now() + missingTtlMs);
       throw new UnknownKeyError(kid);
     },
     close() {
