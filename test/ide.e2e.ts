@@ -240,14 +240,36 @@ describe('the IDE\'s server side', () => {
     expect(description('signupDate')).toMatch(/Rolling out \(shadow, not yet applied\): DATE_YEAR mask\./);
   });
 
-  it('offers one example operation per data product, each valid against the schema', async () => {
-    const config = (await (await fetch(new URL('/ide/config.json', base))).json()) as { examples: { name: string; query: string }[]; devSignIn: unknown };
-    expect(config.examples.map((e) => e.name).sort()).toEqual(['categories', 'customers', 'invoices', 'orders', 'products']);
+  it('tells anyone its configuration and nothing of the schema; each caller\'s examples come from the catalog, without the fields denied to it', async () => {
+    const text = await (await fetch(new URL('/ide/config.json', base))).text();
+    const config = JSON.parse(text) as Record<string, unknown>;
+    expect(Object.keys(config).sort()).toEqual(['devSignIn', 'endpoint']);
+    // Positive control: these names are in the served schema (a steward's examples hold them).
     const steward = { authorization: `Bearer ${tokenFor()}` };
-    for (const example of config.examples) {
-      const { body } = await postGraphQL(mesh.gateway.url, example.query, undefined, steward);
+    const examplesOf = async (headers: Record<string, string>) => {
+      const { body } = await postGraphQL<any>(mesh.gateway.url, '{ dataProducts(first: 100) { nodes { name exampleOperation } } }', undefined, headers);
+      expect(body.errors).toBeUndefined();
+      return body.data.dataProducts.nodes as { name: string; exampleOperation: string }[];
+    };
+    const stewards = await examplesOf(steward);
+    expect(stewards.map((e) => e.name).sort()).toEqual(['categories', 'customers', 'invoices', 'orders', 'products']);
+    const everything = stewards.map((e) => e.exampleOperation).join('\n');
+    for (const name of ['birthDate', 'unitCost', 'email']) {
+      expect(everything).toContain(name);
+      expect(text).not.toContain(name);
+    }
+    for (const example of stewards) {
+      const { body } = await postGraphQL(mesh.gateway.url, example.exampleOperation, undefined, steward);
       expect(body.errors, example.name).toBeUndefined();
     }
+    // An analyst's examples select no field denied to it (their comments say which were left out, as
+    // the catalog shows a signed-in caller every field with its policy); an anonymous caller gets none at all.
+    const analysts = (await examplesOf({ authorization: `Bearer ${tokenFor({ subject: 'a', roles: ['analyst'], regions: ['EMEA'] })}` })).map((e) => e.exampleOperation).join('\n');
+    const selected = analysts.split('\n').filter((line) => !line.startsWith('#')).join('\n');
+    expect(selected).toContain('customers');
+    expect(selected).not.toContain('birthDate');
+    const anonymous = await postGraphQL<any>(mesh.gateway.url, '{ dataProducts(first: 100) { nodes { exampleOperation } } }');
+    expect(anonymous.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(config.devSignIn).toEqual({
       roles: ['analyst', 'finance', 'support', 'steward', 'admin'],
       regions: ['AMERICAS', 'EMEA', 'APAC'],

@@ -1,6 +1,7 @@
 /**
  * The IDE's routes on the gateway: `/ide/` (the page), its bundle, `/ide/config.json` (the endpoint,
- * the example operations of the served supergraph, whether the development sign-in is offered) and,
+ * whether the development sign-in is offered: nothing about the schema, which anyone may fetch; the
+ * example operations come from the catalog, written for the signed-in caller) and,
  * only while the local-development issuer is trusted, `POST /ide/dev-token`. `/` redirects to the IDE.
  *
  * The page's Content-Security-Policy allows its own origin only: no CDN, no third-party script.
@@ -11,7 +12,6 @@ import { errorResponseBody } from '../../policy/errors.js';
 import { DEV_ISSUER, DEV_REGIONS, DEV_ROLES, mintDevToken } from '../../policy/identity-config.js';
 import type { IdentityConfig } from '../../policy/identity.js';
 import { governanceRules } from '../../policy/governance.rules.js';
-import type { ExampleOperation } from './schema-docs.js';
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -73,8 +73,6 @@ export const DEV_SIGN_IN = { roles: DEV_ROLES, regions: DEV_REGIONS, purposes: g
 export interface IdeOptions {
   /** The folder with the built `main.js` and `main.css` (see build.ts). */
   readonly bundleDir: Promise<string>;
-  /** The served supergraph's example operations. */
-  readonly examples: () => readonly ExampleOperation[];
   readonly identity: IdentityConfig;
 }
 
@@ -93,7 +91,6 @@ export function ideRouter(options: IdeOptions): Router {
   router.get('/ide/config.json', (_req, res) => {
     res.set('cache-control', 'no-store').json({
       endpoint: '/graphql',
-      examples: options.examples(),
       devSignIn: devIssuer ? DEV_SIGN_IN : null,
     });
   });

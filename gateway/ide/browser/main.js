@@ -2,8 +2,9 @@
 // (no CDN), and beside it the data product catalog (the supergraph's Query.dataProducts: search,
 // facets, a product's description, owners, SLA and fields with the policy that applies to the
 // signed-in principal, and its example opened in GraphiQL). It reads its configuration from
-// ./config.json: the endpoint, one example operation per data product, and whether the development
-// sign-in is offered. Plain JavaScript: it runs in the browser, outside the project's Node type check.
+// ./config.json (the endpoint, and whether the development sign-in is offered); the example
+// operations, one per data product, come from the catalog once signed in, as the catalog writes them
+// for that caller (fields denied to it left out), so that no caller learns of fields it cannot read. Plain JavaScript: it runs in the browser, outside the project's Node type check.
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
 import 'graphiql/graphiql.css';
@@ -342,6 +343,17 @@ function Catalog({ config, token, onOpenExample }) {
   );
 }
 
+/** The example operation of each data product, as the catalog writes it for this caller. */
+async function examplesFor(config, token) {
+  const response = await fetch(config.endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: '{ dataProducts(first: 100) { nodes { id exampleOperation } } }' }),
+  });
+  const body = await response.json();
+  return (body.data?.dataProducts?.nodes ?? []).map((node) => node.exampleOperation).filter(Boolean);
+}
+
 function Ide({ config }) {
   // A stored token that has expired (or cannot be read) signs out: the prompt, not a failing editor.
   const [token, setToken] = useState(() => {
@@ -359,9 +371,21 @@ function Ide({ config }) {
     setToken(next);
     setGeneration((g) => g + 1); // a fresh editor, with the token in every tab's headers
   };
+  // The caller's example operations, from the catalog (null until they arrive; [] if they cannot be read).
+  const [examples, setExamples] = useState(null);
+  useEffect(() => {
+    if (!token) return undefined;
+    let current = true;
+    setExamples(null);
+    examplesFor(config, token).then((found) => current && setExamples(found), () => current && setExamples([]));
+    return () => {
+      current = false;
+    };
+  }, [token]);
   if (!token) return h(SignedOut, { config, onToken });
+  if (examples === null) return h('div', { className: 'datamesh-signed-out', 'aria-busy': 'true' }, 'Loading the data products…');
   const fetcher = createGraphiQLFetcher({ url: config.endpoint });
-  const tabs = [...(opened ? [{ query: opened, headers: headersFor(token) }] : []), ...config.examples.map((example) => ({ query: example.query, headers: headersFor(token) }))];
+  const tabs = [...(opened ? [{ query: opened, headers: headersFor(token) }] : []), ...examples.map((query) => ({ query, headers: headersFor(token) }))];
   const openExample = (query) => {
     setOpened(query);
     setView('query');
