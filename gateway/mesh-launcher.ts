@@ -14,6 +14,7 @@
  * and left down. Only Ctrl-C (SIGINT) or SIGTERM stops the mesh, and it stops every process it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
@@ -82,11 +83,43 @@ async function stopAll(exitCode: number): Promise<never> {
   process.exit(exitCode);
 }
 
+/** Whether something already listens on a port (another mesh, say): binding it fails. */
+async function portTaken(port: number, host: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve(null)));
+  });
+}
+
+/**
+ * Every port the mesh would listen on must be free before anything starts: a mesh already running
+ * would answer the readiness checks (and the launcher would call a mesh ready that is not its own)
+ * while each new service failed on EADDRINUSE.
+ */
+async function refuseTakenPorts(services: readonly { readonly label: string; readonly port: number; readonly host: string }[]): Promise<void> {
+  const taken: string[] = [];
+  for (const { label, port, host } of services) {
+    const problem = await portTaken(port, host);
+    if (problem) taken.push(`  ${label.padEnd(10)} ${host}:${port} (${problem === 'EADDRINUSE' ? 'in use' : problem})`);
+  }
+  if (taken.length === 0) return;
+  console.error(`The mesh cannot start: ${taken.length === 1 ? 'a port it needs is' : 'ports it needs are'} not free (is another mesh running?):\n${taken.join('\n')}\nStop what listens there, or choose other ports (PORT for the gateway, SUBGRAPHS for the domains).`);
+  process.exit(1);
+}
+
 async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
   const config = gatewayConfigFromEnv();
   const subgraphs = subgraphEndpointsFromEnv();
+  await refuseTakenPorts([
+    { label: 'gateway', port: config.port, host: config.host },
+    ...subgraphs.map(({ name, url }) => {
+      const { port, hostname } = new URL(url);
+      return { label: name, port: Number(port || 80), host: hostname.replace(/^\[|\]$/g, '') };
+    }),
+  ]);
 
   console.log('Starting the mesh (the first start generates the data and builds the warehouses)…');
   // The gateway waits for its subgraphs as long as building the data may take on a first start.

@@ -98,7 +98,7 @@ describe('a development identity in production', () => {
   });
 
   it('refuses to mint a development token in production, even from code', async () => {
-    const { code, output } = await runService('policy/dev-token.ts', ['--role', 'admin'], { NODE_ENV: 'production' });
+    const { code, output } = await runService('policy/dev-token.ts', ['--role', 'admin', '--region', 'EMEA'], { NODE_ENV: 'production' });
     expect(code).not.toBe(0);
     expect(output).toMatch(/refused in production/);
     expect(output).not.toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/m);
@@ -155,20 +155,33 @@ describe('DNS rebinding in development', () => {
 });
 
 describe('the token command', () => {
-  it('prints its usage on --help, and refuses unknown options, roles and regions without a stack trace', async () => {
+  it('prints its usage on --help, and refuses unknown options, roles, regions and bounds, naming the option, without a stack trace', async () => {
     const help = await runService('policy/dev-token.ts', ['--help'], {});
     expect(help.code).toBe(0);
-    expect(help.output).toMatch(/Roles: analyst, finance, support, steward, admin\. Regions: AMERICAS, EMEA, APAC\./);
+    expect(help.output).toMatch(/--role <role>\s+a role \(repeatable\): analyst, finance, support, steward,\s+admin/);
+    expect(help.output).toMatch(/--region <region>\s+a region whose rows the token may read \(repeatable\):\s+AMERICAS, EMEA, APAC/);
     for (const [args, message] of [
-      [['--role', 'wizard'], /Unknown role "wizard"/],
-      [['--role', 'analyst', '--region', 'emea'], /Unknown region "emea": regions are upper case/],
-      [['--bogus'], /Unknown option '--bogus'/],
-      [['--role', 'analyst', '--purpose', 'curiosity'], /Unknown purpose "curiosity"/],
+      [['--role', 'wizard', '--region', 'EMEA'], /option '--role <role>' argument 'wizard' is invalid\. expected one of analyst, finance, support, steward, admin\./],
+      [['--role', 'analyst', '--region', 'emea'], /option '--region <region>' argument 'emea' is invalid\. expected one of AMERICAS, EMEA, APAC\./],
+      [['--bogus'], /unknown option '--bogus'/],
+      [['--role', 'analyst', '--region', 'EMEA', '--purpose', 'curiosity'], /option '--purpose <purpose>' argument 'curiosity' is invalid/],
+      // 0 hours was refused with a message saying 0 was allowed.
+      [['--role', 'analyst', '--region', 'EMEA', '--hours', '0'], /option '--hours <hours>' argument '0' is invalid\. expected a whole number from 1 to 720\./],
+      [['--role', 'analyst', '--region', 'EMEA', '--hours', '1.5'], /option '--hours <hours>' argument '1\.5' is invalid/],
+      // Without a region a token sees no row where a row policy holds: said, not minted silently.
+      [['--role', 'analyst'], /Give --region \(AMERICAS, EMEA, APAC; repeatable\) for the rows of a region, or --no-region/],
     ] as const) {
       const { code, output } = await runService('policy/dev-token.ts', [...args], {});
       expect({ args, code }).toEqual({ args, code: 2 });
       expect(output).toMatch(message);
       expect(output).not.toMatch(/\n\s+at |^[\w-]+\.[\w-]+\.[\w-]+$/m);
+    }
+    // Meant: a token with no region, and one with two.
+    for (const args of [['--role', 'steward', '--no-region'], ['--role', 'analyst', '--region', 'EMEA', '--region', 'APAC', '--hours', '720']]) {
+      const { code, output } = await runService('policy/dev-token.ts', args, {});
+      expect({ args, code }).toEqual({ args, code: 0 });
+      const claims = JSON.parse(Buffer.from(output.trim().split('.')[1]!, 'base64url').toString()) as { regions: string[] };
+      expect(claims.regions).toEqual(args.includes('APAC') ? ['EMEA', 'APAC'] : []);
     }
   });
 });
