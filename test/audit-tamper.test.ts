@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -112,6 +112,42 @@ describe('audit:verify with signed checkpoints', () => {
     expect(newerAlone.stdout).toMatch(/rotating\.jsonl: OK, 4 records, .*continuing an earlier file not given/);
     expect(newerAlone.stdout).toMatch(/checkpoint 1 vouches for seq 5, which none of the given files holds/);
     expect(newerAlone.status).toBe(1);
+  });
+});
+
+describe('audit:verify, as the README writes it', () => {
+  it('takes `data/audit/*.jsonl` on an untouched mesh: each log checked with its checkpoints, none reported broken', async () => {
+    const folder = join(dir, 'glob');
+    await mkdir(folder);
+    for (const service of ['gateway', 'customers']) {
+      const sink = await openFileAuditSink({ path: join(folder, `${service}.jsonl`), signingKey: DEV_AUDIT_SIGNING_KEY });
+      for (let n = 1; n <= 3; n++) await sink.append(auditRecord(n));
+      await sink.close();
+    }
+    // What the shell makes of `*.jsonl`: the logs and their checkpoints files, sorted.
+    const globbed = (await readdir(folder)).filter((name) => name.endsWith('.jsonl')).sort().map((name) => join(folder, name));
+    expect(globbed.filter((path) => path.endsWith('.checkpoints.jsonl'))).toHaveLength(2);
+    const result = verify(...globbed);
+    expect(result.stdout).not.toMatch(/BROKEN/);
+    expect(result.stdout).toMatch(/customers\.jsonl\.checkpoints\.jsonl: the checkpoints of .*customers\.jsonl, checked with it/);
+    expect(result.stdout.match(/checkpoints OK, 1 signed checkpoints/g)).toHaveLength(2);
+    expect(result.status).toBe(0);
+    // A checkpoints file without its log is refused as such (exit 2), not read as a broken log.
+    const alone = verify(join(folder, 'gateway.jsonl.checkpoints.jsonl'));
+    expect(alone.stderr).toMatch(/holds checkpoints, not audit records: name its log/);
+    expect(alone.status).toBe(2);
+  });
+
+  it('prints its usage on --help, and refuses a wrong command line with exit 2, naming what is wrong', () => {
+    const help = verify('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/Usage: npm run -s audit:verify -- \[options\] <logs\.\.\.>/);
+    expect(verify().stderr).toMatch(/missing required argument 'logs'/);
+    expect(verify().status).toBe(2);
+    const unknown = verify('--bogus', 'x.jsonl');
+    expect([unknown.status, unknown.stderr]).toEqual([2, expect.stringMatching(/unknown option '--bogus'/)]);
+    const unreadable = verify(join(dir, 'no-such.jsonl'));
+    expect([unreadable.status, unreadable.stderr]).toEqual([2, expect.stringMatching(/no-such\.jsonl: cannot be read/)]);
   });
 });
 

@@ -127,6 +127,48 @@ describe('npm start', () => {
     expect(anonymous.data.customer).toBeNull();
   });
 
+  it('refuses a second start while the mesh runs: says which ports are taken, exits 1, starts nothing', async () => {
+    const second = spawn('npm', ['start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    for (const stream of [second.stdout!, second.stderr!]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const [code] = (await once(second, 'exit')) as [number];
+    expect(code).toBe(1);
+    expect(output).toMatch(/The mesh cannot start: ports it needs are not free \(is another mesh running\?\)/);
+    expect(output).toContain(`gateway    127.0.0.1:${env.PORT} (in use)`);
+    for (const name of ['customers', 'products', 'finance']) expect(output).toMatch(new RegExp(`${name}\\s+127\\.0\\.0\\.1:\\d+ \\(in use\\)`));
+    expect(output).not.toMatch(/The mesh is ready|started \(pid/);
+    // The running mesh is untouched.
+    expect((await fetch(`http://127.0.0.1:${env.PORT}/health/ready`)).status).toBe(200);
+  });
+
+  it('stops a subgraph run by `npm run subgraph` on SIGTERM to npm, with its shutdown checkpoint; audit:verify passes on the folder, as the README writes it', async () => {
+    const port = await freePort();
+    const auditDir = join(dataDir, 'audit', 'customers-green');
+    const green = spawn('npm', ['run', 'subgraph', '--', 'customers'], { env: { ...process.env, ...env, PORT: String(port), AUDIT_DIR: auditDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    for (const stream of [green.stdout!, green.stderr!]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const readyUrl = `http://127.0.0.1:${port}/health/ready`;
+    await until(() => output.includes('subgraph customers serving'), 60_000, 'the green subgraph');
+    await expect.poll(async () => (await fetch(readyUrl).catch(() => null))?.status, { timeout: 10_000 }).toBe(200);
+    // One operation, signed as the gateway signs it, so that the log holds a record.
+    const { postSubgraph } = await import('./harness/mesh.js');
+    expect((await postSubgraph(`http://127.0.0.1:${port}/graphql`, '{ customers(first: 1) { nodes { id } } }', undefined, { authorization: `Bearer ${tokenFor()}` })).status).toBe(200);
+    const exited = once(green, 'exit');
+    green.kill('SIGTERM'); // npm's own process, as `kill <pid>` or a process manager sends it
+    await exited;
+    // Nothing is left serving (the service got the signal, not only npm).
+    await expect.poll(async () => (await fetch(readyUrl).catch(() => null)) === null, { timeout: 10_000 }).toBe(true);
+    const checkpoints = await readFile(join(auditDir, 'customers.jsonl.checkpoints.jsonl'), 'utf8');
+    expect(checkpoints).toMatch(/"reason":"shutdown"/);
+    const verified = spawn('bash', ['-c', `npm run -s audit:verify -- ${auditDir}/*.jsonl`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let report = '';
+    for (const stream of [verified.stdout!, verified.stderr!]) stream.on('data', (chunk: Buffer) => (report += chunk.toString()));
+    const [code] = (await once(verified, 'exit')) as [number];
+    expect(report).toMatch(/customers\.jsonl: checkpoints OK/);
+    expect(report).not.toMatch(/BROKEN|NO CHECKPOINTS/);
+    expect(code).toBe(0);
+  });
+
   it('supervises: each service killed in turn is back on its own, and the living domains never fail', async () => {
     const steward = tokenFor();
     const gateway = `http://127.0.0.1:${env.PORT}/graphql`;
@@ -191,6 +233,14 @@ describe('npm start', () => {
     await stop(first);
     const health = await fetch(`http://127.0.0.1:${env.PORT}/health/live`).catch(() => null);
     expect(health).toBeNull();
+    // Every service wrote its shutdown checkpoint: the README's `audit:verify -- data/audit/*.jsonl` passes.
+    const verified = spawn('bash', ['-c', `npm run -s audit:verify -- ${dataDir}/audit/*.jsonl`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let report = '';
+    for (const stream of [verified.stdout!, verified.stderr!]) stream.on('data', (chunk: Buffer) => (report += chunk.toString()));
+    const [code] = (await once(verified, 'exit')) as [number];
+    for (const service of ['gateway', 'customers', 'products', 'finance']) expect(report).toMatch(new RegExp(`${service}\\.jsonl: checkpoints OK`));
+    expect(report).not.toMatch(/BROKEN|NO CHECKPOINTS/);
+    expect(code).toBe(0);
     const second = await npmStart(env);
     try {
       expect(second.output()).toMatch(/raw data reused/);
