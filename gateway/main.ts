@@ -10,6 +10,7 @@ import { announceReady, clusterMetrics, runPrimary, workerCountFromEnv, workerNu
 import { gatewayConfigFromEnv } from './config.js';
 import { startGateway } from './server.js';
 import cluster from 'node:cluster';
+import { CommandFailure, defineCommand, EXIT_SERVICE_FAILED, runCommand } from '../policy/command-line.js';
 
 async function main(): Promise<void> {
   // Configuration mistakes stop the start before any worker is forked.
@@ -43,7 +44,15 @@ async function main(): Promise<void> {
   if (worker !== null) announceReady(gateway.url);
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
+const command = defineCommand(
+  'npm run gateway --',
+  'Starts the gateway. Its configuration comes from the environment (gateway/config.ts, README): PORT, SUPERGRAPH_SOURCE, AUTH_ISSUERS, GATEWAY_WORKERS, and more. Exit 0 when stopped by a signal, 1 when it cannot start.',
+).action(async () => {
+  try {
+    await main();
+  } catch (error) {
+    throw new CommandFailure(error instanceof Error ? error.message : String(error), EXIT_SERVICE_FAILED);
+  }
 });
+
+await runCommand(command);

@@ -7,6 +7,10 @@
  *   2  the command could not do its work: a wrong command line, unreadable input, a store or
  *      service it needs did not answer
  *
+ * A service (`npm start`, `npm run gateway`, `npm run subgraph`) exits 0 when stopped by SIGINT or
+ * SIGTERM, 1 when it cannot start (its configuration refused, its ports taken) or stops on a
+ * failure, and 2 on a wrong command line.
+ *
  * Long-running commands (a service) return from their action and keep running; `runCommand` exits
  * only on a failure.
  */
@@ -15,6 +19,8 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
 export const EXIT_FAILED = 2;
+/** A service that cannot start, or stops on a failure. */
+export const EXIT_SERVICE_FAILED = 1;
 
 /** A failure the command reports as it is (no stack): its message on stderr, and its exit code (2 by default). */
 export class CommandFailure extends Error {
@@ -56,6 +62,11 @@ export function repeatable(choices?: readonly string[]): (value: string, previou
   };
 }
 
+/** Whether commander stopped because help was asked for (`--help`, `help <command>`), not shown for a mistake. */
+export function isHelpAskedFor(error: CommanderError): boolean {
+  return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || (error.code === 'commander.help' && error.exitCode === 0);
+}
+
 /**
  * Parses the command line and runs the chosen action. `--help` exits 0; a command-line mistake
  * exits 2 after commander's message (which names the option); a CommandFailure exits with its code
@@ -66,8 +77,8 @@ export async function runCommand(command: Command, argv: readonly string[] = pro
     await command.parseAsync([...argv], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version were printed; a usage error was printed with its hint.
-      process.exit(error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version' ? EXIT_OK : EXIT_FAILED);
+      // Help and version were printed; a usage error (or the help shown for a missing command) too.
+      process.exit(isHelpAskedFor(error) ? EXIT_OK : EXIT_FAILED);
     }
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(error instanceof CommandFailure ? error.exitCode : EXIT_FAILED);

@@ -1,9 +1,8 @@
 /**
  * Keeps the README's error tables generated from their catalogues (error codes, token refusal
- * reasons): `npm run docs:errors` rewrites the parts between the markers, and a test fails while
- * the README is out of date.
+ * reasons): `npm run docs:errors` (gateway/registry/codes-doc.ts) rewrites the parts between the
+ * markers, and a test fails while the README is out of date.
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { renderErrorTable } from './errors.js';
 import { TOKEN_REJECTIONS } from './identity.js';
@@ -48,8 +47,3 @@ export function withErrorTable(readme: string): string {
   return withGeneratedSections(readme, SECTIONS);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const readme = await readFile(README, 'utf8');
-  await writeFile(README, withErrorTable(readme));
-  console.log('README.md error tables updated.');
-}

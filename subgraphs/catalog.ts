@@ -10,7 +10,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { Option } from 'commander';
+import { CommandFailure, defineCommand, runCommand } from '../policy/command-line.js';
 import { subgraphConfigFromEnv, warehouseUrlOf } from './config.js';
 import { domains } from './domains.js';
 import { domainProductDocuments, warehouseServerOf } from './kit/product-documents.js';
@@ -18,32 +19,10 @@ import { profilesAt } from './kit/profiles.js';
 
 const LABELS = { odps: 'ODPS 1.0 data product ', odcs: 'ODCS 3.1 data contract', profile: 'column profile        ' } as const;
 
-const USAGE = 'usage: npm run catalog -- export [--out <dir>] [--domain <name>]';
-
-async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ allowPositionals: true, options: { out: { type: 'string' }, domain: { type: 'string' }, help: { type: 'boolean' } } });
-  } catch (error) {
-    console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    return 2;
-  }
-  const { positionals, values } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals[0] !== 'export' || positionals.length !== 1) {
-    console.error(USAGE);
-    return 2;
-  }
-  const selected = values.domain ? domains.filter((domain) => domain.name === values.domain) : domains;
-  if (selected.length === 0) {
-    console.error(`Unknown domain "${values.domain}": ${domains.map((domain) => domain.name).join(', ')}.`);
-    return 2;
-  }
+async function exportDocuments(options: { readonly out?: string; readonly domain?: string }): Promise<void> {
+  const selected = options.domain ? domains.filter((domain) => domain.name === options.domain) : domains;
   const config = subgraphConfigFromEnv();
-  const out = resolve(values.out ?? join(config.dataDir, 'catalog'));
+  const out = resolve(options.out ?? join(config.dataDir, 'catalog'));
   await mkdir(out, { recursive: true });
   for (const domain of selected) {
     const url = warehouseUrlOf(domain.name, config);
@@ -57,7 +36,20 @@ async function main(): Promise<number> {
       }
     }
   }
-  return 0;
 }
 
-process.exitCode = await main();
+const command = defineCommand('npm run -s catalog --', 'The data product documents (ODPS, ODCS, column profiles) of the domains.');
+command
+  .command('export')
+  .description('writes each data product\'s ODPS 1.0 document, ODCS 3.1 contract and column profile')
+  .option('--out <dir>', 'the folder (default <DATA_DIR>/catalog)')
+  .addOption(new Option('--domain <name>', 'one domain only').choices(domains.map((domain) => domain.name)))
+  .action(async (options: { out?: string; domain?: string }) => {
+    try {
+      await exportDocuments(options);
+    } catch (error) {
+      throw new CommandFailure(`The documents could not be written: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
+
+await runCommand(command);

@@ -1,15 +1,15 @@
 /**
- * The subgraphs' command line.
+ * The subgraphs' command line (`npm run data`, `npm run subgraph -- <domain>`, `npm run sdl -- <domain>`).
  *
- *   tsx subgraphs/main.ts prepare          generate the raw data if needed, build every domain's warehouse
- *   tsx subgraphs/main.ts serve <domain>   build that domain's warehouse if needed, then serve it
- *   tsx subgraphs/main.ts sdl <domain>     print the subgraph SDL the domain serves (for the registry)
+ *   tsx subgraphs/main.ts prepare [--reset]  generate the raw data if needed, build every domain's warehouse
+ *   tsx subgraphs/main.ts serve <domain>     build that domain's warehouse if needed, then serve it
+ *   tsx subgraphs/main.ts sdl <domain>       print the subgraph SDL the domain serves (for the registry)
  *
  * Configuration comes from the environment (see subgraphs/config.ts and the README).
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { Argument } from 'commander';
 import { pino, type Logger } from 'pino';
 import { allowedHostsFromEnv } from '../policy/host-check.js';
 import { previousSigningKeyFromEnv, signingKeyFromEnv } from '../policy/subgraph-signature.js';
@@ -20,6 +20,7 @@ function directAccessFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   if (value !== 'allow' && value !== 'deny') throw new Error(`SUBGRAPH_DIRECT_ACCESS must be allow or deny, got "${value.slice(0, 40)}".`);
   return value === 'allow';
 }
+import { CommandFailure, defineCommand, EXIT_SERVICE_FAILED, runCommand } from '../policy/command-line.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { openAuditSinkFromEnv } from '../policy/audit-config.js';
 import { hashKeyFromEnv } from '../policy/masking.js';
@@ -88,72 +89,81 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
   return outcomes;
 }
 
-async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { reset: { type: 'boolean' } } });
-  const [command, name] = positionals;
+/** Builds the domain's warehouse if needed, then serves it until SIGINT or SIGTERM. */
+async function serve(name: string): Promise<void> {
   const config = subgraphConfigFromEnv();
-  const log = pino({ level: config.logLevel, base: { service: name ?? 'subgraphs' } });
-
-  if (command === 'prepare') {
-    await prepareDomains(config, domains, log, values.reset === true);
-    return;
-  }
-  if (command === 'sdl' && name) {
-    const domain = domains.find((candidate) => candidate.name === name);
-    if (!domain) throw new Error(`No domain "${name}"; domains: ${domains.map((d) => d.name).join(', ')}.`);
-    process.stdout.write(printDomainSdl(domain));
-    return;
-  }
-  if (command === 'serve' && name) {
-    const index = domains.findIndex((domain) => domain.name === name);
-    const domain = domains[index];
-    if (!domain) throw new Error(`No domain "${name}"; domains: ${domains.map((d) => d.name).join(', ')}.`);
-    // Configuration mistakes (a development identity in production) stop the start before any work.
-    const identity = identityConfigFromEnv();
-    const allowedHosts = allowedHostsFromEnv();
-    const hashKey = hashKeyFromEnv();
-    const signature = { key: signingKeyFromEnv(), previousKey: previousSigningKeyFromEnv(), directAccess: directAccessFromEnv() };
-    const loadOutcome = (await prepareDomains(config, [domain], log)).get(domain.name);
-    const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
-    const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
-    const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
-    const profiles = await profilesAt(warehouseUrlOf(domain.name, config));
-    const servingSink = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
-    const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
-    const server = await startSubgraphServer({
-      audit,
-      strictAuditLevel: config.strictAuditLevel,
-      domain,
-      warehouse,
-      log,
-      identity,
-      allowedHosts,
-      signature,
-      hashKey,
-      port: portOf(index),
-      qualityHistory,
-      loadFacts,
-      profiles,
-      ...(loadOutcome ? { loadOutcome } : {}),
-      onLineage: (events) => servingSink.emit(events),
-      qualityIntervalMs: config.qualityIntervalMs,
-      host: config.host,
-    });
-    log.info({ url: server.url }, `subgraph ${domain.name} serving`);
-    const shutdown = async () => {
-      await server.stop(); // requests in flight finish, and write their records
-      await audit.close(); // then whatever is pending is written
-      await warehouse.close();
-      process.exit(0);
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
-    return;
-  }
-  throw new Error('usage: subgraphs/main.ts prepare | serve <domain> | sdl <domain>');
+  const log = pino({ level: config.logLevel, base: { service: name } });
+  const index = domains.findIndex((domain) => domain.name === name);
+  const domain = domains[index]!;
+  // Configuration mistakes (a development identity in production) stop the start before any work.
+  const identity = identityConfigFromEnv();
+  const allowedHosts = allowedHostsFromEnv();
+  const hashKey = hashKeyFromEnv();
+  const signature = { key: signingKeyFromEnv(), previousKey: previousSigningKeyFromEnv(), directAccess: directAccessFromEnv() };
+  const loadOutcome = (await prepareDomains(config, [domain], log)).get(domain.name);
+  const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
+  const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
+  const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
+  const profiles = await profilesAt(warehouseUrlOf(domain.name, config));
+  const servingSink = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
+  const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
+  const server = await startSubgraphServer({
+    audit,
+    strictAuditLevel: config.strictAuditLevel,
+    domain,
+    warehouse,
+    log,
+    identity,
+    allowedHosts,
+    signature,
+    hashKey,
+    port: portOf(index),
+    qualityHistory,
+    loadFacts,
+    profiles,
+    ...(loadOutcome ? { loadOutcome } : {}),
+    onLineage: (events) => servingSink.emit(events),
+    qualityIntervalMs: config.qualityIntervalMs,
+    host: config.host,
+  });
+  log.info({ url: server.url }, `subgraph ${domain.name} serving`);
+  const shutdown = async () => {
+    await server.stop(); // requests in flight finish, and write their records
+    await audit.close(); // then whatever is pending is written, and the shutdown checkpoint
+    await warehouse.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+const domainArgument = () => new Argument('<domain>', 'the domain').choices(domains.map((domain) => domain.name));
+const command = defineCommand('tsx subgraphs/main.ts', 'The domains\' subgraphs: build their warehouses, serve one, print one\'s SDL. Configuration comes from the environment (README).');
+command
+  .command('prepare')
+  .description('generates the raw data if needed and builds every domain\'s warehouse (npm run data)')
+  .option('--reset', 'generate the raw data again and rebuild every warehouse')
+  .action(async (options: { reset?: boolean }) => {
+    const config = subgraphConfigFromEnv();
+    await prepareDomains(config, domains, pino({ level: config.logLevel, base: { service: 'subgraphs' } }), options.reset === true);
+  });
+command
+  .command('serve')
+  .description('builds the domain\'s warehouse if needed, then serves it (npm run subgraph -- <domain>)')
+  .addArgument(domainArgument())
+  .action(async (name: string) => {
+    try {
+      await serve(name);
+    } catch (error) {
+      throw new CommandFailure(error instanceof Error ? error.message : String(error), EXIT_SERVICE_FAILED);
+    }
+  });
+command
+  .command('sdl')
+  .description('prints the subgraph SDL the domain serves, for the registry (npm run -s sdl -- <domain>)')
+  .addArgument(domainArgument())
+  .action((name: string) => {
+    process.stdout.write(printDomainSdl(domains.find((candidate) => candidate.name === name)!));
+  });
+
+await runCommand(command);

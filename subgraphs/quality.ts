@@ -9,7 +9,7 @@
  * Exit codes: 0 no error-severity check failed, 1 one did, 2 the command failed (usage, unknown
  * product, warehouse unavailable).
  */
-import { parseArgs } from 'node:util';
+import { CommandFailure, defineCommand, EXIT_OK, EXIT_REFUSED, runCommand } from '../policy/command-line.js';
 import { sql } from 'kysely';
 import { subgraphConfigFromEnv, warehouseUrlOf } from './config.js';
 import { domains } from './domains.js';
@@ -18,7 +18,6 @@ import { readQualityRuns } from './kit/quality-store.js';
 import { runDomainChecks } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 
-const USAGE = 'usage: npm run quality -- run [<domain> | <domain>.<product>]\n       npm run quality -- history [<domain>]';
 
 function table(results: readonly QualityResult[]): string {
   const rows = results.map((r) => [r.product, r.check, r.dimension, r.severity, r.outcome.toUpperCase(), r.value === null ? '-' : String(r.value) + (r.unit === 'percent' ? ' %' : ''), r.threshold, r.failedRows === null ? '-' : String(r.failedRows), r.error ?? r.sampleKeys.join(' ')]);
@@ -28,30 +27,13 @@ function table(results: readonly QualityResult[]): string {
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
 
-async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ allowPositionals: true, options: { help: { type: 'boolean' } } });
-  } catch (error) {
-    console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    return 2;
-  }
-  const [command, target, ...extra] = parsed.positionals;
-  if (parsed.values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if ((command !== 'run' && command !== 'history') || extra.length > 0) {
-    console.error(USAGE);
-    return 2;
-  }
+async function runQuality(command: 'run' | 'history', target: string | undefined): Promise<number> {
   const [domainName, productName] = (target ?? '').split('.', 2) as [string, string | undefined];
   const selected = target ? domains.filter((domain) => domain.name === domainName) : domains;
   const product = productName ? selected[0]?.dataProducts.find((candidate) => candidate.spec.name === productName) : undefined;
-  if (selected.length === 0 || (productName && !product)) {
-    const known = domains.flatMap((domain) => [domain.name, ...domain.dataProducts.map((p) => `${domain.name}.${p.spec.name}`)]);
-    console.error(`Unknown domain or product "${target}": ${known.join(', ')}.`);
-    return 2;
+  if (selected.length === 0 || (productName && !product) || (command === 'history' && productName)) {
+    const known = domains.flatMap((domain) => [domain.name, ...(command === 'run' ? domain.dataProducts.map((p) => `${domain.name}.${p.spec.name}`) : [])]);
+    throw new CommandFailure(`Unknown ${command === 'run' ? 'domain or product' : 'domain'} "${target}": ${known.join(', ')}.`);
   }
   const config = subgraphConfigFromEnv();
   let failed = false;
@@ -74,14 +56,29 @@ async function main(): Promise<number> {
       console.log(`${domain.name}: ${run.results.length} checks on ${url.startsWith('duckdb:') ? url : url.replace(/\/\/[^@/]*@/, '//')}\n${table(run.results)}\n`);
       failed ||= blocksLoad(run.results);
     } catch (error) {
-      console.error(`The ${domain.name} warehouse cannot be read (${error instanceof Error ? error.message : String(error)}): build it first (npm run data).`);
-      return 2;
+      throw new CommandFailure(`The ${domain.name} warehouse cannot be read (${error instanceof Error ? error.message : String(error)}): build it first (npm run data).`);
     } finally {
       await warehouse?.close();
     }
   }
   if (command === 'run') console.log(failed ? 'FAILED: an error-severity check failed (exit 1).' : 'PASSED: no error-severity check failed.');
-  return failed ? 1 : 0;
+  return failed ? EXIT_REFUSED : EXIT_OK;
 }
 
-process.exitCode = await main();
+const command = defineCommand('npm run -s quality --', 'Runs the data quality checks on the serving warehouses, or lists their stored runs. Exit 1 when an error-severity check fails.');
+command
+  .command('run')
+  .description('runs the checks of every product, of one domain, or of one product, now')
+  .argument('[target]', '<domain> or <domain>.<product>')
+  .action(async (target?: string) => {
+    process.exitCode = await runQuality('run', target);
+  });
+command
+  .command('history')
+  .description('lists the stored runs (each load\'s, rejected ones included)')
+  .argument('[domain]', 'one domain')
+  .action(async (domain?: string) => {
+    process.exitCode = await runQuality('history', domain);
+  });
+
+await runCommand(command);

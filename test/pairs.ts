@@ -21,12 +21,16 @@
  * (one side of a ratio): see where the difference goes (test/cpuprofile-top.ts reads the profile).
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { defineCommand, runCommand } from '../policy/command-line.js';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { domains } from '../subgraphs/domains.js';
 import { ANALYST, ANALYST_MIX, answered, runAnalystMix, subgraphSet, subgraphsAt } from './harness/analyst-mix.js';
 import { startApolloAlone, startBareProxy, startPlainApollo } from './harness/hop-floor.js';
 import { postGraphQL, postSubgraph, startTestGateway, startTestMesh, testGatewayConfig, tokenFor } from './harness/mesh.js';
+
+// No arguments: its settings are the environment's (above); --help says so.
+await runCommand(defineCommand('npm run bench:pairs --', 'Measures the gateway hop and the policy layer by alternation (ratios of medians, means and CPU time). Env: ROUNDS (150), WARMUP (20), CASES (case,…), PROFILE (file).'));
 
 const ROUNDS = Number(process.env.ROUNDS ?? 150);
 const WARMUP = Number(process.env.WARMUP ?? 20);

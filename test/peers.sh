@@ -14,6 +14,12 @@
 # DUR (20 s), CONNS (50), ROUNDS (2), PEER_BENCH_HOME (/tmp/peer-bench), PEER_SUBGRAPH_PORT,
 # PEER_GATEWAY_PORT, HIVE_FLAGS. With the defaults it takes 3 to 4 minutes.
 set -eu
+# --help prints the comment above; any other argument is refused (its settings are the environment's).
+case "${1:-}" in
+  -h | --help) sed -n '2,/^set -eu$/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+  '') ;;
+  *) echo "$(basename "$0"): unknown argument '$1' (settings come from the environment; see --help)" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 bench=${PEER_BENCH_DIR:-$root/../shared/peer-bench}
 [ -f "$bench/run.sh" ] || { echo "bench:peers: no peer benchmark at $bench (set PEER_BENCH_DIR)" >&2; exit 2; }

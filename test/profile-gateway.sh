@@ -8,6 +8,12 @@
 # Env: DUR (15), CONNS (50), OUT (a new folder under /tmp), PEER_BENCH_HOME (/tmp/peer-bench),
 # PEER_SUBGRAPH_PORT (4200), PEER_GATEWAY_PORT (4000), GATEWAY_LIMITS (as bench:peers).
 set -eu
+# --help prints the comment above; any other argument is refused (its settings are the environment's).
+case "${1:-}" in
+  -h | --help) sed -n '2,/^set -eu$/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+  '') ;;
+  *) echo "$(basename "$0"): unknown argument '$1' (settings come from the environment; see --help)" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 work=${PEER_BENCH_HOME:-/tmp/peer-bench}
 [ -x "$work/node_modules/.bin/autocannon" ] || { echo "profile: no peer benchmark in $work; run: bash ../shared/peer-bench/setup.sh" >&2; exit 2; }

@@ -106,10 +106,10 @@ describe('misuse of the registry command line', () => {
     const before = (await cli('status')).output;
     const down = `http://127.0.0.1:${await freePort()}/graphql`;
     const cases: [string[], RegExp][] = [
-      [[], /^error REGISTRY_USAGE: usage: npm run registry/],
-      [['deploy', 'customers'], /^error REGISTRY_USAGE: usage:/],
-      [['publish', 'customers', '--force'], /^error REGISTRY_USAGE: Unknown option '--force'/],
-      [['publish'], /^error REGISTRY_USAGE: publish needs a subgraph name/],
+      [[], /^error REGISTRY_USAGE: Give a command \(run with --help for the list\)/],
+      [['deploy', 'customers'], /^error REGISTRY_USAGE: unknown command 'deploy'/],
+      [['publish', 'customers', '--force'], /^error REGISTRY_USAGE: unknown option '--force'/],
+      [['publish'], /^error REGISTRY_USAGE: missing required argument 'subgraph'/],
       [['publish', 'customers'], /^error REGISTRY_USAGE: Give the SDL with exactly one of --schema FILE or --introspect URL/],
       [['publish', 'customers', '--schema', 'a', '--introspect', 'http://h/graphql'], /exactly one of/],
       [['check', 'customers', '--schema', '/nonexistent/sdl.graphql'], /^error REGISTRY_SDL_UNAVAILABLE: .*ENOENT/],
@@ -117,8 +117,9 @@ describe('misuse of the registry command line', () => {
       [['check', '../../etc', '--introspect', mesh.subgraphs.customers!.url], /^error REGISTRY_INVALID_NAME/],
       [['publish', 'customers', '--introspect', mesh.subgraphs.customers!.url, '--url', 'file:///etc/passwd'], /^error REGISTRY_INVALID_URL/],
       [['publish', 'newdomain', '--schema', join(mesh.dataDir, 'supergraph.graphql')], /^error REGISTRY_USAGE: newdomain has no published version yet: give its routing URL with --url/],
-      [['rollback', 'customers', '--to', '1; drop table x'], /^error REGISTRY_USAGE: --to must be a whole number/],
-      [['check', 'customers', '--introspect', mesh.subgraphs.customers!.url, '--usage-days', 'soon'], /^error REGISTRY_USAGE: --usage-days must be a whole number/],
+      [['rollback', 'customers', '--to', '1; drop table x'], /^error REGISTRY_USAGE: option '--to <version>' argument '1; drop table x' is invalid\. expected a whole number/],
+      [['check', 'customers', '--introspect', mesh.subgraphs.customers!.url, '--usage-days', 'soon'], /^error REGISTRY_USAGE: option '--usage-days <n>' argument 'soon' is invalid\. expected a whole number/],
+      [['clients', 'register', 'app'], /^error REGISTRY_USAGE: clients register needs a client and either document files or --manifest FILE/],
       [['history', 'nobody'], /^error REGISTRY_UNKNOWN_SUBGRAPH/],
       [['publish-running', '--subgraphs', 'customers'], /^error REGISTRY_USAGE: SUBGRAPHS entry "customers" is not name=url/],
       [['publish-running', '--subgraphs', `customers=${down}`], /^error REGISTRY_SDL_UNAVAILABLE: The SDL of customers cannot be read/],
@@ -130,6 +131,12 @@ describe('misuse of the registry command line', () => {
       expect(result.output, args.join(' ')).toMatch(message);
     }
     expect((await cli('status')).output).toBe(before);
+    // --help, on the whole and on each command: the usage, exit 0, nothing done.
+    const help = await cli('--help');
+    expect(help.exitCode).toBe(0);
+    for (const command of ['check', 'publish', 'history', 'documents', 'rollback', 'publish-running', 'status', 'clients']) expect(help.output).toContain(`  ${command}`);
+    const publishHelp = await cli('publish', '--help');
+    expect(publishHelp).toMatchObject({ exitCode: 0, output: expect.stringMatching(/^Usage: npm run -s registry -- publish \[options\] <subgraph>[\s\S]*--introspect <url>/) });
   });
 
   it('registers only client documents that validate against the current API schema', async () => {

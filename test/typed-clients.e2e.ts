@@ -5,7 +5,7 @@
  * ad-hoc queries; the manifest protects the fields it uses from breaking publishes.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -52,13 +52,44 @@ const analystToken = tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['E
 
 describe('typed clients', () => {
   it('codegen runs from the API schema file, and the example app compiles against what it generated', async () => {
-    await run(process.execPath, [join(root, 'node_modules', '@graphql-codegen', 'cli', 'cjs', 'bin.js'), '--config', 'codegen.ts'], {
-      cwd: root,
-      env: { ...process.env, API_SCHEMA_PATH: mesh.apiSchemaPath },
-    });
+    // `npm run codegen` with no option: the example app, from the schema file the environment names.
+    await run('npm', ['run', '-s', 'codegen'], { cwd: root, env: { ...process.env, API_SCHEMA_PATH: mesh.apiSchemaPath } });
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, string>;
     expect(Object.values(manifest).map((document) => document.split(/[ (]/)[1])).toEqual(['CustomerOverview', 'TopProducts']);
     expect(await typeCheck(join(app, 'tsconfig.json'))).toEqual({ code: 0, output: '' });
+  });
+
+  it('generates a client for any app\'s folder of documents: by its layout, by its codegen.json, or as the command line names it', async () => {
+    const codegen = (...args: string[]) =>
+      run('npm', ['run', '-s', 'codegen', '--', '--schema', mesh.apiSchemaPath, ...args], { cwd: root }).then(
+        ({ stdout }) => ({ code: 0, output: stdout }),
+        (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: `${error.stdout}${error.stderr}` }),
+      );
+    const operation = 'query Shelf { categories { id name products(first: 2) { nodes { sku listPrice } } } }';
+    const manifestOf = async (dir: string) => Object.values(JSON.parse(await readFile(join(dir, 'persisted-documents.json'), 'utf8')) as Record<string, string>);
+    // An app with the usual layout: operations under src/, the client in src/gql/.
+    const plain = join(scratch, 'plain-app');
+    await mkdir(join(plain, 'src'), { recursive: true });
+    await writeFile(join(plain, 'src', 'shelf.ts'), `import { graphql } from './gql/index.js';\nexport const Shelf = graphql(\`${operation}\`);\n`);
+    expect((await codegen('--app', plain)).code).toBe(0);
+    expect((await manifestOf(join(plain, 'src', 'gql'))).map((text) => text.split(/[ (]/)[1])).toEqual(['Shelf']);
+    expect(await readFile(join(plain, 'src', 'gql', 'graphql.ts'), 'utf8')).toMatch(/export type ShelfQuery = /);
+    // An app that says where its .graphql files are and where the client goes.
+    const configured = join(scratch, 'configured-app');
+    await mkdir(join(configured, 'operations'), { recursive: true });
+    await writeFile(join(configured, 'operations', 'shelf.graphql'), operation);
+    await writeFile(join(configured, 'codegen.json'), JSON.stringify({ documents: ['operations/**/*.graphql'], out: 'lib/client' }));
+    expect((await codegen('--app', configured)).code).toBe(0);
+    expect(await manifestOf(join(configured, 'lib', 'client'))).toHaveLength(1);
+    // Or named on the command line.
+    expect((await codegen('--documents', join(configured, 'operations', '*.graphql'), '--out', join(scratch, 'named-out'))).code).toBe(0);
+    expect(await manifestOf(join(scratch, 'named-out'))).toEqual(await manifestOf(join(configured, 'lib', 'client')));
+    // An operation that does not fit the schema: exit 1, naming the field; nothing to generate from, or no schema: exit 2.
+    await writeFile(join(configured, 'operations', 'typo.graphql'), 'query Typo { categories { nmae } }');
+    expect(await codegen('--app', configured)).toEqual({ code: 1, output: expect.stringMatching(/Cannot query field "nmae" on type "Category"/) });
+    expect(await codegen('--documents', join(scratch, 'nowhere', '*.ts'), '--out', join(scratch, 'nowhere-out'))).toEqual({ code: 2, output: expect.stringMatching(/No operations found in/) });
+    expect(await codegen('--app', plain, '--schema', join(scratch, 'missing.graphql'))).toEqual({ code: 2, output: expect.stringMatching(/No API schema at .*missing\.graphql/) });
+    expect(await codegen('--documents', 'x')).toEqual({ code: 2, output: expect.stringMatching(/--documents and --out go together/) });
   });
 
   it('a misspelled field fails: in app code, the type check; in an operation, codegen itself', async () => {

@@ -56,5 +56,10 @@ export async function ensureIdeBundle(cacheDir: string = DEFAULT_IDE_CACHE): Pro
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  console.log(`IDE built in ${await ensureIdeBundle()}`);
+  const { defineCommand, runCommand } = await import('../../policy/command-line.js');
+  await runCommand(
+    defineCommand('npm run build:ide --', 'Builds the analysts\' IDE (GraphiQL and the catalog view) into node_modules/.cache, unless it is built already; the gateway also builds it at start.').action(async () => {
+      console.log(`IDE built in ${await ensureIdeBundle()}`);
+    }),
+  );
 }

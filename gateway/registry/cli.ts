@@ -23,10 +23,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from 'commander';
 import { buildSchema, parse, validate, type GraphQLError } from 'graphql';
 import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';
 import { DOCUMENT_ID } from '../trusted-documents.js';
+import { defineCommand, isHelpAskedFor, wholeNumber } from '../../policy/command-line.js';
 import type { CheckReport } from './checks.js';
 import { RegistryError } from './codes.js';
 import { openRegistry, registryUrlFromEnv } from './open.js';
@@ -35,37 +36,72 @@ import { documentProblems, type ProductDocument } from '../catalog/domain-entrie
 import { checkProposal, fetchSubgraphDocuments, publishRunningSubgraphs, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
 import { assertClientName, assertSubgraphName, type Registry } from './registry.js';
 
-export const USAGE = `usage: npm run registry -- <command> [options]
-  check    <subgraph> (--schema FILE [--documents DIR] | --introspect URL) [--url URL]
-  publish  <subgraph> (--schema FILE [--documents DIR] | --introspect URL) [--url URL] [--by NAME]
-  history  <subgraph>
-  documents <subgraph> [--version N]
-  rollback <subgraph> [--to VERSION] [--by NAME]
-  publish-running [--subgraphs name=url,...] [--by NAME]
-  status
-  clients register <client> (FILE... | --manifest persisted-documents.json) [--by NAME]
-options: --registry URL|DIR  --usage-days N  --json  --verbose`;
-
 export interface CliResult {
   readonly exitCode: 0 | 1 | 2;
   readonly output: string;
 }
 
-const OPTIONS = {
-  schema: { type: 'string' },
-  documents: { type: 'string' },
-  version: { type: 'string' },
-  introspect: { type: 'string' },
-  url: { type: 'string' },
-  subgraphs: { type: 'string' },
-  manifest: { type: 'string' },
-  to: { type: 'string' },
-  by: { type: 'string' },
-  registry: { type: 'string' },
-  'usage-days': { type: 'string' },
-  json: { type: 'boolean' },
-  verbose: { type: 'boolean' },
-} as const;
+/** The command a command line chose, with its arguments and options (named as on the command line). */
+interface Chosen {
+  readonly command: string;
+  readonly args: string[];
+  readonly values: Record<string, string | boolean | undefined>;
+}
+
+/**
+ * The registry's command line, on commander: each subcommand with its own options and `--help`.
+ * Output goes to `write` (the in-process runner collects it); nothing exits the process here.
+ */
+function registryProgram(chosen: (choice: Chosen) => void, write: (text: string) => void): Command {
+  const program = defineCommand('npm run -s registry --', 'Checks and publishes subgraphs, their data product documents and client documents. Exit 0 accepted, 1 refused by a check, 2 the command failed.')
+    .configureOutput({ writeOut: write, writeErr: write })
+    .showHelpAfterError('(run with --help for usage)');
+  const common = (command: Command) =>
+    command
+      .option('--registry <url|dir>', 'the registry (default env REGISTRY_URL, else <DATA_DIR>/registry)')
+      .option('--usage-days <n>', 'how far back client usage counts (default 30)', wholeNumber(1, 3650))
+      .option('--json', 'the report as JSON')
+      .option('--verbose', 'list safe changes too');
+  const by = (command: Command) => command.option('--by <name>', 'who publishes (default env REGISTRY_USER, else the OS user)');
+  const proposal = (command: Command) =>
+    command
+      .argument('<subgraph>', 'the subgraph\'s name')
+      .option('--schema <file>', 'the SDL, from a file')
+      .option('--documents <dir>', 'with --schema: the data product documents `npm run catalog -- export` wrote')
+      .option('--introspect <url>', 'the SDL and documents, from the running subgraph')
+      .option('--url <url>', 'the routing URL (default: the --introspect URL, else the serving version\'s)');
+  const take = (command: string) =>
+    function (this: Command, ...positionals: unknown[]) {
+      const options = this.opts<Record<string, string | number | boolean | undefined>>();
+      const values: Record<string, string | boolean | undefined> = {};
+      for (const [key, value] of Object.entries(options)) values[key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)] = typeof value === 'number' ? String(value) : value;
+      const args = positionals.slice(0, -2).flatMap((value) => (Array.isArray(value) ? (value as string[]) : value === undefined ? [] : [String(value)]));
+      chosen({ command, args, values });
+    };
+  // Given before any command (or with none), they are refused only for want of a command.
+  common(program.enablePositionalOptions());
+  common(proposal(program.command('check').description('would this version be accepted? (nothing is published)'))).action(take('check'));
+  by(common(proposal(program.command('publish').description('publishes the version if every check passes')))).action(take('publish'));
+  common(program.command('history').description('the subgraph\'s versions, newest first').argument('<subgraph>', 'the subgraph\'s name')).action(take('history'));
+  common(program.command('documents').description('the data product documents (ODPS, ODCS) of a version').argument('<subgraph>', 'the subgraph\'s name').option('--version <n>', 'the version (default: the serving one)', wholeNumber(1, 999_999_999))).action(take('documents'));
+  by(common(program.command('rollback').description('publishes an earlier version again').argument('<subgraph>', 'the subgraph\'s name').option('--to <version>', 'the version (default: the one before the serving one)', wholeNumber(1, 999_999_999)))).action(take('rollback'));
+  by(common(program.command('publish-running').description('publishes each running subgraph').option('--subgraphs <list>', 'name=url,… (default env SUBGRAPHS)'))).action(take('publish-running'));
+  common(program.command('status').description('what the supergraph is made of')).action(take('status'));
+  const clients = program.command('clients').description('client documents');
+  by(
+    common(
+      clients
+        .command('register')
+        .description('registers a client\'s documents (checks then protect what they use), or its trusted-documents manifest (the client may send only those)')
+        .argument('<client>', 'the client (the token\'s azp)')
+        .argument('[files...]', 'GraphQL documents')
+        .option('--manifest <file>', 'a persisted-documents manifest: { "sha256:<hex>": "<document>" }'),
+    ),
+  ).action(function (this: Command, client: string, files: string[]) {
+    take('clients').call(this, 'register', client, ...files, this.opts(), this);
+  });
+  return program;
+}
 
 function whole(value: string | undefined, option: string): number | undefined {
   if (value === undefined) return undefined;
@@ -201,7 +237,7 @@ async function run(registry: Registry, command: string, args: string[], values: 
   const judge = { usageDays: whole(str('usage-days'), 'usage-days') ?? 30 };
   const [name] = args;
   const needName = () => {
-    if (!name) throw new RegistryError('REGISTRY_USAGE', `${command} needs a subgraph name.\n${USAGE}`);
+    if (!name) throw new RegistryError('REGISTRY_USAGE', `${command} needs a subgraph name.`);
     return name;
   };
 
@@ -287,7 +323,7 @@ async function run(registry: Registry, command: string, args: string[], values: 
     case 'clients': {
       const [action, client, ...files] = args;
       const manifest = str('manifest');
-      if (action !== 'register' || !client || (files.length === 0) === !manifest) throw new RegistryError('REGISTRY_USAGE', USAGE);
+      if (action !== 'register' || !client || (files.length === 0) === !manifest) throw new RegistryError('REGISTRY_USAGE', 'clients register needs a client and either document files or --manifest FILE, not both.');
       assertClientName(client);
       const state = await registry.state();
       if (!state) throw new RegistryError('REGISTRY_INVALID_DOCUMENT', 'The registry has no API schema yet to validate documents against: publish first.');
@@ -314,7 +350,7 @@ async function run(registry: Registry, command: string, args: string[], values: 
       };
     }
     default:
-      throw new RegistryError('REGISTRY_USAGE', USAGE);
+      throw new RegistryError('REGISTRY_USAGE', `Unknown command "${command}".`);
   }
 }
 
@@ -322,16 +358,22 @@ async function run(registry: Registry, command: string, args: string[], values: 
 export async function runRegistryCli(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   let registry: Registry | undefined;
   try {
-    let parsed;
+    let output = '';
+    let choice: Chosen | undefined;
     try {
-      parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+      await registryProgram((chosen) => (choice = chosen), (text) => (output += text)).parseAsync([...argv], { from: 'user' });
     } catch (error) {
-      throw new RegistryError('REGISTRY_USAGE', `${(error as Error).message}\n${USAGE}`);
+      if (!(error instanceof CommanderError)) throw error;
+      // Help asked for (or shown for a bare `clients`): exit 0 with it; a usage mistake: exit 2, naming it.
+      if (isHelpAskedFor(error)) return { exitCode: 0, output: output.trimEnd() };
+      // No command at all: commander shows the help, as an error.
+      if (error.code === 'commander.help') throw new RegistryError('REGISTRY_USAGE', 'Give a command (run with --help for the list).');
+      throw new RegistryError('REGISTRY_USAGE', output.replace(/^error: /, '').trimEnd());
     }
-    const [command, ...args] = parsed.positionals;
-    if (!command) throw new RegistryError('REGISTRY_USAGE', USAGE);
-    registry = await openRegistry(parsed.values.registry ?? registryUrlFromEnv(env));
-    return await run(registry, command, args, parsed.values, env);
+    if (!choice) throw new RegistryError('REGISTRY_USAGE', 'Give a command (run with --help for the list).');
+    const { command, args, values } = choice;
+    registry = await openRegistry((values.registry as string | undefined) ?? registryUrlFromEnv(env));
+    return await run(registry, command, args, values, env);
   } catch (error) {
     if (error instanceof RegistryError) return { exitCode: 2, output: `error ${error.code}: ${error.message}` };
     return { exitCode: 2, output: `error REGISTRY_UNAVAILABLE: ${error instanceof Error ? error.message : String(error)}` };
