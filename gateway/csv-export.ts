@@ -8,9 +8,13 @@
  * would. Columns are the selected scalar fields of `nodes`, nested objects flattened with `_`
  * (`customer_name`); a list inside a row is refused. Values: numbers as numbers, times as ISO-8601,
  * null as an empty field; a text value that a spreadsheet would run as a formula (`=`, `+`, `-`,
- * `@`, tab, carriage return first) is prefixed with `'`. When the cap stops the export while rows
- * remain, the last line is a note beginning with `#`; a failure after the first row ends the file
- * with a `#` line naming it.
+ * `@`, tab, carriage return first) is prefixed with `'`.
+ *
+ * The body is CSV and nothing else (a note line would be read as data by a BI tool). How the export
+ * ended is said in the `X-Export-Status` trailer (announced by the `Trailer` header): `complete`, or
+ * `truncated` when the row cap stopped it while rows remain (the caller's `limit`, at most
+ * `EXPORT_MAX_ROWS`). A failure after the first row aborts the transfer, so that no client takes a
+ * cut file for a whole one; its reason is logged under the request id (`X-Request-Id`).
  */
 import type { ApolloServer, BaseContext } from '@apollo/server';
 import { stringify } from 'csv-stringify';
@@ -30,6 +34,9 @@ import type { Logger } from 'pino';
 import { errorResponseBody, type ErrorCode } from '../policy/errors.js';
 import type { Principal } from '../policy/principal.js';
 import type { Refusal, Refuse } from './refusals.js';
+
+/** The trailer that says how an export ended: `complete; rows=N`, or `truncated; rows=N; …`. */
+export const EXPORT_STATUS_TRAILER = 'X-Export-Status';
 
 export interface CsvExportOptions<Context extends BaseContext> {
   /** The gateway's Apollo Server, once it serves. */
@@ -246,13 +253,15 @@ export function useCsvExport<Context extends BaseContext>(options: CsvExportOpti
       'content-disposition': 'attachment; filename="export.csv"',
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
+      trailer: EXPORT_STATUS_TRAILER,
     });
     const csv = stringify({ header: true, columns: plan.columns.map((c) => c.name), cast: { boolean: (v) => (v ? 'true' : 'false') } });
     csv.pipe(res, { end: false });
-    const finish = async (note?: string) => {
+    const finish = async (status: string) => {
       csv.end();
       await new Promise((resolve) => csv.once('end', resolve));
-      res.end(note);
+      res.addTrailers({ [EXPORT_STATUS_TRAILER]: status });
+      res.end();
     };
     const write = async (row: unknown[]) => {
       if (!csv.write(row)) await new Promise((resolve) => csv.once('drain', resolve));
@@ -265,7 +274,7 @@ export function useCsvExport<Context extends BaseContext>(options: CsvExportOpti
         }
         if (!current.pageInfo!.hasNextPage) break;
         if (written >= limit) {
-          await finish(`# stopped at the row cap of ${limit} rows: more rows match. Narrow the query (filters, from/to), or raise limit up to ${options.maxRows}.\n`);
+          await finish(`truncated; rows=${written}; more rows match: narrow the query (filters, from/to), or raise limit up to ${options.maxRows}`);
           return;
         }
         current = await page(current.pageInfo!.endCursor, Math.min(PAGE_SIZE, limit - written));
@@ -275,10 +284,15 @@ export function useCsvExport<Context extends BaseContext>(options: CsvExportOpti
         }
         firstRows = current.nodes.map((node) => rowOf(node, plan.columns));
       }
-      await finish();
+      await finish(`complete; rows=${written}`);
     } catch (error) {
-      options.log.warn({ err: error, requestId, rows: written }, 'a CSV export failed while streaming');
-      await finish(`# export failed after ${written} rows: ${(error as Error).message.replace(/\s+/g, ' ').slice(0, 300)}\n`);
+      options.log.warn({ err: error, requestId, rows: written }, 'a CSV export failed while streaming; the transfer is aborted');
+      // The rows sent so far reach the client, then no last chunk: it sees the transfer cut, never a
+      // short file that looks whole.
+      csv.end();
+      await new Promise((resolve) => csv.once('end', resolve));
+      await new Promise<void>((resolve) => res.write('', () => resolve()));
+      res.destroy();
     }
   };
 }

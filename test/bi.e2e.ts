@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { openRegistry } from '../gateway/registry/open.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+import { exportWithTrailers, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 let exportUrl: string;
@@ -27,7 +27,8 @@ async function exportCsv(body: Record<string, unknown>, authorization = steward)
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
 }
 
-const rowsOf = (text: string) => parseCsv(text, { columns: true, comment: '#' }) as Record<string, string>[];
+// No comment lines: the body is CSV and nothing else (a note would be read as a row).
+const rowsOf = (text: string) => parseCsv(text, { columns: true }) as Record<string, string>[];
 
 describe('GraphQL over HTTP for BI tools', () => {
   it('answers GET (with the preflight header) exactly as POST, with a token and variables', async () => {
@@ -85,12 +86,17 @@ describe('CSV export', () => {
     expect(rows.slice(0, 3).map((r) => r.name)).toEqual(api.body.data!.customers.nodes.map((n: { name: string }) => n.name));
   });
 
-  it('stops at the row cap with a note, and refuses a limit above the maximum', async () => {
-    const { text } = await exportCsv({ query: ORDERS, limit: 700 });
-    const lines = text.trimEnd().split('\n');
-    expect(lines).toHaveLength(1 + 700 + 1);
-    expect(lines.at(-1)).toBe('# stopped at the row cap of 700 rows: more rows match. Narrow the query (filters, from/to), or raise limit up to 5000.');
-    expect(rowsOf(text)).toHaveLength(700);
+  it('stops at the row cap, says so in its trailer (never in the CSV), and refuses a limit above the maximum', async () => {
+    const capped = await exportWithTrailers(exportUrl, { query: ORDERS, limit: 700 }, steward);
+    expect(capped.headers.trailer).toBe('X-Export-Status');
+    const lines = capped.text.trimEnd().split('\n');
+    expect(lines).toHaveLength(1 + 700);
+    expect(lines.filter((line) => line.startsWith('#'))).toEqual([]);
+    expect(rowsOf(capped.text)).toHaveLength(700);
+    expect(capped.trailers['x-export-status']).toBe('truncated; rows=700; more rows match: narrow the query (filters, from/to), or raise limit up to 5000');
+    // Positive control: an export that ends on its own says complete, with its row count.
+    const whole = await exportWithTrailers(exportUrl, { query: '{ products { nodes { sku } } }' }, steward);
+    expect([whole.aborted, whole.trailers['x-export-status']]).toEqual([false, `complete; rows=${rowsOf(whole.text).length}`]);
     for (const limit of [0, 5001, 'all', 1.5]) {
       const refused = await exportCsv({ query: ORDERS, limit });
       expect(refused.status, String(limit)).toBe(400);

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLimitsConfig } from '../gateway/allowances.js';
-import { freePort, logLines, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
+import { exportWithTrailers, freePort, logLines, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const SHARED_REDIS = 'redis://127.0.0.1:6379';
 // products(first: 29) { nodes { sku } } costs 30: a budget of 100 admits three.
@@ -97,11 +97,16 @@ describe('rate limits', () => {
     expect(((await refused.json()) as any).errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', bucket: 'subject' });
     // A steward of the bulk app (1000 units): the first page of 500 orders (501) passes, the second is refused.
     const steward = `Bearer ${tokenFor({ subject: 'export-b', roles: ['steward'], purpose: 'customer-support', client: 'bulk-app' })}`;
-    const stopped = await exportCsv(steward, '{ orders { nodes { id } } }', 2000);
+    const stopped = await exportWithTrailers(new URL('/export/csv', memory.url).toString(), { query: '{ orders { nodes { id } } }', limit: 2000 }, steward);
     expect(stopped.status).toBe(200);
-    const lines = (await stopped.text()).trim().split('\n');
-    expect(lines).toHaveLength(1 + 500 + 1);
-    expect(lines.at(-1)).toMatch(/^# export failed after 500 rows: RATE_LIMITED: The subject "export-b" spent its 1000 cost units/);
+    // The transfer is cut after the first page: no client takes 500 rows for the whole export.
+    expect(stopped.aborted).toBe(true);
+    expect(stopped.trailers['x-export-status']).toBeUndefined();
+    const lines = stopped.text.trim().split('\n');
+    expect(lines).toHaveLength(1 + 500);
+    expect(lines.filter((line) => line.startsWith('#'))).toEqual([]);
+    // Why is in the gateway's log, under the request id.
+    expect(logLines.some((line) => line.includes('a CSV export failed while streaming') && line.includes('RATE_LIMITED'))).toBe(true);
   });
 
   it('keeps a bucket per verified client too, whatever subjects share it', async () => {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -338,4 +338,29 @@ export async function startupFailureOf(domain: Domain<any, any>, options: { hash
 export async function readAuditRecords(path: string): Promise<ChainedRecord[]> {
   const text = await readFile(path, 'utf8').catch(() => '');
   return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as ChainedRecord);
+}
+
+/**
+ * POSTs a CSV export over node:http, which (unlike fetch) hands over the response's trailers and
+ * says whether the transfer was cut before its end.
+ */
+export async function exportWithTrailers(
+  url: string,
+  body: Record<string, unknown>,
+  authorization: string,
+): Promise<{ status: number; headers: IncomingHttpHeaders; text: string; trailers: Record<string, string | undefined>; aborted: boolean }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), authorization } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      const done = (aborted: boolean) => resolve({ status: response.statusCode ?? 0, headers: response.headers, text, trailers: { ...response.trailers }, aborted });
+      response.once('end', () => done(false));
+      response.once('aborted', () => done(true));
+      response.once('error', () => done(true));
+    });
+    request.once('error', reject);
+    request.end(payload);
+  });
 }
