@@ -40,7 +40,7 @@ import { useHealthRoutes } from './health-routes.js';
 import { createResponseCache, pollProductVersions } from './response-cache.js';
 import { fetchSubgraphVersions } from './catalog/domain-entries.js';
 import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
-import { ideRouter } from './ide/ide-routes.js';
+import { ideRouter, redirectBrowsersToIde } from './ide/ide-routes.js';
 import { useLoadShedding } from './load-shedding.js';
 import { useOperationLimits } from './operation-limits.js';
 import { useOperationResolution } from './operation-resolution.js';
@@ -193,7 +193,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.use(refuseForeignHosts(config.allowedHosts));
   app.use(useHealthRoutes({ metrics, readiness: serving.readiness, circuits: subgraphCalls.circuits, rateLimits: rateLimits.status, ...(parts.cluster ? { metricsText: parts.cluster.metrics(metrics.registry), worker: parts.cluster.worker } : {}) }));
   const getOrPost = allowMethods(['GET', 'POST']);
-  app.use('/graphql', getOrPost, shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
+  app.use('/graphql', getOrPost, redirectBrowsersToIde, shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', getOrPost, shedding.middleware, (req, res, next) => serveExport(req, res, next));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);

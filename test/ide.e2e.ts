@@ -130,6 +130,25 @@ describe('the IDE in a browser', () => {
   });
 });
 
+describe('the GraphQL endpoint opened in a browser', () => {
+  it('leads to the IDE (it showed a CSRF error in JSON), and leaves every GraphQL request as it was', async () => {
+    const page = await browser.newPage();
+    await page.goto(new URL('/graphql', base).toString());
+    expect(page.url()).toBe(`${base}ide/`);
+    await expect.poll(() => page.locator('text=Sign in to explore the data mesh').count()).toBe(1);
+    await page.close();
+    // A GET naming an operation is GraphQL, whatever it accepts (here without the preflight header: the CSRF refusal stands).
+    const url = new URL(mesh.gateway.url);
+    url.searchParams.set('query', '{ __typename }');
+    const named = await fetch(url, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect([named.status, await named.text()]).toEqual([400, expect.stringMatching(/Cross-Site Request Forgery/)]);
+    // A client asking for JSON, with no operation, gets GraphQL's answer, not a redirect.
+    const json = await fetch(mesh.gateway.url, { headers: { accept: 'application/json' }, redirect: 'manual' });
+    expect(json.status).toBe(400);
+    expect(json.headers.get('content-type')).toMatch(/json/);
+  });
+});
+
 describe('the catalog view in a browser', () => {
   it('searches, filters by a facet, opens a product with the policy for the signed-in analyst, and runs its example in GraphiQL', async () => {
     await mkdir(artifacts, { recursive: true });

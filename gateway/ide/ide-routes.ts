@@ -6,7 +6,7 @@
  *
  * The page's Content-Security-Policy allows its own origin only: no CDN, no third-party script.
  */
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import { join } from 'node:path';
 import { errorResponseBody } from '../../policy/errors.js';
 import { DEV_ISSUER, DEV_REGIONS, DEV_ROLES, mintDevToken } from '../../policy/identity-config.js';
@@ -75,6 +75,21 @@ export interface IdeOptions {
   readonly bundleDir: Promise<string>;
   readonly identity: IdentityConfig;
 }
+
+/**
+ * A browser opening the GraphQL endpoint (a GET that asks for HTML and names no operation, as a
+ * click on the URL the banner prints does) is sent to the IDE, instead of a CSRF error in JSON.
+ * Every GraphQL request (a query, a documentId, or a client that asks for JSON) is left alone.
+ */
+export const redirectBrowsersToIde: RequestHandler = (req, res, next) => {
+  const asksForHtml = /\btext\/html\b/.test(req.get('accept') ?? '');
+  const namesOperation = ['query', 'documentId', 'extensions'].some((name) => name in (req.query as Record<string, unknown>));
+  if (req.method === 'GET' && asksForHtml && !namesOperation) {
+    res.redirect(302, '/ide/');
+    return;
+  }
+  next();
+};
 
 export function ideRouter(options: IdeOptions): Router {
   // Strict: `/ide` and `/ide/` are different routes (the page's relative URLs need the slash).
