@@ -259,8 +259,8 @@ describe('npm start', () => {
     try {
       // The list of services follows the ready line.
       await until(() => started.output().includes('Customer and finance data need a token'), 5_000, 'the list of services');
-      expect(started.output()).toMatch(/\[launcher\] bogus stopped \(exit code 1\); restarting it in 0\.5 s/);
-      expect(started.output()).toMatch(/\[launcher\] bogus failed: it stopped 5 times within 60 s \(last: exit code 1\); it stays down, the other services keep serving/);
+      expect(started.output()).toMatch(/\[launcher\] bogus stopped \(exit code 2\); restarting it in 0\.5 s/);
+      expect(started.output()).toMatch(/\[launcher\] bogus failed: it stopped 5 times within 60 s \(last: exit code 2\); it stays down, the other services keep serving/);
       expect(started.output()).toMatch(/bogus\s+http:\/\/127\.0\.0\.1:\d+\/graphql {2}\(failed: see above\)/);
       const answer = await postGraphQL(`http://127.0.0.1:${env.PORT}/graphql`, '{ products(first: 1) { nodes { sku } } }');
       expect(answer.body).toEqual({ data: { products: { nodes: [{ sku: expect.any(String) }] } } });
