@@ -154,13 +154,14 @@ describe('hot reload through the registry', () => {
     // An operations dashboard starts using the new field; the gateway records it.
     const used = await mesh.query(LOYALTY_QUERY, undefined, { 'apollographql-client-name': 'ops-dashboard' });
     expect(used.body.errors).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 600)); // the usage flush (200 ms here)
-
-    // Going back to the first subgraph would remove Customer.loyaltyTier.
-    const check = await registry('check', 'customers', '--introspect', mesh.subgraphs.customers!.url);
-    expect(check.exitCode).toBe(1);
+    // Going back to the first subgraph would remove Customer.loyaltyTier: refused once the gateway's
+    // usage batch (every 200 ms here) has landed in the registry, polled for, not slept on.
+    const check = async () => registry('check', 'customers', '--introspect', mesh.subgraphs.customers!.url);
+    await expect.poll(async () => (await check()).output, { timeout: 15_000, interval: 200 }).toMatch(/Used by claimed:ops-dashboard/);
+    const refused = await check();
+    expect(refused.exitCode).toBe(1);
     // This test's own queries, which name no client, count too (as `unnamed`).
-    expect(check.output).toMatch(/error\s+BREAKING_CHANGE_IN_USE Customer\.loyaltyTier: Field 'loyaltyTier' was removed from object type 'Customer' Used by claimed:ops-dashboard, unnamed\./);
+    expect(refused.output).toMatch(/error\s+BREAKING_CHANGE_IN_USE Customer\.loyaltyTier: Field 'loyaltyTier' was removed from object type 'Customer' Used by claimed:ops-dashboard, unnamed\./);
 
     // The team decides to roll back anyway: the rollback warns, and the gateway follows.
     const rollback = await registry('rollback', 'customers');

@@ -190,6 +190,18 @@ describe('a refused hostile operation', () => {
   bench('orders and customers nested 600 deep, refused', () => refused(HOSTILE), options);
 });
 
+// What the hostile corpus's callers cost a well-behaved one (test/hostile-operations.e2e.ts asserts
+// the refusals and their codes; the time they take is measured here, never asserted in a test).
+const WELL_BEHAVED = '{ customers(first: 5) { nodes { id name } } products(first: 5) { nodes { sku name } } }';
+describe('a well-behaved query while hostile operations arrive', () => {
+  bench('alone (baseline)', async () => {
+    await answered(postGraphQL(limitsOn.url, WELL_BEHAVED, undefined, ANALYST));
+  }, options);
+  bench('beside four hostile operations refused at once', async () => {
+    await Promise.all([answered(postGraphQL(limitsOn.url, WELL_BEHAVED, undefined, ANALYST)), refused(HOSTILE), refused(HOSTILE), refused(HOSTILE), refused(HOSTILE)]);
+  }, options);
+});
+
 // The response cache: a dashboard replayed by ten principals of three policy classes (four EMEA
 // analysts, three AMERICAS analysts, three stewards), twenty distinct operations each, through a
 // gateway with the cache and through the mesh's own (no cache), on the same registry and subgraphs.

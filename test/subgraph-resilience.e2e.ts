@@ -20,7 +20,7 @@ import { DEFAULT_LOAD_SHEDDING } from '../gateway/load-shedding.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { postGraphQL, startTestGateway, testGatewayConfig } from './harness/mesh.js';
 
-type Mode = { kind: 'ok' } | { kind: 'hang' } | { kind: 'slow'; ms: number } | { kind: 'big'; bytes: number };
+type Mode = { kind: 'ok' } | { kind: 'hang' } | { kind: 'slow'; ms: number } | { kind: 'held'; until: Promise<void> } | { kind: 'big'; bytes: number };
 
 /** A subgraph with one PUBLIC field whose behaviour the test sets; `keepAliveMs` closes idle sockets. */
 async function fixtureSubgraph(field: string, options: { port?: number; keepAliveMs?: number; mode?: () => Mode } = {}) {
@@ -33,6 +33,7 @@ async function fixtureSubgraph(field: string, options: { port?: number; keepAliv
         const mode = options.mode?.() ?? { kind: 'ok' };
         if (mode.kind === 'hang') await new Promise(() => undefined);
         if (mode.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, mode.ms));
+        if (mode.kind === 'held') await mode.until;
         if (mode.kind === 'big') return 'x'.repeat(mode.bytes);
         return `${field}-ok`;
       },
@@ -89,15 +90,14 @@ describe('resilient subgraph calls through the gateway', () => {
   });
 
   it('answers the other subgraph\'s fields while one hangs, with SUBGRAPH_TIMEOUT for its own', async () => {
+    // The subgraph hangs for good: an answer at all is the gateway not waiting for it.
     mode = { kind: 'hang' };
-    const started = performance.now();
     const { status, body } = await postGraphQL(gateway.url, '{ steady flaky }');
     expect(status).toBe(200);
     expect(body.data).toEqual({ steady: 'steady-ok', flaky: null });
     expect(body.errors).toEqual([
       { message: 'The flaky subgraph did not answer within 500 ms.', extensions: { code: 'SUBGRAPH_TIMEOUT', serviceName: 'flaky', requestId: expect.any(String) } },
     ]);
-    expect(performance.now() - started).toBeLessThan(3_000);
     mode = { kind: 'ok' };
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     expect((await postGraphQL(gateway.url, '{ steady flaky }')).body).toEqual({ data: { steady: 'steady-ok', flaky: 'flaky-ok' } });
@@ -134,15 +134,23 @@ describe('resilient subgraph calls through the gateway', () => {
   });
 
   it('serves a slow subgraph under load and keeps the fast one fast', async () => {
-    mode = { kind: 'slow', ms: 200 };
-    const slow = Array.from({ length: 30 }, () => postGraphQL(gateway.url, '{ flaky }'));
-    const started = performance.now();
+    // Held until the fast one is answered (released at the latest before the gateway's 500 ms timeout):
+    // the fast one must not queue behind them. How fast it is stays `npm run bench`'s to measure.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const fallback = setTimeout(() => release(), 400);
+    mode = { kind: 'held', until: held };
+    let slowSettled = 0;
+    const slow = Array.from({ length: 30 }, () => postGraphQL(gateway.url, '{ flaky }').finally(() => slowSettled++));
+    await expect.poll(() => flaky.served(), { timeout: 5_000, interval: 5 }).toBeGreaterThanOrEqual(30);
     const fast = await postGraphQL(gateway.url, '{ steady }');
-    const fastMs = performance.now() - started;
+    const settledBeforeFast = slowSettled;
+    release();
+    clearTimeout(fallback);
     const answers = await Promise.all(slow);
     mode = { kind: 'ok' };
     expect(fast.body).toEqual({ data: { steady: 'steady-ok' } });
-    expect(fastMs).toBeLessThan(1_000);
+    expect(settledBeforeFast).toBe(0);
     expect(answers.map((a) => a.body)).toEqual(Array.from({ length: 30 }, () => ({ data: { flaky: 'flaky-ok' } })));
     expect(await circuits()).toMatchObject({ flaky: 'closed' });
   });
@@ -163,14 +171,15 @@ describe('load shedding', () => {
       await gateway.ready;
       const inFlight = [postGraphQL(gateway.url, '{ slow }'), postGraphQL(gateway.url, '{ slow }')];
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const started = performance.now();
+      let inFlightSettled = 0;
+      for (const answer of inFlight) void answer.finally(() => inFlightSettled++);
       const response = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ slow }' }) });
-      const refusedMs = performance.now() - started;
+      const settledBeforeRefusal = inFlightSettled;
       expect(response.status).toBe(503);
       expect(response.headers.get('retry-after')).toBe('1');
       expect(((await response.json()) as any).errors[0].extensions).toMatchObject({ code: 'GATEWAY_OVERLOADED', retryAfterSeconds: 1 });
-      // Refused without waiting for the slow ones.
-      expect(refusedMs).toBeLessThan(400);
+      // Refused without waiting for the slow ones (they were still in flight: no clock read).
+      expect(settledBeforeRefusal).toBe(0);
       expect((await Promise.all(inFlight)).map((a) => a.body)).toEqual([{ data: { slow: 'slow-ok' } }, { data: { slow: 'slow-ok' } }]);
       // Once they finished, there is room again.
       expect((await postGraphQL(gateway.url, '{ slow }')).body).toEqual({ data: { slow: 'slow-ok' } });

@@ -424,16 +424,18 @@ describe('the audit trail under hostile input', () => {
     await mesh?.stop();
   });
 
-  const records = async (service: string) => {
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    return (await readFile(mesh.auditPath(service), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+  const read = async (service: string) => ((await readFile(mesh.auditPath(service), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>));
+  /** The service's records once `ready` holds of them (audit writes may land after the answer): polled, never slept on. */
+  const records = async (service: string, ready: (records: Record<string, any>[]) => boolean) => {
+    await expect.poll(async () => ready(await read(service)), { timeout: 10_000, interval: 50 }).toBe(true);
+    return read(service);
   };
 
   it('keeps a 300 KB operation name from an anonymous caller to a bounded, identifiable name', async () => {
     const name = `Op${'x'.repeat(300_000)}`;
     const requestId = `long-name-${Date.now()}`;
     await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId, 'apollographql-client-name': 'c'.repeat(5_000) }, body: JSON.stringify({ query: '{ categories { id } }', operationName: name }) });
-    const record = (await records('gateway')).find((r) => r.requestId === requestId)!;
+    const record = (await records('gateway', (all) => all.some((r) => r.requestId === requestId))).find((r) => r.requestId === requestId)!;
     expect(record.operationName).toMatch(/^Opx{62}…sha256:[0-9a-f]{16}$/);
     expect(record.clientName).toMatch(/^c{64}…sha256:[0-9a-f]{16}$/);
     expect(JSON.stringify(record).length).toBeLessThan(2_000);
@@ -441,21 +443,34 @@ describe('the audit trail under hostile input', () => {
 
   it('refuses a RESTRICTED or CONFIDENTIAL read to a token that names no subject, and audits no read as nobody', async () => {
     const noSubject = `Bearer ${jwt.sign({ roles: ['steward'], purpose: 'customer-support', regions: ['EMEA'] }, DEV_SECRET, { algorithm: 'HS256', issuer: DEV_ISSUER, audience: DEV_AUDIENCE, expiresIn: 600 })}`;
-    const { body } = await mesh.query<any>('{ customers(first: 1) { nodes { id birthDate email } } }', undefined, { authorization: noSubject });
+    // Positive control: the same read by a steward with a subject writes a strict record naming it.
+    const named = `nobody-control-${Date.now()}`;
+    const steward = `Bearer ${jwt.sign({ sub: 'stu', roles: ['steward'], purpose: 'customer-support', regions: ['EMEA'] }, DEV_SECRET, { algorithm: 'HS256', issuer: DEV_ISSUER, audience: DEV_AUDIENCE, expiresIn: 600 })}`;
+    await mesh.query<any>('{ customers(first: 1) { nodes { id birthDate email } } }', undefined, { authorization: steward, 'x-request-id': named });
+    const nobody = `nobody-${Date.now()}`;
+    const { body } = await mesh.query<any>('{ customers(first: 1) { nodes { id birthDate email } } }', undefined, { authorization: noSubject, 'x-request-id': nobody });
     expect(body.data.customers.nodes[0]).toEqual({ id: expect.any(String), birthDate: null, email: null });
     const codes = (body.errors ?? []).map((e: any) => `${e.extensions.code} ${e.extensions.coordinate} ${JSON.stringify(e.extensions.missing)}`).sort();
     expect(codes).toEqual(['FORBIDDEN Customer.birthDate {"subject":true}', 'FORBIDDEN Customer.email {"subject":true}']);
-    const strict = (await records('customers')).filter((r) => r.strict === true);
-    expect(strict.filter((r) => r.subject === null)).toEqual([]);
+    const written = await records('customers', (all) => [named, nobody].every((id) => all.some((r) => r.requestId === id)));
+    const control = written.find((r) => r.requestId === named)!;
+    expect(control).toMatchObject({ subject: 'stu', strict: true });
+    const readsOf = (record: Record<string, any>) => record.facts.filter((f: any) => ['Customer.birthDate', 'Customer.email'].includes(f.coordinate) && f.decision === 'allow').map((f: any) => f.coordinate).sort();
+    expect(readsOf(control)).toEqual(['Customer.birthDate', 'Customer.email']);
+    // The subject-less request's own record (the gateway dropped both fields before planning): no read of them, nothing strict.
+    const own = written.find((r) => r.requestId === nobody)!;
+    expect(own).toMatchObject({ subject: null, strict: false });
+    expect(readsOf(own)).toEqual([]);
+    expect(written.filter((r) => r.strict === true && r.subject === null)).toEqual([]);
   });
 
   it('audits refused tokens with their reason, at most 20 a second, counting the rest into the next record', async () => {
-    const before = (await records('gateway')).filter((r) => r.refusal === 'UNAUTHENTICATED').length;
+    const before = (await read('gateway')).filter((r) => r.refusal === 'UNAUTHENTICATED').length;
     const expired = `Bearer ${jwt.sign({ sub: 'late' }, DEV_SECRET, { algorithm: 'HS256', issuer: DEV_ISSUER, audience: DEV_AUDIENCE, expiresIn: -120 })}`;
     for (let i = 0; i < 30; i++) expect((await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: expired }, body: '{"query":"{ __typename }"}' })).status).toBe(401);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     await fetch(mesh.gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer not.a.token' }, body: '{"query":"{ __typename }"}' });
-    const refused = (await records('gateway')).filter((r) => r.refusal === 'UNAUTHENTICATED').slice(before);
+    const refused = (await records('gateway', (all) => all.some((r) => r.reason === 'MALFORMED_TOKEN'))).filter((r) => r.refusal === 'UNAUTHENTICATED').slice(before);
     expect(refused.length).toBeLessThanOrEqual(21);
     expect(refused[0]).toMatchObject({ kind: 'gateway-operation', outcome: 'refused', reason: 'TOKEN_EXPIRED', subject: null });
     const last = refused.at(-1)!;
