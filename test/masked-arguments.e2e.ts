@@ -48,6 +48,9 @@ describe('with the DATE_YEAR mask on the sign-up date enforced', () => {
     const { body } = await mesh.query<any>('{ customers(first: 50) { nodes { id signupDate } } }', undefined, { authorization: analyst });
     expect(body.errors).toBeUndefined();
     const byId = new Map(signups.map((row) => [row.id, row.signup_date]));
+    // A full page, and at least one date that is not its year's first day (else the check would pass unmasked).
+    expect(body.data.customers.nodes).toHaveLength(50);
+    expect(body.data.customers.nodes.some((node: any) => !byId.get(node.id)!.endsWith('-01-01'))).toBe(true);
     for (const node of body.data.customers.nodes) expect(node.signupDate).toBe(`${byId.get(node.id)!.slice(0, 4)}-01-01`);
   });
 
@@ -84,6 +87,7 @@ describe('with the DATE_YEAR mask on the sign-up date enforced', () => {
     const mine = await mesh.query<any>('{ customers(first: 30, orderBy: { field: ID, direction: DESC }) { edges { cursor node { id } } } }', undefined, { authorization: analyst });
     expect(mine.body.errors).toBeUndefined();
     const dates = new Set(signups.map((row) => row.signup_date));
+    expect(mine.body.data.customers.edges).toHaveLength(30);
     for (const { cursor } of mine.body.data.customers.edges) {
       for (const value of decodeCursor(cursor)) expect(dates.has(String(value)), `cursor value ${value}`).toBe(false);
     }
@@ -138,6 +142,8 @@ describe('with the DATE_YEAR mask in shadow, as the domain ships it', () => {
     await mesh.query('{ customers(first: 3, orderBy: { field: SIGNUP_DATE }) { nodes { id } } }', undefined, { authorization: steward, 'x-request-id': ids[1]! });
     for (const id of ids) {
       const facts = await factsOf(mesh, id);
+      // The record is this operation's (its read of the list is there), and holds no would-deny.
+      expect(facts.map((fact) => fact.coordinate)).toContain('Query.customers');
       expect(facts.filter((fact) => fact.decision === 'would-deny')).toEqual([]);
     }
   });
