@@ -2,6 +2,7 @@
  * Gateway configuration, from the environment. Every value has a default that runs the embedded
  * mesh on one machine.
  */
+import { IdeSignInConfigError, ideSignInFromEnv, type IdeSignInConfig } from './ide/ide-sign-in.js';
 import { DEFAULT_RESPONSE_CACHE, type ResponseCacheConfig } from './response-cache.js';
 import { join, resolve } from 'node:path';
 import type { IdentityConfig } from '../policy/identity.js';
@@ -71,6 +72,8 @@ export interface GatewayConfig {
   readonly exportMaxRows: number;
   /** Where the IDE's browser bundle is built and cached (env `IDE_CACHE_DIR`, default `node_modules/.cache/data-mesh-ide`). */
   readonly ideCacheDir?: string;
+  /** The IDE's OpenID Connect sign-in (env `IDE_OIDC_*`, see gateway/ide/ide-sign-in.ts); absent: the development sign-in and a pasted token only. */
+  readonly ideSignIn?: IdeSignInConfig | null;
   /** The gateway's audit log (env `AUDIT_DIR`, default `<DATA_DIR>/audit`; file `gateway.jsonl`). */
   readonly auditPath: string;
   /**
@@ -247,13 +250,14 @@ function configured<T>(read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (error instanceof SigningKeyError || error instanceof LimitsConfigError) throw new GatewayConfigError(error.message);
+    if (error instanceof SigningKeyError || error instanceof LimitsConfigError || error instanceof IdeSignInConfigError) throw new GatewayConfigError(error.message);
     throw error;
   }
 }
 
 export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const dataDir = resolve(env.DATA_DIR || 'data');
+  const identity = identityConfigFromEnv(env);
   return defineGatewayConfig({
     port: positiveInteger(env, 'PORT', 4000),
     host: env.HOST || '127.0.0.1',
@@ -266,7 +270,8 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     composeTimeoutMs: positiveInteger(env, 'COMPOSE_TIMEOUT_MS', 60_000),
     bodyLimit: env.BODY_LIMIT || '1mb',
     logLevel: env.LOG_LEVEL || 'info',
-    identity: identityConfigFromEnv(env),
+    identity,
+    ideSignIn: configured(() => ideSignInFromEnv(env, identity)),
     allowedHosts: allowedHostsFromEnv(env),
     subgraphSigningKey: configured(() => signingKeyFromEnv(env)),
     policyMode: policyModeFrom(env.POLICY_MODE),

@@ -198,7 +198,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
   const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));
-  app.use(ideRouter({ bundleDir, identity: config.identity }));
+  app.use(ideRouter({ bundleDir, identity: config.identity, signIn: config.ideSignIn ?? null }));
   app.use(notFound);
   app.use(httpErrorHandler(log, 'gateway'));
 

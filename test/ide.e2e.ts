@@ -85,13 +85,19 @@ describe('the IDE in a browser', () => {
     await page.waitForSelector('.graphiql-container');
     // One tab per data product, each with an example operation.
     await expect.poll(() => page.locator('.graphiql-tab').count()).toBe(5);
-    // The headers editor of the tab now carries the token (a CodeMirror editor: read its value).
+    // The token is never shown: not in the headers editor, not in the page's text; requests carry it.
     const editorValues = () =>
       page.evaluate(() => [...(document as any).querySelectorAll('.CodeMirror')].map((element: any) => element.CodeMirror.getValue() as string));
-    await expect.poll(async () => (await editorValues()).some((value) => /Bearer ey/.test(value)), { timeout: 10_000 }).toBe(true);
-    const headers = (await editorValues()).find((value) => /Bearer ey/.test(value))!;
-    const token = /Bearer (ey[\w.-]+)/.exec(headers)?.[1];
-    expect(token, headers).toBeDefined();
+    const token = await page.evaluate(() => JSON.parse((globalThis as any).sessionStorage.getItem('datamesh:session')).token as string);
+    expect(token).toMatch(/^ey[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect((await editorValues()).filter((value) => value.includes(token.split('.')[2]!))).toEqual([]);
+    expect(await page.evaluate(() => (document as any).body.innerText as string)).not.toContain(token.split('.')[2]!);
+    // When it was signed in, with its date.
+    expect(await page.locator('[aria-label="session"]').textContent()).toMatch(/^since .*\d{4}.*\d{1,2}:\d{2}/);
+    const sent: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('/graphql')) sent.push(request.headers().authorization ?? '');
+    });
 
     await page.evaluate((query) => {
       const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as unknown as { CodeMirror: { setValue(v: string): void } };
@@ -102,6 +108,7 @@ describe('the IDE in a browser', () => {
     await page.click('.graphiql-execute-button');
     await page.waitForFunction(() => (document.querySelector('.result-window')?.textContent ?? '').includes('"lifetimeValue"'), undefined, { timeout: 15_000 });
     const result = JSON.parse(await page.evaluate(() => (document.querySelector('.result-window .CodeMirror') as unknown as { CodeMirror: { getValue(): string } }).CodeMirror.getValue()));
+    expect(sent.at(-1)).toBe(`Bearer ${token}`);
 
     // The same query and token, sent directly: the IDE showed exactly the gateway's answer.
     const direct = await postGraphQL(mesh.gateway.url, CROSS_DOMAIN, undefined, { authorization: `Bearer ${token}` });
@@ -120,7 +127,7 @@ describe('the IDE in a browser', () => {
     await page.selectOption('select[aria-label="purpose"]', 'customer-support');
     await page.click('button:has-text("Sign in")');
     await expect.poll(() => page.locator('[aria-label="signed in"]').textContent()).toMatch(/roles support · regions AMERICAS, EMEA · purpose customer-support/);
-    const supportToken = await page.evaluate(() => (globalThis as any).localStorage.getItem('datamesh:token') as string);
+    const supportToken = await page.evaluate(() => JSON.parse((globalThis as any).sessionStorage.getItem('datamesh:session')).token as string);
     const restricted = await postGraphQL<any>(mesh.gateway.url, '{ customers(first: 1) { nodes { birthDate } } }', undefined, { authorization: `Bearer ${supportToken}` });
     expect(restricted.body.errors).toBeUndefined();
     expect(restricted.body.data.customers.nodes[0].birthDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
@@ -161,7 +168,7 @@ describe('the catalog view in a browser', () => {
     await page.check('input[aria-label="region EMEA"]');
     await page.click('button:has-text("Sign in")');
     await page.waitForSelector('.graphiql-container');
-    const token = await page.evaluate(() => (globalThis as any).localStorage.getItem('datamesh:token') as string);
+    const token = await page.evaluate(() => JSON.parse((globalThis as any).sessionStorage.getItem('datamesh:session')).token as string);
     const asAnalyst = { authorization: `Bearer ${token}` };
     const idsFor = async (filter: Record<string, string>) => {
       const { body } = await postGraphQL<any>(mesh.gateway.url, 'query ($filter: DataProductFilter) { dataProducts(filter: $filter, first: 100) { nodes { id } } }', { filter }, asAnalyst);
@@ -263,7 +270,8 @@ describe('the IDE\'s server side', () => {
   it('tells anyone its configuration and nothing of the schema; each caller\'s examples come from the catalog, without the fields denied to it', async () => {
     const text = await (await fetch(new URL('/ide/config.json', base))).text();
     const config = JSON.parse(text) as Record<string, unknown>;
-    expect(Object.keys(config).sort()).toEqual(['devSignIn', 'endpoint']);
+    expect(Object.keys(config).sort()).toEqual(['devSignIn', 'endpoint', 'oidc']);
+    expect(config.oidc).toBeNull(); // no identity provider configured here
     // Positive control: these names are in the served schema (a steward's examples hold them).
     const steward = { authorization: `Bearer ${tokenFor()}` };
     const examplesOf = async (headers: Record<string, string>) => {

@@ -1,25 +1,27 @@
 /**
  * Builds the IDE's browser bundle from the `graphiql` npm package with esbuild: one JavaScript
  * file and one stylesheet, everything local, so that the IDE works without internet. The build is
- * cached by a key of what goes into it (the entry and the installed package versions) and made
+ * cached by a key of what goes into it (the browser sources and the installed package versions) and made
  * again only when that changes; `npm run build:ide` makes it ahead of time (the container image
  * does, so the gateway never builds at start there).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const require = createRequire(import.meta.url);
-const ENTRY = fileURLToPath(new URL('./browser/main.js', import.meta.url));
+const SOURCES = fileURLToPath(new URL('./browser/', import.meta.url));
+const ENTRY = join(SOURCES, 'main.js');
 /** Where builds are kept by default: the dependency cache, beside the packages they come from. */
 export const DEFAULT_IDE_CACHE = fileURLToPath(new URL('../../node_modules/.cache/data-mesh-ide', import.meta.url));
 
 async function buildKey(): Promise<string> {
-  const hash = createHash('sha256').update(await readFile(ENTRY));
-  for (const name of ['graphiql', '@graphiql/react', '@graphiql/toolkit', 'react', 'react-dom', 'esbuild']) {
+  const hash = createHash('sha256');
+  for (const file of (await readdir(SOURCES)).filter((name) => name.endsWith('.js')).sort()) hash.update(file).update(await readFile(join(SOURCES, file)));
+  for (const name of ['graphiql', '@graphiql/react', '@graphiql/toolkit', 'react', 'react-dom', 'esbuild', 'openid-client']) {
     hash.update(`${name}@${(require(`${name}/package.json`) as { version: string }).version}`);
   }
   return hash.digest('hex').slice(0, 16);

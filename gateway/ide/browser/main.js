@@ -8,24 +8,12 @@
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
 import 'graphiql/graphiql.css';
-import { createElement as h, useEffect, useState } from 'react';
+import { createElement as h, useEffect, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import { claimsOf, endSession, finishOidcSignIn, isOidcCallback, loadSession, refreshOidcSession, renewalDelay, saveSession, sessionFor, startOidcSignIn } from './session.js';
 
-const TOKEN_KEY = 'datamesh:token';
-
-function headersFor(token) {
-  return JSON.stringify(token ? { Authorization: `Bearer ${token}` } : {}, null, 2);
-}
-
-/** The claims of a token, for showing who is signed in (the gateway verifies it; this only reads it). */
-function claimsOf(token) {
-  try {
-    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(atob(payload));
-  } catch {
-    return null;
-  }
-}
+/** A moment with its date, as the reader's locale writes it. */
+const when = (ms) => new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 function DevSignIn({ config, onToken }) {
   const offer = config.devSignIn;
@@ -43,7 +31,7 @@ function DevSignIn({ config, onToken }) {
     });
     const body = await response.json();
     if (!response.ok) setError(body.errors?.[0]?.message ?? `HTTP ${response.status}`);
-    else onToken(body.token);
+    else onToken(sessionFor(body.token, 'dev'));
   };
   const toggle = (region) => setRegions((current) => (current.includes(region) ? current.filter((r) => r !== region) : [...current, region]));
   return h(
@@ -65,45 +53,62 @@ function DevSignIn({ config, onToken }) {
       'purpose ',
       h('select', { value: purpose, onChange: (e) => setPurpose(e.target.value), 'aria-label': 'purpose' }, [h('option', { key: '', value: '' }, 'none'), ...offer.purposes.map((o) => h('option', { key: o, value: o }, o))]),
     ),
-    h('button', { type: 'button', onClick: signIn }, 'Sign in'),
+    h('button', { type: 'button', className: 'graphiql-button', onClick: signIn }, 'Sign in'),
     error ? h('span', { className: 'datamesh-error', role: 'alert' }, error) : null,
   );
 }
 
-/** Who is signed in, from the token's claims, and a way out. */
-function SignedIn({ token, onSignOut }) {
-  const claims = claimsOf(token) ?? {};
+/** Who is signed in, from the token's claims (never the token itself), since when, and a way out. */
+function SignedIn({ session, onSignOut }) {
+  const claims = claimsOf(session.token) ?? {};
   const roles = [].concat(claims.roles ?? []).join(', ') || 'no role';
   const regions = [].concat(claims.regions ?? []).join(', ') || 'no region';
-  const expires = claims.exp ? new Date(claims.exp * 1000).toLocaleTimeString() : null;
+  const who = claims.name ?? claims.preferred_username ?? claims.sub ?? 'a principal without a subject';
+  const renewed = session.via === 'oidc' && session.refreshToken ? ' · renewed before it expires' : session.expiresAt ? ` · until ${when(session.expiresAt)}` : '';
   return h(
     'div',
     { className: 'datamesh-who', 'aria-label': 'signed in' },
-    h('span', null, 'Signed in as ', h('strong', null, claims.sub ?? 'a principal without a subject'), ` · roles ${roles} · regions ${regions}${claims.purpose ? ` · purpose ${claims.purpose}` : ''}${expires ? ` · until ${expires}` : ''}`),
-    h('button', { type: 'button', onClick: onSignOut }, 'Sign out'),
+    h('span', null, 'Signed in as ', h('strong', null, who), ` · roles ${roles} · regions ${regions}${claims.purpose ? ` · purpose ${claims.purpose}` : ''}`),
+    h('span', { className: 'datamesh-muted', 'aria-label': 'session' }, `since ${when(session.signedInAt)}${renewed}`),
+    h('button', { type: 'button', className: 'graphiql-button', onClick: onSignOut }, 'Sign out'),
   );
 }
 
 /** What a signed-out analyst sees: how to sign in (the schema is for signed-in principals only). */
-function SignedOut({ config, onToken }) {
+function SignedOut({ config, onToken, problem }) {
   const [pasted, setPasted] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
   const token = pasted.trim().replace(/^Bearer\s+/i, '');
+  const organisation = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await startOidcSignIn(config.oidc);
+    } catch (failure) {
+      setBusy(false);
+      setError(`The identity provider cannot be reached: ${failure.message}`);
+    }
+  };
   return h(
     'main',
     { className: 'datamesh-signed-out' },
     h('h1', null, 'Sign in to explore the data mesh'),
-    h('p', null, 'The schema, its documentation and every query need a signed-in principal: what you may read, and what is masked for you, follows from your token.'),
+    h('p', null, 'The schema, its documentation and every query need a signed-in principal: what you may read, and what is masked for you, follows from who you are.'),
+    problem || error ? h('p', { className: 'datamesh-error', role: 'alert' }, problem ?? error) : null,
+    config.oidc
+      ? h('section', null, h('button', { type: 'button', className: 'graphiql-button datamesh-primary', disabled: busy, onClick: organisation }, busy ? 'Signing in…' : 'Sign in with your organisation'))
+      : null,
     config.devSignIn ? h('section', null, h(DevSignIn, { config, onToken })) : null,
     h(
       'section',
       null,
       h('label', { htmlFor: 'datamesh-token' }, 'Or paste a token from your identity provider:'),
-      h('textarea', { id: 'datamesh-token', rows: 3, value: pasted, onChange: (e) => setPasted(e.target.value), 'aria-label': 'token' }),
-      h('button', { type: 'button', disabled: claimsOf(token) === null, onClick: () => onToken(token) }, 'Use this token'),
+      h('textarea', { id: 'datamesh-token', rows: 3, value: pasted, onChange: (e) => setPasted(e.target.value), 'aria-label': 'token', autoComplete: 'off', spellCheck: false }),
+      h('button', { type: 'button', className: 'graphiql-button', disabled: claimsOf(token) === null, onClick: () => onToken(sessionFor(token, 'pasted')) }, 'Use this token'),
     ),
   );
 }
-
 
 /** A GraphQL request to the gateway as the signed-in principal; resolves to `data`, or throws the first error's message. */
 async function gql(endpoint, token, query, variables) {
@@ -355,41 +360,76 @@ async function examplesFor(config, token) {
 }
 
 function Ide({ config }) {
-  // A stored token that has expired (or cannot be read) signs out: the prompt, not a failing editor.
-  const [token, setToken] = useState(() => {
-    const stored = localStorage.getItem(TOKEN_KEY) ?? '';
-    const claims = claimsOf(stored);
-    return claims && (!claims.exp || claims.exp * 1000 > Date.now()) ? stored : '';
-  });
+  // A stored session whose token expired with no way to renew it signs out: the prompt, not a failing editor.
+  const [session, setSession] = useState(() => (isOidcCallback() ? null : loadSession()));
+  const [problem, setProblem] = useState(null);
+  const [finishing, setFinishing] = useState(() => Boolean(config.oidc) && isOidcCallback());
   const [generation, setGeneration] = useState(0);
   const [view, setView] = useState('query');
   // An example opened from the catalog: GraphiQL opens it in a tab of its own (beside the stored ones).
   const [opened, setOpened] = useState(undefined);
-  const onToken = (next) => {
-    if (next) localStorage.setItem(TOKEN_KEY, next);
-    else localStorage.removeItem(TOKEN_KEY);
-    setToken(next);
-    setGeneration((g) => g + 1); // a fresh editor, with the token in every tab's headers
+  // The token of the moment, for the fetcher: a renewed token is used without remounting GraphiQL.
+  const current = useRef(session?.token ?? null);
+  const onSession = (next) => {
+    saveSession(next);
+    current.current = next?.token ?? null;
+    setSession(next);
   };
+  const onToken = (next) => {
+    setProblem(null);
+    onSession(next);
+    setGeneration((g) => g + 1);
+  };
+  const token = session?.token ?? null;
+  // Back from the identity provider: exchange the code for tokens.
+  useEffect(() => {
+    if (!finishing) return;
+    finishOidcSignIn(config.oidc).then(
+      (next) => (onToken(next), setFinishing(false)),
+      (failure) => (setProblem(failure.message), setFinishing(false)),
+    );
+  }, []);
+  // Renewed before it expires; a renewal refused ends the session, saying so.
+  useEffect(() => {
+    const delay = renewalDelay(session);
+    if (delay === null || !config.oidc) return undefined;
+    const timer = setTimeout(() => {
+      refreshOidcSession(config.oidc, session).then(onSession, () => {
+        onSession(null);
+        setProblem('Your session ended (the identity provider did not renew it): sign in again.');
+      });
+    }, delay);
+    return () => clearTimeout(timer);
+  }, [session]);
   // The caller's example operations, from the catalog (null until they arrive; [] if they cannot be read).
   const [examples, setExamples] = useState(null);
   useEffect(() => {
     if (!token) return undefined;
-    let current = true;
+    let live = true;
     setExamples(null);
-    examplesFor(config, token).then((found) => current && setExamples(found), () => current && setExamples([]));
+    examplesFor(config, token).then((found) => live && setExamples(found), () => live && setExamples([]));
     return () => {
-      current = false;
+      live = false;
     };
-  }, [token]);
-  if (!token) return h(SignedOut, { config, onToken });
-  if (examples === null) return h('div', { className: 'datamesh-signed-out', 'aria-busy': 'true' }, 'Loading the data products…');
-  const fetcher = createGraphiQLFetcher({ url: config.endpoint });
-  const tabs = [...(opened ? [{ query: opened, headers: headersFor(token) }] : []), ...examples.map((query) => ({ query, headers: headersFor(token) }))];
+  }, [generation]);
+  if (finishing) return h('main', { className: 'datamesh-signed-out', 'aria-busy': 'true' }, 'Signing you in…');
+  if (!token) return h(SignedOut, { config, onToken, problem });
+  if (examples === null) return h('main', { className: 'datamesh-signed-out', 'aria-busy': 'true' }, 'Loading the data products…');
+  // Every request carries the token of the moment; the headers editor never shows it.
+  const fetcher = createGraphiQLFetcher({
+    url: config.endpoint,
+    fetch: (input, init = {}) => fetch(input, { ...init, headers: { ...init.headers, authorization: `Bearer ${current.current}` } }),
+  });
+  const tabs = [...(opened ? [{ query: opened }] : []), ...examples.map((query) => ({ query }))];
   const openExample = (query) => {
     setOpened(query);
     setView('query');
     setGeneration((g) => g + 1);
+  };
+  const signOut = () => {
+    const ending = session;
+    onToken(null);
+    void endSession(config.oidc, ending);
   };
   const viewButton = (name, label) =>
     h('button', { type: 'button', role: 'tab', 'aria-selected': view === name, className: view === name ? 'datamesh-view active' : 'datamesh-view', onClick: () => (setOpened(undefined), setView(name)) }, label);
@@ -401,7 +441,7 @@ function Ide({ config }) {
       null,
       h('span', { className: 'datamesh-title' }, 'Data mesh IDE'),
       h('nav', { role: 'tablist', 'aria-label': 'views' }, viewButton('query', 'Query'), viewButton('catalog', 'Catalog')),
-      h(SignedIn, { token, onSignOut: () => onToken('') }),
+      h(SignedIn, { session, onSignOut: signOut }),
     ),
     view === 'catalog'
       ? h(Catalog, { config, token, onOpenExample: openExample })
@@ -410,13 +450,13 @@ function Ide({ config }) {
           fetcher,
           defaultTabs: tabs.length > 0 ? tabs : undefined,
           ...(opened ? { query: opened } : {}),
-          defaultHeaders: headersFor(token),
-          headers: headersFor(token),
-          defaultEditorToolsVisibility: 'headers',
           shouldPersistHeaders: false,
         }),
   );
 }
 
+// The theme GraphiQL keeps (light, dark, or the system's) applies to the sign-in and catalog pages too.
+const theme = localStorage.getItem('graphiql:theme');
+if (theme === 'dark' || theme === 'light') document.body.classList.add(`graphiql-${theme}`);
 const config = await (await fetch('./config.json')).json();
 createRoot(document.getElementById('ide')).render(h(Ide, { config }));
