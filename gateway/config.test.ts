@@ -89,3 +89,34 @@ describe('the response cache configuration', () => {
     expect(() => gatewayConfigFromEnv({ RESPONSE_CACHE: 'memory', RESPONSE_CACHE_TTL_SECONDS: '0' })).toThrow(GatewayConfigError);
   });
 });
+
+describe('the IDE\'s OpenID Connect sign-in', () => {
+  const provider = 'https://login.example.com/realms/acme';
+  const trusted = JSON.stringify([{ issuer: provider, audience: 'data-mesh', algorithms: ['RS256'], jwksUri: `${provider}/protocol/openid-connect/certs` }]);
+
+  it('is off unless an issuer is given, and reads the issuer, client id, scope and resource', () => {
+    expect(gatewayConfigFromEnv({}).ideSignIn).toBeNull();
+    expect(gatewayConfigFromEnv({ AUTH_ISSUERS: trusted, IDE_OIDC_ISSUER: provider, IDE_OIDC_CLIENT_ID: 'datamesh-ide', IDE_OIDC_RESOURCE: 'https://mesh.example.com/graphql' }).ideSignIn).toEqual({
+      issuer: provider,
+      clientId: 'datamesh-ide',
+      scope: 'openid profile offline_access',
+      resource: 'https://mesh.example.com/graphql',
+    });
+  });
+
+  it('refuses a sign-in the gateway could not honour, naming what is wrong', () => {
+    const cases: [NodeJS.ProcessEnv, RegExp][] = [
+      // Every token the IDE would get would be refused: the issuer is not trusted.
+      [{ IDE_OIDC_ISSUER: provider, IDE_OIDC_CLIENT_ID: 'ide' }, /IDE_OIDC_ISSUER https:\/\/login\.example\.com\/realms\/acme is not among AUTH_ISSUERS/],
+      // Plain http to a provider elsewhere: codes and tokens in clear.
+      [{ AUTH_ISSUERS: trusted, IDE_OIDC_ISSUER: 'http://login.example.com/realms/acme', IDE_OIDC_CLIENT_ID: 'ide' }, /must be https \(http only on a loopback address\)/],
+      [{ AUTH_ISSUERS: trusted, IDE_OIDC_ISSUER: 'https://user:secret@login.example.com/', IDE_OIDC_CLIENT_ID: 'ide' }, /must not carry credentials/],
+      [{ AUTH_ISSUERS: trusted, IDE_OIDC_ISSUER: 'not a url', IDE_OIDC_CLIENT_ID: 'ide' }, /IDE_OIDC_ISSUER is not a URL/],
+      [{ AUTH_ISSUERS: trusted, IDE_OIDC_ISSUER: provider }, /IDE_OIDC_CLIENT_ID must be set/],
+      [{ IDE_OIDC_CLIENT_ID: 'ide' }, /IDE_OIDC_CLIENT_ID is set without IDE_OIDC_ISSUER/],
+      [{ AUTH_ISSUERS: trusted, IDE_OIDC_ISSUER: provider, IDE_OIDC_CLIENT_ID: 'ide', IDE_OIDC_SCOPE: 'profile' }, /IDE_OIDC_SCOPE must include openid/],
+      [{ AUTH_ISSUERS: trusted, IDE_OIDC_ISSUER: provider, IDE_OIDC_CLIENT_ID: 'ide', IDE_OIDC_RESOURCE: 'data-mesh' }, /IDE_OIDC_RESOURCE must be an absolute URI/],
+    ];
+    for (const [env, message] of cases) expect(() => gatewayConfigFromEnv(env), JSON.stringify(env)).toThrow(message);
+  });
+});

@@ -8,8 +8,8 @@
  *                        post-logout redirect URI are `<gateway>/ide/`)
  *   IDE_OIDC_SCOPE       default `openid profile offline_access` (offline_access: a refresh token,
  *                        so the IDE renews the access token before it expires)
- *   IDE_OIDC_RESOURCE    the resource indicator (RFC 8707) the access token is asked for, when the
- *                        provider needs one to issue a JWT for this API (for example `data-mesh`)
+ *   IDE_OIDC_RESOURCE    the resource indicator (RFC 8707, an absolute URI) the access token is
+ *                        asked for, when the provider needs one to issue a JWT for this API
  *
  * The access token the IDE sends is verified like any other (AUTH_ISSUERS must trust the issuer:
  * the gateway refuses to start otherwise). The token stays in the page's memory and session
@@ -57,6 +57,7 @@ export function checkIdeSignIn(config: IdeSignInConfig, identity: IdentityConfig
   }
   if (url.username || url.password) throw new IdeSignInConfigError('IDE_OIDC_ISSUER must not carry credentials.');
   if (!/^[\x21-\x7e]{1,200}$/.test(config.clientId)) throw new IdeSignInConfigError('IDE_OIDC_CLIENT_ID must be set (printable, at most 200 characters) with IDE_OIDC_ISSUER.');
+  if (config.resource !== null && !URL.canParse(config.resource)) throw new IdeSignInConfigError(`IDE_OIDC_RESOURCE must be an absolute URI (RFC 8707), got "${config.resource.slice(0, 80)}".`);
   if (!config.scope.split(/\s+/).includes('openid')) throw new IdeSignInConfigError(`IDE_OIDC_SCOPE must include openid, got "${config.scope.slice(0, 80)}".`);
   if (!identity.issuers.some((trusted) => trusted.issuer === config.issuer)) {
     throw new IdeSignInConfigError(`IDE_OIDC_ISSUER ${config.issuer} is not among AUTH_ISSUERS: the gateway would refuse every token the IDE signs in with.`);

@@ -21,6 +21,7 @@ import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../../po
 import { DEFAULT_SUBGRAPH_CALLS } from '../../gateway/subgraph-calls.js';
 import { DEFAULT_LOAD_SHEDDING } from '../../gateway/load-shedding.js';
 import { identityConfigFromEnv, mintDevToken, type DevTokenClaims } from '../../policy/identity-config.js';
+import type { IdentityConfig } from '../../policy/identity.js';
 import { DEV_HASH_KEY } from '../../policy/masking.js';
 import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { openFileAuditSink, type AuditSink, type ChainedRecord } from '../../policy/audit.js';
@@ -85,6 +86,8 @@ export interface TestMeshOptions {
   readonly warehouse?: 'duckdb' | 'postgres';
   /** The domains to serve (default: the three of `subgraphs/domains.ts`), e.g. one with a rule changed. */
   readonly domains?: readonly Domain<any, any>[];
+  /** The issuers every part trusts (default: the development issuer, as `npm start`). */
+  readonly identity?: IdentityConfig;
 }
 
 
@@ -251,7 +254,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       domain,
       warehouse: warehouses[domain.name]!,
       log: testLog,
-      identity: testIdentity,
+      identity: options.identity ?? testIdentity,
       hashKey: DEV_HASH_KEY,
       audit: audits[domain.name]!,
       port: 0,
@@ -260,7 +263,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   // The production path: each subgraph published to the registry, the gateway serving what it composed.
   const registryUrl = join(dataDir, 'registry');
   await publishRunning(registryUrl, domains.map(({ name }) => ({ name, url: subgraphs[name]!.url })));
-  const config = testGatewayConfig({ dataDir, supergraph: { kind: 'registry', registryUrl, pollMs: 100 } });
+  const config = testGatewayConfig({ dataDir, supergraph: { kind: 'registry', registryUrl, pollMs: 100 }, ...(options.identity ? { overrides: { identity: options.identity } } : {}) });
   const { supergraphPath, apiSchemaPath } = config;
   const gateway = await startTestGateway(config);
   audits.gateway = gateway.audit;

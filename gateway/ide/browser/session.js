@@ -100,8 +100,13 @@ export async function finishOidcSignIn(settings) {
     throw new Error(`The identity provider did not sign you in: ${answered.searchParams.get('error_description') ?? answered.searchParams.get('error')}.`);
   }
   const provider = await providerOf(settings);
-  const tokens = await oidc.authorizationCodeGrant(provider, answered, { pkceCodeVerifier: pending.verifier, expectedState: pending.state }, resourceOf(settings));
-  return oidcSession(tokens);
+  try {
+    const tokens = await oidc.authorizationCodeGrant(provider, answered, { pkceCodeVerifier: pending.verifier, expectedState: pending.state }, resourceOf(settings));
+    return oidcSession(tokens);
+  } catch (failure) {
+    // openid-client says "invalid response encountered"; its cause says what (a state that is not ours, a code refused).
+    throw new Error(`The sign-in could not be completed: ${failure.cause?.message ?? failure.error_description ?? failure.message}. Sign in again.`);
+  }
 }
 
 /** A new access token for the session, from its refresh token. */
