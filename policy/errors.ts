@@ -157,7 +157,7 @@ export const ERRORS = {
   },
   MAX_DEPTH_EXCEEDED: {
     description:
-      'Fields are nested deeper than this caller may ask (15 by default, fragments flattened, introspection excepted); `extensions.value` and `extensions.limit` say by how much.',
+      'Fields are nested deeper than this caller may ask (15 by default, fragments flattened, introspection excepted), or the variables are; `extensions.value` and `extensions.limit` say by how much.',
     httpStatus: 400,
     definedBy: 'platform',
   },
