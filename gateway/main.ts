@@ -10,7 +10,7 @@ import { announceReady, clusterMetrics, runPrimary, workerCountFromEnv, workerNu
 import { gatewayConfigFromEnv } from './config.js';
 import { startGateway } from './server.js';
 import cluster from 'node:cluster';
-import { CommandFailure, defineCommand, EXIT_SERVICE_FAILED, runCommand } from '../policy/command-line.js';
+import { defineCommand, runCommand, serviceAction } from '../policy/command-line.js';
 
 async function main(): Promise<void> {
   // Configuration mistakes stop the start before any worker is forked.
@@ -47,12 +47,6 @@ async function main(): Promise<void> {
 const command = defineCommand(
   'npm run gateway --',
   'Starts the gateway. Its configuration comes from the environment (gateway/config.ts, README): PORT, SUPERGRAPH_SOURCE, AUTH_ISSUERS, GATEWAY_WORKERS, and more. Exit 0 when stopped by a signal, 1 when it cannot start.',
-).action(async () => {
-  try {
-    await main();
-  } catch (error) {
-    throw new CommandFailure(error instanceof Error ? error.message : String(error), EXIT_SERVICE_FAILED);
-  }
-});
+).action(serviceAction(main));
 
 await runCommand(command);

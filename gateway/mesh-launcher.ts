@@ -18,7 +18,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
-import { CommandFailure, defineCommand, EXIT_SERVICE_FAILED, runCommand } from '../policy/command-line.js';
+import { defineCommand, runCommand, serviceAction } from '../policy/command-line.js';
 import { gatewayConfigFromEnv, subgraphEndpointsFromEnv, type SubgraphEndpoint } from './config.js';
 import { openRegistry } from './registry/open.js';
 import { publishRunningSubgraphs } from './registry/publish.js';
@@ -192,12 +192,6 @@ async function waitUntilReady(url: URL, timeoutMs: number, label?: string): Prom
 const command = defineCommand(
   'npm start --',
   'Starts the whole mesh on this machine (each subgraph, then the gateway), supervises it, and stops it on Ctrl-C. Configuration from the environment (README): PORT, SUBGRAPHS, DATA_DIR, SCALE, and more. Exit 0 when stopped by a signal, 1 when it cannot start.',
-).action(async () => {
-  try {
-    await main();
-  } catch (error) {
-    throw new CommandFailure(error instanceof Error ? error.message : String(error), EXIT_SERVICE_FAILED);
-  }
-});
+).action(serviceAction(main));
 
 await runCommand(command);

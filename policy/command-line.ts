@@ -43,6 +43,17 @@ export function defineCommand(name: string, description: string): Command {
     .exitOverride();
 }
 
+/** The action of a service's command: a failure to start exits 1 with its message (not a command-line mistake's 2). */
+export function serviceAction<A extends unknown[]>(start: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      await start(...args);
+    } catch (error) {
+      throw new CommandFailure(error instanceof Error ? error.message : String(error), EXIT_SERVICE_FAILED);
+    }
+  };
+}
+
 /** Parses a whole number within bounds, for an option's value (`--hours 0` is refused, naming the bounds). */
 export function wholeNumber(min: number, max: number): (value: string) => number {
   return (value) => {

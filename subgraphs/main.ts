@@ -20,7 +20,7 @@ function directAccessFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   if (value !== 'allow' && value !== 'deny') throw new Error(`SUBGRAPH_DIRECT_ACCESS must be allow or deny, got "${value.slice(0, 40)}".`);
   return value === 'allow';
 }
-import { CommandFailure, defineCommand, EXIT_SERVICE_FAILED, runCommand } from '../policy/command-line.js';
+import { defineCommand, runCommand, serviceAction } from '../policy/command-line.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { openAuditSinkFromEnv } from '../policy/audit-config.js';
 import { hashKeyFromEnv } from '../policy/masking.js';
@@ -151,13 +151,7 @@ command
   .command('serve')
   .description('builds the domain\'s warehouse if needed, then serves it (npm run subgraph -- <domain>)')
   .addArgument(domainArgument())
-  .action(async (name: string) => {
-    try {
-      await serve(name);
-    } catch (error) {
-      throw new CommandFailure(error instanceof Error ? error.message : String(error), EXIT_SERVICE_FAILED);
-    }
-  });
+  .action(serviceAction(serve));
 command
   .command('sdl')
   .description('prints the subgraph SDL the domain serves, for the registry (npm run -s sdl -- <domain>)')
