@@ -161,7 +161,7 @@ describe('rate limits', () => {
 
     redis.kill('SIGKILL');
     await once(redis, 'exit');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect.poll(async () => (await readiness()).degraded, { timeout: 10_000, interval: 50 }).toBe(true);
     expect(await readiness()).toMatchObject({ store: 'redis', degraded: true });
     expect(logLines.some((line) => line.includes('Redis does not answer; counting with local buckets'))).toBe(true);
     // Still serving, and still limiting (locally): three admitted, the fourth refused.
