@@ -2,9 +2,11 @@
 // (no CDN), and beside it the data product catalog (the supergraph's Query.dataProducts: search,
 // facets, a product's description, owners, SLA and fields with the policy that applies to the
 // signed-in principal, and its example opened in GraphiQL). It reads its configuration from
-// ./config.json (the endpoint, and whether the development sign-in is offered); the example
-// operations, one per data product, come from the catalog once signed in, as the catalog writes them
-// for that caller (fields denied to it left out), so that no caller learns of fields it cannot read. Plain JavaScript: it runs in the browser, outside the project's Node type check.
+// ./config.json (the endpoint and the sign-ins offered: OpenID Connect, development); who is signed
+// in is session.js's. The example operations, one per data product, come from the catalog once
+// signed in, as the catalog writes them for that caller (fields denied to it left out), so that no
+// caller learns of fields it cannot read. Plain JavaScript: it runs in the browser, outside the
+// project's Node type check.
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
 import 'graphiql/graphiql.css';
