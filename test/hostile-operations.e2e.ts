@@ -265,6 +265,13 @@ describe('hostile operations', () => {
     const get = await fetch(url, { headers: { 'apollo-require-preflight': 'true', 'x-request-id': 'hostile-deep-get-1' } });
     expect([get.status, ((await get.json()) as any).errors[0].extensions.code]).toEqual([400, 'MAX_DEPTH_EXCEEDED']);
     await expect.poll(async () => (await readFile(mesh.auditPath('gateway'), 'utf8')).includes('"requestId":"hostile-deep-get-1"')).toBe(true);
+    // The CSV export takes variables as a JSON string too: measured as what they parse to.
+    const exported = await fetch(new URL('/export/csv', mesh.gateway.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ANALYST}` },
+      body: JSON.stringify({ query: 'query($f: OrderFilter) { orders(filter: $f) { nodes { id } } }', variables: `{"f":${deepJson(10_000)}}` }),
+    });
+    expect([exported.status, ((await exported.json()) as any).errors[0].extensions.code]).toEqual([400, 'MAX_DEPTH_EXCEEDED']);
     // Within the limit, the variables reach execution (and are refused there as not fitting the type).
     const shallow = await mesh.query<any>('query($f: OrderFilter) { orders(first: 1, filter: $f) { nodes { id } } }', { f: { a: { a: 1 } } });
     expect([shallow.status, shallow.body.errors?.[0]?.extensions?.code]).toEqual([400, 'BAD_USER_INPUT']);
