@@ -126,6 +126,32 @@ describe('the IDE in a browser', () => {
   });
 });
 
+describe('the catalog view in dark mode', () => {
+  it('takes GraphiQL\'s dark palette, as the system asks', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, colorScheme: 'dark' });
+    await page.goto(base);
+    await page.selectOption('select[aria-label="role"]', 'analyst');
+    await page.check('input[aria-label="region EMEA"]');
+    await page.click('button:has-text("Sign in")');
+    await page.waitForSelector('.graphiql-container');
+    await page.click('button[role="tab"]:has-text("Catalog")');
+    await expect.poll(() => page.locator('[aria-label="result count"]').textContent()).toBe('5 data products');
+    const colours = await page.evaluate(() => {
+      const style = (selector: string) => (globalThis as any).getComputedStyle((document as any).querySelector(selector));
+      return { page: style('#ide').backgroundColor as string, text: style('.datamesh-catalog').color as string, card: style('.datamesh-result').backgroundColor as string };
+    });
+    const luminance = (rgb: string) => {
+      const [r, g, b] = (rgb.match(/\d+/g) ?? []).map(Number);
+      return (0.2126 * r! + 0.7152 * g! + 0.0722 * b!) / 255;
+    };
+    expect(luminance(colours.page)).toBeLessThan(0.25);
+    expect(luminance(colours.card)).toBeLessThan(0.25);
+    expect(luminance(colours.text)).toBeGreaterThan(0.6);
+    await page.screenshot({ path: join(artifacts, 'ide-catalog-dark.png') });
+    await page.close();
+  });
+});
+
 describe('the GraphQL endpoint opened in a browser', () => {
   it('leads to the IDE (it showed a CSRF error in JSON), and leaves every GraphQL request as it was', async () => {
     const page = await browser.newPage();
