@@ -158,6 +158,15 @@ describe('the image', () => {
     expect(Object.keys(pkg.dependencies)).toContain('tsx');
   });
 
+  it('runs on the Node it supports (24 LTS, and 22): in its image, in package.json, and here', async () => {
+    const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^FROM node:24-bookworm-slim$/m);
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { engines: { node: string } };
+    expect(pkg.engines.node).toBe('^22.12 || >=24');
+    // The tests themselves (.ci/run brings Node 24 where the machine's Node is older): Node 20 is past its end of life.
+    expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
+  });
+
   it('copies the folders the services are made of', async () => {
     const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
     for (const folder of ['gateway', 'subgraphs', 'policy']) expect(dockerfile).toContain(`COPY ${folder} ./${folder}`);
