@@ -4,6 +4,7 @@
  */
 import { IdeSignInConfigError, ideSignInFromEnv, type IdeSignInConfig } from './ide/ide-sign-in.js';
 import { DEFAULT_RESPONSE_CACHE, type ResponseCacheConfig } from './response-cache.js';
+import type { SubgraphEndpoint } from './subgraph-endpoint.js';
 import { join, resolve } from 'node:path';
 import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
@@ -17,12 +18,7 @@ import type { PreplanMode } from './preplan-policy.js';
 import { registryUrlFromEnv } from './registry/open.js';
 import type { SupergraphSourceConfig, UnclassifiedTreatment } from './supergraph-source.js';
 
-export interface SubgraphEndpoint {
-  /** The subgraph's name in the supergraph. */
-  readonly name: string;
-  /** Its GraphQL endpoint. */
-  readonly url: string;
-}
+export type { SubgraphEndpoint } from './subgraph-endpoint.js';
 
 export interface GatewayConfig {
   /** HTTP port (env `PORT`, default 4000). */

@@ -17,7 +17,7 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { MaxTokensParserWLexer } from '@escape.tech/graphql-armor-max-tokens';
-import type { Request, RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 import {
   getOperationAST,
   GraphQLError,
@@ -31,6 +31,7 @@ import {
 import type { ErrorCode } from '../policy/errors.js';
 import type { AllowanceOf, OperationLimits } from './allowances.js';
 import type { Refuse } from './refusals.js';
+import { requestedOperation } from './requested-operation.js';
 import './request-state.js';
 
 export interface OperationLimitsOptions {
@@ -58,32 +59,6 @@ export interface LimitExceeded {
   readonly limit: number;
   /** The value is a lower bound: measuring stopped at the limit (tokens). */
   readonly atLeast: boolean;
-}
-
-/** The query text and variables of a GraphQL request, by POST body or GET parameters. */
-export function requestedOperation(req: Request): { query: unknown; operationName: unknown; variables: unknown } {
-  if (req.method === 'GET') {
-    const url = new URL(req.originalUrl, 'http://gateway');
-    const variables = url.searchParams.get('variables');
-    let parsed: unknown;
-    try {
-      parsed = variables ? JSON.parse(variables) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    return { query: url.searchParams.get('query') ?? undefined, operationName: url.searchParams.get('operationName') ?? undefined, variables: parsed };
-  }
-  const body = (req.body ?? {}) as Record<string, unknown>;
-  // Variables sent as a JSON string (the CSV export takes them so) are measured as what they parse to.
-  let variables = body.variables;
-  if (typeof variables === 'string') {
-    try {
-      variables = JSON.parse(variables);
-    } catch {
-      // Not JSON: refused later, where the string is read.
-    }
-  }
-  return { query: body.query, operationName: body.operationName, variables };
 }
 
 function countRootFields(selectionSet: SelectionSetNode, document: DocumentNode, seen = new Set<string>()): number {

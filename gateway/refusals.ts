@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { boundedName, hashOf, type AuditSink, type GatewayAuditRecord } from '../policy/audit.js';
 import { ERRORS, errorResponseBody, type ErrorCode } from '../policy/errors.js';
 import type { Metrics } from '../policy/metrics.js';
-import { requestedOperation } from './operation-limits.js';
+import { requestedOperation } from './requested-operation.js';
 import './request-state.js';
 
 export interface Refusal {

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { governanceRules } from '../policy/governance.rules.js';
 import { readPolicy, type PolicyIndex } from '../policy/policy-index.js';
 import type { GovernanceRules, Level } from '../policy/rules.js';
-import type { SubgraphEndpoint } from './config.js';
+import type { SubgraphEndpoint } from './subgraph-endpoint.js';
 import { openRegistry } from './registry/open.js';
 import type { Registry } from './registry/registry.js';
 import { composeFromSubgraphs, GovernanceViolationError } from './supergraph.js';

@@ -17,7 +17,9 @@
  *   REDACT or a generalization (ROUND, BUCKET, DATE_YEAR, …) must be used instead.
  */
 import type { PolicyIndex } from './policy-index.js';
-import type { GovernanceRules } from './rules.js';
+import type { DiscoveryRules, GovernanceRules } from './rules.js';
+
+export type { DiscoveryRules } from './rules.js';
 
 /** What the detectors recognise. */
 export const DETECTORS = ['email', 'phone', 'paymentCard', 'iban', 'nationalId', 'birthDate', 'personName'] as const;
@@ -78,15 +80,6 @@ export interface ProductProfile {
 }
 
 /** How discovery findings are judged (governance rules' `discovery`). */
-export interface DiscoveryRules {
-  /** A detector that recognises at least this share of a column's sampled values says the column holds such data (default 0.5). */
-  readonly minimumShare: number;
-  /** A HASH mask needs at least this many distinct values in its column (default 50). */
-  readonly hashMinimumDistinct: number;
-  /** Whether findings refuse a publish and a start (`error`, the default) or are reported (`warning`). */
-  readonly severity: 'error' | 'warning';
-}
-
 export const DEFAULT_DISCOVERY_RULES: DiscoveryRules = { minimumShare: 0.5, hashMinimumDistinct: 50, severity: 'error' };
 
 export function discoveryRulesOf(rules: GovernanceRules): DiscoveryRules {

@@ -1,4 +1,3 @@
-import type { DiscoveryRules } from './discovery.js';
 import type { MaskStrategy } from './masking.js';
 
 /**
@@ -74,4 +73,14 @@ export function unclassifiedTreatment(rules: GovernanceRules): { level: Level; r
 /** Returns its typed argument (the governance group edits a checked file). */
 export function defineGovernanceRules(rules: GovernanceRules): GovernanceRules {
   return rules;
+}
+
+/** How the column profiles of each load are judged against the policy (applied by discovery.ts). */
+export interface DiscoveryRules {
+  /** A detector that recognises at least this share of a column's sampled values says the column holds such data (default 0.5). */
+  readonly minimumShare: number;
+  /** A HASH mask needs at least this many distinct values in its column (default 50). */
+  readonly hashMinimumDistinct: number;
+  /** Whether findings refuse a publish and a start (`error`, the default) or are reported (`warning`). */
+  readonly severity: 'error' | 'warning';
 }

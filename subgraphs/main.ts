@@ -34,7 +34,7 @@ import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
-import { ensureSourceData } from './synthetic-sources/manifest.js';
+import { ensureSourceData } from './synthetic-sources/source-data.js';
 
 type LoadOutcome = 'swapped' | 'rejected' | 'failed';
 

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { SIGNATURE_HEADER, signSubgraphRequest } from '../../policy/subgraph-signature.js';
-import type { SubgraphEndpoint } from '../config.js';
+import type { SubgraphEndpoint } from '../subgraph-endpoint.js';
 import { DETECTORS, type ProductProfile } from '../../policy/discovery.js';
 import { productVersionsOf, type DataProductVersion } from '../subgraph-data-source.js';
 

@@ -4,7 +4,7 @@
  * a subgraph back to an earlier version (published anew, after the same checks).
  */
 import { governanceRules } from '../../policy/governance.rules.js';
-import type { SubgraphEndpoint } from '../config.js';
+import type { SubgraphEndpoint } from '../subgraph-endpoint.js';
 import { signingKeyFromEnv } from '../../policy/subgraph-signature.js';
 import { catalogUrlOf, documentProblems, fetchDomainDocuments, NoCatalogError, type ProductDocument } from '../catalog/domain-entries.js';
 import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDuckDbWarehouse } from '../kit/warehouse/duckdb.js';
 import type { Warehouse } from '../kit/warehouse/warehouse.js';
 import { generateSourceData, lineNetCents } from './generate.js';
-import { ensureSourceData, type RawManifest } from './manifest.js';
+import type { RawManifest } from './manifest.js';
+import { ensureSourceData } from './source-data.js';
 
 let dir: string;
 let manifest: RawManifest;

@@ -1,6 +1,7 @@
 /**
- * Which synthetic data set is on disk, and whether it must be (re)generated. Kept apart from the
- * generator so that a start with data already present never loads the generator and its locales.
+ * Which synthetic data set is on disk: its manifest and fingerprint. Kept apart from the generator
+ * so that a start with data already present never loads the generator and its locales
+ * (source-data.ts decides whether to generate).
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -41,14 +42,4 @@ export async function readRawManifest(rawDir: string): Promise<RawManifest | nul
   } catch {
     return null;
   }
-}
-
-/** The raw files for this seed and scale: reused when present, generated otherwise. */
-export async function ensureSourceData(options: GenerateOptions): Promise<{ manifest: RawManifest; generated: boolean }> {
-  const existing = await readRawManifest(options.rawDir);
-  if (existing?.fingerprint === fingerprintOf(options.seed ?? DEFAULT_SEED, options.scale ?? 1)) {
-    return { manifest: existing, generated: false };
-  }
-  const { generateSourceData } = await import('./generate.js');
-  return { manifest: await generateSourceData(options), generated: true };
 }
