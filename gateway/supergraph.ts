@@ -17,7 +17,7 @@ import { governanceRules } from '../policy/governance.rules.js';
 import { readPolicy, type PolicyIndex, type PolicyViolation } from '../policy/policy-index.js';
 import type { GovernanceRules } from '../policy/rules.js';
 import { CATALOG_SUBGRAPH_NAME, CATALOG_SUBGRAPH_SDL, CATALOG_SUBGRAPH_URL, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
-import type { SubgraphEndpoint } from './config.js';
+import type { SubgraphEndpoint } from './subgraph-endpoint.js';
 
 export interface SubgraphSdl extends SubgraphEndpoint {
   readonly sdl: string;
