@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, codedError, isErrorCode } from './errors.js';
-import { README, withErrorTable } from './errors-doc.js';
+import { POLICY_README, withErrorTable } from './errors-doc.js';
 
 describe('the error catalogue', () => {
   it('has SCREAMING_SNAKE codes, each with a one-line description and an HTTP status', () => {
@@ -20,8 +20,8 @@ describe('the error catalogue', () => {
     expect(isErrorCode('toString')).toBe(false);
   });
 
-  it('is what the README shows (run `npm run docs:errors` after changing it)', async () => {
-    const readme = await readFile(README, 'utf8');
+  it('is what policy/README.md shows (run `npm run docs:errors` after changing it)', async () => {
+    const readme = await readFile(POLICY_README, 'utf8');
     expect(withErrorTable(readme)).toBe(readme);
   });
 });

@@ -2,7 +2,7 @@
  * The platform's one error-code catalogue.
  *
  * Every error a client can see carries one of these codes in `extensions.code`. The gateway and the
- * subgraphs both report from here (`policy/` is the one folder both may import), and the README's
+ * subgraphs both report from here (`policy/` is the one folder both may import), and policy/README.md's
  * error table is generated from this object (`npm run docs:errors`), never retyped.
  *
  * Codes that Apollo Server itself emits are listed too, so that the table is the complete contract.
@@ -276,7 +276,7 @@ export function errorResponseBody(
   return { errors: [{ message, extensions: { ...extensions, code, ...(requestId ? { requestId } : {}) } }] };
 }
 
-/** The README's error table, generated from the catalogue. */
+/** policy/README.md's error table, generated from the catalogue. */
 export function renderErrorTable(): string {
   const rows = Object.entries(ERRORS).map(
     ([code, spec]) => `| \`${code}\` | ${spec.httpStatus} | ${spec.definedBy} | ${spec.description} |`,

@@ -11,7 +11,7 @@ import { estimateCost, readCostIndex } from '../gateway/cost.js';
 import { exampleOperations } from '../gateway/ide/schema-docs.js';
 import { measureDocument } from '../gateway/operation-limits.js';
 import { composeSupergraph } from '../gateway/supergraph.js';
-import { README } from '../policy/errors-doc.js';
+import { READMES } from '../policy/errors-doc.js';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
 
@@ -20,9 +20,9 @@ const schema = buildSchema(composed.apiSchemaSdl);
 const index = readCostIndex(parse(composed.supergraphSdl));
 const signedIn = { ...DEFAULT_LIMITS.anonymous, ...DEFAULT_LIMITS.authenticated };
 
-/** The operations a README reader copies: `{ … }` blocks of graphql fences, and the curl bodies' queries. */
+/** The operations a README reader copies (in every README): `{ … }` blocks of graphql fences, and the curl bodies' queries. */
 async function readmeOperations(): Promise<string[]> {
-  const readme = await readFile(README, 'utf8');
+  const readme = (await Promise.all(READMES.map((path) => readFile(path, 'utf8')))).join('\n');
   const fenced = [...readme.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!.trim()).filter((text) => text.startsWith('{') || text.startsWith('query'));
   const curled = [...readme.matchAll(/-d '(\{"query":.*?\})'/g)].map((m) => (JSON.parse(m[1]!) as { query: string }).query);
   return [...fenced, ...curled];

@@ -14,14 +14,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { README } from '../policy/errors-doc.js';
+import { REGISTRY_README } from '../gateway/registry/codes-doc.js';
 import { freePort } from './harness/mesh.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** The walkthrough's section of the README, and the blocks and quoted lines it is made of. */
 async function walkthrough() {
-  const readme = await readFile(README, 'utf8');
+  const readme = await readFile(REGISTRY_README, 'utf8');
   const start = readme.indexOf('### Walkthrough: a domain team ships a field');
   if (start < 0) throw new Error('the README has no walkthrough "a domain team ships a field"');
   const section = readme.slice(start, readme.indexOf('\n## ', start));

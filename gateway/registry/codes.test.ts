@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { README } from '../../policy/errors-doc.js';
 import { CHECK_CODES, REGISTRY_ERRORS } from './codes.js';
-import { withCheckCodeTable } from './codes-doc.js';
+import { REGISTRY_README, withCheckCodeTable } from './codes-doc.js';
 
 describe('the registry code catalogue', () => {
   it('has SCREAMING_SNAKE codes with one-line descriptions', () => {
@@ -16,8 +15,8 @@ describe('the registry code catalogue', () => {
     }
   });
 
-  it('is what the README shows (run `npm run docs:errors` after changing it)', async () => {
-    const readme = await readFile(README, 'utf8');
+  it('is what gateway/registry/README.md shows (run `npm run docs:errors` after changing it)', async () => {
+    const readme = await readFile(REGISTRY_README, 'utf8');
     expect(withCheckCodeTable(readme)).toBe(readme);
   });
 });

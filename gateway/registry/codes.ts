@@ -1,6 +1,6 @@
 /**
  * The registry's code catalogue: what a check reports (each finding has one of these codes) and
- * why a registry command fails. The README's tables are generated from here (`npm run docs:errors`).
+ * why a registry command fails. gateway/registry/README.md's tables are generated from here (`npm run docs:errors`).
  */
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -101,7 +101,7 @@ export class RegistryError extends Error {
   }
 }
 
-/** The README tables of the two catalogues. */
+/** The tables of the two catalogues (gateway/registry/README.md). */
 export function renderCheckCodeTable(): string {
   return [
     '| code | severity | meaning |',
