@@ -21,8 +21,8 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { Request, RequestHandler, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import {
-  getNamedType,
   coerceInputValue,
+  getNamedType,
   getOperationAST,
   getNullableType,
   isCompositeType,

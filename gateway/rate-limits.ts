@@ -3,7 +3,8 @@
  * buckets per window, one per subject (the token's `sub`; the remote address for anonymous callers)
  * and one per verified client (the token's `azp`/`client_id`). A client named only by the
  * `apollographql-client-name` header has no bucket of its own (see client-identity.ts): the header
- * is the caller's word, and a bucket it could name is one it could empty for the real app. Over either, HTTP 429 with `Retry-After` and RATE_LIMITED.
+ * is the caller's word, and a bucket it could name is one it could empty for the real app. Over
+ * either, HTTP 429 with `Retry-After` and RATE_LIMITED.
  *
  * The buckets live in this gateway's memory, or in Redis when `RATE_LIMIT_REDIS_URL` is set, so that
  * replicas share one budget (rate-limiter-flexible's atomic Redis counters). When Redis does not

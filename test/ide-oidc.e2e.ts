@@ -9,7 +9,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './harness/browser.js';
+import { colourOf, launchChromium, luminance } from './harness/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { startIdentityProvider, type TestIdentityProvider } from './harness/identity-provider.js';
@@ -157,11 +157,7 @@ describe('the IDE signed in with the organisation\'s identity provider', () => {
   });
 
   it('looks like GraphiQL, light or dark as the system or GraphiQL\'s own setting says', async () => {
-    const background = (page: Page) => page.evaluate(() => (globalThis as any).getComputedStyle((document as any).querySelector('#ide')).backgroundColor as string);
-    const luminance = (rgb: string) => {
-      const [r, g, b] = (rgb.match(/\d+/g) ?? []).map(Number);
-      return (0.2126 * r! + 0.7152 * g! + 0.0722 * b!) / 255;
-    };
+    const background = (page: Page) => colourOf(page, '#ide', 'backgroundColor');
     const light = await browser.newPage({ colorScheme: 'light' });
     await light.goto(ide);
     await light.waitForSelector('button:has-text("Sign in with your organisation")');

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from './harness/browser.js';
+import { colourOf, launchChromium, luminance } from './harness/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
@@ -136,14 +136,7 @@ describe('the catalog view in dark mode', () => {
     await page.waitForSelector('.graphiql-container');
     await page.click('button[role="tab"]:has-text("Catalog")');
     await expect.poll(() => page.locator('[aria-label="result count"]').textContent()).toBe('5 data products');
-    const colours = await page.evaluate(() => {
-      const style = (selector: string) => (globalThis as any).getComputedStyle((document as any).querySelector(selector));
-      return { page: style('#ide').backgroundColor as string, text: style('.datamesh-catalog').color as string, card: style('.datamesh-result').backgroundColor as string };
-    });
-    const luminance = (rgb: string) => {
-      const [r, g, b] = (rgb.match(/\d+/g) ?? []).map(Number);
-      return (0.2126 * r! + 0.7152 * g! + 0.0722 * b!) / 255;
-    };
+    const colours = { page: await colourOf(page, '#ide', 'backgroundColor'), text: await colourOf(page, '.datamesh-catalog', 'color'), card: await colourOf(page, '.datamesh-result', 'backgroundColor') };
     expect(luminance(colours.page)).toBeLessThan(0.25);
     expect(luminance(colours.card)).toBeLessThan(0.25);
     expect(luminance(colours.text)).toBeGreaterThan(0.6);
