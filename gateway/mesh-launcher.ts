@@ -105,8 +105,8 @@ async function refuseTakenPorts(services: readonly { readonly label: string; rea
     if (problem) taken.push(`  ${label.padEnd(10)} ${host}:${port} (${problem === 'EADDRINUSE' ? 'in use' : problem})`);
   }
   if (taken.length === 0) return;
-  console.error(`The mesh cannot start: ${taken.length === 1 ? 'a port it needs is' : 'ports it needs are'} not free (is another mesh running?):\n${taken.join('\n')}\nStop what listens there, or choose other ports (PORT for the gateway, SUBGRAPHS for the domains).`);
-  process.exit(1);
+  // A failure to start: the command exits 1 with this message (serviceAction).
+  throw new Error(`The mesh cannot start: ${taken.length === 1 ? 'a port it needs is' : 'ports it needs are'} not free (is another mesh running?):\n${taken.join('\n')}\nStop what listens there, or choose other ports (PORT for the gateway, SUBGRAPHS for the domains).`);
 }
 
 async function main(): Promise<void> {
@@ -114,13 +114,12 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stopAll(0));
   const config = gatewayConfigFromEnv();
   const subgraphs = subgraphEndpointsFromEnv();
-  await refuseTakenPorts([
-    { label: 'gateway', port: config.port, host: config.host },
-    ...subgraphs.map(({ name, url }) => {
-      const { port, hostname } = new URL(url);
-      return { label: name, port: Number(port || 80), host: hostname.replace(/^\[|\]$/g, '') };
-    }),
-  ]);
+  // Where each subgraph listens: its URL's port and host, given to it as PORT and HOST.
+  const services = subgraphs.map(({ name, url }) => {
+    const { port, hostname } = new URL(url);
+    return { name, url, portText: port, port: Number(port || 80), host: hostname.replace(/^\[|\]$/g, '') };
+  });
+  await refuseTakenPorts([{ label: 'gateway', port: config.port, host: config.host }, ...services.map(({ name, port, host }) => ({ label: name, port, host }))]);
 
   console.log('Starting the mesh (the first start generates the data and builds the warehouses)…');
   // The gateway waits for its subgraphs as long as building the data may take on a first start.
@@ -130,10 +129,7 @@ async function main(): Promise<void> {
   // once every subgraph is published, so that its first supergraph already has them all.
   const fromRegistry = config.supergraph.kind === 'registry';
   if (!fromRegistry) startGateway();
-  const [first, ...rest] = subgraphs.map(({ name, url }) => {
-    const { port, hostname } = new URL(url);
-    return { name, url, env: { PORT: port, HOST: hostname.replace(/^\[|\]$/g, '') } };
-  });
+  const [first, ...rest] = services.map(({ name, url, portText, host }) => ({ name, url, env: { PORT: portText, HOST: host } }));
   if (first) {
     run(first.name, subgraphsMain, ['serve', first.name], first.env);
     await waitUntilReady(new URL('/health/ready', first.url), composeTimeoutMs, first.name);
