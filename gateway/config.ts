@@ -3,22 +3,22 @@
  * mesh on one machine.
  */
 import { IdeSignInConfigError, ideSignInFromEnv, type IdeSignInConfig } from './ide/ide-sign-in.js';
-import { DEFAULT_RESPONSE_CACHE, type ResponseCacheConfig } from './response-cache.js';
-import type { SubgraphEndpoint } from './subgraph-endpoint.js';
+import { DEFAULT_RESPONSE_CACHE, type ResponseCacheConfig } from './cache/response-cache.js';
+import type { SubgraphEndpoint } from './subgraph-calls/subgraph-endpoint.js';
 import { join, resolve } from 'node:path';
 import type { IdentityConfig } from '../policy/identity.js';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { isLevel } from '../policy/rules.js';
 import { allowedHostsFromEnv } from '../policy/host-check.js';
 import { SigningKeyError, signingKeyFromEnv } from '../policy/subgraph-signature.js';
-import { DEFAULT_SUBGRAPH_CALLS, type SubgraphCallsConfig } from './subgraph-calls.js';
-import { DEFAULT_LOAD_SHEDDING, type LoadSheddingConfig } from './load-shedding.js';
-import { limitsConfigFromEnv, LimitsConfigError, type LimitsConfig } from './allowances.js';
-import type { PreplanMode } from './preplan-policy.js';
+import { DEFAULT_SUBGRAPH_CALLS, type SubgraphCallsConfig } from './subgraph-calls/subgraph-calls.js';
+import { DEFAULT_LOAD_SHEDDING, type LoadSheddingConfig } from './request-stages/load-shedding.js';
+import { limitsConfigFromEnv, LimitsConfigError, type LimitsConfig } from './request-stages/allowances.js';
+import type { PreplanMode } from './request-stages/preplan-policy.js';
 import { registryUrlFromEnv } from './registry/open.js';
-import type { SupergraphSourceConfig, UnclassifiedTreatment } from './supergraph-source.js';
+import type { SupergraphSourceConfig, UnclassifiedTreatment } from './supergraph/supergraph-source.js';
 
-export type { SubgraphEndpoint } from './subgraph-endpoint.js';
+export type { SubgraphEndpoint } from './subgraph-calls/subgraph-endpoint.js';
 
 export interface GatewayConfig {
   /** HTTP port (env `PORT`, default 4000). */
@@ -59,7 +59,7 @@ export interface GatewayConfig {
    */
   readonly policyMode: PreplanMode;
   /**
-   * The response cache (see response-cache.ts): env `RESPONSE_CACHE` (`memory`, the default,
+   * The response cache (see cache/response-cache.ts): env `RESPONSE_CACHE` (`memory`, the default,
    * `redis` or `off`), `RESPONSE_CACHE_TTL_SECONDS` (300), `RESPONSE_CACHE_MAX_BYTES` (64 MiB),
    * `RESPONSE_CACHE_VERSIONS_POLL_MS` (1000). Absent from a configuration built in code: off.
    */
@@ -74,12 +74,12 @@ export interface GatewayConfig {
   readonly auditPath: string;
   /**
    * Operation limits, cost budgets and rate allowances per principal kind, role and client (env
-   * `GATEWAY_LIMITS` as JSON or `GATEWAY_LIMITS_FILE`; defaults in gateway/allowances.ts).
+   * `GATEWAY_LIMITS` as JSON or `GATEWAY_LIMITS_FILE`; defaults in gateway/request-stages/allowances.ts).
    */
   readonly limits: LimitsConfig;
-  /** Timeouts, idle sockets, circuit breakers and the response budget of subgraph calls (see gateway/subgraph-calls.ts). */
+  /** Timeouts, idle sockets, circuit breakers and the response budget of subgraph calls (see gateway/subgraph-calls/subgraph-calls.ts). */
   readonly subgraphCalls: SubgraphCallsConfig;
-  /** Bounds on operations in flight and on the heap (see gateway/load-shedding.ts). */
+  /** Bounds on operations in flight and on the heap (see gateway/request-stages/load-shedding.ts). */
   readonly loadShedding: LoadSheddingConfig;
   /**
    * Where the rate-limit buckets live: Redis at `redisUrl` (env `RATE_LIMIT_REDIS_URL`), shared by

@@ -1,12 +1,12 @@
 /**
  * Starts the gateway: `tsx gateway/main.ts` (configuration from the environment, see config.ts).
  * With `GATEWAY_WORKERS` above 1 (default under `NODE_ENV=production`: one per core), a primary
- * process runs that many gateway workers on the same port (gateway/cluster.ts).
+ * process runs that many gateway workers on the same port (gateway/launcher/cluster.ts).
  */
 import { pino } from 'pino';
 import { dirname } from 'node:path';
 import { openAuditSinkFromEnv } from '../policy/audit-config.js';
-import { announceReady, clusterMetrics, runPrimary, workerCountFromEnv, workerNumber } from './cluster.js';
+import { announceReady, clusterMetrics, runPrimary, workerCountFromEnv, workerNumber } from './launcher/cluster.js';
 import { gatewayConfigFromEnv } from './config.js';
 import { startGateway } from './server.js';
 import cluster from 'node:cluster';

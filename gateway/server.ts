@@ -29,31 +29,30 @@ import { createTokenVerifier } from '../policy/identity.js';
 import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import type { Principal } from '../policy/principal.js';
 import type { RequestIdContext } from '../policy/request-id.js';
-import { createAllowances } from './allowances.js';
+import { createResponseCache, pollProductVersions } from './cache/response-cache.js';
 import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
-import { createDomainEntries } from './catalog/domain-entries.js';
-import { clientOf } from './client-identity.js';
+import { createDomainEntries, fetchSubgraphVersions } from './catalog/domain-entries.js';
 import type { GatewayConfig } from './config.js';
-import { createPageAdmission, useCostLimit, useCostReport } from './cost.js';
-import { useCsvExport } from './csv-export.js';
-import { useHealthRoutes } from './health-routes.js';
-import { createResponseCache, pollProductVersions } from './response-cache.js';
-import { fetchSubgraphVersions } from './catalog/domain-entries.js';
+import { useCsvExport } from './exports/csv-export.js';
 import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
 import { ideRouter, redirectBrowsersToIde } from './ide/ide-routes.js';
-import { useLoadShedding } from './load-shedding.js';
-import { useOperationLimits } from './operation-limits.js';
-import { useOperationResolution } from './operation-resolution.js';
-import { withPreplanPolicy } from './preplan-policy.js';
-import { useRateLimits } from './rate-limits.js';
-import { createRefusals, createTokenRejectionAudit } from './refusals.js';
-import { linkRegistry, type RegistryLink } from './registry-link.js';
-import { createServingSupergraph, type GatewayReadiness } from './serving-supergraph.js';
-import { createSubgraphCalls, type ResponseBudget } from './subgraph-calls.js';
-import { INCLUDE_DATA_PRODUCTS_HEADER, SubgraphDataSource, useDataProductVersions, useSubgraphInputStatus, type DataProductVersion } from './subgraph-data-source.js';
-import { refuseTrustedClients, trustedDocumentsOf, useTrustedDocuments } from './trusted-documents.js';
+import { useHealthRoutes } from './observability/health-routes.js';
+import { linkRegistry, type RegistryLink } from './registry/registry-link.js';
+import { createAllowances } from './request-stages/allowances.js';
+import { clientOf } from './request-stages/client-identity.js';
+import { createPageAdmission, useCostLimit, useCostReport } from './request-stages/cost.js';
+import { useLoadShedding } from './request-stages/load-shedding.js';
+import { useOperationLimits } from './request-stages/operation-limits.js';
+import { useOperationResolution } from './request-stages/operation-resolution.js';
+import { withPreplanPolicy } from './request-stages/preplan-policy.js';
+import { useRateLimits } from './request-stages/rate-limits.js';
+import { createRefusals, createTokenRejectionAudit } from './request-stages/refusals.js';
+import { refuseTrustedClients, trustedDocumentsOf, useTrustedDocuments } from './request-stages/trusted-documents.js';
+import { createSubgraphCalls, type ResponseBudget } from './subgraph-calls/subgraph-calls.js';
+import { INCLUDE_DATA_PRODUCTS_HEADER, SubgraphDataSource, useDataProductVersions, useSubgraphInputStatus, type DataProductVersion } from './subgraph-calls/subgraph-data-source.js';
+import { createServingSupergraph, type GatewayReadiness } from './supergraph/serving-supergraph.js';
 
-export type { GatewayReadiness, ReloadFailure, ServingSupergraphInfo } from './serving-supergraph.js';
+export type { GatewayReadiness, ReloadFailure, ServingSupergraphInfo } from './supergraph/serving-supergraph.js';
 
 export interface GatewayContext extends RequestIdContext {
   readonly log: Logger;
@@ -110,7 +109,7 @@ export interface GatewayParts {
    * signature's cost (against subgraphs started with `verifySignatures: false`); no configuration turns it off.
    */
   readonly signSubgraphCalls?: boolean;
-  /** Set in a cluster worker (gateway/cluster.ts): what `/metrics` answers (every worker's added up), and how many workers share the local rate buckets. */
+  /** Set in a cluster worker (gateway/launcher/cluster.ts): what `/metrics` answers (every worker's added up), and how many workers share the local rate buckets. */
   readonly cluster?: { readonly worker: number; readonly workers: number; readonly metrics: (own: Registry) => () => Promise<string> };
 }
 
@@ -151,7 +150,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     buildService: ({ name, url }) => isCatalogSubgraph({ name, url: url ?? '' }) ? catalog : new SubgraphDataSource({ name, log, metrics, caller: subgraphCalls.forSubgraph(name, url!), signingKey: parts.signSubgraphCalls === false ? null : config.subgraphSigningKey }),
   });
 
-  // Operation safety, before planning: shape limits, cost, rate (see gateway/allowances.ts).
+  // Operation safety, before planning: shape limits, cost, rate (see gateway/request-stages/allowances.ts).
   const shedding = useLoadShedding({ config: config.loadShedding, refuse });
   const operationLimits = enforceLimits ? useOperationLimits({ allowanceOf, schema: () => serving.served()?.schema, refuse }) : pass;
   const costLimit = enforceLimits ? useCostLimit({ allowanceOf, served: () => serving.served(), refuse, metrics, clientOf: (req, res) => clientOf(req, res.locals.principal!) }) : pass;
@@ -233,7 +232,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         ApolloServerPluginLandingPageDisabled(),
       ],
       includeStacktraceInErrorResponses: false,
-      // Documents by hash are the registry's trusted documents (see trusted-documents.ts), never an
+      // Documents by hash are the registry's trusted documents (see request-stages/trusted-documents.ts), never an
       // automatic cache a caller could fill.
       persistedQueries: false,
       // The process owns shutdown (stop, then flush the audit sink); Apollo must not race it.

@@ -15,8 +15,8 @@ import { CATALOG_SUBGRAPH_NAME, CATALOG_SUBGRAPH_SDL } from '../gateway/catalog/
 import { catalogUrlOf, createDomainEntries, fetchDomainDocuments } from '../gateway/catalog/domain-entries.js';
 import { fetchSubgraphDocuments } from '../gateway/registry/publish.js';
 import { openRegistry } from '../gateway/registry/open.js';
-import { productVersionsOf } from '../gateway/subgraph-data-source.js';
-import { composeSupergraph, CompositionFailedError } from '../gateway/supergraph.js';
+import { productVersionsOf } from '../gateway/subgraph-calls/subgraph-data-source.js';
+import { composeSupergraph, CompositionFailedError } from '../gateway/supergraph/supergraph.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';

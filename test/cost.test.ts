@@ -6,8 +6,8 @@ import { buildSchema, getIntrospectionQuery, getOperationAST, graphqlSync, parse
 import { describe, expect, it } from 'vitest';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
-import { estimateCost, readCostIndex } from '../gateway/cost.js';
-import { composeSupergraph } from '../gateway/supergraph.js';
+import { estimateCost, readCostIndex } from '../gateway/request-stages/cost.js';
+import { composeSupergraph } from '../gateway/supergraph/supergraph.js';
 
 const composed = composeSupergraph(domains.map((domain) => ({ name: domain.name, url: `http://${domain.name}`, sdl: printDomainSdl(domain) })));
 const schema = buildSchema(composed.apiSchemaSdl);
@@ -103,7 +103,7 @@ describe('the peer benchmark under the limits `npm run bench:peers` gives it', (
   it('fits its query in the raised anonymous budget, and not in the default one', async () => {
     const { readFile } = await import('node:fs/promises');
     const { Supergraph } = await import('@apollo/federation-internals');
-    const { parseLimitsConfig, DEFAULT_LIMITS } = await import('../gateway/allowances.js');
+    const { parseLimitsConfig, DEFAULT_LIMITS } = await import('../gateway/request-stages/allowances.js');
     const supergraph = await readFile(new URL('supergraph.graphql', bench), 'utf8');
     const payload = JSON.parse(await readFile(new URL('payload.json', bench), 'utf8')) as { query: string };
     const peerSchema = Supergraph.build(supergraph).apiSchema().toGraphQLJSSchema();

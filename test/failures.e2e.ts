@@ -14,7 +14,7 @@ import { concatAST, GraphQLError, GraphQLScalarType, Kind, parse, print, type Do
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SubgraphEndpoint } from '../gateway/config.js';
-import { CompositionFailedError, GovernanceViolationError } from '../gateway/supergraph.js';
+import { CompositionFailedError, GovernanceViolationError } from '../gateway/supergraph/supergraph.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { startSubgraphServer } from '../subgraphs/kit/subgraph-server.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';

@@ -6,7 +6,7 @@
  * The customers team deploys a second version of its subgraph beside the first (blue/green, on
  * the same warehouse), then publishes it with the registry's command line.
  */
-import { fetchSubgraphSdl } from '../gateway/supergraph.js';
+import { fetchSubgraphSdl } from '../gateway/supergraph/supergraph.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, visit, type DocumentNode, type ObjectTypeDefinitionNode } from 'graphql';

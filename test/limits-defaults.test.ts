@@ -6,11 +6,11 @@
 import { readFile } from 'node:fs/promises';
 import { buildSchema, getIntrospectionQuery, getOperationAST, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../gateway/allowances.js';
-import { estimateCost, readCostIndex } from '../gateway/cost.js';
+import { DEFAULT_LIMITS } from '../gateway/request-stages/allowances.js';
+import { estimateCost, readCostIndex } from '../gateway/request-stages/cost.js';
 import { exampleOperations } from '../gateway/ide/schema-docs.js';
-import { measureDocument } from '../gateway/operation-limits.js';
-import { composeSupergraph } from '../gateway/supergraph.js';
+import { measureDocument } from '../gateway/request-stages/operation-limits.js';
+import { composeSupergraph } from '../gateway/supergraph/supergraph.js';
 import { READMES } from '../policy/errors-doc.js';
 import { domains } from '../subgraphs/domains.js';
 import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';

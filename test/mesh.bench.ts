@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, bench, describe } from 'vitest';
-import { parseLimitsConfig } from '../gateway/allowances.js';
+import { parseLimitsConfig } from '../gateway/request-stages/allowances.js';
 import { checkSubgraphSignature, DEV_SIGNING_KEY, signSubgraphRequest } from '../policy/subgraph-signature.js';
 import { ANALYST, answered, runAnalystMix, subgraphSet, subgraphsAt } from './harness/analyst-mix.js';
 import { cachedGatewayConfig, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, postSubgraph } from './harness/mesh.js';

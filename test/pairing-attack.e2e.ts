@@ -21,7 +21,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSupergraph } from '../gateway/supergraph-source.js';
+import { loadSupergraph } from '../gateway/supergraph/supergraph-source.js';
 import { RequestPolicy } from '../policy/decide.js';
 import { governanceRules } from '../policy/governance.rules.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PreplanMode } from '../gateway/preplan-policy.js';
+import type { PreplanMode } from '../gateway/request-stages/preplan-policy.js';
 import type { RunningGateway } from '../gateway/server.js';
 import { domains } from '../subgraphs/domains.js';
 import { postGraphQL, startTestGateway, startTestMesh, STEWARD, testGatewayConfig, testIdentity, tokenFor, type GraphQLResponse, type TestMesh, postSubgraph } from './harness/mesh.js';

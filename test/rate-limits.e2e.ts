@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseLimitsConfig } from '../gateway/allowances.js';
+import { parseLimitsConfig } from '../gateway/request-stages/allowances.js';
 import { exportWithTrailers, freePort, logLines, postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const SHARED_REDIS = 'redis://127.0.0.1:6379';

@@ -15,7 +15,7 @@ import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchSubgraphVersions } from '../gateway/catalog/domain-entries.js';
 import { openRegistry } from '../gateway/registry/open.js';
-import { pollProductVersions, ProductVersions, type ResponseCacheConfig } from '../gateway/response-cache.js';
+import { pollProductVersions, ProductVersions, type ResponseCacheConfig } from '../gateway/cache/response-cache.js';
 import { DEV_SIGNING_KEY, SIGNATURE_HEADER } from '../policy/subgraph-signature.js';
 import { publishSubgraph } from '../gateway/registry/publish.js';
 import type { RunningGateway } from '../gateway/server.js';

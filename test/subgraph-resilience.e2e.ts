@@ -15,8 +15,8 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { concatAST, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SUBGRAPH_CALLS } from '../gateway/subgraph-calls.js';
-import { DEFAULT_LOAD_SHEDDING } from '../gateway/load-shedding.js';
+import { DEFAULT_SUBGRAPH_CALLS } from '../gateway/subgraph-calls/subgraph-calls.js';
+import { DEFAULT_LOAD_SHEDDING } from '../gateway/request-stages/load-shedding.js';
 import { policySchemaExtension } from '../policy/directives.js';
 import { postGraphQL, startTestGateway, testGatewayConfig } from './harness/mesh.js';
 

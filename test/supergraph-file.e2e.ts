@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UnclassifiedTreatment } from '../gateway/supergraph-source.js';
+import type { UnclassifiedTreatment } from '../gateway/supergraph/supergraph-source.js';
 import { startFederationFixture, type RunningFixture } from './fixtures/federation-subgraphs.js';
 import { logLines, postGraphQL, startTestGateway, testGatewayConfig, tokenFor, type GraphQLResponse } from './harness/mesh.js';
 

@@ -13,7 +13,7 @@ import { generate } from '@graphql-codegen/cli';
 import { parse, print, visit } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRegistryCli } from '../gateway/registry/cli.js';
-import { fetchSubgraphSdl } from '../gateway/supergraph.js';
+import { fetchSubgraphSdl } from '../gateway/supergraph/supergraph.js';
 import { postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const run = promisify(execFile);

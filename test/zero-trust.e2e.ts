@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
 import { DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET } from '../policy/identity-config.js';
-import { fetchSubgraphSdl } from '../gateway/supergraph.js';
+import { fetchSubgraphSdl } from '../gateway/supergraph/supergraph.js';
 import { openFileAuditSink } from '../policy/audit.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';

@@ -21,7 +21,7 @@ import { codedError } from '../../policy/errors.js';
 import type { PolicyIndex } from '../../policy/policy-index.js';
 import { ANONYMOUS, type Principal } from '../../policy/principal.js';
 import { DETECTOR_DESCRIPTIONS, type ColumnProfile, type ProductProfile } from '../../policy/discovery.js';
-import type { SubgraphEndpoint } from '../subgraph-endpoint.js';
+import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
 import { policyNote, readableBy, type ExampleOperation } from '../ide/schema-docs.js';
 import type { UsageRecord } from '../registry/registry.js';
 import type { DomainDocuments, DomainEntries, FreshnessEntry, QualityEntry, QualityRunEntry } from './domain-entries.js';

@@ -7,9 +7,9 @@
  */
 import type { Logger } from 'pino';
 import { SIGNATURE_HEADER, signSubgraphRequest } from '../../policy/subgraph-signature.js';
-import type { SubgraphEndpoint } from '../subgraph-endpoint.js';
+import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
 import { DETECTORS, type ProductProfile } from '../../policy/discovery.js';
-import { productVersionsOf, type DataProductVersion } from '../subgraph-data-source.js';
+import { productVersionsOf, type DataProductVersion } from '../subgraph-calls/subgraph-data-source.js';
 
 /** One data product's standard documents: its ODPS document and its ODCS contract (plain JSON). */
 export interface ProductDocument {

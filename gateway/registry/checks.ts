@@ -13,7 +13,7 @@
 import { CriticalityLevel, diff, type Change } from '@graphql-inspector/core';
 import { buildSchema, GraphQLError, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { GovernanceRules } from '../../policy/rules.js';
-import { composeSupergraph, CompositionFailedError, GovernanceViolationError, type ComposedSupergraph } from '../supergraph.js';
+import { composeSupergraph, CompositionFailedError, GovernanceViolationError, type ComposedSupergraph } from '../supergraph/supergraph.js';
 import { CHECK_CODES, type CheckCode, type Severity } from './codes.js';
 import { coordinatesOf, touches } from './coordinates.js';
 import { contractChanges, contractSchemaFindings, harmonizationFindings, sameDocuments } from './contracts.js';

@@ -4,10 +4,10 @@
  * a subgraph back to an earlier version (published anew, after the same checks).
  */
 import { governanceRules } from '../../policy/governance.rules.js';
-import type { SubgraphEndpoint } from '../subgraph-endpoint.js';
+import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
 import { signingKeyFromEnv } from '../../policy/subgraph-signature.js';
 import { catalogUrlOf, documentProblems, fetchDomainDocuments, NoCatalogError, type ProductDocument } from '../catalog/domain-entries.js';
-import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph.js';
+import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph/supergraph.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import { checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
 import { sameDocuments } from './contracts.js';

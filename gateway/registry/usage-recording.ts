@@ -14,10 +14,10 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { DocumentNode } from 'graphql';
 import type { Logger } from 'pino';
-import type { Principal } from '../policy/principal.js';
-import { CLAIMED_PREFIX, CLIENT_NAME_HEADER, namedClient } from './client-identity.js';
-import { coordinatesOf } from './registry/coordinates.js';
-import type { Registry, UsageRecord } from './registry/registry.js';
+import type { Principal } from '../../policy/principal.js';
+import { CLAIMED_PREFIX, CLIENT_NAME_HEADER, namedClient } from '../request-stages/client-identity.js';
+import { coordinatesOf } from './coordinates.js';
+import type { Registry, UsageRecord } from './registry.js';
 
 /** The name usage is recorded under when a request names no client, or an unusable one. */
 export const UNNAMED_CLIENT = 'unnamed';

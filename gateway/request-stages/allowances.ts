@@ -13,7 +13,7 @@
  * A client's entry wins over its roles' entries; among several roles, the most generous value wins.
  */
 import { readFileSync } from 'node:fs';
-import type { Principal } from '../policy/principal.js';
+import type { Principal } from '../../policy/principal.js';
 
 export interface OperationLimits {
   /** Lexical tokens in the document (default 2000): bounds parsing and every later walk. */

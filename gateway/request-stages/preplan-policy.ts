@@ -35,9 +35,9 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
-import { deniedError, RequestPolicy, type Decision } from '../policy/decide.js';
-import type { PolicyIndex } from '../policy/policy-index.js';
-import { policyClassOf, type Principal } from '../policy/principal.js';
+import { deniedError, RequestPolicy, type Decision } from '../../policy/decide.js';
+import type { PolicyIndex } from '../../policy/policy-index.js';
+import { policyClassOf, type Principal } from '../../policy/principal.js';
 import { LRUCache } from 'lru-cache';
 import { MAX_REMEMBERED_VARIABLES } from './cost.js';
 

@@ -9,9 +9,9 @@
  * gateway puts the registered text in its place before Apollo Server sees the request.
  */
 import type { RequestHandler } from 'express';
-import { errorResponseBody, ERRORS } from '../policy/errors.js';
-import type { Principal } from '../policy/principal.js';
-import type { ClientDocument } from './registry/registry.js';
+import { errorResponseBody, ERRORS } from '../../policy/errors.js';
+import type { Principal } from '../../policy/principal.js';
+import type { ClientDocument } from '../registry/registry.js';
 
 /** How a manifest entry is named in the registry: `sha256:` and the hex SHA-256 of the document. */
 export const DOCUMENT_ID = /^sha256:[0-9a-f]{64}$/;

@@ -1,11 +1,11 @@
 import type { GatewayExecutor, GatewayGraphQLRequestContext, GatewayInterface } from '@apollo/server-gateway-interface';
 import { buildSchema, parse, print, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { RequestPolicy } from '../policy/decide.js';
-import { POLICY_DIRECTIVES_SDL } from '../policy/directives.js';
-import { governanceRules } from '../policy/governance.rules.js';
-import { readPolicy } from '../policy/policy-index.js';
-import { ANONYMOUS } from '../policy/principal.js';
+import { RequestPolicy } from '../../policy/decide.js';
+import { POLICY_DIRECTIVES_SDL } from '../../policy/directives.js';
+import { governanceRules } from '../../policy/governance.rules.js';
+import { readPolicy } from '../../policy/policy-index.js';
+import { ANONYMOUS } from '../../policy/principal.js';
 import { filterOperation, withPreplanPolicy } from './preplan-policy.js';
 
 // A schema with an interface and a union, which our own domains do not have.

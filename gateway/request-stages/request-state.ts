@@ -3,7 +3,7 @@
  * through Express's `Locals` (never `as` casts at each use).
  */
 import type { DocumentNode, OperationDefinitionNode } from 'graphql';
-import type { Principal } from '../policy/principal.js';
+import type { Principal } from '../../policy/principal.js';
 
 /** The document the operation limits parsed (once), for the cost analysis after them. */
 export interface ParsedOperation {

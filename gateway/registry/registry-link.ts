@@ -4,9 +4,9 @@
  * apps registered, every few reload polls (documents are registered apart from publishes).
  */
 import type { Logger } from 'pino';
-import { openRegistry } from './registry/open.js';
-import type { UsageRecord } from './registry/registry.js';
-import { trustedDocumentsOf, type TrustedDocuments } from './trusted-documents.js';
+import { openRegistry } from './open.js';
+import type { UsageRecord } from './registry.js';
+import { trustedDocumentsOf, type TrustedDocuments } from '../request-stages/trusted-documents.js';
 import { useUsageRecording } from './usage-recording.js';
 
 export interface RegistryLink {

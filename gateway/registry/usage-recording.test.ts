@@ -2,8 +2,8 @@ import { parse } from 'graphql';
 import { buildSchema } from 'graphql';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ANONYMOUS, type Principal } from '../policy/principal.js';
-import type { Registry, UsageRecord } from './registry/registry.js';
+import { ANONYMOUS, type Principal } from '../../policy/principal.js';
+import type { Registry, UsageRecord } from './registry.js';
 import { clientNameOf, MAX_CLIENTS_PER_FLUSH, UNNAMED_CLIENT, useUsageRecording } from './usage-recording.js';
 
 const schema = buildSchema('type Query { a: Int b(x: Int): Int }');

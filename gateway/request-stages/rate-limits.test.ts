@@ -1,6 +1,6 @@
 /**
  * A cluster's workers each count their share of every allowance when their buckets are local
- * (gateway/cluster.ts): together they allow what one gateway would, never the allowance per worker.
+ * (gateway/launcher/cluster.ts): together they allow what one gateway would, never the allowance per worker.
  */
 import type { Request, Response } from 'express';
 import { pino } from 'pino';

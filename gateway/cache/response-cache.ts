@@ -29,8 +29,8 @@ import type { FormattedExecutionResult, GraphQLSchema } from 'graphql';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { policyClassOf, type Principal } from '../policy/principal.js';
-import type { DataProductVersion } from './subgraph-data-source.js';
+import { policyClassOf, type Principal } from '../../policy/principal.js';
+import type { DataProductVersion } from '../subgraph-calls/subgraph-data-source.js';
 
 export interface ResponseCacheConfig {
   /** `memory` (the default: each gateway process its own), `redis` (shared by every replica and worker), or `off`. */

@@ -18,13 +18,13 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
-import { defineCommand, runCommand, serviceAction } from '../policy/command-line.js';
-import { gatewayConfigFromEnv, subgraphEndpointsFromEnv, type SubgraphEndpoint } from './config.js';
-import { openRegistry } from './registry/open.js';
-import { publishRunningSubgraphs } from './registry/publish.js';
+import { defineCommand, runCommand, serviceAction } from '../../policy/command-line.js';
+import { gatewayConfigFromEnv, subgraphEndpointsFromEnv, type SubgraphEndpoint } from '../config.js';
+import { openRegistry } from '../registry/open.js';
+import { publishRunningSubgraphs } from '../registry/publish.js';
 
-const subgraphsMain = fileURLToPath(new URL('../subgraphs/main.ts', import.meta.url));
-const gatewayMain = fileURLToPath(new URL('./main.ts', import.meta.url));
+const subgraphsMain = fileURLToPath(new URL('../../subgraphs/main.ts', import.meta.url));
+const gatewayMain = fileURLToPath(new URL('../main.ts', import.meta.url));
 const pretty = prettyFactory({ colorize: process.stdout.isTTY ?? false, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' });
 const children = new Set<ChildProcess>();
 /** Services given up on: they kept exiting. */

@@ -43,7 +43,7 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
-import type { Metrics } from '../policy/metrics.js';
+import type { Metrics } from '../../policy/metrics.js';
 import type { AllowanceOf } from './allowances.js';
 import { introspectionCost } from './introspection-cost.js';
 import type { Refusal, Refuse } from './refusals.js';

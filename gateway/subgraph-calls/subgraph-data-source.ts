@@ -14,12 +14,12 @@ import type { GatewayGraphQLResponse as GraphQLResponse } from '@apollo/server-g
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
-import { STRICT_AUDIT_EXTENSION } from '../policy/audit-plugins.js';
-import { isDeliberateError } from '../policy/error-masking.js';
-import { codedError, isErrorCode } from '../policy/errors.js';
-import type { Metrics } from '../policy/metrics.js';
-import { REQUEST_ID_HEADER, type RequestIdContext } from '../policy/request-id.js';
-import { SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
+import { STRICT_AUDIT_EXTENSION } from '../../policy/audit-plugins.js';
+import { isDeliberateError } from '../../policy/error-masking.js';
+import { codedError, isErrorCode } from '../../policy/errors.js';
+import type { Metrics } from '../../policy/metrics.js';
+import { REQUEST_ID_HEADER, type RequestIdContext } from '../../policy/request-id.js';
+import { SIGNATURE_HEADER, signSubgraphRequest } from '../../policy/subgraph-signature.js';
 import type { ResponseBudget, SubgraphCaller } from './subgraph-calls.js';
 
 export interface SubgraphDataSourceOptions {

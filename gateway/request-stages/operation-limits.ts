@@ -28,7 +28,7 @@ import {
   type SelectionSetNode,
   type ValidationRule,
 } from 'graphql';
-import type { ErrorCode } from '../policy/errors.js';
+import type { ErrorCode } from '../../policy/errors.js';
 import type { AllowanceOf, OperationLimits } from './allowances.js';
 import type { Refuse } from './refusals.js';
 import { requestedOperation } from './requested-operation.js';

@@ -6,7 +6,7 @@
  * GRAPHQL_VALIDATION_FAILED.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { codedError } from '../policy/errors.js';
+import { codedError } from '../../policy/errors.js';
 
 export function useOperationResolution(): ApolloServerPlugin {
   return {

@@ -31,9 +31,9 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import type { Logger } from 'pino';
-import { errorResponseBody, type ErrorCode } from '../policy/errors.js';
-import type { Principal } from '../policy/principal.js';
-import type { Refusal, Refuse } from './refusals.js';
+import { errorResponseBody, type ErrorCode } from '../../policy/errors.js';
+import type { Principal } from '../../policy/principal.js';
+import type { Refusal, Refuse } from '../request-stages/refusals.js';
 
 /** The trailer that says how an export ended: `complete; rows=N`, or `truncated; rows=N; …`. */
 export const EXPORT_STATUS_TRAILER = 'X-Export-Status';

@@ -5,7 +5,7 @@
  * platform's own subgraph, the federated data product catalog (gateway/catalog/), which the
  * gateway serves in process.
  */
-import { SIGNATURE_HEADER, signSubgraphRequest, signingKeyFromEnv } from '../policy/subgraph-signature.js';
+import { SIGNATURE_HEADER, signSubgraphRequest, signingKeyFromEnv } from '../../policy/subgraph-signature.js';
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -13,11 +13,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { composeServices } from '@apollo/composition';
 import { GraphQLError, Kind, parse, printSchema, type DirectiveNode } from 'graphql';
 import type { Logger } from 'pino';
-import { governanceRules } from '../policy/governance.rules.js';
-import { readPolicy, type PolicyIndex, type PolicyViolation } from '../policy/policy-index.js';
-import type { GovernanceRules } from '../policy/rules.js';
-import { CATALOG_SUBGRAPH_NAME, CATALOG_SUBGRAPH_SDL, CATALOG_SUBGRAPH_URL, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
-import type { SubgraphEndpoint } from './subgraph-endpoint.js';
+import { governanceRules } from '../../policy/governance.rules.js';
+import { readPolicy, type PolicyIndex, type PolicyViolation } from '../../policy/policy-index.js';
+import type { GovernanceRules } from '../../policy/rules.js';
+import { CATALOG_SUBGRAPH_NAME, CATALOG_SUBGRAPH_SDL, CATALOG_SUBGRAPH_URL, isCatalogSubgraph } from '../catalog/catalog-subgraph.js';
+import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
 
 export interface SubgraphSdl extends SubgraphEndpoint {
   readonly sdl: string;

@@ -5,10 +5,10 @@
  * network (they hold names and counts, never values).
  */
 import { Router } from 'express';
-import type { Metrics } from '../policy/metrics.js';
-import type { RateLimitsStatus } from './rate-limits.js';
-import type { GatewayReadiness } from './serving-supergraph.js';
-import type { CircuitState } from './subgraph-calls.js';
+import type { Metrics } from '../../policy/metrics.js';
+import type { RateLimitsStatus } from '../request-stages/rate-limits.js';
+import type { GatewayReadiness } from '../supergraph/serving-supergraph.js';
+import type { CircuitState } from '../subgraph-calls/subgraph-calls.js';
 
 export function useHealthRoutes(options: {
   readonly metrics: Metrics;
@@ -17,7 +17,7 @@ export function useHealthRoutes(options: {
   readonly rateLimits: () => RateLimitsStatus;
   /** What `/metrics` answers (default: this process's registry; in a cluster, every worker's added up). */
   readonly metricsText?: () => Promise<string>;
-  /** The worker this process is, in a cluster (gateway/cluster.ts). */
+  /** The worker this process is, in a cluster (gateway/launcher/cluster.ts). */
   readonly worker?: number;
 }): Router {
   const { metrics, readiness, circuits, rateLimits } = options;

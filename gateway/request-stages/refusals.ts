@@ -5,11 +5,11 @@
  * log line, whichever part refused.
  */
 import type { Request, Response } from 'express';
-import type { TokenRejectedError } from '../policy/identity.js';
+import type { TokenRejectedError } from '../../policy/identity.js';
 import type { Logger } from 'pino';
-import { boundedName, hashOf, type AuditSink, type GatewayAuditRecord } from '../policy/audit.js';
-import { ERRORS, errorResponseBody, type ErrorCode } from '../policy/errors.js';
-import type { Metrics } from '../policy/metrics.js';
+import { boundedName, hashOf, type AuditSink, type GatewayAuditRecord } from '../../policy/audit.js';
+import { ERRORS, errorResponseBody, type ErrorCode } from '../../policy/errors.js';
+import type { Metrics } from '../../policy/metrics.js';
 import { requestedOperation } from './requested-operation.js';
 import './request-state.js';
 

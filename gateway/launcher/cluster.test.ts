@@ -1,4 +1,4 @@
-/** How many gateway workers an environment asks for (gateway/cluster.ts). */
+/** How many gateway workers an environment asks for (gateway/launcher/cluster.ts). */
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { workerCountFromEnv, WorkersConfigError } from './cluster.js';

@@ -19,8 +19,8 @@ import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { Agent, request } from 'undici';
 import type { Logger } from 'pino';
-import { codedError } from '../policy/errors.js';
-import type { Metrics } from '../policy/metrics.js';
+import { codedError } from '../../policy/errors.js';
+import type { Metrics } from '../../policy/metrics.js';
 
 export interface SubgraphCallsConfig {
   /** Fetch timeout of every subgraph, in ms (env `SUBGRAPH_TIMEOUT_MS`, default 5000). */

@@ -17,14 +17,14 @@ import { readFile, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'graphql';
 import type { Logger } from 'pino';
-import { governanceRules } from '../policy/governance.rules.js';
-import { readPolicy, type PolicyIndex } from '../policy/policy-index.js';
-import type { GovernanceRules, Level } from '../policy/rules.js';
-import type { SubgraphEndpoint } from './subgraph-endpoint.js';
-import { openRegistry } from './registry/open.js';
-import type { Registry } from './registry/registry.js';
+import { governanceRules } from '../../policy/governance.rules.js';
+import { readPolicy, type PolicyIndex } from '../../policy/policy-index.js';
+import type { GovernanceRules, Level } from '../../policy/rules.js';
+import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
+import { openRegistry } from '../registry/open.js';
+import type { Registry } from '../registry/registry.js';
 import { composeFromSubgraphs, GovernanceViolationError } from './supergraph.js';
-import { readCostIndex, type CostIndex } from './cost.js';
+import { readCostIndex, type CostIndex } from '../request-stages/cost.js';
 
 /** How fields without a classification are treated in a supergraph file: see `UNCLASSIFIED_FIELDS`. */
 export type UnclassifiedTreatment = 'deny' | 'allow' | Level;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ANONYMOUS, type Principal } from '../policy/principal.js';
+import { ANONYMOUS, type Principal } from '../../policy/principal.js';
 import { createAllowances, DEFAULT_LIMITS, limitsConfigFromEnv, parseLimitsConfig } from './allowances.js';
 
 const signedIn = (roles: string[], client: string | null = null): Principal => ({ ...ANONYMOUS, anonymous: false, subject: 's', roles, client });

@@ -8,7 +8,7 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMetrics } from '../policy/metrics.js';
+import { createMetrics } from '../../policy/metrics.js';
 import { createSubgraphCalls, DEFAULT_SUBGRAPH_CALLS, type SubgraphCalls } from './subgraph-calls.js';
 
 const log = pino({ level: 'silent' });

@@ -9,7 +9,7 @@
  * spend that app's budget nor be counted as that app.
  */
 import type { Request } from 'express';
-import type { Principal } from '../policy/principal.js';
+import type { Principal } from '../../policy/principal.js';
 
 /** The longest client name taken from a header (with `claimed:`, a metric label's 64 characters). */
 const MAX_HEADER_NAME = 56;
