@@ -34,7 +34,7 @@ import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph
 import { createDomainEntries, fetchSubgraphVersions } from './catalog/domain-entries.js';
 import type { GatewayConfig } from './config.js';
 import { useCsvExport } from './exports/csv-export.js';
-import { DEFAULT_IDE_CACHE, ensureIdeBundle } from './ide/build.js';
+import { DEFAULT_IDE_CACHE, ideBundle } from './ide/build.js';
 import { ideRouter, redirectBrowsersToIde } from './ide/ide-routes.js';
 import { useHealthRoutes } from './observability/health-routes.js';
 import { linkRegistry, type RegistryLink } from './registry/registry-link.js';
@@ -195,7 +195,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.use('/graphql', getOrPost, redirectBrowsersToIde, shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', getOrPost, shedding.middleware, (req, res, next) => serveExport(req, res, next));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
-  const bundleDir = ensureIdeBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
+  const bundleDir = ideBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));
   app.use(ideRouter({ bundleDir, identity: config.identity, signIn: config.ideSignIn ?? null }));
   app.use(notFound);

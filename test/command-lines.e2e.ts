@@ -32,6 +32,7 @@ const USAGES: Record<string, RegExp> = {
   token: /^Usage: npm run -s token -- \[options\]/m,
   'audit:verify': /^Usage: npm run -s audit:verify -- \[options\] <logs\.\.\.>/m,
   codegen: /^Usage: npm run codegen -- \[options\]/m,
+  build: /^Usage: npm run build -- \[options\]/m,
   'build:ide': /^Usage: npm run build:ide -- \[options\]/m,
   prepare: /^Usage: npm run build:ide -- \[options\]/m,
   'bench:peers': /^`npm run bench:peers`: The Guild's federation gateway benchmark/m,

@@ -1,6 +1,6 @@
 /**
  * Docker does not run here, so the container set-up is checked against the code instead: the
- * compose file's commands, ports, URLs and warehouses must agree with package.json, the gateway's
+ * compose file's commands (programs of the production build), ports, URLs and warehouses must agree with the build, the gateway's
  * configuration and the list of domains; and the image, which installs production dependencies
  * only, must hold every package the services import.
  */
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseSubgraphList } from '../gateway/config.js';
+import { BUILT_FOLDERS, DEVELOPMENT_TOOLS } from '../gateway/launcher/build.js';
 import { domains } from '../subgraphs/domains.js';
 import { parseWarehouseUrl } from '../subgraphs/kit/warehouse/warehouse.js';
 import { createMetrics } from '../policy/metrics.js';
@@ -17,6 +18,8 @@ import { createMetrics } from '../policy/metrics.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Service {
+  build?: string;
+  image?: string;
   command?: string[];
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
@@ -36,12 +39,17 @@ const gatewayEnv = services.gateway!.environment!;
 const subgraphUrls = parseSubgraphList(services.publish!.environment!.SUBGRAPHS!);
 
 describe('docker-compose.yml', () => {
-  it('runs only commands that package.json has', () => {
-    for (const [name, service] of Object.entries(services)) {
-      // Images of others (Redis) run their own command; ours run package.json scripts.
-      if (!service.command || service.command[0] !== 'npm') continue;
-      expect(service.command.slice(0, 2), name).toEqual(['npm', 'run']);
-      expect(Object.keys(pkg.scripts), name).toContain(service.command[2]);
+  it('runs programs of the production build, with plain node', async () => {
+    const ours = Object.entries(services).filter(([, service]) => service.build !== undefined || service.image === 'data-mesh:latest');
+    expect(ours.map(([name]) => name).sort()).toEqual(['finance', 'gateway', 'prepare', 'products', 'publish', 'customers'].sort());
+    for (const [name, service] of ours) {
+      const [node, program] = service.command ?? [];
+      expect(node, name).toBe('node');
+      // A compiled program: built from a source file that the build compiles.
+      const source = /^dist\/(.+)\.js$/.exec(program ?? '')?.[1];
+      expect(source, `${name}: ${program}`).toBeDefined();
+      expect(BUILT_FOLDERS.some((folder) => source!.startsWith(`${folder}/`)) && !DEVELOPMENT_TOOLS.includes(`${source}.ts`), name).toBe(true);
+      await expect(readFile(join(root, `${source}.ts`), 'utf8'), name).resolves.toBeTruthy();
     }
   });
 
@@ -57,7 +65,7 @@ describe('docker-compose.yml', () => {
     expect(subgraphUrls.map((s) => s.name)).toEqual(domains.map((d) => d.name));
     for (const { name, url } of subgraphUrls) {
       const service = services[name];
-      expect(service?.command, name).toEqual(['npm', 'run', 'subgraph', '--', name]);
+      expect(service?.command, name).toEqual(['node', 'dist/subgraphs/main.js', 'serve', name]);
       const { hostname, port } = new URL(url);
       expect(hostname).toBe(name);
       expect(service!.environment!.PORT).toBe(port);
@@ -80,7 +88,7 @@ describe('docker-compose.yml', () => {
 
   it('publishes the healthy subgraphs to the registry, then starts the gateway on it, and checks every long-running service', () => {
     expect(services.publish!.depends_on).toEqual(Object.fromEntries(domains.map((d) => [d.name, { condition: 'service_healthy' }])));
-    expect(services.publish!.command).toEqual(['npm', 'run', 'registry', '--', 'publish-running', '--by', 'compose']);
+    expect(services.publish!.command).toEqual(['node', 'dist/gateway/registry/cli.js', 'publish-running', '--by', 'compose']);
     expect(services.gateway!.depends_on).toMatchObject({ publish: { condition: 'service_completed_successfully' } });
     // The publish job and the gateway share one registry, in PostgreSQL.
     const registry = new URL(gatewayEnv.REGISTRY_URL!);
@@ -139,6 +147,7 @@ describe('the image', () => {
       for (const entry of entries) {
         if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue;
         const file = join(entry.parentPath, entry.name);
+        if (DEVELOPMENT_TOOLS.includes(relative(root, file))) continue;
         const text = await readFile(file, 'utf8');
         for (const [, specifier] of text.matchAll(/^import (?!type )[^;]*?from '([^.'][^']*)'/gms)) {
           if (specifier!.startsWith('node:')) continue;
@@ -154,22 +163,30 @@ describe('the image', () => {
     const imports = await runtimeImports();
     expect(imports.size).toBeGreaterThan(10);
     for (const [name, file] of imports) expect(Object.keys(pkg.dependencies), `${name} (imported by ${file})`).toContain(name);
-    // The services run through tsx, so it is a production dependency too.
-    expect(Object.keys(pkg.dependencies)).toContain('tsx');
+    // The services run compiled: TypeScript, tsx and the IDE's build (esbuild, graphiql, React) are development tools.
+    for (const tool of ['typescript', 'tsx', 'esbuild', 'graphiql', 'react']) expect(Object.keys(pkg.dependencies)).not.toContain(tool);
   });
 
   it('runs on the Node it supports (24 LTS, and 22): in its image, in package.json, and here', async () => {
     const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/^FROM node:24-bookworm-slim$/m);
+    expect(dockerfile.match(/^FROM .*$/gm)).toEqual(['FROM node:24-bookworm-slim AS build', 'FROM node:24-bookworm-slim']);
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { engines: { node: string } };
     expect(pkg.engines.node).toBe('^22.12 || >=24');
     // The tests themselves (.ci/run brings Node 24 where the machine's Node is older): Node 20 is past its end of life.
     expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
   });
 
-  it('copies the folders the services are made of', async () => {
+  it('builds in a stage of its own and ships the compiled build, on production dependencies only', async () => {
     const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
-    for (const folder of ['gateway', 'subgraphs', 'policy']) expect(dockerfile).toContain(`COPY ${folder} ./${folder}`);
-    expect(dockerfile).toContain('npm ci --omit=dev');
+    const [build, runtime] = dockerfile.split(/^FROM /m).slice(1);
+    expect(build).toMatch(/^node:24-bookworm-slim AS build$/m);
+    for (const folder of BUILT_FOLDERS) expect(build).toContain(`COPY ${folder} ./${folder}`);
+    expect(build).toMatch(/^RUN npm run build$/m);
+    expect(runtime).toMatch(/^RUN npm ci --omit=dev /m);
+    expect(runtime).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    // No source in the image: only the build.
+    expect(runtime).not.toMatch(/^COPY (gateway|subgraphs|policy) /m);
+    expect(runtime).toMatch(/^ENV NODE_ENV=production /m);
+    expect(runtime).toContain('CMD ["node", "dist/gateway/main.js"]');
   });
 });

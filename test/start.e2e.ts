@@ -3,74 +3,14 @@
  * README's cross-domain query, whose answer must be the one the README shows. A second start must
  * reuse the generated data and warehouses.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { README } from '../policy/errors-doc.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
-
-/** Waits until `done()` holds, polling; fails with `what` after `timeoutMs`. */
-async function until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-}
-
-/** `npm start` in its own process group; resolves once it prints that the mesh is ready. */
-async function npmStart(env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = spawn('npm', ['start'], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('The mesh is ready.')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`npm start exited (${code}) before it was ready:\n${output}`)));
-  });
-  await ready;
-  return { child, output: () => output };
-}
-
-/** Ctrl-C: the launcher stops every part; all of them must be gone. */
-async function stop(started: Started | undefined): Promise<void> {
-  if (!started || started.child.exitCode !== null || started.child.signalCode !== null) return;
-  const exited = once(started.child, 'exit');
-  process.kill(-started.child.pid!, 'SIGINT');
-  await exited;
-}
-
-/** The README's token command, curl request body and the answer it shows. */
-async function readmeExample(): Promise<{ tokenArgs: string[]; body: string; answer: unknown }> {
-  const readme = await readFile(README, 'utf8');
-  const block = /```sh\n(TOKEN=\$\(npm run -s token -- [^)]*\)\ncurl -s http:\/\/localhost:4000\/graphql[\s\S]*?)```/.exec(readme)?.[1];
-  const tokenArgs = block && /TOKEN=\$\(npm run -s token -- ([^)]*)\)/.exec(block)?.[1];
-  const body = block && /-d '(.*)'/.exec(block)?.[1];
-  const answer = /prints \(formatted here\):\n\n```json\n([\s\S]*?)```/.exec(readme)?.[1];
-  if (!tokenArgs || !body || !answer) throw new Error('README has no token and curl example with its answer');
-  return { tokenArgs: tokenArgs.split(/\s+/), body, answer: JSON.parse(answer) };
-}
-
-/** Runs `npm run -s token -- …` as the README does and returns what it prints. */
-async function mintAsReadme(args: readonly string[]): Promise<string> {
-  const child = spawn('npm', ['run', '-s', 'token', '--', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
-  if (code !== 0) throw new Error(`npm run token exited ${code}`);
-  return out.trim();
-}
+import { mintAsReadme, npmStart, readmeExample, readmeSupportExample, stop, until, type Started } from './harness/npm-start.js';
 
 describe('npm start', () => {
   let dataDir: string;
@@ -116,12 +56,10 @@ describe('npm start', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual(answer);
     // As the README says: support of the region sees the name unmasked.
-    const readme = await readFile(README, 'utf8');
-    const [, supportArgs, supportSees] = /a token minted with\s+`--role support ([^`]*)`\s+sees "([^"]+)"/.exec(readme) ?? [];
-    expect(supportArgs).toBeDefined();
-    const support = await mintAsReadme(['--role', 'support', ...supportArgs!.split(/\s+/)]);
+    const supportExample = await readmeSupportExample();
+    const support = await mintAsReadme(supportExample.tokenArgs);
     const seen = (await (await post(`Bearer ${support}`)).json()) as { data: { customer: { name: string } } };
-    expect(seen.data.customer.name).toBe(supportSees);
+    expect(seen.data.customer.name).toBe(supportExample.sees);
     // As the README says: without the token, the customer is not served.
     const anonymous = (await (await post()).json()) as { data: { customer: unknown } };
     expect(anonymous.data.customer).toBeNull();

@@ -2,15 +2,15 @@
  * Builds the IDE's browser bundle from the `graphiql` npm package with esbuild: one JavaScript
  * file and one stylesheet, everything local, so that the IDE works without internet. The build is
  * cached by a key of what goes into it (the browser sources and the installed package versions) and made
- * again only when that changes; `npm run build:ide` makes it ahead of time (the container image
- * does, so the gateway never builds at start there).
+ * again only when that changes; `npm run build:ide` makes it ahead of time. The production build
+ * (`npm run build`) ships it in `dist/gateway/ide/bundle/`, which the compiled gateway serves as it
+ * is: esbuild, graphiql and React are build-time packages, never loaded at run time.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 
 const require = createRequire(import.meta.url);
 const SOURCES = fileURLToPath(new URL('./browser/', import.meta.url));
@@ -27,6 +27,19 @@ async function buildKey(): Promise<string> {
   return hash.digest('hex').slice(0, 16);
 }
 
+/** The bundle the production build shipped beside this module, if this is the compiled gateway. */
+const SHIPPED = fileURLToPath(new URL('./bundle/', import.meta.url));
+
+/** The folder holding `main.js` and `main.css`: the shipped one, or one built if it is missing or stale. */
+export async function ideBundle(cacheDir: string = DEFAULT_IDE_CACHE): Promise<string> {
+  try {
+    await access(join(SHIPPED, 'main.js'));
+    return SHIPPED;
+  } catch {
+    return ensureIdeBundle(cacheDir);
+  }
+}
+
 /** The folder holding `main.js` and `main.css`, built if it is missing or stale. */
 export async function ensureIdeBundle(cacheDir: string = DEFAULT_IDE_CACHE): Promise<string> {
   const key = await buildKey();
@@ -40,6 +53,7 @@ export async function ensureIdeBundle(cacheDir: string = DEFAULT_IDE_CACHE): Pro
   const staging = `${dir}.${process.pid}.tmp`;
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
+  const { build } = await import('esbuild');
   await build({
     entryPoints: { main: ENTRY },
     bundle: true,

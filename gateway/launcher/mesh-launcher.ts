@@ -23,8 +23,12 @@ import { gatewayConfigFromEnv, subgraphEndpointsFromEnv, type SubgraphEndpoint }
 import { openRegistry } from '../registry/open.js';
 import { publishRunningSubgraphs } from '../registry/publish.js';
 
-const subgraphsMain = fileURLToPath(new URL('../../subgraphs/main.ts', import.meta.url));
-const gatewayMain = fileURLToPath(new URL('../main.ts', import.meta.url));
+/** The services run as this launcher does: compiled (`npm run build`) with plain node, or TypeScript through tsx. */
+const compiled = import.meta.url.endsWith('.js');
+const extension = compiled ? 'js' : 'ts';
+const nodeOptions = compiled ? [] : ['--import', 'tsx'];
+const subgraphsMain = fileURLToPath(new URL(`../../subgraphs/main.${extension}`, import.meta.url));
+const gatewayMain = fileURLToPath(new URL(`../main.${extension}`, import.meta.url));
 const pretty = prettyFactory({ colorize: process.stdout.isTTY ?? false, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' });
 const children = new Set<ChildProcess>();
 /** Services given up on: they kept exiting. */
@@ -42,7 +46,7 @@ const MAX_BACKOFF_MS = 10_000;
 function run(label: string, script: string, args: readonly string[], env: NodeJS.ProcessEnv): void {
   const exits: number[] = [];
   const start = () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    const child = spawn(process.execPath, [...nodeOptions, script, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,0 +1,99 @@
+/**
+ * The production build (`npm run build`): the gateway, the subgraphs, the policy layer and their
+ * command lines compiled to JavaScript in `dist/`, beside what they read at run time (the GraphQL
+ * schemas) and the analysts' IDE, bundled. `NODE_ENV=production` runs `dist/` with plain `node`
+ * (see run.js; the image does the same), with production dependencies only: no TypeScript, tsx,
+ * esbuild or React at run time.
+ *
+ * It type-checks what it compiles and writes nothing when a check fails; it builds beside `dist/`
+ * and swaps the new build in whole, so a half-written build is never run.
+ */
+import { cp, readdir, rename, rm } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { ensureIdeBundle } from '../ide/build.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The parts compiled; tests, benchmarks and test/ are not. */
+export const BUILT_FOLDERS = ['gateway', 'subgraphs', 'policy'] as const;
+/** Programs of the source tree only, which run on development dependencies: this build and the docs' generators. */
+export const DEVELOPMENT_TOOLS = ['gateway/launcher/build.ts', 'gateway/registry/codes-doc.ts', 'policy/errors-doc.ts'];
+/** Files beside the code that it reads at run time, by extension. */
+const ASSETS = ['.graphql'];
+
+function isBuilt(file: string): boolean {
+  const path = relative(ROOT, file).split(sep);
+  return (BUILT_FOLDERS as readonly string[]).includes(path[0]!) && !/\.(test|bench)\.ts$/.test(file) && !DEVELOPMENT_TOOLS.includes(path.join('/'));
+}
+
+function describe(diagnostics: readonly ts.Diagnostic[]): string {
+  return ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' });
+}
+
+/** Compiles into `outDir`; throws with the compiler's messages when a file does not type-check. */
+function compile(outDir: string): number {
+  const parsed = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(describe([d])); } });
+  if (!parsed) throw new Error('tsconfig.json could not be read.');
+  const rootNames = parsed.fileNames.filter(isBuilt);
+  const options: ts.CompilerOptions = { ...parsed.options, noEmit: false, outDir, rootDir: ROOT, sourceMap: true, declaration: false };
+  const program = ts.createProgram({ rootNames, options });
+  const problems = ts.getPreEmitDiagnostics(program);
+  if (problems.length > 0) throw new Error(`The build does not type-check:\n${describe(problems)}`);
+  const emitted = program.emit();
+  if (emitted.emitSkipped || emitted.diagnostics.length > 0) throw new Error(`The build could not be written:\n${describe(emitted.diagnostics)}`);
+  return rootNames.length;
+}
+
+async function copyAssets(outDir: string): Promise<number> {
+  let copied = 0;
+  for (const folder of BUILT_FOLDERS) {
+    for (const entry of await readdir(join(ROOT, folder), { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile() || !ASSETS.some((ext) => entry.name.endsWith(ext))) continue;
+      const from = join(entry.parentPath, entry.name);
+      await cp(from, join(outDir, relative(ROOT, from)));
+      copied++;
+    }
+  }
+  return copied;
+}
+
+export interface BuildReport {
+  readonly dir: string;
+  readonly compiled: number;
+  readonly assets: number;
+}
+
+/** Builds `dist/` (or `outDir`) anew. */
+export async function buildProduction(outDir: string = join(ROOT, 'dist')): Promise<BuildReport> {
+  const staging = `${outDir}.${process.pid}.tmp`;
+  await rm(staging, { recursive: true, force: true });
+  try {
+    const compiled = compile(staging);
+    const assets = await copyAssets(staging);
+    // The IDE is bundled now, so that the compiled gateway serves it without building anything.
+    const bundle = await ensureIdeBundle(join(staging, '.ide-cache'));
+    await cp(bundle, join(staging, 'gateway', 'ide', 'bundle'), { recursive: true });
+    await rm(join(staging, '.ide-cache'), { recursive: true });
+    await rm(outDir, { recursive: true, force: true });
+    await rename(staging, outDir);
+    return { dir: outDir, compiled, assets };
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { CommandFailure, defineCommand, runCommand } = await import('../../policy/command-line.js');
+  await runCommand(
+    defineCommand('npm run build --', 'Compiles the gateway, the subgraphs, the policy layer and their command lines to JavaScript in dist/, with the IDE bundled; NODE_ENV=production runs it with plain node.').action(async () => {
+      try {
+        const built = await buildProduction();
+        console.log(`Built ${built.compiled} modules and ${built.assets} schemas into ${relative(process.cwd(), built.dir) || '.'}/ (the IDE bundled).`);
+      } catch (error) {
+        throw new CommandFailure((error as Error).message);
+      }
+    }),
+  );
+}

@@ -1,0 +1,159 @@
+/**
+ * The production build, as an operator runs it: `npm run build`, then `NODE_ENV=production npm start`
+ * with a production configuration (an identity provider of its own, its own keys). Every service
+ * runs its compiled JavaScript with plain node, loading production dependencies only (a hook
+ * refuses any other package, as the image, which installs no others, would), and the mesh answers
+ * the README's first query as `npm start` does (test/start.e2e.ts): the same answer, its pseudonym
+ * made with this deployment's key.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintDevToken, type DevTokenClaims } from '../policy/identity-config.js';
+import type { IssuerConfig } from '../policy/identity.js';
+import { DEV_HASH_KEY } from '../policy/masking.js';
+import { freePort } from './harness/mesh.js';
+import { npmStart, readmeExample, readmeSupportExample, stop, type Started } from './harness/npm-start.js';
+
+const root = resolve(import.meta.dirname, '..');
+const guard = pathToFileURL(join(root, 'test/harness/production-dependencies.mjs')).href;
+
+/** HMAC-SHA256 as hex, computed apart from the code under test (test/masking.e2e.ts documents the derivation). */
+function hmac(key: string, text: string): string {
+  const run = spawnSync('openssl', ['dgst', '-sha256', '-hmac', key], { input: text, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`openssl failed: ${run.stderr}`);
+  return run.stdout.trim().split(/\s+/).at(-1)!;
+}
+const pseudonym = (key: string, coordinate: string, value: string) => hmac(hmac(key, `field:${coordinate}`), value);
+
+/** The claims `npm run token -- <args>` puts in a token (--role and --region, repeatable). */
+function claimsOf(args: readonly string[]): DevTokenClaims {
+  const values = (flag: string) => args.flatMap((arg, i) => (args[i - 1] === flag ? [arg] : []));
+  return { subject: 'dev-user', roles: values('--role'), regions: values('--region') };
+}
+
+async function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, output };
+}
+
+describe('the production build', () => {
+  let work: string;
+  let built: { code: number | null; output: string };
+  let mesh: Started | undefined;
+  let port: number;
+  let guardEnv: NodeJS.ProcessEnv;
+  const issuer: IssuerConfig = { issuer: 'https://idp.production.test/', audience: 'data-mesh', algorithms: ['HS256'], secret: 'production-test-issuer-secret-0123456789' };
+  const maskKey = 'production-test-mask-key-0123456789abcdef';
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'mesh-production-build-'));
+    built = await run('npm', ['run', 'build']);
+    // The packages a production install has, for the guard.
+    const listed = await run('npm', ['ls', '--omit=dev', '--all', '--parseable']);
+    if (listed.code !== 0) throw new Error(`npm ls failed:\n${listed.output}`);
+    await writeFile(join(work, 'packages.json'), JSON.stringify({ root, packages: listed.output.trim().split('\n') }));
+    guardEnv = { NODE_OPTIONS: `--import=${guard}`, PRODUCTION_PACKAGES: join(work, 'packages.json') };
+    const [gateway, ...subgraphs] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    port = gateway;
+    mesh = await npmStart({
+      ...guardEnv,
+      NODE_ENV: 'production',
+      DATA_DIR: join(work, 'data'),
+      PORT: String(gateway),
+      SUBGRAPHS: ['customers', 'products', 'finance'].map((name, i) => `${name}=http://127.0.0.1:${subgraphs[i]}/graphql`).join(','),
+      AUTH_ISSUERS: JSON.stringify([issuer]),
+      DEV_JWT_SECRET: '',
+      MASK_HASH_KEY: maskKey,
+      SUBGRAPH_SIGNING_KEY: 'production-test-subgraph-signing-key-0123456789',
+      AUDIT_SIGNING_KEY: 'production-test-audit-signing-key-0123456789',
+      GATEWAY_WORKERS: '2',
+      SCALE: '',
+      SEED: '',
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  afterAll(async () => {
+    await stop(mesh);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('`npm run build` compiles the gateway, subgraphs, policy and command lines, with the IDE bundled', async () => {
+    expect(built.code, built.output).toBe(0);
+    expect(built.output).toMatch(/Built \d+ modules and \d+ schemas into dist\/ \(the IDE bundled\)/);
+    for (const program of ['gateway/main', 'gateway/launcher/mesh-launcher', 'subgraphs/main', 'gateway/registry/cli', 'policy/audit-verify', 'subgraphs/quality', 'subgraphs/catalog']) {
+      await expect(readFile(join(root, 'dist', `${program}.js`), 'utf8'), program).resolves.toMatch(/^import /m);
+    }
+    await expect(readFile(join(root, 'dist/subgraphs/customers/schema.graphql'), 'utf8')).resolves.toContain('type Customer');
+  });
+
+  it('runs every service compiled, with plain node', async () => {
+    const pids = [...mesh!.output().matchAll(/\[launcher\] (\w+) started \(pid (\d+)\)/g)];
+    expect(pids.map((m) => m[1]).sort()).toEqual(['customers', 'finance', 'gateway', 'products']);
+    for (const [, label, pid] of pids) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+      const script = label === 'gateway' ? 'dist/gateway/main.js' : 'dist/subgraphs/main.js';
+      expect(argv.slice(1, 2), label).toEqual([join(root, script)]);
+      expect(argv.join(' '), label).not.toMatch(/tsx|\.ts\b/);
+    }
+  });
+
+  it("answers the README's first query as `npm start` does, with this deployment's pseudonyms", async () => {
+    const { tokenArgs, body, answer } = await readmeExample();
+    const support = await readmeSupportExample();
+    const readmeName = (answer as { data: { customer: { name: string } } }).data.customer.name;
+    // The README's pseudonym is the development key's: the derivation here is the one the code uses.
+    expect(pseudonym(DEV_HASH_KEY, 'Customer.name', support.sees)).toBe(readmeName);
+    const post = async (claims: DevTokenClaims) => {
+      const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${mintDevToken(claims, issuer)}` },
+        body,
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as { data: { customer: { name: string } } };
+    };
+    const expected = structuredClone(answer) as { data: { customer: { name: string } } };
+    expected.data.customer.name = pseudonym(maskKey, 'Customer.name', support.sees);
+    expect(await post(claimsOf(tokenArgs))).toEqual(expected);
+    expect((await post(claimsOf(support.tokenArgs))).data.customer.name).toBe(support.sees);
+  });
+
+  it('serves the IDE from the bundle the build shipped', async () => {
+    const served = await fetch(`http://127.0.0.1:${port}/ide/main.js`);
+    expect(served.status).toBe(200);
+    expect(await served.text()).toBe(await readFile(join(root, 'dist/gateway/ide/bundle/main.js'), 'utf8'));
+  });
+
+  it('loads production dependencies only, as the image does: the guard refuses a development package', async () => {
+    const devOnly = await run('node', ['--input-type=module', '-e', "await import('tsx')"], guardEnv);
+    expect(devOnly.code).not.toBe(0);
+    expect(devOnly.output).toMatch(/Cannot find package 'tsx': not a production dependency/);
+    const production = await run('node', ['--input-type=module', '-e', "await import('graphql'); await import('@duckdb/node-api'); console.log('loaded')"], guardEnv);
+    expect(production.output.trim()).toBe('loaded');
+  });
+
+  it('refuses, with the command to run, a program the build does not hold; development tokens stay refused', async () => {
+    // The build itself is a development tool: dist/ has no build.js.
+    const missing = await run('node', ['gateway/launcher/run.js', 'gateway/launcher/build'], { NODE_ENV: 'production' });
+    expect(missing.code).toBe(1);
+    expect(missing.output).toContain('NODE_ENV=production runs the compiled build, and dist/ has no gateway/launcher/build.js: run `npm run build` first.');
+    for (const program of ['../etc/passwd', 'gateway/../../x', 'node_modules/tsx/dist/cli', '']) {
+      const refused = await run('node', ['gateway/launcher/run.js', program], { NODE_ENV: 'production' });
+      expect(refused.code, program).toBe(2);
+      expect(refused.output, program).toMatch(/^usage: node gateway\/launcher\/run\.js/m);
+    }
+    const token = await run('npm', ['run', '-s', 'token', '--', '--role', 'steward', '--no-region'], { ...guardEnv, NODE_ENV: 'production' });
+    expect(token.code).toBe(2); // a command that failed (policy/command-line.ts)
+    expect(token.output).toMatch(/Development tokens are refused in production/);
+    expect(token.output).not.toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/m);
+  });
+});
