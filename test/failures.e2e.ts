@@ -205,7 +205,7 @@ async function serveSubgraph(
   resolvers: Record<string, Record<string, () => unknown>>,
   port = 0,
 ): Promise<{ url: string; stop(): Promise<void> }> {
-  const apollo = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs, resolvers }) });
+  const apollo = new ApolloServer({ schema: buildSubgraphSchema([{ typeDefs, resolvers }]) });
   await apollo.start();
   const app = express().use('/graphql', express.json(), expressMiddleware(apollo));
   const server = app.listen(port, '127.0.0.1');

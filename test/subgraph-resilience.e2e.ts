@@ -39,7 +39,7 @@ async function fixtureSubgraph(field: string, options: { port?: number; keepAliv
       },
     },
   };
-  const apollo = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs, resolvers }) });
+  const apollo = new ApolloServer({ schema: buildSubgraphSchema([{ typeDefs, resolvers }]) });
   await apollo.start();
   const server: Server = express().use('/graphql', express.json(), expressMiddleware(apollo)).listen(options.port ?? 0, '127.0.0.1');
   if (options.keepAliveMs !== undefined) server.keepAliveTimeout = options.keepAliveMs;

@@ -12,8 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import { execute, getNamedType, GraphQLError, isObjectType, parse, print, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { decide } from '../../policy/decide.js';
 import { policySchemaExtension } from '../../policy/directives.js';
@@ -481,7 +480,7 @@ const resolvers = {
 
 /** The catalog's subgraph schema, with its resolvers. */
 export function buildCatalogSchema(): GraphQLSchema {
-  return buildSubgraphSchema({ typeDefs: parse(CATALOG_SUBGRAPH_SDL), resolvers: resolvers as unknown as GraphQLResolverMap<unknown> });
+  return buildSubgraphSchema([{ typeDefs: parse(CATALOG_SUBGRAPH_SDL), resolvers: resolvers as unknown as GraphQLResolverMap<unknown> }]);
 }
 
 /** The catalog's fetches, answered in the gateway's process, as the caller of the operation. */

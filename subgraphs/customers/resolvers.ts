@@ -1,4 +1,4 @@
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import type { DomainContext } from '../kit/domain.js';
 import type { Customer, CustomerListArgs, CustomersArgs, CustomersRepository } from './repository.js';
 

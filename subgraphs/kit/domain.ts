@@ -1,7 +1,7 @@
 /**
  * The shape every domain subgraph has: `subgraphs/<domain>/index.ts` exports one `Domain`.
  */
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { readFileSync } from 'node:fs';
 import { parse, type DocumentNode } from 'graphql';
 import type { Kysely } from 'kysely';
