@@ -9,7 +9,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { colourOf, launchChromium, luminance } from './harness/browser.js';
+import { colourOf, copyFrom, EDITORS, launchChromium, luminance, pasteInto, shownInEditors } from './harness/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { startIdentityProvider, type TestIdentityProvider } from './harness/identity-provider.js';
@@ -67,7 +67,7 @@ const sessionOf = (page: Page) => page.evaluate(() => JSON.parse((globalThis as 
 describe('the IDE signed in with the organisation\'s identity provider', () => {
   it('signs in by authorization code with PKCE, queries as that person, renews the token before it expires, never shows it, and signs out at the provider', async () => {
     await mkdir(artifacts, { recursive: true });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     const sent: string[] = [];
@@ -95,21 +95,24 @@ describe('the IDE signed in with the organisation\'s identity provider', () => {
 
     // A query as ana: the gateway verified the provider's token (row policy: EMEA only).
     await page.waitForSelector('.graphiql-container');
+    let shown = '';
     const run = async (query: string) => {
-      await page.evaluate((text) => (document.querySelector('.graphiql-query-editor .CodeMirror') as any).CodeMirror.setValue(text), query);
+      await pasteInto(page, EDITORS.query, query);
       await page.waitForSelector(`.graphiql-tab-active >> text=${/query (\w+)/.exec(query)![1]}`);
-      const before = sent.length;
+      const requests = sent.length;
       await page.click('.graphiql-execute-button');
-      await expect.poll(() => sent.length, { timeout: 10_000 }).toBeGreaterThan(before);
-      await page.waitForFunction(() => (document.querySelector('.result-window')?.textContent ?? '').includes('"region"'), undefined, { timeout: 15_000 });
-      return JSON.parse(await page.evaluate(() => (document.querySelector('.result-window .CodeMirror') as any).CodeMirror.getValue() as string));
+      await expect.poll(() => sent.length, { timeout: 10_000 }).toBeGreaterThan(requests);
+      // The answer shown, once it replaced the one before.
+      const before = shown;
+      await expect.poll(async () => (shown = await copyFrom(page, EDITORS.response)) !== before && shown.includes('"region"'), { timeout: 15_000 }).toBe(true);
+      return JSON.parse(shown);
     };
     const answer = await run('query Regions { customers(first: 5) { nodes { id region } } }');
     expect(answer.errors).toBeUndefined();
     expect(answer.data.customers.nodes.map((c: { region: string }) => c.region)).toEqual(Array(5).fill('EMEA'));
     expect(sent.at(-1)).toBe(`Bearer ${first.token}`);
     // Never shown: not in the headers editor, not in the page's text.
-    const editors = await page.evaluate(() => [...(document as any).querySelectorAll('.CodeMirror')].map((e: any) => e.CodeMirror.getValue() as string));
+    const editors = await shownInEditors(page);
     for (const secret of [first.token.split('.')[2]!, first.refreshToken!]) {
       expect(editors.some((value) => value.includes(secret))).toBe(false);
       expect(await page.evaluate(() => document.body.innerText)).not.toContain(secret);

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { colourOf, launchChromium, luminance } from './harness/browser.js';
+import { colourOf, copyFrom, EDITORS, launchChromium, luminance, pasteInto, shownInEditors } from './harness/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
@@ -39,7 +39,7 @@ const CROSS_DOMAIN = `query CustomerWithOrders {
 describe('the IDE in a browser', () => {
   it('loads with no address but the gateway\'s, signs in, runs a cross-domain query and shows the answer', async () => {
     await mkdir(artifacts, { recursive: true });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
     const elsewhere: string[] = [];
     const problems: string[] = [];
     await page.route('**/*', (route) => {
@@ -52,6 +52,8 @@ describe('the IDE in a browser', () => {
       if (message.type() === 'error') problems.push(message.text());
     });
     page.on('pageerror', (error) => problems.push(error.message));
+    const workers: string[] = [];
+    page.on('worker', (worker) => workers.push(new URL(worker.url()).pathname));
     await page.goto(base);
     expect(page.url()).toBe(`${base}ide/`); // `/` redirects to the IDE
 
@@ -74,11 +76,9 @@ describe('the IDE in a browser', () => {
     // One tab per data product, each with an example operation.
     await expect.poll(() => page.locator('.graphiql-tab').count()).toBe(5);
     // The token is never shown: not in the headers editor, not in the page's text; requests carry it.
-    const editorValues = () =>
-      page.evaluate(() => [...(document as any).querySelectorAll('.CodeMirror')].map((element: any) => element.CodeMirror.getValue() as string));
     const token = await page.evaluate(() => JSON.parse((globalThis as any).sessionStorage.getItem('datamesh:session')).token as string);
     expect(token).toMatch(/^ey[\w-]+\.[\w-]+\.[\w-]+$/);
-    expect((await editorValues()).filter((value) => value.includes(token.split('.')[2]!))).toEqual([]);
+    expect((await shownInEditors(page)).filter((value) => value.includes(token.split('.')[2]!))).toEqual([]);
     expect(await page.evaluate(() => (document as any).body.innerText as string)).not.toContain(token.split('.')[2]!);
     // When it was signed in, with its date.
     expect(await page.locator('[aria-label="session"]').textContent()).toMatch(/^since .*\d{4}.*\d{1,2}:\d{2}/);
@@ -87,16 +87,15 @@ describe('the IDE in a browser', () => {
       if (request.url().endsWith('/graphql')) sent.push(request.headers().authorization ?? '');
     });
 
-    await page.evaluate((query) => {
-      const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as unknown as { CodeMirror: { setValue(v: string): void } };
-      editor.CodeMirror.setValue(query);
-    }, CROSS_DOMAIN);
+    await pasteInto(page, EDITORS.query, CROSS_DOMAIN);
     // GraphiQL reads the operation name from the edited text (debounced): run once the tab says so.
     await page.waitForSelector('.graphiql-tab-active >> text=CustomerWithOrders');
     await page.click('.graphiql-execute-button');
     await page.waitForFunction(() => (document.querySelector('.result-window')?.textContent ?? '').includes('"lifetimeValue"'), undefined, { timeout: 15_000 });
-    const result = JSON.parse(await page.evaluate(() => (document.querySelector('.result-window .CodeMirror') as unknown as { CodeMirror: { getValue(): string } }).CodeMirror.getValue()));
+    const result = JSON.parse(await copyFrom(page, EDITORS.response));
     expect(sent.at(-1)).toBe(`Bearer ${token}`);
+    // The editor's language services ran in their workers, loaded from the gateway.
+    expect(workers).toEqual(expect.arrayContaining(['/ide/editor.worker.js', '/ide/graphql.worker.js']));
 
     // The same query and token, sent directly: the IDE showed exactly the gateway's answer.
     const direct = await postGraphQL(mesh.gateway.url, CROSS_DOMAIN, undefined, { authorization: `Bearer ${token}` });
@@ -167,7 +166,7 @@ describe('the GraphQL endpoint opened in a browser', () => {
 describe('the catalog view in a browser', () => {
   it('searches, filters by a facet, opens a product with the policy for the signed-in analyst, and runs its example in GraphiQL', async () => {
     await mkdir(artifacts, { recursive: true });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, permissions: ['clipboard-read', 'clipboard-write'] });
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     await page.goto(base);
@@ -232,7 +231,7 @@ describe('the catalog view in a browser', () => {
     await page.waitForSelector('.graphiql-tab-active >> text=CustomersExample');
     await page.click('.graphiql-execute-button');
     await page.waitForFunction(() => (document.querySelector('.result-window')?.textContent ?? '').includes('"totalCount"'), undefined, { timeout: 15_000 });
-    const result = JSON.parse(await page.evaluate(() => (document.querySelector('.result-window .CodeMirror') as unknown as { CodeMirror: { getValue(): string } }).CodeMirror.getValue()));
+    const result = JSON.parse(await copyFrom(page, EDITORS.response));
     // The example leaves out what the analyst may not read (birthDate), so it runs without an error.
     expect(result.errors).toBeUndefined();
     expect(result.data.customers.totalCount).toBeGreaterThan(0);
@@ -251,9 +250,12 @@ describe('the IDE\'s server side', () => {
     expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'.*connect-src 'self'/);
     const html = await page.text();
     expect(html).not.toMatch(/https?:\/\//);
-    const script = await fetch(new URL('/ide/main.js', base));
-    expect(script.status).toBe(200);
-    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    // The page's script and the editor's workers (GraphiQL 5 edits in Monaco), from this origin.
+    for (const file of ['main.js', 'editor.worker.js', 'json.worker.js', 'graphql.worker.js']) {
+      const script = await fetch(new URL(`/ide/${file}`, base));
+      expect(script.status, file).toBe(200);
+      expect(script.headers.get('content-type'), file).toMatch(/javascript/);
+    }
     for (const path of ['/ide/..%2f..%2fpackage.json', '/ide/../package.json', '/ide/main.js.map', '/ide/build.json']) {
       expect((await fetch(new URL(path, base))).status, path).toBe(404);
     }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { errorResponseBody } from '../../policy/errors.js';
 import { DEV_ISSUER, DEV_REGIONS, DEV_ROLES, mintDevToken } from '../../policy/identity-config.js';
 import type { IdentityConfig } from '../../policy/identity.js';
+import { BUNDLE_FILES } from './build.js';
 import { signInOrigin, type IdeSignInConfig } from './ide-sign-in.js';
 import { governanceRules } from '../../policy/governance.rules.js';
 
@@ -22,7 +23,7 @@ const PAGE = `<!doctype html>
 <title>Data mesh IDE</title>
 <link rel="stylesheet" href="./main.css">
 <style>
-  /* GraphiQL's palette (graphiql/graphiql.css), on the IDE's own pages too: the same look, light or
+  /* GraphiQL's palette (graphiql/style.css), on the IDE's own pages too: the same look, light or
      dark as GraphiQL is (its stored theme, else the system's). */
   .datamesh-themed {
     --color-primary: 320, 95%, 43%; --color-error: 13, 93%, 58%; --color-success: 158, 60%, 42%; --color-warning: 36, 100%, 41%;
@@ -94,7 +95,7 @@ const cspFor = (signInOrigin: string | null) =>
 export const DEV_SIGN_IN = { roles: DEV_ROLES, regions: DEV_REGIONS, purposes: governanceRules.levels.RESTRICTED.purposes ?? [] } as const;
 
 export interface IdeOptions {
-  /** The folder with the built `main.js` and `main.css` (see build.ts). */
+  /** The folder with the built bundle (see build.ts). */
   readonly bundleDir: Promise<string>;
   readonly identity: IdentityConfig;
   /** The OpenID Connect sign-in the IDE offers (see ide-sign-in.ts), or null. */
@@ -137,7 +138,7 @@ export function ideRouter(options: IdeOptions): Router {
       oidc: signIn && { issuer: signIn.issuer, clientId: signIn.clientId, scope: signIn.scope, resource: signIn.resource },
     });
   });
-  for (const file of ['main.js', 'main.css'] as const) {
+  for (const file of BUNDLE_FILES) {
     router.get(`/ide/${file}`, async (_req, res, next) => {
       try {
         res.set({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' }).sendFile(join(await options.bundleDir, file), { dotfiles: 'allow' }); // the cache is under node_modules/.cache

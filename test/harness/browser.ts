@@ -31,3 +31,33 @@ export function luminance(rgb: string): number {
 export function colourOf(page: Page, selector: string, property: 'color' | 'backgroundColor'): Promise<string> {
   return page.evaluate(([css, name]) => (globalThis as any).getComputedStyle((globalThis as any).document.querySelector(css))[name] as string, [selector, property] as const);
 }
+
+/** The editors of GraphiQL 5 (Monaco), as a user reaches them. */
+export const EDITORS = { query: '.graphiql-query-editor .monaco-editor', response: '.result-window .monaco-editor' } as const;
+
+/**
+ * Replaces an editor's whole text, as a user would: click into it, select all, paste (typing would
+ * get the editor's closing brackets and indentation added). The page's context needs the clipboard permissions.
+ */
+export async function pasteInto(page: Page, editor: string, text: string): Promise<void> {
+  await page.evaluate((value) => (globalThis as any).navigator.clipboard.writeText(value) as Promise<void>, text);
+  await page.click(`${editor} .view-lines`);
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('ControlOrMeta+V');
+}
+
+/**
+ * An editor's whole text, as a user gets it: select all and copy (Monaco renders only the lines in
+ * view, and copies from its model). The page's context needs the clipboard permissions.
+ */
+export async function copyFrom(page: Page, editor: string): Promise<string> {
+  await page.click(`${editor} .view-lines`);
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('ControlOrMeta+C');
+  return page.evaluate(() => (globalThis as any).navigator.clipboard.readText() as Promise<string>);
+}
+
+/** The text every editor of the page shows. */
+export function shownInEditors(page: Page): Promise<string[]> {
+  return page.locator('.monaco-editor .view-lines').allInnerTexts();
+}

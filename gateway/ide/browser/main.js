@@ -9,10 +9,19 @@
 // project's Node type check.
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
-import 'graphiql/graphiql.css';
+import 'graphiql/style.css';
 import { createElement as h, useEffect, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { claimsOf, endSession, finishOidcSignIn, isOidcCallback, loadSession, refreshOidcSession, renewalDelay, saveSession, sessionFor, startOidcSignIn } from './session.js';
+
+// GraphiQL edits in Monaco, whose language services run in web workers: each is a file of this
+// bundle (gateway/ide/build.ts), started from the IDE's own origin as an ES module.
+globalThis.MonacoEnvironment = {
+  getWorker(_id, label) {
+    const worker = label === 'json' || label === 'graphql' ? label : 'editor';
+    return new Worker(new URL(`./${worker}.worker.js`, import.meta.url), { type: 'module', name: `${worker} worker` });
+  },
+};
 
 /** A moment with its date, as the reader's locale writes it. */
 const when = (ms) => new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -451,7 +460,7 @@ function Ide({ config }) {
           key: generation,
           fetcher,
           defaultTabs: tabs.length > 0 ? tabs : undefined,
-          ...(opened ? { query: opened } : {}),
+          ...(opened ? { initialQuery: opened } : {}),
           shouldPersistHeaders: false,
         }),
   );
