@@ -125,6 +125,24 @@ describe('the IDE in a browser', () => {
   });
 });
 
+describe('the IDE page', () => {
+  it("takes the editor's cancelled work (Monaco's `Canceled`, on sign-out) as expected, and any other rejection as the error it is", async () => {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(base);
+    await expect.poll(() => page.locator('text=Sign in to explore the data mesh').count()).toBe(1);
+    await page.evaluate(() => {
+      const cancelled = new Error('Canceled');
+      cancelled.name = 'Canceled';
+      void Promise.reject(cancelled);
+      void Promise.reject(new Error('a real failure'));
+    });
+    await expect.poll(() => problems).toEqual(['a real failure']);
+    await page.close();
+  });
+});
+
 describe('the catalog view in dark mode', () => {
   it('takes GraphiQL\'s dark palette, as the system asks', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, colorScheme: 'dark' });

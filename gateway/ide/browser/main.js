@@ -23,6 +23,15 @@ globalThis.MonacoEnvironment = {
   },
 };
 
+// Monaco cancels the pending work of an editor it disposes (GraphiQL's editors go on sign-out) by
+// rejecting it with an error named `Canceled`, which Monaco itself treats as expected
+// (`isCancellationError`); one rejected outside its own handler must not surface as an uncaught
+// error. Any other rejection still does.
+globalThis.addEventListener('unhandledrejection', (event) => {
+  const { reason } = event;
+  if (reason instanceof Error && reason.name === 'Canceled' && reason.message === 'Canceled') event.preventDefault();
+});
+
 /** A moment with its date, as the reader's locale writes it. */
 const when = (ms) => new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
