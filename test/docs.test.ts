@@ -1,10 +1,11 @@
 /**
  * The docs hold together: the README is a front door (under 250 lines) whose map reaches every
- * part's reference, and no relative link in any README points at nothing.
+ * part's reference, and no relative link in any README points at nothing; each benchmark's figures
+ * are its latest run, with the command and the date.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { README, READMES } from '../policy/errors-doc.js';
 
@@ -40,5 +41,18 @@ describe('the docs', () => {
 
   it('would find a broken link (the check sees links)', async () => {
     expect(await brokenLinks(README, 'See [the gateway](gateway/README.md) and [nothing](gateway/NOWHERE.md#part), [a site](https://example.com).')).toEqual(['gateway/NOWHERE.md']);
+  });
+
+  it('give each benchmark its latest figures, with the command that measures them and the date', async () => {
+    const performance = (await readFile(resolve(root, 'test/README.md'), 'utf8')).split(/^## Performance$/m)[1] ?? '';
+    const sections = performance.split(/^### /m).slice(1);
+    const benchFiles = (await readdir(resolve(root, 'test'))).filter((name) => name.endsWith('.bench.ts'));
+    const scripts = Object.keys((JSON.parse(await readFile(resolve(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts).filter((name) => name.startsWith('bench'));
+    for (const measured of [...benchFiles.map((file) => `test/${file}`), ...scripts.map((script) => `npm run ${script}`)]) {
+      const section = sections.find((text) => text.includes(measured));
+      expect(section, measured).toBeDefined();
+      // One latest run: a date, and no diary of runs.
+      expect(section!.match(/last run (\d{4}-\d{2}-\d{2})/gi), measured).toHaveLength(1);
+    }
   });
 });
