@@ -171,7 +171,7 @@ describe('the image', () => {
     const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
     expect(dockerfile.match(/^FROM .*$/gm)).toEqual(['FROM node:24-bookworm-slim AS build', 'FROM node:24-bookworm-slim']);
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { engines: { node: string } };
-    expect(pkg.engines.node).toBe('^22.12 || >=24');
+    expect(pkg.engines.node).toBe('^22.15 || >=24');
     // The tests themselves (.ci/run brings Node 24 where the machine's Node is older): Node 20 is past its end of life.
     expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
   });

@@ -3,6 +3,7 @@
  * a module that resolves inside the project's node_modules must belong to a package that a
  * production install has (`npm ls --omit=dev`, written to the file `PRODUCTION_PACKAGES` names), as
  * in the image, which installs no others. Anything else fails to load, as it would there.
+ * (`module.registerHooks` is Node 22.15 and newer: the oldest Node package.json's engines allow.)
  */
 import { readFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
