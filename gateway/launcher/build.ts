@@ -22,36 +22,36 @@ export const DEVELOPMENT_TOOLS = ['gateway/launcher/build.ts', 'gateway/registry
 /** Files beside the code that it reads at run time, by extension. */
 const ASSETS = ['.graphql'];
 
-function isBuilt(file: string): boolean {
-  const path = relative(ROOT, file).split(sep);
+function isBuilt(root: string, file: string): boolean {
+  const path = relative(root, file).split(sep);
   return (BUILT_FOLDERS as readonly string[]).includes(path[0]!) && !/\.(test|bench)\.ts$/.test(file) && !DEVELOPMENT_TOOLS.includes(path.join('/'));
 }
 
-function describe(diagnostics: readonly ts.Diagnostic[]): string {
-  return ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => '\n' });
+function describe(root: string, diagnostics: readonly ts.Diagnostic[]): string {
+  return ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' });
 }
 
 /** Compiles into `outDir`; throws with the compiler's messages when a file does not type-check. */
-function compile(outDir: string): number {
-  const parsed = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(describe([d])); } });
+function compile(root: string, outDir: string): number {
+  const parsed = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(describe(root, [d])); } });
   if (!parsed) throw new Error('tsconfig.json could not be read.');
-  const rootNames = parsed.fileNames.filter(isBuilt);
-  const options: ts.CompilerOptions = { ...parsed.options, noEmit: false, outDir, rootDir: ROOT, sourceMap: true, declaration: false };
+  const rootNames = parsed.fileNames.filter((file) => isBuilt(root, file));
+  const options: ts.CompilerOptions = { ...parsed.options, noEmit: false, outDir, rootDir: root, sourceMap: true, declaration: false };
   const program = ts.createProgram({ rootNames, options });
   const problems = ts.getPreEmitDiagnostics(program);
-  if (problems.length > 0) throw new Error(`The build does not type-check:\n${describe(problems)}`);
+  if (problems.length > 0) throw new Error(`The build does not type-check:\n${describe(root, problems)}`);
   const emitted = program.emit();
-  if (emitted.emitSkipped || emitted.diagnostics.length > 0) throw new Error(`The build could not be written:\n${describe(emitted.diagnostics)}`);
+  if (emitted.emitSkipped || emitted.diagnostics.length > 0) throw new Error(`The build could not be written:\n${describe(root, emitted.diagnostics)}`);
   return rootNames.length;
 }
 
-async function copyAssets(outDir: string): Promise<number> {
+async function copyAssets(root: string, outDir: string): Promise<number> {
   let copied = 0;
   for (const folder of BUILT_FOLDERS) {
-    for (const entry of await readdir(join(ROOT, folder), { recursive: true, withFileTypes: true })) {
+    for (const entry of await readdir(join(root, folder), { recursive: true, withFileTypes: true })) {
       if (!entry.isFile() || !ASSETS.some((ext) => entry.name.endsWith(ext))) continue;
       const from = join(entry.parentPath, entry.name);
-      await cp(from, join(outDir, relative(ROOT, from)));
+      await cp(from, join(outDir, relative(root, from)));
       copied++;
     }
   }
@@ -64,17 +64,16 @@ export interface BuildReport {
   readonly assets: number;
 }
 
-/** Builds `dist/` (or `outDir`) anew. */
-export async function buildProduction(outDir: string = join(ROOT, 'dist')): Promise<BuildReport> {
+/** Builds `dist/` of the project at `root` (this one by default) anew. */
+export async function buildProduction(root: string = ROOT): Promise<BuildReport> {
+  const outDir = join(root, 'dist');
   const staging = `${outDir}.${process.pid}.tmp`;
   await rm(staging, { recursive: true, force: true });
   try {
-    const compiled = compile(staging);
-    const assets = await copyAssets(staging);
+    const compiled = compile(root, staging);
+    const assets = await copyAssets(root, staging);
     // The IDE is bundled now, so that the compiled gateway serves it without building anything.
-    const bundle = await ensureIdeBundle(join(staging, '.ide-cache'));
-    await cp(bundle, join(staging, 'gateway', 'ide', 'bundle'), { recursive: true });
-    await rm(join(staging, '.ide-cache'), { recursive: true });
+    await cp(await ensureIdeBundle(), join(staging, 'gateway', 'ide', 'bundle'), { recursive: true });
     await rm(outDir, { recursive: true, force: true });
     await rename(staging, outDir);
     return { dir: outDir, compiled, assets };
