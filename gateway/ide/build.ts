@@ -1,10 +1,11 @@
 /**
- * Builds the IDE's browser bundle from the `graphiql` npm package with esbuild: one JavaScript
- * file, one stylesheet and the editor's workers, everything local, so that the IDE works without internet. The build is
- * cached by a key of what goes into it (the browser sources and the installed package versions) and made
- * again only when that changes; `npm run build:ide` makes it ahead of time. The production build
- * (`npm run build`) ships it in `dist/gateway/ide/bundle/`, which the compiled gateway serves as it
- * is: esbuild, graphiql and React are build-time packages, never loaded at run time.
+ * Builds the IDE's browser bundle from the `graphiql` npm package with esbuild: one JavaScript file,
+ * one stylesheet and the editor's workers, everything local, so that the IDE works without
+ * internet. The build is cached by a key of what goes into it (the browser sources and the
+ * installed package versions) and made again only when that changes; `npm run build:ide` makes it
+ * ahead of time. The production build (`npm run build`) ships it in `dist/gateway/ide/bundle/`,
+ * which the compiled gateway serves as it is: esbuild, graphiql and React are build-time packages,
+ * never loaded at run time.
  */
 import { createHash } from 'node:crypto';
 import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
