@@ -26,11 +26,19 @@ module.exports = {
       from: { path: '^gateway/' },
       to: { path: '^subgraphs/' },
     },
+    {
+      name: 'domains-use-the-public-kit',
+      severity: 'error',
+      comment:
+        "A domain imports its own folder and the kit's public API (subgraphs/kit/index.ts), nothing else of the platform: the built-in domains are examples of what any domain can do.",
+      from: { path: '^(subgraphs|test/fixtures/kit-boundary)/(?!kit/|synthetic-sources/)([^/]+)/' },
+      to: { path: '^(gateway|subgraphs|policy)/', pathNot: ['^$1/$2/', '^subgraphs/kit/index[.]ts$'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    // The cycle fixture is there to be found by the test, not in the tree.
-    exclude: { path: '(^|/)node_modules/|^test/example-app/src/gql/|^test/fixtures/import-cycle/' },
+    // The fixtures' violations are there to be found by the test, not in the tree.
+    exclude: { path: '(^|/)node_modules/|^test/example-app/src/gql/|^test/fixtures/(import-cycle|kit-boundary)/' },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
     enhancedResolveOptions: { extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'] },

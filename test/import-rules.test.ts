@@ -1,7 +1,8 @@
 /**
  * The tree's import rules, enforced with dependency-cruiser (`.dependency-cruiser.cjs`): no import
  * cycle anywhere (type-only imports included), `policy/` standing alone, the gateway knowing no
- * subgraph code. The check is shown to work: a fixture's cycle is found, named module by module.
+ * subgraph code, a domain using the kit's public API only. The check is shown to work: the
+ * fixtures' cycle and reach past the kit are found, named module by module.
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
@@ -29,6 +30,11 @@ describe('import rules', () => {
   it('hold over the whole tree: no cycle, and the boundaries kept', async () => {
     expect(await violations(['gateway', 'subgraphs', 'policy', 'test', 'codegen.ts'])).toEqual([]);
   }, 120_000);
+
+  it("find a domain reaching past the kit's public API (the fixture's), and nothing else of it", async () => {
+    const found = await violations(['test/fixtures/kit-boundary'], '(^|/)node_modules/');
+    expect(found).toEqual(['domains-use-the-public-kit: test/fixtures/kit-boundary/outsider/index.ts → subgraphs/kit/domain.ts']);
+  });
 
   it('find a cycle when there is one (the fixture\'s)', async () => {
     const found = await violations(['test/fixtures/import-cycle'], '(^|/)node_modules/');

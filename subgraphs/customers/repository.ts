@@ -4,12 +4,7 @@
  * windows, orderings and the customers' row policy applied on every path. A customer's addresses
  * are part of it, read in one batched statement per request.
  */
-import type { Kysely } from 'kysely';
-import type { Connection, ListArgs, PageArgs, Selection, SortColumn } from '../kit/connection.js';
-import { defineDataProduct } from '../kit/data-product.js';
-import { anyOfCategories, atLeast, atMost, containsText, type RequestAccess } from '../kit/filters.js';
-import type { DialectSql } from '../kit/warehouse/dialects.js';
-import { manyByKey, type RequestLoaders } from '../kit/loaders.js';
+import { anyOfCategories, atLeast, atMost, containsText, defineDataProduct, manyByKey, type Connection, type DialectSql, type Kysely, type ListArgs, type PageArgs, type RequestAccess, type RequestLoaders, type Selection, type SortColumn } from '../kit/index.js';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
 
 export interface Customer {

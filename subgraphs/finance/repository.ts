@@ -6,14 +6,7 @@
  * lifetime values, product sales and the sales aggregate, each over the products' visible rows.
  * Other domains' entities are known here by key (customer id, SKU) and joined by the gateway.
  */
-import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
-import { codedError } from '../../policy/errors.js';
-import type { Connection, ListArgs, PageArgs, Selection, SortColumn } from '../kit/connection.js';
-import { defineDataProduct } from '../kit/data-product.js';
-import { anyOf, anyOfCategories, atLeast, atMost, guardArgument, guardArguments, timeWindow, whereAll, type ArgumentField, type RequestAccess } from '../kit/filters.js';
-import type { DialectSql, TimeUnit } from '../kit/warehouse/dialects.js';
-import { manyByKey, oneByKey, type RequestLoaders } from '../kit/loaders.js';
-import { toTimestampParameter } from '../kit/scalars.js';
+import { anyOf, anyOfCategories, atLeast, atMost, codedError, defineDataProduct, guardArgument, guardArguments, manyByKey, oneByKey, sql, timeWindow, toTimestampParameter, whereAll, type ArgumentField, type Connection, type DialectSql, type Expression, type Kysely, type ListArgs, type PageArgs, type RawBuilder, type RequestAccess, type RequestLoaders, type Selection, type SortColumn, type SqlBool, type TimeUnit } from '../kit/index.js';
 import {
   REVENUE_STATUSES,
   type FinanceWarehouse,

@@ -1,5 +1,4 @@
-import type { GraphQLResolverMap } from '@apollo/subgraph';
-import type { DomainContext } from '../kit/domain.js';
+import type { DomainContext, GraphQLResolverMap } from '../kit/index.js';
 import type {
   FinanceRepository,
   Invoice,

@@ -3,12 +3,7 @@
  * serves their lookups, lists, connections and counts from the declarations (see
  * kit/data-product.ts), with filters, windows, orderings and row policies applied on every path.
  */
-import { sql, type Kysely, type SqlBool } from 'kysely';
-import { type Connection, type ListArgs, type PageArgs, type Selection, type SortColumn } from '../kit/connection.js';
-import { defineDataProduct } from '../kit/data-product.js';
-import { anyOf, atLeast, atMost, containsText, type RequestAccess } from '../kit/filters.js';
-import type { RequestLoaders } from '../kit/loaders.js';
-import type { DialectSql } from '../kit/warehouse/dialects.js';
+import { anyOf, atLeast, atMost, containsText, defineDataProduct, sql, type Connection, type DialectSql, type Kysely, type ListArgs, type PageArgs, type RequestAccess, type RequestLoaders, type Selection, type SortColumn, type SqlBool } from '../kit/index.js';
 import type { CategoryRow, ProductRow, ProductsWarehouse } from './tables.js';
 
 export interface Product {
