@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SUBGRAPHS, GatewayConfigError, gatewayConfigFromEnv, subgraphEndpointsFromEnv } from './config.js';
+import { GatewayConfigError, gatewayConfigFromEnv, manifestSubgraphs, subgraphEndpointsFromEnv } from './config.js';
 
 describe('gateway configuration from the environment', () => {
   it('defaults to port 4000 on localhost, serving what the registry in the data folder publishes', () => {
@@ -7,7 +7,8 @@ describe('gateway configuration from the environment', () => {
     expect(config).toMatchObject({ port: 4000, host: '127.0.0.1', composeTimeoutMs: 60_000 });
     expect(config.supergraph).toMatchObject({ kind: 'registry', pollMs: 1_000, registryUrl: expect.stringMatching(/data\/registry$/) });
     expect(config.supergraphPath).toMatch(/data\/supergraph\.graphql$/);
-    expect(subgraphEndpointsFromEnv({})).toEqual(DEFAULT_SUBGRAPHS);
+    expect(subgraphEndpointsFromEnv({})).toEqual(manifestSubgraphs({}));
+    expect(manifestSubgraphs({}).map(({ name, url }) => `${name}=${url}`)).toEqual(['customers=http://127.0.0.1:4001/graphql', 'products=http://127.0.0.1:4002/graphql', 'finance=http://127.0.0.1:4003/graphql']);
   });
 
   it('reads PORT, SUBGRAPHS and the supergraph source', () => {

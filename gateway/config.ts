@@ -15,6 +15,7 @@ import { DEFAULT_SUBGRAPH_CALLS, type SubgraphCallsConfig } from './subgraph-cal
 import { DEFAULT_LOAD_SHEDDING, type LoadSheddingConfig } from './request-stages/load-shedding.js';
 import { limitsConfigFromEnv, LimitsConfigError, type LimitsConfig } from './request-stages/allowances.js';
 import type { PreplanMode } from './request-stages/preplan-policy.js';
+import { DEFAULT_MESH_MANIFEST, readMeshManifest } from '../policy/mesh-manifest.js';
 import { registryUrlFromEnv } from './registry/open.js';
 import type { SupergraphSourceConfig, UnclassifiedTreatment } from './supergraph/supergraph-source.js';
 
@@ -117,11 +118,14 @@ function checkSubgraphList(subgraphs: readonly SubgraphEndpoint[]): void {
   if (subgraphs.length === 0) throw new GatewayConfigError('No subgraphs to compose.');
 }
 
-export const DEFAULT_SUBGRAPHS: readonly SubgraphEndpoint[] = [
-  { name: 'customers', url: 'http://127.0.0.1:4001/graphql' },
-  { name: 'products', url: 'http://127.0.0.1:4002/graphql' },
-  { name: 'finance', url: 'http://127.0.0.1:4003/graphql' },
-];
+/** The subgraphs the mesh manifest lists (env `MESH_MANIFEST`, default the built-in customers, products and finance on 4001-4003). */
+export function manifestSubgraphs(env: NodeJS.ProcessEnv = process.env): readonly SubgraphEndpoint[] {
+  try {
+    return readMeshManifest(env.MESH_MANIFEST || DEFAULT_MESH_MANIFEST).domains.map(({ name, url }) => ({ name, url }));
+  } catch (error) {
+    throw new GatewayConfigError((error as Error).message);
+  }
+}
 
 export function parseSubgraphList(value: string): SubgraphEndpoint[] {
   return value
@@ -171,9 +175,9 @@ function policyModeFrom(value: string | undefined): PreplanMode {
   return value;
 }
 
-/** The subgraphs of this machine's mesh (env `SUBGRAPHS`, default customers, products and finance on 4001-4003). */
+/** The subgraphs of this machine's mesh (env `SUBGRAPHS`, default the mesh manifest's). */
 export function subgraphEndpointsFromEnv(env: NodeJS.ProcessEnv = process.env): readonly SubgraphEndpoint[] {
-  const subgraphs = env.SUBGRAPHS ? parseSubgraphList(env.SUBGRAPHS) : DEFAULT_SUBGRAPHS;
+  const subgraphs = env.SUBGRAPHS ? parseSubgraphList(env.SUBGRAPHS) : manifestSubgraphs(env);
   checkSubgraphList(subgraphs);
   return subgraphs;
 }

@@ -13,9 +13,11 @@ import { join, resolve } from 'node:path';
 import { Option } from 'commander';
 import { CommandFailure, defineCommand, runCommand } from '../policy/command-line.js';
 import { subgraphConfigFromEnv, warehouseUrlOf } from './config.js';
-import { domains } from './domains.js';
+import { meshDomains } from './mesh-domains.js';
 import { domainProductDocuments, warehouseServerOf } from './kit/product-documents.js';
 import { profilesAt } from './kit/profiles.js';
+
+const { domains } = await meshDomains();
 
 const LABELS = { odps: 'ODPS 1.0 data product ', odcs: 'ODCS 3.1 data contract', profile: 'column profile        ' } as const;
 

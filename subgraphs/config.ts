@@ -65,7 +65,9 @@ export function warehouseUrlOf(domain: string, config: SubgraphConfig, env: Node
   return env[`${domain.toUpperCase()}_WAREHOUSE_URL`] || `duckdb:${join(config.dataDir, 'warehouses', `${domain}.duckdb`)}`;
 }
 
-/** A domain's port: env `PORT`, else 4001, 4002, … in the order of the domain list. */
-export function portOf(domainIndex: number, env: NodeJS.ProcessEnv = process.env): number {
-  return env.PORT ? Number(env.PORT) : 4001 + domainIndex;
+/** A domain's port: env `PORT`, else the port of its URL in the mesh manifest. */
+export function portOf(domainUrl: string, env: NodeJS.ProcessEnv = process.env): number {
+  if (env.PORT) return Number(env.PORT);
+  const url = new URL(domainUrl);
+  return Number(url.port || (url.protocol === 'https:' ? 443 : 80));
 }

@@ -1,16 +1,33 @@
 /**
- * Every domain subgraph of the mesh. A new domain is a folder with the same shape, added here.
+ * The domains of this mesh that run here, as the mesh manifest names them (policy/mesh-manifest.ts:
+ * env `MESH_MANIFEST`, default `subgraphs/mesh.json`, the three built-in domains). Each is the
+ * domain its module exports (`defineDomain`), in this repository or outside it; a domain the
+ * manifest lists without a module runs elsewhere and joins by publishing.
  */
-import { customers } from './customers/index.js';
-import type { Domain } from './kit/domain.js';
-import { finance } from './finance/index.js';
-import { products } from './products/index.js';
+import { pathToFileURL } from 'node:url';
+import { MeshManifestError, readMeshManifest, type ManifestDomain } from '../policy/mesh-manifest.js';
+import { isDomain, type Domain } from './kit/domain.js';
 
 // Each domain is typed by its own warehouse and repository; the list only needs the common shape.
 export type AnyDomain = Domain<any, any>;
 
-export const domains: readonly AnyDomain[] = [customers, products, finance];
-
-export function findDomain(name: string): AnyDomain | undefined {
-  return domains.find((domain) => domain.name === name);
+/** The domain a manifest entry's module exports: exactly one, named as the manifest names it. */
+async function domainOf(entry: ManifestDomain & { module: string }): Promise<AnyDomain> {
+  let exports: Record<string, unknown>;
+  try {
+    exports = (await import(pathToFileURL(entry.module).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new MeshManifestError(`Domain "${entry.name}": its module ${entry.module} could not be loaded: ${(error as Error).message}`);
+  }
+  const found = [...new Set(Object.values(exports).filter(isDomain))];
+  if (found.length !== 1) throw new MeshManifestError(`Domain "${entry.name}": its module ${entry.module} must export one domain made by defineDomain, found ${found.length}.`);
+  const domain = found[0] as AnyDomain;
+  if (domain.name !== entry.name) throw new MeshManifestError(`Domain "${entry.name}": its module declares the domain "${domain.name}"; the manifest and the declaration must give the same name.`);
+  return domain;
 }
+
+export const manifest = readMeshManifest();
+
+export const domains: readonly AnyDomain[] = await Promise.all(
+  manifest.domains.filter((entry): entry is ManifestDomain & { module: string } => entry.module !== null).map(domainOf),
+);

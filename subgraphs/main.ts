@@ -7,8 +7,9 @@
  *
  * Configuration comes from the environment (see subgraphs/config.ts and the README).
  */
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { Argument } from 'commander';
 import { pino, type Logger } from 'pino';
 import { allowedHostsFromEnv } from '../policy/host-check.js';
@@ -25,7 +26,8 @@ import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { openAuditSinkFromEnv } from '../policy/audit-config.js';
 import { hashKeyFromEnv } from '../policy/masking.js';
 import { rawDirOf, subgraphConfigFromEnv, portOf, warehouseUrlOf, type SubgraphConfig } from './config.js';
-import { domains, type AnyDomain } from './domains.js';
+import type { AnyDomain } from './domains.js';
+import { meshDomains } from './mesh-domains.js';
 import { printDomainSdl } from './kit/domain-schema.js';
 import { loadFactsAt } from './kit/freshness.js';
 import { lineageSink } from './kit/lineage.js';
@@ -36,7 +38,26 @@ import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/source-data.js';
 
+const { domains, manifest: meshManifest } = await meshDomains();
+
 type LoadOutcome = 'swapped' | 'rejected' | 'failed';
+
+/** What a folder of raw files holds (names, sizes, times): a load is made again when it changes. */
+async function folderFingerprint(folder: string): Promise<string> {
+  const hash = createHash('sha256');
+  let entries;
+  try {
+    entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  } catch (error) {
+    throw new Error(`The raw files' folder ${folder} could not be read: ${(error as Error).message}`);
+  }
+  for (const entry of entries.filter((e) => e.isFile()).sort((a, b) => join(a.parentPath, a.name).localeCompare(join(b.parentPath, b.name)))) {
+    const path = join(entry.parentPath, entry.name);
+    const { size, mtimeMs } = await stat(path);
+    hash.update(`${relative(folder, path)}\0${size}\0${mtimeMs}\n`);
+  }
+  return hash.digest('hex');
+}
 
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
 async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false): Promise<Map<string, LoadOutcome>> {
@@ -52,12 +73,14 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
   for (const domain of selected) {
     const t = performance.now();
     const lineage = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
+    // A domain whose raw files the mesh manifest places (`data`) is rebuilt when they change; the others come from the generator.
+    const ownData = meshManifest.domains.find((entry) => entry.name === domain.name)?.data ?? null;
     const build = await ensureWarehouse({
       domain,
       url: warehouseUrlOf(domain.name, config),
-      rawDir: join(rawDirOf(config), domain.name),
-      sourceFingerprint: manifest.fingerprint,
-      ...(manifest.extractedAt ? { sourceExtractedAt: manifest.extractedAt } : {}),
+      rawDir: ownData ?? join(rawDirOf(config), domain.name),
+      sourceFingerprint: ownData ? await folderFingerprint(ownData) : manifest.fingerprint,
+      ...(!ownData && manifest.extractedAt ? { sourceExtractedAt: manifest.extractedAt } : {}),
       force: reset,
       onLineage: (events) => lineage.emit(events),
       onProgress: (progress) => {
@@ -93,8 +116,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
 async function serve(name: string): Promise<void> {
   const config = subgraphConfigFromEnv();
   const log = pino({ level: config.logLevel, base: { service: name } });
-  const index = domains.findIndex((domain) => domain.name === name);
-  const domain = domains[index]!;
+  const domain = domains.find((candidate) => candidate.name === name)!;
   // Configuration mistakes (a development identity in production) stop the start before any work.
   const identity = identityConfigFromEnv();
   const allowedHosts = allowedHostsFromEnv();
@@ -117,7 +139,7 @@ async function serve(name: string): Promise<void> {
     allowedHosts,
     signature,
     hashKey,
-    port: portOf(index),
+    port: portOf(meshManifest.domains.find((entry) => entry.name === name)!.url),
     qualityHistory,
     loadFacts,
     profiles,

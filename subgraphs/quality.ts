@@ -12,12 +12,13 @@
 import { CommandFailure, defineCommand, EXIT_OK, EXIT_REFUSED, runCommand } from '../policy/command-line.js';
 import { sql } from 'kysely';
 import { subgraphConfigFromEnv, warehouseUrlOf } from './config.js';
-import { domains } from './domains.js';
+import { meshDomains } from './mesh-domains.js';
 import { blocksLoad, type QualityResult } from './kit/quality.js';
 import { readQualityRuns } from './kit/quality-store.js';
 import { runDomainChecks } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 
+const { domains } = await meshDomains();
 
 function table(results: readonly QualityResult[]): string {
   const rows = results.map((r) => [r.product, r.check, r.dimension, r.severity, r.outcome.toUpperCase(), r.value === null ? '-' : String(r.value) + (r.unit === 'percent' ? ' %' : ''), r.threshold, r.failedRows === null ? '-' : String(r.failedRows), r.error ?? r.sampleKeys.join(' ')]);

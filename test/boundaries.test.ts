@@ -48,6 +48,6 @@ describe("the domains' boundary", () => {
   });
 
   it('the checker sees imports (it would catch a violation)', async () => {
-    expect(await importsOf('subgraphs/domains.ts')).toContain('subgraphs/customers/index.js');
+    expect(await importsOf('subgraphs/customers/index.ts')).toContain('subgraphs/customers/repository.js');
   });
 });

@@ -88,11 +88,12 @@ describe('the production build', () => {
 
   it('`npm run build` compiles the gateway, subgraphs, policy and command lines, with the IDE bundled', async () => {
     expect(built.code, built.output).toBe(0);
-    expect(built.output).toMatch(/Built \d+ modules and \d+ schemas into dist\/ \(the IDE bundled\)/);
+    expect(built.output).toMatch(/Built \d+ modules and \d+ files they read into dist\/ \(the IDE bundled\)/);
     for (const program of ['gateway/main', 'gateway/launcher/mesh-launcher', 'subgraphs/main', 'gateway/registry/cli', 'policy/audit-verify', 'subgraphs/quality', 'subgraphs/catalog']) {
       await expect(readFile(join(root, 'dist', `${program}.js`), 'utf8'), program).resolves.toMatch(/^import /m);
     }
     await expect(readFile(join(root, 'dist/subgraphs/customers/schema.graphql'), 'utf8')).resolves.toContain('type Customer');
+    await expect(readFile(join(root, 'dist/subgraphs/mesh.json'), 'utf8')).resolves.toContain('./customers/index.js');
   });
 
   it('runs every service compiled, with plain node', async () => {

@@ -1,13 +1,14 @@
 /**
  * The production build (`npm run build`): the gateway, the subgraphs, the policy layer and their
  * command lines compiled to JavaScript in `dist/`, beside what they read at run time (the GraphQL
- * schemas) and the analysts' IDE, bundled. `NODE_ENV=production` runs `dist/` with plain `node`
- * (see run.js; the image does the same), with production dependencies only: no TypeScript, tsx,
- * esbuild or React at run time.
+ * schemas, the mesh manifest) and the analysts' IDE, bundled. `NODE_ENV=production` runs `dist/`
+ * with plain `node` (see run.js; the image does the same), with production dependencies only: no
+ * TypeScript, tsx, esbuild or React at run time.
  *
  * It type-checks what it compiles and writes nothing when a check fails; it builds beside `dist/`
  * and swaps the new build in whole, so a half-written build is never run.
  */
+import { existsSync } from 'node:fs';
 import { cp, readdir, rename, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +20,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BUILT_FOLDERS = ['gateway', 'subgraphs', 'policy'] as const;
 /** Programs of the source tree only, which run on development dependencies: this build and the docs' generators. */
 export const DEVELOPMENT_TOOLS = ['gateway/launcher/build.ts', 'gateway/registry/codes-doc.ts', 'policy/errors-doc.ts'];
-/** Files beside the code that it reads at run time, by extension. */
+/** Files beside the code that it reads at run time: by extension, and the mesh manifest. */
 const ASSETS = ['.graphql'];
+const ASSET_FILES = ['subgraphs/mesh.json'];
 
 function isBuilt(root: string, file: string): boolean {
   const path = relative(root, file).split(sep);
@@ -54,6 +56,10 @@ async function copyAssets(root: string, outDir: string): Promise<number> {
       await cp(from, join(outDir, relative(root, from)));
       copied++;
     }
+  }
+  for (const file of ASSET_FILES.filter((path) => existsSync(join(root, path)))) {
+    await cp(join(root, file), join(outDir, file));
+    copied++;
   }
   return copied;
 }
@@ -89,7 +95,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     defineCommand('npm run build --', 'Compiles the gateway, the subgraphs, the policy layer and their command lines to JavaScript in dist/, with the IDE bundled; NODE_ENV=production runs it with plain node.').action(async () => {
       try {
         const built = await buildProduction();
-        console.log(`Built ${built.compiled} modules and ${built.assets} schemas into ${relative(process.cwd(), built.dir) || '.'}/ (the IDE bundled).`);
+        console.log(`Built ${built.compiled} modules and ${built.assets} files they read into ${relative(process.cwd(), built.dir) || '.'}/ (the IDE bundled).`);
       } catch (error) {
         throw new CommandFailure((error as Error).message);
       }

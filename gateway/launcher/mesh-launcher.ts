@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
 import { defineCommand, runCommand, serviceAction } from '../../policy/command-line.js';
+import { readMeshManifest } from '../../policy/mesh-manifest.js';
 import { gatewayConfigFromEnv, subgraphEndpointsFromEnv, type SubgraphEndpoint } from '../config.js';
 import { openRegistry } from '../registry/open.js';
 import { publishRunningSubgraphs } from '../registry/publish.js';
@@ -117,7 +118,9 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
   const config = gatewayConfigFromEnv();
-  const subgraphs = subgraphEndpointsFromEnv();
+  // The domains the manifest lists without a module run elsewhere and join by publishing: not started here.
+  const elsewhere = readMeshManifest().domains.filter((domain) => domain.module === null);
+  const subgraphs = subgraphEndpointsFromEnv().filter(({ name }) => !elsewhere.some((domain) => domain.name === name));
   // Where each subgraph listens: its URL's port and host, given to it as PORT and HOST.
   const services = subgraphs.map(({ name, url }) => {
     const { port, hostname } = new URL(url);
@@ -155,6 +158,7 @@ async function main(): Promise<void> {
     const url = `http://localhost:${config.port}/graphql`;
     console.log(`\nThe mesh is ready.\n  Gateway:   ${url}\n  IDE:       http://localhost:${config.port}/ide/`);
     for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}${failed.has(name) ? '  (failed: see above)' : ''}`);
+    for (const { name, url: subgraphUrl } of elsewhere) console.log(`  ${name.padEnd(10)} ${subgraphUrl}  (runs elsewhere: joins by publishing)`);
     console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ products(first: 3) { nodes { name listPrice } } }"}'`);
     console.log('Customer and finance data need a token: TOKEN=$(npm run -s token -- --role analyst --region EMEA)\n');
     return;

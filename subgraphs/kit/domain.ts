@@ -66,6 +66,17 @@ export interface Domain<DB = unknown, Repo = unknown> {
 }
 
 /**
+ * What marks a domain made by `defineDomain`, whichever copy of the kit made it (a domain outside
+ * this repository depends on its own): a symbol of the global registry.
+ */
+const DOMAIN = Symbol.for('data-mesh.domain');
+
+/** Whether a module's export is a domain `defineDomain` made. */
+export function isDomain(value: unknown): value is Domain<unknown, unknown> {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DOMAIN] === true;
+}
+
+/**
  * A domain, declared in its folder's `index.ts`: its SDL is the folder's `schema.graphql` (give the
  * module's `import.meta.url` as `folder`), and without an `ingest` of its own its tables are loaded
  * from their raw files as they are.
@@ -74,9 +85,10 @@ export function defineDomain<DB, Repo>(
   domain: Omit<Domain<DB, Repo>, 'typeDefs' | 'ingest'> & { readonly folder: string; readonly ingest?: Domain<DB, Repo>['ingest'] },
 ): Domain<DB, Repo> {
   const { folder, ingest, ...rest } = domain;
-  return {
+  const declared: Domain<DB, Repo> = {
     ...rest,
     typeDefs: parse(readFileSync(new URL('./schema.graphql', folder), 'utf8')),
     ingest: ingest ?? (({ warehouse, rawDir }) => loadTables(warehouse, rawDir, domain.tables)),
   };
+  return Object.defineProperty(declared, DOMAIN, { value: true });
 }

@@ -1,0 +1,115 @@
+/**
+ * Domains found by configuration (issue 25, part 2): a mesh manifest names a built-in domain and a
+ * team's own domain in a folder outside the checkout (test/fixtures/outside-domain, on the kit's
+ * public API alone, with its own raw file), and one that runs elsewhere. `npm start` with it starts
+ * the two, publishes them, and the gateway serves the outside domain as any other: the policy's
+ * masks for an analyst, its product in the catalog with its quality and freshness.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_HASH_KEY } from '../policy/masking.js';
+import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
+import { npmStart, stop, type Started } from './harness/npm-start.js';
+
+const root = resolve(import.meta.dirname, '..');
+const EMAILS = ['ana@example.com', 'bo@example.org', 'cy@example.net'];
+
+/** HMAC-SHA256 as hex, computed apart from the code under test (test/masking.e2e.ts documents the derivation). */
+function hmac(key: string, text: string): string {
+  const run = spawnSync('openssl', ['dgst', '-sha256', '-hmac', key], { input: text, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`openssl failed: ${run.stderr}`);
+  return run.stdout.trim().split(/\s+/).at(-1)!;
+}
+
+async function run(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('npm', ['run', '-s', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+describe('a mesh manifest with a domain from outside the repository', () => {
+  let work: string;
+  let mesh: Started | undefined;
+  let gateway: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'mesh-outside-'));
+    // The team's domain, in its own folder: it depends on the kit's public API by where the kit is.
+    await cp(join(root, 'test/fixtures/outside-domain'), join(work, 'shipping'), { recursive: true });
+    const source = await readFile(join(work, 'shipping/index.ts'), 'utf8');
+    await writeFile(join(work, 'shipping/index.ts'), source.replace("'../../../subgraphs/kit/index.js'", `'${join(root, 'subgraphs/kit/index.js')}'`));
+    // Its raw file, where the manifest says (`data`).
+    await mkdir(join(work, 'raw'));
+    const rows = EMAILS.map((email, i) => `S-00${i + 1},${i === 1 ? 'Swiftly' : 'Parcelo'},${email},${(i + 1) * 1.25}`);
+    await writeFile(join(work, 'raw', 'shipments.csv'), ['id,carrier,recipient_email,weight_kg', ...rows, ''].join('\n'));
+    const [port, customers, shipping, elsewhere] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    gateway = `http://127.0.0.1:${port}/graphql`;
+    await writeFile(
+      join(work, 'mesh.json'),
+      JSON.stringify({
+        domains: [
+          { name: 'customers', module: join(root, 'subgraphs/customers/index.js'), url: `http://127.0.0.1:${customers}/graphql` },
+          { name: 'shipping', module: './shipping/index.ts', url: `http://127.0.0.1:${shipping}/graphql`, data: './raw' },
+          { name: 'ledger', url: `http://127.0.0.1:${elsewhere}/graphql` },
+        ],
+      }),
+    );
+    env = { MESH_MANIFEST: join(work, 'mesh.json'), DATA_DIR: join(work, 'data'), PORT: String(port), SUBGRAPHS: '', SCALE: '', SEED: '', LOG_LEVEL: 'info' };
+    mesh = await npmStart(env);
+  });
+
+  afterAll(async () => {
+    await stop(mesh);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('starts the domains the manifest gives a module, and leaves the one that runs elsewhere to join by publishing', async () => {
+    // Said after "The mesh is ready.", with the list of subgraphs.
+    await expect.poll(() => mesh!.output()).toMatch(/ledger\s+http:\/\/127\.0\.0\.1:\d+\/graphql {2}\(runs elsewhere: joins by publishing\)/);
+    const started = [...mesh!.output().matchAll(/\[launcher\] (\w+) started/g)].map((m) => m[1]);
+    expect(started.sort()).toEqual(['customers', 'gateway', 'shipping']);
+    expect(mesh!.output()).toMatch(/\[registry\] published shipping version 1/);
+  });
+
+  it('serves the outside domain through the gateway under the policy: the steward reads the address, the analyst its pseudonym', async () => {
+    const query = '{ shipments(first: 3) { totalCount nodes { id carrier recipientEmail weightKg } } }';
+    const steward = await postGraphQL<any>(gateway, query, undefined, { authorization: `Bearer ${tokenFor()}` });
+    expect(steward.body.errors).toBeUndefined();
+    expect(steward.body.data.shipments.totalCount).toBe(3);
+    expect(steward.body.data.shipments.nodes.map((n: any) => n.recipientEmail)).toEqual(EMAILS);
+    expect(steward.body.data.shipments.nodes[1]).toEqual({ id: 'S-002', carrier: 'Swiftly', recipientEmail: 'bo@example.org', weightKg: 2.5 });
+    const analyst = await postGraphQL<any>(gateway, query, undefined, { authorization: `Bearer ${tokenFor({ subject: 'a', roles: ['analyst'], regions: ['EMEA'] })}` });
+    expect(analyst.body.errors).toBeUndefined();
+    const key = hmac(DEV_HASH_KEY, 'field:Shipment.recipientEmail');
+    expect(analyst.body.data.shipments.nodes.map((n: any) => n.recipientEmail)).toEqual(EMAILS.map((email) => hmac(key, email)));
+    // The built-in domain of the same manifest answers as ever.
+    const customers = await postGraphQL<any>(gateway, '{ customers(first: 1) { nodes { id } } }', undefined, { authorization: `Bearer ${tokenFor()}` });
+    expect(customers.body.data.customers.nodes).toHaveLength(1);
+  });
+
+  it('lists its product in the catalog, with its quality and freshness', async () => {
+    const { body } = await postGraphQL<any>(gateway, '{ dataProducts(filter: { domain: "shipping" }) { nodes { id title quality { status } freshness { status } } } }', undefined, { authorization: `Bearer ${tokenFor()}` });
+    expect(body.errors).toBeUndefined();
+    expect(body.data.dataProducts.nodes).toEqual([{ id: 'shipping.shipments', title: 'Shipments', quality: { status: 'PASS' }, freshness: { status: 'FRESH' } }]);
+  });
+
+  it("prints the outside domain's SDL, and refuses a manifest whose module declares no domain, saying so, with exit 1", async () => {
+    const sdl = await run(['sdl', '--', 'shipping'], env);
+    expect(sdl.code).toBe(0);
+    expect(sdl.stdout).toMatch(/type Shipment @key\(fields: "id"\)/);
+    await writeFile(join(work, 'not-a-domain.ts'), 'export const nothing = 1;\n');
+    await writeFile(join(work, 'bad.json'), JSON.stringify({ domains: [{ name: 'bad', module: './not-a-domain.ts', url: 'http://127.0.0.1:1/graphql' }] }));
+    const refused = await run(['sdl', '--', 'bad'], { ...env, MESH_MANIFEST: join(work, 'bad.json') });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe(`Domain "bad": its module ${join(work, 'not-a-domain.ts')} must export one domain made by defineDomain, found 0.`);
+  });
+});
