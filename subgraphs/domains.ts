@@ -4,6 +4,7 @@
  * domain its module exports (`defineDomain`), in this repository or outside it; a domain the
  * manifest lists without a module runs elsewhere and joins by publishing.
  */
+import { registerHooks } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { MeshManifestError, readMeshManifest, type ManifestDomain } from '../policy/mesh-manifest.js';
 import { isDomain, type Domain } from './kit/domain.js';
@@ -25,6 +26,19 @@ async function domainOf(entry: ManifestDomain & { module: string }): Promise<Any
   if (domain.name !== entry.name) throw new MeshManifestError(`Domain "${entry.name}": its module declares the domain "${domain.name}"; the manifest and the declaration must give the same name.`);
   return domain;
 }
+
+/** The name a domain imports the kit by, as an outside package would (`import { defineDomain } from '@data-mesh/kit'`). */
+export const KIT_PACKAGE = '@data-mesh/kit';
+
+/**
+ * The mesh provides the kit: a domain's `@data-mesh/kit` is this mesh's own (its public API,
+ * subgraphs/kit/index.ts), whatever copy the domain installed for its types and tests, so that one
+ * kit (one graphql, one Kysely, one policy layer) serves every domain of the process.
+ */
+const kitUrl = import.meta.resolve('./kit/index.js');
+registerHooks({
+  resolve: (specifier, context, nextResolve) => (specifier === KIT_PACKAGE ? { url: kitUrl, shortCircuit: true } : nextResolve(specifier, context)),
+});
 
 export const manifest = readMeshManifest();
 
