@@ -9,7 +9,11 @@ export default defineConfig({
   resolve: {
     // Vite would resolve our `import … from 'graphql'` to graphql's ESM build, while Apollo's
     // CommonJS packages load its CJS build: two graphql realms. Resolve as Node does.
-    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+    alias: [
+      { find: /^graphql$/, replacement: require.resolve('graphql') },
+      // The kit a domain imports by name is the mesh's own (subgraphs/domains.ts provides it so at run time).
+      { find: /^@data-mesh\/kit$/, replacement: fileURLToPath(new URL('../subgraphs/kit/index.ts', import.meta.url)) },
+    ],
   },
   test: {
     root: fileURLToPath(new URL('..', import.meta.url)),

@@ -80,11 +80,18 @@ function run(label: string, script: string, args: readonly string[], env: NodeJS
   start();
 }
 
+/**
+ * How long a stopping service may take before it is killed: longer than its own drain (Apollo's
+ * 10 s for requests in flight; the gateway's workers each drain theirs) and its audit chain's close,
+ * so that no service is cut short and no worker is left behind its killed primary.
+ */
+const STOP_GRACE_MS = 15_000;
+
 async function stopAll(exitCode: number): Promise<never> {
   stopping = true;
   const exits = [...children].map((child) => new Promise((resolve) => child.once('exit', resolve)));
   for (const child of children) child.kill('SIGTERM');
-  await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))]);
   for (const child of children) child.kill('SIGKILL');
   process.exit(exitCode);
 }

@@ -1,7 +1,7 @@
 /**
  * The customers domain: customer master data and addresses, from the CRM.
  */
-import { defineDomain } from '../kit/index.js';
+import { defineDomain } from '@data-mesh/kit';
 import { createCustomersRepository, customersProduct } from './repository.js';
 import { customersResolvers } from './resolvers.js';
 import { customersTables } from './tables.js';

@@ -4,7 +4,7 @@
  * windows, orderings and the customers' row policy applied on every path. A customer's addresses
  * are part of it, read in one batched statement per request.
  */
-import { anyOfCategories, atLeast, atMost, containsText, defineDataProduct, manyByKey, type Connection, type DialectSql, type Kysely, type ListArgs, type PageArgs, type RequestAccess, type RequestLoaders, type Selection, type SortColumn } from '../kit/index.js';
+import { anyOfCategories, atLeast, atMost, containsText, defineDataProduct, manyByKey, type Connection, type DialectSql, type Kysely, type ListArgs, type PageArgs, type RequestAccess, type RequestLoaders, type Selection, type SortColumn } from '@data-mesh/kit';
 import type { AddressRow, CustomerRow, CustomersWarehouse } from './tables.js';
 
 export interface Customer {

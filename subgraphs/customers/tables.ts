@@ -1,7 +1,7 @@
 /**
  * The customers warehouse: its tables, as loaded from the CRM's raw files.
  */
-import { defineTable, type RowOf, type WarehouseOf } from '../kit/index.js';
+import { defineTable, type RowOf, type WarehouseOf } from '@data-mesh/kit';
 
 const customers = defineTable('customers', {
   primaryKey: ['id'],

@@ -3,7 +3,7 @@
  * billing systems. It adds `orders` and `lifetimeValue` to customers and `unitsSold` and `revenue`
  * to products, by key, without reading the other domains' warehouses.
  */
-import { defineDomain } from '../kit/index.js';
+import { defineDomain } from '@data-mesh/kit';
 import { createFinanceRepository, invoicesProduct, ordersProduct } from './repository.js';
 import { financeResolvers } from './resolvers.js';
 import { financeTables, ingestFinance } from './tables.js';

@@ -6,7 +6,7 @@
  * lifetime values, product sales and the sales aggregate, each over the products' visible rows.
  * Other domains' entities are known here by key (customer id, SKU) and joined by the gateway.
  */
-import { anyOf, anyOfCategories, atLeast, atMost, codedError, defineDataProduct, guardArgument, guardArguments, manyByKey, oneByKey, sql, timeWindow, toTimestampParameter, whereAll, type ArgumentField, type Connection, type DialectSql, type Expression, type Kysely, type ListArgs, type PageArgs, type RawBuilder, type RequestAccess, type RequestLoaders, type Selection, type SortColumn, type SqlBool, type TimeUnit } from '../kit/index.js';
+import { anyOf, anyOfCategories, atLeast, atMost, codedError, defineDataProduct, guardArgument, guardArguments, manyByKey, oneByKey, sql, timeWindow, toTimestampParameter, whereAll, type ArgumentField, type Connection, type DialectSql, type Expression, type Kysely, type ListArgs, type PageArgs, type RawBuilder, type RequestAccess, type RequestLoaders, type Selection, type SortColumn, type SqlBool, type TimeUnit } from '@data-mesh/kit';
 import {
   REVENUE_STATUSES,
   type FinanceWarehouse,

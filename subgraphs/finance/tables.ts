@@ -2,7 +2,7 @@
  * The finance warehouse: its tables, as loaded from the order management and billing systems'
  * raw files, and the derived amounts computed once at ingestion.
  */
-import { defineTable, loadTables, sql, type Kysely, type RowOf, type Warehouse, type WarehouseOf } from '../kit/index.js';
+import { defineTable, loadTables, sql, type Kysely, type RowOf, type Warehouse, type WarehouseOf } from '@data-mesh/kit';
 
 /** An amount computed at ingestion, after the raw files are loaded. */
 const DERIVED_AMOUNT = { type: 'decimal(14, 2)', nullable: true, derived: true } as const;

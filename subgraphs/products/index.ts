@@ -1,7 +1,7 @@
 /**
  * The products domain: the catalogue (products and categories), from the product information system.
  */
-import { defineDomain } from '../kit/index.js';
+import { defineDomain } from '@data-mesh/kit';
 import { categoriesProduct, createProductsRepository, productsProduct } from './repository.js';
 import { productsResolvers } from './resolvers.js';
 import { productsTables } from './tables.js';

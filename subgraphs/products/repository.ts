@@ -3,7 +3,7 @@
  * serves their lookups, lists, connections and counts from the declarations (see
  * kit/data-product.ts), with filters, windows, orderings and row policies applied on every path.
  */
-import { anyOf, atLeast, atMost, containsText, defineDataProduct, sql, type Connection, type DialectSql, type Kysely, type ListArgs, type PageArgs, type RequestAccess, type RequestLoaders, type Selection, type SortColumn, type SqlBool } from '../kit/index.js';
+import { anyOf, atLeast, atMost, containsText, defineDataProduct, sql, type Connection, type DialectSql, type Kysely, type ListArgs, type PageArgs, type RequestAccess, type RequestLoaders, type Selection, type SortColumn, type SqlBool } from '@data-mesh/kit';
 import type { CategoryRow, ProductRow, ProductsWarehouse } from './tables.js';
 
 export interface Product {

@@ -1,4 +1,4 @@
-import type { DomainContext, GraphQLResolverMap } from '../kit/index.js';
+import type { DomainContext, GraphQLResolverMap } from '@data-mesh/kit';
 import type { Category, CategoryProductsArgs, Product, ProductListArgs, ProductsArgs, ProductsRepository } from './repository.js';
 
 type Context = DomainContext<ProductsRepository>;

@@ -1,7 +1,7 @@
 /**
  * The products warehouse: its tables, as loaded from the product information system's raw files.
  */
-import { defineTable, type RowOf, type WarehouseOf } from '../kit/index.js';
+import { defineTable, type RowOf, type WarehouseOf } from '@data-mesh/kit';
 
 const categories = defineTable('categories', {
   primaryKey: ['id'],
