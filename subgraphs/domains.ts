@@ -4,16 +4,46 @@
  * domain its module exports (`defineDomain`), in this repository or outside it; a domain the
  * manifest lists without a module runs elsewhere and joins by publishing.
  */
+import { readFile } from 'node:fs/promises';
 import { registerHooks } from 'node:module';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { satisfies } from 'semver';
+import { POLICY_SPEC_URL } from '../policy/directives.js';
 import { MeshManifestError, readMeshManifest, type ManifestDomain } from '../policy/mesh-manifest.js';
 import { isDomain, type Domain } from './kit/domain.js';
+import { KIT_VERSION } from './kit/index.js';
 
 // Each domain is typed by its own warehouse and repository; the list only needs the common shape.
 export type AnyDomain = Domain<any, any>;
 
-/** The domain a manifest entry's module exports: exactly one, named as the manifest names it. */
+/**
+ * The kit range a domain's package asks for (`@data-mesh/kit` in the dependencies, peer or dev, of
+ * the nearest package.json above its module), or null when it names none (the built-in domains).
+ */
+async function kitRangeOf(module: string): Promise<{ range: string; packageJson: string } | null> {
+  for (let dir = dirname(module); ; dir = dirname(dir)) {
+    const packageJson = join(dir, 'package.json');
+    const text = await readFile(packageJson, 'utf8').catch(() => null);
+    if (text !== null) {
+      const pkg = JSON.parse(text) as Partial<Record<'dependencies' | 'peerDependencies' | 'devDependencies', Record<string, string>>>;
+      const range = pkg.peerDependencies?.[KIT_PACKAGE] ?? pkg.dependencies?.[KIT_PACKAGE] ?? pkg.devDependencies?.[KIT_PACKAGE];
+      return range === undefined ? null : { range, packageJson };
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+/** The domain a manifest entry's module exports: exactly one, named as the manifest names it, for a kit this mesh provides. */
 async function domainOf(entry: ManifestDomain & { module: string }): Promise<AnyDomain> {
+  const wanted = await kitRangeOf(entry.module).catch((error: Error) => {
+    throw new MeshManifestError(`Domain "${entry.name}": its package.json could not be read: ${error.message}`);
+  });
+  if (wanted && !satisfies(KIT_VERSION, wanted.range)) {
+    throw new MeshManifestError(
+      `Domain "${entry.name}" needs ${KIT_PACKAGE} ${wanted.range} (${wanted.packageJson}); this mesh provides ${KIT_VERSION}, which enforces ${POLICY_SPEC_URL}.`,
+    );
+  }
   let exports: Record<string, unknown>;
   try {
     exports = (await import(pathToFileURL(entry.module).href)) as Record<string, unknown>;

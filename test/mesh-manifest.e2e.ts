@@ -11,7 +11,9 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POLICY_SPEC_URL } from '../policy/directives.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
+import { KIT_VERSION } from '../subgraphs/kit/index.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
 import { npmStart, stop, type Started } from './harness/npm-start.js';
 
@@ -110,5 +112,21 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     const refused = await run(['sdl', '--', 'bad'], { ...env, MESH_MANIFEST: join(work, 'bad.json') });
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim()).toBe(`Domain "bad": its module ${join(work, 'not-a-domain.ts')} must export one domain made by defineDomain, found 0.`);
+  });
+
+  it("takes a domain whose package asks for the kit this mesh provides, and refuses one that asks for another, naming both", async () => {
+    const versioned = join(work, 'versioned');
+    await cp(join(work, 'shipping'), versioned, { recursive: true });
+    await writeFile(join(work, 'versioned.json'), JSON.stringify({ domains: [{ name: 'shipping', module: './versioned/index.ts', url: 'http://127.0.0.1:1/graphql' }] }));
+    const asking = async (range: string) => {
+      await writeFile(join(versioned, 'package.json'), JSON.stringify({ name: '@acme/shipping', type: 'module', peerDependencies: { '@data-mesh/kit': range } }));
+      return run(['sdl', '--', 'shipping'], { ...env, MESH_MANIFEST: join(work, 'versioned.json') });
+    };
+    expect((await asking('^1.3.0')).code).toBe(0);
+    const refused = await asking('^2.0.0');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe(
+      `Domain "shipping" needs @data-mesh/kit ^2.0.0 (${join(versioned, 'package.json')}); this mesh provides ${KIT_VERSION}, which enforces ${POLICY_SPEC_URL}.`,
+    );
   });
 });
