@@ -41,6 +41,19 @@ export async function stop(started: Started | undefined): Promise<void> {
   const exited = once(started.child, 'exit');
   process.kill(-started.child.pid!, 'SIGINT');
   await exited;
+  // npm may exit before the services it started have finished stopping (closing their audit
+  // chains): wait until no process of the group is left, so that nothing writes after this.
+  await until(() => !groupAlive(started.child.pid!), 30_000, 'every process of the mesh to exit');
+}
+
+/** Whether any process of a process group is still running. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The README's token command, curl request body and the answer it shows. */
