@@ -26,11 +26,14 @@ async function main(): Promise<void> {
   const service = worker === null ? 'gateway' : `gateway-${worker}`;
   const audit = await openAuditSinkFromEnv({ service, defaultDir: dirname(config.auditPath) });
   const gateway = await startGateway(config, log, { audit, ...(worker === null ? {} : { cluster: { worker, workers, metrics: clusterMetrics } }) });
-  const shutdown = async () => {
-    await gateway.stop(); // requests in flight finish, and write their records
-    await audit.close();
-    process.exit(0);
-  };
+  // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      await gateway.stop(); // requests in flight finish, and write their records
+      await audit.close();
+      process.exit(0);
+    })());
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
   try {

@@ -149,12 +149,15 @@ async function serve(name: string): Promise<void> {
     host: config.host,
   });
   log.info({ url: server.url }, `subgraph ${domain.name} serving`);
-  const shutdown = async () => {
-    await server.stop(); // requests in flight finish, and write their records
-    await audit.close(); // then whatever is pending is written, and the shutdown checkpoint
-    await warehouse.close();
-    process.exit(0);
-  };
+  // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      await server.stop(); // requests in flight finish, and write their records
+      await audit.close(); // then whatever is pending is written, and the shutdown checkpoint
+      await warehouse.close();
+      process.exit(0);
+    })());
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }
