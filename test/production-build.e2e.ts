@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, type DevTokenClaims } from '../policy/identity-config.js';
 import type { IssuerConfig } from '../policy/identity.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
+import { KIT_VERSION } from '../subgraphs/kit/index.js';
 import { freePort } from './harness/mesh.js';
 import { npmStart, readmeExample, readmeSupportExample, stop, type Started } from './harness/npm-start.js';
 
@@ -36,8 +37,12 @@ function claimsOf(args: readonly string[]): DevTokenClaims {
   return { subject: 'dev-user', roles: values('--role'), regions: values('--region') };
 }
 
-async function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
-  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  return runIn(root, command, args, env);
+}
+
+async function runIn(cwd: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
@@ -140,6 +145,28 @@ describe('the production build', () => {
     expect(devOnly.output).toMatch(/Cannot find package 'tsx': not a production dependency/);
     const production = await run('node', ['--input-type=module', '-e', "await import('graphql'); await import('@duckdb/node-api'); console.log('loaded')"], guardEnv);
     expect(production.output.trim()).toBe('loaded');
+  });
+
+  it('packs the kit as a package a domain outside this repository installs: its types check the domain, its code runs on its own dependencies', async () => {
+    const outside = join(work, 'acme-shipping');
+    await cp(join(root, 'test/fixtures/outside-domain'), outside, { recursive: true });
+    const packed = await run('npm', ['pack', join(root, 'dist/kit-package'), '--pack-destination', work]);
+    expect(packed.code, packed.output).toBe(0);
+    const tarball = join(work, `data-mesh-kit-${KIT_VERSION}.tgz`);
+    await writeFile(join(outside, 'package.json'), JSON.stringify({ name: '@acme/shipping', private: true, type: 'module', peerDependencies: { '@data-mesh/kit': `^${KIT_VERSION}` }, devDependencies: { '@data-mesh/kit': `file:${tarball}`, '@types/node': '^24.0.0' } }));
+    await writeFile(join(outside, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] }, include: ['index.ts'] }));
+    const installed = await runIn(outside, 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts']);
+    expect(installed.code, installed.output).toBe(0);
+    // The domain type-checks against the package's types (a wrong use would not).
+    const checked = await runIn(outside, process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+    expect(checked.code, checked.output).toBe(0);
+    await writeFile(join(outside, 'wrong.ts'), "import { defineTable } from '@data-mesh/kit';\nexport const t = defineTable('t', { primaryKey: ['id'], columns: { id: 'no-such-type' } });\n");
+    const wrong = await runIn(outside, process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--skipLibCheck', '--types', 'node', 'wrong.ts']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.output).toMatch(/wrong\.ts.*no-such-type/s);
+    // Its code loads from the installed package, on the package's own dependencies.
+    const loaded = await runIn(outside, process.execPath, ['--input-type=module', '-e', "const kit = await import('@data-mesh/kit'); console.log(kit.KIT_VERSION, typeof kit.defineDomain, import.meta.resolve('@data-mesh/kit'))"]);
+    expect(loaded.output.trim()).toBe(`${KIT_VERSION} function ${pathToFileURL(join(outside, 'node_modules/@data-mesh/kit/subgraphs/kit/index.js')).href}`);
   });
 
   it('refuses, with the command to run, a program the build does not hold; development tokens stay refused', async () => {

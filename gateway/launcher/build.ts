@@ -9,7 +9,7 @@
  * and swaps the new build in whole, so a half-written build is never run.
  */
 import { existsSync } from 'node:fs';
-import { cp, readdir, rename, rm } from 'node:fs/promises';
+import { cp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -38,7 +38,7 @@ function compile(root: string, outDir: string): number {
   const parsed = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(describe(root, [d])); } });
   if (!parsed) throw new Error('tsconfig.json could not be read.');
   const rootNames = parsed.fileNames.filter((file) => isBuilt(root, file));
-  const options: ts.CompilerOptions = { ...parsed.options, noEmit: false, outDir, rootDir: root, sourceMap: true, declaration: false };
+  const options: ts.CompilerOptions = { ...parsed.options, noEmit: false, outDir, rootDir: root, sourceMap: true, declaration: true };
   const program = ts.createProgram({ rootNames, options });
   const problems = ts.getPreEmitDiagnostics(program);
   if (problems.length > 0) throw new Error(`The build does not type-check:\n${describe(root, problems)}`);
@@ -64,6 +64,47 @@ async function copyAssets(root: string, outDir: string): Promise<number> {
   return copied;
 }
 
+/** The kit's own parts and what it stands on: the package a domain outside this repository installs. */
+const KIT_PARTS = ['subgraphs/kit', 'policy'];
+
+/**
+ * The kit as a package (`dist/kit-package/`, `npm pack` packs it): its compiled public API with its
+ * types and the policy layer under it, the manifest of `subgraphs/kit/package.json` (name, version),
+ * and as dependencies, at this project's versions, every package those files import.
+ */
+async function assembleKitPackage(root: string, outDir: string): Promise<string | null> {
+  const manifestPath = join(root, 'subgraphs/kit/package.json');
+  if (!existsSync(manifestPath)) return null;
+  const dir = join(outDir, 'kit-package');
+  for (const part of KIT_PARTS) {
+    await cp(join(outDir, part), join(dir, part), { recursive: true, filter: (path) => !/\.(test|bench)\.(js|d\.ts)(\.map)?$/.test(path) });
+  }
+  const project = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; engines?: Record<string, string> };
+  const imported = new Set<string>();
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
+    const code = await readFile(join(entry.parentPath, entry.name), 'utf8');
+    // `from '<package>'`, `import '<package>'` and `import('<package>')`: a package name, never a relative path.
+    for (const match of code.matchAll(/\bfrom\s*'([@a-z0-9][\w@./-]*)'|\bimport\s*\(?\s*'([@a-z0-9][\w@./-]*)'/g)) {
+      const specifier = (match[1] ?? match[2])!;
+      if (specifier.startsWith('node:')) continue;
+      imported.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!);
+    }
+  }
+  const missing = [...imported].filter((name) => !project.dependencies[name]);
+  if (missing.length > 0) throw new Error(`The kit imports packages that are not production dependencies: ${missing.join(', ')}.`);
+  const kit = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+  const manifest = {
+    ...kit,
+    exports: { '.': { types: './subgraphs/kit/index.d.ts', default: './subgraphs/kit/index.js' } },
+    files: KIT_PARTS,
+    dependencies: Object.fromEntries([...imported].sort().map((name) => [name, project.dependencies[name]])),
+    ...(project.engines ? { engines: project.engines } : {}),
+  };
+  await writeFile(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return dir;
+}
+
 export interface BuildReport {
   readonly dir: string;
   readonly compiled: number;
@@ -78,6 +119,7 @@ export async function buildProduction(root: string = ROOT): Promise<BuildReport>
   try {
     const compiled = compile(root, staging);
     const assets = await copyAssets(root, staging);
+    await assembleKitPackage(root, staging);
     // The IDE is bundled now, so that the compiled gateway serves it without building anything.
     await cp(await ensureIdeBundle(), join(staging, 'gateway', 'ide', 'bundle'), { recursive: true });
     await rm(outDir, { recursive: true, force: true });

@@ -9,6 +9,8 @@
  * domain's schema links). Kysely is re-exported so that a domain builds its queries with the same
  * Kysely the kit runs them with.
  */
+import kitPackage from './package.json' with { type: 'json' };
+
 export { POLICY_SPEC_URL } from '../../policy/directives.js';
 export { codedError } from '../../policy/errors.js';
 export type { GraphQLResolverMap } from '@apollo/subgraph';
@@ -24,5 +26,5 @@ export { defineTable, loadTables, type ColumnDeclaration, type ColumnType, type 
 export type { DialectSql, TimeUnit } from './warehouse/dialects.js';
 export type { Warehouse, WarehouseDialect } from './warehouse/warehouse.js';
 
-/** This kit's version: major and minor are those of the policy spec it enforces (`POLICY_SPEC_URL`). */
-export const KIT_VERSION = '1.3.0';
+/** This kit's version (its package.json's): major and minor are those of the policy spec it enforces (`POLICY_SPEC_URL`). */
+export const KIT_VERSION: string = kitPackage.version;
