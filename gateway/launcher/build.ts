@@ -5,6 +5,7 @@
  * with plain `node` (see run.js; the image does the same), with production dependencies only: no
  * TypeScript, tsx, esbuild or React at run time.
  *
+ * It also writes the kit as a package, `dist/kit-package/`, for domains outside this repository.
  * It type-checks what it compiles and writes nothing when a check fails; it builds beside `dist/`
  * and swaps the new build in whole, so a half-written build is never run.
  */
