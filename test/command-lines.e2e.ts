@@ -2,11 +2,11 @@
  * Every command line of the project, as `npm run` starts it: `--help` prints a usage and exits 0,
  * doing nothing else; an unknown option exits 2 and names it (the README's exit codes).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess, type Finished } from './harness/run-process.js';
 
 const root = resolve(import.meta.dirname, '..');
 const scripts = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')).scripts as Record<string, string>;
@@ -40,14 +40,8 @@ const USAGES: Record<string, RegExp> = {
   'profile:gateway': /^`npm run profile:gateway`: where this gateway spends its time/m,
 };
 
-async function npmRun(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('npm', ['run', '-s', script, '--', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((done) => child.once('exit', done));
-  return { code, stdout, stderr };
+function npmRun(script: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Finished> {
+  return runProcess('npm', ['run', '-s', script, '--', ...args], { cwd: root, env });
 }
 
 /** Runs `work` over `items`, four at a time. */

@@ -2,29 +2,20 @@
  * Masking end to end: for a masked principal the raw value of a masked field never appears, in the
  * answer, in an error or in a log line, whatever the shape of the query.
  */
-import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { logLines, startTestMesh, tokenFor, type TestMesh, postSubgraph } from './harness/mesh.js';
+import { expectedPseudonym } from './harness/pseudonym.js';
 
 let mesh: TestMesh;
 const analyst = `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA'], purpose: 'analytics' })}`;
 const support = `Bearer ${tokenFor({ subject: 'sam', roles: ['support'], regions: ['EMEA'] })}`;
-/**
- * HASH as the documented derivation gives it, computed apart from the code under test with openssl:
- * the field's key is HMAC-SHA256(MASK_HASH_KEY, "field:<Type.field>") as hex text, the pseudonym
- * HMAC-SHA256(that key, value) as hex (policy/masking.test.ts pins fixed vectors of the same).
- */
-const openssl = (key: string, text: string) => {
-  const run = spawnSync('openssl', ['dgst', '-sha256', '-hmac', key], { input: text, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`openssl failed: ${run.stderr}`);
-  return run.stdout.trim().split(/\s+/).at(-1)!;
-};
+/** The pseudonyms HASH gives under the development key, computed apart with openssl (test/harness/pseudonym.ts), once each. */
 const hashes = new Map<string, string>();
 const hash = (value: string, coordinate: string) => {
   const id = `${coordinate}\u0000${value}`;
-  if (!hashes.has(id)) hashes.set(id, openssl(openssl(DEV_HASH_KEY, `field:${coordinate}`), value));
+  if (!hashes.has(id)) hashes.set(id, expectedPseudonym(DEV_HASH_KEY, coordinate, value));
   return hashes.get(id)!;
 };
 

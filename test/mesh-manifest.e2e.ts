@@ -5,8 +5,6 @@
  * the two, publishes them, and the gateway serves the outside domain as any other: the policy's
  * masks for an analyst, its product in the catalog with its quality and freshness.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,26 +14,14 @@ import { DEV_HASH_KEY } from '../policy/masking.js';
 import { KIT_VERSION } from '../subgraphs/kit/index.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
 import { npmStart, stop, type Started } from './harness/npm-start.js';
+import { expectedPseudonym } from './harness/pseudonym.js';
+import { runProcess } from './harness/run-process.js';
 
 const root = resolve(import.meta.dirname, '..');
 const EMAILS = ['ana@example.com', 'bo@example.org', 'cy@example.net'];
 
-/** HMAC-SHA256 as hex, computed apart from the code under test (test/masking.e2e.ts documents the derivation). */
-function hmac(key: string, text: string): string {
-  const run = spawnSync('openssl', ['dgst', '-sha256', '-hmac', key], { input: text, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`openssl failed: ${run.stderr}`);
-  return run.stdout.trim().split(/\s+/).at(-1)!;
-}
-
-async function run(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('npm', ['run', '-s', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+/** `npm run -s <args>` in the checkout. */
+const run = (args: readonly string[], env: NodeJS.ProcessEnv) => runProcess('npm', ['run', '-s', ...args], { cwd: root, env });
 
 describe('a mesh manifest with a domain from outside the repository', () => {
   let work: string;
@@ -90,8 +76,7 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     expect(steward.body.data.shipments.nodes[1]).toEqual({ id: 'S-002', carrier: 'Swiftly', recipientEmail: 'bo@example.org', weightKg: 2.5 });
     const analyst = await postGraphQL<any>(gateway, query, undefined, { authorization: `Bearer ${tokenFor({ subject: 'a', roles: ['analyst'], regions: ['EMEA'] })}` });
     expect(analyst.body.errors).toBeUndefined();
-    const key = hmac(DEV_HASH_KEY, 'field:Shipment.recipientEmail');
-    expect(analyst.body.data.shipments.nodes.map((n: any) => n.recipientEmail)).toEqual(EMAILS.map((email) => hmac(key, email)));
+    expect(analyst.body.data.shipments.nodes.map((n: any) => n.recipientEmail)).toEqual(EMAILS.map((email) => expectedPseudonym(DEV_HASH_KEY, 'Shipment.recipientEmail', email)));
     // The built-in domain of the same manifest answers as ever.
     const customers = await postGraphQL<any>(gateway, '{ customers(first: 1) { nodes { id } } }', undefined, { authorization: `Bearer ${tokenFor()}` });
     expect(customers.body.data.customers.nodes).toHaveLength(1);

@@ -6,8 +6,6 @@
  * the README's first query as `npm start` does (test/start.e2e.ts): the same answer, its pseudonym
  * made with this deployment's key.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,17 +17,11 @@ import { DEV_HASH_KEY } from '../policy/masking.js';
 import { KIT_VERSION } from '../subgraphs/kit/index.js';
 import { freePort } from './harness/mesh.js';
 import { npmStart, readmeExample, readmeSupportExample, stop, type Started } from './harness/npm-start.js';
+import { expectedPseudonym } from './harness/pseudonym.js';
+import { runProcess, type Finished } from './harness/run-process.js';
 
 const root = resolve(import.meta.dirname, '..');
 const guard = pathToFileURL(join(root, 'test/harness/production-dependencies.mjs')).href;
-
-/** HMAC-SHA256 as hex, computed apart from the code under test (test/masking.e2e.ts documents the derivation). */
-function hmac(key: string, text: string): string {
-  const run = spawnSync('openssl', ['dgst', '-sha256', '-hmac', key], { input: text, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`openssl failed: ${run.stderr}`);
-  return run.stdout.trim().split(/\s+/).at(-1)!;
-}
-const pseudonym = (key: string, coordinate: string, value: string) => hmac(hmac(key, `field:${coordinate}`), value);
 
 /** The claims `npm run token -- <args>` puts in a token (--role and --region, repeatable). */
 function claimsOf(args: readonly string[]): DevTokenClaims {
@@ -37,21 +29,12 @@ function claimsOf(args: readonly string[]): DevTokenClaims {
   return { subject: 'dev-user', roles: values('--role'), regions: values('--region') };
 }
 
-function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
-  return runIn(root, command, args, env);
-}
-
-async function runIn(cwd: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
-  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, output };
-}
+const runIn = (cwd: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}) => runProcess(command, args, { cwd, env });
+const run = (command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}) => runIn(root, command, args, env);
 
 describe('the production build', () => {
   let work: string;
-  let built: { code: number | null; output: string };
+  let built: Finished;
   let mesh: Started | undefined;
   let port: number;
   let guardEnv: NodeJS.ProcessEnv;
@@ -117,7 +100,7 @@ describe('the production build', () => {
     const support = await readmeSupportExample();
     const readmeName = (answer as { data: { customer: { name: string } } }).data.customer.name;
     // The README's pseudonym is the development key's: the derivation here is the one the code uses.
-    expect(pseudonym(DEV_HASH_KEY, 'Customer.name', support.sees)).toBe(readmeName);
+    expect(expectedPseudonym(DEV_HASH_KEY, 'Customer.name', support.sees)).toBe(readmeName);
     const post = async (claims: DevTokenClaims) => {
       const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
         method: 'POST',
@@ -128,7 +111,7 @@ describe('the production build', () => {
       return (await response.json()) as { data: { customer: { name: string } } };
     };
     const expected = structuredClone(answer) as { data: { customer: { name: string } } };
-    expected.data.customer.name = pseudonym(maskKey, 'Customer.name', support.sees);
+    expected.data.customer.name = expectedPseudonym(maskKey, 'Customer.name', support.sees);
     expect(await post(claimsOf(tokenArgs))).toEqual(expected);
     expect((await post(claimsOf(support.tokenArgs))).data.customer.name).toBe(support.sees);
   });
