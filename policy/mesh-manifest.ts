@@ -43,7 +43,7 @@ export interface MeshManifest {
 export const DEFAULT_MESH_MANIFEST = fileURLToPath(new URL('../subgraphs/mesh.json', import.meta.url));
 
 /** A subgraph's name in the supergraph: lower-case letters, digits and `_`, starting with a letter (it names `<NAME>_WAREHOUSE_URL` too). */
-const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+export const DOMAIN_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const KEYS = new Set(['name', 'url', 'module', 'data']);
 
 function text(value: unknown, what: string): string {
@@ -70,7 +70,7 @@ export function readMeshManifest(path: string = process.env.MESH_MANIFEST || DEF
     const unknown = Object.keys(fields).filter((key) => !KEYS.has(key));
     if (unknown.length > 0) throw new MeshManifestError(`Domain ${index + 1} of ${where} has unknown keys: ${unknown.join(', ')} (known: ${[...KEYS].join(', ')}).`);
     const name = text(fields.name, `Domain ${index + 1}'s "name"`);
-    if (!NAME.test(name)) throw new MeshManifestError(`Domain name "${name.slice(0, 70)}" must be lower-case letters, digits and _, starting with a letter (at most 63).`);
+    if (!DOMAIN_NAME.test(name)) throw new MeshManifestError(`Domain name "${name.slice(0, 70)}" must be lower-case letters, digits and _, starting with a letter (at most 63).`);
     if (seen.has(name)) throw new MeshManifestError(`Domain "${name}" is listed twice in ${where}.`);
     seen.add(name);
     const url = text(fields.url, `Domain "${name}"'s "url"`);

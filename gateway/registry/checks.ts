@@ -19,6 +19,7 @@ import { coordinatesOf, touches } from './coordinates.js';
 import { contractChanges, contractSchemaFindings, harmonizationFindings, sameDocuments } from './contracts.js';
 import { lintSubgraph } from './governance-lint.js';
 import { discoveryFindings } from '../../policy/discovery.js';
+import { placeholdersInValue } from '../../policy/placeholders.js';
 import { readPolicy } from '../../policy/policy-index.js';
 import type { ProductDocument } from '../catalog/domain-entries.js';
 import type { ClientDocument, RegistryState, UsageRecord } from './registry.js';
@@ -153,6 +154,12 @@ export async function checkSubgraph(options: CheckOptions): Promise<CheckReport>
     return report(null);
   }
   for (const lint of lintSubgraph(document, options.rules)) findings.push(finding(lint.code, lint.coordinate, lint.message));
+  // What a scaffold could not infer, left for the owner: refused until written.
+  for (const product of dataProducts ?? []) {
+    for (const found of placeholdersInValue({ odps: product.odps, odcs: product.odcs })) {
+      findings.push(finding('GOVERNANCE_PLACEHOLDER', product.id, `${product.id}: ${found.path} is still the placeholder "${found.placeholder}".`));
+    }
+  }
   // Its data products: the harmonization rules, the contracts against the SDL and against the serving version's.
   if (dataProducts) {
     const contract = [

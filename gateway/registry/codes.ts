@@ -68,6 +68,11 @@ export const CHECK_CODES = {
     description:
       'A field is masked (or to be masked, in shadow) with HASH, but its column holds fewer distinct values than `discovery.hashMinimumDistinct` (default 50), and they repeat: a hash of so few values is decoded by their frequencies. Use REDACT or a generalization. Severity follows `discovery.severity`.',
   },
+  GOVERNANCE_PLACEHOLDER: {
+    severity: 'error',
+    description:
+      'The SDL or a data product document still holds a `<fill in: …>` placeholder that `npm run domain -- new` wrote for what it could not infer (the product\'s owner, its purpose); each is named with where it is. Write the real value in the domain\'s `index.ts` or `schema.graphql`.',
+  },
   GOVERNANCE_POLICY_SPEC_MISMATCH: {
     severity: 'error',
     description: 'The subgraph links another version of the policy spec than `policy/` ships, or redefines its directives differently.',

@@ -13,13 +13,16 @@ import {
   parse,
   print,
   visit,
+  type ASTNode,
   type DirectiveDefinitionNode,
+  type NameNode,
   type DocumentNode,
   type ObjectTypeDefinitionNode,
   type ObjectTypeExtensionNode,
   type TypeNode,
 } from 'graphql';
 import { POLICY_DIRECTIVES_SDL, POLICY_SPEC_URL } from '../../policy/directives.js';
+import { placeholdersIn } from '../../policy/placeholders.js';
 import { readPolicy } from '../../policy/policy-index.js';
 import type { GovernanceRules } from '../../policy/rules.js';
 import type { CheckCode } from './codes.js';
@@ -72,6 +75,10 @@ function dataProductTypes(objects: ReadonlyMap<string, ObjectNode>): string[] {
   return [...found].sort();
 }
 
+/** The kinds of node that name a part of a schema coordinate (`Type.field`). */
+const COORDINATE_KINDS = new Set<string>([Kind.OBJECT_TYPE_DEFINITION, Kind.OBJECT_TYPE_EXTENSION, Kind.INTERFACE_TYPE_DEFINITION, Kind.INPUT_OBJECT_TYPE_DEFINITION, Kind.ENUM_TYPE_DEFINITION, Kind.FIELD_DEFINITION]);
+const coordinatePart = (node: ASTNode): string | null => (COORDINATE_KINDS.has(node.kind) ? (node as { readonly name: NameNode }).name.value : null);
+
 export function lintSubgraph(document: DocumentNode, rules: GovernanceRules): LintFinding[] {
   const findings: LintFinding[] = [];
   const add = (code: CheckCode, coordinate: string | null, message: string) => findings.push({ code, coordinate, message });
@@ -90,6 +97,21 @@ export function lintSubgraph(document: DocumentNode, rules: GovernanceRules): Li
       add('GOVERNANCE_POLICY_SPEC_MISMATCH', `@${definition.name.value}`, `@${definition.name.value} is defined differently from ${POLICY_SPEC_URL}: expected \`${shipped}\`.`);
     }
   }
+
+  // Descriptions and directive arguments a scaffold left as `<fill in: …>`.
+  const path: string[] = [];
+  visit(document, {
+    enter(node) {
+      const name = coordinatePart(node);
+      if (name !== null) path.push(name);
+      if (node.kind === Kind.STRING) {
+        for (const found of placeholdersIn(node.value)) add('GOVERNANCE_PLACEHOLDER', path.join('.') || null, `${path.join('.') || 'The schema'} still holds the placeholder "${found}".`);
+      }
+    },
+    leave(node) {
+      if (coordinatePart(node) !== null) path.pop();
+    },
+  });
 
   const policy = readPolicy(document, rules);
   for (const violation of policy.violations) add('GOVERNANCE_RULE_VIOLATION', violation.coordinate, violation.message);
