@@ -25,6 +25,7 @@ const USAGES: Record<string, RegExp> = {
   subgraph: /^Usage: tsx subgraphs\/main\.ts serve \[options\] <domain>/m,
   data: /^Usage: tsx subgraphs\/main\.ts prepare \[options\]/m,
   sdl: /^Usage: tsx subgraphs\/main\.ts sdl \[options\] <domain>/m,
+  domain: /^Usage: npm run domain -- \[options\] \[command\]/m,
   catalog: /^Usage: npm run -s catalog -- \[options\] \[command\]/m,
   quality: /^Usage: npm run -s quality -- \[options\] \[command\]/m,
   registry: /^Usage: npm run -s registry -- \[options\] \[command\]/m,

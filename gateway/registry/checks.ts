@@ -156,9 +156,9 @@ export async function checkSubgraph(options: CheckOptions): Promise<CheckReport>
   for (const lint of lintSubgraph(document, options.rules)) findings.push(finding(lint.code, lint.coordinate, lint.message));
   // What a scaffold could not infer, left for the owner: refused until written.
   for (const product of dataProducts ?? []) {
-    for (const found of placeholdersInValue({ odps: product.odps, odcs: product.odcs })) {
-      findings.push(finding('GOVERNANCE_PLACEHOLDER', product.id, `${product.id}: ${found.path} is still the placeholder "${found.placeholder}".`));
-    }
+    const where = new Map<string, string[]>();
+    for (const found of placeholdersInValue({ odps: product.odps, odcs: product.odcs })) where.set(found.placeholder, [...(where.get(found.placeholder) ?? []), found.path]);
+    for (const [text, paths] of where) findings.push(finding('GOVERNANCE_PLACEHOLDER', product.id, `"${text}" is still in ${paths.join(', ')}.`));
   }
   // Its data products: the harmonization rules, the contracts against the SDL and against the serving version's.
   if (dataProducts) {

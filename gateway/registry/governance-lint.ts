@@ -105,7 +105,7 @@ export function lintSubgraph(document: DocumentNode, rules: GovernanceRules): Li
       const name = coordinatePart(node);
       if (name !== null) path.push(name);
       if (node.kind === Kind.STRING) {
-        for (const found of placeholdersIn(node.value)) add('GOVERNANCE_PLACEHOLDER', path.join('.') || null, `${path.join('.') || 'The schema'} still holds the placeholder "${found}".`);
+        for (const found of placeholdersIn(node.value)) add('GOVERNANCE_PLACEHOLDER', path.join('.') || null, `"${found}" is still in the SDL.`);
       }
     },
     leave(node) {

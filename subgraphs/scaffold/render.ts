@@ -252,7 +252,8 @@ export function renderTest(draft: DomainDraft): string {
     '  });',
     '',
     `  it('serves its product, a page at a time, in key order', async () => {`,
-    `    const answer = await domain.query<any>('{ ${plural(draft)}(first: 3) { totalCount nodes { ${proposal.key.field} } pageInfo { hasNextPage } } }');`,
+    // Every field: each of its types is served as its scalar says.
+    `    const answer = await domain.query<any>('{ ${plural(draft)}(first: 3) { totalCount nodes { ${proposal.columns.map((column) => column.field).join(' ')} } pageInfo { hasNextPage } } }');`,
     '    expect(answer.errors).toBeUndefined();',
     `    const page = answer.data.${plural(draft)};`,
     `    expect(page.totalCount).toBe(domain.load.rows[${ts(draft.product)}]);`,

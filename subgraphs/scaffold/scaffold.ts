@@ -126,7 +126,7 @@ export async function scaffoldDomain(options: ScaffoldOptions): Promise<Scaffold
       connection,
       source,
       join(staging, raw),
-      proposal.columns.map((column) => ({ position: column.position, name: column.column, renamed: column.renamed, cast: column.landAs })),
+      proposal.columns.map((column) => ({ position: column.position, name: column.column, renamed: column.renamed, expression: column.landAs })),
     );
     await rm(join(staging, 'extract.csv'), { force: true });
     const draft: DomainDraft = {

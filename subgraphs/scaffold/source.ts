@@ -280,14 +280,14 @@ export async function readSample(connection: DuckDBConnection, source: ReadableS
 
 /**
  * Lands the whole source as the CSV file the domain's loads read, its header the table's column
- * names: copied as it is when it already is such a file, else written by DuckDB (`select` gives
- * each column's expression, in order).
+ * names: copied as it is when it already is such a file, else written by DuckDB (each column's
+ * `expression` over `c<position>` when it is not landed as it comes).
  */
-export async function landSource(connection: DuckDBConnection, source: ReadableSource, file: string, columns: readonly { readonly position: number; readonly name: string; readonly renamed: boolean; readonly cast: string | null }[]): Promise<void> {
-  if (source.landsAsIs && columns.every((column) => !column.renamed && column.cast === null)) {
+export async function landSource(connection: DuckDBConnection, source: ReadableSource, file: string, columns: readonly { readonly position: number; readonly name: string; readonly renamed: boolean; readonly expression: string | null }[]): Promise<void> {
+  if (source.landsAsIs && columns.every((column) => !column.renamed && column.expression === null)) {
     await copyFile(source.file, file);
     return;
   }
-  const select = columns.map((column) => `${column.cast ? `cast(c${column.position} AS ${column.cast})` : `c${column.position}`} AS ${identifier(column.name)}`).join(', ');
+  const select = columns.map((column) => `${column.expression ?? `c${column.position}`} AS ${identifier(column.name)}`).join(', ');
   await reading(source.file, () => connection.run(`COPY (SELECT ${select} FROM ${source.reader}) TO ${literal(file)} (FORMAT csv, HEADER, DELIMITER ',')`));
 }
