@@ -31,7 +31,7 @@ module.exports = {
       severity: 'error',
       comment:
         "A domain imports its own folder and the kit's public API (subgraphs/kit/index.ts), nothing else of the platform: the built-in domains are examples of what any domain can do.",
-      from: { path: '^(subgraphs|test/fixtures/kit-boundary)/(?!kit/|synthetic-sources/)([^/]+)/' },
+      from: { path: '^(subgraphs|test/fixtures/kit-boundary)/(?!kit/|synthetic-sources/|scaffold/)([^/]+)/' },
       to: { path: '^(gateway|subgraphs|policy)/', pathNot: ['^$1/$2/', '^subgraphs/kit/index[.]ts$'] },
     },
   ],

@@ -1,6 +1,6 @@
 /**
  * Keeps policy/README.md's tables generated from their catalogues (error codes, token refusal
- * reasons): `npm run docs:errors` (gateway/registry/codes-doc.ts) rewrites the parts between the
+ * reasons): `npm run docs:errors` (test/docs-errors.ts) rewrites the parts between the
  * markers, and a test fails while the file is out of date. Also lists the project's READMEs.
  */
 import { fileURLToPath } from 'node:url';

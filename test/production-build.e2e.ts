@@ -148,8 +148,8 @@ describe('the production build', () => {
     expect(wrong.code).not.toBe(0);
     expect(wrong.output).toMatch(/wrong\.ts.*no-such-type/s);
     // Its code loads from the installed package, on the package's own dependencies.
-    const loaded = await runIn(outside, process.execPath, ['--input-type=module', '-e', "const kit = await import('@data-mesh/kit'); console.log(kit.KIT_VERSION, typeof kit.defineDomain, import.meta.resolve('@data-mesh/kit'))"]);
-    expect(loaded.output.trim()).toBe(`${KIT_VERSION} function ${pathToFileURL(join(outside, 'node_modules/@data-mesh/kit/subgraphs/kit/index.js')).href}`);
+    const loaded = await runIn(outside, process.execPath, ['--input-type=module', '-e', "const kit = await import('@data-mesh/kit'); const testing = await import('@data-mesh/kit/testing'); console.log(kit.KIT_VERSION, typeof kit.defineDomain, typeof testing.startDomainForTest, import.meta.resolve('@data-mesh/kit'))"]);
+    expect(loaded.output.trim()).toBe(`${KIT_VERSION} function function ${pathToFileURL(join(outside, 'node_modules/@data-mesh/kit/subgraphs/kit/index.js')).href}`);
   });
 
   it('refuses, with the command to run, a program the build does not hold; development tokens stay refused', async () => {

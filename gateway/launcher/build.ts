@@ -20,7 +20,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The parts compiled; tests, benchmarks and test/ are not. */
 export const BUILT_FOLDERS = ['gateway', 'subgraphs', 'policy'] as const;
 /** Programs of the source tree only, which run on development dependencies: this build and the docs' generators. */
-export const DEVELOPMENT_TOOLS = ['gateway/launcher/build.ts', 'gateway/registry/codes-doc.ts', 'policy/errors-doc.ts'];
+export const DEVELOPMENT_TOOLS = ['gateway/launcher/build.ts'];
 /** Files beside the code that it reads at run time: by extension, and the mesh manifest. */
 const ASSETS = ['.graphql'];
 const ASSET_FILES = ['subgraphs/mesh.json'];
@@ -97,7 +97,10 @@ async function assembleKitPackage(root: string, outDir: string): Promise<string 
   const kit = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
   const manifest = {
     ...kit,
-    exports: { '.': { types: './subgraphs/kit/index.d.ts', default: './subgraphs/kit/index.js' } },
+    // The kit's entry points (its API, and its test support), where the package holds them.
+    exports: Object.fromEntries(
+      Object.entries(kit.exports as Record<string, { types: string; default: string }>).map(([entry, files]) => [entry, { types: files.types.replace(/^\.\//, './subgraphs/kit/'), default: files.default.replace(/^\.\//, './subgraphs/kit/') }]),
+    ),
     files: KIT_PARTS,
     dependencies: Object.fromEntries([...imported].sort().map((name) => [name, project.dependencies[name]])),
     ...(project.engines ? { engines: project.engines } : {}),

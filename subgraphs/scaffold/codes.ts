@@ -3,6 +3,10 @@
  * table is generated from here by `npm run docs:errors`). A refused scaffold writes nothing: the
  * folder is made beside its destination and moved there whole.
  */
+import { fileURLToPath } from 'node:url';
+import { EXIT_FAILED, EXIT_REFUSED } from '../../policy/command-line.js';
+import type { GeneratedSection } from '../../policy/errors-doc.js';
+
 export const SCAFFOLD_ERRORS = {
   SCAFFOLD_INVALID_NAME: 'The domain name is not lower-case letters, digits and `_`, starting with a letter (at most 63): it names the subgraph and its `<NAME>_WAREHOUSE_URL`.',
   SCAFFOLD_FOLDER_EXISTS: 'The destination folder exists and is not empty: a scaffold never writes over a team\'s files.',
@@ -32,7 +36,16 @@ export class ScaffoldError extends Error {
   }
 }
 
-/** The table of the catalogue (subgraphs/README.md). */
-export function renderScaffoldErrorTable(): string {
-  return ['| code | meaning |', '| --- | --- |', ...Object.entries(SCAFFOLD_ERRORS).map(([code, meaning]) => `| \`${code}\` | ${meaning} |`)].join('\n');
+/** Where the catalogue's table is (`npm run docs:errors` rewrites it). */
+export const SUBGRAPHS_README = fileURLToPath(new URL('../README.md', import.meta.url));
+
+export const SCAFFOLD_ERROR_SECTION: GeneratedSection = {
+  start: '<!-- scaffold-errors:start (generated from subgraphs/scaffold/codes.ts by `npm run docs:errors`) -->',
+  end: '<!-- scaffold-errors:end -->',
+  render: () => ['| code | exit | meaning |', '| --- | --- | --- |', ...Object.entries(SCAFFOLD_ERRORS).map(([code, meaning]) => `| \`${code}\` | ${exitCodeOf(code as ScaffoldErrorCode)} | ${meaning} |`)].join('\n'),
+};
+
+/** A refusal of the source is a "no" (exit 1); a source that cannot be read, or a wrong command line, a failure (exit 2). */
+export function exitCodeOf(code: ScaffoldErrorCode): number {
+  return code === 'SCAFFOLD_SOURCE_UNREADABLE' || code === 'SCAFFOLD_USAGE' ? EXIT_FAILED : EXIT_REFUSED;
 }

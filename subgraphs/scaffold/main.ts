@@ -6,8 +6,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { Option } from 'commander';
-import { CommandFailure, defineCommand, EXIT_FAILED, EXIT_REFUSED, runCommand, wholeNumber } from '../../policy/command-line.js';
-import { ScaffoldError } from './codes.js';
+import { CommandFailure, defineCommand, EXIT_REFUSED, runCommand, wholeNumber } from '../../policy/command-line.js';
+import { exitCodeOf, ScaffoldError } from './codes.js';
 import { scaffoldDomain } from './scaffold.js';
 import { limitsFromEnv, type SourceFormat } from './source.js';
 
@@ -24,11 +24,6 @@ interface NewOptions {
   owner?: string;
   purpose?: string;
   port?: number;
-}
-
-/** A refusal of the source is a "no" (exit 1); a source that cannot be read, or a wrong command line, a failure (exit 2). */
-function exitCodeOf(error: ScaffoldError): number {
-  return error.code === 'SCAFFOLD_SOURCE_UNREADABLE' || error.code === 'SCAFFOLD_USAGE' ? EXIT_FAILED : EXIT_REFUSED;
 }
 
 const command = defineCommand('npm run domain --', 'Makes a domain from a source (new), and runs a domain\'s own test (test).');
@@ -78,7 +73,7 @@ command
       console.log(`  MESH_MANIFEST=${result.manifest} npm start`);
       console.log(`  npm run domain -- test ${result.folder}`);
     } catch (error) {
-      if (error instanceof ScaffoldError) throw new CommandFailure(error.message, exitCodeOf(error));
+      if (error instanceof ScaffoldError) throw new CommandFailure(error.message, exitCodeOf(error.code));
       throw error;
     }
   });

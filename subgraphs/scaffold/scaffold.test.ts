@@ -7,10 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onPostgres, TEST_POSTGRES } from '../../test/harness/postgres.js';
-import { ScaffoldError, type ScaffoldErrorCode } from './codes.js';
+import { withGeneratedSections } from '../../policy/errors-doc.js';
+import { runProcess } from '../../test/harness/run-process.js';
+import { SCAFFOLD_ERROR_SECTION, ScaffoldError, SUBGRAPHS_README, type ScaffoldErrorCode } from './codes.js';
 import { columnNameOf, fieldNameOf } from './propose.js';
 import { scaffoldDomain, type ScaffoldOptions } from './scaffold.js';
 
@@ -237,5 +240,25 @@ describe('a domain from PostgreSQL', () => {
   it('refuses a table over the size limit while extracting it', async () => {
     const { code } = await refusal({ name: 'sales', source: { location: url, table: 'sales.accounts' }, limits: { maxBytes: 500, maxColumns: 500 } });
     expect(code).toBe('SCAFFOLD_SOURCE_TOO_LARGE');
+  });
+});
+
+describe('the command line', () => {
+  const npm = (args: readonly string[]) => runProcess('npm', ['run', '-s', 'domain', '--', ...args], { cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+
+  it('says a refusal with its code, exit 1, and an unreadable source, exit 2; nothing is written', async () => {
+    const file = await source('dup-cli.csv', csv([['id', 'id'], [1, 2]]));
+    const into = join(work, 'cli-out');
+    const refused = await npm(['new', 'dup', '--source', file, '--into', into]);
+    expect({ code: refused.code, stderr: refused.stderr.trim() }).toEqual({ code: 1, stderr: 'SCAFFOLD_DUPLICATE_COLUMN: The column name "id" appears twice (columns 1 and 2).' });
+    const unreadable = await npm(['new', 'dup', '--source', join(work, 'nowhere.csv'), '--into', into]);
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.stderr).toMatch(/^SCAFFOLD_SOURCE_UNREADABLE: .*nowhere\.csv cannot be read/);
+    await expect(readdir(into)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('is what subgraphs/README.md lists (run `npm run docs:errors` after changing the catalogue)', async () => {
+    const readme = await readFile(SUBGRAPHS_README, 'utf8');
+    expect(withGeneratedSections(readme, [SCAFFOLD_ERROR_SECTION])).toBe(readme);
   });
 });
