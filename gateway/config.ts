@@ -74,6 +74,12 @@ export interface GatewayConfig {
   /** The gateway's audit log (env `AUDIT_DIR`, default `<DATA_DIR>/audit`; file `gateway.jsonl`). */
   readonly auditPath: string;
   /**
+   * The registry API at `/registry/v1` (gateway/registry/api.ts), with the registry source only: env
+   * `REGISTRY_API` (`on`, the default, or `off`) and `REGISTRY_GOVERNANCE_ROLES` (the governance
+   * group's roles, comma-separated, default `admin`). Absent from a configuration built in code: off.
+   */
+  readonly registryApi?: { readonly governanceRoles: readonly string[] } | null;
+  /**
    * Operation limits, cost budgets and rate allowances per principal kind, role and client (env
    * `GATEWAY_LIMITS` as JSON or `GATEWAY_LIMITS_FILE`; defaults in gateway/request-stages/allowances.ts).
    */
@@ -255,6 +261,15 @@ function configured<T>(read: () => T): T {
   }
 }
 
+function registryApiFrom(env: NodeJS.ProcessEnv): GatewayConfig['registryApi'] {
+  const setting = env.REGISTRY_API || 'on';
+  if (setting !== 'on' && setting !== 'off') throw new GatewayConfigError(`REGISTRY_API must be on or off, got "${setting.slice(0, 20)}".`);
+  if (setting === 'off') return null;
+  const roles = (env.REGISTRY_GOVERNANCE_ROLES || 'admin').split(',').map((role) => role.trim()).filter(Boolean);
+  if (roles.length === 0) throw new GatewayConfigError('REGISTRY_GOVERNANCE_ROLES must name at least one role.');
+  return { governanceRoles: roles };
+}
+
 export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const dataDir = resolve(env.DATA_DIR || 'data');
   const identity = identityConfigFromEnv(env);
@@ -276,6 +291,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     subgraphSigningKey: configured(() => signingKeyFromEnv(env)),
     policyMode: policyModeFrom(env.POLICY_MODE),
     auditPath: resolve(env.AUDIT_DIR || join(dataDir, 'audit'), 'gateway.jsonl'),
+    registryApi: configured(() => registryApiFrom(env)),
     limits: configured(() => limitsConfigFromEnv(env)),
     subgraphCalls: subgraphCallsFrom(env),
     rateLimitStore: { redisUrl: redisUrlFrom(env, 'RATE_LIMIT_REDIS_URL'), redisPrefix: env.RATE_LIMIT_REDIS_PREFIX || 'mesh-rate' },

@@ -38,6 +38,8 @@ import { DEFAULT_IDE_CACHE, ideBundle } from './ide/build.js';
 import { ideRouter, redirectBrowsersToIde } from './ide/ide-routes.js';
 import { useHealthRoutes } from './observability/health-routes.js';
 import { linkRegistry, type RegistryLink } from './registry/registry-link.js';
+import { registryApi } from './registry/api.js';
+import { openRegistry } from './registry/open.js';
 import { createAllowances } from './request-stages/allowances.js';
 import { clientOf } from './request-stages/client-identity.js';
 import { createPageAdmission, useCostLimit, useCostReport } from './request-stages/cost.js';
@@ -194,6 +196,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const getOrPost = allowMethods(['GET', 'POST']);
   app.use('/graphql', getOrPost, redirectBrowsersToIde, shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', getOrPost, shedding.middleware, (req, res, next) => serveExport(req, res, next));
+  // The registry as a service, for teams whose domains run elsewhere (registry source only).
+  const registryStore = config.supergraph.kind === 'registry' && config.registryApi ? await openRegistry(config.supergraph.registryUrl) : null;
+  if (registryStore) app.use('/registry/v1', registryApi({ registry: registryStore, verifier, audit: parts.audit, log, governanceRoles: config.registryApi!.governanceRoles }));
   // The analysts' IDE, built from the graphiql package (no CDN); its examples follow the served schema.
   const bundleDir = ideBundle(config.ideCacheDir ?? DEFAULT_IDE_CACHE);
   bundleDir.catch((error: unknown) => log.error({ err: error }, 'the IDE could not be built; /ide/ will fail until it is'));
@@ -301,6 +306,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       }
       await serving.close();
       await registry?.close();
+      await registryStore?.close();
       await subgraphCalls.close();
       await rateLimits.close();
       versionPoll?.stop();

@@ -66,7 +66,28 @@ export interface GatewayAuditRecord extends Who {
   readonly durationMs: number;
 }
 
-export type AuditRecord = SubgraphAuditRecord | GatewayAuditRecord;
+/** A write to the registry through its API (gateway/registry/api.ts), accepted or not: who, as their token says. */
+export interface RegistryAuditRecord extends Who {
+  readonly kind: 'registry-write';
+  readonly service: string;
+  readonly requestId: string;
+  readonly at: string;
+  /** The teams the token acts for. */
+  readonly teams: readonly string[];
+  readonly action: 'publish' | 'rollback' | 'remove' | 'set-owner' | 'register-documents';
+  readonly subgraph: string | null;
+  readonly client: string | null;
+  /** `unauthenticated` and `forbidden`: refused before any check; `refused`: a check said no; `failed`: the write could not be made. */
+  readonly outcome: 'accepted' | 'unchanged' | 'refused' | 'forbidden' | 'unauthenticated' | 'failed';
+  /** The version written. */
+  readonly version?: number;
+  /** The team it was written for (or set as owner). */
+  readonly team?: string;
+  /** The error code and message of a refusal. */
+  readonly reason?: string;
+}
+
+export type AuditRecord = SubgraphAuditRecord | GatewayAuditRecord | RegistryAuditRecord;
 
 /** A line of the log: the record, its place in the chain, and its hash. */
 export type ChainedRecord = AuditRecord & { readonly seq: number; readonly prev: string; readonly hash: string };

@@ -1,6 +1,6 @@
 /**
  * `npm run -s token -- --role analyst --region EMEA [--scope read:customers] [--purpose analytics]
- *  [--sub alice] [--client crm-app] [--hours 8]`: prints a development token of the local issuer.
+ *  [--sub alice] [--client crm-app] [--team shipping] [--hours 8]`: prints a development token of the local issuer.
  * Unknown options, roles, regions or purposes are refused with the ones that exist (exit code 2);
  * so is a token without `--region` unless `--no-region` says it is meant (row policies match
  * regions: without one, a role they hold to sees no row). In production it mints nothing.
@@ -20,6 +20,7 @@ interface TokenOptions {
   readonly purpose?: string;
   readonly sub: string;
   readonly client?: string;
+  readonly team?: string[];
   readonly hours: number;
 }
 
@@ -31,6 +32,7 @@ const command = defineCommand('npm run -s token --', 'Prints a token of the loca
   .addOption(new Option('--scope <scope>', 'an OAuth scope (repeatable)').argParser(repeatable()))
   .addOption(new Option('--sub <subject>', 'the subject').default('dev-user'))
   .addOption(new Option('--client <app>', 'the app the token is issued to (azp)'))
+  .addOption(new Option('--team <team>', 'a domain team it acts for at the registry API (repeatable)').argParser(repeatable()))
   .addOption(new Option('--hours <hours>', 'hours until it expires, 1 to 720').default(8).argParser(wholeNumber(1, 720)))
   .action((options: TokenOptions) => {
     if (options.region === undefined) {
@@ -47,6 +49,7 @@ const command = defineCommand('npm run -s token --', 'Prints a token of the loca
           regions: options.region || [],
           ...(options.purpose ? { purpose: options.purpose } : {}),
           ...(options.client ? { client: options.client } : {}),
+          ...(options.team ? { teams: options.team } : {}),
           expiresInSeconds: options.hours * 3600,
         }),
       );

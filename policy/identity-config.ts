@@ -24,7 +24,7 @@ export const DEFAULT_CLAIMS: ClaimMapping = {
   scopes: ['scope', 'scp'],
   purpose: 'purpose',
   client: ['azp', 'client_id'],
-  attributes: { regions: 'regions' },
+  attributes: { regions: 'regions', teams: 'teams' },
 };
 
 function json<T>(env: NodeJS.ProcessEnv, name: string): T | undefined {
@@ -79,6 +79,8 @@ export interface DevTokenClaims {
   readonly scopes?: readonly string[];
   readonly purpose?: string;
   readonly regions?: readonly string[];
+  /** The domain teams it acts for (the registry API's `teams` claim). */
+  readonly teams?: readonly string[];
   /** The application the token is issued to (`azp`). */
   readonly client?: string;
   /** Lifetime in seconds (default 8 hours). */
@@ -95,6 +97,7 @@ export function mintDevToken(claims: DevTokenClaims, issuer: IssuerConfig = devI
       scope: (claims.scopes ?? []).join(' '),
       ...(claims.purpose ? { purpose: claims.purpose } : {}),
       regions: claims.regions ?? [],
+      ...(claims.teams && claims.teams.length > 0 ? { teams: claims.teams } : {}),
       ...(claims.client ? { azp: claims.client } : {}),
     },
     issuer.secret,

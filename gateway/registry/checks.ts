@@ -125,6 +125,26 @@ async function breakingChanges(options: CheckOptions, before: string, after: str
   });
 }
 
+/**
+ * Would removing a subgraph be accepted? The others must compose without it, and what it served
+ * must not be in use (its fields are breaking changes, judged by clients' usage as for a publish).
+ */
+export async function checkRemoval(options: Omit<CheckOptions, 'proposal'> & { readonly name: string }): Promise<CheckReport> {
+  const findings: Finding[] = [];
+  const report = (composed: ComposedSupergraph | null): CheckReport => ({ subgraph: options.name, dataProducts: null, accepted: !findings.some((f) => f.severity === 'error'), findings, composed, unchanged: false });
+  const rest = (options.state?.subgraphs ?? []).filter((s) => s.name !== options.name);
+  let composed: ComposedSupergraph;
+  try {
+    composed = composeSupergraph(rest.map(({ name, url, sdl }) => ({ name, url, sdl })), options.rules);
+  } catch (error) {
+    if (!(error instanceof CompositionFailedError || error instanceof GovernanceViolationError)) throw error;
+    findings.push(finding('COMPOSITION_FAILED', null, `The other subgraphs do not compose without ${options.name}: ${error.message}`));
+    return report(null);
+  }
+  if (options.state) findings.push(...(await breakingChanges({ ...options, proposal: { name: options.name, url: '', sdl: '' } }, options.state.apiSchemaSdl, composed.apiSchemaSdl)));
+  return report(composed);
+}
+
 export async function checkSubgraph(options: CheckOptions): Promise<CheckReport> {
   const { proposal, state } = options;
   const findings: Finding[] = [];

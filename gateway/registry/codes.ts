@@ -91,6 +91,9 @@ export const REGISTRY_ERRORS = {
   REGISTRY_UNKNOWN_VERSION: 'That subgraph has no such version.',
   REGISTRY_INVALID_DOCUMENT: 'A client document does not parse or does not validate against the current API schema.',
   REGISTRY_UNAVAILABLE: 'The registry store (directory or PostgreSQL) could not be read or written.',
+  REGISTRY_UNAUTHENTICATED: 'The registry API was called without a token, or with one the mesh does not trust (expired, forged, another issuer); HTTP 401.',
+  REGISTRY_FORBIDDEN: 'The token\'s teams do not own the subgraph (or client) it writes, or it names no team; the owner is named. HTTP 403.',
+  REGISTRY_LAST_SUBGRAPH: 'The supergraph\'s only subgraph cannot be removed.',
 } as const;
 
 export type RegistryErrorCode = keyof typeof REGISTRY_ERRORS;

@@ -5,6 +5,8 @@
  *   subgraphs/<name>/<version>.json one file per published version, never rewritten once served
  *   usage.json                      recorded usage, per client and coordinate
  *   clients/<client>.json           a client's registered documents
+ *   owners.json                     each owned subgraph's team (set at its first publish through the
+ *                                   registry API, or by the governance group)
  *
  * Writers take a lock on the directory (`proper-lockfile`: works across processes, and a lock
  * left by a crashed process goes stale). Every file is written to a temporary name and renamed,
@@ -23,7 +25,9 @@ import {
   sdlHash,
   type ClientDocument,
   type Registry,
+  type RegistryChange,
   type RegistryState,
+  type SubgraphOwner,
   type SubgraphVersion,
   type UsageRecord,
 } from './registry.js';
@@ -65,7 +69,30 @@ export async function openFileRegistry(directory: string): Promise<Registry> {
   }
   const statePath = join(dir, 'state.json');
   const usagePath = join(dir, 'usage.json');
+  const ownersPath = join(dir, 'owners.json');
   const readState = () => readJson<StateFile>(statePath);
+  const readOwners = async () => (await readJson<Record<string, SubgraphOwner>>(ownersPath)) ?? {};
+  const writeOwner = async (name: string, owner: Omit<SubgraphOwner, 'setAt'>) =>
+    writeAtomically(ownersPath, `${JSON.stringify({ ...(await readOwners()), [assertSubgraphName(name)]: { ...owner, setAt: new Date().toISOString() } }, null, 2)}\n`);
+  const publicState = (state: StateFile): RegistryState => {
+    const { published: _published, ...rest } = state;
+    return { ...rest, subgraphs: rest.subgraphs.map(withDocuments) };
+  };
+  /** A removal: the state without the subgraph, one revision on (its versions and counter stay). */
+  const remove = async (state: StateFile | null, change: Extract<RegistryChange, { remove: string }>) => {
+    const name = assertSubgraphName(change.remove);
+    if (!state?.subgraphs.some((s) => s.name === name)) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `"${name}" is not in the supergraph.`);
+    const next: StateFile = {
+      ...state,
+      revision: state.revision + 1,
+      subgraphs: state.subgraphs.filter((s) => s.name !== name),
+      supergraphSdl: change.supergraphSdl,
+      apiSchemaSdl: change.apiSchemaSdl,
+      supergraphVersion: change.supergraphVersion,
+      composedAt: new Date().toISOString(),
+    };
+    await writeAtomically(statePath, `${JSON.stringify(next, null, 2)}\n`);
+  };
 
   const locked = async <T>(work: () => Promise<T>): Promise<T> => {
     let release: () => Promise<void>;
@@ -102,10 +129,9 @@ export async function openFileRegistry(directory: string): Promise<Registry> {
     location: dir,
     async state() {
       const state = await readState();
-      if (!state) return null;
-      const { published: _published, ...rest } = state;
-      return { ...rest, subgraphs: rest.subgraphs.map(withDocuments) };
+      return state && publicState(state);
     },
+    owners: readOwners,
     async revision() {
       return (await readState())?.revision ?? 0;
     },
@@ -113,8 +139,16 @@ export async function openFileRegistry(directory: string): Promise<Registry> {
     transaction: (work) =>
       locked(async () => {
         const state = await readState();
-        const { commit, result } = await work(state ? (({ published: _p, ...rest }) => ({ ...rest, subgraphs: rest.subgraphs.map(withDocuments) }))(state) : null);
+        const { commit, result } = await work(state && publicState(state), await readOwners());
         if (!commit) return { result, written: null };
+        if ('setOwner' in commit) {
+          await writeOwner(commit.setOwner, commit.owner);
+          return { result, written: null };
+        }
+        if ('remove' in commit) {
+          await remove(state, commit);
+          return { result, written: null };
+        }
         const name = assertSubgraphName(commit.subgraph.name);
         const version: SubgraphVersion = {
           ...commit.subgraph,
@@ -133,6 +167,8 @@ export async function openFileRegistry(directory: string): Promise<Registry> {
           composedAt: version.publishedAt,
           published: { ...state?.published, [name]: version.version },
         };
+        // The claim first: a crash before the state leaves an owner without a version, never a version without its owner.
+        if (commit.owner) await writeOwner(name, commit.owner);
         await writeAtomically(statePath, `${JSON.stringify(next, null, 2)}\n`);
         return { result, written: version };
       }),

@@ -3,7 +3,8 @@
  * fleet and CI runners that share one registry.
  *
  * Tables: `subgraph_versions` (every published version), `state` (one row: the serving versions
- * and the supergraph), `usage` (per client and coordinate) and `client_documents`. A publish runs
+ * and the supergraph), `usage` (per client and coordinate), `client_documents` and `owners` (each
+ * owned subgraph's team). A publish runs
  * in one transaction under an advisory lock, so concurrent publishes are checked one after the
  * other and a failed one writes nothing.
  */
@@ -18,6 +19,7 @@ import {
   type ClientDocument,
   type Registry,
   type RegistryState,
+  type SubgraphOwner,
   type SubgraphVersion,
   type UsageRecord,
 } from './registry.js';
@@ -129,6 +131,12 @@ export async function openPostgresRegistry(options: { connectionString: string; 
         registered_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (client, name)
       );
+      CREATE TABLE IF NOT EXISTS ${s}.owners (
+        name text PRIMARY KEY,
+        team text NOT NULL,
+        set_by text NOT NULL,
+        set_at timestamptz NOT NULL DEFAULT now()
+      );
     `);
   });
 
@@ -158,8 +166,29 @@ export async function openPostgresRegistry(options: { connectionString: string; 
     };
   };
 
+  const readOwners = async (client: pg.ClientBase | pg.Pool): Promise<Record<string, SubgraphOwner>> => {
+    const { rows } = await client.query<{ name: string; team: string; set_by: string; set_at: Date }>(`SELECT * FROM ${s}.owners ORDER BY name`);
+    return Object.fromEntries(rows.map((row) => [row.name, { team: row.team, setBy: row.set_by, setAt: row.set_at.toISOString() }]));
+  };
+  const writeOwner = (client: pg.ClientBase, name: string, owner: Omit<SubgraphOwner, 'setAt'>) =>
+    client.query(
+      `INSERT INTO ${s}.owners (name, team, set_by) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET team = excluded.team, set_by = excluded.set_by, set_at = now()`,
+      [assertSubgraphName(name), owner.team, owner.setBy],
+    );
+  const writeState = (client: pg.ClientBase, revision: number, versions: Record<string, number>, supergraph: { supergraphSdl: string; apiSchemaSdl: string; supergraphVersion: string }, at: Date) =>
+    client.query(
+      `INSERT INTO ${s}.state (id, revision, versions, supergraph_sdl, api_schema_sdl, supergraph_version, composed_at)
+       VALUES (1, $1, $2, $3, $4, $5, $6)
+       ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, versions = excluded.versions,
+         supergraph_sdl = excluded.supergraph_sdl, api_schema_sdl = excluded.api_schema_sdl,
+         supergraph_version = excluded.supergraph_version, composed_at = excluded.composed_at`,
+      [revision, JSON.stringify(versions), supergraph.supergraphSdl, supergraph.apiSchemaSdl, supergraph.supergraphVersion, at],
+    );
+
   return {
     location: redactedUrl(options.connectionString),
+    owners: () => readOwners(pool).catch(unavailable),
     state: () => checkOut(pool).then(async ({ client, release }) => {
       try {
         return await readState(client);
@@ -181,8 +210,20 @@ export async function openPostgresRegistry(options: { connectionString: string; 
     transaction: (work) =>
       inTransaction('publish', async (client) => {
         const state = await readState(client);
-        const { commit, result } = await work(state);
+        const { commit, result } = await work(state, await readOwners(client));
         if (!commit) return { result, written: null };
+        if ('setOwner' in commit) {
+          await writeOwner(client, commit.setOwner, commit.owner);
+          return { result, written: null };
+        }
+        const serving = Object.fromEntries((state?.subgraphs ?? []).map((v) => [v.name, v.version]));
+        if ('remove' in commit) {
+          const name = assertSubgraphName(commit.remove);
+          if (!(name in serving)) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `"${name}" is not in the supergraph.`);
+          const { [name]: _removed, ...rest } = serving;
+          await writeState(client, state!.revision + 1, rest, commit, new Date());
+          return { result, written: null };
+        }
         const name = assertSubgraphName(commit.subgraph.name);
         const { rows } = await client.query<VersionRow>(
           `INSERT INTO ${s}.subgraph_versions (name, version, url, sdl, sdl_hash, published_by, note, data_products)
@@ -191,15 +232,8 @@ export async function openPostgresRegistry(options: { connectionString: string; 
           [name, commit.subgraph.url, commit.subgraph.sdl, sdlHash(commit.subgraph.sdl), commit.subgraph.publishedBy, commit.subgraph.note, commit.subgraph.dataProducts === null ? null : JSON.stringify(commit.subgraph.dataProducts)],
         );
         const inserted = rows[0]!;
-        const versions = { ...Object.fromEntries((state?.subgraphs ?? []).map((v) => [v.name, v.version])), [name]: inserted.version };
-        await client.query(
-          `INSERT INTO ${s}.state (id, revision, versions, supergraph_sdl, api_schema_sdl, supergraph_version, composed_at)
-           VALUES (1, $1, $2, $3, $4, $5, $6)
-           ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, versions = excluded.versions,
-             supergraph_sdl = excluded.supergraph_sdl, api_schema_sdl = excluded.api_schema_sdl,
-             supergraph_version = excluded.supergraph_version, composed_at = excluded.composed_at`,
-          [(state?.revision ?? 0) + 1, JSON.stringify(versions), commit.supergraphSdl, commit.apiSchemaSdl, commit.supergraphVersion, inserted.published_at],
-        );
+        await writeState(client, (state?.revision ?? 0) + 1, { ...serving, [name]: inserted.version }, commit, inserted.published_at);
+        if (commit.owner) await writeOwner(client, name, commit.owner);
         return { result, written: toVersion(inserted) };
       }),
     async recordUsage(records) {

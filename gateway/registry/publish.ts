@@ -9,10 +9,25 @@ import { signingKeyFromEnv } from '../../policy/subgraph-signature.js';
 import { catalogUrlOf, documentProblems, fetchDomainDocuments, NoCatalogError, type ProductDocument } from '../catalog/domain-entries.js';
 import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph/supergraph.js';
 import type { GovernanceRules } from '../../policy/rules.js';
-import { checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
+import { checkRemoval, checkSubgraph, type CheckReport, type ProposedSubgraph } from './checks.js';
 import { sameDocuments } from './contracts.js';
 import { RegistryError } from './codes.js';
-import { assertRoutingUrl, assertSubgraphName, type Registry, type RegistryState, type SubgraphVersion } from './registry.js';
+import { assertRoutingUrl, assertSubgraphName, type Registry, type RegistryState, type SubgraphOwner, type SubgraphVersion } from './registry.js';
+
+/**
+ * Who may write a subgraph, decided under the registry's lock (the registry API's team check): given
+ * its owner (null: none yet) and whether it was ever published, it throws a RegistryError
+ * (`REGISTRY_FORBIDDEN`) or says who writes (the verified publisher, with the team it acts for) and
+ * the owner to claim the subgraph for (a first publish), if any. The platform's operators, on the
+ * store itself, write without one.
+ */
+export type WriteAuthorization = (owner: SubgraphOwner | null, everPublished: boolean) => { readonly publishedBy: string; readonly claim: Omit<SubgraphOwner, 'setAt'> | null };
+
+async function authorized(registry: Registry, name: string, state: RegistryState | null, owners: Readonly<Record<string, SubgraphOwner>>, authorize: WriteAuthorization | undefined) {
+  if (!authorize) return null;
+  const everPublished = Boolean(state?.subgraphs.some((s) => s.name === name)) || (await registry.history(name)).length > 0;
+  return authorize(owners[name] ?? null, everPublished);
+}
 
 export interface JudgeOptions {
   /** Usage recorded within this many days counts as use (default 30). */
@@ -50,17 +65,20 @@ export async function checkProposal(registry: Registry, proposal: ProposedSubgra
 async function publishChecked(
   registry: Registry,
   proposal: ProposedSubgraph & { publishedBy: string; note: string | null },
-  options: JudgeOptions & { breakingInUse?: 'error' | 'warning' },
+  options: JudgeOptions & { breakingInUse?: 'error' | 'warning'; authorize?: WriteAuthorization },
 ): Promise<PublishOutcome> {
-  const { result: report, written } = await registry.transaction(async (state) => {
+  const { result: report, written } = await registry.transaction(async (state, owners) => {
+    const decided = await authorized(registry, proposal.name, state, owners, options.authorize);
+    const claim = decided?.claim ?? null;
     const report = await judge(registry, state, proposal, options);
     if (!report.accepted || report.unchanged || !report.composed) return { commit: null, result: report };
     return {
       commit: {
-        subgraph: { name: proposal.name, url: proposal.url, sdl: proposal.sdl, publishedBy: proposal.publishedBy, note: proposal.note, dataProducts: report.dataProducts },
+        subgraph: { name: proposal.name, url: proposal.url, sdl: proposal.sdl, publishedBy: decided?.publishedBy ?? proposal.publishedBy, note: proposal.note, dataProducts: report.dataProducts },
         supergraphSdl: report.composed.supergraphSdl,
         apiSchemaSdl: report.composed.apiSchemaSdl,
         supergraphVersion: report.composed.version,
+        ...(claim ? { owner: claim } : {}),
       },
       result: report,
     };
@@ -72,7 +90,7 @@ async function publishChecked(
 export function publishSubgraph(
   registry: Registry,
   proposal: ProposedSubgraph & { publishedBy: string },
-  options: JudgeOptions = {},
+  options: JudgeOptions & { authorize?: WriteAuthorization } = {},
 ): Promise<PublishOutcome> {
   return publishChecked(registry, { ...proposal, note: null }, options);
 }
@@ -83,7 +101,7 @@ export function publishSubgraph(
  */
 export async function rollbackSubgraph(
   registry: Registry,
-  options: JudgeOptions & { name: string; version?: number; publishedBy: string },
+  options: JudgeOptions & { name: string; version?: number; publishedBy: string; authorize?: WriteAuthorization },
 ): Promise<PublishOutcome> {
   const history = await registry.history(assertSubgraphName(options.name));
   if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${options.name}" was ever published.`);
@@ -106,6 +124,37 @@ export async function rollbackSubgraph(
     { name: target.name, url: target.url, sdl: target.sdl, dataProducts: target.dataProducts, publishedBy: options.publishedBy, note: `rollback to version ${target.version}` },
     { ...options, breakingInUse: 'warning' },
   );
+}
+
+export interface RemovalOutcome {
+  readonly report: CheckReport;
+  /** The subgraph left the supergraph. */
+  readonly removed: boolean;
+  readonly revision: number;
+}
+
+/**
+ * Removes a subgraph from the supergraph (its history stays): only when the others compose without
+ * it and nothing it served is in use. The last subgraph cannot be removed.
+ */
+export async function removeSubgraph(registry: Registry, options: JudgeOptions & { name: string; authorize?: WriteAuthorization }): Promise<RemovalOutcome> {
+  const name = assertSubgraphName(options.name);
+  const since = new Date(Date.now() - (options.usageDays ?? 30) * 86_400_000);
+  const { result: report } = await registry.transaction(async (state, owners) => {
+    if (!state?.subgraphs.some((s) => s.name === name)) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `"${name}" is not in the supergraph.`);
+    if (state.subgraphs.length === 1) throw new RegistryError('REGISTRY_LAST_SUBGRAPH', `"${name}" is the supergraph's only subgraph: publish another before removing it.`);
+    await authorized(registry, name, state, owners, options.authorize);
+    const report = await checkRemoval({ state, name, usage: await registry.usage(since), documents: await registry.documents(), rules: options.rules ?? governanceRules });
+    if (!report.accepted || !report.composed) return { commit: null, result: report };
+    return { commit: { remove: name, supergraphSdl: report.composed.supergraphSdl, apiSchemaSdl: report.composed.apiSchemaSdl, supergraphVersion: report.composed.version }, result: report };
+  });
+  return { report, removed: report.accepted, revision: await registry.revision() };
+}
+
+/** The governance group sets (or moves) a subgraph's owning team. */
+export async function setSubgraphOwner(registry: Registry, options: { name: string; team: string; setBy: string }): Promise<void> {
+  const name = assertSubgraphName(options.name);
+  await registry.transaction(async () => ({ commit: { setOwner: name, owner: { team: options.team, setBy: options.setBy } }, result: null }));
 }
 
 /**

@@ -51,13 +51,40 @@ export interface RegistryState {
   readonly composedAt: string;
 }
 
+/** The team that owns a subgraph: only its tokens (and the governance group) may publish, roll back or delete it. */
+export interface SubgraphOwner {
+  readonly team: string;
+  /** Who set it: the first publisher, or the governance group's member. */
+  readonly setBy: string;
+  /** ISO 8601. */
+  readonly setAt: string;
+}
+
 /** What a publish writes: the subgraph's new version and the state that serves it. */
 export interface RegistryCommit {
   readonly subgraph: Omit<SubgraphVersion, 'version' | 'sdlHash' | 'publishedAt'>;
   readonly supergraphSdl: string;
   readonly apiSchemaSdl: string;
   readonly supergraphVersion: string;
+  /** The team the subgraph is claimed for, written with it (a first publish through the registry API). */
+  readonly owner?: Omit<SubgraphOwner, 'setAt'>;
 }
+
+/** What a delete writes: the state without the subgraph (its history stays). */
+export interface RegistryRemoval {
+  readonly remove: string;
+  readonly supergraphSdl: string;
+  readonly apiSchemaSdl: string;
+  readonly supergraphVersion: string;
+}
+
+/** The governance group sets (or moves) a subgraph's owner. */
+export interface RegistryOwnerChange {
+  readonly setOwner: string;
+  readonly owner: Omit<SubgraphOwner, 'setAt'>;
+}
+
+export type RegistryChange = RegistryCommit | RegistryRemoval | RegistryOwnerChange;
 
 /** How often a client used a schema coordinate, and when last. */
 export interface UsageRecord {
@@ -89,14 +116,17 @@ export interface Registry {
   /** Every published version of a subgraph, newest first. */
   history(name: string): Promise<SubgraphVersion[]>;
   /**
-   * Runs `work` under the registry's lock with the current state. When it returns a commit, the new
-   * subgraph version and the new state are written together (all or nothing) before the lock is
-   * released, so that concurrent publishes are checked one after the other. Resolves to the
-   * work's result and the version written, if any.
+   * Runs `work` under the registry's lock with the current state and owners. When it returns a
+   * change, it is written whole before the lock is released (a publish: the new version, the new
+   * state and the owner it claims; a removal: the state without the subgraph; an owner change), so
+   * that concurrent writers are checked one after the other. Resolves to the work's result and the
+   * version written, if any.
    */
   transaction<T>(
-    work: (state: RegistryState | null) => Promise<{ readonly commit: RegistryCommit | null; readonly result: T }>,
+    work: (state: RegistryState | null, owners: Readonly<Record<string, SubgraphOwner>>) => Promise<{ readonly commit: RegistryChange | null; readonly result: T }>,
   ): Promise<{ readonly result: T; readonly written: SubgraphVersion | null }>;
+  /** Each owned subgraph's owner, by name. */
+  owners(): Promise<Record<string, SubgraphOwner>>;
   /** Adds usage counts (the gateway's flush); `lastSeen` of each record is its newest sighting. */
   recordUsage(records: readonly UsageRecord[]): Promise<void>;
   /** Usage seen since the given time. */
