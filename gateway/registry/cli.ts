@@ -6,13 +6,19 @@
  *   history <subgraph>                                                   its versions, newest first
  *   documents <subgraph> [--version N]                                   the data product documents (ODPS, ODCS) of a version
  *   rollback <subgraph> [--to VERSION]                                   publish an earlier version again
+ *   remove <subgraph>                                                    take it out of the supergraph (its history stays)
+ *   owner <subgraph> --team TEAM                                         set the team that owns it (the governance group)
  *   publish-running [--subgraphs name=url,…]                             publish each running subgraph (default env SUBGRAPHS)
  *   status                                                               what the supergraph is made of
  *   clients register <client> FILE… | --manifest FILE                    register a client's documents, or its
  *                                                                        trusted-documents manifest (hash → operation)
  *
- * Options: `--registry` (default env `REGISTRY_URL`, else `<DATA_DIR>/registry`), `--by` (who
- * publishes; default env `REGISTRY_USER`, else the OS user), `--usage-days` (default 30),
+ * Options: `--registry` (default env `REGISTRY_URL`, else `<DATA_DIR>/registry`): a directory or a
+ * PostgreSQL URL is the store itself (the platform's operators), an http(s) URL the registry API
+ * (`http://<gateway>/registry`), called with the token of env `REGISTRY_TOKEN` or `--token-file`:
+ * the API records the token's subject and team as the publisher and lets a team write only the
+ * subgraphs it owns. `--by` (who publishes, on the store; default env `REGISTRY_USER`, else the OS
+ * user), `--team` (publish through the API: the team a new subgraph is claimed for), `--usage-days` (default 30),
  * `--json` (the report as JSON), `--verbose` (list safe changes too). A subgraph's data product
  * documents come with `--introspect` from its `/catalog`, or from `--documents DIR` (the files
  * `npm run catalog -- export --domain <subgraph>` writes); without either, the serving version's stay. Exit codes: 0 accepted, 1 refused by a check, 2 the command
@@ -28,12 +34,12 @@ import { buildSchema, parse, validate, type GraphQLError } from 'graphql';
 import { fetchFailureReason, fetchSubgraphSdl } from '../supergraph/supergraph.js';
 import { DOCUMENT_ID } from '../request-stages/trusted-documents.js';
 import { defineCommand, isHelpAskedFor, wholeNumber } from '../../policy/command-line.js';
-import type { CheckReport } from './checks.js';
+import { isRegistryApiUrl, remoteRegistry, type RemoteRegistry, type RemoteReport } from './remote.js';
 import { RegistryError } from './codes.js';
 import { openRegistry, registryUrlFromEnv } from './open.js';
 import { parseSubgraphList, subgraphEndpointsFromEnv } from '../config.js';
 import { documentProblems, type ProductDocument } from '../catalog/domain-entries.js';
-import { checkProposal, fetchSubgraphDocuments, publishRunningSubgraphs, publishSubgraph, rollbackSubgraph, type PublishOutcome } from './publish.js';
+import { checkProposal, fetchSubgraphDocuments, publishRunningSubgraphs, publishSubgraph, removeSubgraph, rollbackSubgraph, setSubgraphOwner } from './publish.js';
 import { assertClientName, assertSubgraphName, type Registry } from './registry.js';
 
 export interface CliResult {
@@ -58,7 +64,8 @@ function registryProgram(chosen: (choice: Chosen) => void, write: (text: string)
     .showHelpAfterError('(run with --help for usage)');
   const common = (command: Command) =>
     command
-      .option('--registry <url|dir>', 'the registry (default env REGISTRY_URL, else <DATA_DIR>/registry)')
+      .option('--registry <url|dir>', 'the registry: its API (http://<gateway>/registry) or its store (a directory, a postgres:// URL); default env REGISTRY_URL, else <DATA_DIR>/registry')
+      .option('--token-file <file>', 'with the registry API: a file holding the token (default env REGISTRY_TOKEN)')
       .option('--usage-days <n>', 'how far back client usage counts (default 30)', wholeNumber(1, 3650))
       .option('--json', 'the report as JSON')
       .option('--verbose', 'list safe changes too');
@@ -81,10 +88,12 @@ function registryProgram(chosen: (choice: Chosen) => void, write: (text: string)
   // Given before any command (or with none), they are refused only for want of a command.
   common(program.enablePositionalOptions());
   common(proposal(program.command('check').description('would this version be accepted? (nothing is published)'))).action(take('check'));
-  by(common(proposal(program.command('publish').description('publishes the version if every check passes')))).action(take('publish'));
+  by(common(proposal(program.command('publish').description('publishes the version if every check passes')))).option('--team <team>', 'with the registry API: the team a new subgraph is claimed for (default: the token\'s only team)').action(take('publish'));
   common(program.command('history').description('the subgraph\'s versions, newest first').argument('<subgraph>', 'the subgraph\'s name')).action(take('history'));
   common(program.command('documents').description('the data product documents (ODPS, ODCS) of a version').argument('<subgraph>', 'the subgraph\'s name').option('--version <n>', 'the version (default: the serving one)', wholeNumber(1, 999_999_999))).action(take('documents'));
   by(common(program.command('rollback').description('publishes an earlier version again').argument('<subgraph>', 'the subgraph\'s name').option('--to <version>', 'the version (default: the one before the serving one)', wholeNumber(1, 999_999_999)))).action(take('rollback'));
+  common(program.command('remove').description('takes the subgraph out of the supergraph (its history stays), if nothing it serves is in use').argument('<subgraph>', 'the subgraph\'s name')).action(take('remove'));
+  by(common(program.command('owner').description('sets the team that owns the subgraph (the governance group)').argument('<subgraph>', 'the subgraph\'s name').requiredOption('--team <team>', 'the owning team'))).action(take('owner'));
   by(common(program.command('publish-running').description('publishes each running subgraph').option('--subgraphs <list>', 'name=url,… (default env SUBGRAPHS)'))).action(take('publish-running'));
   common(program.command('status').description('what the supergraph is made of')).action(take('status'));
   const clients = program.command('clients').description('client documents');
@@ -194,7 +203,7 @@ async function readManifest(file: string): Promise<[string, string][]> {
   return entries as [string, string][];
 }
 
-function renderReport(report: CheckReport, heading: string, verbose: boolean): string {
+function renderReport(report: RemoteReport, heading: string, verbose: boolean): string {
   const errors = report.findings.filter((f) => f.severity === 'error').length;
   const warnings = report.findings.filter((f) => f.severity === 'warning').length;
   const verdict = report.accepted ? (report.unchanged ? 'UNCHANGED' : 'ACCEPTED') : 'REFUSED';
@@ -211,12 +220,19 @@ function renderReport(report: CheckReport, heading: string, verbose: boolean): s
   return lines.join('\n');
 }
 
-function publishResult(outcome: PublishOutcome, options: { json: boolean; verbose: boolean }, what: string): CliResult {
+/** A write's outcome, from the store or the API (the report without its composed supergraph and documents). */
+interface WriteOutcome {
+  readonly report: RemoteReport & { composed?: unknown; dataProducts?: unknown };
+  readonly published: { readonly name: string; readonly version: number } | null;
+  readonly revision: number;
+}
+
+function publishResult(outcome: WriteOutcome, options: { json: boolean; verbose: boolean }, what: string): CliResult {
   const { report, published } = outcome;
   const exitCode = report.accepted ? 0 : 1;
   if (options.json) {
     const { composed: _composed, dataProducts: _documents, ...rest } = report;
-    return { exitCode, output: JSON.stringify({ ...rest, published: published && { ...published, sdl: undefined }, revision: outcome.revision }, null, 2) };
+    return { exitCode, output: JSON.stringify({ ...rest, published: published && { ...published, sdl: undefined, dataProducts: undefined }, revision: outcome.revision }, null, 2) };
   }
   const tail = published
     ? `\nPublished ${published.name} version ${published.version} (registry revision ${outcome.revision}); the gateway picks it up without a restart.`
@@ -287,6 +303,16 @@ async function run(registry: Registry, command: string, args: string[], values: 
       const outcome = await rollbackSubgraph(registry, { name: subgraph, ...(version !== undefined ? { version } : {}), publishedBy: publisher(values, env), ...judge });
       return publishResult(outcome, { json, verbose: values.verbose === true }, `rollback ${subgraph}${version !== undefined ? ` to version ${version}` : ''}`);
     }
+    case 'remove': {
+      const subgraph = assertSubgraphName(needName());
+      const outcome = await removeSubgraph(registry, { name: subgraph, ...judge });
+      return removalResult(outcome, { json, verbose: values.verbose === true }, `remove ${subgraph} from ${registry.location}`);
+    }
+    case 'owner': {
+      const subgraph = assertSubgraphName(needName());
+      await setSubgraphOwner(registry, { name: subgraph, team: str('team')!, setBy: publisher(values, env) });
+      return { exitCode: 0, output: `${subgraph} is owned by team ${str('team')}: only its tokens (and the governance group's) may publish, roll back or remove it through the registry API.` };
+    }
     case 'history': {
       const subgraph = needName();
       const history = await registry.history(subgraph);
@@ -328,8 +354,7 @@ async function run(registry: Registry, command: string, args: string[], values: 
       const state = await registry.state();
       if (!state) throw new RegistryError('REGISTRY_INVALID_DOCUMENT', 'The registry has no API schema yet to validate documents against: publish first.');
       const schema = buildSchema(state.apiSchemaSdl);
-      const entries: [name: string, body: string][] = manifest ? await readManifest(manifest) : [];
-      for (const file of files) entries.push([basename(file), await readDocumentFile(file)]);
+      const entries = await documentsToRegister(files, manifest);
       for (const [name, body] of entries) {
         let errors: readonly GraphQLError[];
         try {
@@ -354,6 +379,105 @@ async function run(registry: Registry, command: string, args: string[], values: 
   }
 }
 
+function removalResult(outcome: { report: RemoteReport; removed: boolean; revision: number }, options: { json: boolean; verbose: boolean }, what: string): CliResult {
+  const exitCode = outcome.removed ? 0 : 1;
+  if (options.json) {
+    const { composed: _composed, dataProducts: _documents, ...rest } = outcome.report as RemoteReport & { composed?: unknown; dataProducts?: unknown };
+    return { exitCode, output: JSON.stringify({ ...rest, removed: outcome.removed, revision: outcome.revision }, null, 2) };
+  }
+  const tail = outcome.removed ? `\nRemoved (registry revision ${outcome.revision}); its history stays.` : '\nNothing was removed; the serving supergraph is unchanged.';
+  return { exitCode, output: `${renderReport(outcome.report, what, options.verbose)}${tail}` };
+}
+
+/** Documents to register: named files, or a trusted-documents manifest. */
+async function documentsToRegister(files: readonly string[], manifest: string | undefined): Promise<[name: string, body: string][]> {
+  const entries: [string, string][] = manifest ? await readManifest(manifest) : [];
+  for (const file of files) entries.push([basename(file), await readDocumentFile(file)]);
+  return entries;
+}
+
+/** The same commands, through the registry API: who writes is the token's, not a name given here. */
+async function runRemote(api: RemoteRegistry, command: string, args: string[], values: Record<string, string | boolean | undefined>): Promise<CliResult> {
+  const json = values.json === true;
+  const verbose = values.verbose === true;
+  const str = (key: string) => values[key] as string | undefined;
+  if (str('by') !== undefined) throw new RegistryError('REGISTRY_USAGE', '--by names the publisher on the store; the registry API records the token\'s subject and team instead.');
+  const [name] = args;
+  const needName = () => {
+    if (!name) throw new RegistryError('REGISTRY_USAGE', `${command} needs a subgraph name.`);
+    return assertSubgraphName(name);
+  };
+  switch (command) {
+    case 'check':
+    case 'publish': {
+      const subgraph = needName();
+      if (str('documents') && str('introspect')) throw new RegistryError('REGISTRY_USAGE', '--documents goes with --schema; --introspect reads the documents from the running subgraph.');
+      const sdl = await readSdl({ schema: str('schema'), introspect: str('introspect') }, subgraph);
+      const url = str('url') ?? str('introspect');
+      const dataProducts = str('documents') ? await readDocumentsDir(str('documents')!, subgraph) : str('introspect') ? await fetchSubgraphDocuments({ name: subgraph, url: str('introspect')! }) : undefined;
+      const proposal = { sdl, ...(url ? { url } : {}), ...(dataProducts !== undefined ? { dataProducts } : {}) };
+      if (command === 'check') {
+        const { report } = await api.check(subgraph, proposal);
+        return { exitCode: report.accepted ? 0 : 1, output: json ? JSON.stringify(report, null, 2) : renderReport(report, `${subgraph} against ${api.location}`, verbose) };
+      }
+      const outcome = await api.publish(subgraph, { ...proposal, ...(str('team') ? { team: str('team')! } : {}) });
+      return publishResult(outcome, { json, verbose }, `publish ${subgraph} to ${api.location}`);
+    }
+    case 'rollback': {
+      const subgraph = needName();
+      const version = whole(str('to'), 'to');
+      return publishResult(await api.rollback(subgraph, version), { json, verbose }, `rollback ${subgraph}${version !== undefined ? ` to version ${version}` : ''}`);
+    }
+    case 'remove': {
+      const subgraph = needName();
+      return removalResult(await api.remove(subgraph), { json, verbose }, `remove ${subgraph} from ${api.location}`);
+    }
+    case 'owner': {
+      const subgraph = needName();
+      const { owner } = await api.setOwner(subgraph, str('team')!);
+      return { exitCode: 0, output: `${subgraph} is owned by team ${owner.team} (set by ${owner.setBy}).` };
+    }
+    case 'history': {
+      const subgraph = needName();
+      const { serving, owner, versions } = await api.history(subgraph);
+      if (json) return { exitCode: 0, output: JSON.stringify(versions.map((v) => ({ ...v, serving: v.version === serving })), null, 2) };
+      const lines = versions.map((v) => `${v.version === serving ? '*' : ' '} v${v.version}  ${v.publishedAt}  ${v.publishedBy}  ${v.url}  sdl ${v.sdlHash.slice(0, 12)}${v.note ? `  (${v.note})` : ''}`);
+      return { exitCode: 0, output: [`${subgraph}: ${versions.length} version(s), * serving; owner ${owner ? `team ${owner.team}` : 'none'}`, ...lines].join('\n') };
+    }
+    case 'documents':
+      return { exitCode: 0, output: JSON.stringify(await api.documents(needName(), whole(str('version'), 'version')), null, 2) };
+    case 'status': {
+      const status = await api.status();
+      if (json) return { exitCode: 0, output: JSON.stringify(status, null, 2) };
+      return {
+        exitCode: 0,
+        output: [`revision ${status.revision}, supergraph ${status.supergraphVersion ?? '(none)'}`, ...status.subgraphs.map((v) => `  ${v.name.padEnd(12)} v${v.version}  ${v.url}  by ${v.publishedBy} at ${v.publishedAt}  owner ${v.owner ? `team ${v.owner.team}` : 'none'}`)].join('\n'),
+      };
+    }
+    case 'clients': {
+      const [action, client, ...files] = args;
+      const manifest = str('manifest');
+      if (action !== 'register' || !client || (files.length === 0) === !manifest) throw new RegistryError('REGISTRY_USAGE', 'clients register needs a client and either document files or --manifest FILE, not both.');
+      const entries = await documentsToRegister(files, manifest);
+      const { registered } = await api.registerDocuments(assertClientName(client), entries.map(([documentName, body]) => ({ name: documentName, body })));
+      return { exitCode: 0, output: `Registered ${registered} document(s) for ${client}; checks now protect the coordinates they use.` };
+    }
+    default:
+      throw new RegistryError('REGISTRY_USAGE', `${command} runs on the registry's store, not through its API: give --registry a directory or a postgres:// URL.`);
+  }
+}
+
+/** The registry API's token: env `REGISTRY_TOKEN`, or the file `--token-file` names. */
+async function tokenOf(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const file = values['token-file'] as string | undefined;
+  if (!file) return env.REGISTRY_TOKEN?.trim() || undefined;
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (error) {
+    throw new RegistryError('REGISTRY_USAGE', `--token-file ${file} cannot be read: ${(error as Error).message}`);
+  }
+}
+
 /** Runs one command; never throws (a failure is exit code 2 with its code and message). */
 export async function runRegistryCli(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   let registry: Registry | undefined;
@@ -372,7 +496,10 @@ export async function runRegistryCli(argv: readonly string[], env: NodeJS.Proces
     }
     if (!choice) throw new RegistryError('REGISTRY_USAGE', 'Give a command (run with --help for the list).');
     const { command, args, values } = choice;
-    registry = await openRegistry((values.registry as string | undefined) ?? registryUrlFromEnv(env));
+    const location = (values.registry as string | undefined) ?? registryUrlFromEnv(env);
+    if (isRegistryApiUrl(location)) return await runRemote(remoteRegistry(location, await tokenOf(values, env)), command, args, values);
+    if (values['token-file'] !== undefined || values.team !== undefined && command === 'publish') throw new RegistryError('REGISTRY_USAGE', '--token-file and --team go with the registry API (--registry http://<gateway>/registry); on the store, the operator writes as --by.');
+    registry = await openRegistry(location);
     return await run(registry, command, args, values, env);
   } catch (error) {
     if (error instanceof RegistryError) return { exitCode: 2, output: `error ${error.code}: ${error.message}` };

@@ -105,6 +105,8 @@ export async function rollbackSubgraph(
 ): Promise<PublishOutcome> {
   const history = await registry.history(assertSubgraphName(options.name));
   if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${options.name}" was ever published.`);
+  // A caller who may not write it learns nothing of its versions (checked again under the lock).
+  options.authorize?.((await registry.owners())[options.name] ?? null, true);
   const serving = (await registry.state())?.subgraphs.find((s) => s.name === options.name);
   // Without a version: the one before the serving one.
   const target =

@@ -106,6 +106,37 @@ for (const [kind, open] of Object.entries(stores)) {
       expect((await registry.history('customers')).length).toBe(1);
     });
 
+    it('keeps owners: claimed with a publish, set or moved by an owner change, seen by the next writer', async () => {
+      const registry = await open();
+      expect(await registry.owners()).toEqual({});
+      await registry.transaction(async () => ({ commit: { ...commit('shipping', 'type Query { s: Int }'), owner: { team: 'logistics', setBy: 'ann (team logistics)' } }, result: null }));
+      await publish(registry, 'customers', 'type Query { a: Int }');
+      const owners = await registry.owners();
+      expect(Object.keys(owners)).toEqual(['shipping']);
+      expect(owners.shipping).toMatchObject({ team: 'logistics', setBy: 'ann (team logistics)' });
+      expect(Date.parse(owners.shipping!.setAt)).not.toBeNaN();
+      const revision = await registry.revision();
+      await registry.transaction(async () => ({ commit: { setOwner: 'customers', owner: { team: 'crm', setBy: 'gov' } }, result: null }));
+      // An owner change publishes nothing: the gateway has nothing to reload.
+      expect(await registry.revision()).toBe(revision);
+      let seen: Record<string, unknown> = {};
+      await registry.transaction(async (_state, known) => ((seen = known), { commit: null, result: null }));
+      expect(Object.fromEntries(Object.entries(seen).map(([name, owner]) => [name, (owner as { team: string }).team]))).toEqual({ customers: 'crm', shipping: 'logistics' });
+    });
+
+    it('removes a subgraph from the serving state, one revision on; its history stays and its next version continues it', async () => {
+      const registry = await open();
+      await publish(registry, 'customers', 'type Query { a: Int }');
+      await publish(registry, 'products', 'type Query { p: Int }');
+      await registry.transaction(async () => ({ commit: { remove: 'products', supergraphSdl: '# customers only', apiSchemaSdl: 'type Query { a: Int }', supergraphVersion: 'only-c' }, result: null }));
+      const state = (await registry.state())!;
+      expect({ revision: state.revision, subgraphs: state.subgraphs.map((s) => s.name), supergraph: state.supergraphSdl }).toEqual({ revision: 3, subgraphs: ['customers'], supergraph: '# customers only' });
+      expect((await registry.history('products')).map((v) => v.version)).toEqual([1]);
+      await publish(registry, 'products', 'type Query { p2: Int }');
+      expect((await registry.history('products')).map((v) => v.version)).toEqual([2, 1]);
+      await expect(registry.transaction(async () => ({ commit: { remove: 'nothing', supergraphSdl: '', apiSchemaSdl: '', supergraphVersion: '' }, result: null }))).rejects.toMatchObject({ code: 'REGISTRY_UNKNOWN_SUBGRAPH' });
+    });
+
     it('runs concurrent publishes one after the other: no version is lost or written twice', async () => {
       const registry = await open();
       const seen: number[] = [];
