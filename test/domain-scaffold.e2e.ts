@@ -1,12 +1,13 @@
 /**
  * A domain from a source in one command (issue 25, part 3), end to end, in a folder outside the
  * checkout: three teams each make a domain with `npm run domain -- new`, from a CSV file, a Parquet
- * file and a PostgreSQL table the test writes; each domain's own test passes; `npm start` with the
- * manifest the last one wrote starts the built-in domains and the three, publishes them (the one
- * whose owner left its placeholders is refused for them alone), and the gateway serves them under
- * the policy: the pii columns masked for an analyst, the row policy on region, the products in the
- * catalog with quality, freshness, profile and lineage. Once its owner fills the placeholders, the
- * third publishes and serves too.
+ * file and a PostgreSQL table the test writes; each domain's own test passes. With the platform's
+ * mesh running (`npm start`: the built-in domains), each team starts its domain as its own process
+ * (`npm run subgraph` on the manifest the scaffold wrote) and publishes it through the registry API
+ * with its team's token (the one whose owner left its placeholders is refused for them alone); the
+ * gateway serves them under the policy: the pii columns masked for an analyst, the row policy on
+ * region, the products in the catalog with quality, freshness, profile and lineage. Once its owner
+ * fills the placeholders, the third publishes and serves too.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
-import { npmStart, stop, type Started } from './harness/npm-start.js';
+import { npmService, npmStart, stop, type Started } from './harness/npm-start.js';
 import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
 import { expectedPseudonym } from './harness/pseudonym.js';
 import { runProcess } from './harness/run-process.js';
@@ -74,7 +75,7 @@ describe('domains made from a CSV file, a Parquet file and a PostgreSQL table', 
     made.shipping = await run(['domain', '--', 'new', 'shipping', '--source', join(work, 'parcels.csv'), '--into', join(work, 'shipping'), '--owner', 'parcels@example.com', '--purpose', 'Every parcel we send, with its carrier and weight.', '--port', String(shipping)], { MESH_MANIFEST: join(work, 'base.json') });
     made.sensors = await run(['domain', '--', 'new', 'sensors', '--source', join(work, 'readings.parquet'), '--into', join(work, 'sensors'), '--port', String(sensors)], { MESH_MANIFEST: join(work, 'shipping/mesh.json') });
     made.sales = await run(['domain', '--', 'new', 'sales', '--source', `${TEST_POSTGRES}/${database}`, '--table', 'crm.leads', '--into', join(work, 'sales'), '--owner', 'sales-ops@example.com', '--purpose', 'The leads the sales team works.', '--port', String(sales)], { MESH_MANIFEST: join(work, 'sensors/mesh.json') });
-    env = { MESH_MANIFEST: join(work, 'sales/mesh.json'), DATA_DIR: join(work, 'data'), PORT: String(port), SUBGRAPHS: '', SCALE: '', SEED: '', LOG_LEVEL: 'info' };
+    env = { DATA_DIR: join(work, 'data'), PORT: String(port), SUBGRAPHS: '', SCALE: '', SEED: '', LOG_LEVEL: 'info' };
   }, 180_000);
 
   afterAll(async () => {
@@ -104,20 +105,44 @@ describe('domains made from a CSV file, a Parquet file and a PostgreSQL table', 
     }
   }, 120_000);
 
-  describe('in the mesh', () => {
+  describe('in the mesh, each domain its own process, published through the registry API with its team\'s token', () => {
+    const running: Record<string, Started> = {};
+    const urlOf = async (name: string) => JSON.parse(await readFile(join(work, name, 'mesh.json'), 'utf8')).domains.find((d: { name: string }) => d.name === name).url as string;
+    /** The team's own deploy: its domain in a process of its own, on its own manifest and data folder. */
+    const startDomain = async (name: string) => {
+      running[name] = await npmService('subgraph', [name], { MESH_MANIFEST: join(work, name, 'mesh.json'), DATA_DIR: join(work, `${name}-data`), PORT: '', SCALE: '0.01', SEED: '', LOG_LEVEL: 'info' }, new RegExp(`subgraph ${name} serving`));
+    };
+    /** Its publish, by URL, with a token of its team. */
+    const publish = async (name: string) =>
+      run(['registry', '--', 'publish', name, '--introspect', await urlOf(name), '--registry', gateway.replace(/\/graphql$/, '/registry')], { REGISTRY_TOKEN: tokenFor({ subject: `${name}-ci`, teams: [name] }), NO_COLOR: '1' });
+    const published: Record<string, Awaited<ReturnType<typeof run>>> = {};
+
     beforeAll(async () => {
-      mesh = await npmStart(env);
+      // The platform's mesh: the built-in domains (published by npm start, on the store).
+      mesh = await npmStart({ ...env, MESH_MANIFEST: join(work, 'base.json') });
+      await Promise.all(['shipping', 'sensors', 'sales'].map(startDomain));
+      for (const name of ['shipping', 'sensors', 'sales']) published[name] = await publish(name);
     }, 240_000);
 
+    afterAll(async () => {
+      for (const started of Object.values(running)) await stop(started);
+    });
+
     it('publishes the domains whose owners said who they are and what the product is for, and refuses the other for its placeholders alone', async () => {
-      await expect.poll(() => mesh!.output(), { timeout: 30_000 }).toMatch(/The mesh is ready\./);
-      const output = mesh!.output();
-      for (const name of ['customers', 'products', 'finance', 'shipping', 'sales']) expect(output).toMatch(new RegExp(`\\[registry\\] published ${name} version 1`));
-      const refusal = /\[registry\] sensors was refused[^\n]*\n((?: {2}\S+[^\n]*\n)+)/.exec(output);
-      expect(refusal).not.toBeNull();
-      const codes = [...refusal![1]!.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]);
+      for (const name of ['shipping', 'sales']) {
+        expect({ name, code: published[name]!.code, output: published[name]!.code === 0 ? '' : published[name]!.output }).toEqual({ name, code: 0, output: '' });
+        expect(published[name]!.stdout).toMatch(new RegExp(`Published ${name} version 1`));
+      }
+      const refused = published.sensors!;
+      expect(refused.code).toBe(1);
+      const codes = [...refused.stdout.matchAll(/^ {2}error\s+(\S+)/gm)].map((m) => m[1]);
       expect(codes.length).toBeGreaterThan(1);
       expect(new Set(codes)).toEqual(new Set(['GOVERNANCE_PLACEHOLDER']));
+      // Each is its team's, published by its token's subject.
+      const status = await run(['registry', '--', 'status', '--registry', gateway.replace(/\/graphql$/, '/registry')], { REGISTRY_TOKEN: tokenFor({ subject: 'anyone', teams: ['x'] }) });
+      expect(status.stdout).toMatch(/shipping\s+v1 .* by shipping-ci \(team shipping\) .* owner team shipping/);
+      // The gateway serves them once they answer.
+      await expect.poll(async () => (await postGraphQL<any>(gateway, '{ parcels(first: 1) { totalCount } leads(first: 1) { totalCount } }', undefined, { authorization: `Bearer ${tokenFor()}` })).body.data, { timeout: 30_000 }).toEqual({ parcels: { totalCount: 90 }, leads: { totalCount: 75 } });
     });
 
     it('serves the CSV domain under the policy: a steward reads the addresses, an analyst of EMEA the pseudonyms of EMEA rows only', async () => {
@@ -167,11 +192,15 @@ describe('domains made from a CSV file, a Parquet file and a PostgreSQL table', 
         expect(text).toMatch(/<fill in: /);
         await writeFile(path, text.replace(/<fill in: the product owner's e-mail>/g, 'iot@example.com').replace(/<fill in: [^>]*>/g, 'Hourly temperature readings of each sensor.'));
       }
-      await stop(mesh);
-      mesh = await npmStart(env);
-      await expect.poll(() => mesh!.output(), { timeout: 30_000 }).toMatch(/The mesh is ready\./);
-      expect(mesh!.output()).toMatch(/\[registry\] published sensors version 1/);
-      const { body } = await postGraphQL<any>(gateway, '{ readings(first: 2) { totalCount nodes { readingId sensor takenAt celsius } } }', undefined, { authorization: `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA'] })}` });
+      await stop(running.sensors);
+      await startDomain('sensors');
+      const again = await publish('sensors');
+      expect(again.code, again.output).toBe(0);
+      expect(again.stdout).toMatch(/Published sensors version 1/);
+      const query = '{ readings(first: 2) { totalCount nodes { readingId sensor takenAt celsius } } }';
+      const analyst = { authorization: `Bearer ${tokenFor({ subject: 'ana', roles: ['analyst'], regions: ['EMEA'] })}` };
+      await expect.poll(async () => (await postGraphQL<any>(gateway, query, undefined, analyst)).body.data?.readings?.totalCount, { timeout: 30_000 }).toBe(48);
+      const { body } = await postGraphQL<any>(gateway, query, undefined, analyst);
       expect(body.errors).toBeUndefined();
       expect(body.data.readings).toEqual({ totalCount: 48, nodes: [{ readingId: 'R-0', sensor: 'north', takenAt: '2026-11-01T00:00:00.000Z', celsius: 0 }, { readingId: 'R-1', sensor: 'south', takenAt: '2026-11-01T01:00:00.000Z', celsius: 0.25 }] });
     }, 240_000);

@@ -35,6 +35,22 @@ export async function npmStart(env: NodeJS.ProcessEnv): Promise<Started> {
   return { child, output: () => output };
 }
 
+/** `npm run <script> -- <args>`, a service, in its own process group; resolves once its output matches `ready`. */
+export async function npmService(script: string, args: readonly string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Started> {
+  const child = spawn('npm', ['run', script, '--', ...args], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`npm run ${script} exited (${code}) before it was ready:\n${output}`)));
+  });
+  return { child, output: () => output };
+}
+
 /** Ctrl-C: the launcher stops every part; all of them must be gone. */
 export async function stop(started: Started | undefined): Promise<void> {
   if (!started || started.child.exitCode !== null || started.child.signalCode !== null) return;
