@@ -132,6 +132,19 @@ describe('the registry API', () => {
     expect((await call('POST', '/subgraphs/ledger/publish', token({ subject: 'nobody' }), { sdl: 'type Query { x: Int }', url: 'http://127.0.0.1:4904/graphql' })).body.error.message).toMatch(/names no team/);
   });
 
+  it('answers a malformed body with a code, and writes nothing', async () => {
+    const before = await revision();
+    const raw = await fetch(`${base}/subgraphs/products/publish`, { method: 'POST', headers: { authorization: `Bearer ${CATALOG}`, 'content-type': 'application/json' }, body: '{"sdl": ' });
+    expect(raw.status).toBe(400);
+    expect(((await raw.json()) as any).error).toEqual({ code: 'REGISTRY_USAGE', message: 'The body is not valid JSON.' });
+    expect((await call('POST', '/subgraphs/products/publish', CATALOG, ['sdl'])).body.error.code).toBe('REGISTRY_USAGE');
+    expect((await call('POST', '/subgraphs/products/publish', CATALOG, { sdl: 42 })).body.error).toEqual({ code: 'REGISTRY_USAGE', message: 'sdl must be a non-empty string.' });
+    const traversal = await call('POST', '/subgraphs/..%2F..%2Fetc/publish', CATALOG, { sdl: 'type Query { a: Int }' });
+    expect(traversal.body.error.code).toBe('REGISTRY_INVALID_NAME');
+    expect((await call('POST', '/subgraphs/products/publish', CATALOG, { sdl: 'type Query { a: Int }', url: 'file:///etc/passwd' })).body.error.code).toBe('REGISTRY_INVALID_URL');
+    expect(await revision()).toBe(before);
+  });
+
   it('registers a client\'s documents with its own token only', async () => {
     const document = { name: 'list.graphql', body: '{ customers(first: 1) { nodes { id } } }' };
     expect((await call('POST', '/clients/web-app/documents', token({ subject: 'ci', client: 'other-app' }), { documents: [document] })).status).toBe(403);

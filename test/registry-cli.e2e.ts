@@ -134,7 +134,7 @@ describe('misuse of the registry command line', () => {
     // --help, on the whole and on each command: the usage, exit 0, nothing done.
     const help = await cli('--help');
     expect(help.exitCode).toBe(0);
-    for (const command of ['check', 'publish', 'history', 'documents', 'rollback', 'publish-running', 'status', 'clients']) expect(help.output).toContain(`  ${command}`);
+    for (const command of ['check', 'publish', 'history', 'documents', 'rollback', 'remove', 'owner', 'publish-running', 'status', 'clients']) expect(help.output).toContain(`  ${command}`);
     const publishHelp = await cli('publish', '--help');
     expect(publishHelp).toMatchObject({ exitCode: 0, output: expect.stringMatching(/^Usage: npm run -s registry -- publish \[options\] <subgraph>[\s\S]*--introspect <url>/) });
   });
@@ -148,5 +148,20 @@ describe('misuse of the registry command line', () => {
     expect(refused).toMatchObject({ exitCode: 2, output: expect.stringMatching(/^error REGISTRY_INVALID_DOCUMENT: .*bad\.graphql does not validate.*secretColumn/) });
     const accepted = await cli('clients', 'register', 'finance-app', good);
     expect(accepted).toEqual({ exitCode: 0, output: 'Registered 1 document(s) for finance-app; checks now protect the coordinates they use.' });
+  });
+
+  it('removes a subgraph only when nothing it serves is in use, and sets owners, on the store', async () => {
+    const before = (await cli('status')).output;
+    const refused = await cli('remove', 'finance');
+    expect(refused.exitCode).toBe(1);
+    expect(refused.output).toMatch(/^REFUSED: remove finance from /);
+    expect(refused.output).toMatch(/BREAKING_CHANGE_IN_USE Query\.orders: .*finance-app \(registered: orders\.graphql\)/);
+    expect(refused.output).toMatch(/Nothing was removed; the serving supergraph is unchanged\./);
+    expect((await cli('status')).output).toBe(before);
+    expect(await cli('owner', 'customers', '--team', 'crm', '--by', 'ops')).toEqual({ exitCode: 0, output: 'customers is owned by team crm: only its tokens (and the governance group\'s) may publish, roll back or remove it through the registry API.' });
+    expect((await cli('owner', 'customers')).output).toMatch(/^error REGISTRY_USAGE: required option '--team <team>' not specified/);
+    expect((await cli('publish', 'customers', '--schema', 'x', '--token-file', 'y')).output).toMatch(/^error REGISTRY_USAGE: --token-file and --team go with the registry API/);
+    const noToken = await runRegistryCli(['remove', 'customers', '--registry', `http://127.0.0.1:${await freePort()}/registry`], { ...process.env, REGISTRY_TOKEN: '' });
+    expect(noToken).toEqual({ exitCode: 2, output: expect.stringMatching(/^error REGISTRY_UNAUTHENTICATED: The registry API at http:\/\/127\.0\.0\.1:\d+\/registry needs a token: set REGISTRY_TOKEN, or give --token-file\.$/) });
   });
 });

@@ -97,12 +97,18 @@ export function registryApi(options: RegistryApiOptions): Router {
   const judge = { usageDays: options.usageDays ?? 30, rules: options.rules ?? governanceRules };
   const router = express.Router();
   router.use(express.json({ limit: '10mb' }));
+  // A body that is not JSON, or too large: answered in the API's own shape.
+  router.use((error: { type?: string }, _req: Request, res: Response, next: (error?: unknown) => void) => {
+    if (typeof error?.type !== 'string') return next(error);
+    const tooLarge = error.type === 'entity.too.large';
+    res.status(tooLarge ? 413 : 400).json({ error: { code: 'REGISTRY_USAGE', message: tooLarge ? 'The body is larger than 10 MB.' : 'The body is not valid JSON.' }, requestId: res.locals.requestId });
+  });
 
   const teamsOf = (principal: Principal) => principal.attributes[teamAttribute] ?? [];
   const isGovernance = (principal: Principal) => principal.roles.some((role) => options.governanceRoles.includes(role));
   const who = (principal: Principal, team?: string) => `${principal.subject ?? '(no subject)'}${team ? ` (team ${team})` : isGovernance(principal) ? ' (governance)' : ''}`;
 
-  async function record(req: Request, res: Response, principal: Principal | null, action: Action, target: { subgraph?: string; client?: string }, outcome: RegistryAuditRecord['outcome'], extra: { reason?: string; version?: number; team?: string } = {}): Promise<void> {
+  async function record(res: Response, principal: Principal | null, action: Action, target: { subgraph?: string; client?: string }, outcome: RegistryAuditRecord['outcome'], extra: { reason?: string; version?: number; team?: string } = {}): Promise<void> {
     await audit
       .append({
         kind: 'registry-write',
@@ -118,9 +124,8 @@ export function registryApi(options: RegistryApiOptions): Router {
         client: target.client ?? null,
         outcome,
         ...extra,
-      }, { durable: true })
+      }, { durable: principal !== null }) // an anonymous caller cannot make the gateway fsync at will
       .catch((error: unknown) => log.error({ err: error, action }, 'a registry write could not be audited'));
-    void req;
   }
 
   /** The verified principal of the call; no token, or one the mesh does not trust, is refused. */
@@ -175,7 +180,7 @@ export function registryApi(options: RegistryApiOptions): Router {
         const code: RegistryErrorCode = registryError?.code ?? 'REGISTRY_UNAVAILABLE';
         if (!registryError) log.error({ err: error }, 'a registry API call failed');
         const message = registryError?.message ?? 'The registry could not do this; see the gateway log.';
-        if (action) await record(req, res, principal, action, target, code === 'REGISTRY_UNAUTHENTICATED' ? 'unauthenticated' : code === 'REGISTRY_FORBIDDEN' ? 'forbidden' : 'failed', { reason: `${code}: ${message}`.slice(0, 500) });
+        if (action) await record(res, principal, action, target, code === 'REGISTRY_UNAUTHENTICATED' ? 'unauthenticated' : code === 'REGISTRY_FORBIDDEN' ? 'forbidden' : 'failed', { reason: `${code}: ${message}`.slice(0, 500) });
         res.status(STATUS[code] ?? 400).json({ error: { code, message }, requestId: res.locals.requestId });
       }
     };
@@ -244,7 +249,7 @@ export function registryApi(options: RegistryApiOptions): Router {
       // Who publishes is the verified token, with the team it acts for (decided under the lock).
       const acting: { team?: string } = {};
       const outcome = await publishSubgraph(registry, { ...proposal, publishedBy: who(principal) }, { ...judge, authorize: authorization(principal, name, team, acting) });
-      await record(req, res, principal, 'publish', { subgraph: name }, outcome.published ? 'accepted' : outcome.report.unchanged ? 'unchanged' : 'refused', { ...(outcome.published ? { version: outcome.published.version } : {}), ...(acting.team ? { team: acting.team } : {}) });
+      await record(res, principal, 'publish', { subgraph: name }, outcome.published ? 'accepted' : outcome.report.unchanged ? 'unchanged' : 'refused', { ...(outcome.published ? { version: outcome.published.version } : {}), ...(acting.team ? { team: acting.team } : {}) });
       res.status(outcome.report.accepted ? 200 : 422).json({ report: reportBody(outcome.report), published: outcome.published && { ...outcome.published, sdl: undefined, dataProducts: undefined }, revision: outcome.revision });
     }),
   );
@@ -256,7 +261,7 @@ export function registryApi(options: RegistryApiOptions): Router {
       const version = fields.version === undefined ? undefined : Number(fields.version);
       if (version !== undefined && (!Number.isSafeInteger(version) || version < 1)) throw new RegistryError('REGISTRY_USAGE', '"version" must be a whole number of at least 1.');
       const outcome = await rollbackSubgraph(registry, { ...judge, name, ...(version !== undefined ? { version } : {}), publishedBy: who(principal), authorize: authorization(principal, name, undefined) });
-      await record(req, res, principal, 'rollback', { subgraph: name }, outcome.published ? 'accepted' : 'refused', outcome.published ? { version: outcome.published.version } : {});
+      await record(res, principal, 'rollback', { subgraph: name }, outcome.published ? 'accepted' : 'refused', outcome.published ? { version: outcome.published.version } : {});
       res.status(outcome.report.accepted ? 200 : 422).json({ report: reportBody(outcome.report), published: outcome.published && { ...outcome.published, sdl: undefined, dataProducts: undefined }, revision: outcome.revision });
     }),
   );
@@ -265,7 +270,7 @@ export function registryApi(options: RegistryApiOptions): Router {
     handle('remove', async (req, res, principal) => {
       const name = nameOf(req);
       const outcome = await removeSubgraph(registry, { ...judge, name, authorize: authorization(principal, name, undefined) });
-      await record(req, res, principal, 'remove', { subgraph: name }, outcome.removed ? 'accepted' : 'refused');
+      await record(res, principal, 'remove', { subgraph: name }, outcome.removed ? 'accepted' : 'refused');
       res.status(outcome.removed ? 200 : 422).json({ report: reportBody(outcome.report), removed: outcome.removed, revision: outcome.revision });
     }),
   );
@@ -277,7 +282,7 @@ export function registryApi(options: RegistryApiOptions): Router {
       const team = text(body(req).team, 'team')!;
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(team)) throw new RegistryError('REGISTRY_INVALID_NAME', `Team "${team.slice(0, 60)}" must be 1-63 letters, digits, ., - or _.`);
       await setSubgraphOwner(registry, { name, team, setBy: who(principal) });
-      await record(req, res, principal, 'set-owner', { subgraph: name }, 'accepted', { team });
+      await record(res, principal, 'set-owner', { subgraph: name }, 'accepted', { team });
       res.json({ subgraph: name, owner: (await registry.owners())[name] as SubgraphOwner });
     }),
   );
@@ -305,7 +310,7 @@ export function registryApi(options: RegistryApiOptions): Router {
         if (errors.length > 0) throw new RegistryError('REGISTRY_INVALID_DOCUMENT', `${name.slice(0, 80)} does not validate against the current API schema: ${errors.map((e) => e.message).join('; ')}`);
       }
       await registry.registerDocuments((documents as { name: string; body: string }[]).map(({ name, body: document }) => ({ client, name, body: document, registeredBy: who(principal) })));
-      await record(req, res, principal, 'register-documents', { client }, 'accepted');
+      await record(res, principal, 'register-documents', { client }, 'accepted');
       res.json({ client, registered: documents.length });
     }),
   );
