@@ -87,7 +87,7 @@ describe('domains made from a CSV file, a Parquet file and a PostgreSQL table', 
   it('makes each domain in one command, saying what it proposed and what is left to fill in', () => {
     for (const name of ['shipping', 'sensors', 'sales']) expect({ name, code: made[name]!.code, stderr: made[name]!.stderr }).toEqual({ name, code: 0, stderr: '' });
     expect(made.shipping!.stdout).toMatch(/data product shipping\.parcels: 5 columns, type Parcel, key parcel_id, 90 rows profiled/);
-    expect(made.shipping!.stdout).toMatch(/personal data: recipientEmail \(CONFIDENTIAL, pii, masked\); row policy on region/);
+    expect(made.shipping!.stdout).toMatch(/personal data \(CONFIDENTIAL, pii, masked\): recipientEmail \(hashed\)\n  row policy: a token sees the rows of its regions \(region\)/);
     expect(made.shipping!.stdout).toMatch(/renamed: "Parcel ID" → parcel_id, "Recipient Email" → recipient_email/);
     expect(made.shipping!.stdout).not.toMatch(/to fill in/);
     expect(made.sensors!.stdout).toMatch(/to fill in before publishing: owner, purpose/);

@@ -62,10 +62,11 @@ command
         command: `npm run domain -- ${argv.join(' ').replace(/postgres(ql)?:\/\/[^\s"]*/g, 'postgres://…')}`,
       });
       const { proposal } = result;
-      const pii = proposal.columns.filter((column) => column.pii).map((column) => column.field);
+      const pii = proposal.columns.filter((column) => column.pii).map((column) => `${column.field} (${column.redact ? 'redacted: too few values to hash' : 'hashed'})`);
       console.log(`Made the ${result.domain} domain in ${result.folder} (${Math.round(performance.now() - started)} ms):`);
       console.log(`  data product ${result.domain}.${result.product}: ${proposal.columns.length} columns, type ${result.typeName}, key ${proposal.key.column}, ${proposal.exact ? `${proposal.rowsProfiled} rows profiled` : `first ${proposal.rowsProfiled} rows profiled`}`);
-      console.log(`  personal data: ${pii.length > 0 ? `${pii.join(', ')} (CONFIDENTIAL, pii, masked)` : 'none found'}${proposal.rowPolicy ? `; row policy on ${proposal.rowPolicy.column}` : ''}`);
+      console.log(`  personal data (CONFIDENTIAL, pii, masked): ${pii.length > 0 ? pii.join(', ') : 'none found'}`);
+      if (proposal.rowPolicy) console.log(`  row policy: a token sees the rows of its regions (${proposal.rowPolicy.column})`);
       const renamed = proposal.columns.filter((column) => column.renamed);
       if (renamed.length > 0) console.log(`  renamed: ${renamed.map((column) => `${JSON.stringify(column.source)} → ${column.column}`).join(', ')}`);
       if (result.placeholders.length > 0) console.log(`  to fill in before publishing: ${result.placeholders.join(', ')} (search for "<fill in:" in ${result.folder})`);
