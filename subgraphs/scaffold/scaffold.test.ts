@@ -165,6 +165,22 @@ describe('a refused source leaves nothing behind', () => {
   });
 });
 
+describe('a source larger than the profile reads', () => {
+  it('profiles its first 100,000 rows, leaves every column but the key nullable, makes accepted values warnings, and lands every row', async () => {
+    const file = join(work, 'large.csv');
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    await connection.run(`COPY (SELECT 'K' || i AS code, (['red', 'green'])[1 + i % 2] AS colour, i AS amount FROM range(150000) t(i)) TO '${file}' (HEADER)`);
+    connection.closeSync();
+    instance.closeSync();
+    const result = await scaffoldDomain({ name: 'large', source: { location: file }, into: join(work, 'large') });
+    expect({ rows: result.proposal.rowsProfiled, exact: result.proposal.exact, key: result.proposal.key.column }).toEqual({ rows: 100_000, exact: false, key: 'code' });
+    expect(result.proposal.columns.map((column) => [column.column, column.nullable])).toEqual([['code', false], ['colour', true], ['amount', true]]);
+    expect(await readFile(join(work, 'large/index.ts'), 'utf8')).toMatch(/name: "colour_accepted_values", .* severity: 'warning'/);
+    expect((await readFile(join(work, 'large/data/large.csv'), 'utf8')).trimEnd().split('\n')).toHaveLength(150_001);
+  });
+});
+
 describe('a domain from Parquet and JSON lines', () => {
   it('reads their types: dates, timestamps with a zone (landed in UTC), decimals, booleans', async () => {
     const instance = await DuckDBInstance.create(':memory:');

@@ -109,11 +109,11 @@ export async function scaffoldDomain(options: ScaffoldOptions): Promise<Scaffold
   const connection = await instance.connect();
   try {
     const source = await openSource(connection, options.source, options.limits ?? DEFAULT_LIMITS, join(staging, 'extract.csv'));
-    const read = await readSample(connection, source, SAMPLE_ROWS + 1);
-    const exact = read <= SAMPLE_ROWS;
+    const sample = await readSample(connection, source, SAMPLE_ROWS);
+    const exact = sample.whole;
     const proposal = await propose(connection, {
       sources: source.names,
-      rowsProfiled: Math.min(read, SAMPLE_ROWS),
+      rowsProfiled: sample.rows,
       exact,
       product,
       ...(options.key !== undefined ? { key: options.key } : {}),

@@ -271,11 +271,18 @@ export async function openSource(connection: DuckDBConnection, spec: SourceSpec,
   return { format, file, description, reader: `(SELECT ${names.map((name, i) => `${identifier(name)} AS ${identifier(`c${i}`)}`).join(', ')} FROM ${reader})`, names, landsAsIs: false };
 }
 
-/** Reads the first `limit` rows into the table `sample` (columns `c0`, `c1`, …); returns how many. */
-export async function readSample(connection: DuckDBConnection, source: ReadableSource, limit: number): Promise<number> {
-  await reading(source.file, () => connection.run(`CREATE OR REPLACE TABLE sample AS SELECT * FROM ${source.reader} LIMIT ${limit}`));
+/**
+ * Reads the first `limit` rows into the table `sample` (columns `c0`, `c1`, …): how many, and
+ * whether they are the whole source.
+ */
+export async function readSample(connection: DuckDBConnection, source: ReadableSource, limit: number): Promise<{ rows: number; whole: boolean }> {
+  // One row more than the sample says whether the source has more; it is not profiled.
+  await reading(source.file, () => connection.run(`CREATE OR REPLACE TABLE sample AS SELECT * FROM ${source.reader} LIMIT ${limit + 1}`));
   const [counted] = await rows(connection, 'SELECT count(*) AS n FROM sample');
-  return Number(counted?.n ?? 0);
+  const read = Number(counted?.n ?? 0);
+  if (read <= limit) return { rows: read, whole: true };
+  await connection.run('DELETE FROM sample WHERE rowid = (SELECT max(rowid) FROM sample)');
+  return { rows: limit, whole: false };
 }
 
 /**
