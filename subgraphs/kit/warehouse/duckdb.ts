@@ -138,7 +138,9 @@ class DuckDbDriver implements Driver {
     const readOnly = this.#options.readOnly ?? true;
     this.#instance = await DuckDBInstance.create(
       this.#options.file,
-      readOnly && this.#options.file !== ':memory:' ? { access_mode: 'READ_ONLY' } : {},
+      // A build (writable) need not keep rows in the file's order (every read orders by key): loads
+      // run about a quarter faster and hold less in memory (test/scaffold.bench.ts).
+      readOnly && this.#options.file !== ':memory:' ? { access_mode: 'READ_ONLY' } : { preserve_insertion_order: 'false' },
     );
   }
 
