@@ -89,7 +89,7 @@ function base64url(value: object): string {
 
 describe('token verification', () => {
   it('maps the claims of a valid token to a principal', async () => {
-    const token = rs256({ roles: ['analyst'], scope: 'read:customers read:pii', purpose: 'analytics', regions: ['EMEA'] });
+    const token = rs256({ roles: ['analyst'], scope: 'read:customers read:pii', purpose: 'analytics', regions: ['EMEA'], teams: ['shipping'] });
     expect(await verifier.verify(`Bearer ${token}`)).toEqual({
       anonymous: false,
       subject: 'ann',
@@ -98,7 +98,7 @@ describe('token verification', () => {
       scopes: ['read:customers', 'read:pii'],
       purpose: 'analytics',
       client: null,
-      attributes: { regions: ['EMEA'] },
+      attributes: { regions: ['EMEA'], teams: ['shipping'] },
     });
   });
 

@@ -33,7 +33,7 @@ import type { GovernanceRules } from '../../policy/rules.js';
 import { documentProblems, type ProductDocument } from '../catalog/domain-entries.js';
 import type { CheckReport } from './checks.js';
 import { RegistryError, type RegistryErrorCode } from './codes.js';
-import { checkProposal, publishSubgraph, removeSubgraph, rollbackSubgraph, setSubgraphOwner, type WriteAuthorization } from './publish.js';
+import { checkProposal, publishedHistory, publishedVersion, publishSubgraph, removeSubgraph, rollbackSubgraph, setSubgraphOwner, type WriteAuthorization } from './publish.js';
 import { assertClientName, assertSubgraphName, type Registry, type SubgraphOwner } from './registry.js';
 
 export interface RegistryApiOptions {
@@ -202,23 +202,17 @@ export function registryApi(options: RegistryApiOptions): Router {
     '/subgraphs/:name/history',
     handle(null, async (req, res) => {
       const name = nameOf(req);
-      const history = await registry.history(name);
-      if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${name}" was ever published.`);
-      const serving = (await registry.state())?.subgraphs.find((s) => s.name === name)?.version ?? null;
+      const { history, serving } = await publishedHistory(registry, name);
       res.json({ subgraph: name, serving, owner: (await registry.owners())[name] ?? null, versions: history.map(({ sdl: _sdl, dataProducts, ...v }) => ({ ...v, dataProducts: dataProducts?.map((p) => ({ id: p.id, version: p.odps.version })) ?? null })) });
     }),
   );
   router.get(
     '/subgraphs/:name/documents',
     handle(null, async (req, res) => {
-      const name = nameOf(req);
-      const history = await registry.history(name);
-      if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${name}" was ever published.`);
       const asked = req.query.version === undefined ? undefined : Number(req.query.version);
-      const wanted = asked ?? (await registry.state())?.subgraphs.find((s) => s.name === name)?.version ?? history[0]!.version;
-      const version = history.find((v) => v.version === wanted);
-      if (!version) throw new RegistryError('REGISTRY_UNKNOWN_VERSION', `"${name}" has no version ${String(req.query.version).slice(0, 20)}; versions: ${history.map((v) => v.version).join(', ')}.`);
-      res.json({ subgraph: name, version: version.version, publishedAt: version.publishedAt, dataProducts: version.dataProducts });
+      if (asked !== undefined && (!Number.isSafeInteger(asked) || asked < 1)) throw new RegistryError('REGISTRY_USAGE', '"version" must be a whole number of at least 1.');
+      const version = await publishedVersion(registry, nameOf(req), asked);
+      res.json({ subgraph: version.name, version: version.version, publishedAt: version.publishedAt, dataProducts: version.dataProducts });
     }),
   );
 

@@ -39,7 +39,7 @@ import { RegistryError } from './codes.js';
 import { openRegistry, registryUrlFromEnv } from './open.js';
 import { parseSubgraphList, subgraphEndpointsFromEnv } from '../config.js';
 import { documentProblems, type ProductDocument } from '../catalog/domain-entries.js';
-import { checkProposal, fetchSubgraphDocuments, publishRunningSubgraphs, publishSubgraph, removeSubgraph, rollbackSubgraph, setSubgraphOwner } from './publish.js';
+import { checkProposal, fetchSubgraphDocuments, publishedHistory, publishedVersion, publishRunningSubgraphs, publishSubgraph, removeSubgraph, rollbackSubgraph, setSubgraphOwner } from './publish.js';
 import { assertClientName, assertSubgraphName, type Registry } from './registry.js';
 
 export interface CliResult {
@@ -315,9 +315,7 @@ async function run(registry: Registry, command: string, args: string[], values: 
     }
     case 'history': {
       const subgraph = needName();
-      const history = await registry.history(subgraph);
-      if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${subgraph}" was ever published.`);
-      const serving = (await registry.state())?.subgraphs.find((s) => s.name === subgraph)?.version;
+      const { history, serving } = await publishedHistory(registry, subgraph);
       if (json) return { exitCode: 0, output: JSON.stringify(history.map(({ sdl: _sdl, dataProducts, ...v }) => ({ ...v, dataProducts: dataProducts?.map((p) => ({ id: p.id, version: p.odps.version })) ?? null, serving: v.version === serving })), null, 2) };
       const lines = history.map(
         (v) =>
@@ -327,11 +325,7 @@ async function run(registry: Registry, command: string, args: string[], values: 
     }
     case 'documents': {
       const subgraph = needName();
-      const history = await registry.history(subgraph);
-      if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${subgraph}" was ever published.`);
-      const wanted = whole(str('version'), 'version') ?? (await registry.state())?.subgraphs.find((s) => s.name === subgraph)?.version ?? history[0]!.version;
-      const version = history.find((v) => v.version === wanted);
-      if (!version) throw new RegistryError('REGISTRY_UNKNOWN_VERSION', `"${subgraph}" has no version ${wanted}; versions: ${history.map((v) => v.version).join(', ')}.`);
+      const version = await publishedVersion(registry, subgraph, whole(str('version'), 'version'));
       return { exitCode: 0, output: JSON.stringify({ subgraph, version: version.version, publishedAt: version.publishedAt, dataProducts: version.dataProducts }, null, 2) };
     }
     case 'status': {

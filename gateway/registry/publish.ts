@@ -128,6 +128,22 @@ export async function rollbackSubgraph(
   );
 }
 
+/** A subgraph's versions, newest first, and the serving one's number (null: removed); refused when it was never published. */
+export async function publishedHistory(registry: Registry, name: string): Promise<{ readonly history: SubgraphVersion[]; readonly serving: number | null }> {
+  const history = await registry.history(assertSubgraphName(name));
+  if (history.length === 0) throw new RegistryError('REGISTRY_UNKNOWN_SUBGRAPH', `No version of "${name}" was ever published.`);
+  return { history, serving: (await registry.state())?.subgraphs.find((s) => s.name === name)?.version ?? null };
+}
+
+/** One published version of a subgraph: the one asked for, else the serving one, else the newest. */
+export async function publishedVersion(registry: Registry, name: string, version?: number): Promise<SubgraphVersion> {
+  const { history, serving } = await publishedHistory(registry, name);
+  const wanted = version ?? serving ?? history[0]!.version;
+  const found = history.find((v) => v.version === wanted);
+  if (!found) throw new RegistryError('REGISTRY_UNKNOWN_VERSION', `"${name}" has no version ${wanted}; versions: ${history.map((v) => v.version).join(', ')}.`);
+  return found;
+}
+
 export interface RemovalOutcome {
   readonly report: CheckReport;
   /** The subgraph left the supergraph. */
