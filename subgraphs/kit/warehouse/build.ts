@@ -185,7 +185,7 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     if (run.outcome === 'passed') {
       // Keys, NOT NULL columns and indexes, once the data passed: a break the checks did not name still rejects the load.
       try {
-        await finishTables(warehouse.db as Kysely<unknown>, options.domain.tables);
+        await finishTables(warehouse.db as Kysely<unknown>, options.domain.tables, dialectAdapter(warehouse.dialect).indexedRowsMax);
       } catch (error) {
         run = { ...run, outcome: 'rejected', results: [...run.results, constraintFailure(options.domain.name, error)] };
       }

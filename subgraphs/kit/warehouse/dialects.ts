@@ -64,10 +64,19 @@ export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
   rejectedLocation(location: LocationOf<D>): LocationOf<D>;
   /** DDL of a text column: text sorts by code point on every dialect (DuckDB's order), whatever the locale. */
   textColumn(column: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
+  /**
+   * A loaded table with more rows than this gets no key constraint and no secondary index (its key
+   * stays checked not null and unique by every load's quality gate): an index this dialect builds
+   * in memory whatever its memory limit would make a load's memory grow with its file.
+   */
+  readonly indexedRowsMax: number;
   readonly sql: DialectSql;
   /** Whether an error means the warehouse cannot answer (down, unreachable, too slow), not a faulty query. */
   failureOf(error: { code?: unknown; message: string }): Failure | null;
 }
+
+/** A DuckDB build's memory: what a load holds besides its keys' indexes, whatever its file's size (test/scaffold.bench.ts). */
+const BUILD_MEMORY_LIMIT = '256MB';
 
 export const duckdbDialect: DialectAdapter<'duckdb'> = {
   dialect: 'duckdb',
@@ -82,7 +91,7 @@ export const duckdbDialect: DialectAdapter<'duckdb'> = {
     await rm(`${staging}.wal`, { force: true });
     let rows: Record<string, number>;
     try {
-      rows = await ingest(openDuckDbWarehouse({ file: staging, readOnly: false }));
+      rows = await ingest(openDuckDbWarehouse({ file: staging, readOnly: false, memoryLimit: BUILD_MEMORY_LIMIT }));
     } catch (error) {
       if (error instanceof RejectedBuildError) {
         const kept = duckdbDialect.rejectedLocation(location).file;
@@ -98,6 +107,9 @@ export const duckdbDialect: DialectAdapter<'duckdb'> = {
   },
   rejectedLocation: (location) => ({ ...location, file: `${location.file}.rejected` }),
   textColumn: (column) => column,
+  // DuckDB's indexes (ART) are built in memory, beyond its memory limit (3,000,000 keys: about 250
+  // MB more); above this, lookups by key use the row groups' min/max instead (test/scaffold.bench.ts).
+  indexedRowsMax: 500_000,
   sql: {
     matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
     // DuckDB truncates a timestamp to a DATE for day and coarser units: cast back to a timestamp.
@@ -152,6 +164,8 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
   },
   rejectedLocation: (location) => ({ ...location, schema: `${location.schema}__rejected` }),
   textColumn: (column) => column.modifyEnd(sql`collate "C"`),
+  // PostgreSQL builds an index within maintenance_work_mem, spilling to disk beyond it.
+  indexedRowsMax: Number.POSITIVE_INFINITY,
   sql: {
     matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
     // Timestamps are stored without a time zone (UTC by convention): one truncates to a timestamp, weeks from Monday.

@@ -41,6 +41,8 @@ export interface DuckDbWarehouseOptions {
   readonly file: string;
   /** Open read-only (default `true`): serving never writes, and several processes may read one file. */
   readonly readOnly?: boolean;
+  /** DuckDB's memory limit (e.g. `512MB`; default DuckDB's, 80% of the machine's): beyond it, sorts and aggregates spill to disk. */
+  readonly memoryLimit?: string;
 }
 
 function toSafeNumber(value: bigint): number | string {
@@ -140,7 +142,9 @@ class DuckDbDriver implements Driver {
       this.#options.file,
       // A build (writable) need not keep rows in the file's order (every read orders by key): loads
       // run about a quarter faster and hold less in memory (test/scaffold.bench.ts).
-      readOnly && this.#options.file !== ':memory:' ? { access_mode: 'READ_ONLY' } : { preserve_insertion_order: 'false' },
+      readOnly && this.#options.file !== ':memory:'
+        ? { access_mode: 'READ_ONLY' }
+        : { preserve_insertion_order: 'false', ...(this.#options.memoryLimit ? { memory_limit: this.#options.memoryLimit } : {}) },
     );
   }
 

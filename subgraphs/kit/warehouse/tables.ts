@@ -4,7 +4,7 @@
  * and, once the data quality checks pass, adds the keys, NOT NULL constraints and indexes.
  */
 import { join } from 'node:path';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { dialectAdapter } from './dialects.js';
 import type { Warehouse, WarehouseDialect } from './warehouse.js';
 
@@ -101,16 +101,24 @@ async function createTable(db: Kysely<unknown>, table: TableSpec, dialect: Wareh
 /**
  * Finishes loaded tables once their data passed the quality checks: each table's NOT NULL columns
  * and primary key, then its secondary indexes (DuckDB alters no table that an index depends on).
- * Fails, naming the table, when the data breaks a constraint.
+ * A table of more than `indexedRowsMax` rows gets neither key constraint nor index (see
+ * `DialectAdapter.indexedRowsMax`; the quality gate has checked its key). Fails, naming the table,
+ * when the data breaks a constraint.
  */
-export async function finishTables(db: Kysely<unknown>, tables: readonly TableSpec[]): Promise<void> {
+export async function finishTables(db: Kysely<unknown>, tables: readonly TableSpec[], indexedRowsMax = Number.POSITIVE_INFINITY): Promise<void> {
+  const indexed = new Set<string>();
   for (const table of tables) {
     for (const column of table.columns) {
       if (!column.nullable) await db.schema.alterTable(table.name).alterColumn(column.name, (c) => c.setNotNull()).execute();
     }
+    if (Number.isFinite(indexedRowsMax)) {
+      const counted = await db.selectFrom(table.name as never).select(sql<number>`count(*)`.as('rows')).executeTakeFirstOrThrow();
+      if (Number((counted as { rows: unknown }).rows) > indexedRowsMax) continue;
+    }
+    indexed.add(table.name);
     await db.schema.alterTable(table.name).addPrimaryKeyConstraint(`${table.name}_pkey`, [...table.primaryKey] as never).execute();
   }
-  for (const table of tables) {
+  for (const table of tables.filter(({ name }) => indexed.has(name))) {
     for (const columns of table.indexes ?? []) {
       await db.schema
         .createIndex(`${table.name}_${columns.join('_')}_idx`)
