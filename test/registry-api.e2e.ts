@@ -142,6 +142,7 @@ describe('the registry API', () => {
     const traversal = await call('POST', '/subgraphs/..%2F..%2Fetc/publish', CATALOG, { sdl: 'type Query { a: Int }' });
     expect(traversal.body.error.code).toBe('REGISTRY_INVALID_NAME');
     expect((await call('POST', '/subgraphs/products/publish', CATALOG, { sdl: 'type Query { a: Int }', url: 'file:///etc/passwd' })).body.error.code).toBe('REGISTRY_INVALID_URL');
+    expect((await call('POST', `/subgraphs/${'x'.repeat(3_000)}/publish`, CATALOG, { sdl: 'type Query { a: Int }' })).body.error.code).toBe('REGISTRY_INVALID_NAME');
     expect(await revision()).toBe(before);
   });
 
@@ -199,6 +200,8 @@ describe('the registry API', () => {
     // Five refused tokens, each recorded with why.
     expect(records.filter((r) => r.outcome === 'unauthenticated').map((r) => r.reason.split(' ')[0])).toHaveLength(5);
     expect(records.find((r) => r.outcome === 'forbidden')).toMatchObject({ teams: ['crm'], reason: expect.stringMatching(/^REGISTRY_FORBIDDEN: /) });
+    // A name the caller made up is kept bounded (its first 64 characters and a hash).
+    expect(records.find((r) => r.subgraph?.startsWith('xxxx'))?.subgraph).toMatch(/^x{64}…sha256:[0-9a-f]{16}$/);
     expect(verifyAuditLog(await readFile(auditPath, 'utf8')).ok).toBe(true);
   });
 });

@@ -25,7 +25,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { buildSchema, parse, validate, type GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
-import type { AuditSink, RegistryAuditRecord } from '../../policy/audit.js';
+import { boundedName, type AuditSink, type RegistryAuditRecord } from '../../policy/audit.js';
 import { governanceRules } from '../../policy/governance.rules.js';
 import { TokenRejectedError, type TokenVerifier } from '../../policy/identity.js';
 import type { Principal } from '../../policy/principal.js';
@@ -120,8 +120,9 @@ export function registryApi(options: RegistryApiOptions): Router {
         purpose: principal?.purpose ?? null,
         teams: principal ? teamsOf(principal) : [],
         action,
-        subgraph: target.subgraph ?? null,
-        client: target.client ?? null,
+        // As the caller wrote them (a refused call's may be anything): bounded.
+        subgraph: boundedName(target.subgraph),
+        client: boundedName(target.client),
         outcome,
         ...extra,
       }, { durable: principal !== null }) // an anonymous caller cannot make the gateway fsync at will

@@ -134,7 +134,7 @@ export function renderIndex(draft: DomainDraft): string {
     '  },',
     '};',
     '',
-    `export const ${draft.domain.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())} = defineDomain<WarehouseOf<typeof tables>, ${pascal(draft.domain)}Repository>({`,
+    `export const ${exportNameOf(draft.domain)} = defineDomain<WarehouseOf<typeof tables>, ${pascal(draft.domain)}Repository>({`,
     `  name: ${ts(draft.domain)},`,
     '  folder: import.meta.url,',
     '  resolvers,',
@@ -150,6 +150,15 @@ export function renderIndex(draft: DomainDraft): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Words JavaScript reserves: a domain named so is exported as `<name>Domain`. */
+const RESERVED_WORDS = new Set('await break case catch class const continue debugger default delete do else enum export extends false finally for function if implements import in instanceof interface let new null package private protected public return static super switch this throw true try typeof var void while with yield'.split(' '));
+
+/** The name `index.ts` exports the domain under: the domain's, lowerCamelCase. */
+export function exportNameOf(domain: string): string {
+  const name = domain.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return RESERVED_WORDS.has(name) ? `${name}Domain` : name;
 }
 
 /** The Query field of one row: the type's name, lowerCamelCase. */
@@ -229,7 +238,7 @@ export function renderPackage(draft: DomainDraft): string {
 export function renderTest(draft: DomainDraft): string {
   const { proposal } = draft;
   const pii = proposal.columns.find((column) => column.pii && !column.nullable) ?? proposal.columns.find((column) => column.pii);
-  const exportName = draft.domain.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const exportName = exportNameOf(draft.domain);
   const selection = `${proposal.key.field}${pii ? ` ${pii.field}` : ''}`;
   const lines = [
     '/**',

@@ -14,6 +14,7 @@ import { onPostgres, TEST_POSTGRES } from '../../test/harness/postgres.js';
 import { withGeneratedSections } from '../../policy/errors-doc.js';
 import { runProcess } from '../../test/harness/run-process.js';
 import { SCAFFOLD_ERROR_SECTION, ScaffoldError, SUBGRAPHS_README, type ScaffoldErrorCode } from './codes.js';
+import { isDomain } from '../kit/domain.js';
 import { columnNameOf, fieldNameOf } from './propose.js';
 import { scaffoldDomain, type ScaffoldOptions } from './scaffold.js';
 
@@ -109,6 +110,15 @@ describe('a refused source leaves nothing behind', () => {
     const file = await source('p.csv', csv(people(3)));
     expect((await refusal({ name: 'Bad-Name', source: { location: file } })).code).toBe('SCAFFOLD_INVALID_NAME');
     expect((await refusal({ name: 'customers', source: { location: file } })).message).toMatch(/already has a domain "customers"/);
+  });
+
+  it('refuses a type every subgraph has, and exports a domain named by a reserved word under another name', async () => {
+    const pages = await source('page_infos.csv', csv(people(3)));
+    expect(await refusal({ name: 'pages', source: { location: pages } })).toEqual({ code: 'SCAFFOLD_INVALID_NAME', message: 'SCAFFOLD_INVALID_NAME: The type PageInfo is one every subgraph has already; give the type another name with --type.' });
+    const made = await scaffoldDomain({ name: 'class', source: { location: await source('lessons.csv', csv(people(3))) }, into: join(work, 'class') });
+    const module = (await import(join(made.folder, 'index.ts'))) as Record<string, unknown>;
+    expect(Object.keys(module)).toEqual(['classDomain']);
+    expect(isDomain(module.classDomain)).toBe(true);
   });
 
   it('refuses a file it cannot read, or whose format it cannot tell', async () => {

@@ -59,6 +59,9 @@ export interface ScaffoldResult {
   readonly placeholders: readonly string[];
 }
 
+/** Types every domain's subgraph has (the kit's shared types, the root types). */
+const RESERVED_TYPES = new Set(['Query', 'Mutation', 'Subscription', 'PageInfo', 'LocalDate', 'DateTime', 'OrderDirection', 'String', 'Int', 'Float', 'Boolean', 'ID']);
+
 /** A product's name from the source: the file's name, or the table's, in lower snake_case. */
 function productNameOf(options: ScaffoldOptions): string {
   if (options.product !== undefined) return options.product;
@@ -94,6 +97,8 @@ export async function scaffoldDomain(options: ScaffoldOptions): Promise<Scaffold
   }
   const typeName = options.typeName ?? typeNameOf(product);
   if (!/^[A-Z][A-Za-z0-9]{0,62}$/.test(typeName)) throw new ScaffoldError('SCAFFOLD_INVALID_NAME', `"${typeName.slice(0, 70)}" is not a type name (PascalCase letters and digits); give one with --type.`);
+  const taken = [typeName, `${typeName}Connection`, `${typeName}Edge`].find((name) => RESERVED_TYPES.has(name));
+  if (taken) throw new ScaffoldError('SCAFFOLD_INVALID_NAME', `The type ${taken} is one every subgraph has already; give the type another name with --type.`);
   const folder = resolve(options.into ?? name);
   if (!(await isEmptyOrAbsent(folder))) throw new ScaffoldError('SCAFFOLD_FOLDER_EXISTS', `${folder} exists and is not empty: choose another folder with --into.`);
   const rules = options.rules ?? governanceRules;
