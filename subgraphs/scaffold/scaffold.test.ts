@@ -150,6 +150,20 @@ describe('a refused source leaves nothing behind', () => {
     expect((await refusal({ name: 'latin', source: { location: await source('latin.jsonl', jsonl) } })).code).toBe('SCAFFOLD_SOURCE_NOT_UTF8');
   });
 
+  it('reads characters split across its 1 MiB chunks, and refuses a file that ends inside one', async () => {
+    for (const character of ['é', '€', '😀']) {
+      // The character starts one byte before the first chunk's end.
+      const head = 'id,name\n1,';
+      const text = `${head}${'a'.repeat((1 << 20) - 1 - head.length)}${character}\n2,b\n`;
+      expect(Buffer.from(text).indexOf(Buffer.from(character))).toBe((1 << 20) - 1);
+      const made = await scaffoldDomain({ name: 'split', source: { location: await source('split.csv', text) }, into: join(work, `split-${randomBytes(3).toString('hex')}`) });
+      expect(made.proposal.key.column).toBe('id');
+    }
+    const cut = Buffer.from('id,name\n1,caf€');
+    const { code, message } = await refusal({ name: 'cut', source: { location: await source('cut.csv', cut.subarray(0, cut.length - 1)) } });
+    expect({ code, message: message.replace(/^.*: /, '') }).toEqual({ code: 'SCAFFOLD_SOURCE_NOT_UTF8', message: 'it ends in the middle of a character.' });
+  });
+
   it('refuses duplicate column names, as written or once made safe', async () => {
     const repeated = await refusal({ name: 'dup', source: { location: await source('dup.csv', csv([['id', 'email', 'email'], [1, 'a', 'b']])) } });
     expect(repeated).toEqual({ code: 'SCAFFOLD_DUPLICATE_COLUMN', message: 'SCAFFOLD_DUPLICATE_COLUMN: The column name "email" appears twice (columns 2 and 3).' });

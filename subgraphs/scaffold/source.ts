@@ -5,6 +5,7 @@
  * profile, and lands the whole source in the domain's raw folder as the CSV file its loads read
  * (renamed columns under their new names).
  */
+import { isUtf8 } from 'node:buffer';
 import { copyFile, open, stat } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -98,25 +99,38 @@ async function sizeOf(file: string, limits: SourceLimits): Promise<number> {
   return size;
 }
 
-/** Throws unless the file is UTF-8 throughout (read in chunks: memory stays flat). */
+/** How much of `bytes` ends on a whole character: an incomplete last sequence is left for the next chunk. */
+function wholeCharacters(bytes: Uint8Array): number {
+  const n = bytes.length;
+  for (let back = 1; back <= Math.min(3, n); back++) {
+    const byte = bytes[n - back]!;
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back for its lead
+    const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return length > back ? n - back : n;
+  }
+  return n;
+}
+
+/** Throws unless the file is UTF-8 throughout: read in chunks of 1 MiB (memory stays flat), each checked by `isUtf8`. */
 async function assertUtf8(file: string): Promise<void> {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
   const handle = await open(file, 'r');
+  const chunk = Buffer.alloc(1 << 20);
+  let carried = 0;
   let offset = 0;
   try {
-    for await (const chunk of handle.readableWebStream() as AsyncIterable<Uint8Array>) {
-      try {
-        decoder.decode(chunk, { stream: true });
-      } catch {
-        throw new ScaffoldError('SCAFFOLD_SOURCE_NOT_UTF8', `${file} is not UTF-8: invalid bytes within bytes ${offset} to ${offset + chunk.byteLength}. Convert it first (iconv -f <its encoding> -t UTF-8).`);
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, carried, chunk.length - carried);
+      if (bytesRead === 0) break;
+      const filled = carried + bytesRead;
+      const whole = wholeCharacters(chunk.subarray(0, filled));
+      if (!isUtf8(chunk.subarray(0, whole))) {
+        throw new ScaffoldError('SCAFFOLD_SOURCE_NOT_UTF8', `${file} is not UTF-8: invalid bytes within bytes ${offset} to ${offset + whole}. Convert it first (iconv -f <its encoding> -t UTF-8).`);
       }
-      offset += chunk.byteLength;
+      chunk.copy(chunk, 0, whole, filled);
+      carried = filled - whole;
+      offset += whole;
     }
-    try {
-      decoder.decode();
-    } catch {
-      throw new ScaffoldError('SCAFFOLD_SOURCE_NOT_UTF8', `${file} is not UTF-8: it ends in the middle of a character.`);
-    }
+    if (carried > 0) throw new ScaffoldError('SCAFFOLD_SOURCE_NOT_UTF8', `${file} is not UTF-8: it ends in the middle of a character.`);
   } finally {
     await handle.close();
   }
