@@ -4,7 +4,7 @@
  * warehouse version, its quality checks, keys and NOT NULL columns, its column profiles), against
  * DuckDB's own `read_csv` of the same file into a table of a new database file. The aim: under
  * 1.5×. Then the peak memory of each step, in a process of its own as for a team, for files of
- * 100,000, 1,000,000 and 3,000,000 rows (`SCAFFOLD_BENCH_ROWS` sets the timed file's rows).
+ * 100,000, 1,000,000, 3,000,000 and 10,000,000 rows (`SCAFFOLD_BENCH_ROWS` sets the timed file's rows).
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -70,7 +70,7 @@ const step = async (...args: string[]) => {
   return JSON.parse(stdout.trim().split('\n').pop()!) as { ms: number; peakRssMb: number; rows?: number };
 };
 const peaks: string[] = [];
-for (const rows of [100_000, 1_000_000, 3_000_000]) {
+for (const rows of [100_000, 1_000_000, 3_000_000, 10_000_000]) {
   const file = rows === ROWS ? csv : await parcels(rows);
   const work = await fresh();
   const made = await step('scaffold', file, work);
