@@ -28,6 +28,7 @@ import {
 import { countRows, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type Bound, type Coordinate, type RequestAccess } from './filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from './loaders.js';
 import type { QualityRule } from './quality.js';
+import type { PipelineDeclaration } from './pipelines/runner.js';
 import type { DialectSql } from './warehouse/dialects.js';
 
 /** One filter of a product's lists: the field it reads (for the argument guard) and its condition. */
@@ -84,6 +85,8 @@ export interface DataProductSpec<Row extends object, Node, Filter extends object
   readonly metadata: ProductMetadata;
   /** Its data quality rules (its key is checked not null and unique without them); they gate every load. */
   readonly quality?: readonly QualityRule[];
+  /** How its loads run (pipelines/plan.ts): by default on its SLA's `frequency`, three attempts, 30 minutes each. */
+  readonly pipeline?: PipelineDeclaration;
   /** The GraphQL type it serves: its `@rowPolicy`, if any, applies to every query of the table. */
   readonly type: string;
   readonly table: string;

@@ -30,12 +30,17 @@ export interface Freshness {
 
 const SECONDS: Record<string, number> = { s: 1, m: 60, min: 60, h: 3600, d: 86_400, w: 604_800, y: 31_536_000 };
 
+/** An SLA property's duration in seconds (null: not a duration, or a unit not known). */
+export function durationSecondsOf(promise: SlaProperty | undefined): number | null {
+  const unit = SECONDS[(promise?.unit ?? '').toLowerCase()];
+  return promise && unit !== undefined && Number.isFinite(Number(promise.value)) ? Number(promise.value) * unit : null;
+}
+
 /** A product's freshness threshold from its SLA: latency, else freshness, else frequency (null: none). */
 export function slaSecondsOf(sla: readonly SlaProperty[]): number | null {
   for (const property of ['latency', 'freshness', 'frequency']) {
-    const promise = sla.find((candidate) => (candidate.property as string) === property);
-    const unit = SECONDS[(promise?.unit ?? '').toLowerCase()];
-    if (promise && unit !== undefined && Number.isFinite(Number(promise.value))) return Number(promise.value) * unit;
+    const seconds = durationSecondsOf(sla.find((candidate) => (candidate.property as string) === property));
+    if (seconds !== null) return seconds;
   }
   return null;
 }

@@ -1,0 +1,152 @@
+/**
+ * The pipeline runners' one contract, over both: the process's own and BullMQ on this machine's
+ * Redis (each test with a key prefix of its own, removed afterwards). Plus what only replicas show:
+ * two BullMQ runners on one Redis run each tick once, and never two runs of a domain at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { bullmqRunner } from './bullmq-runner.js';
+import { localRunner } from './local-runner.js';
+import { PipelineError, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions } from './runner.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefixes: string[] = [];
+const running: PipelineRunner[] = [];
+
+afterEach(async () => {
+  for (const runner of running.splice(0)) await runner.stop();
+});
+afterAll(async () => {
+  const redis = new Redis(REDIS_URL);
+  for (const prefix of prefixes) {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  }
+  redis.disconnect();
+});
+
+const spec = (id: string, overrides: Partial<PipelineSpec> = {}): PipelineSpec => ({ id, dependsOn: [], everyMs: null, attempts: 1, backoffMs: 50, timeoutMs: 5_000, ...overrides });
+
+const runners: Record<string, (options: RunnerOptions, prefix?: string) => PipelineRunner> = {
+  local: (options) => localRunner(options),
+  bullmq: (options, prefix = `test-pipelines-${randomUUID().slice(0, 8)}`) => {
+    prefixes.push(prefix);
+    return bullmqRunner({ ...options, redisUrl: REDIS_URL, queue: 'shipping', prefix });
+  },
+};
+
+/** A started runner, its events recorded. */
+async function started(kind: string, pipelines: PipelineSpec[], work: RunnerOptions['work'], prefix?: string) {
+  const events: RunEvent[] = [];
+  const runner = runners[kind]!({ pipelines, work, onEvent: (event) => events.push(event) }, prefix);
+  running.push(runner);
+  await runner.start();
+  return { runner, events, of: (pipeline: string, event?: RunEvent['event']) => events.filter((e) => e.pipeline === pipeline && (!event || e.event === event)) };
+}
+
+const succeed = async () => undefined;
+
+for (const kind of Object.keys(runners)) {
+  describe(`the ${kind} pipeline runner`, () => {
+    it('runs a schedule, tick after tick', async () => {
+      const { of } = await started(kind, [spec('shipping.parcels', { everyMs: 200 })], succeed);
+      await expect.poll(() => of('shipping.parcels', 'succeeded').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+      expect(new Set(of('shipping.parcels', 'succeeded').map((e) => e.trigger))).toEqual(new Set(['schedule']));
+    });
+
+    it('runs a dependent after its upstream succeeds, never before, and not after a failure', async () => {
+      let failUpstream = false;
+      const order: string[] = [];
+      const { runner, of } = await started(kind, [spec('shipping.parcels'), spec('shipping.deliveries', { dependsOn: ['shipping.parcels'] })], async ({ pipeline }) => {
+        order.push(`${pipeline} start`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (pipeline === 'shipping.parcels' && failUpstream) throw new Error('source unreadable');
+        order.push(`${pipeline} end`);
+      });
+      await runner.run('shipping.parcels');
+      await expect.poll(() => of('shipping.deliveries', 'succeeded').length, { timeout: 10_000 }).toBe(1);
+      expect(order).toEqual(['shipping.parcels start', 'shipping.parcels end', 'shipping.deliveries start', 'shipping.deliveries end']);
+      expect(of('shipping.deliveries', 'started')[0]!.trigger).toBe('dependency');
+      failUpstream = true;
+      await runner.run('shipping.parcels');
+      await expect.poll(() => of('shipping.parcels', 'failed').length, { timeout: 10_000 }).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(of('shipping.deliveries', 'started')).toHaveLength(1);
+    });
+
+    it('retries a failing run with growing backoff, then succeeds; gives up after its attempts', async () => {
+      const calls: number[] = [];
+      const { runner, of } = await started(kind, [spec('shipping.parcels', { attempts: 3, backoffMs: 100 }), spec('shipping.returns', { attempts: 2, backoffMs: 50 })], async ({ pipeline, attempt }) => {
+        if (pipeline === 'shipping.returns') throw new Error('always');
+        calls.push(Date.now());
+        if (attempt < 3) throw new Error(`attempt ${attempt} failed`);
+      });
+      await runner.run('shipping.parcels');
+      await expect.poll(() => of('shipping.parcels', 'succeeded').length, { timeout: 10_000 }).toBe(1);
+      expect(of('shipping.parcels').map((e) => `${e.event} ${e.attempt}`)).toEqual(['started 1', 'retrying 1', 'started 2', 'retrying 2', 'started 3', 'succeeded 3']);
+      // The delays before attempts 2 and 3: at least 100 and 200 ms.
+      expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(95);
+      expect(calls[2]! - calls[1]!).toBeGreaterThanOrEqual(195);
+      await runner.run('shipping.returns');
+      await expect.poll(() => of('shipping.returns', 'failed').length, { timeout: 10_000 }).toBe(1);
+      expect(of('shipping.returns').map((e) => `${e.event} ${e.attempt}`)).toEqual(['started 1', 'retrying 1', 'started 2', 'failed 2']);
+      expect(of('shipping.returns', 'failed')[0]!.error).toBe('always');
+    });
+
+    it('bounds an attempt by its timeout, aborting its signal', async () => {
+      let abortedSeen = false;
+      const { runner, of } = await started(kind, [spec('shipping.parcels', { timeoutMs: 200 })], ({ signal }) => new Promise<void>(() => signal.addEventListener('abort', () => (abortedSeen = true))));
+      await runner.run('shipping.parcels');
+      await expect.poll(() => of('shipping.parcels', 'failed').length, { timeout: 10_000 }).toBe(1);
+      expect(of('shipping.parcels', 'failed')[0]!.error).toBe('timed out after 200 ms');
+      expect(abortedSeen).toBe(true);
+    });
+
+    it('holds a paused pipeline: its ticks are skipped and a run asked for refused, until resumed', async () => {
+      const { runner, of } = await started(kind, [spec('shipping.parcels', { everyMs: 150 })], succeed);
+      await runner.pause('shipping.parcels');
+      expect(await runner.paused()).toEqual(['shipping.parcels']);
+      await expect(runner.run('shipping.parcels')).rejects.toMatchObject({ code: 'PIPELINE_PAUSED' });
+      await expect.poll(() => of('shipping.parcels', 'skipped').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+      expect(of('shipping.parcels', 'started')).toHaveLength(0);
+      await runner.resume('shipping.parcels');
+      expect(await runner.paused()).toEqual([]);
+      await expect.poll(() => of('shipping.parcels', 'succeeded').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    });
+
+    it('refuses a second run while one is queued or running, and an unknown pipeline', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const { runner, of } = await started(kind, [spec('shipping.parcels')], () => held);
+      await runner.run('shipping.parcels');
+      await expect.poll(() => of('shipping.parcels', 'started').length, { timeout: 10_000 }).toBe(1);
+      const overlap = await runner.run('shipping.parcels').catch((error: unknown) => error);
+      expect(overlap).toBeInstanceOf(PipelineError);
+      expect(overlap).toMatchObject({ code: 'PIPELINE_RUN_OVERLAPS' });
+      release();
+      await expect.poll(() => of('shipping.parcels', 'succeeded').length, { timeout: 10_000 }).toBe(1);
+      await expect(runner.run('shipping.nothing')).rejects.toMatchObject({ code: 'PIPELINE_UNKNOWN', message: expect.stringMatching(/pipelines: shipping\.parcels/) });
+    });
+  });
+}
+
+describe('BullMQ replicas on one Redis', () => {
+  it('run each tick once, and never two runs of the domain at once', async () => {
+    const prefix = `test-pipelines-${randomUUID().slice(0, 8)}`;
+    let active = 0;
+    let most = 0;
+    const work: RunnerOptions['work'] = async () => {
+      active += 1;
+      most = Math.max(most, active);
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      active -= 1;
+    };
+    const pipelines = [spec('shipping.parcels', { everyMs: 200 }), spec('shipping.returns', { everyMs: 200 })];
+    const [a, b] = [await started('bullmq', pipelines, work, prefix), await started('bullmq', pipelines, work, prefix)];
+    await expect.poll(() => a.of('shipping.parcels', 'succeeded').length + b.of('shipping.parcels', 'succeeded').length, { timeout: 15_000 }).toBeGreaterThanOrEqual(6);
+    const runs = [...a.of('shipping.parcels', 'started'), ...b.of('shipping.parcels', 'started')].map((e) => e.runId);
+    expect(new Set(runs).size).toBe(runs.length); // no tick run twice
+    expect(most).toBe(1);
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * Pipeline runs (issue 26, first part): each data product's pipeline (`plan.ts`) run on a schedule,
+ * after the pipelines it depends on, retried with backoff, bounded by a timeout, paused and resumed,
+ * never two runs of one pipeline at once. Two runners keep this one contract (runner.test.ts runs the
+ * same suite over both): `bullmq-runner.ts` on Redis (BullMQ: job schedulers, deduplicated jobs, a
+ * global concurrency of one per domain, for replicas), and `local-runner.ts` in the process (the
+ * embedded default: `npm start` needs no Redis). What a run does is the caller's `work`.
+ */
+
+/** How a data product declares its pipeline (its `pipeline`; see plan.ts for the defaults). */
+export interface PipelineDeclaration {
+  /** Products of the same domain it is loaded after (each of their runs is followed by one of this). */
+  readonly dependsOn?: readonly string[];
+  /** Its schedule (`{ value: 1, unit: 'h' }`), or `never` (only when asked or after its dependencies); default: the SLA's `frequency`. */
+  readonly every?: { readonly value: number; readonly unit: 's' | 'm' | 'h' | 'd' | 'w' } | 'never';
+  /** Attempts in all, 1 to 10 (default 3). */
+  readonly attempts?: number;
+  /** The first retry's delay, doubling after each, 1 s to 1 h (default 30 s). */
+  readonly backoffSeconds?: number;
+  /** Each attempt's bound, 1 s to 24 h (default 30 min). */
+  readonly timeoutSeconds?: number;
+}
+
+export type RunTrigger = 'schedule' | 'dependency' | 'manual' | 'backfill';
+
+/** One pipeline: a data product's load, by its address `<domain>.<product>`. */
+export interface PipelineSpec {
+  readonly id: string;
+  /** Pipelines of the same domain it runs after (each run of one of them is followed by one of this). */
+  readonly dependsOn: readonly string[];
+  /** Its schedule, from its SLA's `frequency` unless declared; null: runs when asked or after its dependencies. */
+  readonly everyMs: number | null;
+  /** Attempts in all (1: no retry), and the first retry's delay (doubling after each). */
+  readonly attempts: number;
+  readonly backoffMs: number;
+  /** Each attempt's bound: past it, the attempt's signal aborts and the attempt fails. */
+  readonly timeoutMs: number;
+}
+
+export interface RunRequest {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** Aborted at the attempt's timeout, or when the runner stops. */
+  readonly signal: AbortSignal;
+}
+
+/** What a run does (load the product); it rejects to fail the attempt. */
+export type RunWork = (request: RunRequest) => Promise<void>;
+
+export interface RunEvent {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly attempt: number;
+  readonly event: 'started' | 'succeeded' | 'retrying' | 'failed' | 'skipped';
+  readonly at: string;
+  readonly error?: string;
+}
+
+export interface RunnerOptions {
+  readonly pipelines: readonly PipelineSpec[];
+  readonly work: RunWork;
+  readonly onEvent?: (event: RunEvent) => void;
+}
+
+export interface PipelineRunner {
+  readonly kind: 'local' | 'bullmq';
+  /** Starts the schedules and the processing. */
+  start(): Promise<void>;
+  /** Asks for a run now (its dependents follow it); refused when one is queued or running, or the pipeline is paused. Resolves to its run id. */
+  run(pipeline: string, trigger?: Extract<RunTrigger, 'manual' | 'backfill'>): Promise<string>;
+  /** Its scheduled and dependent runs are skipped, and a run asked for refused, until `resume`. */
+  pause(pipeline: string): Promise<void>;
+  resume(pipeline: string): Promise<void>;
+  paused(): Promise<string[]>;
+  /** Stops the schedules and ends the runner; a run in progress is aborted (on Redis, its job is retried by the next runner). */
+  stop(): Promise<void>;
+}
+
+export const PIPELINE_ERRORS = {
+  PIPELINE_UNKNOWN: 'No pipeline has that name (a data product address, `<domain>.<product>`).',
+  PIPELINE_PAUSED: 'The pipeline is paused: resume it before asking for a run.',
+  PIPELINE_RUN_OVERLAPS: 'A run of the pipeline is already queued or running: one at a time.',
+  PIPELINE_INVALID: 'A pipeline declaration is wrong: a dependency that is not a product of the domain, a cycle, a schedule, retry or timeout out of bounds.',
+} as const;
+
+export type PipelineErrorCode = keyof typeof PIPELINE_ERRORS;
+
+export class PipelineError extends Error {
+  override name = 'PipelineError';
+  constructor(
+    readonly code: PipelineErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** The pipelines that run after `id`, by id. */
+export function dependentsOf(pipelines: readonly PipelineSpec[]): ReadonlyMap<string, readonly string[]> {
+  const dependents = new Map<string, string[]>();
+  for (const pipeline of pipelines) for (const upstream of pipeline.dependsOn) dependents.set(upstream, [...(dependents.get(upstream) ?? []), pipeline.id]);
+  return dependents;
+}
+
+/** The delay before attempt `attempt + 1`: `backoffMs`, doubling. */
+export const backoffBefore = (spec: PipelineSpec, attempt: number) => spec.backoffMs * 2 ** (attempt - 1);
+
+/** Runs one attempt of `work` within the pipeline's timeout (and the runner's stop). */
+export async function attempt(work: RunWork, request: Omit<RunRequest, 'signal'>, timeoutMs: number, stopping: AbortSignal): Promise<void> {
+  const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), stopping]);
+  let abort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    abort = () => reject(new Error(stopping.aborted ? 'the runner stopped' : `timed out after ${timeoutMs} ms`));
+    signal.addEventListener('abort', abort, { once: true });
+  });
+  try {
+    await Promise.race([work({ ...request, signal }), aborted]);
+  } finally {
+    signal.removeEventListener('abort', abort!);
+  }
+}
