@@ -34,6 +34,8 @@ import { lineageSink } from './kit/lineage.js';
 import { profilesAt, summarizeProfiles } from './kit/profiles.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
+import { pipelinesOf } from './kit/pipelines/plan.js';
+import { pipelineRunnerFromEnv } from './kit/pipelines/runner-config.js';
 import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/source-data.js';
@@ -60,7 +62,7 @@ async function folderFingerprint(folder: string): Promise<string> {
 }
 
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
-async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false): Promise<Map<string, LoadOutcome>> {
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false): Promise<Map<string, LoadOutcome>> {
   const outcomes = new Map<string, LoadOutcome>();
   const started = performance.now();
   // A reset generates the raw files again and rebuilds every warehouse, whatever is there.
@@ -81,7 +83,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
       rawDir: ownData ?? join(rawDirOf(config), domain.name),
       sourceFingerprint: ownData ? await folderFingerprint(ownData) : manifest.fingerprint,
       ...(!ownData && manifest.extractedAt ? { sourceExtractedAt: manifest.extractedAt } : {}),
-      force: reset,
+      force: reset || force,
       onLineage: (events) => lineage.emit(events),
       onProgress: (progress) => {
         if (progress.step === 'loading') log.info({ domain: domain.name }, 'loading the raw files into a new warehouse version');
@@ -149,13 +151,30 @@ async function serve(name: string): Promise<void> {
     host: config.host,
   });
   log.info({ url: server.url }, `subgraph ${domain.name} serving`);
+  // Its products' pipelines: each run loads the domain's warehouse when its raw data changed (a run
+  // asked for, always) and serves the new version without a restart.
+  const url = warehouseUrlOf(domain.name, config);
+  const runner = pipelineRunnerFromEnv({
+    domain: domain.name,
+    pipelines: pipelinesOf(domain),
+    work: async ({ trigger }) => {
+      const outcome = (await prepareDomains(config, [domain], log, false, trigger === 'manual' || trigger === 'backfill')).get(domain.name);
+      if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
+      if (outcome === 'swapped') {
+        await server.swap({ warehouse: openWarehouse(url), qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, domain), profiles: await profilesAt(url) });
+      }
+    },
+    onEvent: (event) => log[event.event === 'failed' ? 'error' : event.event === 'retrying' ? 'warn' : 'info']({ pipeline: event.pipeline, run: event.runId, trigger: event.trigger, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) }, `pipeline run ${event.event}`),
+  });
+  await runner.start();
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
+      await runner.stop(); // a run in progress is aborted: its build was beside the serving version
       await server.stop(); // requests in flight finish, and write their records
       await audit.close(); // then whatever is pending is written, and the shutdown checkpoint
-      await warehouse.close();
+      await server.serving().close();
       process.exit(0);
     })());
   process.once('SIGINT', shutdown);

@@ -5,7 +5,7 @@
  * the two, publishes them, and the gateway serves the outside domain as any other: the policy's
  * masks for an analyst, its product in the catalog with its quality and freshness.
  */
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,6 +87,28 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     expect(body.errors).toBeUndefined();
     expect(body.data.dataProducts.nodes).toEqual([{ id: 'shipping.shipments', title: 'Shipments', quality: { status: 'PASS' }, freshness: { status: 'FRESH' } }]);
   });
+
+  it('loads new raw data on its pipeline\'s schedule and serves it without a restart; a request reads one version', async () => {
+    const count = async () => {
+      const { body } = await postGraphQL<any>(gateway, '{ shipments(first: 50) { totalCount nodes { id } } }', undefined, { authorization: `Bearer ${tokenFor()}` });
+      expect(body.errors).toBeUndefined();
+      // The count and the rows of one answer come from one version.
+      expect(body.data.shipments.nodes).toHaveLength(body.data.shipments.totalCount);
+      return body.data.shipments.totalCount as number;
+    };
+    expect(await count()).toBe(3);
+    const rows = [...EMAILS, 'di@example.com'].map((email, i) => `S-00${i + 1},Parcelo,${email},${i + 1}.5`);
+    await writeFile(join(work, 'raw', 'shipments.csv.part'), ['id,carrier,recipient_email,weight_kg', ...rows, ''].join('\n'));
+    await rename(join(work, 'raw', 'shipments.csv.part'), join(work, 'raw', 'shipments.csv'));
+    const seen = new Set<number>();
+    await expect.poll(async () => {
+      const total = await count();
+      seen.add(total);
+      return total;
+    }, { timeout: 45_000, interval: 100 }).toBe(4);
+    expect([...seen].every((total) => total === 3 || total === 4)).toBe(true);
+    expect(mesh!.output()).toMatch(/pipeline run succeeded[\s\S]*"pipeline":\s*"shipping\.shipments"|shipping\.shipments[\s\S]*pipeline run succeeded/);
+  }, 90_000);
 
   it("prints the outside domain's SDL, and refuses a manifest whose module declares no domain, saying so, with exit 1", async () => {
     const sdl = await run(['sdl', '--', 'shipping'], env);

@@ -32,6 +32,8 @@ export interface ProductRun {
 
 export interface QualityMonitor {
   product(id: string): ProductQuality;
+  /** A new version is served: its stored runs replace the history, its warehouse is checked from now on. */
+  replace(warehouse: Warehouse<unknown>, stored: readonly QualityRun[]): void;
   stop(): void;
 }
 
@@ -55,7 +57,9 @@ export function startQualityMonitor(options: {
   readonly registry: Registry;
   readonly log: Logger;
 }): QualityMonitor {
-  const runs: QualityRun[] = [...options.stored].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)).slice(-KEPT_RUNS);
+  const sorted = (stored: readonly QualityRun[]) => [...stored].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)).slice(-KEPT_RUNS);
+  const runs: QualityRun[] = sorted(options.stored);
+  let warehouse = options.warehouse;
   const checkStatus = new Gauge({
     name: 'data_quality_check_status',
     help: 'The latest outcome of each data quality check on the serving version: 0 pass, 1 warn, 2 fail, 3 error.',
@@ -85,7 +89,7 @@ export function startQualityMonitor(options: {
       ? setInterval(() => {
           if (running) return;
           running = true;
-          runDomainChecks(options.domain, options.warehouse, 'scheduled')
+          runDomainChecks(options.domain, warehouse, 'scheduled')
             .then((run) => {
               runs.push(run);
               if (runs.length > KEPT_RUNS) runs.shift();
@@ -109,6 +113,11 @@ export function startQualityMonitor(options: {
       // The status is the serving version's: its latest run, not a load that was kept out.
       const serving = history.find((run) => run.outcome === 'passed' || run.trigger !== 'load') ?? null;
       return { status: serving ? statusOf(serving.checks) : 'unknown', lastRun: history[0] ?? null, history: history.slice(0, 20) };
+    },
+    replace(next, stored) {
+      warehouse = next;
+      runs.splice(0, runs.length, ...sorted(stored));
+      publish();
     },
     stop() {
       if (timer) clearInterval(timer);

@@ -113,12 +113,32 @@ export interface SubgraphServerOptions {
   readonly profiles?: readonly ProductProfile[];
 }
 
+/** A version of the domain's warehouse to serve, with what its load recorded. */
+export interface ServingVersion {
+  readonly warehouse: Warehouse<any>;
+  readonly qualityHistory?: readonly QualityRun[];
+  readonly loadFacts?: LoadFacts;
+  readonly profiles?: readonly ProductProfile[];
+}
+
 export interface RunningServer {
   /** The GraphQL endpoint, e.g. `http://127.0.0.1:4001/graphql`. */
   readonly url: string;
   readonly port: number;
+  /**
+   * Serves a new version from now on (a pipeline run built it): requests that started keep the one
+   * they started on, to their end; the replaced warehouse is closed once none can still read it
+   * (`RETIRED_CLOSE_MS`). Refused, the serving version staying, when the new profiles break the
+   * policy (as at start).
+   */
+  swap(next: ServingVersion): Promise<void>;
+  /** The warehouse served now (the caller closes it after `stop`). */
+  serving(): Warehouse<any>;
   stop(): Promise<void>;
 }
+
+/** A replaced warehouse is closed this long after its replacement: longer than any request may take. */
+const RETIRED_CLOSE_MS = 60_000;
 
 const READY_TIMEOUT_MS = 2_000;
 
@@ -253,7 +273,8 @@ export function productFactsOf(domain: Domain<any, any>, typeDefs: DocumentNode 
 }
 
 export async function startSubgraphServer(options: SubgraphServerOptions): Promise<RunningServer> {
-  const { domain, warehouse, log } = options;
+  const { domain, log } = options;
+  let warehouse: Warehouse<any> = options.warehouse;
   const typeDefs = subgraphTypeDefs(domain);
   const policyIndex = readPolicy(typeDefs, options.rules ?? governanceRules);
   if (policyIndex.violations.length > 0) throw new PolicyViolationsError(domain.name, policyIndex.violations);
@@ -261,25 +282,29 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const harmonization = checkHarmonization(productFactsOf(domain, typeDefs));
   if (harmonization.length > 0) throw new HarmonizationError(domain.name, harmonization);
   const rules = options.rules ?? governanceRules;
-  const profiles = new Map((options.profiles ?? []).map((profile) => [profile.product, profile]));
-  const discovery = discoveryFindings(
-    domain.dataProducts.flatMap(({ spec }) => {
-      const profile = profiles.get(`${domain.name}.${spec.name}`);
-      return profile ? [{ typeName: spec.type, profile }] : [];
-    }),
-    policyIndex,
-    rules,
-  );
-  for (const found of discovery.filter((f) => f.severity === 'warning')) log.warn({ code: found.code, coordinate: found.coordinate }, found.message);
-  if (discovery.some((f) => f.severity === 'error')) throw new DiscoveryError(domain.name, discovery.filter((f) => f.severity === 'error'));
+  /** The profiles of a version, judged against the policy: an error finding refuses it (at start, or a swap). */
+  const judgedProfiles = (list: readonly ProductProfile[] | undefined) => {
+    const byProduct = new Map((list ?? []).map((profile) => [profile.product, profile]));
+    const discovery = discoveryFindings(
+      domain.dataProducts.flatMap(({ spec }) => {
+        const profile = byProduct.get(`${domain.name}.${spec.name}`);
+        return profile ? [{ typeName: spec.type, profile }] : [];
+      }),
+      policyIndex,
+      rules,
+    );
+    for (const found of discovery.filter((f) => f.severity === 'warning')) log.warn({ code: found.code, coordinate: found.coordinate }, found.message);
+    if (discovery.some((f) => f.severity === 'error')) throw new DiscoveryError(domain.name, discovery.filter((f) => f.severity === 'error'));
+    return byProduct;
+  };
+  let profiles = judgedProfiles(options.profiles);
   const verifier = createTokenVerifier(options.identity);
 
   const metrics = createMetrics(domain.name);
   metrics.watchAuditSink(options.audit);
   metrics.watchPool(() => warehouse.poolStats());
-  const unobserve = warehouse.onStatement((event) =>
-    metrics.warehouseQuerySeconds.observe({ outcome: event.error ? 'error' : 'ok' }, event.durationMs / 1000),
-  );
+  const observe = (served: Warehouse<any>) => served.onStatement((event) => metrics.warehouseQuerySeconds.observe({ outcome: event.error ? 'error' : 'ok' }, event.durationMs / 1000));
+  let unobserve = observe(warehouse);
 
   const app = express();
   app.disable('x-powered-by');
@@ -304,7 +329,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const keyFields = keyFieldsOf(typeDefs);
   if (enforce) enforceFieldPolicy(schema, keyFields, options.strictAuditLevel ?? 'RESTRICTED');
 
-  const facts: LoadFacts = options.loadFacts ?? { loadedAt: null, newest: {} };
+  let facts: LoadFacts = options.loadFacts ?? { loadedAt: null, newest: {} };
   const apollo = new ApolloServer<DomainContext<unknown>>({
     schema,
     formatError: masking.formatError,
@@ -364,11 +389,13 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const now = options.now ?? (() => new Date());
   const lastUpdated = new Gauge({ name: 'data_product_last_updated_timestamp_seconds', help: 'When the serving version of each data product was loaded.', labelNames: ['product'], registers: [metrics.registry] });
   const freshnessSla = new Gauge({ name: 'data_product_freshness_sla_seconds', help: "Each data product's freshness threshold from its SLA (latency, else update frequency).", labelNames: ['product'], registers: [metrics.registry] });
+  const publishLoadTime = () => {
+    for (const { spec } of domain.dataProducts) if (facts.loadedAt) lastUpdated.set({ product: `${domain.name}.${spec.name}` }, Date.parse(facts.loadedAt) / 1000);
+  };
+  publishLoadTime();
   for (const { spec } of domain.dataProducts) {
-    const product = `${domain.name}.${spec.name}`;
-    if (facts.loadedAt) lastUpdated.set({ product }, Date.parse(facts.loadedAt) / 1000);
     const sla = slaSecondsOf(spec.metadata.sla);
-    if (sla !== null) freshnessSla.set({ product }, sla);
+    if (sla !== null) freshnessSla.set({ product: `${domain.name}.${spec.name}` }, sla);
   }
   const loads = new Counter({ name: 'data_product_loads_total', help: 'Loads of each data product by this process: swapped in, rejected by its quality checks, or failed.', labelNames: ['product', 'outcome'], registers: [metrics.registry] });
   for (const { spec } of domain.dataProducts) {
@@ -420,7 +447,8 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       res.json({ domain: domain.name, products: domain.dataProducts.map(({ spec }) => ({ id: `${domain.name}.${spec.name}`, version: spec.metadata.version, loadedAt: facts.loadedAt })) });
     },
   );
-  const rowValues = enforce ? await rowPolicyValuesOf(warehouse, domain.dataProducts.map(({ spec }) => spec), policyIndex) : new Map<string, ReadonlySet<string>>();
+  const rowValuesOf = async (served: Warehouse<any>) => (enforce ? await rowPolicyValuesOf(served, domain.dataProducts.map(({ spec }) => spec), policyIndex) : new Map<string, ReadonlySet<string>>());
+  let rowValues = await rowValuesOf(warehouse);
   // A principal's decisions, maskers and row filters depend on the principal alone (the policy and
   // the hash key are the server's): made once per principal, which the verifier hands out again for
   // a token it has seen, instead of once per request.
@@ -446,13 +474,15 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         const audit = new AuditCollector();
         const access: RequestAccess = enforce
           ? {
-              rows: (typeName) => withoutFullGrant(policy.rows(typeName), rowValues.get(typeName)),
+              rows: (typeName) => withoutFullGrant(policy.rows(typeName), values.get(typeName)),
               field: (typeName, fieldName) => policy.field(typeName, fieldName),
               // A shadow rule's effect on arguments is audited beside its effect on values.
               wouldRefuse: (coordinate, argument, rule) => audit.count(coordinate, 'would-deny', `shadow: "${argument}" would be refused (${rule})`),
             }
           : NO_POLICY;
         const loaders = new RequestLoaders();
+        // One version for the whole request: the warehouse and row-policy values read here.
+        const values = rowValues;
         return {
           requestId,
           log: log.child({ requestId }),
@@ -472,13 +502,47 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   await once(httpServer, 'listening');
   const { port } = httpServer.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  const retired = new Map<Warehouse<any>, NodeJS.Timeout>();
+  const retire = (old: Warehouse<any>) => {
+    const timer = setTimeout(() => {
+      retired.delete(old);
+      old.close().catch((error: unknown) => log.warn({ err: error }, 'a replaced warehouse could not be closed'));
+    }, RETIRED_CLOSE_MS);
+    timer.unref();
+    retired.set(old, timer);
+  };
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`,
     port,
+    async swap(next) {
+      const nextProfiles = judgedProfiles(next.profiles);
+      const nextRowValues = await rowValuesOf(next.warehouse);
+      // From here on, one synchronous step: a request sees the old version or the new one.
+      const old = warehouse;
+      warehouse = next.warehouse;
+      profiles = nextProfiles;
+      rowValues = nextRowValues;
+      facts = next.loadFacts ?? { loadedAt: null, newest: {} };
+      documents = undefined;
+      unobserve();
+      unobserve = observe(warehouse);
+      quality.replace(warehouse, next.qualityHistory ?? []);
+      publishLoadTime();
+      for (const { spec } of domain.dataProducts) loads.inc({ product: `${domain.name}.${spec.name}`, outcome: 'swapped' });
+      if (old !== warehouse) retire(old);
+      log.info({ loadedAt: facts.loadedAt }, 'a new warehouse version is served');
+    },
+    serving: () => warehouse,
     async stop() {
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server
       quality.stop();
       unobserve();
+      // Nothing reads the replaced versions any more.
+      for (const [old, timer] of retired) {
+        clearTimeout(timer);
+        await old.close().catch(() => undefined);
+      }
+      retired.clear();
     },
   };
 }

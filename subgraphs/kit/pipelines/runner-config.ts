@@ -1,0 +1,29 @@
+/**
+ * Which runner a subgraph's pipelines use (env): `PIPELINES_REDIS_URL` set, BullMQ on that Redis (a
+ * domain's replicas share its queue; `PIPELINES_REDIS_PREFIX`, default `mesh-pipelines`); unset,
+ * the runner in the process (`npm start`'s default: no Redis needed). `PIPELINES=off` runs none.
+ */
+import { bullmqRunner } from './bullmq-runner.js';
+import { localRunner } from './local-runner.js';
+import type { PipelineRunner, RunnerOptions } from './runner.js';
+
+/** A runner that runs nothing (`PIPELINES=off`). */
+const idle: PipelineRunner = {
+  kind: 'local',
+  start: async () => undefined,
+  run: async () => {
+    throw new Error('Pipelines are off here (PIPELINES=off).');
+  },
+  pause: async () => undefined,
+  resume: async () => undefined,
+  paused: async () => [],
+  stop: async () => undefined,
+};
+
+export function pipelineRunnerFromEnv(options: RunnerOptions & { readonly domain: string }, env: NodeJS.ProcessEnv = process.env): PipelineRunner {
+  const setting = env.PIPELINES || 'on';
+  if (setting !== 'on' && setting !== 'off') throw new Error(`PIPELINES must be on or off, got "${setting.slice(0, 20)}".`);
+  if (setting === 'off') return idle;
+  if (env.PIPELINES_REDIS_URL) return bullmqRunner({ ...options, redisUrl: env.PIPELINES_REDIS_URL, queue: options.domain, prefix: env.PIPELINES_REDIS_PREFIX || 'mesh-pipelines' });
+  return localRunner(options);
+}
