@@ -1,8 +1,9 @@
 /**
- * The data products' alert rules (issue 14, part 6), checked with promtool from Debian's prometheus
+ * The data products' and pipelines' alert rules, checked with promtool from Debian's prometheus
  * package: the rules file is valid, its unit tests pass (a product turns stale after its SLA and
- * not before; a failing check fires and clears; a rejected load fires and a good one clears it),
- * and every metric the rules read is one a subgraph serves.
+ * not before, and is at risk from four fifths of it; a failing check fires and clears; a rejected
+ * load fires and a good one clears it; a failed run fires for an hour; a pipeline is late after two
+ * of its intervals), and every metric the rules read is one a subgraph serves.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -27,7 +28,7 @@ describe('the data products\' alert rules', () => {
 
   it('are valid Prometheus rules, and pass their unit tests', async () => {
     const checked = await run('promtool', ['check', 'rules', rules], { cwd: root });
-    expect(checked.stdout).toContain('SUCCESS: 3 rules found');
+    expect(checked.stdout).toContain('SUCCESS: 6 rules found');
     const tested = await run('promtool', ['test', 'rules', 'test/fixtures/alerts.test.yml'], { cwd: root });
     expect(tested.stdout).toContain('SUCCESS');
   });
@@ -35,10 +36,21 @@ describe('the data products\' alert rules', () => {
   it('read only metrics the subgraphs serve, with the labels they group by', async () => {
     const file = parse(await readFile(`${root}/${rules}`, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
     const exprs = file.groups.flatMap((group) => group.rules.map((rule) => rule.expr));
-    const names = new Set(exprs.flatMap((expr) => expr.match(/\b(data_[a-z_]+)\b/g) ?? []));
-    expect([...names].sort()).toEqual(['data_product_freshness_sla_seconds', 'data_product_last_updated_timestamp_seconds', 'data_product_loads_total', 'data_quality_check_status']);
+    const names = new Set(exprs.flatMap((expr) => expr.match(/\b((?:data|pipeline)_[a-z_]+)\b/g) ?? []));
+    expect([...names].sort()).toEqual([
+      'data_product_freshness_sla_seconds',
+      'data_product_last_updated_timestamp_seconds',
+      'data_product_loads_total',
+      'data_quality_check_status',
+      'pipeline_last_success_timestamp_seconds',
+      'pipeline_runs_total',
+      'pipeline_schedule_seconds',
+    ]);
     const served = await (await fetch(new URL('/metrics', mesh.subgraphs.finance!.url))).text();
-    for (const name of names) expect(served, name).toMatch(new RegExp(`^${name}\\{[^}]*product="finance\\.orders"[^}]*service="finance"`, 'm'));
+    for (const name of names) {
+      const label = name.startsWith('pipeline_') ? 'pipeline' : 'product';
+      expect(served, name).toMatch(new RegExp(`^${name}\\{[^}]*${label}="finance\\.orders"[^}]*service="finance"`, 'm'));
+    }
 
     // The dashboard's data products row reads the same series.
     const dashboard = JSON.parse(await readFile(`${root}/gateway/observability/grafana/dashboards/mesh.json`, 'utf8')) as { panels: { targets: { expr: string }[] }[] };

@@ -28,6 +28,7 @@ describe('a mesh manifest with a domain from outside the repository', () => {
   let mesh: Started | undefined;
   let gateway: string;
   let env: NodeJS.ProcessEnv;
+  let shippingUrl: string;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'mesh-outside-'));
@@ -40,6 +41,7 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     await writeFile(join(work, 'raw', 'shipments.csv'), ['id,carrier,recipient_email,weight_kg', ...rows, ''].join('\n'));
     const [port, customers, shipping, elsewhere] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     gateway = `http://127.0.0.1:${port}/graphql`;
+    shippingUrl = `http://127.0.0.1:${shipping}/graphql`;
     await writeFile(
       join(work, 'mesh.json'),
       JSON.stringify({
@@ -108,6 +110,11 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     }, { timeout: 45_000, interval: 100 }).toBe(4);
     expect([...seen].every((total) => total === 3 || total === 4)).toBe(true);
     expect(mesh!.output()).toMatch(/pipeline run succeeded[\s\S]*"pipeline":\s*"shipping\.shipments"|shipping\.shipments[\s\S]*pipeline run succeeded/);
+    // Its runs, in the subgraph's metrics: the scheduled ones that succeeded, and a last success after the swap.
+    const metrics = await (await fetch(new URL('/metrics', shippingUrl))).text();
+    const succeeded = Number(/^pipeline_runs_total\{[^}]*pipeline="shipping\.shipments"[^}]*trigger="schedule"[^}]*outcome="succeeded"[^}]*\} (\d+)/m.exec(metrics)?.[1]);
+    expect(succeeded).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^pipeline_schedule_seconds\{[^}]*pipeline="shipping\.shipments"[^}]*\} 10$/m);
   }, 90_000);
 
   it("prints the outside domain's SDL, and refuses a manifest whose module declares no domain, saying so, with exit 1", async () => {

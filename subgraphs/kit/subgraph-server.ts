@@ -51,6 +51,9 @@ import { servingLineage, type LineageEvent } from './lineage.js';
 import { startQualityMonitor, type ProductRun } from './quality-monitor.js';
 import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
+import { pipelinesOf } from './pipelines/plan.js';
+import { pipelineMetrics } from './pipelines/run-metrics.js';
+import type { RunEvent } from './pipelines/runner.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
 import { discoveryFindings, type DiscoveryFinding, type ProductProfile } from '../../policy/discovery.js';
@@ -132,6 +135,8 @@ export interface RunningServer {
    * policy (as at start).
    */
   swap(next: ServingVersion): Promise<void>;
+  /** Counts a pipeline run's event in /metrics (pipelines/run-metrics.ts). */
+  recordRun(event: RunEvent): void;
   /** The warehouse served now (the caller closes it after `stop`). */
   serving(): Warehouse<any>;
   stop(): Promise<void>;
@@ -397,6 +402,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     const sla = slaSecondsOf(spec.metadata.sla);
     if (sla !== null) freshnessSla.set({ product: `${domain.name}.${spec.name}` }, sla);
   }
+  const recordRun = pipelineMetrics(metrics.registry, pipelinesOf(domain), () => facts.loadedAt);
   const loads = new Counter({ name: 'data_product_loads_total', help: 'Loads of each data product by this process: swapped in, rejected by its quality checks, or failed.', labelNames: ['product', 'outcome'], registers: [metrics.registry] });
   for (const { spec } of domain.dataProducts) {
     for (const outcome of ['swapped', 'rejected', 'failed'] as const) loads.inc({ product: `${domain.name}.${spec.name}`, outcome }, outcome === options.loadOutcome ? 1 : 0);
@@ -533,6 +539,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       log.info({ loadedAt: facts.loadedAt }, 'a new warehouse version is served');
     },
     serving: () => warehouse,
+    recordRun,
     async stop() {
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server
       quality.stop();
