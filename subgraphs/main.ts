@@ -36,6 +36,7 @@ import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { pipelinesOf } from './kit/pipelines/plan.js';
 import { pipelineRunnerFromEnv } from './kit/pipelines/runner-config.js';
+import { openRunLog } from './kit/pipelines/run-log.js';
 import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/source-data.js';
@@ -154,22 +155,40 @@ async function serve(name: string): Promise<void> {
   // Its products' pipelines: each run loads the domain's warehouse when its raw data changed (a run
   // asked for, always) and serves the new version without a restart.
   const url = warehouseUrlOf(domain.name, config);
+  const pipelines = pipelinesOf(domain);
+  const runLog = await openRunLog(join(config.dataDir, 'pipelines', `${domain.name}.jsonl`));
+  /** What each run's load did, until the run's end is recorded. */
+  const loadsOf = new Map<string, { load: 'swapped' | 'rejected' | 'current' | 'failed'; rows: number | null }>();
   const runner = pipelineRunnerFromEnv({
     domain: domain.name,
-    pipelines: pipelinesOf(domain),
-    work: async ({ trigger }) => {
+    pipelines,
+    work: async ({ trigger, runId, pipeline }) => {
       const outcome = (await prepareDomains(config, [domain], log, false, trigger === 'manual' || trigger === 'backfill')).get(domain.name);
+      const table = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec.table;
+      loadsOf.set(runId, { load: outcome ?? 'current', rows: null });
       if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
       if (outcome === 'swapped') {
-        await server.swap({ warehouse: openWarehouse(url), qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, domain), profiles: await profilesAt(url) });
+        const next = openWarehouse(url);
+        await server.swap({ warehouse: next, qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, domain), profiles: await profilesAt(url) });
+        const profiled = (await profilesAt(url)).find((profile) => profile.table === table);
+        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null });
       }
     },
     onEvent: (event) => {
       server.recordRun(event);
+      const ended = event.event === 'succeeded' || event.event === 'failed' || event.event === 'skipped';
+      runLog.record(event, ended ? loadsOf.get(event.runId) : undefined).catch((error: unknown) => log.error({ err: error }, 'a pipeline run could not be recorded'));
+      if (ended) loadsOf.delete(event.runId);
       log[event.event === 'failed' ? 'error' : event.event === 'retrying' ? 'warn' : 'info']({ pipeline: event.pipeline, run: event.runId, trigger: event.trigger, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) }, `pipeline run ${event.event}`);
     },
   });
   await runner.start();
+  server.attachPipelines(async (productId) => {
+    const pipeline = pipelines.find((candidate) => candidate.id === productId);
+    if (!pipeline) return null;
+    const { nextRunAt, paused } = await runner.status(productId);
+    return { everySeconds: pipeline.everyMs === null ? null : pipeline.everyMs / 1000, nextRunAt, paused, runs: runLog.runs(productId).slice(0, 20) };
+  });
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;
   const shutdown = () =>

@@ -115,7 +115,15 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     const succeeded = Number(/^pipeline_runs_total\{[^}]*pipeline="shipping\.shipments"[^}]*trigger="schedule"[^}]*outcome="succeeded"[^}]*\} (\d+)/m.exec(metrics)?.[1]);
     expect(succeeded).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/^pipeline_schedule_seconds\{[^}]*pipeline="shipping\.shipments"[^}]*\} 10$/m);
-  }, 90_000);
+    // And in the catalog (the gateway reads the domains' entries every 30 s): its schedule, next run, and the run that swapped the new version in.
+    const pipeline = async () =>
+      (await postGraphQL<any>(gateway, '{ dataProduct(id: "shipping.shipments") { pipeline { everySeconds nextRunAt paused slaMet runs(first: 20) { trigger outcome load rows attempts startedAt endedAt error } } } }', undefined, { authorization: `Bearer ${tokenFor()}` })).body.data?.dataProduct?.pipeline;
+    await expect.poll(async () => (await pipeline())?.runs.find((run: any) => run.load === 'swapped')?.rows, { timeout: 60_000, interval: 1_000 }).toBe(4);
+    const seenPipeline = await pipeline();
+    expect(seenPipeline).toMatchObject({ everySeconds: 10, paused: false, slaMet: true });
+    expect(Date.parse(seenPipeline.nextRunAt)).toBeGreaterThan(Date.now() - 15_000);
+    expect(seenPipeline.runs.find((run: any) => run.load === 'swapped')).toMatchObject({ trigger: 'schedule', outcome: 'succeeded', attempts: 1, error: null });
+  }, 150_000);
 
   it("prints the outside domain's SDL, and refuses a manifest whose module declares no domain, saying so, with exit 1", async () => {
     const sdl = await run(['sdl', '--', 'shipping'], env);

@@ -23,7 +23,7 @@ import { DETECTOR_DESCRIPTIONS, type ColumnProfile, type ProductProfile } from '
 import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
 import { policyNote, readableBy, type ExampleOperation } from '../ide/schema-docs.js';
 import type { UsageRecord } from '../registry/registry.js';
-import type { DomainDocuments, DomainEntries, FreshnessEntry, QualityEntry, QualityRunEntry } from './domain-entries.js';
+import type { DomainDocuments, DomainEntries, FreshnessEntry, PipelineEntry, QualityEntry, QualityRunEntry } from './domain-entries.js';
 
 /** The catalog subgraph's name in the supergraph: reserved, no domain may be published under it. */
 export const CATALOG_SUBGRAPH_NAME = 'catalog';
@@ -112,6 +112,7 @@ interface ProductEntry {
   readonly exampleOperation: string | null;
   readonly quality: { readonly status: string; readonly lastRun: QualityRunEntry | null; readonly history: readonly QualityRunEntry[] };
   readonly freshness: FreshnessEntry;
+  readonly pipeline: (PipelineEntry & { readonly loadedAt: string | null; readonly slaSeconds: number | null }) | null;
   readonly lineage: { readonly upstream: LineageEdge[]; readonly downstream: LineageEdge[]; readonly columns: readonly { field: string; column: string | null; source: string | null; masking: boolean }[] };
   /** Lower-case text the `text` filter searches. */
   readonly searchable: string;
@@ -168,7 +169,7 @@ function profileFor(profile: ProductProfile | undefined, column: string | null, 
 }
 
 /** A product's entry: its domain's documents, and what the served schema and policy say of its type. */
-function entryOf(product: DomainDocuments['products'][number], quality: QualityEntry | undefined, freshness: FreshnessEntry | undefined, served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal, feeders: Feeders): ProductEntry | null {
+function entryOf(product: DomainDocuments['products'][number], quality: QualityEntry | undefined, freshness: FreshnessEntry | undefined, pipeline: PipelineEntry | null | undefined, served: NonNullable<ReturnType<CatalogSources['served']>>, principal: Principal, feeders: Feeders): ProductEntry | null {
   const { odps, odcs } = product;
   const contractSchema = odcs.schema[0];
   if (!contractSchema) return null;
@@ -228,6 +229,7 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
     exampleOperation: example ? exampleFor(example.query, denied) : null,
     quality: { status: (quality?.status ?? 'unknown').toUpperCase(), lastRun: quality?.lastRun ?? null, history: quality?.history ?? [] },
     freshness: { loadedAt: freshness?.loadedAt ?? null, newestRecordAt: freshness?.newestRecordAt ?? null, slaSeconds: freshness?.slaSeconds ?? null },
+    pipeline: pipeline ? { ...pipeline, loadedAt: freshness?.loadedAt ?? null, slaSeconds: freshness?.slaSeconds ?? null } : null,
     lineage: {
       // Upstream: the raw sources it is built from, and the other domains that resolve fields of its type.
       upstream: [
@@ -344,7 +346,7 @@ async function viewOf(context: CatalogContext): Promise<CatalogView> {
     const { documents, unavailable } = await context.sources.entries.read(served.subgraphs, served.version);
     const feeders = feedersOf(documents);
     const products = documents
-      .flatMap((domain) => domain.products.map((product) => entryOf(product, domain.quality?.[product.id], domain.freshness?.[product.id], served, context.principal, feeders)))
+      .flatMap((domain) => domain.products.map((product) => entryOf(product, domain.quality?.[product.id], domain.freshness?.[product.id], domain.pipelines?.[product.id], served, context.principal, feeders)))
       .filter((entry): entry is ProductEntry => entry !== null)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     // Downstream: the products of other domains whose fields this product feeds (as it says), or its domain resolves (as the supergraph says).
@@ -445,6 +447,17 @@ const resolvers = {
     status(freshness: FreshnessEntry) {
       if (!freshness.loadedAt || freshness.slaSeconds === null) return 'UNKNOWN';
       return (Date.now() - Date.parse(freshness.loadedAt)) / 1000 > freshness.slaSeconds ? 'STALE' : 'FRESH';
+    },
+  },
+  DataProductPipeline: {
+    slaMet(pipeline: NonNullable<ProductEntry['pipeline']>) {
+      if (!pipeline.nextRunAt || !pipeline.loadedAt || pipeline.slaSeconds === null) return null;
+      return Date.parse(pipeline.nextRunAt) <= Date.parse(pipeline.loadedAt) + pipeline.slaSeconds * 1000;
+    },
+    runs(pipeline: NonNullable<ProductEntry['pipeline']>, args: { first?: number | null }) {
+      const first = args.first ?? 5;
+      if (!Number.isInteger(first) || first < 1 || first > 20) throw codedError('INVALID_ARGUMENT', `first must be between 1 and 20; got ${first}.`, { argument: 'first' });
+      return pipeline.runs.slice(0, first);
     },
   },
   DataProductQuality: {

@@ -37,12 +37,34 @@ export interface QualityEntry {
   readonly history: readonly QualityRunEntry[];
 }
 
-/** What a domain's `/catalog` answers: its products' standard documents, and their live quality. */
+/** One run of a product's pipeline, as its domain reports it. */
+export interface PipelineRunEntry {
+  readonly runId: string;
+  readonly trigger: string;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly attempts: number;
+  readonly outcome: string;
+  readonly load: string | null;
+  readonly rows: number | null;
+  readonly error: string | null;
+}
+
+/** A product's pipeline, as its domain reports it. */
+export interface PipelineEntry {
+  readonly everySeconds: number | null;
+  readonly nextRunAt: string | null;
+  readonly paused: boolean;
+  readonly runs: readonly PipelineRunEntry[];
+}
+
+/** What a domain's `/catalog` answers: its products' standard documents, and their live quality and pipelines. */
 export interface DomainDocuments {
   readonly domain: string;
   readonly products: readonly ProductDocument[];
   readonly quality?: Readonly<Record<string, QualityEntry>>;
   readonly freshness?: Readonly<Record<string, FreshnessEntry>>;
+  readonly pipelines?: Readonly<Record<string, PipelineEntry | null>>;
 }
 
 /** When a product's serving version was loaded, its newest record, and its SLA threshold, as its domain reports them. */
@@ -201,7 +223,8 @@ export async function fetchDomainDocuments(endpoint: SubgraphEndpoint, options: 
   const products = answer.products.filter((product) => typeof product?.id === 'string' && product.id.startsWith(`${endpoint.name}.`) && product.odps?.domain === endpoint.name);
   const quality = answer.quality && typeof answer.quality === 'object' ? answer.quality : undefined;
   const freshness = answer.freshness && typeof answer.freshness === 'object' ? answer.freshness : undefined;
-  return { domain: endpoint.name, products, ...(quality ? { quality } : {}), ...(freshness ? { freshness } : {}) };
+  const pipelines = answer.pipelines && typeof answer.pipelines === 'object' ? answer.pipelines : undefined;
+  return { domain: endpoint.name, products, ...(quality ? { quality } : {}), ...(freshness ? { freshness } : {}), ...(pipelines ? { pipelines } : {}) };
 }
 
 export interface DomainEntries {

@@ -54,6 +54,7 @@ import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import { pipelinesOf } from './pipelines/plan.js';
 import { pipelineMetrics } from './pipelines/run-metrics.js';
 import type { RunEvent } from './pipelines/runner.js';
+import type { PipelineRunRecord } from './pipelines/run-log.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
 import { discoveryFindings, type DiscoveryFinding, type ProductProfile } from '../../policy/discovery.js';
@@ -137,9 +138,19 @@ export interface RunningServer {
   swap(next: ServingVersion): Promise<void>;
   /** Counts a pipeline run's event in /metrics (pipelines/run-metrics.ts). */
   recordRun(event: RunEvent): void;
+  /** What `/catalog` says of each product's pipeline (its schedule, next run, pause, latest runs), from its runner. */
+  attachPipelines(status: (productId: string) => Promise<PipelineStatus | null>): void;
   /** The warehouse served now (the caller closes it after `stop`). */
   serving(): Warehouse<any>;
   stop(): Promise<void>;
+}
+
+/** A product's pipeline, as the domain's `/catalog` reports it. */
+export interface PipelineStatus {
+  readonly everySeconds: number | null;
+  readonly nextRunAt: string | null;
+  readonly paused: boolean;
+  readonly runs: readonly PipelineRunRecord[];
 }
 
 /** A replaced warehouse is closed this long after its replacement: longer than any request may take. */
@@ -420,10 +431,11 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   // The catalog entries of the domain's products: what they are and promise, never a value; for
   // the platform (the gateway's catalog, the registry's publish), so signed even with direct access.
   let documents: readonly ProductDocuments[] | undefined;
+  let pipelineStatus: (productId: string) => Promise<PipelineStatus | null> = async () => null;
   app.use(
     '/catalog',
     ...platformOnly,
-    (_req, res) => {
+    async (_req, res) => {
       // Each with its columns' profile from the serving version's load, which carries no value.
       documents ??= domainProductDocuments(domain, warehouseServerOf(warehouse.location), rules).map((document) => {
         const profile = profiles.get(document.id);
@@ -441,6 +453,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         products: documents,
         quality: Object.fromEntries(documents.map(({ id }) => [id, ofProduct(id)])),
         freshness: Object.fromEntries(documents.map(({ id }) => [id, freshnessOf(facts, id, slaOf.get(id) ?? [], now())])),
+        pipelines: Object.fromEntries(await Promise.all(documents.map(async ({ id }) => [id, await pipelineStatus(id).catch(() => null)] as const))),
       });
     },
   );
@@ -540,6 +553,9 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     },
     serving: () => warehouse,
     recordRun,
+    attachPipelines(status) {
+      pipelineStatus = status;
+    },
     async stop() {
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server
       quality.stop();

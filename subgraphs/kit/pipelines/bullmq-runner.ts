@@ -97,6 +97,11 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
     async paused() {
       return (await redis.smembers(pausedKey)).sort();
     },
+    async status(id) {
+      known(id);
+      const scheduler = await queue.getJobScheduler(`schedule:${id}`);
+      return { nextRunAt: scheduler?.next ? new Date(scheduler.next).toISOString() : null, paused: await isPaused(id) };
+    },
     async stop() {
       stopping.abort();
       await worker?.close();

@@ -22,6 +22,8 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
   /** Pipelines with a run queued or running. */
   const pending = new Set<string>();
   const timers: NodeJS.Timeout[] = [];
+  /** When each schedule ticks next (ms since the epoch). */
+  const nextAt = new Map<string, number>();
   let stopping = new AbortController();
   let draining: Promise<void> | null = null;
   const emit = (queued: Queued, attemptNumber: number, event: 'started' | 'succeeded' | 'retrying' | 'failed' | 'skipped', error?: unknown) =>
@@ -74,7 +76,15 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
     async start() {
       stopping = new AbortController();
       for (const pipeline of options.pipelines) {
-        if (pipeline.everyMs !== null) timers.push(setInterval(() => enqueue(pipeline, 'schedule'), pipeline.everyMs));
+        const every = pipeline.everyMs;
+        if (every === null) continue;
+        nextAt.set(pipeline.id, Date.now() + every);
+        timers.push(
+          setInterval(() => {
+            nextAt.set(pipeline.id, Date.now() + every);
+            enqueue(pipeline, 'schedule');
+          }, every),
+        );
       }
     },
     async run(id, trigger = 'manual') {
@@ -92,6 +102,11 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
     },
     async paused() {
       return [...paused].sort();
+    },
+    async status(id) {
+      known(id);
+      const next = nextAt.get(id);
+      return { nextRunAt: next === undefined ? null : new Date(next).toISOString(), paused: paused.has(id) };
     },
     async stop() {
       for (const timer of timers.splice(0)) clearInterval(timer);

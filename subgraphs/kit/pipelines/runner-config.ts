@@ -17,6 +17,7 @@ const idle: PipelineRunner = {
   pause: async () => undefined,
   resume: async () => undefined,
   paused: async () => [],
+  status: async () => ({ nextRunAt: null, paused: false }),
   stop: async () => undefined,
 };
 

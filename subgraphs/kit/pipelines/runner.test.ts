@@ -49,8 +49,14 @@ const succeed = async () => undefined;
 
 for (const kind of Object.keys(runners)) {
   describe(`the ${kind} pipeline runner`, () => {
-    it('runs a schedule, tick after tick', async () => {
-      const { of } = await started(kind, [spec('shipping.parcels', { everyMs: 200 })], succeed);
+    it('runs a schedule, tick after tick, and says when the next tick is due', async () => {
+      const before = Date.now();
+      const { runner, of } = await started(kind, [spec('shipping.parcels', { everyMs: 200 }), spec('shipping.returns')], succeed);
+      const { nextRunAt, paused } = await runner.status('shipping.parcels');
+      expect(paused).toBe(false);
+      expect(Date.parse(nextRunAt!)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(nextRunAt!)).toBeLessThanOrEqual(Date.now() + 200);
+      expect(await runner.status('shipping.returns')).toEqual({ nextRunAt: null, paused: false });
       await expect.poll(() => of('shipping.parcels', 'succeeded').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
       expect(new Set(of('shipping.parcels', 'succeeded').map((e) => e.trigger))).toEqual(new Set(['schedule']));
     });

@@ -76,6 +76,8 @@ export interface PipelineRunner {
   pause(pipeline: string): Promise<void>;
   resume(pipeline: string): Promise<void>;
   paused(): Promise<string[]>;
+  /** When its next scheduled run is due (null: not scheduled), and whether it is paused. */
+  status(pipeline: string): Promise<{ readonly nextRunAt: string | null; readonly paused: boolean }>;
   /** Stops the schedules and ends the runner; a run in progress is aborted (on Redis, its job is retried by the next runner). */
   stop(): Promise<void>;
 }

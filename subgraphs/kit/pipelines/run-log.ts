@@ -1,0 +1,79 @@
+/**
+ * The run history of a domain's pipelines: every run that ended (its trigger, start and end, attempts,
+ * outcome, what its load did and the rows it served, the error), appended to a JSON-lines file per
+ * domain (`<DATA_DIR>/pipelines/<domain>.jsonl`) and read back at start, the latest kept in memory
+ * for the catalog.
+ */
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { RunEvent, RunTrigger } from './runner.js';
+
+export interface PipelineRunRecord {
+  readonly runId: string;
+  readonly pipeline: string;
+  readonly trigger: RunTrigger;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly attempts: number;
+  readonly outcome: 'succeeded' | 'failed' | 'skipped';
+  /** What its load did: a new version `swapped` in, `rejected` by its quality checks, the serving one `current` (no new data), or `failed`. */
+  readonly load: 'swapped' | 'rejected' | 'current' | 'failed' | null;
+  /** Rows of the product's table in the version it swapped in. */
+  readonly rows: number | null;
+  readonly error: string | null;
+}
+
+/** Runs kept in memory per pipeline. */
+const KEPT = 50;
+
+export interface RunLog {
+  /** A run's event; the run is recorded when it ends (`details` says what its load did). */
+  record(event: RunEvent, details?: Pick<PipelineRunRecord, 'load' | 'rows'>): Promise<void>;
+  /** A pipeline's latest runs, newest first. */
+  runs(pipeline: string): readonly PipelineRunRecord[];
+}
+
+export async function openRunLog(path: string): Promise<RunLog> {
+  const byPipeline = new Map<string, PipelineRunRecord[]>();
+  const keep = (run: PipelineRunRecord) => {
+    const list = byPipeline.get(run.pipeline) ?? [];
+    list.unshift(run);
+    byPipeline.set(run.pipeline, list.slice(0, KEPT));
+  };
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return '';
+    throw error;
+  });
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      keep(JSON.parse(line) as PipelineRunRecord);
+    } catch {
+      // a line cut by a crash mid-write: the runs before and after it stay
+    }
+  }
+  await mkdir(dirname(path), { recursive: true });
+  const started = new Map<string, string>();
+  return {
+    async record(event, details) {
+      if (event.event === 'started' && event.attempt === 1) started.set(event.runId, event.at);
+      if (event.event !== 'succeeded' && event.event !== 'failed' && event.event !== 'skipped') return;
+      const run: PipelineRunRecord = {
+        runId: event.runId,
+        pipeline: event.pipeline,
+        trigger: event.trigger,
+        startedAt: started.get(event.runId) ?? event.at,
+        endedAt: event.at,
+        attempts: event.event === 'skipped' ? 0 : event.attempt,
+        outcome: event.event,
+        load: details?.load ?? null,
+        rows: details?.rows ?? null,
+        error: event.error ?? null,
+      };
+      started.delete(event.runId);
+      keep(run);
+      await appendFile(path, `${JSON.stringify(run)}\n`);
+    },
+    runs: (pipeline) => byPipeline.get(pipeline) ?? [],
+  };
+}
