@@ -183,11 +183,16 @@ async function serve(name: string): Promise<void> {
     },
   });
   await runner.start();
-  server.attachPipelines(async (productId) => {
-    const pipeline = pipelines.find((candidate) => candidate.id === productId);
-    if (!pipeline) return null;
-    const { nextRunAt, paused } = await runner.status(productId);
-    return { everySeconds: pipeline.everyMs === null ? null : pipeline.everyMs / 1000, nextRunAt, paused, runs: runLog.runs(productId).slice(0, 20) };
+  server.attachPipelines({
+    async status(productId) {
+      const pipeline = pipelines.find((candidate) => candidate.id === productId);
+      if (!pipeline) return null;
+      const { nextRunAt, paused } = await runner.status(productId);
+      return { everySeconds: pipeline.everyMs === null ? null : pipeline.everyMs / 1000, nextRunAt, paused, runs: runLog.runs(productId).slice(0, 20) };
+    },
+    run: (pipeline) => runner.run(pipeline),
+    pause: (pipeline) => runner.pause(pipeline),
+    resume: (pipeline) => runner.resume(pipeline),
   });
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;

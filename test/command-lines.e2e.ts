@@ -26,6 +26,7 @@ const USAGES: Record<string, RegExp> = {
   data: /^Usage: tsx subgraphs\/main\.ts prepare \[options\]/m,
   sdl: /^Usage: tsx subgraphs\/main\.ts sdl \[options\] <domain>/m,
   domain: /^Usage: npm run domain -- \[options\] \[command\]/m,
+  pipelines: /^Usage: npm run pipelines -- \[options\] \[command\]/m,
   catalog: /^Usage: npm run -s catalog -- \[options\] \[command\]/m,
   quality: /^Usage: npm run -s quality -- \[options\] \[command\]/m,
   registry: /^Usage: npm run -s registry -- \[options\] \[command\]/m,

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLICY_SPEC_URL } from '../policy/directives.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { KIT_VERSION } from '../subgraphs/kit/index.js';
+import { SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
 import { npmStart, stop, type Started } from './harness/npm-start.js';
 import { expectedPseudonym } from './harness/pseudonym.js';
@@ -124,6 +125,35 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     expect(Date.parse(seenPipeline.nextRunAt)).toBeGreaterThan(Date.now() - 15_000);
     expect(seenPipeline.runs.find((run: any) => run.load === 'swapped')).toMatchObject({ trigger: 'schedule', outcome: 'succeeded', attempts: 1, error: null });
   }, 150_000);
+
+  it('lets an operator see, pause, resume and run a pipeline with npm run pipelines, and refuses what cannot be done, coded', async () => {
+    const status = await run(['pipelines', '--', 'status', '--domain', 'shipping'], env);
+    expect(status.code, status.output).toBe(0);
+    expect(status.stdout).toMatch(/^shipping\.shipments\s+every 10 s\s+next \d{4}-\d\d-\d\dT[\d:.]+Z {2}last succeeded \(schedule, load \w+\) at /m);
+    expect((await run(['pipelines', '--', 'pause', 'shipping.shipments'], env)).stdout.trim()).toBe('shipping.shipments paused.');
+    expect((await run(['pipelines', '--', 'status', '--domain', 'shipping'], env)).stdout).toMatch(/^shipping\.shipments\s+every 10 s\s+PAUSED/m);
+    const refused = await run(['pipelines', '--', 'run', 'shipping.shipments'], env);
+    expect({ code: refused.code, stderr: refused.stderr.trim() }).toEqual({ code: 1, stderr: 'PIPELINE_PAUSED: "shipping.shipments" is paused: resume it first.' });
+    expect((await run(['pipelines', '--', 'resume', 'shipping.shipments'], env)).code).toBe(0);
+    const ran = await run(['pipelines', '--', 'run', 'shipping.shipments'], env);
+    expect(ran.code, ran.output).toBe(0);
+    expect(ran.stdout).toMatch(/^shipping\.shipments: run \S+ queued\.$/m);
+    const unknown = await run(['pipelines', '--', 'run', 'shipping.parcels'], env);
+    expect({ code: unknown.code, stderr: unknown.stderr.trim() }).toEqual({ code: 2, stderr: expect.stringMatching(/^PIPELINE_UNKNOWN: No pipeline "shipping\.parcels"; pipelines: shipping\.shipments\.$/) });
+    expect((await run(['pipelines', '--', 'run', 'nowhere.things'], env)).stderr).toMatch(/^PIPELINE_UNKNOWN: "nowhere\.things" is not <domain>\.<product> of a domain of /);
+    // Nobody but the platform's key holders: an unsigned or wrongly signed call changes nothing.
+    const body = JSON.stringify({ action: 'pause', pipeline: 'shipping.shipments' });
+    for (const headers of [{}, { [SIGNATURE_HEADER]: signSubgraphRequest({ key: 'a-key-that-is-not-the-gateways-0123456789', body }) }]) {
+      const attempt = await fetch(new URL('pipelines', shippingUrl), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      expect(attempt.status).toBe(401);
+    }
+    expect((await run(['pipelines', '--', 'status', '--domain', 'shipping'], env)).stdout).not.toMatch(/PAUSED/);
+    // The domain that runs elsewhere does not answer here: said, exit 2.
+    const all = await run(['pipelines', '--', 'status'], env);
+    expect(all.code).toBe(2);
+    expect(all.stdout).toMatch(/^ledger\s+PIPELINE_UNREACHABLE: the ledger subgraph at http:\/\/127\.0\.0\.1:\d+\/graphql did not answer/m);
+    expect(all.stdout).toMatch(/^customers\.customers\s+every 1 d/m);
+  });
 
   it("prints the outside domain's SDL, and refuses a manifest whose module declares no domain, saying so, with exit 1", async () => {
     const sdl = await run(['sdl', '--', 'shipping'], env);

@@ -53,7 +53,7 @@ import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import { pipelinesOf } from './pipelines/plan.js';
 import { pipelineMetrics } from './pipelines/run-metrics.js';
-import type { RunEvent } from './pipelines/runner.js';
+import { PipelineError, type PipelineErrorCode, type RunEvent } from './pipelines/runner.js';
 import type { PipelineRunRecord } from './pipelines/run-log.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
@@ -138,8 +138,8 @@ export interface RunningServer {
   swap(next: ServingVersion): Promise<void>;
   /** Counts a pipeline run's event in /metrics (pipelines/run-metrics.ts). */
   recordRun(event: RunEvent): void;
-  /** What `/catalog` says of each product's pipeline (its schedule, next run, pause, latest runs), from its runner. */
-  attachPipelines(status: (productId: string) => Promise<PipelineStatus | null>): void;
+  /** The domain's pipelines, for `/catalog` (each product's schedule, next run, pause, latest runs) and `/pipelines` (the operators' command). */
+  attachPipelines(control: PipelineControl): void;
   /** The warehouse served now (the caller closes it after `stop`). */
   serving(): Warehouse<any>;
   stop(): Promise<void>;
@@ -152,6 +152,16 @@ export interface PipelineStatus {
   readonly paused: boolean;
   readonly runs: readonly PipelineRunRecord[];
 }
+
+/** What the subgraph's routes may ask of its pipelines' runner. */
+export interface PipelineControl {
+  status(productId: string): Promise<PipelineStatus | null>;
+  run(pipeline: string): Promise<string>;
+  pause(pipeline: string): Promise<void>;
+  resume(pipeline: string): Promise<void>;
+}
+
+const PIPELINE_STATUS: Record<PipelineErrorCode, number> = { PIPELINE_UNKNOWN: 404, PIPELINE_PAUSED: 409, PIPELINE_RUN_OVERLAPS: 409, PIPELINE_INVALID: 400 };
 
 /** A replaced warehouse is closed this long after its replacement: longer than any request may take. */
 const RETIRED_CLOSE_MS = 60_000;
@@ -431,7 +441,8 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   // The catalog entries of the domain's products: what they are and promise, never a value; for
   // the platform (the gateway's catalog, the registry's publish), so signed even with direct access.
   let documents: readonly ProductDocuments[] | undefined;
-  let pipelineStatus: (productId: string) => Promise<PipelineStatus | null> = async () => null;
+  let pipelines: PipelineControl | null = null;
+  const pipelineStatus = async (productId: string) => (pipelines ? pipelines.status(productId) : null);
   app.use(
     '/catalog',
     ...platformOnly,
@@ -455,6 +466,33 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         freshness: Object.fromEntries(documents.map(({ id }) => [id, freshnessOf(facts, id, slaOf.get(id) ?? [], now())])),
         pipelines: Object.fromEntries(await Promise.all(documents.map(async ({ id }) => [id, await pipelineStatus(id).catch(() => null)] as const))),
       });
+    },
+  );
+  // The operators' command on the domain's pipelines (npm run pipelines): signed, as the platform's routes.
+  app.use(
+    '/pipelines',
+    ...platformOnly,
+    async (req, res) => {
+      const { action, pipeline } = (req.body ?? {}) as { action?: unknown; pipeline?: unknown };
+      try {
+        if (!pipelines) throw new PipelineError('PIPELINE_UNKNOWN', `The ${domain.name} subgraph runs no pipelines (PIPELINES=off).`);
+        if (action === 'status') {
+          res.json({ domain: domain.name, pipelines: await Promise.all(domain.dataProducts.map(async ({ spec }) => ({ id: `${domain.name}.${spec.name}`, ...(await pipelines!.status(`${domain.name}.${spec.name}`)) }))) });
+          return;
+        }
+        if (typeof pipeline !== 'string' || !['run', 'pause', 'resume'].includes(String(action))) {
+          res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'Send { "action": "status" } or { "action": "run" | "pause" | "resume", "pipeline": "<domain>.<product>" }.' } });
+          return;
+        }
+        if (action === 'run') res.json({ pipeline, runId: await pipelines.run(pipeline) });
+        else {
+          await (action === 'pause' ? pipelines.pause(pipeline) : pipelines.resume(pipeline));
+          res.json({ pipeline, paused: action === 'pause' });
+        }
+      } catch (error) {
+        if (!(error instanceof PipelineError)) throw error;
+        res.status(PIPELINE_STATUS[error.code]).json({ error: { code: error.code, message: error.message.replace(/^[A-Z_]+: /, '') } });
+      }
     },
   );
   // Each product's serving version (contract version and load time), for the gateway's response
@@ -553,8 +591,8 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     },
     serving: () => warehouse,
     recordRun,
-    attachPipelines(status) {
-      pipelineStatus = status;
+    attachPipelines(control) {
+      pipelines = control;
     },
     async stop() {
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server

@@ -5,14 +5,14 @@
  */
 import { bullmqRunner } from './bullmq-runner.js';
 import { localRunner } from './local-runner.js';
-import type { PipelineRunner, RunnerOptions } from './runner.js';
+import { PipelineError, type PipelineRunner, type RunnerOptions } from './runner.js';
 
 /** A runner that runs nothing (`PIPELINES=off`). */
 const idle: PipelineRunner = {
   kind: 'local',
   start: async () => undefined,
   run: async () => {
-    throw new Error('Pipelines are off here (PIPELINES=off).');
+    throw new PipelineError('PIPELINE_UNKNOWN', 'Pipelines are off here (PIPELINES=off).');
   },
   pause: async () => undefined,
   resume: async () => undefined,
