@@ -36,7 +36,8 @@ import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { pipelinesOf } from './kit/pipelines/plan.js';
 import { pipelineRunnerFromEnv } from './kit/pipelines/runner-config.js';
-import { openRunLog } from './kit/pipelines/run-log.js';
+import { openRunLog, type PipelineRunRecord } from './kit/pipelines/run-log.js';
+import { detectAnomalies, runMeasuresOf } from './kit/pipelines/anomalies.js';
 import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/source-data.js';
@@ -158,7 +159,7 @@ async function serve(name: string): Promise<void> {
   const pipelines = pipelinesOf(domain);
   const runLog = await openRunLog(join(config.dataDir, 'pipelines', `${domain.name}.jsonl`));
   /** What each run's load did, until the run's end is recorded. */
-  const loadsOf = new Map<string, { load: 'swapped' | 'rejected' | 'current' | 'failed'; rows: number | null }>();
+  const loadsOf = new Map<string, Pick<PipelineRunRecord, 'load' | 'rows' | 'measures' | 'anomalies'>>();
   const runner = pipelineRunnerFromEnv({
     domain: domain.name,
     pipelines,
@@ -171,7 +172,13 @@ async function serve(name: string): Promise<void> {
         const next = openWarehouse(url);
         await server.swap({ warehouse: next, qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, domain), profiles: await profilesAt(url) });
         const profiled = (await profilesAt(url)).find((profile) => profile.table === table);
-        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null });
+        const facts = await loadFactsAt(url, domain);
+        // The new version's measures against what the product's own runs predict: warnings, in the run's record and the log.
+        const measures = profiled && facts.loadedAt ? runMeasuresOf(profiled, facts.loadedAt, facts.newest[pipeline] ?? null) : undefined;
+        const history = runLog.runs(pipeline).flatMap((past) => (past.measures ? [past.measures] : [])).reverse();
+        const anomalies = measures ? detectAnomalies(history, measures) : [];
+        for (const anomaly of anomalies) log.warn({ pipeline, measure: anomaly.measure, kind: anomaly.kind, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
+        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(measures ? { measures, anomalies } : {}) });
       }
     },
     onEvent: (event) => {

@@ -54,6 +54,14 @@ describe('a mesh manifest with a domain from outside the repository', () => {
       }),
     );
     env = { MESH_MANIFEST: join(work, 'mesh.json'), DATA_DIR: join(work, 'data'), PORT: String(port), SUBGRAPHS: '', SCALE: '', SEED: '', LOG_LEVEL: 'info' };
+    // Five weeks of daily runs the shipping pipeline made before, each serving 3 rows: its history, for the anomaly detector.
+    await mkdir(join(work, 'data', 'pipelines'), { recursive: true });
+    const day = 86_400_000;
+    const past = Array.from({ length: 35 }, (_, i) => {
+      const at = new Date(Date.now() - (35 - i) * day).toISOString();
+      return { runId: `past-${i}`, pipeline: 'shipping.shipments', trigger: 'schedule', startedAt: at, endedAt: at, attempts: 1, outcome: 'succeeded', load: 'swapped', rows: 3, error: null, measures: { at, rows: 3, columns: {} } };
+    });
+    await writeFile(join(work, 'data', 'pipelines', 'shipping.jsonl'), past.map((run) => `${JSON.stringify(run)}\n`).join(''));
     mesh = await npmStart(env);
   });
 
@@ -124,6 +132,11 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     expect(seenPipeline).toMatchObject({ everySeconds: 10, paused: false, slaMet: true });
     expect(Date.parse(seenPipeline.nextRunAt)).toBeGreaterThan(Date.now() - 15_000);
     expect(seenPipeline.runs.find((run: any) => run.load === 'swapped')).toMatchObject({ trigger: 'schedule', outcome: 'succeeded', attempts: 1, error: null });
+    // Against five weeks of 3 rows, 4 rows is outside the band the history predicts: reported, with the band.
+    const anomalies = (await postGraphQL<any>(gateway, '{ dataProduct(id: "shipping.shipments") { pipeline { runs(first: 20) { load rows anomalies { measure kind value expectedLow expectedHigh message } } } } }', undefined, { authorization: `Bearer ${tokenFor()}` })).body.data.dataProduct.pipeline.runs.find((run: any) => run.load === 'swapped' && run.rows === 4).anomalies;
+    expect(anomalies).toEqual([{ measure: 'rows', kind: 'above', value: 4, expectedLow: expect.any(Number), expectedHigh: expect.any(Number), message: expect.stringMatching(/^rows is 4, above the expected 2\.\d+ to 3\.\d+ \(5 same-weekday runs\)\.$|^rows is 4, above the expected 2\.\d+ to 3\.\d+ \(35 runs\)\.$/) }]);
+    expect(anomalies[0].expectedHigh).toBeLessThan(4);
+    expect(mesh!.output()).toMatch(/data anomaly: rows is 4, above the expected/);
   }, 150_000);
 
   it('lets an operator see, pause, resume and run a pipeline with npm run pipelines, and refuses what cannot be done, coded', async () => {

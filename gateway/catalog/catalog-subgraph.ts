@@ -23,7 +23,7 @@ import { DETECTOR_DESCRIPTIONS, type ColumnProfile, type ProductProfile } from '
 import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
 import { policyNote, readableBy, type ExampleOperation } from '../ide/schema-docs.js';
 import type { UsageRecord } from '../registry/registry.js';
-import type { DomainDocuments, DomainEntries, FreshnessEntry, PipelineEntry, QualityEntry, QualityRunEntry } from './domain-entries.js';
+import type { DomainDocuments, DomainEntries, FreshnessEntry, PipelineEntry, PipelineRunEntry, QualityEntry, QualityRunEntry } from './domain-entries.js';
 
 /** The catalog subgraph's name in the supergraph: reserved, no domain may be published under it. */
 export const CATALOG_SUBGRAPH_NAME = 'catalog';
@@ -459,6 +459,9 @@ const resolvers = {
       if (!Number.isInteger(first) || first < 1 || first > 20) throw codedError('INVALID_ARGUMENT', `first must be between 1 and 20; got ${first}.`, { argument: 'first' });
       return pipeline.runs.slice(0, first);
     },
+  },
+  PipelineRun: {
+    anomalies: (run: PipelineRunEntry) => (Array.isArray(run.anomalies) ? run.anomalies : []).map((anomaly) => ({ ...anomaly, expectedLow: anomaly.band?.low ?? null, expectedHigh: anomaly.band?.high ?? null })),
   },
   DataProductQuality: {
     history(quality: ProductEntry['quality'], args: { first?: number | null }) {

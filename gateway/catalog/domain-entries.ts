@@ -48,6 +48,7 @@ export interface PipelineRunEntry {
   readonly load: string | null;
   readonly rows: number | null;
   readonly error: string | null;
+  readonly anomalies?: readonly { readonly measure: string; readonly kind: string; readonly value: number; readonly band: { readonly low: number; readonly high: number } | null; readonly message: string }[];
 }
 
 /** A product's pipeline, as its domain reports it. */

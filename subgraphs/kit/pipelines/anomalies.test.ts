@@ -5,7 +5,7 @@
  * expected band; a short history judges nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { detectAnomalies, expectedBand, type RunMeasures } from './anomalies.js';
+import { detectAnomalies, expectedBand, runMeasuresOf, type RunMeasures } from './anomalies.js';
 
 /** A deterministic pseudo-random series (mulberry32), so that the history is the same every run. */
 function random(seed: number): () => number {
@@ -85,5 +85,19 @@ describe('anomalies from run history', () => {
     const frozen = detectAnomalies(frozenPast, { ...today, columns: { ...today.columns, amount: { ...today.columns.amount!, mean: stuck } } });
     expect(frozen.map((a) => [a.measure, a.kind])).toEqual([['amount.mean', 'frozen']]);
     expect(frozen[0]!.message).toMatch(/^amount has not changed in 3 runs/);
+  });
+});
+
+describe("a run's measures", () => {
+  it('come from its load\'s profile and the newest record: rows, each column\'s null share and distinct count, the arrival delay', () => {
+    const profile = {
+      product: 'shipping.parcels',
+      table: 'parcels',
+      profiledAt: '2026-12-06T02:00:00.000Z',
+      rows: 90,
+      columns: [{ column: 'email', field: 'email', type: 'varchar', nullShare: 0.1, distinctCount: 81, min: null, max: null, minLength: 10, maxLength: 30, withheld: true, sampled: 81, detections: [] }],
+    };
+    expect(runMeasuresOf(profile, '2026-12-06T02:00:00.000Z', '2026-12-05T23:00:00.000Z')).toEqual({ at: '2026-12-06T02:00:00.000Z', rows: 90, arrivalDelaySeconds: 10_800, columns: { email: { nullShare: 0.1, distinctCount: 81 } } });
+    expect(runMeasuresOf(profile, '2026-12-06T02:00:00.000Z', null)).not.toHaveProperty('arrivalDelaySeconds');
   });
 });

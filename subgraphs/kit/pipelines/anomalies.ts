@@ -9,6 +9,7 @@
  * nothing: no alarm before the product has a history.
  */
 import { median } from 'simple-statistics';
+import type { ProductProfile } from '../../../policy/discovery.js';
 
 /** What a run measured: the inputs of the detection (and of the run history). */
 export interface RunMeasures {
@@ -148,4 +149,19 @@ function frozenColumn(history: readonly RunMeasures[], run: RunMeasures, column:
   const moved = before.slice(1).filter((value, i) => value !== before[i]).length;
   if (moved < (before.length - 1) * 0.5) return null; // a column that rarely changes is not frozen when it does not
   return { measure: `${column}.mean`, kind: 'frozen', value: recent[0]!, band: null, message: `${column} has not changed in ${o.frozenRuns} runs (its mean stays ${round(recent[0]!)}); it changed in ${moved} of the ${before.length - 1} runs before.` };
+}
+
+/**
+ * A run's measures from the profile its load made (rows, and each column's null share and distinct
+ * count) and from when its source's newest record was (the arrival delay, when the product's SLA
+ * names a time column).
+ */
+export function runMeasuresOf(profile: ProductProfile, loadedAt: string, newestRecordAt: string | null): RunMeasures {
+  const newest = newestRecordAt ? Date.parse(newestRecordAt) : Number.NaN;
+  return {
+    at: loadedAt,
+    rows: profile.rows,
+    ...(Number.isFinite(newest) ? { arrivalDelaySeconds: Math.max(0, Math.round((Date.parse(loadedAt) - newest) / 1000)) } : {}),
+    columns: Object.fromEntries(profile.columns.map((column) => [column.column, { nullShare: column.nullShare, distinctCount: column.distinctCount }])),
+  };
 }

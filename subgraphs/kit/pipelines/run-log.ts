@@ -6,6 +6,7 @@
  */
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Anomaly, RunMeasures } from './anomalies.js';
 import type { RunEvent, RunTrigger } from './runner.js';
 
 export interface PipelineRunRecord {
@@ -21,14 +22,18 @@ export interface PipelineRunRecord {
   /** Rows of the product's table in the version it swapped in. */
   readonly rows: number | null;
   readonly error: string | null;
+  /** What the version it swapped in measured (the anomaly detector's history). */
+  readonly measures?: RunMeasures;
+  /** Its measures outside the bands the product's history predicts. */
+  readonly anomalies?: readonly Anomaly[];
 }
 
-/** Runs kept in memory per pipeline. */
-const KEPT = 50;
+/** Runs kept in memory per pipeline: the anomaly detector's eight weeks of daily runs, and more. */
+const KEPT = 100;
 
 export interface RunLog {
   /** A run's event; the run is recorded when it ends (`details` says what its load did). */
-  record(event: RunEvent, details?: Pick<PipelineRunRecord, 'load' | 'rows'>): Promise<void>;
+  record(event: RunEvent, details?: Pick<PipelineRunRecord, 'load' | 'rows' | 'measures' | 'anomalies'>): Promise<void>;
   /** A pipeline's latest runs, newest first. */
   runs(pipeline: string): readonly PipelineRunRecord[];
 }
@@ -69,6 +74,8 @@ export async function openRunLog(path: string): Promise<RunLog> {
         load: details?.load ?? null,
         rows: details?.rows ?? null,
         error: event.error ?? null,
+        ...(details?.measures ? { measures: details.measures } : {}),
+        ...(details?.anomalies ? { anomalies: details.anomalies } : {}),
       };
       started.delete(event.runId);
       keep(run);
