@@ -178,6 +178,7 @@ async function serve(name: string): Promise<void> {
         const history = runLog.runs(pipeline).flatMap((past) => (past.measures ? [past.measures] : [])).reverse();
         const anomalies = measures ? detectAnomalies(history, measures) : [];
         for (const anomaly of anomalies) log.warn({ pipeline, measure: anomaly.measure, kind: anomaly.kind, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
+        server.recordAnomalies(pipeline, anomalies);
         loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(measures ? { measures, anomalies } : {}) });
       }
     },

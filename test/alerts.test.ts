@@ -3,7 +3,8 @@
  * package: the rules file is valid, its unit tests pass (a product turns stale after its SLA and
  * not before, and is at risk from four fifths of it; a failing check fires and clears; a rejected
  * load fires and a good one clears it; a failed run fires for an hour; a pipeline is late after two
- * of its intervals), and every metric the rules read is one a subgraph serves.
+ * of its intervals; a data anomaly fires for a day), and every metric the rules read is one a
+ * subgraph serves.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -28,7 +29,7 @@ describe('the data products\' alert rules', () => {
 
   it('are valid Prometheus rules, and pass their unit tests', async () => {
     const checked = await run('promtool', ['check', 'rules', rules], { cwd: root });
-    expect(checked.stdout).toContain('SUCCESS: 6 rules found');
+    expect(checked.stdout).toContain('SUCCESS: 7 rules found');
     const tested = await run('promtool', ['test', 'rules', 'test/fixtures/alerts.test.yml'], { cwd: root });
     expect(tested.stdout).toContain('SUCCESS');
   });
@@ -43,6 +44,7 @@ describe('the data products\' alert rules', () => {
       'data_product_loads_total',
       'data_quality_check_status',
       'pipeline_last_success_timestamp_seconds',
+      'pipeline_run_anomalies_total',
       'pipeline_runs_total',
       'pipeline_schedule_seconds',
     ]);

@@ -137,6 +137,8 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     expect(anomalies).toEqual([{ measure: 'rows', kind: 'above', value: 4, expectedLow: expect.any(Number), expectedHigh: expect.any(Number), message: expect.stringMatching(/^rows is 4, above the expected 2\.\d+ to 3\.\d+ \(5 same-weekday runs\)\.$|^rows is 4, above the expected 2\.\d+ to 3\.\d+ \(35 runs\)\.$/) }]);
     expect(anomalies[0].expectedHigh).toBeLessThan(4);
     expect(mesh!.output()).toMatch(/data anomaly: rows is 4, above the expected/);
+    const counted = await (await fetch(new URL('/metrics', shippingUrl))).text();
+    expect(counted).toMatch(/^pipeline_run_anomalies_total\{[^}]*pipeline="shipping\.shipments"[^}]*measure="rows"[^}]*kind="above"[^}]*\} 1$/m);
   }, 150_000);
 
   it('lets an operator see, pause, resume and run a pipeline with npm run pipelines, and refuses what cannot be done, coded', async () => {

@@ -55,6 +55,7 @@ import { pipelinesOf } from './pipelines/plan.js';
 import { pipelineMetrics } from './pipelines/run-metrics.js';
 import { PipelineError, type PipelineErrorCode, type RunEvent } from './pipelines/runner.js';
 import type { PipelineRunRecord } from './pipelines/run-log.js';
+import type { Anomaly } from './pipelines/anomalies.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 import { codedError } from '../../policy/errors.js';
 import { discoveryFindings, type DiscoveryFinding, type ProductProfile } from '../../policy/discovery.js';
@@ -138,6 +139,8 @@ export interface RunningServer {
   swap(next: ServingVersion): Promise<void>;
   /** Counts a pipeline run's event in /metrics (pipelines/run-metrics.ts). */
   recordRun(event: RunEvent): void;
+  /** Counts the anomalies a run of a pipeline showed, in /metrics. */
+  recordAnomalies(pipeline: string, found: readonly Anomaly[]): void;
   /** The domain's pipelines, for `/catalog` (each product's schedule, next run, pause, latest runs) and `/pipelines` (the operators' command). */
   attachPipelines(control: PipelineControl): void;
   /** The warehouse served now (the caller closes it after `stop`). */
@@ -423,7 +426,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     const sla = slaSecondsOf(spec.metadata.sla);
     if (sla !== null) freshnessSla.set({ product: `${domain.name}.${spec.name}` }, sla);
   }
-  const recordRun = pipelineMetrics(metrics.registry, pipelinesOf(domain), () => facts.loadedAt);
+  const pipelineCounts = pipelineMetrics(metrics.registry, pipelinesOf(domain), () => facts.loadedAt);
   const loads = new Counter({ name: 'data_product_loads_total', help: 'Loads of each data product by this process: swapped in, rejected by its quality checks, or failed.', labelNames: ['product', 'outcome'], registers: [metrics.registry] });
   for (const { spec } of domain.dataProducts) {
     for (const outcome of ['swapped', 'rejected', 'failed'] as const) loads.inc({ product: `${domain.name}.${spec.name}`, outcome }, outcome === options.loadOutcome ? 1 : 0);
@@ -590,7 +593,8 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       log.info({ loadedAt: facts.loadedAt }, 'a new warehouse version is served');
     },
     serving: () => warehouse,
-    recordRun,
+    recordRun: pipelineCounts.run,
+    recordAnomalies: pipelineCounts.anomalies,
     attachPipelines(control) {
       pipelines = control;
     },
