@@ -169,10 +169,13 @@ async function serve(name: string): Promise<void> {
       loadsOf.set(runId, { load: outcome ?? 'current', rows: null });
       if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
       if (outcome === 'swapped') {
+        const [facts, profiles, qualityHistory] = await Promise.all([loadFactsAt(url, domain), profilesAt(url), qualityHistoryAt(url)]);
         const next = openWarehouse(url);
-        await server.swap({ warehouse: next, qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, domain), profiles: await profilesAt(url) });
-        const profiled = (await profilesAt(url)).find((profile) => profile.table === table);
-        const facts = await loadFactsAt(url, domain);
+        await server.swap({ warehouse: next, qualityHistory, loadFacts: facts, profiles }).catch(async (error: unknown) => {
+          await next.close(); // refused (its profiles break the policy): the serving version stays
+          throw error;
+        });
+        const profiled = profiles.find((profile) => profile.table === table);
         // The new version's measures against what the product's own runs predict: warnings, in the run's record and the log.
         const measures = profiled && facts.loadedAt ? runMeasuresOf(profiled, facts.loadedAt, facts.newest[pipeline] ?? null) : undefined;
         const history = runLog.runs(pipeline).flatMap((past) => (past.measures ? [past.measures] : [])).reverse();
