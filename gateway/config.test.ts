@@ -121,3 +121,16 @@ describe('the IDE\'s OpenID Connect sign-in', () => {
     for (const [env, message] of cases) expect(() => gatewayConfigFromEnv(env), JSON.stringify(env)).toThrow(message);
   });
 });
+
+describe('the registry API configuration', () => {
+  it('is on with the governance group as admin by default, takes roles, and turns off', () => {
+    expect(gatewayConfigFromEnv({}).registryApi).toEqual({ governanceRoles: ['admin'] });
+    expect(gatewayConfigFromEnv({ REGISTRY_GOVERNANCE_ROLES: 'governance, steward' }).registryApi).toEqual({ governanceRoles: ['governance', 'steward'] });
+    expect(gatewayConfigFromEnv({ REGISTRY_API: 'off' }).registryApi).toBeNull();
+  });
+
+  it('refuses a setting it does not know, and a governance group of no role', () => {
+    expect(() => gatewayConfigFromEnv({ REGISTRY_API: 'maybe' })).toThrow(new GatewayConfigError('REGISTRY_API must be on or off, got "maybe".'));
+    expect(() => gatewayConfigFromEnv({ REGISTRY_GOVERNANCE_ROLES: ' , ' })).toThrow(new GatewayConfigError('REGISTRY_GOVERNANCE_ROLES must name at least one role.'));
+  });
+});

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLICY_SPEC_URL } from '../policy/directives.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
 import { KIT_VERSION } from '../subgraphs/kit/index.js';
-import { SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
+import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
 import { npmStart, stop, type Started } from './harness/npm-start.js';
 import { expectedPseudonym } from './harness/pseudonym.js';
@@ -161,6 +161,13 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     for (const headers of [{}, { [SIGNATURE_HEADER]: signSubgraphRequest({ key: 'a-key-that-is-not-the-gateways-0123456789', body }) }]) {
       const attempt = await fetch(new URL('pipelines', shippingUrl), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
       expect(attempt.status).toBe(401);
+    }
+    expect((await run(['pipelines', '--', 'status', '--domain', 'shipping'], env)).stdout).not.toMatch(/PAUSED/);
+    // A signed call that asks for something the route does not do: 400, nothing done.
+    for (const asked of [{ action: 'drop', pipeline: 'shipping.shipments' }, { action: 'pause' }, { action: 'pause', pipeline: 42 }]) {
+      const text = JSON.stringify(asked);
+      const wrong = await fetch(new URL('pipelines', shippingUrl), { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body: text }) }, body: text });
+      expect({ asked, status: wrong.status, code: ((await wrong.json()) as any).error.code }).toEqual({ asked, status: 400, code: 'BAD_REQUEST' });
     }
     expect((await run(['pipelines', '--', 'status', '--domain', 'shipping'], env)).stdout).not.toMatch(/PAUSED/);
     // The domain that runs elsewhere does not answer here: said, exit 2.

@@ -19,20 +19,8 @@ export interface Started {
 }
 
 /** `npm start` in its own process group; resolves once it prints that the mesh is ready. */
-export async function npmStart(env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = spawn('npm', ['start'], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('The mesh is ready.')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`npm start exited (${code}) before it was ready:\n${output}`)));
-  });
-  await ready;
-  return { child, output: () => output };
+export function npmStart(env: NodeJS.ProcessEnv): Promise<Started> {
+  return npmService('start', [], env, /The mesh is ready\./);
 }
 
 /** `npm run <script> -- <args>`, a service, in its own process group; resolves once its output matches `ready`. */
