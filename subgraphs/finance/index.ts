@@ -6,7 +6,7 @@
 import { defineDomain } from '@data-mesh/kit';
 import { createFinanceRepository, invoicesProduct, ordersProduct } from './repository.js';
 import { financeResolvers } from './resolvers.js';
-import { financeTables, ingestFinance } from './tables.js';
+import { deriveFinanceIncrement, financeTables, ingestFinance } from './tables.js';
 
 export const finance = defineDomain({
   name: 'finance',
@@ -17,4 +17,5 @@ export const finance = defineDomain({
   dataProducts: [ordersProduct, invoicesProduct],
   createRepository: createFinanceRepository,
   ingest: ingestFinance,
+  deriveIncrement: deriveFinanceIncrement,
 });

@@ -2,7 +2,7 @@
  * The finance warehouse: its tables, as loaded from the order management and billing systems'
  * raw files, and the derived amounts computed once at ingestion.
  */
-import { defineTable, loadTables, sql, type Kysely, type RowOf, type Warehouse, type WarehouseOf } from '@data-mesh/kit';
+import { defineTable, loadTables, sql, type DeriveIncrementOptions, type Kysely, type RowOf, type Warehouse, type WarehouseOf } from '@data-mesh/kit';
 
 /** An amount computed at ingestion, after the raw files are loaded. */
 const DERIVED_AMOUNT = { type: 'decimal(14, 2)', nullable: true, derived: true } as const;
@@ -61,4 +61,27 @@ export async function ingestFinance({
   await sql`UPDATE orders SET total_amount = 0 WHERE total_amount IS NULL`.execute(db);
   await sql`UPDATE invoices SET region = orders.region FROM orders WHERE orders.id = invoices.order_id`.execute(db);
   return rows;
+}
+
+/**
+ * After increments are merged: the net amount of each changed line, the total of each order whose
+ * lines (or itself) changed, and the region of each invoice whose order (or itself) changed; the
+ * same amounts a full load derives.
+ */
+export async function deriveFinanceIncrement({ db, changed }: DeriveIncrementOptions<FinanceWarehouse>): Promise<void> {
+  const keysOf = (table: string, column: string) => (changed[table] ? sql`select ${sql.ref(column)} from ${sql.table(changed[table])}` : null);
+  if (changed.order_lines) {
+    await sql`UPDATE order_lines SET net_amount = round(quantity * unit_price * (1 - discount), 2)
+      WHERE exists (select 1 from ${sql.table(changed.order_lines)} as c where c.order_id = order_lines.order_id and c.line_number = order_lines.line_number)`.execute(db);
+  }
+  const orders = [keysOf('orders', 'id'), keysOf('order_lines', 'order_id')].filter((query) => query !== null);
+  if (orders.length > 0) {
+    await sql`UPDATE orders SET total_amount = coalesce((select sum(l.net_amount) from order_lines as l where l.order_id = orders.id), 0)
+      WHERE orders.id in (${sql.join(orders, sql` union `)})`.execute(db);
+  }
+  const invoices = [keysOf('invoices', 'id') && sql`select id from invoices where id in (${keysOf('invoices', 'id')})`, keysOf('orders', 'id') && sql`select id from invoices where order_id in (${keysOf('orders', 'id')})`].filter((query) => query !== null);
+  if (invoices.length > 0) {
+    await sql`UPDATE invoices SET region = (select o.region from orders as o where o.id = invoices.order_id)
+      WHERE invoices.id in (${sql.join(invoices, sql` union `)})`.execute(db);
+  }
 }

@@ -37,6 +37,17 @@ export interface IngestOptions<DB> {
   readonly rawDir: string;
 }
 
+export interface DeriveIncrementOptions<DB> {
+  /** The new version, in the merge's transaction. */
+  readonly db: Kysely<DB>;
+  /**
+   * Each table the increments changed → the table holding the keys they inserted, updated or
+   * deleted (the table's primary key columns): the rows whose derived columns to fill again, and
+   * the rows derived from them.
+   */
+  readonly changed: Readonly<Record<string, string>>;
+}
+
 export interface Domain<DB = unknown, Repo = unknown> {
   /** The subgraph's name in the supergraph; also its folder name. */
   readonly name: string;
@@ -63,6 +74,12 @@ export interface Domain<DB = unknown, Repo = unknown> {
   createRepository(db: Kysely<DB>, loaders: RequestLoaders, access: RequestAccess, dialect: DialectSql): Repo;
   /** Creates the domain's tables and bulk-loads its raw files; resolves to rows loaded per table. */
   ingest(options: IngestOptions<DB>): Promise<Record<string, number>>;
+  /**
+   * Fills the derived columns of what increments changed, once they are merged by key (see
+   * warehouse/increments.ts): needed by a domain with derived columns to be loaded incrementally.
+   * The answers must be those of a full load of the same data (the kit's tests compare them).
+   */
+  deriveIncrement?(options: DeriveIncrementOptions<DB>): Promise<void>;
 }
 
 /**

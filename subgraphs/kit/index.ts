@@ -16,7 +16,7 @@ export { codedError } from '../../policy/errors.js';
 export type { GraphQLResolverMap } from '@apollo/subgraph';
 export { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 
-export { defineDomain, type Domain, type DomainContext, type IngestOptions } from './domain.js';
+export { defineDomain, type DeriveIncrementOptions, type Domain, type DomainContext, type IngestOptions } from './domain.js';
 export { defineDataProduct, type DataProduct, type DataProductSpec, type FilterSpec, type ProductMetadata, type ProductStatus, type SlaProperty } from './data-product.js';
 export type { Connection, ListArgs, PageArgs, Selection, SortColumn } from './connection.js';
 export type { PipelineDeclaration } from './pipelines/runner.js';

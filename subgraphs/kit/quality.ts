@@ -126,8 +126,24 @@ export function meetsThreshold(value: number, rule: QualityThreshold): boolean {
   return value >= rule.mustBeBetween[0] && value <= rule.mustBeBetween[1];
 }
 
-/** The condition a failing row meets, for the row-level rules. */
-function failingRow(rule: QualityMeasure, table: string, dialect: DialectSql): RawBuilder<SqlBool> | null {
+/**
+ * The rows of an incremental load's checks: those whose key is in `changed` (a table of the keys the
+ * increment inserted, updated or deleted, with the product's key column).
+ */
+export interface CheckScope {
+  /** Null: the increment changed none of the table's rows. */
+  readonly changed: string | null;
+}
+
+/** A row of `table` is in the scope (always, without one). */
+function inScope(table: string, key: string, scope: CheckScope | undefined): RawBuilder<SqlBool> {
+  if (!scope) return sql<SqlBool>`true`;
+  if (scope.changed === null) return sql<SqlBool>`false`;
+  return sql<SqlBool>`exists (select 1 from ${sql.table(scope.changed)} as changed where changed.${sql.ref(key)} = ${sql.ref(`${table}.${key}`)})`;
+}
+
+/** The condition a failing row meets, for the row-level rules (of the rows in scope: the caller adds it). */
+function failingRow(rule: QualityMeasure, table: string, dialect: DialectSql, key: string, scope?: CheckScope): RawBuilder<SqlBool> | null {
   const ref = (column: string) => sql.ref(`${table}.${column}`);
   switch (rule.metric) {
     case 'nullValues':
@@ -146,7 +162,9 @@ function failingRow(rule: QualityMeasure, table: string, dialect: DialectSql): R
     }
     case 'duplicateValues': {
       const columns = sql.join(rule.columns.map((column) => sql.ref(column)));
-      return sql<SqlBool>`(${sql.join(rule.columns.map((column) => ref(column)))}) in (select ${columns} from ${sql.table(table)} group by ${columns} having count(*) > 1)`;
+      // In scope: the values of the changed rows that some other row also has.
+      const candidates = scope ? sql` where (${columns}) in (select ${columns} from ${sql.table(table)} where ${inScope(table, key, scope)})` : sql``;
+      return sql<SqlBool>`(${sql.join(rule.columns.map((column) => ref(column)))}) in (select ${columns} from ${sql.table(table)}${candidates} group by ${columns} having count(*) > 1)`;
     }
     case 'relationships':
       return sql<SqlBool>`(${ref(rule.column)} is not null and not exists (select 1 from ${sql.table(rule.to.table)} as parent where parent.${sql.ref(rule.to.column)} = ${ref(rule.column)}))`;
@@ -169,18 +187,27 @@ export interface CheckContext {
   readonly sourceTime: Date;
 }
 
-/** Runs a product's rules (its key's first) on a warehouse. A rule that cannot run is an `error` outcome, never a thrown error. */
-export async function runProductChecks(db: Kysely<any>, target: ProductQualityTarget, dialect: DialectSql, context: CheckContext = { sourceTime: new Date() }): Promise<QualityResult[]> {
+/**
+ * Runs a product's rules (its key's first) on a warehouse. A rule that cannot run is an `error`
+ * outcome, never a thrown error. With a scope (an incremental load), the row-level rules judge the
+ * changed rows only (a percentage is of them), and uniqueness the changed rows' values; row counts,
+ * relationships, latency and SQL rules judge the whole table.
+ */
+export async function runProductChecks(db: Kysely<any>, target: ProductQualityTarget, dialect: DialectSql, context: CheckContext = { sourceTime: new Date() }, scope?: CheckScope): Promise<QualityResult[]> {
   const results: QualityResult[] = [];
   const { table, key } = target;
+  const scoped = inScope(table, key, scope);
   const total = async () => Number(((await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)}`.execute(db)).rows[0]?.n ?? 0));
+  const totalInScope = async () => Number(((await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)} where ${scoped}`.execute(db)).rows[0]?.n ?? 0));
   let rows: number | null = null;
   for (const rule of [...keyRules(key), ...target.rules]) {
     const unit = rule.metric === 'latency' ? 'seconds' : (rule.unit ?? 'rows');
     const base = { product: target.id, check: rule.name, dimension: rule.dimension, severity: rule.severity, threshold: thresholdText(rule), unit } as const;
     let statement = '';
     try {
-      const condition = failingRow(rule, table, dialect);
+      const rowCondition = failingRow(rule, table, dialect, key, scope);
+      // A relationship is judged on every row: a deleted parent orphans rows the increment did not change.
+      const condition = rowCondition && scope && rule.metric !== 'relationships' ? sql<SqlBool>`${rowCondition} and ${scoped}` : rowCondition;
       let measured: number;
       let failedRows: number | null = null;
       let sampleKeys: string[] = [];
@@ -192,7 +219,7 @@ export async function runProductChecks(db: Kysely<any>, target: ProductQualityTa
           const sample = await sql<{ k: string }>`select distinct cast(${sql.ref(`${table}.${key}`)} as varchar) as k from ${sql.table(table)} where ${condition} order by 1 limit ${SAMPLE_KEYS}`.execute(db);
           sampleKeys = sample.rows.map((row) => String(row.k));
         }
-        rows ??= unit === 'percent' ? await total() : null;
+        rows ??= unit === 'percent' ? await totalInScope() : null;
         measured = unit === 'percent' ? (rows ? Math.round((failedRows / rows) * 10_000) / 100 : 0) : failedRows;
       } else if (rule.metric === 'rowCount') {
         statement = sql`select count(*) as n from ${sql.table(table)}`.compile(db).sql;

@@ -13,17 +13,29 @@ import { sql, type Kysely } from 'kysely';
 import type { Domain } from '../domain.js';
 import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js';
 import { readQualityRuns, writeQualityRuns, type QualityRun } from '../quality-store.js';
-import { openWarehouse } from './open.js';
+import { openWarehouse, readWarehouseAt } from './open.js';
 import { adapterOf, dialectAdapter, RejectedBuildError } from './dialects.js';
 import { loadLineage, type LineageEvent } from '../lineage.js';
-import { finishTables } from './tables.js';
-import { profileDomain, writeProfiles } from '../profiles.js';
+import { finishTables, type TableSpec } from './tables.js';
+import { PROFILES_TABLE, profileDomain, writeProfiles } from '../profiles.js';
 import { subgraphTypeDefs } from '../domain-schema.js';
 import { governanceRules } from '../../../policy/governance.rules.js';
 import { readPolicy } from '../../../policy/policy-index.js';
 import type { GovernanceRules } from '../../../policy/rules.js';
 import type { ProductProfile } from '../../../policy/discovery.js';
 import { parseWarehouseUrl, type Warehouse } from './warehouse.js';
+import {
+  appliedIncrements,
+  changedTableOf,
+  dropStaging,
+  IncrementError,
+  incrementsIn,
+  mergeStaged,
+  recordIncrements,
+  stageIncrements,
+  type Increment,
+  type TableChanges,
+} from './increments.js';
 
 export interface EnsureWarehouseOptions {
   // Any domain: its own table types do not matter here.
@@ -70,6 +82,10 @@ export interface WarehouseBuild {
   readonly rejectedKeptAt?: string;
   /** Set when the load itself failed (an unreadable raw file): why; the serving version stays. */
   readonly loadError?: string;
+  /** Set when the load merged increments into the serving version (instead of loading every file): which, and what they changed per table. */
+  readonly incremental?: { readonly increments: readonly string[]; readonly changes: Readonly<Record<string, TableChanges>> };
+  /** The last increment the new version holds (its watermark), when it holds any. */
+  readonly watermark?: string;
 }
 
 /** A build whose error-severity quality checks failed: not swapped in. */
@@ -121,14 +137,23 @@ async function storedSourceTime(warehouse: Warehouse<unknown>): Promise<Date | n
 /**
  * Every check of every product of the domain, on a warehouse. Latencies are measured to `sourceTime`
  * (a load gives its source's); on a built version, to the extraction time its build kept, else the clock.
+ * `changed` (an incremental load: the tables it changed) scopes the row-level rules to the changed rows.
  */
-export async function runDomainChecks(domain: Domain<any, any>, warehouse: Warehouse<unknown>, trigger: QualityRun['trigger'], now: () => Date = () => new Date(), sourceTime?: Date): Promise<QualityRun> {
+export async function runDomainChecks(
+  domain: Domain<any, any>,
+  warehouse: Pick<Warehouse<unknown>, 'db' | 'dialect'>,
+  trigger: QualityRun['trigger'],
+  now: () => Date = () => new Date(),
+  sourceTime?: Date,
+  changed?: ReadonlySet<string>,
+): Promise<QualityRun> {
   const dialect = dialectAdapter(warehouse.dialect).sql;
-  const context = { sourceTime: sourceTime ?? (await storedSourceTime(warehouse)) ?? now() };
+  const context = { sourceTime: sourceTime ?? (await storedSourceTime(warehouse as Warehouse<unknown>)) ?? now() };
   const results: QualityResult[] = [];
   for (const product of domain.dataProducts) {
     const { spec } = product;
-    results.push(...(await runProductChecks(warehouse.db, { id: `${domain.name}.${spec.name}`, table: spec.table, key: spec.key, rules: spec.quality ?? [] }, dialect, context)));
+    const scope = changed ? { changed: changed.has(spec.table) ? changedTableOf(spec.table) : null } : undefined;
+    results.push(...(await runProductChecks(warehouse.db, { id: `${domain.name}.${spec.name}`, table: spec.table, key: spec.key, rules: spec.quality ?? [] }, dialect, context, scope)));
   }
   return { runId: randomUUID(), at: now().toISOString(), trigger, outcome: blocksLoad(results) ? 'rejected' : 'passed', results };
 }
@@ -179,8 +204,17 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
   try {
     options.onProgress?.({ step: 'loading', domain: options.domain.name });
     const rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
+    // Then every increment delivered since the full files, merged as an incremental load merges them.
+    const increments = await incrementsIn(options.rawDir, options.domain.tables, null);
+    if (increments.length > 0) {
+      const staged = await stageIncrements(warehouse, options.domain.tables, increments);
+      await applyIncrements(options.domain, warehouse.db as Kysely<any>, staged, increments.length);
+      await dropStaging(warehouse.db as Kysely<any>, staged);
+      for (const table of staged) rows[table.name] = await countRows(warehouse.db as Kysely<any>, table.name);
+    }
+    await recordIncrements(warehouse.db as Kysely<any>, increments, options.now?.() ?? new Date());
     options.onProgress?.({ step: 'loaded', domain: options.domain.name, rows });
-    const sourceTime = options.sourceExtractedAt ? new Date(options.sourceExtractedAt) : (options.now?.() ?? new Date());
+    const sourceTime = sourceTimeOf(options, increments);
     let run = await runDomainChecks(options.domain, warehouse, 'load', options.now, sourceTime);
     if (run.outcome === 'passed') {
       // Keys, NOT NULL columns and indexes, once the data passed: a break the checks did not name still rejects the load.
@@ -211,6 +245,77 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
   }
 }
 
+const countRows = async (db: Kysely<any>, table: string): Promise<number> => Number((await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)}`.execute(db)).rows[0]?.n ?? 0);
+
+/** When a load's source was extracted: its last increment's delivery, else its full files' extraction, else the clock. */
+function sourceTimeOf(options: EnsureWarehouseOptions, increments: readonly Increment[]): Date {
+  const last = increments.at(-1);
+  const base = options.sourceExtractedAt ? new Date(options.sourceExtractedAt) : null;
+  if (last && (!base || Date.parse(last.deliveredAt) > base.getTime())) return new Date(last.deliveredAt);
+  return base ?? options.now?.() ?? new Date();
+}
+
+/** Merges staged increments by key, then fills the derived columns of what they changed (the domain's `deriveIncrement`). */
+async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number): Promise<Record<string, TableChanges>> {
+  const derived = domain.tables.filter((table) => table.columns.some((column) => column.derived));
+  if (derived.length > 0 && !domain.deriveIncrement) {
+    throw new IncrementError(`The ${domain.name} domain derives columns (${derived.map((table) => table.name).join(', ')}) and declares no deriveIncrement: its increments cannot be merged.`);
+  }
+  const changes = await mergeStaged(db, staged, deliveries);
+  await domain.deriveIncrement?.({ db, changed: Object.fromEntries(staged.map((table) => [table.name, changedTableOf(table.name)])) });
+  return changes;
+}
+
+/**
+ * An incremental load: the increments past the serving version's watermark, merged by key into a
+ * new version (DuckDB: a copy of the serving file; PostgreSQL: one transaction on the serving
+ * schema), checked on the rows they changed, profiled, and swapped in. Rejected by its checks, the
+ * merge is kept aside with its increments' rows and the serving version stays.
+ */
+async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonly Increment[], onRun: (run: QualityRun) => void, onProfiles: (profiles: readonly ProductProfile[]) => void): Promise<{ rows: Record<string, number>; changes: Record<string, TableChanges> }> {
+  const { adapter, location } = adapterOf(parseWarehouseUrl(options.url));
+  const { domain } = options;
+  const now = options.now?.() ?? new Date();
+  return adapter.mergeAndSwap(location, async (target) => {
+    options.onProgress?.({ step: 'loading', domain: domain.name });
+    const staged = await stageIncrements(target, domain.tables, pending);
+    return target.db.transaction().execute(async (trx) => {
+      const db = trx as Kysely<any>;
+      const rows: Record<string, number> = {};
+      let changes: Record<string, TableChanges> = {};
+      let constraint: QualityResult | null = null;
+      try {
+        changes = await applyIncrements(domain, db, staged, pending.length);
+      } catch (error) {
+        if (error instanceof IncrementError) throw error;
+        constraint = constraintFailure(domain.name, error); // a key or NOT NULL column the merged rows break
+      }
+      for (const table of staged) rows[table.name] = constraint ? 0 : await countRows(db, table.name);
+      options.onProgress?.({ step: 'loaded', domain: domain.name, rows });
+      const sourceTime = sourceTimeOf(options, pending);
+      let run: QualityRun;
+      if (constraint) run = { runId: randomUUID(), at: now.toISOString(), trigger: 'load', outcome: 'rejected', results: [constraint] };
+      else run = await runDomainChecks(domain, { db, dialect: target.dialect }, 'load', options.now, sourceTime, new Set(staged.map((table) => table.name)));
+      onRun(run);
+      options.onProgress?.({ step: 'checked', domain: domain.name, run });
+      if (run.outcome === 'rejected') throw new QualityGateError(domain.name, run, rows);
+      const rules = options.rules ?? governanceRules;
+      const profiles = await profileDomain(domain, db, { policy: readPolicy(subgraphTypeDefs(domain), rules), rules, now });
+      await sql`DROP TABLE IF EXISTS ${sql.table(PROFILES_TABLE)}`.execute(db);
+      await writeProfiles(db, profiles);
+      onProfiles(profiles);
+      options.onProgress?.({ step: 'profiled', domain: domain.name, profiles });
+      await writeQualityRuns(db, [run]);
+      await recordIncrements(db, pending, now);
+      const builtAt = now.toISOString().replace('T', ' ').replace('Z', '');
+      await sql`UPDATE ${sql.table(BUILD_TABLE)} SET built_at = cast(${builtAt} as timestamp), source_extracted_at = ${sourceTime.toISOString()}`.execute(db);
+      await dropStaging(db, staged);
+      options.onProgress?.({ step: 'swapping', domain: domain.name });
+      return { rows, changes };
+    });
+  });
+}
+
 /**
  * Builds the domain's warehouse unless the existing one was built from the same data and version.
  * A build its quality checks reject leaves the serving version in place (`rejectedKeptAt` says
@@ -221,11 +326,38 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   const { adapter, location } = adapterOf(parseWarehouseUrl(options.url));
   const buildKey = buildKeyOf(options);
   const serving = adapter.mayExist(location) ? await currentBuildKey(options.url) : null;
-  if (serving === buildKey && !options.force) return { built: false };
-  // Built beside the serving warehouse and swapped in: readers never see half a warehouse.
   let quality: QualityRun | undefined;
   let profiles: readonly ProductProfile[] | undefined;
   const lineage = options.onLineage ? loadLineage(options.domain, { rawDir: options.rawDir, warehouse: options.url, ...(options.now ? { now: options.now } : {}) }) : null;
+  if (serving === buildKey && !options.force) {
+    // Current: merge what was delivered since, if anything.
+    const applied = await readWarehouseAt(options.url, appliedIncrements, []);
+    let pending: Increment[];
+    try {
+      pending = await incrementsIn(options.rawDir, options.domain.tables, applied.at(-1)?.name ?? null);
+    } catch (error) {
+      return { built: false, loadError: (error as Error).message };
+    }
+    if (pending.length === 0) return { built: false };
+    if (lineage) options.onLineage!(lineage.start());
+    try {
+      const merged = await mergeIncrements(options, pending, (run) => (quality = run), (made) => (profiles = made));
+      if (lineage) options.onLineage!(lineage.end({ swapped: true, ...(quality ? { quality } : {}) }));
+      return {
+        built: true,
+        rows: merged.rows,
+        ...(quality ? { quality } : {}),
+        ...(profiles ? { profiles } : {}),
+        incremental: { increments: pending.map((increment) => increment.name), changes: merged.changes },
+        watermark: pending.at(-1)!.name,
+      };
+    } catch (error) {
+      if (lineage) options.onLineage!(lineage.end({ swapped: false, ...(quality ? { quality } : {}), error: error instanceof Error ? error.message : String(error) }));
+      if (error instanceof QualityGateError) return { built: false, rows: error.rows, quality: error.run, rejectedKeptAt: error.keptAt ?? '' };
+      return { built: false, loadError: error instanceof Error ? error.message : String(error) };
+    }
+  }
+  // Built beside the serving warehouse and swapped in: readers never see half a warehouse.
   if (lineage) options.onLineage!(lineage.start());
   try {
     const rows = await adapter.buildAndSwap(location, (staging) =>

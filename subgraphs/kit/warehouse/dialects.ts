@@ -7,7 +7,7 @@
  * object here (and its adapter, and its fixture in the contract tests).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { sql, type ColumnDefinitionBuilder, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { openDuckDbWarehouse } from './duckdb.js';
@@ -60,6 +60,15 @@ export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
    * warehouse stays.
    */
   buildAndSwap(location: LocationOf<D>, ingest: (staging: Warehouse<unknown>) => Promise<Record<string, number>>): Promise<Record<string, number>>;
+  /**
+   * Changes the serving warehouse with `merge` (an incremental load) and swaps the change in at
+   * once: `merge` runs its changes in one transaction on a writable warehouse that readers do not
+   * see until it is swapped in (DuckDB: a copy of the serving file, renamed into place; PostgreSQL:
+   * the serving schema, whose readers see the transaction once it commits). When `merge` rejects
+   * its change (`RejectedBuildError`), what it staged is kept aside at the rejected location, and
+   * the serving warehouse stays; when it fails, or the process dies, it stays too.
+   */
+  mergeAndSwap<T>(location: LocationOf<D>, merge: (target: Warehouse<unknown>) => Promise<T>): Promise<T>;
   /** Where a rejected build is kept aside (the last one only). */
   rejectedLocation(location: LocationOf<D>): LocationOf<D>;
   /** DDL of a text column: text sorts by code point on every dialect (DuckDB's order), whatever the locale. */
@@ -104,6 +113,35 @@ export const duckdbDialect: DialectAdapter<'duckdb'> = {
     await rm(`${file}.wal`, { force: true });
     await rename(staging, file);
     return rows;
+  },
+  // A copy of the serving file, changed, checkpointed and renamed into place.
+  async mergeAndSwap(location, merge) {
+    const { file } = location;
+    const copy = `${file}.merging`;
+    await rm(copy, { force: true });
+    await rm(`${copy}.wal`, { force: true });
+    await copyFile(file, copy);
+    const target = openDuckDbWarehouse({ file: copy, readOnly: false, memoryLimit: BUILD_MEMORY_LIMIT });
+    let result: Awaited<ReturnType<typeof merge>>;
+    try {
+      result = await merge(target);
+      await sql`CHECKPOINT`.execute(target.db);
+    } catch (error) {
+      await target.close();
+      if (error instanceof RejectedBuildError) {
+        const kept = duckdbDialect.rejectedLocation(location).file;
+        await rm(kept, { force: true });
+        await rename(copy, kept);
+        error.keptAt = kept;
+      } else {
+        await rm(copy, { force: true });
+      }
+      await rm(`${copy}.wal`, { force: true });
+      throw error;
+    }
+    await target.close();
+    await rename(copy, file);
+    return result;
   },
   rejectedLocation: (location) => ({ ...location, file: `${location.file}.rejected` }),
   textColumn: (column) => column,
@@ -160,6 +198,29 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
       return rows;
     } finally {
       await admin.close();
+    }
+  },
+  // One transaction on the serving schema (the merge opens it); what it staged outside the
+  // transaction moves to the rejected schema when it is rejected.
+  async mergeAndSwap(location, merge) {
+    const { connectionString, schema } = location;
+    const target = openPostgresWarehouse({ connectionString, schema, statementTimeoutMs: 10 * 60_000, readOnly: false });
+    try {
+      return await merge(target);
+    } catch (error) {
+      if (error instanceof RejectedBuildError) {
+        const kept = postgresDialect.rejectedLocation(location).schema;
+        await target.db.transaction().execute(async (trx) => {
+          await sql`DROP SCHEMA IF EXISTS ${sql.id(kept)} CASCADE`.execute(trx);
+          await sql`CREATE SCHEMA ${sql.id(kept)}`.execute(trx);
+          const staged = await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = ${schema} and (table_name like '\_increment\_%' or table_name like '\_changed\_%')`.execute(trx);
+          for (const { name } of staged.rows) await sql`ALTER TABLE ${sql.id(schema, name)} SET SCHEMA ${sql.id(kept)}`.execute(trx);
+        });
+        error.keptAt = kept;
+      }
+      throw error;
+    } finally {
+      await target.close();
     }
   },
   rejectedLocation: (location) => ({ ...location, schema: `${location.schema}__rejected` }),

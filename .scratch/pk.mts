@@ -1,0 +1,13 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+const inst = await DuckDBInstance.create(':memory:');
+const c = await inst.connect();
+await c.run(`create table t (id varchar primary key, v integer)`);
+await c.run(`create index t_v on t(v)`);
+await c.run(`insert into t values ('a', 1), ('b', 2)`);
+await c.run(`create table inc (id varchar, v integer)`);
+await c.run(`insert into inc values ('a', 10), ('c', 3)`);
+await c.run('begin');
+await c.run(`delete from t where exists (select 1 from inc where inc.id = t.id)`);
+await c.run(`insert into t select * from inc`);
+await c.run('commit');
+console.log((await (await c.run('select * from t order by id')).getRows()));
