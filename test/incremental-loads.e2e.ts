@@ -94,6 +94,24 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     // Nothing more delivered: nothing to do.
     expect((await load(finance, url('finance'))).built).toBe(false);
 
+    // A correction by hand: a line of an old order changed and another deleted (its total follows),
+    // another order moved to another region (its invoice's region follows).
+    type Line = { order_id: string; line_number: number; sku: string; category_id: string; quantity: number; unit_price: number; discount: number };
+    const lines = before.order_lines as Line[];
+    const corrected = lines.find((line, i) => line.line_number === 1 && lines[i + 1]?.order_id === line.order_id)!;
+    const invoiced = (before.invoices as { order_id: string }[]).find(({ order_id }) => order_id !== corrected.order_id)!.order_id;
+    const moved = (before.orders as { id: string; customer_id: string; ordered_at: string; status: string; channel: string; region: string }[]).find(({ id }) => id === invoiced)!;
+    const correction = join(raw(), 'finance', 'increments', '20261207T110000Z-000004');
+    await mkdir(correction, { recursive: true });
+    await writeFile(
+      join(correction, 'order_lines.csv'),
+      `order_id,line_number,sku,category_id,quantity,unit_price,discount,_deleted\n${corrected.order_id},1,${corrected.sku},${corrected.category_id},${corrected.quantity + 1},${corrected.unit_price},${corrected.discount},false\n${corrected.order_id},2,,,,,,true\n`,
+    );
+    const region = moved.region === 'EMEA' ? 'APAC' : 'EMEA';
+    await writeFile(join(correction, 'orders.csv'), `id,customer_id,ordered_at,status,channel,region\n${moved.id},${moved.customer_id},${moved.ordered_at.replace('T', ' ').replace(/\.000Z$/, '')},${moved.status},${moved.channel},${region}\n`);
+    const corrections = await load(finance, url('finance'));
+    expect(corrections.incremental?.changes).toEqual({ orders: { inserted: 0, updated: 1, deleted: 0 }, order_lines: { inserted: 0, updated: 1, deleted: 1 } });
+
     for (const domain of domains) {
       if (domain !== finance) expect((await load(domain, url(domain.name))).incremental?.increments).toHaveLength(3);
       expect((await load(domain, rebuilt(domain.name))).built).toBe(true);
@@ -108,9 +126,78 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     try {
       const wrong = await sql<{ n: number }>`select count(*) as n from orders o where total_amount <> coalesce((select sum(net_amount) from order_lines l where l.order_id = o.id), 0)`.execute(warehouse.db as Kysely<unknown>);
       expect(Number(wrong.rows[0]!.n)).toBe(0);
-      expect((await appliedIncrements(warehouse.db as Kysely<any>)).map(({ name }) => name)).toHaveLength(3);
+      expect((await appliedIncrements(warehouse.db as Kysely<any>)).map(({ name }) => name)).toHaveLength(4);
     } finally {
       await warehouse.close();
     }
+  });
+
+  it('rejects an increment that fails a quality rule, keeps it aside, and serves the version before', async () => {
+    const before = await tablesOf(url('finance'), finance);
+    const order = (before.orders as { id: string; customer_id: string; ordered_at: string; channel: string; region: string }[])[0]!;
+    const bad = join(raw(), 'finance', 'increments', '20261207T120000Z-000005');
+    await mkdir(bad, { recursive: true });
+    await writeFile(join(bad, 'orders.csv'), `id,customer_id,ordered_at,status,channel,region\n${order.id},${order.customer_id},2026-12-07 11:00:00,LOST,${order.channel},${order.region}\n`);
+    const rejected = await load(finance, url('finance'));
+    expect(rejected.built).toBe(false);
+    expect(rejected.quality?.results.find((result) => result.check === 'status_known')).toMatchObject({ outcome: 'fail', value: 1, sampleKeys: [order.id] });
+    expect(await tablesOf(url('finance'), finance)).toEqual(before);
+    // Kept aside with the increment's rows.
+    const kept = openWarehouse(dialect === 'duckdb' ? `duckdb:${rejected.rejectedKeptAt}` : urls.postgres(rejected.rejectedKeptAt!));
+    try {
+      expect((await sql<{ id: string; status: string }>`select id, status from _increment_orders`.execute(kept.db)).rows).toEqual([{ id: order.id, status: 'LOST' }]);
+    } finally {
+      await kept.close();
+    }
+    // Until it is taken away, it stays rejected; then the next delivery merges.
+    expect((await load(finance, url('finance'))).rejectedKeptAt).toBeDefined();
+    await rm(bad, { recursive: true });
+    await deliver(13);
+    expect((await load(finance, url('finance'))).incremental?.increments).toEqual([expect.stringMatching(/^20261207T130000Z-/)]);
+  });
+
+  it('fails a load on an increment it cannot read, changing nothing', async () => {
+    const before = await tablesOf(url('finance'), finance);
+    const broken = join(raw(), 'finance', 'increments', '20261207T140000Z-000007');
+    await mkdir(broken, { recursive: true });
+    await writeFile(join(broken, 'orders.csv'), 'id,customer_id,status\nO99999999,C0000001,PAID\n');
+    let build = await ensureWarehouse({ domain: finance, url: url('finance'), rawDir: join(raw(), 'finance'), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt });
+    expect(build.loadError).toMatch(/orders\.csv must have the columns .*missing ordered_at, channel, region/);
+    await writeFile(join(broken, 'orders.csv'), 'id,customer_id,ordered_at,status,channel,region,"; drop table orders; --"\n');
+    build = await ensureWarehouse({ domain: finance, url: url('finance'), rawDir: join(raw(), 'finance'), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt });
+    expect(build.loadError).toMatch(/unknown ; drop table orders; --/);
+    await rm(join(broken, 'orders.csv'));
+    await writeFile(join(broken, 'notes.txt'), 'hello');
+    build = await ensureWarehouse({ domain: finance, url: url('finance'), rawDir: join(raw(), 'finance'), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt });
+    expect(build.loadError).toMatch(/holds "notes\.txt", which is no table's file/);
+    expect(await tablesOf(url('finance'), finance)).toEqual(before);
+    await rm(broken, { recursive: true });
+  });
+
+  it('shows readers during a merge the version before or the version after, never a mix', async () => {
+    const totals = async () => {
+      const warehouse = openWarehouse(url('finance'));
+      try {
+        const row = (await sql<{ orders: number; lines: number; total: number }>`select (select count(*) from orders) as orders, (select count(*) from order_lines) as lines, (select sum(total_amount) from orders) as total`.execute(warehouse.db as Kysely<unknown>)).rows[0]!;
+        return `${row.orders}/${row.lines}/${row.total}`;
+      } finally {
+        await warehouse.close();
+      }
+    };
+    const before = await totals();
+    await deliver(15, 200);
+    let merging = true;
+    const seen = new Set<string>();
+    const reading = (async () => {
+      while (merging) seen.add(await totals());
+    })();
+    const merged = await load(finance, url('finance'));
+    merging = false;
+    await reading;
+    const after = await totals();
+    expect(merged.built).toBe(true);
+    expect(after).not.toBe(before);
+    expect([...seen].filter((value) => value !== before && value !== after)).toEqual([]);
+    expect(seen.size).toBeGreaterThan(0);
   });
 });

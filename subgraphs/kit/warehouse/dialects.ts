@@ -11,6 +11,7 @@ import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { sql, type ColumnDefinitionBuilder, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { openDuckDbWarehouse } from './duckdb.js';
+import { changedTableOf, stagedTableOf } from './increments.js';
 import { openPostgresWarehouse } from './postgres.js';
 import type { Warehouse, WarehouseDialect, WarehouseLocation } from './warehouse.js';
 
@@ -213,7 +214,7 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
         await target.db.transaction().execute(async (trx) => {
           await sql`DROP SCHEMA IF EXISTS ${sql.id(kept)} CASCADE`.execute(trx);
           await sql`CREATE SCHEMA ${sql.id(kept)}`.execute(trx);
-          const staged = await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = ${schema} and (table_name like '\_increment\_%' or table_name like '\_changed\_%')`.execute(trx);
+          const staged = await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = ${schema} and (starts_with(table_name, ${stagedTableOf('')}) or starts_with(table_name, ${changedTableOf('')}))`.execute(trx);
           for (const { name } of staged.rows) await sql`ALTER TABLE ${sql.id(schema, name)} SET SCHEMA ${sql.id(kept)}`.execute(trx);
         });
         error.keptAt = kept;
