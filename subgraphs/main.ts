@@ -35,12 +35,15 @@ import { profilesAt, summarizeProfiles } from './kit/profiles.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { pipelinesOf } from './kit/pipelines/plan.js';
-import { pipelineRunnerFromEnv } from './kit/pipelines/runner-config.js';
-import { openRunLog, type PipelineRunRecord } from './kit/pipelines/run-log.js';
+import { pipelineRunnerFromEnv, pipelinesEveryFromEnv } from './kit/pipelines/runner-config.js';
+import { openRunLog, type RunDetails } from './kit/pipelines/run-log.js';
 import { detectAnomalies, runMeasuresOf } from './kit/pipelines/anomalies.js';
-import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
+import { ensureWarehouse, qualityHistoryAt, type WarehouseBuild } from './kit/warehouse/build.js';
+import { INCREMENTS_FOLDER } from './kit/warehouse/increments.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/source-data.js';
+import { readRawManifest } from './synthetic-sources/manifest.js';
+import { liveSourcesFromEnv } from '../policy/live-sources.js';
 
 const { domains, manifest: meshManifest } = await meshDomains();
 
@@ -55,7 +58,9 @@ async function folderFingerprint(folder: string): Promise<string> {
   } catch (error) {
     throw new Error(`The raw files' folder ${folder} could not be read: ${(error as Error).message}`);
   }
-  for (const entry of entries.filter((e) => e.isFile()).sort((a, b) => join(a.parentPath, a.name).localeCompare(join(b.parentPath, b.name)))) {
+  // Increments are merged as they arrive (warehouse/increments.ts): they change no full file.
+  const full = (e: { parentPath: string }) => !relative(folder, e.parentPath).split(/[\\/]/).includes(INCREMENTS_FOLDER);
+  for (const entry of entries.filter((e) => e.isFile() && full(e)).sort((a, b) => join(a.parentPath, a.name).localeCompare(join(b.parentPath, b.name)))) {
     const path = join(entry.parentPath, entry.name);
     const { size, mtimeMs } = await stat(path);
     hash.update(`${relative(folder, path)}\0${size}\0${mtimeMs}\n`);
@@ -64,8 +69,8 @@ async function folderFingerprint(folder: string): Promise<string> {
 }
 
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
-async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false): Promise<Map<string, LoadOutcome>> {
-  const outcomes = new Map<string, LoadOutcome>();
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false): Promise<Map<string, { outcome: LoadOutcome; build: WarehouseBuild }>> {
+  const outcomes = new Map<string, { outcome: LoadOutcome; build: WarehouseBuild }>();
   const started = performance.now();
   // A reset generates the raw files again and rebuilds every warehouse, whatever is there.
   if (reset) await rm(join(rawDirOf(config), 'manifest.json'), { force: true });
@@ -98,9 +103,9 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
     await lineage.flush();
     const ms = Math.round(performance.now() - t);
     const checks = build.quality && summarizeRun(build.quality);
-    if (build.loadError !== undefined) outcomes.set(domain.name, 'failed');
-    else if (build.rejectedKeptAt !== undefined) outcomes.set(domain.name, 'rejected');
-    else if (build.built) outcomes.set(domain.name, 'swapped');
+    if (build.loadError !== undefined) outcomes.set(domain.name, { outcome: 'failed', build });
+    else if (build.rejectedKeptAt !== undefined) outcomes.set(domain.name, { outcome: 'rejected', build });
+    else if (build.built) outcomes.set(domain.name, { outcome: 'swapped', build });
     if (build.loadError !== undefined) {
       log.error({ domain: domain.name, ms, error: build.loadError }, 'load failed; the serving warehouse stays');
     } else if (build.rejectedKeptAt !== undefined) {
@@ -109,6 +114,8 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
         { domain: domain.name, rows: build.rows, ms, failing: build.quality!.results.filter((r) => r.outcome === 'fail' || r.outcome === 'error'), keptAt: build.rejectedKeptAt },
         `load rejected by its quality checks (${checks}); the serving warehouse stays`,
       );
+    } else if (build.incremental) {
+      log.info({ domain: domain.name, increments: build.incremental.increments, changes: build.incremental.changes, watermark: build.watermark, ms, ...(checks ? { checks } : {}) }, 'increments merged into the serving warehouse');
     } else {
       log.info({ domain: domain.name, rows: build.rows, ms, ...(checks ? { checks } : {}) }, build.built ? 'warehouse built' : 'warehouse reused');
     }
@@ -126,7 +133,7 @@ async function serve(name: string): Promise<void> {
   const allowedHosts = allowedHostsFromEnv();
   const hashKey = hashKeyFromEnv();
   const signature = { key: signingKeyFromEnv(), previousKey: previousSigningKeyFromEnv(), directAccess: directAccessFromEnv() };
-  const loadOutcome = (await prepareDomains(config, [domain], log)).get(domain.name);
+  const loadOutcome = (await prepareDomains(config, [domain], log)).get(domain.name)?.outcome;
   const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
   const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
   const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
@@ -156,16 +163,20 @@ async function serve(name: string): Promise<void> {
   // Its products' pipelines: each run loads the domain's warehouse when its raw data changed (a run
   // asked for, always) and serves the new version without a restart.
   const url = warehouseUrlOf(domain.name, config);
-  const pipelines = pipelinesOf(domain);
+  const pipelines = pipelinesOf(domain, { everySeconds: pipelinesEveryFromEnv() });
   const runLog = await openRunLog(join(config.dataDir, 'pipelines', `${domain.name}.jsonl`));
   /** What each run's load did, until the run's end is recorded. */
-  const loadsOf = new Map<string, Pick<PipelineRunRecord, 'load' | 'rows' | 'measures' | 'anomalies'>>();
+  const loadsOf = new Map<string, RunDetails>();
   const runner = pipelineRunnerFromEnv({
     domain: domain.name,
     pipelines,
     work: async ({ trigger, runId, pipeline }) => {
-      const outcome = (await prepareDomains(config, [domain], log, false, trigger === 'manual' || trigger === 'backfill')).get(domain.name);
+      // A backfill loads every file again; the other runs merge what was delivered since (or load it all when a full file changed).
+      const prepared = (await prepareDomains(config, [domain], log, false, trigger === 'backfill')).get(domain.name);
+      const outcome = prepared?.outcome;
       const table = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec.table;
+      const changes = table ? prepared?.build.incremental?.changes[table] : undefined;
+      const increment = prepared?.build.watermark && prepared.build.incremental ? { inserted: changes?.inserted ?? 0, updated: changes?.updated ?? 0, deleted: changes?.deleted ?? 0, watermark: prepared.build.watermark } : undefined;
       loadsOf.set(runId, { load: outcome ?? 'current', rows: null });
       if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
       if (outcome === 'swapped') {
@@ -182,7 +193,7 @@ async function serve(name: string): Promise<void> {
         const anomalies = measures ? detectAnomalies(history, measures) : [];
         for (const anomaly of anomalies) log.warn({ pipeline, measure: anomaly.measure, kind: anomaly.kind, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
         server.recordAnomalies(pipeline, anomalies);
-        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(measures ? { measures, anomalies } : {}) });
+        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(measures ? { measures, anomalies } : {}), ...(increment ? { increment } : {}) });
       }
     },
     onEvent: (event) => {
@@ -219,6 +230,35 @@ async function serve(name: string): Promise<void> {
   process.once('SIGTERM', shutdown);
 }
 
+/** Delivers an increment of new and changed rows to the generated raw files every LIVE_SOURCES seconds, until SIGINT or SIGTERM. */
+async function live(): Promise<void> {
+  const config = subgraphConfigFromEnv();
+  const log = pino({ level: config.logLevel, base: { service: 'live-sources' } });
+  const seconds = liveSourcesFromEnv();
+  if (seconds === null) throw new Error('The live sources are off (LIVE_SOURCES=off).');
+  const rawDir = rawDirOf(config);
+  const { deliverIncrement } = await import('./synthetic-sources/live.js');
+  let timer: NodeJS.Timeout | undefined;
+  let delivering: Promise<unknown> = Promise.resolve();
+  const deliver = () => {
+    delivering = (async () => {
+      if (!(await readRawManifest(rawDir))) return log.info({ rawDir }, 'no generated data yet: nothing delivered');
+      const delivery = await deliverIncrement({ rawDir });
+      log.info({ increment: delivery.name, rows: delivery.rows }, 'live sources delivered an increment');
+    })().catch((error: unknown) => log.error({ err: error }, 'the live sources could not deliver'));
+    timer = setTimeout(deliver, seconds * 1000);
+  };
+  timer = setTimeout(deliver, seconds * 1000);
+  log.info({ rawDir, everySeconds: seconds }, 'live sources started');
+  const stop = async () => {
+    clearTimeout(timer);
+    await delivering; // never half an increment: each is renamed into place whole
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
 const domainArgument = () => new Argument('<domain>', 'the domain').choices(domains.map((domain) => domain.name));
 const command = defineCommand('tsx subgraphs/main.ts', 'The domains\' subgraphs: build their warehouses, serve one, print one\'s SDL. Configuration comes from the environment (README).');
 command
@@ -234,6 +274,10 @@ command
   .description('builds the domain\'s warehouse if needed, then serves it (npm run subgraph -- <domain>)')
   .addArgument(domainArgument())
   .action(serviceAction(serve));
+command
+  .command('live')
+  .description('delivers new and changed rows to the generated raw files every LIVE_SOURCES seconds (npm start runs it in development)')
+  .action(serviceAction(live));
 command
   .command('sdl')
   .description('prints the subgraph SDL the domain serves, for the registry (npm run -s sdl -- <domain>)')

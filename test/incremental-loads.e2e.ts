@@ -149,8 +149,15 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     } finally {
       await kept.close();
     }
-    // Until it is taken away, it stays rejected; then the next delivery merges.
+    // Until it is taken away, it stays rejected.
     expect((await load(finance, url('finance'))).rejectedKeptAt).toBeDefined();
+    // An order deleted while its invoice stays: the invoice, which the increment did not change, is orphaned.
+    const invoiced = (before.invoices as { id: string; order_id: string }[]).at(-1)!;
+    await writeFile(join(bad, 'orders.csv'), `id,customer_id,ordered_at,status,channel,region,_deleted\n${invoiced.order_id},,,,,,true\n`);
+    const orphaning = await load(finance, url('finance'));
+    expect(orphaning.rejectedKeptAt).toBeDefined();
+    expect(orphaning.quality?.results.find((result) => result.check === 'order_exists')).toMatchObject({ outcome: 'fail', value: 1, sampleKeys: [invoiced.id] });
+    expect(await tablesOf(url('finance'), finance)).toEqual(before);
     await rm(bad, { recursive: true });
     await deliver(13);
     expect((await load(finance, url('finance'))).incremental?.increments).toEqual([expect.stringMatching(/^20261207T130000Z-/)]);

@@ -461,6 +461,10 @@ const resolvers = {
     },
   },
   PipelineRun: {
+    rowsInserted: (run: PipelineRunEntry) => (typeof run.increment?.inserted === 'number' ? run.increment.inserted : null),
+    rowsUpdated: (run: PipelineRunEntry) => (typeof run.increment?.updated === 'number' ? run.increment.updated : null),
+    rowsDeleted: (run: PipelineRunEntry) => (typeof run.increment?.deleted === 'number' ? run.increment.deleted : null),
+    watermark: (run: PipelineRunEntry) => (typeof run.increment?.watermark === 'string' ? run.increment.watermark : null),
     anomalies: (run: PipelineRunEntry) => (Array.isArray(run.anomalies) ? run.anomalies : []).map((anomaly) => ({ ...anomaly, expectedLow: anomaly.band?.low ?? null, expectedHigh: anomaly.band?.high ?? null })),
   },
   DataProductQuality: {

@@ -12,6 +12,9 @@
  * while every other service keeps serving; the gateway answers a down domain's fields as null with
  * SUBGRAPH_UNAVAILABLE meanwhile. A service that exits 5 times within a minute is reported as failed
  * and left down. Only Ctrl-C (SIGINT) or SIGTERM stops the mesh, and it stops every process it started.
+ *
+ * In development it also runs the live synthetic sources (`LIVE_SOURCES`, every 60 s by default),
+ * and has the domains' pipelines run as often (`PIPELINES_EVERY`), so that the data keeps arriving.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -19,6 +22,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
 import { defineCommand, runCommand, serviceAction } from '../../policy/command-line.js';
+import { liveSourcesFromEnv } from '../../policy/live-sources.js';
 import { readMeshManifest } from '../../policy/mesh-manifest.js';
 import { gatewayConfigFromEnv, subgraphEndpointsFromEnv, type SubgraphEndpoint } from '../config.js';
 import { openRegistry } from '../registry/open.js';
@@ -125,6 +129,8 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
   const config = gatewayConfigFromEnv();
+  // In development, the synthetic sources deliver new rows on a schedule, and the domains' pipelines merge them as often.
+  const live = liveSourcesFromEnv();
   // The domains the manifest lists without a module run elsewhere and join by publishing: not started here.
   const elsewhere = readMeshManifest().domains.filter((domain) => domain.module === null);
   const subgraphs = subgraphEndpointsFromEnv().filter(({ name }) => !elsewhere.some((domain) => domain.name === name));
@@ -143,12 +149,15 @@ async function main(): Promise<void> {
   // once every subgraph is published, so that its first supergraph already has them all.
   const fromRegistry = config.supergraph.kind === 'registry';
   if (!fromRegistry) startGateway();
-  const [first, ...rest] = services.map(({ name, url, portText, host }) => ({ name, url, env: { PORT: portText, HOST: host } }));
+  const schedule = live && !process.env.PIPELINES_EVERY ? { PIPELINES_EVERY: String(live) } : {};
+  const [first, ...rest] = services.map(({ name, url, portText, host }) => ({ name, url, env: { PORT: portText, HOST: host, ...schedule } }));
   if (first) {
     run(first.name, subgraphsMain, ['serve', first.name], first.env);
     await waitUntilReady(new URL('/health/ready', first.url), composeTimeoutMs, first.name);
   }
   for (const subgraph of rest) run(subgraph.name, subgraphsMain, ['serve', subgraph.name], subgraph.env);
+  // Once the first subgraph has made the generated data.
+  if (live) run('live', subgraphsMain, ['live'], {});
   if (fromRegistry && config.supergraph.kind === 'registry') {
     for (const subgraph of rest) await waitUntilReady(new URL('/health/ready', subgraph.url), composeTimeoutMs, subgraph.name);
     // A service given up on is not published: the registry keeps its last good version, if any.
@@ -166,6 +175,7 @@ async function main(): Promise<void> {
     console.log(`\nThe mesh is ready.\n  Gateway:   ${url}\n  IDE:       http://localhost:${config.port}/ide/`);
     for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}${failed.has(name) ? '  (failed: see above)' : ''}`);
     for (const { name, url: subgraphUrl } of elsewhere) console.log(`  ${name.padEnd(10)} ${subgraphUrl}  (runs elsewhere: joins by publishing)`);
+    if (live) console.log(`  Live data: new and changed orders, customers and products every ${live} s, merged by each domain's pipelines (LIVE_SOURCES=off stops them)`);
     console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ products(first: 3) { nodes { name listPrice } } }"}'`);
     console.log('Customer and finance data need a token: TOKEN=$(npm run -s token -- --role analyst --region EMEA)\n');
     return;

@@ -66,22 +66,25 @@ export async function ingestFinance({
 /**
  * After increments are merged: the net amount of each changed line, the total of each order whose
  * lines (or itself) changed, and the region of each invoice whose order (or itself) changed; the
- * same amounts a full load derives.
+ * same amounts a full load derives. Joins from the changed keys.
  */
 export async function deriveFinanceIncrement({ db, changed }: DeriveIncrementOptions<FinanceWarehouse>): Promise<void> {
-  const keysOf = (table: string, column: string) => (changed[table] ? sql`select ${sql.ref(column)} from ${sql.table(changed[table])}` : null);
-  if (changed.order_lines) {
+  const changedLines = changed.order_lines ? sql.table(changed.order_lines) : null;
+  if (changedLines) {
     await sql`UPDATE order_lines SET net_amount = round(quantity * unit_price * (1 - discount), 2)
-      WHERE exists (select 1 from ${sql.table(changed.order_lines)} as c where c.order_id = order_lines.order_id and c.line_number = order_lines.line_number)`.execute(db);
+      FROM ${changedLines} AS c WHERE c.order_id = order_lines.order_id AND c.line_number = order_lines.line_number`.execute(db);
   }
-  const orders = [keysOf('orders', 'id'), keysOf('order_lines', 'order_id')].filter((query) => query !== null);
+  const orders = [changed.orders && sql`select id from ${sql.table(changed.orders)}`, changedLines && sql`select order_id as id from ${changedLines}`].filter((query) => query !== undefined && query !== null);
   if (orders.length > 0) {
-    await sql`UPDATE orders SET total_amount = coalesce((select sum(l.net_amount) from order_lines as l where l.order_id = orders.id), 0)
-      WHERE orders.id in (${sql.join(orders, sql` union `)})`.execute(db);
+    // A join, not a subquery per order: a full load merges its increments before the lines have an index.
+    await sql`UPDATE orders SET total_amount = totals.total
+      FROM (select k.id, coalesce(sum(l.net_amount), 0) as total from (${sql.join(orders, sql` union `)}) as k left join order_lines as l on l.order_id = k.id group by k.id) as totals
+      WHERE orders.id = totals.id`.execute(db);
   }
-  const invoices = [keysOf('invoices', 'id') && sql`select id from invoices where id in (${keysOf('invoices', 'id')})`, keysOf('orders', 'id') && sql`select id from invoices where order_id in (${keysOf('orders', 'id')})`].filter((query) => query !== null);
-  if (invoices.length > 0) {
-    await sql`UPDATE invoices SET region = (select o.region from orders as o where o.id = invoices.order_id)
-      WHERE invoices.id in (${sql.join(invoices, sql` union `)})`.execute(db);
+  if (changed.invoices) {
+    await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.invoices)} AS c, orders AS o WHERE c.id = invoices.id AND o.id = invoices.order_id`.execute(db);
+  }
+  if (changed.orders) {
+    await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.orders)} AS c, orders AS o WHERE c.id = o.id AND o.id = invoices.order_id`.execute(db);
   }
 }

@@ -7,7 +7,7 @@
  * pii or masked and for columns a detector recognises (see policy/discovery.ts for how the
  * registry and the subgraph's start-up judge them).
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import { DEFAULT_DISCOVERY_RULES, discoveryRulesOf, personalDataIn, type ColumnProfile, type ProductProfile } from '../../policy/discovery.js';
 import type { PolicyIndex } from '../../policy/policy-index.js';
 import type { GovernanceRules } from '../../policy/rules.js';
@@ -41,14 +41,27 @@ const textOrNull = (value: unknown) => (value === null || value === undefined ? 
 /** One product's profile, from its table in the warehouse. */
 type Detect = (values: readonly string[], options: DetectOptions) => ColumnProfile['detections'];
 
-async function profileTable(db: Kysely<any>, product: { id: string; table: string; typeName: string; fieldOf: ReadonlyMap<string, string> }, columns: readonly ColumnSpec[], options: ProfileOptions, detectPersonalData: Detect): Promise<ProductProfile> {
+/** Which rows a profile reads: all of its table's (a full load), or those an increment changed, and whether it counts distinct values. */
+interface ProfileScope {
+  readonly rows?: RawBuilder<SqlBool>;
+  readonly distinct: boolean;
+}
+
+async function profileTable(
+  db: Kysely<any>,
+  product: { id: string; table: string; typeName: string; fieldOf: ReadonlyMap<string, string> },
+  columns: readonly ColumnSpec[],
+  options: ProfileOptions,
+  detectPersonalData: Detect | null,
+  scope: ProfileScope = { distinct: true },
+): Promise<ProductProfile> {
   const rules = discoveryRulesOf(options.rules);
   // One scan for every column's counts and bounds.
   const measures = columns.flatMap((column, i) => {
     const ref = sql.ref(column.name);
     return [
       sql`count(${ref})`.as(`c${i}_filled`),
-      sql`count(distinct ${ref})`.as(`c${i}_distinct`),
+      ...(scope.distinct ? [sql`count(distinct ${ref})`.as(`c${i}_distinct`)] : []),
       ...(isOrdered(column) ? [sql`cast(min(${ref}) as varchar)`.as(`c${i}_min`), sql`cast(max(${ref}) as varchar)`.as(`c${i}_max`)] : []),
       ...(isText(column) ? [sql`min(length(${ref}))`.as(`c${i}_min_length`), sql`max(length(${ref}))`.as(`c${i}_max_length`)] : []),
     ];
@@ -56,21 +69,36 @@ async function profileTable(db: Kysely<any>, product: { id: string; table: strin
   const totals = (await db
     .selectFrom(product.table)
     .select([sql`count(*)`.as('row_count'), ...measures])
+    .where(scope.rows ?? sql<SqlBool>`true`)
     .executeTakeFirstOrThrow()) as Record<string, unknown>;
   const rows = count(totals.row_count);
   const profiled: ColumnProfile[] = [];
+  // Changed rows: one read of a sample of them for every detected column (each column's own read would scan the table again).
+  const detected = columns.filter(isDetected);
+  const changedSample =
+    scope.rows && detectPersonalData && detected.length > 0
+      ? ((await db
+          .selectFrom(product.table)
+          .select(detected.map((column) => sql<string | null>`cast(${sql.ref(column.name)} as varchar)`.as(column.name)))
+          .where(scope.rows)
+          .limit(PROFILE_SAMPLE_SIZE)
+          .execute()) as Record<string, string | null>[])
+      : null;
   for (const [i, column] of columns.entries()) {
     let sample: string[] = [];
-    if (isDetected(column)) {
+    if (changedSample && isDetected(column)) {
+      sample = changedSample.flatMap((row) => (row[column.name] === null || row[column.name] === undefined ? [] : [String(row[column.name])]));
+    } else if (isDetected(column) && detectPersonalData) {
       const found = await db
         .selectFrom(product.table)
         .select(sql<string>`cast(${sql.ref(column.name)} as varchar)`.as('value'))
         .where(column.name, 'is not', null)
+        .where(scope.rows ?? sql<SqlBool>`true`)
         .limit(PROFILE_SAMPLE_SIZE)
         .execute();
       sample = found.map((row) => String(row.value));
     }
-    const detections = detectPersonalData(sample, { now: options.now });
+    const detections = detectPersonalData ? detectPersonalData(sample, { now: options.now }) : [];
     const field = product.fieldOf.get(column.name) ?? null;
     const fieldPolicy = field ? options.policy.fields.get(`${product.typeName}.${field}`) : undefined;
     const withheld = Boolean(fieldPolicy?.tags.includes('pii') || fieldPolicy?.mask || fieldPolicy?.shadow.mask || personalDataIn({ detections }, rules));
@@ -90,6 +118,56 @@ async function profileTable(db: Kysely<any>, product: { id: string; table: strin
     });
   }
   return { product: product.id, table: product.table, profiledAt: options.now.toISOString(), rows, columns: profiled };
+}
+
+/**
+ * The profiles of a version an incremental load made: a product whose table it did not change keeps
+ * its profile; the others are measured on the whole table for rows, null shares and bounds (one scan,
+ * no distinct count), and on the changed rows (`changedRows`) for the personal-data detectors, whose
+ * findings on the new values replace the earlier ones. Distinct counts are counted at full loads:
+ * between them a column's is the last full load's, or the changed rows' when more.
+ */
+export async function profileIncrement(
+  domain: Domain<any, any>,
+  db: Kysely<any>,
+  previous: readonly ProductProfile[],
+  changedRows: (table: string, key: string) => RawBuilder<SqlBool> | null,
+  options: ProfileOptions,
+): Promise<ProductProfile[]> {
+  const { detectPersonalData } = await import('./pii-detectors.js');
+  const profiles: ProductProfile[] = [];
+  for (const { spec } of domain.dataProducts) {
+    const table = domain.tables.find((candidate) => candidate.name === spec.table);
+    if (!table) throw new Error(`${domain.name}.${spec.name}: the domain has no table "${spec.table}"`);
+    const id = `${domain.name}.${spec.name}`;
+    const before = previous.find((profile) => profile.product === id);
+    const rows = changedRows(spec.table, spec.key);
+    if (before && rows === null) {
+      profiles.push(before);
+      continue;
+    }
+    const product = { id, table: spec.table, typeName: spec.type, fieldOf: new Map(Object.entries(spec.columns as Record<string, string>).map(([field, column]) => [column, field])) };
+    const whole = await profileTable(db, product, table.columns, options, null, { distinct: false });
+    const changed = await profileTable(db, product, table.columns, options, detectPersonalData, { rows: rows ?? sql<SqlBool>`true`, distinct: true });
+    profiles.push({
+      ...whole,
+      columns: whole.columns.map((column, i) => {
+        const found = changed.columns[i]!;
+        const last = before?.columns.find((candidate) => candidate.column === column.column);
+        const detected = found.sampled > 0 || !last ? found : last;
+        const withheld = found.withheld || Boolean(last?.withheld);
+        return {
+          ...column,
+          distinctCount: Math.min(whole.rows, Math.max(last?.distinctCount ?? 0, found.distinctCount)),
+          ...(withheld ? { min: null, max: null } : {}),
+          withheld,
+          sampled: detected.sampled,
+          detections: detected.detections,
+        };
+      }),
+    });
+  }
+  return profiles;
 }
 
 /** Every data product's profile, on a warehouse version (the one being loaded). */

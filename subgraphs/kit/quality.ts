@@ -133,6 +133,14 @@ export function meetsThreshold(value: number, rule: QualityThreshold): boolean {
 export interface CheckScope {
   /** Null: the increment changed none of the table's rows. */
   readonly changed: string | null;
+  /**
+   * The keys changed in another table, for the relationships to it (a deleted parent orphans rows
+   * the increment did not change): the table of its changed keys, null when none changed, or
+   * undefined when `column` is not its key (every row is then judged).
+   */
+  readonly changedOf: (table: string, column: string) => string | null | undefined;
+  /** A view of the table's changed rows, which SQL rules read in place of the table (null: none changed). */
+  readonly changedRows: string | null;
 }
 
 /** A row of `table` is in the scope (always, without one). */
@@ -166,8 +174,15 @@ function failingRow(rule: QualityMeasure, table: string, dialect: DialectSql, ke
       const candidates = scope ? sql` where (${columns}) in (select ${columns} from ${sql.table(table)} where ${inScope(table, key, scope)})` : sql``;
       return sql<SqlBool>`(${sql.join(rule.columns.map((column) => ref(column)))}) in (select ${columns} from ${sql.table(table)}${candidates} group by ${columns} having count(*) > 1)`;
     }
-    case 'relationships':
-      return sql<SqlBool>`(${ref(rule.column)} is not null and not exists (select 1 from ${sql.table(rule.to.table)} as parent where parent.${sql.ref(rule.to.column)} = ${ref(rule.column)}))`;
+    case 'relationships': {
+      const orphan = sql<SqlBool>`(${ref(rule.column)} is not null and not exists (select 1 from ${sql.table(rule.to.table)} as parent where parent.${sql.ref(rule.to.column)} = ${ref(rule.column)}))`;
+      if (!scope) return orphan;
+      // In scope: the changed rows, and the rows whose parent changed (it may be gone).
+      const parents = scope.changedOf(rule.to.table, rule.to.column);
+      if (parents === undefined) return orphan;
+      const parentChanged = parents ? sql<SqlBool>`exists (select 1 from ${sql.table(parents)} as changed_parent where changed_parent.${sql.ref(rule.to.column)} = ${ref(rule.column)})` : sql<SqlBool>`false`;
+      return sql<SqlBool>`(${inScope(table, key, scope)} or ${parentChanged}) and ${orphan}`;
+    }
     default:
       return null;
   }
@@ -190,8 +205,9 @@ export interface CheckContext {
 /**
  * Runs a product's rules (its key's first) on a warehouse. A rule that cannot run is an `error`
  * outcome, never a thrown error. With a scope (an incremental load), the row-level rules judge the
- * changed rows only (a percentage is of them), and uniqueness the changed rows' values; row counts,
- * relationships, latency and SQL rules judge the whole table.
+ * changed rows only (a percentage is of them), uniqueness the changed rows' values, relationships
+ * the changed rows and those whose parent changed, SQL rules a view of the changed rows in place of
+ * the table; row counts and latency judge the whole table.
  */
 export async function runProductChecks(db: Kysely<any>, target: ProductQualityTarget, dialect: DialectSql, context: CheckContext = { sourceTime: new Date() }, scope?: CheckScope): Promise<QualityResult[]> {
   const results: QualityResult[] = [];
@@ -206,7 +222,7 @@ export async function runProductChecks(db: Kysely<any>, target: ProductQualityTa
     let statement = '';
     try {
       const rowCondition = failingRow(rule, table, dialect, key, scope);
-      // A relationship is judged on every row: a deleted parent orphans rows the increment did not change.
+      // A relationship's scope is its own (its condition holds it).
       const condition = rowCondition && scope && rule.metric !== 'relationships' ? sql<SqlBool>`${rowCondition} and ${scoped}` : rowCondition;
       let measured: number;
       let failedRows: number | null = null;
@@ -231,7 +247,8 @@ export async function runProductChecks(db: Kysely<any>, target: ProductQualityTa
         if (newest === null || newest === undefined) throw new Error(`${table}.${rule.column} has no value to measure`);
         measured = Math.round((context.sourceTime.getTime() - instantOf(String(newest))) / 1000);
       } else if (rule.metric === 'sql') {
-        statement = rule.query.replaceAll('${table}', table);
+        if (scope && scope.changedRows === null) continue; // no changed row to judge
+        statement = rule.query.replaceAll('${table}', scope?.changedRows ?? table);
         const answer = await sql.raw<Record<string, unknown>>(statement).execute(db);
         const first = answer.rows[0];
         const value = first ? Object.values(first)[0] : null;

@@ -25,7 +25,8 @@ export function npmStart(env: NodeJS.ProcessEnv): Promise<Started> {
 
 /** `npm run <script> -- <args>`, a service, in its own process group; resolves once its output matches `ready`. */
 export async function npmService(script: string, args: readonly string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Started> {
-  const child = spawn('npm', ['run', script, '--', ...args], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The live synthetic sources change data under a test's feet: off unless the test asks for them.
+  const child = spawn('npm', ['run', script, '--', ...args], { env: { ...process.env, LIVE_SOURCES: 'off', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {

@@ -19,7 +19,11 @@ function within(value: number, min: number, max: number, what: string, product: 
   return value;
 }
 
-export function pipelinesOf(domain: Domain<any, any>): PipelineSpec[] {
+/**
+ * The domain's pipelines; `everySeconds` (env `PIPELINES_EVERY`, set by `npm start` with the live
+ * sources) replaces every scheduled product's schedule.
+ */
+export function pipelinesOf(domain: Domain<any, any>, options: { readonly everySeconds?: number | null } = {}): PipelineSpec[] {
   const names = new Set(domain.dataProducts.map(({ spec }) => spec.name));
   const pipelines = domain.dataProducts.map(({ spec }): PipelineSpec => {
     const id = `${domain.name}.${spec.name}`;
@@ -28,7 +32,7 @@ export function pipelinesOf(domain: Domain<any, any>): PipelineSpec[] {
       if (!names.has(upstream) || upstream === spec.name) throw new PipelineError('PIPELINE_INVALID', `${id} depends on "${upstream}", which is not another product of the ${domain.name} domain (${[...names].join(', ')}).`);
     }
     const everySeconds =
-      declared.every === 'never' ? null : declared.every ? durationSecondsOf({ property: 'frequency', value: declared.every.value, unit: declared.every.unit }) : durationSecondsOf(spec.metadata.sla.find((sla) => sla.property === 'frequency'));
+      declared.every === 'never' ? null : options.everySeconds ? options.everySeconds : declared.every ? durationSecondsOf({ property: 'frequency', value: declared.every.value, unit: declared.every.unit }) : durationSecondsOf(spec.metadata.sla.find((sla) => sla.property === 'frequency'));
     if (everySeconds !== null) within(everySeconds, SHORTEST_EVERY_SECONDS, 366 * 86_400, 'its schedule (seconds)', id);
     return {
       id,

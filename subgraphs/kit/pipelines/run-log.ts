@@ -2,9 +2,10 @@
  * The run history of a domain's pipelines: every run that ended (its trigger, start and end, attempts,
  * outcome, what its load did and the rows it served, the error), appended to a JSON-lines file per
  * domain (`<DATA_DIR>/pipelines/<domain>.jsonl`) and read back at start, the latest kept in memory
- * for the catalog.
+ * for the catalog; at a start that finds it ten times longer than that, the file is rewritten with
+ * them only.
  */
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Anomaly, RunMeasures } from './anomalies.js';
 import type { RunEvent, RunTrigger } from './runner.js';
@@ -26,14 +27,21 @@ export interface PipelineRunRecord {
   readonly measures?: RunMeasures;
   /** Its measures outside the bands the product's history predicts. */
   readonly anomalies?: readonly Anomaly[];
+  /** An incremental load: the rows of the product's table it inserted, updated and deleted, and the last increment it merged (its watermark). */
+  readonly increment?: { readonly inserted: number; readonly updated: number; readonly deleted: number; readonly watermark: string };
 }
+
+/** What a run's load did, known once it ends. */
+export type RunDetails = Pick<PipelineRunRecord, 'load' | 'rows' | 'measures' | 'anomalies' | 'increment'>;
 
 /** Runs kept in memory per pipeline: the anomaly detector's eight weeks of daily runs, and more. */
 const KEPT = 100;
+/** The file is rotated at start once it holds this many times more runs per pipeline than are kept. */
+const ROTATE_AFTER = 10 * KEPT;
 
 export interface RunLog {
   /** A run's event; the run is recorded when it ends (`details` says what its load did). */
-  record(event: RunEvent, details?: Pick<PipelineRunRecord, 'load' | 'rows' | 'measures' | 'anomalies'>): Promise<void>;
+  record(event: RunEvent, details?: RunDetails): Promise<void>;
   /** A pipeline's latest runs, newest first. */
   runs(pipeline: string): readonly PipelineRunRecord[];
 }
@@ -49,8 +57,8 @@ export async function openRunLog(path: string): Promise<RunLog> {
     if (error.code === 'ENOENT') return '';
     throw error;
   });
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  for (const line of lines) {
     try {
       keep(JSON.parse(line) as PipelineRunRecord);
     } catch {
@@ -58,6 +66,12 @@ export async function openRunLog(path: string): Promise<RunLog> {
     }
   }
   await mkdir(dirname(path), { recursive: true });
+  // Rotated at start once it holds far more than is kept: the runs kept, oldest first, written beside it and renamed over it.
+  const kept = [...byPipeline.values()].flat().sort((a, b) => (a.endedAt < b.endedAt ? -1 : a.endedAt > b.endedAt ? 1 : 0));
+  if (lines.length > ROTATE_AFTER * Math.max(1, byPipeline.size)) {
+    await writeFile(`${path}.rotating`, kept.map((run) => `${JSON.stringify(run)}\n`).join(''));
+    await rename(`${path}.rotating`, path);
+  }
   const started = new Map<string, string>();
   return {
     async record(event, details) {
@@ -76,6 +90,7 @@ export async function openRunLog(path: string): Promise<RunLog> {
         error: event.error ?? null,
         ...(details?.measures ? { measures: details.measures } : {}),
         ...(details?.anomalies ? { anomalies: details.anomalies } : {}),
+        ...(details?.increment ? { increment: details.increment } : {}),
       };
       started.delete(event.runId);
       keep(run);

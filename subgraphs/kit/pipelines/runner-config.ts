@@ -21,6 +21,15 @@ const idle: PipelineRunner = {
   stop: async () => undefined,
 };
 
+/** Env `PIPELINES_EVERY`: seconds that replace every scheduled product's schedule (null: their own). */
+export function pipelinesEveryFromEnv(env: NodeJS.ProcessEnv = process.env): number | null {
+  const raw = env.PIPELINES_EVERY;
+  if (raw === undefined || raw === '') return null;
+  const seconds = Number(raw);
+  if (!Number.isInteger(seconds) || seconds < 10 || seconds > 366 * 86_400) throw new Error(`PIPELINES_EVERY must be whole seconds from 10 to ${366 * 86_400}, got "${raw.slice(0, 20)}".`);
+  return seconds;
+}
+
 export function pipelineRunnerFromEnv(options: RunnerOptions & { readonly domain: string }, env: NodeJS.ProcessEnv = process.env): PipelineRunner {
   const setting = env.PIPELINES || 'on';
   if (setting !== 'on' && setting !== 'off') throw new Error(`PIPELINES must be on or off, got "${setting.slice(0, 20)}".`);

@@ -10,7 +10,8 @@
  * Merging stages each table's increments in `_increment_<table>` (every delivery, numbered), then,
  * delivery by delivery, deletes the rows whose key it holds and inserts its rows that are not
  * tombstones: the merge by key. `_changed_<table>` then holds the keys it touched (inserted,
- * updated or deleted), for the domain's derived columns and the quality checks of the changed rows.
+ * updated or deleted), for the domain's derived columns and the quality checks of the changed rows,
+ * and the view `_changed_rows_<table>` those rows.
  * The serving version records each delivery it applied (`_increments`): the last is its watermark.
  */
 import { open, readdir, stat } from 'node:fs/promises';
@@ -31,6 +32,8 @@ export const compareIncrementNames = (a: string, b: string): number => order.com
 
 export const stagedTableOf = (table: string): string => `_increment_${table}`;
 export const changedTableOf = (table: string): string => `_changed_${table}`;
+/** The view of a table's rows that increments changed (its SQL quality rules read it). */
+export const changedRowsOf = (table: string): string => `_changed_rows_${table}`;
 
 export interface Increment {
   readonly name: string;
@@ -127,6 +130,7 @@ export async function stageIncrements(warehouse: Warehouse<unknown>, tables: rea
       await warehouse.loadCsv({ table: staged, file, columns: header });
       await sql`UPDATE ${sql.table(staged)} SET ${sql.ref(ORDINAL_COLUMN)} = ${ordinal} WHERE ${sql.ref(ORDINAL_COLUMN)} IS NULL`.execute(db);
     }
+    await sql`ANALYZE ${sql.table(staged)}`.execute(db);
   }
   return changed;
 }
@@ -156,22 +160,29 @@ export async function mergeStaged(db: Kysely<any>, tables: readonly TableSpec[],
     const counts: TableChanges = { inserted: 0, updated: 0, deleted: 0 };
     for (let ordinal = 0; ordinal < deliveries; ordinal += 1) {
       const delivery = sql`${sql.ref(`s.${ORDINAL_COLUMN}`)} = ${ordinal}`;
-      const counted = await sql<{ present: boolean | number; tombstone: boolean; n: number | string }>`
-        select exists (select 1 from ${sql.table(table.name)} as t where ${sameKey(table, 't', 's')}) as present, ${isTombstone('s')} as tombstone, count(*) as n
-        from ${sql.table(staged)} as s where ${delivery} group by 1, 2`.execute(db);
-      if (counted.rows.length === 0) continue;
-      for (const row of counted.rows) {
-        const n = Number(row.n);
-        const present = row.present === true || Number(row.present) === 1;
-        if (row.tombstone) counts.deleted += present ? n : 0;
-        else if (present) counts.updated += n;
-        else counts.inserted += n;
-      }
-      await sql`DELETE FROM ${sql.table(table.name)} AS t WHERE exists (select 1 from ${sql.table(staged)} as s where ${delivery} and ${sameKey(table, 't', 's')})`.execute(db);
+      // Rows of the delivery, and those whose key the table has (a semi-join: index lookups where there is an index).
+      const all = await sql<{ tombstone: boolean; n: number | string }>`
+        select ${isTombstone('s')} as tombstone, count(*) as n from ${sql.table(staged)} as s where ${delivery} group by 1`.execute(db);
+      if (all.rows.length === 0) continue;
+      const present = await sql<{ tombstone: boolean; n: number | string }>`
+        select ${isTombstone('s')} as tombstone, count(*) as n from ${sql.table(staged)} as s
+        where ${delivery} and exists (select 1 from ${sql.table(table.name)} as t where ${sameKey(table, 't', 's')}) group by 1`.execute(db);
+      const countOf = (rows: readonly { tombstone: boolean; n: number | string }[], tombstone: boolean) => Number(rows.find((row) => Boolean(row.tombstone) === tombstone)?.n ?? 0);
+      const replaced = countOf(present.rows, true) + countOf(present.rows, false);
+      counts.deleted += countOf(present.rows, true);
+      counts.updated += countOf(present.rows, false);
+      counts.inserted += countOf(all.rows, false) - countOf(present.rows, false);
+      // New keys only (most of a delivery): nothing to delete, and no scan of the table for it.
+      if (replaced > 0) await sql`DELETE FROM ${sql.table(table.name)} AS t WHERE exists (select 1 from ${sql.table(staged)} as s where ${delivery} and ${sameKey(table, 't', 's')})`.execute(db);
       await sql`INSERT INTO ${sql.table(table.name)} (${sql.join(raw)}) SELECT ${sql.join(raw)} FROM ${sql.table(staged)} AS s WHERE ${delivery} AND NOT ${isTombstone('s')}`.execute(db);
     }
     await sql`DROP TABLE IF EXISTS ${sql.table(changedTableOf(table.name))}`.execute(db);
     await sql`CREATE TABLE ${sql.table(changedTableOf(table.name))} AS SELECT DISTINCT ${keys} FROM ${sql.table(staged)}`.execute(db);
+    // Statistics of the small tables the checks and derivations join to (PostgreSQL plans by them).
+    await sql`ANALYZE ${sql.table(changedTableOf(table.name))}`.execute(db);
+    await sql`DROP VIEW IF EXISTS ${sql.table(changedRowsOf(table.name))}`.execute(db);
+    await sql`CREATE VIEW ${sql.table(changedRowsOf(table.name))} AS SELECT * FROM ${sql.table(table.name)} AS t
+      WHERE exists (select 1 from ${sql.table(changedTableOf(table.name))} as c where ${sameKey(table, 'c', 't')})`.execute(db);
     changes[table.name] = counts;
   }
   return changes;
@@ -180,6 +191,7 @@ export async function mergeStaged(db: Kysely<any>, tables: readonly TableSpec[],
 /** Drops the staging and change tables of a merge (in its transaction, so that a rejected merge keeps them). */
 export async function dropStaging(db: Kysely<any>, tables: readonly TableSpec[]): Promise<void> {
   for (const table of tables) {
+    await sql`DROP VIEW IF EXISTS ${sql.table(changedRowsOf(table.name))}`.execute(db);
     await sql`DROP TABLE IF EXISTS ${sql.table(stagedTableOf(table.name))}`.execute(db);
     await sql`DROP TABLE IF EXISTS ${sql.table(changedTableOf(table.name))}`.execute(db);
   }
