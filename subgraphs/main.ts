@@ -40,6 +40,7 @@ import { openRunLog, type RunDetails } from './kit/pipelines/run-log.js';
 import { detectAnomalies, runMeasuresOf } from './kit/pipelines/anomalies.js';
 import { ensureWarehouse, qualityHistoryAt, type WarehouseBuild } from './kit/warehouse/build.js';
 import { INCREMENTS_FOLDER } from './kit/warehouse/increments.js';
+import { extractSources } from './kit/warehouse/extract.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { ensureSourceData } from './synthetic-sources/source-data.js';
 import { readRawManifest } from './synthetic-sources/manifest.js';
@@ -84,10 +85,20 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
     const lineage = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
     // A domain whose raw files the mesh manifest places (`data`) is rebuilt when they change; the others come from the generator.
     const ownData = meshManifest.domains.find((entry) => entry.name === domain.name)?.data ?? null;
+    const rawDir = ownData ?? join(rawDirOf(config), domain.name);
+    // What the products' declared sources hold past their watermarks, as increments (or their first full files).
+    try {
+      const extracted = (await extractSources(domain, rawDir)).filter(({ kind }) => kind !== 'nothing');
+      if (extracted.length > 0) log.info({ domain: domain.name, extracted }, 'extracted from its sources');
+    } catch (error) {
+      log.error({ domain: domain.name, error: (error as Error).message }, 'extraction failed; the serving warehouse stays');
+      outcomes.set(domain.name, { outcome: 'failed', build: { built: false, loadError: (error as Error).message } });
+      continue;
+    }
     const build = await ensureWarehouse({
       domain,
       url: warehouseUrlOf(domain.name, config),
-      rawDir: ownData ?? join(rawDirOf(config), domain.name),
+      rawDir,
       sourceFingerprint: ownData ? await folderFingerprint(ownData) : manifest.fingerprint,
       ...(!ownData && manifest.extractedAt ? { sourceExtractedAt: manifest.extractedAt } : {}),
       force: reset || force,

@@ -38,7 +38,7 @@ describe('npm start with the live sources', () => {
   });
 
   it('delivers increments that the pipelines merge into the served data, fresh, with their runs', async () => {
-    expect(mesh!.output()).toMatch(/Live data: new and changed orders, customers and products every 10 s/);
+    await expect.poll(() => mesh!.output(), { timeout: 60_000 }).toMatch(/Live data: new and changed orders, customers and products every 10 s/);
     const steward = { authorization: `Bearer ${tokenFor()}` };
     const today = `${started.toISOString().slice(0, 10)}T00:00:00Z`;
     const todays = async () => (await postGraphQL<any>(gateway, `{ orders(first: 100, filter: { orderedFrom: "${today}" }) { totalCount nodes { id orderedAt status } } }`, undefined, steward)).body.data?.orders;

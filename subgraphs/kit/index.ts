@@ -19,7 +19,7 @@ export { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from
 export { defineDomain, type DeriveIncrementOptions, type Domain, type DomainContext, type IngestOptions } from './domain.js';
 export { defineDataProduct, type DataProduct, type DataProductSpec, type FilterSpec, type ProductMetadata, type ProductStatus, type SlaProperty } from './data-product.js';
 export type { Connection, ListArgs, PageArgs, Selection, SortColumn } from './connection.js';
-export type { PipelineDeclaration } from './pipelines/runner.js';
+export type { PipelineDeclaration, PostgresSource } from './pipelines/runner.js';
 export { anyOf, anyOfCategories, atLeast, atMost, containsText, guardArgument, guardArguments, timeWindow, whereAll, type ArgumentField, type Bound, type Coordinate, type RequestAccess } from './filters.js';
 export { manyByKey, oneByKey, RequestLoaders } from './loaders.js';
 export { toTimestampParameter } from './scalars.js';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Faker, base, en } from '@faker-js/faker';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { INCREMENTS_FOLDER } from '../kit/warehouse/increments.js';
+import { incrementName, INCREMENTS_FOLDER } from '../kit/warehouse/increments.js';
 import { readRawManifest } from './manifest.js';
 
 export interface DeliverOptions {
@@ -67,8 +67,6 @@ const SEGMENTS = ['CONSUMER', 'SMALL_BUSINESS', 'ENTERPRISE'];
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const timestamp = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-/** Sorts as numbers and as text: `20261207T014206Z-000001`. */
-const nameOf = (now: Date, sequence: number) => `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${pad(sequence, 6)}`;
 
 async function rowsOf(file: string): Promise<Record<string, string>[]> {
   return parse(await readFile(file, 'utf8'), { columns: true }) as Record<string, string>[];
@@ -113,7 +111,7 @@ export async function deliverIncrement(options: DeliverOptions): Promise<Deliver
   state.sequence += 1;
   const faker = new Faker({ locale: [en, base] });
   faker.seed([manifest.seed, state.sequence]);
-  const name = nameOf(now, state.sequence);
+  const name = incrementName(now, state.sequence);
   const customers = await rowsOf(join(options.rawDir, 'customers', 'customers.csv'));
   const products = await rowsOf(join(options.rawDir, 'products', 'products.csv'));
   const orderCount = options.orders ?? 20;

@@ -7,6 +7,20 @@
  * embedded default: `npm start` needs no Redis). What a run does is the caller's `work`.
  */
 
+/** A PostgreSQL table a pipeline reads incrementally, past a watermark (see warehouse/extract.ts). */
+export interface PostgresSource {
+  /** The environment variable holding the source's connection string (never written in code). */
+  readonly urlEnv: string;
+  /** The source table: `table` or `schema.table`. */
+  readonly table: string;
+  /** Its column that grows with every insert and update (`updated_at`, a growing id). */
+  readonly watermark: string;
+  /** Its column that is set when a row is deleted (a soft delete), if it has one. */
+  readonly deletedWhen?: string;
+  /** The warehouse table's columns → the source's, where the names differ. */
+  readonly columns?: Readonly<Record<string, string>>;
+}
+
 /** How a data product declares its pipeline (its `pipeline`; see plan.ts for the defaults). */
 export interface PipelineDeclaration {
   /** Products of the same domain it is loaded after (each of their runs is followed by one of this). */
@@ -19,6 +33,8 @@ export interface PipelineDeclaration {
   readonly backoffSeconds?: number;
   /** Each attempt's bound, 1 s to 24 h (default 30 min). */
   readonly timeoutSeconds?: number;
+  /** A PostgreSQL table the run extracts from incrementally, past a watermark, before it loads. */
+  readonly source?: PostgresSource;
 }
 
 export type RunTrigger = 'schedule' | 'dependency' | 'manual' | 'backfill';

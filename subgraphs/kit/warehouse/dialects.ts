@@ -11,7 +11,7 @@ import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { sql, type ColumnDefinitionBuilder, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { openDuckDbWarehouse } from './duckdb.js';
-import { changedTableOf, stagedTableOf } from './increments.js';
+import { changedTableOf, stagedTableOf } from './staging-names.js';
 import { openPostgresWarehouse } from './postgres.js';
 import type { Warehouse, WarehouseDialect, WarehouseLocation } from './warehouse.js';
 

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import type { TableSpec } from './tables.js';
 import type { Warehouse } from './warehouse.js';
+import { changedRowsOf, changedTableOf, stagedTableOf } from './staging-names.js';
 
 export const INCREMENTS_FOLDER = 'increments';
 export const DELETED_COLUMN = '_deleted';
@@ -27,13 +28,13 @@ const ORDINAL_COLUMN = '_increment';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const order = new Intl.Collator('en', { numeric: true });
 
+/** An increment's name for a delivery at a time: `20261207T014206Z-000001` (sorts by time, then by sequence). */
+export const incrementName = (at: Date, sequence: number): string => `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${String(sequence).padStart(6, '0')}`;
+
 /** The order increments apply in (and the watermark is compared in). */
 export const compareIncrementNames = (a: string, b: string): number => order.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 
-export const stagedTableOf = (table: string): string => `_increment_${table}`;
-export const changedTableOf = (table: string): string => `_changed_${table}`;
-/** The view of a table's rows that increments changed (its SQL quality rules read it). */
-export const changedRowsOf = (table: string): string => `_changed_rows_${table}`;
+export { changedRowsOf, changedTableOf, stagedTableOf } from './staging-names.js';
 
 export interface Increment {
   readonly name: string;
@@ -135,8 +136,8 @@ export async function stageIncrements(warehouse: Warehouse<unknown>, tables: rea
   return changed;
 }
 
-/** Whether a staged row is a tombstone (`_deleted` is true, 1, yes or D). */
-const isTombstone = (alias: string) => sql<boolean>`coalesce(lower(${sql.ref(`${alias}.${DELETED_COLUMN}`)}) in ('true', '1', 'yes', 'd'), false)`;
+/** Whether a staged row is a tombstone (`_deleted` is true, t, 1, yes or D). */
+const isTombstone = (alias: string) => sql<boolean>`coalesce(lower(${sql.ref(`${alias}.${DELETED_COLUMN}`)}) in ('true', 't', '1', 'yes', 'd'), false)`;
 
 /** A row of `table` has the key of a row of `alias`. */
 function sameKey(table: TableSpec, alias: string, other: string) {
