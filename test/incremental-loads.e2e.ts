@@ -16,7 +16,7 @@ import { customers } from '../subgraphs/customers/index.js';
 import { finance } from '../subgraphs/finance/index.js';
 import { products } from '../subgraphs/products/index.js';
 import type { Domain } from '../subgraphs/kit/domain.js';
-import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
+import { ensureWarehouse, qualityHistoryAt } from '../subgraphs/kit/warehouse/build.js';
 import { DIALECTS } from '../subgraphs/kit/warehouse/dialects.js';
 import { appliedIncrements } from '../subgraphs/kit/warehouse/increments.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
@@ -141,6 +141,8 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     const rejected = await load(finance, url('finance'));
     expect(rejected.built).toBe(false);
     expect(rejected.quality?.results.find((result) => result.check === 'status_known')).toMatchObject({ outcome: 'fail', value: 1, sampleKeys: [order.id] });
+    // In the product's quality history, as a rejected load's run is.
+    expect((await qualityHistoryAt(url('finance'))).find((run) => run.runId === rejected.quality!.runId)).toMatchObject({ outcome: 'rejected' });
     expect(await tablesOf(url('finance'), finance)).toEqual(before);
     // Kept aside with the increment's rows.
     const kept = openWarehouse(dialect === 'duckdb' ? `duckdb:${rejected.rejectedKeptAt}` : urls.postgres(rejected.rejectedKeptAt!));

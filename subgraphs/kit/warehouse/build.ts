@@ -85,7 +85,7 @@ export interface WarehouseBuild {
   readonly loadError?: string;
   /** Set when the load merged increments into the serving version (instead of loading every file): which, and what they changed per table. */
   readonly incremental?: { readonly increments: readonly string[]; readonly changes: Readonly<Record<string, TableChanges>> };
-  /** The last increment the new version holds (its watermark), when it holds any. */
+  /** The last increment an incremental load merged: the new version's watermark. */
   readonly watermark?: string;
 }
 
@@ -284,6 +284,11 @@ async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonl
   return adapter.mergeAndSwap(location, async (target) => {
     options.onProgress?.({ step: 'loading', domain: domain.name });
     const staged = await stageIncrements(target, domain.tables, pending);
+    // A rejected merge's run joins the history outside its transaction (DuckDB: in the copy kept aside; PostgreSQL: in the serving schema's).
+    const keepRejectedRun = async (error: unknown): Promise<never> => {
+      if (error instanceof QualityGateError) await writeQualityRuns(target.db, [error.run]);
+      throw error;
+    };
     return target.db.transaction().execute(async (trx) => {
       const db = trx as Kysely<any>;
       // A merge reads a few rows by key: index lookups, which PostgreSQL's default costs (for disks that
@@ -331,7 +336,7 @@ async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonl
       await dropStaging(db, staged);
       options.onProgress?.({ step: 'swapping', domain: domain.name });
       return { rows, changes };
-    });
+    }).catch(keepRejectedRun);
   });
 }
 
