@@ -148,6 +148,7 @@ async function serve(name: string): Promise<void> {
   const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
   const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
   const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
+
   const profiles = await profilesAt(warehouseUrlOf(domain.name, config));
   const servingSink = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
   const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
@@ -178,6 +179,33 @@ async function serve(name: string): Promise<void> {
   const runLog = await openRunLog(join(config.dataDir, 'pipelines', `${domain.name}.jsonl`));
   /** What each run's load did, until the run's end is recorded. */
   const loadsOf = new Map<string, RunDetails>();
+  /** When the version this process serves was loaded. */
+  let servedLoadedAt = loadFacts.loadedAt;
+  /** Serves the warehouse's current version, with its facts, profiles and quality history (refused: the serving version stays). */
+  const serveCurrent = async () => {
+    const [facts, profiles, qualityHistory] = await Promise.all([loadFactsAt(url, domain), profilesAt(url), qualityHistoryAt(url)]);
+    const next = openWarehouse(url);
+    await server.swap({ warehouse: next, qualityHistory, loadFacts: facts, profiles }).catch(async (error: unknown) => {
+      await next.close(); // refused (its profiles break the policy): the serving version stays
+      throw error;
+    });
+    servedLoadedAt = facts.loadedAt;
+    return { facts, profiles };
+  };
+  /** Another replica's run ended: serve the version it made, if it made one, and read the runs it recorded. */
+  let catchingUp = Promise.resolve();
+  const catchUp = () => {
+    catchingUp = catchingUp
+      .then(async () => {
+        await runLog.reload();
+        const { loadedAt } = await loadFactsAt(url, domain);
+        if (loadedAt !== servedLoadedAt) {
+          await serveCurrent();
+          log.info({ loadedAt }, "serving the version another replica's pipeline run made");
+        }
+      })
+      .catch((error: unknown) => log.error({ err: error }, "the version another replica's run made could not be served"));
+  };
   const runner = pipelineRunnerFromEnv({
     domain: domain.name,
     pipelines,
@@ -191,12 +219,7 @@ async function serve(name: string): Promise<void> {
       loadsOf.set(runId, { load: outcome ?? 'current', rows: null });
       if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
       if (outcome === 'swapped') {
-        const [facts, profiles, qualityHistory] = await Promise.all([loadFactsAt(url, domain), profilesAt(url), qualityHistoryAt(url)]);
-        const next = openWarehouse(url);
-        await server.swap({ warehouse: next, qualityHistory, loadFacts: facts, profiles }).catch(async (error: unknown) => {
-          await next.close(); // refused (its profiles break the policy): the serving version stays
-          throw error;
-        });
+        const { facts, profiles } = await serveCurrent();
         const profiled = profiles.find((profile) => profile.table === table);
         // The new version's measures against what the product's own runs predict: warnings, in the run's record and the log.
         const measures = profiled && facts.loadedAt ? runMeasuresOf(profiled, facts.loadedAt, facts.newest[pipeline] ?? null) : undefined;
@@ -214,6 +237,7 @@ async function serve(name: string): Promise<void> {
       if (ended) loadsOf.delete(event.runId);
       log[event.event === 'failed' ? 'error' : event.event === 'retrying' ? 'warn' : 'info']({ pipeline: event.pipeline, run: event.runId, trigger: event.trigger, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) }, `pipeline run ${event.event}`);
     },
+    onRunEndedAnywhere: catchUp,
   });
   await runner.start();
   server.attachPipelines({

@@ -6,7 +6,7 @@
  * refuses a run asked for); retries with exponential backoff by BullMQ; a job whose process dies is
  * found stalled and run again. Paused pipelines are a Redis set beside the queue.
  */
-import { Queue, Worker, type Job, type JobsOptions } from 'bullmq';
+import { Queue, QueueEvents, Worker, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { attempt, dependentsOf, PipelineError, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunTrigger } from './runner.js';
 
@@ -33,6 +33,7 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
   const pausedKey = `${prefix}:${options.queue}:paused-pipelines`;
   let stopping = new AbortController();
   let worker: Worker<JobData> | null = null;
+  let events: QueueEvents | null = null;
 
   const jobOptions = (pipeline: PipelineSpec): JobsOptions => ({
     attempts: pipeline.attempts,
@@ -80,6 +81,17 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
         }
       }
       worker = new Worker<JobData>(options.queue, process, { connection, prefix, concurrency: 1 });
+      if (options.onRunEndedAnywhere) {
+        // Every replica hears each run end, whichever replica ran it.
+        events = new QueueEvents(options.queue, { connection, prefix });
+        const ended = async ({ jobId }: { jobId: string }) => {
+          const job = await queue.getJob(jobId).catch(() => undefined);
+          if (job?.name && byId.has(job.name)) options.onRunEndedAnywhere!(job.name);
+        };
+        events.on('completed', (args) => void ended(args));
+        events.on('failed', (args) => void ended(args));
+        await events.waitUntilReady();
+      }
     },
     async run(id, trigger = 'manual') {
       const pipeline = known(id);
@@ -106,6 +118,8 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
       stopping.abort();
       await worker?.close();
       worker = null;
+      await events?.close();
+      events = null;
       await queue.close();
       redis.disconnect();
     },

@@ -44,6 +44,8 @@ export interface RunLog {
   record(event: RunEvent, details?: RunDetails): Promise<void>;
   /** A pipeline's latest runs, newest first. */
   runs(pipeline: string): readonly PipelineRunRecord[];
+  /** Reads the file again: the runs other replicas sharing it recorded. */
+  reload(): Promise<void>;
 }
 
 export async function openRunLog(path: string): Promise<RunLog> {
@@ -53,22 +55,28 @@ export async function openRunLog(path: string): Promise<RunLog> {
     list.unshift(run);
     byPipeline.set(run.pipeline, list.slice(0, KEPT));
   };
-  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return '';
-    throw error;
-  });
-  const lines = text.split('\n').filter((line) => line.trim() !== '');
-  for (const line of lines) {
-    try {
-      keep(JSON.parse(line) as PipelineRunRecord);
-    } catch {
-      // a line cut by a crash mid-write: the runs before and after it stay
+  /** Reads every run the file holds; returns its lines. */
+  const readAll = async (): Promise<number> => {
+    const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    });
+    const lines = text.split('\n').filter((line) => line.trim() !== '');
+    byPipeline.clear();
+    for (const line of lines) {
+      try {
+        keep(JSON.parse(line) as PipelineRunRecord);
+      } catch {
+        // a line cut by a crash mid-write: the runs before and after it stay
+      }
     }
-  }
+    return lines.length;
+  };
+  const lines = await readAll();
   await mkdir(dirname(path), { recursive: true });
   // Rotated at start once it holds far more than is kept: the runs kept, oldest first, written beside it and renamed over it.
   const kept = [...byPipeline.values()].flat().sort((a, b) => (a.endedAt < b.endedAt ? -1 : a.endedAt > b.endedAt ? 1 : 0));
-  if (lines.length > ROTATE_AFTER * Math.max(1, byPipeline.size)) {
+  if (lines > ROTATE_AFTER * Math.max(1, byPipeline.size)) {
     await writeFile(`${path}.rotating`, kept.map((run) => `${JSON.stringify(run)}\n`).join(''));
     await rename(`${path}.rotating`, path);
   }
@@ -97,5 +105,8 @@ export async function openRunLog(path: string): Promise<RunLog> {
       await appendFile(path, `${JSON.stringify(run)}\n`);
     },
     runs: (pipeline) => byPipeline.get(pipeline) ?? [],
+    async reload() {
+      await readAll();
+    },
   };
 }

@@ -80,6 +80,12 @@ export interface RunnerOptions {
   readonly pipelines: readonly PipelineSpec[];
   readonly work: RunWork;
   readonly onEvent?: (event: RunEvent) => void;
+  /**
+   * Told in every replica when a run of the domain's pipelines ends in any of them (BullMQ: by its
+   * queue's events), so that a replica that did not run it serves the version it made. The runner
+   * in the process has no other replica: it never calls it.
+   */
+  readonly onRunEndedAnywhere?: (pipeline: string) => void;
 }
 
 export interface PipelineRunner {

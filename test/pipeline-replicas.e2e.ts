@@ -1,0 +1,74 @@
+/**
+ * Two replicas of a domain's subgraph on one Redis (issue 26): their pipelines share one BullMQ
+ * queue, so each scheduled tick runs once, in one of them, and the other serves the version that
+ * run made (it hears the run end through the queue's events) and reads the runs it recorded.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PipelineRunRecord } from '../subgraphs/kit/pipelines/run-log.js';
+import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
+import { freePort } from './harness/mesh.js';
+import { npmService, stop, type Started } from './harness/npm-start.js';
+
+const REDIS = 'redis://127.0.0.1:6379';
+const prefix = `replicas-test-${process.pid}-${randomUUID().slice(0, 8)}`;
+
+describe('two replicas of the finance subgraph on Redis', () => {
+  let dataDir: string;
+  const replicas: { started: Started; port: number }[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'replicas-'));
+    const env = { DATA_DIR: dataDir, SCALE: '0.05', PIPELINES_REDIS_URL: REDIS, PIPELINES_REDIS_PREFIX: prefix, PIPELINES_EVERY: '10', LOG_LEVEL: 'info' };
+    // The first builds the warehouse; the second starts on it.
+    for (let i = 0; i < 2; i += 1) {
+      const port = await freePort();
+      replicas.push({ port, started: await npmService('subgraph', ['finance'], { ...env, PORT: String(port) }, /subgraph finance serving/) });
+    }
+  });
+
+  afterAll(async () => {
+    for (const { started } of replicas) await stop(started);
+    const redis = new Redis(REDIS);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** When the version a replica serves was loaded (its freshness metric). */
+  const servedAt = async (port: number) => {
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return Number(/^data_product_last_updated_timestamp_seconds\{[^}]*product="finance\.orders"[^}]*\} (\S+)$/m.exec(metrics)?.[1]);
+  };
+
+  it('runs each tick once, in one replica, and both serve the version it made', async () => {
+    const before = await Promise.all(replicas.map(({ port }) => servedAt(port)));
+    expect(before[0]).toBe(before[1]);
+    await deliverIncrement({ rawDir: join(dataDir, 'raw'), orders: 30 });
+    // Both serve the merged version: the one that ran it, and the other once it heard the run end.
+    await expect.poll(async () => (await Promise.all(replicas.map(({ port }) => servedAt(port)))).every((at) => at > before[0]!), { timeout: 60_000, interval: 1_000 }).toBe(true);
+    const after = await Promise.all(replicas.map(({ port }) => servedAt(port)));
+    expect(after[0]).toBe(after[1]);
+    expect(replicas.some(({ started }) => /serving the version another replica's pipeline run made/.test(started.output()))).toBe(true);
+    // Three more ticks of the two products' schedules.
+    await new Promise((resolve) => setTimeout(resolve, 30_000));
+    const runs = (await readFile(join(dataDir, 'pipelines', 'finance.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as PipelineRunRecord);
+    const scheduled = runs.filter((run) => run.trigger === 'schedule');
+    expect(scheduled.length).toBeGreaterThanOrEqual(4);
+    // Each run recorded once, by the replica that ran it; never two runs of a product within one tick.
+    expect(new Set(scheduled.map((run) => run.runId)).size).toBe(scheduled.length);
+    for (const pipeline of ['finance.orders', 'finance.invoices']) {
+      const starts = scheduled.filter((run) => run.pipeline === pipeline).map((run) => Date.parse(run.startedAt)).sort((a, b) => a - b);
+      for (let i = 1; i < starts.length; i += 1) expect(starts[i]! - starts[i - 1]!).toBeGreaterThan(5_000);
+    }
+    // Exactly one merge, in one replica, whichever.
+    expect(runs.filter((run) => run.load === 'swapped' && run.increment)).toHaveLength(1);
+    const merges = replicas.map(({ started }) => (started.output().match(/increments merged into the serving warehouse/g) ?? []).length);
+    expect(merges.reduce((a, b) => a + b, 0)).toBe(1);
+  }, 150_000);
+});
