@@ -148,7 +148,6 @@ async function serve(name: string): Promise<void> {
   const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
   const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
   const loadFacts = await loadFactsAt(warehouseUrlOf(domain.name, config), domain);
-
   const profiles = await profilesAt(warehouseUrlOf(domain.name, config));
   const servingSink = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
   const audit = await openAuditSinkFromEnv({ service: domain.name, defaultDir: config.auditDir });
@@ -172,8 +171,9 @@ async function serve(name: string): Promise<void> {
     host: config.host,
   });
   log.info({ url: server.url }, `subgraph ${domain.name} serving`);
-  // Its products' pipelines: each run loads the domain's warehouse when its raw data changed (a run
-  // asked for, always) and serves the new version without a restart.
+  // Its products' pipelines: each run merges what was delivered since the serving version (or loads
+  // every file again when a full file changed, or for a backfill) and serves the new version without
+  // a restart.
   const url = warehouseUrlOf(domain.name, config);
   const pipelines = pipelinesOf(domain, { everySeconds: pipelinesEveryFromEnv() });
   const runLog = await openRunLog(join(config.dataDir, 'pipelines', `${domain.name}.jsonl`));
