@@ -34,11 +34,8 @@ import { lineageSink } from './kit/lineage.js';
 import { profilesAt, summarizeProfiles } from './kit/profiles.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
-import { pipelinesOf } from './kit/pipelines/plan.js';
-import { pipelineRunnerFromEnv, pipelinesEveryFromEnv } from './kit/pipelines/runner-config.js';
-import { openRunLog, type RunDetails } from './kit/pipelines/run-log.js';
-import { detectAnomalies, runMeasuresOf } from './kit/pipelines/anomalies.js';
-import { ensureWarehouse, qualityHistoryAt, type WarehouseBuild } from './kit/warehouse/build.js';
+import { servePipelines, type PipelineLoad } from './kit/pipelines/serve-pipelines.js';
+import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
 import { INCREMENTS_FOLDER } from './kit/warehouse/increments.js';
 import { extractSources } from './kit/warehouse/extract.js';
 import { openWarehouse } from './kit/warehouse/open.js';
@@ -48,7 +45,6 @@ import { liveSourcesFromEnv } from '../policy/live-sources.js';
 
 const { domains, manifest: meshManifest } = await meshDomains();
 
-type LoadOutcome = 'swapped' | 'rejected' | 'failed';
 
 /** What a folder of raw files holds (names, sizes, times): a load is made again when it changes. */
 async function folderFingerprint(folder: string): Promise<string> {
@@ -70,8 +66,8 @@ async function folderFingerprint(folder: string): Promise<string> {
 }
 
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
-async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false): Promise<Map<string, { outcome: LoadOutcome; build: WarehouseBuild }>> {
-  const outcomes = new Map<string, { outcome: LoadOutcome; build: WarehouseBuild }>();
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false): Promise<Map<string, PipelineLoad>> {
+  const outcomes = new Map<string, PipelineLoad>();
   const started = performance.now();
   // A reset generates the raw files again and rebuilds every warehouse, whatever is there.
   if (reset) await rm(join(rawDirOf(config), 'manifest.json'), { force: true });
@@ -174,82 +170,13 @@ async function serve(name: string): Promise<void> {
   // Its products' pipelines: each run merges what was delivered since the serving version (or loads
   // every file again when a full file changed, or for a backfill) and serves the new version without
   // a restart.
-  const url = warehouseUrlOf(domain.name, config);
-  const pipelines = pipelinesOf(domain, { everySeconds: pipelinesEveryFromEnv() });
-  const runLog = await openRunLog(join(config.dataDir, 'pipelines', `${domain.name}.jsonl`));
-  /** What each run's load did, until the run's end is recorded. */
-  const loadsOf = new Map<string, RunDetails>();
-  /** When the version this process serves was loaded. */
-  let servedLoadedAt = loadFacts.loadedAt;
-  /** Serves the warehouse's current version, with its facts, profiles and quality history (refused: the serving version stays). */
-  const serveCurrent = async () => {
-    const [facts, profiles, qualityHistory] = await Promise.all([loadFactsAt(url, domain), profilesAt(url), qualityHistoryAt(url)]);
-    const next = openWarehouse(url);
-    await server.swap({ warehouse: next, qualityHistory, loadFacts: facts, profiles }).catch(async (error: unknown) => {
-      await next.close(); // refused (its profiles break the policy): the serving version stays
-      throw error;
-    });
-    servedLoadedAt = facts.loadedAt;
-    return { facts, profiles };
-  };
-  /** Another replica's run ended: serve the version it made, if it made one, and read the runs it recorded. */
-  let catchingUp = Promise.resolve();
-  const catchUp = () => {
-    catchingUp = catchingUp
-      .then(async () => {
-        await runLog.reload();
-        const { loadedAt } = await loadFactsAt(url, domain);
-        if (loadedAt !== servedLoadedAt) {
-          await serveCurrent();
-          log.info({ loadedAt }, "serving the version another replica's pipeline run made");
-        }
-      })
-      .catch((error: unknown) => log.error({ err: error }, "the version another replica's run made could not be served"));
-  };
-  const runner = pipelineRunnerFromEnv({
-    domain: domain.name,
-    pipelines,
-    work: async ({ trigger, runId, pipeline }) => {
-      // A backfill loads every file again; the other runs merge what was delivered since (or load it all when a full file changed).
-      const prepared = (await prepareDomains(config, [domain], log, false, trigger === 'backfill')).get(domain.name);
-      const outcome = prepared?.outcome;
-      const table = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec.table;
-      const changes = table ? prepared?.build.incremental?.changes[table] : undefined;
-      const increment = prepared?.build.watermark && prepared.build.incremental ? { inserted: changes?.inserted ?? 0, updated: changes?.updated ?? 0, deleted: changes?.deleted ?? 0, watermark: prepared.build.watermark } : undefined;
-      loadsOf.set(runId, { load: outcome ?? 'current', rows: null });
-      if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
-      if (outcome === 'swapped') {
-        const { facts, profiles } = await serveCurrent();
-        const profiled = profiles.find((profile) => profile.table === table);
-        // The new version's measures against what the product's own runs predict: warnings, in the run's record and the log.
-        const measures = profiled && facts.loadedAt ? runMeasuresOf(profiled, facts.loadedAt, facts.newest[pipeline] ?? null) : undefined;
-        const history = runLog.runs(pipeline).flatMap((past) => (past.measures ? [past.measures] : [])).reverse();
-        const anomalies = measures ? detectAnomalies(history, measures) : [];
-        for (const anomaly of anomalies) log.warn({ pipeline, measure: anomaly.measure, kind: anomaly.kind, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
-        server.recordAnomalies(pipeline, anomalies);
-        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(measures ? { measures, anomalies } : {}), ...(increment ? { increment } : {}) });
-      }
-    },
-    onEvent: (event) => {
-      server.recordRun(event);
-      const ended = event.event === 'succeeded' || event.event === 'failed' || event.event === 'skipped';
-      runLog.record(event, ended ? loadsOf.get(event.runId) : undefined).catch((error: unknown) => log.error({ err: error }, 'a pipeline run could not be recorded'));
-      if (ended) loadsOf.delete(event.runId);
-      log[event.event === 'failed' ? 'error' : event.event === 'retrying' ? 'warn' : 'info']({ pipeline: event.pipeline, run: event.runId, trigger: event.trigger, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) }, `pipeline run ${event.event}`);
-    },
-    onRunEndedAnywhere: catchUp,
-  });
-  await runner.start();
-  server.attachPipelines({
-    async status(productId) {
-      const pipeline = pipelines.find((candidate) => candidate.id === productId);
-      if (!pipeline) return null;
-      const { nextRunAt, paused } = await runner.status(productId);
-      return { everySeconds: pipeline.everyMs === null ? null : pipeline.everyMs / 1000, nextRunAt, paused, runs: runLog.runs(productId).slice(0, 20) };
-    },
-    run: (pipeline) => runner.run(pipeline),
-    pause: (pipeline) => runner.pause(pipeline),
-    resume: (pipeline) => runner.resume(pipeline),
+  const runner = await servePipelines({
+    domain,
+    server,
+    url: warehouseUrlOf(domain.name, config),
+    dataDir: config.dataDir,
+    log,
+    load: async (trigger) => (await prepareDomains(config, [domain], log, false, trigger === 'backfill')).get(domain.name),
   });
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;

@@ -3,12 +3,18 @@
  * address but loopback unreachable: it loads from the gateway alone, signs in, runs a cross-domain
  * query and shows the answer. A screenshot is kept in test/artifacts/.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { colourOf, copyFrom, EDITORS, launchChromium, luminance, pasteInto, shownInEditors } from './harness/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
+import { finance } from '../subgraphs/finance/index.js';
+import type { PipelineRunner } from '../subgraphs/kit/pipelines/runner.js';
+import { servePipelines } from '../subgraphs/kit/pipelines/serve-pipelines.js';
+import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
+import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
 
 // What the page functions below touch in the browser (they run there, not in Node).
@@ -19,13 +25,37 @@ let mesh: TestMesh;
 let browser: Browser;
 let base: string;
 
+let pipelines: PipelineRunner | undefined;
+
 beforeAll(async () => {
   mesh = await startTestMesh();
   base = new URL('/', mesh.gateway.url).toString();
   browser = await launchChromium();
+  // The finance subgraph runs its pipelines (the runner in the process), and one run merges a live delivery, before the catalog is first read.
+  const url = `duckdb:${join(mesh.dataDir, 'warehouses', 'finance.duckdb')}`;
+  pipelines = await servePipelines({
+    domain: finance,
+    server: mesh.subgraphs.finance!,
+    url,
+    dataDir: mesh.dataDir,
+    log: pino({ level: 'silent' }),
+    env: {},
+    load: async () => {
+      const build = await ensureWarehouse({ domain: finance, url, rawDir: join(mesh.dataDir, 'raw', 'finance'), sourceFingerprint: mesh.manifest.fingerprint, sourceExtractedAt: mesh.manifest.extractedAt });
+      return build.built ? { outcome: 'swapped', build } : build.loadError ? { outcome: 'failed', build } : undefined;
+    },
+  });
+  await deliverIncrement({ rawDir: join(mesh.dataDir, 'raw'), orders: 12 });
+  await pipelines.run('finance.orders');
+  const merged = async () => /"load":"swapped"/.test(await readFile(join(mesh.dataDir, 'pipelines', 'finance.jsonl'), 'utf8').catch(() => ''));
+  for (const deadline = Date.now() + 30_000; !(await merged()); ) {
+    if (Date.now() > deadline) throw new Error('the pipeline run did not merge the delivery within 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 });
 
 afterAll(async () => {
+  await pipelines?.stop();
   await browser?.close();
   await mesh?.stop();
 });
@@ -242,7 +272,21 @@ describe('the catalog view in a browser', () => {
     // Each column's profile, for the fields this analyst may read as they are; none for a masked one.
     expect(await page.locator('tr[data-field="country"] td[data-profile]').textContent()).toMatch(/^\d+ distinct; 0% null; 2 to 2 characters$/);
     expect(await page.locator('tr[data-field="email"] td[data-profile]').getAttribute('data-profile')).toBe('none');
+    // Its domain runs no pipeline on this mesh; finance's does, and its page lists the run that merged a delivery.
+    expect(await page.locator('[aria-label="pipeline"]').textContent()).toBe('Its domain runs no pipelines here.');
     await page.screenshot({ path: join(artifacts, 'ide-catalog-product.png'), fullPage: true });
+    await page.click('button:has-text("← All products")');
+    await page.click('[data-product="finance.orders"]');
+    await page.waitForSelector('[aria-label="data product finance.orders"]');
+    expect(await page.locator('[aria-label="pipeline"]').textContent()).toMatch(/^runs every 1 d · next .+ · next run within its SLA$/);
+    const merged = page.locator('tr[data-load="swapped"]');
+    expect(await merged.getAttribute('data-outcome')).toBe('succeeded');
+    expect(await merged.locator('td[data-cell="load"]').textContent()).toMatch(/^swapped: \+\d+ ~\d+ -\d+ to \d{8}T\d{6}Z-000001 \(\d+ rows\)$/);
+    expect(await merged.locator('td').nth(1).textContent()).toBe('manual');
+    await page.screenshot({ path: join(artifacts, 'ide-catalog-pipeline.png'), fullPage: true });
+    await page.click('button:has-text("← All products")');
+    await page.click('[data-product="customers.customers"]');
+    await page.waitForSelector('[aria-label="data product customers.customers"]');
 
     // Its example, opened in GraphiQL with one click, runs as the analyst.
     await page.click('button:has-text("Open example in GraphiQL")');

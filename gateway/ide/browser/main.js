@@ -175,6 +175,7 @@ const PRODUCT = `query CatalogProduct($id: ID!) {
     usage { client registered reads lastSeen }
     freshness { loadedAt newestRecordAt ageSeconds slaSeconds status }
     quality { status lastRun { at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { at trigger outcome } }
+    pipeline { everySeconds nextRunAt paused slaMet runs(first: 10) { runId trigger startedAt endedAt attempts outcome load rows rowsInserted rowsUpdated rowsDeleted watermark error anomalies { measure kind message } } }
   }
 }`;
 
@@ -226,6 +227,49 @@ function Facets({ facets, filter, onFilter }) {
 }
 
 const ACCESS_TEXT = { READABLE: 'readable', MASKED: 'masked for you', DENIED: 'not for you' };
+
+/** What a run's load did, in a few words: `swapped: +20 ~5 -1 to 20261207T100000Z-000003`, `current`, `rejected`. */
+function loadText(run) {
+  if (run.load === null) return '–';
+  const changed = run.rowsInserted === null ? '' : `: +${run.rowsInserted} ~${run.rowsUpdated} -${run.rowsDeleted}`;
+  return `${run.load}${changed}${run.watermark ? ` to ${run.watermark}` : ''}${run.rows !== null ? ` (${run.rows} rows)` : ''}`;
+}
+
+/** The product's pipeline: its schedule, its next run, and its latest runs with what each load did. */
+function Pipeline({ pipeline }) {
+  if (!pipeline) return h('p', { 'aria-label': 'pipeline', className: 'datamesh-muted' }, 'Its domain runs no pipelines here.');
+  const schedule = pipeline.everySeconds === null ? 'when asked or after its dependencies' : `every ${duration(pipeline.everySeconds)}`;
+  const next = pipeline.nextRunAt ? ` · next ${new Date(pipeline.nextRunAt).toLocaleString()}` : '';
+  const sla = pipeline.slaMet === null ? '' : pipeline.slaMet ? ' · next run within its SLA' : ' · next run too late for its SLA';
+  return h(
+    'div',
+    null,
+    h('p', { 'aria-label': 'pipeline', 'data-paused': String(pipeline.paused) }, `${pipeline.paused ? 'PAUSED · ' : ''}runs ${schedule}${next}${sla}`),
+    pipeline.runs.length === 0
+      ? h('p', { className: 'datamesh-muted' }, 'No run yet.')
+      : h(
+          'table',
+          { className: 'datamesh-table', 'aria-label': 'pipeline runs' },
+          h('thead', null, h('tr', null, ['started', 'trigger', 'outcome', 'attempts', 'load', 'anomalies'].map((title) => h('th', { key: title }, title)))),
+          h(
+            'tbody',
+            null,
+            pipeline.runs.map((run) =>
+              h(
+                'tr',
+                { key: run.runId, 'data-run': run.runId, 'data-outcome': run.outcome, 'data-load': run.load ?? '' },
+                h('td', null, new Date(run.startedAt).toLocaleString()),
+                h('td', null, run.trigger),
+                h('td', { className: run.outcome === 'failed' ? 'datamesh-access-denied' : 'datamesh-access-readable', title: run.error ?? '' }, run.outcome),
+                h('td', null, String(run.attempts)),
+                h('td', { 'data-cell': 'load' }, loadText(run)),
+                h('td', { className: run.anomalies.length ? 'datamesh-access-denied' : 'datamesh-muted' }, run.anomalies.length ? run.anomalies.map((anomaly) => anomaly.message).join(' ') : 'none'),
+              ),
+            ),
+          ),
+        ),
+  );
+}
 
 function ProductDetail({ product, onOpenExample, onBack }) {
   const description = product.description;
@@ -279,6 +323,8 @@ function ProductDetail({ product, onOpenExample, onBack }) {
           ),
         )
       : null,
+    h('h3', null, 'Pipeline'),
+    h(Pipeline, { pipeline: product.pipeline }),
     h('h3', null, 'Fields, and what you may see of them'),
     h(
       'table',

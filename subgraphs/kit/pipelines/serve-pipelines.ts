@@ -1,0 +1,124 @@
+/**
+ * A serving subgraph's pipelines: its domain's products' runs (plan.ts), on the runner the
+ * environment chooses (runner-config.ts), each run loading through `load` (the caller's: it knows
+ * where the raw files are and how the domain is configured) and serving the version it made without
+ * a restart; every run that ends kept in the run log with what its load did and the anomalies its
+ * measures show against the product's history; a replica that did not run a run serving the
+ * version it made. `subgraphs/main.ts` starts them for `npm run subgraph`; tests start them on a
+ * test mesh's subgraph.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Domain } from '../domain.js';
+import { loadFactsAt } from '../freshness.js';
+import { profilesAt } from '../profiles.js';
+import type { RunningServer } from '../subgraph-server.js';
+import { qualityHistoryAt, type WarehouseBuild } from '../warehouse/build.js';
+import { openWarehouse } from '../warehouse/open.js';
+import { detectAnomalies, runMeasuresOf } from './anomalies.js';
+import { pipelinesOf } from './plan.js';
+import { pipelineRunnerFromEnv, pipelinesEveryFromEnv } from './runner-config.js';
+import { openRunLog, type RunDetails } from './run-log.js';
+import type { PipelineRunner, RunTrigger } from './runner.js';
+
+/** What a run's load did: a new version swapped in, rejected, failed (none: the serving one is current). */
+export interface PipelineLoad {
+  readonly outcome: 'swapped' | 'rejected' | 'failed';
+  readonly build: WarehouseBuild;
+}
+
+export interface ServePipelinesOptions {
+  readonly domain: Domain<any, any>;
+  readonly server: RunningServer;
+  /** The domain's warehouse. */
+  readonly url: string;
+  /** Where the run log is kept (`<dataDir>/pipelines/<domain>.jsonl`). */
+  readonly dataDir: string;
+  readonly log: Logger;
+  /** One load of the domain for a run (`backfill`: every file again); undefined when the serving version is current. */
+  readonly load: (trigger: RunTrigger) => Promise<PipelineLoad | undefined>;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export async function servePipelines(options: ServePipelinesOptions): Promise<PipelineRunner> {
+  const { domain, server, url, log } = options;
+  const env = options.env ?? process.env;
+  const pipelines = pipelinesOf(domain, { everySeconds: pipelinesEveryFromEnv(env) });
+  const runLog = await openRunLog(join(options.dataDir, 'pipelines', `${domain.name}.jsonl`));
+  /** What each run's load did, until the run's end is recorded. */
+  const loadsOf = new Map<string, RunDetails>();
+  /** When the version this process serves was loaded. */
+  let servedLoadedAt = (await loadFactsAt(url, domain)).loadedAt;
+  /** Serves the warehouse's current version, with its facts, profiles and quality history (refused: the serving version stays). */
+  const serveCurrent = async () => {
+    const [facts, profiles, qualityHistory] = await Promise.all([loadFactsAt(url, domain), profilesAt(url), qualityHistoryAt(url)]);
+    const next = openWarehouse(url);
+    await server.swap({ warehouse: next, qualityHistory, loadFacts: facts, profiles }).catch(async (error: unknown) => {
+      await next.close(); // refused (its profiles break the policy): the serving version stays
+      throw error;
+    });
+    servedLoadedAt = facts.loadedAt;
+    return { facts, profiles };
+  };
+  /** Another replica's run ended: serve the version it made, if it made one, and read the runs it recorded. */
+  let catchingUp = Promise.resolve();
+  const catchUp = () => {
+    catchingUp = catchingUp
+      .then(async () => {
+        await runLog.reload();
+        const { loadedAt } = await loadFactsAt(url, domain);
+        if (loadedAt !== servedLoadedAt) {
+          await serveCurrent();
+          log.info({ loadedAt }, "serving the version another replica's pipeline run made");
+        }
+      })
+      .catch((error: unknown) => log.error({ err: error }, "the version another replica's run made could not be served"));
+  };
+  const runner = pipelineRunnerFromEnv(
+    {
+      domain: domain.name,
+      pipelines,
+      work: async ({ trigger, runId, pipeline }) => {
+        const prepared = await options.load(trigger);
+        const outcome = prepared?.outcome;
+        const table = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec.table;
+        const changes = table ? prepared?.build.incremental?.changes[table] : undefined;
+        const increment = prepared?.build.watermark && prepared.build.incremental ? { inserted: changes?.inserted ?? 0, updated: changes?.updated ?? 0, deleted: changes?.deleted ?? 0, watermark: prepared.build.watermark } : undefined;
+        loadsOf.set(runId, { load: outcome ?? 'current', rows: null });
+        if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
+        if (outcome !== 'swapped') return;
+        const { facts, profiles } = await serveCurrent();
+        const profiled = profiles.find((profile) => profile.table === table);
+        // The new version's measures against what the product's own runs predict: warnings, in the run's record and the log.
+        const measures = profiled && facts.loadedAt ? runMeasuresOf(profiled, facts.loadedAt, facts.newest[pipeline] ?? null) : undefined;
+        const history = runLog.runs(pipeline).flatMap((past) => (past.measures ? [past.measures] : [])).reverse();
+        const anomalies = measures ? detectAnomalies(history, measures) : [];
+        for (const anomaly of anomalies) log.warn({ pipeline, measure: anomaly.measure, kind: anomaly.kind, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
+        server.recordAnomalies(pipeline, anomalies);
+        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(measures ? { measures, anomalies } : {}), ...(increment ? { increment } : {}) });
+      },
+      onEvent: (event) => {
+        server.recordRun(event);
+        const ended = event.event === 'succeeded' || event.event === 'failed' || event.event === 'skipped';
+        runLog.record(event, ended ? loadsOf.get(event.runId) : undefined).catch((error: unknown) => log.error({ err: error }, 'a pipeline run could not be recorded'));
+        if (ended) loadsOf.delete(event.runId);
+        log[event.event === 'failed' ? 'error' : event.event === 'retrying' ? 'warn' : 'info']({ pipeline: event.pipeline, run: event.runId, trigger: event.trigger, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) }, `pipeline run ${event.event}`);
+      },
+      onRunEndedAnywhere: catchUp,
+    },
+    env,
+  );
+  await runner.start();
+  server.attachPipelines({
+    async status(productId) {
+      const pipeline = pipelines.find((candidate) => candidate.id === productId);
+      if (!pipeline) return null;
+      const { nextRunAt, paused } = await runner.status(productId);
+      return { everySeconds: pipeline.everyMs === null ? null : pipeline.everyMs / 1000, nextRunAt, paused, runs: runLog.runs(productId).slice(0, 20) };
+    },
+    run: (pipeline) => runner.run(pipeline),
+    pause: (pipeline) => runner.pause(pipeline),
+    resume: (pipeline) => runner.resume(pipeline),
+  });
+  return runner;
+}
