@@ -179,8 +179,15 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     await writeFile(join(broken, 'notes.txt'), 'hello');
     build = await ensureWarehouse({ domain: finance, url: url('finance'), rawDir: join(raw(), 'finance'), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt });
     expect(build.loadError).toMatch(/holds "notes\.txt", which is no table's file/);
-    expect(await tablesOf(url('finance'), finance)).toEqual(before);
     await rm(broken, { recursive: true });
+    // A delivery named before the watermark (a producer's clock behind): refused, not passed over.
+    const late = join(raw(), 'finance', 'increments', '20261207T070000Z-000001');
+    await mkdir(late, { recursive: true });
+    await writeFile(join(late, 'orders.csv'), 'id,customer_id,ordered_at,status,channel,region\n');
+    build = await ensureWarehouse({ domain: finance, url: url('finance'), rawDir: join(raw(), 'finance'), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt });
+    expect(build.loadError).toMatch(/^Increment 20261207T070000Z-000001 arrived after 20261207T130000Z-\d+, the serving version's watermark, was merged: it would be passed over\. Deliver it again under a name after /);
+    await rm(late, { recursive: true });
+    expect(await tablesOf(url('finance'), finance)).toEqual(before);
   });
 
   it('shows readers during a merge the version before or the version after, never a mix', async () => {

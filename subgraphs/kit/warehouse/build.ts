@@ -358,7 +358,7 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
     const applied = await readWarehouseAt(options.url, appliedIncrements, []);
     let pending: Increment[];
     try {
-      pending = await incrementsIn(options.rawDir, options.domain.tables, applied.at(-1)?.name ?? null);
+      pending = await incrementsIn(options.rawDir, options.domain.tables, applied.at(-1)?.name ?? null, new Set(applied.map(({ name }) => name)));
     } catch (error) {
       return { built: false, loadError: (error as Error).message };
     }

@@ -55,14 +55,26 @@ export class IncrementError extends Error {
   override name = 'IncrementError';
 }
 
-/** The increments of a raw folder past a watermark (all of them for `null`), in the order they apply. */
-export async function incrementsIn(rawDir: string, tables: readonly TableSpec[], after: string | null): Promise<Increment[]> {
+/**
+ * The increments of a raw folder past a watermark (all of them for `null`), in the order they apply.
+ * Given the deliveries the serving version applied, one named before the watermark that it did not
+ * apply (delivered late, or under a clock behind) fails the load rather than being passed over.
+ */
+export async function incrementsIn(rawDir: string, tables: readonly TableSpec[], after: string | null, applied?: ReadonlySet<string>): Promise<Increment[]> {
   const folder = join(rawDir, INCREMENTS_FOLDER);
   const entries = await readdir(folder, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
     throw new IncrementError(`The increments folder ${folder} could not be read: ${error.message}`);
   });
   const byFile = new Map(tables.map((table) => [table.file ?? `${table.name}.csv`, table.name]));
+  if (after !== null && applied) {
+    const late = entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith('.') && !entry.name.startsWith('_') && compareIncrementNames(entry.name, after) < 0 && !applied.has(entry.name));
+    if (late.length > 0) {
+      throw new IncrementError(
+        `Increment ${late.map((entry) => entry.name.slice(0, 80)).sort(compareIncrementNames).join(', ')} arrived after ${after}, the serving version's watermark, was merged: it would be passed over. Deliver it again under a name after ${after}.`,
+      );
+    }
+  }
   const names = entries
     .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.') && !entry.name.startsWith('_'))
     .map((entry) => entry.name)
