@@ -202,13 +202,17 @@ async function live(): Promise<void> {
   const { deliverIncrement } = await import('./synthetic-sources/live.js');
   let timer: NodeJS.Timeout | undefined;
   let delivering: Promise<unknown> = Promise.resolve();
+  // One delivery at a time: the next is scheduled once this one is written (they share raw/live.json).
   const deliver = () => {
     delivering = (async () => {
       if (!(await readRawManifest(rawDir))) return log.info({ rawDir }, 'no generated data yet: nothing delivered');
       const delivery = await deliverIncrement({ rawDir });
       log.info({ increment: delivery.name, rows: delivery.rows }, 'live sources delivered an increment');
-    })().catch((error: unknown) => log.error({ err: error }, 'the live sources could not deliver'));
-    timer = setTimeout(deliver, seconds * 1000);
+    })()
+      .catch((error: unknown) => log.error({ err: error }, 'the live sources could not deliver'))
+      .finally(() => {
+        timer = setTimeout(deliver, seconds * 1000);
+      });
   };
   timer = setTimeout(deliver, seconds * 1000);
   log.info({ rawDir, everySeconds: seconds }, 'live sources started');

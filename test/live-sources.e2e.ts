@@ -7,11 +7,12 @@
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveSourcesFromEnv } from '../policy/live-sources.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
 import { npmStart, stop, type Started } from './harness/npm-start.js';
+import { runProcess } from './harness/run-process.js';
 
 describe('npm start with the live sources', () => {
   let dataDir: string;
@@ -69,5 +70,22 @@ describe('LIVE_SOURCES', () => {
     expect(liveSourcesFromEnv({ NODE_ENV: 'production', LIVE_SOURCES: 'off' })).toBeNull();
     expect(() => liveSourcesFromEnv({ NODE_ENV: 'production', LIVE_SOURCES: '60' })).toThrow(/refused in production/);
     for (const bad of ['5', '1.5', '-10', 'often', '86401', '1e3x']) expect(() => liveSourcesFromEnv({ LIVE_SOURCES: bad })).toThrow(/LIVE_SOURCES must be off or whole seconds from 10 to 86400/);
+  });
+
+  it('stops the live sources command, delivering nothing, when they are off or asked for in production', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'live-refused-'));
+    try {
+      for (const [env, message] of [
+        [{ LIVE_SOURCES: 'off' }, 'The live sources are off (LIVE_SOURCES=off).'],
+        [{ LIVE_SOURCES: '60', NODE_ENV: 'production' }, 'LIVE_SOURCES is set: the synthetic live sources are for development and are refused in production'],
+      ] as const) {
+        const { code, output } = await runProcess(process.execPath, ['--import', 'tsx', 'subgraphs/main.ts', 'live'], { cwd: resolve(import.meta.dirname, '..'), env: { DATA_DIR: dataDir, ...env } });
+        expect(code, output).not.toBe(0);
+        expect(output).toContain(message);
+      }
+      expect(await readdir(dataDir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -30,6 +30,12 @@ describe("a domain's pipelines", () => {
     expect(pipelines.find((p) => p.id === `finance.${second}`)).toEqual({ id: `finance.${second}`, dependsOn: [`finance.${first}`], everyMs: null, attempts: 5, backoffMs: 2_000, timeoutMs: 60_000 });
   });
 
+  it('replaces every schedule with PIPELINES_EVERY, and leaves a product that runs only when asked so', () => {
+    const [first, second] = finance.dataProducts.map(({ spec }) => spec.name) as [string, string];
+    const pipelines = pipelinesOf(financeWith({ [first]: { every: { value: 15, unit: 'm' } }, [second]: { every: 'never' } }), { everySeconds: 30 });
+    expect(pipelines.map(({ everyMs }) => everyMs)).toEqual([30_000, null]);
+  });
+
   it('refuses a dependency outside the domain, a cycle, and values out of bounds', () => {
     const [first, second] = finance.dataProducts.map(({ spec }) => spec.name) as [string, string];
     expect(() => pipelinesOf(financeWith({ [first]: { dependsOn: ['customers'] } }))).toThrow(/PIPELINE_INVALID: finance\.\w+ depends on "customers", which is not another product of the finance domain/);

@@ -291,13 +291,6 @@ async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonl
     };
     return target.db.transaction().execute(async (trx) => {
       const db = trx as Kysely<any>;
-      // A merge reads a few rows by key: index lookups, which PostgreSQL's default costs (for disks that
-      // seek) price too high, and short queries that its JIT compiler, misled by estimates over
-      // unions of changed keys, compiles for longer than they run.
-      if (target.dialect === 'postgres') {
-        await sql`SET LOCAL random_page_cost = 1.1`.execute(db);
-        await sql`SET LOCAL jit = off`.execute(db);
-      }
       const rows: Record<string, number> = {};
       let changes: Record<string, TableChanges> = {};
       let constraint: QualityResult | null = null;

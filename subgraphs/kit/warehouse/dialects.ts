@@ -205,7 +205,10 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
   // transaction moves to the rejected schema when it is rejected.
   async mergeAndSwap(location, merge) {
     const { connectionString, schema } = location;
-    const target = openPostgresWarehouse({ connectionString, schema, statementTimeoutMs: 10 * 60_000, readOnly: false });
+    // A merge reads a few rows by key: index lookups, which PostgreSQL's default costs (for disks that
+    // seek) price too high, and short queries that its JIT compiler, misled by estimates over unions
+    // of changed keys, compiles for longer than they run (test/incremental.bench.ts).
+    const target = openPostgresWarehouse({ connectionString, schema, statementTimeoutMs: 10 * 60_000, readOnly: false, settings: { random_page_cost: '1.1', jit: 'off' } });
     try {
       return await merge(target);
     } catch (error) {

@@ -23,6 +23,8 @@ export interface PostgresWarehouseOptions {
   readonly statementTimeoutMs?: number;
   /** Default `true`: every transaction is read-only, so serving can never write. */
   readonly readOnly?: boolean;
+  /** Server settings of every connection (`{ jit: 'off' }`); names and values are plain words and numbers. */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 const { types } = pg;
@@ -60,7 +62,7 @@ export function openPostgresWarehouse<DB>(options: PostgresWarehouseOptions): Wa
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     // Unqualified table names resolve to the domain's schema only; serving never writes.
-    options: `-c search_path=${options.schema}${(options.readOnly ?? true) ? ' -c default_transaction_read_only=on' : ''}`,
+    options: [`-c search_path=${options.schema}`, ...((options.readOnly ?? true) ? ['-c default_transaction_read_only=on'] : []), ...Object.entries(options.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`)].join(' '),
     types: typeParsers,
   });
   // A connection that dies while idle (the server went away) must not crash the process; the pool
