@@ -35,7 +35,7 @@ import { profilesAt, summarizeProfiles } from './kit/profiles.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { servePipelines, type PipelineLoad } from './kit/pipelines/serve-pipelines.js';
-import { ensureWarehouse, qualityHistoryAt } from './kit/warehouse/build.js';
+import { ensureWarehouse, qualityHistoryAt, type Backfill } from './kit/warehouse/build.js';
 import { INCREMENTS_FOLDER } from './kit/warehouse/increments.js';
 import { extractSources } from './kit/warehouse/extract.js';
 import { openWarehouse } from './kit/warehouse/open.js';
@@ -66,7 +66,7 @@ async function folderFingerprint(folder: string): Promise<string> {
 }
 
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
-async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false): Promise<Map<string, PipelineLoad>> {
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false, backfill?: Backfill): Promise<Map<string, PipelineLoad>> {
   const outcomes = new Map<string, PipelineLoad>();
   const started = performance.now();
   // A reset generates the raw files again and rebuilds every warehouse, whatever is there.
@@ -98,6 +98,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
       sourceFingerprint: ownData ? await folderFingerprint(ownData) : manifest.fingerprint,
       ...(!ownData && manifest.extractedAt ? { sourceExtractedAt: manifest.extractedAt } : {}),
       force: reset || force,
+      ...(backfill ? { backfill } : {}),
       onLineage: (events) => lineage.emit(events),
       onProgress: (progress) => {
         if (progress.step === 'loading') log.info({ domain: domain.name }, 'loading the raw files into a new warehouse version');
@@ -121,6 +122,8 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
         { domain: domain.name, rows: build.rows, ms, failing: build.quality!.results.filter((r) => r.outcome === 'fail' || r.outcome === 'error'), keptAt: build.rejectedKeptAt },
         `load rejected by its quality checks (${checks}); the serving warehouse stays`,
       );
+    } else if (build.backfill) {
+      log.info({ domain: domain.name, backfill: build.backfill, changes: build.incremental?.changes, ms, ...(checks ? { checks } : {}) }, 'range reloaded into the serving warehouse (backfill)');
     } else if (build.incremental) {
       log.info({ domain: domain.name, increments: build.incremental.increments, changes: build.incremental.changes, watermark: build.watermark, ms, ...(checks ? { checks } : {}) }, 'increments merged into the serving warehouse');
     } else {
@@ -176,7 +179,7 @@ async function serve(name: string): Promise<void> {
     url: warehouseUrlOf(domain.name, config),
     dataDir: config.dataDir,
     log,
-    load: async (trigger) => (await prepareDomains(config, [domain], log, false, trigger === 'backfill')).get(domain.name),
+    load: async (trigger, range) => (await prepareDomains(config, [domain], log, false, trigger === 'backfill' && !range, range)).get(domain.name),
   });
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;

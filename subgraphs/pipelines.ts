@@ -5,11 +5,14 @@
  *
  *   status [--domain NAME]   each pipeline's schedule, next run, pause and last run
  *   run <domain.product>     a run now (its dependents follow); refused while paused or running
+ *   backfill <domain.product> [--from DAY --to DAY]
+ *                            every source file loaded again, or only the rows of the product's time
+ *                            column (its SLA's latency element) from one day to another
  *   pause <domain.product>   its scheduled and dependent runs are skipped until resumed
  *   resume <domain.product>
  *
  * Exit 0 done, 1 refused (paused, a run already queued or running), 2 failed (unknown pipeline or
- * domain, a subgraph not answering, a wrong command line).
+ * domain, a wrong range, a subgraph not answering, a wrong command line).
  */
 import { defineCommand, CommandFailure, EXIT_FAILED, EXIT_REFUSED, runCommand } from '../policy/command-line.js';
 import { readMeshManifest, type ManifestDomain } from '../policy/mesh-manifest.js';
@@ -20,11 +23,11 @@ interface PipelineLine {
   readonly everySeconds: number | null;
   readonly nextRunAt: string | null;
   readonly paused: boolean;
-  readonly runs: readonly { readonly trigger: string; readonly outcome: string; readonly load: string | null; readonly endedAt: string; readonly error: string | null }[];
+  readonly runs: readonly { readonly trigger: string; readonly range?: { from: string; to: string }; readonly outcome: string; readonly load: string | null; readonly endedAt: string; readonly error: string | null }[];
 }
 
 /** POSTs to a domain's `/pipelines`, signed; its answer, or a CommandFailure with its code and exit. */
-async function ask(domain: ManifestDomain, body: Record<string, string>): Promise<any> {
+async function ask(domain: ManifestDomain, body: Record<string, string | undefined>): Promise<any> {
   const text = JSON.stringify(body);
   let response: Response;
   try {
@@ -69,7 +72,7 @@ command
         const { pipelines } = (await ask(domain, { action: 'status' })) as { pipelines: PipelineLine[] };
         for (const line of pipelines) {
           const last = line.runs[0];
-          console.log(`${line.id.padEnd(28)} ${every(line.everySeconds).padEnd(14)} ${line.paused ? 'PAUSED' : `next ${line.nextRunAt ?? '-'}`}  last ${last ? `${last.outcome} (${last.trigger}, load ${last.load ?? '-'}) at ${last.endedAt}${last.error ? `: ${last.error}` : ''}` : 'none'}`);
+          console.log(`${line.id.padEnd(28)} ${every(line.everySeconds).padEnd(14)} ${line.paused ? 'PAUSED' : `next ${line.nextRunAt ?? '-'}`}  last ${last ? `${last.outcome} (${last.trigger}${last.range ? ` ${last.range.from} to ${last.range.to}` : ''}, load ${last.load ?? '-'}) at ${last.endedAt}${last.error ? `: ${last.error}` : ''}` : 'none'}`);
         }
       } catch (error) {
         failed = true;
@@ -77,6 +80,16 @@ command
       }
     }
     if (failed) throw new CommandFailure('Some domains did not answer (above).', EXIT_FAILED);
+  });
+command
+  .command('backfill')
+  .description("every source file loaded again, or with --from and --to only the rows of those days (the product's time column); its dependents follow")
+  .argument('<pipeline>', 'the data product, <domain>.<product>')
+  .option('--from <day>', 'the first day reloaded, YYYY-MM-DD')
+  .option('--to <day>', 'the last day reloaded, YYYY-MM-DD (included)')
+  .action(async (pipeline: string, options: { from?: string; to?: string }) => {
+    const answer = (await ask(domainOf(pipeline), { action: 'backfill', pipeline, from: options.from, to: options.to })) as { runId: string };
+    console.log(`${pipeline}: backfill ${options.from || options.to ? `of ${options.from ?? '?'} to ${options.to ?? '?'} ` : ''}run ${answer.runId} queued.`);
   });
 for (const [action, description] of [
   ['run', 'a run now (its dependents follow it); refused while paused or while one is queued or running'],

@@ -465,6 +465,10 @@ const resolvers = {
     rowsUpdated: (run: PipelineRunEntry) => (typeof run.increment?.updated === 'number' ? run.increment.updated : null),
     rowsDeleted: (run: PipelineRunEntry) => (typeof run.increment?.deleted === 'number' ? run.increment.deleted : null),
     watermark: (run: PipelineRunEntry) => (typeof run.increment?.watermark === 'string' ? run.increment.watermark : null),
+    backfillFrom: (run: PipelineRunEntry) => (typeof run.range?.from === 'string' ? run.range.from : null),
+    backfillTo: (run: PipelineRunEntry) => (typeof run.range?.to === 'string' ? run.range.to : null),
+    parentRunId: (run: PipelineRunEntry) => (typeof run.parent?.runId === 'string' ? run.parent.runId : null),
+    parentPipeline: (run: PipelineRunEntry) => (typeof run.parent?.pipeline === 'string' ? run.parent.pipeline : null),
     anomalies: (run: PipelineRunEntry) => (Array.isArray(run.anomalies) ? run.anomalies : []).map((anomaly) => ({ ...anomaly, expectedLow: anomaly.band?.low ?? null, expectedHigh: anomaly.band?.high ?? null })),
   },
   DataProductQuality: {

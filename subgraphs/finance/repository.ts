@@ -268,6 +268,8 @@ export const invoicesProduct = defineDataProduct<InvoiceRow, Invoice, InvoiceFil
   },
   type: 'Invoice',
   table: 'invoices',
+  // Its regions are its orders': it is loaded after each run of the orders' pipeline, not on a schedule of its own.
+  pipeline: { dependsOn: ['orders'], every: 'never' },
   quality: [
     { name: 'order_exists', metric: 'relationships', column: 'order_id', to: { table: 'orders', column: 'id' }, mustBe: 0, dimension: 'consistency', severity: 'error' },
     { name: 'status_known', metric: 'invalidValues', column: 'status', validValues: ['OPEN', 'PAID', 'OVERDUE', 'VOID'], mustBe: 0, dimension: 'conformity', severity: 'error' },

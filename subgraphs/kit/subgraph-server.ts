@@ -160,11 +160,13 @@ export interface PipelineStatus {
 export interface PipelineControl {
   status(productId: string): Promise<PipelineStatus | null>;
   run(pipeline: string): Promise<string>;
+  /** A backfill: everything again, or with `from` and `to` (days) only that range of the product's time column. */
+  backfill(pipeline: string, from?: unknown, to?: unknown): Promise<string>;
   pause(pipeline: string): Promise<void>;
   resume(pipeline: string): Promise<void>;
 }
 
-const PIPELINE_STATUS: Record<PipelineErrorCode, number> = { PIPELINE_UNKNOWN: 404, PIPELINE_PAUSED: 409, PIPELINE_RUN_OVERLAPS: 409, PIPELINE_INVALID: 400 };
+const PIPELINE_STATUS: Record<PipelineErrorCode, number> = { PIPELINE_UNKNOWN: 404, PIPELINE_PAUSED: 409, PIPELINE_RUN_OVERLAPS: 409, PIPELINE_INVALID: 400, PIPELINE_RANGE_INVALID: 400 };
 
 /** A replaced warehouse is closed this long after its replacement: longer than any request may take. */
 const RETIRED_CLOSE_MS = 60_000;
@@ -476,18 +478,19 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     '/pipelines',
     ...platformOnly,
     async (req, res) => {
-      const { action, pipeline } = (req.body ?? {}) as { action?: unknown; pipeline?: unknown };
+      const { action, pipeline, from, to } = (req.body ?? {}) as { action?: unknown; pipeline?: unknown; from?: unknown; to?: unknown };
       try {
         if (!pipelines) throw new PipelineError('PIPELINE_UNKNOWN', `The ${domain.name} subgraph runs no pipelines (PIPELINES=off).`);
         if (action === 'status') {
           res.json({ domain: domain.name, pipelines: await Promise.all(domain.dataProducts.map(async ({ spec }) => ({ id: `${domain.name}.${spec.name}`, ...(await pipelines!.status(`${domain.name}.${spec.name}`)) }))) });
           return;
         }
-        if (typeof pipeline !== 'string' || !['run', 'pause', 'resume'].includes(String(action))) {
-          res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'Send { "action": "status" } or { "action": "run" | "pause" | "resume", "pipeline": "<domain>.<product>" }.' } });
+        if (typeof pipeline !== 'string' || !['run', 'backfill', 'pause', 'resume'].includes(String(action))) {
+          res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'Send { "action": "status" } or { "action": "run" | "backfill" | "pause" | "resume", "pipeline": "<domain>.<product>" } (a backfill may add "from" and "to", days).' } });
           return;
         }
         if (action === 'run') res.json({ pipeline, runId: await pipelines.run(pipeline) });
+        else if (action === 'backfill') res.json({ pipeline, runId: await pipelines.backfill(pipeline, from, to) });
         else {
           await (action === 'pause' ? pipelines.pause(pipeline) : pipelines.resume(pipeline));
           res.json({ pipeline, paused: action === 'pause' });

@@ -175,7 +175,7 @@ const PRODUCT = `query CatalogProduct($id: ID!) {
     usage { client registered reads lastSeen }
     freshness { loadedAt newestRecordAt ageSeconds slaSeconds status }
     quality { status lastRun { at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { at trigger outcome } }
-    pipeline { everySeconds nextRunAt paused slaMet runs(first: 10) { runId trigger startedAt endedAt attempts outcome load rows rowsInserted rowsUpdated rowsDeleted watermark error anomalies { measure kind message } } }
+    pipeline { everySeconds nextRunAt paused slaMet runs(first: 10) { runId trigger backfillFrom backfillTo parentPipeline startedAt endedAt attempts outcome load rows rowsInserted rowsUpdated rowsDeleted watermark error anomalies { measure kind message } } }
   }
 }`;
 
@@ -235,6 +235,13 @@ function loadText(run) {
   return `${run.load}${changed}${run.watermark ? ` to ${run.watermark}` : ''}${run.rows !== null ? ` (${run.rows} rows)` : ''}`;
 }
 
+/** Why a run ran: `schedule`, `manual`, `backfill 2025-12-01 to 2025-12-31`, `dependency (after finance.orders)`. */
+function triggerText(run) {
+  if (run.backfillFrom) return `${run.trigger} ${run.backfillFrom} to ${run.backfillTo}`;
+  if (run.parentPipeline) return `${run.trigger} (after ${run.parentPipeline})`;
+  return run.trigger;
+}
+
 /** The product's pipeline: its schedule, its next run, and its latest runs with what each load did. */
 function Pipeline({ pipeline }) {
   if (!pipeline) return h('p', { 'aria-label': 'pipeline', className: 'datamesh-muted' }, 'Its domain runs no pipelines here.');
@@ -259,7 +266,7 @@ function Pipeline({ pipeline }) {
                 'tr',
                 { key: run.runId, 'data-run': run.runId, 'data-outcome': run.outcome, 'data-load': run.load ?? '' },
                 h('td', null, new Date(run.startedAt).toLocaleString()),
-                h('td', null, run.trigger),
+                h('td', { 'data-cell': 'trigger' }, triggerText(run)),
                 h('td', { className: run.outcome === 'failed' ? 'datamesh-access-denied' : 'datamesh-access-readable', title: run.error ?? '' }, run.outcome),
                 h('td', null, String(run.attempts)),
                 h('td', { 'data-cell': 'load' }, loadText(run)),

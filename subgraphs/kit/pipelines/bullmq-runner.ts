@@ -8,7 +8,7 @@
  */
 import { Queue, QueueEvents, Worker, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { attempt, dependentsOf, PipelineError, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunTrigger } from './runner.js';
+import { attempt, dependentsOf, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
 
 export interface BullmqRunnerOptions extends RunnerOptions {
   /** The Redis server (`redis://host:6379/0`). */
@@ -21,6 +21,8 @@ export interface BullmqRunnerOptions extends RunnerOptions {
 
 interface JobData {
   readonly trigger: RunTrigger;
+  readonly range?: RunRange;
+  readonly parent?: ParentRun;
 }
 
 export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
@@ -43,7 +45,17 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
     removeOnFail: 1_000,
   });
   const emit = (job: Job<JobData>, event: RunEvent['event'], error?: unknown) =>
-    options.onEvent?.({ pipeline: job.name, runId: job.id!, trigger: job.data.trigger, attempt: job.attemptsMade + 1, event, at: new Date().toISOString(), ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}) });
+    options.onEvent?.({
+      pipeline: job.name,
+      runId: job.id!,
+      trigger: job.data.trigger,
+      attempt: job.attemptsMade + 1,
+      event,
+      at: new Date().toISOString(),
+      ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}),
+      ...(job.data.range ? { range: job.data.range } : {}),
+      ...(job.data.parent ? { parent: job.data.parent } : {}),
+    });
   const known = (id: string) => {
     const pipeline = byId.get(id);
     if (!pipeline) throw new PipelineError('PIPELINE_UNKNOWN', `No pipeline "${id.slice(0, 100)}"; pipelines: ${[...byId.keys()].join(', ')}.`);
@@ -57,13 +69,14 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
     if (await isPaused(pipeline.id)) return void emit(job, 'skipped');
     emit(job, 'started');
     try {
-      await attempt(options.work, { pipeline: pipeline.id, runId: job.id!, trigger: job.data.trigger, attempt: job.attemptsMade + 1 }, pipeline.timeoutMs, stopping.signal);
+      const { range, parent } = job.data;
+      await attempt(options.work, { pipeline: pipeline.id, runId: job.id!, trigger: job.data.trigger, attempt: job.attemptsMade + 1, ...(range ? { range } : {}), ...(parent ? { parent } : {}) }, pipeline.timeoutMs, stopping.signal);
     } catch (error) {
       emit(job, job.attemptsMade + 1 < pipeline.attempts && !stopping.signal.aborted ? 'retrying' : 'failed', error);
       throw error;
     }
     // Its dependents follow it: queued before this job completes, so that a crash here runs it again rather than losing them.
-    for (const next of dependents.get(pipeline.id) ?? []) await queue.add(next, { trigger: 'dependency' }, jobOptions(byId.get(next)!));
+    for (const next of dependents.get(pipeline.id) ?? []) await queue.add(next, { trigger: 'dependency', parent: { pipeline: pipeline.id, runId: job.id! } }, jobOptions(byId.get(next)!));
     emit(job, 'succeeded');
   }
 
@@ -93,11 +106,11 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
         await events.waitUntilReady();
       }
     },
-    async run(id, trigger = 'manual') {
+    async run(id, trigger = 'manual', range) {
       const pipeline = known(id);
       if (await isPaused(id)) throw new PipelineError('PIPELINE_PAUSED', `"${id}" is paused: resume it first.`);
       if (await queue.getDeduplicationJobId(id)) throw new PipelineError('PIPELINE_RUN_OVERLAPS', `A run of "${id}" is already queued or running.`);
-      const job = await queue.add(id, { trigger }, jobOptions(pipeline));
+      const job = await queue.add(id, { trigger, ...(range && trigger === 'backfill' ? { range } : {}) }, jobOptions(pipeline));
       return job.id!;
     },
     async pause(id) {

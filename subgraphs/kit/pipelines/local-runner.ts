@@ -6,12 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { attempt, backoffBefore, dependentsOf, PipelineError, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunTrigger } from './runner.js';
+import { attempt, backoffBefore, dependentsOf, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
 
 interface Queued {
   readonly pipeline: PipelineSpec;
   readonly runId: string;
   readonly trigger: RunTrigger;
+  readonly range?: RunRange;
+  readonly parent?: ParentRun;
 }
 
 export function localRunner(options: RunnerOptions): PipelineRunner {
@@ -27,7 +29,17 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
   let stopping = new AbortController();
   let draining: Promise<void> | null = null;
   const emit = (queued: Queued, attemptNumber: number, event: 'started' | 'succeeded' | 'retrying' | 'failed' | 'skipped', error?: unknown) =>
-    options.onEvent?.({ pipeline: queued.pipeline.id, runId: queued.runId, trigger: queued.trigger, attempt: attemptNumber, event, at: new Date().toISOString(), ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}) });
+    options.onEvent?.({
+      pipeline: queued.pipeline.id,
+      runId: queued.runId,
+      trigger: queued.trigger,
+      attempt: attemptNumber,
+      event,
+      at: new Date().toISOString(),
+      ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}),
+      ...(queued.range ? { range: queued.range } : {}),
+      ...(queued.parent ? { parent: queued.parent } : {}),
+    });
 
   const known = (id: string) => {
     const pipeline = byId.get(id);
@@ -36,10 +48,10 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
   };
 
   /** Queues a run unless one of the pipeline is pending; true when queued. */
-  const enqueue = (pipeline: PipelineSpec, trigger: RunTrigger, runId: string = randomUUID()): boolean => {
+  const enqueue = (pipeline: PipelineSpec, trigger: RunTrigger, runId: string = randomUUID(), more: Pick<Queued, 'range' | 'parent'> = {}): boolean => {
     if (pending.has(pipeline.id) || stopping.signal.aborted) return false;
     pending.add(pipeline.id);
-    queue.push({ pipeline, runId, trigger });
+    queue.push({ pipeline, runId, trigger, ...more });
     draining ??= drain().finally(() => (draining = null));
     return true;
   };
@@ -49,9 +61,10 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
     for (let number = 1; ; number++) {
       emit(queued, number, 'started');
       try {
-        await attempt(options.work, { pipeline: queued.pipeline.id, runId: queued.runId, trigger: queued.trigger, attempt: number }, queued.pipeline.timeoutMs, stopping.signal);
+        const { range, parent } = queued;
+        await attempt(options.work, { pipeline: queued.pipeline.id, runId: queued.runId, trigger: queued.trigger, attempt: number, ...(range ? { range } : {}), ...(parent ? { parent } : {}) }, queued.pipeline.timeoutMs, stopping.signal);
         emit(queued, number, 'succeeded');
-        for (const next of dependents.get(queued.pipeline.id) ?? []) enqueue(byId.get(next)!, 'dependency');
+        for (const next of dependents.get(queued.pipeline.id) ?? []) enqueue(byId.get(next)!, 'dependency', randomUUID(), { parent: { pipeline: queued.pipeline.id, runId: queued.runId } });
         return;
       } catch (error) {
         if (number >= queued.pipeline.attempts || stopping.signal.aborted) return emit(queued, number, 'failed', error);
@@ -87,11 +100,11 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
         );
       }
     },
-    async run(id, trigger = 'manual') {
+    async run(id, trigger = 'manual', range) {
       const pipeline = known(id);
       if (paused.has(id)) throw new PipelineError('PIPELINE_PAUSED', `"${id}" is paused: resume it first.`);
       const runId = randomUUID();
-      if (!enqueue(pipeline, trigger, runId)) throw new PipelineError('PIPELINE_RUN_OVERLAPS', `A run of "${id}" is already queued or running.`);
+      if (!enqueue(pipeline, trigger, runId, range && trigger === 'backfill' ? { range } : {})) throw new PipelineError('PIPELINE_RUN_OVERLAPS', `A run of "${id}" is already queued or running.`);
       return runId;
     },
     async pause(id) {

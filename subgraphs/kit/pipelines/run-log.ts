@@ -8,7 +8,7 @@
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Anomaly, RunMeasures } from './anomalies.js';
-import type { RunEvent, RunTrigger } from './runner.js';
+import type { ParentRun, RunEvent, RunRange, RunTrigger } from './runner.js';
 
 export interface PipelineRunRecord {
   readonly runId: string;
@@ -27,8 +27,12 @@ export interface PipelineRunRecord {
   readonly measures?: RunMeasures;
   /** Its measures outside the bands the product's history predicts. */
   readonly anomalies?: readonly Anomaly[];
-  /** An incremental load: the rows of the product's table it inserted, updated and deleted, and the last increment it merged (its watermark). */
-  readonly increment?: { readonly inserted: number; readonly updated: number; readonly deleted: number; readonly watermark: string };
+  /** A load that merged into the serving version (increments, or a backfill's range): the rows of the product's table it inserted, updated and deleted, and the last increment the new version holds (its watermark; null: none yet). */
+  readonly increment?: { readonly inserted: number; readonly updated: number; readonly deleted: number; readonly watermark: string | null };
+  /** A backfill of a range: the days it reloaded. */
+  readonly range?: RunRange;
+  /** A dependent run: the run it followed. */
+  readonly parent?: ParentRun;
 }
 
 /** What a run's load did, known once it ends. */
@@ -99,6 +103,8 @@ export async function openRunLog(path: string): Promise<RunLog> {
         ...(details?.measures ? { measures: details.measures } : {}),
         ...(details?.anomalies ? { anomalies: details.anomalies } : {}),
         ...(details?.increment ? { increment: details.increment } : {}),
+        ...(event.range ? { range: event.range } : {}),
+        ...(event.parent ? { parent: event.parent } : {}),
       };
       started.delete(event.runId);
       keep(run);

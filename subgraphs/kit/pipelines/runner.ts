@@ -39,6 +39,18 @@ export interface PipelineDeclaration {
 
 export type RunTrigger = 'schedule' | 'dependency' | 'manual' | 'backfill';
 
+/** A backfill's range: the days (`YYYY-MM-DD`, both included) of the product's time column it reloads. */
+export interface RunRange {
+  readonly from: string;
+  readonly to: string;
+}
+
+/** The run that a dependent run follows (the parent of its flow). */
+export interface ParentRun {
+  readonly pipeline: string;
+  readonly runId: string;
+}
+
 /** One pipeline: a data product's load, by its address `<domain>.<product>`. */
 export interface PipelineSpec {
   readonly id: string;
@@ -59,6 +71,10 @@ export interface RunRequest {
   readonly trigger: RunTrigger;
   /** 1 for the first attempt. */
   readonly attempt: number;
+  /** A backfill of a range (none: a backfill reloads everything). */
+  readonly range?: RunRange;
+  /** A dependent run: the run of the pipeline it follows. */
+  readonly parent?: ParentRun;
   /** Aborted at the attempt's timeout, or when the runner stops. */
   readonly signal: AbortSignal;
 }
@@ -74,6 +90,8 @@ export interface RunEvent {
   readonly event: 'started' | 'succeeded' | 'retrying' | 'failed' | 'skipped';
   readonly at: string;
   readonly error?: string;
+  readonly range?: RunRange;
+  readonly parent?: ParentRun;
 }
 
 export interface RunnerOptions {
@@ -92,8 +110,8 @@ export interface PipelineRunner {
   readonly kind: 'local' | 'bullmq';
   /** Starts the schedules and the processing. */
   start(): Promise<void>;
-  /** Asks for a run now (its dependents follow it); refused when one is queued or running, or the pipeline is paused. Resolves to its run id. */
-  run(pipeline: string, trigger?: Extract<RunTrigger, 'manual' | 'backfill'>): Promise<string>;
+  /** Asks for a run now (its dependents follow it); refused when one is queued or running, or the pipeline is paused. Resolves to its run id. A backfill may name a range. */
+  run(pipeline: string, trigger?: Extract<RunTrigger, 'manual' | 'backfill'>, range?: RunRange): Promise<string>;
   /** Its scheduled and dependent runs are skipped, and a run asked for refused, until `resume`. */
   pause(pipeline: string): Promise<void>;
   resume(pipeline: string): Promise<void>;
@@ -109,6 +127,7 @@ export const PIPELINE_ERRORS = {
   PIPELINE_PAUSED: 'The pipeline is paused: resume it before asking for a run.',
   PIPELINE_RUN_OVERLAPS: 'A run of the pipeline is already queued or running: one at a time.',
   PIPELINE_INVALID: 'A pipeline declaration is wrong: a dependency that is not a product of the domain, a cycle, a schedule, retry or timeout out of bounds.',
+  PIPELINE_RANGE_INVALID: "A backfill's range is wrong: not two days (YYYY-MM-DD) in order, wider than allowed, or given for a product whose SLA names no time column.",
 } as const;
 
 export type PipelineErrorCode = keyof typeof PIPELINE_ERRORS;
@@ -146,4 +165,22 @@ export async function attempt(work: RunWork, request: Omit<RunRequest, 'signal'>
   } finally {
     signal.removeEventListener('abort', abort!);
   }
+}
+
+/** Longest range a backfill may reload at once (ten years of days). */
+export const RANGE_DAYS_MAX = 3_660;
+
+/** A backfill's range from what an operator typed: two real days in order, at most RANGE_DAYS_MAX apart (PIPELINE_RANGE_INVALID otherwise). */
+export function rangeOf(from: unknown, to: unknown): RunRange {
+  const day = (value: unknown, what: string) => {
+    const text = typeof value === 'string' ? value : '';
+    const at = /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T00:00:00Z`) : Number.NaN;
+    if (!Number.isFinite(at) || new Date(at).toISOString().slice(0, 10) !== text) throw new PipelineError('PIPELINE_RANGE_INVALID', `--${what} must be a day, YYYY-MM-DD; got "${String(value).slice(0, 40)}".`);
+    return at;
+  };
+  const start = day(from, 'from');
+  const end = day(to, 'to');
+  if (end < start) throw new PipelineError('PIPELINE_RANGE_INVALID', `--to (${String(to)}) is before --from (${String(from)}).`);
+  if ((end - start) / 86_400_000 + 1 > RANGE_DAYS_MAX) throw new PipelineError('PIPELINE_RANGE_INVALID', `The range spans more than ${RANGE_DAYS_MAX} days: backfill it whole (no range) or in parts.`);
+  return { from: from as string, to: to as string };
 }

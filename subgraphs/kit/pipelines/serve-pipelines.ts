@@ -19,7 +19,8 @@ import { detectAnomalies, runMeasuresOf } from './anomalies.js';
 import { pipelinesOf } from './plan.js';
 import { pipelineRunnerFromEnv, pipelinesEveryFromEnv } from './runner-config.js';
 import { openRunLog, type RunDetails } from './run-log.js';
-import type { PipelineRunner, RunTrigger } from './runner.js';
+import { PipelineError, rangeOf, type PipelineRunner, type RunTrigger } from './runner.js';
+import type { Backfill } from '../warehouse/build.js';
 
 /** What a run's load did: a new version swapped in, rejected, failed (none: the serving one is current). */
 export interface PipelineLoad {
@@ -35,8 +36,8 @@ export interface ServePipelinesOptions {
   /** Where the run log is kept (`<dataDir>/pipelines/<domain>.jsonl`). */
   readonly dataDir: string;
   readonly log: Logger;
-  /** One load of the domain for a run (`backfill`: every file again); undefined when the serving version is current. */
-  readonly load: (trigger: RunTrigger) => Promise<PipelineLoad | undefined>;
+  /** One load of the domain for a run (`backfill`: every file again, or with `range` that range of one table only); undefined when the serving version is current. */
+  readonly load: (trigger: RunTrigger, range?: Backfill) => Promise<PipelineLoad | undefined>;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -45,6 +46,12 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
   const env = options.env ?? process.env;
   const pipelines = pipelinesOf(domain, { everySeconds: pipelinesEveryFromEnv(env) });
   const runLog = await openRunLog(join(options.dataDir, 'pipelines', `${domain.name}.jsonl`));
+  /** A product's table and the time column its SLA's latency names: what a backfill of a range reloads by. */
+  const rangedBy = (pipeline: string): { table: string; column: string } | null => {
+    const spec = domain.dataProducts.find((product) => `${domain.name}.${product.spec.name}` === pipeline)?.spec;
+    const column = spec?.metadata.sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
+    return spec && column ? { table: spec.table, column } : null;
+  };
   /** What each run's load did, until the run's end is recorded. */
   const loadsOf = new Map<string, RunDetails>();
   /** When the version this process serves was loaded. */
@@ -78,12 +85,13 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
     {
       domain: domain.name,
       pipelines,
-      work: async ({ trigger, runId, pipeline }) => {
-        const prepared = await options.load(trigger);
+      work: async ({ trigger, runId, pipeline, range }) => {
+        const by = range ? rangedBy(pipeline) : null;
+        const prepared = await options.load(trigger, range && by ? { ...by, ...range } : undefined);
         const outcome = prepared?.outcome;
         const table = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec.table;
         const changes = table ? prepared?.build.incremental?.changes[table] : undefined;
-        const increment = prepared?.build.watermark && prepared.build.incremental ? { inserted: changes?.inserted ?? 0, updated: changes?.updated ?? 0, deleted: changes?.deleted ?? 0, watermark: prepared.build.watermark } : undefined;
+        const increment = prepared?.build.incremental ? { inserted: changes?.inserted ?? 0, updated: changes?.updated ?? 0, deleted: changes?.deleted ?? 0, watermark: prepared.build.watermark ?? null } : undefined;
         loadsOf.set(runId, { load: outcome ?? 'current', rows: null });
         if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
         if (outcome !== 'swapped') return;
@@ -117,6 +125,13 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       return { everySeconds: pipeline.everyMs === null ? null : pipeline.everyMs / 1000, nextRunAt, paused, runs: runLog.runs(productId).slice(0, 20) };
     },
     run: (pipeline) => runner.run(pipeline),
+    backfill: async (pipeline, from, to) => {
+      if (!pipelines.some(({ id }) => id === pipeline)) return runner.run(pipeline, 'backfill'); // refused as unknown, as any run
+      if (from === undefined && to === undefined) return runner.run(pipeline, 'backfill');
+      const range = rangeOf(from, to);
+      if (!rangedBy(pipeline)) throw new PipelineError('PIPELINE_RANGE_INVALID', `${pipeline}'s SLA names no time column (a latency element): backfill it whole, without --from and --to.`);
+      return runner.run(pipeline, 'backfill', range);
+    },
     pause: (pipeline) => runner.pause(pipeline),
     resume: (pipeline) => runner.resume(pipeline),
   });

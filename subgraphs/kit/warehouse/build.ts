@@ -9,6 +9,7 @@
  * warehouse (quality-store.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { sql, type Kysely, type SqlBool } from 'kysely';
 import type { Domain } from '../domain.js';
 import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js';
@@ -31,12 +32,19 @@ import {
   dropStaging,
   IncrementError,
   incrementsIn,
+  mergeRange,
   mergeStaged,
   recordIncrements,
   stageIncrements,
   type Increment,
+  type RowRange,
   type TableChanges,
 } from './increments.js';
+
+/** A backfill of a range: the rows of `table` whose `column` is from `from` to `to` (days, both included) reloaded from the sources. */
+export interface Backfill extends RowRange {
+  readonly table: string;
+}
 
 export interface EnsureWarehouseOptions {
   // Any domain: its own table types do not matter here.
@@ -58,6 +66,8 @@ export interface EnsureWarehouseOptions {
   readonly onLineage?: (events: readonly LineageEvent[]) => void;
   /** The governance rules the column profiles are made under (default `policy/governance.rules.ts`). */
   readonly rules?: GovernanceRules;
+  /** Reload only a range of one table (a backfill), as the serving version's sources say it; a serving version that is not current is rebuilt whole instead. */
+  readonly backfill?: Backfill;
 }
 
 
@@ -85,8 +95,10 @@ export interface WarehouseBuild {
   readonly loadError?: string;
   /** Set when the load merged increments into the serving version (instead of loading every file): which, and what they changed per table. */
   readonly incremental?: { readonly increments: readonly string[]; readonly changes: Readonly<Record<string, TableChanges>> };
-  /** The last increment an incremental load merged: the new version's watermark. */
+  /** The new version's watermark: the last increment it applied. */
   readonly watermark?: string;
+  /** Set when the load reloaded a range of one table only (a backfill): which. */
+  readonly backfill?: Backfill;
 }
 
 /** A build whose error-severity quality checks failed: not swapped in. */
@@ -271,19 +283,29 @@ async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged
   return changes;
 }
 
+/** How a merge into the serving version changes it: what it stages (outside its transaction), then how it merges that (inside). */
+interface MergePlan {
+  readonly stage: (target: Warehouse<unknown>) => Promise<TableSpec[]>;
+  readonly merge: (db: Kysely<any>, staged: readonly TableSpec[]) => Promise<Record<string, TableChanges>>;
+  /** The deliveries it applies (recorded with the version; the last is its watermark). */
+  readonly applies: readonly Increment[];
+}
+
 /**
- * An incremental load: the increments past the serving version's watermark, merged by key into a
- * new version (DuckDB: a copy of the serving file; PostgreSQL: one transaction on the serving
- * schema), checked on the rows they changed, profiled, and swapped in. Rejected by its checks, the
- * merge is kept aside with its increments' rows and the serving version stays.
+ * A load merged into the serving version: into a new version (DuckDB: a copy of the serving file;
+ * PostgreSQL: one transaction on the serving schema), checked on the rows it changed, profiled, and
+ * swapped in. Rejected by its checks, the merge is kept aside with its staged rows and the serving
+ * version stays. An incremental load merges the increments past the watermark; a backfill reloads a range.
  */
-async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonly Increment[], onRun: (run: QualityRun) => void, onProfiles: (profiles: readonly ProductProfile[]) => void): Promise<{ rows: Record<string, number>; changes: Record<string, TableChanges> }> {
+async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan, onRun: (run: QualityRun) => void, onProfiles: (profiles: readonly ProductProfile[]) => void): Promise<{ rows: Record<string, number>; changes: Record<string, TableChanges> }> {
   const { adapter, location } = adapterOf(parseWarehouseUrl(options.url));
   const { domain } = options;
   const now = options.now?.() ?? new Date();
   return adapter.mergeAndSwap(location, async (target) => {
     options.onProgress?.({ step: 'loading', domain: domain.name });
-    const staged = await stageIncrements(target, domain.tables, pending);
+    const staged = await plan.stage(target);
+    // A backfill applies no delivery: its checks measure latency to the source time the serving version kept.
+    const sourceTime = plan.applies.length > 0 ? sourceTimeOf(options, plan.applies) : ((await storedSourceTime(target)) ?? sourceTimeOf(options, []));
     // A rejected merge's run joins the history outside its transaction (DuckDB: in the copy kept aside; PostgreSQL: in the serving schema's).
     const keepRejectedRun = async (error: unknown): Promise<never> => {
       if (error instanceof QualityGateError) await writeQualityRuns(target.db, [error.run]);
@@ -295,7 +317,7 @@ async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonl
       let changes: Record<string, TableChanges> = {};
       let constraint: QualityResult | null = null;
       try {
-        changes = await applyIncrements(domain, db, staged, pending.length);
+        changes = await plan.merge(db, staged);
       } catch (error) {
         if (error instanceof IncrementError) throw error;
         constraint = constraintFailure(domain.name, error); // a key or NOT NULL column the merged rows break
@@ -303,7 +325,6 @@ async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonl
       // Rows read from the increments, per table (tombstones included).
       for (const [table, { inserted, updated, deleted }] of Object.entries(changes)) rows[table] = inserted + updated + deleted;
       options.onProgress?.({ step: 'loaded', domain: domain.name, rows });
-      const sourceTime = sourceTimeOf(options, pending);
       let run: QualityRun;
       if (constraint) run = { runId: randomUUID(), at: now.toISOString(), trigger: 'load', outcome: 'rejected', results: [constraint] };
       else run = await runDomainChecks(domain, { db, dialect: target.dialect }, 'load', options.now, sourceTime, new Set(staged.map((table) => table.name)));
@@ -323,7 +344,7 @@ async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonl
       onProfiles(profiles);
       options.onProgress?.({ step: 'profiled', domain: domain.name, profiles });
       await writeQualityRuns(db, [run]);
-      await recordIncrements(db, pending, now);
+      await recordIncrements(db, plan.applies, now);
       const builtAt = now.toISOString().replace('T', ' ').replace('Z', '');
       await sql`UPDATE ${sql.table(BUILD_TABLE)} SET built_at = cast(${builtAt} as timestamp), source_extracted_at = ${sourceTime.toISOString()}`.execute(db);
       await dropStaging(db, staged);
@@ -331,6 +352,34 @@ async function mergeIncrements(options: EnsureWarehouseOptions, pending: readonl
       return { rows, changes };
     }).catch(keepRejectedRun);
   });
+}
+
+/** The increments past the serving version's watermark, merged by key. */
+const incrementalPlan = (domain: Domain<any, any>, pending: readonly Increment[]): MergePlan => ({
+  stage: (target) => stageIncrements(target, domain.tables, pending),
+  merge: (db, staged) => applyIncrements(domain, db, staged, pending.length),
+  applies: pending,
+});
+
+/**
+ * A range of one table reloaded from its sources as the serving version knows them (its full file
+ * and the deliveries it applied), then the derived columns of what that changed.
+ */
+function rangePlan(options: EnsureWarehouseOptions, backfill: Backfill, applied: readonly Increment[]): MergePlan {
+  const { domain } = options;
+  const table = domain.tables.find(({ name }) => name === backfill.table);
+  if (!table) throw new IncrementError(`The ${domain.name} domain has no table "${backfill.table}" to backfill.`);
+  const column = table.columns.find(({ name }) => name === backfill.column);
+  if (!column || column.derived) throw new IncrementError(`${backfill.table}.${backfill.column} is not a column loaded from the sources: a range of it cannot be reloaded.`);
+  return {
+    stage: (target) => stageIncrements(target, [table], applied, new Map([[table.name, join(options.rawDir, table.file ?? `${table.name}.csv`)]])),
+    async merge(db) {
+      const changes = { [table.name]: await mergeRange(db, table, backfill) };
+      await domain.deriveIncrement?.({ db, changed: { [table.name]: changedTableOf(table.name) } });
+      return changes;
+    },
+    applies: [],
+  };
 }
 
 /**
@@ -349,24 +398,36 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   if (serving === buildKey && !options.force) {
     // Current: merge what was delivered since, if anything.
     const applied = await readWarehouseAt(options.url, appliedIncrements, []);
-    let pending: Increment[];
+    let plan: MergePlan;
     try {
-      pending = await incrementsIn(options.rawDir, options.domain.tables, applied.at(-1)?.name ?? null, new Set(applied.map(({ name }) => name)));
+      if (options.backfill) {
+        // The range as the serving version's sources say it: its full files and the deliveries it applied (all still there).
+        const names = new Set(applied.map(({ name }) => name));
+        const delivered = (await incrementsIn(options.rawDir, options.domain.tables, null)).filter(({ name }) => names.has(name));
+        const gone = applied.filter(({ name }) => !delivered.some((increment) => increment.name === name));
+        if (gone.length > 0) throw new IncrementError(`The serving version applied ${gone.map(({ name }) => name).join(', ')}, no longer in ${options.rawDir}: a reload of the range without it would undo it. Run a full backfill (no range).`);
+        plan = rangePlan(options, options.backfill, delivered.map((increment) => ({ ...increment, files: new Map([...increment.files].filter(([table]) => table === options.backfill!.table)) })));
+      } else {
+        const pending = await incrementsIn(options.rawDir, options.domain.tables, applied.at(-1)?.name ?? null, new Set(applied.map(({ name }) => name)));
+        if (pending.length === 0) return { built: false };
+        plan = incrementalPlan(options.domain, pending);
+      }
     } catch (error) {
       return { built: false, loadError: (error as Error).message };
     }
-    if (pending.length === 0) return { built: false };
     if (lineage) options.onLineage!(lineage.start());
     try {
-      const merged = await mergeIncrements(options, pending, (run) => (quality = run), (made) => (profiles = made));
+      const merged = await mergeIntoServing(options, plan, (run) => (quality = run), (made) => (profiles = made));
       if (lineage) options.onLineage!(lineage.end({ swapped: true, ...(quality ? { quality } : {}) }));
+      const watermark = plan.applies.at(-1)?.name ?? applied.at(-1)?.name;
       return {
         built: true,
         rows: merged.rows,
         ...(quality ? { quality } : {}),
         ...(profiles ? { profiles } : {}),
-        incremental: { increments: pending.map((increment) => increment.name), changes: merged.changes },
-        watermark: pending.at(-1)!.name,
+        incremental: { increments: plan.applies.map((increment) => increment.name), changes: merged.changes },
+        ...(watermark ? { watermark } : {}),
+        ...(options.backfill ? { backfill: options.backfill } : {}),
       };
     } catch (error) {
       if (lineage) options.onLineage!(lineage.end({ swapped: false, ...(quality ? { quality } : {}), error: error instanceof Error ? error.message : String(error) }));

@@ -114,12 +114,13 @@ async function headerOf(file: string): Promise<string[]> {
 
 /**
  * Loads every increment's file of each table into `_increment_<table>` (its raw columns, `_deleted`
- * and the increment's ordinal), dropping what an earlier, interrupted merge left. Returns the tables
- * the increments change. A file whose header is not the table's raw columns fails the load.
+ * and the increment's ordinal), dropping what an earlier, interrupted merge left; with `base` (table
+ * → its full file), that file first. Returns the tables staged. A file whose header is not the
+ * table's raw columns fails the load.
  */
-export async function stageIncrements(warehouse: Warehouse<unknown>, tables: readonly TableSpec[], increments: readonly Increment[]): Promise<TableSpec[]> {
+export async function stageIncrements(warehouse: Warehouse<unknown>, tables: readonly TableSpec[], increments: readonly Increment[], base?: ReadonlyMap<string, string>): Promise<TableSpec[]> {
   const db = warehouse.db as Kysely<unknown>;
-  const changed = tables.filter((table) => increments.some((increment) => increment.files.has(table.name)));
+  const changed = tables.filter((table) => base?.has(table.name) || increments.some((increment) => increment.files.has(table.name)));
   for (const table of changed) {
     const staged = stagedTableOf(table.name);
     const raw = table.columns.filter((column) => !column.derived);
@@ -127,6 +128,12 @@ export async function stageIncrements(warehouse: Warehouse<unknown>, tables: rea
     let builder = db.schema.createTable(staged);
     for (const column of raw) builder = builder.addColumn(column.name, column.type);
     await builder.addColumn(DELETED_COLUMN, 'varchar').addColumn(ORDINAL_COLUMN, 'integer').execute();
+    // A range's reload: the table's full file first (its columns in the declared order, as a full load reads it), before every delivery.
+    const full = base?.get(table.name);
+    if (full) {
+      await warehouse.loadCsv({ table: staged, file: full, columns: raw.map((column) => column.name) });
+      await sql`UPDATE ${sql.table(staged)} SET ${sql.ref(ORDINAL_COLUMN)} = -1`.execute(db);
+    }
     for (const [ordinal, increment] of increments.entries()) {
       const file = increment.files.get(table.name);
       if (!file) continue;
@@ -199,6 +206,48 @@ export async function mergeStaged(db: Kysely<any>, tables: readonly TableSpec[],
     changes[table.name] = counts;
   }
   return changes;
+}
+
+/** A range of a table's rows by a time column: from one day to another, both included (`YYYY-MM-DD`). */
+export interface RowRange {
+  readonly column: string;
+  readonly from: string;
+  readonly to: string;
+}
+
+/** The day after a `YYYY-MM-DD` date. */
+const dayAfter = (date: string): string => new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+
+/**
+ * A range's reload (a backfill): `_increment_<table>` holds the table's full file and the deliveries
+ * the serving version applied (stageIncrements with a base); each key's latest row there that is no
+ * tombstone and falls in the range replaces the served rows of the range (and a served row out of
+ * the range whose key it holds: a row moved into it). Rows out of the range are not touched.
+ * `_changed_<table>` then holds the keys it touched, as a merge's. Returns what it did to the table.
+ */
+export async function mergeRange(db: Kysely<any>, table: TableSpec, range: RowRange): Promise<TableChanges> {
+  const staged = stagedTableOf(table.name);
+  const raw = table.columns.filter((column) => !column.derived).map((column) => sql.ref(column.name));
+  const keys = sql.join(table.primaryKey.map((column) => sql.ref(column)));
+  const inRange = (alias: string) => sql`${sql.ref(`${alias}.${range.column}`)} >= cast(${`${range.from} 00:00:00`} as timestamp) and ${sql.ref(`${alias}.${range.column}`)} < cast(${`${dayAfter(range.to)} 00:00:00`} as timestamp)`;
+  // What the sources say of the range: each key's latest row, if it is no tombstone and in the range.
+  await sql`DELETE FROM ${sql.table(staged)} AS s WHERE exists (select 1 from ${sql.table(staged)} as later where ${sameKey(table, 'later', 's')} and ${sql.ref(`later.${ORDINAL_COLUMN}`)} > ${sql.ref(`s.${ORDINAL_COLUMN}`)})`.execute(db);
+  await sql`DELETE FROM ${sql.table(staged)} AS s WHERE ${isTombstone('s')} OR NOT (${inRange('s')}) OR ${sql.ref(`s.${range.column}`)} IS NULL`.execute(db);
+  const count = async (query: ReturnType<typeof sql>) => Number((await sql<{ n: number | string }>`select count(*) as n from (${query}) as q`.execute(db)).rows[0]?.n ?? 0);
+  const served = sql`select 1 from ${sql.table(table.name)} as t where (${inRange('t')}) or exists (select 1 from ${sql.table(staged)} as s where ${sameKey(table, 's', 't')})`;
+  const before = await count(served);
+  const reloaded = await count(sql`select 1 from ${sql.table(staged)}`);
+  const kept = await count(sql`select 1 from ${sql.table(staged)} as s where exists (select 1 from ${sql.table(table.name)} as t where ${sameKey(table, 't', 's')})`);
+  await sql`DROP TABLE IF EXISTS ${sql.table(changedTableOf(table.name))}`.execute(db);
+  await sql`CREATE TABLE ${sql.table(changedTableOf(table.name))} AS
+    SELECT ${keys} FROM ${sql.table(table.name)} AS t WHERE ${inRange('t')} UNION SELECT ${keys} FROM ${sql.table(staged)}`.execute(db);
+  await sql`ANALYZE ${sql.table(changedTableOf(table.name))}`.execute(db);
+  await sql`DELETE FROM ${sql.table(table.name)} AS t WHERE exists (select 1 from ${sql.table(changedTableOf(table.name))} as c where ${sameKey(table, 'c', 't')})`.execute(db);
+  await sql`INSERT INTO ${sql.table(table.name)} (${sql.join(raw)}) SELECT ${sql.join(raw)} FROM ${sql.table(staged)}`.execute(db);
+  await sql`DROP VIEW IF EXISTS ${sql.table(changedRowsOf(table.name))}`.execute(db);
+  await sql`CREATE VIEW ${sql.table(changedRowsOf(table.name))} AS SELECT * FROM ${sql.table(table.name)} AS t
+    WHERE exists (select 1 from ${sql.table(changedTableOf(table.name))} as c where ${sameKey(table, 'c', 't')})`.execute(db);
+  return { inserted: reloaded - kept, updated: kept, deleted: before - kept };
 }
 
 /** Drops the staging and change tables of a merge (in its transaction, so that a rejected merge keeps them). */
