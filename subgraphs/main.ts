@@ -30,7 +30,7 @@ import type { AnyDomain } from './domains.js';
 import { meshDomains } from './mesh-domains.js';
 import { printDomainSdl } from './kit/domain-schema.js';
 import { loadFactsAt } from './kit/freshness.js';
-import { lineageSink } from './kit/lineage.js';
+import { lineageSink, type LineageParent } from './kit/lineage.js';
 import { profilesAt, summarizeProfiles } from './kit/profiles.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
@@ -66,7 +66,7 @@ async function folderFingerprint(folder: string): Promise<string> {
 }
 
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
-async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false, backfill?: Backfill): Promise<Map<string, PipelineLoad>> {
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false, backfill?: Backfill, lineageParent?: LineageParent): Promise<Map<string, PipelineLoad>> {
   const outcomes = new Map<string, PipelineLoad>();
   const started = performance.now();
   // A reset generates the raw files again and rebuilds every warehouse, whatever is there.
@@ -99,6 +99,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
       ...(!ownData && manifest.extractedAt ? { sourceExtractedAt: manifest.extractedAt } : {}),
       force: reset || force,
       ...(backfill ? { backfill } : {}),
+      ...(lineageParent ? { lineageParent } : {}),
       onLineage: (events) => lineage.emit(events),
       onProgress: (progress) => {
         if (progress.step === 'loading') log.info({ domain: domain.name }, 'loading the raw files into a new warehouse version');
@@ -179,7 +180,8 @@ async function serve(name: string): Promise<void> {
     url: warehouseUrlOf(domain.name, config),
     dataDir: config.dataDir,
     log,
-    load: async (trigger, range) => (await prepareDomains(config, [domain], log, false, trigger === 'backfill' && !range, range)).get(domain.name),
+    load: async ({ trigger, range, run }) => (await prepareDomains(config, [domain], log, false, trigger === 'backfill' && !range, range, run)).get(domain.name),
+    onLineage: (events) => servingSink.emit(events),
   });
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;

@@ -49,7 +49,7 @@ interface Order {
 }
 
 const JUNE: Backfill = { table: 'orders', column: 'ordered_at', from: '2025-06-01', to: '2025-06-30' };
-const inJune = (order: { ordered_at: unknown }) => {
+const inJune = (order: { readonly ordered_at?: unknown }) => {
   const at = order.ordered_at instanceof Date ? order.ordered_at.toISOString() : String(order.ordered_at);
   return at >= '2025-06-01' && at < '2025-07-01';
 };
@@ -84,7 +84,7 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
   it("reloads June only, as its sources say it, with a full rebuild's rows in June and the served rows elsewhere", async () => {
     const orders = await readOrders();
     const june = orders.filter(inJune);
-    const invoiced = new Set(parse(await readFile(join(raw(), 'invoices.csv'), 'utf8'), { columns: true }).map((invoice: { order_id: string }) => invoice.order_id));
+    const invoiced = new Set((parse(await readFile(join(raw(), 'invoices.csv'), 'utf8'), { columns: true }) as { order_id: string }[]).map((invoice) => invoice.order_id));
     expect(june.length).toBeGreaterThan(5);
     const [delivered, corrected] = june.filter(({ id }) => invoiced.has(id));
     const elsewhere = orders.find((order) => !inJune(order) && invoiced.has(order.id))!;
@@ -150,7 +150,7 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     expect((await rowsOf(serving(), 'orders')).some(({ id }) => id === 'O99999999')).toBe(false);
 
     // A June order with an invoice dropped from the source (not the one the delivery holds, which keeps it): its invoice would point at nothing.
-    const invoiced = new Set(parse(await readFile(join(raw(), 'invoices.csv'), 'utf8'), { columns: true }).map((invoice: { order_id: string }) => invoice.order_id));
+    const invoiced = new Set((parse(await readFile(join(raw(), 'invoices.csv'), 'utf8'), { columns: true }) as { order_id: string }[]).map((invoice) => invoice.order_id));
     const candidates = orders.filter((order) => inJune(order) && invoiced.has(order.id));
     const dropped = candidates.at(-1)!;
     expect(candidates.indexOf(dropped)).toBeGreaterThan(1);

@@ -20,7 +20,7 @@ import { finance } from '../subgraphs/finance/index.js';
 import { governanceRules } from '../policy/governance.rules.js';
 import { readPolicy } from '../policy/policy-index.js';
 import { subgraphTypeDefs } from '../subgraphs/kit/domain-schema.js';
-import { lineageSink, servingLineage, type LineageEvent } from '../subgraphs/kit/lineage.js';
+import { lineageSink, pipelineRunLineage, pipelineRunLineageId, servingLineage, type LineageEvent } from '../subgraphs/kit/lineage.js';
 import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { testLog } from './harness/mesh.js';
@@ -35,12 +35,13 @@ beforeAll(async () => {
   const ajv = new Ajv2020.default({ allErrors: true, strict: false });
   addFormats.default(ajv);
   ajv.addSchema(JSON.parse(await readFile(join(schemas, 'OpenLineage.json'), 'utf8')));
-  const facets = await readdir(join(schemas, 'facets'));
-  for (const file of facets) ajv.addSchema(JSON.parse(await readFile(join(schemas, 'facets', file), 'utf8')));
+  // The shared facets, and the parent run's, which they lack (vendored in test/fixtures/openlineage).
+  const facetFiles = [...(await readdir(join(schemas, 'facets'))).map((file) => join(schemas, 'facets', file)), fileURLToPath(new URL('fixtures/openlineage/ParentRunFacet.json', import.meta.url))];
+  for (const file of facetFiles) ajv.addSchema(JSON.parse(await readFile(file, 'utf8')));
   const event = ajv.getSchema('https://openlineage.io/spec/2-0-2/OpenLineage.json')!;
   const facetValidators = new Map<string, ReturnType<typeof ajv.getSchema>>();
-  for (const file of facets) {
-    const schema = JSON.parse(await readFile(join(schemas, 'facets', file), 'utf8')) as { $id: string; properties: Record<string, unknown> };
+  for (const file of facetFiles) {
+    const schema = JSON.parse(await readFile(file, 'utf8')) as { $id: string; properties: Record<string, unknown> };
     for (const key of Object.keys(schema.properties)) facetValidators.set(key, ajv.getSchema(schema.$id));
   }
   validate = (candidate) => {
@@ -98,6 +99,33 @@ describe('OpenLineage events of each load', () => {
       { namespace: `file://${join(dir, 'raw', 'finance')}`, name: 'finance/orders.csv', field: 'status', transformations: [{ type: 'DIRECT', subtype: 'IDENTITY', masking: false }] },
     ]);
     expect(facets.dataQualityAssertions.assertions).toContainEqual({ assertion: 'id_unique', success: true, severity: 'error', name: 'id_unique', expected: 'mustBe 0', actual: '0' });
+  });
+
+  it("of a pipeline run: the run a START and a COMPLETE or FAIL, a dependent run's parent the run it followed, and the load's parent the run", async () => {
+    const at = new Date().toISOString();
+    const orders = { pipeline: 'finance.orders', runId: '17', trigger: 'schedule', attempt: 1, at };
+    const started = pipelineRunLineage({ ...orders, event: 'started' })!;
+    const retried = pipelineRunLineage({ ...orders, event: 'started', attempt: 2 });
+    const succeeded = pipelineRunLineage({ ...orders, event: 'succeeded', attempt: 2 })!;
+    expect([started.eventType, retried, succeeded.eventType]).toEqual(['START', null, 'COMPLETE']);
+    expect(pipelineRunLineage({ ...orders, event: 'skipped', attempt: 0 })).toBeNull();
+    // One run id (a UUID, whatever the runner's id) for the run's every event, and another for another run.
+    expect(started.run.runId).toBe(succeeded.run.runId);
+    expect(started.run.runId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(pipelineRunLineageId('finance.orders', '18')).not.toBe(started.run.runId);
+    expect(pipelineRunLineageId('finance.invoices', '17')).not.toBe(started.run.runId);
+    expect((started.job as { name: string }).name).toBe('finance.orders.pipeline');
+    const dependent = pipelineRunLineage({ pipeline: 'finance.invoices', runId: 'c0ffee', trigger: 'dependency', attempt: 1, at, event: 'failed', error: 'the finance load failed', parent: { pipeline: 'finance.orders', runId: '17' } })!;
+    expect(dependent.eventType).toBe('FAIL');
+    expect(dependent.run.facets).toMatchObject({ parent: { run: { runId: started.run.runId }, job: { namespace: 'datamesh', name: 'finance.orders.pipeline' } }, errorMessage: { message: 'the finance load failed' } });
+    // The load a run made: each product's ingestion run names the pipeline run as its parent.
+    events.length = 0;
+    await ensureWarehouse({ domain: finance, url: `duckdb:${join(dir, 'finance-parented.duckdb')}`, rawDir: join(dir, 'raw', 'finance'), sourceFingerprint: 'parented', onLineage: (batch) => events.push(...batch), lineageParent: { pipeline: 'finance.orders', runId: '17' } });
+    expect(events.map((event) => event.eventType)).toEqual(['START', 'START', 'COMPLETE', 'COMPLETE']);
+    for (const event of events) expect(event.run.facets?.parent).toMatchObject({ run: { runId: started.run.runId }, job: { name: 'finance.orders.pipeline' } });
+    for (const event of [started, succeeded, dependent, ...events]) expect(validate(event), JSON.stringify(event).slice(0, 300)).toEqual([]);
+    // The parent facet's schema is not lenient either: a parent without its job is refused.
+    expect(validate({ ...dependent, run: { ...dependent.run, facets: { parent: { ...(dependent.run.facets!.parent as object), job: undefined } } } } as never).length).toBeGreaterThan(0);
   });
 
   it('end in a FAIL, with why and the failing assertions, when the load is rejected', async () => {

@@ -4,10 +4,13 @@
  * or the load failed) when it ends. The job is the product's ingestion (`<domain>.<product>.ingestion`);
  * its inputs are the raw files, with their schema; its output is the product's warehouse table,
  * with its schema, its owners, the quality checks' assertions and the column lineage from each raw
- * column to the table column it fills.
+ * column to the table column it fills. A load a pipeline run made names that run as its parent
+ * (ParentRunFacet); the pipeline runs are jobs too (`<domain>.<product>.pipeline`), and a run that
+ * followed another (a dependency) names it as its parent: the flow.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { v5 as uuidV5 } from 'uuid';
 import type { Domain } from './domain.js';
 import type { QualityRun } from './quality-store.js';
 import type { TableSpec } from './warehouse/tables.js';
@@ -20,6 +23,52 @@ const FACET = (name: string, version: string) => ({ _producer: OPENLINEAGE_PRODU
 export const LINEAGE_NAMESPACE = 'datamesh';
 
 export type LineageEvent = Record<string, unknown> & { readonly eventType: 'START' | 'COMPLETE' | 'FAIL'; readonly run: { readonly runId: string; readonly facets?: Record<string, unknown> } };
+
+/** The run a load (or a pipeline run) belongs to: a pipeline run, by its address and the runner's run id. */
+export interface LineageParent {
+  readonly pipeline: string;
+  readonly runId: string;
+}
+
+/** Namespace of the pipeline runs' OpenLineage run ids (UUID v5 of `<pipeline>/<runner's run id>`: BullMQ's ids are no UUIDs). */
+const PIPELINE_RUNS = 'b7d3c0a2-5f0e-4c57-9b8e-2f4a1f6d9e01';
+
+/** A pipeline run's OpenLineage run id: the same UUID for the same run, wherever it is computed. */
+export const pipelineRunLineageId = (pipeline: string, runId: string): string => uuidV5(`${pipeline}/${runId}`, PIPELINE_RUNS);
+
+const parentFacet = (parent: LineageParent) => ({
+  ...FACET('ParentRunFacet', '1-0-1'),
+  run: { runId: pipelineRunLineageId(parent.pipeline, parent.runId) },
+  job: { namespace: LINEAGE_NAMESPACE, name: `${parent.pipeline}.pipeline` },
+});
+
+/**
+ * A pipeline run's event: START when its first attempt starts, COMPLETE when it succeeds, FAIL when
+ * it fails (the error with it); none for the other steps (a retry is the same run) or a run skipped
+ * while paused (it never ran). A dependent run names the run it followed as its parent.
+ */
+export function pipelineRunLineage(run: { readonly pipeline: string; readonly runId: string; readonly trigger: string; readonly event: string; readonly attempt: number; readonly at: string; readonly error?: string; readonly parent?: LineageParent }): LineageEvent | null {
+  const eventType = run.event === 'started' && run.attempt === 1 ? 'START' : run.event === 'succeeded' ? 'COMPLETE' : run.event === 'failed' ? 'FAIL' : null;
+  if (!eventType) return null;
+  const facets: Record<string, unknown> = {
+    ...(run.parent ? { parent: parentFacet(run.parent) } : {}),
+    ...(run.error && eventType === 'FAIL' ? { errorMessage: { ...FACET('ErrorMessageRunFacet', '1-0-1'), message: run.error, programmingLanguage: 'TypeScript' } } : {}),
+  };
+  return {
+    eventType,
+    eventTime: run.at,
+    producer: OPENLINEAGE_PRODUCER,
+    schemaURL: SCHEMA_URL,
+    run: { runId: pipelineRunLineageId(run.pipeline, run.runId), ...(Object.keys(facets).length > 0 ? { facets } : {}) },
+    job: {
+      namespace: LINEAGE_NAMESPACE,
+      name: `${run.pipeline}.pipeline`,
+      facets: { jobType: { ...FACET('JobTypeJobFacet', '2-0-4'), processingType: 'BATCH', integration: 'DATAMESH', jobType: 'DAG' } },
+    },
+    inputs: [],
+    outputs: [],
+  };
+}
 
 export interface LoadLineage {
   /** A START per product of the domain, as its load begins. */
@@ -48,7 +97,7 @@ const schemaFacet = (table: TableSpec, derived: boolean) => ({
  * The lineage of one load of a domain: `warehouse` is where it goes (a warehouse URL; its
  * credentials never reach an event), `rawDir` where its files come from.
  */
-export function loadLineage(domain: Domain<any, any>, options: { readonly rawDir: string; readonly warehouse: string; readonly now?: () => Date }): LoadLineage {
+export function loadLineage(domain: Domain<any, any>, options: { readonly rawDir: string; readonly warehouse: string; readonly now?: () => Date; readonly parent?: LineageParent }): LoadLineage {
   const now = options.now ?? (() => new Date());
   const runs = new Map(domain.dataProducts.map(({ spec }) => [spec.name, randomUUID()]));
   const output = tableDatasets(options.warehouse);
@@ -62,7 +111,7 @@ export function loadLineage(domain: Domain<any, any>, options: { readonly rawDir
       eventTime: now().toISOString(),
       producer: OPENLINEAGE_PRODUCER,
       schemaURL: SCHEMA_URL,
-      run: { runId: runs.get(spec.name)! },
+      run: { runId: runs.get(spec.name)!, ...(options.parent ? { facets: { parent: parentFacet(options.parent) } } : {}) },
       job: {
         namespace: LINEAGE_NAMESPACE,
         name: `${domain.name}.${spec.name}.ingestion`,
@@ -70,7 +119,9 @@ export function loadLineage(domain: Domain<any, any>, options: { readonly rawDir
       },
       inputs: [{ namespace: inputNamespace, name: join(domain.name, table.file ?? `${table.name}.csv`), facets: { schema: schemaFacet(table, false) } }],
       outputs: [{ namespace: output.namespace, name: output.name(table.name), facets: outputFacets(table, spec, extra.quality as QualityRun | undefined) }],
-      ...(extra.error ? { run: { runId: runs.get(spec.name)!, facets: { errorMessage: { _producer: OPENLINEAGE_PRODUCER, _schemaURL: 'https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet', message: String(extra.error), programmingLanguage: 'TypeScript' } } } } : {}),
+      ...(extra.error
+        ? { run: { runId: runs.get(spec.name)!, facets: { ...(options.parent ? { parent: parentFacet(options.parent) } : {}), errorMessage: { ...FACET('ErrorMessageRunFacet', '1-0-1'), message: String(extra.error), programmingLanguage: 'TypeScript' } } } }
+        : {}),
     };
   };
 

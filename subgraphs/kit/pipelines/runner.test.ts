@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { bullmqRunner } from './bullmq-runner.js';
 import { localRunner } from './local-runner.js';
-import { PipelineError, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions } from './runner.js';
+import { PipelineError, rangeOf, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunRequest } from './runner.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefixes: string[] = [];
@@ -74,6 +74,10 @@ for (const kind of Object.keys(runners)) {
       await expect.poll(() => of('shipping.deliveries', 'succeeded').length, { timeout: 10_000 }).toBe(1);
       expect(order).toEqual(['shipping.parcels start', 'shipping.parcels end', 'shipping.deliveries start', 'shipping.deliveries end']);
       expect(of('shipping.deliveries', 'started')[0]!.trigger).toBe('dependency');
+      // Its parent, in its every event: the run it followed (the flow, for lineage and the run history).
+      const upstream = of('shipping.parcels', 'succeeded')[0]!;
+      expect(of('shipping.deliveries').map((event) => event.parent)).toEqual(of('shipping.deliveries').map(() => ({ pipeline: 'shipping.parcels', runId: upstream.runId })));
+      expect(upstream.parent).toBeUndefined();
       failUpstream = true;
       await runner.run('shipping.parcels');
       await expect.poll(() => of('shipping.parcels', 'failed').length, { timeout: 10_000 }).toBe(1);
@@ -121,6 +125,23 @@ for (const kind of Object.keys(runners)) {
       await expect.poll(() => of('shipping.parcels', 'succeeded').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
     });
 
+    it("hands a backfill's range to its run, and to its every event; its dependents follow without it", async () => {
+      const seen: RunRequest[] = [];
+      const { runner, of } = await started(kind, [spec('shipping.parcels'), spec('shipping.deliveries', { dependsOn: ['shipping.parcels'] })], async (request) => void seen.push(request));
+      const runId = await runner.run('shipping.parcels', 'backfill', { from: '2025-06-01', to: '2025-06-30' });
+      await expect.poll(() => of('shipping.deliveries', 'succeeded').length, { timeout: 10_000 }).toBe(1);
+      expect(seen.map(({ pipeline, trigger, range }) => ({ pipeline, trigger, range }))).toEqual([
+        { pipeline: 'shipping.parcels', trigger: 'backfill', range: { from: '2025-06-01', to: '2025-06-30' } },
+        { pipeline: 'shipping.deliveries', trigger: 'dependency', range: undefined },
+      ]);
+      expect(of('shipping.parcels', 'succeeded')[0]).toMatchObject({ runId, range: { from: '2025-06-01', to: '2025-06-30' } });
+      // A manual run carries no range, whatever it is given.
+      await runner.run('shipping.parcels', 'manual', { from: '2025-06-01', to: '2025-06-30' });
+      await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(4);
+      expect(seen[2]).toMatchObject({ trigger: 'manual' });
+      expect(seen[2]!.range).toBeUndefined();
+    });
+
     it('refuses a second run while one is queued or running, and an unknown pipeline', async () => {
       let release!: () => void;
       const held = new Promise<void>((resolve) => (release = resolve));
@@ -154,5 +175,24 @@ describe('BullMQ replicas on one Redis', () => {
     const runs = [...a.of('shipping.parcels', 'started'), ...b.of('shipping.parcels', 'started')].map((e) => e.runId);
     expect(new Set(runs).size).toBe(runs.length); // no tick run twice
     expect(most).toBe(1);
+  });
+});
+
+describe("a backfill's range as an operator types it", () => {
+  it('takes two real days in order, and refuses anything else, coded', () => {
+    expect(rangeOf('2025-06-01', '2025-06-30')).toEqual({ from: '2025-06-01', to: '2025-06-30' });
+    expect(rangeOf('2024-02-29', '2024-02-29')).toEqual({ from: '2024-02-29', to: '2024-02-29' });
+    for (const [from, to] of [
+      ['2025-06-30', '2025-06-01'], // reversed
+      ['2025-02-30', '2025-03-01'], // no such day
+      ['2025-6-1', '2025-06-30'], // not YYYY-MM-DD
+      ['2025-06-01T00:00:00Z', '2025-06-30'],
+      ["2025-06-01' or 1=1 --", '2025-06-30'], // SQL in a day
+      ['2025-06-01', undefined], // one end only
+      [20250601, '2025-06-30'], // a number
+      ['1900-01-01', '2025-06-30'], // wider than ten years
+    ] as const) {
+      expect(() => rangeOf(from, to), `${String(from)} to ${String(to)}`).toThrow(expect.objectContaining({ code: 'PIPELINE_RANGE_INVALID' }));
+    }
   });
 });

@@ -21,11 +21,21 @@ import { pipelineRunnerFromEnv, pipelinesEveryFromEnv } from './runner-config.js
 import { openRunLog, type RunDetails } from './run-log.js';
 import { PipelineError, rangeOf, type PipelineRunner, type RunTrigger } from './runner.js';
 import type { Backfill } from '../warehouse/build.js';
+import { pipelineRunLineage, type LineageEvent, type LineageParent } from '../lineage.js';
 
 /** What a run's load did: a new version swapped in, rejected, failed (none: the serving one is current). */
 export interface PipelineLoad {
   readonly outcome: 'swapped' | 'rejected' | 'failed';
   readonly build: WarehouseBuild;
+}
+
+/** What a run asks of the domain's load. */
+export interface LoadRequest {
+  readonly trigger: RunTrigger;
+  /** A backfill of a range: the table, its time column and the days. */
+  readonly range?: Backfill;
+  /** The run, the parent of the load's lineage. */
+  readonly run: LineageParent;
 }
 
 export interface ServePipelinesOptions {
@@ -37,7 +47,9 @@ export interface ServePipelinesOptions {
   readonly dataDir: string;
   readonly log: Logger;
   /** One load of the domain for a run (`backfill`: every file again, or with `range` that range of one table only); undefined when the serving version is current. */
-  readonly load: (trigger: RunTrigger, range?: Backfill) => Promise<PipelineLoad | undefined>;
+  readonly load: (request: LoadRequest) => Promise<PipelineLoad | undefined>;
+  /** Given each run's OpenLineage events (its START, then COMPLETE or FAIL; lineage.ts). */
+  readonly onLineage?: (events: readonly LineageEvent[]) => void;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -87,7 +99,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       pipelines,
       work: async ({ trigger, runId, pipeline, range }) => {
         const by = range ? rangedBy(pipeline) : null;
-        const prepared = await options.load(trigger, range && by ? { ...by, ...range } : undefined);
+        const prepared = await options.load({ trigger, ...(range && by ? { range: { ...by, ...range } } : {}), run: { pipeline, runId } });
         const outcome = prepared?.outcome;
         const table = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec.table;
         const changes = table ? prepared?.build.incremental?.changes[table] : undefined;
@@ -107,6 +119,8 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       },
       onEvent: (event) => {
         server.recordRun(event);
+        const lineage = options.onLineage && pipelineRunLineage(event);
+        if (lineage) options.onLineage!([lineage]);
         const ended = event.event === 'succeeded' || event.event === 'failed' || event.event === 'skipped';
         runLog.record(event, ended ? loadsOf.get(event.runId) : undefined).catch((error: unknown) => log.error({ err: error }, 'a pipeline run could not be recorded'));
         if (ended) loadsOf.delete(event.runId);

@@ -16,7 +16,7 @@ import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js'
 import { readQualityRuns, writeQualityRuns, type QualityRun } from '../quality-store.js';
 import { openWarehouse, readWarehouseAt } from './open.js';
 import { adapterOf, dialectAdapter, RejectedBuildError } from './dialects.js';
-import { loadLineage, type LineageEvent } from '../lineage.js';
+import { loadLineage, type LineageEvent, type LineageParent } from '../lineage.js';
 import { finishTables, type TableSpec } from './tables.js';
 import { PROFILES_TABLE, profileDomain, profileIncrement, readProfiles, writeProfiles } from '../profiles.js';
 import { subgraphTypeDefs } from '../domain-schema.js';
@@ -64,6 +64,8 @@ export interface EnsureWarehouseOptions {
   readonly onProgress?: (step: BuildStep) => void;
   /** Given the build's OpenLineage run events (a START per product, then a COMPLETE or FAIL). */
   readonly onLineage?: (events: readonly LineageEvent[]) => void;
+  /** The pipeline run the load is made for: the parent of its lineage runs. */
+  readonly lineageParent?: LineageParent;
   /** The governance rules the column profiles are made under (default `policy/governance.rules.ts`). */
   readonly rules?: GovernanceRules;
   /** Reload only a range of one table (a backfill), as the serving version's sources say it; a serving version that is not current is rebuilt whole instead. */
@@ -394,7 +396,7 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   const serving = adapter.mayExist(location) ? await currentBuildKey(options.url) : null;
   let quality: QualityRun | undefined;
   let profiles: readonly ProductProfile[] | undefined;
-  const lineage = options.onLineage ? loadLineage(options.domain, { rawDir: options.rawDir, warehouse: options.url, ...(options.now ? { now: options.now } : {}) }) : null;
+  const lineage = options.onLineage ? loadLineage(options.domain, { rawDir: options.rawDir, warehouse: options.url, ...(options.now ? { now: options.now } : {}), ...(options.lineageParent ? { parent: options.lineageParent } : {}) }) : null;
   if (serving === buildKey && !options.force) {
     // Current: merge what was delivered since, if anything.
     const applied = await readWarehouseAt(options.url, appliedIncrements, []);
