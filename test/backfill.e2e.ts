@@ -4,22 +4,30 @@
  * (its full file, then the deliveries the serving version applied): June's rows are then those of a
  * full rebuild of the same files, every other month's are those served before, and the amounts
  * derived from June's orders follow them. A reload the quality gate refuses leaves the serving
- * version; a range that cannot be reloaded as the serving version knows it is refused.
+ * version; a range that cannot be reloaded as the serving version knows it is refused. Then as an
+ * operator does it, on a mesh started with npm start: `npm run pipelines -- backfill`, the run and
+ * the invoices' run that follows it in the history, the catalog and the lineage; wrong ranges refused.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
 import { finance } from '../subgraphs/finance/index.js';
+import { pipelineRunLineageId, type LineageEvent } from '../subgraphs/kit/lineage.js';
+import type { PipelineRunRecord } from '../subgraphs/kit/pipelines/run-log.js';
 import { ensureWarehouse, type Backfill } from '../subgraphs/kit/warehouse/build.js';
 import { DIALECTS } from '../subgraphs/kit/warehouse/dialects.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
+import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
+import { npmStart, stop, type Started } from './harness/npm-start.js';
 import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
+import { runProcess } from './harness/run-process.js';
 
 let dir: string;
 const database = `backfill_test_${process.pid}_${randomUUID().slice(0, 8)}`;
@@ -174,4 +182,103 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     expect((await load(serving(), JUNE)).loadError).toMatch(/applied 20261207T080000Z-000001, no longer in .*: a reload of the range without it would undo it/);
     expect(await rowsOf(serving(), 'orders')).toEqual(servedBefore);
   });
+});
+
+/** `npm run -s <args>` in the checkout. */
+const root = resolve(import.meta.dirname, '..');
+const npmRun = (args: readonly string[], env: NodeJS.ProcessEnv) => runProcess('npm', ['run', '-s', ...args], { cwd: root, env });
+
+describe('npm run pipelines -- backfill, on a mesh started with npm start (the runner in the process)', () => {
+  let work: string;
+  let mesh: Started | undefined;
+  let gateway: string;
+  let financeUrl: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'backfill-mesh-'));
+    const [port, ...ports] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    gateway = `http://127.0.0.1:${port}/graphql`;
+    financeUrl = `http://127.0.0.1:${ports[2]}/graphql`;
+    const domains = ['customers', 'products', 'finance'].map((name, i) => ({ name, module: join(root, `subgraphs/${name}/index.js`), url: `http://127.0.0.1:${ports[i]}/graphql` }));
+    await writeFile(join(work, 'mesh.json'), JSON.stringify({ domains }));
+    env = { MESH_MANIFEST: join(work, 'mesh.json'), DATA_DIR: join(work, 'data'), PORT: String(port), SUBGRAPHS: '', SCALE: '0.02', SEED: '', LOG_LEVEL: 'info' };
+    mesh = await npmStart(env);
+  });
+
+  afterAll(async () => {
+    await stop(mesh);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('reloads the days asked for, through the quality gate, and records the run, its dependent and their lineage', async () => {
+    const file = join(work, 'data', 'raw', 'finance', 'orders.csv');
+    const orders = parse(await readFile(file, 'utf8'), { columns: true }) as Order[];
+    const june = orders.find(inJune)!;
+    const other = orders.find((order) => !inJune(order))!;
+    const flip = (channel: string) => (channel === 'WEB' ? 'STORE' : 'WEB');
+    // The order system's export is corrected, in June and in another month.
+    await writeFile(`${file}.part`, stringify(orders.map((order) => (order.id === june.id || order.id === other.id ? { ...order, channel: flip(order.channel) } : order)), { header: true }));
+    await rename(`${file}.part`, file);
+    const steward = { authorization: `Bearer ${tokenFor()}` };
+    const channelOf = async (id: string) => (await postGraphQL<any>(gateway, `{ order(id: "${id}") { channel } }`, undefined, steward)).body.data?.order?.channel;
+    expect(await channelOf(june.id)).toBe(june.channel);
+
+    const asked = await npmRun(['pipelines', '--', 'backfill', 'finance.orders', '--from', '2025-06-01', '--to', '2025-06-30'], env);
+    expect(asked.stderr).toBe('');
+    const runId = /^finance\.orders: backfill of 2025-06-01 to 2025-06-30 run (\S+) queued\.$/m.exec(asked.stdout)?.[1];
+    expect(runId, asked.stdout).toBeTruthy();
+    await expect.poll(() => channelOf(june.id), { timeout: 60_000, interval: 500 }).toBe(flip(june.channel));
+    // The other month's correction waits for a backfill of its own (or a full one).
+    expect(await channelOf(other.id)).toBe(other.channel);
+    expect(mesh!.output()).toMatch(/range reloaded into the serving warehouse \(backfill\)/);
+
+    // The run, then the invoices' run that followed it (its parent), in the run history: never before it ended.
+    const history = async () => (await readFile(join(work, 'data', 'pipelines', 'finance.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as PipelineRunRecord);
+    await expect.poll(async () => (await history()).some((run) => run.pipeline === 'finance.invoices' && run.parent?.runId === runId), { timeout: 30_000 }).toBe(true);
+    const backfill = (await history()).find((run) => run.runId === runId)!;
+    expect(backfill).toMatchObject({ pipeline: 'finance.orders', trigger: 'backfill', range: { from: '2025-06-01', to: '2025-06-30' }, outcome: 'succeeded', load: 'swapped', increment: { inserted: 0, deleted: 0, updated: orders.filter(inJune).length } });
+    const dependent = (await history()).find((run) => run.parent?.runId === runId)!;
+    expect(dependent).toMatchObject({ pipeline: 'finance.invoices', trigger: 'dependency', outcome: 'succeeded', parent: { pipeline: 'finance.orders', runId } });
+    expect(Date.parse(dependent.startedAt)).toBeGreaterThanOrEqual(Date.parse(backfill.endedAt));
+    const status = await npmRun(['pipelines', '--', 'status', '--domain', 'finance'], env);
+    expect(status.stdout).toMatch(/^finance\.orders\s+every 1 d\s+next \S+\s+last succeeded \(backfill 2025-06-01 to 2025-06-30, load swapped\)/m);
+    expect(status.stdout).toMatch(/^finance\.invoices\s+when asked\s+next -\s+last succeeded \(dependency, load current\)/m);
+
+    // Their lineage: the pipeline runs as jobs, the invoices' run under the orders' run, and the load under the backfill run.
+    const lineage = (await readFile(join(work, 'data', 'lineage', 'finance.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as LineageEvent);
+    const runLineage = pipelineRunLineageId('finance.orders', runId!);
+    const jobs = (name: string) => lineage.filter((event) => (event.job as { name: string }).name === name);
+    expect(jobs('finance.orders.pipeline').filter((event) => event.run.runId === runLineage).map((event) => event.eventType)).toEqual(['START', 'COMPLETE']);
+    expect(jobs('finance.invoices.pipeline').find((event) => event.eventType === 'COMPLETE' && (event.run.facets?.parent as any)?.run.runId === runLineage)).toBeTruthy();
+    expect(jobs('finance.orders.ingestion').filter((event) => (event.run.facets?.parent as any)?.run.runId === runLineage).map((event) => event.eventType)).toEqual(['START', 'COMPLETE']);
+
+    // In the catalog (read from the domains every 30 s): the range beside the run, and the dependent's parent.
+    const runs = async () => (await postGraphQL<any>(gateway, '{ a: dataProduct(id: "finance.orders") { pipeline { runs(first: 5) { runId trigger backfillFrom backfillTo rowsUpdated } } } b: dataProduct(id: "finance.invoices") { pipeline { everySeconds runs(first: 5) { trigger parentPipeline parentRunId } } } }', undefined, steward)).body.data;
+    await expect.poll(async () => (await runs())?.a.pipeline.runs.find((run: any) => run.runId === runId), { timeout: 60_000, interval: 2_000 }).toMatchObject({ trigger: 'backfill', backfillFrom: '2025-06-01', backfillTo: '2025-06-30', rowsUpdated: orders.filter(inJune).length });
+    const invoices = (await runs()).b.pipeline;
+    expect(invoices.everySeconds).toBeNull();
+    expect(invoices.runs).toContainEqual({ trigger: 'dependency', parentPipeline: 'finance.orders', parentRunId: runId });
+  }, 180_000);
+
+  it('refuses a range that is not two days in order, coded, and changes nothing', async () => {
+    const served = async () => (await postGraphQL<any>(gateway, '{ orders(first: 1) { totalCount } }', undefined, { authorization: `Bearer ${tokenFor()}` })).body.data.orders.totalCount;
+    const before = await served();
+    for (const [args, message] of [
+      [['--from', '2025-06-31', '--to', '2025-07-01'], /^PIPELINE_RANGE_INVALID: --from must be a day, YYYY-MM-DD; got "2025-06-31"\.$/],
+      [['--from', '2025-07-01', '--to', '2025-06-01'], /^PIPELINE_RANGE_INVALID: --to \(2025-06-01\) is before --from \(2025-07-01\)\.$/],
+      [['--from', '2025-06-01'], /^PIPELINE_RANGE_INVALID: --to must be a day, YYYY-MM-DD; got "undefined"\.$/],
+      [['--from', "2025-06-01'; DROP TABLE orders; --", '--to', '2025-06-30'], /^PIPELINE_RANGE_INVALID: --from must be a day/],
+    ] as const) {
+      const refused = await npmRun(['pipelines', '--', 'backfill', 'finance.orders', ...args], env);
+      expect({ code: refused.code, stderr: refused.stderr.trim() }, args.join(' ')).toEqual({ code: 2, stderr: expect.stringMatching(message) });
+    }
+    expect((await npmRun(['pipelines', '--', 'backfill', 'finance.parcels', '--from', '2025-06-01', '--to', '2025-06-30'], env)).stderr).toMatch(/^PIPELINE_UNKNOWN: No pipeline "finance\.parcels"/);
+    // Sent by hand, signed as the platform: a range that is no string is refused as well.
+    const body = JSON.stringify({ action: 'backfill', pipeline: 'finance.orders', from: { $gt: '' }, to: ['2025-06-30'] });
+    const direct = await fetch(new URL('pipelines', financeUrl), { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body }) }, body });
+    expect({ status: direct.status, body: await direct.json() }).toEqual({ status: 400, body: { error: { code: 'PIPELINE_RANGE_INVALID', message: expect.stringMatching(/^--from must be a day/) } } });
+    expect(await served()).toBe(before);
+    expect(mesh!.output()).not.toMatch(/DROP TABLE/);
+  }, 60_000);
 });
