@@ -1,7 +1,9 @@
 /**
  * Two replicas of a domain's subgraph on one Redis (issue 26): their pipelines share one BullMQ
  * queue, so each scheduled tick runs once, in one of them, and the other serves the version that
- * run made (it hears the run end through the queue's events) and reads the runs it recorded.
+ * run made (it hears the run end through the queue's events) and reads the runs it recorded; the
+ * invoices' pipeline follows each run of the orders' (its dependency); a backfill of a range asked of
+ * either replica runs once.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -9,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
 import type { PipelineRunRecord } from '../subgraphs/kit/pipelines/run-log.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { freePort } from './harness/mesh.js';
@@ -62,13 +65,35 @@ describe('two replicas of the finance subgraph on Redis', () => {
     expect(scheduled.length).toBeGreaterThanOrEqual(4);
     // Each run recorded once, by the replica that ran it; never two runs of a product within one tick.
     expect(new Set(scheduled.map((run) => run.runId)).size).toBe(scheduled.length);
-    for (const pipeline of ['finance.orders', 'finance.invoices']) {
-      const starts = scheduled.filter((run) => run.pipeline === pipeline).map((run) => Date.parse(run.startedAt)).sort((a, b) => a - b);
-      for (let i = 1; i < starts.length; i += 1) expect(starts[i]! - starts[i - 1]!).toBeGreaterThan(5_000);
+    const starts = scheduled.filter((run) => run.pipeline === 'finance.orders').map((run) => Date.parse(run.startedAt)).sort((a, b) => a - b);
+    for (let i = 1; i < starts.length; i += 1) expect(starts[i]! - starts[i - 1]!).toBeGreaterThan(5_000);
+    // The invoices load after each run of the orders (their dependency), in whichever replica, never before it ended.
+    expect(scheduled.every((run) => run.pipeline === 'finance.orders')).toBe(true);
+    for (const run of scheduled) {
+      const dependent = runs.find((candidate) => candidate.pipeline === 'finance.invoices' && candidate.parent?.runId === run.runId);
+      if (!dependent) continue; // the last tick's may still be running
+      expect(dependent).toMatchObject({ trigger: 'dependency', outcome: 'succeeded', parent: { pipeline: 'finance.orders' } });
+      expect(Date.parse(dependent.startedAt)).toBeGreaterThanOrEqual(Date.parse(run.endedAt));
     }
+    expect(runs.filter((run) => run.pipeline === 'finance.invoices' && run.trigger === 'dependency').length).toBeGreaterThanOrEqual(scheduled.length - 1);
     // Exactly one merge, in one replica, whichever.
     expect(runs.filter((run) => run.load === 'swapped' && run.increment)).toHaveLength(1);
     const merges = replicas.map(({ started }) => (started.output().match(/increments merged into the serving warehouse/g) ?? []).length);
     expect(merges.reduce((a, b) => a + b, 0)).toBe(1);
   }, 150_000);
+
+  it("runs a backfill of a range asked of either replica once, and both serve the version it made", async () => {
+    const before = await Promise.all(replicas.map(({ port }) => servedAt(port)));
+    const body = JSON.stringify({ action: 'backfill', pipeline: 'finance.orders', from: '2025-06-01', to: '2025-06-30' });
+    const asked = await fetch(`http://127.0.0.1:${replicas[1]!.port}/pipelines`, { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body }) }, body });
+    expect(asked.status).toBe(200);
+    const { runId } = (await asked.json()) as { runId: string };
+    await expect.poll(async () => (await Promise.all(replicas.map(({ port }) => servedAt(port)))).every((at, i) => at > before[i]!), { timeout: 60_000, interval: 1_000 }).toBe(true);
+    const runs = (await readFile(join(dataDir, 'pipelines', 'finance.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as PipelineRunRecord);
+    const backfills = runs.filter((run) => run.runId === runId);
+    expect(backfills).toHaveLength(1);
+    expect(backfills[0]).toMatchObject({ trigger: 'backfill', range: { from: '2025-06-01', to: '2025-06-30' }, outcome: 'succeeded', load: 'swapped', increment: { inserted: 0, deleted: 0 } });
+    const reloads = replicas.map(({ started }) => (started.output().match(/range reloaded into the serving warehouse \(backfill\)/g) ?? []).length);
+    expect(reloads.reduce((a, b) => a + b, 0)).toBe(1);
+  }, 90_000);
 });
