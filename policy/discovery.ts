@@ -60,6 +60,8 @@ export interface ColumnProfile {
   /** Shortest and longest value, in characters (text columns). */
   readonly minLength: number | null;
   readonly maxLength: number | null;
+  /** The mean of a number column's values (null for other columns and where withheld): the anomaly detector's numeric summary. */
+  readonly mean: number | null;
   /** Min and max are not given: the field is tagged pii or masked, or a detector recognised its values. */
   readonly withheld: boolean;
   /** Non-null values the detectors looked at (at most the profile's sample size). */

@@ -30,12 +30,12 @@ import type { AnyDomain } from './domains.js';
 import { meshDomains } from './mesh-domains.js';
 import { printDomainSdl } from './kit/domain-schema.js';
 import { loadFactsAt } from './kit/freshness.js';
-import { lineageSink, type LineageParent } from './kit/lineage.js';
+import { lineageSink } from './kit/lineage.js';
 import { profilesAt, summarizeProfiles } from './kit/profiles.js';
 import { summarizeRun } from './kit/quality.js';
 import { startSubgraphServer } from './kit/subgraph-server.js';
 import { servePipelines, type PipelineLoad } from './kit/pipelines/serve-pipelines.js';
-import { ensureWarehouse, qualityHistoryAt, type Backfill } from './kit/warehouse/build.js';
+import { ensureWarehouse, qualityHistoryAt, type EnsureWarehouseOptions } from './kit/warehouse/build.js';
 import { INCREMENTS_FOLDER } from './kit/warehouse/increments.js';
 import { extractSources } from './kit/warehouse/extract.js';
 import { openWarehouse } from './kit/warehouse/open.js';
@@ -66,7 +66,10 @@ async function folderFingerprint(folder: string): Promise<string> {
 }
 
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
-async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, force = false, backfill?: Backfill, lineageParent?: LineageParent): Promise<Map<string, PipelineLoad>> {
+/** What a pipeline run asks of a load: every file again (`force`), a range only, its lineage's parent, its gate. */
+type RunLoad = Pick<EnsureWarehouseOptions, 'force' | 'backfill' | 'lineageParent' | 'gate'>;
+
+async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, run: RunLoad = {}): Promise<Map<string, PipelineLoad>> {
   const outcomes = new Map<string, PipelineLoad>();
   const started = performance.now();
   // A reset generates the raw files again and rebuilds every warehouse, whatever is there.
@@ -97,9 +100,8 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
       rawDir,
       sourceFingerprint: ownData ? await folderFingerprint(ownData) : manifest.fingerprint,
       ...(!ownData && manifest.extractedAt ? { sourceExtractedAt: manifest.extractedAt } : {}),
-      force: reset || force,
-      ...(backfill ? { backfill } : {}),
-      ...(lineageParent ? { lineageParent } : {}),
+      ...run,
+      force: reset || Boolean(run.force),
       onLineage: (events) => lineage.emit(events),
       onProgress: (progress) => {
         if (progress.step === 'loading') log.info({ domain: domain.name }, 'loading the raw files into a new warehouse version');
@@ -180,7 +182,7 @@ async function serve(name: string): Promise<void> {
     url: warehouseUrlOf(domain.name, config),
     dataDir: config.dataDir,
     log,
-    load: async ({ trigger, range, run }) => (await prepareDomains(config, [domain], log, false, trigger === 'backfill' && !range, range, run)).get(domain.name),
+    load: async ({ trigger, range, run, gate }) => (await prepareDomains(config, [domain], log, false, { force: trigger === 'backfill' && !range, ...(range ? { backfill: range } : {}), lineageParent: run, gate })).get(domain.name),
     onLineage: (events) => servingSink.emit(events),
   });
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.

@@ -163,6 +163,7 @@ function profileFor(profile: ProductProfile | undefined, column: string | null, 
     max: seesEveryRow ? found.max : null,
     minLength: found.minLength,
     maxLength: found.maxLength,
+    mean: seesEveryRow ? (found.mean ?? null) : null,
     sampled: found.sampled,
     detections: found.detections.map((detection) => ({ ...detection, description: DETECTOR_DESCRIPTIONS[detection.detector] ?? detection.detector })),
   };
@@ -469,7 +470,7 @@ const resolvers = {
     backfillTo: (run: PipelineRunEntry) => (typeof run.range?.to === 'string' ? run.range.to : null),
     parentRunId: (run: PipelineRunEntry) => (typeof run.parent?.runId === 'string' ? run.parent.runId : null),
     parentPipeline: (run: PipelineRunEntry) => (typeof run.parent?.pipeline === 'string' ? run.parent.pipeline : null),
-    anomalies: (run: PipelineRunEntry) => (Array.isArray(run.anomalies) ? run.anomalies : []).map((anomaly) => ({ ...anomaly, expectedLow: anomaly.band?.low ?? null, expectedHigh: anomaly.band?.high ?? null })),
+    anomalies: (run: PipelineRunEntry) => (Array.isArray(run.anomalies) ? run.anomalies : []).map((anomaly) => ({ ...anomaly, severity: anomaly.severity === 'error' ? 'error' : 'warning', expectedLow: anomaly.band?.low ?? null, expectedHigh: anomaly.band?.high ?? null })),
   },
   DataProductQuality: {
     history(quality: ProductEntry['quality'], args: { first?: number | null }) {

@@ -48,7 +48,7 @@ export interface PipelineRunEntry {
   readonly load: string | null;
   readonly rows: number | null;
   readonly error: string | null;
-  readonly anomalies?: readonly { readonly measure: string; readonly kind: string; readonly value: number; readonly band: { readonly low: number; readonly high: number } | null; readonly message: string }[];
+  readonly anomalies?: readonly { readonly measure: string; readonly kind: string; readonly severity?: string; readonly value: number; readonly band: { readonly low: number; readonly high: number } | null; readonly message: string }[];
   readonly increment?: { readonly inserted: number; readonly updated: number; readonly deleted: number; readonly watermark: string | null };
   readonly range?: { readonly from: string; readonly to: string };
   readonly parent?: { readonly pipeline: string; readonly runId: string };

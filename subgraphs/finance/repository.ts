@@ -210,6 +210,8 @@ export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, Ord
   },
   type: 'Order',
   table: 'orders',
+  // A load that loses or gains far more orders than its history predicts (a cut export, one delivered twice) is kept out.
+  pipeline: { anomalies: { errors: ['rows'] } },
   quality: [
     { name: 'status_known', metric: 'invalidValues', column: 'status', validValues: ['PENDING', 'PAID', 'SHIPPED', 'DELIVERED', 'CANCELLED', 'RETURNED'], mustBe: 0, dimension: 'conformity', severity: 'error' },
     { name: 'channel_known', metric: 'invalidValues', column: 'channel', validValues: ['WEB', 'MOBILE_APP', 'STORE'], mustBe: 0, dimension: 'conformity', severity: 'error' },

@@ -32,6 +32,8 @@ export interface ProfileOptions {
 const isText = (column: ColumnSpec) => column.type === 'varchar';
 /** Columns whose min and max say something without being text: numbers and dates. */
 const isOrdered = (column: ColumnSpec) => column.type !== 'varchar' && column.type !== 'boolean';
+/** Columns whose mean says something: numbers. */
+const isNumber = (column: ColumnSpec) => column.type === 'integer' || column.type.startsWith('decimal');
 /** Columns the detectors look at: text, and dates (birth dates). */
 const isDetected = (column: ColumnSpec) => column.type === 'varchar' || column.type === 'date';
 
@@ -64,6 +66,7 @@ async function profileTable(
       ...(scope.distinct ? [sql`count(distinct ${ref})`.as(`c${i}_distinct`)] : []),
       ...(isOrdered(column) ? [sql`cast(min(${ref}) as varchar)`.as(`c${i}_min`), sql`cast(max(${ref}) as varchar)`.as(`c${i}_max`)] : []),
       ...(isText(column) ? [sql`min(length(${ref}))`.as(`c${i}_min_length`), sql`max(length(${ref}))`.as(`c${i}_max_length`)] : []),
+      ...(isNumber(column) ? [sql`avg(cast(${ref} as double precision))`.as(`c${i}_mean`)] : []),
     ];
   });
   const totals = (await db
@@ -112,6 +115,7 @@ async function profileTable(
       max: withheld ? null : textOrNull(totals[`c${i}_max`]),
       minLength: isText(column) ? (textOrNull(totals[`c${i}_min_length`]) === null ? null : count(totals[`c${i}_min_length`])) : null,
       maxLength: isText(column) ? (textOrNull(totals[`c${i}_max_length`]) === null ? null : count(totals[`c${i}_max_length`])) : null,
+      mean: withheld || !isNumber(column) || totals[`c${i}_mean`] === null || totals[`c${i}_mean`] === undefined ? null : Number(Number(totals[`c${i}_mean`]).toPrecision(12)),
       withheld: withheld && isOrdered(column),
       sampled: sample.length,
       detections,
@@ -159,7 +163,7 @@ export async function profileIncrement(
         return {
           ...column,
           distinctCount: Math.min(whole.rows, Math.max(last?.distinctCount ?? 0, found.distinctCount)),
-          ...(withheld ? { min: null, max: null } : {}),
+          ...(withheld ? { min: null, max: null, mean: null } : {}),
           withheld,
           sampled: detected.sampled,
           detections: detected.detections,
@@ -199,6 +203,8 @@ interface ProfileRow {
   max_value: string | null;
   min_length: number | null;
   max_length: number | null;
+  /** Absent in a version profiled before means were kept. */
+  mean_value?: number | null;
   withheld: boolean;
   sampled: number;
   detections: string;
@@ -223,6 +229,7 @@ export async function writeProfiles(db: Kysely<any>, profiles: readonly ProductP
     .addColumn('max_value', 'varchar')
     .addColumn('min_length', 'integer')
     .addColumn('max_length', 'integer')
+    .addColumn('mean_value', 'double precision')
     .addColumn('withheld', 'boolean', (c) => c.notNull())
     .addColumn('sampled', 'integer', (c) => c.notNull())
     .addColumn('detections', 'varchar', (c) => c.notNull())
@@ -243,6 +250,7 @@ export async function writeProfiles(db: Kysely<any>, profiles: readonly ProductP
       max_value: column.max,
       min_length: column.minLength,
       max_length: column.maxLength,
+      mean_value: column.mean,
       withheld: column.withheld,
       sampled: column.sampled,
       detections: JSON.stringify(column.detections),
@@ -276,6 +284,7 @@ export async function readProfiles(db: Kysely<any>): Promise<ProductProfile[]> {
       max: row.max_value,
       minLength: row.min_length === null ? null : count(row.min_length),
       maxLength: row.max_length === null ? null : count(row.max_length),
+      mean: row.mean_value === null || row.mean_value === undefined ? null : Number(row.mean_value),
       withheld: Boolean(row.withheld),
       sampled: count(row.sampled),
       detections: JSON.parse(row.detections),

@@ -78,7 +78,8 @@ export interface QualityResult {
   readonly value: number | null;
   /** The threshold in words, e.g. `mustBe 0`. */
   readonly threshold: string;
-  readonly unit: 'rows' | 'percent' | 'seconds';
+  /** `share`: from 0 to 1; `value`: the column's own unit (an anomaly's mean). */
+  readonly unit: 'rows' | 'percent' | 'seconds' | 'share' | 'value';
   /** Rows that fail a row-level rule (null for rowCount, latency and SQL rules). */
   readonly failedRows: number | null;
   /** Up to five distinct keys of failing rows. */

@@ -5,7 +5,7 @@
  * expected band; a short history judges nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { detectAnomalies, expectedBand, runMeasuresOf, type RunMeasures } from './anomalies.js';
+import { anomalyResult, detectAnomalies, expectedBand, runMeasuresOf, type RunMeasures } from './anomalies.js';
 
 /** A deterministic pseudo-random series (mulberry32), so that the history is the same every run. */
 function random(seed: number): () => number {
@@ -85,6 +85,34 @@ describe('anomalies from run history', () => {
     const frozen = detectAnomalies(frozenPast, { ...today, columns: { ...today.columns, amount: { ...today.columns.amount!, mean: stuck } } });
     expect(frozen.map((a) => [a.measure, a.kind])).toEqual([['amount.mean', 'frozen']]);
     expect(frozen[0]!.message).toMatch(/^amount has not changed in 3 runs/);
+    // Warnings, unless the product declares the measure's anomalies errors.
+    expect([...drop, ...spike, ...late, ...frozen].map((a) => a.severity)).toEqual(['warning', 'warning', 'warning', 'warning']);
+  });
+
+  it("are errors where the product declares them so, by measure or for every column's", () => {
+    const runs = history(61);
+    const past = runs.slice(0, 60);
+    const today = runs[60]!;
+    const bad = { ...today, increment: Math.round(today.increment! / 2), arrivalDelaySeconds: 10 * 3_600, columns: { ...today.columns, email: { ...today.columns.email!, nullShare: 0.3 } } };
+    const severities = (errors: readonly string[]) => Object.fromEntries(detectAnomalies(past, bad, { errors }).map((a) => [a.measure, a.severity]));
+    expect(severities([])).toEqual({ increment: 'warning', arrivalDelaySeconds: 'warning', 'email.nullShare': 'warning' });
+    expect(severities(['increment', '*.nullShare'])).toEqual({ increment: 'error', arrivalDelaySeconds: 'warning', 'email.nullShare': 'error' });
+    expect(severities(['email.nullShare', 'amount.nullShare', '*.mean'])).toEqual({ increment: 'warning', arrivalDelaySeconds: 'warning', 'email.nullShare': 'error' });
+    // As a quality result of the run: failing, with the band as its threshold; an error one blocks the load.
+    const [drop] = detectAnomalies(past, bad, { errors: ['increment'] });
+    expect(anomalyResult('shipping.parcels', drop!)).toEqual({
+      product: 'shipping.parcels',
+      check: 'anomaly_increment',
+      dimension: 'completeness',
+      severity: 'error',
+      outcome: 'fail',
+      value: bad.increment,
+      threshold: expect.stringMatching(/^from \d+(\.\d+)? to \d+(\.\d+)? \(expected \d+(\.\d+)?, from 8 same-weekday runs\)$/),
+      unit: 'rows',
+      failedRows: null,
+      sampleKeys: [],
+      sql: '',
+    });
   });
 });
 
@@ -95,9 +123,16 @@ describe("a run's measures", () => {
       table: 'parcels',
       profiledAt: '2026-12-06T02:00:00.000Z',
       rows: 90,
-      columns: [{ column: 'email', field: 'email', type: 'varchar', nullShare: 0.1, distinctCount: 81, min: null, max: null, minLength: 10, maxLength: 30, withheld: true, sampled: 81, detections: [] }],
+      columns: [{ column: 'email', field: 'email', type: 'varchar', nullShare: 0.1, distinctCount: 81, min: null, max: null, minLength: 10, maxLength: 30, mean: null, withheld: true, sampled: 81, detections: [] }],
     };
-    expect(runMeasuresOf(profile, '2026-12-06T02:00:00.000Z', '2026-12-05T23:00:00.000Z')).toEqual({ at: '2026-12-06T02:00:00.000Z', rows: 90, arrivalDelaySeconds: 10_800, columns: { email: { nullShare: 0.1, distinctCount: 81 } } });
+    const weight = { column: 'weight_kg', field: 'weightKg', type: 'decimal(6, 2)', nullShare: 0, distinctCount: 40, min: '0.5', max: '30', minLength: null, maxLength: null, mean: 4.25, withheld: false, sampled: 0, detections: [] };
+    expect(runMeasuresOf({ ...profile, columns: [...profile.columns, weight] }, '2026-12-06T02:00:00.000Z', '2026-12-05T23:00:00.000Z')).toEqual({
+      at: '2026-12-06T02:00:00.000Z',
+      rows: 90,
+      arrivalDelaySeconds: 10_800,
+      // A number column's mean (the frozen-column detector reads it); none for text.
+      columns: { email: { nullShare: 0.1, distinctCount: 81 }, weight_kg: { nullShare: 0, distinctCount: 40, mean: 4.25 } },
+    });
     expect(runMeasuresOf(profile, '2026-12-06T02:00:00.000Z', null)).not.toHaveProperty('arrivalDelaySeconds');
   });
 });

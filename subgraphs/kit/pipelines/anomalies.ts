@@ -10,6 +10,7 @@
  */
 import { median } from 'simple-statistics';
 import type { ProductProfile } from '../../../policy/discovery.js';
+import type { QualityDimension, QualityResult } from '../quality.js';
 
 /** What a run measured: the inputs of the detection (and of the run history). */
 export interface RunMeasures {
@@ -36,6 +37,8 @@ export interface Anomaly {
   /** `rows`, `increment`, `arrivalDelaySeconds`, or `<column>.nullShare`, `<column>.distinctCount`, `<column>.mean`. */
   readonly measure: string;
   readonly kind: 'above' | 'below' | 'frozen';
+  /** `error` where the product declares the measure's anomalies errors (its load is rejected), else `warning`. */
+  readonly severity: 'warning' | 'error';
   readonly value: number;
   /** The band it left (for a frozen column: the band its changes used to keep). */
   readonly band: Band | null;
@@ -53,9 +56,14 @@ export interface AnomalyOptions {
   readonly window?: number;
   /** Unchanged runs in a row that make a column frozen (default 3). */
   readonly frozenRuns?: number;
+  /** Measures whose anomalies are errors (`rows`, `<column>.nullShare`, `*.mean`, …); the others' are warnings. */
+  readonly errors?: readonly string[];
 }
 
-const DEFAULTS = { sensitivity: 4, minimumHistory: 28, seasonalRuns: 4, window: 56, frozenRuns: 3 };
+const DEFAULTS = { sensitivity: 4, minimumHistory: 28, seasonalRuns: 4, window: 56, frozenRuns: 3, errors: [] as readonly string[] };
+
+/** Whether a measure's anomalies are errors: named, or `*.<summary>` for any column's. */
+const isError = (measure: string, errors: readonly string[]) => errors.includes(measure) || (measure.includes('.') && errors.includes(`*.${measure.slice(measure.indexOf('.') + 1)}`));
 /** MAD × 1.4826 estimates the standard deviation of a normal distribution. */
 const MAD_TO_SIGMA = 1.4826;
 
@@ -121,6 +129,7 @@ export function detectAnomalies(history: readonly RunMeasures[], run: RunMeasure
     found.push({
       measure,
       kind,
+      severity: isError(measure, o.errors) ? 'error' : 'warning',
       value,
       band,
       message: `${measure} is ${round(value)}, ${kind} the expected ${round(Math.max(band.low, 0))} to ${round(band.high)} (${band.basis.runs} ${band.basis.seasonal ? 'same-weekday ' : ''}runs).`,
@@ -148,7 +157,7 @@ function frozenColumn(history: readonly RunMeasures[], run: RunMeasures, column:
   const before = means.slice(0, -o.frozenRuns);
   const moved = before.slice(1).filter((value, i) => value !== before[i]).length;
   if (moved < (before.length - 1) * 0.5) return null; // a column that rarely changes is not frozen when it does not
-  return { measure: `${column}.mean`, kind: 'frozen', value: recent[0]!, band: null, message: `${column} has not changed in ${o.frozenRuns} runs (its mean stays ${round(recent[0]!)}); it changed in ${moved} of the ${before.length - 1} runs before.` };
+  return { measure: `${column}.mean`, kind: 'frozen', severity: isError(`${column}.mean`, o.errors) ? 'error' : 'warning', value: recent[0]!, band: null, message: `${column} has not changed in ${o.frozenRuns} runs (its mean stays ${round(recent[0]!)}); it changed in ${moved} of the ${before.length - 1} runs before.` };
 }
 
 /**
@@ -162,6 +171,30 @@ export function runMeasuresOf(profile: ProductProfile, loadedAt: string, newestR
     at: loadedAt,
     rows: profile.rows,
     ...(Number.isFinite(newest) ? { arrivalDelaySeconds: Math.max(0, Math.round((Date.parse(loadedAt) - newest) / 1000)) } : {}),
-    columns: Object.fromEntries(profile.columns.map((column) => [column.column, { nullShare: column.nullShare, distinctCount: column.distinctCount }])),
+    columns: Object.fromEntries(profile.columns.map((column) => [column.column, { nullShare: column.nullShare, distinctCount: column.distinctCount, ...(column.mean !== null && column.mean !== undefined ? { mean: column.mean } : {}) }])),
+  };
+}
+
+/** What each measure says of the data, as a quality dimension. */
+const dimensionOf = (measure: string): QualityDimension => (measure === 'arrivalDelaySeconds' ? 'timeliness' : measure === 'rows' || measure === 'increment' || measure.endsWith('.nullShare') ? 'completeness' : 'accuracy');
+
+/**
+ * An anomaly as a result of the run's quality checks (an error one rejects the load, as a failing
+ * error check does): `anomaly_<measure>`, its value against the band.
+ */
+export function anomalyResult(product: string, anomaly: Anomaly): QualityResult {
+  const round = (value: number) => Number(value.toPrecision(6));
+  return {
+    product,
+    check: `anomaly_${anomaly.measure}`,
+    dimension: dimensionOf(anomaly.measure),
+    severity: anomaly.severity,
+    outcome: 'fail',
+    value: anomaly.value,
+    threshold: anomaly.band ? `from ${round(Math.max(anomaly.band.low, 0))} to ${round(anomaly.band.high)} (expected ${round(anomaly.band.expected)}, from ${anomaly.band.basis.runs} ${anomaly.band.basis.seasonal ? 'same-weekday ' : ''}runs)` : 'changing, as it did before',
+    unit: anomaly.measure === 'arrivalDelaySeconds' ? 'seconds' : anomaly.measure.endsWith('.nullShare') ? 'share' : anomaly.measure === 'rows' || anomaly.measure === 'increment' || anomaly.measure.endsWith('.distinctCount') ? 'rows' : 'value',
+    failedRows: null,
+    sampleKeys: [],
+    sql: '',
   };
 }

@@ -6,9 +6,9 @@
  * refuses a run asked for); retries with exponential backoff by BullMQ; a job whose process dies is
  * found stalled and run again. Paused pipelines are a Redis set beside the queue.
  */
-import { Queue, QueueEvents, Worker, type Job, type JobsOptions } from 'bullmq';
+import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { attempt, dependentsOf, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
+import { attempt, dependentsOf, FinalRunError, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
 
 export interface BullmqRunnerOptions extends RunnerOptions {
   /** The Redis server (`redis://host:6379/0`). */
@@ -72,8 +72,10 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
       const { range, parent } = job.data;
       await attempt(options.work, { pipeline: pipeline.id, runId: job.id!, trigger: job.data.trigger, attempt: job.attemptsMade + 1, ...(range ? { range } : {}), ...(parent ? { parent } : {}) }, pipeline.timeoutMs, stopping.signal);
     } catch (error) {
-      emit(job, job.attemptsMade + 1 < pipeline.attempts && !stopping.signal.aborted ? 'retrying' : 'failed', error);
-      throw error;
+      const final = error instanceof FinalRunError;
+      emit(job, job.attemptsMade + 1 < pipeline.attempts && !stopping.signal.aborted && !final ? 'retrying' : 'failed', error);
+      // BullMQ retries none of an unrecoverable error's attempts.
+      throw final ? new UnrecoverableError((error as Error).message) : error;
     }
     // Its dependents follow it: queued before this job completes, so that a crash here runs it again rather than losing them.
     for (const next of dependents.get(pipeline.id) ?? []) await queue.add(next, { trigger: 'dependency', parent: { pipeline: pipeline.id, runId: job.id! } }, jobOptions(byId.get(next)!));

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { attempt, backoffBefore, dependentsOf, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
+import { attempt, backoffBefore, dependentsOf, FinalRunError, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
 
 interface Queued {
   readonly pipeline: PipelineSpec;
@@ -67,7 +67,7 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
         for (const next of dependents.get(queued.pipeline.id) ?? []) enqueue(byId.get(next)!, 'dependency', randomUUID(), { parent: { pipeline: queued.pipeline.id, runId: queued.runId } });
         return;
       } catch (error) {
-        if (number >= queued.pipeline.attempts || stopping.signal.aborted) return emit(queued, number, 'failed', error);
+        if (number >= queued.pipeline.attempts || stopping.signal.aborted || error instanceof FinalRunError) return emit(queued, number, 'failed', error);
         emit(queued, number, 'retrying', error);
         await sleep(backoffBefore(queued.pipeline, number), undefined, { signal: stopping.signal }).catch(() => undefined);
       }

@@ -19,7 +19,7 @@ describe("a domain's pipelines", () => {
     const [customersPipeline] = pipelinesOf(customers);
     const frequency = customers.dataProducts[0]!.spec.metadata.sla.find((sla) => sla.property === 'frequency')!;
     expect(frequency).toMatchObject({ value: 1, unit: 'd' });
-    expect(customersPipeline).toEqual({ id: 'customers.customers', dependsOn: [], everyMs: 86_400_000, attempts: 3, backoffMs: 30_000, timeoutMs: 1_800_000 });
+    expect(customersPipeline).toEqual({ id: 'customers.customers', dependsOn: [], everyMs: 86_400_000, attempts: 3, backoffMs: 30_000, timeoutMs: 1_800_000, anomalyErrors: [] });
   });
 
   it('takes a declared schedule, dependencies, retries and timeout', () => {
@@ -27,7 +27,7 @@ describe("a domain's pipelines", () => {
     const [first, second] = names as [string, string];
     const pipelines = pipelinesOf(financeWith({ [first]: { every: { value: 15, unit: 'm' } }, [second]: { dependsOn: [first], every: 'never', attempts: 5, backoffSeconds: 2, timeoutSeconds: 60 } }));
     expect(pipelines.find((p) => p.id === `finance.${first}`)!.everyMs).toBe(900_000);
-    expect(pipelines.find((p) => p.id === `finance.${second}`)).toEqual({ id: `finance.${second}`, dependsOn: [`finance.${first}`], everyMs: null, attempts: 5, backoffMs: 2_000, timeoutMs: 60_000 });
+    expect(pipelines.find((p) => p.id === `finance.${second}`)).toEqual({ id: `finance.${second}`, dependsOn: [`finance.${first}`], everyMs: null, attempts: 5, backoffMs: 2_000, timeoutMs: 60_000, anomalyErrors: [] });
   });
 
   it('replaces every schedule with PIPELINES_EVERY, and leaves a product that runs only when asked so', () => {
@@ -44,5 +44,14 @@ describe("a domain's pipelines", () => {
     expect(() => pipelinesOf(financeWith({ [first]: { every: { value: 1, unit: 's' } } }))).toThrow(/its schedule \(seconds\) must be from 10 to/);
     expect(() => pipelinesOf(financeWith({ [first]: { attempts: 0 } }))).toThrow(/attempts must be from 1 to 10, got 0/);
     expect(() => pipelinesOf(financeWith({ [first]: { timeoutSeconds: Number.NaN } }))).toThrow(/timeoutSeconds must be from 1 to 86400/);
+  });
+
+  it('takes the measures whose anomalies are errors, and refuses one that is no measure of the product', () => {
+    const [first] = finance.dataProducts.map(({ spec }) => spec.name) as [string];
+    const errors = ['rows', 'increment', 'arrivalDelaySeconds', 'status.nullShare', '*.distinctCount', 'total_amount.mean'];
+    expect(pipelinesOf(financeWith({ [first]: { anomalies: { errors } } }))[0]!.anomalyErrors).toEqual(errors);
+    for (const wrong of ['row', 'shipping_fee.nullShare', 'status.median', 'status', '*', "rows'; drop table orders; --"]) {
+      expect(() => pipelinesOf(financeWith({ [first]: { anomalies: { errors: [wrong] } } })), wrong).toThrow(/^PIPELINE_INVALID: finance\.orders: anomalies\.errors names ".*", which is no measure of it/);
+    }
   });
 });

@@ -34,6 +34,12 @@ export function pipelinesOf(domain: Domain<any, any>, options: { readonly everyS
     const everySeconds =
       declared.every === 'never' ? null : options.everySeconds ? options.everySeconds : declared.every ? durationSecondsOf({ property: 'frequency', value: declared.every.value, unit: declared.every.unit }) : durationSecondsOf(spec.metadata.sla.find((sla) => sla.property === 'frequency'));
     if (everySeconds !== null) within(everySeconds, SHORTEST_EVERY_SECONDS, 366 * 86_400, 'its schedule (seconds)', id);
+    const columns = new Set(domain.tables.find(({ name }) => name === spec.table)?.columns.map(({ name }) => name) ?? []);
+    for (const measure of declared.anomalies?.errors ?? []) {
+      const [, column, summary] = /^(?:(\*|[A-Za-z_][A-Za-z0-9_]*)\.(nullShare|distinctCount|mean)|rows|increment|arrivalDelaySeconds)$/.exec(measure) ?? [];
+      const known = /^(rows|increment|arrivalDelaySeconds)$/.test(measure) || (summary !== undefined && (column === '*' || columns.has(column!)));
+      if (!known) throw new PipelineError('PIPELINE_INVALID', `${id}: anomalies.errors names "${String(measure).slice(0, 60)}", which is no measure of it: rows, increment, arrivalDelaySeconds, or <column>.nullShare|distinctCount|mean of ${spec.table}'s columns (${[...columns].join(', ')}), or *.<that>.`);
+    }
     return {
       id,
       dependsOn: (declared.dependsOn ?? []).map((upstream) => `${domain.name}.${upstream}`),
@@ -41,6 +47,7 @@ export function pipelinesOf(domain: Domain<any, any>, options: { readonly everyS
       attempts: within(declared.attempts ?? PIPELINE_DEFAULTS.attempts, 1, 10, 'attempts', id),
       backoffMs: within(declared.backoffSeconds ?? PIPELINE_DEFAULTS.backoffSeconds, 1, 3_600, 'backoffSeconds', id) * 1000,
       timeoutMs: within(declared.timeoutSeconds ?? PIPELINE_DEFAULTS.timeoutSeconds, 1, 86_400, 'timeoutSeconds', id) * 1000,
+      anomalyErrors: [...(declared.anomalies?.errors ?? [])],
     };
   });
   // No cycle: each pipeline's dependencies, followed, never come back to it.

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { bullmqRunner } from './bullmq-runner.js';
 import { localRunner } from './local-runner.js';
-import { PipelineError, rangeOf, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunRequest } from './runner.js';
+import { FinalRunError, PipelineError, rangeOf, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunRequest } from './runner.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefixes: string[] = [];
@@ -26,7 +26,7 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-const spec = (id: string, overrides: Partial<PipelineSpec> = {}): PipelineSpec => ({ id, dependsOn: [], everyMs: null, attempts: 1, backoffMs: 50, timeoutMs: 5_000, ...overrides });
+const spec = (id: string, overrides: Partial<PipelineSpec> = {}): PipelineSpec => ({ id, dependsOn: [], everyMs: null, attempts: 1, backoffMs: 50, timeoutMs: 5_000, anomalyErrors: [], ...overrides });
 
 const runners: Record<string, (options: RunnerOptions, prefix?: string) => PipelineRunner> = {
   local: (options) => localRunner(options),
@@ -102,6 +102,19 @@ for (const kind of Object.keys(runners)) {
       await expect.poll(() => of('shipping.returns', 'failed').length, { timeout: 10_000 }).toBe(1);
       expect(of('shipping.returns').map((e) => `${e.event} ${e.attempt}`)).toEqual(['started 1', 'retrying 1', 'started 2', 'failed 2']);
       expect(of('shipping.returns', 'failed')[0]!.error).toBe('always');
+    });
+
+    it('fails a run at once, without a retry, on a failure no retry would change (a rejected load); its dependents do not follow', async () => {
+      const { runner, of } = await started(kind, [spec('shipping.parcels', { attempts: 3, backoffMs: 50 }), spec('shipping.deliveries', { dependsOn: ['shipping.parcels'] })], async ({ pipeline }) => {
+        if (pipeline === 'shipping.parcels') throw new FinalRunError('the shipping load was rejected by shipping.parcels anomaly_rows');
+      });
+      await runner.run('shipping.parcels');
+      await expect.poll(() => of('shipping.parcels', 'failed').length, { timeout: 10_000 }).toBe(1);
+      expect(of('shipping.parcels').map((e) => `${e.event} ${e.attempt}`)).toEqual(['started 1', 'failed 1']);
+      expect(of('shipping.parcels', 'failed')[0]!.error).toBe('the shipping load was rejected by shipping.parcels anomaly_rows');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(of('shipping.parcels')).toHaveLength(2);
+      expect(of('shipping.deliveries')).toHaveLength(0);
     });
 
     it('bounds an attempt by its timeout, aborting its signal', async () => {

@@ -35,6 +35,13 @@ export interface PipelineDeclaration {
   readonly timeoutSeconds?: number;
   /** A PostgreSQL table the run extracts from incrementally, past a watermark, before it loads. */
   readonly source?: PostgresSource;
+  /**
+   * Anomalies (anomalies.ts) of these measures are errors: the load is rejected, kept aside, and the
+   * serving version stays; the others' are warnings. `rows`, `increment`, `arrivalDelaySeconds`,
+   * `<column>.nullShare`, `<column>.distinctCount`, `<column>.mean` (a column's mean, or frozen),
+   * `*.<measure>` for every column.
+   */
+  readonly anomalies?: { readonly errors?: readonly string[] };
 }
 
 export type RunTrigger = 'schedule' | 'dependency' | 'manual' | 'backfill';
@@ -63,6 +70,8 @@ export interface PipelineSpec {
   readonly backoffMs: number;
   /** Each attempt's bound: past it, the attempt's signal aborts and the attempt fails. */
   readonly timeoutMs: number;
+  /** Measures whose anomalies are errors (they reject the load) rather than warnings: `rows`, `<column>.nullShare`, `*.mean`, … */
+  readonly anomalyErrors: readonly string[];
 }
 
 export interface RunRequest {
@@ -140,6 +149,11 @@ export class PipelineError extends Error {
   ) {
     super(`${code}: ${message}`);
   }
+}
+
+/** An attempt's failure that no retry would change (a load its quality checks rejected): the run fails at once. */
+export class FinalRunError extends Error {
+  override name = 'FinalRunError';
 }
 
 /** The pipelines that run after `id`, by id. */

@@ -15,12 +15,13 @@ import { profilesAt } from '../profiles.js';
 import type { RunningServer } from '../subgraph-server.js';
 import { qualityHistoryAt, type WarehouseBuild } from '../warehouse/build.js';
 import { openWarehouse } from '../warehouse/open.js';
-import { detectAnomalies, runMeasuresOf } from './anomalies.js';
+import { anomalyResult, detectAnomalies, runMeasuresOf, type Anomaly, type RunMeasures } from './anomalies.js';
 import { pipelinesOf } from './plan.js';
 import { pipelineRunnerFromEnv, pipelinesEveryFromEnv } from './runner-config.js';
 import { openRunLog, type RunDetails } from './run-log.js';
-import { PipelineError, rangeOf, type PipelineRunner, type RunTrigger } from './runner.js';
-import type { Backfill } from '../warehouse/build.js';
+import { FinalRunError, PipelineError, rangeOf, type PipelineRunner, type RunTrigger } from './runner.js';
+import type { Backfill, VersionGate } from '../warehouse/build.js';
+import { sql } from 'kysely';
 import { pipelineRunLineage, type LineageEvent, type LineageParent } from '../lineage.js';
 
 /** What a run's load did: a new version swapped in, rejected, failed (none: the serving one is current). */
@@ -36,6 +37,8 @@ export interface LoadRequest {
   readonly range?: Backfill;
   /** The run, the parent of the load's lineage. */
   readonly run: LineageParent;
+  /** Judges the new version before it is swapped in: the product's anomalies against its history (errors reject it). */
+  readonly gate: VersionGate;
 }
 
 export interface ServePipelinesOptions {
@@ -99,23 +102,44 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       pipelines,
       work: async ({ trigger, runId, pipeline, range }) => {
         const by = range ? rangedBy(pipeline) : null;
-        const prepared = await options.load({ trigger, ...(range && by ? { range: { ...by, ...range } } : {}), run: { pipeline, runId } });
+        const product = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec;
+        const spec = pipelines.find(({ id }) => id === pipeline);
+        // The new version's measures against what the product's own runs predict, judged before it is
+        // swapped in: the declared errors reject the load, the rest are warnings.
+        let judged: { measures: RunMeasures; anomalies: Anomaly[] } | undefined;
+        const gate: VersionGate = async ({ db, profiles, builtAt, changes }) => {
+          const profiled = product && profiles.find((profile) => profile.product === pipeline);
+          if (!product || !profiled) return [];
+          const element = product.metadata.sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
+          const newest = element ? (await sql<{ newest: unknown }>`select max(${sql.ref(element)}) as newest from ${sql.table(product.table)}`.execute(db)).rows[0]?.newest : null;
+          const changed = changes?.[product.table];
+          const measures: RunMeasures = {
+            ...runMeasuresOf(profiled, builtAt.toISOString(), newest === null || newest === undefined ? null : newest instanceof Date ? newest.toISOString() : String(newest)),
+            ...(changed ? { increment: changed.inserted + changed.updated + changed.deleted } : {}),
+          };
+          const history = runLog.runs(pipeline).flatMap((past) => (past.measures ? [past.measures] : [])).reverse();
+          judged = { measures, anomalies: detectAnomalies(history, measures, { errors: spec?.anomalyErrors ?? [] }) };
+          return judged.anomalies.filter((anomaly) => anomaly.severity === 'error').map((anomaly) => anomalyResult(pipeline, anomaly));
+        };
+        const prepared = await options.load({ trigger, ...(range && by ? { range: { ...by, ...range } } : {}), run: { pipeline, runId }, gate });
         const outcome = prepared?.outcome;
-        const table = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec.table;
-        const changes = table ? prepared?.build.incremental?.changes[table] : undefined;
+        const changes = product ? prepared?.build.incremental?.changes[product.table] : undefined;
         const increment = prepared?.build.incremental ? { inserted: changes?.inserted ?? 0, updated: changes?.updated ?? 0, deleted: changes?.deleted ?? 0, watermark: prepared.build.watermark ?? null } : undefined;
-        loadsOf.set(runId, { load: outcome ?? 'current', rows: null });
-        if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
-        if (outcome !== 'swapped') return;
-        const { facts, profiles } = await serveCurrent();
-        const profiled = profiles.find((profile) => profile.table === table);
-        // The new version's measures against what the product's own runs predict: warnings, in the run's record and the log.
-        const measures = profiled && facts.loadedAt ? runMeasuresOf(profiled, facts.loadedAt, facts.newest[pipeline] ?? null) : undefined;
-        const history = runLog.runs(pipeline).flatMap((past) => (past.measures ? [past.measures] : [])).reverse();
-        const anomalies = measures ? detectAnomalies(history, measures) : [];
-        for (const anomaly of anomalies) log.warn({ pipeline, measure: anomaly.measure, kind: anomaly.kind, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
+        const anomalies = judged?.anomalies ?? [];
+        for (const anomaly of anomalies) log[anomaly.severity === 'error' ? 'error' : 'warn']({ pipeline, measure: anomaly.measure, kind: anomaly.kind, severity: anomaly.severity, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
         server.recordAnomalies(pipeline, anomalies);
-        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(measures ? { measures, anomalies } : {}), ...(increment ? { increment } : {}) });
+        // Only a version served joins the history the next runs are judged by.
+        loadsOf.set(runId, { load: outcome ?? 'current', rows: null, ...(anomalies.length > 0 ? { anomalies } : {}) });
+        if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
+        if (outcome === 'rejected') {
+          const failing = prepared!.build.quality?.results.filter((result) => result.severity === 'error' && (result.outcome === 'fail' || result.outcome === 'error')) ?? [];
+          // Its data would be rejected again: no retry; the run fails, and its dependents do not follow.
+          throw new FinalRunError(`the ${domain.name} load was rejected by ${failing.map((result) => `${result.product} ${result.check}`).join(', ') || 'its quality checks'}; kept aside at ${prepared!.build.rejectedKeptAt}, the serving version stays`);
+        }
+        if (outcome !== 'swapped') return;
+        const { profiles } = await serveCurrent();
+        const profiled = profiles.find((profile) => profile.product === pipeline);
+        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(judged ? { measures: judged.measures, anomalies } : {}), ...(increment ? { increment } : {}) });
       },
       onEvent: (event) => {
         server.recordRun(event);

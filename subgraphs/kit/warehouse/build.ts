@@ -66,6 +66,8 @@ export interface EnsureWarehouseOptions {
   readonly onLineage?: (events: readonly LineageEvent[]) => void;
   /** The pipeline run the load is made for: the parent of its lineage runs. */
   readonly lineageParent?: LineageParent;
+  /** Judges the new version once profiled, before it is swapped in (a pipeline's anomaly detection): its results join the run's, and an error among them rejects the load. */
+  readonly gate?: VersionGate;
   /** The governance rules the column profiles are made under (default `policy/governance.rules.ts`). */
   readonly rules?: GovernanceRules;
   /** Reload only a range of one table (a backfill), as the serving version's sources say it; a serving version that is not current is rebuilt whole instead. */
@@ -73,6 +75,24 @@ export interface EnsureWarehouseOptions {
 }
 
 
+
+/** What a gate sees of a new version: its tables, its profiles, its load time, and what an incremental load or a backfill changed. */
+export interface VersionUnderGate {
+  readonly db: Kysely<any>;
+  readonly profiles: readonly ProductProfile[];
+  readonly builtAt: Date;
+  readonly changes?: Readonly<Record<string, TableChanges>>;
+}
+
+export type VersionGate = (version: VersionUnderGate) => Promise<readonly QualityResult[]>;
+
+/** A run with a gate's results: rejected when one of them blocks the load. */
+async function gated(run: QualityRun, gate: VersionGate | undefined, version: VersionUnderGate): Promise<QualityRun> {
+  const found = gate ? await gate(version) : [];
+  if (found.length === 0) return run;
+  const results = [...run.results, ...found];
+  return { ...run, results, outcome: blocksLoad(results) ? 'rejected' : run.outcome };
+}
 
 /** The steps of a build, as they happen. */
 export type BuildStep =
@@ -251,6 +271,10 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     await writeProfiles(warehouse.db, profiles);
     onProfiles(profiles);
     options.onProgress?.({ step: 'profiled', domain: options.domain.name, profiles });
+    if (run.outcome === 'passed') {
+      run = await gated(run, options.gate, { db: warehouse.db as Kysely<any>, profiles, builtAt: options.now?.() ?? new Date() });
+      onRun(run);
+    }
     await writeQualityRuns(warehouse.db, [...(await qualityHistoryAt(options.url)), run]);
     await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL, source_extracted_at VARCHAR)`.execute(warehouse.db);
     // The load time in UTC, from the build's clock (whatever the database session's time zone).
@@ -341,10 +365,13 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
         return sql<SqlBool>`exists (select 1 from ${sql.table(changedTableOf(table))} as changed where changed.${sql.ref(key)} = ${sql.ref(`${table}.${key}`)})`;
       };
       const profiles = await profileIncrement(domain, db, await readProfiles(db), changedRows, { policy: readPolicy(subgraphTypeDefs(domain), rules), rules, now });
-      await sql`DROP TABLE IF EXISTS ${sql.table(PROFILES_TABLE)}`.execute(db);
-      await writeProfiles(db, profiles);
       onProfiles(profiles);
       options.onProgress?.({ step: 'profiled', domain: domain.name, profiles });
+      run = await gated(run, options.gate, { db, profiles, builtAt: now, changes });
+      onRun(run);
+      if (run.outcome === 'rejected') throw new QualityGateError(domain.name, run, rows);
+      await sql`DROP TABLE IF EXISTS ${sql.table(PROFILES_TABLE)}`.execute(db);
+      await writeProfiles(db, profiles);
       await writeQualityRuns(db, [run]);
       await recordIncrements(db, plan.applies, now);
       const builtAt = now.toISOString().replace('T', ' ').replace('Z', '');
