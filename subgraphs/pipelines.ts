@@ -4,8 +4,11 @@
  * are), found by the mesh manifest.
  *
  *   status [--domain NAME]   each pipeline's schedule, next run, pause and last run
- *   run <domain.product>     a run now (its dependents follow); refused while paused or running
- *   backfill <domain.product> [--from DAY --to DAY]
+ *   run <domain.product> [--accept-anomalies]
+ *                            a run now (its dependents follow); refused while paused or running;
+ *                            with --accept-anomalies none of its anomalies rejects its load, and its
+ *                            measures start the baseline later runs are judged by
+ *   backfill <domain.product> [--from DAY --to DAY] [--accept-anomalies]
  *                            every source file loaded again, or only the rows of the product's time
  *                            column (its SLA's latency element) from one day to another
  *   pause <domain.product>   its scheduled and dependent runs are skipped until resumed
@@ -27,7 +30,7 @@ interface PipelineLine {
 }
 
 /** POSTs to a domain's `/pipelines`, signed; its answer, or a CommandFailure with its code and exit. */
-async function ask(domain: ManifestDomain, body: Record<string, string | undefined>): Promise<any> {
+async function ask(domain: ManifestDomain, body: Record<string, string | boolean | undefined>): Promise<any> {
   const text = JSON.stringify(body);
   let response: Response;
   try {
@@ -56,6 +59,8 @@ function domainOf(pipeline: string): ManifestDomain {
 }
 
 const every = (seconds: number | null) => (seconds === null ? 'when asked' : seconds % 86_400 === 0 ? `every ${seconds / 86_400} d` : seconds % 3_600 === 0 ? `every ${seconds / 3_600} h` : seconds % 60 === 0 ? `every ${seconds / 60} min` : `every ${seconds} s`);
+
+const ACCEPT = 'the data changed for good: its anomalies are warnings, none rejects the load, and its measures start a new baseline';
 
 const command = defineCommand('npm run pipelines --', "The data products' pipelines: their status, a run now, pause and resume (through each domain's subgraph).");
 command
@@ -87,12 +92,21 @@ command
   .argument('<pipeline>', 'the data product, <domain>.<product>')
   .option('--from <day>', 'the first day reloaded, YYYY-MM-DD')
   .option('--to <day>', 'the last day reloaded, YYYY-MM-DD (included)')
-  .action(async (pipeline: string, options: { from?: string; to?: string }) => {
-    const answer = (await ask(domainOf(pipeline), { action: 'backfill', pipeline, from: options.from, to: options.to })) as { runId: string };
+  .option('--accept-anomalies', ACCEPT)
+  .action(async (pipeline: string, options: { from?: string; to?: string; acceptAnomalies?: boolean }) => {
+    const answer = (await ask(domainOf(pipeline), { action: 'backfill', pipeline, from: options.from, to: options.to, ...(options.acceptAnomalies ? { acceptAnomalies: true } : {}) })) as { runId: string };
     console.log(`${pipeline}: backfill ${options.from || options.to ? `of ${options.from ?? '?'} to ${options.to ?? '?'} ` : ''}run ${answer.runId} queued.`);
   });
+command
+  .command('run')
+  .description('a run now (its dependents follow it); refused while paused or while one is queued or running')
+  .argument('<pipeline>', 'the data product, <domain>.<product>')
+  .option('--accept-anomalies', ACCEPT)
+  .action(async (pipeline: string, options: { acceptAnomalies?: boolean }) => {
+    const answer = (await ask(domainOf(pipeline), { action: 'run', pipeline, ...(options.acceptAnomalies ? { acceptAnomalies: true } : {}) })) as { runId: string };
+    console.log(`${pipeline}: run ${answer.runId} queued${options.acceptAnomalies ? ', its anomalies accepted' : ''}.`);
+  });
 for (const [action, description] of [
-  ['run', 'a run now (its dependents follow it); refused while paused or while one is queued or running'],
   ['pause', 'its scheduled and dependent runs are skipped until resumed'],
   ['resume', 'runs again on its schedule'],
 ] as const) {
@@ -101,8 +115,8 @@ for (const [action, description] of [
     .description(description)
     .argument('<pipeline>', 'the data product, <domain>.<product>')
     .action(async (pipeline: string) => {
-      const answer = (await ask(domainOf(pipeline), { action, pipeline })) as { runId?: string };
-      console.log(action === 'run' ? `${pipeline}: run ${answer.runId} queued.` : `${pipeline} ${action === 'pause' ? 'paused' : 'resumed'}.`);
+      await ask(domainOf(pipeline), { action, pipeline });
+      console.log(`${pipeline} ${action === 'pause' ? 'paused' : 'resumed'}.`);
     });
 }
 

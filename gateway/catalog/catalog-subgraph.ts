@@ -468,6 +468,7 @@ const resolvers = {
     watermark: (run: PipelineRunEntry) => (typeof run.increment?.watermark === 'string' ? run.increment.watermark : null),
     backfillFrom: (run: PipelineRunEntry) => (typeof run.range?.from === 'string' ? run.range.from : null),
     backfillTo: (run: PipelineRunEntry) => (typeof run.range?.to === 'string' ? run.range.to : null),
+    anomaliesAccepted: (run: PipelineRunEntry) => run.anomaliesAccepted === true,
     parentRunId: (run: PipelineRunEntry) => (typeof run.parent?.runId === 'string' ? run.parent.runId : null),
     parentPipeline: (run: PipelineRunEntry) => (typeof run.parent?.pipeline === 'string' ? run.parent.pipeline : null),
     anomalies: (run: PipelineRunEntry) => (Array.isArray(run.anomalies) ? run.anomalies : []).map((anomaly) => ({ ...anomaly, severity: anomaly.severity === 'error' ? 'error' : 'warning', expectedLow: anomaly.band?.low ?? null, expectedHigh: anomaly.band?.high ?? null })),

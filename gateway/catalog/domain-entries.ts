@@ -52,6 +52,7 @@ export interface PipelineRunEntry {
   readonly increment?: { readonly inserted: number; readonly updated: number; readonly deleted: number; readonly watermark: string | null };
   readonly range?: { readonly from: string; readonly to: string };
   readonly parent?: { readonly pipeline: string; readonly runId: string };
+  readonly anomaliesAccepted?: boolean;
 }
 
 /** A product's pipeline, as its domain reports it. */

@@ -159,9 +159,10 @@ export interface PipelineStatus {
 /** What the subgraph's routes may ask of its pipelines' runner. */
 export interface PipelineControl {
   status(productId: string): Promise<PipelineStatus | null>;
-  run(pipeline: string): Promise<string>;
+  /** A run now; `acceptAnomalies`: its anomalies are warnings, and its measures a new baseline. */
+  run(pipeline: string, options?: { readonly acceptAnomalies?: boolean }): Promise<string>;
   /** A backfill: everything again, or with `from` and `to` (days) only that range of the product's time column. */
-  backfill(pipeline: string, from?: unknown, to?: unknown): Promise<string>;
+  backfill(pipeline: string, options?: { readonly from?: unknown; readonly to?: unknown; readonly acceptAnomalies?: boolean }): Promise<string>;
   pause(pipeline: string): Promise<void>;
   resume(pipeline: string): Promise<void>;
 }
@@ -478,19 +479,21 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     '/pipelines',
     ...platformOnly,
     async (req, res) => {
-      const { action, pipeline, from, to } = (req.body ?? {}) as { action?: unknown; pipeline?: unknown; from?: unknown; to?: unknown };
+      const { action, pipeline, from, to, acceptAnomalies } = (req.body ?? {}) as { action?: unknown; pipeline?: unknown; from?: unknown; to?: unknown; acceptAnomalies?: unknown };
       try {
         if (!pipelines) throw new PipelineError('PIPELINE_UNKNOWN', `The ${domain.name} subgraph runs no pipelines (PIPELINES=off).`);
         if (action === 'status') {
           res.json({ domain: domain.name, pipelines: await Promise.all(domain.dataProducts.map(async ({ spec }) => ({ id: `${domain.name}.${spec.name}`, ...(await pipelines!.status(`${domain.name}.${spec.name}`)) }))) });
           return;
         }
-        if (typeof pipeline !== 'string' || !['run', 'backfill', 'pause', 'resume'].includes(String(action))) {
-          res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'Send { "action": "status" } or { "action": "run" | "backfill" | "pause" | "resume", "pipeline": "<domain>.<product>" } (a backfill may add "from" and "to", days).' } });
+        if (typeof pipeline !== 'string' || !['run', 'backfill', 'pause', 'resume'].includes(String(action)) || (acceptAnomalies !== undefined && typeof acceptAnomalies !== 'boolean')) {
+          res.status(400).json({
+            error: { code: 'BAD_REQUEST', message: 'Send { "action": "status" } or { "action": "run" | "backfill" | "pause" | "resume", "pipeline": "<domain>.<product>" } (a backfill may add "from" and "to", days; a run or a backfill "acceptAnomalies": true).' },
+          });
           return;
         }
-        if (action === 'run') res.json({ pipeline, runId: await pipelines.run(pipeline) });
-        else if (action === 'backfill') res.json({ pipeline, runId: await pipelines.backfill(pipeline, from, to) });
+        if (action === 'run') res.json({ pipeline, runId: await pipelines.run(pipeline, { acceptAnomalies: acceptAnomalies === true }) });
+        else if (action === 'backfill') res.json({ pipeline, runId: await pipelines.backfill(pipeline, { from, to, acceptAnomalies: acceptAnomalies === true }) });
         else {
           await (action === 'pause' ? pipelines.pause(pipeline) : pipelines.resume(pipeline));
           res.json({ pipeline, paused: action === 'pause' });

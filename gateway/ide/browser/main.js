@@ -175,7 +175,7 @@ const PRODUCT = `query CatalogProduct($id: ID!) {
     usage { client registered reads lastSeen }
     freshness { loadedAt newestRecordAt ageSeconds slaSeconds status }
     quality { status lastRun { at trigger outcome checks { name dimension severity outcome value threshold unit failedRows } } history(first: 5) { at trigger outcome } }
-    pipeline { everySeconds nextRunAt paused slaMet runs(first: 10) { runId trigger backfillFrom backfillTo parentPipeline startedAt endedAt attempts outcome load rows rowsInserted rowsUpdated rowsDeleted watermark error anomalies { measure kind message } } }
+    pipeline { everySeconds nextRunAt paused slaMet runs(first: 10) { runId trigger backfillFrom backfillTo parentPipeline anomaliesAccepted startedAt endedAt attempts outcome load rows rowsInserted rowsUpdated rowsDeleted watermark error anomalies { measure kind severity message } } }
   }
 }`;
 
@@ -237,9 +237,10 @@ function loadText(run) {
 
 /** Why a run ran: `schedule`, `manual`, `backfill 2025-12-01 to 2025-12-31`, `dependency (after finance.orders)`. */
 function triggerText(run) {
-  if (run.backfillFrom) return `${run.trigger} ${run.backfillFrom} to ${run.backfillTo}`;
+  const accepted = run.anomaliesAccepted ? ' (anomalies accepted)' : '';
+  if (run.backfillFrom) return `${run.trigger} ${run.backfillFrom} to ${run.backfillTo}${accepted}`;
   if (run.parentPipeline) return `${run.trigger} (after ${run.parentPipeline})`;
-  return run.trigger;
+  return `${run.trigger}${accepted}`;
 }
 
 /** The product's pipeline: its schedule, its next run, and its latest runs with what each load did. */
@@ -270,7 +271,7 @@ function Pipeline({ pipeline }) {
                 h('td', { className: run.outcome === 'failed' ? 'datamesh-access-denied' : 'datamesh-access-readable', title: run.error ?? '' }, run.outcome),
                 h('td', null, String(run.attempts)),
                 h('td', { 'data-cell': 'load' }, loadText(run)),
-                h('td', { className: run.anomalies.length ? 'datamesh-access-denied' : 'datamesh-muted' }, run.anomalies.length ? run.anomalies.map((anomaly) => anomaly.message).join(' ') : 'none'),
+                h('td', { className: run.anomalies.length ? 'datamesh-access-denied' : 'datamesh-muted' }, run.anomalies.length ? run.anomalies.map((anomaly) => `${anomaly.severity === 'error' ? 'error: ' : ''}${anomaly.message}`).join(' ') : 'none'),
               ),
             ),
           ),

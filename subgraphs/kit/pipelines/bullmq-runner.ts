@@ -8,7 +8,7 @@
  */
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { attempt, dependentsOf, FinalRunError, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
+import { attempt, dependentsOf, FinalRunError, keptOptions, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunEvent, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
 
 export interface BullmqRunnerOptions extends RunnerOptions {
   /** The Redis server (`redis://host:6379/0`). */
@@ -22,6 +22,7 @@ export interface BullmqRunnerOptions extends RunnerOptions {
 interface JobData {
   readonly trigger: RunTrigger;
   readonly range?: RunRange;
+  readonly acceptAnomalies?: boolean;
   readonly parent?: ParentRun;
 }
 
@@ -54,6 +55,7 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
       at: new Date().toISOString(),
       ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}),
       ...(job.data.range ? { range: job.data.range } : {}),
+      ...(job.data.acceptAnomalies ? { acceptAnomalies: true } : {}),
       ...(job.data.parent ? { parent: job.data.parent } : {}),
     });
   const known = (id: string) => {
@@ -69,8 +71,13 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
     if (await isPaused(pipeline.id)) return void emit(job, 'skipped');
     emit(job, 'started');
     try {
-      const { range, parent } = job.data;
-      await attempt(options.work, { pipeline: pipeline.id, runId: job.id!, trigger: job.data.trigger, attempt: job.attemptsMade + 1, ...(range ? { range } : {}), ...(parent ? { parent } : {}) }, pipeline.timeoutMs, stopping.signal);
+      const { range, acceptAnomalies, parent } = job.data;
+      await attempt(
+        options.work,
+        { pipeline: pipeline.id, runId: job.id!, trigger: job.data.trigger, attempt: job.attemptsMade + 1, ...(range ? { range } : {}), ...(acceptAnomalies ? { acceptAnomalies } : {}), ...(parent ? { parent } : {}) },
+        pipeline.timeoutMs,
+        stopping.signal,
+      );
     } catch (error) {
       const final = error instanceof FinalRunError;
       emit(job, job.attemptsMade + 1 < pipeline.attempts && !stopping.signal.aborted && !final ? 'retrying' : 'failed', error);
@@ -108,11 +115,11 @@ export function bullmqRunner(options: BullmqRunnerOptions): PipelineRunner {
         await events.waitUntilReady();
       }
     },
-    async run(id, trigger = 'manual', range) {
+    async run(id, trigger = 'manual', runOptions) {
       const pipeline = known(id);
       if (await isPaused(id)) throw new PipelineError('PIPELINE_PAUSED', `"${id}" is paused: resume it first.`);
       if (await queue.getDeduplicationJobId(id)) throw new PipelineError('PIPELINE_RUN_OVERLAPS', `A run of "${id}" is already queued or running.`);
-      const job = await queue.add(id, { trigger, ...(range && trigger === 'backfill' ? { range } : {}) }, jobOptions(pipeline));
+      const job = await queue.add(id, { trigger, ...keptOptions(trigger, runOptions) }, jobOptions(pipeline));
       return job.id!;
     },
     async pause(id) {

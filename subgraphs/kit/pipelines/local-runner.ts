@@ -6,13 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { attempt, backoffBefore, dependentsOf, FinalRunError, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
+import { attempt, backoffBefore, dependentsOf, FinalRunError, keptOptions, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
 
 interface Queued {
   readonly pipeline: PipelineSpec;
   readonly runId: string;
   readonly trigger: RunTrigger;
   readonly range?: RunRange;
+  readonly acceptAnomalies?: boolean;
   readonly parent?: ParentRun;
 }
 
@@ -38,6 +39,7 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
       at: new Date().toISOString(),
       ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}),
       ...(queued.range ? { range: queued.range } : {}),
+      ...(queued.acceptAnomalies ? { acceptAnomalies: true } : {}),
       ...(queued.parent ? { parent: queued.parent } : {}),
     });
 
@@ -48,7 +50,7 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
   };
 
   /** Queues a run unless one of the pipeline is pending; true when queued. */
-  const enqueue = (pipeline: PipelineSpec, trigger: RunTrigger, runId: string = randomUUID(), more: Pick<Queued, 'range' | 'parent'> = {}): boolean => {
+  const enqueue = (pipeline: PipelineSpec, trigger: RunTrigger, runId: string = randomUUID(), more: Pick<Queued, 'range' | 'acceptAnomalies' | 'parent'> = {}): boolean => {
     if (pending.has(pipeline.id) || stopping.signal.aborted) return false;
     pending.add(pipeline.id);
     queue.push({ pipeline, runId, trigger, ...more });
@@ -61,8 +63,13 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
     for (let number = 1; ; number++) {
       emit(queued, number, 'started');
       try {
-        const { range, parent } = queued;
-        await attempt(options.work, { pipeline: queued.pipeline.id, runId: queued.runId, trigger: queued.trigger, attempt: number, ...(range ? { range } : {}), ...(parent ? { parent } : {}) }, queued.pipeline.timeoutMs, stopping.signal);
+        const { range, acceptAnomalies, parent } = queued;
+        await attempt(
+          options.work,
+          { pipeline: queued.pipeline.id, runId: queued.runId, trigger: queued.trigger, attempt: number, ...(range ? { range } : {}), ...(acceptAnomalies ? { acceptAnomalies } : {}), ...(parent ? { parent } : {}) },
+          queued.pipeline.timeoutMs,
+          stopping.signal,
+        );
         emit(queued, number, 'succeeded');
         for (const next of dependents.get(queued.pipeline.id) ?? []) enqueue(byId.get(next)!, 'dependency', randomUUID(), { parent: { pipeline: queued.pipeline.id, runId: queued.runId } });
         return;
@@ -100,11 +107,11 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
         );
       }
     },
-    async run(id, trigger = 'manual', range) {
+    async run(id, trigger = 'manual', runOptions) {
       const pipeline = known(id);
       if (paused.has(id)) throw new PipelineError('PIPELINE_PAUSED', `"${id}" is paused: resume it first.`);
       const runId = randomUUID();
-      if (!enqueue(pipeline, trigger, runId, range && trigger === 'backfill' ? { range } : {})) throw new PipelineError('PIPELINE_RUN_OVERLAPS', `A run of "${id}" is already queued or running.`);
+      if (!enqueue(pipeline, trigger, runId, keptOptions(trigger, runOptions))) throw new PipelineError('PIPELINE_RUN_OVERLAPS', `A run of "${id}" is already queued or running.`);
       return runId;
     },
     async pause(id) {

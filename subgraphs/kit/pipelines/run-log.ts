@@ -33,6 +33,8 @@ export interface PipelineRunRecord {
   readonly range?: RunRange;
   /** A dependent run: the run it followed. */
   readonly parent?: ParentRun;
+  /** An operator accepted its anomalies: the data changed for good; with its load swapped in, its measures start a new baseline. */
+  readonly anomaliesAccepted?: true;
 }
 
 /** What a run's load did, known once it ends. */
@@ -105,6 +107,7 @@ export async function openRunLog(path: string): Promise<RunLog> {
         ...(details?.increment ? { increment: details.increment } : {}),
         ...(event.range ? { range: event.range } : {}),
         ...(event.parent ? { parent: event.parent } : {}),
+        ...(event.acceptAnomalies ? { anomaliesAccepted: true as const } : {}),
       };
       started.delete(event.runId);
       keep(run);

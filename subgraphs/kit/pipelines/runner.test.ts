@@ -138,21 +138,23 @@ for (const kind of Object.keys(runners)) {
       await expect.poll(() => of('shipping.parcels', 'succeeded').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
     });
 
-    it("hands a backfill's range to its run, and to its every event; its dependents follow without it", async () => {
+    it("hands a backfill's range and an acceptance of anomalies to its run, and to its every event; its dependents follow without them", async () => {
       const seen: RunRequest[] = [];
       const { runner, of } = await started(kind, [spec('shipping.parcels'), spec('shipping.deliveries', { dependsOn: ['shipping.parcels'] })], async (request) => void seen.push(request));
-      const runId = await runner.run('shipping.parcels', 'backfill', { from: '2025-06-01', to: '2025-06-30' });
+      const runId = await runner.run('shipping.parcels', 'backfill', { range: { from: '2025-06-01', to: '2025-06-30' } });
       await expect.poll(() => of('shipping.deliveries', 'succeeded').length, { timeout: 10_000 }).toBe(1);
       expect(seen.map(({ pipeline, trigger, range }) => ({ pipeline, trigger, range }))).toEqual([
         { pipeline: 'shipping.parcels', trigger: 'backfill', range: { from: '2025-06-01', to: '2025-06-30' } },
         { pipeline: 'shipping.deliveries', trigger: 'dependency', range: undefined },
       ]);
       expect(of('shipping.parcels', 'succeeded')[0]).toMatchObject({ runId, range: { from: '2025-06-01', to: '2025-06-30' } });
-      // A manual run carries no range, whatever it is given.
-      await runner.run('shipping.parcels', 'manual', { from: '2025-06-01', to: '2025-06-30' });
+      // A manual run carries no range, whatever it is given; an acceptance of its anomalies, it does.
+      await runner.run('shipping.parcels', 'manual', { range: { from: '2025-06-01', to: '2025-06-30' }, acceptAnomalies: true });
       await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(4);
-      expect(seen[2]).toMatchObject({ trigger: 'manual' });
+      expect(seen[2]).toMatchObject({ trigger: 'manual', acceptAnomalies: true });
       expect(seen[2]!.range).toBeUndefined();
+      expect(of('shipping.parcels', 'succeeded')[1]).toMatchObject({ acceptAnomalies: true });
+      expect(seen[3]!.acceptAnomalies).toBeUndefined(); // not its dependents'
     });
 
     it('refuses a second run while one is queued or running, and an unknown pipeline', async () => {

@@ -52,6 +52,14 @@ export interface RunRange {
   readonly to: string;
 }
 
+/** What an operator may ask of a run besides its trigger. */
+export interface RunOptions {
+  /** A backfill's range (ignored for other triggers). */
+  readonly range?: RunRange;
+  /** The anomalies its load shows are accepted (warnings, not errors), and its measures start a new baseline: the data changed for good. */
+  readonly acceptAnomalies?: boolean;
+}
+
 /** The run that a dependent run follows (the parent of its flow). */
 export interface ParentRun {
   readonly pipeline: string;
@@ -82,6 +90,8 @@ export interface RunRequest {
   readonly attempt: number;
   /** A backfill of a range (none: a backfill reloads everything). */
   readonly range?: RunRange;
+  /** Its anomalies accepted, its measures a new baseline (RunOptions). */
+  readonly acceptAnomalies?: boolean;
   /** A dependent run: the run of the pipeline it follows. */
   readonly parent?: ParentRun;
   /** Aborted at the attempt's timeout, or when the runner stops. */
@@ -100,6 +110,7 @@ export interface RunEvent {
   readonly at: string;
   readonly error?: string;
   readonly range?: RunRange;
+  readonly acceptAnomalies?: boolean;
   readonly parent?: ParentRun;
 }
 
@@ -120,7 +131,7 @@ export interface PipelineRunner {
   /** Starts the schedules and the processing. */
   start(): Promise<void>;
   /** Asks for a run now (its dependents follow it); refused when one is queued or running, or the pipeline is paused. Resolves to its run id. A backfill may name a range. */
-  run(pipeline: string, trigger?: Extract<RunTrigger, 'manual' | 'backfill'>, range?: RunRange): Promise<string>;
+  run(pipeline: string, trigger?: Extract<RunTrigger, 'manual' | 'backfill'>, options?: RunOptions): Promise<string>;
   /** Its scheduled and dependent runs are skipped, and a run asked for refused, until `resume`. */
   pause(pipeline: string): Promise<void>;
   resume(pipeline: string): Promise<void>;
@@ -197,4 +208,9 @@ export function rangeOf(from: unknown, to: unknown): RunRange {
   if (end < start) throw new PipelineError('PIPELINE_RANGE_INVALID', `--to (${String(to)}) is before --from (${String(from)}).`);
   if ((end - start) / 86_400_000 + 1 > RANGE_DAYS_MAX) throw new PipelineError('PIPELINE_RANGE_INVALID', `The range spans more than ${RANGE_DAYS_MAX} days: backfill it whole (no range) or in parts.`);
   return { from: from as string, to: to as string };
+}
+
+/** What of an operator's options a run keeps: a range for a backfill only, and an acceptance. */
+export function keptOptions(trigger: RunTrigger, options: RunOptions = {}): Pick<RunRequest, 'range' | 'acceptAnomalies'> {
+  return { ...(options.range && trigger === 'backfill' ? { range: options.range } : {}), ...(options.acceptAnomalies === true ? { acceptAnomalies: true } : {}) };
 }

@@ -100,7 +100,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
     {
       domain: domain.name,
       pipelines,
-      work: async ({ trigger, runId, pipeline, range }) => {
+      work: async ({ trigger, runId, pipeline, range, acceptAnomalies }) => {
         const by = range ? rangedBy(pipeline) : null;
         const product = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec;
         const spec = pipelines.find(({ id }) => id === pipeline);
@@ -117,8 +117,12 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
             ...runMeasuresOf(profiled, builtAt.toISOString(), newest === null || newest === undefined ? null : newest instanceof Date ? newest.toISOString() : String(newest)),
             ...(changed ? { increment: changed.inserted + changed.updated + changed.deleted } : {}),
           };
-          const history = runLog.runs(pipeline).flatMap((past) => (past.measures ? [past.measures] : [])).reverse();
-          judged = { measures, anomalies: detectAnomalies(history, measures, { errors: spec?.anomalyErrors ?? [] }) };
+          // The product's runs since its last accepted change (an accepted run's measures start a new baseline).
+          const past = runLog.runs(pipeline);
+          const accepted = past.findIndex((run) => run.anomaliesAccepted && run.load === 'swapped');
+          const history = (accepted === -1 ? past : past.slice(0, accepted + 1)).flatMap((run) => (run.measures ? [run.measures] : [])).reverse();
+          // Accepted: reported as warnings, none rejects the load.
+          judged = { measures, anomalies: detectAnomalies(history, measures, { errors: acceptAnomalies ? [] : (spec?.anomalyErrors ?? []) }) };
           return judged.anomalies.filter((anomaly) => anomaly.severity === 'error').map((anomaly) => anomalyResult(pipeline, anomaly));
         };
         const prepared = await options.load({ trigger, ...(range && by ? { range: { ...by, ...range } } : {}), run: { pipeline, runId }, gate });
@@ -162,13 +166,14 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       const { nextRunAt, paused } = await runner.status(productId);
       return { everySeconds: pipeline.everyMs === null ? null : pipeline.everyMs / 1000, nextRunAt, paused, runs: runLog.runs(productId).slice(0, 20) };
     },
-    run: (pipeline) => runner.run(pipeline),
-    backfill: async (pipeline, from, to) => {
+    run: (pipeline, { acceptAnomalies } = {}) => runner.run(pipeline, 'manual', { acceptAnomalies: acceptAnomalies === true }),
+    backfill: async (pipeline, { from, to, acceptAnomalies } = {}) => {
+      const accept = { acceptAnomalies: acceptAnomalies === true };
       if (!pipelines.some(({ id }) => id === pipeline)) return runner.run(pipeline, 'backfill'); // refused as unknown, as any run
-      if (from === undefined && to === undefined) return runner.run(pipeline, 'backfill');
+      if (from === undefined && to === undefined) return runner.run(pipeline, 'backfill', accept);
       const range = rangeOf(from, to);
       if (!rangedBy(pipeline)) throw new PipelineError('PIPELINE_RANGE_INVALID', `${pipeline}'s SLA names no time column (a latency element): backfill it whole, without --from and --to.`);
-      return runner.run(pipeline, 'backfill', range);
+      return runner.run(pipeline, 'backfill', { range, ...accept });
     },
     pause: (pipeline) => runner.pause(pipeline),
     resume: (pipeline) => runner.resume(pipeline),
