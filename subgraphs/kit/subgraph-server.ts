@@ -53,7 +53,7 @@ import type { QualityRun } from './quality-store.js';
 import { dialectAdapter, warehouseFailureOf } from './warehouse/dialects.js';
 import { pipelinesOf } from './pipelines/plan.js';
 import { pipelineMetrics } from './pipelines/run-metrics.js';
-import { PipelineError, type PipelineErrorCode, type RunEvent } from './pipelines/runner.js';
+import { PIPELINE_ERROR_STATUS, PipelineError, type RunEvent } from './pipelines/runner.js';
 import type { PipelineRunRecord } from './pipelines/run-log.js';
 import type { Anomaly } from './pipelines/anomalies.js';
 import type { Warehouse } from './warehouse/warehouse.js';
@@ -167,7 +167,6 @@ export interface PipelineControl {
   resume(pipeline: string): Promise<void>;
 }
 
-const PIPELINE_STATUS: Record<PipelineErrorCode, number> = { PIPELINE_UNKNOWN: 404, PIPELINE_PAUSED: 409, PIPELINE_RUN_OVERLAPS: 409, PIPELINE_INVALID: 400, PIPELINE_RANGE_INVALID: 400 };
 
 /** A replaced warehouse is closed this long after its replacement: longer than any request may take. */
 const RETIRED_CLOSE_MS = 60_000;
@@ -500,7 +499,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         }
       } catch (error) {
         if (!(error instanceof PipelineError)) throw error;
-        res.status(PIPELINE_STATUS[error.code]).json({ error: { code: error.code, message: error.message.replace(/^[A-Z_]+: /, '') } });
+        res.status(PIPELINE_ERROR_STATUS[error.code]).json({ error: { code: error.code, message: error.message.replace(/^[A-Z_]+: /, '') } });
       }
     },
   );

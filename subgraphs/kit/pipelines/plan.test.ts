@@ -2,7 +2,11 @@
  * A domain's pipelines from its products' declarations: schedules from the SLA's frequency unless
  * declared, dependencies within the domain, defaults and bounds; what cannot run is refused.
  */
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { withGeneratedSections } from '../../../policy/errors-doc.js';
+import { SUBGRAPHS_README } from '../../scaffold/codes.js';
+import { PIPELINE_ERROR_SECTION } from './errors-doc.js';
 import { customers } from '../../customers/index.js';
 import { finance } from '../../finance/index.js';
 import type { Domain } from '../domain.js';
@@ -44,6 +48,11 @@ describe("a domain's pipelines", () => {
     expect(() => pipelinesOf(financeWith({ [first]: { every: { value: 1, unit: 's' } } }))).toThrow(/its schedule \(seconds\) must be from 10 to/);
     expect(() => pipelinesOf(financeWith({ [first]: { attempts: 0 } }))).toThrow(/attempts must be from 1 to 10, got 0/);
     expect(() => pipelinesOf(financeWith({ [first]: { timeoutSeconds: Number.NaN } }))).toThrow(/timeoutSeconds must be from 1 to 86400/);
+  });
+
+  it("are documented with every error code in subgraphs/README.md, as npm run docs:errors writes it", async () => {
+    const readme = await readFile(SUBGRAPHS_README, 'utf8');
+    expect(withGeneratedSections(readme, [PIPELINE_ERROR_SECTION])).toBe(readme);
   });
 
   it('takes the measures whose anomalies are errors, and refuses one that is no measure of the product', () => {

@@ -146,11 +146,14 @@ export const PIPELINE_ERRORS = {
   PIPELINE_UNKNOWN: 'No pipeline has that name (a data product address, `<domain>.<product>`).',
   PIPELINE_PAUSED: 'The pipeline is paused: resume it before asking for a run.',
   PIPELINE_RUN_OVERLAPS: 'A run of the pipeline is already queued or running: one at a time.',
-  PIPELINE_INVALID: 'A pipeline declaration is wrong: a dependency that is not a product of the domain, a cycle, a schedule, retry or timeout out of bounds.',
+  PIPELINE_INVALID: 'A pipeline declaration is wrong: a dependency that is not a product of the domain, a cycle, a schedule, retry or timeout out of bounds, an anomaly error on no measure of the product.',
   PIPELINE_RANGE_INVALID: "A backfill's range is wrong: not two days (YYYY-MM-DD) in order, wider than allowed, or given for a product whose SLA names no time column.",
 } as const;
 
 export type PipelineErrorCode = keyof typeof PIPELINE_ERRORS;
+
+/** Each code's HTTP status on a subgraph's `/pipelines` route (409: refused for now, `npm run pipelines` exits 1; the others exit 2). */
+export const PIPELINE_ERROR_STATUS: Record<PipelineErrorCode, number> = { PIPELINE_UNKNOWN: 404, PIPELINE_PAUSED: 409, PIPELINE_RUN_OVERLAPS: 409, PIPELINE_INVALID: 400, PIPELINE_RANGE_INVALID: 400 };
 
 export class PipelineError extends Error {
   override name = 'PipelineError';
