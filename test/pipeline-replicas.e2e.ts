@@ -3,7 +3,7 @@
  * queue, so each scheduled tick runs once, in one of them, and the other serves the version that
  * run made (it hears the run end through the queue's events) and reads the runs it recorded; the
  * invoices' pipeline follows each run of the orders' (its dependency); a backfill of a range asked of
- * either replica runs once.
+ * either replica runs once; a run whose replica is killed mid-run is run again by the other.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -96,4 +96,31 @@ describe('two replicas of the finance subgraph on Redis', () => {
     const reloads = replicas.map(({ started }) => (started.output().match(/range reloaded into the serving warehouse \(backfill\)/g) ?? []).length);
     expect(reloads.reduce((a, b) => a + b, 0)).toBe(1);
   }, 90_000);
+
+  it('runs again in the other replica a run whose replica is killed (kill -9) mid-run; the survivor serves what it made', async () => {
+    const ask = async (body: Record<string, unknown>) => {
+      const text = JSON.stringify(body);
+      const response = await fetch(`http://127.0.0.1:${replicas[0]!.port}/pipelines`, { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body: text }) }, body: text });
+      expect(response.status).toBe(200);
+      return (await response.json()) as { runId?: string };
+    };
+    // A large delivery, merged by a run asked for (the ticks held meanwhile).
+    await ask({ action: 'pause', pipeline: 'finance.orders' });
+    await deliverIncrement({ rawDir: join(dataDir, 'raw'), orders: 20_000 });
+    await ask({ action: 'resume', pipeline: 'finance.orders' });
+    const { runId } = await ask({ action: 'run', pipeline: 'finance.orders' });
+    // The replica that takes it is killed as its run starts.
+    const started = new RegExp(`"run":"${runId}"[^\\n]*pipeline run started|pipeline run started[^\\n]*"run":"${runId}"`);
+    let victim = -1;
+    await expect.poll(() => (victim = replicas.findIndex(({ started: service }) => started.test(service.output()))), { timeout: 30_000, interval: 20 }).toBeGreaterThanOrEqual(0);
+    process.kill(-replicas[victim]!.started.child.pid!, 'SIGKILL');
+    const survivor = replicas[1 - victim]!;
+    const before = await servedAt(survivor.port);
+    // BullMQ finds the job stalled once its lock lapses, and the survivor runs it.
+    const ran = async () => (await readFile(join(dataDir, 'pipelines', 'finance.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as PipelineRunRecord).find((run) => run.runId === runId);
+    await expect.poll(ran, { timeout: 120_000, interval: 1_000 }).toMatchObject({ outcome: 'succeeded', load: 'swapped', increment: { inserted: expect.any(Number) } });
+    expect((await ran())!.increment!.inserted).toBeGreaterThanOrEqual(19_000);
+    expect(started.test(survivor.started.output())).toBe(true);
+    await expect.poll(() => servedAt(survivor.port), { timeout: 30_000, interval: 500 }).toBeGreaterThan(before);
+  }, 240_000);
 });
