@@ -1,6 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRunLog, type PipelineRunRecord } from './run-log.js';
 
@@ -45,5 +46,50 @@ describe('the run log', () => {
     expect(rotated.map((run) => run.runId)).toEqual(Array.from({ length: 100 }, (_, i) => `r${2_000 + i}`));
     expect(log.runs('finance.orders')).toHaveLength(100);
     expect(log.runs('finance.orders')[0]!.runId).toBe('r2099');
+  });
+});
+
+describe('the run log shared by replicas on Redis', () => {
+  const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const key = `run-log-test-${process.pid}-${Date.now()}:finance:runs`;
+  afterAll(async () => {
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${key}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it("shows each replica the runs the others recorded, whatever their DATA_DIR; the first brings its file's history", async () => {
+    const shared = { redisUrl: REDIS_URL, key, pipelines: ['finance.orders', 'finance.invoices'] };
+    // Replica A had a history of its own before the replicas shared Redis.
+    const fileA = join(dir, 'replica-a', 'finance.jsonl');
+    await mkdir(join(dir, 'replica-a'), { recursive: true });
+    await writeFile(fileA, [past(1), past(2)].map((run) => `${JSON.stringify(run)}\n`).join(''));
+    const a = await openRunLog(fileA, shared);
+    const b = await openRunLog(join(dir, 'replica-b', 'finance.jsonl'), shared);
+    try {
+      expect(b.runs('finance.orders').map((run) => run.runId)).toEqual(['r2', 'r1']);
+      await a.record({ event: 'started', runId: 'j7', pipeline: 'finance.orders', trigger: 'schedule', attempt: 1, at: '2026-12-07T10:00:00.000Z' });
+      await a.record({ event: 'succeeded', runId: 'j7', pipeline: 'finance.orders', trigger: 'schedule', attempt: 1, at: '2026-12-07T10:00:03.000Z' }, { load: 'swapped', rows: 9 });
+      await b.record({ event: 'started', runId: 'j8', pipeline: 'finance.invoices', trigger: 'dependency', attempt: 1, at: '2026-12-07T10:00:04.000Z', parent: { pipeline: 'finance.orders', runId: 'j7' } });
+      await b.record({ event: 'succeeded', runId: 'j8', pipeline: 'finance.invoices', trigger: 'dependency', attempt: 1, at: '2026-12-07T10:00:05.000Z', parent: { pipeline: 'finance.orders', runId: 'j7' } }, { load: 'current', rows: null });
+      await Promise.all([a.reload(), b.reload()]);
+      for (const log of [a, b]) {
+        expect(log.runs('finance.orders').map((run) => run.runId)).toEqual(['j7', 'r2', 'r1']);
+        expect(log.runs('finance.invoices')).toEqual([expect.objectContaining({ runId: 'j8', parent: { pipeline: 'finance.orders', runId: 'j7' } })]);
+      }
+      // A third replica, its own file empty, starts with the whole history, and does not seed it again.
+      const c = await openRunLog(join(dir, 'replica-c', 'finance.jsonl'), shared);
+      expect(c.runs('finance.orders').map((run) => run.runId)).toEqual(['j7', 'r2', 'r1']);
+      await c.close();
+      // Each list keeps the latest 100 runs.
+      for (let i = 0; i < 120; i += 1) await a.record({ event: 'succeeded', runId: `k${i}`, pipeline: 'finance.orders', trigger: 'schedule', attempt: 1, at: '2026-12-07T11:00:00.000Z' }, { load: 'current', rows: null });
+      await b.reload();
+      expect(b.runs('finance.orders')).toHaveLength(100);
+      expect(b.runs('finance.orders')[0]!.runId).toBe('k119');
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });

@@ -3,10 +3,13 @@
  * outcome, what its load did and the rows it served, the error), appended to a JSON-lines file per
  * domain (`<DATA_DIR>/pipelines/<domain>.jsonl`) and read back at start, the latest kept in memory
  * for the catalog; at a start that finds it ten times longer than that, the file is rewritten with
- * them only.
+ * them only. Replicas on Redis (the BullMQ runner's) also share it there, whatever their DATA_DIR:
+ * a list per pipeline of its latest runs, which every replica reads back (`reload`) when any run
+ * ends; the first replica on an empty Redis seeds it with its file's runs.
  */
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { Redis } from 'ioredis';
 import type { Anomaly, RunMeasures } from './anomalies.js';
 import type { ParentRun, RunEvent, RunRange, RunTrigger } from './runner.js';
 
@@ -50,11 +53,20 @@ export interface RunLog {
   record(event: RunEvent, details?: RunDetails): Promise<void>;
   /** A pipeline's latest runs, newest first. */
   runs(pipeline: string): readonly PipelineRunRecord[];
-  /** Reads the file again: the runs other replicas sharing it recorded. */
+  /** Reads the history again (Redis, else the file): the runs other replicas recorded. */
   reload(): Promise<void>;
+  close(): Promise<void>;
 }
 
-export async function openRunLog(path: string): Promise<RunLog> {
+/** Where replicas share the history: a Redis server, the lists' key prefix, and the pipelines. */
+export interface SharedRunLog {
+  readonly redisUrl: string;
+  /** `<prefix>:<domain>:runs`: each pipeline's list is `<key>:<pipeline>`. */
+  readonly key: string;
+  readonly pipelines: readonly string[];
+}
+
+export async function openRunLog(path: string, shared?: SharedRunLog): Promise<RunLog> {
   const byPipeline = new Map<string, PipelineRunRecord[]>();
   const keep = (run: PipelineRunRecord) => {
     const list = byPipeline.get(run.pipeline) ?? [];
@@ -80,6 +92,33 @@ export async function openRunLog(path: string): Promise<RunLog> {
   };
   const lines = await readAll();
   await mkdir(dirname(path), { recursive: true });
+  const redis = shared ? new Redis(shared.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 }) : null;
+  const listOf = (pipeline: string) => `${shared!.key}:${pipeline}`;
+  /** The shared lists, newest first, into memory. */
+  const readShared = async () => {
+    const lists = await Promise.all(shared!.pipelines.map((pipeline) => redis!.lrange(listOf(pipeline), 0, KEPT - 1)));
+    byPipeline.clear();
+    for (const [i, pipeline] of shared!.pipelines.entries()) {
+      const runs = lists[i]!.flatMap((text) => {
+        try {
+          return [JSON.parse(text) as PipelineRunRecord];
+        } catch {
+          return [];
+        }
+      });
+      if (runs.length > 0) byPipeline.set(pipeline, runs);
+    }
+  };
+  if (redis && shared) {
+    await redis.connect();
+    // The first replica on an empty Redis brings its own history (once: the others find the mark).
+    if ((await redis.set(`${shared.key}:seeded`, new Date().toISOString(), 'NX')) === 'OK') {
+      const batch = redis.multi();
+      for (const [pipeline, runs] of byPipeline) if (shared.pipelines.includes(pipeline)) batch.rpush(listOf(pipeline), ...runs.map((run) => JSON.stringify(run))).ltrim(listOf(pipeline), 0, KEPT - 1);
+      await batch.exec();
+    }
+    await readShared();
+  }
   // Rotated at start once it holds far more than is kept: the runs kept, oldest first, written beside it and renamed over it.
   const kept = [...byPipeline.values()].flat().sort((a, b) => (a.endedAt < b.endedAt ? -1 : a.endedAt > b.endedAt ? 1 : 0));
   if (lines > ROTATE_AFTER * Math.max(1, byPipeline.size)) {
@@ -112,10 +151,14 @@ export async function openRunLog(path: string): Promise<RunLog> {
       started.delete(event.runId);
       keep(run);
       await appendFile(path, `${JSON.stringify(run)}\n`);
+      if (redis) await redis.multi().lpush(listOf(run.pipeline), JSON.stringify(run)).ltrim(listOf(run.pipeline), 0, KEPT - 1).exec();
     },
     runs: (pipeline) => byPipeline.get(pipeline) ?? [],
     async reload() {
-      await readAll();
+      await (redis ? readShared() : readAll());
+    },
+    async close() {
+      redis?.disconnect();
     },
   };
 }

@@ -17,7 +17,7 @@ import { qualityHistoryAt, type WarehouseBuild } from '../warehouse/build.js';
 import { openWarehouse } from '../warehouse/open.js';
 import { anomalyResult, detectAnomalies, runMeasuresOf, type Anomaly, type RunMeasures } from './anomalies.js';
 import { pipelinesOf } from './plan.js';
-import { pipelineRunnerFromEnv, pipelinesEveryFromEnv } from './runner-config.js';
+import { pipelineRunnerFromEnv, pipelinesEveryFromEnv, sharedRunLogFromEnv } from './runner-config.js';
 import { openRunLog, type RunDetails } from './run-log.js';
 import { FinalRunError, PipelineError, rangeOf, type PipelineRunner, type RunTrigger } from './runner.js';
 import type { Backfill, VersionGate } from '../warehouse/build.js';
@@ -60,7 +60,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
   const { domain, server, url, log } = options;
   const env = options.env ?? process.env;
   const pipelines = pipelinesOf(domain, { everySeconds: pipelinesEveryFromEnv(env) });
-  const runLog = await openRunLog(join(options.dataDir, 'pipelines', `${domain.name}.jsonl`));
+  const runLog = await openRunLog(join(options.dataDir, 'pipelines', `${domain.name}.jsonl`), sharedRunLogFromEnv(domain.name, pipelines.map(({ id }) => id), env));
   /** A product's table and the time column its SLA's latency names: what a backfill of a range reloads by. */
   const rangedBy = (pipeline: string): { table: string; column: string } | null => {
     const spec = domain.dataProducts.find((product) => `${domain.name}.${product.spec.name}` === pipeline)?.spec;
@@ -178,5 +178,12 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
     pause: (pipeline) => runner.pause(pipeline),
     resume: (pipeline) => runner.resume(pipeline),
   });
-  return runner;
+  // Stopping the pipelines stops the runner, then lets go of the shared history.
+  return {
+    ...runner,
+    async stop() {
+      await runner.stop();
+      await runLog.close();
+    },
+  };
 }
