@@ -10,16 +10,15 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_SIGNING_KEY, SIGNATURE_HEADER, signSubgraphRequest } from '../policy/subgraph-signature.js';
 import { finance } from '../subgraphs/finance/index.js';
 import type { PipelineRunRecord } from '../subgraphs/kit/pipelines/run-log.js';
 import type { PipelineRunner } from '../subgraphs/kit/pipelines/runner.js';
-import { servePipelines } from '../subgraphs/kit/pipelines/serve-pipelines.js';
-import { ensureWarehouse, qualityHistoryAt } from '../subgraphs/kit/warehouse/build.js';
+import { qualityHistoryAt } from '../subgraphs/kit/warehouse/build.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
+import { serveTestPipelines } from './harness/pipelines.js';
 
 let mesh: TestMesh;
 let pipelines: PipelineRunner | undefined;
@@ -48,20 +47,7 @@ beforeAll(async () => {
     return { runId: `past-${i}`, pipeline: 'finance.orders', trigger: 'schedule', startedAt: at, endedAt: at, attempts: 1, outcome: 'succeeded', load: 'swapped', rows, error: null, measures: { at, rows: rows + (i % 3), columns: {} } };
   });
   await writeFile(runLog(), past.map((run) => `${JSON.stringify(run)}\n`).join(''));
-  pipelines = await servePipelines({
-    domain: finance,
-    server: mesh.subgraphs.finance!,
-    url,
-    dataDir: mesh.dataDir,
-    log: pino({ level: 'silent' }),
-    env: {},
-    load: async ({ gate, run }) => {
-      const build = await ensureWarehouse({ domain: finance, url, rawDir: join(mesh.dataDir, 'raw', 'finance'), sourceFingerprint: mesh.manifest.fingerprint, sourceExtractedAt: mesh.manifest.extractedAt, gate, lineageParent: run });
-      if (build.loadError !== undefined) return { outcome: 'failed', build };
-      if (build.rejectedKeptAt !== undefined) return { outcome: 'rejected', build };
-      return build.built ? { outcome: 'swapped', build } : undefined;
-    },
-  });
+  pipelines = await serveTestPipelines(mesh, finance);
 });
 
 afterAll(async () => {

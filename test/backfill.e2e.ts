@@ -8,7 +8,6 @@
  * operator does it, on a mesh started with npm start: `npm run pipelines -- backfill`, the run and
  * the invoices' run that follows it in the history, the catalog and the lineage; wrong ranges refused.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,26 +25,10 @@ import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
 import { npmStart, stop, type Started } from './harness/npm-start.js';
-import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
+import { warehousesOnEachDialect } from './harness/postgres.js';
 import { runProcess } from './harness/run-process.js';
 
-let dir: string;
-const database = `backfill_test_${process.pid}_${randomUUID().slice(0, 8)}`;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'backfill-'));
-  await onPostgres(`CREATE DATABASE ${database}`);
-});
-
-afterAll(async () => {
-  await onPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await rm(dir, { recursive: true, force: true });
-});
-
-const urls = {
-  duckdb: (name: string) => `duckdb:${join(dir, `${name}.duckdb`)}`,
-  postgres: (name: string) => `${TEST_POSTGRES}/${database}?schema=${name}`,
-};
+const warehouses = warehousesOnEachDialect('backfill_test');
 
 interface Order {
   id: string;
@@ -76,8 +59,8 @@ async function rowsOf(url: string, table: string): Promise<Record<string, unknow
 }
 
 describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => {
-  const serving = () => urls[dialect]('serving_finance');
-  const raw = () => join(dir, `raw-${dialect}`, 'finance');
+  const serving = () => warehouses.url(dialect, 'serving_finance');
+  const raw = () => join(warehouses.dir(), `raw-${dialect}`, 'finance');
   let fingerprint: string;
   let extractedAt: string;
   const load = (url: string, backfill?: Backfill) => ensureWarehouse({ domain: finance, url, rawDir: raw(), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt, ...(backfill ? { backfill } : {}) });
@@ -85,7 +68,7 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
   const writeOrders = (orders: readonly Order[]) => writeFile(join(raw(), 'orders.csv'), stringify(orders as Order[], { header: true, columns: ['id', 'customer_id', 'ordered_at', 'status', 'channel', 'region'] }));
 
   beforeAll(async () => {
-    ({ fingerprint, extractedAt } = await generateSourceData({ rawDir: join(dir, `raw-${dialect}`), scale: 0.02 }));
+    ({ fingerprint, extractedAt } = await generateSourceData({ rawDir: join(warehouses.dir(), `raw-${dialect}`), scale: 0.02 }));
     expect((await load(serving())).built).toBe(true);
   });
 
@@ -121,7 +104,7 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     expect(backfill.watermark).toBe('20261207T080000Z-000001');
 
     // A full rebuild of the same files (full file and delivery), for comparison.
-    const rebuilt = urls[dialect]('rebuilt_finance');
+    const rebuilt = warehouses.url(dialect, 'rebuilt_finance');
     expect((await load(rebuilt)).built).toBe(true);
     const after = await rowsOf(serving(), 'orders');
     const full = await rowsOf(rebuilt, 'orders');

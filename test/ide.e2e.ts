@@ -8,14 +8,12 @@ import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { colourOf, copyFrom, EDITORS, launchChromium, luminance, pasteInto, shownInEditors } from './harness/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
 import { finance } from '../subgraphs/finance/index.js';
 import type { PipelineRunner } from '../subgraphs/kit/pipelines/runner.js';
-import { servePipelines } from '../subgraphs/kit/pipelines/serve-pipelines.js';
-import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
+import { serveTestPipelines } from './harness/pipelines.js';
 
 // What the page functions below touch in the browser (they run there, not in Node).
 declare const document: { querySelector(selector: string): ({ textContent: string | null } & Record<string, any>) | null };
@@ -32,19 +30,7 @@ beforeAll(async () => {
   base = new URL('/', mesh.gateway.url).toString();
   browser = await launchChromium();
   // The finance subgraph runs its pipelines (the runner in the process), and one run merges a live delivery, before the catalog is first read.
-  const url = `duckdb:${join(mesh.dataDir, 'warehouses', 'finance.duckdb')}`;
-  pipelines = await servePipelines({
-    domain: finance,
-    server: mesh.subgraphs.finance!,
-    url,
-    dataDir: mesh.dataDir,
-    log: pino({ level: 'silent' }),
-    env: {},
-    load: async () => {
-      const build = await ensureWarehouse({ domain: finance, url, rawDir: join(mesh.dataDir, 'raw', 'finance'), sourceFingerprint: mesh.manifest.fingerprint, sourceExtractedAt: mesh.manifest.extractedAt });
-      return build.built ? { outcome: 'swapped', build } : build.loadError ? { outcome: 'failed', build } : undefined;
-    },
-  });
+  pipelines = await serveTestPipelines(mesh, finance);
   await deliverIncrement({ rawDir: join(mesh.dataDir, 'raw'), orders: 12 });
   await pipelines.run('finance.orders');
   const merged = async () => /"load":"swapped"/.test(await readFile(join(mesh.dataDir, 'pipelines', 'finance.jsonl'), 'utf8').catch(() => ''));

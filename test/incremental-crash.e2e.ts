@@ -7,34 +7,24 @@
  * whole, with the answers of a full rebuild.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { finance } from '../subgraphs/finance/index.js';
 import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
 import { DIALECTS } from '../subgraphs/kit/warehouse/dialects.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
-import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
+import { warehousesOnEachDialect } from './harness/postgres.js';
 
 const root = resolve(import.meta.dirname, '..');
-let dir: string;
-const database = `crash_test_${process.pid}_${randomUUID().slice(0, 8)}`;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'incremental-crash-'));
-  await onPostgres(`CREATE DATABASE ${database}`);
-});
-afterAll(async () => {
-  await onPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await rm(dir, { recursive: true, force: true });
-});
+const warehouses = warehousesOnEachDialect('crash_test');
+const dir = () => warehouses.dir();
 
 /** Every row of every finance table, in key order. */
 async function rowsOf(url: string): Promise<Record<string, unknown[]>> {
@@ -63,13 +53,13 @@ function killAt(step: string, args: readonly string[]): Promise<string[]> {
 
 describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => {
   it('leaves the serving version as it was when killed mid-merge, and merges the delivery whole on the next run', async () => {
-    const raw = join(dir, `raw-${dialect}`);
+    const raw = join(dir(), `raw-${dialect}`);
     const { fingerprint, extractedAt } = await generateSourceData({ rawDir: raw, scale: 0.1 });
-    const url = dialect === 'duckdb' ? `duckdb:${join(dir, 'finance.duckdb')}` : `${TEST_POSTGRES}/${database}?schema=finance`;
+    const url = warehouses.url(dialect, 'finance');
     const load = (at: string, force = false) => ensureWarehouse({ domain: finance, url: at, rawDir: join(raw, 'finance'), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt, force });
     expect((await load(url)).built).toBe(true);
     const before = await rowsOf(url);
-    const fileHash = async () => (dialect === 'duckdb' ? createHash('sha256').update(await readFile(join(dir, 'finance.duckdb'))).digest('hex') : null);
+    const fileHash = async () => (dialect === 'duckdb' ? createHash('sha256').update(await readFile(join(dir(), 'finance.duckdb'))).digest('hex') : null);
     const hash = await fileHash();
     await deliverIncrement({ rawDir: raw, now: new Date('2026-12-07T09:00:00Z'), orders: 300 });
 
@@ -78,12 +68,12 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     expect(steps).toEqual(['step loading', 'step loaded', 'step checked']);
     expect(await fileHash()).toBe(hash);
     expect(await rowsOf(url)).toEqual(before);
-    if (dialect === 'duckdb') expect(existsSync(join(dir, 'finance.duckdb.merging'))).toBe(true); // the abandoned copy, replaced by the next run
+    if (dialect === 'duckdb') expect(existsSync(join(dir(), 'finance.duckdb.merging'))).toBe(true); // the abandoned copy, replaced by the next run
 
     // The next run: the same delivery, whole.
     const retried = await load(url);
     expect(retried.incremental?.changes.orders).toMatchObject({ inserted: 300 });
-    const rebuilt = dialect === 'duckdb' ? `duckdb:${join(dir, 'rebuilt.duckdb')}` : `${TEST_POSTGRES}/${database}?schema=rebuilt`;
+    const rebuilt = warehouses.url(dialect, 'rebuilt');
     await load(rebuilt, true);
     expect(await rowsOf(url)).toEqual(await rowsOf(rebuilt));
   });

@@ -6,12 +6,10 @@
  * failing a quality rule is rejected, kept aside, and the serving version stays; a broken increment
  * fails the load and changes nothing; readers during a merge see the old version or the new one.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { customers } from '../subgraphs/customers/index.js';
 import { finance } from '../subgraphs/finance/index.js';
 import { products } from '../subgraphs/products/index.js';
@@ -22,28 +20,12 @@ import { appliedIncrements } from '../subgraphs/kit/warehouse/increments.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
-import { onPostgres, TEST_POSTGRES } from './harness/postgres.js';
+import { warehousesOnEachDialect } from './harness/postgres.js';
 
 const domains = [customers, products, finance] as readonly Domain<any, any>[];
-let dir: string;
 let fingerprint: string;
 let extractedAt: string;
-const database = `incremental_test_${process.pid}_${randomUUID().slice(0, 8)}`;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'incremental-'));
-  await onPostgres(`CREATE DATABASE ${database}`);
-});
-
-afterAll(async () => {
-  await onPostgres(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await rm(dir, { recursive: true, force: true });
-});
-
-const urls = {
-  duckdb: (name: string) => `duckdb:${join(dir, `${name}.duckdb`)}`,
-  postgres: (name: string) => `${TEST_POSTGRES}/${database}?schema=${name}`,
-};
+const warehouses = warehousesOnEachDialect('incremental_test');
 
 /** Every row of every declared table, in key order, as the adapter returns them. */
 async function tablesOf(url: string, domain: Domain<any, any>): Promise<Record<string, unknown[]>> {
@@ -60,9 +42,9 @@ async function tablesOf(url: string, domain: Domain<any, any>): Promise<Record<s
 }
 
 describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => {
-  const url = (name: string) => urls[dialect](`serving_${name}`);
-  const rebuilt = (name: string) => urls[dialect](`rebuilt_${name}`);
-  const raw = () => join(dir, `raw-${dialect}`);
+  const url = (name: string) => warehouses.url(dialect, `serving_${name}`);
+  const rebuilt = (name: string) => warehouses.url(dialect, `rebuilt_${name}`);
+  const raw = () => join(warehouses.dir(), `raw-${dialect}`);
   /** Loads a domain; a load that fails says why. */
   const load = async (domain: Domain<any, any>, at: string) => {
     const build = await ensureWarehouse({ domain, url: at, rawDir: join(raw(), domain.name), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt });
@@ -145,7 +127,7 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     expect((await qualityHistoryAt(url('finance'))).find((run) => run.runId === rejected.quality!.runId)).toMatchObject({ outcome: 'rejected' });
     expect(await tablesOf(url('finance'), finance)).toEqual(before);
     // Kept aside with the increment's rows.
-    const kept = openWarehouse(dialect === 'duckdb' ? `duckdb:${rejected.rejectedKeptAt}` : urls.postgres(rejected.rejectedKeptAt!));
+    const kept = openWarehouse(dialect === 'duckdb' ? `duckdb:${rejected.rejectedKeptAt}` : warehouses.url('postgres', rejected.rejectedKeptAt!));
     try {
       expect((await sql<{ id: string; status: string }>`select id, status from _increment_orders`.execute(kept.db)).rows).toEqual([{ id: order.id, status: 'LOST' }]);
     } finally {
