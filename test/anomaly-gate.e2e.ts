@@ -72,6 +72,9 @@ describe("a product's anomalies declared errors", () => {
     // In the quality history, as the check that rejected the load.
     const rejected = (await qualityHistoryAt(url)).at(-1)!;
     expect(rejected.outcome).toBe('rejected');
+    // The run names it, and what its load read: the delivery's orders.
+    expect(run.quality).toEqual({ runId: rejected.runId, outcome: 'rejected' });
+    expect(run.read).toBeGreaterThanOrEqual(12);
     expect(rejected.results.find((result) => result.check === 'anomaly_rows')).toMatchObject({ product: 'finance.orders', severity: 'error', outcome: 'fail', value: before + 12, unit: 'rows', threshold: expect.stringMatching(/^from \d+(\.\d+)? to \d+(\.\d+)? \(expected \d+, from \d+ (same-weekday )?runs\)$/) });
     // No dependent run: the invoices did not follow a failed run.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -81,8 +84,8 @@ describe("a product's anomalies declared errors", () => {
     expect(metrics).toMatch(/^pipeline_runs_total\{[^}]*pipeline="finance\.orders"[^}]*trigger="manual"[^}]*outcome="failed"[^}]*\} 1$/m);
     expect(metrics).toMatch(/^pipeline_run_anomalies_total\{[^}]*pipeline="finance\.orders"[^}]*measure="rows"[^}]*kind="below"[^}]*\} 1$/m);
     // In the catalog, beside the run.
-    const catalogRun = async () => (await postGraphQL<any>(mesh.gateway.url, '{ dataProduct(id: "finance.orders") { pipeline { runs(first: 5) { runId outcome load anomaliesAccepted anomalies { measure kind severity expectedLow } } } } }', undefined, steward())).body.data?.dataProduct?.pipeline?.runs.find((candidate: any) => candidate.runId === runId);
-    await expect.poll(catalogRun, { timeout: 45_000, interval: 1_000 }).toMatchObject({ outcome: 'failed', load: 'rejected', anomaliesAccepted: false, anomalies: [{ measure: 'rows', kind: 'below', severity: 'error', expectedLow: expect.any(Number) }] });
+    const catalogRun = async () => (await postGraphQL<any>(mesh.gateway.url, '{ dataProduct(id: "finance.orders") { pipeline { runs(first: 5) { runId outcome load qualityOutcome rowsRead anomaliesAccepted anomalies { measure kind severity expectedLow } } } } }', undefined, steward())).body.data?.dataProduct?.pipeline?.runs.find((candidate: any) => candidate.runId === runId);
+    await expect.poll(catalogRun, { timeout: 45_000, interval: 1_000 }).toMatchObject({ outcome: 'failed', load: 'rejected', qualityOutcome: 'rejected', rowsRead: run.read, anomaliesAccepted: false, anomalies: [{ measure: 'rows', kind: 'below', severity: 'error', expectedLow: expect.any(Number) }] });
   }, 90_000);
 
   it('are accepted when an operator says the data changed for good: the load is served, the anomaly a warning, its measures the new baseline', async () => {

@@ -237,8 +237,8 @@ describe('npm run pipelines -- backfill, on a mesh started with npm start (the r
     expect(jobs('finance.orders.ingestion').filter((event) => (event.run.facets?.parent as any)?.run.runId === runLineage).map((event) => event.eventType)).toEqual(['START', 'COMPLETE']);
 
     // In the catalog (read from the domains every 30 s): the range beside the run, and the dependent's parent.
-    const runs = async () => (await postGraphQL<any>(gateway, '{ a: dataProduct(id: "finance.orders") { pipeline { runs(first: 5) { runId trigger backfillFrom backfillTo rowsUpdated } } } b: dataProduct(id: "finance.invoices") { pipeline { everySeconds runs(first: 5) { trigger parentPipeline parentRunId } } } }', undefined, steward)).body.data;
-    await expect.poll(async () => (await runs())?.a.pipeline.runs.find((run: any) => run.runId === runId), { timeout: 60_000, interval: 2_000 }).toMatchObject({ trigger: 'backfill', backfillFrom: '2025-06-01', backfillTo: '2025-06-30', rowsUpdated: orders.filter(inJune).length });
+    const runs = async () => (await postGraphQL<any>(gateway, '{ a: dataProduct(id: "finance.orders") { pipeline { runs(first: 5) { runId trigger backfillFrom backfillTo rowsUpdated rowsRead qualityOutcome } } } b: dataProduct(id: "finance.invoices") { pipeline { everySeconds runs(first: 5) { trigger parentPipeline parentRunId } } } }', undefined, steward)).body.data;
+    await expect.poll(async () => (await runs())?.a.pipeline.runs.find((run: any) => run.runId === runId), { timeout: 60_000, interval: 2_000 }).toMatchObject({ trigger: 'backfill', backfillFrom: '2025-06-01', backfillTo: '2025-06-30', rowsUpdated: orders.filter(inJune).length, rowsRead: orders.filter(inJune).length, qualityOutcome: 'passed' });
     const invoices = (await runs()).b.pipeline;
     expect(invoices.everySeconds).toBeNull();
     expect(invoices.runs).toContainEqual({ trigger: 'dependency', parentPipeline: 'finance.orders', parentRunId: runId });

@@ -462,6 +462,9 @@ const resolvers = {
     },
   },
   PipelineRun: {
+    rowsRead: (run: PipelineRunEntry) => (typeof run.read === 'number' ? run.read : null),
+    qualityOutcome: (run: PipelineRunEntry) => (typeof run.quality?.outcome === 'string' ? run.quality.outcome : null),
+    qualityRunId: (run: PipelineRunEntry) => (typeof run.quality?.runId === 'string' ? run.quality.runId : null),
     rowsInserted: (run: PipelineRunEntry) => (typeof run.increment?.inserted === 'number' ? run.increment.inserted : null),
     rowsUpdated: (run: PipelineRunEntry) => (typeof run.increment?.updated === 'number' ? run.increment.updated : null),
     rowsDeleted: (run: PipelineRunEntry) => (typeof run.increment?.deleted === 'number' ? run.increment.deleted : null),

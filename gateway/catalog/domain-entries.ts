@@ -47,6 +47,8 @@ export interface PipelineRunEntry {
   readonly outcome: string;
   readonly load: string | null;
   readonly rows: number | null;
+  readonly read?: number;
+  readonly quality?: { readonly runId: string; readonly outcome: string };
   readonly error: string | null;
   readonly anomalies?: readonly { readonly measure: string; readonly kind: string; readonly severity?: string; readonly value: number; readonly band: { readonly low: number; readonly high: number } | null; readonly message: string }[];
   readonly increment?: { readonly inserted: number; readonly updated: number; readonly deleted: number; readonly watermark: string | null };

@@ -25,6 +25,10 @@ export interface PipelineRunRecord {
   readonly load: 'swapped' | 'rejected' | 'current' | 'failed' | null;
   /** Rows of the product's table in the version it swapped in. */
   readonly rows: number | null;
+  /** Rows of the product's table its load read from the sources (a full load: all; a merge: its deliveries' or range's, tombstones included). */
+  readonly read?: number;
+  /** The quality run that gated its load (none: no load was made), and its outcome. */
+  readonly quality?: { readonly runId: string; readonly outcome: 'passed' | 'rejected' };
   readonly error: string | null;
   /** What the version it swapped in measured (the anomaly detector's history). */
   readonly measures?: RunMeasures;
@@ -41,7 +45,7 @@ export interface PipelineRunRecord {
 }
 
 /** What a run's load did, known once it ends. */
-export type RunDetails = Pick<PipelineRunRecord, 'load' | 'rows' | 'measures' | 'anomalies' | 'increment'>;
+export type RunDetails = Pick<PipelineRunRecord, 'load' | 'rows' | 'read' | 'quality' | 'measures' | 'anomalies' | 'increment'>;
 
 /** Runs kept in memory per pipeline: the anomaly detector's eight weeks of daily runs, and more. */
 const KEPT = 100;
@@ -140,6 +144,8 @@ export async function openRunLog(path: string, shared?: SharedRunLog): Promise<R
         outcome: event.event,
         load: details?.load ?? null,
         rows: details?.rows ?? null,
+        ...(details?.read !== undefined ? { read: details.read } : {}),
+        ...(details?.quality ? { quality: details.quality } : {}),
         error: event.error ?? null,
         ...(details?.measures ? { measures: details.measures } : {}),
         ...(details?.anomalies ? { anomalies: details.anomalies } : {}),

@@ -130,10 +130,13 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
         const changes = product ? prepared?.build.incremental?.changes[product.table] : undefined;
         const increment = prepared?.build.incremental ? { inserted: changes?.inserted ?? 0, updated: changes?.updated ?? 0, deleted: changes?.deleted ?? 0, watermark: prepared.build.watermark ?? null } : undefined;
         const anomalies = judged?.anomalies ?? [];
+        const read = product ? prepared?.build.rows?.[product.table] : undefined;
+        const quality = prepared?.build.quality ? { runId: prepared.build.quality.runId, outcome: prepared.build.quality.outcome } : undefined;
+        const made = { ...(read !== undefined ? { read } : {}), ...(quality ? { quality } : {}) };
         for (const anomaly of anomalies) log[anomaly.severity === 'error' ? 'error' : 'warn']({ pipeline, measure: anomaly.measure, kind: anomaly.kind, severity: anomaly.severity, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
         server.recordAnomalies(pipeline, anomalies);
         // Only a version served joins the history the next runs are judged by.
-        loadsOf.set(runId, { load: outcome ?? 'current', rows: null, ...(anomalies.length > 0 ? { anomalies } : {}) });
+        loadsOf.set(runId, { load: outcome ?? 'current', rows: null, ...made, ...(anomalies.length > 0 ? { anomalies } : {}) });
         if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
         if (outcome === 'rejected') {
           const failing = prepared!.build.quality?.results.filter((result) => result.severity === 'error' && (result.outcome === 'fail' || result.outcome === 'error')) ?? [];
@@ -143,7 +146,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
         if (outcome !== 'swapped') return;
         const { profiles } = await serveCurrent();
         const profiled = profiles.find((profile) => profile.product === pipeline);
-        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...(judged ? { measures: judged.measures, anomalies } : {}), ...(increment ? { increment } : {}) });
+        loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...made, ...(judged ? { measures: judged.measures, anomalies } : {}), ...(increment ? { increment } : {}) });
       },
       onEvent: (event) => {
         server.recordRun(event);
