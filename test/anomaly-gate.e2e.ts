@@ -98,6 +98,11 @@ describe("a product's anomalies declared errors", () => {
     expect(accepted).toMatchObject({ outcome: 'succeeded', load: 'swapped', anomaliesAccepted: true, rows: before + 12 });
     expect(accepted.anomalies).toEqual([expect.objectContaining({ measure: 'rows', kind: 'below', severity: 'warning' })]);
     expect(await servedOrders()).toBe(before + 12);
+    // The invoices, loaded by the orders' run, are measured by the run that follows it: their history grows too.
+    await expect.poll(async () => (await runs()).find((run) => run.parent?.runId === body.runId), { timeout: 30_000, interval: 200 }).toMatchObject({ pipeline: 'finance.invoices', load: 'current', measures: { rows: expect.any(Number) } });
+    const invoices = (await runs()).find((run) => run.parent?.runId === body.runId)!;
+    expect(invoices.rows).toBe(invoices.measures!.rows);
+    expect(invoices.measures!.rows).toBe((await postGraphQL<any>(mesh.gateway.url, '{ invoices(first: 1) { totalCount } }', undefined, steward())).body.data.invoices.totalCount);
     // The next run is judged from the accepted run on: too short a history to judge, so nothing rejects it.
     await deliverIncrement({ rawDir: join(mesh.dataDir, 'raw'), orders: 5 });
     const next = await ask({ action: 'run', pipeline: 'finance.orders' });

@@ -16,6 +16,7 @@ import type { RunningServer } from '../subgraph-server.js';
 import { qualityHistoryAt, type WarehouseBuild } from '../warehouse/build.js';
 import { openWarehouse } from '../warehouse/open.js';
 import { anomalyResult, detectAnomalies, runMeasuresOf, type Anomaly, type RunMeasures } from './anomalies.js';
+import type { QualityResult } from '../quality.js';
 import { pipelinesOf } from './plan.js';
 import { pipelineRunnerFromEnv, pipelinesEveryFromEnv, sharedRunLogFromEnv } from './runner-config.js';
 import { openRunLog, type RunDetails } from './run-log.js';
@@ -67,6 +68,21 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
     const column = spec?.metadata.sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
     return spec && column ? { table: spec.table, column } : null;
   };
+  /**
+   * A product's measures of the versions it judged, oldest first, since the domain's last load an
+   * operator accepted (whichever product's run made it: its measures start a new baseline).
+   */
+  const historyOf = (productId: string): RunMeasures[] => {
+    const accepted = pipelines
+      .flatMap(({ id }) => runLog.runs(id))
+      .filter((run) => run.anomaliesAccepted && run.load === 'swapped')
+      .reduce<string | null>((latest, run) => (latest === null || run.endedAt > latest ? run.endedAt : latest), null);
+    return runLog
+      .runs(productId)
+      .filter((run) => run.measures && (accepted === null || run.endedAt >= accepted))
+      .map((run) => run.measures!)
+      .reverse();
+  };
   /** What each run's load did, until the run's end is recorded. */
   const loadsOf = new Map<string, RunDetails>();
   /** When the version this process serves was loaded. */
@@ -103,27 +119,29 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       work: async ({ trigger, runId, pipeline, range, acceptAnomalies }) => {
         const by = range ? rangedBy(pipeline) : null;
         const product = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec;
-        const spec = pipelines.find(({ id }) => id === pipeline);
-        // The new version's measures against what the product's own runs predict, judged before it is
-        // swapped in: the declared errors reject the load, the rest are warnings.
+        // The new version, judged before it is swapped in: each product's measures against what its
+        // own runs predict; any product's declared errors reject the load (it swaps every table at
+        // once), the rest are warnings; the run's own product's measures join its history.
         let judged: { measures: RunMeasures; anomalies: Anomaly[] } | undefined;
         const gate: VersionGate = async ({ db, profiles, builtAt, changes }) => {
-          const profiled = product && profiles.find((profile) => profile.product === pipeline);
-          if (!product || !profiled) return [];
-          const element = product.metadata.sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
-          const newest = element ? (await sql<{ newest: unknown }>`select max(${sql.ref(element)}) as newest from ${sql.table(product.table)}`.execute(db)).rows[0]?.newest : null;
-          const changed = changes?.[product.table];
-          const measures: RunMeasures = {
-            ...runMeasuresOf(profiled, builtAt.toISOString(), newest === null || newest === undefined ? null : newest instanceof Date ? newest.toISOString() : String(newest)),
-            ...(changed ? { increment: changed.inserted + changed.updated + changed.deleted } : {}),
-          };
-          // The product's runs since its last accepted change (an accepted run's measures start a new baseline).
-          const past = runLog.runs(pipeline);
-          const accepted = past.findIndex((run) => run.anomaliesAccepted && run.load === 'swapped');
-          const history = (accepted === -1 ? past : past.slice(0, accepted + 1)).flatMap((run) => (run.measures ? [run.measures] : [])).reverse();
-          // Accepted: reported as warnings, none rejects the load.
-          judged = { measures, anomalies: detectAnomalies(history, measures, { errors: acceptAnomalies ? [] : (spec?.anomalyErrors ?? []) }) };
-          return judged.anomalies.filter((anomaly) => anomaly.severity === 'error').map((anomaly) => anomalyResult(pipeline, anomaly));
+          const blocking: QualityResult[] = [];
+          for (const { spec } of domain.dataProducts) {
+            const id = `${domain.name}.${spec.name}`;
+            const profiled = profiles.find((profile) => profile.product === id);
+            if (!profiled) continue;
+            const element = spec.metadata.sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
+            const newest = element ? (await sql<{ newest: unknown }>`select max(${sql.ref(element)}) as newest from ${sql.table(spec.table)}`.execute(db)).rows[0]?.newest : null;
+            const changed = changes?.[spec.table];
+            const measures: RunMeasures = {
+              ...runMeasuresOf(profiled, builtAt.toISOString(), newest === null || newest === undefined ? null : newest instanceof Date ? newest.toISOString() : String(newest)),
+              ...(changed ? { increment: changed.inserted + changed.updated + changed.deleted } : {}),
+            };
+            // Accepted: reported as warnings, none rejects the load.
+            const anomalies = detectAnomalies(historyOf(id), measures, { errors: acceptAnomalies ? [] : (pipelines.find((candidate) => candidate.id === id)?.anomalyErrors ?? []) });
+            if (id === pipeline) judged = { measures, anomalies };
+            blocking.push(...anomalies.filter((anomaly) => anomaly.severity === 'error').map((anomaly) => anomalyResult(id, anomaly)));
+          }
+          return blocking;
         };
         const prepared = await options.load({ trigger, ...(range && by ? { range: { ...by, ...range } } : {}), run: { pipeline, runId }, gate });
         const outcome = prepared?.outcome;
@@ -143,7 +161,23 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
           // Its data would be rejected again: no retry; the run fails, and its dependents do not follow.
           throw new FinalRunError(`the ${domain.name} load was rejected by ${failing.map((result) => `${result.product} ${result.check}`).join(', ') || 'its quality checks'}; kept aside at ${prepared!.build.rejectedKeptAt}, the serving version stays`);
         }
-        if (outcome !== 'swapped') return;
+        if (outcome !== 'swapped') {
+          // Nothing new: the version served, if another product's run made it and this product's runs have
+          // not measured it yet, is measured now (its anomalies warnings: it is served already).
+          if (outcome === undefined && product) {
+            const facts = await loadFactsAt(url, domain);
+            const measured = runLog.runs(pipeline).find((run) => run.measures);
+            const profiled = (await profilesAt(url)).find((profile) => profile.product === pipeline);
+            if (facts.loadedAt && profiled && (!measured || Date.parse(measured.measures!.at) < Date.parse(facts.loadedAt))) {
+              const measures = runMeasuresOf(profiled, new Date(facts.loadedAt).toISOString(), facts.newest[pipeline] ?? null);
+              const found = detectAnomalies(historyOf(pipeline), measures);
+              for (const anomaly of found) log.warn({ pipeline, measure: anomaly.measure, kind: anomaly.kind, severity: anomaly.severity, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
+              server.recordAnomalies(pipeline, found);
+              loadsOf.set(runId, { load: 'current', rows: profiled.rows, measures, anomalies: found });
+            }
+          }
+          return;
+        }
         const { profiles } = await serveCurrent();
         const profiled = profiles.find((profile) => profile.product === pipeline);
         loadsOf.set(runId, { load: 'swapped', rows: profiled?.rows ?? null, ...made, ...(judged ? { measures: judged.measures, anomalies } : {}), ...(increment ? { increment } : {}) });

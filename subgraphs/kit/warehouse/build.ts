@@ -271,14 +271,16 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     await writeProfiles(warehouse.db, profiles);
     onProfiles(profiles);
     options.onProgress?.({ step: 'profiled', domain: options.domain.name, profiles });
+    // The load time, one instant for the gate's measures and the version's record of its load.
+    const loadedAt = options.now?.() ?? new Date();
     if (run.outcome === 'passed') {
-      run = await gated(run, options.gate, { db: warehouse.db as Kysely<any>, profiles, builtAt: options.now?.() ?? new Date() });
+      run = await gated(run, options.gate, { db: warehouse.db as Kysely<any>, profiles, builtAt: loadedAt });
       onRun(run);
     }
     await writeQualityRuns(warehouse.db, [...(await qualityHistoryAt(options.url)), run]);
     await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL, source_extracted_at VARCHAR)`.execute(warehouse.db);
     // The load time in UTC, from the build's clock (whatever the database session's time zone).
-    const builtAt = (options.now?.() ?? new Date()).toISOString().replace('T', ' ').replace('Z', '');
+    const builtAt = loadedAt.toISOString().replace('T', ' ').replace('Z', '');
     await sql`INSERT INTO ${sql.table(BUILD_TABLE)} VALUES (${buildKey}, cast(${builtAt} as timestamp), ${sourceTime.toISOString()})`.execute(warehouse.db);
     if (run.outcome === 'rejected') throw new QualityGateError(options.domain.name, run, rows);
     options.onProgress?.({ step: 'swapping', domain: options.domain.name });
