@@ -62,7 +62,7 @@ const every = (seconds: number | null) => (seconds === null ? 'when asked' : sec
 
 const ACCEPT = 'the data changed for good: its anomalies are warnings, none rejects the load, and its measures start a new baseline';
 
-const command = defineCommand('npm run pipelines --', "The data products' pipelines: their status, a run now, pause and resume (through each domain's subgraph).");
+const command = defineCommand('npm run pipelines --', "The data products' pipelines: their status, a run now, a backfill, pause and resume (through each domain's subgraph).");
 command
   .command('status')
   .description("each pipeline's schedule, next run, pause and last run")

@@ -167,7 +167,6 @@ export interface PipelineControl {
   resume(pipeline: string): Promise<void>;
 }
 
-
 /** A replaced warehouse is closed this long after its replacement: longer than any request may take. */
 const RETIRED_CLOSE_MS = 60_000;
 
