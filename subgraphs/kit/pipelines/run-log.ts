@@ -96,6 +96,12 @@ export async function openRunLog(path: string, shared?: SharedRunLog): Promise<R
   };
   const lines = await readAll();
   await mkdir(dirname(path), { recursive: true });
+  // Rotated at start once it holds far more than is kept: the runs kept, oldest first, written beside it and renamed over it.
+  const kept = [...byPipeline.values()].flat().sort((a, b) => (a.endedAt < b.endedAt ? -1 : a.endedAt > b.endedAt ? 1 : 0));
+  if (lines > ROTATE_AFTER * Math.max(1, byPipeline.size)) {
+    await writeFile(`${path}.rotating`, kept.map((run) => `${JSON.stringify(run)}\n`).join(''));
+    await rename(`${path}.rotating`, path);
+  }
   const redis = shared ? new Redis(shared.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 }) : null;
   const listOf = (pipeline: string) => `${shared!.key}:${pipeline}`;
   /** The shared lists, newest first, into memory. */
@@ -122,12 +128,6 @@ export async function openRunLog(path: string, shared?: SharedRunLog): Promise<R
       await batch.exec();
     }
     await readShared();
-  }
-  // Rotated at start once it holds far more than is kept: the runs kept, oldest first, written beside it and renamed over it.
-  const kept = [...byPipeline.values()].flat().sort((a, b) => (a.endedAt < b.endedAt ? -1 : a.endedAt > b.endedAt ? 1 : 0));
-  if (lines > ROTATE_AFTER * Math.max(1, byPipeline.size)) {
-    await writeFile(`${path}.rotating`, kept.map((run) => `${JSON.stringify(run)}\n`).join(''));
-    await rename(`${path}.rotating`, path);
   }
   const started = new Map<string, string>();
   return {
