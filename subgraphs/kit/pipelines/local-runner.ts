@@ -1,10 +1,13 @@
 /**
  * The pipeline runner in the process (the embedded default): timers for the schedules, one run at a
  * time for the domain (its loads share its warehouse), a run asked for while one of the pipeline is
- * queued or running refused, a scheduled or dependent one folded into it. Runs are not kept across a
- * restart: the load's build beside the serving version is what keeps a killed run harmless.
+ * queued or running refused, a scheduled or dependent one folded into it. With a journal, the runs
+ * queued or running are kept in a file (written beside it and renamed over it): a start after the
+ * process stopped or died runs them again, with their trigger, range and parent (a killed backfill
+ * is not lost); the load's build beside the serving version keeps a killed run harmless meanwhile.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { attempt, backoffBefore, dependentsOf, FinalRunError, keptOptions, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
 
@@ -17,7 +20,17 @@ interface Queued {
   readonly parent?: ParentRun;
 }
 
-export function localRunner(options: RunnerOptions): PipelineRunner {
+/** A run as its journal keeps it. */
+interface Journaled extends Omit<Queued, 'pipeline'> {
+  readonly pipeline: string;
+}
+
+export interface LocalRunnerOptions extends RunnerOptions {
+  /** Where the runs queued or running are kept across a restart (none: they are not). */
+  readonly journal?: string;
+}
+
+export function localRunner(options: LocalRunnerOptions): PipelineRunner {
   const byId = new Map(options.pipelines.map((pipeline) => [pipeline.id, pipeline]));
   const dependents = dependentsOf(options.pipelines);
   const paused = new Set<string>();
@@ -29,6 +42,19 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
   const nextAt = new Map<string, number>();
   let stopping = new AbortController();
   let draining: Promise<void> | null = null;
+  /** The runs queued or running, as the journal keeps them, by run id. */
+  const journaled = new Map<string, Journaled>();
+  let journalWrites = Promise.resolve();
+  const writeJournal = (): Promise<void> => {
+    if (!options.journal) return Promise.resolve();
+    const path = options.journal;
+    const text = JSON.stringify([...journaled.values()]);
+    journalWrites = journalWrites.then(async () => {
+      await writeFile(`${path}.writing`, text);
+      await rename(`${path}.writing`, path);
+    });
+    return journalWrites;
+  };
   const emit = (queued: Queued, attemptNumber: number, event: 'started' | 'succeeded' | 'retrying' | 'failed' | 'skipped', error?: unknown) =>
     options.onEvent?.({
       pipeline: queued.pipeline.id,
@@ -54,12 +80,18 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
     if (pending.has(pipeline.id) || stopping.signal.aborted) return false;
     pending.add(pipeline.id);
     queue.push({ pipeline, runId, trigger, ...more });
+    journaled.set(runId, { pipeline: pipeline.id, runId, trigger, ...more });
+    void writeJournal().catch(() => undefined); // run() awaits it; a tick or a dependent does not wait
     draining ??= drain().finally(() => (draining = null));
     return true;
   };
 
-  async function runOne(queued: Queued): Promise<void> {
-    if (paused.has(queued.pipeline.id)) return emit(queued, 0, 'skipped');
+  /** Runs one queued run to its end; false when the runner's stop cut it short (its journal keeps it). */
+  async function runOne(queued: Queued): Promise<boolean> {
+    if (paused.has(queued.pipeline.id)) {
+      emit(queued, 0, 'skipped');
+      return true;
+    }
     for (let number = 1; ; number++) {
       emit(queued, number, 'started');
       try {
@@ -72,9 +104,13 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
         );
         emit(queued, number, 'succeeded');
         for (const next of dependents.get(queued.pipeline.id) ?? []) enqueue(byId.get(next)!, 'dependency', randomUUID(), { parent: { pipeline: queued.pipeline.id, runId: queued.runId } });
-        return;
+        return true;
       } catch (error) {
-        if (number >= queued.pipeline.attempts || stopping.signal.aborted || error instanceof FinalRunError) return emit(queued, number, 'failed', error);
+        if (stopping.signal.aborted && options.journal) return false; // stopped: its journal runs it again at the next start
+        if (number >= queued.pipeline.attempts || stopping.signal.aborted || error instanceof FinalRunError) {
+          emit(queued, number, 'failed', error);
+          return true;
+        }
         emit(queued, number, 'retrying', error);
         await sleep(backoffBefore(queued.pipeline, number), undefined, { signal: stopping.signal }).catch(() => undefined);
       }
@@ -83,10 +119,15 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
 
   async function drain(): Promise<void> {
     for (let queued = queue.shift(); queued; queued = queue.shift()) {
+      let ended = false;
       try {
-        await runOne(queued);
+        ended = await runOne(queued);
       } finally {
         pending.delete(queued.pipeline.id);
+        if (ended) {
+          journaled.delete(queued.runId);
+          await writeJournal().catch(() => undefined);
+        }
       }
     }
   }
@@ -95,6 +136,17 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
     kind: 'local',
     async start() {
       stopping = new AbortController();
+      // The runs a stop or a crash left: run again, first.
+      if (options.journal) {
+        const left = await readFile(options.journal, 'utf8').then(
+          (text) => JSON.parse(text) as Journaled[],
+          () => [] as Journaled[],
+        );
+        for (const { pipeline, runId, trigger, range, acceptAnomalies, parent } of Array.isArray(left) ? left : []) {
+          const spec = byId.get(pipeline);
+          if (spec) enqueue(spec, trigger, runId, { ...(range ? { range } : {}), ...(acceptAnomalies ? { acceptAnomalies } : {}), ...(parent ? { parent } : {}) });
+        }
+      }
       for (const pipeline of options.pipelines) {
         const every = pipeline.everyMs;
         if (every === null) continue;
@@ -112,6 +164,7 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
       if (paused.has(id)) throw new PipelineError('PIPELINE_PAUSED', `"${id}" is paused: resume it first.`);
       const runId = randomUUID();
       if (!enqueue(pipeline, trigger, runId, keptOptions(trigger, runOptions))) throw new PipelineError('PIPELINE_RUN_OVERLAPS', `A run of "${id}" is already queued or running.`);
+      await journalWrites; // kept before it is said to be queued
       return runId;
     },
     async pause(id) {
@@ -131,8 +184,9 @@ export function localRunner(options: RunnerOptions): PipelineRunner {
     async stop() {
       for (const timer of timers.splice(0)) clearInterval(timer);
       stopping.abort();
-      for (const dropped of queue.splice(0)) pending.delete(dropped.pipeline.id);
+      for (const dropped of queue.splice(0)) pending.delete(dropped.pipeline.id); // still journaled: the next start runs them
       await draining;
+      await journalWrites.catch(() => undefined);
     },
   };
 }

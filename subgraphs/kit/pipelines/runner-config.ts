@@ -38,7 +38,8 @@ export function sharedRunLogFromEnv(domain: string, pipelines: readonly string[]
   return { redisUrl: env.PIPELINES_REDIS_URL, key: `${env.PIPELINES_REDIS_PREFIX || 'mesh-pipelines'}:${domain}:runs`, pipelines };
 }
 
-export function pipelineRunnerFromEnv(options: RunnerOptions & { readonly domain: string }, env: NodeJS.ProcessEnv = process.env): PipelineRunner {
+/** `journal`: where the runner in the process keeps its queued and running runs across a restart (BullMQ keeps them in Redis). */
+export function pipelineRunnerFromEnv(options: RunnerOptions & { readonly domain: string; readonly journal?: string }, env: NodeJS.ProcessEnv = process.env): PipelineRunner {
   const setting = env.PIPELINES || 'on';
   if (setting !== 'on' && setting !== 'off') throw new Error(`PIPELINES must be on or off, got "${setting.slice(0, 20)}".`);
   if (setting === 'off') return idle;

@@ -4,6 +4,9 @@
  * two BullMQ runners on one Redis run each tick once, and never two runs of a domain at once.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { bullmqRunner } from './bullmq-runner.js';
@@ -209,5 +212,55 @@ describe("a backfill's range as an operator types it", () => {
     ] as const) {
       expect(() => rangeOf(from, to), `${String(from)} to ${String(to)}`).toThrow(expect.objectContaining({ code: 'PIPELINE_RANGE_INVALID' }));
     }
+  });
+});
+
+describe('the runner in the process, with a journal, across a restart', () => {
+  let dir: string;
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('runs again the runs that were queued or running when its process died, with their trigger and range', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'runner-journal-'));
+    const journal = join(dir, 'shipping.queue.json');
+    const pipelines = [spec('shipping.parcels'), spec('shipping.returns')];
+    // A process whose backfill never ends, and a run queued behind it: then it dies (nothing stops it).
+    const dying = localRunner({ pipelines, work: () => new Promise<void>(() => undefined), journal });
+    await dying.start();
+    const backfill = await dying.run('shipping.parcels', 'backfill', { range: { from: '2025-06-01', to: '2025-06-30' } });
+    const queued = await dying.run('shipping.returns');
+    expect((JSON.parse(await readFile(journal, 'utf8')) as { runId: string }[]).map(({ runId }) => runId)).toEqual([backfill, queued]);
+    // The next process, on the same journal.
+    const seen: RunRequest[] = [];
+    const events: RunEvent[] = [];
+    const next = localRunner({ pipelines, work: async (request) => void seen.push(request), journal, onEvent: (event) => events.push(event) });
+    running.push(next);
+    await next.start();
+    await expect.poll(() => events.filter((event) => event.event === 'succeeded').length, { timeout: 10_000 }).toBe(2);
+    expect(seen.map(({ pipeline, runId, trigger, range }) => ({ pipeline, runId, trigger, range }))).toEqual([
+      { pipeline: 'shipping.parcels', runId: backfill, trigger: 'backfill', range: { from: '2025-06-01', to: '2025-06-30' } },
+      { pipeline: 'shipping.returns', runId: queued, trigger: 'manual', range: undefined },
+    ]);
+    // Ended: no longer kept, and a third start runs nothing.
+    await expect.poll(async () => JSON.parse(await readFile(journal, 'utf8'))).toEqual([]);
+  });
+
+  it('keeps a run a stop cut short for the next start, and forgets one that ended, failed included', async () => {
+    const journal = join(dir, 'stopped.queue.json');
+    const pipelines = [spec('shipping.parcels'), spec('shipping.returns')];
+    const first = localRunner({ pipelines, work: async ({ pipeline, signal }) => {
+      if (pipeline === 'shipping.returns') throw new Error('unreadable');
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      throw new Error('aborted');
+    }, journal });
+    await first.start();
+    await first.run('shipping.returns');
+    const held = await first.run('shipping.parcels');
+    await first.stop();
+    expect((JSON.parse(await readFile(journal, 'utf8')) as { runId: string }[]).map(({ runId }) => runId)).toEqual([held]);
+    const seen: string[] = [];
+    const second = localRunner({ pipelines, work: async ({ runId }) => void seen.push(runId), journal });
+    running.push(second);
+    await second.start();
+    await expect.poll(() => seen, { timeout: 10_000 }).toEqual([held]);
   });
 });

@@ -116,6 +116,8 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
     {
       domain: domain.name,
       pipelines,
+      // The runs queued or running when the process stops or dies, run again when it starts.
+      journal: join(options.dataDir, 'pipelines', `${domain.name}.queue.json`),
       work: async ({ trigger, runId, pipeline, range, acceptAnomalies }) => {
         const by = range ? rangedBy(pipeline) : null;
         const product = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec;
