@@ -1,7 +1,7 @@
 /**
  * `npm run pipelines -- <command>`: the operators' view of the data products' pipelines, through each
  * domain's subgraph (its `/pipelines` route, signed with the gateway's key, as the platform's routes
- * are), found by the mesh manifest.
+ * are), found where the gateway finds them: `SUBGRAPHS` (name=url,…), else the mesh manifest.
  *
  *   status [--domain NAME]   each pipeline's schedule, next run, pause and last run
  *   run <domain.product> [--accept-anomalies]
@@ -18,7 +18,8 @@
  * domain, a wrong range, a subgraph not answering, a wrong command line).
  */
 import { defineCommand, CommandFailure, EXIT_FAILED, EXIT_REFUSED, runCommand } from '../policy/command-line.js';
-import { readMeshManifest, type ManifestDomain } from '../policy/mesh-manifest.js';
+import { subgraphEndpointsFromEnv, type SubgraphEndpoint } from '../gateway/config.js';
+import { DEFAULT_MESH_MANIFEST } from '../policy/mesh-manifest.js';
 import { SIGNATURE_HEADER, signSubgraphRequest, signingKeyFromEnv } from '../policy/subgraph-signature.js';
 
 interface PipelineLine {
@@ -30,7 +31,7 @@ interface PipelineLine {
 }
 
 /** POSTs to a domain's `/pipelines`, signed; its answer, or a CommandFailure with its code and exit. */
-async function ask(domain: ManifestDomain, body: Record<string, string | boolean | undefined>): Promise<any> {
+async function ask(domain: SubgraphEndpoint, body: Record<string, string | boolean | undefined>): Promise<any> {
   const text = JSON.stringify(body);
   let response: Response;
   try {
@@ -49,12 +50,21 @@ async function ask(domain: ManifestDomain, body: Record<string, string | boolean
   throw new CommandFailure(`${code}: ${answer?.error?.message ?? `the ${domain.name} subgraph answered HTTP ${response.status}`}`, response.status === 409 ? EXIT_REFUSED : EXIT_FAILED);
 }
 
-/** The manifest's domain of a pipeline's address. */
-function domainOf(pipeline: string): ManifestDomain {
-  const manifest = readMeshManifest();
+/** This machine's subgraphs (as the gateway reads them), and where the list comes from. */
+function endpoints(): { readonly domains: readonly SubgraphEndpoint[]; readonly from: string } {
+  try {
+    return { domains: subgraphEndpointsFromEnv(), from: process.env.SUBGRAPHS ? 'SUBGRAPHS' : process.env.MESH_MANIFEST || DEFAULT_MESH_MANIFEST };
+  } catch (error) {
+    throw new CommandFailure((error as Error).message, EXIT_FAILED);
+  }
+}
+
+/** The subgraph of a pipeline's address. */
+function domainOf(pipeline: string): SubgraphEndpoint {
+  const manifest = endpoints();
   const name = pipeline.split('.')[0]!;
   const domain = manifest.domains.find((candidate) => candidate.name === name);
-  if (!domain || !pipeline.includes('.')) throw new CommandFailure(`PIPELINE_UNKNOWN: "${pipeline.slice(0, 100)}" is not <domain>.<product> of a domain of ${manifest.path} (${manifest.domains.map((d) => d.name).join(', ')}).`, EXIT_FAILED);
+  if (!domain || !pipeline.includes('.')) throw new CommandFailure(`PIPELINE_UNKNOWN: "${pipeline.slice(0, 100)}" is not <domain>.<product> of a domain of ${manifest.from} (${manifest.domains.map((d) => d.name).join(', ')}).`, EXIT_FAILED);
   return domain;
 }
 
@@ -68,9 +78,9 @@ command
   .description("each pipeline's schedule, next run, pause and last run")
   .option('--domain <name>', 'one domain only')
   .action(async (options: { domain?: string }) => {
-    const manifest = readMeshManifest();
+    const manifest = endpoints();
     const domains = manifest.domains.filter((domain) => !options.domain || domain.name === options.domain);
-    if (domains.length === 0) throw new CommandFailure(`PIPELINE_UNKNOWN: no domain "${String(options.domain).slice(0, 60)}" in ${manifest.path}.`, EXIT_FAILED);
+    if (domains.length === 0) throw new CommandFailure(`PIPELINE_UNKNOWN: no domain "${String(options.domain).slice(0, 60)}" in ${manifest.from}.`, EXIT_FAILED);
     let failed = false;
     for (const domain of domains) {
       try {

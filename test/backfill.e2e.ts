@@ -257,6 +257,11 @@ describe('npm run pipelines -- backfill, on a mesh started with npm start (the r
       expect({ code: refused.code, stderr: refused.stderr.trim() }, args.join(' ')).toEqual({ code: 2, stderr: expect.stringMatching(message) });
     }
     expect((await npmRun(['pipelines', '--', 'backfill', 'finance.parcels', '--from', '2025-06-01', '--to', '2025-06-30'], env)).stderr).toMatch(/^PIPELINE_UNKNOWN: No pipeline "finance\.parcels"/);
+    // The subgraphs found as the gateway finds them: SUBGRAPHS (name=url) first, else the manifest; a wrong list is refused.
+    const bySubgraphs = { ...env, MESH_MANIFEST: '', SUBGRAPHS: `finance=${financeUrl}` };
+    expect((await npmRun(['pipelines', '--', 'status'], bySubgraphs)).stdout).toMatch(/^finance\.orders\s+every 1 d/m);
+    expect(await npmRun(['pipelines', '--', 'run', 'shipping.parcels'], bySubgraphs)).toMatchObject({ code: 2, stderr: expect.stringMatching(/^PIPELINE_UNKNOWN: "shipping\.parcels" is not <domain>\.<product> of a domain of SUBGRAPHS \(finance\)\./) });
+    expect(await npmRun(['pipelines', '--', 'status'], { ...env, SUBGRAPHS: 'finance' })).toMatchObject({ code: 2, stderr: expect.stringMatching(/SUBGRAPHS entry "finance" is not name=url/) });
     // Sent by hand, signed as the platform: a range that is no string is refused as well.
     const body = JSON.stringify({ action: 'backfill', pipeline: 'finance.orders', from: { $gt: '' }, to: ['2025-06-30'] });
     const direct = await fetch(new URL('pipelines', financeUrl), { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body }) }, body });
