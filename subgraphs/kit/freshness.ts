@@ -52,6 +52,9 @@ export function freshnessOf(facts: LoadFacts, productId: string, sla: readonly S
   return { loadedAt: facts.loadedAt, newestRecordAt: facts.newest[productId] ?? null, ageSeconds, slaSeconds, status };
 }
 
+/** The column a product's SLA measures its latency on (its newest record), if it names one. */
+export const latencyColumnOf = (sla: readonly SlaProperty[]): string | undefined => sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
+
 /** Reads the load facts of the warehouse at a URL, read-only, beside the serving connection. */
 export async function loadFactsAt(url: string, domain: Domain<any, any>): Promise<LoadFacts> {
   const warehouse = openWarehouse<any>(url, { readOnly: true });
@@ -59,7 +62,7 @@ export async function loadFactsAt(url: string, domain: Domain<any, any>): Promis
     const built = await sql<{ built_at: string }>`select built_at from _warehouse_build`.execute(warehouse.db).catch(() => ({ rows: [] as { built_at: string }[] }));
     const newest: Record<string, string | null> = {};
     for (const { spec } of domain.dataProducts) {
-      const element = spec.metadata.sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
+      const element = latencyColumnOf(spec.metadata.sla);
       if (!element) continue;
       const row = await sql<{ newest: string | null }>`select max(${sql.ref(element)}) as newest from ${sql.table(spec.table)}`.execute(warehouse.db).catch(() => ({ rows: [] as { newest: string | null }[] }));
       newest[`${domain.name}.${spec.name}`] = row.rows[0]?.newest ?? null;

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { attempt, backoffBefore, dependentsOf, FinalRunError, keptOptions, PipelineError, type ParentRun, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
+import { attempt, backoffBefore, dependentsOf, FinalRunError, keptOptions, PipelineError, rangeOf, type ParentRun, type PipelineRunner, type PipelineSpec, type RunnerOptions, type RunRange, type RunTrigger } from './runner.js';
 
 interface Queued {
   readonly pipeline: PipelineSpec;
@@ -28,6 +28,25 @@ interface Journaled extends Omit<Queued, 'pipeline'> {
 export interface LocalRunnerOptions extends RunnerOptions {
   /** Where the runs queued or running are kept across a restart (none: they are not). */
   readonly journal?: string;
+}
+
+const TRIGGERS: readonly RunTrigger[] = ['schedule', 'dependency', 'manual', 'backfill'];
+
+/** A journal's entry as a run to queue again, or null for one this runner cannot take (an unknown pipeline, a wrong field, a range that is no range): the file is the process's own, but it is read as input. */
+function journaledRun(entry: unknown, byId: ReadonlyMap<string, PipelineSpec>): { spec: PipelineSpec; trigger: RunTrigger; runId: string; more: Pick<Queued, 'range' | 'acceptAnomalies' | 'parent'> } | null {
+  if (typeof entry !== 'object' || entry === null) return null;
+  const { pipeline, runId, trigger, range, acceptAnomalies, parent } = entry as Partial<Record<keyof Journaled, unknown>>;
+  const spec = typeof pipeline === 'string' ? byId.get(pipeline) : undefined;
+  if (!spec || typeof runId !== 'string' || !TRIGGERS.includes(trigger as RunTrigger)) return null;
+  let checked: RunRange | undefined;
+  try {
+    checked = range === undefined ? undefined : rangeOf((range as RunRange).from, (range as RunRange).to);
+  } catch {
+    return null;
+  }
+  const parentRun = parent as ParentRun | undefined;
+  const validParent = parentRun !== undefined && typeof parentRun.pipeline === 'string' && typeof parentRun.runId === 'string';
+  return { spec, trigger: trigger as RunTrigger, runId, more: { ...(checked ? { range: checked } : {}), ...(acceptAnomalies === true ? { acceptAnomalies: true } : {}), ...(validParent ? { parent: { pipeline: parentRun.pipeline, runId: parentRun.runId } } : {}) } };
 }
 
 export function localRunner(options: LocalRunnerOptions): PipelineRunner {
@@ -138,13 +157,20 @@ export function localRunner(options: LocalRunnerOptions): PipelineRunner {
       stopping = new AbortController();
       // The runs a stop or a crash left: run again, first.
       if (options.journal) {
+        // None yet, or one that is not JSON (written by hand, a damaged disk): nothing to run again.
         const left = await readFile(options.journal, 'utf8').then(
-          (text) => JSON.parse(text) as Journaled[],
-          () => [] as Journaled[],
+          (text) => {
+            try {
+              return JSON.parse(text) as unknown;
+            } catch {
+              return [];
+            }
+          },
+          () => [],
         );
-        for (const { pipeline, runId, trigger, range, acceptAnomalies, parent } of Array.isArray(left) ? left : []) {
-          const spec = byId.get(pipeline);
-          if (spec) enqueue(spec, trigger, runId, { ...(range ? { range } : {}), ...(acceptAnomalies ? { acceptAnomalies } : {}), ...(parent ? { parent } : {}) });
+        for (const entry of Array.isArray(left) ? left : []) {
+          const again = journaledRun(entry, byId);
+          if (again) enqueue(again.spec, again.trigger, again.runId, again.more);
         }
       }
       for (const pipeline of options.pipelines) {

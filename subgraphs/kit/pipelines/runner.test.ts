@@ -4,7 +4,7 @@
  * two BullMQ runners on one Redis run each tick once, and never two runs of a domain at once.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -242,6 +242,35 @@ describe('the runner in the process, with a journal, across a restart', () => {
     ]);
     // Ended: no longer kept, and a third start runs nothing.
     await expect.poll(async () => JSON.parse(await readFile(journal, 'utf8'))).toEqual([]);
+  });
+
+  it('starts on a journal it cannot read, or whose entries are wrong, running only the runs it can take', async () => {
+    const pipelines = [spec('shipping.parcels'), spec('shipping.returns')];
+    const garbled = join(dir, 'garbled.queue.json');
+    await writeFile(garbled, '[{"pipeline":"shipping.parcels","runId":"cut');
+    const seen: RunRequest[] = [];
+    const first = localRunner({ pipelines, work: async (request) => void seen.push(request), journal: garbled });
+    running.push(first);
+    await first.start(); // a journal cut by a crash mid-write: nothing to run again, and no crash
+    const edited = join(dir, 'edited.queue.json');
+    await writeFile(
+      edited,
+      JSON.stringify([
+        { pipeline: 'shipping.nothing', runId: 'a', trigger: 'manual' },
+        { pipeline: 'shipping.parcels', runId: 'b', trigger: 'backfill', range: { from: "2025-06-01' or 1=1 --", to: '2025-06-30' } },
+        { pipeline: 'shipping.parcels', runId: 'c', trigger: 'whenever' },
+        'not a run',
+        { pipeline: 'shipping.returns', runId: 'd', trigger: 'backfill', range: { from: '2025-06-01', to: '2025-06-30' }, acceptAnomalies: 'yes', parent: { pipeline: 1 } },
+      ]),
+    );
+    const second = localRunner({ pipelines, work: async (request) => void seen.push(request), journal: edited });
+    running.push(second);
+    await second.start();
+    await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(seen.map(({ pipeline, runId, trigger, range, acceptAnomalies, parent }) => ({ pipeline, runId, trigger, range, acceptAnomalies, parent }))).toEqual([
+      { pipeline: 'shipping.returns', runId: 'd', trigger: 'backfill', range: { from: '2025-06-01', to: '2025-06-30' }, acceptAnomalies: undefined, parent: undefined },
+    ]);
   });
 
   it('keeps a run a stop cut short for the next start, and forgets one that ended, failed included', async () => {

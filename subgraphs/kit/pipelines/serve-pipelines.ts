@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Domain } from '../domain.js';
-import { loadFactsAt } from '../freshness.js';
+import { latencyColumnOf, loadFactsAt } from '../freshness.js';
 import { profilesAt } from '../profiles.js';
 import type { RunningServer } from '../subgraph-server.js';
 import { qualityHistoryAt, type WarehouseBuild } from '../warehouse/build.js';
@@ -62,11 +62,18 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
   const env = options.env ?? process.env;
   const pipelines = pipelinesOf(domain, { everySeconds: pipelinesEveryFromEnv(env) });
   const runLog = await openRunLog(join(options.dataDir, 'pipelines', `${domain.name}.jsonl`), sharedRunLogFromEnv(domain.name, pipelines.map(({ id }) => id), env));
+  /** A pipeline's data product. */
+  const productOf = (pipeline: string) => domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec;
   /** A product's table and the time column its SLA's latency names: what a backfill of a range reloads by. */
   const rangedBy = (pipeline: string): { table: string; column: string } | null => {
-    const spec = domain.dataProducts.find((product) => `${domain.name}.${product.spec.name}` === pipeline)?.spec;
-    const column = spec?.metadata.sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
+    const spec = productOf(pipeline);
+    const column = spec && latencyColumnOf(spec.metadata.sla);
     return spec && column ? { table: spec.table, column } : null;
+  };
+  /** A run's anomalies: in the log (errors as errors) and in /metrics. */
+  const report = (pipeline: string, anomalies: readonly Anomaly[]) => {
+    for (const anomaly of anomalies) log[anomaly.severity === 'error' ? 'error' : 'warn']({ pipeline, measure: anomaly.measure, kind: anomaly.kind, severity: anomaly.severity, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
+    server.recordAnomalies(pipeline, anomalies);
   };
   /**
    * A product's measures of the versions it judged, oldest first, since the domain's last load an
@@ -120,7 +127,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       journal: join(options.dataDir, 'pipelines', `${domain.name}.queue.json`),
       work: async ({ trigger, runId, pipeline, range, acceptAnomalies }) => {
         const by = range ? rangedBy(pipeline) : null;
-        const product = domain.dataProducts.find(({ spec }) => `${domain.name}.${spec.name}` === pipeline)?.spec;
+        const product = productOf(pipeline);
         // The new version, judged before it is swapped in: each product's measures against what its
         // own runs predict; any product's declared errors reject the load (it swaps every table at
         // once), the rest are warnings; the run's own product's measures join its history.
@@ -131,7 +138,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
             const id = `${domain.name}.${spec.name}`;
             const profiled = profiles.find((profile) => profile.product === id);
             if (!profiled) continue;
-            const element = spec.metadata.sla.find((promise) => promise.property === 'latency' && promise.element)?.element;
+            const element = latencyColumnOf(spec.metadata.sla);
             const newest = element ? (await sql<{ newest: unknown }>`select max(${sql.ref(element)}) as newest from ${sql.table(spec.table)}`.execute(db)).rows[0]?.newest : null;
             const changed = changes?.[spec.table];
             const measures: RunMeasures = {
@@ -153,8 +160,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
         const read = product ? prepared?.build.rows?.[product.table] : undefined;
         const quality = prepared?.build.quality ? { runId: prepared.build.quality.runId, outcome: prepared.build.quality.outcome } : undefined;
         const made = { ...(read !== undefined ? { read } : {}), ...(quality ? { quality } : {}) };
-        for (const anomaly of anomalies) log[anomaly.severity === 'error' ? 'error' : 'warn']({ pipeline, measure: anomaly.measure, kind: anomaly.kind, severity: anomaly.severity, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
-        server.recordAnomalies(pipeline, anomalies);
+        report(pipeline, anomalies);
         // Only a version served joins the history the next runs are judged by.
         loadsOf.set(runId, { load: outcome ?? 'current', rows: null, ...made, ...(anomalies.length > 0 ? { anomalies } : {}) });
         if (outcome === 'failed') throw new Error(`the ${domain.name} load failed (see the log); the serving version stays`);
@@ -173,8 +179,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
             if (facts.loadedAt && profiled && (!measured || Date.parse(measured.measures!.at) < Date.parse(facts.loadedAt))) {
               const measures = runMeasuresOf(profiled, new Date(facts.loadedAt).toISOString(), facts.newest[pipeline] ?? null);
               const found = detectAnomalies(historyOf(pipeline), measures);
-              for (const anomaly of found) log.warn({ pipeline, measure: anomaly.measure, kind: anomaly.kind, severity: anomaly.severity, value: anomaly.value, band: anomaly.band }, `data anomaly: ${anomaly.message}`);
-              server.recordAnomalies(pipeline, found);
+              report(pipeline, found);
               loadsOf.set(runId, { load: 'current', rows: profiled.rows, measures, anomalies: found });
             }
           }
