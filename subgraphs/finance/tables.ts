@@ -18,7 +18,8 @@ const orderLines = defineTable('order_lines', {
   primaryKey: ['order_id', 'line_number'],
   indexes: [['sku']],
   // `category_id`: the product's category as booked on the line (the sales dimension "category").
-  columns: { order_id: 'varchar', line_number: 'integer', sku: 'varchar', category_id: 'varchar', quantity: 'integer', unit_price: 'decimal(10, 2)', discount: 'decimal(4, 3)', net_amount: DERIVED_AMOUNT },
+  // `net_amount`: computed from the line itself as it is loaded or merged.
+  columns: { order_id: 'varchar', line_number: 'integer', sku: 'varchar', category_id: 'varchar', quantity: 'integer', unit_price: 'decimal(10, 2)', discount: 'decimal(4, 3)', net_amount: { ...DERIVED_AMOUNT, fromRow: 'round(quantity * unit_price * (1 - discount), 2)' } },
 });
 
 const invoices = defineTable('invoices', {
@@ -44,7 +45,7 @@ export type FinanceWarehouse = WarehouseOf<typeof financeTables>;
 /** Orders whose amounts count as revenue (lifetime value, product revenue and units sold). */
 export const REVENUE_STATUSES = ['PAID', 'SHIPPED', 'DELIVERED'] as const;
 
-/** Loads the raw files, then derives each line's net amount and each order's total, in SQL. */
+/** Loads the raw files (each line's net amount computed as it is loaded), then derives each order's total and each invoice's region, in SQL. */
 export async function ingestFinance({
   warehouse,
   rawDir,
@@ -54,7 +55,6 @@ export async function ingestFinance({
 }): Promise<Record<string, number>> {
   const rows = await loadTables(warehouse, rawDir, financeTables);
   const db: Kysely<FinanceWarehouse> = warehouse.db;
-  await sql`UPDATE order_lines SET net_amount = round(quantity * unit_price * (1 - discount), 2)`.execute(db);
   await sql`UPDATE orders SET total_amount = line_totals.total
     FROM (SELECT order_id, sum(net_amount) AS total FROM order_lines GROUP BY order_id) AS line_totals
     WHERE line_totals.order_id = orders.id`.execute(db);
@@ -64,27 +64,24 @@ export async function ingestFinance({
 }
 
 /**
- * After increments are merged: the net amount of each changed line, the total of each order whose
- * lines (or itself) changed, and the region of each invoice whose order (or itself) changed; the
- * same amounts a full load derives. Joins from the changed keys.
+ * After increments are merged (each changed line's net amount computed as it was written): the
+ * total of each order whose lines (or itself) changed, and the region of each invoice whose order
+ * (or itself) changed; the same values a full load derives. Joins from the changed keys.
  */
 export async function deriveFinanceIncrement({ db, changed }: DeriveIncrementOptions<FinanceWarehouse>): Promise<void> {
   const changedLines = changed.order_lines ? sql.table(changed.order_lines) : null;
-  if (changedLines) {
-    await sql`UPDATE order_lines SET net_amount = round(quantity * unit_price * (1 - discount), 2)
-      FROM ${changedLines} AS c WHERE c.order_id = order_lines.order_id AND c.line_number = order_lines.line_number`.execute(db);
-  }
   const orders = [changed.orders && sql`select id from ${sql.table(changed.orders)}`, changedLines && sql`select order_id as id from ${changedLines}`].filter((query) => query !== undefined && query !== null);
   if (orders.length > 0) {
     // A join, not a subquery per order: a full load merges its increments before the lines have an index.
     await sql`UPDATE orders SET total_amount = totals.total
       FROM (select k.id, coalesce(sum(l.net_amount), 0) as total from (${sql.join(orders, sql` union `)}) as k left join order_lines as l on l.order_id = k.id group by k.id) as totals
-      WHERE orders.id = totals.id`.execute(db);
+      WHERE orders.id = totals.id AND orders.total_amount IS DISTINCT FROM totals.total`.execute(db);
   }
+  // Only rows whose value changes are written (most changed orders keep their total and region).
   if (changed.invoices) {
-    await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.invoices)} AS c, orders AS o WHERE c.id = invoices.id AND o.id = invoices.order_id`.execute(db);
+    await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.invoices)} AS c, orders AS o WHERE c.id = invoices.id AND o.id = invoices.order_id AND invoices.region IS DISTINCT FROM o.region`.execute(db);
   }
   if (changed.orders) {
-    await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.orders)} AS c, orders AS o WHERE c.id = o.id AND o.id = invoices.order_id`.execute(db);
+    await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.orders)} AS c, orders AS o WHERE c.id = o.id AND o.id = invoices.order_id AND invoices.region IS DISTINCT FROM o.region`.execute(db);
   }
 }

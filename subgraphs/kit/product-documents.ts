@@ -102,7 +102,9 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
         physicalName: column.name,
         physicalType: column.type,
         // Where its values come from: the raw file's column of the same name, or a derivation at load.
-        ...(column.derived
+        ...(column.fromRow !== undefined
+          ? { transformSourceObjects: [`${table.file ?? `${table.name}.csv`}`], transformLogic: column.fromRow, transformDescription: 'Computed from the row\'s own columns as it is loaded.' }
+          : column.derived
           ? { transformDescription: 'Computed at load from other columns of the domain.' }
           : { transformSourceObjects: [`${table.file ?? `${table.name}.csv`}`], transformLogic: `the column ${column.name}, as loaded` }),
         logicalType: logicalTypeOf(column.type),

@@ -148,7 +148,8 @@ export interface CheckScope {
 function inScope(table: string, key: string, scope: CheckScope | undefined): RawBuilder<SqlBool> {
   if (!scope) return sql<SqlBool>`true`;
   if (scope.changed === null) return sql<SqlBool>`false`;
-  return sql<SqlBool>`exists (select 1 from ${sql.table(scope.changed)} as changed where changed.${sql.ref(key)} = ${sql.ref(`${table}.${key}`)})`;
+  // IN, not a correlated EXISTS: DuckDB plans EXISTS under an OR (a relationship's scope) as a join per row, three times slower.
+  return sql<SqlBool>`${sql.ref(`${table}.${key}`)} in (select changed.${sql.ref(key)} from ${sql.table(scope.changed)} as changed)`;
 }
 
 /** The condition a failing row meets, for the row-level rules (of the rows in scope: the caller adds it). */
@@ -181,7 +182,7 @@ function failingRow(rule: QualityMeasure, table: string, dialect: DialectSql, ke
       // In scope: the changed rows, and the rows whose parent changed (it may be gone).
       const parents = scope.changedOf(rule.to.table, rule.to.column);
       if (parents === undefined) return orphan;
-      const parentChanged = parents ? sql<SqlBool>`exists (select 1 from ${sql.table(parents)} as changed_parent where changed_parent.${sql.ref(rule.to.column)} = ${ref(rule.column)})` : sql<SqlBool>`false`;
+      const parentChanged = parents ? sql<SqlBool>`${ref(rule.column)} in (select changed_parent.${sql.ref(rule.to.column)} from ${sql.table(parents)} as changed_parent)` : sql<SqlBool>`false`;
       return sql<SqlBool>`(${inScope(table, key, scope)} or ${parentChanged}) and ${orphan}`;
     }
     default:

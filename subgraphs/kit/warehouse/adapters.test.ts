@@ -31,6 +31,8 @@ it('derives a declared table\'s row type from its columns, in the adapters\' val
     { name: 'id', type: 'integer' },
     { name: 'total', type: 'decimal(14, 2)', nullable: true, derived: true },
   ]);
+  // A column computed from its own row is a derived one, said so.
+  expect(() => defineTable('e', { primaryKey: ['id'], columns: { id: 'integer', twice: { type: 'integer', fromRow: 'id * 2' } } })).toThrow(/e\.twice: a column computed from its row \(fromRow\) is derived/);
 });
 
 interface AdapterUnderTest {

@@ -252,6 +252,7 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
       for (const table of staged) rows[table.name] = await countRows(warehouse.db as Kysely<any>, table.name);
     }
     await recordIncrements(warehouse.db as Kysely<any>, increments, options.now?.() ?? new Date());
+    await dialectAdapter(warehouse.dialect).analyze(warehouse.db as Kysely<any>, options.domain.tables.map(({ name }) => name));
     options.onProgress?.({ step: 'loaded', domain: options.domain.name, rows });
     const sourceTime = sourceTimeOf(options, increments);
     let run = await runDomainChecks(options.domain, warehouse, 'load', options.now, sourceTime);
@@ -302,7 +303,8 @@ function sourceTimeOf(options: EnsureWarehouseOptions, increments: readonly Incr
 
 /** Merges staged increments by key, then fills the derived columns of what they changed (the domain's `deriveIncrement`). */
 async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number): Promise<Record<string, TableChanges>> {
-  const derived = domain.tables.filter((table) => table.columns.some((column) => column.derived));
+  // Columns computed from their own row are written with it; the others need the domain's derivation.
+  const derived = domain.tables.filter((table) => table.columns.some((column) => column.derived && column.fromRow === undefined));
   if (derived.length > 0 && !domain.deriveIncrement) {
     throw new IncrementError(`The ${domain.name} domain derives columns (${derived.map((table) => table.name).join(', ')}) and declares no deriveIncrement: its increments cannot be merged.`);
   }

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { sql, type ColumnDefinitionBuilder, type Expression, type RawBuilder, type SqlBool } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Kysely, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { openDuckDbWarehouse } from './duckdb.js';
 import { changedTableOf, stagedTableOf } from './staging-names.js';
 import { openPostgresWarehouse } from './postgres.js';
@@ -80,6 +80,8 @@ export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
    * in memory whatever its memory limit would make a load's memory grow with its file.
    */
   readonly indexedRowsMax: number;
+  /** Gathers the planner's statistics of tables a load just filled (their changed keys' joins are planned by them). */
+  analyze(db: Kysely<any>, tables: readonly string[]): Promise<void>;
   readonly sql: DialectSql;
   /** Whether an error means the warehouse cannot answer (down, unreachable, too slow), not a faulty query. */
   failureOf(error: { code?: unknown; message: string }): Failure | null;
@@ -149,6 +151,8 @@ export const duckdbDialect: DialectAdapter<'duckdb'> = {
   // DuckDB's indexes (ART) are built in memory, beyond its memory limit (3,000,000 keys: about 250
   // MB more); above this, lookups by key use the row groups' min/max instead (test/scaffold.bench.ts).
   indexedRowsMax: 500_000,
+  // DuckDB keeps its tables' statistics as it writes them.
+  analyze: async () => undefined,
   sql: {
     matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
     // DuckDB truncates a timestamp to a DATE for day and coarser units: cast back to a timestamp.
@@ -231,6 +235,11 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
   textColumn: (column) => column.modifyEnd(sql`collate "C"`),
   // PostgreSQL builds an index within maintenance_work_mem, spilling to disk beyond it.
   indexedRowsMax: Number.POSITIVE_INFINITY,
+  // A table loaded in bulk has none until autovacuum comes by: without them, a join of an
+  // increment's few thousand keys to a table of a million rows is planned as a scan of it.
+  async analyze(db, tables) {
+    for (const table of tables) await sql`ANALYZE ${sql.table(table)}`.execute(db);
+  },
   sql: {
     matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
     // Timestamps are stored without a time zone (UTC by convention): one truncates to a timestamp, weeks from Monday.

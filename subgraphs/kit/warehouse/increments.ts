@@ -17,7 +17,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import type { TableSpec } from './tables.js';
+import { writtenColumns, type TableSpec } from './tables.js';
 import type { Warehouse } from './warehouse.js';
 import { changedRowsOf, changedTableOf, stagedTableOf } from './staging-names.js';
 
@@ -175,7 +175,7 @@ export async function mergeStaged(db: Kysely<any>, tables: readonly TableSpec[],
   const changes: Record<string, TableChanges> = {};
   for (const table of tables) {
     const staged = stagedTableOf(table.name);
-    const raw = table.columns.filter((column) => !column.derived).map((column) => sql.ref(column.name));
+    const written = writtenColumns(table);
     const keys = sql.join(table.primaryKey.map((column) => sql.ref(column)));
     const counts: TableChanges = { inserted: 0, updated: 0, deleted: 0 };
     for (let ordinal = 0; ordinal < deliveries; ordinal += 1) {
@@ -193,8 +193,9 @@ export async function mergeStaged(db: Kysely<any>, tables: readonly TableSpec[],
       counts.updated += countOf(present.rows, false);
       counts.inserted += countOf(all.rows, false) - countOf(present.rows, false);
       // New keys only (most of a delivery): nothing to delete, and no scan of the table for it.
-      if (replaced > 0) await sql`DELETE FROM ${sql.table(table.name)} AS t WHERE exists (select 1 from ${sql.table(staged)} as s where ${delivery} and ${sameKey(table, 't', 's')})`.execute(db);
-      await sql`INSERT INTO ${sql.table(table.name)} (${sql.join(raw)}) SELECT ${sql.join(raw)} FROM ${sql.table(staged)} AS s WHERE ${delivery} AND NOT ${isTombstone('s')}`.execute(db);
+      // A join (USING), not a correlated EXISTS: DuckDB runs the EXISTS on a key of two columns five times slower.
+      if (replaced > 0) await sql`DELETE FROM ${sql.table(table.name)} AS t USING ${sql.table(staged)} AS s WHERE ${delivery} and ${sameKey(table, 't', 's')}`.execute(db);
+      await sql`INSERT INTO ${sql.table(table.name)} (${written.names}) SELECT ${written.values} FROM ${sql.table(staged)} AS s WHERE ${delivery} AND NOT ${isTombstone('s')}`.execute(db);
     }
     await sql`DROP TABLE IF EXISTS ${sql.table(changedTableOf(table.name))}`.execute(db);
     await sql`CREATE TABLE ${sql.table(changedTableOf(table.name))} AS SELECT DISTINCT ${keys} FROM ${sql.table(staged)}`.execute(db);
@@ -227,7 +228,7 @@ const dayAfter = (date: string): string => new Date(Date.parse(`${date}T00:00:00
  */
 export async function mergeRange(db: Kysely<any>, table: TableSpec, range: RowRange): Promise<TableChanges> {
   const staged = stagedTableOf(table.name);
-  const raw = table.columns.filter((column) => !column.derived).map((column) => sql.ref(column.name));
+  const written = writtenColumns(table);
   const keys = sql.join(table.primaryKey.map((column) => sql.ref(column)));
   const inRange = (alias: string) => sql`${sql.ref(`${alias}.${range.column}`)} >= cast(${`${range.from} 00:00:00`} as timestamp) and ${sql.ref(`${alias}.${range.column}`)} < cast(${`${dayAfter(range.to)} 00:00:00`} as timestamp)`;
   // What the sources say of the range: each key's latest row, if it is no tombstone and in the range.
@@ -242,8 +243,8 @@ export async function mergeRange(db: Kysely<any>, table: TableSpec, range: RowRa
   await sql`CREATE TABLE ${sql.table(changedTableOf(table.name))} AS
     SELECT ${keys} FROM ${sql.table(table.name)} AS t WHERE ${inRange('t')} UNION SELECT ${keys} FROM ${sql.table(staged)}`.execute(db);
   await sql`ANALYZE ${sql.table(changedTableOf(table.name))}`.execute(db);
-  await sql`DELETE FROM ${sql.table(table.name)} AS t WHERE exists (select 1 from ${sql.table(changedTableOf(table.name))} as c where ${sameKey(table, 'c', 't')})`.execute(db);
-  await sql`INSERT INTO ${sql.table(table.name)} (${sql.join(raw)}) SELECT ${sql.join(raw)} FROM ${sql.table(staged)}`.execute(db);
+  await sql`DELETE FROM ${sql.table(table.name)} AS t USING ${sql.table(changedTableOf(table.name))} AS c WHERE ${sameKey(table, 'c', 't')}`.execute(db);
+  await sql`INSERT INTO ${sql.table(table.name)} (${written.names}) SELECT ${written.values} FROM ${sql.table(staged)}`.execute(db);
   await sql`DROP VIEW IF EXISTS ${sql.table(changedRowsOf(table.name))}`.execute(db);
   await sql`CREATE VIEW ${sql.table(changedRowsOf(table.name))} AS SELECT * FROM ${sql.table(table.name)} AS t
     WHERE exists (select 1 from ${sql.table(changedTableOf(table.name))} as c where ${sameKey(table, 'c', 't')})`.execute(db);

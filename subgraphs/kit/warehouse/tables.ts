@@ -4,7 +4,7 @@
  * and, once the data quality checks pass, adds the keys, NOT NULL constraints and indexes.
  */
 import { join } from 'node:path';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { dialectAdapter } from './dialects.js';
 import type { Warehouse, WarehouseDialect } from './warehouse.js';
 
@@ -23,6 +23,12 @@ export interface ColumnSpec {
   readonly nullable?: boolean;
   /** Filled by a derivation step after loading, not from the raw file. */
   readonly derived?: boolean;
+  /**
+   * A derived column computed from its own row's loaded columns by this SQL expression (for
+   * example `round(quantity * unit_price, 2)`): filled as the rows are loaded, and as an increment
+   * or a backfill writes them, so that no derivation step rewrites them afterwards.
+   */
+  readonly fromRow?: string;
 }
 
 export interface TableSpec {
@@ -36,7 +42,7 @@ export interface TableSpec {
 }
 
 /** A column as a table declares it: its type, or its type with options. */
-export type ColumnDeclaration = ColumnType | { readonly type: ColumnType; readonly nullable?: boolean; readonly derived?: boolean };
+export type ColumnDeclaration = ColumnType | { readonly type: ColumnType; readonly nullable?: boolean; readonly derived?: boolean; readonly fromRow?: string };
 
 /** A table declared once: its spec (for DDL and loading), and its columns (for the row type). */
 export interface Table<Name extends string, Columns extends Readonly<Record<string, ColumnDeclaration>>> extends TableSpec {
@@ -74,6 +80,8 @@ export function defineTable<const Name extends string, const Columns extends Rea
   },
 ): Table<Name, Columns> {
   const columns = Object.entries(options.columns).map(([column, declared]): ColumnSpec => (typeof declared === 'string' ? { name: column, type: declared } : { name: column, ...declared }));
+  const undeclared = columns.find((column) => column.fromRow !== undefined && !column.derived);
+  if (undeclared) throw new Error(`${name}.${undeclared.name}: a column computed from its row (fromRow) is derived: declare it derived: true.`);
   return {
     name,
     declared: options.columns,
@@ -147,6 +155,20 @@ export async function loadTables<DB>(
       file: join(rawDir, table.file ?? `${table.name}.csv`),
       columns: table.columns.filter((c) => !c.derived).map((c) => c.name),
     });
+    const fromRow = table.columns.filter((c) => c.fromRow !== undefined);
+    if (fromRow.length > 0) await sql`UPDATE ${sql.table(table.name)} SET ${sql.join(fromRow.map((c) => sql`${sql.ref(c.name)} = ${sql.raw(c.fromRow!)}`))}`.execute(db);
   }
   return rows;
+}
+
+/**
+ * What an INSERT of staged rows writes into a table: its raw columns as they are, and the columns
+ * computed from the row (`fromRow`), by their expressions over the staged row's columns.
+ */
+export function writtenColumns(table: TableSpec): { names: RawBuilder<unknown>; values: RawBuilder<unknown> } {
+  const written = table.columns.filter((c) => !c.derived || c.fromRow !== undefined);
+  return {
+    names: sql.join(written.map((c) => sql.ref(c.name))),
+    values: sql.join(written.map((c) => (c.fromRow === undefined ? sql.ref(c.name) : sql`${sql.raw(c.fromRow)}`))),
+  };
 }
