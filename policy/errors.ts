@@ -232,6 +232,26 @@ export const ERRORS = {
     httpStatus: 404,
     definedBy: 'platform',
   },
+  EVENTS_UNAVAILABLE: {
+    description: 'The change feed cannot be reached or written (the NATS server is down, or the event log locked); a publisher keeps the event and publishes it again.',
+    httpStatus: 503,
+    definedBy: 'platform',
+  },
+  EVENT_POSITION_INVALID: {
+    description: 'A resume position is not one the product\'s change feed ever had (not a whole number from 0, or beyond its last event).',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  EVENT_POSITION_EXPIRED: {
+    description: 'The change feed no longer keeps the events after the resume position (its retention removed them): read the product again, then follow from its last position.',
+    httpStatus: 410,
+    definedBy: 'platform',
+  },
+  EVENT_INVALID: {
+    description: 'A change event or product name is malformed (a product is `<domain>.<product>`; an event carries 1 to 500 keys and its changed fields, never a value).',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
   INTERNAL_SERVER_ERROR: {
     description:
       'An unexpected failure; the message is generic on purpose, the full error is in the server log under the same `requestId`.',

@@ -1,0 +1,88 @@
+/**
+ * The JetStream change feed through a broker outage: a NATS server of the test's own
+ * (`nats-server -p <port> -js`, its store in a folder of the test's) stopped mid-stream and started
+ * again on the same store. While it is down a publish fails, coded, within its timeout (the
+ * publisher keeps the event to publish again); once it is back, the publisher's retry and the
+ * reader's ordered consumer go on by themselves: every event is read once, in order.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, expect, it } from 'vitest';
+import type { StoredChange } from '../policy/events/change-feed.js';
+import { openJetStreamFeed } from '../policy/events/jetstream-feed.js';
+import { FEED_TEST_KEY, testEvent } from './harness/change-feed-contract.js';
+import { freePort } from './harness/mesh.js';
+
+const store = await mkdtemp(join(tmpdir(), 'nats-outage-'));
+const port = await freePort();
+const servers = `nats://127.0.0.1:${port}`;
+let server: ChildProcess | undefined;
+
+async function startNats(): Promise<void> {
+  server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i += 1) {
+    const up = await connect({ servers, timeout: 500, reconnect: false }).then(
+      async (probe) => (await probe.close(), true),
+      () => false,
+    );
+    if (up) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the test NATS server did not start');
+}
+
+async function stopNats(): Promise<void> {
+  const stopping = server!;
+  const exited = new Promise((resolve) => stopping.once('exit', resolve));
+  stopping.kill('SIGKILL');
+  await exited;
+}
+
+afterAll(async () => {
+  server?.kill('SIGKILL');
+  await rm(store, { recursive: true, force: true });
+});
+
+it('loses and duplicates nothing across a broker outage: publishes refused while it is down are published again, the reader resumes', async () => {
+  await startNats();
+  const product = 'outage.orders';
+  const publisher = await openJetStreamFeed({ servers, signingKey: FEED_TEST_KEY, timeoutMs: 1_000 });
+  const reader = await openJetStreamFeed({ servers, signingKey: FEED_TEST_KEY, timeoutMs: 1_000 });
+  await publisher.declare(product);
+  const seen: StoredChange[] = [];
+  const controller = new AbortController();
+  const reading = (async () => {
+    for await (const change of reader.follow(product, { after: 0, signal: controller.signal })) {
+      seen.push(change);
+      if (seen.length === 12) controller.abort();
+    }
+  })();
+  for (let n = 1; n <= 4; n += 1) await publisher.publish(testEvent(product, n));
+
+  await stopNats();
+  // Down: each publish is refused, coded, and kept by its publisher (as an outbox keeps it).
+  const pending = [5, 6, 7, 8].map((n) => testEvent(product, n));
+  for (const event of pending) await expect(publisher.publish(event)).rejects.toMatchObject({ code: 'EVENTS_UNAVAILABLE' });
+
+  await startNats();
+  // Back: the kept events published again, one of them twice (a retry whose first answer was lost), then new ones.
+  for (const event of [...pending, pending[1]!]) {
+    for (let attempt = 0; ; attempt += 1) {
+      const done = await publisher.publish(event).then(() => true, () => false);
+      if (done) break;
+      if (attempt > 50) throw new Error(`${event.id} could not be published after the restart`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  for (let n = 9; n <= 12; n += 1) await publisher.publish(testEvent(product, n));
+  const timer = setTimeout(() => controller.abort(), 20_000);
+  await reading;
+  clearTimeout(timer);
+  expect(seen.map(({ position, event }) => [position, event.data.keys[0]])).toEqual(Array.from({ length: 12 }, (_, i) => [i + 1, `k${i + 1}`]));
+  expect(await reader.bounds(product)).toEqual({ first: 1, last: 12 });
+  await publisher.close();
+  await reader.close();
+}, 60_000);
