@@ -17,7 +17,8 @@ import type { Domain } from '../subgraphs/kit/domain.js';
 import { ensureWarehouse, qualityHistoryAt } from '../subgraphs/kit/warehouse/build.js';
 import { DIALECTS } from '../subgraphs/kit/warehouse/dialects.js';
 import { appliedIncrements } from '../subgraphs/kit/warehouse/increments.js';
-import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
+import { openWarehouse, readWarehouseAt } from '../subgraphs/kit/warehouse/open.js';
+import { readOutbox } from '../subgraphs/kit/events/outbox.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { warehousesOnEachDialect } from './harness/postgres.js';
@@ -77,6 +78,11 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     expect(first.incremental?.increments).toHaveLength(1);
     expect(first.incremental?.changes.orders).toEqual({ inserted: 40, updated: 0, deleted: 0 });
     expect(first.quality?.outcome).toBe('passed');
+    // New orders: one change event with every field of each (their invoices likewise).
+    const firstEvents = (await readWarehouseAt(url('finance'), (db) => readOutbox(db), [])).filter(({ change }) => change.product === 'finance.orders');
+    expect(firstEvents.map(({ seq, change: { operation, keys, changedFields } }) => ({ seq, operation, keys: keys.length, changedFields }))).toEqual([
+      { seq: 1, operation: 'upsert', keys: 40, changedFields: ['id', 'customer', 'orderedAt', 'status', 'channel', 'total'] },
+    ]);
     for (const hour of [9, 10]) await deliver(hour);
     const later = await load(finance, url('finance'));
     expect(later.incremental?.increments).toHaveLength(2);
@@ -101,8 +107,20 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     );
     const region = moved.region === 'EMEA' ? 'APAC' : 'EMEA';
     await writeFile(join(correction, 'orders.csv'), `id,customer_id,ordered_at,status,channel,region\n${moved.id},${moved.customer_id},${moved.ordered_at.replace('T', ' ').replace(/\.000Z$/, '')},${moved.status},${moved.channel},${region}\n`);
+    const outboxBefore = await readWarehouseAt(url('finance'), (db) => readOutbox(db), []);
     const corrections = await load(finance, url('finance'));
     expect(corrections.incremental?.changes).toEqual({ orders: { inserted: 0, updated: 1, deleted: 0 }, order_lines: { inserted: 0, updated: 1, deleted: 1 } });
+    // Its change events, in the new version's outbox: the order whose line changed (its total), the
+    // order that moved region (no field of it shows the region: a change with no field), and that
+    // order's invoices (their region, derived). Keys and field names only.
+    const made = (await readWarehouseAt(url('finance'), (db) => readOutbox(db, outboxBefore.at(-1)?.seq ?? 0), [])).map(({ change: { product, operation, keys, changedFields } }) => ({ product, operation, keys, changedFields }));
+    const movedInvoices = (before.invoices as { id: string; order_id: string }[]).filter(({ order_id }) => order_id === moved.id).map(({ id }) => id);
+    expect(movedInvoices.length).toBeGreaterThan(0);
+    expect(made).toEqual([
+      { product: 'finance.orders', operation: 'upsert', keys: [corrected.order_id], changedFields: ['total'] },
+      { product: 'finance.orders', operation: 'upsert', keys: [moved.id], changedFields: [] },
+      { product: 'finance.invoices', operation: 'upsert', keys: movedInvoices.sort(), changedFields: [] },
+    ]);
 
     for (const domain of domains) {
       if (domain !== finance) expect((await load(domain, url(domain.name))).incremental?.increments).toHaveLength(3);

@@ -66,22 +66,26 @@ export async function ingestFinance({
 /**
  * After increments are merged (each changed line's net amount computed as it was written): the
  * total of each order whose lines (or itself) changed, and the region of each invoice whose order
- * (or itself) changed; the same values a full load derives. Joins from the changed keys.
+ * (or itself) changed; the same values a full load derives. Joins from the changed keys; the rows
+ * whose value changes are said (`touch`) before they are written, and only they are written.
  */
-export async function deriveFinanceIncrement({ db, changed }: DeriveIncrementOptions<FinanceWarehouse>): Promise<void> {
+export async function deriveFinanceIncrement({ db, changed, touch }: DeriveIncrementOptions<FinanceWarehouse>): Promise<void> {
   const changedLines = changed.order_lines ? sql.table(changed.order_lines) : null;
   const orders = [changed.orders && sql`select id from ${sql.table(changed.orders)}`, changedLines && sql`select order_id as id from ${changedLines}`].filter((query) => query !== undefined && query !== null);
   if (orders.length > 0) {
     // A join, not a subquery per order: a full load merges its increments before the lines have an index.
-    await sql`UPDATE orders SET total_amount = totals.total
-      FROM (select k.id, coalesce(sum(l.net_amount), 0) as total from (${sql.join(orders, sql` union `)}) as k left join order_lines as l on l.order_id = k.id group by k.id) as totals
-      WHERE orders.id = totals.id AND orders.total_amount IS DISTINCT FROM totals.total`.execute(db);
+    await sql`CREATE TABLE _order_totals AS select k.id, coalesce(sum(l.net_amount), 0) as total from (${sql.join(orders, sql` union `)}) as k left join order_lines as l on l.order_id = k.id group by k.id`.execute(db);
+    await touch('orders', sql`select o.id from orders as o join _order_totals as t on t.id = o.id where o.total_amount is distinct from t.total`);
+    await sql`UPDATE orders SET total_amount = t.total FROM _order_totals AS t WHERE orders.id = t.id AND orders.total_amount IS DISTINCT FROM t.total`.execute(db);
+    await sql`DROP TABLE _order_totals`.execute(db);
   }
-  // Only rows whose value changes are written (most changed orders keep their total and region).
   if (changed.invoices) {
     await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.invoices)} AS c, orders AS o WHERE c.id = invoices.id AND o.id = invoices.order_id AND invoices.region IS DISTINCT FROM o.region`.execute(db);
   }
   if (changed.orders) {
+    // The invoices of an order that moved region move with it.
+    const moved = sql`select i.id from invoices as i join ${sql.table(changed.orders)} as c on c.id = i.order_id join orders as o on o.id = i.order_id where i.region is distinct from o.region`;
+    await touch('invoices', moved);
     await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.orders)} AS c, orders AS o WHERE c.id = o.id AND o.id = invoices.order_id AND invoices.region IS DISTINCT FROM o.region`.execute(db);
   }
 }

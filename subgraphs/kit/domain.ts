@@ -4,7 +4,7 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { readFileSync } from 'node:fs';
 import { parse, type DocumentNode } from 'graphql';
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import type { AuditCollector } from '../../policy/audit.js';
 import type { RequestPolicy } from '../../policy/decide.js';
@@ -46,6 +46,12 @@ export interface DeriveIncrementOptions<DB> {
    * the rows derived from them.
    */
   readonly changed: Readonly<Record<string, string>>;
+  /**
+   * Says, before changing them, which other rows the derivation changes (`keys`: a query of their
+   * key, e.g. the invoices of the changed orders): they join the merge's changed rows, checked,
+   * profiled, and published as change events with the fields that differ.
+   */
+  touch(table: string, keys: RawBuilder<unknown>): Promise<void>;
 }
 
 export interface Domain<DB = unknown, Repo = unknown> {

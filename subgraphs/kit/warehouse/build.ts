@@ -10,7 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { sql, type Kysely, type SqlBool } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
+import { captureBefore, pruneOutbox, touchRows, writeOutbox } from '../events/outbox.js';
 import type { Domain } from '../domain.js';
 import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js';
 import { readQualityRuns, writeQualityRuns, type QualityRun } from '../quality-store.js';
@@ -34,8 +35,10 @@ import {
   incrementsIn,
   mergeRange,
   mergeStaged,
+  rangeCondition,
   recordIncrements,
   stageIncrements,
+  stagedTableOf,
   type Increment,
   type RowRange,
   type TableChanges,
@@ -72,6 +75,11 @@ export interface EnsureWarehouseOptions {
   readonly rules?: GovernanceRules;
   /** Reload only a range of one table (a backfill), as the serving version's sources say it; a serving version that is not current is rebuilt whole instead. */
   readonly backfill?: Backfill;
+  /**
+   * The last outbox entry the change feed holds (publisher.ts): a merge drops the entries up to it
+   * from the new version's outbox. Default 0: every entry is kept until a later merge knows.
+   */
+  readonly eventsPublishedThrough?: number;
 }
 
 
@@ -248,7 +256,7 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     if (increments.length > 0) {
       const staged = await stageIncrements(warehouse, options.domain.tables, increments);
       await applyIncrements(options.domain, warehouse.db as Kysely<any>, staged, increments.length);
-      await dropStaging(warehouse.db as Kysely<any>, staged);
+      await dropStaging(warehouse.db as Kysely<any>, options.domain.tables); // and what a derivation touched
       for (const table of staged) rows[table.name] = await countRows(warehouse.db as Kysely<any>, table.name);
     }
     await recordIncrements(warehouse.db as Kysely<any>, increments, options.now?.() ?? new Date());
@@ -302,21 +310,36 @@ function sourceTimeOf(options: EnsureWarehouseOptions, increments: readonly Incr
 }
 
 /** Merges staged increments by key, then fills the derived columns of what they changed (the domain's `deriveIncrement`). */
-async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number): Promise<Record<string, TableChanges>> {
+/** What a domain's derivation is given: the new version, the changed tables' keys, and a way to say which other rows it changes. */
+function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readonly string[], touched: Set<string>) {
+  return {
+    db,
+    changed: Object.fromEntries(tables.map((table) => [table, changedTableOf(table)])),
+    async touch(table: string, keys: RawBuilder<unknown>) {
+      await touchRows(db, domain, table, keys);
+      touched.add(table);
+    },
+  };
+}
+
+async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number, touched = new Set<string>()): Promise<Record<string, TableChanges>> {
   // Columns computed from their own row are written with it; the others need the domain's derivation.
   const derived = domain.tables.filter((table) => table.columns.some((column) => column.derived && column.fromRow === undefined));
   if (derived.length > 0 && !domain.deriveIncrement) {
     throw new IncrementError(`The ${domain.name} domain derives columns (${derived.map((table) => table.name).join(', ')}) and declares no deriveIncrement: its increments cannot be merged.`);
   }
   const changes = await mergeStaged(db, staged, deliveries);
-  await domain.deriveIncrement?.({ db, changed: Object.fromEntries(staged.map((table) => [table.name, changedTableOf(table.name)])) });
+  await domain.deriveIncrement?.(deriveOptions(domain, db, staged.map((table) => table.name), touched));
   return changes;
 }
 
 /** How a merge into the serving version changes it: what it stages (outside its transaction), then how it merges that (inside). */
 interface MergePlan {
   readonly stage: (target: Warehouse<unknown>) => Promise<TableSpec[]>;
-  readonly merge: (db: Kysely<any>, staged: readonly TableSpec[]) => Promise<Record<string, TableChanges>>;
+  /** The keys of a staged table whose rows the merge may change (their before-image is taken first, for the change events). */
+  readonly candidates: (table: TableSpec) => RawBuilder<unknown>;
+  /** Merges what it staged; a table its derivation touched besides is added to `touched`. */
+  readonly merge: (db: Kysely<any>, staged: readonly TableSpec[], touched: Set<string>) => Promise<Record<string, TableChanges>>;
   /** The deliveries it applies (recorded with the version; the last is its watermark). */
   readonly applies: readonly Increment[];
 }
@@ -346,8 +369,11 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
       const rows: Record<string, number> = {};
       let changes: Record<string, TableChanges> = {};
       let constraint: QualityResult | null = null;
+      const touched = new Set<string>();
+      // The rows the merge may change, as they are: the change events compare the new rows with them.
+      for (const table of staged) await captureBefore(db, domain, table.name, plan.candidates(table));
       try {
-        changes = await plan.merge(db, staged);
+        changes = await plan.merge(db, staged, touched);
       } catch (error) {
         if (error instanceof IncrementError) throw error;
         constraint = constraintFailure(domain.name, error); // a key or NOT NULL column the merged rows break
@@ -356,13 +382,14 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
       for (const [table, { inserted, updated, deleted }] of Object.entries(changes)) rows[table] = inserted + updated + deleted;
       options.onProgress?.({ step: 'loaded', domain: domain.name, rows });
       let run: QualityRun;
+      // The tables changed: those merged, and those the derivation touched besides (an invoice whose order moved region).
+      const changedTables = new Set([...staged.map((table) => table.name), ...touched]);
       if (constraint) run = { runId: randomUUID(), at: now.toISOString(), trigger: 'load', outcome: 'rejected', results: [constraint] };
-      else run = await runDomainChecks(domain, { db, dialect: target.dialect }, 'load', options.now, sourceTime, new Set(staged.map((table) => table.name)));
+      else run = await runDomainChecks(domain, { db, dialect: target.dialect }, 'load', options.now, sourceTime, changedTables);
       onRun(run);
       options.onProgress?.({ step: 'checked', domain: domain.name, run });
       if (run.outcome === 'rejected') throw new QualityGateError(domain.name, run, rows);
       const rules = options.rules ?? governanceRules;
-      const changedTables = new Set(staged.map((table) => table.name));
       const changedRows = (table: string, key: string) => {
         if (!changedTables.has(table)) return null;
         if (!domain.tables.find(({ name }) => name === table)?.primaryKey.includes(key)) return sql<SqlBool>`true`;
@@ -378,9 +405,12 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
       await writeProfiles(db, profiles);
       await writeQualityRuns(db, [run]);
       await recordIncrements(db, plan.applies, now);
+      // What changed in each product, for the change feed: in this transaction, published once it is served.
+      await writeOutbox(db, domain, [...changedTables], { version: now.toISOString(), now });
+      await pruneOutbox(db, options.eventsPublishedThrough ?? 0);
       const builtAt = now.toISOString().replace('T', ' ').replace('Z', '');
       await sql`UPDATE ${sql.table(BUILD_TABLE)} SET built_at = cast(${builtAt} as timestamp), source_extracted_at = ${sourceTime.toISOString()}`.execute(db);
-      await dropStaging(db, staged);
+      await dropStaging(db, domain.tables); // and what the derivation touched
       options.onProgress?.({ step: 'swapping', domain: domain.name });
       return { rows, changes };
     }).catch(keepRejectedRun);
@@ -390,7 +420,8 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
 /** The increments past the serving version's watermark, merged by key. */
 const incrementalPlan = (domain: Domain<any, any>, pending: readonly Increment[]): MergePlan => ({
   stage: (target) => stageIncrements(target, domain.tables, pending),
-  merge: (db, staged) => applyIncrements(domain, db, staged, pending.length),
+  candidates: (table) => sql`select ${sql.join(table.primaryKey.map((column) => sql.ref(column)))} from ${sql.table(stagedTableOf(table.name))}`,
+  merge: (db, staged, touched) => applyIncrements(domain, db, staged, pending.length, touched),
   applies: pending,
 });
 
@@ -406,9 +437,14 @@ function rangePlan(options: EnsureWarehouseOptions, backfill: Backfill, applied:
   if (!column || column.derived) throw new IncrementError(`${backfill.table}.${backfill.column} is not a column loaded from the sources: a range of it cannot be reloaded.`);
   return {
     stage: (target) => stageIncrements(target, [table], applied, new Map([[table.name, join(options.rawDir, table.file ?? `${table.name}.csv`)]])),
-    async merge(db) {
+    // The range's rows, and those whose key the sources give (a row moved into the range).
+    candidates: (staged) => {
+      const keys = sql.join(staged.primaryKey.map((key) => sql.ref(key)));
+      return sql`select ${keys} from ${sql.table(stagedTableOf(staged.name))} union select ${keys} from ${sql.table(staged.name)} as t where ${rangeCondition('t', backfill)}`;
+    },
+    async merge(db, _staged, touched) {
       const changes = { [table.name]: await mergeRange(db, table, backfill) };
-      await domain.deriveIncrement?.({ db, changed: { [table.name]: changedTableOf(table.name) } });
+      await domain.deriveIncrement?.(deriveOptions(domain, db, [table.name], touched));
       return changes;
     },
     applies: [],

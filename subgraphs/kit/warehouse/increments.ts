@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { writtenColumns, type TableSpec } from './tables.js';
 import type { Warehouse } from './warehouse.js';
-import { changedRowsOf, changedTableOf, stagedTableOf } from './staging-names.js';
+import { beforeTableOf, changedRowsOf, changedTableOf, stagedTableOf } from './staging-names.js';
 
 export const INCREMENTS_FOLDER = 'increments';
 export const DELETED_COLUMN = '_deleted';
@@ -219,6 +219,10 @@ export interface RowRange {
 /** The day after a `YYYY-MM-DD` date. */
 const dayAfter = (date: string): string => new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 
+/** A row of `alias` falls in the range (its days, both included). */
+export const rangeCondition = (alias: string, range: RowRange) =>
+  sql`${sql.ref(`${alias}.${range.column}`)} >= cast(${`${range.from} 00:00:00`} as timestamp) and ${sql.ref(`${alias}.${range.column}`)} < cast(${`${dayAfter(range.to)} 00:00:00`} as timestamp)`;
+
 /**
  * A range's reload (a backfill): `_increment_<table>` holds the table's full file and the deliveries
  * the serving version applied (stageIncrements with a base); each key's latest row there that is no
@@ -230,7 +234,7 @@ export async function mergeRange(db: Kysely<any>, table: TableSpec, range: RowRa
   const staged = stagedTableOf(table.name);
   const written = writtenColumns(table);
   const keys = sql.join(table.primaryKey.map((column) => sql.ref(column)));
-  const inRange = (alias: string) => sql`${sql.ref(`${alias}.${range.column}`)} >= cast(${`${range.from} 00:00:00`} as timestamp) and ${sql.ref(`${alias}.${range.column}`)} < cast(${`${dayAfter(range.to)} 00:00:00`} as timestamp)`;
+  const inRange = (alias: string) => rangeCondition(alias, range);
   // What the sources say of the range: each key's latest row, if it is no tombstone and in the range.
   await sql`DELETE FROM ${sql.table(staged)} AS s WHERE exists (select 1 from ${sql.table(staged)} as later where ${sameKey(table, 'later', 's')} and ${sql.ref(`later.${ORDINAL_COLUMN}`)} > ${sql.ref(`s.${ORDINAL_COLUMN}`)})`.execute(db);
   await sql`DELETE FROM ${sql.table(staged)} AS s WHERE ${isTombstone('s')} OR NOT (${inRange('s')}) OR ${sql.ref(`s.${range.column}`)} IS NULL`.execute(db);
@@ -251,9 +255,10 @@ export async function mergeRange(db: Kysely<any>, table: TableSpec, range: RowRa
   return { inserted: reloaded - kept, updated: kept, deleted: before - kept };
 }
 
-/** Drops the staging and change tables of a merge (in its transaction, so that a rejected merge keeps them). */
+/** Drops the staging, change and before-image tables of a merge (in its transaction, so that a rejected merge keeps them). */
 export async function dropStaging(db: Kysely<any>, tables: readonly TableSpec[]): Promise<void> {
   for (const table of tables) {
+    await sql`DROP TABLE IF EXISTS ${sql.table(beforeTableOf(table.name))}`.execute(db);
     await sql`DROP VIEW IF EXISTS ${sql.table(changedRowsOf(table.name))}`.execute(db);
     await sql`DROP TABLE IF EXISTS ${sql.table(stagedTableOf(table.name))}`.execute(db);
     await sql`DROP TABLE IF EXISTS ${sql.table(changedTableOf(table.name))}`.execute(db);

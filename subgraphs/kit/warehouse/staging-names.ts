@@ -9,3 +9,5 @@ export const stagedTableOf = (table: string): string => `_increment_${table}`;
 export const changedTableOf = (table: string): string => `_changed_${table}`;
 /** The view of a table's rows that increments changed (its SQL quality rules read it). */
 export const changedRowsOf = (table: string): string => `_changed_rows_${table}`;
+/** A table's rows as they were before a merge changed them (its change events compare with them). */
+export const beforeTableOf = (table: string): string => `_before_${table}`;
