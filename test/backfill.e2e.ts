@@ -21,7 +21,8 @@ import { pipelineRunLineageId, type LineageEvent } from '../subgraphs/kit/lineag
 import type { PipelineRunRecord } from '../subgraphs/kit/pipelines/run-log.js';
 import { ensureWarehouse, type Backfill } from '../subgraphs/kit/warehouse/build.js';
 import { DIALECTS } from '../subgraphs/kit/warehouse/dialects.js';
-import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
+import { openWarehouse, readWarehouseAt } from '../subgraphs/kit/warehouse/open.js';
+import { readOutbox } from '../subgraphs/kit/events/outbox.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { freePort, postGraphQL, tokenFor } from './harness/mesh.js';
 import { npmStart, stop, type Started } from './harness/npm-start.js';
@@ -94,6 +95,9 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
       { id: 'O99999999', customer_id: orders[0]!.customer_id, ordered_at: '2025-06-15 10:00:00', status: 'PENDING', channel: 'WEB', region: 'EMEA' },
     ]);
     const before = { orders: await rowsOf(serving(), 'orders'), invoices: await rowsOf(serving(), 'invoices'), lines: await rowsOf(serving(), 'order_lines') };
+    const eventsAfter = async (seq: number) => (await readWarehouseAt(serving(), (db) => readOutbox(db, seq), [])).map(({ change: { product, operation, keys, changedFields } }) => ({ product, operation, keys, changedFields }));
+    const lastSeq = async () => (await readWarehouseAt(serving(), (db) => readOutbox(db), [])).at(-1)?.seq ?? 0;
+    const seqBefore = await lastSeq();
 
     const backfill = await load(serving(), JUNE);
     expect(backfill.loadError).toBeUndefined();
@@ -131,6 +135,25 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
     } finally {
       await warehouse.close();
     }
+    // Its change events: the new order (every field), the June order that moved region (no field
+    // shows the region) and its invoice (derived); not the other June orders it reloaded unchanged.
+    const invoicesOf = (id: string) => invoices.filter((invoice) => invoice.order_id === id).map((invoice) => String(invoice.id)).sort();
+    expect(await eventsAfter(seqBefore)).toEqual([
+      { product: 'finance.orders', operation: 'upsert', keys: ['O99999999'], changedFields: ['id', 'customer', 'orderedAt', 'status', 'channel', 'total'] },
+      { product: 'finance.orders', operation: 'upsert', keys: [corrected!.id], changedFields: [] },
+      { product: 'finance.invoices', operation: 'upsert', keys: invoicesOf(corrected!.id), changedFields: [] },
+    ]);
+
+    // A full reload compares the new version with the serving one: only the other month's correction changed.
+    const seqBeforeFull = await lastSeq();
+    const reload = await ensureWarehouse({ domain: finance, url: serving(), rawDir: raw(), sourceFingerprint: fingerprint, sourceExtractedAt: extractedAt, force: true });
+    expect(reload.built).toBe(true);
+    expect(await eventsAfter(seqBeforeFull)).toEqual([
+      { product: 'finance.orders', operation: 'upsert', keys: [elsewhere.id], changedFields: [] },
+      { product: 'finance.invoices', operation: 'upsert', keys: invoicesOf(elsewhere.id), changedFields: [] },
+    ]);
+    // The entries before it are carried into the new version: the sequence goes on.
+    expect((await readWarehouseAt(serving(), (db) => readOutbox(db), [])).map(({ seq }) => seq)).toEqual(Array.from({ length: seqBeforeFull + 2 }, (_, i) => i + 1));
   });
 
   it('deletes what the source no longer has in the range; a reload the quality gate refuses leaves the serving version', async () => {

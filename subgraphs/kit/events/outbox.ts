@@ -104,11 +104,33 @@ function changeMask(fields: readonly [string, string][], others: readonly string
   return sql<number>`case when b.${PRESENT} is not true then -1 else ${sql.join(bits, sql` + `)} end`;
 }
 
+/** What a table's rows were: a before-image (its rows with their key and presence columns), and the keys that may have changed (null: every key). */
+export interface TableBefore {
+  readonly table: string;
+  readonly before: RawBuilder<unknown>;
+  readonly changed: RawBuilder<unknown> | null;
+}
+
+/** The before-images a merge took of the tables it changed. */
+export const mergedTables = (tables: readonly string[], domain: Domain<any, any>): TableBefore[] =>
+  tables.flatMap((table) => {
+    const key = domain.tables.find(({ name }) => name === table)?.primaryKey[0];
+    return key ? [{ table, before: sql`${sql.table(beforeTableOf(table))}`, changed: sql`select c.${sql.ref(key)} from ${sql.table(changedTableOf(table))} as c` }] : [];
+  });
+
+/** Every row of a table in another version (a full load's serving one), as a before-image. */
+export const wholeTableBefore = (table: string, key: string, source: RawBuilder<unknown>): TableBefore => ({
+  table,
+  before: sql`(select s.*, s.${sql.ref(key)} as ${KEY}, true as ${PRESENT} from ${source} as s)`,
+  changed: null,
+});
+
 /**
- * Writes what the merge changed in each product into the outbox (its entries numbered after the
- * last one kept), then drops the before-images. `tables` are the tables the merge changed.
+ * Writes what changed in each product into the outbox, its entries numbered after the last one
+ * kept: each row still there that differs from its before-image (or had none), grouped by the
+ * fields that differ; each row of the before-image that is gone. Drops the merge's before-images.
  */
-export async function writeOutbox(db: Kysely<any>, domain: Domain<any, any>, tables: readonly string[], options: { version: string; now: Date }): Promise<OutboxEntry[]> {
+export async function writeOutbox(db: Kysely<any>, domain: Domain<any, any>, tables: readonly TableBefore[], options: { version: string; now: Date }): Promise<OutboxEntry[]> {
   await createOutbox(db);
   const last = await sql<{ seq: number | string | null }>`select max(seq) as seq from ${sql.table(OUTBOX_TABLE)}`.execute(db);
   let seq = Number(last.rows[0]?.seq ?? 0);
@@ -119,41 +141,54 @@ export async function writeOutbox(db: Kysely<any>, domain: Domain<any, any>, tab
       entries.push({ seq, at: options.now.toISOString(), change: { ...change, keys: change.keys.slice(i, i + MAX_KEYS_PER_EVENT), version: options.version } });
     }
   };
-  for (const table of tables) {
-    const before = beforeTableOf(table);
+  for (const { table, before, changed } of tables) {
     for (const product of productsOf(domain)(table)) {
       const key = sql.ref(product.key);
-      const changed = changedTableOf(table);
-      // The changed rows still there, each with the fields that differ from its before-image.
+      // The rows there now that may have changed, each with the fields that differ from its before-image.
       const upserts = await sql<{ k: string; mask: number | string }>`
         select cast(t.${key} as varchar) as k, ${changeMask(product.fields, product.others)} as mask
         from ${sql.table(table)} as t
-        left join ${sql.table(before)} as b on b.${KEY} = t.${key}
-        where t.${key} in (select c.${key} from ${sql.table(changed)} as c)
+        left join ${before} as b on b.${KEY} = t.${key}
+        ${changed ? sql`where t.${key} in (${changed})` : sql``}
         order by 1`.execute(db);
       const byMask = new Map<number, string[]>();
       for (const row of upserts.rows) {
         const mask = Number(row.mask);
         if (mask === 0) continue; // equal to its before-image: nothing changed
-        byMask.set(mask, [...(byMask.get(mask) ?? []), String(row.k)]);
+        const keys = byMask.get(mask) ?? [];
+        keys.push(String(row.k));
+        byMask.set(mask, keys);
       }
       for (const [mask, keys] of [...byMask].sort(([a], [b]) => a - b)) {
         add({ product: product.id, operation: 'upsert', keys, changedFields: product.fields.filter((_, i) => mask === -1 || (mask & (2 ** i)) !== 0).map(([field]) => field) });
       }
       // The rows that were there and are gone.
       const deletes = await sql<{ k: string }>`
-        select cast(b.${KEY} as varchar) as k from ${sql.table(before)} as b
-        where b.${PRESENT} and b.${KEY} not in (select t.${key} from ${sql.table(table)} as t where t.${key} in (select b2.${KEY} from ${sql.table(before)} as b2))
+        select cast(b.${KEY} as varchar) as k from ${before} as b
+        where b.${PRESENT} and not exists (select 1 from ${sql.table(table)} as t where t.${key} = b.${KEY})
         order by 1`.execute(db);
       if (deletes.rows.length > 0) add({ product: product.id, operation: 'delete', keys: deletes.rows.map((row) => String(row.k)), changedFields: [] });
     }
-    await sql`DROP TABLE IF EXISTS ${sql.table(before)}`.execute(db);
+    await sql`DROP TABLE IF EXISTS ${sql.table(beforeTableOf(table))}`.execute(db);
   }
+  await insertEntries(db, entries);
+  return entries;
+}
+
+async function insertEntries(db: Kysely<any>, entries: readonly OutboxEntry[]): Promise<void> {
   for (let i = 0; i < entries.length; i += 200) {
     const rows = entries.slice(i, i + 200).map((entry) => sql`(${entry.seq}, ${entry.change.product}, ${JSON.stringify(entry.change)}, ${entry.at})`);
     await sql`INSERT INTO ${sql.table(OUTBOX_TABLE)} (seq, product, change_json, made_at) VALUES ${sql.join(rows)}`.execute(db);
   }
-  return entries;
+}
+
+/**
+ * A full load's outbox: the serving version's entries the feed may not hold yet (after `through`),
+ * and its last whatever (the next entries are numbered after it).
+ */
+export async function carryOutbox(db: Kysely<any>, serving: readonly OutboxEntry[], through: number): Promise<void> {
+  await createOutbox(db);
+  await insertEntries(db, serving.filter((entry, i) => entry.seq > through || i === serving.length - 1));
 }
 
 /** Drops the outbox's entries up to `seq` (the feed holds them), but its last. */

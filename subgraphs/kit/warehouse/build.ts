@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
-import { captureBefore, pruneOutbox, touchRows, writeOutbox } from '../events/outbox.js';
+import { captureBefore, carryOutbox, createOutbox, mergedTables, pruneOutbox, readOutbox, touchRows, wholeTableBefore, writeOutbox } from '../events/outbox.js';
 import type { Domain } from '../domain.js';
 import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js';
 import { readQualityRuns, writeQualityRuns, type QualityRun } from '../quality-store.js';
@@ -247,7 +247,28 @@ export async function qualityHistoryAt(url: string): Promise<QualityRun[]> {
  * profiles; stores the history and this run, the profiles, and what built it; closes it. A failing
  * gate rejects the build.
  */
-async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string, onRun: (run: QualityRun) => void, onProfiles: (profiles: readonly ProductProfile[]) => void): Promise<Record<string, number>> {
+/**
+ * A full load's change events: the serving version's outbox entries the feed may not hold yet,
+ * then each product's rows compared with the serving version's. A serving version the comparison
+ * cannot read as this one (a schema change) counts every row as changed in every field.
+ */
+async function fullLoadOutbox(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, servingExists: boolean, loadedAt: Date): Promise<void> {
+  const db = warehouse.db as Kysely<any>;
+  if (!servingExists) return createOutbox(db); // a first load: nobody followed anything yet
+  await carryOutbox(db, await readWarehouseAt(options.url, (serving) => readOutbox(serving), []), options.eventsPublishedThrough ?? 0);
+  const { adapter, location } = adapterOf(parseWarehouseUrl(options.url));
+  const tables = [...new Map(options.domain.dataProducts.map(({ spec }) => [spec.table, spec.key])).entries()];
+  const serving = await adapter.attachServing(db, location as never);
+  try {
+    await writeOutbox(db, options.domain, tables.map(([table, key]) => wholeTableBefore(table, key, serving.table(table))), { version: loadedAt.toISOString(), now: loadedAt });
+  } catch {
+    await writeOutbox(db, options.domain, tables.map(([table, key]) => wholeTableBefore(table, key, sql`(select * from ${sql.table(table)} where false)`)), { version: loadedAt.toISOString(), now: loadedAt });
+  } finally {
+    await serving.detach();
+  }
+}
+
+async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string, onRun: (run: QualityRun) => void, onProfiles: (profiles: readonly ProductProfile[]) => void, servingExists: boolean): Promise<Record<string, number>> {
   try {
     options.onProgress?.({ step: 'loading', domain: options.domain.name });
     const rows = await options.domain.ingest({ warehouse, rawDir: options.rawDir });
@@ -286,6 +307,7 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
       run = await gated(run, options.gate, { db: warehouse.db as Kysely<any>, profiles, builtAt: loadedAt });
       onRun(run);
     }
+    if (run.outcome === 'passed') await fullLoadOutbox(warehouse, options, servingExists, loadedAt);
     await writeQualityRuns(warehouse.db, [...(await qualityHistoryAt(options.url)), run]);
     await sql`CREATE TABLE ${sql.table(BUILD_TABLE)} (build_key VARCHAR NOT NULL, built_at TIMESTAMP NOT NULL, source_extracted_at VARCHAR)`.execute(warehouse.db);
     // The load time in UTC, from the build's clock (whatever the database session's time zone).
@@ -406,7 +428,7 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
       await writeQualityRuns(db, [run]);
       await recordIncrements(db, plan.applies, now);
       // What changed in each product, for the change feed: in this transaction, published once it is served.
-      await writeOutbox(db, domain, [...changedTables], { version: now.toISOString(), now });
+      await writeOutbox(db, domain, mergedTables([...changedTables], domain), { version: now.toISOString(), now });
       await pruneOutbox(db, options.eventsPublishedThrough ?? 0);
       const builtAt = now.toISOString().replace('T', ' ').replace('Z', '');
       await sql`UPDATE ${sql.table(BUILD_TABLE)} SET built_at = cast(${builtAt} as timestamp), source_extracted_at = ${sourceTime.toISOString()}`.execute(db);
@@ -508,7 +530,7 @@ export async function ensureWarehouse(options: EnsureWarehouseOptions): Promise<
   if (lineage) options.onLineage!(lineage.start());
   try {
     const rows = await adapter.buildAndSwap(location, (staging) =>
-      ingestInto(staging, options, buildKey, (run) => (quality = run), (made) => (profiles = made)),
+      ingestInto(staging, options, buildKey, (run) => (quality = run), (made) => (profiles = made), serving !== null),
     );
     if (lineage) options.onLineage!(lineage.end({ swapped: true, ...(quality ? { quality } : {}) }));
     return { built: true, rows, ...(quality ? { quality } : {}), ...(profiles ? { profiles } : {}) };

@@ -80,6 +80,11 @@ export interface DialectAdapter<D extends WarehouseDialect = WarehouseDialect> {
    * in memory whatever its memory limit would make a load's memory grow with its file.
    */
   readonly indexedRowsMax: number;
+  /**
+   * Makes the serving version's tables readable from a new version being built (a full load
+   * compares them for its change events): `table` names one; `detach` ends it.
+   */
+  attachServing(db: Kysely<any>, serving: LocationOf<D>): Promise<{ table(name: string): RawBuilder<unknown>; detach(): Promise<void> }>;
   /** Gathers the planner's statistics of tables a load just filled (their changed keys' joins are planned by them). */
   analyze(db: Kysely<any>, tables: readonly string[]): Promise<void>;
   readonly sql: DialectSql;
@@ -153,6 +158,14 @@ export const duckdbDialect: DialectAdapter<'duckdb'> = {
   indexedRowsMax: 500_000,
   // DuckDB keeps its tables' statistics as it writes them.
   analyze: async () => undefined,
+  // Attached read-only, as any other reader of the serving file.
+  async attachServing(db, serving) {
+    await sql`ATTACH ${sql.lit(serving.file)} AS mesh_serving (READ_ONLY)`.execute(db);
+    return {
+      table: (name) => sql`${sql.id('mesh_serving', 'main', name)}`,
+      detach: async () => void (await sql`DETACH mesh_serving`.execute(db)),
+    };
+  },
   sql: {
     matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
     // DuckDB truncates a timestamp to a DATE for day and coarser units: cast back to a timestamp.
@@ -240,6 +253,8 @@ export const postgresDialect: DialectAdapter<'postgres'> = {
   async analyze(db, tables) {
     for (const table of tables) await sql`ANALYZE ${sql.table(table)}`.execute(db);
   },
+  // The serving schema is in the same database.
+  attachServing: async (_db, serving) => ({ table: (name) => sql`${sql.id(serving.schema, name)}`, detach: async () => undefined }),
   sql: {
     matchesIgnoringCase: (column, pattern) => sql<SqlBool>`${sql.ref(column)} ilike ${pattern} escape '\\'`,
     // Timestamps are stored without a time zone (UTC by convention): one truncates to a timestamp, weeks from Monday.
