@@ -39,6 +39,8 @@ import { ensureWarehouse, qualityHistoryAt, type EnsureWarehouseOptions } from '
 import { INCREMENTS_FOLDER } from './kit/warehouse/increments.js';
 import { extractSources } from './kit/warehouse/extract.js';
 import { openWarehouse } from './kit/warehouse/open.js';
+import { startChangePublisher } from './kit/events/publisher.js';
+import { changeFeedFromEnv, eventsNatsUrlFromEnv } from '../policy/events/feed-from-env.js';
 import { ensureSourceData } from './synthetic-sources/source-data.js';
 import { readRawManifest } from './synthetic-sources/manifest.js';
 import { liveSourcesFromEnv } from '../policy/live-sources.js';
@@ -67,7 +69,7 @@ async function folderFingerprint(folder: string): Promise<string> {
 
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
 /** What a pipeline run asks of a load: every file again (`force`), a range only, its lineage's parent, its gate. */
-type RunLoad = Pick<EnsureWarehouseOptions, 'force' | 'backfill' | 'lineageParent' | 'gate'>;
+type RunLoad = Pick<EnsureWarehouseOptions, 'force' | 'backfill' | 'lineageParent' | 'gate' | 'eventsPublishedThrough'>;
 
 async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDomain[], log: Logger, reset = false, run: RunLoad = {}): Promise<Map<string, PipelineLoad>> {
   const outcomes = new Map<string, PipelineLoad>();
@@ -143,6 +145,7 @@ async function serve(name: string): Promise<void> {
   const domain = domains.find((candidate) => candidate.name === name)!;
   // Configuration mistakes (a development identity in production) stop the start before any work.
   const identity = identityConfigFromEnv();
+  eventsNatsUrlFromEnv(); // a malformed broker URL stops the start, as any configuration mistake
   const allowedHosts = allowedHostsFromEnv();
   const hashKey = hashKeyFromEnv();
   const signature = { key: signingKeyFromEnv(), previousKey: previousSigningKeyFromEnv(), directAccess: directAccessFromEnv() };
@@ -176,20 +179,32 @@ async function serve(name: string): Promise<void> {
   // Its products' pipelines: each run merges what was delivered since the serving version (or loads
   // every file again when a full file changed, or for a backfill) and serves the new version without
   // a restart.
+  // Its change feed: what each new version changed, published once it is served (and at start, what the last run left).
+  const changes = startChangePublisher({
+    openFeed: () => changeFeedFromEnv({ dataDir: config.dataDir, name: `subgraph-${domain.name}` }),
+    domain,
+    url: warehouseUrlOf(domain.name, config),
+    signingKey: signature.key,
+    log,
+  });
+  void changes.publish();
   const runner = await servePipelines({
     domain,
     server,
     url: warehouseUrlOf(domain.name, config),
     dataDir: config.dataDir,
     log,
-    load: async ({ trigger, range, run, gate }) => (await prepareDomains(config, [domain], log, false, { force: trigger === 'backfill' && !range, ...(range ? { backfill: range } : {}), lineageParent: run, gate })).get(domain.name),
+    load: async ({ trigger, range, run, gate }) =>
+      (await prepareDomains(config, [domain], log, false, { force: trigger === 'backfill' && !range, ...(range ? { backfill: range } : {}), lineageParent: run, gate, eventsPublishedThrough: changes.publishedThrough() })).get(domain.name),
     onLineage: (events) => servingSink.emit(events),
+    onServed: () => void changes.publish(),
   });
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
       await runner.stop(); // a run in progress is aborted: its build was beside the serving version
+      await changes.stop(); // what it did not publish, the outbox keeps for the next start
       await server.stop(); // requests in flight finish, and write their records
       await audit.close(); // then whatever is pending is written, and the shutdown checkpoint
       await server.serving().close();

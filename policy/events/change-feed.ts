@@ -50,6 +50,8 @@ export interface ChangeFeed {
    * retention removed too (EVENT_POSITION_EXPIRED): a consumer never misses events without knowing.
    */
   follow(product: string, options: FollowOptions): AsyncIterable<StoredChange>;
+  /** The product's last event signed for it (a publisher resumes after it), or null. */
+  lastEvent(product: string): Promise<StoredChange | null>;
   close(): Promise<void>;
 }
 

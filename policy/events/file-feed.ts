@@ -249,6 +249,18 @@ export function openFileFeed(options: FileFeedOptions): ChangeFeed {
         if (!grew) await sleep(pollMs, undefined, { signal }).catch(() => undefined);
       }
     },
+    async lastEvent(product: string) {
+      // From the last segment back, past any line that is not a signed event.
+      for (const first of (await segmentsOf(product)).reverse()) {
+        const { lines } = completeLines(await readFile(join(folder(product), segmentName(first)), 'utf8').catch(() => ''));
+        for (const line of lines.reverse()) {
+          const parsed = parseLine(line);
+          const event = parsed && verifyChangeEvent(parsed.text, { keys, product });
+          if (event) return { position: parsed.position, event };
+        }
+      }
+      return null;
+    },
     async close() {
       await Promise.all(queues.values());
     },

@@ -112,6 +112,22 @@ export async function openJetStreamFeed(options: JetStreamFeedOptions): Promise<
         await messages.close();
       }
     },
+    async lastEvent(product: string) {
+      const { first, last } = await bounds(product);
+      // From the last message back, past any that is not a signed event (a bounded walk).
+      for (let seq = last; seq >= Math.max(first, last - 1_000) && seq > 0; seq -= 1) {
+        let message;
+        try {
+          message = await jsm.streams.getMessage(stream(product), { seq });
+        } catch (error) {
+          if (error instanceof JetStreamApiError) continue; // removed meanwhile
+          throw unavailable(`Reading the ${product} stream`, error);
+        }
+        const event = message && verifyChangeEvent(message.string(), { keys, product });
+        if (event) return { position: seq, event };
+      }
+      return null;
+    },
     async close() {
       await nc.drain().catch(() => nc.close());
     },

@@ -54,6 +54,8 @@ export interface ServePipelinesOptions {
   readonly load: (request: LoadRequest) => Promise<PipelineLoad | undefined>;
   /** Given each run's OpenLineage events (its START, then COMPLETE or FAIL; lineage.ts). */
   readonly onLineage?: (events: readonly LineageEvent[]) => void;
+  /** Told when this process serves a new version (its run's, or another replica's): its change events are published then. */
+  readonly onServed?: () => void;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -103,6 +105,7 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       throw error;
     });
     servedLoadedAt = facts.loadedAt;
+    options.onServed?.();
     return { facts, profiles };
   };
   /** Another replica's run ended: serve the version it made, if it made one, and read the runs it recorded. */
