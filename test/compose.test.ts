@@ -14,6 +14,7 @@ import { BUILT_FOLDERS, DEVELOPMENT_TOOLS } from '../gateway/launcher/build.js';
 import { domains, KIT_PACKAGE } from '../subgraphs/domains.js';
 import { parseWarehouseUrl } from '../subgraphs/kit/warehouse/warehouse.js';
 import { createMetrics } from '../policy/metrics.js';
+import { eventsNatsUrlFromEnv } from '../policy/events/feed-from-env.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -61,6 +62,18 @@ describe('docker-compose.yml', () => {
     expect(services[url.hostname]!.healthcheck).toBeDefined();
   });
 
+  it('publishes every subgraph\'s change events to the NATS JetStream service it waits for, its streams on a volume', () => {
+    const nats = services.nats!;
+    expect(nats.command).toEqual(expect.arrayContaining(['-js', '-sd', '/data']));
+    expect(nats.volumes).toEqual(['nats-data:/data']);
+    expect(nats.healthcheck?.test.join(' ')).toContain('js-enabled-only=true');
+    for (const domain of domains) {
+      const service = services[domain.name]!;
+      expect(eventsNatsUrlFromEnv(service.environment), domain.name).toBe('nats://nats:4222');
+      expect(service.depends_on?.nats, domain.name).toEqual({ condition: 'service_healthy' });
+    }
+  });
+
   it('runs each domain as its own service, on the port and host the gateway is configured with', () => {
     expect(subgraphUrls.map((s) => s.name)).toEqual(domains.map((d) => d.name));
     for (const { name, url } of subgraphUrls) {
@@ -81,7 +94,7 @@ describe('docker-compose.yml', () => {
         expect(location, `${job} ${variable}`).toMatchObject({ dialect: 'postgres', schema: name });
         if (location.dialect === 'postgres') expect(new URL(location.connectionString).hostname).toBe('postgres');
       }
-      expect(services[name]!.depends_on).toEqual({ prepare: { condition: 'service_completed_successfully' } });
+      expect(services[name]!.depends_on?.prepare).toEqual({ condition: 'service_completed_successfully' });
     }
     expect(services.prepare!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
   });
