@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, millis } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChangeFeed, StoredChange } from '../policy/events/change-feed.js';
 import { openFileFeed } from '../policy/events/file-feed.js';
@@ -37,9 +37,24 @@ afterAll(async () => {
   await nc.close();
 });
 
-const feeds: Record<string, { env: NodeJS.ProcessEnv; open(dataDir: string): Promise<ChangeFeed> }> = {
-  embedded: { env: {}, open: async (dataDir) => openFileFeed({ dir: join(dataDir, 'events'), signingKey: DEV_SIGNING_KEY, pollMs: 20 }) },
-  jetstream: { env: { EVENTS_NATS_URL: NATS, EVENTS_SUBJECT_PREFIX: prefix }, open: (_dataDir) => openJetStreamFeed({ servers: NATS, prefix, signingKey: DEV_SIGNING_KEY }) },
+const feeds: Record<string, { env: NodeJS.ProcessEnv; open(dataDir: string): Promise<ChangeFeed>; retentionMs(dataDir: string, product: string): Promise<number> }> = {
+  embedded: {
+    env: {},
+    open: async (dataDir) => openFileFeed({ dir: join(dataDir, 'events'), signingKey: DEV_SIGNING_KEY, pollMs: 20 }),
+    retentionMs: async (dataDir, product) => (JSON.parse(await readFile(join(dataDir, 'events', product, 'retention.json'), 'utf8')) as { maxAgeMs: number }).maxAgeMs,
+  },
+  jetstream: {
+    env: { EVENTS_NATS_URL: NATS, EVENTS_SUBJECT_PREFIX: prefix },
+    open: (_dataDir) => openJetStreamFeed({ servers: NATS, prefix, signingKey: DEV_SIGNING_KEY }),
+    async retentionMs(_dataDir, product) {
+      const nc = await connect({ servers: NATS });
+      try {
+        return millis((await (await jetstreamManager(nc)).streams.info(`${prefix}.${product}`.replaceAll('.', '_'))).config.max_age);
+      } finally {
+        await nc.close();
+      }
+    },
+  },
 };
 
 /** Every event of a product the feed holds now. */
@@ -59,7 +74,7 @@ async function eventsOf(feed: ChangeFeed, product: string): Promise<StoredChange
 }
 
 describe.each(Object.keys(feeds))('on the %s feed', (name) => {
-  const { env: feedEnv, open } = feeds[name]!;
+  const { env: feedEnv, open, retentionMs } = feeds[name]!;
   let dataDir: string;
   let service: Started | undefined;
   afterAll(async () => {
@@ -92,6 +107,9 @@ describe.each(Object.keys(feeds))('on the %s feed', (name) => {
     const asEvents = (entries: typeof first) => entries.map((entry) => expect.objectContaining({ id: eventIdOf(entry), subject: entry.change.product, source: 'urn:mesh:domain:finance', time: entry.at, data: entry.change }));
     await expect.poll(published, { timeout: 30_000, interval: 200 }).toEqual(expect.arrayContaining(asEvents(first)));
     expect(await published()).toHaveLength(first.length);
+    // Each product's stream keeps its events as long as it declares (finance.orders: 14 days; the others the default 7).
+    expect(await retentionMs(dataDir, 'finance.orders')).toBe(14 * 86_400_000);
+    expect(await retentionMs(dataDir, 'finance.invoices')).toBe(7 * 86_400_000);
     // New orders: every field; keys only, never a value.
     const newOrders = first.find(({ change }) => change.product === 'finance.orders' && change.changedFields.length === 6)!;
     expect(newOrders.change).toMatchObject({ operation: 'upsert', changedFields: ['id', 'customer', 'orderedAt', 'status', 'channel', 'total'] });

@@ -212,6 +212,8 @@ export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, Ord
   table: 'orders',
   // A load that loses or gains far more orders than its history predicts (a cut export, one delivered twice) is kept out.
   pipeline: { anomalies: { errors: ['rows'] } },
+  // Apps that follow orders may be away two weeks and still resume where they left.
+  events: { retention: { value: 14, unit: 'd' } },
   quality: [
     { name: 'status_known', metric: 'invalidValues', column: 'status', validValues: ['PENDING', 'PAID', 'SHIPPED', 'DELIVERED', 'CANCELLED', 'RETURNED'], mustBe: 0, dimension: 'conformity', severity: 'error' },
     { name: 'channel_known', metric: 'invalidValues', column: 'channel', validValues: ['WEB', 'MOBILE_APP', 'STORE'], mustBe: 0, dimension: 'conformity', severity: 'error' },

@@ -87,6 +87,8 @@ export interface DataProductSpec<Row extends object, Node, Filter extends object
   readonly quality?: readonly QualityRule[];
   /** How its loads run (pipelines/plan.ts): by default on its SLA's `frequency`, three attempts, 30 minutes each. */
   readonly pipeline?: PipelineDeclaration;
+  /** Its change events (events/outbox.ts): how long the change feed keeps them (default 7 days; from 1 hour to 365 days). */
+  readonly events?: { readonly retention?: { readonly value: number; readonly unit: 'h' | 'd' | 'w' } };
   /** The GraphQL type it serves: its `@rowPolicy`, if any, applies to every query of the table. */
   readonly type: string;
   readonly table: string;

@@ -24,8 +24,6 @@ export interface ChangePublisherOptions {
   /** The mesh's signing key (`SUBGRAPH_SIGNING_KEY`). */
   readonly signingKey: string;
   readonly log: Logger;
-  /** A product's retention in the feed (default 7 days). */
-  readonly retentionOf?: (product: string) => Retention;
   /** The first wait before trying again after a failure (default 1 s; doubled up to 30 s). */
   readonly retryMs?: number;
   /** Told of each event published (a duplicate too). */
@@ -41,9 +39,30 @@ export interface ChangePublisher {
 }
 
 const MAX_RETRY_MS = 30_000;
+const UNIT_MS = { h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+
+/** Each product's retention in the change feed, as it declares it (default 7 days); refused outside 1 hour to 365 days. */
+export function eventRetentionsOf(domain: Domain<any, any>): Map<string, Retention> {
+  const retentions = new Map<string, Retention>();
+  for (const { spec } of domain.dataProducts) {
+    const id = `${domain.name}.${spec.name}`;
+    const declared = spec.events?.retention;
+    if (!declared) {
+      retentions.set(id, DEFAULT_RETENTION);
+      continue;
+    }
+    const maxAgeMs = Number(declared.value) * (UNIT_MS[declared.unit] ?? Number.NaN);
+    if (!Number.isFinite(maxAgeMs) || maxAgeMs < UNIT_MS.h || maxAgeMs > 365 * UNIT_MS.d) {
+      throw new Error(`${id}: events.retention is from 1 hour to 365 days, in h, d or w (${JSON.stringify(declared)}).`);
+    }
+    retentions.set(id, { maxAgeMs });
+  }
+  return retentions;
+}
 
 export function startChangePublisher(options: ChangePublisherOptions): ChangePublisher {
   const { domain, log } = options;
+  const retentions = eventRetentionsOf(domain); // a retention out of bounds stops the start
   let feed: ChangeFeed | null = null;
   const products = domain.dataProducts.map(({ spec }) => `${domain.name}.${spec.name}`);
   let declared = false;
@@ -58,7 +77,7 @@ export function startChangePublisher(options: ChangePublisherOptions): ChangePub
   async function publishOnce(): Promise<void> {
     feed ??= await options.openFeed();
     if (!declared) {
-      for (const product of products) await feed.declare(product, options.retentionOf?.(product) ?? DEFAULT_RETENTION);
+      for (const product of products) await feed.declare(product, retentions.get(product) ?? DEFAULT_RETENTION);
       declared = true;
     }
     const entries = await readWarehouseAt(options.url, (db) => readOutbox(db), []);
