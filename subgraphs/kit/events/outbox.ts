@@ -71,7 +71,7 @@ export async function captureBefore(db: Kysely<any>, domain: Domain<any, any>, t
   await sql`CREATE TABLE IF NOT EXISTS ${sql.table(before)} AS SELECT t.*, t.${key} AS ${KEY}, true AS ${PRESENT} FROM ${sql.table(table)} AS t WHERE false`.execute(db);
   await sql`INSERT INTO ${sql.table(before)} SELECT t.*, k.${key}, t.${key} IS NOT NULL
     FROM (SELECT DISTINCT q.${key} FROM (${keys}) AS q) AS k LEFT JOIN ${sql.table(table)} AS t ON t.${key} = k.${key}
-    WHERE k.${key} NOT IN (SELECT b.${KEY} FROM ${sql.table(before)} AS b)`.execute(db);
+    WHERE NOT EXISTS (SELECT 1 FROM ${sql.table(before)} AS b WHERE b.${KEY} = k.${key})`.execute(db);
 }
 
 /**
@@ -87,7 +87,8 @@ export async function touchRows(db: Kysely<any>, domain: Domain<any, any>, table
   const changed = changedTableOf(table);
   await captureBefore(db, domain, table, keys);
   await sql`CREATE TABLE IF NOT EXISTS ${sql.table(changed)} AS SELECT ${key} FROM ${sql.table(table)} WHERE false`.execute(db);
-  await sql`INSERT INTO ${sql.table(changed)} SELECT DISTINCT k.${key} FROM (${keys}) AS k WHERE k.${key} NOT IN (SELECT c.${key} FROM ${sql.table(changed)} AS c)`.execute(db);
+  // NOT EXISTS, not NOT IN: PostgreSQL runs a NOT IN over a table it has no statistics of row by row.
+  await sql`INSERT INTO ${sql.table(changed)} SELECT DISTINCT k.${key} FROM (${keys}) AS k WHERE NOT EXISTS (SELECT 1 FROM ${sql.table(changed)} AS c WHERE c.${key} = k.${key})`.execute(db);
   await sql`DROP VIEW IF EXISTS ${sql.table(changedRowsOf(table))}`.execute(db);
   await sql`CREATE VIEW ${sql.table(changedRowsOf(table))} AS SELECT * FROM ${sql.table(table)} AS t WHERE t.${key} IN (SELECT c.${key} FROM ${sql.table(changed)} AS c)`.execute(db);
 }
@@ -145,16 +146,18 @@ export async function writeOutbox(db: Kysely<any>, domain: Domain<any, any>, tab
     for (const product of productsOf(domain)(table)) {
       const key = sql.ref(product.key);
       // The rows there now that may have changed, each with the fields that differ from its before-image.
+      // A row equal to its before-image changed nothing (mask 0): left in the database.
       const upserts = await sql<{ k: string; mask: number | string }>`
-        select cast(t.${key} as varchar) as k, ${changeMask(product.fields, product.others)} as mask
-        from ${sql.table(table)} as t
-        left join ${before} as b on b.${KEY} = t.${key}
-        ${changed ? sql`where t.${key} in (${changed})` : sql``}
-        order by 1`.execute(db);
+        select k, mask from (
+          select cast(t.${key} as varchar) as k, ${changeMask(product.fields, product.others)} as mask
+          from ${sql.table(table)} as t
+          left join ${before} as b on b.${KEY} = t.${key}
+          ${changed ? sql`where t.${key} in (${changed})` : sql``}
+        ) as compared where mask <> 0
+        order by k`.execute(db);
       const byMask = new Map<number, string[]>();
       for (const row of upserts.rows) {
         const mask = Number(row.mask);
-        if (mask === 0) continue; // equal to its before-image: nothing changed
         const keys = byMask.get(mask) ?? [];
         keys.push(String(row.k));
         byMask.set(mask, keys);
