@@ -66,6 +66,10 @@ export interface ColumnProfile {
   readonly withheld: boolean;
   /** Non-null values the detectors looked at (at most the profile's sample size). */
   readonly sampled: number;
+  /** The exact counts an incremental load updates the profile from (absent in a profile made before they were kept). */
+  readonly filledCount?: number;
+  /** The sum of a number column's values (null for other columns). */
+  readonly sum?: number | null;
   /** Detectors that recognised at least one sampled value, strongest first. */
   readonly detections: readonly Detection[];
 }

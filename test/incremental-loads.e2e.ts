@@ -19,6 +19,7 @@ import { DIALECTS } from '../subgraphs/kit/warehouse/dialects.js';
 import { appliedIncrements } from '../subgraphs/kit/warehouse/increments.js';
 import { openWarehouse, readWarehouseAt } from '../subgraphs/kit/warehouse/open.js';
 import { readOutbox } from '../subgraphs/kit/events/outbox.js';
+import { profilesAt } from '../subgraphs/kit/profiles.js';
 import { generateSourceData } from '../subgraphs/synthetic-sources/generate.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { warehousesOnEachDialect } from './harness/postgres.js';
@@ -128,6 +129,11 @@ describe.each(DIALECTS.map((adapter) => adapter.dialect))('on %s', (dialect) => 
       const merged = await tablesOf(url(domain.name), domain);
       const full = await tablesOf(rebuilt(domain.name), domain);
       for (const table of domain.tables) expect(merged[table.name], `${domain.name}.${table.name}`).toEqual(full[table.name]);
+      // The profiles the merges kept up to date (from their counts and the changed rows' before-images) are the full load's:
+      // rows, null shares, bounds, lengths and means (distinct counts are counted at full loads only).
+      const measured = (profiles: Awaited<ReturnType<typeof profilesAt>>) =>
+        profiles.map(({ product, rows, columns }) => ({ product, rows, columns: columns.map(({ column, nullShare, min, max, minLength, maxLength, mean, filledCount }) => ({ column, nullShare, min, max, minLength, maxLength, mean: mean === null ? null : Number(mean.toPrecision(9)), filledCount })) }));
+      expect(measured(await profilesAt(url(domain.name))), domain.name).toEqual(measured(await profilesAt(rebuilt(domain.name))));
     }
     const after = await tablesOf(url('finance'), finance);
     expect(after.orders!.length).toBe(before.orders!.length + 40 + inserted - deleted);

@@ -47,6 +47,8 @@ type Detect = (values: readonly string[], options: DetectOptions) => ColumnProfi
 interface ProfileScope {
   readonly rows?: RawBuilder<SqlBool>;
   readonly distinct: boolean;
+  /** Rows to read instead of the table's (a before-image). */
+  readonly from?: RawBuilder<unknown>;
 }
 
 async function profileTable(
@@ -66,11 +68,13 @@ async function profileTable(
       ...(scope.distinct ? [sql`count(distinct ${ref})`.as(`c${i}_distinct`)] : []),
       ...(isOrdered(column) ? [sql`cast(min(${ref}) as varchar)`.as(`c${i}_min`), sql`cast(max(${ref}) as varchar)`.as(`c${i}_max`)] : []),
       ...(isText(column) ? [sql`min(length(${ref}))`.as(`c${i}_min_length`), sql`max(length(${ref}))`.as(`c${i}_max_length`)] : []),
-      ...(isNumber(column) ? [sql`avg(cast(${ref} as double precision))`.as(`c${i}_mean`)] : []),
+      ...(isNumber(column) ? [sql`avg(cast(${ref} as double precision))`.as(`c${i}_mean`), sql`sum(cast(${ref} as double precision))`.as(`c${i}_sum`)] : []),
     ];
   });
+  // A before-image read under the table's name (the measures name its columns unqualified); typed as a table name for Kysely.
+  const source = (scope.from ? scope.from.as(product.table) : product.table) as string;
   const totals = (await db
-    .selectFrom(product.table)
+    .selectFrom(source)
     .select([sql`count(*)`.as('row_count'), ...measures])
     .where(scope.rows ?? sql<SqlBool>`true`)
     .executeTakeFirstOrThrow()) as Record<string, unknown>;
@@ -119,17 +123,75 @@ async function profileTable(
       withheld: withheld && isOrdered(column),
       sampled: sample.length,
       detections,
+      filledCount: count(totals[`c${i}_filled`]),
+      sum: isNumber(column) && totals[`c${i}_sum`] !== null && totals[`c${i}_sum`] !== undefined ? Number(totals[`c${i}_sum`]) : null,
     });
   }
   return { product: product.id, table: product.table, profiledAt: options.now.toISOString(), rows, columns: profiled };
 }
 
+/** Two values of a column as profiles keep them (text), compared by the column's type. */
+function compareAs(type: string, a: string, b: string): number {
+  if (type === 'integer' || type.startsWith('decimal')) return Number(a) - Number(b);
+  return a < b ? -1 : a > b ? 1 : 0; // dates and timestamps: their text sorts as they do
+}
+
+/**
+ * A table's whole-table measures after an increment, from the last profile's exact counts: minus
+ * the changed rows as they were (their before-image), plus them as they are. A bound a changed row
+ * held as it was still holds if some row has it now (a common value is found at once; the table
+ * is read through only for a value few rows have). Null when it cannot be told so: a last profile
+ * without exact counts, or a bound no row has any more (the new one may be anywhere in the table).
+ */
+async function updatedWhole(db: Kysely<any>, table: string, last: ProductProfile, removed: ProductProfile, added: ProductProfile): Promise<ProductProfile | null> {
+  const stillThere = async (condition: RawBuilder<SqlBool>) => (await sql`select 1 as found from ${sql.table(table)} where ${condition} limit 1`.execute(db)).rows.length > 0;
+  const rows = last.rows - removed.rows + added.rows;
+  const columns: ColumnProfile[] = [];
+  for (const [i, column] of last.columns.entries()) {
+    const gone = removed.columns[i];
+    const come = added.columns[i];
+    if (!gone || !come || gone.column !== column.column || column.filledCount === undefined || column.sum === undefined) return null;
+    const ref = sql.ref(column.column);
+    for (const [held, value] of [
+      [gone.min !== null && gone.min === column.min, column.min],
+      [gone.max !== null && gone.max === column.max, column.max],
+    ] as const) {
+      if (held && !(await stillThere(sql<SqlBool>`cast(${ref} as varchar) = ${value}`))) return null;
+    }
+    for (const [held, value] of [
+      [gone.minLength !== null && gone.minLength === column.minLength, column.minLength],
+      [gone.maxLength !== null && gone.maxLength === column.maxLength, column.maxLength],
+    ] as const) {
+      if (held && !(await stillThere(sql<SqlBool>`length(${ref}) = ${value}`))) return null;
+    }
+    const filled = column.filledCount - (gone.filledCount ?? 0) + (come.filledCount ?? 0);
+    const sum = column.sum === null ? null : column.sum - (gone.sum ?? 0) + (come.sum ?? 0);
+    const bound = (a: string | null, b: string | null, pick: 1 | -1) => (a === null ? b : b === null ? a : compareAs(column.type, a, b) * pick >= 0 ? a : b);
+    const length = (a: number | null, b: number | null, pick: (x: number, y: number) => number) => (a === null ? b : b === null ? a : pick(a, b));
+    columns.push({
+      ...column,
+      nullShare: rows === 0 ? 0 : Math.round(((rows - filled) / rows) * 10_000) / 10_000,
+      // Bounds from the last profile's and the added rows' (the last's are null where withheld: kept so).
+      min: column.min === null && column.filledCount > 0 ? null : bound(column.min, come.min, -1),
+      max: column.max === null && column.filledCount > 0 ? null : bound(column.max, come.max, 1),
+      minLength: length(column.minLength, come.minLength, Math.min),
+      maxLength: length(column.maxLength, come.maxLength, Math.max),
+      mean: sum === null || filled === 0 ? null : Number((sum / filled).toPrecision(12)),
+      filledCount: filled,
+      sum,
+    });
+  }
+  return { ...last, rows, columns };
+}
+
 /**
  * The profiles of a version an incremental load made: a product whose table it did not change keeps
- * its profile; the others are measured on the whole table for rows, null shares and bounds (one scan,
- * no distinct count), and on the changed rows (`changedRows`) for the personal-data detectors, whose
- * findings on the new values replace the earlier ones. Distinct counts are counted at full loads:
- * between them a column's is the last full load's, or the changed rows' when more.
+ * its profile; the others are measured on the changed rows (`changedRows`) for the personal-data
+ * detectors, whose findings on the new values replace the earlier ones, and for the whole table's
+ * rows, null shares, bounds and means: from the last profile's exact counts, minus the changed rows'
+ * before-image (`beforeImage`), plus them now, or else by one scan of the table (no distinct count).
+ * Distinct counts are counted at full loads: between them a column's is the last full load's, or
+ * the changed rows' when more.
  */
 export async function profileIncrement(
   domain: Domain<any, any>,
@@ -137,6 +199,7 @@ export async function profileIncrement(
   previous: readonly ProductProfile[],
   changedRows: (table: string, key: string) => RawBuilder<SqlBool> | null,
   options: ProfileOptions,
+  beforeImage: (table: string) => RawBuilder<unknown> | null = () => null,
 ): Promise<ProductProfile[]> {
   const { detectPersonalData } = await import('./pii-detectors.js');
   const profiles: ProductProfile[] = [];
@@ -151,10 +214,17 @@ export async function profileIncrement(
       continue;
     }
     const product = { id, table: spec.table, typeName: spec.type, fieldOf: new Map(Object.entries(spec.columns as Record<string, string>).map(([field, column]) => [column, field])) };
-    const whole = await profileTable(db, product, table.columns, options, null, { distinct: false });
     const changed = await profileTable(db, product, table.columns, options, detectPersonalData, { rows: rows ?? sql<SqlBool>`true`, distinct: true });
+    const image = beforeImage(spec.table);
+    let whole: ProductProfile | null = null;
+    if (before && image && rows) {
+      const removed = await profileTable(db, product, table.columns, options, null, { from: sql`(select * from ${image} as b where b."__present")`, distinct: false });
+      whole = await updatedWhole(db, spec.table, before, removed, changed);
+    }
+    whole ??= await profileTable(db, product, table.columns, options, null, { distinct: false });
     profiles.push({
       ...whole,
+      profiledAt: options.now.toISOString(),
       columns: whole.columns.map((column, i) => {
         const found = changed.columns[i]!;
         const last = before?.columns.find((candidate) => candidate.column === column.column);
@@ -205,6 +275,9 @@ interface ProfileRow {
   max_length: number | null;
   /** Absent in a version profiled before means were kept. */
   mean_value?: number | null;
+  /** Absent in a version profiled before exact counts were kept. */
+  filled_count?: number | string | null;
+  sum_value?: number | null;
   withheld: boolean;
   sampled: number;
   detections: string;
@@ -230,6 +303,8 @@ export async function writeProfiles(db: Kysely<any>, profiles: readonly ProductP
     .addColumn('min_length', 'integer')
     .addColumn('max_length', 'integer')
     .addColumn('mean_value', 'double precision')
+    .addColumn('filled_count', 'bigint')
+    .addColumn('sum_value', 'double precision')
     .addColumn('withheld', 'boolean', (c) => c.notNull())
     .addColumn('sampled', 'integer', (c) => c.notNull())
     .addColumn('detections', 'varchar', (c) => c.notNull())
@@ -251,6 +326,8 @@ export async function writeProfiles(db: Kysely<any>, profiles: readonly ProductP
       min_length: column.minLength,
       max_length: column.maxLength,
       mean_value: column.mean,
+      filled_count: column.filledCount ?? null,
+      sum_value: column.sum ?? null,
       withheld: column.withheld,
       sampled: column.sampled,
       detections: JSON.stringify(column.detections),
@@ -285,6 +362,7 @@ export async function readProfiles(db: Kysely<any>): Promise<ProductProfile[]> {
       minLength: row.min_length === null ? null : count(row.min_length),
       maxLength: row.max_length === null ? null : count(row.max_length),
       mean: row.mean_value === null || row.mean_value === undefined ? null : Number(row.mean_value),
+      ...(row.filled_count === null || row.filled_count === undefined ? {} : { filledCount: count(row.filled_count), sum: row.sum_value === null || row.sum_value === undefined ? null : Number(row.sum_value) }),
       withheld: Boolean(row.withheld),
       sampled: count(row.sampled),
       detections: JSON.parse(row.detections),

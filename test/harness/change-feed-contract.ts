@@ -101,6 +101,18 @@ export function changeFeedContract(name: string, sut: FeedUnderTest): void {
       expect(await first.bounds(p)).toEqual({ first: 1, last: 21 });
     });
 
+    it('names the last event signed for a product, past what others wrote after it', async () => {
+      const feed = await open();
+      const p = product();
+      await feed.declare(p);
+      expect(await feed.lastEvent(p)).toBeNull();
+      await feed.publish(testEvent(p, 1));
+      await feed.publish(testEvent(p, 2));
+      await sut.injectRaw(p, JSON.stringify(testEvent(p, 3, 'a-key-that-is-not-the-mesh-signing-key-at-all')));
+      await sut.injectRaw(p, 'not json');
+      expect(await feed.lastEvent(p)).toEqual({ position: 2, event: testEvent(p, 2) });
+    });
+
     it('skips what is not an event signed for the product: unsigned, forged, altered, another product\'s, not JSON', async () => {
       const feed = await open();
       const p = product();

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
+import { beforeTableOf } from './staging-names.js';
 import { captureBefore, carryOutbox, createOutbox, mergedTables, pruneOutbox, readOutbox, touchRows, wholeTableBefore, writeOutbox } from '../events/outbox.js';
 import type { Domain } from '../domain.js';
 import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js';
@@ -417,7 +418,9 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
         if (!domain.tables.find(({ name }) => name === table)?.primaryKey.includes(key)) return sql<SqlBool>`true`;
         return sql<SqlBool>`exists (select 1 from ${sql.table(changedTableOf(table))} as changed where changed.${sql.ref(key)} = ${sql.ref(`${table}.${key}`)})`;
       };
-      const profiles = await profileIncrement(domain, db, await readProfiles(db), changedRows, { policy: readPolicy(subgraphTypeDefs(domain), rules), rules, now });
+      // The whole tables' measures from the last profile's counts and the changed rows' before-images (events/outbox.ts).
+      const beforeImage = (table: string) => (changedTables.has(table) ? sql`${sql.table(beforeTableOf(table))}` : null);
+      const profiles = await profileIncrement(domain, db, await readProfiles(db), changedRows, { policy: readPolicy(subgraphTypeDefs(domain), rules), rules, now }, beforeImage);
       onProfiles(profiles);
       options.onProgress?.({ step: 'profiled', domain: domain.name, profiles });
       run = await gated(run, options.gate, { db, profiles, builtAt: now, changes });
