@@ -244,11 +244,6 @@ export async function qualityHistoryAt(url: string): Promise<QualityRun[]> {
 }
 
 /**
- * Runs the domain's ingestion into a staging warehouse, then its quality checks and its column
- * profiles; stores the history and this run, the profiles, and what built it; closes it. A failing
- * gate rejects the build.
- */
-/**
  * A full load's change events: the serving version's outbox entries the feed may not hold yet,
  * then each product's rows compared with the serving version's. A serving version the comparison
  * cannot read as this one (a schema change) counts every row as changed in every field.
@@ -259,7 +254,7 @@ async function fullLoadOutbox(warehouse: Warehouse<unknown>, options: EnsureWare
   await carryOutbox(db, await readWarehouseAt(options.url, (serving) => readOutbox(serving), []), options.eventsPublishedThrough ?? 0);
   const { adapter, location } = adapterOf(parseWarehouseUrl(options.url));
   const tables = [...new Map(options.domain.dataProducts.map(({ spec }) => [spec.table, spec.key])).entries()];
-  const serving = await adapter.attachServing(db, location as never);
+  const serving = await adapter.attachServing(db, location);
   try {
     await writeOutbox(db, options.domain, tables.map(([table, key]) => wholeTableBefore(table, key, serving.table(table))), { version: loadedAt.toISOString(), now: loadedAt });
   } catch {
@@ -269,6 +264,11 @@ async function fullLoadOutbox(warehouse: Warehouse<unknown>, options: EnsureWare
   }
 }
 
+/**
+ * Runs the domain's ingestion into a staging warehouse, then its quality checks and its column
+ * profiles; stores the history and this run, the profiles, and what built it; closes it. A failing
+ * gate rejects the build.
+ */
 async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehouseOptions, buildKey: string, onRun: (run: QualityRun) => void, onProfiles: (profiles: readonly ProductProfile[]) => void, servingExists: boolean): Promise<Record<string, number>> {
   try {
     options.onProgress?.({ step: 'loading', domain: options.domain.name });
@@ -332,7 +332,6 @@ function sourceTimeOf(options: EnsureWarehouseOptions, increments: readonly Incr
   return base ?? options.now?.() ?? new Date();
 }
 
-/** Merges staged increments by key, then fills the derived columns of what they changed (the domain's `deriveIncrement`). */
 /** What a domain's derivation is given: the new version, the changed tables' keys, and a way to say which other rows it changes. */
 function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readonly string[], touched: Set<string>) {
   return {
@@ -345,6 +344,7 @@ function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readon
   };
 }
 
+/** Merges staged increments by key, then fills the derived columns of what they changed (the domain's `deriveIncrement`). */
 async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number, touched = new Set<string>()): Promise<Record<string, TableChanges>> {
   // Columns computed from their own row are written with it; the others need the domain's derivation.
   const derived = domain.tables.filter((table) => table.columns.some((column) => column.derived && column.fromRow === undefined));
