@@ -18,6 +18,7 @@ import type { PreplanMode } from './request-stages/preplan-policy.js';
 import { DEFAULT_MESH_MANIFEST, readMeshManifest } from '../policy/mesh-manifest.js';
 import { registryUrlFromEnv } from './registry/open.js';
 import type { SupergraphSourceConfig, UnclassifiedTreatment } from './supergraph/supergraph-source.js';
+import { changeFeedSettingsFromEnv, type ChangeFeedSettings } from '../policy/events/feed-from-env.js';
 
 export type { SubgraphEndpoint } from './subgraph-calls/subgraph-endpoint.js';
 
@@ -65,6 +66,12 @@ export interface GatewayConfig {
    * `RESPONSE_CACHE_VERSIONS_POLL_MS` (1000). Absent from a configuration built in code: off.
    */
   readonly responseCache?: ResponseCacheConfig;
+  /**
+   * The data products' change feed (env `EVENTS_NATS_URL`, else `<DATA_DIR>/events`): with the
+   * response cache on, a change event invalidates the entries that read the product at once.
+   * Absent from a configuration built in code: the versions poll alone invalidates.
+   */
+  readonly changeFeed?: ChangeFeedSettings;
   /** The most rows one CSV export may hold (env `EXPORT_MAX_ROWS`, default 100000). */
   readonly exportMaxRows: number;
   /** Where the IDE's browser bundle is built and cached (env `IDE_CACHE_DIR`, default `node_modules/.cache/data-mesh-ide`). */
@@ -280,6 +287,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     usageFlushMs: positiveInteger(env, 'USAGE_FLUSH_MS', 10_000),
     exportMaxRows: positiveInteger(env, 'EXPORT_MAX_ROWS', 100_000),
     responseCache: responseCacheFrom(env),
+    changeFeed: configured(() => changeFeedSettingsFromEnv(dataDir, env)),
     supergraphPath: resolve(env.SUPERGRAPH_PATH || join(dataDir, 'supergraph.graphql')),
     apiSchemaPath: resolve(env.API_SCHEMA_PATH || join(dataDir, 'api-schema.graphql')),
     composeTimeoutMs: positiveInteger(env, 'COMPOSE_TIMEOUT_MS', 60_000),

@@ -30,6 +30,8 @@ import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import type { Principal } from '../policy/principal.js';
 import type { RequestIdContext } from '../policy/request-id.js';
 import { createResponseCache, pollProductVersions } from './cache/response-cache.js';
+import { invalidateOnChangeEvents } from './cache/change-events.js';
+import { openChangeFeed } from '../policy/events/feed-from-env.js';
 import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
 import { createDomainEntries, fetchSubgraphVersions } from './catalog/domain-entries.js';
 import type { GatewayConfig } from './config.js';
@@ -172,6 +174,15 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         intervalMs: config.responseCache!.versionsPollMs,
       })
     : null;
+  // And at once on a product's change event (the poll stays, as the fallback).
+  const eventInvalidation = responseCache && versionPoll && config.changeFeed
+    ? invalidateOnChangeEvents({
+        openFeed: () => openChangeFeed(config.changeFeed!, config.subgraphSigningKey, 'gateway'),
+        products: () => responseCache.versions.products(),
+        onChange: () => void versionPoll.poll(),
+        log,
+      })
+    : null;
 
   // With the registry source: usage goes to the registry, trusted documents come from it.
   let registry: RegistryLink | undefined;
@@ -310,6 +321,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       await subgraphCalls.close();
       await rateLimits.close();
       versionPoll?.stop();
+      await eventInvalidation?.stop();
       await responseCache?.close();
     },
   };

@@ -62,15 +62,16 @@ describe('docker-compose.yml', () => {
     expect(services[url.hostname]!.healthcheck).toBeDefined();
   });
 
-  it('publishes every subgraph\'s change events to the NATS JetStream service it waits for, its streams on a volume', () => {
+  it('publishes every subgraph\'s change events to the NATS JetStream service that it and the gateway wait for, its streams on a volume', () => {
     const nats = services.nats!;
     expect(nats.command).toEqual(expect.arrayContaining(['-js', '-sd', '/data']));
     expect(nats.volumes).toEqual(['nats-data:/data']);
     expect(nats.healthcheck?.test.join(' ')).toContain('js-enabled-only=true');
-    for (const domain of domains) {
-      const service = services[domain.name]!;
-      expect(eventsNatsUrlFromEnv(service.environment), domain.name).toBe('nats://nats:4222');
-      expect(service.depends_on?.nats, domain.name).toEqual({ condition: 'service_healthy' });
+    // The subgraphs publish; the gateway's response cache follows.
+    for (const name of [...domains.map((domain) => domain.name), 'gateway']) {
+      const service = services[name]!;
+      expect(eventsNatsUrlFromEnv(service.environment), name).toBe('nats://nats:4222');
+      expect(service.depends_on?.nats, name).toEqual({ condition: 'service_healthy' });
     }
   });
 

@@ -17,6 +17,8 @@ import { fetchSubgraphVersions } from '../gateway/catalog/domain-entries.js';
 import { openRegistry } from '../gateway/registry/open.js';
 import { pollProductVersions, ProductVersions, type ResponseCacheConfig } from '../gateway/cache/response-cache.js';
 import { DEV_SIGNING_KEY, SIGNATURE_HEADER } from '../policy/subgraph-signature.js';
+import { signChangeEvent } from '../policy/events/change-event.js';
+import { openFileFeed } from '../policy/events/file-feed.js';
 import { publishSubgraph } from '../gateway/registry/publish.js';
 import type { RunningGateway } from '../gateway/server.js';
 import { DEV_HASH_KEY } from '../policy/masking.js';
@@ -69,6 +71,19 @@ afterAll(async () => {
   await reloadedProducts?.stop();
   await mesh?.stop();
 });
+
+/** A new load of the products domain: the subgraph stops, its warehouse is built again, it serves again on its port. */
+async function reloadProducts(): Promise<void> {
+  const url = mesh.warehouses.products!.location;
+  const port = Number(new URL(mesh.subgraphs.products!.url).port);
+  if (reloadedProducts) await reloadedProducts.stop();
+  else await mesh.stopSubgraph('products');
+  await mesh.warehouses.products!.close();
+  const build = await ensureWarehouse({ domain: products, url, rawDir: join(mesh.dataDir, 'raw', 'products'), sourceFingerprint: mesh.manifest.fingerprint, sourceExtractedAt: mesh.manifest.extractedAt, force: true, now: () => new Date(Date.now() + 60_000) });
+  expect(build.built).toBe(true);
+  mesh.warehouses.products = openWarehouse(url);
+  reloadedProducts = await startSubgraphServer({ domain: products, warehouse: mesh.warehouses.products, loadFacts: await loadFactsAt(url, products), log: testLog, identity: testIdentity, hashKey: DEV_HASH_KEY, audit: mesh.audits.products!, port });
+}
 
 describe('the response cache', () => {
   it('never serves one policy class\'s answer to another: each answer is byte-identical to the uncached one', async () => {
@@ -184,19 +199,37 @@ describe('the response cache', () => {
       await verdict(query, principals.steward);
       expect(await verdict(query, principals.steward)).toMatchObject({ outcome: 'hit' });
     }
-    // A new load of the products domain: the subgraph stops, its warehouse is built again, it serves again on its port.
-    const url = mesh.warehouses.products!.location;
-    const port = Number(new URL(mesh.subgraphs.products!.url).port);
-    await mesh.stopSubgraph('products');
-    await mesh.warehouses.products!.close();
-    const build = await ensureWarehouse({ domain: products, url, rawDir: join(mesh.dataDir, 'raw', 'products'), sourceFingerprint: mesh.manifest.fingerprint, sourceExtractedAt: mesh.manifest.extractedAt, force: true, now: () => new Date(Date.now() + 60_000) });
-    expect(build.built).toBe(true);
-    mesh.warehouses.products = openWarehouse(url);
-    reloadedProducts = await startSubgraphServer({ domain: products, warehouse: mesh.warehouses.products, loadFacts: await loadFactsAt(url, products), log: testLog, identity: testIdentity, hashKey: DEV_HASH_KEY, audit: mesh.audits.products!, port });
+    await reloadProducts();
     // Within a poll of the versions, the products' entries are stale; the customers' are not.
     await expect.poll(() => verdict(productsOnly, principals.steward), { timeout: 10_000, interval: 100 }).toEqual({ outcome: 'miss' });
     expect(await verdict(customersOnly, principals.steward)).toMatchObject({ outcome: 'hit' });
     expect(await verdict(productsOnly, principals.steward)).toMatchObject({ outcome: 'hit' });
+  });
+
+  it('invalidates at a product\'s change event, without waiting for the versions poll', async () => {
+    const feedDir = join(mesh.dataDir, `feed-${randomUUID().slice(0, 8)}`);
+    await mkdir(feedDir, { recursive: true });
+    // The versions poll ten minutes away: only the change event can tell this gateway of the new load.
+    const eventful = await startTestGateway({ ...cachedGatewayConfig(mesh, { name: 'eventful', cache: { versionsPollMs: 600_000 } }), changeFeed: { dataDir: feedDir, natsUrl: null } });
+    try {
+      await eventful.ready;
+      const productsOnly = '{ products(first: 2, orderBy: {field: SKU}) { nodes { sku name } } }';
+      const verdictOf = async () => (JSON.parse((await ask(eventful.url, productsOnly, principals.steward, { 'x-include-cache': 'true' })).text) as { extensions?: { cache?: { outcome: string } } }).extensions?.cache;
+      await verdictOf();
+      expect(await verdictOf()).toMatchObject({ outcome: 'hit' });
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // it follows the products it learnt of
+      await reloadProducts();
+      expect(await verdictOf()).toMatchObject({ outcome: 'hit' }); // stale: nothing told it yet
+      // The products' subgraph publishes what the load changed.
+      const feed = openFileFeed({ dir: join(feedDir, 'events'), signingKey: DEV_SIGNING_KEY });
+      await feed.declare('products.products');
+      await feed.publish(signChangeEvent({ id: 'products.products@1', key: DEV_SIGNING_KEY, change: { product: 'products.products', operation: 'upsert', keys: ['SKU-1'], version: new Date().toISOString(), changedFields: ['name'] } }));
+      await expect.poll(verdictOf, { timeout: 5_000, interval: 100 }).toEqual({ outcome: 'miss' });
+      expect(await verdictOf()).toMatchObject({ outcome: 'hit' });
+    } finally {
+      await eventful.stop();
+      await eventful.audit.close();
+    }
   });
 
   it('learns versions only from signed reads of a subgraph\'s /versions, which names no value', async () => {

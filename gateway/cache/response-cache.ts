@@ -12,8 +12,8 @@
  * which of its products it read, and the load of each). It is served only while every one of them
  * is still the serving version: the gateway learns each product's serving version from every
  * subgraph answer and by asking each subgraph (`POST /versions`, signed) every
- * `RESPONSE_CACHE_VERSIONS_POLL_MS`. A publish or hot reload changes the supergraph version, and so
- * every key. The TTL (`RESPONSE_CACHE_TTL_SECONDS`) is a second bound, never the first.
+ * `RESPONSE_CACHE_VERSIONS_POLL_MS`, and at once at a product's change event (change-events.ts). A
+ * publish or hot reload changes the supergraph version, and so every key. The TTL (`RESPONSE_CACHE_TTL_SECONDS`) is a second bound, never the first.
  *
  * Not cached: mutations, answers with errors, answers that read no data product or read the
  * catalog (which changes without a data version), answers that held strictly audited values
@@ -70,6 +70,11 @@ export class ProductVersions {
    */
   learn(versions: Iterable<DataProductVersion>): void {
     for (const version of versions) if (!this.#current.has(version.id)) this.#current.set(version.id, ProductVersions.stamp(version));
+  }
+
+  /** The products whose version it knows (`<domain>.<product>`). */
+  products(): IterableIterator<string> {
+    return this.#current.keys();
   }
 
   /** Whether every product an entry read is still served in the version it read. */

@@ -25,12 +25,29 @@ export function eventsNatsUrlFromEnv(env: NodeJS.ProcessEnv = process.env): stri
   return value;
 }
 
-/** Opens the feed the environment names (JetStream connects here: it fails, coded, while NATS does not answer). */
-export async function changeFeedFromEnv(options: { readonly dataDir: string; readonly name?: string; readonly env?: NodeJS.ProcessEnv }): Promise<ChangeFeed> {
-  const env = options.env ?? process.env;
-  const signingKey = signingKeyFromEnv(env);
+/** Where the change feed is (NATS servers; null: the embedded log in `<dataDir>/events`), its subjects' prefix, and the key accepted besides the current one during a rotation. */
+export interface ChangeFeedSettings {
+  readonly dataDir: string;
+  readonly natsUrl: string | null;
+  readonly subjectPrefix?: string;
+  readonly previousSigningKey?: string;
+}
+
+/** The feed the environment names (`EVENTS_NATS_URL`, `EVENTS_SUBJECT_PREFIX`, `SUBGRAPH_PREVIOUS_SIGNING_KEY`); a malformed URL is refused. */
+export function changeFeedSettingsFromEnv(dataDir: string, env: NodeJS.ProcessEnv = process.env): ChangeFeedSettings {
   const previousSigningKey = previousSigningKeyFromEnv(env);
-  const servers = eventsNatsUrlFromEnv(env);
-  if (servers) return openJetStreamFeed({ servers, signingKey, previousSigningKey, ...(env.EVENTS_SUBJECT_PREFIX ? { prefix: env.EVENTS_SUBJECT_PREFIX } : {}), ...(options.name ? { name: options.name } : {}) });
-  return openFileFeed({ dir: join(options.dataDir, 'events'), signingKey, previousSigningKey });
+  return { dataDir, natsUrl: eventsNatsUrlFromEnv(env), ...(env.EVENTS_SUBJECT_PREFIX ? { subjectPrefix: env.EVENTS_SUBJECT_PREFIX } : {}), ...(previousSigningKey ? { previousSigningKey } : {}) };
+}
+
+/** Opens the feed (JetStream connects here: it fails, coded, while NATS does not answer). */
+export function openChangeFeed(settings: ChangeFeedSettings, signingKey: string, name?: string): Promise<ChangeFeed> {
+  const keys = { signingKey, previousSigningKey: settings.previousSigningKey };
+  if (settings.natsUrl) return openJetStreamFeed({ servers: settings.natsUrl, ...keys, ...(settings.subjectPrefix ? { prefix: settings.subjectPrefix } : {}), ...(name ? { name } : {}) });
+  return Promise.resolve(openFileFeed({ dir: join(settings.dataDir, 'events'), ...keys }));
+}
+
+/** Opens the feed the environment names, with the mesh's signing key. */
+export function changeFeedFromEnv(options: { readonly dataDir: string; readonly name?: string; readonly env?: NodeJS.ProcessEnv }): Promise<ChangeFeed> {
+  const env = options.env ?? process.env;
+  return openChangeFeed(changeFeedSettingsFromEnv(options.dataDir, env), signingKeyFromEnv(env), options.name);
 }
