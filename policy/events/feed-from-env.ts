@@ -47,7 +47,7 @@ export function openChangeFeed(settings: ChangeFeedSettings, signingKey: string,
 }
 
 /** Opens the feed the environment names, with the mesh's signing key. */
-export function changeFeedFromEnv(options: { readonly dataDir: string; readonly name?: string; readonly env?: NodeJS.ProcessEnv }): Promise<ChangeFeed> {
+export async function changeFeedFromEnv(options: { readonly dataDir: string; readonly name?: string; readonly env?: NodeJS.ProcessEnv }): Promise<ChangeFeed> {
   const env = options.env ?? process.env;
   return openChangeFeed(changeFeedSettingsFromEnv(options.dataDir, env), signingKeyFromEnv(env), options.name);
 }
