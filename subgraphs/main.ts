@@ -176,9 +176,6 @@ async function serve(name: string): Promise<void> {
     host: config.host,
   });
   log.info({ url: server.url }, `subgraph ${domain.name} serving`);
-  // Its products' pipelines: each run merges what was delivered since the serving version (or loads
-  // every file again when a full file changed, or for a backfill) and serves the new version without
-  // a restart.
   // Its change feed: what each new version changed, published once it is served (and at start, what the last run left).
   const changes = startChangePublisher({
     openFeed: () => changeFeedFromEnv({ dataDir: config.dataDir, name: `subgraph-${domain.name}` }),
@@ -188,6 +185,9 @@ async function serve(name: string): Promise<void> {
     log,
   });
   void changes.publish();
+  // Its products' pipelines: each run merges what was delivered since the serving version (or loads
+  // every file again when a full file changed, or for a backfill) and serves the new version without
+  // a restart.
   const runner = await servePipelines({
     domain,
     server,
