@@ -36,11 +36,14 @@ export function invalidateOnChangeEvents(options: ChangeEventInvalidationOptions
 
   async function follow(product: string): Promise<void> {
     let after: number | null = null;
+    let failing = false;
     while (!signal.aborted) {
       try {
         const opened = await feedOf();
         // From the newest event on: what changed before the gateway looked is in the versions it polls.
         after ??= (await opened.bounds(product)).last;
+        if (failing) options.log.info({ product }, 'the change feed is followed again');
+        failing = false;
         for await (const change of opened.follow(product, { after, signal })) {
           after = change.position;
           options.onChange(product);
@@ -52,7 +55,9 @@ export function invalidateOnChangeEvents(options: ChangeEventInvalidationOptions
           after = null;
           options.onChange(product);
         }
-        options.log.warn({ product, err: error }, 'the change feed cannot be followed now; the versions poll invalidates meanwhile');
+        // Once an outage, not at every try.
+        if (!failing) options.log.warn({ product, err: error }, 'the change feed cannot be followed now; the versions poll invalidates meanwhile');
+        failing = true;
         await sleep(options.retryMs ?? 2_000, undefined, { signal }).catch(() => undefined);
       }
     }
