@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { PRODUCT_ID } from '../../policy/events/change-event.js';
 import { ChangeFeedError, type ChangeFeed } from '../../policy/events/change-feed.js';
 
 export interface ChangeEventInvalidationOptions {
@@ -65,7 +66,8 @@ export function invalidateOnChangeEvents(options: ChangeEventInvalidationOptions
 
   const scan = () => {
     for (const product of options.products()) {
-      if (!followed.has(product)) followed.set(product, follow(product));
+      // A name a subgraph's answer gave that no feed could hold is not followed (the poll covers it).
+      if (!followed.has(product) && PRODUCT_ID.test(product)) followed.set(product, follow(product));
     }
   };
   scan();

@@ -5,7 +5,7 @@
  * which carries events between the processes `npm start` runs on one machine. A Kafka adapter
  * would be a third implementation of this interface.
  */
-import type { ChangeEvent } from './change-event.js';
+import { PRODUCT_ID, type ChangeEvent } from './change-event.js';
 
 /** How long a product's events are kept (the product declares it; default 7 days). */
 export interface Retention {
@@ -66,6 +66,12 @@ export class ChangeFeedError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A product's name as every feed takes it (it names a subject, a stream and a folder): refused otherwise. */
+export function checkProduct(product: string): string {
+  if (typeof product !== 'string' || !PRODUCT_ID.test(product)) throw new ChangeFeedError('EVENT_INVALID', `A product is named <domain>.<product> in lower-case letters, digits and _, not ${JSON.stringify(product)}.`);
+  return product;
 }
 
 /** Checks a resume position against a feed's bounds. */

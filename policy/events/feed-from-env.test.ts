@@ -15,6 +15,13 @@ it('takes nats:// servers, one or several, and refuses anything else, coded, nam
   }
 });
 
+it('takes a subject prefix of plain tokens, and refuses wildcards, spaces and empty tokens', () => {
+  expect(changeFeedSettingsFromEnv('/data', { EVENTS_SUBJECT_PREFIX: 'acme.mesh-changes' })).toMatchObject({ subjectPrefix: 'acme.mesh-changes' });
+  for (const bad of ['mesh.>', 'mesh.*', 'mesh changes', 'mesh..changes', '.mesh', 'mesh/changes']) {
+    expect(() => changeFeedSettingsFromEnv('/data', { EVENTS_SUBJECT_PREFIX: bad })).toThrow(expect.objectContaining({ code: 'EVENT_INVALID', message: expect.stringContaining('EVENTS_SUBJECT_PREFIX') }));
+  }
+});
+
 it('opens the embedded log in the data folder without EVENTS_NATS_URL, and refuses the development key in production', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'feed-env-'));
   try {

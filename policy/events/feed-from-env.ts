@@ -36,7 +36,12 @@ export interface ChangeFeedSettings {
 /** The feed the environment names (`EVENTS_NATS_URL`, `EVENTS_SUBJECT_PREFIX`, `SUBGRAPH_PREVIOUS_SIGNING_KEY`); a malformed URL is refused. */
 export function changeFeedSettingsFromEnv(dataDir: string, env: NodeJS.ProcessEnv = process.env): ChangeFeedSettings {
   const previousSigningKey = previousSigningKeyFromEnv(env);
-  return { dataDir, natsUrl: eventsNatsUrlFromEnv(env), ...(env.EVENTS_SUBJECT_PREFIX ? { subjectPrefix: env.EVENTS_SUBJECT_PREFIX } : {}), ...(previousSigningKey ? { previousSigningKey } : {}) };
+  const prefix = env.EVENTS_SUBJECT_PREFIX?.trim();
+  // Tokens of letters, digits, _ and -, joined by dots: no wildcard (`*`, `>`), no space, nothing a stream name refuses.
+  if (prefix && !/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/.test(prefix)) {
+    throw new ChangeFeedError('EVENT_INVALID', `EVENTS_SUBJECT_PREFIX is subject tokens of letters, digits, _ and - joined by dots (mesh.changes), not ${JSON.stringify(prefix)}.`);
+  }
+  return { dataDir, natsUrl: eventsNatsUrlFromEnv(env), ...(prefix ? { subjectPrefix: prefix } : {}), ...(previousSigningKey ? { previousSigningKey } : {}) };
 }
 
 /** Opens the feed (JetStream connects here: it fails, coded, while NATS does not answer). */

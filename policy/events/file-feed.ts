@@ -11,8 +11,8 @@ import { mkdir, open, readdir, readFile, rm, stat, truncate, writeFile } from 'n
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
-import { deduplicationIdOf, PRODUCT_ID, verifyChangeEvent, type ChangeEvent } from './change-event.js';
-import { ChangeFeedError, checkPosition, DEFAULT_RETENTION, type ChangeFeed, type FollowOptions, type Published, type Retention, type StoredChange } from './change-feed.js';
+import { deduplicationIdOf, verifyChangeEvent, type ChangeEvent } from './change-event.js';
+import { ChangeFeedError, checkPosition, checkProduct, DEFAULT_RETENTION, type ChangeFeed, type FollowOptions, type Published, type Retention, type StoredChange } from './change-feed.js';
 
 export interface FileFeedOptions {
   /** The folder of the logs (`<DATA_DIR>/events`). */
@@ -56,13 +56,10 @@ export function openFileFeed(options: FileFeedOptions): ChangeFeed {
   const keys = [options.signingKey, ...(options.previousSigningKey ? [options.previousSigningKey] : [])];
   const perSegment = options.segmentEvents ?? 1_000;
   const pollMs = options.pollMs ?? 100;
-  const folder = (product: string) => {
-    if (!PRODUCT_ID.test(product)) throw new ChangeFeedError('EVENT_INVALID', `A product is named <domain>.<product>, not ${JSON.stringify(product)}.`);
-    return join(options.dir, product);
-  };
+  const folder = (product: string) => join(options.dir, checkProduct(product));
   const segmentsOf = async (product: string): Promise<number[]> => {
     const names = await readdir(folder(product)).catch(() => [] as string[]);
-    return names.flatMap((name) => (SEGMENT.exec(name) ? [Number(SEGMENT.exec(name)![1])] : [])).sort((a, b) => a - b);
+    return names.flatMap((name) => SEGMENT.exec(name)?.slice(1, 2).map(Number) ?? []).sort((a, b) => a - b);
   };
   /** Each product's publishes, one at a time in this process (the lock orders them across processes). */
   const queues = new Map<string, Promise<unknown>>();

@@ -8,7 +8,7 @@
 import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { deduplicationIdOf, verifyChangeEvent, type ChangeEvent } from './change-event.js';
-import { ChangeFeedError, checkPosition, DEFAULT_RETENTION, type ChangeFeed, type FollowOptions, type Retention, type StoredChange } from './change-feed.js';
+import { ChangeFeedError, checkPosition, checkProduct, DEFAULT_RETENTION, type ChangeFeed, type FollowOptions, type Retention, type StoredChange } from './change-feed.js';
 
 export interface JetStreamFeedOptions {
   /** NATS servers, comma-separated (`nats://127.0.0.1:4222`). */
@@ -41,7 +41,7 @@ export async function openJetStreamFeed(options: JetStreamFeedOptions): Promise<
   }
   const jsm = await jetstreamManager(nc, { timeout });
   const js = jetstream(nc, { timeout });
-  const subject = (product: string) => `${prefix}.${product}`;
+  const subject = (product: string) => `${prefix}.${checkProduct(product)}`;
   const stream = (product: string) => subject(product).replaceAll('.', '_');
   const unavailable = (what: string, error: unknown): ChangeFeedError =>
     error instanceof ChangeFeedError ? error : new ChangeFeedError('EVENTS_UNAVAILABLE', `${what} failed on NATS at ${where}: ${(error as Error).message}`);

@@ -33,7 +33,8 @@ const isText = (column: ColumnSpec) => column.type === 'varchar';
 /** Columns whose min and max say something without being text: numbers and dates. */
 const isOrdered = (column: ColumnSpec) => column.type !== 'varchar' && column.type !== 'boolean';
 /** Columns whose mean says something: numbers. */
-const isNumber = (column: ColumnSpec) => column.type === 'integer' || column.type.startsWith('decimal');
+const isNumberType = (type: string) => type === 'integer' || type.startsWith('decimal');
+const isNumber = (column: ColumnSpec) => isNumberType(column.type);
 /** Columns the detectors look at: text, and dates (birth dates). */
 const isDetected = (column: ColumnSpec) => column.type === 'varchar' || column.type === 'date';
 
@@ -132,7 +133,7 @@ async function profileTable(
 
 /** Two values of a column as profiles keep them (text), compared by the column's type. */
 function compareAs(type: string, a: string, b: string): number {
-  if (type === 'integer' || type.startsWith('decimal')) return Number(a) - Number(b);
+  if (isNumberType(type)) return Number(a) - Number(b);
   return a < b ? -1 : a > b ? 1 : 0; // dates and timestamps: their text sorts as they do
 }
 

@@ -181,6 +181,19 @@ export function changeFeedContract(name: string, sut: FeedUnderTest): void {
       expect((await readFeed(feed, q, 3, 1)).map(({ position }) => position)).toEqual([4]);
     });
 
+    it('refuses a product name that is not <domain>.<product> wherever it takes one (it would name a subject, a stream or a folder)', async () => {
+      const feed = await open();
+      const signal = new AbortController().signal;
+      for (const name of ['contract.>', 'contract.*', 'contract', '../contract.p', 'contract.p q', 'Contract.P', 'contract.p.q']) {
+        await expect(feed.declare(name)).rejects.toMatchObject({ code: 'EVENT_INVALID' });
+        await expect(feed.bounds(name)).rejects.toMatchObject({ code: 'EVENT_INVALID' });
+        await expect(feed.lastEvent(name)).rejects.toMatchObject({ code: 'EVENT_INVALID' });
+        await expect(feed.follow(name, { after: 0, signal })[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'EVENT_INVALID' });
+      }
+      // An event naming such a product cannot be made, so none is published.
+      expect(() => testEvent('contract.>', 1)).toThrow(expect.objectContaining({ code: 'EVENT_INVALID' }));
+    });
+
     it('ends a follow when its signal aborts, whether events are coming or not', async () => {
       const feed = await open();
       const p = product();

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { signChangeEvent } from '../../../policy/events/change-event.js';
 import { DEFAULT_RETENTION, type ChangeFeed, type Retention } from '../../../policy/events/change-feed.js';
 import type { Domain } from '../domain.js';
+import { durationSecondsOf } from '../freshness.js';
 import { readWarehouseAt } from '../warehouse/open.js';
 import { eventIdOf, readOutbox, seqOfEventId, type OutboxEntry } from './outbox.js';
 
@@ -39,7 +40,6 @@ export interface ChangePublisher {
 }
 
 const MAX_RETRY_MS = 30_000;
-const UNIT_MS = { h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
 /** Each product's retention in the change feed, as it declares it (default 7 days); refused outside 1 hour to 365 days. */
 export function eventRetentionsOf(domain: Domain<any, any>): Map<string, Retention> {
@@ -51,8 +51,9 @@ export function eventRetentionsOf(domain: Domain<any, any>): Map<string, Retenti
       retentions.set(id, DEFAULT_RETENTION);
       continue;
     }
-    const maxAgeMs = Number(declared.value) * (UNIT_MS[declared.unit] ?? Number.NaN);
-    if (!Number.isFinite(maxAgeMs) || maxAgeMs < UNIT_MS.h || maxAgeMs > 365 * UNIT_MS.d) {
+    const seconds = durationSecondsOf({ property: 'retention', value: declared.value, unit: declared.unit });
+    const maxAgeMs = seconds === null ? Number.NaN : seconds * 1000;
+    if (!Number.isFinite(maxAgeMs) || maxAgeMs < 3_600_000 || maxAgeMs > 365 * 86_400_000) {
       throw new Error(`${id}: events.retention is from 1 hour to 365 days, in h, d or w (${JSON.stringify(declared)}).`);
     }
     retentions.set(id, { maxAgeMs });
