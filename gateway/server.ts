@@ -32,6 +32,10 @@ import type { RequestIdContext } from '../policy/request-id.js';
 import { createResponseCache, pollProductVersions } from './cache/response-cache.js';
 import { invalidateOnChangeEvents } from './cache/change-events.js';
 import { openChangeFeed } from '../policy/events/feed-from-env.js';
+import { createProductHub } from './events/product-hub.js';
+import { sseHandler } from './subscriptions/sse.js';
+import { createSubscriptions, type SubscriptionsOptions } from './subscriptions/subscriptions.js';
+import { attachWebSocket } from './subscriptions/ws.js';
 import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
 import { createDomainEntries, fetchSubgraphVersions } from './catalog/domain-entries.js';
 import type { GatewayConfig } from './config.js';
@@ -83,6 +87,8 @@ export interface GatewayContext extends RequestIdContext {
   readonly strictlyAudited: { read: boolean };
   /** The response cache's verdict on this request. */
   cache?: { outcome: 'hit' | 'miss' | 'bypass'; age?: number };
+  /** Set when the operation resolves a subscription's event (gateway/subscriptions/): audited with it. */
+  subscriptionEvent?: { readonly field: string; readonly position: string };
 }
 
 export interface RunningGateway {
@@ -174,10 +180,12 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
         intervalMs: config.responseCache!.versionsPollMs,
       })
     : null;
-  // And at once on a product's change event (the poll stays, as the fallback).
-  const eventInvalidation = responseCache && versionPoll && config.changeFeed
+  // The gateway's one reader of each product's change feed (the cache's invalidation, the subscriptions).
+  const hub = config.changeFeed ? createProductHub({ openFeed: () => openChangeFeed(config.changeFeed!, config.subgraphSigningKey, 'gateway'), log }) : null;
+  // The cache is invalidated at once on a product's change event (the poll stays, as the fallback).
+  const eventInvalidation = responseCache && versionPoll && hub
     ? invalidateOnChangeEvents({
-        openFeed: () => openChangeFeed(config.changeFeed!, config.subgraphSigningKey, 'gateway'),
+        hub,
         products: () => responseCache.versions.products(),
         onChange: () => void versionPoll.poll(),
         log,
@@ -205,6 +213,9 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.use(refuseForeignHosts(config.allowedHosts));
   app.use(useHealthRoutes({ metrics, readiness: serving.readiness, circuits: subgraphCalls.circuits, rateLimits: rateLimits.status, ...(parts.cluster ? { metricsText: parts.cluster.metrics(metrics.registry), worker: parts.cluster.worker } : {}) }));
   const getOrPost = allowMethods(['GET', 'POST']);
+  // Subscriptions over SSE (gateway/subscriptions/sse.ts); over WebSocket, upgrades of /graphql (ws.ts).
+  let serveStream: RequestHandler = notReady;
+  app.use('/graphql/stream', getOrPost, shedding.middleware, (req, res, next) => serveStream(req, res, next));
   app.use('/graphql', getOrPost, redirectBrowsersToIde, shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', getOrPost, shedding.middleware, (req, res, next) => serveExport(req, res, next));
   // The registry as a service, for teams whose domains run elsewhere (registry source only).
@@ -216,6 +227,22 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.use(ideRouter({ bundleDir, identity: config.identity, signIn: config.ideSignIn ?? null }));
   app.use(notFound);
   app.use(httpErrorHandler(log, 'gateway'));
+
+  // Subscriptions: the gateway's own path beside Apollo's (which does not execute them).
+  let contextOfEvent: SubscriptionsOptions['contextOf'] | undefined;
+  const subscriptions = createSubscriptions({
+    hub,
+    served: () => serving.served(),
+    apollo: () => apollo,
+    contextOf: (...args) => contextOfEvent!(...args),
+    allowanceOf,
+    spend: (principal, address, cost) => (enforceLimits ? rateLimits.spendFor(principal, address, cost) : Promise.resolve(null)),
+    policyMode: config.policyMode,
+    metrics,
+    log,
+    localShares: parts.cluster?.workers ?? 1,
+  });
+  const webSockets = attachWebSocket({ httpServer, path: '/graphql', subscriptions, verifier, allowedHosts: config.allowedHosts, log, maxPayload: 1 << 20 });
 
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');
@@ -272,6 +299,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       volatile: { read: false },
       strictlyAudited: { read: false },
     });
+    contextOfEvent = (requestId, principal, authorization, clientName, estimatedCost) => contextOf(requestId, principal, authorization, clientName, estimatedCost);
     const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(
       authenticate(verifier, tokenRejected),
@@ -294,6 +322,11 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       // Each page is admitted as it is fetched: its cost within the budget, spent from the rate buckets.
       useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log, ...(enforceLimits ? { admitPage, refuse } : {}) }),
     );
+    serveStream = express.Router().use(
+      authenticate(verifier, tokenRejected),
+      body,
+      sseHandler({ subscriptions, verifier, refuse, log }),
+    );
     await serving.markReady();
   };
 
@@ -310,6 +343,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     ready,
     readiness: serving.readiness,
     async stop() {
+      await webSockets.close();
       if (apollo) await apollo.stop(); // drains requests in flight (and flushes usage), closes the HTTP server
       else if (httpServer.listening) {
         httpServer.closeAllConnections();
@@ -322,6 +356,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       await rateLimits.close();
       versionPoll?.stop();
       await eventInvalidation?.stop();
+      await hub?.close();
       await responseCache?.close();
     },
   };

@@ -86,6 +86,8 @@ export interface GatewayAuditContext {
   readonly principal: Principal;
   /** The response cache's verdict, when it is on. */
   readonly cache?: { readonly outcome: string };
+  /** The subscription event the operation resolved, if it did. */
+  readonly subscriptionEvent?: { readonly field: string; readonly position: string };
 }
 
 export function useGatewayAudit(options: { sink: AuditSink; log: ErrorLog }): ApolloServerPlugin<GatewayAuditContext> {
@@ -116,6 +118,7 @@ export function useGatewayAudit(options: { sink: AuditSink; log: ErrorLog }): Ap
               variablesHash: hashOf(request.variables),
               outcome: !failed ? 'success' : hasData ? 'partial' : 'error',
               ...(contextValue.cache?.outcome === 'hit' ? { cache: 'hit' as const } : {}),
+              ...(contextValue.subscriptionEvent ? { subscriptionEvent: contextValue.subscriptionEvent } : {}),
               durationMs: Math.round((performance.now() - started) * 1000) / 1000,
             });
           } catch (error) {

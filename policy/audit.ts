@@ -63,6 +63,8 @@ export interface GatewayAuditRecord extends Who {
   readonly suppressed?: number;
   /** `hit`: answered from the gateway's response cache (no subgraph was asked). */
   readonly cache?: 'hit';
+  /** The subscription event this operation resolved for its subscriber: the field, and the event's position. */
+  readonly subscriptionEvent?: { readonly field: string; readonly position: string };
   readonly durationMs: number;
 }
 

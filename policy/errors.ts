@@ -252,6 +252,26 @@ export const ERRORS = {
     httpStatus: 400,
     definedBy: 'platform',
   },
+  SUBSCRIPTION_INVALID: {
+    description: 'The gateway cannot serve this as a subscription: not a subscription operation (queries go to POST /graphql), a subscription field without a change feed it can follow, or a name of its own (`$meshEventKey`, the alias `meshEventRow`).',
+    httpStatus: 400,
+    definedBy: 'platform',
+  },
+  SUBSCRIPTION_LIMIT: {
+    description: 'The subject (or the client) has as many subscriptions open as its limits allow (`maxSubscriptions`, `maxClientSubscriptions`): end one first.',
+    httpStatus: 429,
+    definedBy: 'platform',
+  },
+  SUBSCRIPTION_SLOW_CONSUMER: {
+    description: 'The subscription ended because its subscriber read too slowly (events waiting, or bytes unsent, past the bound): subscribe again `after` the last position received.',
+    httpStatus: 200,
+    definedBy: 'platform',
+  },
+  SUBSCRIPTION_TOKEN_EXPIRED: {
+    description: 'The subscription ended because its token expired: subscribe again with a new token, `after` the last position received.',
+    httpStatus: 401,
+    definedBy: 'platform',
+  },
   INTERNAL_SERVER_ERROR: {
     description:
       'An unexpected failure; the message is generic on purpose, the full error is in the server log under the same `requestId`.',

@@ -37,23 +37,34 @@ function matches(host: string, allowed: readonly string[]): boolean {
   return allowed.some((pattern) => (pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) : host === pattern));
 }
 
+/**
+ * Why a request's Host or Origin is refused (`host "evil.test"`), or null when both are allowed (or
+ * no list is set): for HTTP routes and WebSocket upgrades alike.
+ */
+export function foreignHostOf(headers: { readonly host?: string | undefined; readonly origin?: string | undefined }, allowed: readonly string[] | null): string | null {
+  if (allowed === null) return null;
+  const host = hostNameOf(headers.host ?? '');
+  const origin = headers.origin;
+  let originHost: string | null = null;
+  if (origin !== undefined) {
+    try {
+      originHost = new URL(origin).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    } catch {
+      originHost = null; // `null` (a sandboxed page, a file) or garbage: not an allowed origin
+    }
+  }
+  const hostAllowed = host !== null && matches(host, allowed);
+  const originAllowed = origin === undefined || (originHost !== null && matches(originHost, allowed));
+  if (hostAllowed && originAllowed) return null;
+  return !hostAllowed ? `host "${(headers.host ?? '').slice(0, 100)}"` : `origin "${String(origin).slice(0, 100)}"`;
+}
+
+export const foreignHostMessage = (named: string, allowed: readonly string[]) => `Requests for the ${named} are refused: allowed hosts are ${allowed.join(', ')} (set ALLOWED_HOSTS).`;
+
 export function refuseForeignHosts(allowed: readonly string[] | null): RequestHandler {
   return (req, res, next) => {
-    if (allowed === null) return next();
-    const host = hostNameOf(req.headers.host ?? '');
-    const origin = req.headers.origin;
-    let originHost: string | null = null;
-    if (origin !== undefined) {
-      try {
-        originHost = new URL(origin).hostname.replace(/^\[|\]$/g, '').toLowerCase();
-      } catch {
-        originHost = null; // `null` (a sandboxed page, a file) or garbage: not an allowed origin
-      }
-    }
-    const hostAllowed = host !== null && matches(host, allowed);
-    const originAllowed = origin === undefined || (originHost !== null && matches(originHost, allowed));
-    if (hostAllowed && originAllowed) return next();
-    const named = !hostAllowed ? `host "${(req.headers.host ?? '').slice(0, 100)}"` : `origin "${String(origin).slice(0, 100)}"`;
-    res.status(403).json(errorResponseBody('HOST_NOT_ALLOWED', `Requests for the ${named} are refused: allowed hosts are ${allowed.join(', ')} (set ALLOWED_HOSTS).`, res.locals.requestId));
+    const named = foreignHostOf(req.headers, allowed);
+    if (named === null) return next();
+    res.status(403).json(errorResponseBody('HOST_NOT_ALLOWED', foreignHostMessage(named, allowed!), res.locals.requestId));
   };
 }

@@ -90,6 +90,8 @@ export class IdentityConfigError extends Error {
 export interface TokenVerifier {
   /** The principal of an `Authorization` header value; throws TokenRejectedError. */
   verify(authorization: string | undefined): Promise<Principal>;
+  /** When a token `verify` accepted stops being valid (its `exp` with the clock tolerance), in ms since the epoch; null for none. */
+  expiresAt(authorization: string | undefined): number | null;
 }
 
 function validateIssuer(config: IssuerConfig): void {
@@ -228,6 +230,10 @@ export function createTokenVerifier(config: IdentityConfig): TokenVerifier {
   };
 
   return {
+    expiresAt(authorization) {
+      const token = authorization === undefined ? undefined : BEARER.exec(authorization.trim())?.[1];
+      return token ? (verified.get(token)?.validUntilMs ?? null) : null;
+    },
     async verify(authorization) {
       if (authorization === undefined || authorization.trim() === '') {
         if (config.anonymous === 'reject') throw new TokenRejectedError('MISSING_TOKEN');

@@ -10,6 +10,7 @@ import pino from 'pino';
 import { afterAll, expect, it } from 'vitest';
 import { openFileFeed } from '../../policy/events/file-feed.js';
 import { FEED_TEST_KEY, testEvent } from '../../test/harness/change-feed-contract.js';
+import { createProductHub } from '../events/product-hub.js';
 import { invalidateOnChangeEvents } from './change-events.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'cache-events-'));
@@ -26,15 +27,9 @@ it('polls the versions at once on a change event of a product it follows, from t
   const products = new Set(['cache.orders', 'cache.>']);
   const changed: string[] = [];
   let opens = 0;
-  const follower = invalidateOnChangeEvents({
-    // Down at first: tried again.
-    openFeed: async () => (++opens === 1 ? Promise.reject(new Error('NATS does not answer')) : open()),
-    products: () => products,
-    onChange: (product) => changed.push(product),
-    log,
-    scanMs: 20,
-    retryMs: 20,
-  });
+  // Down at first: tried again.
+  const hub = createProductHub({ openFeed: async () => (++opens === 1 ? Promise.reject(new Error('NATS does not answer')) : open()), log, retryMs: 20 });
+  const follower = invalidateOnChangeEvents({ hub, products: () => products, onChange: (product) => changed.push(product), log, scanMs: 20 });
   await expect.poll(() => opens, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
   expect(warnings.filter((line) => line.includes('cache.>'))).toEqual([]);
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -50,6 +45,7 @@ it('polls the versions at once on a change event of a product it follows, from t
   await publisher.publish(testEvent('cache.invoices', 2));
   await expect.poll(() => changed, { timeout: 5_000 }).toEqual(['cache.orders', 'cache.invoices']);
   await follower.stop();
+  await hub.close();
   await publisher.publish(testEvent('cache.orders', 4));
   await new Promise((resolve) => setTimeout(resolve, 200));
   expect(changed).toEqual(['cache.orders', 'cache.invoices']);

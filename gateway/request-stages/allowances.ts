@@ -35,6 +35,12 @@ export interface Allowance extends OperationLimits {
   readonly maxCost: number;
   /** Cost units one subject or client may spend per rate window; anonymous 20000, signed in 2000000. */
   readonly ratePerWindow: number;
+  /** Subscriptions one subject may have open at once (default 100; anonymous callers cannot subscribe). */
+  readonly maxSubscriptions: number;
+  /** Subscriptions one verified client (the token's `azp`) may have open at once, all its users together (default 1000). */
+  readonly maxClientSubscriptions: number;
+  /** Events one subscription receives per second, at most (default 100); more wait, and a subscriber that falls too far behind is ended. */
+  readonly subscriptionEventsPerSecond: number;
 }
 
 export interface LimitsConfig {
@@ -58,6 +64,9 @@ export const DEFAULT_LIMITS: LimitsConfig = {
     maxFragments: 30,
     maxCost: 2_000,
     ratePerWindow: 20_000,
+    maxSubscriptions: 100,
+    maxClientSubscriptions: 1_000,
+    subscriptionEventsPerSecond: 100,
   },
   authenticated: { maxCost: 100_000, ratePerWindow: 2_000_000 },
   roles: {},

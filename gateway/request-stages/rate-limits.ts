@@ -16,6 +16,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Principal } from '../../policy/principal.js';
 import type { AllowanceOf } from './allowances.js';
 import { addressOf } from './client-identity.js';
 import type { Refusal, Refuse } from './refusals.js';
@@ -49,6 +50,8 @@ export interface RateLimits {
   readonly middleware: RequestHandler;
   /** Spends a cost from the caller's buckets (as the middleware does); the refusal when over. */
   spend(req: Request, res: Response, cost: number): Promise<Refusal | null>;
+  /** The same, for a principal and its address (an anonymous caller's bucket): a subscription's events. */
+  spendFor(principal: Principal, address: string, cost: number): Promise<Refusal | null>;
   status(): RateLimitsStatus;
   close(): Promise<void>;
 }
@@ -90,11 +93,10 @@ export function useRateLimits(options: RateLimitsOptions): RateLimits {
   };
 
   /** Spends `cost` (at least 1) from the caller's buckets; the refusal when one of them is empty. */
-  const spend = async (req: Request, res: Response, cost: number): Promise<Refusal | null> => {
-    const principal = res.locals.principal!;
+  const spendFor = async (principal: Principal, address: string, cost: number): Promise<Refusal | null> => {
     const allowance = allowanceOf(principal);
     const limiter = limiterFor(allowance.ratePerWindow);
-    const subject = principal.subject ? `sub:${principal.subject}` : addressOf(req);
+    const subject = principal.subject ? `sub:${principal.subject}` : address;
     const client = principal.client;
     const buckets: [string, string][] = [['subject', subject], ...(client ? [['client', `client:${client}`] as [string, string]] : [])];
     for (const [bucket, key] of buckets) {
@@ -117,9 +119,11 @@ export function useRateLimits(options: RateLimitsOptions): RateLimits {
     }
     return null;
   };
+  const spend = (req: Request, res: Response, cost: number) => spendFor(res.locals.principal!, addressOf(req), cost);
 
   return {
     status: () => status,
+    spendFor,
     async close() {
       closing = true;
       redis?.disconnect();

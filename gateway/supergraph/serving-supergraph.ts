@@ -21,6 +21,7 @@ import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
 import { readCostIndex, type CostIndex } from '../request-stages/cost.js';
 import { annotatePolicy, exampleOperations, type ExampleOperation } from '../ide/schema-docs.js';
 import { validateKnownScalars } from './input-scalars.js';
+import { subscriptionRoutesOf, type SubscriptionRoutes } from '../subscriptions/routes.js';
 import { fieldOwnersOf, probeSubgraphs, subgraphsOfSupergraph, writeSupergraphFiles } from './supergraph.js';
 import { createSupergraphSource, rulesForUnclassified, type LoadedSupergraph } from './supergraph-source.js';
 
@@ -59,6 +60,8 @@ export interface ServedSchema {
   readonly subgraphs: readonly SubgraphEndpoint[];
   /** Which subgraphs resolve each `Type.field` (for the catalog's lineage). */
   readonly fieldOwners: ReadonlyMap<string, readonly string[]>;
+  /** The subscription fields the gateway serves, and those it cannot (gateway/subscriptions/). */
+  readonly subscriptions: SubscriptionRoutes;
 }
 
 export interface ServingSupergraph {
@@ -133,7 +136,9 @@ export function createServingSupergraph(options: {
       version: loaded?.version ?? createHash('sha256').update(coreSupergraphSdl).digest('hex').slice(0, 12),
       subgraphs: subgraphsOfSupergraph(coreSupergraphSdl),
       fieldOwners: fieldOwnersOf(coreSupergraphSdl),
+      subscriptions: subscriptionRoutesOf(apiSchema, coreSupergraphSdl),
     };
+    for (const [field, why] of latest.subscriptions.unserved) log.warn({ field: `Subscription.${field}`, why }, 'a subscription field is not served');
     bySchema.set(apiSchema, latest);
     // Scalars whose specification the gateway knows are checked here, before planning.
     validateKnownScalars(apiSchema);

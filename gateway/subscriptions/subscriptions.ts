@@ -1,0 +1,177 @@
+/**
+ * GraphQL subscriptions through the gateway (issue 27). Apollo Gateway plans subscriptions but does
+ * not execute them; this is the gateway's own path beside it, for both transports (sse.ts: GraphQL
+ * over SSE at `/graphql/stream`; ws.ts: graphql-ws at `/graphql`):
+ *
+ *   token (signed in) → subscriptions per subject and per client → prepare (limits, validation,
+ *   policy on the field, the lookup and its cost) → open (the product's feed, `after`) → for each
+ *   key of each event: cost spent, the lookup run through Apollo Server as the subscriber (pre-plan
+ *   policy, field policy, masks, row policy, audit), delivered if visible and matching
+ *
+ * `/metrics` counts open subscriptions (by transport), keys delivered and withheld, and ends by code.
+ */
+import { HeaderMap, type ApolloServer } from '@apollo/server';
+import type { FormattedExecutionResult, GraphQLError } from 'graphql';
+import { Counter, Gauge } from 'prom-client';
+import type { Logger } from 'pino';
+import { ChangeFeedError } from '../../policy/events/change-feed.js';
+import type { Metrics } from '../../policy/metrics.js';
+import type { Principal } from '../../policy/principal.js';
+import type { GatewayContext } from '../server.js';
+import type { ProductHub } from '../events/product-hub.js';
+import type { AllowanceOf } from '../request-stages/allowances.js';
+import type { Refusal } from '../request-stages/refusals.js';
+import type { ServedSchema } from '../supergraph/serving-supergraph.js';
+import { prepareSubscription, SubscriptionRefused } from './prepare.js';
+import { DEFAULT_SUBSCRIPTION_BOUNDS, openSubscription, type SubscriptionBounds, type SubscriptionStream } from './run.js';
+
+export type Transport = 'sse' | 'ws';
+
+export interface SubscriptionsOptions {
+  /** The gateway's reader of the change feeds; null when the gateway has no change feed. */
+  readonly hub: ProductHub | null;
+  readonly served: () => ServedSchema | undefined;
+  readonly apollo: () => ApolloServer<GatewayContext> | undefined;
+  /** The context of one lookup, as for a query by this principal. */
+  readonly contextOf: (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null, estimatedCost: number) => GatewayContext;
+  readonly allowanceOf: AllowanceOf;
+  /** Spends a cost from the principal's rate buckets (the address names an anonymous caller). */
+  readonly spend: (principal: Principal, address: string, cost: number) => Promise<Refusal | null>;
+  readonly policyMode: 'filter' | 'reject';
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly bounds?: Partial<SubscriptionBounds>;
+  /** The processes that count subscriptions apart (a cluster's workers): each admits its share. */
+  readonly localShares?: number;
+}
+
+export interface SubscribeRequest {
+  readonly request: { readonly query?: unknown; readonly variables?: unknown; readonly operationName?: unknown };
+  readonly principal: Principal;
+  readonly authorization: string | undefined;
+  /** When the token stops being valid (ms since the epoch). */
+  readonly expiresAtMs: number | null;
+  readonly address: string;
+  readonly transport: Transport;
+  /** A position to resume after, from the transport (SSE `Last-Event-ID`); `after` in the operation wins. */
+  readonly lastEventId?: string | undefined;
+  readonly requestId: string;
+  /** Bytes the transport holds unsent for this subscriber. */
+  readonly buffered: () => number;
+  readonly onEnding?: (error: GraphQLError) => void;
+}
+
+export interface OpenedSubscription extends SubscriptionStream {
+  /** Counts the subscription as ended (with its code), once. */
+  release(code: string): void;
+}
+
+export interface Subscriptions {
+  /** Opens a subscription, or throws SubscriptionRefused (before any event). */
+  subscribe(request: SubscribeRequest): Promise<OpenedSubscription>;
+  /** Open subscriptions, by subject. */
+  open(): number;
+}
+
+export function createSubscriptions(options: SubscriptionsOptions): Subscriptions {
+  const { metrics, log } = options;
+  const bounds: SubscriptionBounds = { ...DEFAULT_SUBSCRIPTION_BOUNDS, ...options.bounds };
+  const registers = [metrics.registry];
+  const subscribers = new Gauge({ name: 'mesh_subscriptions', help: 'Open subscriptions, by transport.', labelNames: ['transport'], registers });
+  const events = new Counter({ name: 'mesh_subscription_events_total', help: 'Changed entities resolved for subscribers: delivered, or withheld (the subscriber may not see it, or its filter does not keep it).', labelNames: ['outcome'], registers });
+  const ended = new Counter({ name: 'mesh_subscriptions_ended_total', help: 'Subscriptions ended, by code (complete: the subscriber left; others: the coded end it was sent).', labelNames: ['code'], registers });
+  const refused = new Counter({ name: 'mesh_subscriptions_refused_total', help: 'Subscriptions refused before their first event, by code.', labelNames: ['code'], registers });
+  const bySubject = new Map<string, number>();
+  const byClient = new Map<string, number>();
+  let total = 0;
+  const shares = options.localShares ?? 1;
+  const count = (map: Map<string, number>, key: string, delta: number) => {
+    const next = (map.get(key) ?? 0) + delta;
+    if (next <= 0) map.delete(key);
+    else map.set(key, next);
+  };
+
+  return {
+    open: () => total,
+    async subscribe(request) {
+      const { principal } = request;
+      try {
+        const served = options.served();
+        const apollo = options.apollo();
+        if (!served || !apollo) throw new SubscriptionRefused('GATEWAY_NOT_READY', 'The gateway is not ready; subscribe again shortly.');
+        if (!options.hub) throw new SubscriptionRefused('EVENTS_UNAVAILABLE', 'This gateway follows no change feed (EVENTS_NATS_URL, or the data folder of the embedded one): it serves no subscriptions.');
+        const allowance = options.allowanceOf(principal);
+        const prepared = prepareSubscription({
+          request: request.request,
+          principal,
+          allowance,
+          served,
+          policyMode: options.policyMode,
+          ...(request.lastEventId !== undefined ? { lastEventId: request.lastEventId } : {}),
+        });
+        // Bounds per subject and per verified client, each process its share of them.
+        const subject = `sub:${principal.subject ?? request.address}`;
+        const subjectLimit = Math.max(1, Math.floor(allowance.maxSubscriptions / shares));
+        if ((bySubject.get(subject) ?? 0) >= subjectLimit) {
+          throw new SubscriptionRefused('SUBSCRIPTION_LIMIT', `"${principal.subject}" has ${subjectLimit} subscriptions open, as many as it may: end one first.`, { limit: subjectLimit, bucket: 'subject' });
+        }
+        const clientLimit = Math.max(1, Math.floor(allowance.maxClientSubscriptions / shares));
+        if (principal.client && (byClient.get(principal.client) ?? 0) >= clientLimit) {
+          throw new SubscriptionRefused('SUBSCRIPTION_LIMIT', `The client "${principal.client}" has ${clientLimit} subscriptions open, as many as it may: end one first.`, { limit: clientLimit, bucket: 'client' });
+        }
+        count(bySubject, subject, 1);
+        if (principal.client) count(byClient, principal.client, 1);
+        total += 1;
+        let released = false;
+        // Once; null: it never started (refused while opening, counted as refused).
+        const release = (code: string | null) => {
+          if (released) return;
+          released = true;
+          count(bySubject, subject, -1);
+          if (principal.client) count(byClient, principal.client, -1);
+          total -= 1;
+          subscribers.dec({ transport: request.transport });
+          if (code !== null) ended.inc({ code });
+        };
+        subscribers.inc({ transport: request.transport });
+        const rowPolicy = served.policy.rowPolicy(prepared.route.entityType.name);
+        let stream: SubscriptionStream;
+        try {
+          stream = await openSubscription({
+            prepared,
+            hub: options.hub,
+            seesEveryRow: !rowPolicy || principal.roles.some((role) => rowPolicy.bypassRoles.includes(role)),
+            bounds: { ...bounds, eventsPerSecond: allowance.subscriptionEventsPerSecond },
+            expiresAtMs: request.expiresAtMs,
+            buffered: request.buffered,
+            ...(request.onEnding ? { onEnding: request.onEnding } : {}),
+            onOutcome: (outcome) => events.inc({ outcome }),
+            spend: (cost) => options.spend(principal, request.address, cost),
+            resolve: async (variables, position): Promise<FormattedExecutionResult> => {
+              const server = options.apollo() ?? apollo;
+              const context = options.contextOf(`${request.requestId}:${position}`, principal, request.authorization, principal.client, prepared.cost);
+              context.subscriptionEvent = { field: prepared.route.field, position };
+              const response = await server.executeOperation(
+                // A fresh answer (never the response cache's): the event says the product changed.
+                { query: prepared.lookup.query, operationName: prepared.lookup.operationName, variables, http: { method: 'POST', headers: new HeaderMap([['cache-control', 'no-cache']]), search: '', body: null } },
+                { contextValue: context },
+              );
+              if (response.body.kind !== 'single') return { errors: [{ message: 'The event could not be resolved.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
+              return response.body.singleResult;
+            },
+          });
+        } catch (error) {
+          release(null);
+          throw error;
+        }
+        return { ...stream, release };
+      } catch (error) {
+        const refusal = error instanceof SubscriptionRefused ? error : error instanceof ChangeFeedError ? new SubscriptionRefused(error.code, error.message) : null;
+        if (!refusal) throw error;
+        refused.inc({ code: refusal.code });
+        log.info({ requestId: request.requestId, code: refusal.code, subject: principal.subject }, 'subscription refused');
+        throw refusal;
+      }
+    },
+  };
+}
