@@ -277,9 +277,12 @@ function payloadOf(options: {
   const errors = (entity?.errors ?? [])
     .filter((error) => error.path?.[0] !== ROW_ALIAS)
     .map((error) => ({ ...error, path: error.path ? [prepared.responseKey, ...error.path] : [prepared.responseKey] }));
+  // The policy's explanations name paths in the lookup: moved under the subscription field, as errors are.
+  const explained = entity?.extensions?.policy as { masked?: { path?: readonly (string | number)[] }[] } | undefined;
+  const policy = explained?.masked ? { ...explained, masked: explained.masked.map((entry) => ({ ...entry, path: [prepared.responseKey, ...(entry.path ?? [])] })) } : explained;
   return {
     data: { [prepared.responseKey]: payload },
     ...(errors.length > 0 ? { errors } : {}),
-    ...(entity?.extensions ? { extensions: entity.extensions } : {}),
+    extensions: { ...entity?.extensions, ...(policy ? { policy } : {}), position: options.position },
   };
 }

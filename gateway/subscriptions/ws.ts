@@ -6,7 +6,7 @@
  * verifies the token again (an expired one is refused), and is admitted, resolved and bounded as
  * over SSE (subscriptions.ts); a refusal is the protocol's `error` message with the coded errors, a
  * coded end too. Resuming is the `after` argument; every result carries its position in
- * `extensions.position`.
+ * `extensions.position` (as over SSE, where it is also the event's id).
  *
  * Upgrades are refused (403) for a Host or Origin outside ALLOWED_HOSTS, as every HTTP route is.
  */
@@ -67,7 +67,7 @@ function iterate(opened: OpenedSubscription, log: Logger): AsyncGenerator<Execut
           return { done: true, value: undefined };
         }
         const delivery: Delivery = step.value;
-        return { done: false, value: { ...delivery.result, extensions: { ...delivery.result.extensions, position: delivery.id } } as ExecutionResult };
+        return { done: false, value: delivery.result as ExecutionResult };
       } catch (error) {
         const coded = error instanceof GraphQLError ? error : null;
         if (!coded) log.error({ err: error }, 'a subscription failed');
