@@ -18,6 +18,7 @@ import type { PreplanMode } from './request-stages/preplan-policy.js';
 import { DEFAULT_MESH_MANIFEST, readMeshManifest } from '../policy/mesh-manifest.js';
 import { registryUrlFromEnv } from './registry/open.js';
 import type { SupergraphSourceConfig, UnclassifiedTreatment } from './supergraph/supergraph-source.js';
+import { DEFAULT_SUBSCRIPTION_BOUNDS } from './subscriptions/run.js';
 import { changeFeedSettingsFromEnv, type ChangeFeedSettings } from '../policy/events/feed-from-env.js';
 
 export type { SubgraphEndpoint } from './subgraph-calls/subgraph-endpoint.js';
@@ -72,6 +73,12 @@ export interface GatewayConfig {
    * Absent from a configuration built in code: the versions poll alone invalidates.
    */
   readonly changeFeed?: ChangeFeedSettings;
+  /**
+   * How far a subscriber may fall behind before its subscription is ended (SUBSCRIPTION_SLOW_CONSUMER):
+   * events waiting (env `SUBSCRIPTION_MAX_QUEUED_EVENTS`, default 1000) and bytes the connection
+   * holds unsent (env `SUBSCRIPTION_MAX_BUFFERED_BYTES`, default 1 MiB). Per-principal bounds are limits.
+   */
+  readonly subscriptions?: { readonly maxQueuedEvents: number; readonly maxBufferedBytes: number };
   /** The most rows one CSV export may hold (env `EXPORT_MAX_ROWS`, default 100000). */
   readonly exportMaxRows: number;
   /** Where the IDE's browser bundle is built and cached (env `IDE_CACHE_DIR`, default `node_modules/.cache/data-mesh-ide`). */
@@ -182,6 +189,12 @@ function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number)
   return value;
 }
 
+function atLeastOneFrom(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = positiveInteger(env, name, fallback);
+  if (value < 1) throw new GatewayConfigError(`${name} must be at least 1.`);
+  return value;
+}
+
 function policyModeFrom(value: string | undefined): PreplanMode {
   if (!value) return 'filter';
   if (value !== 'filter' && value !== 'reject') throw new GatewayConfigError(`POLICY_MODE must be filter or reject, got "${value}".`);
@@ -288,6 +301,10 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     exportMaxRows: positiveInteger(env, 'EXPORT_MAX_ROWS', 100_000),
     responseCache: responseCacheFrom(env),
     changeFeed: configured(() => changeFeedSettingsFromEnv(dataDir, env)),
+    subscriptions: {
+      maxQueuedEvents: atLeastOneFrom(env, 'SUBSCRIPTION_MAX_QUEUED_EVENTS', DEFAULT_SUBSCRIPTION_BOUNDS.maxQueuedEvents),
+      maxBufferedBytes: atLeastOneFrom(env, 'SUBSCRIPTION_MAX_BUFFERED_BYTES', DEFAULT_SUBSCRIPTION_BOUNDS.maxBufferedBytes),
+    },
     supergraphPath: resolve(env.SUPERGRAPH_PATH || join(dataDir, 'supergraph.graphql')),
     apiSchemaPath: resolve(env.API_SCHEMA_PATH || join(dataDir, 'api-schema.graphql')),
     composeTimeoutMs: positiveInteger(env, 'COMPOSE_TIMEOUT_MS', 60_000),

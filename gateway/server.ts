@@ -241,6 +241,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     metrics,
     log,
     localShares: parts.cluster?.workers ?? 1,
+    ...(config.subscriptions ? { bounds: config.subscriptions } : {}),
   });
   const webSockets = attachWebSocket({ httpServer, path: '/graphql', subscriptions, verifier, allowedHosts: config.allowedHosts, log, maxPayload: 1 << 20 });
 

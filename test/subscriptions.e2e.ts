@@ -9,7 +9,8 @@
  * another region never delivered, each delivered event audited. Then resuming (Last-Event-ID, `after`)
  * and the misuses the issue lists.
  */
-import { mkdir } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from 'graphql-ws';
@@ -71,7 +72,12 @@ beforeAll(async () => {
         changeFeed: { dataDir: feedDir, natsUrl: null },
         // No clock tolerance: a token that expires mid-stream does so when the test says.
         identity: { ...testIdentity, clockToleranceSeconds: 0 },
-        limits: { ...DEFAULT_LIMITS, roles: { ...DEFAULT_LIMITS.roles, limited: { maxSubscriptions: 3, subscriptionEventsPerSecond: 2 } } },
+        limits: {
+          ...DEFAULT_LIMITS,
+          roles: { limited: { maxCost: 50 }, firehose: { subscriptionEventsPerSecond: 100_000, ratePerWindow: 100_000_000 } },
+          clients: { 'flood-app': { maxClientSubscriptions: 4 } },
+        },
+        subscriptions: { maxQueuedEvents: 20, maxBufferedBytes: 1 << 20 },
       },
     }),
   );
@@ -172,4 +178,221 @@ describe('three principals subscribed to the same changes', () => {
     const audited = records.filter((r) => r.subscriptionEvent?.field === 'orderChanged' && r.subject === 'eve').map((r) => r.subscriptionEvent.position);
     for (const event of nextsOf(sse.emea!.orders)) expect(audited).toContain(event.data.orderChanged.position);
   }, 90_000);
+});
+
+/** Waits for a stream to hold `count` next results. */
+const nexts = async (stream: SseSubscriber, count: number) => {
+  await expect.poll(() => nextsOf(stream).length, { timeout: 15_000 }).toBeGreaterThanOrEqual(count);
+  return nextsOf(stream);
+};
+
+describe('resuming', () => {
+  it('over SSE, Last-Event-ID gets what the subscriber missed, once, in order', async () => {
+    const keys = (await keysByRegion('orderList(limit: 10) { id }')).americas;
+    const first = track(await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key position } }', authorization: principals.steward }));
+    const e1 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[0]!, keys[1]!, keys[0]!.replace(/\d$/, '9')], changedFields: ['status'] });
+    await nexts(first, 1);
+    // The connection drops after the first event.
+    first.close();
+    const seen = first.events.filter((e) => e.event === 'next').map((e) => e.id!);
+    const e2 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['total'] });
+    const resumed = track(await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key position } }', authorization: principals.steward, lastEventId: seen.at(-1)! }));
+    expect(resumed.status).toBe(200);
+    // Every position after the last seen (whose rows exist), once: the rest of e1, then e2.
+    const all = [`${e1}:0`, `${e1}:1`, `${e1}:2`, `${e2}:0`];
+    const missing = all.slice(all.indexOf(seen.at(-1)!) + 1);
+    const steward = (k: string) => queryAs('steward', 'query($id: ID!) { order(id: $id) { id } }', { id: k });
+    const exists = await Promise.all([keys[0]!, keys[1]!, keys[0]!.replace(/\d$/, '9'), keys[1]!].map(async (k) => Boolean((await steward(k)).data!.order)));
+    const expected = missing.filter((position) => exists[all.indexOf(position)]);
+    await nexts(resumed, expected.length);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(resumed.events.filter((e) => e.event === 'next').map((e) => e.id)).toEqual(expected);
+    expect(nextsOf(resumed).map((r) => r.data.orderChanged.position)).toEqual(expected);
+  });
+
+  it('over WebSocket, `after` resumes after a position; a whole event by its number', async () => {
+    const keys = (await keysByRegion('orderList(limit: 10) { id }')).emea;
+    const e1 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[0]!, keys[1]!], changedFields: ['status'] });
+    const e2 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['total'] });
+    const c = client(principals.emea);
+    const query = 'subscription($after: String) { orderChanged(after: $after) { key position } }';
+    const withinEvent = subscribeWs(c, query, { after: `${e1}:0` });
+    const afterEvent = subscribeWs(c, query, { after: String(e1) });
+    await expect.poll(() => withinEvent.results.length, { timeout: 15_000 }).toBe(2);
+    await expect.poll(() => afterEvent.results.length, { timeout: 15_000 }).toBe(1);
+    expect(withinEvent.results.map((r) => r.data.orderChanged.position)).toEqual([`${e1}:1`, `${e2}:0`]);
+    expect(afterEvent.results.map((r) => r.data.orderChanged.position)).toEqual([`${e2}:0`]);
+    withinEvent.unsubscribe();
+    afterEvent.unsubscribe();
+  });
+});
+
+describe('deletes and filters', () => {
+  it('a delete reaches a subscriber the row policy does not restrict, and an analyst only for a row it was delivered', async () => {
+    const orders = await keysByRegion('orderList(limit: 10) { id }');
+    const query = 'subscription { orderChanged { operation key order { id } } }';
+    const analyst = track(await subscribeSse(gateway.url, { query, authorization: principals.americas }));
+    const steward = track(await subscribeSse(gateway.url, { query, authorization: principals.steward }));
+    await publish({ product: 'finance.orders', operation: 'upsert', keys: [orders.americas[0]!], changedFields: ['status'] });
+    await nexts(analyst, 1);
+    await publish({ product: 'finance.orders', operation: 'delete', keys: [orders.americas[0]!, orders.emea[0]!, orders.americas[1]!], changedFields: [] });
+    await nexts(steward, 4);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(nextsOf(steward).map((r) => r.data.orderChanged)).toEqual([
+      { operation: 'UPSERT', key: orders.americas[0], order: { id: orders.americas[0] } },
+      { operation: 'DELETE', key: orders.americas[0], order: null },
+      { operation: 'DELETE', key: orders.emea[0], order: null },
+      { operation: 'DELETE', key: orders.americas[1], order: null },
+    ]);
+    // Not the EMEA key (never visible to it), nor an AMERICAS key it was never delivered: it cannot know it was visible.
+    expect(nextsOf(analyst).map((r) => r.data.orderChanged)).toEqual([
+      { operation: 'UPSERT', key: orders.americas[0], order: { id: orders.americas[0] } },
+      { operation: 'DELETE', key: orders.americas[0], order: null },
+    ]);
+  });
+
+  it('keeps the entities whose field equals a filter argument now, and one key by its key argument', async () => {
+    const rows = (await queryAs('steward', '{ orderList(limit: 100) { id status } }')).data!.orderList as { id: string; status: string }[];
+    const status = rows.find((row) => rows.filter((r) => r.status === row.status).length >= 2)!.status;
+    const same = rows.filter((row) => row.status === status).map((row) => row.id);
+    const other = rows.filter((row) => row.status !== status).map((row) => row.id);
+    const byStatus = track(await subscribeSse(gateway.url, { query: 'subscription($s: OrderStatus) { orderChanged(status: $s) { key order { status } } }', variables: { s: status }, authorization: principals.steward }));
+    const products = (await queryAs('steward', '{ productList(limit: 3) { sku } }')).data!.productList as { sku: string }[];
+    const bySku = track(await subscribeSse(gateway.url, { query: `subscription { productChanged(sku: "${products[1]!.sku}") { key product { sku name } } }`, authorization: principals.americas, method: 'GET' }));
+    expect(bySku.status).toBe(200);
+    await publish({ product: 'finance.orders', operation: 'upsert', keys: [other[0]!, same[0]!, other[1]!, same[1]!], changedFields: ['status'] });
+    await publish({ product: 'products.products', operation: 'upsert', keys: products.map((p) => p.sku), changedFields: ['name'] });
+    await nexts(byStatus, 2);
+    await nexts(bySku, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(nextsOf(byStatus).map((r) => r.data.orderChanged)).toEqual([{ key: same[0], order: { status } }, { key: same[1], order: { status } }]);
+    expect(nextsOf(bySku).map((r) => r.data.productChanged.key)).toEqual([products[1]!.sku]);
+  });
+});
+
+const metricsText = async () => (await fetch(gateway.url.replace('/graphql', '/metrics'))).text();
+const metric = async (name: string, labels: string) => Number((await metricsText()).split('\n').find((line) => line.startsWith(`${name}{`) && labels.split(',').every((label) => line.includes(label)))?.split(' ').at(-1) ?? 0);
+const wsError = (subscription: { error: unknown }) => (subscription.error as { extensions?: { code?: string } }[] | undefined)?.[0]?.extensions?.code;
+
+describe('misuse', () => {
+  const query = 'subscription { orderChanged { key } }';
+
+  it('refuses a subscription without a token, or with an expired one, coded, on both transports', async () => {
+    const anonymous = await subscribeSse(gateway.url, { query, authorization: null });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.refusal.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    const expired = bearer({ subject: 'old', roles: ['steward'], expiresInSeconds: -5 });
+    const late = await subscribeSse(gateway.url, { query, authorization: expired });
+    expect(late.status).toBe(401);
+    expect(late.refusal.errors[0].extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'TOKEN_EXPIRED' });
+    for (const [authorization, reason] of [[null, 'UNAUTHENTICATED: MISSING_TOKEN'], [expired, 'UNAUTHENTICATED: TOKEN_EXPIRED'], ['Bearer not-a-token', 'UNAUTHENTICATED: MALFORMED_TOKEN']] as const) {
+      const closed: { code: number; reason: string }[] = [];
+      const subscription = subscribeWs(client(authorization, (event) => closed.push(event)), query);
+      await subscription.done;
+      expect(closed[0]).toMatchObject({ code: 4401, reason });
+      expect(subscription.results).toEqual([]);
+    }
+  });
+
+  it('ends a subscription whose token expires during the stream, with a coded error, on both transports', async () => {
+    const shortLived = bearer({ subject: 'brief', roles: ['steward'], expiresInSeconds: 2 });
+    const sse = track(await subscribeSse(gateway.url, { query, authorization: shortLived }));
+    const ws = subscribeWs(client(shortLived), query);
+    expect(sse.status).toBe(200);
+    await sse.ended;
+    await ws.done;
+    const last = sse.events.filter((e) => e.event === 'next').at(-1)!;
+    expect(last.data.errors[0].extensions.code).toBe('SUBSCRIPTION_TOKEN_EXPIRED');
+    expect(sse.events.at(-1)!.event).toBe('complete');
+    expect(wsError(ws)).toBe('SUBSCRIPTION_TOKEN_EXPIRED');
+    expect(await metric('mesh_subscriptions_ended_total', 'code="SUBSCRIPTION_TOKEN_EXPIRED"')).toBeGreaterThanOrEqual(2);
+  }, 20_000);
+
+  it('bounds the subscriptions of one subject (thousands from one client) and of one client, and frees them when they end', async () => {
+    const flood = bearer({ subject: 'flooder', roles: ['analyst'], regions: ['EMEA'] });
+    const c = client(flood);
+    const subscriptions = Array.from({ length: 1_000 }, () => subscribeWs(c, query));
+    await expect.poll(() => subscriptions.filter((s) => s.error).length, { timeout: 30_000 }).toBe(900);
+    expect(new Set(subscriptions.filter((s) => s.error).map(wsError))).toEqual(new Set(['SUBSCRIPTION_LIMIT']));
+    // Another subject is not affected; over SSE the flooder is refused too (429).
+    const other = track(await subscribeSse(gateway.url, { query, authorization: principals.emea }));
+    expect(other.status).toBe(200);
+    const more = await subscribeSse(gateway.url, { query, authorization: flood });
+    expect(more.status).toBe(429);
+    expect(more.refusal.errors[0].extensions).toMatchObject({ code: 'SUBSCRIPTION_LIMIT', bucket: 'subject', limit: 100 });
+    for (const subscription of subscriptions) subscription.unsubscribe();
+    await expect.poll(async () => (await subscribeSse(gateway.url, { query, authorization: flood }).then((s) => track(s))).status, { timeout: 10_000 }).toBe(200);
+    // A client's subscriptions, all its users together.
+    const users = ['u1', 'u2', 'u3'].map((subject) => bearer({ subject, roles: ['analyst'], regions: ['EMEA'], client: 'flood-app' }));
+    const statuses: number[] = [];
+    for (const user of users) for (let i = 0; i < 2; i += 1) statuses.push(track(await subscribeSse(gateway.url, { query, authorization: user })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+  }, 60_000);
+
+  it('refuses a selection whose cost per event is over the budget, and operation limits, as for a query', async () => {
+    const limited = bearer({ subject: 'lim', roles: ['limited'] });
+    const costly = 'subscription { customerChanged { customer { orders(first: 100) { nodes { id } } } } }';
+    const sse = await subscribeSse(gateway.url, { query: costly, authorization: limited });
+    expect(sse.status).toBe(400);
+    expect(sse.refusal.errors[0].extensions).toMatchObject({ code: 'COST_LIMIT_EXCEEDED', budget: 50 });
+    const ws = subscribeWs(client(limited), costly);
+    await ws.done;
+    expect(wsError(ws)).toBe('COST_LIMIT_EXCEEDED');
+    const deep = `subscription { customerChanged { customer { ${'orders(first: 1) { nodes { customer { '.repeat(5)}id${' } } }'.repeat(5)} } } }`;
+    expect((await subscribeSse(gateway.url, { query: deep, authorization: principals.steward })).refusal.errors[0].extensions.code).toBe('MAX_DEPTH_EXCEEDED');
+    // Not a subscription, or not one the gateway serves: coded.
+    expect((await subscribeSse(gateway.url, { query: '{ orderList(limit: 1) { id } }', authorization: principals.steward })).refusal.errors[0].extensions.code).toBe('SUBSCRIPTION_INVALID');
+    expect((await subscribeSse(gateway.url, { query: 'subscription($meshEventKey: String) { orderChanged(after: $meshEventKey) { key } }', authorization: principals.steward })).refusal.errors[0].extensions.code).toBe('SUBSCRIPTION_INVALID');
+    expect((await subscribeSse(gateway.url, { query: 'subscription { orderChanged { nope } }', authorization: principals.steward })).refusal.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('refuses a forged Last-Event-ID or `after`: not a position, or beyond the feed', async () => {
+    const { last } = await feed.bounds('finance.orders');
+    for (const forged of ['x; DROP TABLE', '-1', '1:2:3', `${last + 10}`, '9'.repeat(40)]) {
+      const refused = await subscribeSse(gateway.url, { query, authorization: principals.steward, lastEventId: forged });
+      expect(refused.status).toBe(400);
+      expect(refused.refusal.errors[0].extensions.code).toBe('EVENT_POSITION_INVALID');
+    }
+    const ws = subscribeWs(client(principals.steward), 'subscription($after: String) { orderChanged(after: $after) { key } }', { after: `${last + 1}` });
+    await ws.done;
+    expect(wsError(ws)).toBe('EVENT_POSITION_INVALID');
+  });
+
+  it('never delivers what was written to a product\'s feed without the mesh\'s signature', async () => {
+    const keys = (await keysByRegion('orderList(limit: 10) { id }')).americas;
+    const subscriber = track(await subscribeSse(gateway.url, { query, authorization: principals.steward }));
+    const { last } = await feed.bounds('finance.orders');
+    // Someone with write access to the feed but not the key: the line is there, and ignored.
+    const forged = signChangeEvent({ id: `finance.orders@forged-${last}`, key: 'an-attacker-key-that-is-not-the-mesh-signing-key', change: { product: 'finance.orders', operation: 'upsert', keys: [keys[0]!], version: new Date().toISOString(), changedFields: ['status'] } });
+    await appendFile(join(feedDir, 'events', 'finance.orders', '000000000001.log'), `${last + 1}\t${JSON.stringify(forged)}\n`);
+    const unsigned = { ...forged, meshsignature: undefined };
+    await appendFile(join(feedDir, 'events', 'finance.orders', '000000000001.log'), `${last + 2}\t${JSON.stringify(unsigned)}\n`);
+    await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['status'] });
+    await nexts(subscriber, 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(nextsOf(subscriber).map((r) => r.data.orderChanged.key)).toEqual([keys[1]]);
+  });
+
+  it('ends a subscriber that never reads, coded, and lets go of it', async () => {
+    const firehose = bearer({ subject: 'slow', roles: ['firehose', 'steward'] });
+    const before = await metric('mesh_subscriptions_ended_total', 'code="SUBSCRIPTION_SLOW_CONSUMER"');
+    const open = await metric('mesh_subscriptions', 'transport="sse"');
+    // A raw connection that sends its subscription and never reads a byte of the answer.
+    const { port } = new URL(gateway.url);
+    const body = JSON.stringify({ query: `subscription { customerChanged { customer { ${Array.from({ length: 25 }, (_, i) => `a${i}: orders(first: 100) { nodes { id orderedAt status channel total lines { lineNumber quantity unitPrice } } }`).join(' ')} } } }` });
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`POST /graphql/stream HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: ${firehose}\r\naccept: text/event-stream\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.pause();
+    await expect.poll(() => metric('mesh_subscriptions', 'transport="sse"'), { timeout: 10_000 }).toBe(open + 1);
+    const customers = ((await queryAs('steward', '{ customerList(limit: 100) { id } }')).data!.customerList as { id: string }[]).map((c) => c.id);
+    // Events until the gateway gives up on it (the kernel takes a few MB first).
+    for (let i = 0; i < 400 && (await metric('mesh_subscriptions_ended_total', 'code="SUBSCRIPTION_SLOW_CONSUMER"')) === before; i += 1) {
+      await publish({ product: 'customers.customers', operation: 'upsert', keys: [customers[i % customers.length]!], changedFields: ['email'] });
+      if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(await metric('mesh_subscriptions_ended_total', 'code="SUBSCRIPTION_SLOW_CONSUMER"')).toBe(before + 1);
+    // Let go of: no longer counted, though the subscriber still holds its end of the connection.
+    await expect.poll(() => metric('mesh_subscriptions', 'transport="sse"'), { timeout: 10_000 }).toBe(open);
+    socket.destroy();
+  }, 120_000);
 });
