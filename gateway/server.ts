@@ -34,7 +34,7 @@ import { invalidateOnChangeEvents } from './cache/change-events.js';
 import { openChangeFeed } from '../policy/events/feed-from-env.js';
 import { createProductHub } from './events/product-hub.js';
 import { sseHandler } from './subscriptions/sse.js';
-import { createSubscriptions, type SubscriptionsOptions } from './subscriptions/subscriptions.js';
+import { createSubscriptions, refuseSubscriptionsOverHttp, type SubscriptionsOptions } from './subscriptions/subscriptions.js';
 import { attachWebSocket } from './subscriptions/ws.js';
 import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
 import { createDomainEntries, fetchSubgraphVersions } from './catalog/domain-entries.js';
@@ -307,6 +307,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       body,
       useTrustedDocuments(trusted),
       operationLimits,
+      refuseSubscriptionsOverHttp(refuse),
       costLimit,
       rateLimit,
       expressMiddleware(apollo, {

@@ -10,13 +10,18 @@
  * and the misuses the issue lists.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { connect as connectTcp } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from 'graphql-ws';
 import { signChangeEvent, type ProductChange } from '../policy/events/change-event.js';
 import { openFileFeed } from '../policy/events/file-feed.js';
 import type { ChangeFeed } from '../policy/events/change-feed.js';
+import type { ChangeFeedSettings } from '../policy/events/feed-from-env.js';
+import { openJetStreamFeed } from '../policy/events/jetstream-feed.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { DEFAULT_LIMITS } from '../gateway/request-stages/allowances.js';
 import type { RunningGateway } from '../gateway/server.js';
@@ -28,6 +33,7 @@ let mesh: TestMesh;
 let gateway: RunningGateway & { audit: AuditSink };
 let feed: ChangeFeed;
 let feedDir: string;
+let gatewayName = 'subscriptions';
 const clients: Client[] = [];
 const streams: SseSubscriber[] = [];
 
@@ -63,13 +69,17 @@ beforeAll(async () => {
   await mkdir(feedDir, { recursive: true });
   feed = openFileFeed({ dir: join(feedDir, 'events'), signingKey: DEV_SIGNING_KEY });
   for (const product of ['finance.orders', 'customers.customers', 'products.products']) await feed.declare(product);
-  gateway = await startTestGateway(
-    testGatewayConfig({
+  gateway = await startTestGateway(subscriptionGatewayConfig(gatewayName, { dataDir: feedDir, natsUrl: null }));
+  await gateway.ready;
+}, 120_000);
+
+function subscriptionGatewayConfig(name: string, changeFeed: ChangeFeedSettings) {
+  return testGatewayConfig({
       dataDir: mesh.dataDir,
-      name: 'subscriptions',
+      name,
       supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 },
       overrides: {
-        changeFeed: { dataDir: feedDir, natsUrl: null },
+        changeFeed,
         // No clock tolerance: a token that expires mid-stream does so when the test says.
         identity: { ...testIdentity, clockToleranceSeconds: 0 },
         limits: {
@@ -79,10 +89,20 @@ beforeAll(async () => {
         },
         subscriptions: { maxQueuedEvents: 20, maxBufferedBytes: 1 << 20 },
       },
-    }),
-  );
-  await gateway.ready;
-}, 120_000);
+    });
+}
+
+const NATS = 'nats://127.0.0.1:4222';
+const NATS_PREFIX = `test.${randomUUID().slice(0, 8)}.changes`;
+async function clearStreams() {
+  const nc = await connect({ servers: NATS });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for await (const name of jsm.streams.names()) if (name.startsWith(NATS_PREFIX.replaceAll('.', '_'))) await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
+}
 
 afterAll(async () => {
   for (const stream of streams) stream.close();
@@ -108,122 +128,172 @@ async function keysByRegion(list: string): Promise<Record<'americas' | 'emea', s
   return { americas: (await ids('americas')).slice(0, 2), emea: (await ids('emea')).slice(0, 2) };
 }
 
-describe('three principals subscribed to the same changes', () => {
-  it('receive, over SSE and WebSocket, exactly what the same query returns to each of them; each delivered event is audited', async () => {
-    const orders = await keysByRegion('orderList(limit: 10) { id }');
-    const customers = await keysByRegion('customerList(limit: 10) { id }');
-    expect(orders.americas).toHaveLength(2);
-    expect(orders.emea).toHaveLength(2);
-    const who: Who[] = ['americas', 'emea', 'steward'];
-    const sse = Object.fromEntries(await Promise.all(who.map(async (w) => [w, { orders: track(await subscribeSse(gateway.url, { query: ORDERS, authorization: principals[w] })), customers: track(await subscribeSse(gateway.url, { query: CUSTOMERS, authorization: principals[w] })) }] as const)));
-    const ws = Object.fromEntries(who.map((w) => {
-      const c = client(principals[w]);
-      return [w, { orders: subscribeWs(c, ORDERS), customers: subscribeWs(c, CUSTOMERS) }] as const;
-    }));
-    for (const w of who) expect(sse[w]!.orders.status).toBe(200);
-    // The WebSocket subscriptions are open once the gateway counts them.
-    await expect.poll(async () => (await (await fetch(gateway.url.replace('/graphql', '/metrics'))).text()).match(/mesh_subscriptions\{transport="ws"[^}]*\} (\d+)/)?.[1], { timeout: 10_000 }).toBe('6');
-
-    const orderKeys = [orders.americas[0]!, orders.emea[0]!, orders.americas[1]!, orders.emea[1]!];
-    const orderPosition = await publish({ product: 'finance.orders', operation: 'upsert', keys: orderKeys, changedFields: ['status'] });
-    const customerKeys = [customers.emea[0]!, customers.americas[0]!];
-    await publish({ product: 'customers.customers', operation: 'upsert', keys: customerKeys, changedFields: ['email', 'segment'] });
-
-    for (const w of who) {
-      // What each one's query returns now, key by key: the events they must receive, in order.
-      const expectedOrders: { key: string; order: unknown; errors: unknown; masked: unknown }[] = [];
-      for (const key of orderKeys) {
-        const answer = await queryAs(w, `query($id: ID!) { order(id: $id) ${ORDER_FIELDS} }`, { id: key });
-        if (answer.data?.order) expectedOrders.push({ key, order: answer.data.order, errors: answer.errors?.map((e: any) => ({ message: e.message, path: ['orderChanged', ...e.path], code: e.extensions.code })), masked: answer.extensions?.policy?.masked?.map((m: any) => ({ ...m, path: ['orderChanged', ...m.path] })) });
-      }
-      const expectedCustomers: { key: string; customer: unknown }[] = [];
-      for (const key of customerKeys) {
-        const answer = await queryAs(w, `query($id: ID!) { customer(id: $id) ${CUSTOMER_FIELDS} }`, { id: key });
-        if (answer.data?.customer) expectedCustomers.push({ key, customer: answer.data.customer });
-      }
-      const seesAll = w === 'steward';
-      expect(expectedOrders).toHaveLength(seesAll ? 4 : 2);
-      // The analysts are refused the payments (an error per field, as in their queries); the steward is not.
-      expect(expectedOrders.every((e) => (e.errors === undefined) === seesAll)).toBe(true);
-      await expect.poll(() => nextsOf(sse[w]!.orders).length, { timeout: 15_000 }).toBe(expectedOrders.length);
-      await expect.poll(() => ws[w]!.orders.results.length, { timeout: 15_000 }).toBe(expectedOrders.length);
-      await expect.poll(() => nextsOf(sse[w]!.customers).length, { timeout: 15_000 }).toBe(expectedCustomers.length);
-      await expect.poll(() => ws[w]!.customers.results.length, { timeout: 15_000 }).toBe(expectedCustomers.length);
-      for (const results of [nextsOf(sse[w]!.orders), ws[w]!.orders.results]) {
-        expect(results.map((r) => r.data.orderChanged.order)).toEqual(expectedOrders.map((e) => e.order));
-        expect(results.map((r) => r.data.orderChanged.key)).toEqual(expectedOrders.map((e) => e.key));
-        expect(results.map((r) => r.data.orderChanged.operation)).toEqual(expectedOrders.map(() => 'UPSERT'));
-        expect(results.map((r) => r.data.orderChanged.changedFields)).toEqual(expectedOrders.map(() => ['status']));
-        expect(results.map((r) => r.errors?.map((e: any) => ({ message: e.message, path: e.path, code: e.extensions.code })))).toEqual(expectedOrders.map((e) => e.errors));
-        expect(results.map((r) => r.extensions.policy?.masked)).toEqual(expectedOrders.map((e) => e.masked));
-        // The position names the event and the key within it.
-        expect(results.map((r) => r.data.orderChanged.position)).toEqual(expectedOrders.map((e) => `${orderPosition}:${orderKeys.indexOf(e.key)}`));
-      }
-      // SSE carries the position as the event id too (what Last-Event-ID resumes after); both in extensions.
-      const positions = expectedOrders.map((e) => `${orderPosition}:${orderKeys.indexOf(e.key)}`);
-      expect(sse[w]!.orders.events.filter((e) => e.event === 'next').map((e) => e.id)).toEqual(positions);
-      for (const results of [nextsOf(sse[w]!.orders), ws[w]!.orders.results]) expect(results.map((r) => r.extensions.position)).toEqual(positions);
-      for (const results of [nextsOf(sse[w]!.customers), ws[w]!.customers.results]) {
-        expect(results.map((r) => r.data.customerChanged)).toEqual(expectedCustomers.map((e) => ({ __typename: 'CustomerChange', operation: 'UPSERT', key: e.key, customer: e.customer })));
-      }
-    }
-    // The analysts never received a row of the other region; masks differ from the steward's.
-    const emeaCustomers = nextsOf(sse.emea!.customers).map((r) => r.data.customerChanged.customer);
-    expect(emeaCustomers.map((c) => c.region)).toEqual(['EMEA']);
-    const stewardCustomer = nextsOf(sse.steward!.customers).map((r) => r.data.customerChanged.customer).find((c) => c.id === emeaCustomers[0].id);
-    expect(stewardCustomer.email).not.toEqual(emeaCustomers[0].email);
-
-    // Each delivered event has its audit record, with the subscription and the position.
-    const records = (await readAuditRecords(join(mesh.dataDir, 'audit', 'gateway-subscriptions.jsonl'))) as any[];
-    const audited = records.filter((r) => r.subscriptionEvent?.field === 'orderChanged' && r.subject === 'eve').map((r) => r.subscriptionEvent.position);
-    for (const event of nextsOf(sse.emea!.orders)) expect(audited).toContain(event.data.orderChanged.position);
-  }, 90_000);
-});
-
 /** Waits for a stream to hold `count` next results. */
 const nexts = async (stream: SseSubscriber, count: number) => {
   await expect.poll(() => nextsOf(stream).length, { timeout: 15_000 }).toBeGreaterThanOrEqual(count);
   return nextsOf(stream);
 };
 
-describe('resuming', () => {
-  it('over SSE, Last-Event-ID gets what the subscriber missed, once, in order', async () => {
-    const keys = (await keysByRegion('orderList(limit: 10) { id }')).americas;
-    const first = track(await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key position } }', authorization: principals.steward }));
-    const e1 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[0]!, keys[1]!, keys[0]!.replace(/\d$/, '9')], changedFields: ['status'] });
-    await nexts(first, 1);
-    // The connection drops after the first event.
-    first.close();
-    const seen = first.events.filter((e) => e.event === 'next').map((e) => e.id!);
-    const e2 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['total'] });
-    const resumed = track(await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key position } }', authorization: principals.steward, lastEventId: seen.at(-1)! }));
-    expect(resumed.status).toBe(200);
-    // Every position after the last seen (whose rows exist), once: the rest of e1, then e2.
-    const all = [`${e1}:0`, `${e1}:1`, `${e1}:2`, `${e2}:0`];
-    const missing = all.slice(all.indexOf(seen.at(-1)!) + 1);
-    const steward = (k: string) => queryAs('steward', 'query($id: ID!) { order(id: $id) { id } }', { id: k });
-    const exists = await Promise.all([keys[0]!, keys[1]!, keys[0]!.replace(/\d$/, '9'), keys[1]!].map(async (k) => Boolean((await steward(k)).data!.order)));
-    const expected = missing.filter((position) => exists[all.indexOf(position)]);
-    await nexts(resumed, expected.length);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(resumed.events.filter((e) => e.event === 'next').map((e) => e.id)).toEqual(expected);
-    expect(nextsOf(resumed).map((r) => r.data.orderChanged.position)).toEqual(expected);
+describe.each([
+  ['the embedded log', 'file'],
+  ['NATS JetStream (streams of the test\'s own)', 'jetstream'],
+] as const)('on %s', (_name, kind) => {
+  // The misuse tests below run on the embedded log; these run on both feeds.
+  let saved: { gateway: typeof gateway; feed: ChangeFeed } | undefined;
+  beforeAll(async () => {
+    if (kind === 'file') return;
+    saved = { gateway, feed };
+    await clearStreams();
+    feed = await openJetStreamFeed({ servers: NATS, prefix: NATS_PREFIX, signingKey: DEV_SIGNING_KEY });
+    for (const product of ['finance.orders', 'customers.customers', 'products.products']) await feed.declare(product);
+    gatewayName = 'subscriptions-nats';
+    gateway = await startTestGateway(subscriptionGatewayConfig(gatewayName, { dataDir: feedDir, natsUrl: NATS, subjectPrefix: NATS_PREFIX }));
+    await gateway.ready;
+  }, 120_000);
+  afterAll(async () => {
+    if (!saved) return;
+    await gateway.stop();
+    await feed.close();
+    await clearStreams();
+    ({ gateway, feed } = saved);
+    gatewayName = 'subscriptions';
   });
 
-  it('over WebSocket, `after` resumes after a position; a whole event by its number', async () => {
-    const keys = (await keysByRegion('orderList(limit: 10) { id }')).emea;
-    const e1 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[0]!, keys[1]!], changedFields: ['status'] });
-    const e2 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['total'] });
-    const c = client(principals.emea);
-    const query = 'subscription($after: String) { orderChanged(after: $after) { key position } }';
-    const withinEvent = subscribeWs(c, query, { after: `${e1}:0` });
-    const afterEvent = subscribeWs(c, query, { after: String(e1) });
-    await expect.poll(() => withinEvent.results.length, { timeout: 15_000 }).toBe(2);
-    await expect.poll(() => afterEvent.results.length, { timeout: 15_000 }).toBe(1);
-    expect(withinEvent.results.map((r) => r.data.orderChanged.position)).toEqual([`${e1}:1`, `${e2}:0`]);
-    expect(afterEvent.results.map((r) => r.data.orderChanged.position)).toEqual([`${e2}:0`]);
-    withinEvent.unsubscribe();
-    afterEvent.unsubscribe();
+  describe('three principals subscribed to the same changes', () => {
+    it('receive, over SSE and WebSocket, exactly what the same query returns to each of them; each delivered event is audited', async () => {
+      const orders = await keysByRegion('orderList(limit: 10) { id }');
+      const customers = await keysByRegion('customerList(limit: 10) { id }');
+      expect(orders.americas).toHaveLength(2);
+      expect(orders.emea).toHaveLength(2);
+      const who: Who[] = ['americas', 'emea', 'steward'];
+      const sse = Object.fromEntries(await Promise.all(who.map(async (w) => [w, { orders: track(await subscribeSse(gateway.url, { query: ORDERS, authorization: principals[w] })), customers: track(await subscribeSse(gateway.url, { query: CUSTOMERS, authorization: principals[w] })) }] as const)));
+      const ws = Object.fromEntries(who.map((w) => {
+        const c = client(principals[w]);
+        return [w, { orders: subscribeWs(c, ORDERS), customers: subscribeWs(c, CUSTOMERS) }] as const;
+      }));
+      for (const w of who) expect(sse[w]!.orders.status).toBe(200);
+      // The WebSocket subscriptions are open once the gateway counts them.
+      await expect.poll(async () => (await (await fetch(gateway.url.replace('/graphql', '/metrics'))).text()).match(/mesh_subscriptions\{transport="ws"[^}]*\} (\d+)/)?.[1], { timeout: 10_000 }).toBe('6');
+
+      const orderKeys = [orders.americas[0]!, orders.emea[0]!, orders.americas[1]!, orders.emea[1]!];
+      const orderPosition = await publish({ product: 'finance.orders', operation: 'upsert', keys: orderKeys, changedFields: ['status'] });
+      const customerKeys = [customers.emea[0]!, customers.americas[0]!];
+      await publish({ product: 'customers.customers', operation: 'upsert', keys: customerKeys, changedFields: ['email', 'segment'] });
+
+      for (const w of who) {
+        // What each one's query returns now, key by key: the events they must receive, in order.
+        const expectedOrders: { key: string; order: unknown; errors: unknown; masked: unknown }[] = [];
+        for (const key of orderKeys) {
+          const answer = await queryAs(w, `query($id: ID!) { order(id: $id) ${ORDER_FIELDS} }`, { id: key });
+          if (answer.data?.order) expectedOrders.push({ key, order: answer.data.order, errors: answer.errors?.map((e: any) => ({ message: e.message, path: ['orderChanged', ...e.path], code: e.extensions.code })), masked: answer.extensions?.policy?.masked?.map((m: any) => ({ ...m, path: ['orderChanged', ...m.path] })) });
+        }
+        const expectedCustomers: { key: string; customer: unknown }[] = [];
+        for (const key of customerKeys) {
+          const answer = await queryAs(w, `query($id: ID!) { customer(id: $id) ${CUSTOMER_FIELDS} }`, { id: key });
+          if (answer.data?.customer) expectedCustomers.push({ key, customer: answer.data.customer });
+        }
+        const seesAll = w === 'steward';
+        expect(expectedOrders).toHaveLength(seesAll ? 4 : 2);
+        // The analysts are refused the payments (an error per field, as in their queries); the steward is not.
+        expect(expectedOrders.every((e) => (e.errors === undefined) === seesAll)).toBe(true);
+        await expect.poll(() => nextsOf(sse[w]!.orders).length, { timeout: 15_000 }).toBe(expectedOrders.length);
+        await expect.poll(() => ws[w]!.orders.results.length, { timeout: 15_000 }).toBe(expectedOrders.length);
+        await expect.poll(() => nextsOf(sse[w]!.customers).length, { timeout: 15_000 }).toBe(expectedCustomers.length);
+        await expect.poll(() => ws[w]!.customers.results.length, { timeout: 15_000 }).toBe(expectedCustomers.length);
+        for (const results of [nextsOf(sse[w]!.orders), ws[w]!.orders.results]) {
+          expect(results.map((r) => r.data.orderChanged.order)).toEqual(expectedOrders.map((e) => e.order));
+          expect(results.map((r) => r.data.orderChanged.key)).toEqual(expectedOrders.map((e) => e.key));
+          expect(results.map((r) => r.data.orderChanged.operation)).toEqual(expectedOrders.map(() => 'UPSERT'));
+          expect(results.map((r) => r.data.orderChanged.changedFields)).toEqual(expectedOrders.map(() => ['status']));
+          expect(results.map((r) => r.errors?.map((e: any) => ({ message: e.message, path: e.path, code: e.extensions.code })))).toEqual(expectedOrders.map((e) => e.errors));
+          expect(results.map((r) => r.extensions.policy?.masked)).toEqual(expectedOrders.map((e) => e.masked));
+          // The position names the event and the key within it.
+          expect(results.map((r) => r.data.orderChanged.position)).toEqual(expectedOrders.map((e) => `${orderPosition}:${orderKeys.indexOf(e.key)}`));
+        }
+        // SSE carries the position as the event id too (what Last-Event-ID resumes after); both in extensions.
+        const positions = expectedOrders.map((e) => `${orderPosition}:${orderKeys.indexOf(e.key)}`);
+        expect(sse[w]!.orders.events.filter((e) => e.event === 'next').map((e) => e.id)).toEqual(positions);
+        for (const results of [nextsOf(sse[w]!.orders), ws[w]!.orders.results]) expect(results.map((r) => r.extensions.position)).toEqual(positions);
+        for (const results of [nextsOf(sse[w]!.customers), ws[w]!.customers.results]) {
+          expect(results.map((r) => r.data.customerChanged)).toEqual(expectedCustomers.map((e) => ({ __typename: 'CustomerChange', operation: 'UPSERT', key: e.key, customer: e.customer })));
+        }
+      }
+      // The analysts never received a row of the other region; masks differ from the steward's.
+      const emeaCustomers = nextsOf(sse.emea!.customers).map((r) => r.data.customerChanged.customer);
+      expect(emeaCustomers.map((c) => c.region)).toEqual(['EMEA']);
+      const stewardCustomer = nextsOf(sse.steward!.customers).map((r) => r.data.customerChanged.customer).find((c) => c.id === emeaCustomers[0].id);
+      expect(stewardCustomer.email).not.toEqual(emeaCustomers[0].email);
+
+      // Each delivered event has its audit record, with the subscription and the position.
+      const records = (await readAuditRecords(join(mesh.dataDir, 'audit', `gateway-${gatewayName}.jsonl`))) as any[];
+      const audited = records.filter((r) => r.subscriptionEvent?.field === 'orderChanged' && r.subject === 'eve').map((r) => r.subscriptionEvent.position);
+      for (const event of nextsOf(sse.emea!.orders)) expect(audited).toContain(event.data.orderChanged.position);
+    }, 90_000);
+  });
+
+  describe('resuming', () => {
+    it('over SSE, Last-Event-ID gets what the subscriber missed, once, in order', async () => {
+      const keys = (await keysByRegion('orderList(limit: 10) { id }')).americas;
+      const first = track(await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key position } }', authorization: principals.steward }));
+      const e1 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[0]!, keys[1]!, keys[0]!.replace(/\d$/, '9')], changedFields: ['status'] });
+      await nexts(first, 1);
+      // The connection drops after the first event.
+      first.close();
+      const seen = first.events.filter((e) => e.event === 'next').map((e) => e.id!);
+      const e2 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['total'] });
+      const resumed = track(await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key position } }', authorization: principals.steward, lastEventId: seen.at(-1)! }));
+      expect(resumed.status).toBe(200);
+      // Every position after the last seen (whose rows exist), once: the rest of e1, then e2.
+      const all = [`${e1}:0`, `${e1}:1`, `${e1}:2`, `${e2}:0`];
+      const missing = all.slice(all.indexOf(seen.at(-1)!) + 1);
+      const steward = (k: string) => queryAs('steward', 'query($id: ID!) { order(id: $id) { id } }', { id: k });
+      const exists = await Promise.all([keys[0]!, keys[1]!, keys[0]!.replace(/\d$/, '9'), keys[1]!].map(async (k) => Boolean((await steward(k)).data!.order)));
+      const expected = missing.filter((position) => exists[all.indexOf(position)]);
+      await nexts(resumed, expected.length);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(resumed.events.filter((e) => e.event === 'next').map((e) => e.id)).toEqual(expected);
+      expect(nextsOf(resumed).map((r) => r.data.orderChanged.position)).toEqual(expected);
+    });
+
+    it('over WebSocket, `after` resumes after a position; a whole event by its number', async () => {
+      const keys = (await keysByRegion('orderList(limit: 10) { id }')).emea;
+      const e1 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[0]!, keys[1]!], changedFields: ['status'] });
+      const e2 = await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['total'] });
+      const c = client(principals.emea);
+      const query = 'subscription($after: String) { orderChanged(after: $after) { key position } }';
+      const withinEvent = subscribeWs(c, query, { after: `${e1}:0` });
+      const afterEvent = subscribeWs(c, query, { after: String(e1) });
+      await expect.poll(() => withinEvent.results.length, { timeout: 15_000 }).toBe(2);
+      await expect.poll(() => afterEvent.results.length, { timeout: 15_000 }).toBe(1);
+      expect(withinEvent.results.map((r) => r.data.orderChanged.position)).toEqual([`${e1}:1`, `${e2}:0`]);
+      expect(afterEvent.results.map((r) => r.data.orderChanged.position)).toEqual([`${e2}:0`]);
+      withinEvent.unsubscribe();
+      afterEvent.unsubscribe();
+    });
+
+    it('never delivers what was written to the product\'s feed without the mesh\'s signature', async () => {
+      const keys = (await keysByRegion('orderList(limit: 10) { id }')).americas;
+      const subscriber = track(await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key } }', authorization: principals.steward }));
+      const { last } = await feed.bounds('finance.orders');
+      // Someone with write access to the feed but not the key: a forged signature, and none.
+      const forged = signChangeEvent({ id: `finance.orders@forged-${last}`, key: 'an-attacker-key-that-is-not-the-mesh-signing-key', change: { product: 'finance.orders', operation: 'upsert', keys: [keys[0]!], version: new Date().toISOString(), changedFields: ['status'] } });
+      const unsigned = { ...forged, id: `finance.orders@unsigned-${last}`, meshsignature: undefined };
+      if (kind === 'file') {
+        const log = join(feedDir, 'events', 'finance.orders', '000000000001.log');
+        await appendFile(log, `${last + 1}\t${JSON.stringify(forged)}\n${last + 2}\t${JSON.stringify(unsigned)}\n`);
+      } else {
+        // Published straight to the product's subject, as any NATS client with publish rights could.
+        const nc = await connect({ servers: NATS });
+        for (const event of [forged, unsigned]) await nc.request(`${NATS_PREFIX}.finance.orders`, JSON.stringify(event));
+        await nc.close();
+      }
+      expect((await feed.bounds('finance.orders')).last).toBe(last + 2);
+      await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['status'] });
+      await nexts(subscriber, 1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(nextsOf(subscriber).map((r) => r.data.orderChanged.key)).toEqual([keys[1]]);
+      subscriber.close();
+    });
   });
 });
 
@@ -358,21 +428,6 @@ describe('misuse', () => {
     expect(wsError(ws)).toBe('EVENT_POSITION_INVALID');
   });
 
-  it('never delivers what was written to a product\'s feed without the mesh\'s signature', async () => {
-    const keys = (await keysByRegion('orderList(limit: 10) { id }')).americas;
-    const subscriber = track(await subscribeSse(gateway.url, { query, authorization: principals.steward }));
-    const { last } = await feed.bounds('finance.orders');
-    // Someone with write access to the feed but not the key: the line is there, and ignored.
-    const forged = signChangeEvent({ id: `finance.orders@forged-${last}`, key: 'an-attacker-key-that-is-not-the-mesh-signing-key', change: { product: 'finance.orders', operation: 'upsert', keys: [keys[0]!], version: new Date().toISOString(), changedFields: ['status'] } });
-    await appendFile(join(feedDir, 'events', 'finance.orders', '000000000001.log'), `${last + 1}\t${JSON.stringify(forged)}\n`);
-    const unsigned = { ...forged, meshsignature: undefined };
-    await appendFile(join(feedDir, 'events', 'finance.orders', '000000000001.log'), `${last + 2}\t${JSON.stringify(unsigned)}\n`);
-    await publish({ product: 'finance.orders', operation: 'upsert', keys: [keys[1]!], changedFields: ['status'] });
-    await nexts(subscriber, 1);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(nextsOf(subscriber).map((r) => r.data.orderChanged.key)).toEqual([keys[1]]);
-  });
-
   it('ends a subscriber that never reads, coded, and lets go of it', async () => {
     const firehose = bearer({ subject: 'slow', roles: ['firehose', 'steward'] });
     const before = await metric('mesh_subscriptions_ended_total', 'code="SUBSCRIPTION_SLOW_CONSUMER"');
@@ -380,7 +435,7 @@ describe('misuse', () => {
     // A raw connection that sends its subscription and never reads a byte of the answer.
     const { port } = new URL(gateway.url);
     const body = JSON.stringify({ query: `subscription { customerChanged { customer { ${Array.from({ length: 25 }, (_, i) => `a${i}: orders(first: 100) { nodes { id orderedAt status channel total lines { lineNumber quantity unitPrice } } }`).join(' ')} } } }` });
-    const socket = connect(Number(port), '127.0.0.1');
+    const socket = connectTcp(Number(port), '127.0.0.1');
     socket.write(`POST /graphql/stream HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: ${firehose}\r\naccept: text/event-stream\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     socket.pause();
     await expect.poll(() => metric('mesh_subscriptions', 'transport="sse"'), { timeout: 10_000 }).toBe(open + 1);

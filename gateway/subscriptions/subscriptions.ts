@@ -11,6 +11,7 @@
  * `/metrics` counts open subscriptions (by transport), keys delivered and withheld, and ends by code.
  */
 import { HeaderMap, type ApolloServer } from '@apollo/server';
+import type { RequestHandler } from 'express';
 import type { FormattedExecutionResult, GraphQLError } from 'graphql';
 import { Counter, Gauge } from 'prom-client';
 import type { Logger } from 'pino';
@@ -20,7 +21,7 @@ import type { Principal } from '../../policy/principal.js';
 import type { GatewayContext } from '../server.js';
 import type { ProductHub } from '../events/product-hub.js';
 import type { AllowanceOf } from '../request-stages/allowances.js';
-import type { Refusal } from '../request-stages/refusals.js';
+import type { Refusal, Refuse } from '../request-stages/refusals.js';
 import type { ServedSchema } from '../supergraph/serving-supergraph.js';
 import { prepareSubscription, SubscriptionRefused } from './prepare.js';
 import { DEFAULT_SUBSCRIPTION_BOUNDS, openSubscription, type SubscriptionBounds, type SubscriptionStream } from './run.js';
@@ -173,5 +174,16 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         throw refusal;
       }
     },
+  };
+}
+
+/**
+ * After the operation limits (which parsed the document): a subscription sent to `/graphql` is
+ * refused with the endpoints that serve it (Apollo Gateway would plan it, then fail).
+ */
+export function refuseSubscriptionsOverHttp(refuse: Refuse): RequestHandler {
+  return (req, res, next) => {
+    if (res.locals.parsedOperation?.operation.operation !== 'subscription') return next();
+    refuse(req, res, { code: 'SUBSCRIPTION_INVALID', message: 'Subscriptions are served over SSE at /graphql/stream and over WebSocket at /graphql (graphql-transport-ws), not by a POST or GET of /graphql.' });
   };
 }
