@@ -54,7 +54,7 @@ import { useOperationLimits } from './request-stages/operation-limits.js';
 import { useOperationResolution } from './request-stages/operation-resolution.js';
 import { withPreplanPolicy } from './request-stages/preplan-policy.js';
 import { useRateLimits } from './request-stages/rate-limits.js';
-import { createRefusals, createTokenRejectionAudit } from './request-stages/refusals.js';
+import { appendRecord, createRefusals, createTokenRejectionAudit, refusalRecord } from './request-stages/refusals.js';
 import { refuseTrustedClients, trustedDocumentsOf, useTrustedDocuments } from './request-stages/trusted-documents.js';
 import { createSubgraphCalls, type ResponseBudget } from './subgraph-calls/subgraph-calls.js';
 import { INCLUDE_DATA_PRODUCTS_HEADER, SubgraphDataSource, useDataProductVersions, useSubgraphInputStatus, type DataProductVersion } from './subgraph-calls/subgraph-data-source.js';
@@ -238,12 +238,26 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     allowanceOf,
     spend: (principal, address, cost) => (enforceLimits ? rateLimits.spendFor(principal, address, cost) : Promise.resolve(null)),
     policyMode: config.policyMode,
+    trusted: () => trusted(),
     metrics,
     log,
     localShares: parts.cluster?.workers ?? 1,
     ...(config.subscriptions ? { bounds: config.subscriptions } : {}),
   });
-  const webSockets = attachWebSocket({ httpServer, path: '/graphql', subscriptions, verifier, allowedHosts: config.allowedHosts, log, maxPayload: 1 << 20 });
+  const webSockets = attachWebSocket({
+    httpServer,
+    path: '/graphql',
+    subscriptions,
+    verifier,
+    allowedHosts: config.allowedHosts,
+    log,
+    maxPayload: 1 << 20,
+    tokenRejected: tokenRejected.record,
+    refused: (request, code) => {
+      metrics.refusals.inc({ code });
+      if (enforcePolicy) appendRecord(parts.audit, log, refusalRecord(request, { code }));
+    },
+  });
 
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');

@@ -9,6 +9,9 @@ import type { Browser } from 'playwright-core';
 import { colourOf, copyFrom, EDITORS, launchChromium, luminance, pasteInto, shownInEditors } from './harness/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityConfigFromEnv } from '../policy/identity-config.js';
+import { signChangeEvent } from '../policy/events/change-event.js';
+import { openFileFeed } from '../policy/events/file-feed.js';
+import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { finance } from '../subgraphs/finance/index.js';
 import type { PipelineRunner } from '../subgraphs/kit/pipelines/runner.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
@@ -136,6 +139,46 @@ describe('the IDE in a browser', () => {
     expect(restricted.body.data.customers.nodes[0].birthDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
 
     expect(elsewhere).toEqual([]);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('a subscription in the IDE', () => {
+  it('runs over WebSocket as the signed-in analyst and shows each change as the gateway resolves it for them', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    const sockets: string[] = [];
+    page.on('websocket', (socket) => sockets.push(new URL(socket.url()).pathname));
+    await page.goto(`${base}ide/`);
+    await page.selectOption('select[aria-label="role"]', 'analyst');
+    await page.check('input[aria-label="region EMEA"]');
+    await page.click('button:has-text("Sign in")');
+    await page.waitForSelector('.graphiql-container');
+    const token = await page.evaluate(() => JSON.parse((globalThis as any).sessionStorage.getItem('datamesh:session')).token as string);
+    const orders = (await postGraphQL<any>(mesh.gateway.url, '{ orderList(limit: 50) { id } }', undefined, { authorization: `Bearer ${token}` })).body.data.orderList as { id: string }[];
+    const others = (await postGraphQL<any>(mesh.gateway.url, '{ orderList(limit: 400) { id } }', undefined, { authorization: `Bearer ${tokenFor()}` })).body.data.orderList as { id: string }[];
+    const mine = orders[0]!.id;
+    // An order of a region the analyst may not read (AMERICAS and EMEA were ticked at sign-in: APAC).
+    const hidden = others.find((order) => !orders.some((o) => o.id === order.id))?.id;
+    await pasteInto(page, EDITORS.query, 'subscription OrderFeed { orderChanged { operation key order { id total customer { email } } } }');
+    await page.waitForSelector('.graphiql-tab-active >> text=OrderFeed');
+    await page.click('.graphiql-execute-button');
+    await expect.poll(() => sockets, { timeout: 10_000 }).toEqual(['/graphql']);
+    // The gateway counts the subscription once it is open: then the change is published.
+    const open = async () => /mesh_subscriptions\{transport="ws"[^}]*\} [1-9]/.test(await (await fetch(new URL('/metrics', base))).text());
+    await expect.poll(open, { timeout: 10_000 }).toBe(true);
+    const feed = openFileFeed({ dir: join(mesh.dataDir, 'events'), signingKey: DEV_SIGNING_KEY });
+    await feed.declare('finance.orders');
+    await feed.publish(signChangeEvent({ id: 'finance.orders@ide-1', key: DEV_SIGNING_KEY, change: { product: 'finance.orders', operation: 'upsert', keys: [...(hidden ? [hidden] : []), mine], version: new Date().toISOString(), changedFields: ['status'] } }));
+    await feed.close();
+    await page.waitForFunction((key) => (document.querySelector('.result-window')?.textContent ?? '').includes(key), mine, { timeout: 15_000 });
+    const shown = JSON.parse(await copyFrom(page, EDITORS.response));
+    const direct = await postGraphQL<any>(mesh.gateway.url, `{ order(id: "${mine}") { id total customer { email } } }`, undefined, { authorization: `Bearer ${token}` });
+    expect(shown.data.orderChanged).toEqual({ operation: 'UPSERT', key: mine, order: direct.body.data.order });
+    // The other region's order never reached the page.
+    if (hidden) expect(await page.evaluate(() => (document as any).body.innerText as string)).not.toContain(hidden);
     expect(problems).toEqual([]);
     await page.close();
   });

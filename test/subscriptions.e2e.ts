@@ -10,7 +10,7 @@
  * and the misuses the issue lists.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { connect as connectTcp } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -25,8 +25,10 @@ import { openJetStreamFeed } from '../policy/events/jetstream-feed.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { DEFAULT_LIMITS } from '../gateway/request-stages/allowances.js';
 import type { RunningGateway } from '../gateway/server.js';
+import { openRegistry } from '../gateway/registry/open.js';
 import type { AuditSink } from '../policy/audit.js';
 import { readAuditRecords, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, tokenFor, type TestMesh } from './harness/mesh.js';
+import WebSocket from 'ws';
 import { nextsOf, subscribeSse, subscribeWs, wsClient, type SseSubscriber } from './harness/subscribers.js';
 
 let mesh: TestMesh;
@@ -364,6 +366,19 @@ describe('misuse', () => {
     }
   });
 
+  it('refuses a WebSocket upgrade from a page of another origin, or for another host, as every HTTP route', async () => {
+    const statusOf = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws', { headers });
+        socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+        socket.on('open', () => (socket.close(), resolve(101)));
+        socket.on('error', reject);
+      });
+    expect(await statusOf({ origin: 'http://evil.example' })).toBe(403);
+    expect(await statusOf({ host: 'evil.example' })).toBe(403);
+    expect(await statusOf({ origin: new URL(gateway.url).origin })).toBe(101);
+  });
+
   it('ends a subscription whose token expires during the stream, with a coded error, on both transports', async () => {
     const shortLived = bearer({ subject: 'brief', roles: ['steward'], expiresInSeconds: 2 });
     const sse = track(await subscribeSse(gateway.url, { query, authorization: shortLived }));
@@ -390,6 +405,8 @@ describe('misuse', () => {
     const more = await subscribeSse(gateway.url, { query, authorization: flood });
     expect(more.status).toBe(429);
     expect(more.refusal.errors[0].extensions).toMatchObject({ code: 'SUBSCRIPTION_LIMIT', bucket: 'subject', limit: 100 });
+    // Each refusal is audited, as an HTTP refusal is.
+    await expect.poll(async () => ((await readAuditRecords(join(mesh.dataDir, 'audit', 'gateway-subscriptions.jsonl'))) as any[]).filter((r) => r.subject === 'flooder' && r.refusal === 'SUBSCRIPTION_LIMIT').length, { timeout: 10_000 }).toBe(901);
     for (const subscription of subscriptions) subscription.unsubscribe();
     await expect.poll(async () => (await subscribeSse(gateway.url, { query, authorization: flood }).then((s) => track(s))).status, { timeout: 10_000 }).toBe(200);
     // A client's subscriptions, all its users together.
@@ -416,6 +433,26 @@ describe('misuse', () => {
     expect((await subscribeSse(gateway.url, { query: 'subscription { orderChanged { nope } }', authorization: principals.steward })).refusal.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
+  it('holds an app registered for trusted documents to them: ad-hoc subscriptions refused, its registered one by documentId', async () => {
+    const body = 'subscription AppOrders { orderChanged { key } }';
+    const documentId = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const registry = await openRegistry(mesh.registryUrl);
+    await registry.registerDocuments([{ client: 'subscribing-app', name: documentId, body, registeredBy: 'test' }]);
+    await registry.close();
+    const app = bearer({ subject: 'svc-sub', roles: ['steward'], client: 'subscribing-app' });
+    // The gateway rereads registered documents every few polls: until then the app is not held.
+    await expect.poll(async () => (await subscribeSse(gateway.url, { query: body, authorization: app }).then(track)).status, { timeout: 15_000 }).toBe(400);
+    const adHoc = await subscribeSse(gateway.url, { query: body, authorization: app });
+    expect(adHoc.refusal.errors[0].extensions.code).toBe('TRUSTED_DOCUMENT_REQUIRED');
+    const ws = subscribeWs(client(app), body);
+    await ws.done;
+    expect(wsError(ws)).toBe('TRUSTED_DOCUMENT_REQUIRED');
+    const byId = track(await subscribeSse(gateway.url, { documentId, authorization: app }));
+    expect(byId.status).toBe(200);
+    const unknown = await subscribeSse(gateway.url, { documentId: `sha256:${'0'.repeat(64)}`, authorization: app });
+    expect(unknown.refusal.errors[0].extensions.code).toBe('PERSISTED_DOCUMENT_NOT_FOUND');
+  });
+
   it('refuses a forged Last-Event-ID or `after`: not a position, or beyond the feed', async () => {
     const { last } = await feed.bounds('finance.orders');
     for (const forged of ['x; DROP TABLE', '-1', '1:2:3', `${last + 10}`, '9'.repeat(40)]) {
@@ -440,12 +477,15 @@ describe('misuse', () => {
     socket.pause();
     await expect.poll(() => metric('mesh_subscriptions', 'transport="sse"'), { timeout: 10_000 }).toBe(open + 1);
     const customers = ((await queryAs('steward', '{ customerList(limit: 100) { id } }')).data!.customerList as { id: string }[]).map((c) => c.id);
-    // Events until the gateway gives up on it (the kernel takes a few MB first).
-    for (let i = 0; i < 400 && (await metric('mesh_subscriptions_ended_total', 'code="SUBSCRIPTION_SLOW_CONSUMER"')) === before; i += 1) {
-      await publish({ product: 'customers.customers', operation: 'upsert', keys: [customers[i % customers.length]!], changedFields: ['email'] });
-      if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 200));
+    // Events of 50 customers each until the gateway gives up on it (the kernel takes a few MB first).
+    const ended = async () => (await metric('mesh_subscriptions_ended_total', 'code="SUBSCRIPTION_SLOW_CONSUMER"')) > before;
+    for (let i = 0, deadline = Date.now() + 90_000; !(await ended()) && Date.now() < deadline; i += 1) {
+      await publish({ product: 'customers.customers', operation: 'upsert', keys: customers.slice(0, 50), changedFields: ['email'] });
+      if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 200));
     }
     expect(await metric('mesh_subscriptions_ended_total', 'code="SUBSCRIPTION_SLOW_CONSUMER"')).toBe(before + 1);
+    // What waited for it was dropped, and counted (it resumes to get them).
+    expect(await metric('mesh_subscription_events_total', 'outcome="dropped"')).toBeGreaterThanOrEqual(20);
     // Let go of: no longer counted, though the subscriber still holds its end of the connection.
     await expect.poll(() => metric('mesh_subscriptions', 'transport="sse"'), { timeout: 10_000 }).toBe(open);
     socket.destroy();

@@ -33,7 +33,7 @@ export const DEFAULT_IDE_CACHE = fileURLToPath(new URL('../../node_modules/.cach
 async function buildKey(): Promise<string> {
   const hash = createHash('sha256');
   for (const file of (await readdir(SOURCES)).filter((name) => name.endsWith('.js')).sort()) hash.update(file).update(await readFile(join(SOURCES, file)));
-  for (const name of ['graphiql', '@graphiql/react', '@graphiql/toolkit', 'monaco-editor', 'monaco-graphql', 'react', 'react-dom', 'esbuild', 'openid-client']) {
+  for (const name of ['graphiql', '@graphiql/react', '@graphiql/toolkit', 'monaco-editor', 'monaco-graphql', 'react', 'react-dom', 'esbuild', 'openid-client', 'graphql-ws']) {
     hash.update(`${name}@${(require(`${name}/package.json`) as { version: string }).version}`);
   }
   return hash.digest('hex').slice(0, 16);

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { boundedName, hashOf, type AuditSink, type GatewayAuditRecord } from '../../policy/audit.js';
 import { ERRORS, errorResponseBody, type ErrorCode } from '../../policy/errors.js';
 import type { Metrics } from '../../policy/metrics.js';
+import type { Principal } from '../../policy/principal.js';
 import { requestedOperation } from './requested-operation.js';
 import './request-state.js';
 
@@ -25,20 +26,28 @@ export interface Refusal {
 /** Answers a refusal and records it. */
 export type Refuse = (req: Request, res: Response, refusal: Refusal) => void;
 
+/** What a refused request was, as far as it is known. */
+export interface RefusedRequest {
+  readonly principal: Principal | undefined;
+  readonly requestId: string;
+  readonly clientName: string | undefined;
+  readonly operation: { readonly query?: unknown; readonly operationName?: unknown; readonly variables?: unknown };
+}
+
 /** The audit record of a refusal: who asked (as far as known), what, and the refusal's code. */
-function refusalRecord(req: Request, res: Response, refusal: { readonly code: ErrorCode; readonly reason?: string; readonly suppressed?: number }): GatewayAuditRecord {
-  const principal = res.locals.principal;
-  const { query, operationName, variables } = requestedOperation(req);
+export function refusalRecord(request: RefusedRequest, refusal: { readonly code: ErrorCode; readonly reason?: string; readonly suppressed?: number }): GatewayAuditRecord {
+  const { principal } = request;
+  const { query, operationName, variables } = request.operation;
   return {
     kind: 'gateway-operation',
     service: 'gateway',
-    requestId: res.locals.requestId ?? '',
+    requestId: request.requestId,
     at: new Date().toISOString(),
     subject: boundedName(principal?.subject),
     roles: (principal?.roles ?? []).map((role) => boundedName(role)!),
     purpose: boundedName(principal?.purpose),
     // Client-chosen: bounded, so that no request can bloat the audit log.
-    clientName: boundedName(req.get('apollographql-client-name')),
+    clientName: boundedName(request.clientName),
     operationName: typeof operationName === 'string' ? boundedName(operationName) : null,
     documentHash: hashOf(typeof query === 'string' ? query : null),
     variablesHash: hashOf(variables ?? null),
@@ -50,7 +59,15 @@ function refusalRecord(req: Request, res: Response, refusal: { readonly code: Er
   };
 }
 
-function appendRecord(sink: AuditSink, log: Logger, record: GatewayAuditRecord): void {
+/** An HTTP request, as its refusal's record tells it. */
+export const refusedHttp = (req: Request, res: Response): RefusedRequest => ({
+  principal: res.locals.principal,
+  requestId: res.locals.requestId ?? '',
+  clientName: req.get('apollographql-client-name'),
+  operation: requestedOperation(req),
+});
+
+export function appendRecord(sink: AuditSink, log: Logger, record: GatewayAuditRecord): void {
   sink.append(record).catch((error: unknown) => log.error({ requestId: record.requestId, err: error, pending: sink.pending }, 'audit record not written yet'));
 }
 
@@ -67,7 +84,7 @@ export function createTokenRejectionAudit(options: { readonly sink: AuditSink | 
   let windowStart = 0;
   let inWindow = 0;
   let suppressed = 0;
-  return (req: Request, res: Response, error: TokenRejectedError): void => {
+  const record = (request: RefusedRequest, error: TokenRejectedError): void => {
     metrics.tokenRejections.inc({ reason: error.reason });
     if (!sink) return;
     const now = Date.now();
@@ -80,9 +97,11 @@ export function createTokenRejectionAudit(options: { readonly sink: AuditSink | 
       return;
     }
     inWindow += 1;
-    appendRecord(sink, log, refusalRecord(req, res, { code: 'UNAUTHENTICATED', reason: error.reason, suppressed }));
+    appendRecord(sink, log, refusalRecord(request, { code: 'UNAUTHENTICATED', reason: error.reason, suppressed }));
     suppressed = 0;
   };
+  /** For HTTP routes (policy/http.ts's `authenticate`), and for other ways in (a WebSocket's token). */
+  return Object.assign((req: Request, res: Response, error: TokenRejectedError) => record(refusedHttp(req, res), error), { record });
 }
 
 export function createRefusals(options: { readonly sink: AuditSink | undefined; readonly metrics: Metrics; readonly log: Logger }): Refuse {
@@ -93,6 +112,6 @@ export function createRefusals(options: { readonly sink: AuditSink | undefined; 
     res.status(ERRORS[code].httpStatus).json(errorResponseBody(code, message, requestId, extensions));
     metrics.refusals.inc({ code });
     log.warn({ requestId, code, ...extensions }, 'operation refused before planning');
-    if (sink) appendRecord(sink, log, refusalRecord(req, res, { code }));
+    if (sink) appendRecord(sink, log, refusalRecord(refusedHttp(req, res), { code }));
   };
 }

@@ -55,39 +55,48 @@ function parseJson(value: string | null): Record<string, unknown> | undefined {
   }
 }
 
+export type DocumentRefusal = { readonly code: 'TRUSTED_DOCUMENT_REQUIRED' | 'PERSISTED_DOCUMENT_NOT_FOUND'; readonly message: string };
+
+/**
+ * The document a request runs: its own query (null: nothing to put in its place), the registered
+ * text its id names, or a refusal (an app held to trusted documents sending an ad-hoc document, an
+ * unknown id, a text that is not the registered one). For HTTP requests and subscriptions alike.
+ */
+export function resolveTrustedDocument(
+  source: { readonly query?: unknown; readonly documentId?: unknown; readonly extensions?: unknown },
+  principal: Principal,
+  documents: TrustedDocuments,
+): { readonly text: string | null } | { readonly refusal: DocumentRefusal } {
+  const trustedOnly = principal.client !== null && documents.isTrustedClient(principal.client);
+  const id = documentIdOf(source.documentId, source.extensions);
+  if (id === null) {
+    if (trustedOnly) return { refusal: { code: 'TRUSTED_DOCUMENT_REQUIRED', message: `The app "${principal.client}" may send only its registered documents, by documentId; ad-hoc queries are refused.` } };
+    return { text: null };
+  }
+  const text = DOCUMENT_ID.test(id) ? documents.documentFor(id, trustedOnly ? principal.client : null) : undefined;
+  if (text === undefined) return { refusal: { code: 'PERSISTED_DOCUMENT_NOT_FOUND', message: `No registered document ${id.slice(0, 80)}${trustedOnly ? ` for the app "${principal.client}"` : ''}.` } };
+  // An empty query stands for none (the WebSocket protocol requires the field).
+  if (typeof source.query === 'string' && source.query !== '' && source.query !== text) return { refusal: { code: 'PERSISTED_DOCUMENT_NOT_FOUND', message: `The query text sent with ${id} is not the registered document.` } };
+  return { text };
+}
+
 /** Express middleware, after authentication and body parsing, before Apollo Server. */
 export function useTrustedDocuments(current: () => TrustedDocuments): RequestHandler {
   return (req, res, next) => {
     const principal = res.locals.principal as Principal;
-    const documents = current();
-    const trustedOnly = principal.client !== null && documents.isTrustedClient(principal.client);
-    const refuse = (code: 'TRUSTED_DOCUMENT_REQUIRED' | 'PERSISTED_DOCUMENT_NOT_FOUND', message: string) =>
-      res.status(ERRORS[code].httpStatus).json(errorResponseBody(code, message, res.locals.requestId as string));
-
     const get = req.method === 'GET';
     const url = new URL(req.originalUrl, 'http://gateway');
     const source: Record<string, unknown> = get
       ? { query: url.searchParams.get('query') ?? undefined, documentId: url.searchParams.get('documentId') ?? undefined, extensions: parseJson(url.searchParams.get('extensions')) }
       : ((req.body ?? {}) as Record<string, unknown>);
-    const id = documentIdOf(source.documentId, source.extensions);
-
-    if (id === null) {
-      if (trustedOnly) {
-        refuse('TRUSTED_DOCUMENT_REQUIRED', `The app "${principal.client}" may send only its registered documents, by documentId; ad-hoc queries are refused.`);
-        return;
-      }
-      next();
+    const resolved = resolveTrustedDocument(source, principal, current());
+    if ('refusal' in resolved) {
+      const { code, message } = resolved.refusal;
+      res.status(ERRORS[code].httpStatus).json(errorResponseBody(code, message, res.locals.requestId as string));
       return;
     }
-    const text = DOCUMENT_ID.test(id) ? documents.documentFor(id, trustedOnly ? principal.client : null) : undefined;
-    if (text === undefined) {
-      refuse('PERSISTED_DOCUMENT_NOT_FOUND', `No registered document ${id.slice(0, 80)}${trustedOnly ? ` for the app "${principal.client}"` : ''}.`);
-      return;
-    }
-    if (typeof source.query === 'string' && source.query !== text) {
-      refuse('PERSISTED_DOCUMENT_NOT_FOUND', `The query text sent with ${id} is not the registered document.`);
-      return;
-    }
+    if (resolved.text === null) return next();
+    const text = resolved.text;
     const extensions = source.extensions && typeof source.extensions === 'object' ? { ...(source.extensions as Record<string, unknown>) } : undefined;
     if (extensions) delete extensions.persistedQuery;
     if (get) {

@@ -48,6 +48,8 @@ export class SubscriptionRefused extends Error {
     readonly extensions: Record<string, unknown> = {},
     /** Several errors (validation, policy), each with its own message. */
     readonly errors: readonly GraphQLError[] = [],
+    /** Response headers over HTTP (`Retry-After`). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }

@@ -39,7 +39,7 @@ export interface Delivery {
   readonly result: FormattedExecutionResult;
 }
 
-export type Outcome = 'delivered' | 'withheld';
+export type Outcome = 'delivered' | 'withheld' | 'dropped';
 
 export interface RunOptions {
   readonly prepared: PreparedSubscription;
@@ -55,8 +55,8 @@ export interface RunOptions {
   readonly expiresAtMs: number | null;
   /** Bytes the transport holds unsent for this subscriber. */
   readonly buffered: () => number;
-  /** Told of each key resolved: delivered, or withheld (not visible, or filtered out). */
-  readonly onOutcome?: (outcome: Outcome) => void;
+  /** Told of each key resolved (delivered, or withheld: not visible, or filtered out), and of the keys still waiting when a coded end drops them. */
+  readonly onOutcome?: (outcome: Outcome, count?: number) => void;
   /** Told when the subscription must end while the transport may be stuck writing: it ends the connection if it cannot say so. */
   readonly onEnding?: (error: GraphQLError) => void;
 }
@@ -99,9 +99,17 @@ export async function openSubscription(options: RunOptions): Promise<Subscriptio
   let expiry: NodeJS.Timeout | null = null;
   let closed = false;
   let listening: Listening | undefined;
+  const queue: StoredChange[] = [];
+  // Keys of events that came after the queue was full, or after a coded end.
+  let dropped = 0;
   function close() {
     if (closed) return;
     closed = true;
+    // Ended with a code (slow, expired, …): what still waited is dropped, to be read again by resuming.
+    if (ending instanceof GraphQLError) {
+      const waiting = queue.reduce((keys, change) => keys + change.event.data.keys.length, dropped);
+      if (waiting > 0) options.onOutcome?.('dropped', waiting);
+    }
     if (expiry) clearTimeout(expiry);
     catchUp.abort();
     listening?.close();
@@ -134,11 +142,15 @@ export async function openSubscription(options: RunOptions): Promise<Subscriptio
 
   // Joined before the stream is handed out: a refusal (feed down, a position it never had or no
   // longer keeps) is answered before the first event, as an HTTP status over SSE.
-  const queue: StoredChange[] = [];
   let gap = null as ChangeFeedError | null;
   listening = await hub.listen(route.product, {
     onChange(change) {
+      if (ending) {
+        dropped += change.event.data.keys.length;
+        return;
+      }
       if (queue.length >= bounds.maxQueuedEvents) {
+        dropped += change.event.data.keys.length;
         end(codedError('SUBSCRIPTION_SLOW_CONSUMER', `More than ${bounds.maxQueuedEvents} events waited for this subscriber: it ended. Resume \`after\` the last position you received.`, { maxQueuedEvents: bounds.maxQueuedEvents }));
         return;
       }

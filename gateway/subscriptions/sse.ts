@@ -6,7 +6,8 @@
  * `Last-Event-ID` (as EventSource does when it reconnects) resumes after it. The handler also
  * writes only as fast as the subscriber reads (graphql-sse's handler queues without bound).
  *
- * GET (`query`, `variables` as JSON, `operationName` in the URL, for EventSource) or POST (JSON).
+ * GET (`query` or `documentId`, `variables` and `extensions` as JSON, `operationName` in the URL, for
+ * EventSource) or POST (JSON); an app held to trusted documents subscribes by `documentId` only.
  * A refusal before the first event is an HTTP status with the coded JSON error body; a coded end
  * after it is a last `next` holding the error, then `complete`.
  */
@@ -30,23 +31,27 @@ export interface SseOptions {
   readonly endGraceMs?: number;
 }
 
-function requestOf(req: Request): { query?: unknown; variables?: unknown; operationName?: unknown } | string {
+function requestOf(req: Request): { query?: unknown; variables?: unknown; operationName?: unknown; documentId?: unknown; extensions?: unknown } | string {
   if (req.method === 'POST') {
     const body: unknown = req.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'A POST body is a JSON object with `query`.';
     return body as Record<string, unknown>;
   }
-  const { query, variables, operationName } = req.query;
-  let parsed: unknown;
-  if (variables !== undefined) {
-    if (typeof variables !== 'string') return '`variables` is given once, as JSON.';
+  const { query, variables, operationName, documentId, extensions } = req.query;
+  const json = (name: string, value: unknown): { value?: unknown; problem?: string } => {
+    if (value === undefined) return {};
+    if (typeof value !== 'string') return { problem: `\`${name}\` is given once, as JSON.` };
     try {
-      parsed = JSON.parse(variables);
+      return { value: JSON.parse(value) };
     } catch {
-      return '`variables` is not JSON.';
+      return { problem: `\`${name}\` is not JSON.` };
     }
-  }
-  return { query, variables: parsed, operationName };
+  };
+  const parsedVariables = json('variables', variables);
+  const parsedExtensions = json('extensions', extensions);
+  const problem = parsedVariables.problem ?? parsedExtensions.problem;
+  if (problem) return problem;
+  return { query, variables: parsedVariables.value, operationName, documentId, extensions: parsedExtensions.value };
 }
 
 const message = (event: 'next' | 'complete', data: unknown, id?: string) => `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata:${data === null ? '' : ` ${JSON.stringify(data)}`}\n\n`;
@@ -82,7 +87,7 @@ export function sseHandler(options: SseOptions): RequestHandler {
       });
     } catch (error) {
       if (!(error instanceof SubscriptionRefused)) throw error;
-      refuse(req, res, { code: error.code, message: error.message, extensions: error.extensions });
+      refuse(req, res, { code: error.code, message: error.message, extensions: error.extensions, headers: error.headers });
       return;
     }
     res.writeHead(200, {

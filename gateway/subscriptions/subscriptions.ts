@@ -3,7 +3,7 @@
  * not execute them; this is the gateway's own path beside it, for both transports (sse.ts: GraphQL
  * over SSE at `/graphql/stream`; ws.ts: graphql-ws at `/graphql`):
  *
- *   token (signed in) → subscriptions per subject and per client → prepare (limits, validation,
+ *   token (signed in) → trusted documents → subscriptions per subject and per client → prepare (limits, validation,
  *   policy on the field, the lookup and its cost) → open (the product's feed, `after`) → for each
  *   key of each event: cost spent, the lookup run through Apollo Server as the subscriber (pre-plan
  *   policy, field policy, masks, row policy, audit), delivered if visible and matching
@@ -22,6 +22,7 @@ import type { GatewayContext } from '../server.js';
 import type { ProductHub } from '../events/product-hub.js';
 import type { AllowanceOf } from '../request-stages/allowances.js';
 import type { Refusal, Refuse } from '../request-stages/refusals.js';
+import { resolveTrustedDocument, type TrustedDocuments } from '../request-stages/trusted-documents.js';
 import type { ServedSchema } from '../supergraph/serving-supergraph.js';
 import { prepareSubscription, SubscriptionRefused } from './prepare.js';
 import { DEFAULT_SUBSCRIPTION_BOUNDS, openSubscription, type SubscriptionBounds, type SubscriptionStream } from './run.js';
@@ -39,6 +40,8 @@ export interface SubscriptionsOptions {
   /** Spends a cost from the principal's rate buckets (the address names an anonymous caller). */
   readonly spend: (principal: Principal, address: string, cost: number) => Promise<Refusal | null>;
   readonly policyMode: 'filter' | 'reject';
+  /** The registered documents: an app held to them subscribes by `documentId` only, as it queries. */
+  readonly trusted: () => TrustedDocuments;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly bounds?: Partial<SubscriptionBounds>;
@@ -47,7 +50,7 @@ export interface SubscriptionsOptions {
 }
 
 export interface SubscribeRequest {
-  readonly request: { readonly query?: unknown; readonly variables?: unknown; readonly operationName?: unknown };
+  readonly request: { readonly query?: unknown; readonly variables?: unknown; readonly operationName?: unknown; readonly documentId?: unknown; readonly extensions?: unknown };
   readonly principal: Principal;
   readonly authorization: string | undefined;
   /** When the token stops being valid (ms since the epoch). */
@@ -79,7 +82,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
   const bounds: SubscriptionBounds = { ...DEFAULT_SUBSCRIPTION_BOUNDS, ...options.bounds };
   const registers = [metrics.registry];
   const subscribers = new Gauge({ name: 'mesh_subscriptions', help: 'Open subscriptions, by transport.', labelNames: ['transport'], registers });
-  const events = new Counter({ name: 'mesh_subscription_events_total', help: 'Changed entities resolved for subscribers: delivered, or withheld (the subscriber may not see it, or its filter does not keep it).', labelNames: ['outcome'], registers });
+  const events = new Counter({ name: 'mesh_subscription_events_total', help: 'Changed entities for subscribers: delivered, withheld (the subscriber may not see it, or its filter does not keep it), or dropped (still waiting when the subscription ended with a code; the subscriber resumes to get them).', labelNames: ['outcome'], registers });
   const ended = new Counter({ name: 'mesh_subscriptions_ended_total', help: 'Subscriptions ended, by code (complete: the subscriber left; others: the coded end it was sent).', labelNames: ['code'], registers });
   const refused = new Counter({ name: 'mesh_subscriptions_refused_total', help: 'Subscriptions refused before their first event, by code.', labelNames: ['code'], registers });
   const bySubject = new Map<string, number>();
@@ -102,14 +105,19 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
         if (!served || !apollo) throw new SubscriptionRefused('GATEWAY_NOT_READY', 'The gateway is not ready; subscribe again shortly.');
         if (!options.hub) throw new SubscriptionRefused('EVENTS_UNAVAILABLE', 'This gateway follows no change feed (EVENTS_NATS_URL, or the data folder of the embedded one): it serves no subscriptions.');
         const allowance = options.allowanceOf(principal);
+        const document = resolveTrustedDocument(request.request, principal, options.trusted());
+        if ('refusal' in document) throw new SubscriptionRefused(document.refusal.code, document.refusal.message);
         const prepared = prepareSubscription({
-          request: request.request,
+          request: document.text === null ? request.request : { ...request.request, query: document.text },
           principal,
           allowance,
           served,
           policyMode: options.policyMode,
           ...(request.lastEventId !== undefined ? { lastEventId: request.lastEventId } : {}),
         });
+        // Admitted as a query is: its cost (one event's) spent from the rate buckets.
+        const overRate = await options.spend(principal, request.address, prepared.cost);
+        if (overRate) throw new SubscriptionRefused(overRate.code, overRate.message, overRate.extensions ?? {}, [], overRate.headers ?? {});
         // Bounds per subject and per verified client, each process its share of them.
         const subject = `sub:${principal.subject ?? request.address}`;
         const subjectLimit = Math.max(1, Math.floor(allowance.maxSubscriptions / shares));
@@ -146,7 +154,7 @@ export function createSubscriptions(options: SubscriptionsOptions): Subscription
             expiresAtMs: request.expiresAtMs,
             buffered: request.buffered,
             ...(request.onEnding ? { onEnding: request.onEnding } : {}),
-            onOutcome: (outcome) => events.inc({ outcome }),
+            onOutcome: (outcome, count = 1) => events.inc({ outcome }, count),
             spend: (cost) => options.spend(principal, request.address, cost),
             resolve: async (variables, position): Promise<FormattedExecutionResult> => {
               const server = options.apollo() ?? apollo;

@@ -20,7 +20,9 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { foreignHostMessage, foreignHostOf } from '../../policy/host-check.js';
 import { TokenRejectedError, type TokenVerifier } from '../../policy/identity.js';
+import type { ErrorCode } from '../../policy/errors.js';
 import type { Principal } from '../../policy/principal.js';
+import type { RefusedRequest } from '../request-stages/refusals.js';
 import { SubscriptionRefused } from './prepare.js';
 import type { Delivery } from './run.js';
 import type { OpenedSubscription, Subscriptions } from './subscriptions.js';
@@ -36,12 +38,21 @@ export interface WebSocketOptions {
   readonly maxPayload: number;
   /** How long a subscriber that must be ended may take to read its last message (default 5 s). */
   readonly endGraceMs?: number;
+  /** Records a refused token (counted, audited at most 20 a second), as for HTTP routes. */
+  readonly tokenRejected: (request: RefusedRequest, error: TokenRejectedError) => void;
+  /** Records a refused subscription in the audit trail, as HTTP refusals are. */
+  readonly refused: (request: RefusedRequest, code: ErrorCode) => void;
 }
 
 type Extra = {
   readonly socket: WebSocket;
   readonly request: IncomingMessage;
   authorization?: string | undefined;
+};
+
+const clientNameOf = (request: IncomingMessage) => {
+  const header = request.headers['apollographql-client-name'];
+  return typeof header === 'string' ? header : undefined;
 };
 
 /** The document graphql-ws needs to see a subscription; the real one was prepared already. */
@@ -133,6 +144,9 @@ export function attachWebSocket(options: WebSocketOptions): { close(): Promise<v
           await principalOf(ctx.extra);
           return true;
         } catch (error) {
+          const refusedRequest = { principal: undefined, requestId: randomUUID(), clientName: clientNameOf(ctx.extra.request), operation: {} };
+          if (error instanceof TokenRejectedError) options.tokenRejected(refusedRequest, error);
+          if (error instanceof SubscriptionRefused) options.refused(refusedRequest, error.code);
           const code = error instanceof SubscriptionRefused ? error.code : 'UNAUTHENTICATED';
           const reason = error instanceof TokenRejectedError ? error.reason : error instanceof SubscriptionRefused ? 'MISSING_TOKEN' : 'INVALID_TOKEN';
           if (!(error instanceof TokenRejectedError) && !(error instanceof SubscriptionRefused)) log.error({ err: error }, 'a WebSocket token could not be verified');
@@ -147,6 +161,7 @@ export function attachWebSocket(options: WebSocketOptions): { close(): Promise<v
         try {
           principal = await principalOf(ctx.extra);
         } catch (error) {
+          if (error instanceof TokenRejectedError) options.tokenRejected({ principal: undefined, requestId, clientName: clientNameOf(ctx.extra.request), operation: payload }, error);
           const message = error instanceof TokenRejectedError ? `Token refused: ${error.message}` : (error as Error).message;
           return [new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', requestId, ...(error instanceof TokenRejectedError ? { reason: error.reason } : {}) } })];
         }
@@ -177,6 +192,7 @@ export function attachWebSocket(options: WebSocketOptions): { close(): Promise<v
           };
           return args;
         } catch (error) {
+          if (error instanceof SubscriptionRefused) options.refused({ principal, requestId, clientName: clientNameOf(ctx.extra.request), operation: payload }, error.code);
           if (error instanceof SubscriptionRefused) return error.graphqlErrors().map((e) => new GraphQLError(e.message, { extensions: { ...e.extensions, requestId } }));
           throw error;
         }

@@ -263,7 +263,8 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   // The production path: each subgraph published to the registry, the gateway serving what it composed.
   const registryUrl = join(dataDir, 'registry');
   await publishRunning(registryUrl, domains.map(({ name }) => ({ name, url: subgraphs[name]!.url })));
-  const config = testGatewayConfig({ dataDir, supergraph: { kind: 'registry', registryUrl, pollMs: 100 }, ...(options.identity ? { overrides: { identity: options.identity } } : {}) });
+  // The gateway follows the embedded change feed in the mesh's folder (`<dataDir>/events`): subscriptions are served.
+  const config = testGatewayConfig({ dataDir, supergraph: { kind: 'registry', registryUrl, pollMs: 100 }, overrides: { changeFeed: { dataDir, natsUrl: null }, ...(options.identity ? { identity: options.identity } : {}) } });
   const { supergraphPath, apiSchemaPath } = config;
   const gateway = await startTestGateway(config);
   audits.gateway = gateway.audit;

@@ -24,7 +24,7 @@ export interface SseSubscriber {
 }
 
 /** Subscribes over SSE; `lastEventId` resumes as EventSource does when it reconnects. */
-export async function subscribeSse(url: string, options: { query: string; variables?: Record<string, unknown>; authorization?: string | null; lastEventId?: string; method?: 'GET' | 'POST' }): Promise<SseSubscriber> {
+export async function subscribeSse(url: string, options: { query?: string; documentId?: string; variables?: Record<string, unknown>; authorization?: string | null; lastEventId?: string; method?: 'GET' | 'POST' }): Promise<SseSubscriber> {
   const controller = new AbortController();
   const headers: Record<string, string> = { accept: 'text/event-stream' };
   if (options.authorization) headers.authorization = options.authorization;
@@ -32,11 +32,12 @@ export async function subscribeSse(url: string, options: { query: string; variab
   const streamUrl = new URL(url.replace(/\/graphql$/, '/graphql/stream'));
   let body: string | undefined;
   if (options.method === 'GET') {
-    streamUrl.searchParams.set('query', options.query);
+    if (options.query !== undefined) streamUrl.searchParams.set('query', options.query);
+    if (options.documentId !== undefined) streamUrl.searchParams.set('documentId', options.documentId);
     if (options.variables) streamUrl.searchParams.set('variables', JSON.stringify(options.variables));
   } else {
     headers['content-type'] = 'application/json';
-    body = JSON.stringify({ query: options.query, variables: options.variables ?? {} });
+    body = JSON.stringify({ query: options.query, documentId: options.documentId, variables: options.variables ?? {} });
   }
   const response = await fetch(streamUrl, { method: options.method ?? 'POST', headers, body, signal: controller.signal });
   const events: StreamEvent[] = [];

@@ -8,6 +8,7 @@
 // caller learns of fields it cannot read. Plain JavaScript: it runs in the browser, outside the
 // project's Node type check.
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
+import { createClient } from 'graphql-ws';
 import { GraphiQL } from 'graphiql';
 import 'graphiql/style.css';
 import { createElement as h, useEffect, useRef, useState } from 'react';
@@ -433,6 +434,24 @@ async function examplesFor(config, token) {
   return (body.data?.dataProducts?.nodes ?? []).map((node) => node.exampleOperation).filter(Boolean);
 }
 
+/**
+ * One WebSocket client for the page's subscriptions, connecting when the first one starts; its
+ * token is read at each connection, and a new sign-in (another principal) closes it.
+ */
+let socketClient = null;
+function webSocketClient(config, current) {
+  if (!socketClient) {
+    const url = new URL(config.endpoint, window.location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    socketClient = createClient({ url: url.href, lazy: true, retryAttempts: 0, connectionParams: () => ({ authorization: `Bearer ${current.current}` }) });
+  }
+  return socketClient;
+}
+function closeSocketClient() {
+  socketClient?.dispose();
+  socketClient = null;
+}
+
 function Ide({ config }) {
   // A stored session whose token expired with no way to renew it signs out: the prompt, not a failing editor.
   const [session, setSession] = useState(() => (isOidcCallback() ? null : loadSession()));
@@ -451,6 +470,7 @@ function Ide({ config }) {
   };
   const onToken = (next) => {
     setProblem(null);
+    closeSocketClient();
     onSession(next);
     setGeneration((g) => g + 1);
   };
@@ -489,10 +509,12 @@ function Ide({ config }) {
   if (finishing) return h('main', { className: 'datamesh-signed-out', 'aria-busy': 'true' }, 'Signing you in…');
   if (!token) return h(SignedOut, { config, onToken, problem });
   if (examples === null) return h('main', { className: 'datamesh-signed-out', 'aria-busy': 'true' }, 'Loading the data products…');
-  // Every request carries the token of the moment; the headers editor never shows it.
+  // Every request carries the token of the moment; the headers editor never shows it. Subscriptions
+  // go over WebSocket, the token in connection_init (read at each connection: a renewed one is used).
   const fetcher = createGraphiQLFetcher({
     url: config.endpoint,
     fetch: (input, init = {}) => fetch(input, { ...init, headers: { ...init.headers, authorization: `Bearer ${current.current}` } }),
+    wsClient: webSocketClient(config, current),
   });
   const tabs = [...(opened ? [{ query: opened }] : []), ...examples.map((query) => ({ query }))];
   const openExample = (query) => {
