@@ -229,8 +229,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   app.use(httpErrorHandler(log, 'gateway'));
 
   // Subscriptions: the gateway's own path beside Apollo's (which does not execute them).
-  let contextOfEvent: SubscriptionsOptions['contextOf'] | undefined;
-  const subscriptions = createSubscriptions({
+  let contextOfEvent: SubscriptionsOptions<GatewayContext>['contextOf'] | undefined;
+  const subscriptions = createSubscriptions<GatewayContext>({
     hub,
     served: () => serving.served(),
     apollo: () => apollo,

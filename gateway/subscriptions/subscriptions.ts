@@ -18,7 +18,6 @@ import type { Logger } from 'pino';
 import { ChangeFeedError } from '../../policy/events/change-feed.js';
 import type { Metrics } from '../../policy/metrics.js';
 import type { Principal } from '../../policy/principal.js';
-import type { GatewayContext } from '../server.js';
 import type { ProductHub } from '../events/product-hub.js';
 import type { AllowanceOf } from '../request-stages/allowances.js';
 import type { Refusal, Refuse } from '../request-stages/refusals.js';
@@ -29,13 +28,18 @@ import { DEFAULT_SUBSCRIPTION_BOUNDS, openSubscription, type SubscriptionBounds,
 
 export type Transport = 'sse' | 'ws';
 
-export interface SubscriptionsOptions {
+/** What the subscriptions need of the gateway's request context (gateway/server.ts's GatewayContext). */
+export interface EventContext {
+  subscriptionEvent?: { readonly field: string; readonly position: string };
+}
+
+export interface SubscriptionsOptions<C extends EventContext> {
   /** The gateway's reader of the change feeds; null when the gateway has no change feed. */
   readonly hub: ProductHub | null;
   readonly served: () => ServedSchema | undefined;
-  readonly apollo: () => ApolloServer<GatewayContext> | undefined;
+  readonly apollo: () => ApolloServer<C> | undefined;
   /** The context of one lookup, as for a query by this principal. */
-  readonly contextOf: (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null, estimatedCost: number) => GatewayContext;
+  readonly contextOf: (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null, estimatedCost: number) => C;
   readonly allowanceOf: AllowanceOf;
   /** Spends a cost from the principal's rate buckets (the address names an anonymous caller). */
   readonly spend: (principal: Principal, address: string, cost: number) => Promise<Refusal | null>;
@@ -77,7 +81,7 @@ export interface Subscriptions {
   open(): number;
 }
 
-export function createSubscriptions(options: SubscriptionsOptions): Subscriptions {
+export function createSubscriptions<C extends EventContext>(options: SubscriptionsOptions<C>): Subscriptions {
   const { metrics, log } = options;
   const bounds: SubscriptionBounds = { ...DEFAULT_SUBSCRIPTION_BOUNDS, ...options.bounds };
   const registers = [metrics.registry];
