@@ -29,7 +29,7 @@ import { createTokenVerifier } from '../policy/identity.js';
 import { createMetrics, useRequestMetrics } from '../policy/metrics.js';
 import type { Principal } from '../policy/principal.js';
 import type { RequestIdContext } from '../policy/request-id.js';
-import { createResponseCache, pollProductVersions } from './cache/response-cache.js';
+import { createResponseCache, freshAfter, pollProductVersions } from './cache/response-cache.js';
 import { invalidateOnChangeEvents } from './cache/change-events.js';
 import { openChangeFeed } from '../policy/events/feed-from-env.js';
 import { createProductHub } from './events/product-hub.js';
@@ -239,6 +239,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     spend: (principal, address, cost) => (enforceLimits ? rateLimits.spendFor(principal, address, cost) : Promise.resolve(null)),
     policyMode: config.policyMode,
     trusted: () => trusted(),
+    // Once per event, whoever asks first: the versions polled after it came, so that no cached answer predates it.
+    ...(versionPoll ? { fresh: freshAfter(versionPoll) } : {}),
     metrics,
     log,
     localShares: parts.cluster?.workers ?? 1,

@@ -30,6 +30,7 @@ import { loadFactsAt } from '../subgraphs/kit/freshness.js';
 import { startSubgraphServer, type RunningServer } from '../subgraphs/kit/subgraph-server.js';
 import { ensureWarehouse } from '../subgraphs/kit/warehouse/build.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
+import { nextsOf, subscribeSse } from './harness/subscribers.js';
 import { cachedGatewayConfig, freePort, readAuditRecords, startTestGateway, startTestMesh, testIdentity, testLog, tokenFor, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
@@ -229,6 +230,39 @@ describe('the response cache', () => {
     } finally {
       await eventful.stop();
       await eventful.audit.close();
+    }
+  });
+
+  it('serves a subscription\'s event from the cache only once it knows the version the event is about', async () => {
+    const feedDir = join(mesh.dataDir, `feed-${randomUUID().slice(0, 8)}`);
+    await mkdir(feedDir, { recursive: true });
+    // The versions poll ten minutes away: the event alone must make the cache look.
+    const config = { ...cachedGatewayConfig(mesh, { name: 'subscribed', cache: { versionsPollMs: 600_000 } }), changeFeed: { dataDir: feedDir, natsUrl: null } };
+    const subscribed = await startTestGateway(config);
+    const feed = openFileFeed({ dir: join(feedDir, 'events'), signingKey: DEV_SIGNING_KEY });
+    try {
+      await subscribed.ready;
+      await feed.declare('products.products');
+      const sku = (JSON.parse((await ask(subscribed.url, '{ productList(limit: 1) { sku } }', principals.steward)).text) as any).data.productList[0].sku as string;
+      const subscriber = await subscribeSse(subscribed.url, { query: `subscription Watch { productChanged(sku: "${sku}") { position product { sku name } } }`, authorization: principals.steward });
+      const positions = () => nextsOf(subscriber).map((r) => r.data.productChanged.position as string);
+      const lookups = async (position: string) => (await readAuditRecords(config.auditPath)).filter((r) => r.kind === 'gateway-operation' && r.subscriptionEvent?.position === position);
+      const publish = async (n: number) => feed.publish(signChangeEvent({ id: `products.products@watch-${n}`, key: DEV_SIGNING_KEY, change: { product: 'products.products', operation: 'upsert', keys: [sku], version: new Date().toISOString(), changedFields: ['name'] } }));
+      const first = await publish(1);
+      await expect.poll(positions, { timeout: 10_000 }).toEqual([`${first.position}:0`]);
+      // The same event's lookup again would be the cache's (same operation, class and versions) …
+      const second = await publish(2);
+      await expect.poll(positions, { timeout: 10_000 }).toHaveLength(2);
+      expect((await lookups(`${second.position}:0`)).map((r) => r.kind === 'gateway-operation' && r.cache)).toEqual(['hit']);
+      // … but not after a new load: the event makes the gateway poll the versions before it looks.
+      await reloadProducts();
+      const third = await publish(3);
+      await expect.poll(positions, { timeout: 10_000 }).toHaveLength(3);
+      expect((await lookups(`${third.position}:0`)).map((r) => r.kind === 'gateway-operation' && r.cache)).toEqual([undefined]);
+      subscriber.close();
+    } finally {
+      await feed.close();
+      await subscribed.stop();
     }
   });
 

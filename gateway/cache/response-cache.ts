@@ -292,7 +292,7 @@ export function pollProductVersions(options: {
   readonly subgraphs: () => readonly { readonly name: string; readonly url: string }[];
   readonly fetchVersions: (subgraph: { readonly name: string; readonly url: string }) => Promise<SubgraphVersions>;
   readonly intervalMs: number;
-}): { poll(): Promise<void>; stop(): void } {
+}): { poll(): Promise<void>; pollAfterNow(): Promise<void>; stop(): void } {
   let running: Promise<void> | null = null;
   const poll = () => {
     running ??= Promise.all(
@@ -317,5 +317,27 @@ export function pollProductVersions(options: {
   };
   const timer = setInterval(() => void poll(), options.intervalMs);
   timer.unref();
-  return { poll, stop: () => clearInterval(timer) };
+  return {
+    poll,
+    // A poll that starts now or later: one in flight may have asked before what the caller knows of was served.
+    pollAfterNow: () => (running ? running.then(() => poll()) : poll()),
+    stop: () => clearInterval(timer),
+  };
+}
+
+/**
+ * For a change event's subscribers: settles once the versions were polled after the event came
+ * (one poll per event, whoever asks first), so that an answer the cache keeps is never older than
+ * the version the event is about (a subgraph publishes after it serves the version).
+ */
+export function freshAfter(poll: { pollAfterNow(): Promise<void> }): (change: { readonly event: { readonly id: string } }) => Promise<void> {
+  const polled = new LRUCache<string, Promise<void>>({ max: 1_000 });
+  return (change) => {
+    let done = polled.get(change.event.id);
+    if (!done) {
+      done = poll.pollAfterNow();
+      polled.set(change.event.id, done);
+    }
+    return done;
+  };
 }

@@ -46,6 +46,8 @@ export interface RunOptions {
   readonly hub: ProductHub;
   /** Runs the lookup for one key (through Apollo Server, as the subscriber). */
   readonly resolve: (variables: Record<string, unknown>, position: string) => Promise<FormattedExecutionResult>;
+  /** Settles once an answer the gateway keeps (the response cache) can no longer predate this event. */
+  readonly fresh?: (change: StoredChange) => Promise<void>;
   /** Spends a lookup's cost from the subscriber's rate buckets; the refusal when over. */
   readonly spend: (cost: number) => Promise<Refusal | null>;
   /** No row policy of the entity restricts this principal (a delete's key may go to it). */
@@ -208,6 +210,10 @@ export async function openSubscription(options: RunOptions): Promise<Subscriptio
     try {
       for await (const change of changes()) {
         const { operation, keys, changedFields, version } = change.event.data;
+        if (operation === 'upsert' && options.fresh) {
+          await options.fresh(change);
+          check();
+        }
         for (const [index, key] of keys.entries()) {
           check();
           const after = prepared.after;

@@ -90,6 +90,12 @@ export function sseHandler(options: SseOptions): RequestHandler {
       refuse(req, res, { code: error.code, message: error.message, extensions: error.extensions, headers: error.headers });
       return;
     }
+    // The subscriber left while it was being admitted: nothing to stream to.
+    if (res.destroyed || !res.socket || res.socket.destroyed) {
+      opened.close();
+      opened.release('complete');
+      return;
+    }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',

@@ -15,7 +15,7 @@ import type { RequestHandler } from 'express';
 import type { FormattedExecutionResult, GraphQLError } from 'graphql';
 import { Counter, Gauge } from 'prom-client';
 import type { Logger } from 'pino';
-import { ChangeFeedError } from '../../policy/events/change-feed.js';
+import { ChangeFeedError, type StoredChange } from '../../policy/events/change-feed.js';
 import type { Metrics } from '../../policy/metrics.js';
 import type { Principal } from '../../policy/principal.js';
 import type { ProductHub } from '../events/product-hub.js';
@@ -41,6 +41,12 @@ export interface SubscriptionsOptions<C extends EventContext> {
   /** The context of one lookup, as for a query by this principal. */
   readonly contextOf: (requestId: string, principal: Principal, authorization: string | undefined, clientName: string | null, estimatedCost: number) => C;
   readonly allowanceOf: AllowanceOf;
+  /**
+   * Settles once the response cache can no longer hold an answer older than this event (its versions
+   * polled after the event came); absent without a cache. Lookups then share cached answers, within
+   * a policy class, as queries do.
+   */
+  readonly fresh?: (change: StoredChange) => Promise<void>;
   /** Spends a cost from the principal's rate buckets (the address names an anonymous caller). */
   readonly spend: (principal: Principal, address: string, cost: number) => Promise<Refusal | null>;
   readonly policyMode: 'filter' | 'reject';
@@ -159,14 +165,19 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
             buffered: request.buffered,
             ...(request.onEnding ? { onEnding: request.onEnding } : {}),
             onOutcome: (outcome, count = 1) => events.inc({ outcome }, count),
-            spend: (cost) => options.spend(principal, request.address, cost),
+            ...(options.fresh ? { fresh: options.fresh } : {}),
+            spend: async (cost) => {
+              const refusal = await options.spend(principal, request.address, cost);
+              if (!refusal) metrics.estimatedCost.inc({ client: metrics.clientLabel(principal.client) }, cost);
+              return refusal;
+            },
             resolve: async (variables, position): Promise<FormattedExecutionResult> => {
               const server = options.apollo() ?? apollo;
               const context = options.contextOf(`${request.requestId}:${position}`, principal, request.authorization, principal.client, prepared.cost);
               context.subscriptionEvent = { field: prepared.route.field, position };
+              // The response cache may answer: `fresh` waited until it knows the version the event is about.
               const response = await server.executeOperation(
-                // A fresh answer (never the response cache's): the event says the product changed.
-                { query: prepared.lookup.query, operationName: prepared.lookup.operationName, variables, http: { method: 'POST', headers: new HeaderMap([['cache-control', 'no-cache']]), search: '', body: null } },
+                { query: prepared.lookup.query, operationName: prepared.lookup.operationName, variables, http: { method: 'POST', headers: new HeaderMap(), search: '', body: null } },
                 { contextValue: context },
               );
               if (response.body.kind !== 'single') return { errors: [{ message: 'The event could not be resolved.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
