@@ -87,6 +87,7 @@ async function queryEach(count: number): Promise<void> {
   if (answers.some((answer) => !answer.body.data?.order)) throw new Error('a query did not answer the order');
 }
 
+const LATENCY_SUBSCRIBERS = Number(process.env.BENCH_LATENCY_SUBSCRIBERS ?? 1_000);
 const options = { iterations: 5, warmupIterations: 1, time: 0, warmupTime: 0 };
 for (const count of [100, 1_000]) {
   describe(`one changed order, ${count.toLocaleString('en')} subscribers (analysts, each its own subject, over WebSocket)`, () => {
@@ -98,7 +99,7 @@ for (const count of [100, 1_000]) {
 describe('a load\'s commit to its subscribers (finance, a delivery of 5 new orders merged by a pipeline run; 1,000 subscribers)', () => {
   const latencies: { toFeed: number; toFirst: number; toLast: number }[] = [];
   bench('commit → the event in the feed; → the first subscriber; → the last (printed below)', async () => {
-    await subscribers(1_000);
+    await subscribers(LATENCY_SUBSCRIBERS);
     const seen = subscriptions.map((subscription) => subscription.results.length);
     const { last } = await feed.bounds('finance.orders');
     await deliverIncrement({ rawDir: join(dataDir, 'raw'), orders: 5, now: new Date() });
@@ -111,16 +112,22 @@ describe('a load\'s commit to its subscribers (finance, a delivery of 5 new orde
     let inFeed = 0;
     const deadline = Date.now() + 120_000;
     while (arrived.some((at) => at === 0)) {
-      if (Date.now() > deadline) throw new Error(`${arrived.filter((at) => at === 0).length} subscribers got nothing`);
+      if (Date.now() > deadline) {
+        const ended = subscriptions.filter((subscription) => subscription.error || subscription.completed);
+        throw new Error(`${arrived.filter((at) => at === 0).length} subscribers got nothing; ${ended.length} ended (${JSON.stringify(ended[0]?.error)}); one that did: ${JSON.stringify(subscriptions.find((s, i) => arrived[i])?.results.slice(seen[0]))}`);
+      }
       const now = Date.now();
       for (const [i, subscription] of subscriptions.entries()) if (arrived[i] === 0 && subscription.results.length > seen[i]!) arrived[i] = now;
       if (!inFeed && (await feed.bounds('finance.orders')).last > last) inFeed = now;
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
     // The commit: the run's end, once its version is committed and served (the run log's endedAt).
-    const runs = (await readFile(join(dataDir, 'pipelines', 'finance.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { runId: string; endedAt: string; outcome: string });
-    const run = runs.find((record) => record.runId === runId && record.outcome === 'succeeded');
-    if (!run) throw new Error(`run ${runId} did not succeed`);
+    type Run = { runId: string; endedAt: string; outcome: string };
+    const runOf = async () => (await readFile(join(dataDir, 'pipelines', 'finance.jsonl'), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Run).find((record) => record.runId === runId);
+    let run: Run | undefined;
+    // The run's record is written as it ends, which may be after its events were delivered.
+    for (const until = Date.now() + 30_000; !(run = await runOf()) && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (run?.outcome !== 'succeeded') throw new Error(`run ${runId} did not succeed: ${JSON.stringify(run)}`);
     const committed = Date.parse(run.endedAt);
     latencies.push({ toFeed: inFeed - committed, toFirst: Math.min(...arrived) - committed, toLast: Math.max(...arrived) - committed });
   }, { iterations: 3, warmupIterations: 0, time: 0, warmupTime: 0, teardown: () => {

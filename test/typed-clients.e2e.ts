@@ -14,6 +14,9 @@ import { parse, print, visit } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRegistryCli } from '../gateway/registry/cli.js';
 import { fetchSubgraphSdl } from '../gateway/supergraph/supergraph.js';
+import { signChangeEvent } from '../policy/events/change-event.js';
+import { openFileFeed } from '../policy/events/file-feed.js';
+import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { postGraphQL, startTestMesh, tokenFor, type TestMesh } from './harness/mesh.js';
 
 const run = promisify(execFile);
@@ -55,7 +58,7 @@ describe('typed clients', () => {
     // `npm run codegen` with no option: the example app, from the schema file the environment names.
     await run('npm', ['run', '-s', 'codegen'], { cwd: root, env: { ...process.env, API_SCHEMA_PATH: mesh.apiSchemaPath } });
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, string>;
-    expect(Object.values(manifest).map((document) => document.split(/[ (]/)[1])).toEqual(['CustomerOverview', 'TopProducts']);
+    expect(Object.values(manifest).map((document) => document.split(/[ (]/)[1])).toEqual(['CustomerOverview', 'TopProducts', 'OrderUpdates']);
     expect(await typeCheck(join(app, 'tsconfig.json'))).toEqual({ code: 0, output: '' });
   });
 
@@ -140,7 +143,7 @@ describe('trusted documents', () => {
     const registered = await registry('clients', 'register', 'example-app', '--manifest', manifestPath);
     expect(registered).toEqual({
       exitCode: 0,
-      output: 'Registered 2 trusted document(s) for example-app: tokens issued to example-app may now send only these; checks protect the coordinates they use.',
+      output: 'Registered 3 trusted document(s) for example-app: tokens issued to example-app may now send only these; checks protect the coordinates they use.',
     });
     // The gateway rereads registered documents every 500 ms here: wait until it holds the app to them.
     for (const deadline = Date.now() + 10_000; (await post({ query: '{ products(first: 1) { nodes { sku } } }' }, appToken)).status !== 400; ) {
@@ -158,6 +161,24 @@ describe('trusted documents', () => {
     expect(lines[0]).toMatch(new RegExp(`^${customer!.id} ${customer!.country} ${customer!.segment}: lifetime value [\\d.]+, ${orders} orders$`));
     const top = await mesh.sql<{ sku: string }>('products', 'select sku from products order by list_price desc, sku desc limit 3');
     expect(lines.slice(-3).map((line) => line.split(' ')[0])).toEqual(top.map((p) => p.sku));
+  });
+
+  it('the example app follows order changes through its typed client, by hash only, over SSE', async () => {
+    const ids = (await postGraphQL<any>(mesh.gateway.url, '{ orderList(limit: 2) { id status total } }', undefined, { authorization: `Bearer ${tokenFor()}` })).body.data.orderList as { id: string; status: string; total: number }[];
+    const { watchOrders } = (await import(join(app, 'src', 'main.ts'))) as { watchOrders: (options: { url: string; token: string }, count: number) => Promise<string[]> };
+    const watching = watchOrders({ url: mesh.gateway.url, token: appToken }, 2);
+    // Published once the subscription is open (the gateway counts it), as the finance subgraph would.
+    const open = async () => /mesh_subscriptions\{transport="sse"[^}]*\} [1-9]/.test(await (await fetch(mesh.gateway.url.replace('/graphql', '/metrics'))).text());
+    await expect.poll(open, { timeout: 10_000 }).toBe(true);
+    const feed = openFileFeed({ dir: join(mesh.dataDir, 'events'), signingKey: DEV_SIGNING_KEY });
+    await feed.declare('finance.orders');
+    const { position } = await feed.publish(signChangeEvent({ id: 'finance.orders@typed-1', key: DEV_SIGNING_KEY, change: { product: 'finance.orders', operation: 'upsert', keys: ids.map((o) => o.id), version: new Date().toISOString(), changedFields: ['status'] } }));
+    await feed.close();
+    expect(await watching).toEqual(ids.map((o, i) => `${position}:${i} UPSERT ${o.id} ${o.status} ${o.total.toFixed(2)}`));
+    // The ad-hoc subscription is refused to the app, as its ad-hoc queries are.
+    const adHoc = await fetch(mesh.gateway.url.replace(/\/graphql$/, '/graphql/stream'), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${appToken}` }, body: JSON.stringify({ query: 'subscription { orderChanged { key } }' }) });
+    expect(adHoc.status).toBe(400);
+    expect(((await adHoc.json()) as any).errors[0].extensions.code).toBe('TRUSTED_DOCUMENT_REQUIRED');
   });
 
   it('refuses the app an ad-hoc query, an unknown hash, or a hash with another text', async () => {

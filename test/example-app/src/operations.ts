@@ -44,3 +44,18 @@ export const TopProducts = graphql(`
     }
   }
 `);
+
+export const OrderUpdates = graphql(`
+  subscription OrderUpdates($status: OrderStatus) {
+    orderChanged(status: $status) {
+      operation
+      key
+      position
+      order {
+        id
+        status
+        total
+      }
+    }
+  }
+`);
