@@ -7,7 +7,9 @@
  * `maxBufferedBytes` unsent; past either, the subscription ends with SUBSCRIPTION_SLOW_CONSUMER (the
  * subscriber resumes from its last position). At most `eventsPerSecond` are delivered per second;
  * each lookup spends its cost from the subscriber's rate buckets (RATE_LIMITED ends it); the
- * token's expiry ends it (SUBSCRIPTION_TOKEN_EXPIRED). Every end is a coded GraphQL error.
+ * token's expiry ends it (SUBSCRIPTION_TOKEN_EXPIRED). A lookup that fails for a transient reason
+ * (a subgraph unreachable, slow or busy) is tried again three times over about 4 s; then the
+ * subscription ends with that code, never skipping the event. Every end is a coded GraphQL error.
  *
  * A delete cannot be looked up (the row is gone): it is delivered to a subscriber whom no row policy
  * of the entity restricts and who filters by nothing but the key, and otherwise only for a key this
@@ -32,6 +34,11 @@ export interface SubscriptionBounds {
 }
 
 export const DEFAULT_SUBSCRIPTION_BOUNDS: SubscriptionBounds = { eventsPerSecond: 100, maxQueuedEvents: 1_000, maxBufferedBytes: 1 << 20 };
+
+/** Failures a lookup is tried again for (a subgraph restarting, swapping a version, or busy), before the subscription ends. */
+const TRANSIENT = new Set(['SUBGRAPH_UNAVAILABLE', 'SUBGRAPH_TIMEOUT', 'GATEWAY_OVERLOADED']);
+/** The waits before each new try (then the subscription ends, to be resumed). */
+const RETRY_MS = [250, 1_000, 3_000];
 
 /** One delivered event: its stream position (the SSE `id:`), and the result as for a query. */
 export interface Delivery {
@@ -119,6 +126,15 @@ export async function openSubscription(options: RunOptions): Promise<Subscriptio
 
   // Keys this subscription delivered (a later delete of one is delivered too), when it matters.
   const delivered = options.seesEveryRow && prepared.filters.length === 0 ? null : new LRUCache<string, true>({ max: 10_000 });
+  // A wait that an end (or a stop) cuts short.
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   // The events-per-second bound: a token bucket refilled continuously.
   let tokens = bounds.eventsPerSecond;
   let refilledAt = performance.now();
@@ -131,13 +147,7 @@ export async function openSubscription(options: RunOptions): Promise<Subscriptio
         tokens -= 1;
         return;
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.ceil(((1 - tokens) / bounds.eventsPerSecond) * 1000));
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await pause(Math.ceil(((1 - tokens) / bounds.eventsPerSecond) * 1000));
       check();
     }
   };
@@ -231,12 +241,19 @@ export async function openSubscription(options: RunOptions): Promise<Subscriptio
             const refusal = await options.spend(prepared.cost);
             check();
             if (refusal) throw codedError(refusal.code, `${refusal.message} The subscription ended at position ${position}: resume after your last one.`, { ...refusal.extensions });
-            entity = await options.resolve({ ...prepared.lookup.variables, [KEY_VARIABLE]: key }, position);
-            check();
-            const row = (entity.data as Record<string, unknown> | null | undefined)?.[ROW_ALIAS] as Record<string, unknown> | null | undefined;
+            let row: Record<string, unknown> | null | undefined;
+            let failure: FormattedExecutionResult['errors'] extends readonly (infer E)[] | undefined ? E | undefined : never;
+            for (let attempt = 0; ; attempt += 1) {
+              entity = await options.resolve({ ...prepared.lookup.variables, [KEY_VARIABLE]: key }, position);
+              check();
+              row = (entity.data as Record<string, unknown> | null | undefined)?.[ROW_ALIAS] as Record<string, unknown> | null | undefined;
+              failure = row === null || row === undefined ? entity.errors?.find((error) => error.path?.[0] === ROW_ALIAS || !error.path) : undefined;
+              if (!failure || !TRANSIENT.has(String(failure.extensions?.code)) || attempt >= RETRY_MS.length) break;
+              await pause(RETRY_MS[attempt]!);
+              check();
+            }
             if (row === null || row === undefined) {
               // Null with errors: the event could not be resolved; it ends here, to be resumed, never skipped.
-              const failure = entity.errors?.find((error) => error.path?.[0] === ROW_ALIAS || !error.path);
               if (failure) {
                 const code = (failure.extensions?.code as ErrorCode | undefined) ?? 'INTERNAL_SERVER_ERROR';
                 throw codedError(code, `The event at position ${position} could not be resolved (${failure.message}): the subscription ended; resume after your last position.`);

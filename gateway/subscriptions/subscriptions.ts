@@ -13,11 +13,12 @@
 import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import type { FormattedExecutionResult, GraphQLError } from 'graphql';
+import pLimit from 'p-limit';
 import { Counter, Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import { ChangeFeedError, type StoredChange } from '../../policy/events/change-feed.js';
 import type { Metrics } from '../../policy/metrics.js';
-import type { Principal } from '../../policy/principal.js';
+import { policyClassOf, type Principal } from '../../policy/principal.js';
 import type { ProductHub } from '../events/product-hub.js';
 import type { AllowanceOf } from '../request-stages/allowances.js';
 import type { Refusal, Refuse } from '../request-stages/refusals.js';
@@ -57,6 +58,8 @@ export interface SubscriptionsOptions<C extends EventContext> {
   readonly bounds?: Partial<SubscriptionBounds>;
   /** The processes that count subscriptions apart (a cluster's workers): each admits its share. */
   readonly localShares?: number;
+  /** Lookups run at once, at most, whatever the subscribers (default 32): a burst waits, subgraphs are not flooded. */
+  readonly maxConcurrentLookups?: number;
 }
 
 export interface SubscribeRequest {
@@ -95,6 +98,11 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
   const events = new Counter({ name: 'mesh_subscription_events_total', help: 'Changed entities for subscribers: delivered, withheld (the subscriber may not see it, or its filter does not keep it), or dropped (still waiting when the subscription ended with a code; the subscriber resumes to get them).', labelNames: ['outcome'], registers });
   const ended = new Counter({ name: 'mesh_subscriptions_ended_total', help: 'Subscriptions ended, by code (complete: the subscriber left; others: the coded end it was sent).', labelNames: ['code'], registers });
   const refused = new Counter({ name: 'mesh_subscriptions_refused_total', help: 'Subscriptions refused before their first event, by code.', labelNames: ['code'], registers });
+  // A burst of events for many subscribers queues here rather than at the subgraphs.
+  const lookupSlots = pLimit(options.maxConcurrentLookups ?? 32);
+  // The first lookup of a key for a policy class leads; the others of that class wait for it and are
+  // then answered by the response cache (each still its own audited operation), not by the subgraphs.
+  const leaders = new Map<string, Promise<unknown>>();
   const bySubject = new Map<string, number>();
   const byClient = new Map<string, number>();
   let total = 0;
@@ -154,6 +162,19 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
         };
         subscribers.inc({ transport: request.transport });
         const rowPolicy = served.policy.rowPolicy(prepared.route.entityType.name);
+        // One key's lookup, as a query by the subscriber: through Apollo Server (a reload's new one, if any).
+        const lookup = async (variables: Record<string, unknown>, position: string): Promise<FormattedExecutionResult> => {
+          const server = options.apollo() ?? apollo;
+          const context = options.contextOf(`${request.requestId}:${position}`, principal, request.authorization, principal.client, prepared.cost);
+          context.subscriptionEvent = { field: prepared.route.field, position };
+          // The response cache may answer: `fresh` waited until it knows the version the event is about.
+          const response = await server.executeOperation(
+            { query: prepared.lookup.query, operationName: prepared.lookup.operationName, variables, http: { method: 'POST', headers: new HeaderMap(), search: '', body: null } },
+            { contextValue: context },
+          );
+          if (response.body.kind !== 'single') return { errors: [{ message: 'The event could not be resolved.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
+          return response.body.singleResult;
+        };
         let stream: SubscriptionStream;
         try {
           stream = await openSubscription({
@@ -172,16 +193,15 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
               return refusal;
             },
             resolve: async (variables, position): Promise<FormattedExecutionResult> => {
-              const server = options.apollo() ?? apollo;
-              const context = options.contextOf(`${request.requestId}:${position}`, principal, request.authorization, principal.client, prepared.cost);
-              context.subscriptionEvent = { field: prepared.route.field, position };
-              // The response cache may answer: `fresh` waited until it knows the version the event is about.
-              const response = await server.executeOperation(
-                { query: prepared.lookup.query, operationName: prepared.lookup.operationName, variables, http: { method: 'POST', headers: new HeaderMap(), search: '', body: null } },
-                { contextValue: context },
-              );
-              if (response.body.kind !== 'single') return { errors: [{ message: 'The event could not be resolved.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] };
-              return response.body.singleResult;
+              const shared = `${policyClassOf(principal)}\n${position}\n${prepared.lookup.query}\n${JSON.stringify(variables)}`;
+              const leader = leaders.get(shared);
+              if (leader) await leader.catch(() => undefined);
+              const run = lookupSlots(() => lookup(variables, position));
+              if (!leader && options.fresh) {
+                leaders.set(shared, run);
+                void run.finally(() => leaders.delete(shared)).catch(() => undefined);
+              }
+              return run;
             },
           });
         } catch (error) {
