@@ -3,7 +3,9 @@
  * (`nats-server -p <port> -js`, its store in a folder of the test's) stopped mid-stream and started
  * again on the same store. While it is down a publish fails, coded, within its timeout (the
  * publisher keeps the event to publish again); once it is back, the publisher's retry and the
- * reader's ordered consumer go on by themselves: every event is read once, in order.
+ * reader's ordered consumer go on by themselves: every event is read once, in order. Through the
+ * gateway too: an open subscription gets every event once across the outage, and a subscriber that
+ * reconnects with its Last-Event-ID gets what it missed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,7 +16,10 @@ import { afterAll, expect, it } from 'vitest';
 import type { StoredChange } from '../policy/events/change-feed.js';
 import { openJetStreamFeed } from '../policy/events/jetstream-feed.js';
 import { FEED_TEST_KEY, testEvent } from './harness/change-feed-contract.js';
-import { freePort } from './harness/mesh.js';
+import { signChangeEvent } from '../policy/events/change-event.js';
+import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
+import { freePort, startTestGateway, startTestMesh, testGatewayConfig, tokenFor } from './harness/mesh.js';
+import { nextsOf, subscribeSse } from './harness/subscribers.js';
 
 const store = await mkdtemp(join(tmpdir(), 'nats-outage-'));
 const port = await freePort();
@@ -86,3 +91,47 @@ it('loses and duplicates nothing across a broker outage: publishes refused while
   await publisher.close();
   await reader.close();
 }, 60_000);
+
+it('keeps a subscription through the gateway across the outage: every event delivered once, in order, and a reconnect with Last-Event-ID gets what it missed', async () => {
+  if (!server || server.exitCode !== null) await startNats();
+  const mesh = await startTestMesh();
+  const gateway = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'outage', supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 }, overrides: { changeFeed: { dataDir: mesh.dataDir, natsUrl: servers } } }));
+  const publisher = await openJetStreamFeed({ servers, signingKey: DEV_SIGNING_KEY, timeoutMs: 1_000 });
+  const steward = `Bearer ${tokenFor()}`;
+  try {
+    await gateway.ready;
+    await publisher.declare('finance.orders');
+    const keys = ((await mesh.query<any>('{ orderList(limit: 6) { id } }')).body.data.orderList as { id: string }[]).map((o) => o.id);
+    const subscriber = await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key } }', authorization: steward });
+    expect(subscriber.status).toBe(200);
+    const keysSeen = () => nextsOf(subscriber).map((r) => r.data.orderChanged.key as string);
+    const publishUntilStored = async (n: number) => {
+      const event = signChangeEvent({ id: `finance.orders@outage-${n}`, key: DEV_SIGNING_KEY, change: { product: 'finance.orders', operation: 'upsert', keys: [keys[n]!], version: new Date().toISOString(), changedFields: ['status'] } });
+      for (let attempt = 0; !(await publisher.publish(event).then(() => true, () => false)); attempt += 1) {
+        if (attempt > 50) throw new Error(`event ${n} could not be published`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+    for (const n of [0, 1]) await publishUntilStored(n);
+    await expect.poll(keysSeen, { timeout: 15_000 }).toEqual(keys.slice(0, 2));
+    const before = subscriber.events.filter((e) => e.event === 'next').at(-1)!.id!;
+
+    await stopNats();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await startNats();
+    for (const n of [2, 3]) await publishUntilStored(n);
+    // The gateway's reader went on by itself: the open subscription gets the rest, once, in order.
+    await expect.poll(keysSeen, { timeout: 30_000 }).toEqual(keys.slice(0, 4));
+    // A subscriber that dropped after the second event reconnects with its last id: the two it missed.
+    const resumed = await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key } }', authorization: steward, lastEventId: before });
+    await expect.poll(() => nextsOf(resumed).map((r) => r.data.orderChanged.key), { timeout: 15_000 }).toEqual(keys.slice(2, 4));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(keysSeen()).toEqual(keys.slice(0, 4));
+    subscriber.close();
+    resumed.close();
+  } finally {
+    await publisher.close();
+    await gateway.stop();
+    await mesh.stop();
+  }
+}, 120_000);

@@ -195,7 +195,8 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
             resolve: async (variables, position): Promise<FormattedExecutionResult> => {
               const shared = `${policyClassOf(principal)}\n${position}\n${prepared.lookup.query}\n${JSON.stringify(variables)}`;
               const leader = leaders.get(shared);
-              if (leader) await leader.catch(() => undefined);
+              // After a leader that answered, the cache answers: no slot needed (nor taken from the subgraphs' share).
+              if (leader && (await leader.then((result) => !(result as FormattedExecutionResult).errors?.length, () => false))) return lookup(variables, position);
               const run = lookupSlots(() => lookup(variables, position));
               if (!leader && options.fresh) {
                 leaders.set(shared, run);
