@@ -33,7 +33,7 @@ import { createResponseCache, freshAfter, pollProductVersions } from './cache/re
 import { invalidateOnChangeEvents } from './cache/change-events.js';
 import { openChangeFeed } from '../policy/events/feed-from-env.js';
 import { createProductHub } from './events/product-hub.js';
-import { sseHandler } from './subscriptions/sse.js';
+import { sseEndpoint } from './subscriptions/sse.js';
 import { createSubscriptions, refuseSubscriptionsOverHttp, type SubscriptionsOptions } from './subscriptions/subscriptions.js';
 import { attachWebSocket } from './subscriptions/ws.js';
 import { CatalogDataSource, isCatalogSubgraph } from './catalog/catalog-subgraph.js';
@@ -215,7 +215,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
   const getOrPost = allowMethods(['GET', 'POST']);
   // Subscriptions over SSE (gateway/subscriptions/sse.ts); over WebSocket, upgrades of /graphql (ws.ts).
   let serveStream: RequestHandler = notReady;
-  app.use('/graphql/stream', getOrPost, shedding.middleware, (req, res, next) => serveStream(req, res, next));
+  app.use('/graphql/stream', getOrPost, shedding.admission, (req, res, next) => serveStream(req, res, next));
   app.use('/graphql', getOrPost, redirectBrowsersToIde, shedding.middleware, (req, res, next) => serveGraphql(req, res, next));
   app.use('/export/csv', getOrPost, shedding.middleware, (req, res, next) => serveExport(req, res, next));
   // The registry as a service, for teams whose domains run elsewhere (registry source only).
@@ -246,6 +246,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     localShares: parts.cluster?.workers ?? 1,
     ...(config.subscriptions ? { bounds: config.subscriptions } : {}),
   });
+  const streams = sseEndpoint({ subscriptions, verifier, refuse, log });
   const webSockets = attachWebSocket({
     httpServer,
     path: '/graphql',
@@ -316,7 +317,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       volatile: { read: false },
       strictlyAudited: { read: false },
     });
-    contextOfEvent = (requestId, principal, authorization, clientName, estimatedCost) => contextOf(requestId, principal, authorization, clientName, estimatedCost);
+    contextOfEvent = contextOf;
     const body = express.json({ limit: config.bodyLimit });
     serveGraphql = express.Router().use(
       authenticate(verifier, tokenRejected),
@@ -340,11 +341,7 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
       // Each page is admitted as it is fetched: its cost within the budget, spent from the rate buckets.
       useCsvExport({ apollo: () => server, context: contextOf, maxRows: config.exportMaxRows, log, ...(enforceLimits ? { admitPage, refuse } : {}) }),
     );
-    serveStream = express.Router().use(
-      authenticate(verifier, tokenRejected),
-      body,
-      sseHandler({ subscriptions, verifier, refuse, log }),
-    );
+    serveStream = express.Router().use(authenticate(verifier, tokenRejected), body, streams.handler);
     await serving.markReady();
   };
 
@@ -361,6 +358,8 @@ export async function startGateway(config: GatewayConfig, log: Logger, parts: Ga
     ready,
     readiness: serving.readiness,
     async stop() {
+      // Subscribers first: their streams would hold the drain below for its whole grace period.
+      streams.close();
       await webSockets.close();
       if (apollo) await apollo.stop(); // drains requests in flight (and flushes usage), closes the HTTP server
       else if (httpServer.listening) {

@@ -113,7 +113,7 @@ describe(`a load's commit to its subscribers (finance: a delivery of 5 orders me
     await subscribers(LATENCY_SUBSCRIBERS);
     const { last } = await feed.bounds('finance.orders');
     // A subscriber's first result of this load: one whose position is an event after `last`.
-    const ofThisLoad = (result: any) => Number(String(result?.data?.orderChanged?.position ?? '0').split(':')[0]) > last;
+    const ofThisLoad = (result: any) => Number(String(result?.extensions?.position ?? '0').split(':')[0]) > last;
     await deliverIncrement({ rawDir: join(dataDir, 'raw'), orders: 5, now: new Date() });
     const body = JSON.stringify({ action: 'run', pipeline: 'finance.orders' });
     const asked = await fetch(`http://127.0.0.1:${financePort}/pipelines`, { method: 'POST', headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signSubgraphRequest({ key: DEV_SIGNING_KEY, body }) }, body });
@@ -126,7 +126,8 @@ describe(`a load's commit to its subscribers (finance: a delivery of 5 orders me
       const now = Date.now();
       if (now > deadline) {
         const ended = subscriptions.filter((subscription) => subscription.error || subscription.completed);
-        throw new Error(`${arrived.filter((at) => at === 0).length} subscribers got nothing of the load; ${ended.length} had ended (${JSON.stringify(ended[0]?.error)})`);
+        const { last: newest } = await feed.bounds('finance.orders');
+        throw new Error(`${arrived.filter((at) => at === 0).length} subscribers got nothing of the load; ${ended.length} had ended (${JSON.stringify(ended[0]?.error)}); the feed went from ${last} to ${newest}; a subscriber's last result: ${JSON.stringify(subscriptions[0]!.results.at(-1))}`);
       }
       for (let i = 0; i < LATENCY_SUBSCRIBERS; i += 1) if (arrived[i] === 0 && subscriptions[i]!.results.some(ofThisLoad)) arrived[i] = now;
       if (!published && (await feed.bounds('finance.orders')).last > last) {

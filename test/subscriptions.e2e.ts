@@ -24,6 +24,7 @@ import type { ChangeFeedSettings } from '../policy/events/feed-from-env.js';
 import { openJetStreamFeed } from '../policy/events/jetstream-feed.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { DEFAULT_LIMITS } from '../gateway/request-stages/allowances.js';
+import { DEFAULT_LOAD_SHEDDING } from '../gateway/request-stages/load-shedding.js';
 import type { RunningGateway } from '../gateway/server.js';
 import { openRegistry } from '../gateway/registry/open.js';
 import type { AuditSink } from '../policy/audit.js';
@@ -86,10 +87,17 @@ function subscriptionGatewayConfig(name: string, changeFeed: ChangeFeedSettings)
         identity: { ...testIdentity, clockToleranceSeconds: 0 },
         limits: {
           ...DEFAULT_LIMITS,
-          roles: { limited: { maxCost: 50 }, firehose: { subscriptionEventsPerSecond: 100_000, ratePerWindow: 100_000_000 } },
+          roles: {
+            limited: { maxCost: 50 },
+            firehose: { subscriptionEventsPerSecond: 100_000, ratePerWindow: 100_000_000 },
+            trickle: { subscriptionEventsPerSecond: 2 },
+            frugal: { ratePerWindow: 40 },
+          },
           clients: { 'flood-app': { maxClientSubscriptions: 4 } },
         },
         subscriptions: { maxQueuedEvents: 20, maxBufferedBytes: 1 << 20 },
+        // A small bound on operations in flight: open streams must not count against it.
+        loadShedding: { ...DEFAULT_LOAD_SHEDDING, maxInFlight: 4 },
       },
     });
 }
@@ -379,6 +387,16 @@ describe('misuse', () => {
     expect(await statusOf({ origin: new URL(gateway.url).origin })).toBe(101);
   });
 
+  it('never lets open streams count as operations in flight: queries are answered beside more streams than the bound', async () => {
+    // This gateway sheds beyond 4 operations in flight; 6 streams stay open.
+    const open = await Promise.all(Array.from({ length: 6 }, (_, i) => subscribeSse(gateway.url, { query, authorization: bearer({ subject: `streamer-${i}`, roles: ['steward'] }) }).then(track)));
+    expect(open.map((s) => s.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const answered = await mesh.query('{ orderList(limit: 1) { id } }');
+    const viaGateway = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: principals.steward }, body: JSON.stringify({ query: '{ orderList(limit: 1) { id } }' }) });
+    expect([answered.status, viaGateway.status]).toEqual([200, 200]);
+    for (const stream of open) stream.close();
+  });
+
   it('ends a subscription whose token expires during the stream, with a coded error, on both transports', async () => {
     const shortLived = bearer({ subject: 'brief', roles: ['steward'], expiresInSeconds: 2 });
     const sse = track(await subscribeSse(gateway.url, { query, authorization: shortLived }));
@@ -415,6 +433,34 @@ describe('misuse', () => {
     for (const user of users) for (let i = 0; i < 2; i += 1) statuses.push(track(await subscribeSse(gateway.url, { query, authorization: user })).status);
     expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
   }, 60_000);
+
+  it('delivers at most the events per second a subscriber may have, and the rest after, none lost', async () => {
+    const keys = ((await queryAs('steward', '{ orderList(limit: 8) { id } }')).data!.orderList as { id: string }[]).map((o) => o.id);
+    const trickle = track(await subscribeSse(gateway.url, { query, authorization: bearer({ subject: 'trickle', roles: ['trickle', 'steward'] }) }));
+    await publish({ product: 'finance.orders', operation: 'upsert', keys, changedFields: ['status'] });
+    await nexts(trickle, 1);
+    // Two at once (the bucket), then two a second: a second after the first, four at most (a slower machine delivers fewer).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(nextsOf(trickle).length).toBeLessThanOrEqual(4);
+    await expect.poll(() => nextsOf(trickle).map((r) => r.data.orderChanged.key), { timeout: 15_000 }).toEqual(keys);
+  }, 30_000);
+
+  it('ends a subscription whose events spend its rate budget, coded, with the position to resume after', async () => {
+    const keys = ((await queryAs('steward', '{ orderList(limit: 40) { id } }')).data!.orderList as { id: string }[]).map((o) => o.id);
+    const frugal = track(await subscribeSse(gateway.url, { query: 'subscription { orderChanged { key order { id status } } }', authorization: bearer({ subject: 'frugal', roles: ['frugal', 'steward'] }) }));
+    expect(frugal.status).toBe(200);
+    await publish({ product: 'finance.orders', operation: 'upsert', keys, changedFields: ['status'] });
+    await frugal.ended;
+    const results = nextsOf(frugal);
+    const last = results.at(-1)!;
+    expect(last.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', bucket: 'subject', budget: 40 });
+    // Each delivered key spent its cost: fewer than the 40 keys were delivered before the end.
+    const delivered = results.filter((r) => r.data);
+    expect(delivered.length).toBeGreaterThan(0);
+    expect(delivered.length).toBeLessThan(keys.length);
+    expect(last.errors[0].message).toMatch(new RegExp(`at position \\d+:${delivered.length}`));
+    expect(frugal.events.at(-1)!.event).toBe('complete');
+  }, 30_000);
 
   it('refuses a selection whose cost per event is over the budget, and operation limits, as for a query', async () => {
     const limited = bearer({ subject: 'lim', roles: ['limited'] });
@@ -494,4 +540,23 @@ describe('misuse', () => {
     await expect.poll(() => metric('mesh_subscriptions', 'transport="sse"'), { timeout: 10_000 }).toBe(open);
     socket.destroy();
   }, 120_000);
+});
+
+describe('a gateway that stops', () => {
+  it('cuts its subscribers\' streams without a `complete`, so that they reconnect with their position elsewhere', async () => {
+    const stopping = await startTestGateway(subscriptionGatewayConfig('stopping', { dataDir: feedDir, natsUrl: null }));
+    await stopping.ready;
+    const sse = await subscribeSse(stopping.url, { query: 'subscription { orderChanged { key } }', authorization: principals.steward });
+    expect(sse.status).toBe(200);
+    const closed: { code: number; reason: string }[] = [];
+    const c = wsClient(stopping.url, principals.steward, { onClosed: (event) => closed.push(event) });
+    const ws = subscribeWs(c, 'subscription { orderChanged { key } }');
+    await expect.poll(async () => /mesh_subscriptions\{transport="ws"[^}]*\} 1/.test(await (await fetch(stopping.url.replace('/graphql', '/metrics'))).text()), { timeout: 10_000 }).toBe(true);
+    await stopping.stop();
+    await sse.ended;
+    expect(sse.events.map((e) => e.event)).toEqual([]);
+    await expect.poll(() => closed.map((event) => event.code), { timeout: 5_000 }).toEqual([1001]);
+    expect(ws.completed).toBe(false);
+    await c.dispose();
+  }, 60_000);
 });

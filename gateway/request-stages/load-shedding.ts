@@ -5,7 +5,7 @@
  * 100 ms, so the check costs a counter comparison per request.
  */
 import { getHeapStatistics } from 'node:v8';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Refuse } from './refusals.js';
 
 export interface LoadSheddingConfig {
@@ -25,6 +25,11 @@ export const DEFAULT_LOAD_SHEDDING: LoadSheddingConfig = {
 
 export interface LoadShedding {
   readonly middleware: RequestHandler;
+  /**
+   * The same refusals, for a request that lives long (a subscription's stream): admitted only while
+   * the gateway is under its bounds, but never counted in flight, or open streams would shed every query.
+   */
+  readonly admission: RequestHandler;
   /** Operations in flight now. */
   inFlight(): number;
 }
@@ -35,25 +40,33 @@ export function useLoadShedding(options: { readonly config: LoadSheddingConfig; 
   let heapUsed = getHeapStatistics().used_heap_size;
   let sampledAt = performance.now();
   const headers = { 'Retry-After': String(config.retryAfterSeconds) };
+  /** Refuses when over a bound; true when admitted. */
+  const admitted = (req: Request, res: Response): boolean => {
+    const now = performance.now();
+    if (now - sampledAt > 100) {
+      heapUsed = getHeapStatistics().used_heap_size;
+      sampledAt = now;
+    }
+    if (inFlight >= config.maxInFlight) {
+      refuse(req, res, { code: 'GATEWAY_OVERLOADED', message: `The gateway is at its bound of ${config.maxInFlight} operations in flight; retry in ${config.retryAfterSeconds} s.`, headers, extensions: { retryAfterSeconds: config.retryAfterSeconds } });
+      return false;
+    }
+    if (heapUsed >= config.maxHeapBytes) {
+      refuse(req, res, { code: 'GATEWAY_OVERLOADED', message: `The gateway's memory is at its bound; retry in ${config.retryAfterSeconds} s.`, headers, extensions: { retryAfterSeconds: config.retryAfterSeconds } });
+      return false;
+    }
+    return true;
+  };
   return {
     inFlight: () => inFlight,
     middleware: (req, res, next) => {
-      const now = performance.now();
-      if (now - sampledAt > 100) {
-        heapUsed = getHeapStatistics().used_heap_size;
-        sampledAt = now;
-      }
-      if (inFlight >= config.maxInFlight) {
-        refuse(req, res, { code: 'GATEWAY_OVERLOADED', message: `The gateway is at its bound of ${config.maxInFlight} operations in flight; retry in ${config.retryAfterSeconds} s.`, headers, extensions: { retryAfterSeconds: config.retryAfterSeconds } });
-        return;
-      }
-      if (heapUsed >= config.maxHeapBytes) {
-        refuse(req, res, { code: 'GATEWAY_OVERLOADED', message: `The gateway's memory is at its bound; retry in ${config.retryAfterSeconds} s.`, headers, extensions: { retryAfterSeconds: config.retryAfterSeconds } });
-        return;
-      }
+      if (!admitted(req, res)) return;
       inFlight++;
       res.once('close', () => inFlight--);
       next();
+    },
+    admission: (req, res, next) => {
+      if (admitted(req, res)) next();
     },
   };
 }

@@ -56,9 +56,20 @@ function requestOf(req: Request): { query?: unknown; variables?: unknown; operat
 
 const message = (event: 'next' | 'complete', data: unknown, id?: string) => `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata:${data === null ? '' : ` ${JSON.stringify(data)}`}\n\n`;
 
-export function sseHandler(options: SseOptions): RequestHandler {
+export interface SseEndpoint {
+  readonly handler: RequestHandler;
+  /**
+   * Cuts every open stream (the gateway is stopping): without a `complete`, so that the subscriber
+   * reconnects, with its Last-Event-ID, to a gateway that is up.
+   */
+  close(): void;
+}
+
+export function sseEndpoint(options: SseOptions): SseEndpoint {
   const { subscriptions, verifier, refuse, log } = options;
-  return async (req: Request, res: Response) => {
+  const open = new Set<Response>();
+  let closing = false;
+  const handler: RequestHandler = async (req: Request, res: Response) => {
     const request = requestOf(req);
     if (typeof request === 'string') {
       refuse(req, res, { code: 'BAD_REQUEST', message: request });
@@ -96,6 +107,14 @@ export function sseHandler(options: SseOptions): RequestHandler {
       opened.release('complete');
       return;
     }
+    if (closing) {
+      opened.close();
+      opened.release('complete');
+      res.destroy();
+      return;
+    }
+    open.add(res);
+    res.once('close', () => open.delete(res));
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -138,5 +157,12 @@ export function sseHandler(options: SseOptions): RequestHandler {
       await write(message('complete', null));
       res.end();
     }
+  };
+  return {
+    handler,
+    close() {
+      closing = true;
+      for (const res of open) res.destroy();
+    },
   };
 }
