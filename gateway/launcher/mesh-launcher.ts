@@ -172,7 +172,7 @@ async function main(): Promise<void> {
   const gatewayReady = new URL('/health/ready', `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`);
   if (await waitUntilReady(gatewayReady, composeTimeoutMs)) {
     const url = `http://localhost:${config.port}/graphql`;
-    console.log(`\nThe mesh is ready.\n  Gateway:   ${url}\n  IDE:       http://localhost:${config.port}/ide/`);
+    console.log(`\nThe mesh is ready.\n  Gateway:   ${url}\n  IDE:       http://localhost:${config.port}/ide/\n  Changes:   ${url}/stream (SSE), ws://localhost:${config.port}/graphql (WebSocket)`);
     for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}${failed.has(name) ? '  (failed: see above)' : ''}`);
     for (const { name, url: subgraphUrl } of elsewhere) console.log(`  ${name.padEnd(10)} ${subgraphUrl}  (runs elsewhere: joins by publishing)`);
     if (live) console.log(`  Live data: new and changed orders, customers and products every ${live} s, merged by each domain's pipelines (LIVE_SOURCES=off stops them)`);
