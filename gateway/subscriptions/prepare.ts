@@ -245,7 +245,15 @@ export function prepareSubscription(options: PrepareOptions): PreparedSubscripti
     const value = args[filter.argument];
     if (value === undefined || value === null) continue;
     if (filter.byKey) key = String(value);
-    else filters.push({ alias: `${FILTER_ALIAS}${filter.field}`, field: filter.field, value });
+    else {
+      // A filter on a field the subscriber may not read would keep nothing, silently: refused, as the field would be.
+      const decision = policy.field(route.entityType.name, filter.field);
+      if (!decision.allowed) {
+        const error = deniedError(decision);
+        throw new SubscriptionRefused((error.extensions.code as ErrorCode | undefined) ?? 'FORBIDDEN', error.message, {}, [error]);
+      }
+      filters.push({ alias: `${FILTER_ALIAS}${filter.field}`, field: filter.field, value });
+    }
   }
 
   const { payload, entitySelections } = flattenPayload(route, field!, fragments, variables);
