@@ -11,6 +11,11 @@ describe('gateway configuration from the environment', () => {
     expect(manifestSubgraphs({}).map(({ name, url }) => `${name}=${url}`)).toEqual(['customers=http://127.0.0.1:4001/graphql', 'products=http://127.0.0.1:4002/graphql', 'finance=http://127.0.0.1:4003/graphql']);
   });
 
+  it('bounds subscribers by SUBSCRIPTION_MAX_QUEUED_EVENTS and SUBSCRIPTION_MAX_BUFFERED_BYTES', () => {
+    expect(gatewayConfigFromEnv({}).subscriptions).toEqual({ maxQueuedEvents: 1_000, maxBufferedBytes: 1_048_576 });
+    expect(gatewayConfigFromEnv({ SUBSCRIPTION_MAX_QUEUED_EVENTS: '50', SUBSCRIPTION_MAX_BUFFERED_BYTES: '65536' }).subscriptions).toEqual({ maxQueuedEvents: 50, maxBufferedBytes: 65_536 });
+  });
+
   it('reads PORT, SUBGRAPHS and the supergraph source', () => {
     const config = gatewayConfigFromEnv({ PORT: '5000', SUPERGRAPH_SOURCE: 'subgraphs', SUBGRAPHS: 'a=http://h:1/graphql, b=https://x.example/graphql' });
     expect(config.port).toBe(5000);
@@ -56,6 +61,9 @@ describe('gateway configuration from the environment', () => {
       [{ GATEWAY_LIMITS: '{"roles": {"x": {"maxDepth": 0}}}' }, /roles\.x\.maxDepth must be a whole number of at least 1/],
       [{ RATE_LIMIT_REDIS_URL: 'http://redis:6379' }, /must be redis:\/\/ or rediss:\/\//],
       [{ SUBGRAPH_TIMEOUTS: 'finance' }, /SUBGRAPH_TIMEOUTS entry "finance" is not name=milliseconds/],
+      [{ SUBSCRIPTION_MAX_QUEUED_EVENTS: '0' }, /SUBSCRIPTION_MAX_QUEUED_EVENTS must be at least 1/],
+      [{ SUBSCRIPTION_MAX_BUFFERED_BYTES: 'lots' }, /SUBSCRIPTION_MAX_BUFFERED_BYTES must be a whole number/],
+      [{ GATEWAY_LIMITS: '{"authenticated": {"maxSubscriptions": 0}}' }, /authenticated\.maxSubscriptions must be a whole number of at least 1/],
     ];
     for (const [env, message] of cases) {
       expect(() => gatewayConfigFromEnv(env)).toThrow(GatewayConfigError);

@@ -161,6 +161,18 @@ describe('token verification', () => {
     expect((await verifier.verify(`Bearer ${rs256({ exp: now() - 10 })}`)).subject).toBe('ann');
   });
 
+  it('says when a verified token stops being valid (its exp and the skew), remembered or not', async () => {
+    const exp = now() + 600;
+    const token = `Bearer ${rs256({ exp })}`;
+    await verifier.verify(token);
+    // The tests' verifier allows 30 s of skew: a subscription on this token ends then.
+    expect(verifier.expiresAt(token)).toBe((exp + 30) * 1000);
+    // One it no longer remembers (or never saw): its exp still, never "no expiry".
+    const other = `Bearer ${rs256({ exp: exp + 1 })}`;
+    expect(verifier.expiresAt(other)).toBe((exp + 31) * 1000);
+    expect(verifier.expiresAt(undefined)).toBeNull();
+  });
+
   it('refetches the JWKS for a new kid (key rotation), at a limited rate', async () => {
     const rotated = generateKeyPairSync('rsa', { modulusLength: 2048 });
     jwks.keys.set('rsa-2', rotated.publicKey);

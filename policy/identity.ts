@@ -232,7 +232,12 @@ export function createTokenVerifier(config: IdentityConfig): TokenVerifier {
   return {
     expiresAt(authorization) {
       const token = authorization === undefined ? undefined : BEARER.exec(authorization.trim())?.[1];
-      return token ? (verified.get(token)?.validUntilMs ?? null) : null;
+      if (!token) return null;
+      const known = verified.get(token);
+      if (known) return known.validUntilMs;
+      // No longer remembered: its `exp` (every token verify accepts has one), never "no expiry".
+      const payload = jwt.decode(token);
+      return payload && typeof payload === 'object' && typeof payload.exp === 'number' ? (payload.exp + config.clockToleranceSeconds) * 1000 : null;
     },
     async verify(authorization) {
       if (authorization === undefined || authorization.trim() === '') {
