@@ -175,7 +175,6 @@ async function serve(name: string): Promise<void> {
     qualityIntervalMs: config.qualityIntervalMs,
     host: config.host,
   });
-  log.info({ url: server.url }, `subgraph ${domain.name} serving`);
   // Its change feed: what each new version changed, published once it is served (and at start, what the last run left).
   const changes = startChangePublisher({
     openFeed: () => changeFeedFromEnv({ dataDir: config.dataDir, name: `subgraph-${domain.name}` }),
@@ -199,6 +198,8 @@ async function serve(name: string): Promise<void> {
     onLineage: (events) => servingSink.emit(events),
     onServed: () => void changes.publish(),
   });
+  // Said once every route it serves is up (its pipelines' too): tests and operators act on it.
+  log.info({ url: server.url }, `subgraph ${domain.name} serving`);
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;
   const shutdown = () =>

@@ -5,18 +5,18 @@
  */
 import { buildSchema, parse, print } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { policySchemaExtension } from '../../policy/directives.js';
-import { governanceRules } from '../../policy/governance.rules.js';
-import { readPolicy } from '../../policy/policy-index.js';
-import type { Principal } from '../../policy/principal.js';
-import { domains } from '../../subgraphs/domains.js';
-import { commonTypeDefs } from '../../subgraphs/kit/scalars.js';
-import { printDomainSdl } from '../../subgraphs/kit/domain-schema.js';
-import { DEFAULT_LIMITS } from '../request-stages/allowances.js';
-import { readCostIndex } from '../request-stages/cost.js';
-import { composeSupergraph } from '../supergraph/supergraph.js';
-import { prepareSubscription, SubscriptionRefused } from './prepare.js';
-import { subscriptionRoutesOf } from './routes.js';
+import { policySchemaExtension } from '../policy/directives.js';
+import { governanceRules } from '../policy/governance.rules.js';
+import { readPolicy } from '../policy/policy-index.js';
+import type { Principal } from '../policy/principal.js';
+import { domains } from '../subgraphs/domains.js';
+import { commonTypeDefs } from '../subgraphs/kit/scalars.js';
+import { printDomainSdl } from '../subgraphs/kit/domain-schema.js';
+import { DEFAULT_LIMITS } from '../gateway/request-stages/allowances.js';
+import { readCostIndex } from '../gateway/request-stages/cost.js';
+import { composeSupergraph } from '../gateway/supergraph/supergraph.js';
+import { prepareSubscription, SubscriptionRefused } from '../gateway/subscriptions/prepare.js';
+import { subscriptionRoutesOf } from '../gateway/subscriptions/routes.js';
 
 const header = policySchemaExtension(['@key', '@shareable']);
 const common = print(commonTypeDefs);
