@@ -499,6 +499,22 @@ describe('misuse', () => {
     expect(unknown.refusal.errors[0].extensions.code).toBe('PERSISTED_DOCUMENT_NOT_FOUND');
   });
 
+  it('refuses a malformed stream request, coded: variables or extensions that are not JSON, a body that is no object', async () => {
+    const stream = gateway.url.replace(/\/graphql$/, '/graphql/stream');
+    const headers = { accept: 'text/event-stream', authorization: principals.steward };
+    for (const search of [`query=${encodeURIComponent(query)}&variables=%7Bnot-json`, `query=${encodeURIComponent(query)}&extensions=x`, `query=${encodeURIComponent(query)}&variables=%7B%7D&variables=%7B%7D`]) {
+      const response = await fetch(`${stream}?${search}`, { headers });
+      expect(response.status, search).toBe(400);
+      expect(((await response.json()) as any).errors[0].extensions.code, search).toBe('BAD_REQUEST');
+    }
+    for (const body of ['[1, 2]', '"subscription"', '{"query": 42}', '{"query": "subscription { orderChanged { key } }", "variables": [1]}']) {
+      const response = await fetch(stream, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+      expect(response.status, body).toBe(400);
+      expect(((await response.json()) as any).errors[0].extensions.code, body).toBe('BAD_REQUEST');
+    }
+    expect((await fetch(stream, { method: 'PUT', headers })).status).toBe(405);
+  });
+
   it('refuses a forged Last-Event-ID or `after`: not a position, or beyond the feed', async () => {
     const { last } = await feed.bounds('finance.orders');
     for (const forged of ['x; DROP TABLE', '-1', '1:2:3', `${last + 10}`, '9'.repeat(40)]) {

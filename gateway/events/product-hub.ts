@@ -32,8 +32,6 @@ export interface ProductHub {
    * at most `waitMs` (default 5 s): EVENTS_UNAVAILABLE when the feed does not answer by then.
    */
   listen(product: string, listener: HubListener, waitMs?: number): Promise<Listening>;
-  /** The products followed, with their listener counts. */
-  followed(): ReadonlyMap<string, number>;
   close(): Promise<void>;
 }
 
@@ -42,7 +40,7 @@ interface Followed {
   /** The last position handed out (null until the feed was first read). */
   last: number | null;
   readonly started: Promise<void>;
-  readonly loop: Promise<void>;
+  loop: Promise<void>;
 }
 
 export function createProductHub(options: {
@@ -90,7 +88,7 @@ export function createProductHub(options: {
         }
       }
     };
-    (followed as { loop: Promise<void> }).loop = loop();
+    followed.loop = loop();
     return followed;
   }
 
@@ -115,7 +113,6 @@ export function createProductHub(options: {
       const joined = followed;
       return { position: followed.last, close: () => void joined.listeners.delete(listener) };
     },
-    followed: () => new Map([...products].map(([product, followed]) => [product, followed.listeners.size])),
     async close() {
       controller.abort();
       await Promise.all([...products.values()].map((followed) => followed.loop));

@@ -86,8 +86,6 @@ export interface OpenedSubscription extends SubscriptionStream {
 export interface Subscriptions {
   /** Opens a subscription, or throws SubscriptionRefused (before any event). */
   subscribe(request: SubscribeRequest): Promise<OpenedSubscription>;
-  /** Open subscriptions, by subject. */
-  open(): number;
 }
 
 export function createSubscriptions<C extends EventContext>(options: SubscriptionsOptions<C>): Subscriptions {
@@ -105,7 +103,6 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
   const leaders = new Map<string, Promise<unknown>>();
   const bySubject = new Map<string, number>();
   const byClient = new Map<string, number>();
-  let total = 0;
   const shares = options.localShares ?? 1;
   const count = (map: Map<string, number>, key: string, delta: number) => {
     const next = (map.get(key) ?? 0) + delta;
@@ -114,7 +111,6 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
   };
 
   return {
-    open: () => total,
     async subscribe(request) {
       const { principal } = request;
       try {
@@ -148,7 +144,6 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
         }
         count(bySubject, subject, 1);
         if (principal.client) count(byClient, principal.client, 1);
-        total += 1;
         let released = false;
         // Once; null: it never started (refused while opening, counted as refused).
         const release = (code: string | null) => {
@@ -156,7 +151,6 @@ export function createSubscriptions<C extends EventContext>(options: Subscriptio
           released = true;
           count(bySubject, subject, -1);
           if (principal.client) count(byClient, principal.client, -1);
-          total -= 1;
           subscribers.dec({ transport: request.transport });
           if (code !== null) ended.inc({ code });
         };
