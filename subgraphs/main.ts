@@ -37,6 +37,9 @@ import { startSubgraphServer } from './kit/subgraph-server.js';
 import { servePipelines, type PipelineLoad } from './kit/pipelines/serve-pipelines.js';
 import { ensureWarehouse, qualityHistoryAt, type EnsureWarehouseOptions } from './kit/warehouse/build.js';
 import { INCREMENTS_FOLDER } from './kit/warehouse/increments.js';
+import { followInputs, gatewayInputReader, inputAccessFromEnv, inputsOf } from './kit/events/inputs.js';
+import { readWarehouseAt } from './kit/warehouse/open.js';
+import { sql } from 'kysely';
 import { extractSources } from './kit/warehouse/extract.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { startChangePublisher } from './kit/events/publisher.js';
@@ -67,6 +70,9 @@ async function folderFingerprint(folder: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** A domain's raw folder: where the mesh manifest places its data (`data`), else the generator's folder for it. */
+const domainRawDir = (name: string, config: SubgraphConfig): string => meshManifest.domains.find((entry) => entry.name === name)?.data ?? join(rawDirOf(config), name);
+
 /** Builds each domain's warehouse when needed; returns what each load did (none when the warehouse was current). */
 /** What a pipeline run asks of a load: every file again (`force`), a range only, its lineage's parent, its gate. */
 type RunLoad = Pick<EnsureWarehouseOptions, 'force' | 'backfill' | 'lineageParent' | 'gate' | 'eventsPublishedThrough'>;
@@ -86,7 +92,7 @@ async function prepareDomains(config: SubgraphConfig, selected: readonly AnyDoma
     const lineage = lineageSink({ dir: join(config.dataDir, 'lineage'), domain: domain.name, url: process.env.OPENLINEAGE_URL, log });
     // A domain whose raw files the mesh manifest places (`data`) is rebuilt when they change; the others come from the generator.
     const ownData = meshManifest.domains.find((entry) => entry.name === domain.name)?.data ?? null;
-    const rawDir = ownData ?? join(rawDirOf(config), domain.name);
+    const rawDir = domainRawDir(domain.name, config);
     // What the products' declared sources hold past their watermarks, as increments (or their first full files).
     try {
       const extracted = (await extractSources(domain, rawDir)).filter(({ kind }) => kind !== 'nothing');
@@ -149,6 +155,8 @@ async function serve(name: string): Promise<void> {
   const allowedHosts = allowedHostsFromEnv();
   const hashKey = hashKeyFromEnv();
   const signature = { key: signingKeyFromEnv(), previousKey: previousSigningKeyFromEnv(), directAccess: directAccessFromEnv() };
+  // Where and as whom it reads other domains' products it is fed by (refused in production without a token of its own).
+  const inputAccess = inputsOf(domain).length > 0 ? inputAccessFromEnv(domain.name) : null;
   const loadOutcome = (await prepareDomains(config, [domain], log)).get(domain.name)?.outcome;
   const warehouse = openWarehouse(warehouseUrlOf(domain.name, config));
   const qualityHistory = await qualityHistoryAt(warehouseUrlOf(domain.name, config));
@@ -198,12 +206,26 @@ async function serve(name: string): Promise<void> {
     onLineage: (events) => servingSink.emit(events),
     onServed: () => void changes.publish(),
   });
+  // Its inputs: other domains' products it is fed by, followed by their change feeds, read through the gateway, merged by its pipelines.
+  const inputs = inputAccess
+    ? followInputs({
+        domain,
+        rawDir: domainRawDir(domain.name, config),
+        openFeed: () => changeFeedFromEnv({ dataDir: config.dataDir, name: `inputs-${domain.name}` }),
+        reader: gatewayInputReader(inputAccess),
+        load: (feeds) => runner.runToEnd(feeds, 'event'),
+        servingKeys: (table) => readWarehouseAt(warehouseUrlOf(domain.name, config), async (db) => (await sql<{ k: unknown }>`select ${sql.ref(domain.tables.find(({ name }) => name === table)!.primaryKey[0]!)} as k from ${sql.table(table)}`.execute(db)).rows.map(({ k }) => String(k)), []),
+        log,
+      })
+    : null;
+  if (inputs) server.attachInputs(() => inputs.status());
   // Said once every route it serves is up (its pipelines' too): tests and operators act on it.
   log.info({ url: server.url }, `subgraph ${domain.name} serving`);
   // Once, whichever signal comes first: Ctrl-C reaches every process of the mesh, and the launcher then sends SIGTERM too.
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
+      await inputs?.stop(); // what it wrote and did not merge, the next start merges
       await runner.stop(); // a run in progress is aborted: its build was beside the serving version
       await changes.stop(); // what it did not publish, the outbox keeps for the next start
       await server.stop(); // requests in flight finish, and write their records

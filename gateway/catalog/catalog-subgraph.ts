@@ -179,6 +179,7 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
   // A product whose type the served schema does not have (published apart from its documents) is left out.
   if (!isObjectType(type)) return null;
   const columns = new Map(contractSchema.properties.map((property) => [property.name, property.physicalName]));
+  const inputs = inputsOfContract(contractSchema);
   const rowPolicy = served.policy.rowPolicy(typeName);
   const seesEveryRow = !rowPolicy || principal.roles.some((role) => rowPolicy.bypassRoles.includes(role));
   const fields = Object.values(type.getFields()).map((field): FieldEntry => {
@@ -229,12 +230,14 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
     fields,
     exampleOperation: example ? exampleFor(example.query, denied) : null,
     quality: { status: (quality?.status ?? 'unknown').toUpperCase(), lastRun: quality?.lastRun ?? null, history: quality?.history ?? [] },
-    freshness: { loadedAt: freshness?.loadedAt ?? null, newestRecordAt: freshness?.newestRecordAt ?? null, slaSeconds: freshness?.slaSeconds ?? null },
+    freshness: { loadedAt: freshness?.loadedAt ?? null, newestRecordAt: freshness?.newestRecordAt ?? null, slaSeconds: freshness?.slaSeconds ?? null, inputs: Array.isArray(freshness?.inputs) ? freshness.inputs : [] },
     pipeline: pipeline ? { ...pipeline, loadedAt: freshness?.loadedAt ?? null, slaSeconds: freshness?.slaSeconds ?? null } : null,
     lineage: {
       // Upstream: the raw sources it is built from, and the other domains that resolve fields of its type.
       upstream: [
-        ...(odps.inputPorts ?? []).map((port): LineageEdge => ({ kind: 'SOURCE', name: port.name, fields: [] })),
+        ...(odps.inputPorts ?? []).filter((port) => !inputs.some((input) => input.product === port.name)).map((port): LineageEdge => ({ kind: 'SOURCE', name: port.name, fields: [] })),
+        // Other domains' products it is fed by, through their change feeds.
+        ...inputs.map((input): LineageEdge => ({ kind: 'PRODUCT', name: input.product, fields: input.fields, description: input.description })),
         ...byFeedingProduct(edgesByDomain(fields.map((field) => `${typeName}.${field.name}`), served.fieldOwners, odps.domain), feeders),
       ],
       downstream: [],
@@ -283,6 +286,15 @@ interface LineageEdge {
   readonly fields: readonly string[];
   /** How they are made from it, when the feeding product says. */
   readonly description?: string | null;
+}
+
+/** The other domains' products a contract says its product is fed by (its `inputs`: their change feeds), with the fields they make. */
+function inputsOfContract(schema: { readonly customProperties?: readonly { readonly property: string; readonly value: unknown }[] }): { product: string; fields: string[]; description: string | null }[] {
+  const value = schema.customProperties?.find((property) => property.property === 'inputs')?.value;
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((input: { product?: unknown; fields?: unknown; description?: unknown }) =>
+    typeof input?.product === 'string' ? [{ product: input.product, fields: Array.isArray(input.fields) ? input.fields.filter((field): field is string => typeof field === 'string') : [], description: typeof input.description === 'string' ? input.description : null }] : [],
+  );
 }
 
 /** Which product of which domain resolves each field of another domain's type, and how (the contracts' `feeds`). */
@@ -446,6 +458,8 @@ const resolvers = {
     // The age at this moment, by the gateway's clock: the domains' entries are kept for a while.
     ageSeconds: (freshness: FreshnessEntry) => (freshness.loadedAt ? Math.max(0, Math.round((Date.now() - Date.parse(freshness.loadedAt)) / 1000)) : null),
     status(freshness: FreshnessEntry) {
+      // A product fed by other domains' products is as fresh as its inputs: one not read, or failing, makes it stale.
+      if ((freshness.inputs ?? []).some((input) => input.position === null || input.error !== null)) return 'STALE';
       if (!freshness.loadedAt || freshness.slaSeconds === null) return 'UNKNOWN';
       return (Date.now() - Date.parse(freshness.loadedAt)) / 1000 > freshness.slaSeconds ? 'STALE' : 'FRESH';
     },

@@ -79,6 +79,21 @@ export interface FreshnessEntry {
   readonly loadedAt: string | null;
   readonly newestRecordAt: string | null;
   readonly slaSeconds: number | null;
+  /** Other domains' products it is fed by: how far each is read. */
+  readonly inputs?: readonly InputFreshness[];
+}
+
+/** How far a product has read one of its inputs (another domain's product, by its change feed). */
+export interface InputFreshness {
+  readonly product: string;
+  /** The feed position its values are read up to (null: not read yet). */
+  readonly position: number | null;
+  /** Events the feed held past it when last seen (null: not known). */
+  readonly behind: number | null;
+  /** When the last event read was made (or the input was read whole). */
+  readonly readAt: string | null;
+  /** The last failure's codes, until a read succeeds. */
+  readonly error: string | null;
 }
 
 /** The parts of an ODPS 1.0 document the catalog reads. */

@@ -17,6 +17,7 @@ export interface Customer {
   readonly region: string;
   readonly segment: string;
   readonly signupDate: string;
+  readonly lifetimeValue: number | null;
 }
 
 export interface Address {
@@ -77,6 +78,19 @@ export const customersProduct = defineDataProduct<CustomerRow, Customer, Custome
       { property: 'retention', value: 10, unit: 'y' },
     ],
   },
+  // Each customer's lifetime value: from the finance domain's orders, read as their change feed announces them.
+  inputs: [
+    {
+      product: 'finance.orders',
+      description: "Each order's customer, status and total, read through the gateway as finance.orders' change feed announces them: the lifetime values.",
+      fields: ['lifetimeValue'],
+      table: 'customer_orders',
+      field: 'orders',
+      keyFilter: 'id',
+      selection: 'id customer { id } status total',
+      toRow: (order: { id: string; customer: { id: string }; status: string; total: number }) => ({ order_id: order.id, customer_id: order.customer.id, status: order.status, total: order.total }),
+    },
+  ],
   type: 'Customer',
   table: 'customers',
   quality: [
@@ -100,6 +114,7 @@ export const customersProduct = defineDataProduct<CustomerRow, Customer, Custome
     region: 'region',
     segment: 'segment',
     signupDate: 'signup_date',
+    lifetimeValue: 'lifetime_value',
   },
   toNode: (row) => ({
     id: row.id,
@@ -111,6 +126,7 @@ export const customersProduct = defineDataProduct<CustomerRow, Customer, Custome
     region: row.region,
     segment: row.segment,
     signupDate: row.signup_date,
+    lifetimeValue: row.lifetime_value === null || row.lifetime_value === undefined ? null : Number(row.lifetime_value),
   }),
   orderings: {
     ID: [BY_ID],

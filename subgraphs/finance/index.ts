@@ -1,6 +1,6 @@
 /**
  * The finance domain: orders, order lines, invoices and payments, from the order management and
- * billing systems. It adds `orders` and `lifetimeValue` to customers and `unitsSold` and `revenue`
+ * billing systems. It adds `orders` to customers and `unitsSold` and `revenue`
  * to products, by key, without reading the other domains' warehouses.
  */
 import { defineDomain } from '@data-mesh/kit';

@@ -56,6 +56,7 @@ export interface ProductSales {
 }
 
 export interface OrderFilter {
+  readonly id?: readonly string[] | null;
   readonly customerId?: readonly string[] | null;
   readonly status?: readonly string[] | null;
   readonly channel?: readonly string[] | null;
@@ -205,7 +206,7 @@ export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, Ord
     extraOutputPorts: [{ name: 'salesAggregate', type: 'GraphQL aggregate', description: 'Order lines grouped by period, status, channel, region, product or category, in the warehouse.' }],
     feeds: [
       { fields: ['Product.unitsSold', 'Product.revenue'], how: 'The lines of revenue orders (PAID, SHIPPED, DELIVERED) joined through the product key: order_lines.sku = Product.sku; units summed, net amounts summed.' },
-      { fields: ['Customer.orders', 'Customer.lifetimeValue'], how: 'Orders joined through the customer key: orders.customer_id = Customer.id; lifetimeValue sums the totals of revenue orders.' },
+      { fields: ['Customer.orders'], how: 'Orders joined through the customer key: orders.customer_id = Customer.id.' },
     ],
   },
   type: 'Order',
@@ -234,6 +235,7 @@ export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, Ord
   },
   defaultOrder: { field: 'ID', direction: 'ASC' },
   filters: {
+    id: { field: 'Order.id', where: (ids, argument) => anyOf('id', ids, argument) },
     customerId: { field: 'Order.customer', where: (ids, argument) => anyOf('customer_id', ids, argument) },
     status: { field: 'Order.status', where: (statuses, argument, dialect) => anyOfCategories('status', statuses, argument, dialect) },
     channel: { field: 'Order.channel', where: (channels, argument, dialect) => anyOfCategories('channel', channels, argument, dialect) },
@@ -309,7 +311,6 @@ export interface FinanceRepository {
   invoice(id: string): Promise<Invoice | null>;
   invoices(args: InvoicesArgs): Promise<Connection<Invoice>>;
   paymentsOf(invoiceId: string): Promise<Payment[]>;
-  lifetimeValue(customerId: string): Promise<number>;
   productSales(sku: string): Promise<ProductSales>;
   salesAggregate(args: SalesAggregateArgs): Promise<SalesGroup[]>;
 }
@@ -362,23 +363,6 @@ export function createFinanceRepository(
           return manyByKey(ids, rows, (row) => row.invoice_id).map((group) => group.map(toPayment));
         })
         .load(invoiceId),
-
-    lifetimeValue: (customerId) =>
-      loaders
-        .get<string, number>('Customer.lifetimeValue', null, async (ids) => {
-          const rows = await whereAll(
-            db
-              .selectFrom('orders')
-              .select((eb) => ['customer_id', eb.fn.sum<number>('total_amount').as('value')])
-              .where('customer_id', 'in', ids)
-              .where(dialect.isOneOfCategories('status', REVENUE_STATUSES)),
-            orders.visible(),
-          )
-            .groupBy('customer_id')
-            .execute();
-          return oneByKey(ids, rows, (row) => row.customer_id).map((row) => Number(row?.value ?? 0));
-        })
-        .load(customerId),
 
     productSales: (sku) =>
       loaders

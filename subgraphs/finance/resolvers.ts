@@ -33,7 +33,6 @@ export const financeResolvers: GraphQLResolverMap<Context> = {
   Customer: {
     __resolveReference: ({ id }: { id: string }) => ({ id }),
     orders: ({ id }: { id: string }, args: OrdersArgs, { repo }: Context) => repo.ordersOfCustomer(id, args),
-    lifetimeValue: ({ id }: { id: string }, _: unknown, { repo }: Context) => repo.lifetimeValue(id),
   },
   Product: {
     __resolveReference: ({ sku }: { sku: string }) => ({ sku }),

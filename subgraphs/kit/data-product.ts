@@ -28,6 +28,7 @@ import {
 import { countRows, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type Bound, type Coordinate, type RequestAccess } from './filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from './loaders.js';
 import type { QualityRule } from './quality.js';
+import type { ProductInput } from './events/inputs.js';
 import type { PipelineDeclaration } from './pipelines/runner.js';
 import type { DialectSql } from './warehouse/dialects.js';
 
@@ -87,6 +88,12 @@ export interface DataProductSpec<Row extends object, Node, Filter extends object
   readonly quality?: readonly QualityRule[];
   /** How its loads run (pipelines/plan.ts): by default on its SLA's `frequency`, three attempts, 30 minutes each. */
   readonly pipeline?: PipelineDeclaration;
+  /**
+   * Other domains' products it is fed by (events/inputs.ts): their change feeds are followed, their
+   * changed entities read through the gateway into the table named, and merged by its pipeline.
+   * Each is an input port in its catalog entry and lineage; its freshness follows them.
+   */
+  readonly inputs?: readonly ProductInput[];
   /** Its change events (events/outbox.ts): how long the change feed keeps them (default 7 days; from 1 hour to 365 days). */
   readonly events?: { readonly retention?: { readonly value: number; readonly unit: 'h' | 'd' | 'w' } };
   /** The GraphQL type it serves: its `@rowPolicy`, if any, applies to every query of the table. */

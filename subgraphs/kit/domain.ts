@@ -47,6 +47,12 @@ export interface DeriveIncrementOptions<DB> {
    */
   readonly changed: Readonly<Record<string, string>>;
   /**
+   * The rows of a changed table keyed by one column as they were before the merge replaced or
+   * removed them (a query; none for a new key): e.g. the customer an order belonged to before it
+   * moved or was deleted. Empty for a full load's first merge.
+   */
+  before(table: string): RawBuilder<unknown>;
+  /**
    * Says, before changing them, which other rows the derivation changes (`keys`: a query of their
    * key, e.g. the invoices of the changed orders): they join the merge's changed rows, checked,
    * profiled, and published as change events with the fields that differ.

@@ -73,7 +73,11 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
     kind: 'DataProduct',
     id,
     ...common,
-    inputPorts: metadata.inputPorts.map((port) => ({ name: port.name, version: port.version, contractId: port.contractId })),
+    inputPorts: [
+      ...metadata.inputPorts.map((port) => ({ name: port.name, version: port.version, contractId: port.contractId })),
+      // Another domain's product it is fed by: read under that product's contract, by its change feed.
+      ...(spec.inputs ?? []).map((input) => ({ name: input.product, version: '1.0.0', contractId: `${input.product}.contract` })),
+    ],
     outputPorts: [
       {
         name: 'graphql',
@@ -135,12 +139,14 @@ function documentsOf(domain: Domain<any, any>, product: DataProduct<any, any, an
         properties,
         // The rules every load is gated by: the key's, then the product's own.
         quality: [...keyRules(spec.key), ...(spec.quality ?? [])].map((rule) => odcsQualityOf(rule, spec.table)),
-        ...(rowPolicy || metadata.feeds
+        ...(rowPolicy || metadata.feeds || spec.inputs
           ? {
               customProperties: [
                 ...(rowPolicy ? [{ property: 'rowPolicy', value: `rows whose ${rowPolicy.column} is in the principal's ${rowPolicy.claim} claim, except for ${rowPolicy.bypassRoles.join(', ')}` }] : []),
                 // Other domains' fields its data resolves: lineage across domains.
                 ...(metadata.feeds ? [{ property: 'feeds', value: metadata.feeds.map((feed) => ({ fields: [...feed.fields], how: feed.how })) }] : []),
+                // Other domains' products it is fed by (their change feeds), and the fields of its own they make.
+                ...(spec.inputs ? [{ property: 'inputs', value: spec.inputs.map((input) => ({ product: input.product, fields: input.fields.map((field) => `${spec.type}.${field}`), description: input.description })) }] : []),
               ],
             }
           : {}),

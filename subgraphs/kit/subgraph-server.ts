@@ -47,6 +47,7 @@ import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
 import { freshnessOf, slaSecondsOf, type LoadFacts } from './freshness.js';
+import type { InputStatus } from './events/inputs.js';
 import { servingLineage, type LineageEvent } from './lineage.js';
 import { startQualityMonitor, type ProductRun } from './quality-monitor.js';
 import type { QualityRun } from './quality-store.js';
@@ -143,6 +144,8 @@ export interface RunningServer {
   recordAnomalies(pipeline: string, found: readonly Anomaly[]): void;
   /** The domain's pipelines, for `/catalog` (each product's schedule, next run, pause, latest runs) and `/pipelines` (the operators' command). */
   attachPipelines(control: PipelineControl): void;
+  /** Where the domain's inputs are (events/inputs.ts), for each product's freshness in `/catalog`. */
+  attachInputs(status: () => readonly InputStatus[]): void;
   /** The warehouse served now (the caller closes it after `stop`). */
   serving(): Warehouse<any>;
   stop(): Promise<void>;
@@ -446,6 +449,12 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   // the platform (the gateway's catalog, the registry's publish), so signed even with direct access.
   let documents: readonly ProductDocuments[] | undefined;
   let pipelines: PipelineControl | null = null;
+  let inputStatus: () => readonly InputStatus[] = () => [];
+  /** A product's inputs: how far each is read (`behind`: events its feed holds past that), and the last failure's codes. */
+  const inputsOfProduct = (productId: string) =>
+    inputStatus()
+      .filter((input) => input.feeds === productId)
+      .map((input) => ({ product: input.product, position: input.position, behind: input.position === null || input.last === null ? null : Math.max(0, input.last - input.position), readAt: input.readAt, error: input.error ? input.error.codes.join(', ') : null }));
   const pipelineStatus = async (productId: string) => (pipelines ? pipelines.status(productId) : null);
   app.use(
     '/catalog',
@@ -467,7 +476,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
         domain: domain.name,
         products: documents,
         quality: Object.fromEntries(documents.map(({ id }) => [id, ofProduct(id)])),
-        freshness: Object.fromEntries(documents.map(({ id }) => [id, freshnessOf(facts, id, slaOf.get(id) ?? [], now())])),
+        freshness: Object.fromEntries(documents.map(({ id }) => [id, { ...freshnessOf(facts, id, slaOf.get(id) ?? [], now()), inputs: inputsOfProduct(id) }])),
         pipelines: Object.fromEntries(await Promise.all(documents.map(async ({ id }) => [id, await pipelineStatus(id).catch(() => null)] as const))),
       });
     },
@@ -601,6 +610,9 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     recordAnomalies: pipelineCounts.anomalies,
     attachPipelines(control) {
       pipelines = control;
+    },
+    attachInputs(status) {
+      inputStatus = status;
     },
     async stop() {
       await apollo.stop(); // drains in-flight requests, then closes the HTTP server

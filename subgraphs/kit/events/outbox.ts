@@ -21,6 +21,9 @@ export const OUTBOX_TABLE = '_change_outbox';
 const KEY = sql.raw('"__key"');
 const PRESENT = sql.raw('"__present"');
 
+/** The rows a merge replaced or removed in a table keyed by one column, as they were (none for a key that was new). */
+export const rowsBefore = (table: string): RawBuilder<unknown> => sql`(select * from ${sql.table(beforeTableOf(table))} as b where b.${PRESENT})`;
+
 /** A change as the outbox keeps it: its place in the domain's sequence, its product's change, and when it was made. */
 export interface OutboxEntry {
   /** 1, 2, 3, … over every version of the domain's warehouse: the order of publishing. */
@@ -64,10 +67,14 @@ export async function createOutbox(db: Kysely<any>): Promise<void> {
  * key (a key already copied keeps its first image).
  */
 export async function captureBefore(db: Kysely<any>, domain: Domain<any, any>, table: string, keys: RawBuilder<unknown>): Promise<void> {
+  // A product's table, for its events; a table no product serves but keyed by one column, for the
+  // domain's derivation (`DeriveIncrementOptions.before`: the rows a merge replaced or removed).
   const [product] = productsOf(domain)(table);
-  if (!product) return; // a table no product serves makes no event
+  const primaryKey = domain.tables.find(({ name }) => name === table)?.primaryKey ?? [];
+  const keyColumn = product?.key ?? (primaryKey.length === 1 ? primaryKey[0] : undefined);
+  if (!keyColumn) return;
   const before = beforeTableOf(table);
-  const key = sql.ref(product.key);
+  const key = sql.ref(keyColumn);
   await sql`CREATE TABLE IF NOT EXISTS ${sql.table(before)} AS SELECT t.*, t.${key} AS ${KEY}, true AS ${PRESENT} FROM ${sql.table(table)} AS t WHERE false`.execute(db);
   await sql`INSERT INTO ${sql.table(before)} SELECT t.*, k.${key}, t.${key} IS NOT NULL
     FROM (SELECT DISTINCT q.${key} FROM (${keys}) AS q) AS k LEFT JOIN ${sql.table(table)} AS t ON t.${key} = k.${key}

@@ -30,7 +30,7 @@ export interface LocalRunnerOptions extends RunnerOptions {
   readonly journal?: string;
 }
 
-const TRIGGERS: readonly RunTrigger[] = ['schedule', 'dependency', 'manual', 'backfill'];
+const TRIGGERS: readonly RunTrigger[] = ['schedule', 'dependency', 'manual', 'backfill', 'event'];
 
 /** A journal's entry as a run to queue again, or null for one this runner cannot take (an unknown pipeline, a wrong field, a range that is no range): the file is the process's own, but it is read as input. */
 function journaledRun(entry: unknown, byId: ReadonlyMap<string, PipelineSpec>): { spec: PipelineSpec; trigger: RunTrigger; runId: string; more: Pick<Queued, 'range' | 'acceptAnomalies' | 'parent'> } | null {

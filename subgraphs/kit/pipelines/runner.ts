@@ -44,7 +44,8 @@ export interface PipelineDeclaration {
   readonly anomalies?: { readonly errors?: readonly string[] };
 }
 
-export type RunTrigger = 'schedule' | 'dependency' | 'manual' | 'backfill';
+/** `event`: another domain's product this one is fed by changed (events/inputs.ts). */
+export type RunTrigger = 'schedule' | 'dependency' | 'manual' | 'backfill' | 'event';
 
 /** A backfill's range: the days (`YYYY-MM-DD`, both included) of the product's time column it reloads. */
 export interface RunRange {
@@ -131,7 +132,7 @@ export interface PipelineRunner {
   /** Starts the schedules and the processing. */
   start(): Promise<void>;
   /** Asks for a run now (its dependents follow it); refused when one is queued or running, or the pipeline is paused. Resolves to its run id. A backfill may name a range. */
-  run(pipeline: string, trigger?: Extract<RunTrigger, 'manual' | 'backfill'>, options?: RunOptions): Promise<string>;
+  run(pipeline: string, trigger?: Extract<RunTrigger, 'manual' | 'backfill' | 'event'>, options?: RunOptions): Promise<string>;
   /** Its scheduled and dependent runs are skipped, and a run asked for refused, until `resume`. */
   pause(pipeline: string): Promise<void>;
   resume(pipeline: string): Promise<void>;

@@ -59,7 +59,13 @@ export interface ServePipelinesOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export async function servePipelines(options: ServePipelinesOptions): Promise<PipelineRunner> {
+/** The runner of a domain's pipelines, served. */
+export interface ServedPipelines extends PipelineRunner {
+  /** Asks for a run (after the one queued or running, if any) and resolves when it ends in this process (rejects when it failed). */
+  runToEnd(pipeline: string, trigger: 'manual' | 'event'): Promise<void>;
+}
+
+export async function servePipelines(options: ServePipelinesOptions): Promise<ServedPipelines> {
   const { domain, server, url, log } = options;
   const env = options.env ?? process.env;
   const pipelines = pipelinesOf(domain, { everySeconds: pipelinesEveryFromEnv(env) });
@@ -92,6 +98,8 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
       .map((run) => run.measures!)
       .reverse();
   };
+  /** Runs asked by `runToEnd`, until they end. */
+  const awaited = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
   /** What each run's load did, until the run's end is recorded. */
   const loadsOf = new Map<string, RunDetails>();
   /** When the version this process serves was loaded. */
@@ -199,6 +207,12 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
         const ended = event.event === 'succeeded' || event.event === 'failed' || event.event === 'skipped';
         runLog.record(event, ended ? loadsOf.get(event.runId) : undefined).catch((error: unknown) => log.error({ err: error }, 'a pipeline run could not be recorded'));
         if (ended) loadsOf.delete(event.runId);
+        if (ended) {
+          const waiter = awaited.get(event.runId);
+          awaited.delete(event.runId);
+          if (event.event === 'failed') waiter?.reject(new Error(event.error ?? `run ${event.runId} failed`));
+          else waiter?.resolve();
+        }
         log[event.event === 'failed' ? 'error' : event.event === 'retrying' ? 'warn' : 'info']({ pipeline: event.pipeline, run: event.runId, trigger: event.trigger, attempt: event.attempt, ...(event.error ? { error: event.error } : {}) }, `pipeline run ${event.event}`);
       },
       onRunEndedAnywhere: catchUp,
@@ -228,7 +242,21 @@ export async function servePipelines(options: ServePipelinesOptions): Promise<Pi
   // Stopping the pipelines stops the runner, then lets go of the shared history.
   return {
     ...runner,
+    async runToEnd(pipeline, trigger) {
+      // A run queued or running may have listed the increments before the one to merge was written: the next run merges it.
+      for (;;) {
+        try {
+          const runId = await runner.run(pipeline, trigger);
+          return await new Promise<void>((resolve, reject) => awaited.set(runId, { resolve, reject }));
+        } catch (error) {
+          if (!(error instanceof PipelineError) || error.code !== 'PIPELINE_RUN_OVERLAPS') throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    },
     async stop() {
+      for (const waiter of awaited.values()) waiter.reject(new Error('the pipelines stopped'));
+      awaited.clear();
       await runner.stop();
       await runLog.close();
     },

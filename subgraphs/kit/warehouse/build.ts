@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import { beforeTableOf } from './staging-names.js';
-import { captureBefore, carryOutbox, createOutbox, mergedTables, pruneOutbox, readOutbox, touchRows, wholeTableBefore, writeOutbox } from '../events/outbox.js';
+import { captureBefore, carryOutbox, rowsBefore, createOutbox, mergedTables, pruneOutbox, readOutbox, touchRows, wholeTableBefore, writeOutbox } from '../events/outbox.js';
 import type { Domain } from '../domain.js';
 import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js';
 import { readQualityRuns, writeQualityRuns, type QualityRun } from '../quality-store.js';
@@ -333,10 +333,12 @@ function sourceTimeOf(options: EnsureWarehouseOptions, increments: readonly Incr
 }
 
 /** What a domain's derivation is given: the new version, the changed tables' keys, and a way to say which other rows it changes. */
-function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readonly string[], touched: Set<string>) {
+function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readonly string[], touched: Set<string>, imaged: boolean) {
   return {
     db,
     changed: Object.fromEntries(tables.map((table) => [table, changedTableOf(table)])),
+    // A merge into the serving version took the before-images; a full load's merge has none (its tables were just loaded).
+    before: (table: string) => (imaged ? rowsBefore(table) : sql`(select * from ${sql.table(table)} where false)`),
     async touch(table: string, keys: RawBuilder<unknown>) {
       await touchRows(db, domain, table, keys);
       touched.add(table);
@@ -345,14 +347,14 @@ function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readon
 }
 
 /** Merges staged increments by key, then fills the derived columns of what they changed (the domain's `deriveIncrement`). */
-async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number, touched = new Set<string>()): Promise<Record<string, TableChanges>> {
+async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number, touched = new Set<string>(), imaged = false): Promise<Record<string, TableChanges>> {
   // Columns computed from their own row are written with it; the others need the domain's derivation.
   const derived = domain.tables.filter((table) => table.columns.some((column) => column.derived && column.fromRow === undefined));
   if (derived.length > 0 && !domain.deriveIncrement) {
     throw new IncrementError(`The ${domain.name} domain derives columns (${derived.map((table) => table.name).join(', ')}) and declares no deriveIncrement: its increments cannot be merged.`);
   }
   const changes = await mergeStaged(db, staged, deliveries);
-  await domain.deriveIncrement?.(deriveOptions(domain, db, staged.map((table) => table.name), touched));
+  await domain.deriveIncrement?.(deriveOptions(domain, db, staged.map((table) => table.name), touched, imaged));
   return changes;
 }
 
@@ -446,7 +448,7 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
 const incrementalPlan = (domain: Domain<any, any>, pending: readonly Increment[]): MergePlan => ({
   stage: (target) => stageIncrements(target, domain.tables, pending),
   candidates: (table) => sql`select ${sql.join(table.primaryKey.map((column) => sql.ref(column)))} from ${sql.table(stagedTableOf(table.name))}`,
-  merge: (db, staged, touched) => applyIncrements(domain, db, staged, pending.length, touched),
+  merge: (db, staged, touched) => applyIncrements(domain, db, staged, pending.length, touched, true),
   applies: pending,
 });
 
@@ -469,7 +471,7 @@ function rangePlan(options: EnsureWarehouseOptions, backfill: Backfill, applied:
     },
     async merge(db, _staged, touched) {
       const changes = { [table.name]: await mergeRange(db, table, backfill) };
-      await domain.deriveIncrement?.(deriveOptions(domain, db, [table.name], touched));
+      await domain.deriveIncrement?.(deriveOptions(domain, db, [table.name], touched, true));
       return changes;
     },
     applies: [],

@@ -35,6 +35,11 @@ export interface TableSpec {
   readonly name: string;
   /** The raw file in the domain's raw folder (default `<name>.csv`). */
   readonly file?: string;
+  /**
+   * `increments`: the table has no full file; it is filled only by increments (an input fed by
+   * another domain's change feed writes them: events/inputs.ts), and a full load starts it empty.
+   */
+  readonly source?: 'files' | 'increments';
   readonly columns: readonly ColumnSpec[];
   readonly primaryKey: readonly string[];
   /** Secondary indexes, created after the load: the columns lookups and joins filter on. */
@@ -77,6 +82,7 @@ export function defineTable<const Name extends string, const Columns extends Rea
     readonly primaryKey: readonly (keyof Columns & string)[];
     readonly indexes?: readonly (readonly (keyof Columns & string)[])[];
     readonly file?: string;
+    readonly source?: 'files' | 'increments';
   },
 ): Table<Name, Columns> {
   const columns = Object.entries(options.columns).map(([column, declared]): ColumnSpec => (typeof declared === 'string' ? { name: column, type: declared } : { name: column, ...declared }));
@@ -89,6 +95,7 @@ export function defineTable<const Name extends string, const Columns extends Rea
     primaryKey: options.primaryKey,
     ...(options.indexes ? { indexes: options.indexes } : {}),
     ...(options.file ? { file: options.file } : {}),
+    ...(options.source === 'increments' ? { source: 'increments' as const } : {}),
   };
 }
 
@@ -150,6 +157,10 @@ export async function loadTables<DB>(
   const rows: Record<string, number> = {};
   for (const table of tables) {
     await createTable(db, table, warehouse.dialect);
+    if (table.source === 'increments') {
+      rows[table.name] = 0; // filled by the increments merged after the full files
+      continue;
+    }
     rows[table.name] = await warehouse.loadCsv({
       table: table.name,
       file: join(rawDir, table.file ?? `${table.name}.csv`),

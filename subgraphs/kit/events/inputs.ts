@@ -1,0 +1,342 @@
+/**
+ * Inputs: a data product fed by another domain's data product. The consuming domain follows the
+ * other product's change feed (events carry keys, never values), reads each changed key's values
+ * through the gateway under its own principal (so the producer's policy applies to it as to any
+ * reader), and writes them as an increment of the table it keeps them in (declared `source:
+ * 'increments'`); then it asks its pipeline to merge it, by the kit's increment machinery: quality
+ * checks, profiles, the derived columns (the domain's `deriveIncrement`), its own change events,
+ * lineage. A key the gateway no longer returns (deleted, or out of the principal's reach) is a
+ * tombstone. The first time (and when the feed's retention removed what it missed), it reads every
+ * entity of the input page by page: a snapshot, then the events after the position it started at.
+ *
+ * Where it is: in the increments it wrote. Each increment's folder name ends with the input and the
+ * feed position it holds the values up to (`…-from-finance.orders-p42`), so a process that dies
+ * after writing one resumes after it, and one that dies before reads those events again: the values
+ * it then reads are the same or newer, and a merge by key of the same values changes nothing.
+ */
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import type { Logger } from 'pino';
+import { ChangeFeedError, type ChangeFeed } from '../../../policy/events/change-feed.js';
+import { mintDevToken } from '../../../policy/identity-config.js';
+import type { Domain } from '../domain.js';
+import { compareIncrementNames, DELETED_COLUMN, incrementName, INCREMENTS_FOLDER } from '../warehouse/increments.js';
+
+/** Another domain's data product that one of this domain's products is fed by. */
+export interface ProductInput {
+  /** Its address, `<domain>.<product>`: its change feed is followed, and it is this product's input port. */
+  readonly product: string;
+  /** Why this product reads it (the catalog shows it with the input port). */
+  readonly description: string;
+  /** The fields of this product's type made from it (its lineage). */
+  readonly fields: readonly string[];
+  /** The table of this domain its values are kept in (declared `source: 'increments'`, keyed by the input's key). */
+  readonly table: string;
+  /** The Query connection field listing the input's entities (`first`/`after`, and `filter: { <keyFilter>: [keys] }`). */
+  readonly field: string;
+  /** Its filter argument that selects entities by key (at most 100 keys a read). */
+  readonly keyFilter: string;
+  /** What is read of each entity (a GraphQL selection; it must select what `toRow` needs). */
+  readonly selection: string;
+  /** An entity as read → its row of `table` (every column that is not derived). */
+  readonly toRow: (node: any) => Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/** A product's inputs, with the product they feed: every input of every product of the domain. */
+export const inputsOf = (domain: Domain<any, any>): { readonly feeds: string; readonly input: ProductInput }[] =>
+  domain.dataProducts.flatMap(({ spec }) => (spec.inputs ?? []).map((input: ProductInput) => ({ feeds: `${domain.name}.${spec.name}`, input })));
+
+/** Reads an input's entities through the gateway. */
+export interface InputReader {
+  /** Every entity, page by page. */
+  all(input: ProductInput): AsyncIterable<readonly unknown[]>;
+  /** The entities of these keys that the reader may see now (at most 100 keys). */
+  byKeys(input: ProductInput, keys: readonly string[]): Promise<readonly unknown[]>;
+}
+
+/** A read the gateway refused or failed: its codes, as the gateway gave them. */
+export class InputReadError extends Error {
+  override name = 'InputReadError';
+  constructor(
+    message: string,
+    readonly codes: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+/** Keys a read by key asks for at most (a list filter's bound). */
+export const KEYS_PER_READ = 100;
+const PAGE = 500;
+
+/**
+ * Reads through the gateway's GraphQL endpoint with the domain's token (`token()` is asked at each
+ * read: a token about to expire is replaced). Any error in an answer fails the read: a value the
+ * policy withheld is never written as if it were null.
+ */
+export function gatewayInputReader(options: { readonly url: string; readonly token: () => Promise<string> | string; readonly timeoutMs?: number }): InputReader {
+  const post = async (input: ProductInput, query: string, variables: Record<string, unknown>): Promise<{ nodes: unknown[]; pageInfo?: { hasNextPage: boolean; endCursor: string | null } }> => {
+    const response = await fetch(options.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await options.token()}` },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+    }).catch((error: unknown) => {
+      throw new InputReadError(`The gateway at ${options.url} did not answer: ${(error as Error).message}`, ['GATEWAY_UNREACHABLE']);
+    });
+    const body = (await response.json().catch(() => null)) as { data?: { page?: { nodes: unknown[] } | null }; errors?: { message: string; extensions?: { code?: string } }[] } | null;
+    if (body?.errors?.length || !body?.data?.page) {
+      const codes = [...new Set((body?.errors ?? []).map((error) => error.extensions?.code ?? 'UNKNOWN'))];
+      throw new InputReadError(`Reading ${input.product} through the gateway failed (HTTP ${response.status}): ${(body?.errors ?? []).map((error) => error.message).join('; ') || 'no data'}`, codes.length > 0 ? codes : [`HTTP_${response.status}`]);
+    }
+    return body.data.page as { nodes: unknown[] };
+  };
+  return {
+    async *all(input) {
+      const query = `query MeshInputSnapshot($after: String) { page: ${input.field}(first: ${PAGE}, after: $after) { nodes { ${input.selection} } pageInfo { hasNextPage endCursor } } }`;
+      let after: string | null = null;
+      for (;;) {
+        const page = await post(input, query, { after });
+        yield page.nodes;
+        if (!page.pageInfo?.hasNextPage || !page.pageInfo.endCursor) return;
+        after = page.pageInfo.endCursor;
+      }
+    },
+    async byKeys(input, keys) {
+      const query = `query MeshInputChanges($keys: [ID!]) { page: ${input.field}(first: ${KEYS_PER_READ}, filter: { ${input.keyFilter}: $keys }) { nodes { ${input.selection} } } }`;
+      return (await post(input, query, { keys })).nodes;
+    },
+  };
+}
+
+const POSITION = /-from-(.+)-p(\d+)$/;
+
+/** The feed position an input's increments hold values up to (null: none written yet: a snapshot comes first). */
+export async function inputPositionIn(rawDir: string, product: string): Promise<number | null> {
+  const names = await readdir(join(rawDir, INCREMENTS_FOLDER)).catch(() => [] as string[]);
+  let position: number | null = null;
+  for (const name of names) {
+    const match = POSITION.exec(name);
+    if (match && match[1] === product && !name.startsWith('.') && !name.startsWith('_')) position = Math.max(position ?? 0, Number(match[2]));
+  }
+  return position;
+}
+
+/**
+ * Writes rows (and tombstones for `gone` keys) of a table as one increment named for the input and
+ * the position it holds, after every increment there and after the serving version's watermark:
+ * written aside, then renamed into place (a merge never reads half of it).
+ */
+export async function writeInputIncrement(options: {
+  readonly rawDir: string;
+  readonly domain: Domain<any, any>;
+  readonly input: ProductInput;
+  readonly position: number;
+  readonly rows: readonly Readonly<Record<string, unknown>>[];
+  readonly gone: readonly string[];
+  readonly now?: Date;
+}): Promise<string> {
+  const { domain, input } = options;
+  const table = domain.tables.find(({ name }) => name === input.table);
+  if (!table || table.primaryKey.length !== 1) throw new Error(`${domain.name}: input ${input.product} names table "${input.table}", which is not a table of the domain keyed by one column.`);
+  const columns = table.columns.filter((column) => !column.derived).map((column) => column.name);
+  const key = table.primaryKey[0]!;
+  const folder = join(options.rawDir, INCREMENTS_FOLDER);
+  await mkdir(folder, { recursive: true });
+  // After every delivery there (another source's included), so that none is passed over as late.
+  const latest = (await readdir(folder)).filter((name) => !name.startsWith('.') && !name.startsWith('_')).sort(compareIncrementNames).at(-1);
+  const timed = incrementName(options.now ?? new Date(), 0);
+  const base = latest && compareIncrementNames(latest, timed) >= 0 ? latest.replace(POSITION, '') : timed;
+  const name = `${base}-from-${input.product}-p${options.position}`;
+  const file = table.file ?? `${table.name}.csv`;
+  const lines = [
+    [...columns, DELETED_COLUMN],
+    ...options.rows.map((row) => [...columns.map((column) => row[column] ?? null), 'false']),
+    ...options.gone.map((gone) => [...columns.map((column) => (column === key ? gone : null)), 'true']),
+  ];
+  const aside = join(folder, `.${name}`);
+  await rm(aside, { recursive: true, force: true });
+  await mkdir(aside);
+  await writeFile(join(aside, file), stringify(lines));
+  await rename(aside, join(folder, name));
+  return name;
+}
+
+export interface InputStatus {
+  /** The product fed, and the input. */
+  readonly feeds: string;
+  readonly product: string;
+  /** The position its kept values are read up to (null: not read yet). */
+  readonly position: number | null;
+  /** The last position the input's feed holds, as last seen. */
+  readonly last: number | null;
+  /** When the last event read was made by its producer (ISO 8601), or when the snapshot was read. */
+  readonly readAt: string | null;
+  /** The last failure (code and message), cleared by the next success. */
+  readonly error: { readonly codes: readonly string[]; readonly message: string } | null;
+}
+
+export interface InputFollower {
+  status(): InputStatus[];
+  /** Resolves once every input has been read up to the position its feed held when asked, and merged. */
+  caughtUp(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface FollowInputsOptions {
+  readonly domain: Domain<any, any>;
+  readonly rawDir: string;
+  readonly openFeed: () => Promise<ChangeFeed>;
+  readonly reader: InputReader;
+  /** Merges what was written (a pipeline run of the product fed); resolves when it is served. */
+  readonly load: (feeds: string) => Promise<void>;
+  /** The keys the serving version keeps of a table (a new snapshot removes the others). */
+  readonly servingKeys: (table: string) => Promise<readonly string[]>;
+  readonly log: Logger;
+  /** The first wait after a failure (default 1 s, doubled up to 30 s). */
+  readonly retryMs?: number;
+}
+
+/** Follows every input of the domain's products until stopped; failures are logged and tried again. */
+export function followInputs(options: FollowInputsOptions): InputFollower {
+  const { domain, log } = options;
+  const controller = new AbortController();
+  const statuses = new Map<string, InputStatus>();
+  let feed: Promise<ChangeFeed> | null = null;
+  const feedOf = () => (feed ??= options.openFeed().catch((error: unknown) => {
+    feed = null;
+    throw error;
+  }));
+  const sleep = (ms: number) => new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    controller.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+  const set = (product: string, change: Partial<InputStatus>) => statuses.set(product, { ...statuses.get(product)!, ...change });
+  /** The merged position: written positions merge one load at a time; a load asked while one runs follows it. */
+  let loading: Promise<void> = Promise.resolve();
+  let merged = new Map<string, number>();
+  const merge = (feeds: string, product: string, position: number): Promise<void> => {
+    loading = loading.then(async () => {
+      if ((merged.get(product) ?? -1) >= position) return; // a load asked later covered it
+      const written = await inputPositionIn(options.rawDir, product);
+      await options.load(feeds);
+      merged = new Map(merged).set(product, written ?? position);
+    });
+    return loading;
+  };
+
+  const readKeys = async (input: ProductInput, keys: readonly string[]) => {
+    const table = domain.tables.find(({ name }) => name === input.table)!;
+    const key = table.primaryKey[0]!;
+    const rows: Record<string, unknown>[] = [];
+    for (let i = 0; i < keys.length; i += KEYS_PER_READ) {
+      const chunk = keys.slice(i, i + KEYS_PER_READ);
+      for (const node of await options.reader.byKeys(input, chunk)) rows.push({ ...input.toRow(node) });
+    }
+    const found = new Set(rows.map((row) => String(row[key])));
+    return { rows, gone: [...new Set(keys)].filter((candidate) => !found.has(candidate)) };
+  };
+
+  const follow = async (feeds: string, input: ProductInput) => {
+    let wait = options.retryMs ?? 1_000;
+    let snapshot = false;
+    while (!controller.signal.aborted) {
+      try {
+        const changes = await feedOf();
+        let position = snapshot ? null : await inputPositionIn(options.rawDir, input.product);
+        if (position === null) {
+          // A snapshot: every entity as it is now, then the events after the feed's position when it began.
+          const { last } = await changes.bounds(input.product);
+          const rows: Record<string, unknown>[] = [];
+          for await (const page of options.reader.all(input)) {
+            for (const node of page) rows.push({ ...input.toRow(node) });
+            if (controller.signal.aborted) return;
+          }
+          const table = domain.tables.find(({ name }) => name === input.table)!;
+          const kept = new Set(rows.map((row) => String(row[table.primaryKey[0]!])));
+          const gone = (await options.servingKeys(input.table)).filter((key) => !kept.has(key));
+          await writeInputIncrement({ rawDir: options.rawDir, domain, input, position: last, rows, gone });
+          snapshot = false;
+          log.info({ input: input.product, feeds, rows: rows.length, removed: gone.length, position: last }, `input ${input.product} read whole (a snapshot)`);
+          set(input.product, { position: last, last, readAt: new Date().toISOString(), error: null });
+          position = last;
+        }
+        // What was written and not merged yet (by this process or one before it) is merged first.
+        await merge(feeds, input.product, position);
+        set(input.product, { position, error: null });
+        wait = options.retryMs ?? 1_000;
+        for await (const { position: at, event } of changes.follow(input.product, { after: position, signal: controller.signal })) {
+          const { rows, gone } = await readKeys(input, event.data.keys);
+          await writeInputIncrement({ rawDir: options.rawDir, domain, input, position: at, rows, gone });
+          set(input.product, { position: at, last: Math.max(at, statuses.get(input.product)?.last ?? 0), readAt: event.time ?? new Date().toISOString(), error: null });
+          void merge(feeds, input.product, at).catch((error: unknown) => log.error({ err: error, input: input.product }, `the ${feeds} load of input ${input.product} failed; the next event or the next run merges it`));
+        }
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        const codes = error instanceof InputReadError ? error.codes : error instanceof ChangeFeedError ? [error.code] : ['INPUT_FAILED'];
+        set(input.product, { error: { codes, message: (error as Error).message } });
+        if (error instanceof ChangeFeedError && error.code === 'EVENT_POSITION_EXPIRED') {
+          // What it missed is gone from the feed: read the whole input again (its increment's position is after the old ones).
+          log.warn({ input: input.product, feeds }, `input ${input.product}: the feed no longer holds the events after our position; reading it whole again`);
+          snapshot = true;
+          continue;
+        }
+        log.warn({ input: input.product, feeds, codes, err: error }, `input ${input.product} could not be read; trying again in ${Math.round(wait / 1000)} s`);
+        await sleep(wait);
+        wait = Math.min(wait * 2, 30_000);
+      }
+    }
+  };
+
+  const running = inputsOf(domain).map(({ feeds, input }) => {
+    statuses.set(input.product, { feeds, product: input.product, position: null, last: null, readAt: null, error: null });
+    return follow(feeds, input);
+  });
+
+  return {
+    status: () => [...statuses.values()],
+    async caughtUp(timeoutMs = 120_000) {
+      const deadline = Date.now() + timeoutMs;
+      const changes = await feedOf();
+      const targets = await Promise.all(inputsOf(domain).map(async ({ input }) => ({ product: input.product, last: (await changes.bounds(input.product)).last })));
+      while (targets.some(({ product, last }) => (merged.get(product) ?? -1) < last || !merged.has(product))) {
+        if (Date.now() > deadline) throw new Error(`The inputs of ${domain.name} were not read and merged within ${timeoutMs} ms: ${JSON.stringify([...statuses.values()])}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await loading;
+    },
+    async stop() {
+      controller.abort();
+      await Promise.allSettled(running);
+      await loading.catch(() => undefined);
+      if (feed) await (await feed.catch(() => null))?.close();
+    },
+  };
+}
+
+
+/**
+ * Where and as whom a domain reads its inputs: the gateway's GraphQL URL (`GATEWAY_URL`, default
+ * http://127.0.0.1:4000/graphql) and the domain's own token: in production from the file
+ * `MESH_TOKEN_FILE` names (your identity provider's token for the domain, rotated by your secret
+ * manager; read at each read), required there; in development, a token of the local issuer for
+ * `<domain>-inputs` (role steward, an hour), made at each read.
+ */
+export function inputAccessFromEnv(domain: string, env: NodeJS.ProcessEnv = process.env): { readonly url: string; readonly token: () => Promise<string> } {
+  const url = env.GATEWAY_URL || 'http://127.0.0.1:4000/graphql';
+  if (!/^https?:\/\//.test(url)) throw new Error(`GATEWAY_URL must be an http(s) URL, got "${url.slice(0, 80)}".`);
+  const file = env.MESH_TOKEN_FILE;
+  if (file) {
+    return {
+      url,
+      async token() {
+        const token = (await readFile(file, 'utf8')).trim();
+        if (!token) throw new InputReadError(`MESH_TOKEN_FILE (${file}) is empty.`, ['UNAUTHENTICATED']);
+        return token;
+      },
+    };
+  }
+  if (env.NODE_ENV === 'production') throw new Error(`The ${domain} domain reads other domains' products (its inputs): give it MESH_TOKEN_FILE, a file holding its token from your identity provider (development tokens are refused in production).`);
+  return { url, token: async () => mintDevToken({ subject: `${domain}-inputs`, roles: ['steward'], regions: [], client: `${domain}-inputs`, expiresInSeconds: 3600 }) };
+}
