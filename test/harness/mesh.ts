@@ -37,6 +37,8 @@ import { ensureWarehouse, qualityHistoryAt } from '../../subgraphs/kit/warehouse
 import { loadFactsAt } from '../../subgraphs/kit/freshness.js';
 import { profilesAt } from '../../subgraphs/kit/profiles.js';
 import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
+import { followInputs, gatewayInputReader, inputsOf, type InputFollower } from '../../subgraphs/kit/events/inputs.js';
+import { openChangeFeed } from '../../policy/events/feed-from-env.js';
 import type { Warehouse } from '../../subgraphs/kit/warehouse/warehouse.js';
 import { generateSourceData, type RawManifest } from '../../subgraphs/synthetic-sources/generate.js';
 
@@ -235,6 +237,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   const subgraphs: Record<string, RunningServer> = {};
   const auditPath = (service: string) => join(dataDir, 'audit', `${service}.jsonl`);
   const audits: Record<string, AuditSink> = {};
+  const urlOf: Record<string, string> = {};
   // Each PostgreSQL mesh has a database of its own, so that runs never collide.
   const database = options.warehouse === 'postgres' ? `mesh_test_${process.pid}_${randomUUID().slice(0, 8)}` : null;
   if (database) await onPostgres(`CREATE DATABASE ${database}`);
@@ -243,6 +246,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     const url = database
       ? `${TEST_POSTGRES}/${database}?schema=${domain.name}`
       : `duckdb:${join(dataDir, 'warehouses', `${domain.name}.duckdb`)}`;
+    urlOf[domain.name] = url;
     await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint, sourceExtractedAt: manifest.extractedAt });
     warehouses[domain.name] = openWarehouse(url);
     const qualityHistory = await qualityHistoryAt(url);
@@ -269,6 +273,34 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   const gateway = await startTestGateway(config);
   audits.gateway = gateway.audit;
   await gateway.ready;
+  // A domain fed by another's product (customers' lifetime values, from finance.orders) reads it
+  // through this gateway and follows its change feed, as its subgraph process does under npm start.
+  const followers: InputFollower[] = [];
+  for (const domain of domains) {
+    if (!inputsOf(domain).every(({ input }) => domains.some(({ name }) => input.product.startsWith(`${name}.`))) || inputsOf(domain).length === 0) continue;
+    const url = urlOf[domain.name]!;
+    const follower = followInputs({
+      domain,
+      rawDir: join(rawDir, domain.name),
+      openFeed: () => openChangeFeed({ dataDir, natsUrl: null }, DEV_SIGNING_KEY, `inputs-${domain.name}`),
+      reader: gatewayInputReader({ url: gateway.url, token: () => tokenFor({ subject: `${domain.name}-inputs`, roles: ['steward'], regions: [], client: `${domain.name}-inputs` }) }),
+      async load() {
+        const build = await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint, sourceExtractedAt: manifest.extractedAt });
+        if (!build.built) {
+          if (build.loadError || build.rejectedKeptAt !== undefined) throw new Error(`${domain.name} input load failed: ${build.loadError ?? build.rejectedKeptAt}`);
+          return;
+        }
+        const next = openWarehouse(url);
+        await subgraphs[domain.name]!.swap({ warehouse: next, qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, domain), profiles: await profilesAt(url) });
+        warehouses[domain.name] = next;
+      },
+      servingKeys: async (table) => (await sql<{ k: unknown }>`select ${sql.ref(domain.tables.find(({ name }) => name === table)!.primaryKey[0]!)} as k from ${sql.table(table)}`.execute(warehouses[domain.name]!.db as Kysely<unknown>)).rows.map(({ k }) => String(k)),
+      log: testLog,
+    });
+    subgraphs[domain.name]!.attachInputs(() => follower.status());
+    followers.push(follower);
+    await follower.caughtUp();
+  }
 
   const stopped = new Set<string>();
   const stewardToken = tokenFor();
@@ -309,6 +341,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       await subgraphs[name]!.stop();
     },
     async stop() {
+      for (const follower of followers) await follower.stop();
       await gateway.stop();
       for (const [name, server] of Object.entries(subgraphs)) if (!stopped.has(name)) await server.stop();
       for (const domain of domains) await audits[domain.name]!.close();
