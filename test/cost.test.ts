@@ -20,7 +20,9 @@ function cost(query: string, variables: Record<string, unknown> = {}): number {
 
 describe('the cost estimate', () => {
   it('reads the directives the domains declare', () => {
-    expect(index.fieldWeights.get('Customer.lifetimeValue')).toBe(10);
+    expect(index.fieldWeights.get('Product.revenue')).toBe(10);
+    // Kept as a column by the customers domain (from finance's orders), it costs what a scalar costs.
+    expect(index.fieldWeights.get('Customer.lifetimeValue')).toBeUndefined();
     expect(index.fieldWeights.get('Query.salesAggregate')).toBe(5);
     expect(index.listSizes.get('Query.orders')).toEqual({ assumedSize: 20, slicingArguments: ['first'], sizedFields: ['edges', 'nodes'] });
     expect(index.listSizes.get('Order.lines')).toEqual({ assumedSize: 8, slicingArguments: [], sizedFields: [] });
@@ -37,8 +39,9 @@ describe('the cost estimate', () => {
     ['query($n: Int) { customers(first: $n) { nodes { id } } }', { n: 200 }, 201],
     // Nested: orders(500) × (Order 1 + customer 1 + lines 8 × (OrderLine 1 + product 1)).
     ['{ orders(first: 500) { nodes { id customer { name } lines { quantity product { name } } } } }', {}, 1 + 500 * (1 + 1 + 8 * 2)],
-    // Expensive fields: lifetimeValue 10 for each of 100 customers.
-    ['{ customerList(limit: 100) { id lifetimeValue } }', {}, 100 * (1 + 10)],
+    // Expensive fields: revenue 10 for each of 100 products; lifetimeValue, a column, 0.
+    ['{ productList(limit: 100) { sku revenue } }', {}, 100 * (1 + 10)],
+    ['{ customerList(limit: 100) { id lifetimeValue } }', {}, 100 * 1],
     // salesAggregate: weight 5 per group, `limit` of them; product 1 and revenue 0 each.
     ['{ salesAggregate(groupBy: [PRODUCT], limit: 10) { revenue product { name } } }', {}, 10 * (5 + 1)],
     // Every category (assumed 20) × its products (first 5) × (1 + revenue 10).

@@ -150,7 +150,10 @@ async function main(): Promise<void> {
   const fromRegistry = config.supergraph.kind === 'registry';
   if (!fromRegistry) startGateway();
   const schedule = live && !process.env.PIPELINES_EVERY ? { PIPELINES_EVERY: String(live) } : {};
-  const [first, ...rest] = services.map(({ name, url, portText, host }) => ({ name, url, env: { PORT: portText, HOST: host, ...schedule } }));
+  // A domain fed by another's product reads it through this gateway.
+  const local = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const gatewayUrl = process.env.GATEWAY_URL || `http://${local.includes(':') ? `[${local}]` : local}:${config.port}/graphql`;
+  const [first, ...rest] = services.map(({ name, url, portText, host }) => ({ name, url, env: { PORT: portText, HOST: host, GATEWAY_URL: gatewayUrl, ...schedule } }));
   if (first) {
     run(first.name, subgraphsMain, ['serve', first.name], first.env);
     await waitUntilReady(new URL('/health/ready', first.url), composeTimeoutMs, first.name);

@@ -28,7 +28,7 @@ import {
 import { countRows, guardArguments, listArguments, rowCondition, timeWindow, whereAll, type ArgumentField, type Bound, type Coordinate, type RequestAccess } from './filters.js';
 import { manyByKey, oneByKey, type RequestLoaders } from './loaders.js';
 import type { QualityRule } from './quality.js';
-import type { ProductInput } from './events/inputs.js';
+import type { ProductInput } from './events/input-declaration.js';
 import type { PipelineDeclaration } from './pipelines/runner.js';
 import type { DialectSql } from './warehouse/dialects.js';
 

@@ -20,7 +20,7 @@ export { defineDomain, type DeriveIncrementOptions, type Domain, type DomainCont
 export { defineDataProduct, type DataProduct, type DataProductSpec, type FilterSpec, type ProductMetadata, type ProductStatus, type SlaProperty } from './data-product.js';
 export type { Connection, ListArgs, PageArgs, Selection, SortColumn } from './connection.js';
 export type { PipelineDeclaration, PostgresSource } from './pipelines/runner.js';
-export type { ProductInput } from './events/inputs.js';
+export type { ProductInput } from './events/input-declaration.js';
 export { anyOf, anyOfCategories, atLeast, atMost, containsText, guardArgument, guardArguments, timeWindow, whereAll, type ArgumentField, type Bound, type Coordinate, type RequestAccess } from './filters.js';
 export { manyByKey, oneByKey, RequestLoaders } from './loaders.js';
 export { toTimestampParameter } from './scalars.js';

@@ -21,27 +21,10 @@ import type { Logger } from 'pino';
 import { ChangeFeedError, type ChangeFeed } from '../../../policy/events/change-feed.js';
 import { mintDevToken } from '../../../policy/identity-config.js';
 import type { Domain } from '../domain.js';
+import type { ProductInput } from './input-declaration.js';
 import { compareIncrementNames, DELETED_COLUMN, incrementName, INCREMENTS_FOLDER } from '../warehouse/increments.js';
 
-/** Another domain's data product that one of this domain's products is fed by. */
-export interface ProductInput {
-  /** Its address, `<domain>.<product>`: its change feed is followed, and it is this product's input port. */
-  readonly product: string;
-  /** Why this product reads it (the catalog shows it with the input port). */
-  readonly description: string;
-  /** The fields of this product's type made from it (its lineage). */
-  readonly fields: readonly string[];
-  /** The table of this domain its values are kept in (declared `source: 'increments'`, keyed by the input's key). */
-  readonly table: string;
-  /** The Query connection field listing the input's entities (`first`/`after`, and `filter: { <keyFilter>: [keys] }`). */
-  readonly field: string;
-  /** Its filter argument that selects entities by key (at most 100 keys a read). */
-  readonly keyFilter: string;
-  /** What is read of each entity (a GraphQL selection; it must select what `toRow` needs). */
-  readonly selection: string;
-  /** An entity as read → its row of `table` (every column that is not derived). */
-  readonly toRow: (node: any) => Readonly<Record<string, string | number | boolean | null>>;
-}
+export type { ProductInput } from './input-declaration.js';
 
 /** A product's inputs, with the product they feed: every input of every product of the domain. */
 export const inputsOf = (domain: Domain<any, any>): { readonly feeds: string; readonly input: ProductInput }[] =>
@@ -284,7 +267,8 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
         }
         log.warn({ input: input.product, feeds, codes, err: error }, `input ${input.product} could not be read; trying again in ${Math.round(wait / 1000)} s`);
         await sleep(wait);
-        wait = Math.min(wait * 2, 30_000);
+        // A gateway not up yet (the mesh is starting) is asked again soon; other failures less and less often.
+        wait = codes.includes('GATEWAY_UNREACHABLE') ? Math.min(wait, 2_000) : Math.min(wait * 2, 30_000);
       }
     }
   };
