@@ -237,6 +237,16 @@ export const ERRORS = {
     httpStatus: 503,
     definedBy: 'platform',
   },
+  INPUT_UNREACHABLE: {
+    description: "A domain could not reach the gateway to read a product it is fed by (an input: the gateway is starting, or GATEWAY_URL is wrong); it tries again, and the product's freshness says so.",
+    httpStatus: 503,
+    definedBy: 'platform',
+  },
+  INPUT_FAILED: {
+    description: "A domain could not read or merge a product it is fed by for a reason of its own (not the gateway's code); it tries again, and the product's freshness says so.",
+    httpStatus: 503,
+    definedBy: 'platform',
+  },
   EVENT_POSITION_INVALID: {
     description: 'A resume position is not one the product\'s change feed ever had (not a whole number from 0, or beyond its last event).',
     httpStatus: 400,

@@ -14,7 +14,7 @@
  * after writing one resumes after it, and one that dies before reads those events again: the values
  * it then reads are the same or newer, and a merge by key of the same values changes nothing.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { Logger } from 'pino';
@@ -44,10 +44,17 @@ export class InputReadError extends Error {
   constructor(
     message: string,
     readonly codes: readonly string[],
+    /** The gateway's Retry-After, when it said one. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
 }
+
+/** Failures that pass: the read is tried again where it was (a snapshot's page too), not from the start. */
+const TRANSIENT = new Set(['RATE_LIMITED', 'GATEWAY_OVERLOADED', 'SUBGRAPH_UNAVAILABLE', 'SUBGRAPH_TIMEOUT', 'INPUT_UNREACHABLE', 'HTTP_429', 'HTTP_502', 'HTTP_503', 'HTTP_504']);
+/** The waits before each new try of a read that failed for a passing reason (about two minutes in all). */
+const RETRY_WAITS_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000, 30_000, 60_000];
 
 /** Keys a read by key asks for at most (a list filter's bound). */
 export const KEYS_PER_READ = 100;
@@ -59,19 +66,36 @@ const PAGE = 500;
  * policy withheld is never written as if it were null.
  */
 export function gatewayInputReader(options: { readonly url: string; readonly token: () => Promise<string> | string; readonly timeoutMs?: number }): InputReader {
-  const post = async (input: ProductInput, query: string, variables: Record<string, unknown>): Promise<{ nodes: unknown[]; pageInfo?: { hasNextPage: boolean; endCursor: string | null } }> => {
+  type Page = { nodes: unknown[]; pageInfo?: { hasNextPage: boolean; endCursor: string | null } };
+  const post = async (input: ProductInput, query: string, variables: Record<string, unknown>): Promise<Page> => {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await postOnce(input, query, variables);
+      } catch (error) {
+        const wait = RETRY_WAITS_MS[attempt];
+        if (!(error instanceof InputReadError) || !error.codes.some((code) => TRANSIENT.has(code)) || wait === undefined) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.max(wait, Math.min(error.retryAfterMs ?? 0, 60_000))));
+      }
+    }
+  };
+  const postOnce = async (input: ProductInput, query: string, variables: Record<string, unknown>): Promise<Page> => {
     const response = await fetch(options.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await options.token()}` },
       body: JSON.stringify({ query, variables }),
       signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
     }).catch((error: unknown) => {
-      throw new InputReadError(`The gateway at ${options.url} did not answer: ${(error as Error).message}`, ['GATEWAY_UNREACHABLE']);
+      throw new InputReadError(`The gateway at ${options.url} did not answer: ${(error as Error).message}`, ['INPUT_UNREACHABLE']);
     });
     const body = (await response.json().catch(() => null)) as { data?: { page?: { nodes: unknown[] } | null }; errors?: { message: string; extensions?: { code?: string } }[] } | null;
     if (body?.errors?.length || !body?.data?.page) {
       const codes = [...new Set((body?.errors ?? []).map((error) => error.extensions?.code ?? 'UNKNOWN'))];
-      throw new InputReadError(`Reading ${input.product} through the gateway failed (HTTP ${response.status}): ${(body?.errors ?? []).map((error) => error.message).join('; ') || 'no data'}`, codes.length > 0 ? codes : [`HTTP_${response.status}`]);
+      const retryAfter = Number(response.headers.get('retry-after'));
+      throw new InputReadError(
+        `Reading ${input.product} through the gateway failed (HTTP ${response.status}): ${(body?.errors ?? []).map((error) => error.message).join('; ') || 'no data'}`,
+        codes.length > 0 ? codes : [`HTTP_${response.status}`],
+        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+      );
     }
     return body.data.page as { nodes: unknown[] };
   };
@@ -116,8 +140,10 @@ export async function writeInputIncrement(options: {
   readonly domain: Domain<any, any>;
   readonly input: ProductInput;
   readonly position: number;
-  readonly rows: readonly Readonly<Record<string, unknown>>[];
-  readonly gone: readonly string[];
+  /** The rows, or their pages as they are read (written as they come: a snapshot is never held whole). */
+  readonly rows: readonly Readonly<Record<string, unknown>>[] | AsyncIterable<readonly Readonly<Record<string, unknown>>[]>;
+  /** The keys that are gone, asked once every row is written. */
+  readonly gone: () => Iterable<string>;
   readonly now?: Date;
 }): Promise<string> {
   const { domain, input } = options;
@@ -127,22 +153,28 @@ export async function writeInputIncrement(options: {
   const key = table.primaryKey[0]!;
   const folder = join(options.rawDir, INCREMENTS_FOLDER);
   await mkdir(folder, { recursive: true });
-  // After every delivery there (another source's included), so that none is passed over as late.
+  const file = table.file ?? `${table.name}.csv`;
+  const partial = join(folder, `.${input.product}-p${options.position}`);
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(partial);
+  const out = await open(join(partial, file), 'w');
+  try {
+    await out.write(stringify([[...columns, DELETED_COLUMN]]));
+    const write = (rows: readonly Readonly<Record<string, unknown>>[]) => (rows.length > 0 ? out.write(stringify(rows.map((row) => [...columns.map((column) => row[column] ?? null), 'false']))) : null);
+    if (Symbol.asyncIterator in options.rows) for await (const page of options.rows) await write(page);
+    else await write(options.rows);
+    const tombstones = [...options.gone()].map((gone) => [...columns.map((column) => (column === key ? gone : null)), 'true']);
+    if (tombstones.length > 0) await out.write(stringify(tombstones));
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  // Named after every delivery there (another source's included), so that none is passed over as late.
   const latest = (await readdir(folder)).filter((name) => !name.startsWith('.') && !name.startsWith('_')).sort(compareIncrementNames).at(-1);
   const timed = incrementName(options.now ?? new Date(), 0);
   const base = latest && compareIncrementNames(latest, timed) >= 0 ? latest.replace(POSITION, '') : timed;
   const name = `${base}-from-${input.product}-p${options.position}`;
-  const file = table.file ?? `${table.name}.csv`;
-  const lines = [
-    [...columns, DELETED_COLUMN],
-    ...options.rows.map((row) => [...columns.map((column) => row[column] ?? null), 'false']),
-    ...options.gone.map((gone) => [...columns.map((column) => (column === key ? gone : null)), 'true']),
-  ];
-  const aside = join(folder, `.${name}`);
-  await rm(aside, { recursive: true, force: true });
-  await mkdir(aside);
-  await writeFile(join(aside, file), stringify(lines));
-  await rename(aside, join(folder, name));
+  await rename(partial, join(folder, name));
   return name;
 }
 
@@ -224,6 +256,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
   const follow = async (feeds: string, input: ProductInput) => {
     let wait = options.retryMs ?? 1_000;
     let snapshot = false;
+    let lastSaid = '';
     while (!controller.signal.aborted) {
       try {
         const changes = await feedOf();
@@ -231,17 +264,24 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
         if (position === null) {
           // A snapshot: every entity as it is now, then the events after the feed's position when it began.
           const { last } = await changes.bounds(input.product);
-          const rows: Record<string, unknown>[] = [];
-          for await (const page of options.reader.all(input)) {
-            for (const node of page) rows.push({ ...input.toRow(node) });
-            if (controller.signal.aborted) return;
-          }
           const table = domain.tables.find(({ name }) => name === input.table)!;
-          const kept = new Set(rows.map((row) => String(row[table.primaryKey[0]!])));
-          const gone = (await options.servingKeys(input.table)).filter((key) => !kept.has(key));
-          await writeInputIncrement({ rawDir: options.rawDir, domain, input, position: last, rows, gone });
+          const key = table.primaryKey[0]!;
+          // The keys kept now: those the snapshot does not read again are gone (none the first time).
+          const gone = new Set(await options.servingKeys(input.table));
+          let read = 0;
+          const signal = controller.signal;
+          const pages = (async function* () {
+            for await (const page of options.reader.all(input)) {
+              if (signal.aborted) throw new Error('stopped');
+              const rows = page.map((node) => input.toRow(node));
+              for (const row of rows) gone.delete(String(row[key]));
+              read += rows.length;
+              yield rows;
+            }
+          })();
+          await writeInputIncrement({ rawDir: options.rawDir, domain, input, position: last, rows: pages, gone: () => gone });
           snapshot = false;
-          log.info({ input: input.product, feeds, rows: rows.length, removed: gone.length, position: last }, `input ${input.product} read whole (a snapshot)`);
+          log.info({ input: input.product, feeds, rows: read, removed: gone.size, position: last }, `input ${input.product} read whole (a snapshot)`);
           set(input.product, { position: last, last, readAt: new Date().toISOString(), error: null });
           position = last;
         }
@@ -249,9 +289,11 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
         await merge(feeds, input.product, position);
         set(input.product, { position, error: null });
         wait = options.retryMs ?? 1_000;
+        if (lastSaid) log.info({ input: input.product, feeds, position }, `input ${input.product} read again`);
+        lastSaid = '';
         for await (const { position: at, event } of changes.follow(input.product, { after: position, signal: controller.signal })) {
           const { rows, gone } = await readKeys(input, event.data.keys);
-          await writeInputIncrement({ rawDir: options.rawDir, domain, input, position: at, rows, gone });
+          await writeInputIncrement({ rawDir: options.rawDir, domain, input, position: at, rows, gone: () => gone });
           set(input.product, { position: at, last: Math.max(at, statuses.get(input.product)?.last ?? 0), readAt: event.time ?? new Date().toISOString(), error: null });
           void merge(feeds, input.product, at).catch((error: unknown) => log.error({ err: error, input: input.product }, `the ${feeds} load of input ${input.product} failed; the next event or the next run merges it`));
         }
@@ -265,10 +307,13 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
           snapshot = true;
           continue;
         }
-        log.warn({ input: input.product, feeds, codes, err: error }, `input ${input.product} could not be read; trying again in ${Math.round(wait / 1000)} s`);
+        // Said once per kind of failure (a gateway still starting fails every second), then quietly until it changes.
+        const said = codes.join(',');
+        if (said !== lastSaid) log.warn({ input: input.product, feeds, codes, error: (error as Error).message }, `input ${input.product} could not be read; trying again until it can`);
+        lastSaid = said;
         await sleep(wait);
         // A gateway not up yet (the mesh is starting) is asked again soon; other failures less and less often.
-        wait = codes.includes('GATEWAY_UNREACHABLE') ? Math.min(wait, 2_000) : Math.min(wait * 2, 30_000);
+        wait = codes.includes('INPUT_UNREACHABLE') ? Math.min(wait, 2_000) : Math.min(wait * 2, 30_000);
       }
     }
   };
