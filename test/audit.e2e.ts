@@ -28,7 +28,7 @@ async function verifies(service: string): Promise<void> {
   expect(verifyAuditLog(await readFile(mesh.auditPath(service), 'utf8')), service).toMatchObject({ ok: true });
 }
 
-const SAMPLE = 'query Sample($n: Int) { customers(first: $n) { nodes { id name lifetimeValue } } }';
+const SAMPLE = 'query Sample($n: Int) { customers(first: $n) { nodes { id name lifetimeValue orders(first: 1) { totalCount } } } }';
 
 describe('records', () => {
   it('a run of concurrent requests: exactly one record per operation per subgraph, plus the gateway\'s', async () => {

@@ -74,7 +74,8 @@ describe('the federated data product catalog', () => {
       expect(node.owners).toEqual(metadata.owners.map((owner) => ({ username: owner.username, name: owner.name ?? null, role: owner.role })));
       expect(node.description).toEqual({ purpose: metadata.description.purpose, limitations: metadata.description.limitations ?? null, usage: metadata.description.usage ?? null });
       expect(node.sla.map((sla: any) => [sla.property, sla.value, sla.unit])).toEqual(metadata.sla.map((sla) => [sla.property, String(sla.value), sla.unit ?? null]));
-      expect(node.inputPorts.map((port: any) => port.name)).toEqual(metadata.inputPorts.map((port) => port.name));
+      // Its raw sources, then the other domains' products it is fed by (its inputs).
+      expect(node.inputPorts.map((port: any) => port.name)).toEqual([...metadata.inputPorts.map((port) => port.name), ...(spec.inputs ?? []).map((input) => input.product)]);
       // Its fields are its type's, each column named where one holds it.
       for (const [field, column] of Object.entries(spec.columns)) expect(node.fields.find((f: any) => f.name === field)?.column).toBe(column);
       expect(node.rootFields.length).toBeGreaterThan(0);
@@ -86,7 +87,11 @@ describe('the federated data product catalog', () => {
     for (const node of all.nodes) {
       expect(node.quality.status, node.id).toBe('PASS');
       expect(node.quality.lastRun).toMatchObject({ trigger: 'load', outcome: 'passed' });
-      expect(node.quality.history.map((run: any) => run.runId)).toEqual([node.quality.lastRun.runId]);
+      // One load; customers two: the full load, then the merge of its input (finance's orders, read whole).
+      const fed = declared.find((product) => product.id === node.id)!.spec.inputs?.length ? 2 : 1;
+      expect(node.quality.history.map((run: any) => run.runId), node.id).toHaveLength(fed);
+      expect(node.quality.history[0].runId).toBe(node.quality.lastRun.runId);
+      expect(node.quality.history.map((run: any) => run.outcome)).toEqual(Array(fed).fill('passed'));
     }
     const customers = all.nodes.find((n: any) => n.id === 'customers.customers');
     expect(customers.quality.lastRun.checks.slice(0, 2).map((c: any) => c.name)).toEqual(['id_not_null', 'id_unique']);
@@ -134,16 +139,25 @@ describe('the federated data product catalog', () => {
       { kind: 'SOURCE', name: 'pim.products', fields: [], description: null },
       { kind: 'PRODUCT', name: 'finance.orders', fields: ['Product.unitsSold', 'Product.revenue'], description: expect.stringContaining('order_lines.sku = Product.sku') },
     ]);
-    // Finance's orders feed the products' revenue and the customers' orders and lifetime value; its invoices feed nothing.
+    // Finance's orders feed the products' revenue and the customers' orders (finance resolves them on their types), and the
+    // customers' lifetime value (the customers domain keeps it from the orders' change feed: an input); its invoices feed nothing.
     expect(node('finance.orders').downstream).toEqual([
-      { kind: 'PRODUCT', name: 'customers.customers', fields: ['Customer.orders', 'Customer.lifetimeValue'], description: expect.stringContaining('orders.customer_id = Customer.id') },
+      { kind: 'PRODUCT', name: 'customers.customers', fields: ['Customer.lifetimeValue'], description: expect.stringContaining('change feed') },
+      { kind: 'PRODUCT', name: 'customers.customers', fields: ['Customer.orders'], description: expect.stringContaining('orders.customer_id = Customer.id') },
       { kind: 'PRODUCT', name: 'products.products', fields: ['Product.unitsSold', 'Product.revenue'], description: expect.stringContaining('order_lines.sku = Product.sku') },
+    ]);
+    expect(node('customers.customers').upstream).toEqual([
+      { kind: 'SOURCE', name: 'crm.customers', fields: [], description: null },
+      { kind: 'SOURCE', name: 'crm.addresses', fields: [], description: null },
+      { kind: 'PRODUCT', name: 'finance.orders', fields: ['Customer.lifetimeValue'], description: expect.stringContaining('change feed') },
+      { kind: 'PRODUCT', name: 'finance.orders', fields: ['Customer.orders'], description: expect.stringContaining('orders.customer_id = Customer.id') },
     ]);
     expect(node('finance.invoices').downstream).toEqual([]);
     const columns = Object.fromEntries(node('customers.customers').columns.map((c: any) => [c.field, c]));
     expect(columns.email).toEqual({ field: 'email', column: 'email', source: 'customers/customers.csv#email', masking: true });
     expect(columns.country).toMatchObject({ source: 'customers/customers.csv#country', masking: false });
-    expect(columns.lifetimeValue).toEqual({ field: 'lifetimeValue', column: null, source: null, masking: false });
+    // Kept from an input, computed in the warehouse: a column, no raw source.
+    expect(columns.lifetimeValue).toEqual({ field: 'lifetimeValue', column: 'lifetime_value', source: null, masking: false });
     // A column computed at load has no raw source.
     expect(Object.fromEntries(node('finance.orders').columns.map((c: any) => [c.field, c])).total).toMatchObject({ column: 'total_amount', source: null });
   });
@@ -161,9 +175,12 @@ describe('the federated data product catalog', () => {
     expect((await mesh.query<any>('{ __typename }', undefined, asked)).body.extensions?.dataProducts).toBeUndefined();
     // Not asked: the answer is as it always was.
     expect((await mesh.query<any>('{ orders(first: 2) { nodes { id } } }')).body.extensions?.dataProducts).toBeUndefined();
-    // A domain's own measures read its products too (lifetime value over orders).
-    const measured = await mesh.query<any>('{ customers(first: 1) { nodes { lifetimeValue } } }', undefined, asked);
-    expect(measured.body.extensions!.dataProducts.map((p: any) => p.id)).toEqual(['customers.customers', 'finance.orders']);
+    // A domain's own measures read its products too (revenue over the orders' lines).
+    const measured = await mesh.query<any>('{ products(first: 1) { nodes { revenue } } }', undefined, asked);
+    expect(measured.body.extensions!.dataProducts.map((p: any) => p.id)).toEqual(['finance.orders', 'products.products']);
+    // A value kept from an input is the product's own column (its lineage names the input).
+    const kept = await mesh.query<any>('{ customers(first: 1) { nodes { lifetimeValue } } }', undefined, asked);
+    expect(kept.body.extensions!.dataProducts.map((p: any) => p.id)).toEqual(['customers.customers']);
   });
 
   it('is what the registry keeps with each published version (publish-running reads each domain\'s /catalog)', async () => {
@@ -172,7 +189,13 @@ describe('the federated data product catalog', () => {
       const state = (await registry.state())!;
       for (const domain of domains) {
         const served = await fetchDomainDocuments({ name: domain.name, url: mesh.subgraphs[domain.name]!.url }, { signingKey: DEV_SIGNING_KEY, timeoutMs: 2_000 });
-        expect(state.subgraphs.find((s) => s.name === domain.name)!.dataProducts).toEqual(served.products);
+        const kept = state.subgraphs.find((s) => s.name === domain.name)!.dataProducts;
+        // A domain fed by another's product loaded once more after it was published (its input read whole):
+        // its documents are the same, its column profiles those of the version it served then.
+        const fed = domain.dataProducts.some(({ spec }) => spec.inputs?.length);
+        const withoutProfile = (products: readonly unknown[] | null) => (products ?? []).map((product) => ({ ...(product as object), profile: undefined }));
+        if (fed) expect(withoutProfile(kept)).toEqual(withoutProfile(served.products));
+        else expect(kept).toEqual(served.products);
       }
     } finally {
       await registry.close();

@@ -15,6 +15,7 @@ import { domains, KIT_PACKAGE } from '../subgraphs/domains.js';
 import { parseWarehouseUrl } from '../subgraphs/kit/warehouse/warehouse.js';
 import { createMetrics } from '../policy/metrics.js';
 import { eventsNatsUrlFromEnv } from '../policy/events/feed-from-env.js';
+import { inputAccessFromEnv } from '../subgraphs/kit/events/inputs.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -72,6 +73,20 @@ describe('docker-compose.yml', () => {
       const service = services[name]!;
       expect(eventsNatsUrlFromEnv(service.environment), name).toBe('nats://nats:4222');
       expect(service.depends_on?.nats, name).toEqual({ condition: 'service_healthy' });
+    }
+  });
+
+  it("gives each domain fed by another's product the gateway's URL and a token file of its own (production refuses it without one)", () => {
+    const fed = domains.filter((domain) => domain.dataProducts.some(({ spec }) => (spec.inputs ?? []).length > 0));
+    expect(fed.map((domain) => domain.name)).toEqual(['customers']);
+    for (const domain of fed) {
+      const service = services[domain.name]!;
+      expect(service.environment!.GATEWAY_URL).toBe(`http://gateway:${gatewayEnv.PORT}/graphql`);
+      const secret = /^\/run\/secrets\/(\w+)$/.exec(service.environment!.MESH_TOKEN_FILE ?? '')?.[1];
+      expect(secret, domain.name).toBeDefined();
+      expect((service as { secrets?: string[] }).secrets).toContain(secret);
+      expect((compose as { secrets?: Record<string, { file?: string }> }).secrets?.[secret!]?.file).toMatch(/^\$\{\w+:\?/);
+      expect(() => inputAccessFromEnv(domain.name, { ...service.environment, MESH_TOKEN_FILE: '' })).toThrow(/MESH_TOKEN_FILE/);
     }
   });
 

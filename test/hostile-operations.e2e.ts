@@ -87,7 +87,7 @@ const corpus: Hostile[] = [
   },
   {
     name: 'huge page sizes in variables',
-    body: JSON.stringify({ query: 'query($n: Int) { customerList(limit: $n) { lifetimeValue } }', variables: { n: 100000 } }),
+    body: JSON.stringify({ query: 'query($n: Int) { productList(limit: $n) { revenue } }', variables: { n: 100000 } }),
     status: 400,
     code: 'COST_LIMIT_EXCEEDED',
   },
@@ -101,7 +101,7 @@ const corpus: Hostile[] = [
   },
   {
     name: 'a default page size and a default skip condition, anonymous',
-    body: JSON.stringify({ query: 'query($n: Int = 300, $skip: Boolean = false) { customerList(limit: $n) { id lifetimeValue @skip(if: $skip) } }' }),
+    body: JSON.stringify({ query: 'query($n: Int = 300, $skip: Boolean = false) { productList(limit: $n) { sku revenue @skip(if: $skip) } }' }),
     status: 400,
     code: 'COST_LIMIT_EXCEEDED',
     message: /estimated cost \(3300\) exceeds the budget of 2000/,
@@ -227,7 +227,7 @@ describe('hostile operations', () => {
   });
 
   it('costs the same document anew for other variables: a cheap call first lends its estimate to no expensive one', async () => {
-    const query = 'query ($n: Int) { customerList(limit: $n) { lifetimeValue } }';
+    const query = 'query ($n: Int) { productList(limit: $n) { revenue } }';
     const asked = (n: number) => postGraphQL<any>(mesh.gateway.url, query, { n }, { 'x-include-cost': 'true' });
     for (let round = 0; round < 2; round++) {
       const cheap = await asked(10);

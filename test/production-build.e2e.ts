@@ -10,6 +10,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintDevToken, type DevTokenClaims } from '../policy/identity-config.js';
 import type { IssuerConfig } from '../policy/identity.js';
@@ -51,7 +52,11 @@ describe('the production build', () => {
     guardEnv = { NODE_OPTIONS: `--import=${guard}`, PRODUCTION_PACKAGES: join(work, 'packages.json') };
     const [gateway, ...subgraphs] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     port = gateway;
+    // The customers domain reads finance's orders (its input) under a token of its own, from the identity provider.
+    const tokenFile = join(work, 'customers-inputs.token');
+    await writeFile(tokenFile, jwt.sign({ roles: ['steward'], regions: [], azp: 'customers-inputs' }, issuer.secret!, { algorithm: 'HS256', issuer: issuer.issuer, audience: 'data-mesh', subject: 'customers-inputs', expiresIn: 3600 }));
     mesh = await npmStart({
+      MESH_TOKEN_FILE: tokenFile,
       ...guardEnv,
       NODE_ENV: 'production',
       DATA_DIR: join(work, 'data'),

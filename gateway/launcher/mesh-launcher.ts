@@ -174,6 +174,8 @@ async function main(): Promise<void> {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const gatewayReady = new URL('/health/ready', `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`);
   if (await waitUntilReady(gatewayReady, composeTimeoutMs)) {
+    // Then the domains fed by another's product read it through the gateway (customers: the lifetime values from finance's orders).
+    for (const { name, url: subgraphUrl } of services) if (!failed.has(name)) await waitUntilReady(new URL('/health/inputs', subgraphUrl), composeTimeoutMs, name);
     const url = `http://localhost:${config.port}/graphql`;
     console.log(`\nThe mesh is ready.\n  Gateway:   ${url}\n  IDE:       http://localhost:${config.port}/ide/\n  Changes:   ${url}/stream (SSE), ws://localhost:${config.port}/graphql (WebSocket)`);
     for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}${failed.has(name) ? '  (failed: see above)' : ''}`);

@@ -405,6 +405,12 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       audit: { pending: options.audit.pending, failures: options.audit.failures },
     });
   });
+  // Whether the products fed by other domains' products hold them yet (read, and merged once by this process): `npm start` says the mesh is ready after.
+  app.get('/health/inputs', (_req, res) => {
+    const inputs = inputStatus();
+    const ready = inputs.every((input) => input.merged);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'reading', service: domain.name, inputs: inputs.map(({ feeds, product, position, merged }) => ({ feeds, product, position, merged })) });
+  });
   const signature = options.signature ?? { key: DEV_SIGNING_KEY, directAccess: false };
   if (signature.directAccess) {
     log.warn({ service: domain.name }, 'SUBGRAPH_DIRECT_ACCESS=allow: this subgraph answers callers other than the gateway (never _service, _entities or introspection); the gateway\'s limits and trusted documents do not hold for them');

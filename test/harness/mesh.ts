@@ -90,6 +90,8 @@ export interface TestMeshOptions {
   readonly domains?: readonly Domain<any, any>[];
   /** The issuers every part trusts (default: the development issuer, as `npm start`). */
   readonly identity?: IdentityConfig;
+  /** How long the start waits for the domains' inputs to be read whole and merged (default 2 minutes). */
+  readonly inputsTimeoutMs?: number;
 }
 
 
@@ -299,7 +301,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     });
     subgraphs[domain.name]!.attachInputs(() => follower.status());
     followers.push(follower);
-    await follower.caughtUp();
+    await follower.caughtUp(options.inputsTimeoutMs);
   }
 
   const stopped = new Set<string>();

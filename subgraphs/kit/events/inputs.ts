@@ -33,9 +33,9 @@ export const inputsOf = (domain: Domain<any, any>): { readonly feeds: string; re
 /** Reads an input's entities through the gateway. */
 export interface InputReader {
   /** Every entity, page by page. */
-  all(input: ProductInput): AsyncIterable<readonly unknown[]>;
+  all(input: ProductInput, signal?: AbortSignal): AsyncIterable<readonly unknown[]>;
   /** The entities of these keys that the reader may see now (at most 100 keys). */
-  byKeys(input: ProductInput, keys: readonly string[]): Promise<readonly unknown[]>;
+  byKeys(input: ProductInput, keys: readonly string[], signal?: AbortSignal): Promise<readonly unknown[]>;
 }
 
 /** A read the gateway refused or failed: its codes, as the gateway gave them. */
@@ -67,23 +67,26 @@ const PAGE = 500;
  */
 export function gatewayInputReader(options: { readonly url: string; readonly token: () => Promise<string> | string; readonly timeoutMs?: number }): InputReader {
   type Page = { nodes: unknown[]; pageInfo?: { hasNextPage: boolean; endCursor: string | null } };
-  const post = async (input: ProductInput, query: string, variables: Record<string, unknown>): Promise<Page> => {
+  const post = async (input: ProductInput, query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<Page> => {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await postOnce(input, query, variables);
+        return await postOnce(input, query, variables, signal);
       } catch (error) {
         const wait = RETRY_WAITS_MS[attempt];
-        if (!(error instanceof InputReadError) || !error.codes.some((code) => TRANSIENT.has(code)) || wait === undefined) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.max(wait, Math.min(error.retryAfterMs ?? 0, 60_000))));
+        if (signal?.aborted || !(error instanceof InputReadError) || !error.codes.some((code) => TRANSIENT.has(code)) || wait === undefined) throw error;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(wait, Math.min(error.retryAfterMs ?? 0, 60_000)));
+          signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        });
       }
     }
   };
-  const postOnce = async (input: ProductInput, query: string, variables: Record<string, unknown>): Promise<Page> => {
+  const postOnce = async (input: ProductInput, query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<Page> => {
     const response = await fetch(options.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await options.token()}` },
       body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+      signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? 30_000)]) : AbortSignal.timeout(options.timeoutMs ?? 30_000),
     }).catch((error: unknown) => {
       throw new InputReadError(`The gateway at ${options.url} did not answer: ${(error as Error).message}`, ['INPUT_UNREACHABLE']);
     });
@@ -100,19 +103,19 @@ export function gatewayInputReader(options: { readonly url: string; readonly tok
     return body.data.page as { nodes: unknown[] };
   };
   return {
-    async *all(input) {
+    async *all(input, signal) {
       const query = `query MeshInputSnapshot($after: String) { page: ${input.field}(first: ${PAGE}, after: $after) { nodes { ${input.selection} } pageInfo { hasNextPage endCursor } } }`;
       let after: string | null = null;
       for (;;) {
-        const page = await post(input, query, { after });
+        const page = await post(input, query, { after }, signal);
         yield page.nodes;
         if (!page.pageInfo?.hasNextPage || !page.pageInfo.endCursor) return;
         after = page.pageInfo.endCursor;
       }
     },
-    async byKeys(input, keys) {
+    async byKeys(input, keys, signal) {
       const query = `query MeshInputChanges($keys: [ID!]) { page: ${input.field}(first: ${KEYS_PER_READ}, filter: { ${input.keyFilter}: $keys }) { nodes { ${input.selection} } } }`;
-      return (await post(input, query, { keys })).nodes;
+      return (await post(input, query, { keys }, signal)).nodes;
     },
   };
 }
@@ -188,6 +191,8 @@ export interface InputStatus {
   readonly last: number | null;
   /** When the last event read was made by its producer (ISO 8601), or when the snapshot was read. */
   readonly readAt: string | null;
+  /** Whether what was read has been merged at least once since the process started (the product holds the input). */
+  readonly merged: boolean;
   /** The last failure (code and message), cleared by the next success. */
   readonly error: { readonly codes: readonly string[]; readonly message: string } | null;
 }
@@ -232,11 +237,12 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
   let loading: Promise<void> = Promise.resolve();
   let merged = new Map<string, number>();
   const merge = (feeds: string, product: string, position: number): Promise<void> => {
-    loading = loading.then(async () => {
+    loading = loading.catch(() => undefined).then(async () => {
       if ((merged.get(product) ?? -1) >= position) return; // a load asked later covered it
       const written = await inputPositionIn(options.rawDir, product);
       await options.load(feeds);
       merged = new Map(merged).set(product, written ?? position);
+      set(product, { merged: true });
     });
     return loading;
   };
@@ -247,7 +253,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
     const rows: Record<string, unknown>[] = [];
     for (let i = 0; i < keys.length; i += KEYS_PER_READ) {
       const chunk = keys.slice(i, i + KEYS_PER_READ);
-      for (const node of await options.reader.byKeys(input, chunk)) rows.push({ ...input.toRow(node) });
+      for (const node of await options.reader.byKeys(input, chunk, controller.signal)) rows.push({ ...input.toRow(node) });
     }
     const found = new Set(rows.map((row) => String(row[key])));
     return { rows, gone: [...new Set(keys)].filter((candidate) => !found.has(candidate)) };
@@ -271,7 +277,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
           let read = 0;
           const signal = controller.signal;
           const pages = (async function* () {
-            for await (const page of options.reader.all(input)) {
+            for await (const page of options.reader.all(input, signal)) {
               if (signal.aborted) throw new Error('stopped');
               const rows = page.map((node) => input.toRow(node));
               for (const row of rows) gone.delete(String(row[key]));
@@ -319,7 +325,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
   };
 
   const running = inputsOf(domain).map(({ feeds, input }) => {
-    statuses.set(input.product, { feeds, product: input.product, position: null, last: null, readAt: null, error: null });
+    statuses.set(input.product, { feeds, product: input.product, position: null, last: null, readAt: null, merged: false, error: null });
     return follow(feeds, input);
   });
 

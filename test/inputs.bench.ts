@@ -1,0 +1,53 @@
+/**
+ * `npm run bench` (with the others): a steward's page of 50 customers with their lifetime values, at
+ * SCALE 1 (100,000 orders) and SCALE 20 (2,000,000 orders), now that the customers domain keeps the
+ * lifetime values from finance's orders (an input, read through the gateway as finance.orders'
+ * change feed announces them) instead of the finance domain summing the orders at each request.
+ *
+ * Two test meshes (DuckDB files, the gateway, real tokens), each built and caught up with its
+ * input first (the snapshot of every order through the gateway is part of the setup, not measured).
+ * Per scale, three cases: the page without lifetime values (the baseline), the page with them, and
+ * the statement finance ran per page before (the per-request sum over the 50 customers' revenue
+ * orders, on the finance warehouse of the same data): how it grew with the orders is what the
+ * input removes from the request.
+ */
+import { afterAll, bench, describe } from 'vitest';
+import { startTestMesh, type TestMesh } from './harness/mesh.js';
+
+const PAGE = '{ customers(first: 50, orderBy: { field: ID }) { nodes { id name country lifetimeValue } } }';
+const BASELINE = '{ customers(first: 50, orderBy: { field: ID }) { nodes { id name country } } }';
+
+const meshes: Record<string, TestMesh> = {};
+const timings: string[] = [];
+for (const scale of [1, 20]) {
+  const started = Date.now();
+  meshes[scale] = await startTestMesh({ scale, inputsTimeoutMs: 60 * 60_000 });
+  timings.push(`SCALE=${scale}: mesh built and its input read whole in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+afterAll(async () => {
+  console.log(timings.join('\n'));
+  for (const mesh of Object.values(meshes)) await mesh.stop();
+});
+
+/** The 50 customers of the page, as finance summed their revenue orders per request before. */
+const pageIds = async (mesh: TestMesh) => (await mesh.sql('customers', 'select id from customers order by id limit 50')).map((row) => String(row.id));
+const ids: Record<string, string[]> = {};
+for (const [scale, mesh] of Object.entries(meshes)) ids[scale] = await pageIds(mesh);
+
+async function page(mesh: TestMesh, query: string): Promise<void> {
+  const { body } = await mesh.query<any>(query);
+  if (body.errors || body.data.customers.nodes.length !== 50) throw new Error(JSON.stringify(body).slice(0, 500));
+}
+
+const options = { time: 4_000, warmupTime: 1_000 };
+
+for (const scale of ['1', '20']) {
+  describe(`SCALE=${scale}: a steward's page of 50 customers`, () => {
+    bench('without lifetime values (baseline)', () => page(meshes[scale]!, BASELINE), options);
+    bench('with lifetime values (kept by the customers domain)', () => page(meshes[scale]!, PAGE), options);
+    bench("finance's per-request sum of the 50 customers' revenue orders (before: its statement per page)", async () => {
+      const list = ids[scale]!.map((id) => `'${id}'`).join(', ');
+      await meshes[scale]!.sql('finance', `select customer_id, sum(total_amount) as value from orders where customer_id in (${list}) and status in ('PAID', 'SHIPPED', 'DELIVERED') group by customer_id`);
+    }, options);
+  });
+}
