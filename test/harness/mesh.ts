@@ -92,6 +92,11 @@ export interface TestMeshOptions {
   readonly identity?: IdentityConfig;
   /** How long the start waits for the domains' inputs to be read whole and merged (default 2 minutes). */
   readonly inputsTimeoutMs?: number;
+  /**
+   * The token a domain reads its inputs with (default: a steward's of the development issuer). With
+   * an `identity` of other issuers and none given, the inputs are not read (lifetime values stay null).
+   */
+  readonly inputsToken?: (domain: string) => string | Promise<string>;
 }
 
 
@@ -280,12 +285,13 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   const followers: InputFollower[] = [];
   for (const domain of domains) {
     if (!inputsOf(domain).every(({ input }) => domains.some(({ name }) => input.product.startsWith(`${name}.`))) || inputsOf(domain).length === 0) continue;
+    if (options.identity && !options.inputsToken) continue; // no token the mesh's issuers trust
     const url = urlOf[domain.name]!;
     const follower = followInputs({
       domain,
       rawDir: join(rawDir, domain.name),
       openFeed: () => openChangeFeed({ dataDir, natsUrl: null }, DEV_SIGNING_KEY, `inputs-${domain.name}`),
-      reader: gatewayInputReader({ url: gateway.url, token: () => tokenFor({ subject: `${domain.name}-inputs`, roles: ['steward'], regions: [], client: `${domain.name}-inputs` }) }),
+      reader: gatewayInputReader({ url: gateway.url, token: async () => (options.inputsToken ? options.inputsToken(domain.name) : tokenFor({ subject: `${domain.name}-inputs`, roles: ['steward'], regions: [], client: `${domain.name}-inputs` })) }),
       async load() {
         const build = await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint, sourceExtractedAt: manifest.extractedAt });
         if (!build.built) {
