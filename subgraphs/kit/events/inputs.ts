@@ -122,15 +122,18 @@ export function gatewayInputReader(options: { readonly url: string; readonly tok
 
 const POSITION = /-from-(.+)-p(\d+)$/;
 
-/** The feed position an input's increments hold values up to (null: none written yet: a snapshot comes first). */
+/**
+ * The feed position an input's last increment holds values up to (null: none written yet: a
+ * snapshot comes first). The last written, not the highest: after a feed that started again (its
+ * positions from 1), the snapshot read then is where the input is.
+ */
 export async function inputPositionIn(rawDir: string, product: string): Promise<number | null> {
-  const names = await readdir(join(rawDir, INCREMENTS_FOLDER)).catch(() => [] as string[]);
-  let position: number | null = null;
-  for (const name of names) {
+  const names = (await readdir(join(rawDir, INCREMENTS_FOLDER)).catch(() => [] as string[])).filter((name) => !name.startsWith('.') && !name.startsWith('_')).sort(compareIncrementNames);
+  for (const name of names.reverse()) {
     const match = POSITION.exec(name);
-    if (match && match[1] === product && !name.startsWith('.') && !name.startsWith('_')) position = Math.max(position ?? 0, Number(match[2]));
+    if (match && match[1] === product) return Number(match[2]);
   }
-  return position;
+  return null;
 }
 
 /**
@@ -293,7 +296,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
         }
         // What was written and not merged yet (by this process or one before it) is merged first.
         await merge(feeds, input.product, position);
-        set(input.product, { position, error: null });
+        set(input.product, { position, last: Math.max(position, (await changes.bounds(input.product)).last), error: null });
         wait = options.retryMs ?? 1_000;
         if (lastSaid) log.info({ input: input.product, feeds, position }, `input ${input.product} read again`);
         lastSaid = '';
@@ -301,15 +304,19 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
           const { rows, gone } = await readKeys(input, event.data.keys);
           await writeInputIncrement({ rawDir: options.rawDir, domain, input, position: at, rows, gone: () => gone });
           set(input.product, { position: at, last: Math.max(at, statuses.get(input.product)?.last ?? 0), readAt: event.time ?? new Date().toISOString(), error: null });
-          void merge(feeds, input.product, at).catch((error: unknown) => log.error({ err: error, input: input.product }, `the ${feeds} load of input ${input.product} failed; the next event or the next run merges it`));
+          void merge(feeds, input.product, at).catch((error: unknown) => {
+            // Read and written, not merged: the next event's run (or the product's next scheduled run) merges it; its freshness says so meanwhile.
+            set(input.product, { error: { codes: ['INPUT_FAILED'], message: (error as Error).message } });
+            log.error({ input: input.product, feeds, error: (error as Error).message }, `the ${feeds} load of input ${input.product} failed; the next event or the next run merges it`);
+          });
         }
       } catch (error) {
         if (controller.signal.aborted) return;
         const codes = error instanceof InputReadError ? error.codes : error instanceof ChangeFeedError ? [error.code] : ['INPUT_FAILED'];
         set(input.product, { error: { codes, message: (error as Error).message } });
-        if (error instanceof ChangeFeedError && error.code === 'EVENT_POSITION_EXPIRED') {
-          // What it missed is gone from the feed: read the whole input again (its increment's position is after the old ones).
-          log.warn({ input: input.product, feeds }, `input ${input.product}: the feed no longer holds the events after our position; reading it whole again`);
+        if (error instanceof ChangeFeedError && (error.code === 'EVENT_POSITION_EXPIRED' || error.code === 'EVENT_POSITION_INVALID')) {
+          // What it missed is gone from the feed (its retention), or the feed started again (a new stream): read the whole input again.
+          log.warn({ input: input.product, feeds, code: error.code }, `input ${input.product}: the feed no longer holds the events after our position; reading it whole again`);
           snapshot = true;
           continue;
         }

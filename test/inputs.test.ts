@@ -1,0 +1,85 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { customers } from '../subgraphs/customers/index.js';
+import { compareIncrementNames, INCREMENTS_FOLDER, incrementsIn } from '../subgraphs/kit/warehouse/increments.js';
+import { inputAccessFromEnv, inputPositionIn, inputsOf, writeInputIncrement } from '../subgraphs/kit/events/inputs.js';
+
+const [{ input }] = inputsOf(customers) as [ReturnType<typeof inputsOf>[number]];
+let rawDir: string;
+beforeEach(async () => {
+  rawDir = await mkdtemp(join(tmpdir(), 'inputs-'));
+});
+afterEach(async () => {
+  await rm(rawDir, { recursive: true, force: true });
+});
+
+describe("an input's increments", () => {
+  it('hold its rows and tombstones as the table file, named after every delivery there, and say the position they hold', async () => {
+    // Another source delivered later than this clock says: the input's increment still comes after it (it would be passed over as late).
+    await mkdir(join(rawDir, INCREMENTS_FOLDER, '20300101T000000Z-000007'), { recursive: true });
+    await writeFile(join(rawDir, INCREMENTS_FOLDER, '20300101T000000Z-000007', 'customers.csv'), 'id,name\n');
+    const name = await writeInputIncrement({
+      rawDir,
+      domain: customers,
+      input,
+      position: 42,
+      rows: [{ order_id: 'O1', customer_id: 'C1', status: 'PAID', total: 12.5 }],
+      gone: () => ['O2'],
+      now: new Date('2026-12-07T00:00:00Z'),
+    });
+    expect(name).toBe('20300101T000000Z-000007-from-finance.orders-p42');
+    expect(compareIncrementNames(name, '20300101T000000Z-000007')).toBeGreaterThan(0);
+    const text = await readFile(join(rawDir, INCREMENTS_FOLDER, name, 'customer_orders.csv'), 'utf8');
+    expect(parse(text)).toEqual([
+      ['order_id', 'customer_id', 'status', 'total', '_deleted'],
+      ['O1', 'C1', 'PAID', '12.5', 'false'],
+      ['O2', '', '', '', 'true'],
+    ]);
+    // A merge reads it as the table's increment; nothing was left aside.
+    const [, read] = await incrementsIn(rawDir, customers.tables, null);
+    expect([...read!.files.keys()]).toEqual(['customer_orders']);
+    expect((await readdir(join(rawDir, INCREMENTS_FOLDER))).filter((entry) => entry.startsWith('.'))).toEqual([]);
+    expect(await inputPositionIn(rawDir, 'finance.orders')).toBe(42);
+    expect(await inputPositionIn(rawDir, 'products.products')).toBeNull();
+  });
+
+  it('say where the input is by the last one written, not the highest position: a feed that started again is read from its new start', async () => {
+    expect(await inputPositionIn(rawDir, 'finance.orders')).toBeNull();
+    const write = (position: number, at: string) => writeInputIncrement({ rawDir, domain: customers, input, position, rows: [], gone: () => [], now: new Date(at) });
+    await write(900, '2026-12-07T00:00:00Z');
+    expect(await inputPositionIn(rawDir, 'finance.orders')).toBe(900);
+    // The feed was replaced (a new stream): the snapshot read then holds it up to position 3 of the new one.
+    await write(3, '2026-12-07T00:00:01Z');
+    expect(await inputPositionIn(rawDir, 'finance.orders')).toBe(3);
+  });
+
+  it('stream a snapshot page by page to one file', async () => {
+    async function* pages() {
+      for (let page = 0; page < 3; page += 1) yield Array.from({ length: 500 }, (_, i) => ({ order_id: `O${page * 500 + i}`, customer_id: 'C1', status: 'PAID', total: 1 }));
+    }
+    const name = await writeInputIncrement({ rawDir, domain: customers, input, position: 0, rows: pages(), gone: () => [] });
+    const rows = parse(await readFile(join(rawDir, INCREMENTS_FOLDER, name, 'customer_orders.csv'), 'utf8')) as string[][];
+    expect(rows).toHaveLength(1 + 1_500);
+  });
+});
+
+describe('where and as whom inputs are read', () => {
+  it('in development, as a steward of the local issuer for the domain; in production only with a token file of its own', async () => {
+    const development = inputAccessFromEnv('customers', {});
+    expect(development.url).toBe('http://127.0.0.1:4000/graphql');
+    const [, payload] = (await development.token()).split('.');
+    expect(JSON.parse(Buffer.from(payload!, 'base64url').toString())).toMatchObject({ sub: 'customers-inputs', roles: ['steward'] });
+    expect(() => inputAccessFromEnv('customers', { NODE_ENV: 'production' })).toThrow(/MESH_TOKEN_FILE/);
+    expect(() => inputAccessFromEnv('customers', { GATEWAY_URL: 'file:///etc/passwd' })).toThrow(/GATEWAY_URL/);
+    const file = join(rawDir, 'token');
+    const production = inputAccessFromEnv('customers', { NODE_ENV: 'production', MESH_TOKEN_FILE: file, GATEWAY_URL: 'https://mesh.example/graphql' });
+    await expect(production.token()).rejects.toThrow(/ENOENT/);
+    await writeFile(file, '  a.b.c\n');
+    await expect(production.token()).resolves.toBe('a.b.c');
+    await writeFile(file, '\n');
+    await expect(production.token()).rejects.toMatchObject({ codes: ['UNAUTHENTICATED'] });
+  });
+});
