@@ -5,13 +5,16 @@
  * change feed announces them) instead of the finance domain summing the orders at each request.
  *
  * Two test meshes (DuckDB files, the gateway, real tokens), each built and caught up with its
- * input first (the snapshot of every order through the gateway is part of the setup, not measured).
+ * input first (the snapshot of every order through the gateway: its time is printed). Then, at
+ * SCALE 1, the time from finance's events to the changed lifetime value served (printed).
  * Per scale, three cases: the page without lifetime values (the baseline), the page with them, and
  * the statement finance ran per page before (the per-request sum over the 50 customers' revenue
  * orders, on the finance warehouse of the same data): how it grew with the orders is what the
  * input removes from the request.
  */
+import { join } from 'node:path';
 import { afterAll, bench, describe } from 'vitest';
+import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { startTestMesh, type TestMesh } from './harness/mesh.js';
 
 const PAGE = '{ customers(first: 50, orderBy: { field: ID }) { nodes { id name country lifetimeValue } } }';
@@ -28,6 +31,36 @@ afterAll(async () => {
   console.log(timings.join('\n'));
   for (const mesh of Object.values(meshes)) await mesh.stop();
 });
+
+/**
+ * From finance's events to the lifetime values they change, at SCALE 1: a delivery of 20 orders
+ * merged and served by finance, its events published; then the customers domain reads the changed
+ * orders through the gateway, merges them and serves the new values. Timed from the publish to the
+ * moment the gateway answers a changed customer's new lifetime value (medians of 3).
+ */
+const followed: number[] = [];
+{
+  const mesh = meshes[1]!;
+  for (let round = 0; round < 3; round += 1) {
+    const before = new Map((await mesh.sql('customers', 'select id, lifetime_value from customers')).map((row) => [String(row.id), String(row.lifetime_value)]));
+    await deliverIncrement({ rawDir: join(mesh.dataDir, 'raw'), orders: 20, changes: 0 });
+    await mesh.load('finance');
+    const sums = await mesh.sql('finance', "select customer_id, sum(total_amount) as value from orders where status in ('PAID', 'SHIPPED', 'DELIVERED') group by customer_id");
+    const changed = sums.find((row) => Number(before.get(String(row.customer_id))) !== Number(row.value));
+    if (!changed) throw new Error('the delivery changed no lifetime value');
+    const started = performance.now();
+    await mesh.publish('finance');
+    for (;;) {
+      const { body } = await mesh.query<any>('query ($id: ID!) { customer(id: $id) { lifetimeValue } }', { id: changed.customer_id });
+      if (Math.abs(body.data.customer.lifetimeValue - Number(changed.value)) < 0.005) break;
+      if (performance.now() - started > 60_000) throw new Error('the lifetime value did not follow within a minute');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    followed.push(performance.now() - started);
+  }
+  followed.sort((a, b) => a - b);
+  timings.push(`SCALE=1: finance's events published → the changed lifetime value served by the gateway: median ${Math.round(followed[1]!)} ms (${followed.map((ms) => Math.round(ms)).join(', ')})`);
+}
 
 /** The 50 customers of the page, as finance summed their revenue orders per request before. */
 const pageIds = async (mesh: TestMesh) => (await mesh.sql('customers', 'select id from customers order by id limit 50')).map((row) => String(row.id));

@@ -14,21 +14,14 @@ import { openChangeFeed } from '../policy/events/feed-from-env.js';
 import { signChangeEvent } from '../policy/events/change-event.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { customers } from '../subgraphs/customers/index.js';
-import { finance } from '../subgraphs/finance/index.js';
 import { followInputs, gatewayInputReader, inputAccessFromEnv, inputPositionIn } from '../subgraphs/kit/events/inputs.js';
-import { startChangePublisher } from '../subgraphs/kit/events/publisher.js';
-import { loadFactsAt } from '../subgraphs/kit/freshness.js';
-import { profilesAt } from '../subgraphs/kit/profiles.js';
-import { ensureWarehouse, qualityHistoryAt } from '../subgraphs/kit/warehouse/build.js';
 import { INCREMENTS_FOLDER } from '../subgraphs/kit/warehouse/increments.js';
-import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { startTestMesh, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 const quiet = pino({ level: 'silent' });
 const customersRaw = () => join(mesh.dataDir, 'raw', 'customers');
-const financeUrl = () => `duckdb:${join(mesh.dataDir, 'warehouses', 'finance.duckdb')}`;
 
 /** Each customer's lifetime value as finance's orders say it now (revenue orders' totals), and as the customers domain serves it. */
 async function valuesBothWays(): Promise<{ finance: Map<string, number>; served: Map<string, number | null> }> {
@@ -43,27 +36,6 @@ async function valuesBothWays(): Promise<{ finance: Map<string, number>; served:
 function expectSameValues({ finance: sums, served }: Awaited<ReturnType<typeof valuesBothWays>>): void {
   const differing = [...served].filter(([id, value]) => Math.abs((value ?? Number.NaN) - (sums.get(id) ?? 0)) > 0.005);
   expect(differing).toEqual([]);
-}
-
-/** Merges what was delivered to finance, serves it, and publishes its change events (as its subgraph process does). */
-async function loadFinance(): Promise<void> {
-  const url = financeUrl();
-  const build = await ensureWarehouse({ domain: finance, url, rawDir: join(mesh.dataDir, 'raw', 'finance'), sourceFingerprint: mesh.manifest.fingerprint, sourceExtractedAt: mesh.manifest.extractedAt });
-  expect(build.built).toBe(true);
-  const next = openWarehouse(url);
-  await mesh.subgraphs.finance!.swap({ warehouse: next, qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, finance), profiles: await profilesAt(url) });
-  mesh.warehouses.finance = next;
-  const publisher = startChangePublisher({ openFeed: () => openChangeFeed({ dataDir: mesh.dataDir, natsUrl: null }, DEV_SIGNING_KEY), domain: finance, url, signingKey: DEV_SIGNING_KEY, log: quiet });
-  await publisher.publish();
-  await publisher.stop();
-}
-
-/** Publishes the customers domain's change events (the test mesh runs no publisher). */
-async function publishCustomers(): Promise<void> {
-  const url = `duckdb:${join(mesh.dataDir, 'warehouses', 'customers.duckdb')}`;
-  const publisher = startChangePublisher({ openFeed: () => openChangeFeed({ dataDir: mesh.dataDir, natsUrl: null }, DEV_SIGNING_KEY), domain: customers, url, signingKey: DEV_SIGNING_KEY, log: quiet });
-  await publisher.publish();
-  await publisher.stop();
 }
 
 async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
@@ -95,11 +67,12 @@ describe("the customers domain keeps lifetime values from finance's orders", () 
 
   it("follows finance's loads: new, paid, shipped and withdrawn orders change exactly the lifetime values they should, and customers' change events say so", async () => {
     const before = await valuesBothWays();
-    await publishCustomers(); // what the first read changed (every lifetime value) is not this test's
+    await mesh.publish('customers'); // what the first read changed (every lifetime value) is not this test's
     const customerFeed = await openChangeFeed({ dataDir: mesh.dataDir, natsUrl: null }, DEV_SIGNING_KEY);
     const customersBefore = (await customerFeed.bounds('customers.customers')).last;
     await deliverIncrement({ rawDir: join(mesh.dataDir, 'raw'), orders: 30, changes: 0 });
-    await loadFinance();
+    await mesh.load('finance');
+    await mesh.publish('finance');
     const after = await until(valuesBothWays, (values) => [...values.served].every(([id, value]) => Math.abs((value ?? Number.NaN) - (values.finance.get(id) ?? 0)) <= 0.005));
     expectSameValues(after);
     const changed = [...after.served].filter(([id, value]) => value !== before.served.get(id)).map(([id]) => id);
@@ -109,7 +82,7 @@ describe("the customers domain keeps lifetime values from finance's orders", () 
     const { body } = await mesh.query<any>('query ($id: ID!) { customer(id: $id) { id lifetimeValue } }', { id: one });
     expect(body.data.customer.lifetimeValue).toBeCloseTo(after.finance.get(one!) ?? 0, 2);
     // The customers domain's own events say which customers' lifetime value changed: those, and no other.
-    await publishCustomers();
+    await mesh.publish('customers');
     const announced = new Set<string>();
     const stop = new AbortController();
     const seen = until(async () => announced.size, (size) => size >= changed.length, 15_000).finally(() => stop.abort());

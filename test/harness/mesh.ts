@@ -33,7 +33,8 @@ import type { ResponseCacheConfig } from '../../gateway/cache/response-cache.js'
 import { domains as meshDomains } from '../../subgraphs/domains.js';
 import type { Domain } from '../../subgraphs/kit/domain.js';
 import { startSubgraphServer, type RunningServer } from '../../subgraphs/kit/subgraph-server.js';
-import { ensureWarehouse, qualityHistoryAt } from '../../subgraphs/kit/warehouse/build.js';
+import { ensureWarehouse, qualityHistoryAt, type WarehouseBuild } from '../../subgraphs/kit/warehouse/build.js';
+import { startChangePublisher } from '../../subgraphs/kit/events/publisher.js';
 import { loadFactsAt } from '../../subgraphs/kit/freshness.js';
 import { profilesAt } from '../../subgraphs/kit/profiles.js';
 import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
@@ -77,6 +78,10 @@ export interface TestMesh {
   statementsDuring(run: () => Promise<unknown>): Promise<Record<MeshDomain, string[]>>;
   /** Stops one subgraph's server (its warehouse stays open). */
   stopSubgraph(name: string): Promise<void>;
+  /** Merges what was delivered to a domain since its serving version and serves the new version, as a pipeline run does (undefined: nothing new). */
+  load(domain: string): Promise<WarehouseBuild | undefined>;
+  /** Publishes a domain's change events its serving version holds (the test mesh runs no publisher of its own). */
+  publish(domain: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -280,28 +285,31 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
   const gateway = await startTestGateway(config);
   audits.gateway = gateway.audit;
   await gateway.ready;
+  const load = async (name: string): Promise<WarehouseBuild | undefined> => {
+    const domain = domains.find((candidate) => candidate.name === name)!;
+    const url = urlOf[name]!;
+    const build = await ensureWarehouse({ domain, url, rawDir: join(rawDir, name), sourceFingerprint: manifest.fingerprint, sourceExtractedAt: manifest.extractedAt });
+    if (!build.built) {
+      if (build.loadError !== undefined || build.rejectedKeptAt !== undefined) throw new Error(`the ${name} load failed: ${build.loadError ?? `rejected, kept at ${build.rejectedKeptAt}`}`);
+      return undefined;
+    }
+    const next = openWarehouse(url);
+    await subgraphs[name]!.swap({ warehouse: next, qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, domain), profiles: await profilesAt(url) });
+    warehouses[name] = next;
+    return build;
+  };
   // A domain fed by another's product (customers' lifetime values, from finance.orders) reads it
   // through this gateway and follows its change feed, as its subgraph process does under npm start.
   const followers: InputFollower[] = [];
   for (const domain of domains) {
     if (!inputsOf(domain).every(({ input }) => domains.some(({ name }) => input.product.startsWith(`${name}.`))) || inputsOf(domain).length === 0) continue;
     if (options.identity && !options.inputsToken) continue; // no token the mesh's issuers trust
-    const url = urlOf[domain.name]!;
     const follower = followInputs({
       domain,
       rawDir: join(rawDir, domain.name),
       openFeed: () => openChangeFeed({ dataDir, natsUrl: null }, DEV_SIGNING_KEY, `inputs-${domain.name}`),
       reader: gatewayInputReader({ url: gateway.url, token: async () => (options.inputsToken ? options.inputsToken(domain.name) : tokenFor({ subject: `${domain.name}-inputs`, roles: ['steward'], regions: [], client: `${domain.name}-inputs` })) }),
-      async load() {
-        const build = await ensureWarehouse({ domain, url, rawDir: join(rawDir, domain.name), sourceFingerprint: manifest.fingerprint, sourceExtractedAt: manifest.extractedAt });
-        if (!build.built) {
-          if (build.loadError || build.rejectedKeptAt !== undefined) throw new Error(`${domain.name} input load failed: ${build.loadError ?? build.rejectedKeptAt}`);
-          return;
-        }
-        const next = openWarehouse(url);
-        await subgraphs[domain.name]!.swap({ warehouse: next, qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, domain), profiles: await profilesAt(url) });
-        warehouses[domain.name] = next;
-      },
+      load: async () => void (await load(domain.name)),
       servingKeys: async (table) => (await sql<{ k: unknown }>`select ${sql.ref(domain.tables.find(({ name }) => name === table)!.primaryKey[0]!)} as k from ${sql.table(table)}`.execute(warehouses[domain.name]!.db as Kysely<unknown>)).rows.map(({ k }) => String(k)),
       log: testLog,
     });
@@ -347,6 +355,13 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
     async stopSubgraph(name) {
       stopped.add(name);
       await subgraphs[name]!.stop();
+    },
+    load,
+    async publish(name) {
+      const domain = domains.find((candidate) => candidate.name === name)!;
+      const publisher = startChangePublisher({ openFeed: () => openChangeFeed({ dataDir, natsUrl: null }, DEV_SIGNING_KEY), domain, url: urlOf[name]!, signingKey: DEV_SIGNING_KEY, log: testLog });
+      await publisher.publish();
+      await publisher.stop();
     },
     async stop() {
       for (const follower of followers) await follower.stop();
