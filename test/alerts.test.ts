@@ -29,7 +29,7 @@ describe('the data products\' alert rules', () => {
 
   it('are valid Prometheus rules, and pass their unit tests', async () => {
     const checked = await run('promtool', ['check', 'rules', rules], { cwd: root });
-    expect(checked.stdout).toContain('SUCCESS: 7 rules found');
+    expect(checked.stdout).toContain('SUCCESS: 9 rules found');
     const tested = await run('promtool', ['test', 'rules', 'test/fixtures/alerts.test.yml'], { cwd: root });
     expect(tested.stdout).toContain('SUCCESS');
   });
@@ -40,6 +40,8 @@ describe('the data products\' alert rules', () => {
     const names = new Set(exprs.flatMap((expr) => expr.match(/\b((?:data|pipeline)_[a-z_]+)\b/g) ?? []));
     expect([...names].sort()).toEqual([
       'data_product_freshness_sla_seconds',
+      'data_product_input_behind_events',
+      'data_product_input_failing',
       'data_product_last_updated_timestamp_seconds',
       'data_product_loads_total',
       'data_quality_check_status',
@@ -49,7 +51,13 @@ describe('the data products\' alert rules', () => {
       'pipeline_schedule_seconds',
     ]);
     const served = await (await fetch(new URL('/metrics', mesh.subgraphs.finance!.url))).text();
+    // The inputs' series, from the domain fed by another's product (customers, by finance's orders).
+    const fed = await (await fetch(new URL('/metrics', mesh.subgraphs.customers!.url))).text();
     for (const name of names) {
+      if (name.startsWith('data_product_input_')) {
+        expect(fed, name).toMatch(new RegExp(`^${name}\\{product="customers\\.customers",input="finance\\.orders",service="customers"\\} 0$`, 'm'));
+        continue;
+      }
       const label = name.startsWith('pipeline_') ? 'pipeline' : 'product';
       expect(served, name).toMatch(new RegExp(`^${name}\\{[^}]*${label}="finance\\.orders"[^}]*service="finance"`, 'm'));
     }

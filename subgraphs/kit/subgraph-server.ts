@@ -456,6 +456,27 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   let documents: readonly ProductDocuments[] | undefined;
   let pipelines: PipelineControl | null = null;
   let inputStatus: () => readonly InputStatus[] = () => [];
+  // A product fed by other domains' products is as fresh as its inputs: how far behind each is, and whether its reads fail (alerts.yml).
+  new Gauge({
+    name: 'data_product_input_behind_events',
+    help: "Events an input's change feed holds past what the product has read of it (another domain's product it is fed by).",
+    labelNames: ['product', 'input'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      for (const input of inputStatus()) if (input.position !== null && input.last !== null) this.set({ product: input.feeds, input: input.product }, Math.max(0, input.last - input.position));
+    },
+  });
+  new Gauge({
+    name: 'data_product_input_failing',
+    help: 'Whether the last read or merge of an input failed (1) or not (0); its code is in the catalog (freshness.inputs).',
+    labelNames: ['product', 'input'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      for (const input of inputStatus()) this.set({ product: input.feeds, input: input.product }, input.error ? 1 : 0);
+    },
+  });
   /** A product's inputs: how far each is read (`behind`: events its feed holds past that), and the last failure's codes. */
   const inputsOfProduct = (productId: string) =>
     inputStatus()

@@ -219,6 +219,8 @@ export interface FollowInputsOptions {
   readonly log: Logger;
   /** The first wait after a failure (default 1 s, doubled up to 30 s). */
   readonly retryMs?: number;
+  /** How often the feeds' last positions are read, for how far behind each input is (default 15 s). */
+  readonly watchMs?: number;
 }
 
 /** Follows every input of the domain's products until stopped; failures are logged and tried again. */
@@ -331,6 +333,18 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
     }
   };
 
+  // How far each feed is, seen now and then even when no event comes to this process (a reader stuck shows as behind).
+  const watch = setInterval(() => {
+    void feedOf()
+      .then(async (changes) => {
+        for (const { input } of inputsOf(domain)) {
+          const { last } = await changes.bounds(input.product);
+          set(input.product, { last: Math.max(last, statuses.get(input.product)?.last ?? 0) });
+        }
+      })
+      .catch(() => undefined); // the follow loop says why the feed fails
+  }, options.watchMs ?? 15_000);
+  watch.unref();
   const running = inputsOf(domain).map(({ feeds, input }) => {
     statuses.set(input.product, { feeds, product: input.product, position: null, last: null, readAt: null, merged: false, error: null });
     return follow(feeds, input);
@@ -349,6 +363,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
       await loading;
     },
     async stop() {
+      clearInterval(watch);
       controller.abort();
       await Promise.allSettled(running);
       await loading.catch(() => undefined);
