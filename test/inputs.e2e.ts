@@ -17,7 +17,12 @@ import { customers } from '../subgraphs/customers/index.js';
 import { followInputs, gatewayInputReader, inputAccessFromEnv, inputPositionIn } from '../subgraphs/kit/events/inputs.js';
 import { INCREMENTS_FOLDER } from '../subgraphs/kit/warehouse/increments.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
-import { startTestMesh, type TestMesh } from './harness/mesh.js';
+import { finance } from '../subgraphs/finance/index.js';
+import { loadFactsAt } from '../subgraphs/kit/freshness.js';
+import { profilesAt } from '../subgraphs/kit/profiles.js';
+import { ensureWarehouse, qualityHistoryAt } from '../subgraphs/kit/warehouse/build.js';
+import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
+import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
 const quiet = pino({ level: 'silent' });
@@ -97,7 +102,7 @@ describe("the customers domain keeps lifetime values from finance's orders", () 
 
   it('is in the catalog: finance.orders is an input port of customers.customers and its lineage both ways, and its freshness says how far it is read', async () => {
     const { body } = await mesh.query<any>(`{
-      customers: dataProduct(id: "customers.customers") { inputPorts { name contractId } freshness { status inputs { product position behind error } } lineage { upstream { kind name fields description } } }
+      customers: dataProduct(id: "customers.customers") { inputPorts { name contractId } freshness { status inputs { product position behind error status } } lineage { upstream { kind name fields description } } }
       orders: dataProduct(id: "finance.orders") { lineage { downstream { kind name fields } } }
     }`);
     expect(body.errors).toBeUndefined();
@@ -105,8 +110,31 @@ describe("the customers domain keeps lifetime values from finance's orders", () 
     expect(body.data.customers.lineage.upstream).toContainEqual({ kind: 'PRODUCT', name: 'finance.orders', fields: ['Customer.lifetimeValue'], description: expect.stringContaining('change feed') });
     expect(body.data.orders.lineage.downstream).toContainEqual({ kind: 'PRODUCT', name: 'customers.customers', fields: ['Customer.lifetimeValue'] });
     const [input] = body.data.customers.freshness.inputs;
-    expect(input).toMatchObject({ product: 'finance.orders', behind: 0, error: null });
+    expect(input).toMatchObject({ product: 'finance.orders', behind: 0, error: null, status: 'FRESH' });
+    expect(body.data.customers.freshness.status).toBe('FRESH');
     expect(input.position).toBeGreaterThan(0);
+  });
+
+  it("is as fresh as its input: finance's orders loaded longer ago than their SLA make the customers stale too, and say why", async () => {
+    // Finance's orders loaded again, as three days ago (the same data: no event).
+    const url = `duckdb:${join(mesh.dataDir, 'warehouses', 'finance.duckdb')}`;
+    const threeDaysAgo = new Date(Date.now() - 3 * 86_400_000);
+    const build = await ensureWarehouse({ domain: finance, url, rawDir: join(mesh.dataDir, 'raw', 'finance'), sourceFingerprint: mesh.manifest.fingerprint, sourceExtractedAt: mesh.manifest.extractedAt, force: true, now: () => threeDaysAgo });
+    expect(build.built).toBe(true);
+    const next = openWarehouse(url);
+    await mesh.subgraphs.finance!.swap({ warehouse: next, qualityHistory: await qualityHistoryAt(url), loadFacts: await loadFactsAt(url, finance), profiles: await profilesAt(url) });
+    mesh.warehouses.finance = next;
+    // A gateway of its own: the first one keeps the catalog's entries for a while.
+    const other = await startTestGateway(testGatewayConfig({ dataDir: mesh.dataDir, name: 'stale', supergraph: { kind: 'registry', registryUrl: mesh.registryUrl, pollMs: 100 } }));
+    try {
+      await other.ready;
+      const { body } = await postGraphQL<any>(other.url, '{ customers: dataProduct(id: "customers.customers") { freshness { status inputs { product status error } } } orders: dataProduct(id: "finance.orders") { freshness { status } } }', undefined, { authorization: `Bearer ${tokenFor()}` });
+      expect(body.errors).toBeUndefined();
+      expect(body.data.orders.freshness.status).toBe('STALE');
+      expect(body.data.customers.freshness).toEqual({ status: 'STALE', inputs: [{ product: 'finance.orders', status: 'STALE', error: null }] });
+    } finally {
+      await other.stop();
+    }
   });
 
   it('a restarted follower resumes where its increments say: no snapshot again, nothing written for what it already read', async () => {

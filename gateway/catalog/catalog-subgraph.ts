@@ -23,7 +23,7 @@ import { DETECTOR_DESCRIPTIONS, type ColumnProfile, type ProductProfile } from '
 import type { SubgraphEndpoint } from '../subgraph-calls/subgraph-endpoint.js';
 import { policyNote, readableBy, type ExampleOperation } from '../ide/schema-docs.js';
 import type { UsageRecord } from '../registry/registry.js';
-import type { DomainDocuments, DomainEntries, FreshnessEntry, PipelineEntry, PipelineRunEntry, QualityEntry, QualityRunEntry } from './domain-entries.js';
+import type { DomainDocuments, DomainEntries, FreshnessEntry, InputFreshness, PipelineEntry, PipelineRunEntry, QualityEntry, QualityRunEntry } from './domain-entries.js';
 
 /** The catalog subgraph's name in the supergraph: reserved, no domain may be published under it. */
 export const CATALOG_SUBGRAPH_NAME = 'catalog';
@@ -111,7 +111,8 @@ interface ProductEntry {
   readonly fields: readonly FieldEntry[];
   readonly exampleOperation: string | null;
   readonly quality: { readonly status: string; readonly lastRun: QualityRunEntry | null; readonly history: readonly QualityRunEntry[] };
-  readonly freshness: FreshnessEntry;
+  /** Its freshness, and its inputs' products' own (filled once every entry is made). */
+  readonly freshness: Omit<FreshnessEntry, 'inputs'> & { readonly inputs: InputEntry[] };
   readonly pipeline: (PipelineEntry & { readonly loadedAt: string | null; readonly slaSeconds: number | null }) | null;
   readonly lineage: { readonly upstream: LineageEdge[]; readonly downstream: LineageEdge[]; readonly columns: readonly { field: string; column: string | null; source: string | null; masking: boolean }[] };
   /** Lower-case text the `text` filter searches. */
@@ -230,7 +231,7 @@ function entryOf(product: DomainDocuments['products'][number], quality: QualityE
     fields,
     exampleOperation: example ? exampleFor(example.query, denied) : null,
     quality: { status: (quality?.status ?? 'unknown').toUpperCase(), lastRun: quality?.lastRun ?? null, history: quality?.history ?? [] },
-    freshness: { loadedAt: freshness?.loadedAt ?? null, newestRecordAt: freshness?.newestRecordAt ?? null, slaSeconds: freshness?.slaSeconds ?? null, inputs: Array.isArray(freshness?.inputs) ? freshness.inputs : [] },
+    freshness: { loadedAt: freshness?.loadedAt ?? null, newestRecordAt: freshness?.newestRecordAt ?? null, slaSeconds: freshness?.slaSeconds ?? null, inputs: (Array.isArray(freshness?.inputs) ? freshness.inputs : []).map((input) => ({ ...input, upstream: null })) },
     pipeline: pipeline ? { ...pipeline, loadedAt: freshness?.loadedAt ?? null, slaSeconds: freshness?.slaSeconds ?? null } : null,
     lineage: {
       // Upstream: the raw sources it is built from, and the other domains that resolve fields of its type.
@@ -286,6 +287,15 @@ interface LineageEdge {
   readonly fields: readonly string[];
   /** How they are made from it, when the feeding product says. */
   readonly description?: string | null;
+}
+
+/** An input of a product, as its domain reports it, with its product's own load and SLA (null: not in the catalog). */
+type InputEntry = InputFreshness & { upstream: { readonly loadedAt: string | null; readonly slaSeconds: number | null } | null };
+
+/** A load's freshness against its SLA, by the gateway's clock. */
+function ownStatus(freshness: { readonly loadedAt: string | null; readonly slaSeconds: number | null }): 'FRESH' | 'STALE' | 'UNKNOWN' {
+  if (!freshness.loadedAt || freshness.slaSeconds === null) return 'UNKNOWN';
+  return (Date.now() - Date.parse(freshness.loadedAt)) / 1000 > freshness.slaSeconds ? 'STALE' : 'FRESH';
 }
 
 /** The other domains' products a contract says its product is fed by (its `inputs`: their change feeds), with the fields they make. */
@@ -370,6 +380,13 @@ async function viewOf(context: CatalogContext): Promise<CatalogView> {
           const fed = (edge.kind === 'PRODUCT' && edge.name === product.id) || (edge.kind === 'DOMAIN' && edge.name === product.domain);
           if (fed) product.lineage.downstream.push({ kind: 'PRODUCT', name: other.id, fields: edge.fields, description: edge.description ?? null });
         }
+      }
+    }
+    // A product fed by another's is as fresh as its inputs: each input carries its product's own freshness.
+    for (const product of products) {
+      for (const input of product.freshness.inputs) {
+        const upstream = products.find((candidate) => candidate.id === input.product)?.freshness;
+        input.upstream = upstream ? { loadedAt: upstream.loadedAt, slaSeconds: upstream.slaSeconds } : null;
       }
     }
     return { products, unavailable };
@@ -457,12 +474,14 @@ const resolvers = {
   DataProductFreshness: {
     // The age at this moment, by the gateway's clock: the domains' entries are kept for a while.
     ageSeconds: (freshness: FreshnessEntry) => (freshness.loadedAt ? Math.max(0, Math.round((Date.now() - Date.parse(freshness.loadedAt)) / 1000)) : null),
-    status(freshness: FreshnessEntry) {
-      // A product fed by other domains' products is as fresh as its inputs: one not read, or failing, makes it stale.
-      if ((freshness.inputs ?? []).some((input) => input.position === null || input.error !== null)) return 'STALE';
-      if (!freshness.loadedAt || freshness.slaSeconds === null) return 'UNKNOWN';
-      return (Date.now() - Date.parse(freshness.loadedAt)) / 1000 > freshness.slaSeconds ? 'STALE' : 'FRESH';
+    status(freshness: ProductEntry['freshness']) {
+      // A product fed by other domains' products is as fresh as its inputs: one not read, failing, or stale itself makes it stale.
+      if (freshness.inputs.some((input) => input.position === null || input.error !== null || (input.upstream && ownStatus(input.upstream) === 'STALE'))) return 'STALE';
+      return ownStatus(freshness);
     },
+  },
+  InputFreshness: {
+    status: (input: InputEntry) => (input.upstream ? ownStatus(input.upstream) : 'UNKNOWN'),
   },
   DataProductPipeline: {
     slaMet(pipeline: NonNullable<ProductEntry['pipeline']>) {
