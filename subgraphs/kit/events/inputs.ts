@@ -52,7 +52,7 @@ export class InputReadError extends Error {
 }
 
 /** Failures that pass: the read is tried again where it was (a snapshot's page too), not from the start. */
-const TRANSIENT = new Set(['RATE_LIMITED', 'GATEWAY_OVERLOADED', 'SUBGRAPH_UNAVAILABLE', 'SUBGRAPH_TIMEOUT', 'INPUT_UNREACHABLE', 'HTTP_429', 'HTTP_502', 'HTTP_503', 'HTTP_504']);
+const TRANSIENT = new Set(['RATE_LIMITED', 'GATEWAY_OVERLOADED', 'SUBGRAPH_UNAVAILABLE', 'SUBGRAPH_TIMEOUT', 'INPUT_UNREACHABLE']);
 /** The waits before each new try of a read that failed for a passing reason (about two minutes in all). */
 const RETRY_WAITS_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000, 30_000, 60_000];
 
@@ -96,7 +96,8 @@ export function gatewayInputReader(options: { readonly url: string; readonly tok
       const retryAfter = Number(response.headers.get('retry-after'));
       throw new InputReadError(
         `Reading ${input.product} through the gateway failed (HTTP ${response.status}): ${(body?.errors ?? []).map((error) => error.message).join('; ') || 'no data'}`,
-        codes.length > 0 ? codes : [`HTTP_${response.status}`],
+        // Without a GraphQL code, one of the catalogue's by the status (the message keeps the status).
+        codes.length > 0 ? codes : [response.status === 429 ? 'RATE_LIMITED' : response.status >= 502 && response.status <= 504 ? 'INPUT_UNREACHABLE' : 'INPUT_FAILED'],
         Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
       );
     }
