@@ -5,7 +5,9 @@ import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { customers } from '../subgraphs/customers/index.js';
 import { compareIncrementNames, INCREMENTS_FOLDER, incrementsIn } from '../subgraphs/kit/warehouse/increments.js';
-import { inputAccessFromEnv, inputPositionIn, inputsOf, writeInputIncrement } from '../subgraphs/kit/events/inputs.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gatewayInputReader, inputAccessFromEnv, InputReadError, inputPositionIn, inputsOf, writeInputIncrement } from '../subgraphs/kit/events/inputs.js';
 
 const [{ input }] = inputsOf(customers) as [ReturnType<typeof inputsOf>[number]];
 let rawDir: string;
@@ -81,5 +83,55 @@ describe('where and as whom inputs are read', () => {
     await expect(production.token()).resolves.toBe('a.b.c');
     await writeFile(file, '\n');
     await expect(production.token()).rejects.toMatchObject({ codes: ['UNAUTHENTICATED'] });
+  });
+});
+
+describe('reads through the gateway', () => {
+  /** A stand-in gateway answering each request with the next of `answers` (status, body, headers), recording what was asked. */
+  async function gatewayAnswering(answers: { status: number; body: unknown; headers?: Record<string, string> }[]) {
+    const asked: { variables: Record<string, unknown>; authorization: string | undefined }[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk) => (text += chunk));
+      req.on('end', () => {
+        asked.push({ variables: (JSON.parse(text) as { variables: Record<string, unknown> }).variables, authorization: req.headers.authorization });
+        const answer = answers.shift() ?? { status: 500, body: {} };
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(JSON.stringify(answer.body));
+      });
+    }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, asked, close: () => new Promise((resolve) => server.close(resolve)) };
+  }
+  const page = (ids: string[], next: string | null) => ({ status: 200, body: { data: { page: { nodes: ids.map((id) => ({ id, customer: { id: 'C1' }, status: 'PAID', total: 1 })), pageInfo: { hasNextPage: next !== null, endCursor: next } } } } });
+
+  it('go on where they were after a passing refusal (rate limited, with Retry-After): no page read twice, none skipped', async () => {
+    const gateway = await gatewayAnswering([page(['O1'], 'c1'), { status: 429, body: { errors: [{ message: 'slow down', extensions: { code: 'RATE_LIMITED' } }] }, headers: { 'retry-after': '1' } }, page(['O2'], null)]);
+    try {
+      const reader = gatewayInputReader({ url: gateway.url, token: () => 'the-token' });
+      const pages: unknown[][] = [];
+      for await (const nodes of reader.all(input)) pages.push([...nodes]);
+      expect(pages.map((nodes) => nodes.map((node) => (node as { id: string }).id))).toEqual([['O1'], ['O2']]);
+      expect(gateway.asked.map(({ variables }) => variables.after)).toEqual([null, 'c1', 'c1']);
+      expect(gateway.asked.every(({ authorization }) => authorization === 'Bearer the-token')).toBe(true);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('fail at once, with the codes, on a refusal that does not pass, or an answer holding any error (a withheld value is never taken for a null)', async () => {
+    const gateway = await gatewayAnswering([
+      { status: 200, body: { data: { page: null }, errors: [{ message: 'no', extensions: { code: 'FORBIDDEN' } }] } },
+      { status: 200, body: { data: { page: { nodes: [{ id: 'O1', customer: null, status: 'PAID', total: null }] } }, errors: [{ message: 'masked', extensions: { code: 'FORBIDDEN' } }] } },
+      { status: 404, body: 'not json' },
+    ]);
+    try {
+      const reader = gatewayInputReader({ url: gateway.url, token: () => 't' });
+      await expect(reader.byKeys(input, ['O1'])).rejects.toMatchObject({ name: 'InputReadError', codes: ['FORBIDDEN'] });
+      await expect(reader.byKeys(input, ['O1'])).rejects.toMatchObject({ codes: ['FORBIDDEN'] });
+      await expect(reader.byKeys(input, ['O1'])).rejects.toBeInstanceOf(InputReadError);
+      expect(gateway.asked).toHaveLength(3);
+    } finally {
+      await gateway.close();
+    }
   });
 });
