@@ -5,7 +5,7 @@
  * reads the changed orders through the gateway under its own token, and merges them with its
  * pipeline's increment machinery; the lifetime values are then a column, not a sum per request.
  */
-import { appendFile, readdir } from 'node:fs/promises';
+import { appendFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
@@ -14,7 +14,7 @@ import { openChangeFeed } from '../policy/events/feed-from-env.js';
 import { signChangeEvent } from '../policy/events/change-event.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { customers } from '../subgraphs/customers/index.js';
-import { followInputs, gatewayInputReader, inputAccessFromEnv, inputPositionIn } from '../subgraphs/kit/events/inputs.js';
+import { followInputs, gatewayInputReader, inputAccessFromEnv, inputPositionIn, inputsOf, writeInputIncrement } from '../subgraphs/kit/events/inputs.js';
 import { INCREMENTS_FOLDER } from '../subgraphs/kit/warehouse/increments.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { finance } from '../subgraphs/finance/index.js';
@@ -160,6 +160,44 @@ describe("the customers domain keeps lifetime values from finance's orders", () 
     await follower.stop();
     expect(snapshots).toBe(0);
     expect((await readdir(folder)).length).toBe(written);
+  });
+});
+
+describe('a feed that no longer holds where the input is', () => {
+  it('is read whole again (a snapshot), then followed from where the feed is: a feed started anew, or one whose retention passed', async () => {
+    const rawDir = join(mesh.dataDir, 'raw', 'reset');
+    // Where an earlier feed was: beyond anything this one holds.
+    await writeInputIncrement({ rawDir, domain: customers, input: inputsOf(customers)[0]!.input, position: 999_999, rows: [], gone: () => [] });
+    let snapshots = 0;
+    const follower = followInputs({
+      domain: customers,
+      rawDir,
+      openFeed: () => openChangeFeed({ dataDir: mesh.dataDir, natsUrl: null }, DEV_SIGNING_KEY),
+      reader: {
+        all: async function* () {
+          snapshots += 1;
+          yield [{ id: 'O1', customer: { id: 'C1' }, status: 'PAID', total: 1 }];
+        },
+        byKeys: async () => [],
+      },
+      load: async () => undefined,
+      servingKeys: async () => ['O1', 'O-gone'],
+      log: quiet,
+    });
+    try {
+      const feed = await openChangeFeed({ dataDir: mesh.dataDir, natsUrl: null }, DEV_SIGNING_KEY);
+      const { last } = await feed.bounds('finance.orders');
+      await feed.close();
+      const status = await until(async () => follower.status()[0]!, (input) => input.position === last && input.merged, 10_000);
+      expect(status).toMatchObject({ position: last, merged: true, error: null });
+      expect(snapshots).toBe(1);
+      expect(await inputPositionIn(rawDir, 'finance.orders')).toBe(last);
+      // The snapshot removes what the input no longer has.
+      const folder = (await readdir(join(rawDir, INCREMENTS_FOLDER))).sort().at(-1)!;
+      expect(await readFile(join(rawDir, INCREMENTS_FOLDER, folder, 'customer_orders.csv'), 'utf8')).toBe('order_id,customer_id,status,total,_deleted\nO1,C1,PAID,1,false\nO-gone,,,,true\n');
+    } finally {
+      await follower.stop();
+    }
   });
 });
 

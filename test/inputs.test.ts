@@ -32,7 +32,7 @@ describe("an input's increments", () => {
       gone: () => ['O2'],
       now: new Date('2026-12-07T00:00:00Z'),
     });
-    expect(name).toBe('20300101T000000Z-000007-from-finance.orders-p42');
+    expect(name).toBe('20300101T000000Z-000008-from-finance.orders-p42');
     expect(compareIncrementNames(name, '20300101T000000Z-000007')).toBeGreaterThan(0);
     const text = await readFile(join(rawDir, INCREMENTS_FOLDER, name, 'customer_orders.csv'), 'utf8');
     expect(parse(text)).toEqual([
@@ -53,9 +53,17 @@ describe("an input's increments", () => {
     const write = (position: number, at: string) => writeInputIncrement({ rawDir, domain: customers, input, position, rows: [], gone: () => [], now: new Date(at) });
     await write(900, '2026-12-07T00:00:00Z');
     expect(await inputPositionIn(rawDir, 'finance.orders')).toBe(900);
-    // The feed was replaced (a new stream): the snapshot read then holds it up to position 3 of the new one.
-    await write(3, '2026-12-07T00:00:01Z');
+    // The feed was replaced (a new stream): the snapshot read then holds it up to position 3 of the new one,
+    // in the same second too (its name still after the last).
+    await write(3, '2026-12-07T00:00:00Z');
     expect(await inputPositionIn(rawDir, 'finance.orders')).toBe(3);
+    await write(1, '2026-12-06T00:00:00Z'); // a clock behind
+    expect(await inputPositionIn(rawDir, 'finance.orders')).toBe(1);
+    expect((await readdir(join(rawDir, INCREMENTS_FOLDER))).sort(compareIncrementNames)).toEqual([
+      '20261207T000000Z-000000-from-finance.orders-p900',
+      '20261207T000000Z-000001-from-finance.orders-p3',
+      '20261207T000000Z-000002-from-finance.orders-p1',
+    ]);
   });
 
   it('stream a snapshot page by page to one file', async () => {

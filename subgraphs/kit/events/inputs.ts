@@ -176,13 +176,24 @@ export async function writeInputIncrement(options: {
   } finally {
     await out.close();
   }
-  // Named after every delivery there (another source's included), so that none is passed over as late.
   const latest = (await readdir(folder)).filter((name) => !name.startsWith('.') && !name.startsWith('_')).sort(compareIncrementNames).at(-1);
-  const timed = incrementName(options.now ?? new Date(), 0);
-  const base = latest && compareIncrementNames(latest, timed) >= 0 ? latest.replace(POSITION, '') : timed;
-  const name = `${base}-from-${input.product}-p${options.position}`;
+  const name = nameAfter(latest, options.now ?? new Date(), `-from-${input.product}-p${options.position}`);
   await rename(partial, join(folder, name));
   return name;
+}
+
+/**
+ * An input increment's name, after every delivery there (another source's included, and a position
+ * lower than the last one's after a feed started anew), so that none is passed over as late: its
+ * time, else the latest's time with the next sequence number.
+ */
+function nameAfter(latest: string | undefined, now: Date, tail: string): string {
+  const timed = incrementName(now, 0);
+  if (latest === undefined || compareIncrementNames(`${timed}${tail}`, latest) > 0) return `${timed}${tail}`;
+  const parsed = /^(\d{8}T\d{6}Z)-(\d{6})/.exec(latest);
+  let base = parsed ? `${parsed[1]}-${String(Number(parsed[2]) + 1).padStart(6, '0')}` : latest.replace(POSITION, '');
+  for (let tries = 0; tries < 10 && compareIncrementNames(`${base}${tail}`, latest) <= 0; tries += 1) base += '.1';
+  return `${base}${tail}`;
 }
 
 export interface InputStatus {
