@@ -242,3 +242,36 @@ describe('publish, history and rollback', () => {
     }
   });
 });
+
+describe('a field one domain takes over from another (@override)', () => {
+  it("publishes in either order: customers' lifetimeValue taking over finance's, then finance without it, the supergraph serving it throughout", async () => {
+    const moved = await mkdtemp(join(tmpdir(), 'registry-override-'));
+    const store = await openFileRegistry(moved);
+    try {
+      // Before: finance resolved it (summing the orders per request); customers did not have it.
+      const before = {
+        customers: withoutField(SDL.customers, 'Customer', 'lifetimeValue'),
+        products: SDL.products,
+        finance: withField(SDL.finance, 'Customer', 'lifetimeValue: Float @cost(weight: 10) @classify(level: "CONFIDENTIAL", tags: ["financial"])'),
+      };
+      for (const [name, sdl] of Object.entries(before)) expect((await publishSubgraph(store, { name, url: urlOf(name), sdl, publishedBy: 'platform' })).report.accepted, name).toBe(true);
+      const resolvedBy = async () => {
+        const supergraph = (await store.state())!.supergraphSdl;
+        const customer = /type Customer[^{]*\{([^}]*)\}/s.exec(supergraph)![1]!;
+        return /lifetimeValue: Float (@join__field\([^)]*\))/.exec(customer)?.[1] ?? null;
+      };
+      expect(await resolvedBy()).toMatch(/graph: FINANCE/);
+      // The customers team deploys first: it takes the field over, finance's copy still there.
+      const taken = await publishSubgraph(store, { name: 'customers', url: urlOf('customers'), sdl: SDL.customers, publishedBy: 'customers-team' });
+      expect(taken.report.accepted, JSON.stringify(taken.report.findings)).toBe(true);
+      expect(await resolvedBy()).toMatch(/graph: CUSTOMERS, override: "finance"/);
+      // Then finance drops it: nothing breaks for the field's consumers.
+      const dropped = await publishSubgraph(store, { name: 'finance', url: urlOf('finance'), sdl: SDL.finance, publishedBy: 'finance-team' });
+      expect(dropped.report.accepted, JSON.stringify(dropped.report.findings)).toBe(true);
+      expect(await resolvedBy()).toMatch(/graph: CUSTOMERS/);
+    } finally {
+      await store.close();
+      await rm(moved, { recursive: true, force: true });
+    }
+  });
+});

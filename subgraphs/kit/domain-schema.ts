@@ -10,7 +10,7 @@ import { commonTypeDefs, scalarResolvers } from './scalars.js';
 
 /** The domain's full subgraph SDL: policy and federation links, the kit's shared types, its own. */
 export function subgraphTypeDefs(domain: Domain<any, any>): DocumentNode {
-  return concatAST([parse(policySchemaExtension(['@key', '@shareable', '@cost', '@listSize'])), commonTypeDefs, domain.typeDefs]);
+  return concatAST([parse(policySchemaExtension(['@key', '@shareable', '@override', '@cost', '@listSize'])), commonTypeDefs, domain.typeDefs]);
 }
 
 /** The domain's subgraph schema, with the kit's scalars and the domain's resolvers. */
