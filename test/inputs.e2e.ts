@@ -9,13 +9,18 @@ import { appendFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
+import { randomUUID } from 'node:crypto';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openJetStreamFeed } from '../policy/events/jetstream-feed.js';
+import { startChangePublisher } from '../subgraphs/kit/events/publisher.js';
 import { openChangeFeed } from '../policy/events/feed-from-env.js';
 import { signChangeEvent } from '../policy/events/change-event.js';
 import { DEV_SIGNING_KEY } from '../policy/subgraph-signature.js';
 import { customers } from '../subgraphs/customers/index.js';
 import { followInputs, gatewayInputReader, inputAccessFromEnv, inputPositionIn, inputsOf, writeInputIncrement } from '../subgraphs/kit/events/inputs.js';
-import { INCREMENTS_FOLDER } from '../subgraphs/kit/warehouse/increments.js';
+import { compareIncrementNames, INCREMENTS_FOLDER } from '../subgraphs/kit/warehouse/increments.js';
 import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { finance } from '../subgraphs/finance/index.js';
 import { loadFactsAt } from '../subgraphs/kit/freshness.js';
@@ -161,6 +166,70 @@ describe("the customers domain keeps lifetime values from finance's orders", () 
     expect(snapshots).toBe(0);
     expect((await readdir(folder)).length).toBe(written);
   });
+});
+
+describe('on NATS JetStream (streams of the test\'s own on the machine\'s server)', () => {
+  const NATS = 'nats://127.0.0.1:4222';
+  const prefix = `test.${randomUUID().slice(0, 8)}.changes`;
+  const jetstream = () => openJetStreamFeed({ servers: NATS, prefix, signingKey: DEV_SIGNING_KEY });
+  afterAll(async () => {
+    const nc = await connect({ servers: NATS });
+    try {
+      const jsm = await jetstreamManager(nc);
+      for await (const name of jsm.streams.names()) if (name.startsWith(prefix.replaceAll('.', '_'))) await jsm.streams.delete(name);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("follows finance's events there as on the embedded feed: each read through the gateway, written with its stream position, merged", async () => {
+    // Finance publishes its outbox to the stream (the whole history the test mesh's outbox keeps), then a change.
+    const publishFinance = async () => {
+      const publisher = startChangePublisher({ openFeed: jetstream, domain: finance, url: `duckdb:${join(mesh.dataDir, 'warehouses', 'finance.duckdb')}`, signingKey: DEV_SIGNING_KEY, log: quiet });
+      await publisher.publish();
+      await publisher.stop();
+    };
+    await publishFinance();
+    const rawDir = join(mesh.dataDir, 'raw', 'jetstream');
+    const merges: number[] = [];
+    const follower = followInputs({
+      domain: customers,
+      rawDir,
+      openFeed: jetstream,
+      reader: gatewayInputReader({ url: mesh.gateway.url, token: () => tokenFor({ subject: 'customers-inputs', roles: ['steward'], regions: [] }) }),
+      load: async () => void merges.push(Date.now()),
+      servingKeys: async () => [],
+      log: quiet,
+    });
+    try {
+      await follower.caughtUp(30_000);
+      const snapshot = await inputPositionIn(rawDir, 'finance.orders');
+      expect(snapshot).toBeGreaterThan(0);
+      // A delivery merged by finance, published to the stream: read from the stream, by key, through the gateway.
+      await deliverIncrement({ rawDir: join(mesh.dataDir, 'raw'), orders: 10, changes: 0 });
+      await mesh.load('finance');
+      await publishFinance();
+      await follower.caughtUp(30_000);
+      const feed = await jetstream();
+      const { last } = await feed.bounds('finance.orders');
+      await feed.close();
+      expect(last).toBeGreaterThan(snapshot!);
+      expect(await inputPositionIn(rawDir, 'finance.orders')).toBe(last);
+      expect(follower.status()[0]).toMatchObject({ position: last, last, merged: true, error: null });
+      // What the last event's increment holds is what finance serves for those orders now.
+      const folder = (await readdir(join(rawDir, INCREMENTS_FOLDER))).sort(compareIncrementNames).at(-1)!;
+      const rows = (await readFile(join(rawDir, INCREMENTS_FOLDER, folder, 'customer_orders.csv'), 'utf8')).trim().split('\n').slice(1).map((line) => line.split(','));
+      expect(rows.length).toBeGreaterThan(0);
+      for (const [id, customer, status, total, deleted] of rows) {
+        const [order] = await mesh.sql('finance', 'select customer_id, status, total_amount from orders where id = ?', [id]);
+        if (deleted === 'true') expect(order).toBeUndefined();
+        else expect([customer, status, Number(total)]).toEqual([order!.customer_id, order!.status, Number(order!.total_amount)]);
+      }
+      expect(merges.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await follower.stop();
+    }
+  }, 90_000);
 });
 
 describe('a feed that no longer holds where the input is', () => {
