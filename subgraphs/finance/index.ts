@@ -12,7 +12,7 @@ export const finance = defineDomain({
   name: 'finance',
   folder: import.meta.url,
   resolvers: financeResolvers,
-  warehouseVersion: 3,
+  warehouseVersion: 4,
   tables: financeTables,
   dataProducts: [ordersProduct, invoicesProduct],
   createRepository: createFinanceRepository,

@@ -205,7 +205,7 @@ export const ordersProduct = defineDataProduct<OrderRow, Order, OrderFilter, Ord
     ],
     extraOutputPorts: [{ name: 'salesAggregate', type: 'GraphQL aggregate', description: 'Order lines grouped by period, status, channel, region, product or category, in the warehouse.' }],
     feeds: [
-      { fields: ['Product.unitsSold', 'Product.revenue'], how: 'The lines of revenue orders (PAID, SHIPPED, DELIVERED) joined through the product key: order_lines.sku = Product.sku; units summed, net amounts summed.' },
+      { fields: ['Product.unitsSold', 'Product.revenue'], how: 'The lines of revenue orders (PAID, SHIPPED, DELIVERED) joined through the product key: order_lines.sku = Product.sku; units and net amounts summed per product and region at each load (product_sales), the regions the reader may see added up.' },
       { fields: ['Customer.orders'], how: 'Orders joined through the customer key: orders.customer_id = Customer.id.' },
     ],
   },
@@ -364,23 +364,18 @@ export function createFinanceRepository(
         })
         .load(invoiceId),
 
+    // A product's figures are kept per region at each load (product_sales): read, and summed over the regions the principal may see.
     productSales: (sku) =>
       loaders
         .get<string, ProductSales>('Product.sales', null, async (skus) => {
           const rows = await whereAll(
             db
-              .selectFrom('order_lines')
-              .innerJoin('orders', 'orders.id', 'order_lines.order_id')
-              .select((eb) => [
-                'order_lines.sku',
-                eb.fn.sum<number>('order_lines.quantity').as('units'),
-                eb.fn.sum<number>('order_lines.net_amount').as('revenue'),
-              ])
-              .where('order_lines.sku', 'in', skus)
-              .where(dialect.isOneOfCategories('orders.status', REVENUE_STATUSES)),
-            orders.visible('orders'),
+              .selectFrom('product_sales as ps')
+              .select((eb) => ['ps.sku', eb.fn.sum<number>('ps.units').as('units'), eb.fn.sum<number>('ps.revenue').as('revenue')])
+              .where('ps.sku', 'in', skus),
+            orders.visible('ps'),
           )
-            .groupBy('order_lines.sku')
+            .groupBy('ps.sku')
             .execute();
           return oneByKey(skus, rows, (row) => row.sku).map((row) => ({
             unitsSold: Number(row?.units ?? 0),

@@ -2,7 +2,7 @@
  * The finance warehouse: its tables, as loaded from the order management and billing systems'
  * raw files, and the derived amounts computed once at ingestion.
  */
-import { defineTable, loadTables, sql, type DeriveIncrementOptions, type Kysely, type RowOf, type Warehouse, type WarehouseOf } from '@data-mesh/kit';
+import { defineTable, loadTables, sql, type DeriveIncrementOptions, type Kysely, type RawBuilder, type RowOf, type Warehouse, type WarehouseOf } from '@data-mesh/kit';
 
 /** An amount computed at ingestion, after the raw files are loaded. */
 const DERIVED_AMOUNT = { type: 'decimal(14, 2)', nullable: true, derived: true } as const;
@@ -35,11 +35,23 @@ const payments = defineTable('payments', {
   columns: { id: 'varchar', invoice_id: 'varchar', paid_at: 'timestamp', amount: 'decimal(14, 2)', method: 'varchar' },
 });
 
-export const financeTables = [orders, orderLines, invoices, payments] as const;
+/**
+ * Units and revenue per product and sales region, over revenue orders: kept at each load (full or
+ * incremental) so that a product's figures are read, not summed over its lines at each request;
+ * per region, so that the orders' row policy still applies (an analyst's figures are their regions').
+ */
+const productSales = defineTable('product_sales', {
+  primaryKey: ['sku', 'region'],
+  source: 'derived',
+  columns: { sku: 'varchar', region: 'varchar', units: 'integer', revenue: 'decimal(14, 2)' },
+});
+
+export const financeTables = [orders, orderLines, invoices, payments, productSales] as const;
 export type OrderRow = RowOf<typeof orders>;
 export type OrderLineRow = RowOf<typeof orderLines>;
 export type InvoiceRow = RowOf<typeof invoices>;
 export type PaymentRow = RowOf<typeof payments>;
+export type ProductSalesRow = RowOf<typeof productSales>;
 export type FinanceWarehouse = WarehouseOf<typeof financeTables>;
 
 /** Orders whose amounts count as revenue (lifetime value, product revenue and units sold). */
@@ -60,8 +72,16 @@ export async function ingestFinance({
     WHERE line_totals.order_id = orders.id`.execute(db);
   await sql`UPDATE orders SET total_amount = 0 WHERE total_amount IS NULL`.execute(db);
   await sql`UPDATE invoices SET region = orders.region FROM orders WHERE orders.id = invoices.order_id`.execute(db);
+  await sql`INSERT INTO product_sales ${salesOf(null)}`.execute(db);
   return rows;
 }
+
+/** Units and revenue per product and region over revenue orders: of every product, or of those `skus` selects. */
+const salesOf = (skus: RawBuilder<unknown> | null) => sql`
+  select l.sku, o.region, cast(sum(l.quantity) as integer) as units, sum(l.net_amount) as revenue
+  from order_lines as l join orders as o on o.id = l.order_id
+  where o.status in (${sql.join(REVENUE_STATUSES.map((status) => sql.lit(status)))})${skus ? sql` and l.sku in (${skus})` : sql``}
+  group by l.sku, o.region`;
 
 /**
  * After increments are merged (each changed line's net amount computed as it was written): the
@@ -69,7 +89,7 @@ export async function ingestFinance({
  * (or itself) changed; the same values a full load derives. Joins from the changed keys; the rows
  * whose value changes are said (`touch`) before they are written, and only they are written.
  */
-export async function deriveFinanceIncrement({ db, changed, touch }: DeriveIncrementOptions<FinanceWarehouse>): Promise<void> {
+export async function deriveFinanceIncrement({ db, changed, touch, before }: DeriveIncrementOptions<FinanceWarehouse>): Promise<void> {
   const changedLines = changed.order_lines ? sql.table(changed.order_lines) : null;
   const orders = [changed.orders && sql`select id from ${sql.table(changed.orders)}`, changedLines && sql`select order_id as id from ${changedLines}`].filter((query) => query !== undefined && query !== null);
   if (orders.length > 0) {
@@ -87,5 +107,17 @@ export async function deriveFinanceIncrement({ db, changed, touch }: DeriveIncre
     const moved = sql`select i.id from invoices as i join ${sql.table(changed.orders)} as c on c.id = i.order_id join orders as o on o.id = i.order_id where i.region is distinct from o.region`;
     await touch('invoices', moved);
     await sql`UPDATE invoices SET region = o.region FROM ${sql.table(changed.orders)} AS c, orders AS o WHERE c.id = o.id AND o.id = invoices.order_id AND invoices.region IS DISTINCT FROM o.region`.execute(db);
+  }
+  // The sales of each product a changed order or line is for (now, and before: a line removed or moved to another product).
+  const skus = [
+    changed.orders && sql`select l.sku from order_lines as l join ${sql.table(changed.orders)} as c on c.id = l.order_id`,
+    changedLines && sql`select l.sku from order_lines as l join ${changedLines} as c on c.order_id = l.order_id and c.line_number = l.line_number`,
+    changedLines && sql`select b.sku from ${before('order_lines')} as b`,
+  ].filter((query) => query !== undefined && query !== null);
+  if (skus.length > 0) {
+    await sql`CREATE TABLE _sales_skus AS select distinct u.sku from (${sql.join(skus, sql` union `)}) as u`.execute(db);
+    await sql`DELETE FROM product_sales WHERE sku IN (select sku from _sales_skus)`.execute(db);
+    await sql`INSERT INTO product_sales ${salesOf(sql`select sku from _sales_skus`)}`.execute(db);
+    await sql`DROP TABLE _sales_skus`.execute(db);
   }
 }

@@ -47,9 +47,9 @@ export interface DeriveIncrementOptions<DB> {
    */
   readonly changed: Readonly<Record<string, string>>;
   /**
-   * The rows of a changed table keyed by one column as they were before the merge replaced or
-   * removed them (a query; none for a new key): e.g. the customer an order belonged to before it
-   * moved or was deleted. Empty for a full load's first merge.
+   * The rows of a changed table as they were before the merge replaced or removed them (a query;
+   * none for a new key): e.g. the customer an order belonged to before it moved or was deleted, the
+   * product a removed order line was for.
    */
   before(table: string): RawBuilder<unknown>;
   /**

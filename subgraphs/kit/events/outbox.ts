@@ -67,18 +67,20 @@ export async function createOutbox(db: Kysely<any>): Promise<void> {
  * key (a key already copied keeps its first image).
  */
 export async function captureBefore(db: Kysely<any>, domain: Domain<any, any>, table: string, keys: RawBuilder<unknown>): Promise<void> {
-  // A product's table, for its events; a table no product serves but keyed by one column, for the
-  // domain's derivation (`DeriveIncrementOptions.before`: the rows a merge replaced or removed).
+  // A product's table, for its events; any other table, for the domain's derivation
+  // (`DeriveIncrementOptions.before`: the rows a merge replaced or removed), keyed by its primary key.
   const [product] = productsOf(domain)(table);
-  const primaryKey = domain.tables.find(({ name }) => name === table)?.primaryKey ?? [];
-  const keyColumn = product?.key ?? (primaryKey.length === 1 ? primaryKey[0] : undefined);
-  if (!keyColumn) return;
+  const columns = product ? [product.key] : (domain.tables.find(({ name }) => name === table)?.primaryKey ?? []);
+  if (columns.length === 0) return;
   const before = beforeTableOf(table);
-  const key = sql.ref(keyColumn);
-  await sql`CREATE TABLE IF NOT EXISTS ${sql.table(before)} AS SELECT t.*, t.${key} AS ${KEY}, true AS ${PRESENT} FROM ${sql.table(table)} AS t WHERE false`.execute(db);
-  await sql`INSERT INTO ${sql.table(before)} SELECT t.*, k.${key}, t.${key} IS NOT NULL
-    FROM (SELECT DISTINCT q.${key} FROM (${keys}) AS q) AS k LEFT JOIN ${sql.table(table)} AS t ON t.${key} = k.${key}
-    WHERE NOT EXISTS (SELECT 1 FROM ${sql.table(before)} AS b WHERE b.${KEY} = k.${key})`.execute(db);
+  // One key column is the key itself (the events compare rows by it); several, their values joined.
+  const keyOf = (alias: string) => (columns.length === 1 ? sql`${sql.ref(`${alias}.${columns[0]}`)}` : sql`concat_ws('|', ${sql.join(columns.map((column) => sql`cast(${sql.ref(`${alias}.${column}`)} as varchar)`))})`);
+  const matches = sql.join(columns.map((column) => sql`t.${sql.ref(column)} = k.${sql.ref(column)}`), sql` and `);
+  const listed = sql.join(columns.map((column) => sql`q.${sql.ref(column)}`));
+  await sql`CREATE TABLE IF NOT EXISTS ${sql.table(before)} AS SELECT t.*, ${keyOf('t')} AS ${KEY}, true AS ${PRESENT} FROM ${sql.table(table)} AS t WHERE false`.execute(db);
+  await sql`INSERT INTO ${sql.table(before)} SELECT t.*, ${keyOf('k')}, t.${sql.ref(columns[0]!)} IS NOT NULL
+    FROM (SELECT DISTINCT ${listed} FROM (${keys}) AS q) AS k LEFT JOIN ${sql.table(table)} AS t ON ${matches}
+    WHERE NOT EXISTS (SELECT 1 FROM ${sql.table(before)} AS b WHERE b.${KEY} = ${keyOf('k')})`.execute(db);
 }
 
 /**

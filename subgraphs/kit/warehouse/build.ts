@@ -277,6 +277,8 @@ async function ingestInto(warehouse: Warehouse<unknown>, options: EnsureWarehous
     const increments = await incrementsIn(options.rawDir, options.domain.tables, null);
     if (increments.length > 0) {
       const staged = await stageIncrements(warehouse, options.domain.tables, increments);
+      // What the deliveries replace of the full files, for the derivations (a line removed: the product it was for).
+      for (const table of staged) await captureBefore(warehouse.db as Kysely<any>, options.domain, table.name, stagedKeys(table));
       await applyIncrements(options.domain, warehouse.db as Kysely<any>, staged, increments.length);
       await dropStaging(warehouse.db as Kysely<any>, options.domain.tables); // and what a derivation touched
       for (const table of staged) rows[table.name] = await countRows(warehouse.db as Kysely<any>, table.name);
@@ -333,12 +335,12 @@ function sourceTimeOf(options: EnsureWarehouseOptions, increments: readonly Incr
 }
 
 /** What a domain's derivation is given: the new version, the changed tables' keys, and a way to say which other rows it changes. */
-function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readonly string[], touched: Set<string>, imaged: boolean) {
+function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readonly string[], touched: Set<string>) {
   return {
     db,
     changed: Object.fromEntries(tables.map((table) => [table, changedTableOf(table)])),
-    // A merge into the serving version took the before-images; a full load's merge has none (its tables were just loaded).
-    before: (table: string) => (imaged ? rowsBefore(table) : sql`(select * from ${sql.table(table)} where false)`),
+    // Every merge takes the before-images of the tables it merges (and a derivation of those it touches); of another table, none.
+    before: (table: string) => (tables.includes(table) || touched.has(table) ? rowsBefore(table) : sql`(select * from ${sql.table(table)} where false)`),
     async touch(table: string, keys: RawBuilder<unknown>) {
       await touchRows(db, domain, table, keys);
       touched.add(table);
@@ -347,14 +349,14 @@ function deriveOptions(domain: Domain<any, any>, db: Kysely<any>, tables: readon
 }
 
 /** Merges staged increments by key, then fills the derived columns of what they changed (the domain's `deriveIncrement`). */
-async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number, touched = new Set<string>(), imaged = false): Promise<Record<string, TableChanges>> {
+async function applyIncrements(domain: Domain<any, any>, db: Kysely<any>, staged: readonly TableSpec[], deliveries: number, touched = new Set<string>()): Promise<Record<string, TableChanges>> {
   // Columns computed from their own row are written with it; the others need the domain's derivation.
   const derived = domain.tables.filter((table) => table.columns.some((column) => column.derived && column.fromRow === undefined));
   if (derived.length > 0 && !domain.deriveIncrement) {
     throw new IncrementError(`The ${domain.name} domain derives columns (${derived.map((table) => table.name).join(', ')}) and declares no deriveIncrement: its increments cannot be merged.`);
   }
   const changes = await mergeStaged(db, staged, deliveries);
-  await domain.deriveIncrement?.(deriveOptions(domain, db, staged.map((table) => table.name), touched, imaged));
+  await domain.deriveIncrement?.(deriveOptions(domain, db, staged.map((table) => table.name), touched));
   return changes;
 }
 
@@ -444,11 +446,14 @@ async function mergeIntoServing(options: EnsureWarehouseOptions, plan: MergePlan
   });
 }
 
+/** The keys a staged table's increments name. */
+const stagedKeys = (table: TableSpec) => sql`select ${sql.join(table.primaryKey.map((column) => sql.ref(column)))} from ${sql.table(stagedTableOf(table.name))}`;
+
 /** The increments past the serving version's watermark, merged by key. */
 const incrementalPlan = (domain: Domain<any, any>, pending: readonly Increment[]): MergePlan => ({
   stage: (target) => stageIncrements(target, domain.tables, pending),
-  candidates: (table) => sql`select ${sql.join(table.primaryKey.map((column) => sql.ref(column)))} from ${sql.table(stagedTableOf(table.name))}`,
-  merge: (db, staged, touched) => applyIncrements(domain, db, staged, pending.length, touched, true),
+  candidates: stagedKeys,
+  merge: (db, staged, touched) => applyIncrements(domain, db, staged, pending.length, touched),
   applies: pending,
 });
 
@@ -471,7 +476,7 @@ function rangePlan(options: EnsureWarehouseOptions, backfill: Backfill, applied:
     },
     async merge(db, _staged, touched) {
       const changes = { [table.name]: await mergeRange(db, table, backfill) };
-      await domain.deriveIncrement?.(deriveOptions(domain, db, [table.name], touched, true));
+      await domain.deriveIncrement?.(deriveOptions(domain, db, [table.name], touched));
       return changes;
     },
     applies: [],

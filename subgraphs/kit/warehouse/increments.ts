@@ -66,7 +66,8 @@ export async function incrementsIn(rawDir: string, tables: readonly TableSpec[],
     if (error.code === 'ENOENT') return [];
     throw new IncrementError(`The increments folder ${folder} could not be read: ${error.message}`);
   });
-  const byFile = new Map(tables.map((table) => [table.file ?? `${table.name}.csv`, table.name]));
+  // A derived table takes no delivery: the domain fills it from the others.
+  const byFile = new Map(tables.filter((table) => table.source !== 'derived').map((table) => [table.file ?? `${table.name}.csv`, table.name]));
   if (after !== null && applied) {
     const late = entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith('.') && !entry.name.startsWith('_') && compareIncrementNames(entry.name, after) < 0 && !applied.has(entry.name));
     if (late.length > 0) {

@@ -38,8 +38,10 @@ export interface TableSpec {
   /**
    * `increments`: the table has no full file; it is filled only by increments (an input fed by
    * another domain's change feed writes them: events/inputs.ts), and a full load starts it empty.
+   * `derived`: neither files nor increments fill it: the domain derives it from its other tables,
+   * at ingestion and in `deriveIncrement` (e.g. sales per product, kept instead of summed per request).
    */
-  readonly source?: 'files' | 'increments';
+  readonly source?: 'files' | 'increments' | 'derived';
   readonly columns: readonly ColumnSpec[];
   readonly primaryKey: readonly string[];
   /** Secondary indexes, created after the load: the columns lookups and joins filter on. */
@@ -82,7 +84,7 @@ export function defineTable<const Name extends string, const Columns extends Rea
     readonly primaryKey: readonly (keyof Columns & string)[];
     readonly indexes?: readonly (readonly (keyof Columns & string)[])[];
     readonly file?: string;
-    readonly source?: 'files' | 'increments';
+    readonly source?: 'files' | 'increments' | 'derived';
   },
 ): Table<Name, Columns> {
   const columns = Object.entries(options.columns).map(([column, declared]): ColumnSpec => (typeof declared === 'string' ? { name: column, type: declared } : { name: column, ...declared }));
@@ -95,7 +97,7 @@ export function defineTable<const Name extends string, const Columns extends Rea
     primaryKey: options.primaryKey,
     ...(options.indexes ? { indexes: options.indexes } : {}),
     ...(options.file ? { file: options.file } : {}),
-    ...(options.source === 'increments' ? { source: 'increments' as const } : {}),
+    ...(options.source === 'increments' || options.source === 'derived' ? { source: options.source } : {}),
   };
 }
 
@@ -157,8 +159,8 @@ export async function loadTables<DB>(
   const rows: Record<string, number> = {};
   for (const table of tables) {
     await createTable(db, table, warehouse.dialect);
-    if (table.source === 'increments') {
-      rows[table.name] = 0; // filled by the increments merged after the full files
+    if (table.source === 'increments' || table.source === 'derived') {
+      rows[table.name] = 0; // filled by the increments merged after the full files, or by the domain's derivation
       continue;
     }
     rows[table.name] = await warehouse.loadCsv({
