@@ -1,8 +1,9 @@
 /**
- * `npm run bench` (with the others): a steward's page of 50 customers with their lifetime values, at
- * SCALE 1 (100,000 orders) and SCALE 20 (2,000,000 orders), now that the customers domain keeps the
- * lifetime values from finance's orders (an input, read through the gateway as finance.orders'
- * change feed announces them) instead of the finance domain summing the orders at each request.
+ * `npm run bench` (with the others): a steward's page of 50 customers with their lifetime values, and
+ * of 50 products with their units sold and revenue, at SCALE 1 (100,000 orders) and SCALE 20
+ * (2,000,000 orders), now that the customers domain keeps the lifetime values from finance's orders
+ * (an input, read through the gateway as finance.orders' change feed announces them) and finance
+ * keeps each product's sales per region, instead of summing orders and lines at each request.
  *
  * Two test meshes (DuckDB files, the gateway, real tokens), each built and caught up with its
  * input first (the snapshot of every order through the gateway: its time is printed). Then, at
@@ -73,6 +74,27 @@ async function page(mesh: TestMesh, query: string): Promise<void> {
 }
 
 const options = { time: 4_000, warmupTime: 1_000 };
+
+const PRODUCTS = '{ products(first: 50, orderBy: { field: SKU }) { nodes { sku name unitsSold revenue } } }';
+const PRODUCTS_BASELINE = '{ products(first: 50, orderBy: { field: SKU }) { nodes { sku name } } }';
+const skus: Record<string, string[]> = {};
+for (const [scale, mesh] of Object.entries(meshes)) skus[scale] = (await mesh.sql('products', 'select sku from products order by sku limit 50')).map((row) => String(row.sku));
+
+async function productsPage(mesh: TestMesh, query: string): Promise<void> {
+  const { body } = await mesh.query<any>(query);
+  if (body.errors || body.data.products.nodes.length !== 50) throw new Error(JSON.stringify(body).slice(0, 500));
+}
+
+for (const scale of ['1', '20']) {
+  describe(`SCALE=${scale}: a steward's page of 50 products`, () => {
+    bench('without units sold and revenue (baseline)', () => productsPage(meshes[scale]!, PRODUCTS_BASELINE), options);
+    bench('with units sold and revenue (kept per product and region by finance)', () => productsPage(meshes[scale]!, PRODUCTS), options);
+    bench("finance's per-request sum of the 50 products' revenue lines (before: its statement per page)", async () => {
+      const list = skus[scale]!.map((sku) => `'${sku}'`).join(', ');
+      await meshes[scale]!.sql('finance', `select l.sku, sum(l.quantity) as units, sum(l.net_amount) as revenue from order_lines l join orders o on o.id = l.order_id where l.sku in (${list}) and o.status in ('PAID', 'SHIPPED', 'DELIVERED') group by l.sku`);
+    }, options);
+  });
+}
 
 for (const scale of ['1', '20']) {
   describe(`SCALE=${scale}: a steward's page of 50 customers`, () => {
