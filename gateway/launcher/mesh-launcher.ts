@@ -175,11 +175,17 @@ async function main(): Promise<void> {
   const gatewayReady = new URL('/health/ready', `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`);
   if (await waitUntilReady(gatewayReady, composeTimeoutMs)) {
     // Then the domains fed by another's product read it through the gateway (customers: the lifetime values from finance's orders).
-    for (const { name, url: subgraphUrl } of services) if (!failed.has(name)) await waitUntilReady(new URL('/health/inputs', subgraphUrl), composeTimeoutMs, name);
+    const unread: string[] = [];
+    for (const { name, url: subgraphUrl } of services) {
+      if (failed.has(name) || !(await waitUntilReady(new URL('/health/inputs', subgraphUrl), composeTimeoutMs, name))) continue;
+      const { inputs } = (await (await fetch(new URL('/health/inputs', subgraphUrl))).json().catch(() => ({ inputs: [] }))) as { inputs: { product: string; error: string | null; merged: boolean }[] };
+      for (const input of inputs.filter(({ merged }) => !merged)) unread.push(`  ${name} cannot read its input ${input.product} (${input.error}): its values of it stay unknown; see its log`);
+    }
     const url = `http://localhost:${config.port}/graphql`;
     console.log(`\nThe mesh is ready.\n  Gateway:   ${url}\n  IDE:       http://localhost:${config.port}/ide/\n  Changes:   ${url}/stream (SSE), ws://localhost:${config.port}/graphql (WebSocket)`);
     for (const { name, url: subgraphUrl } of subgraphs) console.log(`  ${name.padEnd(10)} ${subgraphUrl}${failed.has(name) ? '  (failed: see above)' : ''}`);
     for (const { name, url: subgraphUrl } of elsewhere) console.log(`  ${name.padEnd(10)} ${subgraphUrl}  (runs elsewhere: joins by publishing)`);
+    for (const line of unread) console.log(line);
     if (live) console.log(`  Live data: new and changed orders, customers and products every ${live} s, merged by each domain's pipelines (LIVE_SOURCES=off stops them)`);
     console.log(`Try:  curl -s ${url} -H 'content-type: application/json' -d '{"query":"{ products(first: 3) { nodes { name listPrice } } }"}'`);
     console.log('Customer and finance data need a token: TOKEN=$(npm run -s token -- --role analyst --region EMEA)\n');

@@ -47,7 +47,7 @@ import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
 import { freshnessOf, slaSecondsOf, type LoadFacts } from './freshness.js';
-import type { InputStatus } from './events/inputs.js';
+import { inputSettled, type InputStatus } from './events/inputs.js';
 import { servingLineage, type LineageEvent } from './lineage.js';
 import { startQualityMonitor, type ProductRun } from './quality-monitor.js';
 import type { QualityRun } from './quality-store.js';
@@ -405,11 +405,16 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
       audit: { pending: options.audit.pending, failures: options.audit.failures },
     });
   });
-  // Whether the products fed by other domains' products hold them yet (read, and merged once by this process): `npm start` says the mesh is ready after.
+  // Whether the products fed by other domains' products hold them yet (read and merged once by this process, or
+  // refused for a reason that does not pass by itself: its codes say which): `npm start` says the mesh is ready after.
   app.get('/health/inputs', (_req, res) => {
     const inputs = inputStatus();
-    const ready = inputs.every((input) => input.merged);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'reading', service: domain.name, inputs: inputs.map(({ feeds, product, position, merged }) => ({ feeds, product, position, merged })) });
+    const settled = inputs.every(inputSettled);
+    res.status(settled ? 200 : 503).json({
+      status: !settled ? 'reading' : inputs.every((input) => input.merged) ? 'ready' : 'failing',
+      service: domain.name,
+      inputs: inputs.map(({ feeds, product, position, merged, error }) => ({ feeds, product, position, merged, error: error ? error.codes.join(', ') : null })),
+    });
   });
   const signature = options.signature ?? { key: DEV_SIGNING_KEY, directAccess: false };
   if (signature.directAccess) {

@@ -52,7 +52,14 @@ export class InputReadError extends Error {
 }
 
 /** Failures that pass: the read is tried again where it was (a snapshot's page too), not from the start. */
-const TRANSIENT = new Set(['RATE_LIMITED', 'GATEWAY_OVERLOADED', 'SUBGRAPH_UNAVAILABLE', 'SUBGRAPH_TIMEOUT', 'INPUT_UNREACHABLE']);
+const TRANSIENT = new Set(['RATE_LIMITED', 'GATEWAY_NOT_READY', 'GATEWAY_OVERLOADED', 'SUBGRAPH_UNAVAILABLE', 'SUBGRAPH_TIMEOUT', 'INPUT_UNREACHABLE']);
+
+/**
+ * Whether an input is settled: merged since the process started, or failing for a reason that does
+ * not pass by itself (refused, or a product the mesh does not serve: its codes say which), rather
+ * than still on its way (the gateway starting, a page rate limited).
+ */
+export const inputSettled = (input: InputStatus): boolean => input.merged || (input.error !== null && !input.error.codes.every((code) => TRANSIENT.has(code)));
 /** The waits before each new try of a read that failed for a passing reason (about two minutes in all). */
 const RETRY_WAITS_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000, 30_000, 60_000];
 
