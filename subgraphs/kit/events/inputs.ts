@@ -6,8 +6,9 @@
  * 'increments'`); then it asks its pipeline to merge it, by the kit's increment machinery: quality
  * checks, profiles, the derived columns (the domain's `deriveIncrement`), its own change events,
  * lineage. A key the gateway no longer returns (deleted, or out of the principal's reach) is a
- * tombstone. The first time (and when the feed's retention removed what it missed), it reads every
- * entity of the input page by page: a snapshot, then the events after the position it started at.
+ * tombstone. The first time (and when the feed no longer holds where it is: its retention passed,
+ * or it started anew), it reads every entity of the input page by page: a snapshot, then the events
+ * after the position the feed held when it began.
  *
  * Where it is: in the increments it wrote. Each increment's folder name ends with the input and the
  * feed position it holds the values up to (`…-from-finance.orders-p42`), so a process that dies
