@@ -28,7 +28,6 @@ const addresses = defineTable('addresses', {
 export const customersTables = [customers, addresses, customerOrders] as const;
 export type CustomerRow = RowOf<typeof customers>;
 export type AddressRow = RowOf<typeof addresses>;
-export type CustomerOrderRow = RowOf<typeof customerOrders>;
 export type CustomersWarehouse = WarehouseOf<typeof customersTables>;
 
 /** Orders whose totals count in a lifetime value (as finance counts revenue). */

@@ -1,6 +1,6 @@
 /**
  * The finance warehouse: its tables, as loaded from the order management and billing systems'
- * raw files, and the derived amounts computed once at ingestion.
+ * raw files, the derived amounts computed at ingestion, and each product's sales kept at every load.
  */
 import { defineTable, loadTables, sql, type DeriveIncrementOptions, type Kysely, type RawBuilder, type RowOf, type Warehouse, type WarehouseOf } from '@data-mesh/kit';
 
@@ -51,7 +51,6 @@ export type OrderRow = RowOf<typeof orders>;
 export type OrderLineRow = RowOf<typeof orderLines>;
 export type InvoiceRow = RowOf<typeof invoices>;
 export type PaymentRow = RowOf<typeof payments>;
-export type ProductSalesRow = RowOf<typeof productSales>;
 export type FinanceWarehouse = WarehouseOf<typeof financeTables>;
 
 /** Orders whose amounts count as revenue (lifetime value, product revenue and units sold). */
