@@ -21,7 +21,7 @@ export const OUTBOX_TABLE = '_change_outbox';
 const KEY = sql.raw('"__key"');
 const PRESENT = sql.raw('"__present"');
 
-/** The rows a merge replaced or removed in a table keyed by one column, as they were (none for a key that was new). */
+/** The rows a merge replaced or removed in a table, as they were (none for a key that was new); with the before-image's own columns. */
 export const rowsBefore = (table: string): RawBuilder<unknown> => sql`(select * from ${sql.table(beforeTableOf(table))} as b where b.${PRESENT})`;
 
 /** A change as the outbox keeps it: its place in the domain's sequence, its product's change, and when it was made. */

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import { beforeTableOf } from './staging-names.js';
-import { captureBefore, carryOutbox, rowsBefore, createOutbox, mergedTables, pruneOutbox, readOutbox, touchRows, wholeTableBefore, writeOutbox } from '../events/outbox.js';
+import { captureBefore, carryOutbox, createOutbox, mergedTables, pruneOutbox, readOutbox, rowsBefore, touchRows, wholeTableBefore, writeOutbox } from '../events/outbox.js';
 import type { Domain } from '../domain.js';
 import { blocksLoad, runProductChecks, type QualityResult } from '../quality.js';
 import { readQualityRuns, writeQualityRuns, type QualityRun } from '../quality-store.js';
