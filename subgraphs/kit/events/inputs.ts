@@ -359,7 +359,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
       .then(async (changes) => {
         for (const { input } of inputsOf(domain)) {
           const { last } = await changes.bounds(input.product);
-          set(input.product, { last: Math.max(last, statuses.get(input.product)?.last ?? 0) });
+          set(input.product, { last }); // as the feed says now (a feed started anew holds fewer)
         }
       })
       .catch(() => undefined); // the follow loop says why the feed fails
