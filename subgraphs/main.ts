@@ -37,9 +37,8 @@ import { startSubgraphServer } from './kit/subgraph-server.js';
 import { servePipelines, type PipelineLoad } from './kit/pipelines/serve-pipelines.js';
 import { ensureWarehouse, qualityHistoryAt, type EnsureWarehouseOptions } from './kit/warehouse/build.js';
 import { INCREMENTS_FOLDER } from './kit/warehouse/increments.js';
-import { followInputs, gatewayInputReader, inputAccessFromEnv, inputsOf } from './kit/events/inputs.js';
+import { followInputs, gatewayInputReader, inputAccessFromEnv, inputsOf, keptKeys } from './kit/events/inputs.js';
 import { readWarehouseAt } from './kit/warehouse/open.js';
-import { sql } from 'kysely';
 import { extractSources } from './kit/warehouse/extract.js';
 import { openWarehouse } from './kit/warehouse/open.js';
 import { startChangePublisher } from './kit/events/publisher.js';
@@ -214,7 +213,7 @@ async function serve(name: string): Promise<void> {
         openFeed: () => changeFeedFromEnv({ dataDir: config.dataDir, name: `inputs-${domain.name}` }),
         reader: gatewayInputReader(inputAccess),
         load: (feeds) => runner.runToEnd(feeds, 'event'),
-        servingKeys: (table) => readWarehouseAt(warehouseUrlOf(domain.name, config), async (db) => (await sql<{ k: unknown }>`select ${sql.ref(domain.tables.find(({ name }) => name === table)!.primaryKey[0]!)} as k from ${sql.table(table)}`.execute(db)).rows.map(({ k }) => String(k)), []),
+        servingKeys: (input) => readWarehouseAt(warehouseUrlOf(domain.name, config), (db) => keptKeys(db, domain, input), []),
         log,
       })
     : null;

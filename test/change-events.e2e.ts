@@ -6,7 +6,6 @@
  * while nothing publishes (a process that died between the commit and the publish): started
  * again, the subgraph publishes those events, each once, after the others.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,16 +25,12 @@ import { deliverIncrement } from '../subgraphs/synthetic-sources/live.js';
 import { readRawManifest } from '../subgraphs/synthetic-sources/manifest.js';
 import { freePort } from './harness/mesh.js';
 import { npmService, stop, type Started } from './harness/npm-start.js';
+import { deleteStreams, SHARED_NATS, testSubjectPrefix } from './harness/nats.js';
 
-const NATS = 'nats://127.0.0.1:4222';
-const prefix = `test.${randomUUID().slice(0, 8)}.changes`;
+const NATS = SHARED_NATS;
+const prefix = testSubjectPrefix();
 
-afterAll(async () => {
-  const nc = await connect({ servers: NATS });
-  const jsm = await jetstreamManager(nc);
-  for await (const name of jsm.streams.names()) if (name.startsWith(prefix.replaceAll('.', '_'))) await jsm.streams.delete(name);
-  await nc.close();
-});
+afterAll(() => deleteStreams(prefix));
 
 const feeds: Record<string, { env: NodeJS.ProcessEnv; open(dataDir: string): Promise<ChangeFeed>; retentionMs(dataDir: string, product: string): Promise<number> }> = {
   embedded: {

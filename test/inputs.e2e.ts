@@ -9,9 +9,6 @@ import { appendFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { pino } from 'pino';
-import { randomUUID } from 'node:crypto';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openJetStreamFeed } from '../policy/events/jetstream-feed.js';
 import { startChangePublisher } from '../subgraphs/kit/events/publisher.js';
@@ -27,6 +24,7 @@ import { loadFactsAt } from '../subgraphs/kit/freshness.js';
 import { profilesAt } from '../subgraphs/kit/profiles.js';
 import { ensureWarehouse, qualityHistoryAt } from '../subgraphs/kit/warehouse/build.js';
 import { openWarehouse } from '../subgraphs/kit/warehouse/open.js';
+import { deleteStreams, SHARED_NATS, testSubjectPrefix } from './harness/nats.js';
 import { postGraphQL, startTestGateway, startTestMesh, testGatewayConfig, tokenFor, type TestMesh } from './harness/mesh.js';
 
 let mesh: TestMesh;
@@ -169,18 +167,9 @@ describe("the customers domain keeps lifetime values from finance's orders", () 
 });
 
 describe('on NATS JetStream (streams of the test\'s own on the machine\'s server)', () => {
-  const NATS = 'nats://127.0.0.1:4222';
-  const prefix = `test.${randomUUID().slice(0, 8)}.changes`;
-  const jetstream = () => openJetStreamFeed({ servers: NATS, prefix, signingKey: DEV_SIGNING_KEY });
-  afterAll(async () => {
-    const nc = await connect({ servers: NATS });
-    try {
-      const jsm = await jetstreamManager(nc);
-      for await (const name of jsm.streams.names()) if (name.startsWith(prefix.replaceAll('.', '_'))) await jsm.streams.delete(name);
-    } finally {
-      await nc.close();
-    }
-  });
+  const prefix = testSubjectPrefix();
+  const jetstream = () => openJetStreamFeed({ servers: SHARED_NATS, prefix, signingKey: DEV_SIGNING_KEY });
+  afterAll(() => deleteStreams(prefix));
 
   it("follows finance's events there as on the embedded feed: each read through the gateway, written with its stream position, merged", async () => {
     // Finance publishes its outbox to the stream (the whole history the test mesh's outbox keeps), then a change.
@@ -306,6 +295,19 @@ describe('misuse', () => {
     expect(status.position).toBeNull();
     expect(status.error?.codes).toEqual(['UNAUTHENTICATED']);
     expect(await inputPositionIn(rawDir, 'finance.orders')).toBeNull();
+  });
+
+  it("/health/inputs says how far each input is, never a value, and takes nothing but GET", async () => {
+    const url = new URL('/health/inputs', mesh.subgraphs.customers!.url);
+    const answer = await fetch(url);
+    expect(answer.status).toBe(200);
+    const body = (await answer.json()) as { status: string; inputs: Record<string, unknown>[] };
+    expect(body.status).toBe('ready');
+    expect(body.inputs.map((input) => Object.keys(input).sort())).toEqual([['error', 'feeds', 'merged', 'position', 'product']]);
+    expect(body.inputs[0]).toMatchObject({ feeds: 'customers.customers', product: 'finance.orders', merged: true, error: null });
+    for (const method of ['POST', 'PUT', 'DELETE']) expect((await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: method === 'DELETE' ? null : '{"position":0}' })).status, method).toBe(404);
+    // A domain with no inputs has nothing to read: it is ready at once.
+    expect(await (await fetch(new URL('/health/inputs', mesh.subgraphs.products!.url))).json()).toEqual({ status: 'ready', service: 'products', inputs: [] });
   });
 
   it('production refuses to read inputs without a token of its own, and GATEWAY_URL must be http(s)', () => {

@@ -77,7 +77,7 @@ describe('a mesh manifest with a domain from outside the repository', () => {
     expect(started.sort()).toEqual(['customers', 'gateway', 'shipping']);
     expect(mesh!.output()).toMatch(/\[registry\] published shipping version 1/);
     // Customers is fed by finance's orders, which this mesh does not serve: the mesh starts all the same, and says so.
-    expect(mesh!.output()).toMatch(/customers cannot read its input finance\.orders \(GRAPHQL_VALIDATION_FAILED\)/);
+    await expect.poll(() => mesh!.output()).toMatch(/customers cannot read its input finance\.orders \(GRAPHQL_VALIDATION_FAILED\)/);
     const inputs = (await (await fetch(new URL('/health/inputs', JSON.parse(await readFile(join(work, 'mesh.json'), 'utf8')).domains[0].url))).json()) as { status: string };
     expect(inputs.status).toBe('failing');
   });

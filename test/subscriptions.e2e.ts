@@ -10,9 +10,8 @@
  * and the misuses the issue lists.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { connect as connectTcp } from 'node:net';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +29,7 @@ import { openRegistry } from '../gateway/registry/open.js';
 import type { AuditSink } from '../policy/audit.js';
 import { readAuditRecords, startTestGateway, startTestMesh, testGatewayConfig, testIdentity, tokenFor, type TestMesh } from './harness/mesh.js';
 import WebSocket from 'ws';
+import { deleteStreams, SHARED_NATS, testSubjectPrefix } from './harness/nats.js';
 import { nextsOf, subscribeSse, subscribeWs, wsClient, type SseSubscriber } from './harness/subscribers.js';
 
 let mesh: TestMesh;
@@ -102,17 +102,9 @@ function subscriptionGatewayConfig(name: string, changeFeed: ChangeFeedSettings)
     });
 }
 
-const NATS = 'nats://127.0.0.1:4222';
-const NATS_PREFIX = `test.${randomUUID().slice(0, 8)}.changes`;
-async function clearStreams() {
-  const nc = await connect({ servers: NATS });
-  try {
-    const jsm = await jetstreamManager(nc);
-    for await (const name of jsm.streams.names()) if (name.startsWith(NATS_PREFIX.replaceAll('.', '_'))) await jsm.streams.delete(name);
-  } finally {
-    await nc.close();
-  }
-}
+const NATS = SHARED_NATS;
+const NATS_PREFIX = testSubjectPrefix();
+const clearStreams = () => deleteStreams(NATS_PREFIX);
 
 afterAll(async () => {
   for (const stream of streams) stream.close();

@@ -47,7 +47,7 @@ import { RequestLoaders } from './loaders.js';
 import { buildDomainSchema, subgraphTypeDefs } from './domain-schema.js';
 import { domainProductDocuments, warehouseServerOf, type ProductDocuments } from './product-documents.js';
 import { freshnessOf, slaSecondsOf, type LoadFacts } from './freshness.js';
-import { inputSettled, type InputStatus } from './events/inputs.js';
+import { behindOf, inputSettled, type InputStatus } from './events/inputs.js';
 import { servingLineage, type LineageEvent } from './lineage.js';
 import { startQualityMonitor, type ProductRun } from './quality-monitor.js';
 import type { QualityRun } from './quality-store.js';
@@ -469,7 +469,10 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
     registers: [metrics.registry],
     collect() {
       this.reset();
-      for (const input of inputStatus()) if (input.position !== null && input.last !== null) this.set({ product: input.feeds, input: input.product }, Math.max(0, input.last - input.position));
+      for (const input of inputStatus()) {
+        const behind = behindOf(input);
+        if (behind !== null) this.set({ product: input.feeds, input: input.product }, behind);
+      }
     },
   });
   new Gauge({
@@ -486,7 +489,7 @@ export async function startSubgraphServer(options: SubgraphServerOptions): Promi
   const inputsOfProduct = (productId: string) =>
     inputStatus()
       .filter((input) => input.feeds === productId)
-      .map((input) => ({ product: input.product, position: input.position, behind: input.position === null || input.last === null ? null : Math.max(0, input.last - input.position), readAt: input.readAt, error: input.error ? input.error.codes.join(', ') : null }));
+      .map((input) => ({ product: input.product, position: input.position, behind: behindOf(input), readAt: input.readAt, error: input.error ? input.error.codes.join(', ') : null }));
   const pipelineStatus = async (productId: string) => (pipelines ? pipelines.status(productId) : null);
   app.use(
     '/catalog',

@@ -38,7 +38,7 @@ import { startChangePublisher } from '../../subgraphs/kit/events/publisher.js';
 import { loadFactsAt } from '../../subgraphs/kit/freshness.js';
 import { profilesAt } from '../../subgraphs/kit/profiles.js';
 import { openWarehouse } from '../../subgraphs/kit/warehouse/open.js';
-import { followInputs, gatewayInputReader, inputsOf, type InputFollower } from '../../subgraphs/kit/events/inputs.js';
+import { followInputs, gatewayInputReader, inputsOf, keptKeys, type InputFollower } from '../../subgraphs/kit/events/inputs.js';
 import { openChangeFeed } from '../../policy/events/feed-from-env.js';
 import type { Warehouse } from '../../subgraphs/kit/warehouse/warehouse.js';
 import { generateSourceData, type RawManifest } from '../../subgraphs/synthetic-sources/generate.js';
@@ -310,7 +310,7 @@ export async function startTestMesh(options: TestMeshOptions = {}): Promise<Test
       openFeed: () => openChangeFeed({ dataDir, natsUrl: null }, DEV_SIGNING_KEY, `inputs-${domain.name}`),
       reader: gatewayInputReader({ url: gateway.url, token: async () => (options.inputsToken ? options.inputsToken(domain.name) : tokenFor({ subject: `${domain.name}-inputs`, roles: ['steward'], regions: [], client: `${domain.name}-inputs` })) }),
       load: async () => void (await load(domain.name)),
-      servingKeys: async (table) => (await sql<{ k: unknown }>`select ${sql.ref(domain.tables.find(({ name }) => name === table)!.primaryKey[0]!)} as k from ${sql.table(table)}`.execute(warehouses[domain.name]!.db as Kysely<unknown>)).rows.map(({ k }) => String(k)),
+      servingKeys: (input) => keptKeys(warehouses[domain.name]!.db as Kysely<any>, domain, input),
       log: testLog,
     });
     subgraphs[domain.name]!.attachInputs(() => follower.status());

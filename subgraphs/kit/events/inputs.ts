@@ -18,11 +18,13 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { ChangeFeedError, type ChangeFeed } from '../../../policy/events/change-feed.js';
 import { mintDevToken } from '../../../policy/identity-config.js';
 import type { Domain } from '../domain.js';
 import type { ProductInput } from './input-declaration.js';
+import type { TableSpec } from '../warehouse/tables.js';
 import { compareIncrementNames, DELETED_COLUMN, incrementName, INCREMENTS_FOLDER } from '../warehouse/increments.js';
 
 export type { ProductInput } from './input-declaration.js';
@@ -30,6 +32,22 @@ export type { ProductInput } from './input-declaration.js';
 /** A product's inputs, with the product they feed: every input of every product of the domain. */
 export const inputsOf = (domain: Domain<any, any>): { readonly feeds: string; readonly input: ProductInput }[] =>
   domain.dataProducts.flatMap(({ spec }) => (spec.inputs ?? []).map((input: ProductInput) => ({ feeds: `${domain.name}.${spec.name}`, input })));
+
+/** The table an input's values are kept in, and its key column (an input names a table of its domain keyed by one column). */
+export function keptTableOf(domain: Domain<any, any>, input: ProductInput): { readonly table: TableSpec; readonly key: string } {
+  const table = domain.tables.find(({ name }) => name === input.table);
+  if (!table || table.primaryKey.length !== 1) throw new Error(`${domain.name}: input ${input.product} names table "${input.table}", which is not a table of the domain keyed by one column.`);
+  return { table, key: table.primaryKey[0]! };
+}
+
+/** The keys a version of the domain's warehouse keeps of an input (a new snapshot removes those it does not read again). */
+export async function keptKeys(db: Kysely<any>, domain: Domain<any, any>, input: ProductInput): Promise<string[]> {
+  const { table, key } = keptTableOf(domain, input);
+  return (await sql<{ k: unknown }>`select ${sql.ref(key)} as k from ${sql.table(table.name)}`.execute(db)).rows.map(({ k }) => String(k));
+}
+
+/** Events an input's feed holds past what has been read of it (null: not known yet). */
+export const behindOf = (input: Pick<InputStatus, 'position' | 'last'>): number | null => (input.position === null || input.last === null ? null : Math.max(0, input.last - input.position));
 
 /** Reads an input's entities through the gateway. */
 export interface InputReader {
@@ -162,10 +180,8 @@ export async function writeInputIncrement(options: {
   readonly now?: Date;
 }): Promise<string> {
   const { domain, input } = options;
-  const table = domain.tables.find(({ name }) => name === input.table);
-  if (!table || table.primaryKey.length !== 1) throw new Error(`${domain.name}: input ${input.product} names table "${input.table}", which is not a table of the domain keyed by one column.`);
+  const { table, key } = keptTableOf(domain, input);
   const columns = table.columns.filter((column) => !column.derived).map((column) => column.name);
-  const key = table.primaryKey[0]!;
   const folder = join(options.rawDir, INCREMENTS_FOLDER);
   await mkdir(folder, { recursive: true });
   const file = table.file ?? `${table.name}.csv`;
@@ -234,8 +250,8 @@ export interface FollowInputsOptions {
   readonly reader: InputReader;
   /** Merges what was written (a pipeline run of the product fed); resolves when it is served. */
   readonly load: (feeds: string) => Promise<void>;
-  /** The keys the serving version keeps of a table (a new snapshot removes the others). */
-  readonly servingKeys: (table: string) => Promise<readonly string[]>;
+  /** The keys the serving version keeps of an input (`keptKeys` on it; a new snapshot removes the others). */
+  readonly servingKeys: (input: ProductInput) => Promise<readonly string[]>;
   readonly log: Logger;
   /** The first wait after a failure (default 1 s, doubled up to 30 s). */
   readonly retryMs?: number;
@@ -273,8 +289,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
   };
 
   const readKeys = async (input: ProductInput, keys: readonly string[]) => {
-    const table = domain.tables.find(({ name }) => name === input.table)!;
-    const key = table.primaryKey[0]!;
+    const { key } = keptTableOf(domain, input);
     const rows: Record<string, unknown>[] = [];
     for (let i = 0; i < keys.length; i += KEYS_PER_READ) {
       const chunk = keys.slice(i, i + KEYS_PER_READ);
@@ -295,10 +310,9 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
         if (position === null) {
           // A snapshot: every entity as it is now, then the events after the feed's position when it began.
           const { last } = await changes.bounds(input.product);
-          const table = domain.tables.find(({ name }) => name === input.table)!;
-          const key = table.primaryKey[0]!;
+          const { key } = keptTableOf(domain, input);
           // The keys kept now: those the snapshot does not read again are gone (none the first time).
-          const gone = new Set(await options.servingKeys(input.table));
+          const gone = new Set(await options.servingKeys(input));
           let read = 0;
           const signal = controller.signal;
           const pages = (async function* () {
@@ -366,6 +380,7 @@ export function followInputs(options: FollowInputsOptions): InputFollower {
   }, options.watchMs ?? 15_000);
   watch.unref();
   const running = inputsOf(domain).map(({ feeds, input }) => {
+    keptTableOf(domain, input); // an input naming no table of the domain keyed by one column stops the start
     statuses.set(input.product, { feeds, product: input.product, position: null, last: null, readAt: null, merged: false, error: null });
     return follow(feeds, input);
   });
